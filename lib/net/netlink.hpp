@@ -1,0 +1,51 @@
+#pragma once
+// Links through netlink (libnl-3 route): veth pairs created directly into their namespaces with
+// their final names, already up, in one request. Depends on util/ only.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace ltb::net {
+
+/// An open network namespace (fd on /proc/PID/ns/net), closed on destruction.
+class Netns {
+public:
+  static Result<Netns> of_pid(int pid);
+  static Netns host() { return Netns(); }
+  Netns(Netns &&other) noexcept;
+  Netns &operator=(Netns &&other) noexcept;
+  Netns(const Netns &) = delete;
+  Netns &operator=(const Netns &) = delete;
+  ~Netns();
+  int fd() const { return m_fd; } // -1 = the host (ltb's own) namespace
+
+private:
+  Netns() = default;
+  explicit Netns(int fd) : m_fd(fd) {}
+  int m_fd = -1;
+};
+
+struct VethEnd {
+  std::string name;    // final interface name (<= 15 bytes)
+  int netns_fd = -1;   // -1 = host namespace
+};
+
+class Netlink {
+public:
+  virtual ~Netlink() = default;
+  /// Creates the pair with both ends in their namespaces, named and up. `mtu` 0 = default.
+  virtual Status create_veth(const VethEnd &a, const VethEnd &b, int mtu) = 0;
+  /// Deletes an interface (and so its veth peer). Ok if it does not exist.
+  virtual Status delete_link(const std::string &name, int netns_fd = -1) = 0;
+  virtual Result<bool> link_exists(const std::string &name, int netns_fd = -1) = 0;
+  /// Names of host-namespace interfaces that start with `prefix`.
+  virtual Result<std::vector<std::string>> list_links(const std::string &prefix) = 0;
+};
+
+/// The real implementation. Safe to use from several threads (one netlink socket per call/thread).
+std::unique_ptr<Netlink> make_netlink();
+
+} // namespace ltb::net

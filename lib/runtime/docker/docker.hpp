@@ -1,0 +1,93 @@
+#pragma once
+// Docker Engine API over /var/run/docker.sock (libcurl unix socket + nlohmann-json). The version is
+// negotiated from GET /_ping. Safe to call from several threads at once (one curl handle per
+// thread). Depends on util/ only.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace ltb::runtime {
+
+struct ContainerSpec {
+  std::string name;
+  std::string hostname;
+  std::string image;
+  std::vector<std::string> cmd;        // empty = image default
+  std::vector<std::string> entrypoint; // empty = image default
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> binds; // "src:dst[:opts]"
+  std::string network;            // management network name; empty = "none"
+  std::string ipv4;               // static address on `network`
+  double cpus = 0;
+  std::int64_t memory_bytes = 0;
+  bool privileged = true; // routing daemons need it (as containerlab does)
+};
+
+struct ContainerInfo {
+  std::string id;
+  std::string name; // without the leading '/'
+  std::string image;
+  std::string state; // "created", "running", "exited", ...
+  int pid = 0;       // 0 unless running (inspect only)
+  std::map<std::string, std::string> labels;
+  std::string ipv4; // on the management network, if any
+};
+
+struct NetworkSpec {
+  std::string name;
+  std::string subnet;  // CIDR
+  std::string gateway; // first address of the subnet
+  bool internal = true;
+  std::map<std::string, std::string> labels;
+};
+
+struct NetworkInfo {
+  std::string id;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::string subnet;
+};
+
+struct ExecOutput {
+  int exit_code = -1;
+  std::string out; // stdout and stderr, demultiplexed
+  std::string err;
+};
+
+/// Progress of an image pull: a one-line status per layer, for the progress display.
+using PullProgress = std::function<void(const std::string &line)>;
+
+class ContainerRuntime {
+public:
+  virtual ~ContainerRuntime() = default;
+
+  virtual Result<std::string> server_version() = 0; // e.g. "20.10.24 (API 1.41)"
+
+  virtual Result<std::vector<NetworkInfo>> list_networks(const std::map<std::string, std::string> &labels) = 0;
+  virtual Result<std::string> create_network(const NetworkSpec &spec) = 0; // returns id
+  virtual Status remove_network(const std::string &name_or_id) = 0;       // ok if already gone
+
+  virtual Result<bool> image_present(const std::string &image) = 0;
+  virtual Status pull_image(const std::string &image, const PullProgress &progress) = 0;
+
+  /// Containers (running or not) carrying all the given labels.
+  virtual Result<std::vector<ContainerInfo>> list_containers(const std::map<std::string, std::string> &labels) = 0;
+  virtual Result<std::string> create_container(const ContainerSpec &spec) = 0; // returns id
+  virtual Status start_container(const std::string &id) = 0;
+  virtual Result<ContainerInfo> inspect_container(const std::string &name_or_id) = 0;
+  virtual Status remove_container(const std::string &name_or_id) = 0; // force; ok if already gone
+
+  /// Runs argv in the container and waits for it.
+  virtual Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) = 0;
+};
+
+/// The real client. Fails with a clear message (how to start dockerd) when the socket does not answer.
+Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &socket_path = "/var/run/docker.sock");
+
+} // namespace ltb::runtime

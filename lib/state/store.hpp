@@ -1,0 +1,124 @@
+#pragma once
+// The SQLite state file: every lab, node, link and runtime object ltb created. WAL, schema
+// migrations, IMMEDIATE transactions, a busy timeout. One Store is safe to share between threads
+// (calls are serialised). Depends on util/ only.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace ltb::state {
+
+struct LabRecord {
+  std::string name;
+  std::string topology_file; // absolute path it was last deployed from ("" if from stdin)
+  std::string topology_text; // full text as deployed
+  std::string topology_hash;
+  std::string mgmt_network; // Docker network name
+  std::string mgmt_subnet;  // CIDR
+  std::string owner;        // user name who ran `ltb up`
+  std::string status;       // "deploying", "running", "failed", "removing"
+  std::int64_t created_at = 0; // unix seconds
+  std::int64_t updated_at = 0;
+};
+
+struct NodeRecord {
+  std::string lab;
+  std::string name;
+  std::string kind;
+  std::string image;
+  std::string config_hash; // topology::node_config_hash when it was created
+  std::string mgmt_ipv4;   // allocated address, kept stable across runs
+  std::string runtime_id;  // container id (or bridge name for ovs-bridge nodes)
+  std::string status;      // "creating", "running", "failed"
+};
+
+struct LinkRecord {
+  std::string lab;
+  std::string key;  // topology::link_key
+  std::string name; // stable display name
+  std::string a_node, a_iface, b_node, b_iface;
+  std::string a_runtime_id; // runtime id of each end's node when the link was wired: a recreated
+  std::string b_runtime_id; // node invalidates its links
+  std::string status;       // "creating", "up", "failed"
+};
+
+/// A runtime object ltb made, recorded before it is created so that a crash leaves a trace.
+struct ObjectRecord {
+  std::int64_t id = 0;
+  std::string lab;
+  std::string type;  // "container", "network", "veth", "bridge", "port"
+  std::string name;  // runtime name (container name, interface name, bridge name)
+  std::string owner; // node name or link key it belongs to
+  std::string runtime_id; // e.g. container id once known
+  std::string parent;     // e.g. the bridge of a port
+  std::string status;     // "creating", "created"
+};
+
+class Store {
+public:
+  /// Opens (creating if needed, with parent directories) and migrates the state file.
+  static Result<std::unique_ptr<Store>> open(const std::string &path);
+  ~Store();
+
+  const std::string &path() const;
+
+  Result<std::vector<LabRecord>> labs();
+  Result<std::optional<LabRecord>> lab(const std::string &name);
+  Status put_lab(const LabRecord &lab);          // insert or replace, keeps created_at
+  Status delete_lab(const std::string &name);    // with its nodes, links and objects
+
+  Result<std::vector<NodeRecord>> nodes(const std::string &lab);
+  Status put_node(const NodeRecord &node);
+  Status delete_node(const std::string &lab, const std::string &name);
+
+  Result<std::vector<LinkRecord>> links(const std::string &lab);
+  Status put_link(const LinkRecord &link);
+  Status delete_link(const std::string &lab, const std::string &key);
+
+  Result<std::vector<ObjectRecord>> objects(const std::string &lab);
+  Result<std::int64_t> add_object(const ObjectRecord &object); // returns id
+  Status update_object(std::int64_t id, const std::string &runtime_id, const std::string &status);
+  Status delete_object(std::int64_t id);
+
+  Result<std::optional<std::string>> meta(const std::string &key);
+  Status set_meta(const std::string &key, const std::string &value);
+
+  /// Runs fn inside one IMMEDIATE transaction; rolls back when fn fails.
+  Status transaction(const std::function<Status()> &fn);
+
+  int schema_version();
+
+private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+/// An exclusive per-lab lock (flock on a file beside the state file), held for the object's
+/// lifetime. A crashed holder releases it automatically.
+class LabLock {
+public:
+  /// Waits up to `wait` seconds (0 = do not wait). On timeout the error names the holder's pid.
+  static Result<LabLock> acquire(const std::string &state_path, const std::string &lab,
+                                 int wait_seconds);
+  LabLock(LabLock &&other) noexcept;
+  LabLock &operator=(LabLock &&other) noexcept;
+  LabLock(const LabLock &) = delete;
+  LabLock &operator=(const LabLock &) = delete;
+  ~LabLock();
+
+private:
+  LabLock() = default;
+  int m_fd = -1;
+};
+
+/// Default state file: $LTB_STATE, else /var/lib/ltb/state.db.
+std::string default_state_path();
+
+} // namespace ltb::state

@@ -1,0 +1,86 @@
+#pragma once
+// The topology model: what a lab file says, after inheritance (node -> group -> kind -> defaults) is
+// resolved and paths are made absolute. Loading and validation live beside it (loader.hpp,
+// diagnostics.hpp). This folder depends only on util/.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ltb::topology {
+
+/// 1-based line and column in the topology file; 0 when unknown.
+struct SourceLoc {
+  int line = 0;
+  int column = 0;
+};
+
+/// What runs a node.
+enum class Runtime { container, ovs_bridge };
+
+struct Node {
+  std::string name;
+  std::string kind;  // "linux", "frr", "ovs-bridge"
+  Runtime runtime = Runtime::container;
+  std::string group; // empty when none
+  std::string image;
+  std::string cmd;        // shell-split into Cmd; empty = image default
+  std::string entrypoint; // shell-split into Entrypoint; empty = image default
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> binds; // "src:dst[:opts]", src made absolute
+  std::vector<std::string> exec;  // run with `sh -c` inside the node after its links are wired
+  std::optional<std::string> mgmt_ipv4; // as written in the file (validated to be in the subnet)
+  double cpus = 0;                      // 0 = no limit
+  std::int64_t memory_bytes = 0;        // 0 = no limit
+  std::string startup_config;           // absolute path of a file; empty = none
+  std::string startup_config_text;      // the file's content (or inline text), part of the hash
+  std::string startup_config_path;      // where it is placed inside the node
+  SourceLoc loc;
+};
+
+struct Endpoint {
+  std::string node;
+  std::string iface;
+  SourceLoc loc;
+};
+
+struct Link {
+  std::string name; // as written, or generated (see generated_link_name)
+  bool name_given = false;
+  Endpoint a;
+  Endpoint b;
+  int mtu = 0; // 0 = kernel default
+  SourceLoc loc;
+};
+
+struct Mgmt {
+  std::string network;     // Docker network name; default "ltb-<lab>"
+  std::string ipv4_subnet; // CIDR; empty = allocated by ltb from 172.20.0.0/16 in /24 steps
+  bool external_access = false; // false = isolated (internal network, no NAT)
+};
+
+enum class OvsDatapath { automatic, system, netdev };
+
+struct Topology {
+  std::string name;
+  std::string file; // absolute path, or "<stdin>"
+  std::string text; // the file's bytes, recorded in state
+  std::string hash; // sha256 of text, hex
+  Mgmt mgmt;
+  OvsDatapath ovs_datapath = OvsDatapath::automatic;
+  std::vector<Node> nodes; // in file order
+  std::vector<Link> links; // in file order
+
+  const Node *find_node(const std::string &name) const;
+};
+
+/// A stable digest of everything that, when changed, means the node must be recreated.
+std::string node_config_hash(const Node &node);
+
+/// The key that identifies a link independent of its name and of endpoint order: "a:x|b:y" sorted.
+std::string link_key(const Link &link);
+
+} // namespace ltb::topology
