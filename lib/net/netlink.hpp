@@ -31,6 +31,7 @@ private:
 struct VethEnd {
   std::string name;    // final interface name (<= 15 bytes)
   int netns_fd = -1;   // -1 = host namespace
+  std::string owner;   // for messages only: the node whose namespace this is ("r1" in "r1:eth1")
 };
 
 class Netlink {

@@ -4,6 +4,7 @@
 // without state. Depends on util/ (exec.hpp) only.
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,13 @@ struct OvsBridge {
   std::string datapath_type; // "system", "netdev" or "" (= system)
   std::map<std::string, std::string> external_ids;
   std::vector<std::string> ports; // port names, the bridge's own internal port excluded
+  // external_ids of those ports (kept on the Port record), by port name
+  std::map<std::string, std::map<std::string, std::string>> port_external_ids;
 };
+
+/// Part of add_bridge's error message when Datapath::system failed for want of the kernel
+/// datapath (no openvswitch module): callers look for it to fall back to Datapath::netdev.
+inline constexpr const char *k_no_kernel_datapath = "no kernel datapath";
 
 class Ovs {
 public:

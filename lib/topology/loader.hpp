@@ -15,6 +15,9 @@ namespace ltb::topology {
 
 struct LoadOptions {
   std::string lab_name; // --lab: overrides the file's `name`
+  /// When set, receives the warnings of a successful load (a failed load returns them with the
+  /// errors); render them with render().
+  Diagnostics *warnings = nullptr;
 };
 
 using LoadResult = tl::expected<Topology, Diagnostics>;

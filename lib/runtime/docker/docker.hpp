@@ -3,6 +3,7 @@
 // negotiated from GET /_ping. Safe to call from several threads at once (one curl handle per
 // thread). Depends on util/ only.
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,6 +46,7 @@ struct NetworkSpec {
   std::string gateway; // first address of the subnet
   bool internal = true;
   std::map<std::string, std::string> labels;
+  std::string bridge_name; // host bridge interface (<= 15 bytes); empty = Docker's "br-<id>"
 };
 
 struct NetworkInfo {

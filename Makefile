@@ -1,0 +1,71 @@
+# Developer entry points. `make up` and `make test` work as root on a fresh Debian 12 machine: they
+# install what is missing, start dockerd and Open vSwitch, build and install ltb and the example
+# images (scripts/setup.sh all; each step checks first, so a second run takes seconds), then bring
+# up the example lab or run every test.
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+BUILD_DIR ?= $(ROOT)/build
+PREFIX ?= /usr/local
+LTB ?= $(PREFIX)/bin/ltb
+LAB ?= $(ROOT)/examples/frr-ospf.yaml
+CLANG_FORMAT ?= clang-format
+
+SHELL := /bin/bash
+SETUP := LTB_BUILD_DIR="$(BUILD_DIR)" PREFIX="$(PREFIX)" $(ROOT)/scripts/setup.sh
+TESTS := LTB_BUILD_DIR="$(BUILD_DIR)" $(ROOT)/scripts/run-tests.sh
+FORMAT_FILES = $(shell cd $(ROOT) && find cmd lib tests \( -name '*.cpp' -o -name '*.hpp' \) -print 2>/dev/null | sort)
+
+.DEFAULT_GOAL := help
+.PHONY: help up down test setup deps services build images unit integration bench format \
+	check-format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(lastword $(MAKEFILE_LIST)) | \
+		awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
+
+up: setup ## set everything up, then bring up the example lab (LAB=...)
+	$(LTB) up $(LAB)
+
+down: ## take the example lab down (LAB=...)
+	$(LTB) down $(LAB)
+
+test: setup ## set everything up, then run every test (unit + integration)
+	$(TESTS)
+
+setup: ## packages, services, build + install, images (scripts/setup.sh all)
+	$(SETUP) all
+
+deps: ## install the Debian packages ltb needs
+	$(SETUP) deps
+
+services: ## start dockerd and Open vSwitch unless they already answer
+	$(SETUP) services
+
+build: ## build and install ltb (PREFIX=/usr/local)
+	$(SETUP) build
+
+images: ## build the example images ltb/busybox and ltb/frr (cached by recipe hash)
+	$(SETUP) images
+
+unit: ## build, then run the unit tests
+	$(SETUP) build
+	$(TESTS) -L unit
+
+integration: setup ## set everything up, then run the integration tests
+	$(TESTS) -L integration
+
+bench: setup ## set everything up, then run the benchmarks (tests/bench/run.sh)
+	@if [[ -f $(ROOT)/tests/bench/run.sh ]]; then \
+		LTB="$(LTB)" bash $(ROOT)/tests/bench/run.sh; \
+	else \
+		echo "bench: no tests/bench/run.sh yet"; \
+	fi
+
+format: ## reformat the C++ sources in place (clang-format 14)
+	cd $(ROOT) && $(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+check-format: ## fail if any C++ source is not formatted
+	cd $(ROOT) && $(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+clean: ## remove the build directory (images, labs and installed files stay)
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,724 @@
+#include "apply/apply.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "plan/names.hpp"
+#include "util/shell_split.hpp"
+
+namespace ltb::apply {
+
+namespace {
+
+namespace fs = std::filesystem;
+using plan::Action;
+using plan::ActionKind;
+
+Error with_context(const std::string &what, Error error) {
+  error.message = what + ": " + error.message;
+  return error;
+}
+
+class Runner {
+public:
+  Runner(const plan::Plan &plan, const topology::Topology *desired, Backends &backends,
+         Progress &progress, const ApplyOptions &options)
+      : m_plan(plan), m_desired(desired), m_b(backends), m_progress(progress), m_options(options) {
+    for (std::size_t i = 0; i < plan.actions.size(); ++i) {
+      for (const auto &node : nodes_of(plan.actions[i])) {
+        ++m_pending[node];
+      }
+    }
+  }
+
+  ApplyReport run() {
+    std::vector<std::vector<std::size_t>> deps;
+    for (const auto &action : m_plan.actions) {
+      deps.push_back(action.deps);
+    }
+    auto results = execute(
+        deps, [this](std::size_t i) { return perform(m_plan.actions[i]); }, m_options.workers,
+        m_options.interrupted,
+        [this](std::size_t i, const TaskResult &result) { finished(m_plan.actions[i], result); });
+    ApplyReport report;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      report.actions.push_back({plan::describe(m_plan.actions[i], m_plan), results[i]});
+      switch (results[i].outcome) {
+      case Outcome::done:
+        ++report.done;
+        break;
+      case Outcome::failed:
+        ++report.failed;
+        break;
+      default:
+        ++report.skipped;
+        break;
+      }
+    }
+    report.interrupted = m_options.interrupted && m_options.interrupted->load();
+    return report;
+  }
+
+private:
+  /// Nodes whose progress line an action moves.
+  std::vector<std::string> nodes_of(const Action &action) const {
+    switch (action.kind) {
+    case ActionKind::create_node:
+    case ActionKind::remove_node:
+    case ActionKind::create_bridge:
+    case ActionKind::remove_bridge:
+    case ActionKind::run_exec:
+      return action.node.empty() ? std::vector<std::string>{} : std::vector<std::string>{action.node};
+    case ActionKind::wire_links: {
+      std::set<std::string> nodes;
+      for (const auto &key : action.links) {
+        const auto &link = m_plan.links.at(key);
+        nodes.insert(link.a.node);
+        nodes.insert(link.b.node);
+      }
+      return {nodes.begin(), nodes.end()};
+    }
+    default:
+      return {};
+    }
+  }
+
+  /// Called by the executor (under its lock) when an action has finished, failed or was skipped.
+  void finished(const Action &action, const TaskResult &result) {
+    std::lock_guard lock(m_mutex);
+    for (const auto &node : nodes_of(action)) {
+      if (result.outcome != Outcome::done) {
+        if (!m_failed.count(node)) {
+          m_failed.insert(node);
+          m_progress.node(node, Phase::failed,
+                          result.outcome == Outcome::skipped ? "skipped (" + result.error + ")"
+                                                             : result.error);
+        }
+      }
+      if (--m_pending[node] == 0 && !m_failed.count(node)) {
+        m_progress.node(node, m_plan.teardown ? Phase::removed : Phase::running);
+      }
+    }
+  }
+
+  void phase(const std::string &node, Phase p, const std::string &detail = {}) {
+    std::lock_guard lock(m_mutex);
+    if (!m_failed.count(node)) {
+      m_progress.node(node, p, detail);
+    }
+  }
+
+  Status perform(const Action &action) {
+    switch (action.kind) {
+    case ActionKind::create_network:
+      return create_network(action);
+    case ActionKind::remove_network:
+      return remove_network(action);
+    case ActionKind::create_bridge:
+      return create_bridge(action);
+    case ActionKind::remove_bridge:
+      return remove_bridge(action);
+    case ActionKind::create_node:
+      return create_node(action);
+    case ActionKind::remove_node:
+      return remove_node(action);
+    case ActionKind::wire_links:
+      return action.node.empty() ? wire_p2p(action) : wire_segment(action);
+    case ActionKind::unwire_links:
+      return action.node.empty() ? unwire_p2p(action) : unwire_segment(action);
+    case ActionKind::run_exec:
+      return run_exec(action);
+    case ActionKind::remove_host_link:
+      return remove_host_link(action);
+    }
+    return {};
+  }
+
+  // --- state helpers -------------------------------------------------------------------------
+
+  Result<std::int64_t> record_object(const std::string &type, const std::string &name,
+                                     const std::string &owner, const std::string &parent = {}) {
+    return m_b.store->add_object({0, m_plan.lab, type, name, owner, "", parent, "creating"});
+  }
+
+  /// Forgets recorded objects of a type and name (after the runtime object is gone).
+  Status forget_objects(const std::string &type, const std::set<std::string> &names) {
+    LTB_TRY(objects, m_b.store->objects(m_plan.lab));
+    for (const auto &object : objects) {
+      if (object.type == type && names.count(object.name)) {
+        LTB_CHECK(m_b.store->delete_object(object.id));
+      }
+    }
+    return {};
+  }
+
+  // --- network -------------------------------------------------------------------------------
+
+  Status create_network(const Action &action) {
+    LTB_TRY(id, record_object("network", action.name, ""));
+    runtime::NetworkSpec spec;
+    spec.name = action.name;
+    spec.subnet = m_plan.subnet;
+    spec.gateway = m_plan.gateway;
+    spec.internal = !(m_desired && m_desired->mgmt.external_access);
+    spec.labels = {{plan::k_label_lab, m_plan.lab}, {plan::k_label_owner, m_options.owner}};
+    auto network = m_b.docker->create_network(spec);
+    if (!network) {
+      return fail(with_context(fmt::format("management network {} ({})", action.name, m_plan.subnet),
+                               network.error()));
+    }
+    return m_b.store->update_object(id, *network, "created");
+  }
+
+  Status remove_network(const Action &action) {
+    auto removed = m_b.docker->remove_network(action.name);
+    if (!removed) {
+      return fail(with_context("management network " + action.name, removed.error()));
+    }
+    return forget_objects("network", {action.name});
+  }
+
+  // --- containers ----------------------------------------------------------------------------
+
+  Status ensure_image(const std::string &image, const std::string &node) {
+    std::promise<Status> promise;
+    std::shared_future<Status> future;
+    bool mine = false;
+    {
+      std::lock_guard lock(m_mutex);
+      auto it = m_images.find(image);
+      if (it == m_images.end()) {
+        future = promise.get_future().share();
+        m_images.emplace(image, future);
+        mine = true;
+      } else {
+        future = it->second;
+      }
+    }
+    if (mine) {
+      promise.set_value([&]() -> Status {
+        LTB_TRY(present, m_b.docker->image_present(image));
+        if (present) {
+          return {};
+        }
+        phase(node, Phase::pulling, image);
+        return m_b.docker->pull_image(image, [&](const std::string &line) {
+          phase(node, Phase::pulling, line);
+        });
+      }());
+    }
+    auto status = future.get();
+    if (!status) {
+      return fail(fmt::format("image '{}' is not available: {}", image, status.error().message),
+                  "build it (make images) or make it pullable; ltb pulls images that a registry has");
+    }
+    return {};
+  }
+
+  Result<runtime::ContainerSpec> container_spec(const topology::Node &node) {
+    runtime::ContainerSpec spec;
+    spec.name = plan::container_name(m_plan.lab, node.name);
+    spec.hostname = node.name;
+    spec.image = node.image;
+    if (!node.cmd.empty()) {
+      auto words = util::shell_split(node.cmd);
+      if (!words) {
+        return fail("cmd has an unterminated quote", "", ExitCode::usage);
+      }
+      spec.cmd = *words;
+    }
+    if (!node.entrypoint.empty()) {
+      auto words = util::shell_split(node.entrypoint);
+      if (!words) {
+        return fail("entrypoint has an unterminated quote", "", ExitCode::usage);
+      }
+      spec.entrypoint = *words;
+    }
+    spec.env = node.env;
+    spec.labels = node.labels;
+    spec.labels[plan::k_label_lab] = m_plan.lab;
+    spec.labels[plan::k_label_node] = node.name;
+    spec.labels[plan::k_label_owner] = m_options.owner;
+    spec.labels[plan::k_label_hash] = topology::node_config_hash(node);
+    spec.binds = node.binds;
+    if (!node.startup_config_path.empty()) {
+      std::string source = node.startup_config;
+      if (source.empty() && !node.startup_config_text.empty()) {
+        // Inline configuration: written into the lab directory, mounted like a file.
+        auto dir = fs::path(m_options.lab_dir) / node.name;
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        source = (dir / "startup-config").string();
+        std::ofstream out(source, std::ios::trunc);
+        out << node.startup_config_text;
+        if (!out) {
+          return fail(fmt::format("cannot write the startup configuration to {}", source));
+        }
+      }
+      if (!source.empty()) {
+        spec.binds.push_back(source + ":" + node.startup_config_path + ":ro");
+      }
+    }
+    spec.network = m_plan.network;
+    spec.ipv4 = m_plan.addresses.at(node.name);
+    spec.cpus = node.cpus;
+    spec.memory_bytes = node.memory_bytes;
+    return spec;
+  }
+
+  Status create_node(const Action &action) {
+    const auto *node = m_desired->find_node(action.node);
+    auto context = [&](Error e) { return fail(with_context("node " + action.node, std::move(e))); };
+    phase(action.node, Phase::creating);
+    if (auto ok = ensure_image(node->image, action.node); !ok) {
+      return context(ok.error());
+    }
+    auto spec = container_spec(*node);
+    if (!spec) {
+      return context(spec.error());
+    }
+    state::NodeRecord record{m_plan.lab, node->name, node->kind, node->image,
+                             topology::node_config_hash(*node), spec->ipv4, "", "creating"};
+    std::int64_t object_id = 0;
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      LTB_CHECK(m_b.store->put_node(record));
+      LTB_TRY(id, record_object("container", spec->name, node->name));
+      object_id = id;
+      return {};
+    }));
+    phase(action.node, Phase::creating, "");
+    auto id = m_b.docker->create_container(*spec);
+    if (!id) {
+      return context(id.error());
+    }
+    LTB_CHECK(m_b.store->update_object(object_id, *id, "creating"));
+    if (auto started = m_b.docker->start_container(*id); !started) {
+      return context(started.error());
+    }
+    auto info = m_b.docker->inspect_container(*id);
+    if (!info) {
+      return context(info.error());
+    }
+    if (info->state != "running" || info->pid <= 0) {
+      return fail(fmt::format("node {}: container {} stopped right after it started (state {})",
+                              node->name, spec->name, info->state),
+                  fmt::format("see `docker logs {}`: the image's command may have exited", spec->name));
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      m_containers[node->name] = {*id, info->pid};
+    }
+    record.runtime_id = *id;
+    record.status = "running";
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      LTB_CHECK(m_b.store->put_node(record));
+      return m_b.store->update_object(object_id, *id, "created");
+    }));
+    if (m_pending_after_create(node->name)) {
+      phase(node->name, Phase::wiring);
+    }
+    return {};
+  }
+
+  /// True when more actions of this node follow its creation (links, exec).
+  bool m_pending_after_create(const std::string &node) {
+    std::lock_guard lock(m_mutex);
+    return m_pending[node] > 1;
+  }
+
+  Status remove_node(const Action &action) {
+    if (!action.node.empty()) {
+      phase(action.node, Phase::removing);
+    }
+    if (auto removed = m_b.docker->remove_container(action.name); !removed) {
+      return fail(with_context("node " + action.node + " (" + action.name + ")", removed.error()));
+    }
+    if (!action.node.empty()) {
+      LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
+    }
+    return forget_objects("container", {action.name});
+  }
+
+  struct ContainerRef {
+    std::string id;
+    int pid = 0;
+  };
+
+  /// The running container of a node: from this run, or inspected once.
+  Result<ContainerRef> container_of(const std::string &node) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (auto it = m_containers.find(node); it != m_containers.end()) {
+        return it->second;
+      }
+    }
+    auto info = m_b.docker->inspect_container(plan::container_name(m_plan.lab, node));
+    if (!info) {
+      return fail(with_context("node " + node, info.error()));
+    }
+    if (info->state != "running" || info->pid <= 0) {
+      return fail(fmt::format("node {} is not running (state {})", node, info->state),
+                  "run `ltb up` again to recreate it");
+    }
+    std::lock_guard lock(m_mutex);
+    m_containers[node] = {info->id, info->pid};
+    return m_containers[node];
+  }
+
+  // --- bridges -------------------------------------------------------------------------------
+
+  Result<net::Datapath> datapath() {
+    std::lock_guard lock(m_datapath_mutex);
+    if (!m_datapath) {
+      auto setting = m_desired ? m_desired->ovs_datapath : topology::OvsDatapath::automatic;
+      m_datapath = choose_datapath(setting, *m_b.store, m_probe);
+    }
+    return *m_datapath;
+  }
+
+  Status create_bridge(const Action &action) {
+    phase(action.node, Phase::creating);
+    if (!m_b.ovs) {
+      return fail("Open vSwitch is needed for bridge " + action.node);
+    }
+    LTB_TRY(path, datapath());
+    state::NodeRecord record{m_plan.lab, action.node, "ovs-bridge", "", "", "", action.name,
+                             "creating"};
+    std::int64_t object_id = 0;
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      LTB_CHECK(m_b.store->put_node(record));
+      LTB_TRY(id, record_object("bridge", action.name, action.node));
+      object_id = id;
+      return {};
+    }));
+    std::map<std::string, std::string> ids{{plan::k_ovs_lab, m_plan.lab},
+                                           {plan::k_ovs_owner, action.node}};
+    auto added = m_b.ovs->add_bridge(action.name, path, ids);
+    if (!added && path == net::Datapath::system && m_probe &&
+        added.error().message.find("datapath") != std::string::npos) {
+      // No kernel datapath on this host (no openvswitch module): the userspace one works.
+      {
+        std::lock_guard lock(m_datapath_mutex);
+        m_datapath = net::Datapath::netdev;
+      }
+      m_progress.notice("notice: Open vSwitch has no kernel datapath here; using the userspace "
+                        "datapath (netdev). Set settings.ovs-datapath or LTB_OVS_DATAPATH to choose.");
+      LTB_CHECK(m_b.store->set_meta("ovs.datapath", "netdev"));
+      path = net::Datapath::netdev;
+      added = m_b.ovs->add_bridge(action.name, path, ids);
+    } else if (added && m_probe) {
+      LTB_CHECK(m_b.store->set_meta("ovs.datapath",
+                                    path == net::Datapath::system ? "system" : "netdev"));
+    }
+    if (!added) {
+      return fail(with_context("bridge " + action.node + " (" + action.name + ")", added.error()));
+    }
+    record.status = "running";
+    LTB_CHECK(m_b.store->put_node(record));
+    return m_b.store->update_object(object_id, action.name, "created");
+  }
+
+  Status remove_bridge(const Action &action) {
+    if (!action.node.empty()) {
+      phase(action.node, Phase::removing);
+    }
+    if (!m_b.ovs) {
+      return fail("Open vSwitch is needed to remove bridge " + action.name);
+    }
+    if (auto removed = m_b.ovs->del_bridge(action.name); !removed) {
+      return fail(with_context("bridge " + action.node + " (" + action.name + ")", removed.error()));
+    }
+    if (!action.node.empty()) {
+      LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
+    }
+    return forget_objects("bridge", {action.name});
+  }
+
+  // --- links ---------------------------------------------------------------------------------
+
+  std::string runtime_id_of(const std::string &node) {
+    const auto *n = m_desired ? m_desired->find_node(node) : nullptr;
+    if (n && n->runtime == topology::Runtime::ovs_bridge) {
+      return plan::bridge_name(m_plan.lab, node);
+    }
+    std::lock_guard lock(m_mutex);
+    auto it = m_containers.find(node);
+    return it == m_containers.end() ? std::string() : it->second.id;
+  }
+
+  state::LinkRecord link_record(const plan::PlannedLink &link, const std::string &status) {
+    return {m_plan.lab, link.key, link.name, link.a.node, link.a.iface, link.b.node, link.b.iface,
+            status == "up" ? runtime_id_of(link.a.node) : "",
+            status == "up" ? runtime_id_of(link.b.node) : "", status};
+  }
+
+  Status wire_p2p(const Action &action) {
+    const auto &link = m_plan.links.at(action.links.front());
+    auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
+    LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
+    auto a = container_of(link.a.node);
+    auto b = container_of(link.b.node);
+    if (!a || !b) {
+      return context(!a ? a.error() : b.error());
+    }
+    auto ns_a = net::Netns::of_pid(a->pid);
+    auto ns_b = net::Netns::of_pid(b->pid);
+    if (!ns_a || !ns_b) {
+      return context(!ns_a ? ns_a.error() : ns_b.error());
+    }
+    if (action.reason == "rewire") {
+      // Leftovers of an interrupted run; errors mean there was nothing to remove.
+      (void)m_b.netlink->delete_link(link.a.iface, ns_a->fd());
+      (void)m_b.netlink->delete_link(link.b.iface, ns_b->fd());
+    }
+    auto created = m_b.netlink->create_veth({link.a.iface, ns_a->fd()}, {link.b.iface, ns_b->fd()},
+                                            link.mtu);
+    if (!created) {
+      return context(created.error());
+    }
+    return m_b.store->put_link(link_record(link, "up"));
+  }
+
+  Status wire_segment(const Action &action) {
+    auto bridge = plan::bridge_name(m_plan.lab, action.node);
+    std::vector<net::OvsPort> ports;
+    std::vector<std::string> stale;
+    std::vector<std::string> errors;
+    std::vector<const plan::PlannedLink *> wired;
+    std::map<std::string, std::int64_t> objects;
+    for (const auto &key : action.links) {
+      const auto &link = m_plan.links.at(key);
+      const auto &end = link.a.node == action.node ? link.b : link.a;
+      auto host = plan::host_veth_name(m_plan.lab, key, end.node);
+      LTB_CHECK(m_b.store->transaction([&]() -> Status {
+        LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
+        LTB_TRY(id, record_object("veth", host, key, bridge));
+        objects[host] = id;
+        return {};
+      }));
+      auto container = container_of(end.node);
+      if (!container) {
+        errors.push_back(fmt::format("link {}: {}", link.name, container.error().message));
+        continue;
+      }
+      auto ns = net::Netns::of_pid(container->pid);
+      if (!ns) {
+        errors.push_back(fmt::format("link {}: {}", link.name, ns.error().message));
+        continue;
+      }
+      if (action.reason == "rewire") {
+        (void)m_b.netlink->delete_link(host);
+        (void)m_b.netlink->delete_link(end.iface, ns->fd());
+        stale.push_back(host);
+      }
+      auto created = m_b.netlink->create_veth({end.iface, ns->fd()}, {host, -1}, link.mtu);
+      if (!created) {
+        errors.push_back(fmt::format("link {}: {}", link.name, created.error().message));
+        continue;
+      }
+      ports.push_back({host, {{plan::k_ovs_lab, m_plan.lab}, {plan::k_ovs_owner, key}}});
+      wired.push_back(&link);
+    }
+    if (!stale.empty()) {
+      (void)m_b.ovs->del_ports(bridge, stale);
+    }
+    if (!ports.empty()) {
+      if (auto added = m_b.ovs->add_ports(bridge, ports); !added) {
+        return fail(with_context("bridge " + action.node, added.error()));
+      }
+    }
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      for (const auto *link : wired) {
+        LTB_CHECK(m_b.store->put_link(link_record(*link, "up")));
+        const auto &end = link->a.node == action.node ? link->b : link->a;
+        auto host = plan::host_veth_name(m_plan.lab, link->key, end.node);
+        LTB_CHECK(m_b.store->update_object(objects[host], host, "created"));
+      }
+      return {};
+    }));
+    if (!errors.empty()) {
+      std::string message = errors.front();
+      for (std::size_t i = 1; i < errors.size(); ++i) {
+        message += "; " + errors[i];
+      }
+      return fail(message);
+    }
+    return {};
+  }
+
+  Status unwire_p2p(const Action &action) {
+    const auto &link = m_plan.links.at(action.links.front());
+    for (const auto *end : {&link.a, &link.b}) {
+      auto container = container_of(end->node);
+      if (!container) {
+        continue; // gone with its container
+      }
+      if (auto ns = net::Netns::of_pid(container->pid)) {
+        if (m_b.netlink->delete_link(end->iface, ns->fd())) {
+          break; // the peer goes with it
+        }
+      }
+    }
+    return m_b.store->delete_link(m_plan.lab, link.key);
+  }
+
+  Status unwire_segment(const Action &action) {
+    auto bridge = plan::bridge_name(m_plan.lab, action.node);
+    std::vector<std::string> hosts;
+    for (const auto &key : action.links) {
+      const auto &link = m_plan.links.at(key);
+      hosts.push_back(plan::host_veth_name(m_plan.lab, key, link.container_end()));
+    }
+    if (m_b.ovs) {
+      (void)m_b.ovs->del_ports(bridge, hosts); // the bridge may be gone already
+    }
+    for (const auto &host : hosts) {
+      if (auto deleted = m_b.netlink->delete_link(host); !deleted) {
+        return fail(with_context("bridge " + action.node, deleted.error()));
+      }
+    }
+    LTB_CHECK(forget_objects("veth", {hosts.begin(), hosts.end()}));
+    for (const auto &key : action.links) {
+      LTB_CHECK(m_b.store->delete_link(m_plan.lab, key));
+    }
+    return {};
+  }
+
+  Status run_exec(const Action &action) {
+    const auto *node = m_desired->find_node(action.node);
+    phase(action.node, Phase::configuring);
+    LTB_TRY(container, container_of(action.node));
+    for (const auto &command : node->exec) {
+      auto result = m_b.docker->exec(container.id, {"sh", "-c", command});
+      if (!result) {
+        return fail(with_context(fmt::format("node {}: exec `{}`", action.node, command),
+                                 result.error()));
+      }
+      if (result->exit_code != 0) {
+        auto output = result->err.empty() ? result->out : result->err;
+        while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
+          output.pop_back();
+        }
+        return fail(fmt::format("node {}: exec `{}` exited with status {}{}{}", action.node,
+                                command, result->exit_code, output.empty() ? "" : ": ", output),
+                    "fix the command in the topology file's exec list, then run `ltb up` again");
+      }
+    }
+    return {};
+  }
+
+  Status remove_host_link(const Action &action) {
+    if (auto deleted = m_b.netlink->delete_link(action.name); !deleted) {
+      return fail(with_context("host interface " + action.name, deleted.error()));
+    }
+    return forget_objects("veth", {action.name});
+  }
+
+  const plan::Plan &m_plan;
+  const topology::Topology *m_desired;
+  Backends &m_b;
+  Progress &m_progress;
+  const ApplyOptions &m_options;
+  std::mutex m_mutex;
+  std::map<std::string, int> m_pending;
+  std::set<std::string> m_failed;
+  std::map<std::string, ContainerRef> m_containers;
+  std::map<std::string, std::shared_future<Status>> m_images;
+  std::mutex m_datapath_mutex;
+  std::optional<net::Datapath> m_datapath;
+  bool m_probe = false;
+};
+
+} // namespace
+
+net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store, bool &probe) {
+  probe = false;
+  if (setting == topology::OvsDatapath::system) {
+    return net::Datapath::system;
+  }
+  if (setting == topology::OvsDatapath::netdev) {
+    return net::Datapath::netdev;
+  }
+  if (const char *env = std::getenv("LTB_OVS_DATAPATH"); env && *env) {
+    std::string value = env;
+    if (value == "system") {
+      return net::Datapath::system;
+    }
+    if (value == "netdev") {
+      return net::Datapath::netdev;
+    }
+  }
+  if (auto known = store.meta("ovs.datapath"); known && *known) {
+    return **known == "netdev" ? net::Datapath::netdev : net::Datapath::system;
+  }
+  probe = true;
+  return net::Datapath::system;
+}
+
+ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,
+                     Progress &progress, const ApplyOptions &options) {
+  auto existing = backends.store->lab(plan.lab);
+  state::LabRecord lab;
+  if (existing && *existing) {
+    lab = **existing;
+  }
+  lab.name = plan.lab;
+  lab.topology_file = desired.file;
+  lab.topology_text = desired.text;
+  lab.topology_hash = desired.hash;
+  lab.mgmt_network = plan.network;
+  lab.mgmt_subnet = plan.subnet;
+  lab.owner = options.owner;
+  lab.status = "deploying";
+  ApplyReport report;
+  if (auto put = backends.store->put_lab(lab); !put) {
+    report.failed = 1;
+    report.actions.push_back({"record lab " + plan.lab, {Outcome::failed, put.error().message, 0}});
+    return report;
+  }
+  Runner runner(plan, &desired, backends, progress, options);
+  report = runner.run();
+  lab.status = report.ok() ? "running" : "failed";
+  if (auto put = backends.store->put_lab(lab); !put) {
+    report.failed += 1;
+    report.actions.push_back({"record lab " + plan.lab, {Outcome::failed, put.error().message, 0}});
+  }
+  return report;
+}
+
+ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &progress,
+                       const ApplyOptions &options) {
+  auto existing = backends.store->lab(plan.lab);
+  if (existing && *existing) {
+    auto lab = **existing;
+    lab.status = "removing";
+    (void)backends.store->put_lab(lab);
+  }
+  Runner runner(plan, nullptr, backends, progress, options);
+  auto report = runner.run();
+  if (report.ok()) {
+    if (auto deleted = backends.store->delete_lab(plan.lab); !deleted) {
+      report.failed += 1;
+      report.actions.push_back(
+          {"forget lab " + plan.lab, {Outcome::failed, deleted.error().message, 0}});
+    }
+    std::error_code ec;
+    if (!options.lab_dir.empty()) {
+      std::filesystem::remove_all(options.lab_dir, ec);
+    }
+  } else if (existing && *existing) {
+    auto lab = **existing;
+    lab.status = "failed";
+    (void)backends.store->put_lab(lab);
+  }
+  return report;
+}
+
+} // namespace ltb::apply

@@ -1,0 +1,60 @@
+#pragma once
+// Performs a plan against the real (or fake) backends, recording every object in state before or
+// as it is created. Depends on plan/, state/, runtime/, net/, topology/.
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "apply/executor.hpp"
+#include "apply/progress.hpp"
+#include "net/netlink.hpp"
+#include "net/ovs.hpp"
+#include "plan/plan.hpp"
+#include "runtime/docker/docker.hpp"
+#include "state/store.hpp"
+#include "topology/model.hpp"
+
+namespace ltb::apply {
+
+struct Backends {
+  runtime::ContainerRuntime *docker = nullptr;
+  net::Netlink *netlink = nullptr;
+  net::Ovs *ovs = nullptr;
+  state::Store *store = nullptr;
+};
+
+struct ApplyOptions {
+  int workers = 8;
+  const std::atomic<bool> *interrupted = nullptr;
+  std::string owner;   // user name recorded on the lab and as a label
+  std::string lab_dir; // per-lab files (inline startup configs)
+};
+
+struct ActionReport {
+  std::string description;
+  TaskResult result;
+};
+
+struct ApplyReport {
+  std::vector<ActionReport> actions;
+  int done = 0;
+  int failed = 0;
+  int skipped = 0;
+  bool interrupted = false;
+  bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
+};
+
+/// `ltb up`: records the lab, runs the plan, marks the lab running or failed.
+ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,
+                     Progress &progress, const ApplyOptions &options);
+
+/// `ltb down`: runs a teardown plan; forgets the lab when everything is gone.
+ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &progress,
+                       const ApplyOptions &options);
+
+/// Which OVS datapath to use: the file's setting, else $LTB_OVS_DATAPATH, else what worked before on
+/// this host (recorded in state), else "system" falling back to "netdev" with a notice.
+net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store, bool &probe);
+
+} // namespace ltb::apply

@@ -1,0 +1,26 @@
+#pragma once
+// Reading what a lab has: recorded (state file) and observed (Docker labels, OVS external_ids,
+// host interfaces by prefix).
+
+#include <string>
+#include <vector>
+
+#include "apply/apply.hpp"
+#include "plan/plan.hpp"
+
+namespace ltb::apply {
+
+Result<plan::Recorded> read_recorded(state::Store &store, const std::string &lab);
+
+struct ObserveOptions {
+  bool bridges = false;    // ask Open vSwitch (needed when the lab has or had bridges)
+  bool host_links = false; // list host interfaces with the lab's prefixes (teardown)
+};
+
+Result<plan::Observed> observe(const std::string &lab, Backends &backends,
+                               const ObserveOptions &options);
+
+/// Subnets in use on this host: every Docker network's, and every other recorded lab's.
+Result<std::vector<std::string>> used_subnets(Backends &backends, const std::string &except_lab);
+
+} // namespace ltb::apply

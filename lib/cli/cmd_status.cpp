@@ -1,0 +1,193 @@
+// ltb status [LAB] [--format table|json]  (alias: ps)
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "apply/observe.hpp"
+#include "cli/context.hpp"
+#include "cli/table.hpp"
+#include "plan/names.hpp"
+
+namespace ltb::cli {
+
+namespace {
+
+struct StatusOptions {
+  std::string lab;
+  std::string format = "table";
+};
+
+/// A node's state as seen now: the recorded status reconciled with what Docker says.
+std::string node_state(const state::NodeRecord &node, const plan::Observed &observed,
+                       bool bridges_known) {
+  if (node.kind == "ovs-bridge") {
+    if (node.status != "running") {
+      return node.status;
+    }
+    if (bridges_known && !observed.bridges.count(node.name)) {
+      return "missing";
+    }
+    return "running";
+  }
+  auto it = observed.containers.find(node.name);
+  if (it == observed.containers.end()) {
+    return node.status == "running" ? "missing" : node.status;
+  }
+  if (it->second.id != node.runtime_id && node.status == "running") {
+    return "replaced";
+  }
+  if (it->second.state != "running") {
+    return it->second.state;
+  }
+  return node.status;
+}
+
+int status_all(const Globals &globals, Connection &connection, bool json) {
+  auto labs = connection.store->labs();
+  if (!labs) {
+    return report(globals, labs.error());
+  }
+  auto containers = connection.docker->list_containers({});
+  if (!containers) {
+    return report(globals, containers.error());
+  }
+  std::map<std::string, int> running;
+  for (const auto &container : *containers) {
+    auto lab = container.labels.find(plan::k_label_lab);
+    if (lab != container.labels.end() && container.state == "running") {
+      ++running[lab->second];
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &lab : *labs) {
+    auto nodes = connection.store->nodes(lab.name);
+    if (!nodes) {
+      return report(globals, nodes.error());
+    }
+    int containers_recorded = 0;
+    int bridges = 0;
+    for (const auto &node : *nodes) {
+      (node.kind == "ovs-bridge" ? bridges : containers_recorded)++;
+    }
+    int up = running[lab.name];
+    std::string status = lab.status;
+    if (status == "running" && up < containers_recorded) {
+      status = "degraded";
+    }
+    out.push_back({{"name", lab.name},
+                   {"status", status},
+                   {"containers", containers_recorded},
+                   {"containers_running", up},
+                   {"bridges", bridges},
+                   {"owner", lab.owner},
+                   {"file", lab.topology_file},
+                   {"mgmt_subnet", lab.mgmt_subnet}});
+    rows.push_back({lab.name, status, fmt::format("{}/{}", up, containers_recorded),
+                    std::to_string(bridges), lab.mgmt_subnet, lab.owner, lab.topology_file});
+  }
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"labs", out}}.dump(2));
+  } else if (rows.empty()) {
+    fmt::print("no labs\n");
+  } else {
+    fmt::print("{}", format_table({"LAB", "STATUS", "RUNNING", "BRIDGES", "MGMT", "OWNER", "FILE"},
+                                  rows));
+  }
+  return 0;
+}
+
+int status_lab(const Globals &globals, Connection &connection, const std::string &lab, bool json) {
+  auto record = connection.store->lab(lab);
+  if (!record) {
+    return report(globals, record.error());
+  }
+  if (!*record) {
+    std::vector<std::string> names;
+    if (auto labs = connection.store->labs()) {
+      for (const auto &known : *labs) {
+        names.push_back(known.name);
+      }
+    }
+    auto guess = topology::did_you_mean(lab, names);
+    return report(globals, Error{fmt::format("no lab named '{}'", lab),
+                                 guess.empty() ? "see `ltb status` for the labs there are"
+                                               : fmt::format("did you mean '{}'?", guess),
+                                 ExitCode::failed});
+  }
+  auto nodes = connection.store->nodes(lab);
+  if (!nodes) {
+    return report(globals, nodes.error());
+  }
+  bool bridges = false;
+  for (const auto &node : *nodes) {
+    bridges = bridges || node.kind == "ovs-bridge";
+  }
+  auto backends = connection.backends();
+  auto observed = apply::observe(lab, backends, {bridges, false});
+  if (!observed) {
+    return report(globals, observed.error());
+  }
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows;
+  int drift = 0;
+  for (const auto &node : *nodes) {
+    auto state = node_state(node, *observed, bridges);
+    drift += state != "running";
+    out.push_back({{"name", node.name},
+                   {"kind", node.kind},
+                   {"image", node.image},
+                   {"state", state},
+                   {"mgmt_ipv4", node.mgmt_ipv4},
+                   {"runtime_id", node.runtime_id}});
+    rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image, state,
+                    node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
+  }
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"lab", lab},
+                                      {"status", (*record)->status},
+                                      {"mgmt_subnet", (*record)->mgmt_subnet},
+                                      {"nodes", out}}
+                           .dump(2));
+    return 0;
+  }
+  fmt::print("lab {} ({}), management {} on {}\n", lab, (*record)->status, (*record)->mgmt_subnet,
+             (*record)->mgmt_network);
+  fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
+  if (drift > 0) {
+    fmt::print("{} node{} not as recorded; `ltb up {}` recreates {}\n", drift,
+               drift == 1 ? " is" : "s are",
+               (*record)->topology_file.empty() ? "FILE" : (*record)->topology_file,
+               drift == 1 ? "it" : "them");
+  }
+  return 0;
+}
+
+int run_status(const Globals &globals, const StatusOptions &options) {
+  auto connection = connect(globals);
+  if (!connection) {
+    return report(globals, connection.error());
+  }
+  bool json = json_format(options.format);
+  return options.lab.empty() ? status_all(globals, *connection, json)
+                             : status_lab(globals, *connection, options.lab, json);
+}
+
+} // namespace
+
+void add_status(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<StatusOptions>();
+  auto *sub = app.add_subcommand("status", "Show labs, or one lab's nodes and their state");
+  sub->alias("ps");
+  sub->add_option("lab", options->lab, "Lab name")->type_name("LAB");
+  sub->add_option("--format", options->format, "Output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->type_name("table|json");
+  sub->footer("Examples:\n  ltb status\n  ltb ps frr-ospf --format json\n"
+              "A node whose container was removed or stopped outside ltb shows as missing or "
+              "exited; `ltb up` recreates it.");
+  registry.push_back({sub, [&globals, options] { return run_status(globals, *options); }});
+}
+
+} // namespace ltb::cli

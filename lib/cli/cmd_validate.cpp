@@ -1,0 +1,45 @@
+// ltb validate FILE...
+#include <fmt/format.h>
+
+#include "cli/context.hpp"
+#include "topology/loader.hpp"
+
+namespace ltb::cli {
+
+namespace {
+
+struct ValidateOptions {
+  std::vector<std::string> files;
+};
+
+int run_validate(const Globals &globals, const ValidateOptions &options) {
+  int code = 0;
+  for (const auto &file : options.files) {
+    auto loaded = topology::load_file(file);
+    if (!loaded) {
+      print_diagnostics(globals, loaded.error());
+      code = static_cast<int>(ExitCode::usage);
+      continue;
+    }
+    if (!globals.quiet) {
+      fmt::print("{}: valid: lab {}, {} node{}, {} link{}\n", file, loaded->name,
+                 loaded->nodes.size(), loaded->nodes.size() == 1 ? "" : "s", loaded->links.size(),
+                 loaded->links.size() == 1 ? "" : "s");
+    }
+  }
+  return code;
+}
+
+} // namespace
+
+void add_validate(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<ValidateOptions>();
+  auto *sub = app.add_subcommand("validate", "Check topology files and report every problem");
+  sub->add_option("files", options->files, "Topology files")->required()->type_name("FILE");
+  sub->footer("Example:\n  ltb validate examples/frr-ospf.yaml\n"
+              "Exit status 2 when a file has errors; each is shown as FILE:LINE:COL with the "
+              "source line and a hint.");
+  registry.push_back({sub, [&globals, options] { return run_validate(globals, *options); }});
+}
+
+} // namespace ltb::cli

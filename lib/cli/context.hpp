@@ -1,0 +1,77 @@
+#pragma once
+// What every command shares: global options, the state file, the backends, printing of errors.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "apply/apply.hpp"
+#include "state/store.hpp"
+#include "topology/diagnostics.hpp"
+#include "util/error.hpp"
+
+namespace ltb::cli {
+
+struct Globals {
+  std::string state_path;
+  bool quiet = false;
+  bool color = false;     // stderr may carry colour
+  bool stdout_tty = false;
+  bool stderr_tty = false;
+  int wait_seconds = 60; // for the per-lab lock
+};
+
+/// A registered command: its CLI11 subcommand and the function that runs it after parsing.
+struct Command {
+  CLI::App *app = nullptr;
+  std::function<int()> run;
+};
+
+using Registry = std::vector<Command>;
+
+/// Prints `ltb: error: MESSAGE` and a help line to stderr; returns the error's exit code.
+int report(const Globals &globals, const Error &error);
+void print_notice(const Globals &globals, const std::string &line);
+
+/// Prints rendered diagnostics to stderr.
+void print_diagnostics(const Globals &globals, const topology::Diagnostics &diagnostics);
+
+Result<std::unique_ptr<state::Store>> open_store(const Globals &globals);
+
+/// Real backends, connected; ovs/netlink are created but only used on demand.
+struct Connection {
+  std::unique_ptr<state::Store> store;
+  std::unique_ptr<runtime::ContainerRuntime> docker;
+  std::unique_ptr<net::Netlink> netlink;
+  std::unique_ptr<net::Ovs> ovs;
+  apply::Backends backends() const {
+    return {docker.get(), netlink.get(), ovs.get(), store.get()};
+  }
+};
+Result<Connection> connect(const Globals &globals, bool docker = true);
+
+/// The per-lab directory beside the state file (inline configs, later access files).
+std::string lab_dir(const Globals &globals, const std::string &lab);
+
+/// The user who runs ltb (SUDO_USER when run through sudo).
+std::string current_user();
+
+/// Set by SIGINT/SIGTERM while a plan runs.
+const std::atomic<bool> *install_interrupt_handler();
+
+/// Checks a --format value.
+bool json_format(const std::string &format);
+
+void add_up(CLI::App &app, Globals &globals, Registry &registry);
+void add_down(CLI::App &app, Globals &globals, Registry &registry);
+void add_status(CLI::App &app, Globals &globals, Registry &registry);
+void add_inspect(CLI::App &app, Globals &globals, Registry &registry);
+void add_validate(CLI::App &app, Globals &globals, Registry &registry);
+void add_version(CLI::App &app, Globals &globals, Registry &registry);
+void add_completion(CLI::App &app, Globals &globals, Registry &registry);
+
+} // namespace ltb::cli

@@ -1,0 +1,14 @@
+#pragma once
+// Private to net/: bring one interface up by name, for the parts of net/ that create interfaces
+// through other programs (the internal port of an OVS bridge). Implemented in netlink.cpp.
+
+#include <string>
+
+#include "util/error.hpp"
+
+namespace ltb::net {
+
+/// Sets IFF_UP on `name` in the namespace `netns_fd` (-1: ltb's own). Ok if it is already up.
+Status set_link_up(const std::string &name, int netns_fd = -1);
+
+} // namespace ltb::net

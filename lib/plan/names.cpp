@@ -1,0 +1,30 @@
+#include "plan/names.hpp"
+
+#include "util/hash.hpp"
+
+namespace ltb::plan {
+
+namespace {
+std::string short_hash(const std::string &text) { return util::sha256_hex(text).substr(0, 6); }
+} // namespace
+
+std::string container_name(const std::string &lab, const std::string &node) {
+  return "ltb-" + lab + "-" + node;
+}
+
+std::string network_name(const std::string &lab) { return "ltb-" + lab; }
+
+std::string bridge_prefix(const std::string &lab) { return "lb" + short_hash(lab); }
+
+std::string veth_prefix(const std::string &lab) { return "lv" + short_hash(lab); }
+
+std::string bridge_name(const std::string &lab, const std::string &node) {
+  return bridge_prefix(lab) + short_hash(node);
+}
+
+std::string host_veth_name(const std::string &lab, const std::string &link_key,
+                           const std::string &end) {
+  return veth_prefix(lab) + short_hash(link_key + "#" + end);
+}
+
+} // namespace ltb::plan

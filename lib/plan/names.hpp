@@ -1,0 +1,34 @@
+#pragma once
+// Names of the runtime objects ltb makes for a lab. Host-side names (bridges, veths) share a prefix
+// derived from the lab name so that `ltb down` finds them even without state.
+
+#include <string>
+
+namespace ltb::plan {
+
+/// Docker container name of a node: ltb-<lab>-<node>.
+std::string container_name(const std::string &lab, const std::string &node);
+
+/// Default management network name: ltb-<lab>.
+std::string network_name(const std::string &lab);
+
+/// Open vSwitch bridge of an ovs-bridge node: "lb" + 6 hex of the lab + 6 hex of the node (14 bytes).
+std::string bridge_name(const std::string &lab, const std::string &node);
+
+/// Host-side veth of a link end attached to a bridge: "lv" + 6 hex of the lab + 6 hex of the end.
+std::string host_veth_name(const std::string &lab, const std::string &link_key,
+                           const std::string &end);
+
+/// Every host interface of the lab starts with one of these.
+std::string bridge_prefix(const std::string &lab);
+std::string veth_prefix(const std::string &lab);
+
+/// Docker labels and OVS external_ids keys.
+inline constexpr const char *k_label_lab = "ltb.lab";
+inline constexpr const char *k_label_node = "ltb.node";
+inline constexpr const char *k_label_owner = "ltb.owner";
+inline constexpr const char *k_label_hash = "ltb.config-hash";
+inline constexpr const char *k_ovs_lab = "ltb-lab";
+inline constexpr const char *k_ovs_owner = "ltb-owner";
+
+} // namespace ltb::plan

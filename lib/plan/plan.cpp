@@ -1,0 +1,580 @@
+#include "plan/plan.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "plan/names.hpp"
+#include "util/ipv4.hpp"
+
+namespace ltb::plan {
+
+namespace {
+
+using topology::Runtime;
+
+constexpr const char *k_bridge_kind = "ovs-bridge";
+
+class Builder {
+public:
+  explicit Builder(Plan &plan) : m_plan(plan) {}
+
+  std::size_t add(Action action) {
+    m_plan.actions.push_back(std::move(action));
+    return m_plan.actions.size() - 1;
+  }
+
+private:
+  Plan &m_plan;
+};
+
+void append(std::vector<std::size_t> &deps, const std::vector<std::size_t> &more) {
+  for (auto dep : more) {
+    if (std::find(deps.begin(), deps.end(), dep) == deps.end()) {
+      deps.push_back(dep);
+    }
+  }
+}
+
+Result<util::Subnet> choose_subnet(const topology::Topology &desired, const Recorded &recorded,
+                                   const std::vector<std::string> &used_subnets) {
+  if (!desired.mgmt.ipv4_subnet.empty()) {
+    auto subnet = util::parse_subnet(desired.mgmt.ipv4_subnet, false);
+    if (!subnet) {
+      return fail(fmt::format("lab '{}': management subnet '{}' is not an IPv4 CIDR", desired.name,
+                              desired.mgmt.ipv4_subnet),
+                  "", ExitCode::usage);
+    }
+    return *subnet;
+  }
+  if (recorded.lab && !recorded.lab->mgmt_subnet.empty()) {
+    if (auto subnet = util::parse_subnet(recorded.lab->mgmt_subnet, false)) {
+      return *subnet;
+    }
+  }
+  std::vector<util::Subnet> used;
+  for (const auto &text : used_subnets) {
+    if (auto subnet = util::parse_subnet(text, false)) {
+      used.push_back(*subnet);
+    }
+  }
+  for (std::uint32_t third = 0; third < 256; ++third) {
+    util::Subnet candidate{(172u << 24) | (20u << 16) | (third << 8), 24};
+    bool free = std::none_of(used.begin(), used.end(),
+                             [&](const util::Subnet &other) { return other.overlaps(candidate); });
+    if (free) {
+      return candidate;
+    }
+  }
+  return fail(fmt::format("lab '{}': no free /24 management subnet left in 172.20.0.0/16",
+                          desired.name),
+              "set mgmt.ipv4-subnet in the topology file to a subnet that is free on this host");
+}
+
+/// Stable addresses: explicit ones first, then what the node had, then the lowest free host.
+Status assign_addresses(const topology::Topology &desired, const Recorded &recorded,
+                        const util::Subnet &subnet, Plan &plan) {
+  std::set<std::uint32_t> taken{subnet.network, subnet.host(1), subnet.broadcast()};
+  for (const auto &node : desired.nodes) {
+    if (node.runtime == Runtime::container && node.mgmt_ipv4) {
+      if (auto address = util::parse_ipv4(*node.mgmt_ipv4)) {
+        taken.insert(*address);
+        plan.addresses[node.name] = *node.mgmt_ipv4;
+      }
+    }
+  }
+  std::map<std::string, std::string> previous;
+  for (const auto &record : recorded.nodes) {
+    previous[record.name] = record.mgmt_ipv4;
+  }
+  std::vector<const topology::Node *> pending;
+  for (const auto &node : desired.nodes) {
+    if (node.runtime != Runtime::container || plan.addresses.count(node.name)) {
+      continue;
+    }
+    auto it = previous.find(node.name);
+    auto address = it == previous.end() ? std::nullopt : util::parse_ipv4(it->second);
+    if (address && subnet.contains(*address) && !taken.count(*address)) {
+      taken.insert(*address);
+      plan.addresses[node.name] = it->second;
+    } else {
+      pending.push_back(&node);
+    }
+  }
+  std::uint32_t next = 2;
+  for (const auto *node : pending) {
+    while (next < subnet.size() - 1 && taken.count(subnet.host(next))) {
+      ++next;
+    }
+    if (next >= subnet.size() - 1) {
+      return fail(fmt::format("management subnet {} has no free address left for node '{}'",
+                              subnet.to_string(), node->name),
+                  "use a larger mgmt.ipv4-subnet in the topology file");
+    }
+    taken.insert(subnet.host(next));
+    plan.addresses[node->name] = util::format_ipv4(subnet.host(next));
+  }
+  return {};
+}
+
+std::string container_reason(const topology::Node &node, const state::NodeRecord *record,
+                             const ObservedContainer *observed, const std::string &address,
+                             bool network_changed) {
+  if (!record && !observed) {
+    return "new";
+  }
+  if (!record) {
+    return "not in state (left by an interrupted run)";
+  }
+  if (record->kind == k_bridge_kind) {
+    return "kind changed";
+  }
+  if (record->status != "running") {
+    return "unfinished by an earlier run";
+  }
+  if (!observed) {
+    return "container missing (removed outside ltb)";
+  }
+  if (observed->state != "running") {
+    return "container " + observed->state;
+  }
+  if (record->runtime_id != observed->id) {
+    return "container replaced outside ltb";
+  }
+  if (record->config_hash != topology::node_config_hash(node)) {
+    if (record->image != node.image) {
+      return fmt::format("image changed: {} -> {}", record->image, node.image);
+    }
+    return "configuration changed";
+  }
+  if (record->mgmt_ipv4 != address) {
+    return fmt::format("management address changed: {} -> {}", record->mgmt_ipv4, address);
+  }
+  if (network_changed) {
+    return "management network changed";
+  }
+  return {};
+}
+
+} // namespace
+
+Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded,
+                     const Observed &observed, const std::vector<std::string> &used_subnets) {
+  Plan plan;
+  Builder builder(plan);
+  plan.lab = desired.name;
+  plan.network = desired.mgmt.network.empty() ? network_name(desired.name) : desired.mgmt.network;
+  LTB_TRY(subnet, choose_subnet(desired, recorded, used_subnets));
+  plan.subnet = subnet.to_string();
+  plan.gateway = util::format_ipv4(subnet.host(1));
+  LTB_CHECK(assign_addresses(desired, recorded, subnet, plan));
+
+  bool network_changed = recorded.lab && ((!recorded.lab->mgmt_subnet.empty() &&
+                                           recorded.lab->mgmt_subnet != plan.subnet) ||
+                                          (!recorded.lab->mgmt_network.empty() &&
+                                           recorded.lab->mgmt_network != plan.network));
+
+  std::map<std::string, const state::NodeRecord *> records;
+  for (const auto &record : recorded.nodes) {
+    records[record.name] = &record;
+  }
+  auto record_of = [&](const std::string &name) -> const state::NodeRecord * {
+    auto it = records.find(name);
+    return it == records.end() ? nullptr : it->second;
+  };
+
+  // Nodes that are no longer in the file.
+  std::set<std::string> known;
+  for (const auto &record : recorded.nodes) {
+    known.insert(record.name);
+  }
+  for (const auto &[name, container] : observed.containers) {
+    known.insert(name);
+  }
+  for (const auto &[name, bridge] : observed.bridges) {
+    known.insert(name);
+  }
+  std::vector<std::size_t> removals;
+  std::map<std::string, std::size_t> bridge_removals;
+  std::set<std::string> gone; // nodes whose runtime object is removed by this plan
+  for (const auto &name : known) {
+    if (desired.find_node(name)) {
+      continue;
+    }
+    const auto *record = record_of(name);
+    if (observed.containers.count(name) || (record && record->kind != k_bridge_kind)) {
+      removals.push_back(builder.add({ActionKind::remove_node, name, {},
+                                      container_name(desired.name, name), "removed from the file",
+                                      {}}));
+    }
+    if (observed.bridges.count(name) || (record && record->kind == k_bridge_kind)) {
+      bridge_removals[name] = builder.add({ActionKind::remove_bridge, name, {},
+                                           bridge_name(desired.name, name),
+                                           "removed from the file", {}});
+    }
+    gone.insert(name);
+  }
+
+  // Nodes to (re)create. A recreated node is removed first, as its own action.
+  struct Pending {
+    const topology::Node *node;
+    std::string reason;
+    std::vector<std::size_t> deps;
+  };
+  std::vector<Pending> containers;
+  std::set<std::string> fresh; // nodes created by this plan
+  std::map<std::string, std::size_t> bridge_creations;
+  for (const auto &node : desired.nodes) {
+    const auto *record = record_of(node.name);
+    auto observed_container = observed.containers.find(node.name);
+    const ObservedContainer *container =
+        observed_container == observed.containers.end() ? nullptr : &observed_container->second;
+    if (node.runtime == Runtime::ovs_bridge) {
+      std::vector<std::size_t> deps;
+      if (container || (record && record->kind != k_bridge_kind)) {
+        deps.push_back(builder.add({ActionKind::remove_node, node.name, {},
+                                    container_name(desired.name, node.name), "kind changed", {}}));
+        removals.push_back(deps.back());
+      }
+      std::string reason;
+      if (!record) {
+        reason = "new";
+      } else if (record->kind != k_bridge_kind) {
+        reason = "kind changed";
+      } else if (record->status != "running") {
+        reason = "unfinished by an earlier run";
+      } else if (!observed.bridges.count(node.name)) {
+        reason = "bridge missing (removed outside ltb)";
+      }
+      if (!reason.empty()) {
+        bridge_creations[node.name] =
+            builder.add({ActionKind::create_bridge, node.name, {},
+                         bridge_name(desired.name, node.name), reason, deps});
+        fresh.insert(node.name);
+      }
+      continue;
+    }
+    auto reason =
+        container_reason(node, record, container, plan.addresses[node.name], network_changed);
+    if (reason.empty()) {
+      continue;
+    }
+    std::vector<std::size_t> deps;
+    if (container || record) {
+      deps.push_back(builder.add({ActionKind::remove_node, node.name, {},
+                                  container_name(desired.name, node.name), reason, {}}));
+      removals.push_back(deps.back());
+    }
+    if (record && record->kind == k_bridge_kind) {
+      deps.push_back(builder.add({ActionKind::remove_bridge, node.name, {},
+                                  bridge_name(desired.name, node.name), "kind changed", {}}));
+    }
+    containers.push_back({&node, reason, deps});
+    fresh.insert(node.name);
+  }
+
+  // The management network: removed when renamed or re-addressed, created when missing.
+  std::vector<std::size_t> network_deps;
+  for (const auto &name : observed.networks) {
+    if (name != plan.network || network_changed) {
+      network_deps.push_back(builder.add({ActionKind::remove_network, "", {}, name,
+                                          name == plan.network ? "management network changed"
+                                                               : "no longer the lab's network",
+                                          removals}));
+    }
+  }
+  bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(), [](auto &node) {
+    return node.runtime == Runtime::container;
+  });
+  std::optional<std::size_t> network_creation;
+  if (has_containers && (!observed.networks.count(plan.network) || network_changed)) {
+    network_creation = builder.add({ActionKind::create_network, "", {}, plan.network,
+                                    observed.networks.count(plan.network) ? "re-addressed" : "new",
+                                    network_deps});
+  }
+
+  std::map<std::string, std::size_t> node_creations;
+  for (auto &pending : containers) {
+    auto deps = pending.deps;
+    append(deps, removals); // a removed node's address may be reused
+    if (network_creation) {
+      deps.push_back(*network_creation);
+    }
+    node_creations[pending.node->name] =
+        builder.add({ActionKind::create_node, pending.node->name, {},
+                     container_name(desired.name, pending.node->name), pending.reason, deps});
+  }
+
+  // Links.
+  std::map<std::string, const state::LinkRecord *> link_records;
+  for (const auto &record : recorded.links) {
+    link_records[record.key] = &record;
+  }
+  auto runtime_id = [&](const std::string &node) -> std::string {
+    if (fresh.count(node)) {
+      return {};
+    }
+    const auto *n = desired.find_node(node);
+    if (n && n->runtime == Runtime::ovs_bridge) {
+      return bridge_name(desired.name, node);
+    }
+    auto it = observed.containers.find(node);
+    return it == observed.containers.end() ? std::string() : it->second.id;
+  };
+  std::map<std::string, std::vector<std::string>> segment_wiring; // bridge node -> link keys
+  std::map<std::string, std::vector<std::size_t>> node_wiring;    // node -> wire actions
+  for (const auto &link : desired.links) {
+    PlannedLink planned{topology::link_key(link), link.name, link.a, link.b, link.mtu, {}};
+    const auto *a = desired.find_node(link.a.node);
+    const auto *b = desired.find_node(link.b.node);
+    if (!a || !b) {
+      continue; // the loader refuses such files
+    }
+    if (a->runtime == Runtime::ovs_bridge && b->runtime == Runtime::ovs_bridge) {
+      return fail(fmt::format("link '{}' joins two ovs-bridge nodes ({} and {}); ltb does not "
+                              "connect bridges to each other",
+                              link.name, a->name, b->name),
+                  "connect the two segments through a container node, or merge the bridges",
+                  ExitCode::usage);
+    }
+    if (a->runtime == Runtime::ovs_bridge) {
+      planned.bridge_node = a->name;
+    } else if (b->runtime == Runtime::ovs_bridge) {
+      planned.bridge_node = b->name;
+    }
+    auto record_it = link_records.find(planned.key);
+    const auto *record = record_it == link_records.end() ? nullptr : record_it->second;
+    if (record && !link.name_given && !record->name.empty()) {
+      planned.name = record->name; // generated names stay as first shown
+    }
+    bool wire = !record || record->status != "up";
+    if (!wire) {
+      auto id_of_recorded = [&](const std::string &node) {
+        return node == record->a_node ? record->a_runtime_id : record->b_runtime_id;
+      };
+      for (const auto *end : {&link.a, &link.b}) {
+        auto current = runtime_id(end->node);
+        if (current.empty() || current != id_of_recorded(end->node)) {
+          wire = true;
+        }
+      }
+      if (!planned.bridge_node.empty()) {
+        auto bridge = observed.bridges.find(planned.bridge_node);
+        auto port = host_veth_name(desired.name, planned.key, planned.container_end());
+        if (bridge == observed.bridges.end() || !bridge->second.ports.count(port)) {
+          wire = true;
+        }
+      }
+    }
+    plan.links[planned.key] = planned;
+    if (!wire) {
+      continue;
+    }
+    if (!planned.bridge_node.empty()) {
+      segment_wiring[planned.bridge_node].push_back(planned.key);
+      continue;
+    }
+    std::vector<std::size_t> deps;
+    for (const auto *end : {&link.a, &link.b}) {
+      if (auto it = node_creations.find(end->node); it != node_creations.end()) {
+        deps.push_back(it->second);
+      }
+    }
+    auto index = builder.add({ActionKind::wire_links, "", {planned.key}, planned.name,
+                              record ? "rewire" : "new", deps});
+    node_wiring[link.a.node].push_back(index);
+    node_wiring[link.b.node].push_back(index);
+  }
+  for (const auto &[bridge, keys] : segment_wiring) {
+    std::vector<std::size_t> deps;
+    if (auto it = bridge_creations.find(bridge); it != bridge_creations.end()) {
+      deps.push_back(it->second);
+    }
+    bool rewire = false;
+    for (const auto &key : keys) {
+      const auto &planned = plan.links[key];
+      if (auto it = node_creations.find(planned.container_end()); it != node_creations.end()) {
+        append(deps, {it->second});
+      }
+      rewire = rewire || link_records.count(key);
+    }
+    auto index = builder.add({ActionKind::wire_links, bridge, keys, bridge_name(desired.name, bridge),
+                              rewire ? "rewire" : "new", deps});
+    for (const auto &key : keys) {
+      node_wiring[plan.links[key].container_end()].push_back(index);
+    }
+  }
+
+  // Recorded links that are no longer in the file.
+  std::map<std::string, std::vector<std::string>> segment_unwiring;
+  for (const auto &record : recorded.links) {
+    if (plan.links.count(record.key)) {
+      continue;
+    }
+    const auto *a = desired.find_node(record.a_node);
+    const auto *b = desired.find_node(record.b_node);
+    std::string bridge;
+    for (const auto &node : {record.a_node, record.b_node}) {
+      const auto *rec = record_of(node);
+      if (rec && rec->kind == k_bridge_kind) {
+        bridge = node;
+      }
+    }
+    PlannedLink planned{record.key, record.name, {record.a_node, record.a_iface, {}},
+                        {record.b_node, record.b_iface, {}}, 0, bridge};
+    plan.links[record.key] = planned;
+    (void)a;
+    (void)b;
+    if (!bridge.empty()) {
+      segment_unwiring[bridge].push_back(record.key);
+    } else {
+      builder.add({ActionKind::unwire_links, "", {record.key}, record.name, "removed from the file",
+                   {}});
+    }
+  }
+  for (const auto &[bridge, keys] : segment_unwiring) {
+    auto index = builder.add({ActionKind::unwire_links, bridge, keys,
+                              bridge_name(desired.name, bridge), "removed from the file", {}});
+    if (auto it = bridge_removals.find(bridge); it != bridge_removals.end()) {
+      plan.actions[it->second].deps.push_back(index);
+    }
+  }
+
+  // exec commands run once the node and all its links are up.
+  for (const auto &pending : containers) {
+    if (pending.node->exec.empty()) {
+      continue;
+    }
+    std::vector<std::size_t> deps{node_creations[pending.node->name]};
+    append(deps, node_wiring[pending.node->name]);
+    builder.add({ActionKind::run_exec, pending.node->name, {}, "", "node created", deps});
+  }
+  return plan;
+}
+
+Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed) {
+  Plan plan;
+  Builder builder(plan);
+  plan.lab = lab;
+  plan.teardown = true;
+  if (recorded.lab) {
+    plan.network = recorded.lab->mgmt_network;
+    plan.subnet = recorded.lab->mgmt_subnet;
+  }
+  std::set<std::string> containers;
+  std::set<std::string> bridges;
+  for (const auto &record : recorded.nodes) {
+    (record.kind == k_bridge_kind ? bridges : containers).insert(record.name);
+  }
+  for (const auto &[name, container] : observed.containers) {
+    containers.insert(name);
+  }
+  for (const auto &[name, bridge] : observed.bridges) {
+    bridges.insert(name);
+  }
+  std::vector<std::size_t> removals;
+  std::set<std::string> container_names;
+  for (const auto &name : containers) {
+    container_names.insert(container_name(lab, name));
+    removals.push_back(builder.add(
+        {ActionKind::remove_node, name, {}, container_name(lab, name), "lab removed", {}}));
+  }
+  // Objects recorded before they were made (a crash between the record and the label).
+  for (const auto &object : recorded.objects) {
+    if (object.type == "container" && !container_names.count(object.name)) {
+      container_names.insert(object.name);
+      removals.push_back(builder.add(
+          {ActionKind::remove_node, object.owner, {}, object.name, "left by an interrupted run", {}}));
+    }
+  }
+  std::vector<std::size_t> bridge_removals;
+  std::set<std::string> bridge_names;
+  for (const auto &name : bridges) {
+    bridge_names.insert(bridge_name(lab, name));
+    bridge_removals.push_back(builder.add(
+        {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), "lab removed", {}}));
+  }
+  for (const auto &object : recorded.objects) {
+    if (object.type == "bridge" && !bridge_names.count(object.name)) {
+      bridge_names.insert(object.name);
+      bridge_removals.push_back(builder.add({ActionKind::remove_bridge, object.owner, {}, object.name,
+                                             "left by an interrupted run", {}}));
+    }
+  }
+  std::set<std::string> networks = observed.networks;
+  if (recorded.lab && !recorded.lab->mgmt_network.empty()) {
+    networks.insert(recorded.lab->mgmt_network);
+  }
+  for (const auto &object : recorded.objects) {
+    if (object.type == "network") {
+      networks.insert(object.name);
+    }
+  }
+  for (const auto &name : networks) {
+    builder.add({ActionKind::remove_network, "", {}, name, "lab removed", removals});
+  }
+  std::set<std::string> host_links(observed.host_links.begin(), observed.host_links.end());
+  for (const auto &object : recorded.objects) {
+    if (object.type == "veth" && object.name.rfind("lv", 0) == 0) {
+      host_links.insert(object.name);
+    }
+  }
+  for (const auto &name : host_links) {
+    if (bridge_names.count(name)) {
+      continue; // a bridge's own interface goes with the bridge
+    }
+    builder.add({ActionKind::remove_host_link, "", {}, name, "lab removed", bridge_removals});
+  }
+  for (const auto &record : recorded.links) {
+    plan.links[record.key] = PlannedLink{record.key, record.name,
+                                         {record.a_node, record.a_iface, {}},
+                                         {record.b_node, record.b_iface, {}}, 0, {}};
+  }
+  return plan;
+}
+
+std::string describe(const Action &action, const Plan &plan) {
+  auto link_list = [&] {
+    std::string out;
+    for (const auto &key : action.links) {
+      auto it = plan.links.find(key);
+      out += (out.empty() ? "" : ", ") + (it == plan.links.end() ? key : it->second.name);
+    }
+    return out;
+  };
+  switch (action.kind) {
+  case ActionKind::create_network:
+    return fmt::format("create network {} ({}) [{}]", action.name, plan.subnet, action.reason);
+  case ActionKind::remove_network:
+    return fmt::format("remove network {} [{}]", action.name, action.reason);
+  case ActionKind::create_bridge:
+    return fmt::format("create bridge {} as {} [{}]", action.node, action.name, action.reason);
+  case ActionKind::remove_bridge:
+    return fmt::format("remove bridge {} ({}) [{}]", action.node, action.name, action.reason);
+  case ActionKind::create_node: {
+    auto address = plan.addresses.find(action.node);
+    return fmt::format("create node {} as {} at {} [{}]", action.node, action.name,
+                       address == plan.addresses.end() ? "-" : address->second, action.reason);
+  }
+  case ActionKind::remove_node:
+    return fmt::format("remove node {} ({}) [{}]", action.node, action.name, action.reason);
+  case ActionKind::wire_links:
+    return action.node.empty()
+               ? fmt::format("wire link {} [{}]", link_list(), action.reason)
+               : fmt::format("wire {} to bridge {}: {} [{}]",
+                             action.links.size() == 1 ? "link" : "links", action.node, link_list(),
+                             action.reason);
+  case ActionKind::unwire_links:
+    return action.node.empty()
+               ? fmt::format("unwire link {} [{}]", link_list(), action.reason)
+               : fmt::format("unwire from bridge {}: {} [{}]", action.node, link_list(),
+                             action.reason);
+  case ActionKind::run_exec:
+    return fmt::format("run exec commands on {} [{}]", action.node, action.reason);
+  case ActionKind::remove_host_link:
+    return fmt::format("remove host interface {} [{}]", action.name, action.reason);
+  }
+  return {};
+}
+
+} // namespace ltb::plan

@@ -1,0 +1,105 @@
+#pragma once
+// The planner: a pure function of (desired topology, recorded state, observed runtime) that yields
+// the actions to converge, with their dependencies. No I/O here; apply/ performs the actions.
+// Depends on topology/, state/ (record types only) and util/.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "state/store.hpp"
+#include "topology/model.hpp"
+#include "util/error.hpp"
+
+namespace ltb::plan {
+
+struct ObservedContainer {
+  std::string id;
+  std::string name;
+  std::string state; // Docker's: "running", "exited", "created", ...
+  std::string config_hash;
+};
+
+struct ObservedBridge {
+  std::string name;
+  std::set<std::string> ports;
+};
+
+/// What runs now for one lab, found by labels and external_ids (not from state).
+struct Observed {
+  std::map<std::string, ObservedContainer> containers; // by node name
+  std::set<std::string> networks;                      // the lab's Docker networks, by name
+  std::map<std::string, ObservedBridge> bridges;        // by node name
+  std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
+};
+
+/// What the state file says about one lab.
+struct Recorded {
+  std::optional<state::LabRecord> lab;
+  std::vector<state::NodeRecord> nodes;
+  std::vector<state::LinkRecord> links;
+  std::vector<state::ObjectRecord> objects;
+};
+
+enum class ActionKind {
+  create_network,
+  remove_network,
+  create_bridge,
+  remove_bridge,
+  create_node,
+  remove_node,
+  wire_links,   // one p2p link, or every link of one bridge (one ovs-vsctl call)
+  unwire_links, // likewise
+  run_exec,     // a node's exec commands, after its links are wired
+  remove_host_link,
+};
+
+struct Action {
+  ActionKind kind;
+  std::string node;               // node, bridge node, or the node whose exec runs
+  std::vector<std::string> links; // link keys (wire/unwire)
+  std::string name;               // network, container or interface name
+  std::string reason;             // why: "new", "image changed", "removed from the file", ...
+  std::vector<std::size_t> deps;  // indices of actions that must succeed first
+};
+
+/// A link as ltb will build it.
+struct PlannedLink {
+  std::string key;
+  std::string name;
+  topology::Endpoint a;
+  topology::Endpoint b;
+  int mtu = 0;
+  std::string bridge_node; // the ovs-bridge end ("" for container-to-container)
+  std::string container_end() const { return bridge_node == a.node ? b.node : a.node; }
+};
+
+struct Plan {
+  std::string lab;
+  std::string network;        // management network name
+  std::string subnet;         // management subnet (CIDR)
+  std::string gateway;        // its first host address
+  std::map<std::string, std::string> addresses; // node -> management IPv4
+  std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
+  std::vector<Action> actions;
+  bool teardown = false;
+
+  bool empty() const { return actions.empty(); }
+};
+
+/// Plans `ltb up`. `used_subnets` are subnets taken by other labs and Docker networks, consulted
+/// only when the lab has no subnet yet. Fails when no free management subnet is left, or when the
+/// file asks for something ltb cannot build (for example a link between two bridges).
+Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded,
+                     const Observed &observed, const std::vector<std::string> &used_subnets);
+
+/// Plans `ltb down`: everything recorded or observed for the lab goes.
+Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed);
+
+/// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
+std::string describe(const Action &action, const Plan &plan);
+
+} // namespace ltb::plan

@@ -1,0 +1,338 @@
+#include "runtime/docker/docker_json.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace ltb::runtime::docker {
+namespace {
+
+using nlohmann::json;
+
+std::string string_at(const json &object, const char *key) {
+  if (!object.is_object()) {
+    return {};
+  }
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) {
+    return {};
+  }
+  return it->get<std::string>();
+}
+
+std::map<std::string, std::string> string_map(const json &object) {
+  std::map<std::string, std::string> result;
+  if (!object.is_object()) {
+    return result;
+  }
+  for (const auto &[key, value] : object.items()) {
+    if (value.is_string()) {
+      result.emplace(key, value.get<std::string>());
+    }
+  }
+  return result;
+}
+
+// A container is on at most one network here (the management one, or none). While it is not
+// running Docker reports no IPAddress, so fall back to the address that was asked for.
+std::string management_ipv4(const json &networks) {
+  if (!networks.is_object()) {
+    return {};
+  }
+  for (const auto &[name, endpoint] : networks.items()) {
+    auto address = string_at(endpoint, "IPAddress");
+    if (address.empty() && endpoint.contains("IPAMConfig")) {
+      address = string_at(endpoint["IPAMConfig"], "IPv4Address");
+    }
+    if (!address.empty()) {
+      return address;
+    }
+  }
+  return {};
+}
+
+bool parse_version(std::string_view text, int &major, int &minor) {
+  const std::string copy(text);
+  char trailing = 0;
+  return std::sscanf(copy.c_str(), "%d.%d%c", &major, &minor, &trailing) == 2 && major >= 0 &&
+         minor >= 0;
+}
+
+std::string encode(std::string_view text, std::string_view keep) {
+  std::string result;
+  result.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~' ||
+        keep.find(c) != std::string_view::npos) {
+      result += c;
+    } else {
+      result += fmt::format("%{:02X}", u);
+    }
+  }
+  return result;
+}
+
+} // namespace
+
+std::string negotiate_api_version(std::string_view server_api_version) {
+  int max_major = 0;
+  int max_minor = 0;
+  parse_version(k_max_api_version, max_major, max_minor);
+  int major = 0;
+  int minor = 0;
+  if (!parse_version(server_api_version, major, minor)) {
+    return std::string(k_max_api_version);
+  }
+  if (major > max_major || (major == max_major && minor > max_minor)) {
+    return std::string(k_max_api_version);
+  }
+  return fmt::format("{}.{}", major, minor);
+}
+
+std::string url_encode(std::string_view text) { return encode(text, ""); }
+
+std::string path_encode(std::string_view text) { return encode(text, "/:@"); }
+
+std::string label_filters(const std::map<std::string, std::string> &labels) {
+  auto list = json::array();
+  for (const auto &[key, value] : labels) {
+    list.push_back(key + "=" + value);
+  }
+  return json{{"label", list}}.dump();
+}
+
+json container_create_body(const ContainerSpec &spec) {
+  json body = json::object();
+  body["Image"] = spec.image;
+  if (!spec.hostname.empty()) {
+    body["Hostname"] = spec.hostname;
+  }
+  if (!spec.cmd.empty()) {
+    body["Cmd"] = spec.cmd;
+  }
+  if (!spec.entrypoint.empty()) {
+    body["Entrypoint"] = spec.entrypoint;
+  }
+  auto env = json::array();
+  for (const auto &[key, value] : spec.env) {
+    env.push_back(key + "=" + value);
+  }
+  body["Env"] = env;
+  body["Labels"] = spec.labels;
+
+  json host = json::object();
+  host["Binds"] = spec.binds;
+  host["Privileged"] = spec.privileged;
+  host["NetworkMode"] = spec.network.empty() ? std::string("none") : spec.network;
+  if (spec.cpus > 0) {
+    host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));
+  }
+  if (spec.memory_bytes > 0) {
+    host["Memory"] = spec.memory_bytes;
+  }
+  body["HostConfig"] = host;
+
+  if (!spec.network.empty()) {
+    json endpoint = json::object();
+    if (!spec.ipv4.empty()) {
+      endpoint["IPAMConfig"] = {{"IPv4Address", spec.ipv4}};
+    }
+    body["NetworkingConfig"] = {{"EndpointsConfig", {{spec.network, endpoint}}}};
+  }
+  return body;
+}
+
+json network_create_body(const NetworkSpec &spec) {
+  json body = json::object();
+  body["Name"] = spec.name;
+  body["Driver"] = "bridge";
+  body["Internal"] = spec.internal;
+  body["CheckDuplicate"] = true;
+  body["Labels"] = spec.labels;
+  json ipam = {{"Driver", "default"}, {"Config", json::array()}};
+  if (!spec.subnet.empty()) {
+    json config = {{"Subnet", spec.subnet}};
+    if (!spec.gateway.empty()) {
+      config["Gateway"] = spec.gateway;
+    }
+    ipam["Config"].push_back(config);
+  }
+  body["IPAM"] = ipam;
+  json options = json::object();
+  if (!spec.bridge_name.empty()) {
+    options["com.docker.network.bridge.name"] = spec.bridge_name;
+  }
+  body["Options"] = options;
+  return body;
+}
+
+json exec_create_body(const std::vector<std::string> &argv) {
+  return {{"AttachStdin", false},
+          {"AttachStdout", true},
+          {"AttachStderr", true},
+          {"Tty", false},
+          {"Cmd", argv}};
+}
+
+ContainerInfo parse_container_inspect(const json &inspect) {
+  ContainerInfo info;
+  info.id = string_at(inspect, "Id");
+  info.name = string_at(inspect, "Name");
+  if (!info.name.empty() && info.name.front() == '/') {
+    info.name.erase(0, 1);
+  }
+  if (inspect.contains("Config")) {
+    const auto &config = inspect["Config"];
+    info.image = string_at(config, "Image");
+    if (config.contains("Labels")) {
+      info.labels = string_map(config["Labels"]);
+    }
+  }
+  if (inspect.contains("State")) {
+    const auto &state = inspect["State"];
+    info.state = string_at(state, "Status");
+    if (state.contains("Pid") && state["Pid"].is_number_integer()) {
+      info.pid = state["Pid"].get<int>();
+    }
+  }
+  if (inspect.contains("NetworkSettings") && inspect["NetworkSettings"].contains("Networks")) {
+    info.ipv4 = management_ipv4(inspect["NetworkSettings"]["Networks"]);
+  }
+  return info;
+}
+
+ContainerInfo parse_container_summary(const json &summary) {
+  ContainerInfo info;
+  info.id = string_at(summary, "Id");
+  if (summary.contains("Names") && summary["Names"].is_array() && !summary["Names"].empty() &&
+      summary["Names"][0].is_string()) {
+    info.name = summary["Names"][0].get<std::string>();
+    if (!info.name.empty() && info.name.front() == '/') {
+      info.name.erase(0, 1);
+    }
+  }
+  info.image = string_at(summary, "Image");
+  info.state = string_at(summary, "State");
+  if (summary.contains("Labels")) {
+    info.labels = string_map(summary["Labels"]);
+  }
+  if (summary.contains("NetworkSettings") && summary["NetworkSettings"].contains("Networks")) {
+    info.ipv4 = management_ipv4(summary["NetworkSettings"]["Networks"]);
+  }
+  return info;
+}
+
+NetworkInfo parse_network(const json &network) {
+  NetworkInfo info;
+  info.id = string_at(network, "Id");
+  info.name = string_at(network, "Name");
+  if (network.contains("Labels")) {
+    info.labels = string_map(network["Labels"]);
+  }
+  if (network.contains("IPAM") && network["IPAM"].contains("Config") &&
+      network["IPAM"]["Config"].is_array()) {
+    for (const auto &config : network["IPAM"]["Config"]) {
+      info.subnet = string_at(config, "Subnet");
+      if (!info.subnet.empty()) {
+        break;
+      }
+    }
+  }
+  return info;
+}
+
+std::string api_error_message(std::string_view body) {
+  const auto parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_discarded()) {
+    auto message = string_at(parsed, "message");
+    if (!message.empty()) {
+      return message;
+    }
+  }
+  std::string text(body);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text.empty() ? std::string("no details given") : text;
+}
+
+ImageRef split_image(std::string_view image) {
+  const auto at = image.find('@');
+  if (at != std::string_view::npos) {
+    return {std::string(image), {}};
+  }
+  const auto slash = image.rfind('/');
+  const auto colon = image.rfind(':');
+  // A colon before the last slash belongs to a registry port (registry:5000/name).
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    return {std::string(image.substr(0, colon)), std::string(image.substr(colon + 1))};
+  }
+  return {std::string(image), "latest"};
+}
+
+std::optional<PullLine> parse_pull_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+    line.remove_suffix(1);
+  }
+  if (line.empty()) {
+    return std::nullopt;
+  }
+  const auto parsed = json::parse(line, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return PullLine{std::string(line), std::nullopt};
+  }
+  PullLine result;
+  if (parsed.contains("error")) {
+    auto error = string_at(parsed, "error");
+    if (error.empty() && parsed.contains("errorDetail")) {
+      error = string_at(parsed["errorDetail"], "message");
+    }
+    result.error = error.empty() ? std::string("unknown error") : error;
+    return result;
+  }
+  for (const char *key : {"status", "id", "progress"}) {
+    const auto part = string_at(parsed, key);
+    if (!part.empty()) {
+      if (!result.text.empty()) {
+        result.text += ' ';
+      }
+      result.text += part;
+    }
+  }
+  if (result.text.empty()) {
+    return std::nullopt;
+  }
+  return result;
+}
+
+void StreamDemux::feed(std::string_view data) {
+  while (!data.empty()) {
+    if (m_remaining == 0) {
+      const auto need = 8 - m_pending.size();
+      const auto take = std::min(need, data.size());
+      m_pending.append(data.substr(0, take));
+      data.remove_prefix(take);
+      if (m_pending.size() < 8) {
+        return;
+      }
+      const auto byte = [this](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(m_pending[i]));
+      };
+      m_stream = static_cast<int>(byte(0));
+      m_remaining = (byte(4) << 24) | (byte(5) << 16) | (byte(6) << 8) | byte(7);
+      m_pending.clear();
+      continue;
+    }
+    const auto take = std::min<std::size_t>(m_remaining, data.size());
+    // 0 is stdin echoed back; with no TTY it does not happen, but keep it with stdout.
+    (m_stream == 2 ? err : out).append(data.substr(0, take));
+    data.remove_prefix(take);
+    m_remaining -= static_cast<std::uint32_t>(take);
+  }
+}
+
+} // namespace ltb::runtime::docker

@@ -1,0 +1,77 @@
+#pragma once
+// Private to runtime/docker: the pure half of the Docker client. Request bodies from specs,
+// responses to info structs, the exec stream demultiplexer, pull progress lines. No I/O, so the
+// unit tests check them without a daemon.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/docker/docker.hpp"
+
+namespace ltb::runtime::docker {
+
+/// The newest Engine API ltb speaks; older servers get their own version.
+inline constexpr std::string_view k_max_api_version = "1.41";
+
+/// min(server, k_max_api_version) as "X.Y"; k_max_api_version when the server sent nothing usable.
+std::string negotiate_api_version(std::string_view server_api_version);
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+std::string url_encode(std::string_view text);
+
+/// Path segment for an image or object name: keeps '/', ':' and '@' that Docker routes accept.
+std::string path_encode(std::string_view text);
+
+/// {"label":["k=v",...]} as Docker's `filters` query parameter expects it.
+std::string label_filters(const std::map<std::string, std::string> &labels);
+
+nlohmann::json container_create_body(const ContainerSpec &spec);
+nlohmann::json network_create_body(const NetworkSpec &spec);
+nlohmann::json exec_create_body(const std::vector<std::string> &argv);
+
+/// From GET /containers/ID/json.
+ContainerInfo parse_container_inspect(const nlohmann::json &inspect);
+/// From one element of GET /containers/json.
+ContainerInfo parse_container_summary(const nlohmann::json &summary);
+/// From one element of GET /networks.
+NetworkInfo parse_network(const nlohmann::json &network);
+
+/// The "message" of an API error body, or the body itself when it is not JSON.
+std::string api_error_message(std::string_view body);
+
+/// fromImage and tag for POST /images/create ("busybox" -> "busybox", "latest").
+struct ImageRef {
+  std::string from_image;
+  std::string tag; // empty for a digest reference (name@sha256:...)
+};
+ImageRef split_image(std::string_view image);
+
+/// One line of the pull stream: either a progress text ("status id progress") or an error.
+struct PullLine {
+  std::string text;
+  std::optional<std::string> error;
+};
+std::optional<PullLine> parse_pull_line(std::string_view line);
+
+/// Splits Docker's multiplexed attach stream (8-byte headers: stream, 0, 0, 0, big-endian size)
+/// into stdout and stderr. Data may arrive cut anywhere, headers included.
+class StreamDemux {
+public:
+  void feed(std::string_view data);
+  /// True when the stream ended inside a frame (truncated output).
+  bool incomplete() const { return !m_pending.empty() || m_remaining != 0; }
+  std::string out;
+  std::string err;
+
+private:
+  std::string m_pending;       // partial header
+  std::uint32_t m_remaining = 0; // payload bytes left in the current frame
+  int m_stream = 1;
+};
+
+} // namespace ltb::runtime::docker

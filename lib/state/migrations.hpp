@@ -1,0 +1,71 @@
+#pragma once
+// The state file's schema as an ordered list of migration steps (private to lib/state). Step i
+// takes a file from PRAGMA user_version i to i + 1. Append new steps; never edit a released one,
+// because files in the field have already run it.
+
+#include <array>
+#include <string_view>
+
+namespace ltb::state::detail {
+
+inline constexpr std::array<std::string_view, 1> k_migrations{{
+    // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
+    // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
+    // their primary keys start with lab, which serves both lookups by lab and the cascade.
+    R"sql(
+CREATE TABLE labs (
+  name          TEXT    NOT NULL PRIMARY KEY,
+  topology_file TEXT    NOT NULL DEFAULT '',
+  topology_text TEXT    NOT NULL DEFAULT '',
+  topology_hash TEXT    NOT NULL DEFAULT '',
+  mgmt_network  TEXT    NOT NULL DEFAULT '',
+  mgmt_subnet   TEXT    NOT NULL DEFAULT '',
+  owner         TEXT    NOT NULL DEFAULT '',
+  status        TEXT    NOT NULL DEFAULT '',
+  created_at    INTEGER NOT NULL DEFAULT 0,
+  updated_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE nodes (
+  lab         TEXT NOT NULL REFERENCES labs(name) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  kind        TEXT NOT NULL DEFAULT '',
+  image       TEXT NOT NULL DEFAULT '',
+  config_hash TEXT NOT NULL DEFAULT '',
+  mgmt_ipv4   TEXT NOT NULL DEFAULT '',
+  runtime_id  TEXT NOT NULL DEFAULT '',
+  status      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (lab, name)
+);
+CREATE TABLE links (
+  lab          TEXT NOT NULL REFERENCES labs(name) ON DELETE CASCADE,
+  key          TEXT NOT NULL,
+  name         TEXT NOT NULL DEFAULT '',
+  a_node       TEXT NOT NULL DEFAULT '',
+  a_iface      TEXT NOT NULL DEFAULT '',
+  b_node       TEXT NOT NULL DEFAULT '',
+  b_iface      TEXT NOT NULL DEFAULT '',
+  a_runtime_id TEXT NOT NULL DEFAULT '',
+  b_runtime_id TEXT NOT NULL DEFAULT '',
+  status       TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (lab, key)
+);
+CREATE TABLE objects (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  lab        TEXT    NOT NULL REFERENCES labs(name) ON DELETE CASCADE,
+  type       TEXT    NOT NULL DEFAULT '',
+  name       TEXT    NOT NULL DEFAULT '',
+  owner      TEXT    NOT NULL DEFAULT '',
+  runtime_id TEXT    NOT NULL DEFAULT '',
+  parent     TEXT    NOT NULL DEFAULT '',
+  status     TEXT    NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+CREATE INDEX objects_lab ON objects(lab);
+CREATE TABLE meta (
+  key   TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL DEFAULT ''
+);
+)sql",
+}};
+
+} // namespace ltb::state::detail

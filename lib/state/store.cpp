@@ -1,0 +1,548 @@
+#include "state/store.hpp"
+
+#include "state/dirs.hpp"
+#include "state/migrations.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <cstdlib>
+#include <ctime>
+#include <fmt/format.h>
+#include <mutex>
+#include <optional>
+#include <sqlite3.h>
+#include <string>
+#include <sys/stat.h>
+#include <utility>
+
+namespace ltb::state {
+namespace {
+
+constexpr int k_busy_timeout_ms = 10000;
+constexpr int k_known_schema = static_cast<int>(detail::k_migrations.size());
+
+std::int64_t now_seconds() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+// What a user can do about an SQLite failure, by its result code.
+std::string help_for(const SQLite::Exception &e) {
+  switch (e.getErrorCode()) {
+  case SQLITE_PERM:
+  case SQLITE_AUTH:
+  case SQLITE_READONLY:
+  case SQLITE_CANTOPEN:
+    return "run as root or pass --state PATH";
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return fmt::format("another ltb process kept the state file busy for more than {} s; try again",
+                       k_busy_timeout_ms / 1000);
+  case SQLITE_FULL:
+    return "free some space on the file system that holds the state file, then try again";
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return "the file is damaged or not an ltb state file; move it aside or pass --state PATH";
+  case SQLITE_IOERR:
+    return "check the disk and file system that hold the state file";
+  case SQLITE_CONSTRAINT:
+    if (e.getExtendedErrorCode() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return "the lab is not recorded; this is a bug in ltb, please report it";
+    }
+    return {};
+  default:
+    return {};
+  }
+}
+
+Error sqlite_error(const std::string &path, const std::string &op, const SQLite::Exception &e) {
+  return Error{fmt::format("state file {}: cannot {}: {}", path, op, e.what()), help_for(e)};
+}
+
+Error newer_schema_error(const std::string &path, int version) {
+  return Error{fmt::format("state file {} was written by a newer ltb (schema {}, this ltb knows "
+                           "{}); upgrade ltb",
+                           path, version, k_known_schema),
+               "or pass --state PATH to use another state file"};
+}
+
+std::string parent_dir(const std::string &path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    return {};
+  }
+  return path.substr(0, slash);
+}
+
+int user_version(SQLite::Database &db) {
+  return db.execAndGet("PRAGMA user_version").getInt();
+}
+
+LabRecord read_lab(SQLite::Statement &q) {
+  LabRecord r;
+  r.name = q.getColumn(0).getString();
+  r.topology_file = q.getColumn(1).getString();
+  r.topology_text = q.getColumn(2).getString();
+  r.topology_hash = q.getColumn(3).getString();
+  r.mgmt_network = q.getColumn(4).getString();
+  r.mgmt_subnet = q.getColumn(5).getString();
+  r.owner = q.getColumn(6).getString();
+  r.status = q.getColumn(7).getString();
+  r.created_at = q.getColumn(8).getInt64();
+  r.updated_at = q.getColumn(9).getInt64();
+  return r;
+}
+
+// SQLite::Savepoint's destructor only rolls back to the savepoint and leaves it open; this one
+// also releases it, so that a failed inner transaction leaves nothing behind in the outer one.
+class NestedSavepoint {
+public:
+  NestedSavepoint(SQLite::Database &db, std::string name) : m_db(db), m_name(std::move(name)) {
+    m_db.exec("SAVEPOINT " + m_name);
+  }
+  NestedSavepoint(const NestedSavepoint &) = delete;
+  NestedSavepoint &operator=(const NestedSavepoint &) = delete;
+  ~NestedSavepoint() {
+    if (m_released) {
+      return;
+    }
+    try {
+      m_db.exec("ROLLBACK TO " + m_name);
+      m_db.exec("RELEASE " + m_name);
+    } catch (const SQLite::Exception &) {
+      // The outer transaction is gone already (SQLite rolls back on some errors); nothing to undo.
+    }
+  }
+  void release() {
+    m_db.exec("RELEASE " + m_name);
+    m_released = true;
+  }
+
+private:
+  SQLite::Database &m_db;
+  std::string m_name;
+  bool m_released = false;
+};
+
+constexpr const char *k_lab_columns = "name, topology_file, topology_text, topology_hash, "
+                                      "mgmt_network, mgmt_subnet, owner, status, created_at, "
+                                      "updated_at";
+
+} // namespace
+
+struct Store::Impl {
+  Impl(std::string p, int flags) : path(std::move(p)), db(path, flags, k_busy_timeout_ms) {}
+
+  std::string path;
+  SQLite::Database db;
+  // SQLiteCpp connections must not be used by two threads at once; recursive because
+  // transaction() holds it while fn calls the other methods.
+  std::recursive_mutex mutex;
+  // > 0 while transaction() runs fn: writers then join the open transaction instead of
+  // starting their own.
+  int depth = 0;
+
+  Status migrate();
+
+  // Runs fn as one writer: in its own IMMEDIATE transaction, or inside the caller's. IMMEDIATE
+  // takes the write lock up front so that the busy timeout applies; a deferred transaction that
+  // upgrades from read to write fails at once with SQLITE_BUSY when another process wrote.
+  Status write(const std::string &op, const std::function<Status()> &fn) {
+    std::lock_guard lock(mutex);
+    try {
+      if (depth > 0) {
+        return fn();
+      }
+      SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+      LTB_CHECK(fn());
+      tx.commit();
+      return {};
+    } catch (const SQLite::Exception &e) {
+      return fail(sqlite_error(path, op, e));
+    }
+  }
+
+  template <class T> Result<T> read(const std::string &op, const std::function<T()> &fn) {
+    std::lock_guard lock(mutex);
+    try {
+      return fn();
+    } catch (const SQLite::Exception &e) {
+      return fail(sqlite_error(path, op, e));
+    }
+  }
+};
+
+Status Store::Impl::migrate() {
+  if (const int v = user_version(db); v > k_known_schema) {
+    return fail(newer_schema_error(path, v));
+  }
+  // One transaction per step, and the version is read again under the write lock: two ltb
+  // processes opening a fresh file at once must not both run the same step.
+  for (;;) {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    const int v = user_version(db);
+    if (v > k_known_schema) {
+      return fail(newer_schema_error(path, v));
+    }
+    if (v == k_known_schema) {
+      tx.commit();
+      return {};
+    }
+    db.exec(std::string(detail::k_migrations[static_cast<std::size_t>(v)]));
+    db.exec(fmt::format("PRAGMA user_version = {}", v + 1));
+    tx.commit();
+  }
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string &path) {
+  if (path.empty()) {
+    return fail("the state file path is empty", "pass --state PATH or set LTB_STATE",
+                ExitCode::usage);
+  }
+  LTB_CHECK(detail::make_dirs(parent_dir(path), fmt::format("state file {}", path)));
+  // SQLite would only say "unable to open database file".
+  if (struct stat st{}; ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return fail(fmt::format("state file {} is a directory", path),
+                "pass --state PATH with the path of a file");
+  }
+  std::unique_ptr<Impl> impl;
+  std::string op = "open it";
+  try {
+    impl = std::make_unique<Impl>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    auto &db = impl->db;
+    db.exec(fmt::format("PRAGMA busy_timeout = {}", k_busy_timeout_ms));
+    // The result is not checked: where WAL is impossible (some network file systems) SQLite keeps
+    // a rollback journal, which is slower but still correct with the busy timeout.
+    db.execAndGet("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    // Per connection and outside any transaction: without it the cascades do nothing.
+    db.exec("PRAGMA foreign_keys = ON");
+    op = "migrate its schema";
+    LTB_CHECK(impl->migrate());
+  } catch (const SQLite::Exception &e) {
+    return fail(sqlite_error(path, op, e));
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Store::~Store() = default;
+
+const std::string &Store::path() const {
+  return m_impl->path;
+}
+
+int Store::schema_version() {
+  auto v = m_impl->read<int>("read the schema version", [&] { return user_version(m_impl->db); });
+  return v ? *v : -1;
+}
+
+Result<std::vector<LabRecord>> Store::labs() {
+  return m_impl->read<std::vector<LabRecord>>("list labs", [&] {
+    SQLite::Statement q(m_impl->db,
+                        fmt::format("SELECT {} FROM labs ORDER BY name", k_lab_columns));
+    std::vector<LabRecord> out;
+    while (q.executeStep()) {
+      out.push_back(read_lab(q));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<LabRecord>> Store::lab(const std::string &name) {
+  return m_impl->read<std::optional<LabRecord>>(
+      fmt::format("read lab '{}'", name), [&]() -> std::optional<LabRecord> {
+        SQLite::Statement q(m_impl->db,
+                            fmt::format("SELECT {} FROM labs WHERE name = ?", k_lab_columns));
+        q.bind(1, name);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return read_lab(q);
+      });
+}
+
+Status Store::put_lab(const LabRecord &lab) {
+  return m_impl->write(fmt::format("save lab '{}'", lab.name), [&]() -> Status {
+    // An upsert, not INSERT OR REPLACE: REPLACE deletes the old row first, and the cascade would
+    // take the lab's nodes, links and objects with it.
+    SQLite::Statement q(m_impl->db, R"sql(
+INSERT INTO labs (name, topology_file, topology_text, topology_hash, mgmt_network, mgmt_subnet,
+                  owner, status, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (name) DO UPDATE SET
+  topology_file = excluded.topology_file, topology_text = excluded.topology_text,
+  topology_hash = excluded.topology_hash, mgmt_network = excluded.mgmt_network,
+  mgmt_subnet = excluded.mgmt_subnet, owner = excluded.owner, status = excluded.status,
+  updated_at = excluded.updated_at)sql");
+    const std::int64_t now = now_seconds();
+    q.bind(1, lab.name);
+    q.bind(2, lab.topology_file);
+    q.bind(3, lab.topology_text);
+    q.bind(4, lab.topology_hash);
+    q.bind(5, lab.mgmt_network);
+    q.bind(6, lab.mgmt_subnet);
+    q.bind(7, lab.owner);
+    q.bind(8, lab.status);
+    q.bind(9, lab.created_at != 0 ? lab.created_at : now);
+    q.bind(10, now);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::delete_lab(const std::string &name) {
+  return m_impl->write(fmt::format("delete lab '{}'", name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM labs WHERE name = ?");
+    q.bind(1, name);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
+  return m_impl->read<std::vector<NodeRecord>>(fmt::format("list nodes of lab '{}'", lab), [&] {
+    SQLite::Statement q(m_impl->db,
+                        "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status "
+                        "FROM nodes WHERE lab = ? ORDER BY name");
+    q.bind(1, lab);
+    std::vector<NodeRecord> out;
+    while (q.executeStep()) {
+      NodeRecord r;
+      r.lab = q.getColumn(0).getString();
+      r.name = q.getColumn(1).getString();
+      r.kind = q.getColumn(2).getString();
+      r.image = q.getColumn(3).getString();
+      r.config_hash = q.getColumn(4).getString();
+      r.mgmt_ipv4 = q.getColumn(5).getString();
+      r.runtime_id = q.getColumn(6).getString();
+      r.status = q.getColumn(7).getString();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+Status Store::put_node(const NodeRecord &node) {
+  return m_impl->write(fmt::format("save node '{}' of lab '{}'", node.name, node.lab),
+                       [&]() -> Status {
+                         SQLite::Statement q(m_impl->db, R"sql(
+INSERT INTO nodes (lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (lab, name) DO UPDATE SET
+  kind = excluded.kind, image = excluded.image, config_hash = excluded.config_hash,
+  mgmt_ipv4 = excluded.mgmt_ipv4, runtime_id = excluded.runtime_id, status = excluded.status)sql");
+                         q.bind(1, node.lab);
+                         q.bind(2, node.name);
+                         q.bind(3, node.kind);
+                         q.bind(4, node.image);
+                         q.bind(5, node.config_hash);
+                         q.bind(6, node.mgmt_ipv4);
+                         q.bind(7, node.runtime_id);
+                         q.bind(8, node.status);
+                         q.exec();
+                         return {};
+                       });
+}
+
+Status Store::delete_node(const std::string &lab, const std::string &name) {
+  return m_impl->write(fmt::format("delete node '{}' of lab '{}'", name, lab), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM nodes WHERE lab = ? AND name = ?");
+    q.bind(1, lab);
+    q.bind(2, name);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<LinkRecord>> Store::links(const std::string &lab) {
+  return m_impl->read<std::vector<LinkRecord>>(fmt::format("list links of lab '{}'", lab), [&] {
+    SQLite::Statement q(m_impl->db,
+                        "SELECT lab, key, name, a_node, a_iface, b_node, b_iface, a_runtime_id, "
+                        "b_runtime_id, status FROM links WHERE lab = ? ORDER BY key");
+    q.bind(1, lab);
+    std::vector<LinkRecord> out;
+    while (q.executeStep()) {
+      LinkRecord r;
+      r.lab = q.getColumn(0).getString();
+      r.key = q.getColumn(1).getString();
+      r.name = q.getColumn(2).getString();
+      r.a_node = q.getColumn(3).getString();
+      r.a_iface = q.getColumn(4).getString();
+      r.b_node = q.getColumn(5).getString();
+      r.b_iface = q.getColumn(6).getString();
+      r.a_runtime_id = q.getColumn(7).getString();
+      r.b_runtime_id = q.getColumn(8).getString();
+      r.status = q.getColumn(9).getString();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+Status Store::put_link(const LinkRecord &link) {
+  return m_impl->write(fmt::format("save link '{}' of lab '{}'", link.key, link.lab),
+                       [&]() -> Status {
+                         SQLite::Statement q(m_impl->db, R"sql(
+INSERT INTO links (lab, key, name, a_node, a_iface, b_node, b_iface, a_runtime_id, b_runtime_id,
+                   status)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (lab, key) DO UPDATE SET
+  name = excluded.name, a_node = excluded.a_node, a_iface = excluded.a_iface,
+  b_node = excluded.b_node, b_iface = excluded.b_iface, a_runtime_id = excluded.a_runtime_id,
+  b_runtime_id = excluded.b_runtime_id, status = excluded.status)sql");
+                         q.bind(1, link.lab);
+                         q.bind(2, link.key);
+                         q.bind(3, link.name);
+                         q.bind(4, link.a_node);
+                         q.bind(5, link.a_iface);
+                         q.bind(6, link.b_node);
+                         q.bind(7, link.b_iface);
+                         q.bind(8, link.a_runtime_id);
+                         q.bind(9, link.b_runtime_id);
+                         q.bind(10, link.status);
+                         q.exec();
+                         return {};
+                       });
+}
+
+Status Store::delete_link(const std::string &lab, const std::string &key) {
+  return m_impl->write(fmt::format("delete link '{}' of lab '{}'", key, lab), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM links WHERE lab = ? AND key = ?");
+    q.bind(1, lab);
+    q.bind(2, key);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<ObjectRecord>> Store::objects(const std::string &lab) {
+  return m_impl->read<std::vector<ObjectRecord>>(
+      fmt::format("list runtime objects of lab '{}'", lab), [&] {
+        SQLite::Statement q(m_impl->db,
+                            "SELECT id, lab, type, name, owner, runtime_id, parent, status "
+                            "FROM objects WHERE lab = ? ORDER BY id");
+        q.bind(1, lab);
+        std::vector<ObjectRecord> out;
+        while (q.executeStep()) {
+          ObjectRecord r;
+          r.id = q.getColumn(0).getInt64();
+          r.lab = q.getColumn(1).getString();
+          r.type = q.getColumn(2).getString();
+          r.name = q.getColumn(3).getString();
+          r.owner = q.getColumn(4).getString();
+          r.runtime_id = q.getColumn(5).getString();
+          r.parent = q.getColumn(6).getString();
+          r.status = q.getColumn(7).getString();
+          out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
+Result<std::int64_t> Store::add_object(const ObjectRecord &object) {
+  std::int64_t id = 0;
+  LTB_CHECK(m_impl->write(
+      fmt::format("record {} '{}' of lab '{}'", object.type, object.name, object.lab),
+      [&]() -> Status {
+        SQLite::Statement q(m_impl->db,
+                            "INSERT INTO objects (lab, type, name, owner, runtime_id, parent, "
+                            "status) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        q.bind(1, object.lab);
+        q.bind(2, object.type);
+        q.bind(3, object.name);
+        q.bind(4, object.owner);
+        q.bind(5, object.runtime_id);
+        q.bind(6, object.parent);
+        q.bind(7, object.status);
+        q.exec();
+        id = m_impl->db.getLastInsertRowid();
+        return {};
+      }));
+  return id;
+}
+
+Status Store::update_object(std::int64_t id, const std::string &runtime_id,
+                            const std::string &status) {
+  return m_impl->write(fmt::format("update runtime object {}", id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "UPDATE objects SET runtime_id = ?, status = ? WHERE id = ?");
+    q.bind(1, runtime_id);
+    q.bind(2, status);
+    q.bind(3, id);
+    if (q.exec() == 0) {
+      return fail(fmt::format("state file {}: cannot update runtime object {}: it is not recorded",
+                              m_impl->path, id),
+                  "this is a bug in ltb; please report it");
+    }
+    return {};
+  });
+}
+
+Status Store::delete_object(std::int64_t id) {
+  return m_impl->write(fmt::format("delete runtime object {}", id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM objects WHERE id = ?");
+    q.bind(1, id);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::optional<std::string>> Store::meta(const std::string &key) {
+  return m_impl->read<std::optional<std::string>>(
+      fmt::format("read setting '{}'", key), [&]() -> std::optional<std::string> {
+        SQLite::Statement q(m_impl->db, "SELECT value FROM meta WHERE key = ?");
+        q.bind(1, key);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return q.getColumn(0).getString();
+      });
+}
+
+Status Store::set_meta(const std::string &key, const std::string &value) {
+  return m_impl->write(fmt::format("save setting '{}'", key), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "INSERT INTO meta (key, value) VALUES (?, ?) "
+                                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    q.bind(1, key);
+    q.bind(2, value);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::transaction(const std::function<Status()> &fn) {
+  auto &impl = *m_impl;
+  std::lock_guard lock(impl.mutex);
+  struct DepthGuard {
+    int &depth;
+    explicit DepthGuard(int &d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+    DepthGuard(const DepthGuard &) = delete;
+    DepthGuard &operator=(const DepthGuard &) = delete;
+  };
+  try {
+    if (impl.depth > 0) {
+      // Nested: a savepoint, so that a failing inner fn undoes only its own writes.
+      NestedSavepoint sp(impl.db, fmt::format("ltb_{}", impl.depth));
+      DepthGuard guard(impl.depth);
+      LTB_CHECK(fn()); // ~NestedSavepoint rolls back
+      sp.release();
+      return {};
+    }
+    SQLite::Transaction tx(impl.db, SQLite::TransactionBehavior::IMMEDIATE);
+    DepthGuard guard(impl.depth);
+    LTB_CHECK(fn()); // ~Transaction rolls back
+    tx.commit();
+    return {};
+  } catch (const SQLite::Exception &e) {
+    return fail(sqlite_error(impl.path, "run a transaction", e));
+  }
+}
+
+std::string default_state_path() {
+  const char *env = std::getenv("LTB_STATE");
+  if (env != nullptr && *env != '\0') {
+    return env;
+  }
+  return "/var/lib/ltb/state.db";
+}
+
+} // namespace ltb::state

@@ -1,0 +1,995 @@
+// Loading a topology: YAML -> JSON tree with positions -> schema -> the checks a schema cannot
+// express (references between parts of the file, addresses, names Linux refuses) -> the model with
+// inheritance resolved. Every stage runs even when an earlier one found errors, so that one run
+// reports every problem; later stages skip values an earlier stage already reported.
+
+#include "topology/loader.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "topology/detail.hpp"
+#include "util/hash.hpp"
+
+namespace ltb::topology {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::Json;
+using detail::pointer_append;
+using detail::Reporter;
+using detail::SchemaChecker;
+using detail::YamlTree;
+
+/// What ltb knows about each kind. A `vm` kind will add a runtime here.
+struct KindInfo {
+  std::string_view name;
+  Runtime runtime;
+  std::string_view default_image;
+  std::string_view startup_config_path;
+};
+
+constexpr std::array k_kinds{
+    KindInfo{"linux", Runtime::container, "", "/etc/ltb/startup-config"},
+    KindInfo{"frr", Runtime::container, "ltb/frr:latest", "/etc/frr/frr.conf"},
+    KindInfo{"ovs-bridge", Runtime::ovs_bridge, "", ""},
+};
+
+const KindInfo *find_kind(std::string_view name) {
+  for (const auto &kind : k_kinds) {
+    if (kind.name == name) {
+      return &kind;
+    }
+  }
+  return nullptr;
+}
+
+constexpr std::size_t k_max_ifname = 15; // IFNAMSIZ - 1
+constexpr int k_min_mgmt_prefix = 16;
+constexpr int k_max_mgmt_prefix = 29;
+
+// --- IPv4 ------------------------------------------------------------------------------------
+
+std::optional<std::uint32_t> parse_ipv4(std::string_view text) {
+  std::uint32_t address = 0;
+  int parts = 0;
+  std::size_t pos = 0;
+  while (parts < 4) {
+    std::size_t end = pos;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) {
+      ++end;
+    }
+    const std::size_t digits = end - pos;
+    // Leading zeros are refused: some tools read them as octal.
+    if (digits == 0 || digits > 3 || (digits > 1 && text[pos] == '0')) {
+      return std::nullopt;
+    }
+    const int value = std::stoi(std::string(text.substr(pos, digits)));
+    if (value > 255) {
+      return std::nullopt;
+    }
+    address = (address << 8) | static_cast<std::uint32_t>(value);
+    ++parts;
+    pos = end;
+    if (parts < 4) {
+      if (pos >= text.size() || text[pos] != '.') {
+        return std::nullopt;
+      }
+      ++pos;
+    }
+  }
+  if (pos != text.size()) {
+    return std::nullopt;
+  }
+  return address;
+}
+
+std::string ipv4_text(std::uint32_t a) {
+  return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+}
+
+struct Subnet {
+  std::uint32_t network = 0;
+  int prefix = 0;
+  std::uint32_t mask() const { return prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix); }
+  std::uint32_t broadcast() const { return network | ~mask(); }
+  bool contains(std::uint32_t a) const { return (a & mask()) == network; }
+  std::string text() const { return fmt::format("{}/{}", ipv4_text(network), prefix); }
+};
+
+// --- memory sizes ----------------------------------------------------------------------------
+
+std::optional<std::int64_t> parse_memory(std::string_view text) {
+  std::size_t pos = 0;
+  while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
+    ++pos;
+  }
+  const std::string number(text.substr(0, pos));
+  if (number.empty() || std::count(number.begin(), number.end(), '.') > 1 ||
+      number.front() == '.' || number.back() == '.') {
+    return std::nullopt;
+  }
+  std::string unit;
+  for (char c : text.substr(pos)) {
+    if (c != ' ') {
+      unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  struct Unit {
+    std::string_view name;
+    long double factor;
+  };
+  constexpr long double k = 1024.0L;
+  static constexpr std::array<Unit, 14> k_units{{
+      {"", 1},           {"b", 1},
+      {"k", k},          {"kib", k},          {"kb", 1e3L},
+      {"m", k * k},      {"mib", k * k},      {"mb", 1e6L},
+      {"g", k * k * k},  {"gib", k * k * k},  {"gb", 1e9L},
+      {"t", k * k * k * k}, {"tib", k * k * k * k}, {"tb", 1e12L},
+  }};
+  for (const auto &u : k_units) {
+    if (u.name == unit) {
+      const long double bytes = std::floor(std::stold(number) * u.factor);
+      if (bytes > static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
+        return std::nullopt;
+      }
+      return static_cast<std::int64_t>(bytes);
+    }
+  }
+  return std::nullopt;
+}
+
+// --- interface names -------------------------------------------------------------------------
+
+/// Why Linux would refuse NAME as an interface name; empty when it is fine.
+std::string interface_problem(const std::string &name) {
+  if (name.empty()) {
+    return "empty interface name";
+  }
+  if (name.size() > k_max_ifname) {
+    return fmt::format("interface name '{}' is {} bytes long; Linux allows at most {}", name,
+                       name.size(), k_max_ifname);
+  }
+  if (name == "." || name == "..") {
+    return fmt::format("interface name '{}' is refused by Linux", name);
+  }
+  for (char c : name) {
+    if (c == '/' || c == ':') {
+      return fmt::format("interface name '{}' contains '{}', which Linux refuses", name, c);
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      return fmt::format("interface name '{}' contains whitespace, which Linux refuses", name);
+    }
+  }
+  return {};
+}
+
+constexpr std::string_view k_interface_help =
+    "an interface name is 1 to 15 bytes without '/', ':' or whitespace, for example eth1";
+
+// --- the builder -----------------------------------------------------------------------------
+
+/// One level of inheritance for a node: the node itself, its group, its kind or the defaults.
+struct Level {
+  const Json *object;
+  std::string pointer;
+};
+
+struct EndpointPlace {
+  SourceLoc node;  // the node name (the whole endpoint in the brief form)
+  SourceLoc iface; // the interface name
+};
+
+struct MgmtAddress {
+  std::string node;
+  std::string text;
+  std::string pointer;
+};
+
+class Builder {
+public:
+  Builder(const YamlTree &tree, Reporter &reporter, const SchemaChecker &schema,
+          std::vector<std::string> failed, fs::path base_dir, const LoadOptions &options)
+      : m_tree(tree), m_reporter(reporter), m_schema(schema),
+        m_failed(failed.begin(), failed.end()), m_base_dir(std::move(base_dir)),
+        m_options(options) {}
+
+  Topology build() {
+    const Json &root = m_tree.root;
+    build_name(root);
+    build_mgmt(member(&root, "mgmt"));
+    build_settings(member(&root, "settings"));
+    const Json *topology = member(&root, "topology");
+    m_defaults = object_member(topology, "defaults");
+    m_kinds = object_member(topology, "kinds");
+    m_groups = object_member(topology, "groups");
+    check_bridge_kind_level();
+    if (const Json *nodes = object_member(topology, "nodes")) {
+      for (const auto &name : keys_of(*nodes, "/topology/nodes")) {
+        m_node_names.push_back(name);
+      }
+      for (const auto &name : m_node_names) {
+        build_node(name, pointer_append("/topology/nodes", name));
+      }
+    }
+    check_mgmt_addresses();
+    if (const Json *links = member(topology, "links"); links && links->is_array()) {
+      for (std::size_t i = 0; i < links->size(); ++i) {
+        build_link(i, (*links)[i], pointer_append("/topology/links", i));
+      }
+    }
+    name_links();
+    return std::move(m_topology);
+  }
+
+private:
+  // --- access to the tree, tolerant of wrong types (the schema has reported them) ---
+
+  static const Json *member(const Json *object, const char *key) {
+    if (!object || !object->is_object()) {
+      return nullptr;
+    }
+    auto it = object->find(key);
+    return it == object->end() || it->is_null() ? nullptr : &*it;
+  }
+
+  static const Json *object_member(const Json *object, const char *key) {
+    const Json *m = member(object, key);
+    return m && m->is_object() ? m : nullptr;
+  }
+
+  std::vector<std::string> keys_of(const Json &object, const std::string &pointer) const {
+    if (auto it = m_tree.key_order.find(pointer); it != m_tree.key_order.end()) {
+      return it->second;
+    }
+    std::vector<std::string> keys;
+    for (const auto &[key, value] : object.items()) {
+      keys.push_back(key);
+    }
+    return keys;
+  }
+
+  bool failed(const std::string &pointer) const { return m_failed.count(pointer) > 0; }
+  SourceLoc at(const std::string &pointer) const { return detail::value_loc(m_tree, pointer); }
+  SourceLoc key_at(const std::string &pointer) const { return detail::key_loc(m_tree, pointer); }
+
+  /// A scalar as text: strings as they are, other scalars as written in the file.
+  std::string text_of(const Json &value, const std::string &pointer) const {
+    if (value.is_string()) {
+      return value.get<std::string>();
+    }
+    if (value.is_null()) {
+      return {};
+    }
+    if (auto it = m_tree.positions.find(pointer); it != m_tree.positions.end() && !it->second.raw.empty()) {
+      return it->second.raw;
+    }
+    return value.dump();
+  }
+
+  /// The most specific level that sets KEY, with the pointer of the value.
+  std::optional<std::pair<const Json *, std::string>> inherited(const std::vector<Level> &levels,
+                                                                const char *key) const {
+    for (const auto &level : levels) {
+      if (const Json *value = member(level.object, key)) {
+        return std::make_pair(value, pointer_append(level.pointer, key));
+      }
+    }
+    return std::nullopt;
+  }
+
+  // --- top level ---
+
+  void build_name(const Json &root) {
+    const Json &rule = m_schema.document()["properties"]["name"];
+    if (!m_options.lab_name.empty()) {
+      m_topology.name = m_options.lab_name;
+      const std::regex pattern(rule.value("pattern", std::string(".*")));
+      const auto max = rule.value("maxLength", std::size_t{40});
+      if (!std::regex_search(m_options.lab_name, pattern) || m_options.lab_name.size() > max) {
+        m_reporter.error({}, fmt::format("invalid lab name '{}' given with --lab", m_options.lab_name),
+                         rule.value("description", std::string()));
+      }
+      return;
+    }
+    if (const Json *name = member(&root, "name"); name && name->is_string()) {
+      m_topology.name = name->get<std::string>();
+    }
+  }
+
+  void build_mgmt(const Json *mgmt) {
+    Mgmt &out = m_topology.mgmt;
+    if (const Json *network = member(mgmt, "network"); network && network->is_string()) {
+      out.network = network->get<std::string>();
+    }
+    if (out.network.empty()) {
+      out.network = "ltb-" + m_topology.name;
+    }
+    if (const Json *access = member(mgmt, "external-access"); access && access->is_boolean()) {
+      out.external_access = access->get<bool>();
+    }
+    const Json *subnet = member(mgmt, "ipv4-subnet");
+    if (!subnet || !subnet->is_string() || subnet->get<std::string>().empty()) {
+      return;
+    }
+    const std::string text = subnet->get<std::string>();
+    m_subnet_given = true;
+    const SourceLoc loc = at("/mgmt/ipv4-subnet");
+    const std::size_t slash = text.find('/');
+    std::optional<std::uint32_t> address;
+    int prefix = -1;
+    if (slash != std::string::npos) {
+      address = parse_ipv4(std::string_view(text).substr(0, slash));
+      const std::string length = text.substr(slash + 1);
+      if (!length.empty() && length.size() <= 2 &&
+          std::all_of(length.begin(), length.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        prefix = std::stoi(length);
+      }
+    }
+    if (!address || prefix < 0 || prefix > 32) {
+      m_reporter.error(loc, fmt::format("mgmt.ipv4-subnet '{}' is not an IPv4 subnet", text),
+                       "write ADDRESS/PREFIX-LENGTH, for example 172.20.30.0/24");
+      return;
+    }
+    if (prefix < k_min_mgmt_prefix || prefix > k_max_mgmt_prefix) {
+      m_reporter.error(loc,
+                       fmt::format("mgmt.ipv4-subnet '{}' has prefix length {}; ltb accepts {} to {}",
+                                   text, prefix, k_min_mgmt_prefix, k_max_mgmt_prefix),
+                       "a /24 such as 172.20.30.0/24 leaves room for 253 nodes");
+      return;
+    }
+    Subnet s{*address, prefix};
+    if ((*address & s.mask()) != *address) {
+      s.network = *address & s.mask();
+      m_reporter.error(loc, fmt::format("mgmt.ipv4-subnet '{}' has host bits set", text),
+                       fmt::format("did you mean '{}'?", s.text()));
+      return;
+    }
+    m_subnet = s;
+    out.ipv4_subnet = s.text();
+  }
+
+  void build_settings(const Json *settings) {
+    if (const Json *datapath = member(settings, "ovs-datapath"); datapath && datapath->is_string()) {
+      const std::string value = datapath->get<std::string>();
+      if (value == "system") {
+        m_topology.ovs_datapath = OvsDatapath::system;
+      } else if (value == "netdev") {
+        m_topology.ovs_datapath = OvsDatapath::netdev;
+      }
+    }
+  }
+
+  // --- nodes ---
+
+  void report_bridge_fields(const Json &object, const std::string &pointer,
+                            const std::string &owner) {
+    static const std::set<std::string> k_allowed{"kind", "group", "labels"};
+    const auto known = m_schema.known_keys(m_tree.root, pointer);
+    for (const auto &key : keys_of(object, pointer)) {
+      const std::string child = pointer_append(pointer, key);
+      if (k_allowed.count(key) || failed(child) || m_schema.is_ignored(m_tree, child) ||
+          std::find(known.begin(), known.end(), key) == known.end()) {
+        continue;
+      }
+      m_reporter.error(key_at(child), fmt::format("'{}' does not apply to {}", key, owner),
+                       "an ovs-bridge node takes only kind, group and labels: ltb creates the "
+                       "bridge itself, with no image or management address");
+    }
+  }
+
+  void check_bridge_kind_level() {
+    if (const Json *bridge = object_member(m_kinds, "ovs-bridge")) {
+      report_bridge_fields(*bridge, "/topology/kinds/ovs-bridge", "topology.kinds.ovs-bridge");
+    }
+  }
+
+  std::map<std::string, std::string> merged_map(const std::vector<Level> &levels,
+                                                const char *key) const {
+    std::map<std::string, std::string> out;
+    for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+      const Json *map = member(level->object, key);
+      if (!map || !map->is_object()) {
+        continue;
+      }
+      const std::string pointer = pointer_append(level->pointer, key);
+      for (const auto &[name, value] : map->items()) {
+        if (value.is_structured()) {
+          continue;
+        }
+        out[name] = text_of(value, pointer_append(pointer, name));
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> merged_binds(const std::vector<Level> &levels) const {
+    std::vector<std::string> binds;
+    std::map<std::string, std::size_t> by_destination;
+    for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+      const Json *list = member(level->object, "binds");
+      if (!list || !list->is_array()) {
+        continue;
+      }
+      const std::string pointer = pointer_append(level->pointer, "binds");
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const Json &item = (*list)[i];
+        if (!item.is_string() || failed(pointer_append(pointer, i))) {
+          continue;
+        }
+        const std::string bind = item.get<std::string>();
+        const std::size_t colon = bind.find(':');
+        if (colon == std::string::npos || colon == 0) {
+          continue;
+        }
+        std::string source = bind.substr(0, colon);
+        const std::string rest = bind.substr(colon + 1);
+        std::string destination = rest.substr(0, rest.find(':'));
+        while (destination.size() > 1 && destination.back() == '/') {
+          destination.pop_back();
+        }
+        const std::string resolved = absolute_source(source) + ":" + rest;
+        if (auto it = by_destination.find(destination); it != by_destination.end()) {
+          binds[it->second] = resolved;
+        } else {
+          by_destination.emplace(destination, binds.size());
+          binds.push_back(resolved);
+        }
+      }
+    }
+    return binds;
+  }
+
+  std::string absolute_source(const std::string &source) const {
+    if (source.rfind("~/", 0) == 0) {
+      if (const char *home = std::getenv("HOME")) {
+        return (fs::path(home) / source.substr(2)).lexically_normal().string();
+      }
+    }
+    fs::path path(source);
+    if (path.is_absolute()) {
+      return path.lexically_normal().string();
+    }
+    std::string out = (m_base_dir / path).lexically_normal().string();
+    while (out.size() > 1 && out.back() == '/') {
+      out.pop_back();
+    }
+    return out;
+  }
+
+  void build_node(const std::string &name, const std::string &pointer) {
+    const Json *object = detail::navigate_pointer(m_tree.root, pointer);
+    if (!object || !object->is_object()) {
+      return;
+    }
+    Node node;
+    node.name = name;
+    node.loc = key_at(pointer);
+    std::vector<Level> levels{{object, pointer}};
+    std::string group_label;
+    if (const Json *group = member(object, "group"); group && group->is_string()) {
+      node.group = group->get<std::string>();
+      const Json *group_object = member(m_groups, node.group.c_str());
+      if (!group_object) {
+        std::vector<std::string> groups;
+        if (m_groups) {
+          groups = keys_of(*m_groups, "/topology/groups");
+        }
+        m_reporter.error(at(pointer_append(pointer, "group")),
+                         fmt::format("unknown group '{}' in node '{}'", node.group, name),
+                         groups.empty() ? std::string("topology.groups defines no groups")
+                                        : detail::suggest(node.group, groups, "the groups are"));
+      } else if (group_object->is_object()) {
+        levels.push_back({group_object, pointer_append("/topology/groups", node.group)});
+        group_label = fmt::format(", in group '{}'", node.group);
+      }
+    }
+    std::vector<Level> kind_sources = levels;
+    if (m_defaults) {
+      kind_sources.push_back({m_defaults, "/topology/defaults"});
+    }
+    const auto kind = inherited(kind_sources, "kind");
+    if (!kind) {
+      m_reporter.error(node.loc, fmt::format("node '{}' has no kind", name),
+                       "set 'kind' on the node, in its group or in topology.defaults; ltb knows "
+                       "linux, frr and ovs-bridge");
+      return;
+    }
+    const KindInfo *info = kind->first->is_string() ? find_kind(kind->first->get<std::string>())
+                                                    : nullptr;
+    if (!info) {
+      return; // the schema reported it
+    }
+    node.kind = std::string(info->name);
+    node.runtime = info->runtime;
+    if (const Json *kind_object = object_member(m_kinds, node.kind.c_str())) {
+      levels.push_back({kind_object, pointer_append("/topology/kinds", node.kind)});
+    }
+    if (m_defaults) {
+      levels.push_back({m_defaults, "/topology/defaults"});
+    }
+    m_node_runtime[name] = node.runtime;
+    node.labels = merged_map(levels, "labels");
+
+    if (node.runtime == Runtime::ovs_bridge) {
+      report_bridge_fields(*object, pointer, fmt::format("ovs-bridge node '{}'", name));
+      m_topology.nodes.push_back(std::move(node));
+      return;
+    }
+
+    if (const auto image = inherited(levels, "image")) {
+      if (image->first->is_string()) {
+        node.image = image->first->get<std::string>();
+      }
+    } else if (!info->default_image.empty()) {
+      node.image = std::string(info->default_image);
+    } else {
+      m_reporter.error(node.loc, fmt::format("node '{}' has no image", name),
+                       fmt::format("set 'image' on the node{}, in topology.kinds.{} or in "
+                                   "topology.defaults",
+                                   group_label, node.kind));
+    }
+    if (const auto cmd = inherited(levels, "cmd"); cmd && cmd->first->is_string()) {
+      node.cmd = cmd->first->get<std::string>();
+    }
+    if (const auto entrypoint = inherited(levels, "entrypoint");
+        entrypoint && entrypoint->first->is_string()) {
+      node.entrypoint = entrypoint->first->get<std::string>();
+    }
+    node.env = merged_map(levels, "env");
+    node.binds = merged_binds(levels);
+    if (const auto exec = inherited(levels, "exec"); exec && exec->first->is_array()) {
+      for (const auto &command : *exec->first) {
+        if (command.is_string()) {
+          node.exec.push_back(command.get<std::string>());
+        }
+      }
+    }
+    if (const auto address = inherited(levels, "mgmt-ipv4");
+        address && address->first->is_string()) {
+      node.mgmt_ipv4 = address->first->get<std::string>();
+      m_addresses.push_back({name, *node.mgmt_ipv4, address->second});
+    }
+    build_cpus(node, levels);
+    if (const auto memory = inherited(levels, "memory"); memory && !failed(memory->second)) {
+      build_memory(node, *memory->first, memory->second);
+    }
+    node.startup_config_path = std::string(info->startup_config_path);
+    if (const auto config = inherited(levels, "startup-config");
+        config && config->first->is_string() && !failed(config->second)) {
+      build_startup_config(node, config->first->get<std::string>(), config->second);
+    }
+    m_topology.nodes.push_back(std::move(node));
+  }
+
+  void build_cpus(Node &node, const std::vector<Level> &levels) {
+    for (const auto &level : levels) {
+      const Json *cpus = member(level.object, "cpus");
+      const Json *cpu = member(level.object, "cpu");
+      if (cpus && cpu) {
+        m_reporter.error(key_at(pointer_append(level.pointer, "cpu")),
+                         "'cpu' and 'cpus' are both set",
+                         "'cpu' is containerlab's spelling of 'cpus': keep one of them");
+      }
+      const Json *value = cpus ? cpus : cpu;
+      if (value) {
+        if (value->is_number()) {
+          node.cpus = value->get<double>();
+        }
+        return;
+      }
+    }
+  }
+
+  void build_memory(Node &node, const Json &value, const std::string &pointer) {
+    if (value.is_number_integer()) {
+      node.memory_bytes = std::max<std::int64_t>(0, value.get<std::int64_t>());
+      return;
+    }
+    if (!value.is_string()) {
+      return;
+    }
+    if (auto bytes = parse_memory(value.get<std::string>())) {
+      node.memory_bytes = *bytes;
+    } else {
+      m_reporter.error(at(pointer), fmt::format("memory size '{}' is not valid", value.get<std::string>()),
+                       "write bytes or a number with a unit: 512MiB, 1GB, 1g, 256m");
+    }
+  }
+
+  void build_startup_config(Node &node, const std::string &value, const std::string &pointer) {
+    if (value.find('\n') != std::string::npos) {
+      node.startup_config_text = value;
+      return;
+    }
+    const fs::path written(value);
+    const fs::path path = (written.is_absolute() ? written : m_base_dir / written).lexically_normal();
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) {
+      m_reporter.error(at(pointer), fmt::format("startup-config file '{}' does not exist", value),
+                       fmt::format("looked for {}; a relative path is relative to the topology "
+                                   "file's directory, and inline text needs several lines "
+                                   "(startup-config: |)",
+                                   path.string()));
+      return;
+    }
+    if (!fs::is_regular_file(status)) {
+      m_reporter.error(at(pointer),
+                       fmt::format("startup-config '{}' is not a regular file", value),
+                       fmt::format("{} must be a file whose content is copied into the node",
+                                   path.string()));
+      return;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in) {
+      m_reporter.error(at(pointer),
+                       fmt::format("cannot read startup-config file '{}': {}", value,
+                                   std::strerror(errno)),
+                       "check the file's permissions");
+      return;
+    }
+    node.startup_config = path.string();
+    node.startup_config_text = content.str();
+  }
+
+  void check_mgmt_addresses() {
+    std::map<std::uint32_t, const MgmtAddress *> used;
+    for (const auto &entry : m_addresses) {
+      if (failed(entry.pointer)) {
+        continue;
+      }
+      const SourceLoc loc = at(entry.pointer);
+      const auto address = parse_ipv4(entry.text);
+      if (!address) {
+        m_reporter.error(loc, fmt::format("mgmt-ipv4 '{}' is not an IPv4 address", entry.text),
+                         "write a dotted-quad address without a prefix length, for example "
+                         "172.20.30.11");
+        continue;
+      }
+      if (!m_subnet) {
+        if (!m_subnet_given) {
+          m_reporter.error(loc,
+                           fmt::format("node '{}' sets mgmt-ipv4 but mgmt.ipv4-subnet is not set",
+                                       entry.node),
+                           fmt::format("set mgmt.ipv4-subnet to the subnet that holds {}, for "
+                                       "example {}/24",
+                                       entry.text, ipv4_text(*address & 0xffffff00u)));
+        }
+        continue;
+      }
+      const Subnet &s = *m_subnet;
+      const std::string range = fmt::format("use an address from {} to {}",
+                                            ipv4_text(s.network + 2), ipv4_text(s.broadcast() - 1));
+      if (!s.contains(*address)) {
+        m_reporter.error(loc,
+                         fmt::format("mgmt-ipv4 {} of node '{}' is outside mgmt.ipv4-subnet {}",
+                                     entry.text, entry.node, s.text()),
+                         range);
+        continue;
+      }
+      std::string_view role;
+      if (*address == s.network) {
+        role = "the network address";
+      } else if (*address == s.broadcast()) {
+        role = "the broadcast address";
+      } else if (*address == s.network + 1) {
+        role = "the gateway address (Docker takes the first host address)";
+      }
+      if (!role.empty()) {
+        m_reporter.error(loc,
+                         fmt::format("mgmt-ipv4 {} of node '{}' is {} of {}", entry.text,
+                                     entry.node, role, s.text()),
+                         range);
+        continue;
+      }
+      if (auto first = used.find(*address); first != used.end()) {
+        m_reporter.error(loc,
+                         fmt::format("mgmt-ipv4 {} of node '{}' is already used by node '{}'",
+                                     entry.text, entry.node, first->second->node),
+                         "each node needs its own management address");
+        const SourceLoc first_loc = at(first->second->pointer);
+        if (first_loc.line != loc.line || first_loc.column != loc.column) {
+          m_reporter.note(first_loc, fmt::format("node '{}' has it here", first->second->node));
+        }
+        continue;
+      }
+      used.emplace(*address, &entry);
+    }
+  }
+
+  // --- links ---
+
+  bool parse_endpoint(const Json &value, const std::string &pointer, Endpoint &out,
+                      EndpointPlace &place) const {
+    out.loc = at(pointer);
+    place = {out.loc, out.loc};
+    if (value.is_string()) {
+      const std::string text = value.get<std::string>();
+      const std::size_t colon = text.find(':');
+      if (failed(pointer) || colon == std::string::npos || colon == 0) {
+        return false;
+      }
+      out.node = text.substr(0, colon);
+      out.iface = text.substr(colon + 1);
+      // Point at the interface inside "node:iface" when the text is on the line as written.
+      const std::string_view line = source_line(out.loc.line);
+      std::size_t start = static_cast<std::size_t>(std::max(0, out.loc.column - 1));
+      if (start < line.size() && (line[start] == '"' || line[start] == '\'')) {
+        ++start;
+      }
+      if (line.substr(std::min(start, line.size())).substr(0, text.size()) == text) {
+        place.iface.column = static_cast<int>(start + colon + 2);
+      }
+      return true;
+    }
+    if (value.is_object()) {
+      const Json *node = member(&value, "node");
+      const Json *iface = member(&value, "interface");
+      if (!node || !iface || !node->is_string() || !iface->is_string()) {
+        return false;
+      }
+      out.node = node->get<std::string>();
+      out.iface = iface->get<std::string>();
+      place.node = at(pointer_append(pointer, "node"));
+      place.iface = at(pointer_append(pointer, "interface"));
+      return true;
+    }
+    return false;
+  }
+
+  std::string_view source_line(int line) const {
+    if (line <= 0) {
+      return {};
+    }
+    std::string_view text = m_source;
+    for (int i = 1; i < line; ++i) {
+      const std::size_t next = text.find('\n');
+      if (next == std::string_view::npos) {
+        return {};
+      }
+      text.remove_prefix(next + 1);
+    }
+    return text.substr(0, text.find('\n'));
+  }
+
+public:
+  void set_source(std::string_view source) { m_source = source; }
+
+private:
+  void build_link(std::size_t index, const Json &value, const std::string &pointer) {
+    if (!value.is_object()) {
+      return;
+    }
+    Link link;
+    link.loc = at(pointer);
+    if (const Json *name = member(&value, "name"); name && name->is_string()) {
+      const std::string name_pointer = pointer_append(pointer, "name");
+      link.name = name->get<std::string>();
+      link.name_given = true;
+      if (!failed(name_pointer)) {
+        if (auto first = m_link_names.find(link.name); first != m_link_names.end()) {
+          m_reporter.error(at(name_pointer), fmt::format("duplicate link name '{}'", link.name),
+                           "link names must be unique: rename one of the links");
+          m_reporter.note(first->second, fmt::format("link '{}' is first defined here", link.name));
+        } else {
+          m_link_names.emplace(link.name, at(name_pointer));
+        }
+      }
+    }
+    if (const Json *mtu = member(&value, "mtu"); mtu && mtu->is_number_integer()) {
+      link.mtu = mtu->get<int>();
+    }
+    const Json *endpoints = member(&value, "endpoints");
+    if (!endpoints || !endpoints->is_array() || endpoints->size() != 2) {
+      return;
+    }
+    const std::string endpoints_pointer = pointer_append(pointer, "endpoints");
+    std::array<Endpoint, 2> ends;
+    std::array<EndpointPlace, 2> places;
+    std::array<bool, 2> parsed{};
+    std::array<bool, 2> usable{};
+    for (std::size_t j = 0; j < 2; ++j) {
+      parsed[j] = parse_endpoint((*endpoints)[j], pointer_append(endpoints_pointer, j), ends[j],
+                                 places[j]);
+      if (!parsed[j]) {
+        continue;
+      }
+      const Endpoint &end = ends[j];
+      const bool known = std::find(m_node_names.begin(), m_node_names.end(), end.node) !=
+                         m_node_names.end();
+      if (!known) {
+        m_reporter.error(places[j].node, fmt::format("unknown node '{}' in link endpoint", end.node),
+                         detail::suggest(end.node, m_node_names, "the nodes are"));
+      }
+      if (std::string problem = interface_problem(end.iface); !problem.empty()) {
+        m_reporter.error(places[j].iface, problem, std::string(k_interface_help));
+        continue;
+      }
+      if (!known) {
+        continue;
+      }
+      if (auto runtime = m_node_runtime.find(end.node);
+          runtime != m_node_runtime.end() && runtime->second == Runtime::container &&
+          end.iface == "eth0") {
+        m_reporter.error(places[j].iface,
+                         fmt::format("interface 'eth0' of node '{}' is its management interface",
+                                     end.node),
+                         "use eth1, eth2, ... for links: ltb connects eth0 to the management "
+                         "network");
+        continue;
+      }
+      usable[j] = true;
+    }
+    if (parsed[0] && parsed[1] && ends[0].node == ends[1].node && ends[0].iface == ends[1].iface) {
+      m_reporter.error(places[1].node,
+                       fmt::format("link {} connects '{}:{}' to itself", index + 1, ends[0].node,
+                                   ends[0].iface),
+                       "a link joins two different interfaces: change one of its endpoints");
+      usable[1] = false;
+    }
+    for (std::size_t j = 0; j < 2; ++j) {
+      if (!usable[j]) {
+        continue;
+      }
+      const std::string key = ends[j].node + ":" + ends[j].iface;
+      if (auto first = m_used_interfaces.find(key); first != m_used_interfaces.end()) {
+        m_reporter.error(places[j].node,
+                         fmt::format("interface '{}' is already used by link {}", key,
+                                     first->second.second + 1),
+                         "an interface can be in one link only: use another interface");
+        m_reporter.note(first->second.first, fmt::format("'{}' is first used here", key));
+      } else {
+        m_used_interfaces.emplace(key, std::make_pair(places[j].node, index));
+      }
+    }
+    if (!parsed[0] || !parsed[1]) {
+      return;
+    }
+    link.a = ends[0];
+    link.b = ends[1];
+    m_topology.links.push_back(std::move(link));
+  }
+
+  /// Names for links written without one: "a-b" when that pair of nodes has one link and no
+  /// other link takes the name, else "a.ifa-b.ifb".
+  void name_links() {
+    std::map<std::pair<std::string, std::string>, int> per_pair;
+    std::map<std::string, int> per_short_name;
+    std::set<std::string> taken;
+    auto pair_of = [](const Link &l) { return std::minmax(l.a.node, l.b.node); };
+    for (const auto &link : m_topology.links) {
+      ++per_pair[pair_of(link)];
+      if (link.name_given) {
+        taken.insert(link.name);
+      } else {
+        ++per_short_name[link.a.node + "-" + link.b.node];
+      }
+    }
+    std::size_t index = 0;
+    for (auto &link : m_topology.links) {
+      ++index;
+      if (link.name_given) {
+        continue;
+      }
+      std::string name = link.a.node + "-" + link.b.node;
+      if (per_pair[pair_of(link)] > 1 || per_short_name[name] > 1 || taken.count(name)) {
+        name = fmt::format("{}.{}-{}.{}", link.a.node, link.a.iface, link.b.node, link.b.iface);
+        if (taken.count(name)) {
+          name += fmt::format("-{}", index);
+        }
+      }
+      taken.insert(name);
+      link.name = name;
+    }
+  }
+
+  const YamlTree &m_tree;
+  Reporter &m_reporter;
+  const SchemaChecker &m_schema;
+  std::set<std::string> m_failed;
+  fs::path m_base_dir;
+  const LoadOptions &m_options;
+  std::string_view m_source;
+  Topology m_topology;
+  const Json *m_defaults = nullptr;
+  const Json *m_kinds = nullptr;
+  const Json *m_groups = nullptr;
+  std::optional<Subnet> m_subnet;
+  bool m_subnet_given = false; // set, valid or not
+  std::vector<std::string> m_node_names; // every node key in the file, valid or not
+  std::map<std::string, Runtime> m_node_runtime;
+  std::vector<MgmtAddress> m_addresses;
+  std::map<std::string, SourceLoc> m_link_names;
+  std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
+};
+
+Diagnostics single_error(const std::string &file, std::string message, std::string help) {
+  Diagnostics d;
+  d.items.push_back(Diagnostic{Severity::error, file, {}, std::move(message), std::move(help)});
+  return d;
+}
+
+} // namespace
+
+LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
+                     const LoadOptions &options) {
+  Diagnostics diagnostics;
+  diagnostics.source_text = text;
+  Reporter reporter(file, diagnostics.items);
+  try {
+    const SchemaChecker &schema = SchemaChecker::instance();
+    const YamlTree tree = detail::parse_yaml(text, reporter);
+    if (!tree.parsed) {
+      return tl::unexpected(std::move(diagnostics));
+    }
+    auto failed = schema.validate(tree, reporter, !options.lab_name.empty());
+    schema.warn_ignored(tree, reporter);
+    std::error_code ec;
+    fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
+    Builder builder(tree, reporter, schema, std::move(failed), base.lexically_normal(), options);
+    builder.set_source(text);
+    Topology topology = builder.build();
+    if (diagnostics.has_errors()) {
+      return tl::unexpected(std::move(diagnostics));
+    }
+    topology.text = text;
+    topology.hash = util::sha256_hex(text);
+    topology.file = file == "<stdin>" ? file : fs::absolute(file, ec).lexically_normal().string();
+    if (options.warnings) {
+      *options.warnings = std::move(diagnostics);
+    }
+    return topology;
+  } catch (const std::exception &e) {
+    // Only a broken build gets here (the compiled-in schema does not parse, a bad regex).
+    reporter.error({}, fmt::format("internal error while loading the topology: {}", e.what()),
+                   "please report this as a bug in ltb");
+    return tl::unexpected(std::move(diagnostics));
+  }
+}
+
+LoadResult load_file(const std::string &path, const LoadOptions &options) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return tl::unexpected(single_error(path, "cannot read the topology file: it is a directory",
+                                       "give the path of a YAML file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return tl::unexpected(single_error(
+        path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
+        "check the path and the file's permissions"));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) {
+    return tl::unexpected(single_error(
+        path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
+        "check the path and the file's permissions"));
+  }
+  const fs::path absolute = fs::absolute(path, ec).lexically_normal();
+  auto result = load_text(content.str(), path, absolute.parent_path().string(), options);
+  if (result) {
+    result->file = absolute.string();
+  }
+  return result;
+}
+
+} // namespace ltb::topology

@@ -1,0 +1,46 @@
+#include "topology/model.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "util/hash.hpp"
+
+namespace ltb::topology {
+
+const Node *Topology::find_node(const std::string &node_name) const {
+  auto it = std::find_if(nodes.begin(), nodes.end(),
+                         [&](const Node &node) { return node.name == node_name; });
+  return it == nodes.end() ? nullptr : &*it;
+}
+
+std::string node_config_hash(const Node &node) {
+  // nlohmann::json keeps object keys sorted, so the serialisation is canonical. Name, group and
+  // position are left out: renaming a group or moving a node in the file changes nothing running.
+  nlohmann::json j;
+  j["kind"] = node.kind;
+  j["image"] = node.image;
+  j["cmd"] = node.cmd;
+  j["entrypoint"] = node.entrypoint;
+  j["env"] = node.env;
+  j["labels"] = node.labels;
+  j["binds"] = node.binds;
+  j["exec"] = node.exec;
+  j["mgmt_ipv4"] = node.mgmt_ipv4 ? nlohmann::json(*node.mgmt_ipv4) : nlohmann::json(nullptr);
+  j["cpus"] = node.cpus;
+  j["memory_bytes"] = node.memory_bytes;
+  j["startup_config_text"] = node.startup_config_text;
+  j["startup_config_path"] = node.startup_config_path;
+  return util::sha256_hex(j.dump());
+}
+
+std::string link_key(const Link &link) {
+  std::string a = link.a.node + ":" + link.a.iface;
+  std::string b = link.b.node + ":" + link.b.iface;
+  if (b < a) {
+    std::swap(a, b);
+  }
+  return a + "|" + b;
+}
+
+} // namespace ltb::topology

@@ -1,0 +1,339 @@
+// YAML -> JSON with positions. yaml-cpp 0.7 types scalars the YAML 1.1 way (yes = true, quoted
+// '80' converts to an int) and keeps duplicate keys silently, so this walks yaml-cpp's node tree
+// itself: scalars are typed by the YAML 1.2 core schema, duplicates are reported.
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <regex>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "topology/detail.hpp"
+
+namespace ltb::topology::detail {
+
+namespace {
+
+// Deeper than any topology needs; stops alias loops and pathological nesting.
+constexpr int k_max_depth = 64;
+
+SourceLoc loc_of(const YAML::Mark &mark) {
+  if (mark.line < 0 || mark.column < 0) {
+    return {};
+  }
+  return {mark.line + 1, mark.column + 1};
+}
+
+bool is_plain(const YAML::Node &node) { return node.Tag() == "?"; }
+
+Json plain_integer(const std::string &text, int base, std::size_t skip, bool negative) {
+  std::int64_t value = 0;
+  const char *begin = text.data() + skip;
+  const char *end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(begin, end, value, base);
+  if (ec == std::errc() && ptr == end) {
+    return negative ? -value : value;
+  }
+  // Too large for 64 bits: keep it as a number rather than failing; no ltb field takes such values.
+  return std::strtod(text.c_str(), nullptr);
+}
+
+// YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution) for a plain scalar.
+Json resolve_plain(const std::string &s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") {
+    return nullptr;
+  }
+  if (s == "true" || s == "True" || s == "TRUE") {
+    return true;
+  }
+  if (s == "false" || s == "False" || s == "FALSE") {
+    return false;
+  }
+  static const std::regex k_int10("[-+]?[0-9]+");
+  static const std::regex k_int8("0o[0-7]+");
+  static const std::regex k_int16("0x[0-9a-fA-F]+");
+  static const std::regex k_float("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  static const std::regex k_inf("[-+]?\\.(inf|Inf|INF)");
+  static const std::regex k_nan("\\.(nan|NaN|NAN)");
+  if (std::regex_match(s, k_int10)) {
+    const bool negative = s[0] == '-';
+    const std::size_t skip = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    return plain_integer(s, 10, skip, negative);
+  }
+  if (std::regex_match(s, k_int8)) {
+    return plain_integer(s, 8, 2, false);
+  }
+  if (std::regex_match(s, k_int16)) {
+    return plain_integer(s, 16, 2, false);
+  }
+  if (std::regex_match(s, k_float)) {
+    return std::strtod(s.c_str(), nullptr);
+  }
+  if (std::regex_match(s, k_inf)) {
+    return s[0] == '-' ? -std::numeric_limits<double>::infinity()
+                       : std::numeric_limits<double>::infinity();
+  }
+  if (std::regex_match(s, k_nan)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return s;
+}
+
+Json scalar_value(const YAML::Node &node) {
+  const std::string &tag = node.Tag();
+  const std::string &text = node.Scalar();
+  if (tag == "?") {
+    return resolve_plain(text);
+  }
+  // "!" marks a quoted or block scalar; explicit tags other than the core ones are kept as text.
+  if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
+      tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
+    return resolve_plain(text);
+  }
+  return text;
+}
+
+class Converter {
+public:
+  Converter(YamlTree &tree, Reporter &reporter) : m_tree(tree), m_reporter(reporter) {}
+
+  Json convert(const YAML::Node &node, const std::string &pointer, SourceLoc key, int depth) {
+    Position &position = m_tree.positions[pointer];
+    position.key = key;
+    position.value = loc_of(node.Mark());
+    if (depth > k_max_depth) {
+      m_reporter.error(position.value, "the file nests maps and lists too deeply",
+                       "a topology needs only a few levels; check for an alias that refers to itself");
+      return nullptr;
+    }
+    switch (node.Type()) {
+    case YAML::NodeType::Null:
+      // yaml-cpp places an empty value at the start of whatever follows it: point at its key.
+      if (key.line != 0 && (position.value.line == 0 || position.value.line > key.line)) {
+        position.value = key;
+      }
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      position.raw = node.Scalar();
+      return scalar_value(node);
+    case YAML::NodeType::Sequence: {
+      Json array = Json::array();
+      std::size_t index = 0;
+      for (const auto &child : node) {
+        array.push_back(convert(child, pointer_append(pointer, index), {}, depth + 1));
+        ++index;
+      }
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      Json object = Json::object();
+      std::vector<std::string> order;
+      std::map<std::string, SourceLoc> seen;
+      std::vector<YAML::Node> merges;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node &key_node = it->first;
+        const SourceLoc here = loc_of(key_node.Mark());
+        if (!key_node.IsScalar() && !key_node.IsNull()) {
+          m_reporter.error(here, "a key must be a single value, not a map or a list");
+          continue;
+        }
+        const std::string name = key_node.IsNull() ? std::string() : key_node.Scalar();
+        if (name == "<<" && is_plain(key_node)) {
+          merges.push_back(it->second);
+          continue;
+        }
+        if (auto first = seen.find(name); first != seen.end()) {
+          report_duplicate(pointer, name, here, first->second);
+          continue;
+        }
+        seen.emplace(name, here);
+        order.push_back(name);
+        object[name] = convert(it->second, pointer_append(pointer, name), here, depth + 1);
+      }
+      for (const auto &merge : merges) {
+        merge_into(object, order, merge, pointer, depth);
+      }
+      m_tree.key_order[pointer] = std::move(order);
+      return object;
+    }
+    case YAML::NodeType::Undefined:
+      break;
+    }
+    return nullptr;
+  }
+
+private:
+  // YAML 1.1 merge keys ("<<: *anchor"), which containerlab files use to share node fields;
+  // keys written in the map itself win over merged ones.
+  void merge_into(Json &object, std::vector<std::string> &order, const YAML::Node &source,
+                  const std::string &pointer, int depth) {
+    if (source.IsSequence()) {
+      for (const auto &item : source) {
+        merge_into(object, order, item, pointer, depth + 1);
+      }
+      return;
+    }
+    if (!source.IsMap()) {
+      m_reporter.error(loc_of(source.Mark()), "'<<' must be followed by a map or a list of maps",
+                       "write '<<: *anchor' where the anchor names a map");
+      return;
+    }
+    for (auto it = source.begin(); it != source.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        continue;
+      }
+      const std::string name = it->first.Scalar();
+      if (name == "<<") {
+        merge_into(object, order, it->second, pointer, depth + 1);
+        continue;
+      }
+      if (object.contains(name)) {
+        continue;
+      }
+      order.push_back(name);
+      object[name] =
+          convert(it->second, pointer_append(pointer, name), loc_of(it->first.Mark()), depth + 1);
+    }
+  }
+
+  void report_duplicate(const std::string &pointer, const std::string &name, SourceLoc here,
+                        SourceLoc first) {
+    if (pointer == "/topology/nodes") {
+      m_reporter.error(here, fmt::format("duplicate node name '{}'", name),
+                       "node names must be unique: rename or remove one of them");
+      m_reporter.note(first, fmt::format("node '{}' is first defined here", name));
+    } else {
+      m_reporter.error(here, fmt::format("duplicate key '{}'", name),
+                       "a key may appear only once in a map: remove one of them");
+      m_reporter.note(first, fmt::format("'{}' is first set here", name));
+    }
+  }
+
+  YamlTree &m_tree;
+  Reporter &m_reporter;
+};
+
+} // namespace
+
+YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
+  YamlTree tree;
+  YAML::Node document;
+  try {
+    document = YAML::Load(text);
+  } catch (const YAML::ParserException &e) {
+    reporter.error(loc_of(e.mark), fmt::format("invalid YAML: {}", e.msg),
+                   "check the indentation and the brackets and quotes around this place");
+    return tree;
+  } catch (const YAML::Exception &e) {
+    reporter.error(loc_of(e.mark), fmt::format("invalid YAML: {}", e.msg));
+    return tree;
+  }
+  Converter converter(tree, reporter);
+  tree.root = converter.convert(document, "", {}, 0);
+  tree.positions[""].value = {};
+  tree.parsed = true;
+  return tree;
+}
+
+std::string pointer_append(const std::string &pointer, std::string_view token) {
+  std::string out = pointer;
+  out.push_back('/');
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string pointer_append(const std::string &pointer, std::size_t index) {
+  return pointer + "/" + std::to_string(index);
+}
+
+std::vector<std::string> pointer_tokens(const std::string &pointer) {
+  std::vector<std::string> tokens;
+  std::size_t pos = 0;
+  while (pos < pointer.size() && pointer[pos] == '/') {
+    std::size_t next = pointer.find('/', pos + 1);
+    std::string raw = pointer.substr(pos + 1, next == std::string::npos ? std::string::npos
+                                                                         : next - pos - 1);
+    std::string token;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '~' && i + 1 < raw.size()) {
+        token.push_back(raw[i + 1] == '1' ? '/' : '~');
+        ++i;
+      } else {
+        token.push_back(raw[i]);
+      }
+    }
+    tokens.push_back(std::move(token));
+    if (next == std::string::npos) {
+      break;
+    }
+    pos = next;
+  }
+  return tokens;
+}
+
+std::string pointer_join(const std::vector<std::string> &tokens) {
+  std::string out;
+  for (const auto &token : tokens) {
+    out = pointer_append(out, token);
+  }
+  return out;
+}
+
+const Json *navigate_pointer(const Json &root, const std::string &pointer) {
+  const Json *node = &root;
+  for (const auto &token : pointer_tokens(pointer)) {
+    if (node->is_object()) {
+      auto it = node->find(token);
+      if (it == node->end()) {
+        return nullptr;
+      }
+      node = &*it;
+    } else if (node->is_array()) {
+      if (token.empty() || !std::all_of(token.begin(), token.end(), ::isdigit)) {
+        return nullptr;
+      }
+      const std::size_t index = std::stoul(token);
+      if (index >= node->size()) {
+        return nullptr;
+      }
+      node = &(*node)[index];
+    } else {
+      return nullptr;
+    }
+  }
+  return node;
+}
+
+SourceLoc value_loc(const YamlTree &tree, const std::string &pointer) {
+  std::string p = pointer;
+  while (true) {
+    if (auto it = tree.positions.find(p); it != tree.positions.end() && it->second.value.line) {
+      return it->second.value;
+    }
+    if (p.empty()) {
+      return {};
+    }
+    p.erase(p.rfind('/'));
+  }
+}
+
+SourceLoc key_loc(const YamlTree &tree, const std::string &pointer) {
+  if (auto it = tree.positions.find(pointer); it != tree.positions.end() && it->second.key.line) {
+    return it->second.key;
+  }
+  return value_loc(tree, pointer);
+}
+
+} // namespace ltb::topology::detail

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Builds the lab images ltb/<name>:latest from the recipes in examples/images/<name>/, with no image
+# registry: each recipe's build.sh writes a root file system tar, `docker import` turns it into an
+# image. A recipe directory holds:
+#   build.sh   called as `build.sh OUT.tar`; LTB_APT_SOURCES (one "deb URI SUITE COMPONENTS" per line,
+#              taken from this machine's apt configuration) and LTB_SUITE are in its environment
+#   changes    one `docker import --change` instruction per line (CMD, ENV, ...); # starts a comment
+#   any other files the recipe uses
+# The image carries a label ltb.recipe=<sha256 of the recipe directory and of this script>; when the
+# existing image has the same label the build is skipped, so reruns take a second.
+#
+#   scripts/build-images.sh [--force] [NAME...]     (default: every recipe)
+set -euo pipefail
+
+k_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly k_root
+readonly k_self="$k_root/scripts/build-images.sh"
+readonly k_recipes="$k_root/examples/images"
+readonly k_label=ltb.recipe
+# The Debian release the images are built from (the FRR configs in examples/ are written for it).
+export LTB_SUITE="${LTB_SUITE:-bookworm}"
+
+log() { printf '[%s] images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+now_ms() { date +%s%3N; }
+elapsed() {
+  local ms=$(($(now_ms) - $1))
+  printf '%d.%03d s' $((ms / 1000)) $((ms % 1000))
+}
+
+recipe_hash() {
+  local dir=$1
+  {
+    (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    sha256sum <"$k_self"
+  } | sha256sum | cut -c1-64
+}
+
+# "deb URI SUITE COMPONENTS" lines for LTB_SUITE, made from the machine's own apt sources (both
+# sources.list and deb822 .sources files, as apt itself reads them), so that no mirror is written
+# here. The host's codename in each suite (bookworm-updates, ...) is swapped for LTB_SUITE.
+apt_sources() {
+  local host_suite
+  # shellcheck source=/dev/null
+  host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ -n $host_suite ]] || die "cannot tell this machine's Debian release from /etc/os-release"
+  # --format prints one line per index file; the $(...) are apt's fields, not shell.
+  # shellcheck disable=SC2016
+  apt-get indextargets --format '$(TARGET_OF) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
+    awk -v host="$host_suite" -v want="$LTB_SUITE" '
+      $1 == "deb" && ($3 == host || index($3, host "-") == 1) {
+        suite = want substr($3, length(host) + 1)
+        key = $2 " " suite
+        if (!(key in comps)) { order[++n] = key; comps[key] = $4 }
+        else if (index(" " comps[key] " ", " " $4 " ") == 0) { comps[key] = comps[key] " " $4 }
+      }
+      END { for (i = 1; i <= n; i++) print "deb " order[i] " " comps[order[i]] }'
+}
+
+docker_answers() {
+  curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
+}
+
+build_one() {
+  local name=$1 force=$2
+  local dir="$k_recipes/$name"
+  local image="ltb/$name:latest"
+  [[ -f $dir/build.sh ]] || die "no recipe $dir/build.sh (recipes: $(list_recipes | tr '\n' ' '))"
+  local start hash current
+  start=$(now_ms)
+  hash=$(recipe_hash "$dir")
+  current=$(docker image inspect -f "{{ index .Config.Labels \"$k_label\" }}" "$image" 2>/dev/null || true)
+  if [[ $force -eq 0 && $current == "$hash" ]]; then
+    log "$image is up to date (recipe ${hash:0:12}), cache hit in $(elapsed "$start")"
+    return 0
+  fi
+  local old_id
+  old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+  log "building $image (recipe ${hash:0:12}${current:+, image had ${current:0:12}})"
+  local work
+  work=$(mktemp -d /var/tmp/ltb-image-"$name".XXXXXX)
+  # shellcheck disable=SC2064 # expand now: the trap must remove this build's directory
+  trap "rm -rf '$work'" EXIT
+  # The recipe's chatter goes to a log that is shown only when it fails.
+  if ! bash "$dir/build.sh" "$work/rootfs.tar" >"$work/build.log" 2>&1; then
+    tail -n 60 "$work/build.log" | sed "s/^/  $name: /" >&2
+    die "recipe $dir/build.sh failed (last lines above)"
+  fi
+  [[ -s $work/rootfs.tar ]] || die "$dir/build.sh wrote no $work/rootfs.tar"
+  local changes=()
+  if [[ -f $dir/changes ]]; then
+    local line
+    while IFS= read -r line || [[ -n $line ]]; do
+      [[ -z ${line//[[:space:]]/} || $line =~ ^[[:space:]]*# ]] && continue
+      changes+=(--change "$line")
+    done <"$dir/changes"
+  fi
+  changes+=(--change "LABEL $k_label=$hash")
+  docker import "${changes[@]}" --message "ltb recipe $name ${hash:0:12}" \
+    "$work/rootfs.tar" "$image" >/dev/null
+  rm -rf "$work"
+  trap - EXIT
+  # The previous build is now untagged; drop it unless a container still uses it.
+  local new_id
+  new_id=$(docker image inspect -f '{{.Id}}' "$image")
+  if [[ -n $old_id && $old_id != "$new_id" ]]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+  fi
+  log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.1f MB", $1 / 1e6 }')) in $(elapsed "$start")"
+}
+
+list_recipes() {
+  local d
+  for d in "$k_recipes"/*/; do
+    [[ -f $d/build.sh ]] && basename "$d"
+  done
+  return 0
+}
+
+main() {
+  local force=0 names=()
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+    --force) force=1 ;;
+    -h | --help)
+      sed -n '2,13p' "$k_self" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    -*) die "unknown option '$1' (see --help)" ;;
+    *) names+=("$1") ;;
+    esac
+    shift
+  done
+  if [[ ${#names[@]} -eq 0 ]]; then
+    mapfile -t names < <(list_recipes)
+  fi
+  [[ ${#names[@]} -gt 0 ]] || die "no recipes under $k_recipes"
+  docker_answers || die "dockerd does not answer on /var/run/docker.sock; run 'scripts/setup.sh services'"
+  LTB_APT_SOURCES=$(apt_sources)
+  [[ -n $LTB_APT_SOURCES ]] || die "no apt sources for this machine's release; check /etc/apt/sources.list*"
+  export LTB_APT_SOURCES
+  local start name
+  start=$(now_ms)
+  for name in "${names[@]}"; do
+    build_one "$name" "$force"
+  done
+  log "${#names[@]} image(s) ready in $(elapsed "$start")"
+}
+
+main "$@"

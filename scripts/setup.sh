@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine (as root) to build, run and test ltb. Every step is idempotent: it
+# checks first and only does what is missing, so a second run takes seconds.
+#
+#   scripts/setup.sh deps      install the Debian packages ltb needs (apt-get update only if any is missing)
+#   scripts/setup.sh services  start dockerd and Open vSwitch unless they already answer
+#   scripts/setup.sh build     configure, build and install ltb (PREFIX, default /usr/local)
+#   scripts/setup.sh images    build the example images (scripts/build-images.sh)
+#   scripts/setup.sh all       all of the above, in that order
+#
+# Environment: LTB_BUILD_DIR (default <repo>/build), PREFIX (default /usr/local).
+set -euo pipefail
+
+k_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly k_root
+readonly k_build_dir="${LTB_BUILD_DIR:-$k_root/build}"
+readonly k_prefix="${PREFIX:-/usr/local}"
+readonly k_docker_sock=/var/run/docker.sock
+readonly k_docker_log=/var/log/dockerd.log
+readonly k_ovs_ctl=/usr/share/openvswitch/scripts/ovs-ctl
+
+readonly k_packages=(
+  build-essential cmake pkg-config ccache clang-format
+  libcli11-dev libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev libfmt-dev libssh-dev doctest-dev
+  libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
+  libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
+  docker.io openvswitch-switch mmdebstrap busybox-static
+  iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates
+)
+# Installed when the archive has them; their absence does not fail the setup.
+readonly k_optional_packages=(tshark)
+
+log() { printf '[%s] setup: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+now_ms() { date +%s%3N; }
+elapsed() { # since a now_ms value, as "1.234 s"
+  local ms=$(($(now_ms) - $1))
+  printf '%d.%03d s' $((ms / 1000)) $((ms % 1000))
+}
+
+# Runs one named step with start/end lines and its duration.
+step() {
+  local name=$1
+  shift
+  local start
+  start=$(now_ms)
+  log "== $name"
+  "$@"
+  log "== $name done in $(elapsed "$start")"
+}
+
+require_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    die "this step needs root (packages, services, /usr/local); run it with sudo"
+  fi
+}
+
+has_systemd() { [[ -d /run/systemd/system ]] && [[ "$(cat /proc/1/comm 2>/dev/null)" == systemd ]]; }
+
+# --- deps -------------------------------------------------------------------------------------------
+
+# Prints the given packages that are not fully installed ("ii"), one per line.
+missing_packages() {
+  local installed
+  # One dpkg-query call for all names: unknown names are simply absent from its output.
+  installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null |
+    awk '$2 == "ii" { print $1 }' || true)
+  local p
+  for p in "$@"; do
+    if ! grep -Fqx -- "$p" <<<"$installed"; then
+      echo "$p"
+    fi
+  done
+}
+
+available_in_archive() {
+  local candidate
+  candidate=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+  [[ -n $candidate && $candidate != "(none)" ]]
+}
+
+do_deps() {
+  require_root
+  local missing optional_missing
+  mapfile -t missing < <(missing_packages "${k_packages[@]}")
+  mapfile -t optional_missing < <(missing_packages "${k_optional_packages[@]}")
+  if [[ ${#missing[@]} -eq 0 && ${#optional_missing[@]} -eq 0 ]]; then
+    log "all $((${#k_packages[@]} + ${#k_optional_packages[@]})) packages already installed"
+    return 0
+  fi
+  log "missing: ${missing[*]} ${optional_missing[*]}"
+  log "apt-get update"
+  apt-get update -q
+  local p
+  for p in "${optional_missing[@]}"; do
+    if available_in_archive "$p"; then
+      missing+=("$p")
+    else
+      log "warning: optional package '$p' is not in the configured archive; skipping it"
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    return 0
+  fi
+  # Keep package scripts from starting daemons (docker.io, openvswitch-switch) through init scripts
+  # here: the services step starts them itself, the same way on every machine, with known logs.
+  local policy=/usr/sbin/policy-rc.d
+  local own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+  if [[ $own_policy -eq 1 ]]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
+  mapfile -t missing < <(missing_packages "${k_packages[@]}")
+  if [[ ${#missing[@]} -ne 0 ]]; then
+    die "still not installed after apt-get install: ${missing[*]}"
+  fi
+}
+
+# --- services ---------------------------------------------------------------------------------------
+
+docker_answers() {
+  [[ -S $k_docker_sock ]] &&
+    curl -sf --max-time 2 --unix-socket "$k_docker_sock" http://localhost/_ping >/dev/null 2>&1
+}
+
+ovs_answers() {
+  ovs-vsctl --timeout=2 show >/dev/null 2>&1 &&
+    ovs-appctl --timeout=2 -t ovs-vswitchd version >/dev/null 2>&1
+}
+
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$(($(date +%s) + seconds))
+  until "$@"; do
+    if [[ $(date +%s) -ge $deadline ]]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$what answers"
+}
+
+start_docker() {
+  if docker_answers; then
+    log "dockerd already answers on $k_docker_sock"
+    return 0
+  fi
+  command -v dockerd >/dev/null || die "dockerd not found; run 'scripts/setup.sh deps' first"
+  if has_systemd; then
+    log "starting docker with systemctl"
+    systemctl start docker
+  else
+    log "starting dockerd (log: $k_docker_log)"
+    # New session, stdio away from our pipes: dockerd must outlive make and must not keep the
+    # caller's output open (a CI runner waits for that to close).
+    setsid -f dockerd </dev/null >>"$k_docker_log" 2>&1
+  fi
+  if ! wait_for 60 dockerd docker_answers; then
+    tail -n 30 "$k_docker_log" >&2 || true
+    die "dockerd did not answer GET /_ping on $k_docker_sock within 60 s; see $k_docker_log"
+  fi
+}
+
+start_ovs() {
+  if ovs_answers; then
+    log "Open vSwitch already answers"
+    return 0
+  fi
+  command -v ovs-vsctl >/dev/null || die "ovs-vsctl not found; run 'scripts/setup.sh deps' first"
+  if has_systemd; then
+    log "starting openvswitch-switch with systemctl"
+    systemctl start openvswitch-switch
+  else
+    log "starting Open vSwitch with ovs-ctl"
+    local out
+    out=$(mktemp)
+    # Its exit status is not trusted either way (it complains about ulimit and the kernel module
+    # even when the userspace daemons come up); readiness is judged by ovs_answers below.
+    setsid "$k_ovs_ctl" start --system-id=random </dev/null >"$out" 2>&1 || true
+    sed 's/^/  ovs-ctl: /' "$out" >&2
+    rm -f "$out"
+  fi
+  if ! wait_for 30 "Open vSwitch" ovs_answers; then
+    tail -n 20 /var/log/openvswitch/ovs-vswitchd.log /var/log/openvswitch/ovsdb-server.log >&2 || true
+    die "Open vSwitch did not answer (ovs-vsctl show, ovs-appctl version) within 30 s"
+  fi
+}
+
+do_services() {
+  require_root
+  start_docker
+  start_ovs
+}
+
+# --- build ------------------------------------------------------------------------------------------
+
+do_build() {
+  log "configure ($k_build_dir)"
+  cmake -S "$k_root" -B "$k_build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_INSTALL_PREFIX="$k_prefix" >/dev/null
+  log "build with $(nproc) jobs"
+  cmake --build "$k_build_dir" -j"$(nproc)"
+  log "install to $k_prefix"
+  cmake --install "$k_build_dir" --prefix "$k_prefix" | grep -v -- '-- Up-to-date:' || true
+  local schema="$k_root/schemas/ltb-topology.schema.json"
+  if [[ -f $schema ]]; then
+    install -D -m 644 "$schema" "$k_prefix/share/ltb/ltb-topology.schema.json"
+  else
+    log "warning: $schema not found; not installed"
+  fi
+  [[ -x $k_prefix/bin/ltb ]] || die "$k_prefix/bin/ltb was not installed"
+  log "installed $k_prefix/bin/ltb ($("$k_prefix/bin/ltb" --version 2>/dev/null || echo 'version unknown'))"
+}
+
+# --- images -----------------------------------------------------------------------------------------
+
+do_images() {
+  require_root
+  "$k_root/scripts/build-images.sh"
+}
+
+usage() {
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+  if [[ $# -eq 0 ]]; then
+    usage >&2
+    exit 2
+  fi
+  local start
+  start=$(now_ms)
+  local cmd
+  for cmd in "$@"; do
+    case $cmd in
+    deps) step deps do_deps ;;
+    services) step services do_services ;;
+    build) step build do_build ;;
+    images) step images do_images ;;
+    all)
+      step deps do_deps
+      step services do_services
+      step build do_build
+      step images do_images
+      ;;
+    -h | --help | help)
+      usage
+      exit 0
+      ;;
+    *)
+      log "unknown step '$cmd'"
+      usage >&2
+      exit 2
+      ;;
+    esac
+  done
+  log "finished '$*' in $(elapsed "$start")"
+}
+
+main "$@"

@@ -1,0 +1,240 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "runtime/docker/docker_json.hpp"
+
+using nlohmann::json;
+using namespace ltb::runtime;
+using namespace ltb::runtime::docker;
+
+namespace {
+
+// One frame of Docker's multiplexed stream.
+std::string frame(char stream, const std::string &payload) {
+  std::string header(8, '\0');
+  header[0] = stream;
+  const auto size = static_cast<std::uint32_t>(payload.size());
+  header[4] = static_cast<char>((size >> 24) & 0xff);
+  header[5] = static_cast<char>((size >> 16) & 0xff);
+  header[6] = static_cast<char>((size >> 8) & 0xff);
+  header[7] = static_cast<char>(size & 0xff);
+  return header + payload;
+}
+
+} // namespace
+
+TEST_CASE("docker json: API version negotiation takes the lower of server and ltb") {
+  CHECK(negotiate_api_version("1.41") == "1.41");
+  CHECK(negotiate_api_version("1.43") == "1.41");
+  CHECK(negotiate_api_version("2.0") == "1.41");
+  CHECK(negotiate_api_version("1.40") == "1.40");
+  CHECK(negotiate_api_version("1.9") == "1.9");
+  CHECK(negotiate_api_version("") == "1.41");
+  CHECK(negotiate_api_version("garbage") == "1.41");
+}
+
+TEST_CASE("docker json: container create body carries the whole spec") {
+  ContainerSpec spec;
+  spec.name = "lab-r1";
+  spec.hostname = "r1";
+  spec.image = "frr:latest";
+  spec.cmd = {"sleep", "infinity"};
+  spec.env = {{"A", "1"}, {"B", "x=y"}};
+  spec.labels = {{"ltb-lab", "lab"}, {"ltb-node", "r1"}};
+  spec.binds = {"/tmp/a:/etc/frr:ro"};
+  spec.network = "lab-mgmt";
+  spec.ipv4 = "172.20.0.5";
+  spec.cpus = 1.5;
+  spec.memory_bytes = 256 * 1024 * 1024;
+
+  const auto body = container_create_body(spec);
+  CHECK(body["Image"] == "frr:latest");
+  CHECK(body["Hostname"] == "r1");
+  CHECK(body["Cmd"] == json::array({"sleep", "infinity"}));
+  CHECK_FALSE(body.contains("Entrypoint"));
+  CHECK(body["Env"] == json::array({"A=1", "B=x=y"}));
+  CHECK(body["Labels"]["ltb-node"] == "r1");
+  CHECK(body["HostConfig"]["Binds"] == json::array({"/tmp/a:/etc/frr:ro"}));
+  CHECK(body["HostConfig"]["Privileged"] == true);
+  CHECK(body["HostConfig"]["NetworkMode"] == "lab-mgmt");
+  CHECK(body["HostConfig"]["NanoCpus"] == 1500000000LL);
+  CHECK(body["HostConfig"]["Memory"] == 268435456LL);
+  CHECK(body["NetworkingConfig"]["EndpointsConfig"]["lab-mgmt"]["IPAMConfig"]["IPv4Address"] ==
+        "172.20.0.5");
+}
+
+TEST_CASE("docker json: a container without network gets NetworkMode none and no limits") {
+  ContainerSpec spec;
+  spec.name = "x";
+  spec.image = "busybox";
+  spec.entrypoint = {"/bin/sh"};
+  spec.privileged = false;
+  const auto body = container_create_body(spec);
+  CHECK(body["HostConfig"]["NetworkMode"] == "none");
+  CHECK(body["HostConfig"]["Privileged"] == false);
+  CHECK_FALSE(body["HostConfig"].contains("NanoCpus"));
+  CHECK_FALSE(body["HostConfig"].contains("Memory"));
+  CHECK_FALSE(body.contains("NetworkingConfig"));
+  CHECK_FALSE(body.contains("Cmd"));
+  CHECK(body["Entrypoint"] == json::array({"/bin/sh"}));
+  CHECK(body["Env"] == json::array());
+}
+
+TEST_CASE("docker json: network create body") {
+  NetworkSpec spec;
+  spec.name = "lab-mgmt";
+  spec.subnet = "172.20.0.0/24";
+  spec.gateway = "172.20.0.1";
+  spec.labels = {{"ltb-lab", "lab"}};
+  auto body = network_create_body(spec);
+  CHECK(body["Name"] == "lab-mgmt");
+  CHECK(body["Driver"] == "bridge");
+  CHECK(body["Internal"] == true);
+  CHECK(body["CheckDuplicate"] == true);
+  CHECK(body["IPAM"]["Config"] ==
+        json::array({{{"Subnet", "172.20.0.0/24"}, {"Gateway", "172.20.0.1"}}}));
+  CHECK(body["Labels"]["ltb-lab"] == "lab");
+  CHECK(body["Options"].empty());
+
+  spec.bridge_name = "ltb-br0";
+  spec.internal = false;
+  body = network_create_body(spec);
+  CHECK(body["Options"]["com.docker.network.bridge.name"] == "ltb-br0");
+  CHECK(body["Internal"] == false);
+}
+
+TEST_CASE("docker json: inspect gives pid, state, name and management address") {
+  const auto inspect = json::parse(R"({
+    "Id": "abc123", "Name": "/lab-r1",
+    "State": {"Status": "running", "Running": true, "Pid": 4242},
+    "Config": {"Image": "frr:latest", "Labels": {"ltb-lab": "lab"}},
+    "NetworkSettings": {"Networks": {"lab-mgmt": {"IPAMConfig": {"IPv4Address": "172.20.0.5"},
+                                                  "IPAddress": "172.20.0.5"}}}
+  })");
+  const auto info = parse_container_inspect(inspect);
+  CHECK(info.id == "abc123");
+  CHECK(info.name == "lab-r1");
+  CHECK(info.state == "running");
+  CHECK(info.pid == 4242);
+  CHECK(info.image == "frr:latest");
+  CHECK(info.labels.at("ltb-lab") == "lab");
+  CHECK(info.ipv4 == "172.20.0.5");
+}
+
+TEST_CASE("docker json: a stopped container reports the address it asked for") {
+  const auto inspect = json::parse(R"({
+    "Id": "abc", "Name": "/x", "State": {"Status": "created", "Pid": 0},
+    "Config": {"Image": "i", "Labels": null},
+    "NetworkSettings": {"Networks": {"m": {"IPAMConfig": {"IPv4Address": "10.0.0.9"},
+                                           "IPAddress": ""}}}
+  })");
+  const auto info = parse_container_inspect(inspect);
+  CHECK(info.state == "created");
+  CHECK(info.pid == 0);
+  CHECK(info.labels.empty());
+  CHECK(info.ipv4 == "10.0.0.9");
+}
+
+TEST_CASE("docker json: container list entries") {
+  const auto summary = json::parse(R"({
+    "Id": "def", "Names": ["/lab-r2"], "Image": "busybox", "State": "exited",
+    "Labels": {"ltb-lab": "lab", "ltb-node": "r2"},
+    "NetworkSettings": {"Networks": {"none": {"IPAddress": ""}}}
+  })");
+  const auto info = parse_container_summary(summary);
+  CHECK(info.id == "def");
+  CHECK(info.name == "lab-r2");
+  CHECK(info.state == "exited");
+  CHECK(info.labels.size() == 2);
+  CHECK(info.ipv4.empty());
+}
+
+TEST_CASE("docker json: network list entries") {
+  const auto network = json::parse(R"({
+    "Name": "lab-mgmt", "Id": "n1", "Labels": {"ltb-lab": "lab"},
+    "IPAM": {"Driver": "default", "Config": [{"Subnet": "172.20.0.0/24", "Gateway": "172.20.0.1"}]}
+  })");
+  const auto info = parse_network(network);
+  CHECK(info.name == "lab-mgmt");
+  CHECK(info.id == "n1");
+  CHECK(info.subnet == "172.20.0.0/24");
+  CHECK(info.labels.at("ltb-lab") == "lab");
+}
+
+TEST_CASE("docker json: label filters and encoding") {
+  CHECK(label_filters({{"ltb-lab", "a b"}, {"ltb-node", "r1"}}) ==
+        R"({"label":["ltb-lab=a b","ltb-node=r1"]})");
+  CHECK(label_filters({}) == R"({"label":[]})");
+  CHECK(url_encode(R"({"label":["a=b"]})") == "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
+  CHECK(path_encode("registry:5000/ltb/frr:9.1") == "registry:5000/ltb/frr:9.1");
+  CHECK(path_encode("a b?") == "a%20b%3F");
+}
+
+TEST_CASE("docker json: API error bodies give their message verbatim") {
+  CHECK(api_error_message(R"({"message":"No such image: frr:latest"})") ==
+        "No such image: frr:latest");
+  CHECK(api_error_message("plain text\n") == "plain text");
+  CHECK(api_error_message("") == "no details given");
+}
+
+TEST_CASE("docker json: image references split into fromImage and tag") {
+  CHECK(split_image("busybox").from_image == "busybox");
+  CHECK(split_image("busybox").tag == "latest");
+  CHECK(split_image("frr/frr:9.1").from_image == "frr/frr");
+  CHECK(split_image("frr/frr:9.1").tag == "9.1");
+  CHECK(split_image("reg:5000/frr").from_image == "reg:5000/frr");
+  CHECK(split_image("reg:5000/frr").tag == "latest");
+  CHECK(split_image("frr@sha256:00").from_image == "frr@sha256:00");
+  CHECK(split_image("frr@sha256:00").tag.empty());
+}
+
+TEST_CASE("docker json: pull stream lines") {
+  auto progress = parse_pull_line(
+      R"({"status":"Downloading","progressDetail":{"current":1,"total":2},"progress":"[=>  ] 1B/2B","id":"a1b2"})");
+  REQUIRE(progress);
+  CHECK_FALSE(progress->error);
+  CHECK(progress->text == "Downloading a1b2 [=>  ] 1B/2B");
+
+  auto status = parse_pull_line(R"({"status":"Pulling from library/busybox","id":"latest"})");
+  REQUIRE(status);
+  CHECK(status->text == "Pulling from library/busybox latest");
+
+  auto error = parse_pull_line(
+      R"({"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"})" "\r");
+  REQUIRE(error);
+  REQUIRE(error->error);
+  CHECK(*error->error == "manifest unknown");
+
+  CHECK_FALSE(parse_pull_line(""));
+  CHECK_FALSE(parse_pull_line(R"({"progressDetail":{}})"));
+}
+
+TEST_CASE("docker json: the exec stream is demultiplexed into stdout and stderr") {
+  const auto stream = frame(1, "hello ") + frame(2, "oops\n") + frame(1, "world\n") + frame(2, "");
+  SUBCASE("in one piece") {
+    StreamDemux demux;
+    demux.feed(stream);
+    CHECK(demux.out == "hello world\n");
+    CHECK(demux.err == "oops\n");
+    CHECK_FALSE(demux.incomplete());
+  }
+  SUBCASE("one byte at a time, cutting headers") {
+    StreamDemux demux;
+    for (const char c : stream) {
+      demux.feed(std::string_view(&c, 1));
+    }
+    CHECK(demux.out == "hello world\n");
+    CHECK(demux.err == "oops\n");
+    CHECK_FALSE(demux.incomplete());
+  }
+  SUBCASE("a large frame and a truncated end") {
+    const std::string big(70000, 'x');
+    StreamDemux demux;
+    const auto data = frame(1, big) + frame(2, "partial");
+    demux.feed(std::string_view(data).substr(0, data.size() - 3));
+    CHECK(demux.out == big);
+    CHECK(demux.err == "part");
+    CHECK(demux.incomplete());
+  }
+}
