@@ -79,6 +79,4 @@ void add_completion(CLI::App &app, Globals &globals, Registry &registry) {
   registry.push_back({hidden, [&globals, complete] { return run_complete(globals, *complete); }});
 }
 
-std::string completion_script(const CLI::App &, const std::string &) { return {}; }
-
 } // namespace ltb::cli

@@ -671,13 +671,44 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
   Explainer explainer(*this, tree, reporter, failed);
   // Unknown keys first: their did-you-mean may explain a "missing required key" at the same place.
   std::set<std::pair<std::string, std::string>> suggested; // (object pointer, suggested key)
+  // valijson names only the first unknown key of a map; find them all.
+  std::set<std::string> maps_done;
   for (const auto &e : errors) {
-    if (e.kind == ErrorKind::leaf && starts_with(e.description, "Object contains a property")) {
+    if (e.kind != ErrorKind::leaf || !starts_with(e.description, "Object contains a property")) {
+      continue;
+    }
+    const std::string pointer = pointer_join(e.tokens);
+    if (!maps_done.insert(pointer).second) {
+      continue;
+    }
+    const Json *object = navigate_pointer(tree.root, pointer);
+    if (!object || !object->is_object()) {
+      continue;
+    }
+    std::vector<std::string> keys;
+    if (auto order = tree.key_order.find(pointer); order != tree.key_order.end()) {
+      keys = order->second;
+    } else {
+      for (const auto &[key, value] : object->items()) {
+        keys.push_back(key);
+      }
+    }
+    const auto schemas = resolve(tree.root, pointer);
+    for (const auto &key : keys) {
+      const bool unknown = std::any_of(schemas.begin(), schemas.end(), [&](const Json *s) {
+        if (!s->is_object() || s->value("additionalProperties", Json(true)) != Json(false)) {
+          return false;
+        }
+        auto properties = s->find("properties");
+        return properties == s->end() || !properties->contains(key);
+      });
+      if (!unknown) {
+        continue;
+      }
       std::string suggestion;
-      explainer.unknown_key(e.tokens, quoted_between(e.description.substr(e.description.find(':'))),
-                            &suggestion);
+      explainer.unknown_key(e.tokens, key, &suggestion);
       if (!suggestion.empty()) {
-        suggested.emplace(pointer_join(e.tokens), suggestion);
+        suggested.emplace(pointer, suggestion);
       }
     }
   }

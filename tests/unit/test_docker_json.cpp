@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "runtime/docker/docker_json.hpp"
@@ -79,6 +80,42 @@ TEST_CASE("docker json: a container without network gets NetworkMode none and no
   CHECK_FALSE(body.contains("Cmd"));
   CHECK(body["Entrypoint"] == json::array({"/bin/sh"}));
   CHECK(body["Env"] == json::array());
+}
+
+TEST_CASE("docker json: privileges follow the host's capability bounding set") {
+  const std::uint64_t all = (std::uint64_t{1} << 41) - 1;
+  CHECK(privileges_for(all, 40).full);
+
+  // As on the CI machines: everything but CAP_SYS_RESOURCE (24).
+  const auto limited = privileges_for(all & ~(std::uint64_t{1} << 24), 40);
+  CHECK_FALSE(limited.full);
+  CHECK(limited.capabilities.size() == 37); // 0..37 known to Docker 20.10, minus one
+  CHECK(limited.capabilities.front() == "CHOWN");
+  CHECK(limited.capabilities.back() == "AUDIT_READ");
+  CHECK(std::find(limited.capabilities.begin(), limited.capabilities.end(), "SYS_RESOURCE") ==
+        limited.capabilities.end());
+  CHECK(std::find(limited.capabilities.begin(), limited.capabilities.end(), "NET_ADMIN") !=
+        limited.capabilities.end());
+
+  ContainerSpec spec;
+  spec.name = "x";
+  spec.image = "i";
+  auto body = container_create_body(spec, limited);
+  CHECK(body["HostConfig"]["Privileged"] == false);
+  CHECK(body["HostConfig"]["CapAdd"].size() == 37);
+  CHECK(body["HostConfig"]["SecurityOpt"] ==
+        json::array({"seccomp=unconfined", "apparmor=unconfined", "label=disable",
+                     "systempaths=unconfined"}));
+
+  body = container_create_body(spec, privileges_for(all, 40));
+  CHECK(body["HostConfig"]["Privileged"] == true);
+  CHECK_FALSE(body["HostConfig"].contains("CapAdd"));
+
+  // An unprivileged container stays unprivileged either way.
+  spec.privileged = false;
+  body = container_create_body(spec, limited);
+  CHECK(body["HostConfig"]["Privileged"] == false);
+  CHECK_FALSE(body["HostConfig"].contains("CapAdd"));
 }
 
 TEST_CASE("docker json: network create body") {

@@ -119,7 +119,8 @@ const char *method_name(Method method) {
 
 class DockerClient final : public ContainerRuntime {
 public:
-  explicit DockerClient(std::string socket_path) : m_socket(std::move(socket_path)) {}
+  explicit DockerClient(std::string socket_path)
+      : m_socket(std::move(socket_path)), m_privileges(host_privileges()) {}
 
   void set_api_version(std::string version) { m_prefix = "/v" + std::move(version); }
 
@@ -362,7 +363,7 @@ public:
 
   Result<std::string> create_container(const ContainerSpec &spec) override {
     LTB_TRY(response, post("/containers/create?name=" + url_encode(spec.name),
-                            container_create_body(spec).dump()));
+                            container_create_body(spec, m_privileges).dump()));
     const auto what = fmt::format("cannot create container '{}'", spec.name);
     if (response.status == 404 &&
         api_error_message(response.body).find("No such image") != std::string::npos) {
@@ -460,6 +461,7 @@ public:
 private:
   std::string m_socket;
   std::string m_prefix; // "/v1.41" once negotiated
+  Privileges m_privileges;
 };
 
 } // namespace

@@ -1,9 +1,11 @@
 #include "runtime/docker/docker_json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -105,7 +107,55 @@ std::string label_filters(const std::map<std::string, std::string> &labels) {
   return json{{"label", list}}.dump();
 }
 
-json container_create_body(const ContainerSpec &spec) {
+Privileges privileges_for(std::uint64_t bounding_set, int cap_last_cap) {
+  // Capability numbers 0..37 as Docker 20.10 names them for CapAdd (it rejects newer ones).
+  static constexpr std::array<const char *, 38> k_names{
+      "CHOWN",        "DAC_OVERRIDE",   "DAC_READ_SEARCH", "FOWNER",        "FSETID",
+      "KILL",         "SETGID",         "SETUID",          "SETPCAP",       "LINUX_IMMUTABLE",
+      "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",    "NET_RAW",       "IPC_LOCK",
+      "IPC_OWNER",    "SYS_MODULE",     "SYS_RAWIO",       "SYS_CHROOT",    "SYS_PTRACE",
+      "SYS_PACCT",    "SYS_ADMIN",      "SYS_BOOT",        "SYS_NICE",      "SYS_RESOURCE",
+      "SYS_TIME",     "SYS_TTY_CONFIG", "MKNOD",           "LEASE",         "AUDIT_WRITE",
+      "AUDIT_CONTROL", "SETFCAP",       "MAC_OVERRIDE",    "MAC_ADMIN",     "SYSLOG",
+      "WAKE_ALARM",   "BLOCK_SUSPEND",  "AUDIT_READ"};
+  const int last = std::clamp(cap_last_cap, 0, 63);
+  bool all = true;
+  for (int bit = 0; bit <= last; ++bit) {
+    if ((bounding_set & (std::uint64_t{1} << bit)) == 0) {
+      all = false;
+    }
+  }
+  Privileges privileges;
+  if (all) {
+    return privileges;
+  }
+  privileges.full = false;
+  for (std::size_t bit = 0; bit < k_names.size() && static_cast<int>(bit) <= last; ++bit) {
+    if ((bounding_set & (std::uint64_t{1} << bit)) != 0) {
+      privileges.capabilities.emplace_back(k_names[bit]);
+    }
+  }
+  return privileges;
+}
+
+Privileges host_privileges() {
+  std::uint64_t bounding = ~std::uint64_t{0};
+  int last = 40;
+  if (std::ifstream status("/proc/self/status"); status) {
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("CapBnd:", 0) == 0) {
+        bounding = std::stoull(line.substr(7), nullptr, 16);
+      }
+    }
+  }
+  if (std::ifstream cap_last("/proc/sys/kernel/cap_last_cap"); cap_last) {
+    cap_last >> last;
+  }
+  return privileges_for(bounding, last);
+}
+
+json container_create_body(const ContainerSpec &spec, const Privileges &privileges) {
   json body = json::object();
   body["Image"] = spec.image;
   if (!spec.hostname.empty()) {
@@ -126,7 +176,14 @@ json container_create_body(const ContainerSpec &spec) {
 
   json host = json::object();
   host["Binds"] = spec.binds;
-  host["Privileged"] = spec.privileged;
+  if (spec.privileged && !privileges.full) {
+    host["Privileged"] = false;
+    host["CapAdd"] = privileges.capabilities;
+    host["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined", "label=disable",
+                           "systempaths=unconfined"};
+  } else {
+    host["Privileged"] = spec.privileged;
+  }
   host["NetworkMode"] = spec.network.empty() ? std::string("none") : spec.network;
   if (spec.cpus > 0) {
     host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));

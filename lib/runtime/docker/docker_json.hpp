@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,7 +31,23 @@ std::string path_encode(std::string_view text);
 /// {"label":["k=v",...]} as Docker's `filters` query parameter expects it.
 std::string label_filters(const std::map<std::string, std::string> &labels);
 
-nlohmann::json container_create_body(const ContainerSpec &spec);
+/// How a privileged container gets its privileges. Docker 20.10 asks runc for every capability
+/// it knows when Privileged is set, and runc fails ("unable to apply caps: operation not
+/// permitted") on hosts whose capability bounding set lacks one (these CI machines have no
+/// CAP_SYS_RESOURCE). There ltb grants the capabilities the host does have and lifts the same
+/// confinement as Privileged does (seccomp, AppArmor, masked /proc paths).
+struct Privileges {
+  bool full = true;                      // use Privileged: true
+  std::vector<std::string> capabilities; // CapAdd when !full
+};
+
+/// From a CapBnd bit mask (as in /proc/self/status) and the kernel's last capability number.
+Privileges privileges_for(std::uint64_t bounding_set, int cap_last_cap);
+
+/// This process's bounding set, read from /proc (the daemon runs on the same host).
+Privileges host_privileges();
+
+nlohmann::json container_create_body(const ContainerSpec &spec, const Privileges &privileges = {});
 nlohmann::json network_create_body(const NetworkSpec &spec);
 nlohmann::json exec_create_body(const std::vector<std::string> &argv);
 

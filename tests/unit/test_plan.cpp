@@ -1,0 +1,377 @@
+// The planner as a pure function: desired topology x recorded state x observed runtime -> actions.
+#include <algorithm>
+
+#include <doctest/doctest.h>
+
+#include "plan/names.hpp"
+#include "plan/plan.hpp"
+
+using namespace ltb;
+using plan::ActionKind;
+
+namespace {
+
+topology::Node container(const std::string &name, const std::string &image = "ltb/busybox:latest") {
+  topology::Node node;
+  node.name = name;
+  node.kind = "linux";
+  node.image = image;
+  return node;
+}
+
+topology::Node bridge(const std::string &name) {
+  topology::Node node;
+  node.name = name;
+  node.kind = "ovs-bridge";
+  node.runtime = topology::Runtime::ovs_bridge;
+  return node;
+}
+
+topology::Link link(const std::string &a, const std::string &ai, const std::string &b,
+                    const std::string &bi) {
+  topology::Link l;
+  l.a = {a, ai, {}};
+  l.b = {b, bi, {}};
+  l.name = a + "-" + b;
+  return l;
+}
+
+topology::Topology lab() {
+  topology::Topology t;
+  t.name = "t";
+  t.mgmt.ipv4_subnet = "172.31.5.0/24";
+  t.nodes = {container("r1"), container("r2"), container("h1"), bridge("sw1")};
+  t.links = {link("r1", "eth1", "r2", "eth1"), link("h1", "eth1", "sw1", "p1"),
+             link("r1", "eth2", "sw1", "p2")};
+  return t;
+}
+
+/// The recorded and observed state after a plan for `t` was applied successfully.
+struct World {
+  plan::Recorded recorded;
+  plan::Observed observed;
+};
+
+World converged(const topology::Topology &t, const plan::Plan &p) {
+  World w;
+  w.recorded.lab = state::LabRecord{t.name, "", "", "", p.network, p.subnet, "me", "running", 0, 0};
+  w.observed.networks.insert(p.network);
+  int n = 0;
+  for (const auto &node : t.nodes) {
+    if (node.runtime == topology::Runtime::ovs_bridge) {
+      w.recorded.nodes.push_back({t.name, node.name, node.kind, "", "", "",
+                                  plan::bridge_name(t.name, node.name), "running"});
+      w.observed.bridges[node.name] = {plan::bridge_name(t.name, node.name), {}};
+      continue;
+    }
+    auto id = "id" + std::to_string(++n) + node.image;
+    w.recorded.nodes.push_back({t.name, node.name, node.kind, node.image,
+                                topology::node_config_hash(node), p.addresses.at(node.name), id,
+                                "running"});
+    w.observed.containers[node.name] = {id, plan::container_name(t.name, node.name), "running",
+                                        topology::node_config_hash(node)};
+  }
+  auto id_of = [&](const std::string &node) {
+    for (const auto &r : w.recorded.nodes) {
+      if (r.name == node) {
+        return r.runtime_id;
+      }
+    }
+    return std::string();
+  };
+  for (const auto &[key, l] : p.links) {
+    w.recorded.links.push_back({t.name, key, l.name, l.a.node, l.a.iface, l.b.node, l.b.iface,
+                                id_of(l.a.node), id_of(l.b.node), "up"});
+    if (!l.bridge_node.empty()) {
+      w.observed.bridges[l.bridge_node].ports.insert(
+          plan::host_veth_name(t.name, key, l.container_end()));
+    }
+  }
+  return w;
+}
+
+std::size_t count(const plan::Plan &p, ActionKind kind) {
+  return std::count_if(p.actions.begin(), p.actions.end(),
+                       [&](const plan::Action &a) { return a.kind == kind; });
+}
+
+const plan::Action *find(const plan::Plan &p, ActionKind kind, const std::string &node) {
+  for (const auto &a : p.actions) {
+    if (a.kind == kind && a.node == node) {
+      return &a;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("a new lab creates the network, every node, bridge and link, in dependency order") {
+  auto t = lab();
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::create_network) == 1);
+  CHECK(count(*p, ActionKind::create_node) == 3);
+  CHECK(count(*p, ActionKind::create_bridge) == 1);
+  // one p2p link, and one batched wiring of both segment links
+  CHECK(count(*p, ActionKind::wire_links) == 2);
+  CHECK(p->addresses.at("r1") == "172.31.5.2");
+  CHECK(p->addresses.at("r2") == "172.31.5.3");
+  CHECK(p->addresses.at("h1") == "172.31.5.4");
+  CHECK(p->gateway == "172.31.5.1");
+  // every dependency points backwards and a node waits for the network
+  for (std::size_t i = 0; i < p->actions.size(); ++i) {
+    for (auto dep : p->actions[i].deps) {
+      CHECK(dep < p->actions.size());
+    }
+  }
+  const auto *r1 = find(*p, ActionKind::create_node, "r1");
+  REQUIRE(r1);
+  CHECK(p->actions[r1->deps.at(0)].kind == ActionKind::create_network);
+  for (const auto &a : p->actions) {
+    if (a.kind == ActionKind::wire_links && a.node == "sw1") {
+      CHECK(a.links.size() == 2);
+      CHECK(a.deps.size() == 3); // the bridge, h1 and r1
+    }
+  }
+}
+
+TEST_CASE("an unchanged lab plans nothing") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(again);
+  CHECK(again->empty());
+  CHECK(again->addresses == first->addresses);
+}
+
+TEST_CASE("a changed image recreates only that node and rewires only its links") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.nodes[1].image = "ltb/frr:latest"; // r2
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::remove_node) == 1);
+  CHECK(count(*p, ActionKind::create_node) == 1);
+  const auto *create = find(*p, ActionKind::create_node, "r2");
+  REQUIRE(create);
+  CHECK(create->reason.find("image changed") != std::string::npos);
+  CHECK(count(*p, ActionKind::wire_links) == 1); // r1-r2 only
+  CHECK(count(*p, ActionKind::create_network) == 0);
+  CHECK(p->addresses.at("r2") == first->addresses.at("r2")); // address kept
+}
+
+TEST_CASE("a removed node goes with its links; the others stay") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.nodes.erase(t.nodes.begin() + 2); // h1
+  t.links.erase(t.links.begin() + 1); // h1-sw1
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::remove_node) == 1);
+  CHECK(find(*p, ActionKind::remove_node, "h1"));
+  CHECK(count(*p, ActionKind::create_node) == 0);
+  CHECK(count(*p, ActionKind::unwire_links) == 1); // the segment port of h1
+  CHECK(count(*p, ActionKind::wire_links) == 0);
+}
+
+TEST_CASE("a new link creates only that link") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.links.push_back(link("r2", "eth2", "h1", "eth2"));
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  REQUIRE(p->actions.size() == 1);
+  CHECK(p->actions[0].kind == ActionKind::wire_links);
+  CHECK(p->actions[0].deps.empty());
+}
+
+TEST_CASE("a removed link is unwired and nothing else changes") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.links.erase(t.links.begin()); // r1-r2
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  REQUIRE(p->actions.size() == 1);
+  CHECK(p->actions[0].kind == ActionKind::unwire_links);
+}
+
+TEST_CASE("drift: a container removed by hand is recreated and its links rewired") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.observed.containers.erase("r1");
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  const auto *create = find(*p, ActionKind::create_node, "r1");
+  REQUIRE(create);
+  CHECK(create->reason.find("missing") != std::string::npos);
+  CHECK(count(*p, ActionKind::create_node) == 1);
+  CHECK(count(*p, ActionKind::wire_links) == 2); // r1-r2 and r1's port on sw1
+  for (const auto &a : p->actions) {
+    if (a.kind == ActionKind::wire_links && a.node == "sw1") {
+      CHECK(a.links.size() == 1); // h1's port is untouched
+    }
+  }
+}
+
+TEST_CASE("drift: a stopped container and a replaced one are recreated") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.observed.containers["r1"].state = "exited";
+  w.observed.containers["r2"].id = "someone-else";
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(find(*p, ActionKind::create_node, "r1")->reason == "container exited");
+  CHECK(find(*p, ActionKind::create_node, "r2")->reason == "container replaced outside ltb");
+}
+
+TEST_CASE("drift: a missing bridge is recreated and all its ports rewired") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.observed.bridges.erase("sw1");
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::create_bridge) == 1);
+  CHECK(count(*p, ActionKind::create_node) == 0);
+  REQUIRE(count(*p, ActionKind::wire_links) == 1);
+}
+
+TEST_CASE("an interrupted run: unfinished records are redone, finished ones kept") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.recorded.nodes[0].status = "creating"; // r1 was being created when ltb died
+  w.recorded.links[0].status = "creating";
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(find(*p, ActionKind::remove_node, "r1"));
+  CHECK(find(*p, ActionKind::create_node, "r1"));
+  CHECK(count(*p, ActionKind::create_node) == 1);
+}
+
+TEST_CASE("a container left without a record is replaced") {
+  auto t = lab();
+  plan::Observed observed;
+  observed.containers["r1"] = {"orphan", "ltb-t-r1", "running", "x"};
+  auto p = plan::plan_up(t, {}, observed, {});
+  REQUIRE(p);
+  CHECK(find(*p, ActionKind::remove_node, "r1"));
+  CHECK(find(*p, ActionKind::create_node, "r1")->reason.find("not in state") != std::string::npos);
+}
+
+TEST_CASE("management subnet: allocated around used ones, then kept") {
+  auto t = lab();
+  t.mgmt.ipv4_subnet.clear();
+  auto p = plan::plan_up(t, {}, {}, {"172.20.0.0/24", "172.20.1.0/25", "10.0.0.0/8"});
+  REQUIRE(p);
+  CHECK(p->subnet == "172.20.2.0/24");
+  auto w = converged(t, *p);
+  auto again = plan::plan_up(t, w.recorded, w.observed, {"172.20.2.0/24"});
+  REQUIRE(again);
+  CHECK(again->subnet == "172.20.2.0/24");
+  CHECK(again->empty());
+
+  auto full = plan::plan_up(t, {}, {}, {"172.20.0.0/16"});
+  CHECK_FALSE(full);
+}
+
+TEST_CASE("addresses: explicit ones are honoured, others stable when nodes come and go") {
+  auto t = lab();
+  t.nodes[1].mgmt_ipv4 = "172.31.5.2"; // r2 asks for what r1 would get
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  CHECK(p->addresses.at("r2") == "172.31.5.2");
+  CHECK(p->addresses.at("r1") == "172.31.5.3");
+  auto w = converged(t, *p);
+  t.nodes.insert(t.nodes.begin(), container("r0"));
+  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(again);
+  CHECK(again->addresses.at("r1") == "172.31.5.3");
+  CHECK(again->addresses.at("h1") == p->addresses.at("h1"));
+  CHECK(again->addresses.at("r0") == "172.31.5.5");
+  CHECK(count(*again, ActionKind::create_node) == 1);
+}
+
+TEST_CASE("a changed management subnet re-addresses the network and recreates containers") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.mgmt.ipv4_subnet = "172.31.6.0/24";
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::remove_network) == 1);
+  CHECK(count(*p, ActionKind::create_network) == 1);
+  CHECK(count(*p, ActionKind::create_node) == 3);
+  CHECK(count(*p, ActionKind::create_bridge) == 0);
+}
+
+TEST_CASE("generated link names stay as first recorded") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.links[0].name = "r1-r2-renamed-by-generator";
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(p->links.at(topology::link_key(t.links[0])).name == "r1-r2");
+  CHECK(p->empty());
+}
+
+TEST_CASE("exec commands wait for the node's links") {
+  auto t = lab();
+  t.nodes[2].exec = {"ip addr add 10.0.0.1/24 dev eth1"}; // h1
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  const auto *exec = find(*p, ActionKind::run_exec, "h1");
+  REQUIRE(exec);
+  bool waits_for_segment = false;
+  for (auto dep : exec->deps) {
+    waits_for_segment |= p->actions[dep].kind == ActionKind::wire_links;
+  }
+  CHECK(waits_for_segment);
+}
+
+TEST_CASE("a link between two bridges is refused") {
+  auto t = lab();
+  t.nodes.push_back(bridge("sw2"));
+  t.links.push_back(link("sw1", "p9", "sw2", "p1"));
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE_FALSE(p);
+  CHECK(p.error().message.find("two ovs-bridge nodes") != std::string::npos);
+}
+
+TEST_CASE("teardown removes recorded and observed objects, network after containers") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.observed.containers["stray"] = {"x", "ltb-t-stray", "running", ""};
+  w.observed.host_links = {plan::veth_prefix("t") + "abcdef"};
+  w.recorded.objects.push_back({1, "t", "container", "ltb-t-half", "half", "", "", "creating"});
+  auto p = plan::plan_down("t", w.recorded, w.observed);
+  CHECK(p.teardown);
+  CHECK(count(p, ActionKind::remove_node) == 5); // r1 r2 h1 stray half
+  CHECK(count(p, ActionKind::remove_bridge) == 1);
+  CHECK(count(p, ActionKind::remove_host_link) == 1);
+  REQUIRE(count(p, ActionKind::remove_network) == 1);
+  for (const auto &a : p.actions) {
+    if (a.kind == ActionKind::remove_network) {
+      CHECK(a.deps.size() == 5);
+    }
+  }
+}
+
+TEST_CASE("describe says what and why") {
+  auto t = lab();
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  const auto *r1 = find(*p, ActionKind::create_node, "r1");
+  CHECK(plan::describe(*r1, *p) == "create node r1 as ltb-t-r1 at 172.31.5.2 [new]");
+}
