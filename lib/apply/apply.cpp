@@ -293,7 +293,6 @@ private:
       object_id = id;
       return {};
     }));
-    phase(action.node, Phase::creating, "");
     auto id = m_b.docker->create_container(*spec);
     if (!id) {
       return context(id.error());
@@ -488,15 +487,26 @@ private:
 
   Status wire_segment(const Action &action) {
     auto bridge = plan::bridge_name(m_plan.lab, action.node);
+    auto host_of = [&](const plan::PlannedLink &link) {
+      return plan::host_veth_name(m_plan.lab, link.key, link.container_end());
+    };
+    if (action.reason == "rewire") {
+      // Ports of an earlier wiring go first: removing a port after its new veth exists would take
+      // the new interface down with it.
+      std::vector<std::string> stale;
+      for (const auto &key : action.links) {
+        stale.push_back(host_of(m_plan.links.at(key)));
+      }
+      (void)m_b.ovs->del_ports(bridge, stale);
+    }
     std::vector<net::OvsPort> ports;
-    std::vector<std::string> stale;
     std::vector<std::string> errors;
     std::vector<const plan::PlannedLink *> wired;
     std::map<std::string, std::int64_t> objects;
     for (const auto &key : action.links) {
       const auto &link = m_plan.links.at(key);
       const auto &end = link.a.node == action.node ? link.b : link.a;
-      auto host = plan::host_veth_name(m_plan.lab, key, end.node);
+      auto host = host_of(link);
       LTB_CHECK(m_b.store->transaction([&]() -> Status {
         LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
         LTB_TRY(id, record_object("veth", host, key, bridge));
@@ -516,7 +526,6 @@ private:
       if (action.reason == "rewire") {
         (void)m_b.netlink->delete_link(host);
         (void)m_b.netlink->delete_link(end.iface, ns->fd());
-        stale.push_back(host);
       }
       auto created = m_b.netlink->create_veth({end.iface, ns->fd()}, {host, -1}, link.mtu);
       if (!created) {
@@ -526,9 +535,6 @@ private:
       ports.push_back({host, {{plan::k_ovs_lab, m_plan.lab}, {plan::k_ovs_owner, key}}});
       wired.push_back(&link);
     }
-    if (!stale.empty()) {
-      (void)m_b.ovs->del_ports(bridge, stale);
-    }
     if (!ports.empty()) {
       if (auto added = m_b.ovs->add_ports(bridge, ports); !added) {
         return fail(with_context("bridge " + action.node, added.error()));
@@ -537,8 +543,7 @@ private:
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       for (const auto *link : wired) {
         LTB_CHECK(m_b.store->put_link(link_record(*link, "up")));
-        const auto &end = link->a.node == action.node ? link->b : link->a;
-        auto host = plan::host_veth_name(m_plan.lab, link->key, end.node);
+        auto host = host_of(*link);
         LTB_CHECK(m_b.store->update_object(objects[host], host, "created"));
       }
       return {};

@@ -2,9 +2,9 @@
 // Private to net/: bring one interface up by name, for the parts of net/ that create interfaces
 // through other programs (the internal port of an OVS bridge). Implemented in netlink.cpp.
 
-#include <string>
-
 #include "util/error.hpp"
+
+#include <string>
 
 namespace ltb::net {
 

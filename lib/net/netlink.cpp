@@ -5,19 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
-#include <optional>
-#include <thread>
-#include <utility>
-
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <functional>
 #include <linux/netlink.h>
 #include <net/if.h>
-#include <sched.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <fmt/format.h>
 #include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
@@ -26,6 +18,12 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/socket.h>
+#include <optional>
+#include <sched.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <utility>
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -39,9 +37,9 @@ Result<Netns> Netns::of_pid(int pid) {
   if (fd < 0) {
     const int error = errno;
     if (error == ENOENT) {
-      return fail(fmt::format("cannot open the network namespace of process {}: the process is gone",
-                              pid),
-                  "the container stopped; check it with 'ltb status' and run 'ltb up' again");
+      return fail(
+          fmt::format("cannot open the network namespace of process {}: the process is gone", pid),
+          "the container stopped; check it with 'ltb status' and run 'ltb up' again");
     }
     return fail(fmt::format("cannot open {}: {}", path, std::strerror(error)),
                 "ltb needs root (CAP_SYS_ADMIN) to enter container namespaces");
@@ -102,8 +100,8 @@ int capture_error(sockaddr_nl * /*peer*/, nlmsgerr *error, void *arg) {
       offset += NLMSG_ALIGN(error->msg.nlmsg_len) - NLMSG_HDRLEN;
     }
     if (offset < header->nlmsg_len) {
-      auto *head = reinterpret_cast<nlattr *>(reinterpret_cast<char *>(const_cast<nlmsghdr *>(header)) +
-                                              offset);
+      auto *head = reinterpret_cast<nlattr *>(
+          reinterpret_cast<char *>(const_cast<nlmsghdr *>(header)) + offset);
       nlattr *attrs[NLMSGERR_ATTR_MAX + 1] = {};
       if (nla_parse(attrs, NLMSGERR_ATTR_MAX, head, static_cast<int>(header->nlmsg_len - offset),
                     nullptr) == 0 &&
@@ -135,8 +133,7 @@ public:
     // Best effort: older kernels lack these, and the plain errno still comes through.
     ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
     ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-    nl_socket_modify_err_cb(socket.m_sock.get(), NL_CB_CUSTOM, capture_error,
-                            socket.m_error.get());
+    nl_socket_modify_err_cb(socket.m_sock.get(), NL_CB_CUSTOM, capture_error, socket.m_error.get());
     return socket;
   }
 
@@ -177,9 +174,9 @@ template <class T> Result<T> in_netns(int netns_fd, const std::function<Result<T
   std::optional<Result<T>> result;
   std::thread worker([&] {
     if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-      result = fail(fmt::format("cannot enter network namespace (fd {}): {}", netns_fd,
-                                std::strerror(errno)),
-                    "ltb needs root (CAP_SYS_ADMIN); check that the container is still running");
+      result = fail(
+          fmt::format("cannot enter network namespace (fd {}): {}", netns_fd, std::strerror(errno)),
+          "ltb needs root (CAP_SYS_ADMIN); check that the container is still running");
       return;
     }
     result = work();
@@ -346,7 +343,9 @@ public:
 
 } // namespace
 
-std::unique_ptr<Netlink> make_netlink() { return std::make_unique<RealNetlink>(); }
+std::unique_ptr<Netlink> make_netlink() {
+  return std::make_unique<RealNetlink>();
+}
 
 Status set_link_up(const std::string &name, int netns_fd) {
   LTB_CHECK(check_name(name));

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/error.hpp"
@@ -29,9 +30,14 @@ private:
 };
 
 struct VethEnd {
-  std::string name;    // final interface name (<= 15 bytes)
-  int netns_fd = -1;   // -1 = host namespace
-  std::string owner;   // for messages only: the node whose namespace this is ("r1" in "r1:eth1")
+  VethEnd() = default;
+  // A constructor rather than a plain aggregate, so that `{name, fd}` stays warning-free now that
+  // `owner` exists.
+  VethEnd(std::string name_, int netns_fd_ = -1, std::string owner_ = {})
+      : name(std::move(name_)), netns_fd(netns_fd_), owner(std::move(owner_)) {}
+  std::string name;  // final interface name (<= 15 bytes)
+  int netns_fd = -1; // -1 = host namespace
+  std::string owner; // for messages only: the node whose namespace this is ("r1" in "r1:eth1")
 };
 
 class Netlink {

@@ -1,15 +1,13 @@
 #include "net/ovs.hpp"
 
-#include <algorithm>
-#include <chrono>
-
-#include <sys/stat.h>
-
-#include <fmt/format.h>
-
 #include "net/link_up.hpp"
 #include "net/ovs_cmd.hpp"
 #include "util/exec.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fmt/format.h>
+#include <sys/stat.h>
 
 namespace ltb::net {
 namespace {
@@ -52,9 +50,10 @@ public:
     if (std::find(failed.begin(), failed.end(), name) != failed.end()) {
       (void)del_bridge(name);
       if (datapath == Datapath::system && !kernel_module_loaded()) {
-        return fail(fmt::format("{}: {} (the openvswitch kernel module is not loaded)", what,
-                                k_no_kernel_datapath),
-                    "use the userspace datapath (netdev), or load the module: modprobe openvswitch");
+        return fail(
+            fmt::format("{}: {} (the openvswitch kernel module is not loaded)", what,
+                        k_no_kernel_datapath),
+            "use the userspace datapath (netdev), or load the module: modprobe openvswitch");
       }
       return fail(fmt::format("{} with the {} datapath: {}", what, datapath_name,
                               first_error_line(result.err)),
@@ -70,8 +69,8 @@ public:
   }
 
   Status del_bridge(const std::string &name) override {
-    LTB_TRY(result,
-            vsctl(del_bridge_argv(name), fmt::format("cannot delete Open vSwitch bridge '{}'", name)));
+    LTB_TRY(result, vsctl(del_bridge_argv(name),
+                          fmt::format("cannot delete Open vSwitch bridge '{}'", name)));
     return {};
   }
 
@@ -84,7 +83,8 @@ public:
     const auto failed = setup_errors(result.err);
     if (!failed.empty()) {
       return fail(fmt::format("{}: {}", what, first_error_line(result.err)),
-                  "check that the interface exists on the host (ip link); " + std::string(k_log_help));
+                  "check that the interface exists on the host (ip link); " +
+                      std::string(k_log_help));
     }
     return {};
   }
@@ -99,7 +99,8 @@ public:
     return {};
   }
 
-  Result<std::vector<OvsBridge>> bridges(const std::map<std::string, std::string> &external_ids) override {
+  Result<std::vector<OvsBridge>>
+  bridges(const std::map<std::string, std::string> &external_ids) override {
     const std::string what = "cannot list Open vSwitch bridges";
     LTB_TRY(result, vsctl(bridges_argv(external_ids), what));
     auto parsed = parse_bridges(result.out);
@@ -135,6 +136,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Ovs> make_ovs() { return std::make_unique<RealOvs>(); }
+std::unique_ptr<Ovs> make_ovs() {
+  return std::make_unique<RealOvs>();
+}
 
 } // namespace ltb::net

@@ -1,7 +1,6 @@
 #include "net/ovs_cmd.hpp"
 
 #include <algorithm>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -82,9 +81,9 @@ std::vector<std::string> external_id_args(const std::map<std::string, std::strin
 std::vector<std::string> add_bridge_argv(const std::string &name, Datapath datapath,
                                          const std::map<std::string, std::string> &external_ids) {
   auto argv = base_argv();
-  argv.insert(argv.end(), {"--may-exist", "add-br", name, "--", "set", "Bridge", name,
-                           datapath == Datapath::netdev ? "datapath_type=netdev"
-                                                        : "datapath_type=system"});
+  argv.insert(argv.end(),
+              {"--may-exist", "add-br", name, "--", "set", "Bridge", name,
+               datapath == Datapath::netdev ? "datapath_type=netdev" : "datapath_type=system"});
   const auto ids = external_id_args(external_ids);
   argv.insert(argv.end(), ids.begin(), ids.end());
   return argv;
@@ -150,9 +149,9 @@ Result<std::vector<OvsBridge>> parse_bridges(std::string_view output) {
     tables.push_back(std::move(parsed));
   }
   if (tables.size() != 2) {
-    return fail(fmt::format("unexpected output from ovs-vsctl: {} tables instead of 2",
-                            tables.size()),
-                "check the Open vSwitch version (ltb needs 2.x or later)");
+    return fail(
+        fmt::format("unexpected output from ovs-vsctl: {} tables instead of 2", tables.size()),
+        "check the Open vSwitch version (ltb needs 2.x or later)");
   }
 
   LTB_TRY(port_columns, headings(tables[1]));

@@ -3,13 +3,13 @@
 // requests, and its JSON output (OVSDB encoding) back to structs, so that unit tests check both
 // without a running Open vSwitch.
 
+#include "net/ovs.hpp"
+#include "util/error.hpp"
+
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "net/ovs.hpp"
-#include "util/error.hpp"
 
 namespace ltb::net::ovs {
 
@@ -24,7 +24,8 @@ std::vector<std::string> add_bridge_argv(const std::string &name, Datapath datap
                                          const std::map<std::string, std::string> &external_ids);
 std::vector<std::string> del_bridge_argv(const std::string &name);
 /// Port external_ids go on the Port record (not the Interface); bridges() reads them there.
-std::vector<std::string> add_ports_argv(const std::string &bridge, const std::vector<OvsPort> &ports);
+std::vector<std::string> add_ports_argv(const std::string &bridge,
+                                        const std::vector<OvsPort> &ports);
 std::vector<std::string> del_ports_argv(const std::string &bridge,
                                         const std::vector<std::string> &ports);
 /// One call: the matching bridges, then every port (to map port uuids to names and ids).

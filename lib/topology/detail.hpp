@@ -1,16 +1,18 @@
 #pragma once
 // Private to lib/topology: the pieces the loader is built from. YAML -> JSON with positions
-// (yaml_tree.cpp), JSON Schema checks with human messages (schema_check.cpp). Not a public interface.
+// (yaml_tree.cpp), JSON Schema checks with human messages (schema_check.cpp). Not a public
+// interface.
+
+#include "topology/diagnostics.hpp"
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "topology/diagnostics.hpp"
 
 namespace ltb::topology::detail {
 
@@ -19,7 +21,8 @@ using Json = nlohmann::json;
 /// Collects diagnostics about one file.
 class Reporter {
 public:
-  Reporter(std::string file, std::vector<Diagnostic> &items) : m_file(std::move(file)), m_items(items) {}
+  Reporter(std::string file, std::vector<Diagnostic> &items)
+      : m_file(std::move(file)), m_items(items) {}
   void error(SourceLoc loc, std::string message, std::string help = {});
   void warning(SourceLoc loc, std::string message, std::string help = {});
   /// A note belongs to the diagnostic reported just before it.
@@ -32,6 +35,7 @@ private:
   std::string m_file;
   std::vector<Diagnostic> &m_items;
   bool m_suppress_notes = false; // the diagnostic the next notes belong to was a repeat
+  std::set<std::tuple<int, int, int, std::string>> m_seen; // severity, line, column, message
 };
 
 /// Where a value of the JSON tree came from.
@@ -46,7 +50,7 @@ struct YamlTree {
   Json root;
   std::map<std::string, Position> positions;                 // by JSON pointer; "" is the root
   std::map<std::string, std::vector<std::string>> key_order; // the keys of each map, in file order
-  bool parsed = false; // false after a syntax error
+  bool parsed = false;                                       // false after a syntax error
 };
 
 /// Parses TEXT; syntax errors and duplicate keys are reported to `reporter`.

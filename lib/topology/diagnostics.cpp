@@ -1,11 +1,10 @@
 #include "topology/diagnostics.hpp"
 
+#include "topology/detail.hpp"
+
 #include <algorithm>
 #include <cctype>
-
 #include <fmt/format.h>
-
-#include "topology/detail.hpp"
 
 namespace ltb::topology {
 
@@ -102,7 +101,9 @@ void render_one(std::string &out, const Diagnostic &d, const std::vector<std::st
   }
 }
 
-char fold(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char fold(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 // Optimal string alignment distance (Damerau-Levenshtein with adjacent transpositions).
 std::size_t edit_distance(std::string_view a, std::string_view b, bool fold_case) {
@@ -204,17 +205,15 @@ bool Reporter::has_errors() const {
 
 void Reporter::add(Severity severity, SourceLoc loc, std::string message, std::string help) {
   // The same problem reached twice (a value inherited by many nodes) is reported once.
-  for (const auto &d : m_items) {
-    if (d.severity == severity && d.loc.line == loc.line && d.loc.column == loc.column &&
-        d.message == message && severity != Severity::note) {
+  if (severity != Severity::note) {
+    if (!m_seen.emplace(static_cast<int>(severity), loc.line, loc.column, message).second) {
       m_suppress_notes = true;
       return;
     }
-  }
-  if (severity == Severity::note && m_suppress_notes) {
+    m_suppress_notes = false;
+  } else if (m_suppress_notes) {
     return;
   }
-  m_suppress_notes = false;
   m_items.push_back(Diagnostic{severity, m_file, loc, std::move(message), std::move(help)});
 }
 

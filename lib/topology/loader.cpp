@@ -5,6 +5,9 @@
 
 #include "topology/loader.hpp"
 
+#include "topology/detail.hpp"
+#include "util/hash.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -12,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -19,11 +23,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-
-#include "topology/detail.hpp"
-#include "util/hash.hpp"
 
 namespace ltb::topology {
 
@@ -116,7 +115,8 @@ struct Subnet {
 
 std::optional<std::int64_t> parse_memory(std::string_view text) {
   std::size_t pos = 0;
-  while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
+  while (pos < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
     ++pos;
   }
   const std::string number(text.substr(0, pos));
@@ -136,11 +136,20 @@ std::optional<std::int64_t> parse_memory(std::string_view text) {
   };
   constexpr long double k = 1024.0L;
   static constexpr std::array<Unit, 14> k_units{{
-      {"", 1},           {"b", 1},
-      {"k", k},          {"kib", k},          {"kb", 1e3L},
-      {"m", k * k},      {"mib", k * k},      {"mb", 1e6L},
-      {"g", k * k * k},  {"gib", k * k * k},  {"gb", 1e9L},
-      {"t", k * k * k * k}, {"tib", k * k * k * k}, {"tb", 1e12L},
+      {"", 1},
+      {"b", 1},
+      {"k", k},
+      {"kib", k},
+      {"kb", 1e3L},
+      {"m", k * k},
+      {"mib", k * k},
+      {"mb", 1e6L},
+      {"g", k * k * k},
+      {"gib", k * k * k},
+      {"gb", 1e9L},
+      {"t", k * k * k * k},
+      {"tib", k * k * k * k},
+      {"tb", 1e12L},
   }};
   for (const auto &u : k_units) {
     if (u.name == unit) {
@@ -220,9 +229,8 @@ public:
     m_groups = object_member(topology, "groups");
     check_bridge_kind_level();
     if (const Json *nodes = object_member(topology, "nodes")) {
-      for (const auto &name : keys_of(*nodes, "/topology/nodes")) {
-        m_node_names.push_back(name);
-      }
+      m_node_names = keys_of(*nodes, "/topology/nodes");
+      m_node_set.insert(m_node_names.begin(), m_node_names.end());
       for (const auto &name : m_node_names) {
         build_node(name, pointer_append("/topology/nodes", name));
       }
@@ -276,7 +284,8 @@ private:
     if (value.is_null()) {
       return {};
     }
-    if (auto it = m_tree.positions.find(pointer); it != m_tree.positions.end() && !it->second.raw.empty()) {
+    if (auto it = m_tree.positions.find(pointer);
+        it != m_tree.positions.end() && !it->second.raw.empty()) {
       return it->second.raw;
     }
     return value.dump();
@@ -302,7 +311,8 @@ private:
       const std::regex pattern(rule.value("pattern", std::string(".*")));
       const auto max = rule.value("maxLength", std::size_t{40});
       if (!std::regex_search(m_options.lab_name, pattern) || m_options.lab_name.size() > max) {
-        m_reporter.error({}, fmt::format("invalid lab name '{}' given with --lab", m_options.lab_name),
+        m_reporter.error({},
+                         fmt::format("invalid lab name '{}' given with --lab", m_options.lab_name),
                          rule.value("description", std::string()));
       }
       return;
@@ -337,7 +347,8 @@ private:
       address = parse_ipv4(std::string_view(text).substr(0, slash));
       const std::string length = text.substr(slash + 1);
       if (!length.empty() && length.size() <= 2 &&
-          std::all_of(length.begin(), length.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+          std::all_of(length.begin(), length.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         prefix = std::stoi(length);
       }
     }
@@ -347,10 +358,11 @@ private:
       return;
     }
     if (prefix < k_min_mgmt_prefix || prefix > k_max_mgmt_prefix) {
-      m_reporter.error(loc,
-                       fmt::format("mgmt.ipv4-subnet '{}' has prefix length {}; ltb accepts {} to {}",
-                                   text, prefix, k_min_mgmt_prefix, k_max_mgmt_prefix),
-                       "a /24 such as 172.20.30.0/24 leaves room for 253 nodes");
+      m_reporter.error(
+          loc,
+          fmt::format("mgmt.ipv4-subnet '{}' has prefix length {}; ltb accepts {} to {}", text,
+                      prefix, k_min_mgmt_prefix, k_max_mgmt_prefix),
+          "a /24 such as 172.20.30.0/24 leaves room for 253 nodes");
       return;
     }
     Subnet s{*address, prefix};
@@ -365,7 +377,8 @@ private:
   }
 
   void build_settings(const Json *settings) {
-    if (const Json *datapath = member(settings, "ovs-datapath"); datapath && datapath->is_string()) {
+    if (const Json *datapath = member(settings, "ovs-datapath");
+        datapath && datapath->is_string()) {
       const std::string value = datapath->get<std::string>();
       if (value == "system") {
         m_topology.ovs_datapath = OvsDatapath::system;
@@ -482,6 +495,7 @@ private:
     node.loc = key_at(pointer);
     std::vector<Level> levels{{object, pointer}};
     std::string group_label;
+    bool group_unknown = false; // then a missing kind or image is most likely in that group
     if (const Json *group = member(object, "group"); group && group->is_string()) {
       node.group = group->get<std::string>();
       const Json *group_object = member(m_groups, node.group.c_str());
@@ -490,6 +504,7 @@ private:
         if (m_groups) {
           groups = keys_of(*m_groups, "/topology/groups");
         }
+        group_unknown = true;
         m_reporter.error(at(pointer_append(pointer, "group")),
                          fmt::format("unknown group '{}' in node '{}'", node.group, name),
                          groups.empty() ? std::string("topology.groups defines no groups")
@@ -505,13 +520,16 @@ private:
     }
     const auto kind = inherited(kind_sources, "kind");
     if (!kind) {
+      if (group_unknown) {
+        return;
+      }
       m_reporter.error(node.loc, fmt::format("node '{}' has no kind", name),
                        "set 'kind' on the node, in its group or in topology.defaults; ltb knows "
                        "linux, frr and ovs-bridge");
       return;
     }
-    const KindInfo *info = kind->first->is_string() ? find_kind(kind->first->get<std::string>())
-                                                    : nullptr;
+    const KindInfo *info =
+        kind->first->is_string() ? find_kind(kind->first->get<std::string>()) : nullptr;
     if (!info) {
       return; // the schema reported it
     }
@@ -538,7 +556,7 @@ private:
       }
     } else if (!info->default_image.empty()) {
       node.image = std::string(info->default_image);
-    } else {
+    } else if (!group_unknown) {
       m_reporter.error(node.loc, fmt::format("node '{}' has no image", name),
                        fmt::format("set 'image' on the node{}, in topology.kinds.{} or in "
                                    "topology.defaults",
@@ -607,7 +625,8 @@ private:
     if (auto bytes = parse_memory(value.get<std::string>())) {
       node.memory_bytes = *bytes;
     } else {
-      m_reporter.error(at(pointer), fmt::format("memory size '{}' is not valid", value.get<std::string>()),
+      m_reporter.error(at(pointer),
+                       fmt::format("memory size '{}' is not valid", value.get<std::string>()),
                        "write bytes or a number with a unit: 512MiB, 1GB, 1g, 256m");
     }
   }
@@ -618,7 +637,8 @@ private:
       return;
     }
     const fs::path written(value);
-    const fs::path path = (written.is_absolute() ? written : m_base_dir / written).lexically_normal();
+    const fs::path path =
+        (written.is_absolute() ? written : m_base_dir / written).lexically_normal();
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {
@@ -630,20 +650,19 @@ private:
       return;
     }
     if (!fs::is_regular_file(status)) {
-      m_reporter.error(at(pointer),
-                       fmt::format("startup-config '{}' is not a regular file", value),
-                       fmt::format("{} must be a file whose content is copied into the node",
-                                   path.string()));
+      m_reporter.error(
+          at(pointer), fmt::format("startup-config '{}' is not a regular file", value),
+          fmt::format("{} must be a file whose content is copied into the node", path.string()));
       return;
     }
     std::ifstream in(path, std::ios::binary);
     std::ostringstream content;
     content << in.rdbuf();
     if (!in) {
-      m_reporter.error(at(pointer),
-                       fmt::format("cannot read startup-config file '{}': {}", value,
-                                   std::strerror(errno)),
-                       "check the file's permissions");
+      m_reporter.error(
+          at(pointer),
+          fmt::format("cannot read startup-config file '{}': {}", value, std::strerror(errno)),
+          "check the file's permissions");
       return;
     }
     node.startup_config = path.string();
@@ -666,12 +685,12 @@ private:
       }
       if (!m_subnet) {
         if (!m_subnet_given) {
-          m_reporter.error(loc,
-                           fmt::format("node '{}' sets mgmt-ipv4 but mgmt.ipv4-subnet is not set",
-                                       entry.node),
-                           fmt::format("set mgmt.ipv4-subnet to the subnet that holds {}, for "
-                                       "example {}/24",
-                                       entry.text, ipv4_text(*address & 0xffffff00u)));
+          m_reporter.error(
+              loc,
+              fmt::format("node '{}' sets mgmt-ipv4 but mgmt.ipv4-subnet is not set", entry.node),
+              fmt::format("set mgmt.ipv4-subnet to the subnet that holds {}, for "
+                          "example {}/24",
+                          entry.text, ipv4_text(*address & 0xffffff00u)));
         }
         continue;
       }
@@ -686,18 +705,20 @@ private:
         continue;
       }
       std::string_view role;
+      std::string help = range;
       if (*address == s.network) {
         role = "the network address";
       } else if (*address == s.broadcast()) {
         role = "the broadcast address";
       } else if (*address == s.network + 1) {
-        role = "the gateway address (Docker takes the first host address)";
+        role = "the gateway address";
+        help = "Docker gives the subnet's first host address to the gateway; " + range;
       }
       if (!role.empty()) {
         m_reporter.error(loc,
                          fmt::format("mgmt-ipv4 {} of node '{}' is {} of {}", entry.text,
                                      entry.node, role, s.text()),
-                         range);
+                         help);
         continue;
       }
       if (auto first = used.find(*address); first != used.end()) {
@@ -756,22 +777,23 @@ private:
   }
 
   std::string_view source_line(int line) const {
-    if (line <= 0) {
+    if (line <= 0 || static_cast<std::size_t>(line) > m_line_starts.size()) {
       return {};
     }
-    std::string_view text = m_source;
-    for (int i = 1; i < line; ++i) {
-      const std::size_t next = text.find('\n');
-      if (next == std::string_view::npos) {
-        return {};
-      }
-      text.remove_prefix(next + 1);
-    }
+    std::string_view text = m_source.substr(m_line_starts[static_cast<std::size_t>(line) - 1]);
     return text.substr(0, text.find('\n'));
   }
 
 public:
-  void set_source(std::string_view source) { m_source = source; }
+  void set_source(std::string_view source) {
+    m_source = source;
+    m_line_starts = {0};
+    for (std::size_t i = 0; i < source.size(); ++i) {
+      if (source[i] == '\n') {
+        m_line_starts.push_back(i + 1);
+      }
+    }
+  }
 
 private:
   void build_link(std::size_t index, const Json &value, const std::string &pointer) {
@@ -807,16 +829,16 @@ private:
     std::array<bool, 2> parsed{};
     std::array<bool, 2> usable{};
     for (std::size_t j = 0; j < 2; ++j) {
-      parsed[j] = parse_endpoint((*endpoints)[j], pointer_append(endpoints_pointer, j), ends[j],
-                                 places[j]);
+      parsed[j] =
+          parse_endpoint((*endpoints)[j], pointer_append(endpoints_pointer, j), ends[j], places[j]);
       if (!parsed[j]) {
         continue;
       }
       const Endpoint &end = ends[j];
-      const bool known = std::find(m_node_names.begin(), m_node_names.end(), end.node) !=
-                         m_node_names.end();
+      const bool known = m_node_set.count(end.node) > 0;
       if (!known) {
-        m_reporter.error(places[j].node, fmt::format("unknown node '{}' in link endpoint", end.node),
+        m_reporter.error(places[j].node,
+                         fmt::format("unknown node '{}' in link endpoint", end.node),
                          detail::suggest(end.node, m_node_names, "the nodes are"));
       }
       if (std::string problem = interface_problem(end.iface); !problem.empty()) {
@@ -826,23 +848,23 @@ private:
       if (!known) {
         continue;
       }
-      if (auto runtime = m_node_runtime.find(end.node);
-          runtime != m_node_runtime.end() && runtime->second == Runtime::container &&
-          end.iface == "eth0") {
-        m_reporter.error(places[j].iface,
-                         fmt::format("interface 'eth0' of node '{}' is its management interface",
-                                     end.node),
-                         "use eth1, eth2, ... for links: ltb connects eth0 to the management "
-                         "network");
+      if (auto runtime = m_node_runtime.find(end.node); runtime != m_node_runtime.end() &&
+                                                        runtime->second == Runtime::container &&
+                                                        end.iface == "eth0") {
+        m_reporter.error(
+            places[j].iface,
+            fmt::format("interface 'eth0' of node '{}' is its management interface", end.node),
+            "use eth1, eth2, ... for links: ltb connects eth0 to the management "
+            "network");
         continue;
       }
       usable[j] = true;
     }
     if (parsed[0] && parsed[1] && ends[0].node == ends[1].node && ends[0].iface == ends[1].iface) {
-      m_reporter.error(places[1].node,
-                       fmt::format("link {} connects '{}:{}' to itself", index + 1, ends[0].node,
-                                   ends[0].iface),
-                       "a link joins two different interfaces: change one of its endpoints");
+      m_reporter.error(
+          places[1].node,
+          fmt::format("link {} connects '{}:{}' to itself", index + 1, ends[0].node, ends[0].iface),
+          "a link joins two different interfaces: change one of its endpoints");
       usable[1] = false;
     }
     for (std::size_t j = 0; j < 2; ++j) {
@@ -851,10 +873,10 @@ private:
       }
       const std::string key = ends[j].node + ":" + ends[j].iface;
       if (auto first = m_used_interfaces.find(key); first != m_used_interfaces.end()) {
-        m_reporter.error(places[j].node,
-                         fmt::format("interface '{}' is already used by link {}", key,
-                                     first->second.second + 1),
-                         "an interface can be in one link only: use another interface");
+        m_reporter.error(
+            places[j].node,
+            fmt::format("interface '{}' is already used by link {}", key, first->second.second + 1),
+            "an interface can be in one link only: use another interface");
         m_reporter.note(first->second.first, fmt::format("'{}' is first used here", key));
       } else {
         m_used_interfaces.emplace(key, std::make_pair(places[j].node, index));
@@ -908,13 +930,15 @@ private:
   fs::path m_base_dir;
   const LoadOptions &m_options;
   std::string_view m_source;
+  std::vector<std::size_t> m_line_starts; // offset of each line in m_source
   Topology m_topology;
   const Json *m_defaults = nullptr;
   const Json *m_kinds = nullptr;
   const Json *m_groups = nullptr;
   std::optional<Subnet> m_subnet;
-  bool m_subnet_given = false; // set, valid or not
+  bool m_subnet_given = false;           // set, valid or not
   std::vector<std::string> m_node_names; // every node key in the file, valid or not
+  std::set<std::string> m_node_set;
   std::map<std::string, Runtime> m_node_runtime;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::string, SourceLoc> m_link_names;
@@ -973,16 +997,16 @@ LoadResult load_file(const std::string &path, const LoadOptions &options) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return tl::unexpected(single_error(
-        path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-        "check the path and the file's permissions"));
+    return tl::unexpected(
+        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
+                     "check the path and the file's permissions"));
   }
   std::ostringstream content;
   content << in.rdbuf();
   if (in.bad()) {
-    return tl::unexpected(single_error(
-        path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-        "check the path and the file's permissions"));
+    return tl::unexpected(
+        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
+                     "check the path and the file's permissions"));
   }
   const fs::path absolute = fs::absolute(path, ec).lexically_normal();
   auto result = load_text(content.str(), path, absolute.parent_path().string(), options);

@@ -1,10 +1,9 @@
 #include "topology/model.hpp"
 
-#include <algorithm>
-
-#include <nlohmann/json.hpp>
-
 #include "util/hash.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace ltb::topology {
 

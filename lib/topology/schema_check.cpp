@@ -4,22 +4,21 @@
 // from the schema become the nouns and help texts of the messages, so that the schema stays the one
 // place where the format is defined.
 
+#include "topology/detail.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fmt/format.h>
 #include <functional>
 #include <regex>
 #include <set>
 #include <stdexcept>
-
-#include <fmt/format.h>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
-
-#include "topology/detail.hpp"
 
 namespace ltb::embedded {
 std::string_view schema_text();
@@ -194,7 +193,8 @@ std::string type_word(const std::string &type) {
 std::vector<std::string> allowed_types(const std::vector<const Json *> &schemas) {
   std::vector<std::string> types;
   auto add = [&](const Json &t) {
-    if (t.is_string() && std::find(types.begin(), types.end(), t.get<std::string>()) == types.end()) {
+    if (t.is_string() &&
+        std::find(types.begin(), types.end(), t.get<std::string>()) == types.end()) {
       types.push_back(t.get<std::string>());
     }
   };
@@ -272,13 +272,13 @@ RawError classify(const valijson::ValidationResults::Error &e) {
     if (c == "<root>") {
       continue;
     }
-    r.tokens.push_back(c.size() >= 2 && c.front() == '[' && c.back() == ']'
-                           ? c.substr(1, c.size() - 2)
-                           : c);
+    r.tokens.push_back(
+        c.size() >= 2 && c.front() == '[' && c.back() == ']' ? c.substr(1, c.size() - 2) : c);
   }
   r.description = e.description;
   const std::string_view d = r.description;
-  constexpr std::string_view k_property = "Failed to validate against schema associated with property name '";
+  constexpr std::string_view k_property =
+      "Failed to validate against schema associated with property name '";
   constexpr std::string_view k_item = "Failed to validate item #";
   if (starts_with(d, k_property)) {
     r.kind = ErrorKind::property_wrapper;
@@ -436,10 +436,10 @@ public:
     }
     if (starts_with(d, "String should be no more than")) {
       const Json *max = find_keyword("maxLength");
-      m_reporter.error(loc,
-                       fmt::format("{} is longer than {} characters", what,
-                                   max ? number_text(*max) : "allowed"),
-                       description);
+      m_reporter.error(
+          loc,
+          fmt::format("{} is longer than {} characters", what, max ? number_text(*max) : "allowed"),
+          description);
       return;
     }
     if (starts_with(d, "String should be no fewer than")) {
@@ -482,8 +482,7 @@ public:
         count = "at most " + (max ? number_text(*max) : std::string("?"));
       }
       const std::size_t have = value && value->is_array() ? value->size() : 0;
-      m_reporter.error(loc,
-                       fmt::format("{} must have {} items, not {}", what, count, have),
+      m_reporter.error(loc, fmt::format("{} must have {} items, not {}", what, count, have),
                        description);
       return;
     }
@@ -738,8 +737,9 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
       // failed (reported by check_key_names below).
       const std::string pointer = pointer_join(child);
       const auto schemas = resolve(tree.root, pointer);
-      if (std::any_of(schemas.begin(), schemas.end(),
-                      [](const Json *s) { return s->is_object() && s->contains("propertyNames"); })) {
+      if (std::any_of(schemas.begin(), schemas.end(), [](const Json *s) {
+            return s->is_object() && s->contains("propertyNames");
+          })) {
         break;
       }
       explainer.forbidden(child);
@@ -768,7 +768,7 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
 
   // Map keys with a naming rule (propertyNames), e.g. node names.
   std::function<void(const Json &, const std::string &)> walk = [&](const Json &value,
-                                                                   const std::string &pointer) {
+                                                                    const std::string &pointer) {
     if (value.is_object()) {
       for (const Json *s : resolve(tree.root, pointer)) {
         if (auto names = s->find("propertyNames"); names != s->end() && names->is_object()) {
@@ -792,7 +792,7 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
 
 void SchemaChecker::warn_ignored(const YamlTree &tree, Reporter &reporter) const {
   std::function<void(const Json &, const std::string &)> walk = [&](const Json &value,
-                                                                   const std::string &pointer) {
+                                                                    const std::string &pointer) {
     if (value.is_object()) {
       std::vector<std::string> keys;
       if (auto order = tree.key_order.find(pointer); order != tree.key_order.end()) {

@@ -2,17 +2,16 @@
 // '80' converts to an int) and keeps duplicate keys silently, so this walks yaml-cpp's node tree
 // itself: scalars are typed by the YAML 1.2 core schema, duplicates are reported.
 
+#include "topology/detail.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <fmt/format.h>
 #include <limits>
 #include <regex>
-
-#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
-
-#include "topology/detail.hpp"
 
 namespace ltb::topology::detail {
 
@@ -28,7 +27,9 @@ SourceLoc loc_of(const YAML::Mark &mark) {
   return {mark.line + 1, mark.column + 1};
 }
 
-bool is_plain(const YAML::Node &node) { return node.Tag() == "?"; }
+bool is_plain(const YAML::Node &node) {
+  return node.Tag() == "?";
+}
 
 Json plain_integer(const std::string &text, int base, std::size_t skip, bool negative) {
   std::int64_t value = 0;
@@ -106,8 +107,9 @@ public:
     position.key = key;
     position.value = loc_of(node.Mark());
     if (depth > k_max_depth) {
-      m_reporter.error(position.value, "the file nests maps and lists too deeply",
-                       "a topology needs only a few levels; check for an alias that refers to itself");
+      m_reporter.error(
+          position.value, "the file nests maps and lists too deeply",
+          "a topology needs only a few levels; check for an alias that refers to itself");
       return nullptr;
     }
     switch (node.Type()) {
@@ -135,7 +137,8 @@ public:
       std::map<std::string, SourceLoc> seen;
       std::vector<YAML::Node> merges;
       for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node &key_node = it->first;
+        // A copy: the iterator hands out a temporary pair.
+        const YAML::Node key_node = it->first;
         const SourceLoc here = loc_of(key_node.Mark());
         if (!key_node.IsScalar() && !key_node.IsNull()) {
           m_reporter.error(here, "a key must be a single value, not a map or a list");
@@ -263,8 +266,8 @@ std::vector<std::string> pointer_tokens(const std::string &pointer) {
   std::size_t pos = 0;
   while (pos < pointer.size() && pointer[pos] == '/') {
     std::size_t next = pointer.find('/', pos + 1);
-    std::string raw = pointer.substr(pos + 1, next == std::string::npos ? std::string::npos
-                                                                         : next - pos - 1);
+    std::string raw =
+        pointer.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
     std::string token;
     for (std::size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] == '~' && i + 1 < raw.size()) {

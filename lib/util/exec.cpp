@@ -1,22 +1,25 @@
 #include "util/exec.hpp"
 
-// <utility> must come before boost/asio.hpp: GCC 12 with -std=c++20 fails otherwise (HOST.md).
+// <utility> must come before boost/asio.hpp: GCC 12 with -std=c++20 fails otherwise (HOST.md),
+// and clang-format would sort it after.
+// clang-format off
 #include <utility>
-
-#include <array>
-#include <cerrno>
-#include <csignal>
-#include <mutex>
-#include <thread>
-
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <boost/asio.hpp>
+// clang-format on
+
+#include <algorithm>
+#include <array>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <mutex>
+#include <optional>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 namespace ltb::util {
 namespace {
@@ -83,7 +86,8 @@ void ignore_sigpipe() {
 
 Result<std::string> find_program(const std::string &program) {
   if (program.empty()) {
-    return fail("cannot run a program with an empty name", "this is a bug in ltb; please report it");
+    return fail("cannot run a program with an empty name",
+                "this is a bug in ltb; please report it");
   }
   if (program.find('/') != std::string::npos) {
     if (::access(program.c_str(), X_OK) != 0) {
@@ -95,14 +99,36 @@ Result<std::string> find_program(const std::string &program) {
   const auto found = bp::search_path(program);
   if (found.empty()) {
     const auto package = package_for(program);
-    return fail(fmt::format("cannot run '{}': not found in PATH", program),
-                package.empty()
-                    ? fmt::format("install '{}' or add its directory to PATH", program)
-                    : fmt::format("install it (apt-get install {}) or add its directory to PATH",
-                                  package));
+    return fail(
+        fmt::format("cannot run '{}': not found in PATH", program),
+        package.empty()
+            ? fmt::format("install '{}' or add its directory to PATH", program)
+            : fmt::format("install it (apt-get install {}) or add its directory to PATH", package));
   }
   return found.string();
 }
+
+// Appends what arrives on a pipe to `sink` until EOF. Reads into its own buffer so that `sink`
+// only ever holds bytes really read, also when reading stops early (asio's dynamic_buffer grows
+// the string before a read completes).
+class PipeReader {
+public:
+  PipeReader(bp::async_pipe &pipe, std::string &sink) : m_pipe(pipe), m_sink(sink) {}
+  void start() {
+    m_pipe.async_read_some(asio::buffer(m_buffer),
+                           [this](const boost::system::error_code &error, std::size_t size) {
+                             m_sink.append(m_buffer.data(), size);
+                             if (!error) {
+                               start();
+                             }
+                           });
+  }
+
+private:
+  bp::async_pipe &m_pipe;
+  std::string &m_sink;
+  std::array<char, 16384> m_buffer{};
+};
 
 int exit_code_of(int native_status) {
   if (WIFEXITED(native_status)) {
@@ -115,7 +141,8 @@ int exit_code_of(int native_status) {
 
 Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &options) {
   if (argv.empty()) {
-    return fail("cannot run a program: empty command line", "this is a bug in ltb; please report it");
+    return fail("cannot run a program: empty command line",
+                "this is a bug in ltb; please report it");
   }
   LTB_TRY(exe, find_program(argv[0]));
   ignore_sigpipe();
@@ -137,10 +164,10 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
 
   // Both outputs are read concurrently: a child blocked on a full stderr pipe while we wait for
   // stdout EOF would deadlock.
-  asio::async_read(out_pipe, asio::dynamic_buffer(result.out),
-                   [](const boost::system::error_code &, std::size_t) {});
-  asio::async_read(err_pipe, asio::dynamic_buffer(result.err),
-                   [](const boost::system::error_code &, std::size_t) {});
+  PipeReader out_reader(out_pipe, result.out);
+  PipeReader err_reader(err_pipe, result.err);
+  out_reader.start();
+  err_reader.start();
   if (options.stdin_data.empty()) {
     in_pipe.close();
   } else {
@@ -151,19 +178,31 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
                       });
   }
 
-  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-  io.run_until(deadline);
-  bool finished = io.stopped();
-
-  // The pipes are closed; the child may still be running (it closed them itself, or handed them
-  // on). Wait for it within what is left of the timeout.
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + options.timeout;
+  // A grandchild the program left running in the background (a daemon that kept its stdout) can
+  // hold the pipes open long after the child exited: then stop reading shortly after the exit.
+  constexpr auto k_linger = std::chrono::milliseconds(200);
+  std::optional<Clock::time_point> exited_at;
+  auto poll = std::chrono::microseconds(200);
   std::error_code wait_error;
-  while (finished && child.running(wait_error)) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      finished = false;
+  bool finished = false;
+  while (Clock::now() < deadline) {
+    if (!io.stopped()) {
+      io.run_for(std::min<Clock::duration>(std::chrono::milliseconds(20), deadline - Clock::now()));
+    }
+    if (!exited_at && !child.running(wait_error)) {
+      exited_at = Clock::now();
+    }
+    if (exited_at && (io.stopped() || Clock::now() - *exited_at > k_linger)) {
+      finished = true;
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (io.stopped()) {
+      // Outputs closed, child still running (or not yet reaped): wait for it, briefly at first.
+      std::this_thread::sleep_for(poll);
+      poll = std::min<std::chrono::microseconds>(poll * 2, std::chrono::milliseconds(10));
+    }
   }
 
   if (!finished) {

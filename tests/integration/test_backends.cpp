@@ -1,21 +1,20 @@
 // Backends against the real services of this machine: dockerd, Open vSwitch, netlink. Every object
 // is named ltbtest-* and removed by an RAII guard, also when a check fails halfway.
 
-#include <doctest/doctest.h>
+#include "net/netlink.hpp"
+#include "net/ovs.hpp"
+#include "runtime/docker/docker.hpp"
+#include "util/exec.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <doctest/doctest.h>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "net/netlink.hpp"
-#include "net/ovs.hpp"
-#include "runtime/docker/docker.hpp"
-#include "util/exec.hpp"
 
 namespace fs = std::filesystem;
 using namespace ltb;
@@ -239,9 +238,11 @@ TEST_CASE("docker: containers, networks, inspect and exec") {
     auto env = exec_ok(*rt, c1.id, {"sh", "-c", "echo $LTBTEST; hostname"});
     CHECK(env.out == "1\nltbtest-c1\n");
 
-    auto big = exec_ok(*rt, c1.id, {"sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo "
-                                                "0123456789012345678901234567890123456789; "
-                                                "i=$((i+1)); done"});
+    auto big = exec_ok(*rt, c1.id,
+                       {"sh", "-c",
+                        "i=0; while [ $i -lt 3000 ]; do echo "
+                        "0123456789012345678901234567890123456789; "
+                        "i=$((i+1)); done"});
     CHECK(big.out.size() == 3000 * 41);
 
     auto missing = rt->exec(c1.id, {"ltbtest-no-such-program"});
@@ -373,7 +374,8 @@ TEST_CASE("ovs: a netdev bridge with veth ports, found again by its external_ids
   REQUIRE(nl->create_veth({"ltbtest-o2"}, {"ltbtest-o2p"}, 0));
   Guard remove_o2([&] { CHECK(nl->delete_link("ltbtest-o2")); });
 
-  auto ports = ovs->add_ports(bridge, {{"ltbtest-o1", {{"ltb-owner", "r1:eth1"}}}, {"ltbtest-o2", {}}});
+  auto ports =
+      ovs->add_ports(bridge, {{"ltbtest-o1", {{"ltb-owner", "r1:eth1"}}}, {"ltbtest-o2", {}}});
   REQUIRE_MESSAGE(ports, (ports ? "" : ports.error().message));
   // may-exist: adding again is fine
   REQUIRE(ovs->add_ports(bridge, {{"ltbtest-o2", {}}}));

@@ -1,9 +1,8 @@
-#include <doctest/doctest.h>
+#include "runtime/docker/docker_json.hpp"
 
 #include <algorithm>
+#include <doctest/doctest.h>
 #include <string>
-
-#include "runtime/docker/docker_json.hpp"
 
 using nlohmann::json;
 using namespace ltb::runtime;
@@ -104,8 +103,9 @@ TEST_CASE("docker json: privileges follow the host's capability bounding set") {
   CHECK(body["HostConfig"]["Privileged"] == false);
   CHECK(body["HostConfig"]["CapAdd"].size() == 37);
   CHECK(body["HostConfig"]["SecurityOpt"] ==
-        json::array({"seccomp=unconfined", "apparmor=unconfined", "label=disable",
-                     "systempaths=unconfined"}));
+        json::array({"seccomp=unconfined", "apparmor=unconfined", "label=disable"}));
+  CHECK(body["HostConfig"]["MaskedPaths"] == json::array());
+  CHECK(body["HostConfig"]["ReadonlyPaths"] == json::array());
 
   body = container_create_body(spec, privileges_for(all, 40));
   CHECK(body["HostConfig"]["Privileged"] == true);
@@ -237,8 +237,9 @@ TEST_CASE("docker json: pull stream lines") {
   REQUIRE(status);
   CHECK(status->text == "Pulling from library/busybox latest");
 
-  auto error = parse_pull_line(
-      R"({"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"})" "\r");
+  auto error =
+      parse_pull_line(R"({"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"})"
+                      "\r");
   REQUIRE(error);
   REQUIRE(error->error);
   CHECK(*error->error == "manifest unknown");

@@ -1,11 +1,10 @@
-#include <doctest/doctest.h>
+#include "util/exec.hpp"
 
 #include <chrono>
+#include <doctest/doctest.h>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "util/exec.hpp"
 
 using ltb::util::ExecOptions;
 using ltb::util::run;
@@ -37,12 +36,13 @@ TEST_CASE("exec: reports the exit code") {
 
 TEST_CASE("exec: large output on both streams does not deadlock") {
   // Far more than a pipe buffer (64 KiB) on each stream, interleaved.
-  auto result = run({"sh", "-c",
-                     "i=0; while [ $i -lt 2000 ]; do "
-                     "echo 0123456789012345678901234567890123456789012345678901234567890123456789; "
-                     "echo abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij >&2; "
-                     "i=$((i+1)); done"},
-                    ExecOptions{std::chrono::seconds(30), {}});
+  auto result =
+      run({"sh", "-c",
+           "i=0; while [ $i -lt 2000 ]; do "
+           "echo 0123456789012345678901234567890123456789012345678901234567890123456789; "
+           "echo abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij >&2; "
+           "i=$((i+1)); done"},
+          ExecOptions{std::chrono::seconds(30), {}});
   REQUIRE(result);
   CHECK(result->exit_code == 0);
   CHECK(result->out.size() == 2000 * 71);
@@ -91,6 +91,17 @@ TEST_CASE("exec: the timeout also applies to a child that closed its outputs") {
   REQUIRE(result);
   CHECK(result->timed_out);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("exec: a background grandchild holding the pipes does not hold up the result") {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = run({"sh", "-c", "sleep 5 & echo parent-done; exit 4"},
+                    ExecOptions{std::chrono::seconds(20), {}});
+  REQUIRE(result);
+  CHECK_FALSE(result->timed_out);
+  CHECK(result->exit_code == 4);
+  CHECK(result->out == "parent-done\n");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }
 
 TEST_CASE("exec: a missing program is an error that says what to do") {

@@ -1,9 +1,8 @@
-#include <doctest/doctest.h>
+#include "net/ovs_cmd.hpp"
 
+#include <doctest/doctest.h>
 #include <string>
 #include <vector>
-
-#include "net/ovs_cmd.hpp"
 
 using namespace ltb::net;
 using namespace ltb::net::ovs;
@@ -15,7 +14,8 @@ TEST_CASE("ovs parse: add_bridge is one call with datapath and quoted external_i
                                     {{"ltb-lab", "lab"}, {"ltb-owner", "r1:eth1=x,y"}});
   CHECK(argv == Argv{"ovs-vsctl", "--timeout=10", "--may-exist", "add-br", "ltb-lab-sw1", "--",
                      "set", "Bridge", "ltb-lab-sw1", "datapath_type=netdev",
-                     R"(external_ids:"ltb-lab"="lab")", R"(external_ids:"ltb-owner"="r1:eth1=x,y")"});
+                     R"(external_ids:"ltb-lab"="lab")",
+                     R"(external_ids:"ltb-owner"="r1:eth1=x,y")"});
   const auto system = add_bridge_argv("b", Datapath::system, {});
   CHECK(system.back() == "datapath_type=system");
 }
@@ -27,8 +27,8 @@ TEST_CASE("ovs parse: quoting escapes quotes and backslashes like JSON") {
 TEST_CASE("ovs parse: ports are added and removed in one call each") {
   const auto add = add_ports_argv("br", {{"p1", {{"ltb-owner", "l1"}}}, {"p2", {}}});
   CHECK(add == Argv{"ovs-vsctl", "--timeout=10", "--", "--may-exist", "add-port", "br", "p1", "--",
-                    "set", "Port", "p1", R"(external_ids:"ltb-owner"="l1")", "--",
-                    "--may-exist", "add-port", "br", "p2"});
+                    "set", "Port", "p1", R"(external_ids:"ltb-owner"="l1")", "--", "--may-exist",
+                    "add-port", "br", "p2"});
   const auto del = del_ports_argv("br", {"p1", "p2"});
   CHECK(del == Argv{"ovs-vsctl", "--timeout=10", "--", "--if-exists", "del-port", "br", "p1", "--",
                     "--if-exists", "del-port", "br", "p2"});

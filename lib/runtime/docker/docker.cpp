@@ -1,17 +1,16 @@
 #include "runtime/docker/docker.hpp"
 
+#include "runtime/docker/docker_json.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <mutex>
-#include <optional>
-#include <thread>
-
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <mutex>
 #include <nlohmann/json.hpp>
-
-#include "runtime/docker/docker_json.hpp"
+#include <optional>
+#include <thread>
 
 namespace ltb::runtime {
 namespace {
@@ -96,7 +95,8 @@ size_t read_header(char *data, size_t size, size_t count, void *user) {
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
         value.remove_prefix(1);
       }
-      while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      while (!value.empty() &&
+             (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
         value.remove_suffix(1);
       }
       response->api_version = std::string(value);
@@ -230,9 +230,9 @@ public:
     if (help.empty()) {
       help = "see the Docker daemon's log for details";
     }
-    return Error{fmt::format("{}: {} (HTTP {})", what, api_error_message(response.body),
-                             response.status),
-                 std::move(help)};
+    return Error{
+        fmt::format("{}: {} (HTTP {})", what, api_error_message(response.body), response.status),
+        std::move(help)};
   }
 
   static Result<json> parse_body(const std::string &what, const Response &response) {
@@ -254,9 +254,9 @@ public:
     return fmt::format("{} (API {})", body.value("Version", "?"), body.value("ApiVersion", "?"));
   }
 
-  Result<std::vector<NetworkInfo>> list_networks(const std::map<std::string, std::string> &labels) override {
-    LTB_TRY(response,
-            get("/networks?filters=" + url_encode(label_filters(labels))));
+  Result<std::vector<NetworkInfo>>
+  list_networks(const std::map<std::string, std::string> &labels) override {
+    LTB_TRY(response, get("/networks?filters=" + url_encode(label_filters(labels))));
     const std::string what = "cannot list Docker networks";
     if (response.status != 200) {
       return fail(api_error(what, response));
@@ -270,8 +270,7 @@ public:
   }
 
   Result<std::string> create_network(const NetworkSpec &spec) override {
-    LTB_TRY(response,
-            post("/networks/create", network_create_body(spec).dump()));
+    LTB_TRY(response, post("/networks/create", network_create_body(spec).dump()));
     const auto what = fmt::format("cannot create Docker network '{}'", spec.name);
     if (response.status == 409) {
       return fail(api_error(what, response,
@@ -279,8 +278,8 @@ public:
                             "the lab that owns it"));
     }
     if (response.status != 201 && response.status != 200) {
-      return fail(api_error(what, response,
-                            "check that the subnet does not overlap another network's"));
+      return fail(
+          api_error(what, response, "check that the subnet does not overlap another network's"));
     }
     LTB_TRY(body, parse_body(what, response));
     return body.value("Id", "");
@@ -325,8 +324,7 @@ public:
         progress(parsed->text);
       }
     };
-    Request request{Method::post, path, std::nullopt, k_no_timeout,
-                    [&](std::string_view chunk) {
+    Request request{Method::post, path, std::nullopt, k_no_timeout, [&](std::string_view chunk) {
                       pending.append(chunk);
                       std::size_t newline = 0;
                       while ((newline = pending.find('\n')) != std::string::npos) {
@@ -347,7 +345,8 @@ public:
     return {};
   }
 
-  Result<std::vector<ContainerInfo>> list_containers(const std::map<std::string, std::string> &labels) override {
+  Result<std::vector<ContainerInfo>>
+  list_containers(const std::map<std::string, std::string> &labels) override {
     LTB_TRY(response, get("/containers/json?all=1&filters=" + url_encode(label_filters(labels))));
     const std::string what = "cannot list Docker containers";
     if (response.status != 200) {
@@ -363,7 +362,7 @@ public:
 
   Result<std::string> create_container(const ContainerSpec &spec) override {
     LTB_TRY(response, post("/containers/create?name=" + url_encode(spec.name),
-                            container_create_body(spec, m_privileges).dump()));
+                           container_create_body(spec, m_privileges).dump()));
     const auto what = fmt::format("cannot create container '{}'", spec.name);
     if (response.status == 404 &&
         api_error_message(response.body).find("No such image") != std::string::npos) {
@@ -385,8 +384,7 @@ public:
   }
 
   Status start_container(const std::string &id) override {
-    LTB_TRY(response,
-            post("/containers/" + path_encode(id) + "/start"));
+    LTB_TRY(response, post("/containers/" + path_encode(id) + "/start"));
     if (response.status == 204 || response.status == 304) {
       return {};
     }
@@ -395,11 +393,11 @@ public:
   }
 
   Result<ContainerInfo> inspect_container(const std::string &name_or_id) override {
-    LTB_TRY(response,
-            get("/containers/" + path_encode(name_or_id) + "/json"));
+    LTB_TRY(response, get("/containers/" + path_encode(name_or_id) + "/json"));
     const auto what = fmt::format("cannot inspect container '{}'", name_or_id);
     if (response.status == 404) {
-      return fail(api_error(what, response, "it was removed outside ltb; run 'ltb up' to recreate it"));
+      return fail(
+          api_error(what, response, "it was removed outside ltb; run 'ltb up' to recreate it"));
     }
     if (response.status != 200) {
       return fail(api_error(what, response));
@@ -419,8 +417,8 @@ public:
   Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) override {
     const auto what = fmt::format("cannot run '{}' in container '{}'",
                                   argv.empty() ? std::string() : argv.front(), id);
-    LTB_TRY(created, post("/containers/" + path_encode(id) + "/exec",
-                           exec_create_body(argv).dump()));
+    LTB_TRY(created,
+            post("/containers/" + path_encode(id) + "/exec", exec_create_body(argv).dump()));
     if (created.status != 201) {
       return fail(api_error(what, created,
                             created.status == 409 ? "start the container first (ltb up)" : ""));
@@ -474,9 +472,9 @@ Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &sock
   // _ping is not versioned: ask it before choosing a prefix.
   LTB_TRY(ping, client->get("/_ping", k_connect_timeout_s * 2));
   if (ping.status != 200) {
-    return fail(fmt::format("cannot reach Docker at {}: /_ping answered HTTP {}", socket_path,
-                            ping.status),
-                k_start_help);
+    return fail(
+        fmt::format("cannot reach Docker at {}: /_ping answered HTTP {}", socket_path, ping.status),
+        k_start_help);
   }
   client->set_api_version(negotiate_api_version(ping.api_version));
   return std::unique_ptr<ContainerRuntime>(std::move(client));

@@ -5,9 +5,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-
 #include <fmt/format.h>
+#include <fstream>
 
 namespace ltb::runtime::docker {
 namespace {
@@ -95,9 +94,13 @@ std::string negotiate_api_version(std::string_view server_api_version) {
   return fmt::format("{}.{}", major, minor);
 }
 
-std::string url_encode(std::string_view text) { return encode(text, ""); }
+std::string url_encode(std::string_view text) {
+  return encode(text, "");
+}
 
-std::string path_encode(std::string_view text) { return encode(text, "/:@"); }
+std::string path_encode(std::string_view text) {
+  return encode(text, "/:@");
+}
 
 std::string label_filters(const std::map<std::string, std::string> &labels) {
   auto list = json::array();
@@ -109,15 +112,44 @@ std::string label_filters(const std::map<std::string, std::string> &labels) {
 
 Privileges privileges_for(std::uint64_t bounding_set, int cap_last_cap) {
   // Capability numbers 0..37 as Docker 20.10 names them for CapAdd (it rejects newer ones).
-  static constexpr std::array<const char *, 38> k_names{
-      "CHOWN",        "DAC_OVERRIDE",   "DAC_READ_SEARCH", "FOWNER",        "FSETID",
-      "KILL",         "SETGID",         "SETUID",          "SETPCAP",       "LINUX_IMMUTABLE",
-      "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",    "NET_RAW",       "IPC_LOCK",
-      "IPC_OWNER",    "SYS_MODULE",     "SYS_RAWIO",       "SYS_CHROOT",    "SYS_PTRACE",
-      "SYS_PACCT",    "SYS_ADMIN",      "SYS_BOOT",        "SYS_NICE",      "SYS_RESOURCE",
-      "SYS_TIME",     "SYS_TTY_CONFIG", "MKNOD",           "LEASE",         "AUDIT_WRITE",
-      "AUDIT_CONTROL", "SETFCAP",       "MAC_OVERRIDE",    "MAC_ADMIN",     "SYSLOG",
-      "WAKE_ALARM",   "BLOCK_SUSPEND",  "AUDIT_READ"};
+  static constexpr std::array<const char *, 38> k_names{"CHOWN",
+                                                        "DAC_OVERRIDE",
+                                                        "DAC_READ_SEARCH",
+                                                        "FOWNER",
+                                                        "FSETID",
+                                                        "KILL",
+                                                        "SETGID",
+                                                        "SETUID",
+                                                        "SETPCAP",
+                                                        "LINUX_IMMUTABLE",
+                                                        "NET_BIND_SERVICE",
+                                                        "NET_BROADCAST",
+                                                        "NET_ADMIN",
+                                                        "NET_RAW",
+                                                        "IPC_LOCK",
+                                                        "IPC_OWNER",
+                                                        "SYS_MODULE",
+                                                        "SYS_RAWIO",
+                                                        "SYS_CHROOT",
+                                                        "SYS_PTRACE",
+                                                        "SYS_PACCT",
+                                                        "SYS_ADMIN",
+                                                        "SYS_BOOT",
+                                                        "SYS_NICE",
+                                                        "SYS_RESOURCE",
+                                                        "SYS_TIME",
+                                                        "SYS_TTY_CONFIG",
+                                                        "MKNOD",
+                                                        "LEASE",
+                                                        "AUDIT_WRITE",
+                                                        "AUDIT_CONTROL",
+                                                        "SETFCAP",
+                                                        "MAC_OVERRIDE",
+                                                        "MAC_ADMIN",
+                                                        "SYSLOG",
+                                                        "WAKE_ALARM",
+                                                        "BLOCK_SUSPEND",
+                                                        "AUDIT_READ"};
   const int last = std::clamp(cap_last_cap, 0, 63);
   bool all = true;
   for (int bit = 0; bit <= last; ++bit) {
@@ -179,8 +211,10 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
   if (spec.privileged && !privileges.full) {
     host["Privileged"] = false;
     host["CapAdd"] = privileges.capabilities;
-    host["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined", "label=disable",
-                           "systempaths=unconfined"};
+    host["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined", "label=disable"};
+    // What the CLI's "systempaths=unconfined" becomes: /proc/sys writable (routers set sysctls).
+    host["MaskedPaths"] = json::array();
+    host["ReadonlyPaths"] = json::array();
   } else {
     host["Privileged"] = spec.privileged;
   }

@@ -3,16 +3,15 @@
 // responses to info structs, the exec stream demultiplexer, pull progress lines. No I/O, so the
 // unit tests check them without a daemon.
 
+#include "runtime/docker/docker.hpp"
+
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "runtime/docker/docker.hpp"
 
 namespace ltb::runtime::docker {
 
@@ -86,7 +85,7 @@ public:
   std::string err;
 
 private:
-  std::string m_pending;       // partial header
+  std::string m_pending;         // partial header
   std::uint32_t m_remaining = 0; // payload bytes left in the current frame
   int m_stream = 1;
 };
