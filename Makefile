@@ -62,10 +62,12 @@ bench: setup ## set everything up, then run the benchmarks (tests/bench/run.sh)
 	fi
 
 format: ## reformat the C++ sources in place (clang-format 14)
-	cd $(ROOT) && $(CLANG_FORMAT) -i $(FORMAT_FILES)
+	@cd $(ROOT) && $(CLANG_FORMAT) -i $(FORMAT_FILES)
+	@echo "format: $(words $(FORMAT_FILES)) files"
 
 check-format: ## fail if any C++ source is not formatted
-	cd $(ROOT) && $(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+	@cd $(ROOT) && $(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+	@echo "check-format: $(words $(FORMAT_FILES)) files formatted"
 
 clean: ## remove the build directory (images, labs and installed files stay)
 	rm -rf $(BUILD_DIR)

@@ -80,6 +80,12 @@ build_one() {
   local old_id
   old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   log "building $image (recipe ${hash:0:12}${current:+, image had ${current:0:12}})"
+  # Looked up only when something is built: apt-get indextargets takes a second or two.
+  if [[ -z ${LTB_APT_SOURCES:-} ]]; then
+    LTB_APT_SOURCES=$(apt_sources)
+    [[ -n $LTB_APT_SOURCES ]] || die "no apt sources for this machine's release; check /etc/apt/sources.list*"
+    export LTB_APT_SOURCES
+  fi
   local work
   work=$(mktemp -d /var/tmp/ltb-image-"$name".XXXXXX)
   # shellcheck disable=SC2064 # expand now: the trap must remove this build's directory
@@ -139,9 +145,6 @@ main() {
   fi
   [[ ${#names[@]} -gt 0 ]] || die "no recipes under $k_recipes"
   docker_answers || die "dockerd does not answer on /var/run/docker.sock; run 'scripts/setup.sh services'"
-  LTB_APT_SOURCES=$(apt_sources)
-  [[ -n $LTB_APT_SOURCES ]] || die "no apt sources for this machine's release; check /etc/apt/sources.list*"
-  export LTB_APT_SOURCES
   local start name
   start=$(now_ms)
   for name in "${names[@]}"; do

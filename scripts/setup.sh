@@ -25,7 +25,7 @@ readonly k_packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
   libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
   docker.io openvswitch-switch mmdebstrap busybox-static
-  iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates
+  iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose
 )
 # Installed when the archive has them; their absence does not fail the setup.
 readonly k_optional_packages=(tshark)
@@ -216,13 +216,9 @@ do_build() {
   log "build with $(nproc) jobs"
   cmake --build "$k_build_dir" -j"$(nproc)"
   log "install to $k_prefix"
-  cmake --install "$k_build_dir" --prefix "$k_prefix" | grep -v -- '-- Up-to-date:' || true
-  local schema="$k_root/schemas/ltb-topology.schema.json"
-  if [[ -f $schema ]]; then
-    install -D -m 644 "$schema" "$k_prefix/share/ltb/ltb-topology.schema.json"
-  else
-    log "warning: $schema not found; not installed"
-  fi
+  local installed
+  installed=$(cmake --install "$k_build_dir" --prefix "$k_prefix")
+  grep -v -e '-- Up-to-date:' -e '-- Install configuration:' <<<"$installed" >&2 || true
   [[ -x $k_prefix/bin/ltb ]] || die "$k_prefix/bin/ltb was not installed"
   log "installed $k_prefix/bin/ltb ($("$k_prefix/bin/ltb" --version 2>/dev/null || echo 'version unknown'))"
 }

@@ -477,8 +477,8 @@ private:
       (void)m_b.netlink->delete_link(link.a.iface, ns_a->fd());
       (void)m_b.netlink->delete_link(link.b.iface, ns_b->fd());
     }
-    auto created = m_b.netlink->create_veth({link.a.iface, ns_a->fd()}, {link.b.iface, ns_b->fd()},
-                                            link.mtu);
+    auto created = m_b.netlink->create_veth({link.a.iface, ns_a->fd(), link.a.node},
+                                            {link.b.iface, ns_b->fd(), link.b.node}, link.mtu);
     if (!created) {
       return context(created.error());
     }
@@ -527,7 +527,8 @@ private:
         (void)m_b.netlink->delete_link(host);
         (void)m_b.netlink->delete_link(end.iface, ns->fd());
       }
-      auto created = m_b.netlink->create_veth({end.iface, ns->fd()}, {host, -1}, link.mtu);
+      auto created = m_b.netlink->create_veth({end.iface, ns->fd(), end.node},
+                                              {host, -1, action.node}, link.mtu);
       if (!created) {
         errors.push_back(fmt::format("link {}: {}", link.name, created.error().message));
         continue;

@@ -7,9 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <set>
-
 #include <fmt/format.h>
+#include <set>
 
 namespace ltb::cli {
 
@@ -112,7 +111,9 @@ OptionSpec option_spec(const CLI::Option &option) {
   return spec;
 }
 
-bool hidden(const CLI::Option &option) { return option.get_group().empty(); }
+bool hidden(const CLI::Option &option) {
+  return option.get_group().empty();
+}
 
 Spec make_spec(const CLI::App &app) {
   Spec spec;
@@ -272,7 +273,8 @@ void bash_option_cases(std::string &out, const std::vector<OptionSpec> &options,
   for (const auto &option : options) {
     auto kind = kind_word(option.value);
     out += indent + join(option.names, "|") + ")";
-    out += kind.empty() ? " return 0 ;;\n" : fmt::format(" REPLY={}; return 0 ;;\n", sh_quote(kind));
+    out +=
+        kind.empty() ? " return 0 ;;\n" : fmt::format(" REPLY={}; return 0 ;;\n", sh_quote(kind));
   }
 }
 
@@ -356,7 +358,8 @@ std::string bash_script(const Spec &spec) {
       "      mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n"
       "      ;;\n"
       "    lab) mapfile -t COMPREPLY < <(compgen -W \"$({0}_names labs)\" -- \"$cur\") ;;\n"
-      "    node) mapfile -t COMPREPLY < <(compgen -W \"$({0}_names nodes ${{{0}_lab:+\"${0}_lab\"}})\" "
+      "    node) mapfile -t COMPREPLY < <(compgen -W \"$({0}_names nodes "
+      "${{{0}_lab:+\"${0}_lab\"}})\" "
       "-- \"$cur\") ;;\n"
       "    choice:*) mapfile -t COMPREPLY < <(compgen -W \"${{1#choice:}}\" -- \"$cur\") ;;\n"
       "  esac\n"
@@ -414,32 +417,31 @@ std::string bash_script(const Spec &spec) {
   if (!aliases.empty()) {
     out += "      case $word in\n" + aliases + "      esac\n";
   }
-  out += fmt::format(
-      "    else\n"
-      "      {0}_positional \"$cmd\" \"$npos\"\n"
-      "      [[ $REPLY == lab ]] && {0}_lab=$word\n"
-      "      npos+=1\n"
-      "    fi\n"
-      "    i+=1\n"
-      "  done\n"
-      "  if ((!dashdash)) && [[ $cur == --*=* ]]; then\n"
-      "    if {0}_option \"$cmd\" \"${{cur%%=*}}\" && [[ -n $REPLY ]]; then\n"
-      "      {0}_value \"$REPLY\" \"${{cur#*=}}\"\n"
-      "      COMPREPLY=(\"${{COMPREPLY[@]/#/${{cur%%=*}}=}}\")\n"
-      "    fi\n"
-      "  elif ((!dashdash)) && [[ $cur == -* ]]; then\n"
-      "    {0}_options \"$cmd\"\n"
-      "    mapfile -t COMPREPLY < <(compgen -W \"$REPLY\" -- \"$cur\")\n"
-      "  elif [[ -z $cmd ]]; then\n"
-      "    mapfile -t COMPREPLY < <(compgen -W {2} -- \"$cur\")\n"
-      "  else\n"
-      "    {0}_positional \"$cmd\" \"$npos\"\n"
-      "    {0}_value \"$REPLY\" \"$cur\"\n"
-      "  fi\n"
-      "  return 0\n"
-      "}}\n\n"
-      "complete -F {0} {1}\n",
-      f, spec.program, sh_quote(join(command_words(spec), " ")));
+  out += fmt::format("    else\n"
+                     "      {0}_positional \"$cmd\" \"$npos\"\n"
+                     "      [[ $REPLY == lab ]] && {0}_lab=$word\n"
+                     "      npos+=1\n"
+                     "    fi\n"
+                     "    i+=1\n"
+                     "  done\n"
+                     "  if ((!dashdash)) && [[ $cur == --*=* ]]; then\n"
+                     "    if {0}_option \"$cmd\" \"${{cur%%=*}}\" && [[ -n $REPLY ]]; then\n"
+                     "      {0}_value \"$REPLY\" \"${{cur#*=}}\"\n"
+                     "      COMPREPLY=(\"${{COMPREPLY[@]/#/${{cur%%=*}}=}}\")\n"
+                     "    fi\n"
+                     "  elif ((!dashdash)) && [[ $cur == -* ]]; then\n"
+                     "    {0}_options \"$cmd\"\n"
+                     "    mapfile -t COMPREPLY < <(compgen -W \"$REPLY\" -- \"$cur\")\n"
+                     "  elif [[ -z $cmd ]]; then\n"
+                     "    mapfile -t COMPREPLY < <(compgen -W {2} -- \"$cur\")\n"
+                     "  else\n"
+                     "    {0}_positional \"$cmd\" \"$npos\"\n"
+                     "    {0}_value \"$REPLY\" \"$cur\"\n"
+                     "  fi\n"
+                     "  return 0\n"
+                     "}}\n\n"
+                     "complete -F {0} {1}\n",
+                     f, spec.program, sh_quote(join(command_words(spec), " ")));
   return out;
 }
 
@@ -467,10 +469,11 @@ std::string zsh_action(const std::string &f, const Value &value, const std::stri
     return "_files -g \"*.(yaml|yml)\"";
   case ValueKind::path:
     return "_files";
+  // In braces: _arguments would otherwise put compadd options before the arguments.
   case ValueKind::lab:
-    return f + "_names labs";
+    return "{" + f + "_names labs}";
   case ValueKind::node:
-    return f + "_names nodes " + node_lab;
+    return "{" + f + "_names nodes " + node_lab + "}";
   case ValueKind::choice:
     return "(" + join(value.choices, " ") + ")";
   }
@@ -510,7 +513,9 @@ std::string zsh_script(const Spec &spec) {
                      "# with --state on the command line if there is one.\n"
                      "{0}_names() {{\n"
                      "  local -a names expl\n"
-                     "  names=(${{(f)\"$(${{{0}_prog:-{1}}} ${{{0}_state:+--state}} ${0}_state "
+                     "  local state=${{opt_args[--state]/#\\~/$HOME}}\n"
+                     "  state=${{state:-${0}_state}}\n"
+                     "  names=(${{(f)\"$(${{{0}_prog:-{1}}} ${{state:+--state}} $state "
                      "__complete $@ 2>/dev/null)\"}})\n"
                      "  _wanted $1 expl ${{1%s}} compadd -a names\n"
                      "}}\n\n",
@@ -555,8 +560,9 @@ std::string zsh_script(const Spec &spec) {
                      "  _arguments -C \\\n",
                      f);
   zsh_option_specs(out, f, spec.globals, "${opt_args[--lab]}");
-  out += fmt::format("    '1:command:{0}_commands' \\\n"
-                     "    '*:: :->command' && ret=0\n\n"
+  // (-): once the command is there, options belong to the command's own _arguments call.
+  out += fmt::format("    '(-)1:command:{0}_commands' \\\n"
+                     "    '(-)*:: :->command' && ret=0\n\n"
                      "  case $state in\n"
                      "    command)\n"
                      "      {0}_state=${{opt_args[--state]/#\\~/$HOME}}\n"
@@ -764,11 +770,10 @@ std::string fish_script(const Spec &spec) {
     // accepted after the command at all (--version).
     std::vector<std::string> not_after;
     for (const auto &command : spec.commands) {
-      bool accepted = std::any_of(command.options.begin(), command.options.end(),
-                                  [&global](const OptionSpec &option) {
-                                    return option.names == global.names &&
-                                           option.description == global.description;
-                                  });
+      bool accepted = std::any_of(
+          command.options.begin(), command.options.end(), [&global](const OptionSpec &option) {
+            return option.names == global.names && option.description == global.description;
+          });
       if (!accepted) {
         not_after.push_back(command_pattern(command, " "));
       }
@@ -794,23 +799,25 @@ std::string fish_script(const Spec &spec) {
   }
 
   for (const auto &command : spec.commands) {
-    out += "\n# " + program + " " + command.name + "\n";
     std::string condition = "__fish_seen_subcommand_from " + command_pattern(command, " ");
+    std::string lines;
     for (const auto &option : command.options) {
-      bool global = std::any_of(spec.globals.begin(), spec.globals.end(),
-                                [&option](const OptionSpec &g) {
-                                  return g.names == option.names &&
-                                         g.description == option.description;
-                                });
+      bool global =
+          std::any_of(spec.globals.begin(), spec.globals.end(), [&option](const OptionSpec &g) {
+            return g.names == option.names && g.description == option.description;
+          });
       if (!global) {
-        out += fish_option_line(program, f, condition, option);
+        lines += fish_option_line(program, f, condition, option);
       }
+    }
+    if (!lines.empty()) {
+      out += "\n# " + program + " " + command.name + "\n" + lines;
     }
   }
 
   out += "\n# Positional arguments\n";
   for (std::size_t i = 0; i < kinds.size(); ++i) {
-    std::string condition = f + "_arg_is " + fish_quote(kinds[i]);
+    std::string condition = f + "_arg_is \"" + kinds[i] + "\"";
     std::string line = "complete -c " + program + " -n " + fish_quote(condition);
     switch (kind_values[i].kind) {
     case ValueKind::file:

@@ -440,3 +440,37 @@ topology:
                         "'mac' is a containerlab key ltb ignores",
                     });
 }
+
+TEST_CASE("topology loader: the example in ltb-topology(5) loads as the page says") {
+  std::ifstream page(std::string(LTB_SOURCE_DIR) + "/man/ltb-topology.5.scd");
+  REQUIRE(page.good());
+  std::string line;
+  std::string example;
+  bool in_section = false;
+  int fences = 0;
+  while (std::getline(page, line)) {
+    if (line == "# EXAMPLE") {
+      in_section = true;
+    } else if (in_section && line.rfind("```", 0) == 0) {
+      if (++fences == 2) {
+        break;
+      }
+    } else if (in_section && fences == 1) {
+      example += line + "\n";
+    }
+  }
+  REQUIRE(fences == 2);
+  TempDir dir;
+  dir.write("configs/r1.conf", "hostname r1\n");
+  dir.write("configs/r2.conf", "hostname r2\n");
+  const auto t = load_ok(dir, example);
+  CHECK(t.name == "frr-ospf");
+  REQUIRE(t.links.size() == 3);
+  CHECK(t.links[0].name == "r1-r2");
+  CHECK(t.links[1].name == "r1-sw1");
+  CHECK(t.links[2].name == "h1-sw1");
+  CHECK(node(t, "r1").image == "ltb/frr:latest");
+  CHECK(node(t, "h1").image == "alpine:3.18");
+  CHECK(node(t, "r1").memory_bytes == 256LL << 20);
+  CHECK(node(t, "r2").startup_config_text == "hostname r2\n");
+}

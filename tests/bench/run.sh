@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# ltb's deploy benchmark (`make bench`). Prints figures from one run on this machine and judges ltb
+# by ratios against a floor measured in the same run (the Docker API driven directly, one thread per
+# container), so a slow or busy machine moves both sides alike.
+#
+#   1. floor:          bench_floor creates, starts and removes 20 busybox containers on a fresh
+#                      internal network (what ltb does for its management network)
+#   2. docker-compose: the same 20 containers, `up -d` and `down`
+#   3. ltb, 20 nodes:  a chain of 19 veth links plus an Open vSwitch segment of 5 nodes;
+#                      `ltb up` / floor <= 1.3
+#   4. ltb, 50 nodes:  a chain of 49 links; no-op `ltb up` < 0.3 s, `ltb status [LAB]` < 0.1 s
+#
+# Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
+# build/), BENCH_RUNS (repetitions whose median counts, default 3), BENCH_OUT (also write the
+# figures there, tab-separated), BENCH_SUBNET (the floor's and compose's network, default
+# 172.31.250.0/24; ltb picks its own in 172.20.0.0/16), CI=true (a missing docker-compose is an
+# error rather than a notice).
+# Exit status: 0 when every measurement ran (a missed target prints MISS but is not an error),
+# 1 when something failed. Everything it creates is named ltbtest* and removed on exit.
+
+set -uo pipefail
+export LC_ALL=C # EPOCHREALTIME and awk must agree on the decimal point
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${LTB_BUILD_DIR:-$ROOT/build}
+RUNS=${BENCH_RUNS:-3}
+SUBNET=${BENCH_SUBNET:-172.31.250.0/24}
+IMAGE=ltb/busybox:latest
+N=20
+N_BIG=50
+FLOOR_PREFIX=ltbtest-floor
+COMPOSE_PROJECT=ltbtestbench
+LAB20=ltbtest-bench20
+LAB50=ltbtest-bench50
+QUICK_RUNS=5
+
+WORK=$(mktemp -d /tmp/ltbtest-bench.XXXXXX)
+export LTB_STATE=$WORK/state.db
+FLOOR=$BUILD_DIR/tests/bench/bench_floor
+COMPOSE_FILE=$WORK/docker-compose.yml
+
+ROWS=()   # "measurement<TAB>seconds<TAB>ratio/target<TAB>result"
+ERRORS=0
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+# --- cleanup -------------------------------------------------------------------------------------
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  say "cleaning up"
+  if [[ -x $FLOOR ]]; then
+    "$FLOOR" remove "$FLOOR_PREFIX" "$N" >/dev/null 2>&1
+  fi
+  if [[ -f $COMPOSE_FILE ]] && command -v docker-compose >/dev/null; then
+    docker-compose -f "$COMPOSE_FILE" -p "$COMPOSE_PROJECT" down -v --timeout 1 >/dev/null 2>&1
+  fi
+  for lab in "$LAB20" "$LAB50"; do
+    if [[ -n ${LTB_BIN:-} && -x $LTB_BIN ]]; then
+      "$LTB_BIN" --quiet down --lab "$lab" >/dev/null 2>&1
+    fi
+    # Whatever ltb could not remove: by its labels and external_ids.
+    local ids
+    ids=$(docker ps -aq --filter "label=ltb.lab=$lab" 2>/dev/null)
+    [[ -n $ids ]] && docker rm -f $ids >/dev/null 2>&1
+    ids=$(docker network ls -q --filter "label=ltb.lab=$lab" 2>/dev/null)
+    [[ -n $ids ]] && docker network rm $ids >/dev/null 2>&1
+    for br in $(ovs-vsctl --bare --columns=name find bridge "external_ids:ltb-lab=$lab" 2>/dev/null); do
+      ovs-vsctl --if-exists del-br "$br" >/dev/null 2>&1
+    done
+  done
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- helpers -------------------------------------------------------------------------------------
+
+# calc EXPR: floating-point arithmetic.
+calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
+
+# median V...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# timed LOG CMD...: runs CMD with stdout and stderr to LOG; sets T to its wall time in seconds.
+T=0
+timed() {
+  local log=$1
+  shift
+  local start=$EPOCHREALTIME
+  "$@" >"$log" 2>&1
+  local rc=$?
+  T=$(calc "$EPOCHREALTIME - $start")
+  return $rc
+}
+
+# row NAME SECONDS [RATIO TARGET]: a table row; with a ratio, PASS when RATIO < or <= TARGET
+# ("<=1.3", "<0.3").
+row() {
+  local name=$1 seconds=$2 ratio=${3:-} target=${4:-}
+  if [[ -z $target ]]; then
+    ROWS+=("$name	$seconds	${ratio:--}	-")
+    return
+  fi
+  local op=${target%%[0-9]*} limit=${target##*[<=]}
+  local pass
+  pass=$(awk -v v="$ratio" -v l="$limit" -v op="$op" \
+    'BEGIN { print ((op == "<=" ? v <= l : v < l) ? "PASS" : "MISS") }')
+  ROWS+=("$name	$seconds	$ratio (target $target)	$pass")
+}
+
+# ltb_run LOG ARGS...: runs ltb, failing the benchmark with its log when it fails.
+ltb_timed() {
+  local log=$1
+  shift
+  if ! timed "$log" "$LTB_BIN" "$@"; then
+    sed 's/^/  | /' "$log" >&2
+    die "ltb $* failed (log above)"
+  fi
+}
+
+# --- preconditions -------------------------------------------------------------------------------
+
+docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+  die "dockerd does not answer on /var/run/docker.sock; run \`make services\`"
+ovs-vsctl show >/dev/null 2>&1 || die "Open vSwitch does not answer; run \`make services\`"
+docker image inspect "$IMAGE" >/dev/null 2>&1 ||
+  die "image $IMAGE is missing; run \`make images\` (or bash scripts/build-images.sh)"
+
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+  say "configuring $BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake.log" 2>&1 ||
+    { cat "$WORK/cmake.log" >&2; die "cmake could not configure $BUILD_DIR"; }
+fi
+say "building ltb and bench_floor in $BUILD_DIR"
+cmake --build "$BUILD_DIR" --target ltb bench_floor -- -j2 >"$WORK/build.log" 2>&1 ||
+  { tail -30 "$WORK/build.log" >&2; die "the build failed"; }
+LTB_BIN=${LTB:-$BUILD_DIR/ltb}
+[[ -x $LTB_BIN ]] || die "no ltb binary at $LTB_BIN"
+say "ltb: $LTB_BIN ($("$LTB_BIN" --version 2>/dev/null)); state $LTB_STATE"
+
+COMPOSE_OK=1
+if ! command -v docker-compose >/dev/null; then
+  COMPOSE_OK=0
+  say "docker-compose is missing: install it with \`apt-get install docker-compose\` (Debian's 1.29)"
+  if [[ ${CI:-} == true ]]; then
+    die "docker-compose is required in CI (nothing may be skipped)"
+  fi
+fi
+
+# Leftovers of an interrupted earlier run would make the first measurement lie.
+"$FLOOR" remove "$FLOOR_PREFIX" "$N" >/dev/null 2>&1
+for lab in "$LAB20" "$LAB50"; do
+  if [[ -n $(docker ps -aq --filter "label=ltb.lab=$lab") ]]; then
+    say "removing lab $lab, left from an earlier run"
+    "$LTB_BIN" --quiet down --lab "$lab" >&2 || die "could not remove lab $lab; try: ltb down --lab $lab"
+  fi
+done
+
+# --- topology files ------------------------------------------------------------------------------
+
+# chain_lab NAME COUNT BRIDGED...: nodes n1..nCOUNT linked n_i:eth1 <-> n_{i+1}:eth2; the nodes
+# named in BRIDGED also join an ovs-bridge node sw on eth3.
+chain_lab() {
+  local name=$1 count=$2
+  shift 2
+  local bridged=("$@")
+  printf '# Generated by tests/bench/run.sh.\nname: %s\n\ntopology:\n  nodes:\n' "$name"
+  for ((i = 1; i <= count; i++)); do
+    printf '    n%d:\n      kind: linux\n      image: %s\n' "$i" "$IMAGE"
+  done
+  if ((${#bridged[@]} > 0)); then
+    printf '    sw:\n      kind: ovs-bridge\n'
+  fi
+  printf '  links:\n'
+  for ((i = 1; i < count; i++)); do
+    printf '    - endpoints: ["n%d:eth1", "n%d:eth2"]\n' "$i" $((i + 1))
+  done
+  local port=1
+  for node in "${bridged[@]}"; do
+    printf '    - endpoints: ["%s:eth3", "sw:p%d"]\n' "$node" "$port"
+    port=$((port + 1))
+  done
+}
+
+chain_lab "$LAB20" "$N" n4 n8 n12 n16 n20 >"$WORK/lab20.yaml"
+chain_lab "$LAB50" "$N_BIG" >"$WORK/lab50.yaml"
+
+gateway=$(awk -F'[./]' '{ printf "%s.%s.%s.%d", $1, $2, $3, $4 + 1 }' <<<"$SUBNET")
+{
+  printf '# Generated by tests/bench/run.sh.\nversion: "2.4"\nservices:\n'
+  for ((i = 1; i <= N; i++)); do
+    ip=$(awk -F'[./]' -v i="$i" '{ printf "%s.%s.%s.%d", $1, $2, $3, $4 + 1 + i }' <<<"$SUBNET")
+    printf '  n%d:\n    image: %s\n    hostname: n%d\n    privileged: true\n' "$i" "$IMAGE" "$i"
+    printf '    networks:\n      mgmt:\n        ipv4_address: %s\n' "$ip"
+  done
+  printf 'networks:\n  mgmt:\n    internal: true\n    ipam:\n      config:\n'
+  printf '        - subnet: %s\n          gateway: %s\n' "$SUBNET" "$gateway"
+} >"$COMPOSE_FILE"
+
+# --- 1. floor ------------------------------------------------------------------------------------
+
+say "floor: $RUNS x create+start $N containers through the Docker API, then remove"
+floor_up=() floor_down=()
+for ((r = 1; r <= RUNS; r++)); do
+  out=$("$FLOOR" create "$N" "$IMAGE" "$FLOOR_PREFIX" "$SUBNET") || die "bench_floor create failed"
+  floor_up+=("$out")
+  out=$("$FLOOR" remove "$FLOOR_PREFIX" "$N") || die "bench_floor remove failed"
+  floor_down+=("$out")
+  say "  run $r: create ${floor_up[-1]} s, remove ${floor_down[-1]} s"
+done
+FLOOR_UP=$(median "${floor_up[@]}")
+FLOOR_DOWN=$(median "${floor_down[@]}")
+row "floor: create+start $N (API)" "$FLOOR_UP"
+row "floor: remove $N (API)" "$FLOOR_DOWN"
+
+# --- 2. docker-compose ---------------------------------------------------------------------------
+
+COMPOSE_UP=""
+if ((COMPOSE_OK)); then
+  say "docker-compose: $RUNS x up -d / down of the same $N containers"
+  compose_up=() compose_down=()
+  for ((r = 1; r <= RUNS; r++)); do
+    timed "$WORK/compose-up.log" docker-compose -f "$COMPOSE_FILE" -p "$COMPOSE_PROJECT" up -d ||
+      { cat "$WORK/compose-up.log" >&2; die "docker-compose up failed"; }
+    compose_up+=("$T")
+    timed "$WORK/compose-down.log" docker-compose -f "$COMPOSE_FILE" -p "$COMPOSE_PROJECT" \
+      down -v --timeout 1 ||
+      { cat "$WORK/compose-down.log" >&2; die "docker-compose down failed"; }
+    compose_down+=("$T")
+    say "  run $r: up ${compose_up[-1]} s, down ${compose_down[-1]} s"
+  done
+  COMPOSE_UP=$(median "${compose_up[@]}")
+  row "docker-compose up -d ($N)" "$COMPOSE_UP"
+  row "docker-compose down ($N)" "$(median "${compose_down[@]}")"
+else
+  row "docker-compose up -d ($N)" "missing" "apt-get install docker-compose" ""
+fi
+
+# --- 3. ltb, 20 nodes ----------------------------------------------------------------------------
+
+say "ltb: $RUNS x up / down of $LAB20 ($N nodes, $((N - 1)) veth links, OVS segment of 5)"
+ltb_up=() ltb_down=()
+for ((r = 1; r <= RUNS; r++)); do
+  ltb_timed "$WORK/lab20-up-$r.log" up "$WORK/lab20.yaml"
+  ltb_up+=("$T")
+  ltb_timed "$WORK/lab20-down-$r.log" down --lab "$LAB20"
+  ltb_down+=("$T")
+  say "  run $r: up ${ltb_up[-1]} s, down ${ltb_down[-1]} s"
+done
+LTB_UP=$(median "${ltb_up[@]}")
+LTB_DOWN=$(median "${ltb_down[@]}")
+row "ltb up ($N nodes, 24 links)" "$LTB_UP" "$(calc "$LTB_UP / $FLOOR_UP")" "<=1.3"
+if [[ -n $COMPOSE_UP ]]; then
+  row "ltb up / docker-compose up" "$LTB_UP" "$(calc "$LTB_UP / $COMPOSE_UP")"
+fi
+row "ltb down ($N nodes) / floor remove" "$LTB_DOWN" "$(calc "$LTB_DOWN / $FLOOR_DOWN")"
+
+# --- 4. ltb, 50 nodes ----------------------------------------------------------------------------
+
+say "ltb: $LAB50 ($N_BIG nodes, $((N_BIG - 1)) links): up, then $QUICK_RUNS x no-op up / status"
+ltb_timed "$WORK/lab50-up.log" up "$WORK/lab50.yaml"
+row "ltb up ($N_BIG nodes, $((N_BIG - 1)) links)" "$T"
+noop=() status_all=() status_lab=()
+for ((r = 1; r <= QUICK_RUNS; r++)); do
+  ltb_timed "$WORK/lab50-noop.log" up "$WORK/lab50.yaml"
+  grep -q 'nothing to do' "$WORK/lab50-noop.log" ||
+    { ERRORS=$((ERRORS + 1)); say "a second ltb up was not a no-op: $(head -3 "$WORK/lab50-noop.log")"; }
+  noop+=("$T")
+  ltb_timed "$WORK/status.log" status
+  status_all+=("$T")
+  ltb_timed "$WORK/status-lab.log" status "$LAB50"
+  status_lab+=("$T")
+done
+NOOP=$(median "${noop[@]}")
+row "ltb up, no change ($N_BIG nodes)" "$NOOP" "$NOOP" "<0.3"
+v=$(median "${status_all[@]}")
+row "ltb status" "$v" "$v" "<0.1"
+v=$(median "${status_lab[@]}")
+row "ltb status LAB ($N_BIG nodes)" "$v" "$v" "<0.1"
+ltb_timed "$WORK/lab50-down.log" down --lab "$LAB50"
+row "ltb down ($N_BIG nodes)" "$T"
+
+# --- report --------------------------------------------------------------------------------------
+
+{
+  printf '\nltb benchmark, %s, %s cores, docker %s; medians of %s runs (%s for the quick ones)\n\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$(docker version --format '{{.Server.Version}}')" \
+    "$RUNS" "$QUICK_RUNS"
+  printf '%-40s %9s  %-26s %s\n' MEASUREMENT SECONDS RATIO/TARGET RESULT
+  for line in "${ROWS[@]}"; do
+    IFS=$'\t' read -r name seconds ratio result <<<"$line"
+    printf '%-40s %9s  %-26s %s\n' "$name" "$seconds" "$ratio" "$result"
+  done
+  printf '\nratios divide by the floor measured above; runs: floor create %s, ltb up %s\n' \
+    "${floor_up[*]}" "${ltb_up[*]}"
+}
+if [[ -n ${BENCH_OUT:-} ]]; then
+  {
+    printf 'measurement\tseconds\tratio_target\tresult\n'
+    printf '%s\n' "${ROWS[@]}"
+  } >"$BENCH_OUT" || die "cannot write $BENCH_OUT"
+  say "figures written to $BENCH_OUT"
+fi
+if ((ERRORS > 0)); then
+  die "$ERRORS check(s) failed (see above)"
+fi
+exit 0
