@@ -25,7 +25,7 @@ readonly k_packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
   libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
   docker.io openvswitch-switch mmdebstrap busybox-static
-  iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose
+  iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose zsh fish
 )
 # Installed when the archive has them; their absence does not fail the setup.
 readonly k_optional_packages=(tshark)

@@ -182,7 +182,7 @@ std::string type_word(const std::string &type) {
     return "a number";
   }
   if (type == "boolean") {
-    return "true or false";
+    return "true/false";
   }
   if (type == "null") {
     return "empty";
@@ -394,7 +394,10 @@ public:
       std::vector<std::string> words;
       const auto types = allowed_types(schemas);
       for (const auto &type : types) {
-        words.push_back(type_word(type));
+        // "null" is allowed only so that an empty value means "none"; it is not worth a mention.
+        if (type != "null" || types.size() == 1) {
+          words.push_back(type_word(type));
+        }
       }
       const std::string expected = join_words(words, " or ");
       std::string help = description;

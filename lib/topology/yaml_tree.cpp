@@ -222,14 +222,45 @@ private:
 
 } // namespace
 
+namespace {
+
+bool tab_indented(const std::string &text, int line) {
+  std::size_t start = 0;
+  for (int i = 1; i < line && start != std::string::npos; ++i) {
+    start = text.find('\n', start);
+    start = start == std::string::npos ? start : start + 1;
+  }
+  if (start == std::string::npos) {
+    return false;
+  }
+  for (std::size_t i = start; i < text.size() && (text[i] == ' ' || text[i] == '\t'); ++i) {
+    if (text[i] == '\t') {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
   YamlTree tree;
   YAML::Node document;
   try {
-    document = YAML::Load(text);
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.size() > 1) {
+      reporter.error(loc_of(documents[1].Mark()), "the file holds more than one YAML document",
+                     "a topology file is one document: remove the '---' line or split the file");
+    }
+    if (!documents.empty()) {
+      document = documents.front();
+    }
   } catch (const YAML::ParserException &e) {
-    reporter.error(loc_of(e.mark), fmt::format("invalid YAML: {}", e.msg),
-                   "check the indentation and the brackets and quotes around this place");
+    const SourceLoc loc = loc_of(e.mark);
+    reporter.error(loc, fmt::format("invalid YAML: {}", e.msg),
+                   tab_indented(text, loc.line)
+                       ? "YAML does not allow tabs for indentation: indent with spaces"
+                       : "check the indentation and the brackets and quotes around this place");
     return tree;
   } catch (const YAML::Exception &e) {
     reporter.error(loc_of(e.mark), fmt::format("invalid YAML: {}", e.msg));

@@ -474,3 +474,30 @@ TEST_CASE("topology loader: the example in ltb-topology(5) loads as the page say
   CHECK(node(t, "r1").memory_bytes == 256LL << 20);
   CHECK(node(t, "r2").startup_config_text == "hostname r2\n");
 }
+
+TEST_CASE("topology loader: empty optional maps and lists mean none") {
+  TempDir dir;
+  const auto t = load_ok(dir, R"(name: lab1
+mgmt:
+settings:
+topology:
+  kinds:
+  groups:
+  nodes:
+    r1: {kind: linux, image: alpine, env:, labels:, binds:, exec:}
+  links:
+)");
+  CHECK(t.links.empty());
+  CHECK(node(t, "r1").env.empty());
+  CHECK(t.mgmt.network == "ltb-lab1");
+}
+
+TEST_CASE("topology loader: text from stdin keeps its name") {
+  TempDir dir;
+  auto result =
+      load_text("name: s\ntopology:\n  nodes: {r1: {kind: linux, image: a, binds: [x:/x]}}\n",
+                "<stdin>", dir.path.string());
+  REQUIRE(result.has_value());
+  CHECK(result->file == "<stdin>");
+  CHECK(node(*result, "r1").binds == std::vector<std::string>{(dir.path / "x").string() + ":/x"});
+}
