@@ -3,7 +3,7 @@
 # checks first and only does what is missing, so a second run takes seconds.
 #
 #   scripts/setup.sh deps      install the Debian packages ltb needs (apt-get update only if any is missing)
-#   scripts/setup.sh services  start dockerd and Open vSwitch unless they already answer
+#   scripts/setup.sh services  start dockerd, Open vSwitch and libvirtd unless they already answer
 #   scripts/setup.sh build     configure, build and install ltb (PREFIX, default /usr/local)
 #   scripts/setup.sh images    build the example images (scripts/build-images.sh)
 #   scripts/setup.sh all       all of the above, in that order
@@ -18,6 +18,8 @@ readonly k_prefix="${PREFIX:-/usr/local}"
 readonly k_docker_sock=/var/run/docker.sock
 readonly k_docker_log=/var/log/dockerd.log
 readonly k_ovs_ctl=/usr/share/openvswitch/scripts/ovs-ctl
+readonly k_libvirt_uri=qemu:///system
+readonly k_libvirtd_log=/var/log/libvirt/ltb-libvirtd.log
 
 readonly k_packages=(
   build-essential cmake pkg-config ccache clang-format
@@ -25,6 +27,7 @@ readonly k_packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
   libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
   docker.io openvswitch-switch mmdebstrap busybox-static
+  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose zsh fish
 )
 # Installed when the archive has them; their absence does not fail the setup.
@@ -201,10 +204,46 @@ start_ovs() {
   fi
 }
 
+libvirt_answers() {
+  timeout 5 virsh -c "$k_libvirt_uri" version >/dev/null 2>&1
+}
+
+# pgrep -x matches the exact process name, so only a running daemon of that name counts.
+daemon_running() { pgrep -x "$1" >/dev/null 2>&1; }
+
+start_libvirt() {
+  if libvirt_answers; then
+    log "libvirtd already answers on $k_libvirt_uri"
+    return 0
+  fi
+  command -v libvirtd >/dev/null || die "libvirtd not found; run 'scripts/setup.sh deps' first"
+  if has_systemd; then
+    log "starting libvirtd with systemctl"
+    systemctl start virtlogd libvirtd
+  else
+    mkdir -p "$(dirname "$k_libvirtd_log")"
+    # libvirtd hands each domain's console output to virtlogd; without it `virsh create` fails.
+    if ! daemon_running virtlogd; then
+      log "starting virtlogd"
+      setsid virtlogd -d </dev/null >>"$k_libvirtd_log" 2>&1
+    fi
+    if ! daemon_running libvirtd; then
+      log "starting libvirtd (log: $k_libvirtd_log)"
+      # Same reasons as dockerd: its own session, none of our pipes held open.
+      setsid libvirtd -d </dev/null >>"$k_libvirtd_log" 2>&1
+    fi
+  fi
+  if ! wait_for 60 libvirtd libvirt_answers; then
+    tail -n 20 "$k_libvirtd_log" >&2 || true
+    die "libvirtd did not answer 'virsh -c $k_libvirt_uri version' within 60 s; see $k_libvirtd_log"
+  fi
+}
+
 do_services() {
   require_root
   start_docker
   start_ovs
+  start_libvirt
 }
 
 # --- build ------------------------------------------------------------------------------------------

@@ -212,11 +212,19 @@ struct MgmtAddress {
 
 class Builder {
 public:
-  Builder(const YamlTree &tree, Reporter &reporter, const SchemaChecker &schema,
-          std::vector<std::string> failed, fs::path base_dir, const LoadOptions &options)
+  Builder(const YamlTree &tree, std::string_view source, Reporter &reporter,
+          const SchemaChecker &schema, std::vector<std::string> failed, fs::path base_dir,
+          const LoadOptions &options)
       : m_tree(tree), m_reporter(reporter), m_schema(schema),
-        m_failed(failed.begin(), failed.end()), m_base_dir(std::move(base_dir)),
-        m_options(options) {}
+        m_failed(failed.begin(), failed.end()), m_base_dir(std::move(base_dir)), m_options(options),
+        m_source(source) {
+    m_line_starts.push_back(0);
+    for (std::size_t i = 0; i < source.size(); ++i) {
+      if (source[i] == '\n') {
+        m_line_starts.push_back(i + 1);
+      }
+    }
+  }
 
   Topology build() {
     const Json &root = m_tree.root;
@@ -784,18 +792,6 @@ private:
     return text.substr(0, text.find('\n'));
   }
 
-public:
-  void set_source(std::string_view source) {
-    m_source = source;
-    m_line_starts = {0};
-    for (std::size_t i = 0; i < source.size(); ++i) {
-      if (source[i] == '\n') {
-        m_line_starts.push_back(i + 1);
-      }
-    }
-  }
-
-private:
   void build_link(std::size_t index, const Json &value, const std::string &pointer) {
     if (!value.is_object()) {
       return;
@@ -968,8 +964,8 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
     schema.warn_ignored(tree, reporter);
     std::error_code ec;
     fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
-    Builder builder(tree, reporter, schema, std::move(failed), base.lexically_normal(), options);
-    builder.set_source(text);
+    Builder builder(tree, text, reporter, schema, std::move(failed), base.lexically_normal(),
+                    options);
     Topology topology = builder.build();
     if (diagnostics.has_errors()) {
       return tl::unexpected(std::move(diagnostics));

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <functional>
+#include <map>
 #include <regex>
 #include <set>
 #include <stdexcept>
@@ -522,14 +523,19 @@ private:
 // A schema's string keywords applied to a map key (valijson checks propertyNames but does not
 // say which key failed).
 void check_key_name(const Json &names_schema, const std::string &key, const std::string &pointer,
-                    const YamlTree &tree, Reporter &reporter, std::vector<std::string> &failed) {
+                    const YamlTree &tree, Reporter &reporter, std::vector<std::string> &failed,
+                    std::map<std::string, std::regex> &regexes) {
   const std::vector<const Json *> schemas{&names_schema};
   const std::string what = noun(schemas, "key");
   const std::string help = first_string(schemas, "description");
   const SourceLoc loc = key_loc(tree, pointer);
   if (auto it = names_schema.find("pattern"); it != names_schema.end() && it->is_string()) {
-    const std::regex pattern(it->get<std::string>(), std::regex::ECMAScript);
-    if (!std::regex_search(key, pattern)) {
+    const std::string &text = it->get_ref<const std::string &>();
+    auto compiled = regexes.find(text);
+    if (compiled == regexes.end()) {
+      compiled = regexes.emplace(text, std::regex(text, std::regex::ECMAScript)).first;
+    }
+    if (!std::regex_search(key, compiled->second)) {
       failed.push_back(pointer);
       reporter.error(loc, fmt::format("malformed {} '{}'", what, key), help);
       return;
@@ -770,13 +776,15 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
   }
 
   // Map keys with a naming rule (propertyNames), e.g. node names.
+  std::map<std::string, std::regex> regexes;
   std::function<void(const Json &, const std::string &)> walk = [&](const Json &value,
                                                                     const std::string &pointer) {
     if (value.is_object()) {
       for (const Json *s : resolve(tree.root, pointer)) {
         if (auto names = s->find("propertyNames"); names != s->end() && names->is_object()) {
           for (const auto &[key, child] : value.items()) {
-            check_key_name(*names, key, pointer_append(pointer, key), tree, reporter, failed);
+            check_key_name(*names, key, pointer_append(pointer, key), tree, reporter, failed,
+                           regexes);
           }
         }
       }

@@ -62,6 +62,29 @@ help: check the indentation and the brackets and quotes around this place
 )");
 }
 
+TEST_CASE("topology validation: tabs used for indentation") {
+  CHECK(errors("name: x\n"
+               "topology:\n"
+               "\tnodes: {}\n") ==
+        "lab.yaml:3:7: error: invalid YAML: illegal map value\n"
+        "   3 | \tnodes: {}\n"
+        "     | \t     ^\n"
+        "help: YAML does not allow tabs for indentation: indent with spaces\n");
+}
+
+TEST_CASE("topology validation: more than one YAML document") {
+  CHECK(errors("name: x\n"
+               "topology:\n"
+               "  nodes: {r1: {kind: linux, image: alpine}}\n"
+               "---\n"
+               "name: y\n") ==
+        R"(lab.yaml:5:1: error: the file holds more than one YAML document
+   5 | name: y
+     | ^
+help: a topology file is one document: remove the '---' line or split the file
+)");
+}
+
 TEST_CASE("topology validation: duplicate node name, with a note at the first") {
   CHECK(errors("name: x\n"
                "topology:\n"

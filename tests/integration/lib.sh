@@ -1,0 +1,251 @@
+# Shared helpers of the integration tests (tests/integration/test_*.sh). Source it first:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# ctest runs each test with LTB=<ltb binary> and LTB_SOURCE_DIR=<repo root>. Every test gets a
+# fresh temporary directory and its own state file (LTB_STATE), so it never touches
+# /var/lib/ltb; labs a test makes are registered with `track_lab` and the EXIT trap brings them
+# down and checks that nothing of them is left, whether the test passed or failed.
+# A missing service (dockerd, Open vSwitch, an image) is a failure, never a skip: CI runs everything.
+# shellcheck shell=bash
+set -euo pipefail
+
+: "${LTB:?set LTB to the ltb binary (ctest does this)}"
+: "${LTB_SOURCE_DIR:?set LTB_SOURCE_DIR to the repository root (ctest does this)}"
+[[ -x $LTB ]] || {
+  echo "LTB=$LTB is not an executable; build it first (make ltb)" >&2
+  exit 1
+}
+
+IT_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+IT_TMP=$(mktemp -d "/tmp/ltb-${IT_NAME}.XXXXXX")
+export LTB_STATE="$IT_TMP/state/state.db"
+# Progress lines without colour or cursor tricks, whatever the terminal.
+export NO_COLOR=1
+readonly k_busybox=ltb/busybox:latest
+readonly k_frr=ltb/frr:latest
+IT_LABS=()
+IT_PIDS=()
+IT_START=$(date +%s%N)
+
+log() { printf '[%s] %s: %s\n' "$(date +%H:%M:%S.%3N)" "$IT_NAME" "$*" >&2; }
+
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+# check_later MSG: a failed check that lets the test go on (to check the rest), but fails it at
+# the end. For bugs in ltb that are reported and not fixed yet.
+IT_DEFERRED=()
+check_later() {
+  log "FAIL (test goes on): $*"
+  IT_DEFERRED+=("$*")
+}
+
+# ltb with this test's state file (LTB_STATE is exported too; --state makes it explicit).
+ltb() { "$LTB" --state "$LTB_STATE" "$@"; }
+
+# Labs made by this test, brought down and checked by the EXIT trap.
+track_lab() { IT_LABS+=("$@"); }
+
+# Background processes started by this test, killed (by pid) by the EXIT trap if still alive.
+track_pid() { IT_PIDS+=("$@"); }
+
+# wait_until TIMEOUT CMD...: runs CMD every 0.3 s until it succeeds; 1 after TIMEOUT seconds.
+wait_until() {
+  local timeout=$1
+  shift
+  local deadline=$(($(date +%s) + timeout))
+  while true; do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    if (($(date +%s) >= deadline)); then
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+# retry N CMD...: runs CMD up to N times, 1 s apart, until it succeeds (its last output is shown).
+retry() {
+  local tries=$1 i
+  shift
+  for ((i = 1; i <= tries; i++)); do
+    if "$@"; then
+      return 0
+    fi
+    ((i < tries)) && sleep 1
+  done
+  return 1
+}
+
+container_name() { printf 'ltb-%s-%s' "$1" "$2"; }
+
+# cexec LAB NODE CMD...: runs CMD in the node's container.
+cexec() {
+  local lab=$1 node=$2
+  shift 2
+  docker exec "$(container_name "$lab" "$node")" "$@"
+}
+
+count_containers() { docker ps -aq --filter "label=ltb.lab=$1" | wc -l; }
+
+# "node id" lines, sorted, of every container labelled with the lab (full ids).
+container_ids() {
+  docker ps -a --no-trunc --filter "label=ltb.lab=$1" --format '{{.Label "ltb.node"}} {{.ID}}' |
+    LC_ALL=C sort
+}
+
+# id of one node's container, empty when there is none.
+node_id() { container_ids "$1" | awk -v n="$2" '$1 == n { print $2 }'; }
+
+# True when the node's container has interface IFACE and it is up.
+has_iface() {
+  local out
+  out=$(cexec "$1" "$2" ip -o link show "$3" 2>/dev/null) || return 1
+  [[ $out == *"state UP"* || $out == *",UP"* ]]
+}
+
+assert_iface() {
+  has_iface "$@" || fail "node $2 of lab $1 has no interface $3 that is up: $(cexec "$1" "$2" ip -o link 2>&1 | tr '\n' ';')"
+}
+
+# The hex that prefixes the lab's host interfaces ("lv"/"lb" + 6 hex of sha256(lab)).
+lab_hash() { printf %s "$1" | sha256sum | cut -c1-6; }
+
+# True when lab LAB appears in `ltb status --format json`.
+lab_in_status() {
+  local json
+  json=$(ltb status --format json) || {
+    log "ltb status --format json failed"
+    return 1
+  }
+  jq -e --arg lab "$1" '.labs | any(.name == $lab)' <<<"$json" >/dev/null
+}
+
+# Prints what is left of lab LAB on this machine, one line per object; nothing when it is gone.
+lab_leftovers() {
+  local lab=$1 hash out
+  hash=$(lab_hash "$lab")
+  out=$(docker ps -aq --filter "label=ltb.lab=$lab") && [[ -n $out ]] &&
+    echo "containers: $(docker ps -a --filter "label=ltb.lab=$lab" --format '{{.Names}}' | tr '\n' ' ')"
+  out=$(docker network ls -q --filter "label=ltb.lab=$lab") && [[ -n $out ]] &&
+    echo "networks: $(docker network ls --filter "label=ltb.lab=$lab" --format '{{.Name}}' | tr '\n' ' ')"
+  out=$(docker network ls -q --filter "name=^ltb-$lab\$") && [[ -n $out ]] &&
+    echo "network named ltb-$lab"
+  local table
+  for table in Bridge Port Interface; do
+    out=$(ovs-vsctl --bare --columns=name find "$table" "external_ids:ltb-lab=$lab" | sed '/^$/d')
+    [[ -n $out ]] && echo "OVS ${table}s: $(tr '\n' ' ' <<<"$out")"
+  done
+  out=$(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
+    grep -E "^l[vb]$hash" || true)
+  [[ -n $out ]] && echo "host interfaces: $(tr '\n' ' ' <<<"$out")"
+  if [[ -e $LTB_STATE ]] && lab_in_status "$lab"; then
+    echo "still listed by ltb status"
+  fi
+  return 0
+}
+
+# Fails unless nothing of lab LAB remains: containers, networks, OVS bridges/ports/interfaces,
+# host veths and bridges with the lab's prefixes, the lab in `ltb status`.
+assert_lab_gone() {
+  local left
+  left=$(lab_leftovers "$1")
+  [[ -z $left ]] || fail "lab $1 is not gone: $(tr '\n' ';' <<<"$left")"
+}
+
+# Fails unless every recorded node of LAB is running (status json) and each container node has
+# exactly one container.
+assert_all_running() {
+  local lab=$1 json bad
+  json=$(ltb status "$lab" --format json) || fail "ltb status $lab --format json failed"
+  bad=$(jq -r '.nodes[] | select(.state != "running") | "\(.name)=\(.state)"' <<<"$json")
+  [[ -z $bad ]] || fail "lab $lab has nodes not running: $bad"
+  local containers nodes
+  containers=$(jq '[.nodes[] | select(.kind != "ovs-bridge")] | length' <<<"$json")
+  nodes=$(container_ids "$lab" | awk '{ print $1 }' | sort -u | wc -l)
+  [[ $(count_containers "$lab") -eq $containers && $nodes -eq $containers ]] ||
+    fail "lab $lab: $containers container nodes recorded, but docker has $(count_containers "$lab") containers for $nodes nodes: $(container_ids "$lab" | tr '\n' ';')"
+}
+
+# Fails unless dockerd, Open vSwitch and the images the test needs are there.
+require_services() {
+  docker info >/dev/null 2>&1 ||
+    fail "dockerd does not answer; start it (scripts/setup.sh services)"
+  ovs-vsctl --timeout=5 show >/dev/null 2>&1 ||
+    fail "Open vSwitch does not answer (ovs-vsctl show); start it (scripts/setup.sh services)"
+  command -v jq >/dev/null || fail "jq is missing (scripts/setup.sh deps installs it)"
+  local image
+  for image in "$@"; do
+    docker image inspect "$image" >/dev/null 2>&1 ||
+      fail "image $image is missing; build it with scripts/build-images.sh"
+  done
+}
+
+# Runs from the EXIT trap: kills what the test left running, brings every tracked lab down and
+# checks it is gone. A failure here fails the test even if its checks passed.
+it_cleanup() {
+  local rc=$?
+  set +e
+  local pid
+  for pid in "${IT_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
+  local lab left
+  for lab in "${IT_LABS[@]}"; do
+    # --wait: a killed ltb's lock is gone with it, but give a slow one time to let go.
+    if ! "$LTB" --state "$LTB_STATE" --quiet --wait 30 down --lab "$lab" >"$IT_TMP/down.out" 2>&1; then
+      log "cleanup: ltb down --lab $lab failed: $(cat "$IT_TMP/down.out")"
+      rc=1
+    fi
+    left=$(lab_leftovers "$lab")
+    if [[ -n $left ]]; then
+      log "cleanup: lab $lab is not gone after ltb down: $(tr '\n' ';' <<<"$left")"
+      rc=1
+    fi
+  done
+  if ((${#IT_DEFERRED[@]} > 0)); then
+    local msg
+    for msg in "${IT_DEFERRED[@]}"; do
+      log "failed check: $msg"
+    done
+    ((rc != 0)) || rc=1
+  fi
+  local ms=$((($(date +%s%N) - IT_START) / 1000000))
+  if ((rc == 0)); then
+    rm -rf "$IT_TMP"
+    log "PASS in $((ms / 1000)).$(printf %03d $((ms % 1000))) s"
+  else
+    log "FAILED (exit $rc) after $((ms / 1000)).$(printf %03d $((ms % 1000))) s; files kept in $IT_TMP"
+  fi
+  exit "$rc"
+}
+trap it_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# expect_rc WANT CMD...: runs CMD, output to $IT_TMP/out and $IT_TMP/err; fails unless it exits WANT.
+expect_rc() {
+  local want=$1 rc=0
+  shift
+  "$@" >"$IT_TMP/out" 2>"$IT_TMP/err" || rc=$?
+  if ((rc != want)); then
+    log "stdout of '$*':"
+    cat "$IT_TMP/out" >&2
+    log "stderr of '$*':"
+    cat "$IT_TMP/err" >&2
+    fail "'$*' exited $rc, expected $want"
+  fi
+}
+
+# Fails unless the last expect_rc's stdout (out) or stderr (err) matches the ERE.
+expect_output() {
+  local which=$1 pattern=$2
+  grep -Eq -- "$pattern" "$IT_TMP/$which" || {
+    cat "$IT_TMP/$which" >&2
+    fail "$which of the last command does not match /$pattern/"
+  }
+}
