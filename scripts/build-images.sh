@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Builds the lab images ltb/<name>:latest from the recipes in examples/images/<name>/, with no image
-# registry: each recipe's build.sh writes a root file system tar, `docker import` turns it into an
-# image. A recipe directory holds:
+# Builds the lab images from the recipes in examples/images/<name>/, with no image registry. Two
+# kinds of recipe, told apart by an optional file `kind` in the recipe directory:
+#
+# docker (no `kind` file, or `kind` says docker): image ltb/<name>:latest. The recipe's build.sh
+#   writes a root file system tar, `docker import` turns it into an image. A recipe directory holds:
 #   build.sh   called as `build.sh OUT.tar`; LTB_APT_SOURCES (one "deb URI SUITE COMPONENTS" per line,
 #              taken from this machine's apt configuration) and LTB_SUITE are in its environment
 #   changes    one `docker import --change` instruction per line (CMD, ENV, ...); # starts a comment
 #   any other files the recipe uses
-# The image carries a label ltb.recipe=<sha256 of the recipe directory and of this script>; when the
-# existing image has the same label the build is skipped, so reruns take a second.
+#   The image carries a label ltb.recipe=<sha256 of the recipe directory and of this script>; when
+#   the existing image has the same label the build is skipped, so reruns take a second.
+#
+# vm (`kind` says vm): files for libvirt in $LTB_IMAGES_DIR/ltb-<name>/ (default /var/lib/ltb/images).
+#   build.sh   called as `build.sh OUTDIR` (an empty directory); writes the files and an image.json
+#              that describes them. The directory gets a file .recipe with the same hash; when it
+#              matches, the build is skipped. A rebuild replaces the directory as a whole.
 #
 #   scripts/build-images.sh [--force] [NAME...]     (default: every recipe)
 set -euo pipefail
@@ -17,6 +24,7 @@ readonly k_root
 readonly k_self="$k_root/scripts/build-images.sh"
 readonly k_recipes="$k_root/examples/images"
 readonly k_label=ltb.recipe
+readonly k_vm_images="${LTB_IMAGES_DIR:-/var/lib/ltb/images}"
 # The Debian release the images are built from (the FRR configs in examples/ are written for it).
 export LTB_SUITE="${LTB_SUITE:-bookworm}"
 
@@ -64,11 +72,27 @@ docker_answers() {
   curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
 }
 
+# The kind of a recipe: docker unless its directory has a file `kind` that says otherwise.
+recipe_kind() {
+  local dir="$k_recipes/$1" kind=docker
+  if [[ -f $dir/kind ]]; then
+    kind=$(tr -d '[:space:]' <"$dir/kind")
+  fi
+  case $kind in
+  docker | vm) echo "$kind" ;;
+  *) die "recipe $dir: file 'kind' says '$kind'; it must say docker or vm" ;;
+  esac
+}
+
+require_recipe() {
+  [[ -f $k_recipes/$1/build.sh ]] ||
+    die "no recipe $k_recipes/$1/build.sh (recipes: $(list_recipes | tr '\n' ' '))"
+}
+
 build_one() {
   local name=$1 force=$2
   local dir="$k_recipes/$name"
   local image="ltb/$name:latest"
-  [[ -f $dir/build.sh ]] || die "no recipe $dir/build.sh (recipes: $(list_recipes | tr '\n' ' '))"
   local start hash current
   start=$(now_ms)
   hash=$(recipe_hash "$dir")
@@ -118,6 +142,53 @@ build_one() {
   log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.1f MB", $1 / 1e6 }')) in $(elapsed "$start")"
 }
 
+# A VM recipe: its files go to $k_vm_images/ltb-<name>/, built in a sibling directory and renamed
+# into place only when complete, so that a failed build leaves the previous image as it was.
+build_vm() {
+  local name=$1 force=$2
+  local dir="$k_recipes/$name"
+  local dest="$k_vm_images/ltb-$name"
+  local start hash current=''
+  start=$(now_ms)
+  hash=$(recipe_hash "$dir")
+  if [[ -f $dest/.recipe ]]; then
+    current=$(<"$dest/.recipe")
+  fi
+  if [[ $force -eq 0 && $current == "$hash" && -s $dest/image.json ]]; then
+    log "$dest is up to date (recipe ${hash:0:12}), cache hit in $(elapsed "$start")"
+    return 0
+  fi
+  log "building VM image $dest (recipe ${hash:0:12}${current:+, had ${current:0:12}})"
+  mkdir -p "$k_vm_images"
+  local work staging
+  work=$(mktemp -d /var/tmp/ltb-image-"$name".XXXXXX)
+  staging=$(mktemp -d "$k_vm_images/.ltb-$name.new.XXXXXX")
+  # shellcheck disable=SC2064 # expand now: the trap must remove this build's directories
+  trap "rm -rf '$work' '$staging'" EXIT
+  if ! bash "$dir/build.sh" "$staging" >"$work/build.log" 2>&1; then
+    tail -n 60 "$work/build.log" | sed "s/^/  $name: /" >&2
+    die "recipe $dir/build.sh failed (last lines above)"
+  fi
+  [[ -s $staging/image.json ]] || die "$dir/build.sh wrote no $staging/image.json"
+  if command -v jq >/dev/null && ! jq -e . "$staging/image.json" >/dev/null 2>&1; then
+    die "$dir/build.sh wrote an image.json that is not valid JSON"
+  fi
+  printf '%s\n' "$hash" >"$staging/.recipe"
+  chmod 755 "$staging"
+  local old=''
+  if [[ -e $dest ]]; then
+    old="$k_vm_images/.ltb-$name.old.$$"
+    mv -T "$dest" "$old"
+  fi
+  mv -T "$staging" "$dest"
+  if [[ -n $old ]]; then
+    rm -rf "$old"
+  fi
+  rm -rf "$work"
+  trap - EXIT
+  log "built $dest ($(du -sh "$dest" | cut -f1)) in $(elapsed "$start")"
+}
+
 list_recipes() {
   local d
   for d in "$k_recipes"/*/; do
@@ -132,7 +203,7 @@ main() {
     case $1 in
     --force) force=1 ;;
     -h | --help)
-      sed -n '2,13p' "$k_self" | sed 's/^# \{0,1\}//'
+      sed -n '2,/^set -euo/p' "$k_self" | sed '$d' | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*) die "unknown option '$1' (see --help)" ;;
@@ -144,11 +215,23 @@ main() {
     mapfile -t names < <(list_recipes)
   fi
   [[ ${#names[@]} -gt 0 ]] || die "no recipes under $k_recipes"
-  docker_answers || die "dockerd does not answer on /var/run/docker.sock; run 'scripts/setup.sh services'"
-  local start name
-  start=$(now_ms)
+  local start name kind kinds=()
   for name in "${names[@]}"; do
-    build_one "$name" "$force"
+    require_recipe "$name"
+    kind=$(recipe_kind "$name")
+    kinds+=("$kind")
+  done
+  # Only Docker recipes need dockerd.
+  if [[ " ${kinds[*]} " == *" docker "* ]]; then
+    docker_answers || die "dockerd does not answer on /var/run/docker.sock; run 'scripts/setup.sh services'"
+  fi
+  start=$(now_ms)
+  local i
+  for i in "${!names[@]}"; do
+    case ${kinds[$i]} in
+    vm) build_vm "${names[$i]}" "$force" ;;
+    *) build_one "${names[$i]}" "$force" ;;
+    esac
   done
   log "${#names[@]} image(s) ready in $(elapsed "$start")"
 }

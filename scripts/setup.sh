@@ -19,7 +19,7 @@ readonly k_docker_sock=/var/run/docker.sock
 readonly k_docker_log=/var/log/dockerd.log
 readonly k_ovs_ctl=/usr/share/openvswitch/scripts/ovs-ctl
 readonly k_libvirt_uri=qemu:///system
-readonly k_libvirtd_log=/var/log/libvirt/ltb-libvirtd.log
+readonly k_libvirtd_log=/var/log/libvirt/libvirtd.log
 
 readonly k_packages=(
   build-essential cmake pkg-config ccache clang-format
@@ -204,14 +204,34 @@ start_ovs() {
   fi
 }
 
+# `virsh version` makes libvirtd probe QEMU the first time (tens of seconds on a loaded machine), so
+# one try may take long; later calls answer from libvirt's capabilities cache in milliseconds.
 libvirt_answers() {
-  timeout 5 virsh -c "$k_libvirt_uri" version >/dev/null 2>&1
+  timeout 60 virsh -c "$k_libvirt_uri" version >/dev/null 2>&1
 }
 
 # pgrep -x matches the exact process name, so only a running daemon of that name counts.
 daemon_running() { pgrep -x "$1" >/dev/null 2>&1; }
 
+# Without udev, /dev/kvm stays root:root 0600. libvirt then finds at every call that KVM "is not
+# available now" for its qemu user although it was when it probed QEMU as root, throws away its
+# capabilities cache and probes QEMU again: 4-10 s per virsh call and per domain start. udev on a
+# normal Debian host gives /dev/kvm to group kvm, mode 0660; do the same here. Software emulation
+# (domain type 'qemu') does not use /dev/kvm either way.
+fix_kvm_permissions() {
+  if [[ -c /dev/kvm ]] && getent group kvm >/dev/null &&
+    [[ $(stat -c '%G %a' /dev/kvm) != "kvm 660" ]]; then
+    log "giving /dev/kvm to group kvm, mode 0660 (what udev does on a Debian host)"
+    chgrp kvm /dev/kvm
+    chmod 660 /dev/kvm
+  fi
+}
+
 start_libvirt() {
+  command -v virsh >/dev/null || die "virsh not found; run 'scripts/setup.sh deps' first"
+  if ! has_systemd; then
+    fix_kvm_permissions
+  fi
   if libvirt_answers; then
     log "libvirtd already answers on $k_libvirt_uri"
     return 0
@@ -222,7 +242,7 @@ start_libvirt() {
     systemctl start virtlogd libvirtd
   else
     mkdir -p "$(dirname "$k_libvirtd_log")"
-    # libvirtd hands each domain's console output to virtlogd; without it `virsh create` fails.
+    # libvirtd hands each domain's console and QEMU log to virtlogd; without it domains do not start.
     if ! daemon_running virtlogd; then
       log "starting virtlogd"
       setsid virtlogd -d </dev/null >>"$k_libvirtd_log" 2>&1
@@ -233,9 +253,9 @@ start_libvirt() {
       setsid libvirtd -d </dev/null >>"$k_libvirtd_log" 2>&1
     fi
   fi
-  if ! wait_for 60 libvirtd libvirt_answers; then
+  if ! wait_for 180 libvirtd libvirt_answers; then
     tail -n 20 "$k_libvirtd_log" >&2 || true
-    die "libvirtd did not answer 'virsh -c $k_libvirt_uri version' within 60 s; see $k_libvirtd_log"
+    die "libvirtd did not answer 'virsh -c $k_libvirt_uri version' within 180 s; see $k_libvirtd_log"
   fi
 }
 

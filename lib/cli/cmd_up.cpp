@@ -22,10 +22,14 @@ struct UpOptions {
 /// Loads a topology file, printing its diagnostics (warnings too). nullopt = invalid (exit 2).
 std::optional<topology::Topology> load(const Globals &globals, const std::string &file,
                                        const std::string &lab) {
-  auto loaded = topology::load_file(file, {lab});
+  topology::Diagnostics warnings;
+  auto loaded = topology::load_file(file, {lab, &warnings});
   if (!loaded) {
     print_diagnostics(globals, loaded.error());
     return std::nullopt;
+  }
+  if (!warnings.items.empty() && !globals.quiet) {
+    print_diagnostics(globals, warnings);
   }
   return *loaded;
 }

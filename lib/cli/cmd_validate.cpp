@@ -15,7 +15,11 @@ struct ValidateOptions {
 int run_validate(const Globals &globals, const ValidateOptions &options) {
   int code = 0;
   for (const auto &file : options.files) {
-    auto loaded = topology::load_file(file);
+    topology::Diagnostics warnings;
+    auto loaded = topology::load_file(file, {{}, &warnings});
+    if (loaded && !warnings.items.empty()) {
+      print_diagnostics(globals, warnings);
+    }
     if (!loaded) {
       print_diagnostics(globals, loaded.error());
       code = static_cast<int>(ExitCode::usage);

@@ -6,6 +6,7 @@
 #include "topology/loader.hpp"
 
 #include "topology/detail.hpp"
+#include "topology/vm_image.hpp"
 #include "util/hash.hpp"
 
 #include <algorithm>
@@ -35,7 +36,7 @@ using detail::Reporter;
 using detail::SchemaChecker;
 using detail::YamlTree;
 
-/// What ltb knows about each kind. A `vm` kind will add a runtime here.
+/// What ltb knows about each kind.
 struct KindInfo {
   std::string_view name;
   Runtime runtime;
@@ -46,6 +47,7 @@ struct KindInfo {
 constexpr std::array k_kinds{
     KindInfo{"linux", Runtime::container, "", "/etc/ltb/startup-config"},
     KindInfo{"frr", Runtime::container, "ltb/frr:latest", "/etc/frr/frr.conf"},
+    KindInfo{"vm", Runtime::vm, "ltb-vm", ""},
     KindInfo{"ovs-bridge", Runtime::ovs_bridge, "", ""},
 };
 
@@ -57,6 +59,15 @@ const KindInfo *find_kind(std::string_view name) {
   }
   return nullptr;
 }
+
+/// Fields only a vm node has, and container fields a vm node cannot have (a VM runs its own
+/// operating system: nothing is exec'd in it or mounted into it).
+constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd",    "cmdline",
+                                                           "disk-size", "nic-model", "accel"};
+constexpr std::array<std::string_view, 6> k_not_on_vm_fields{
+    "exec", "startup-config", "binds", "env", "entrypoint", "cmd"};
+
+constexpr std::int64_t k_vm_default_memory = 256LL << 20;
 
 constexpr std::size_t k_max_ifname = 15; // IFNAMSIZ - 1
 constexpr int k_min_mgmt_prefix = 16;
@@ -235,7 +246,7 @@ public:
     m_defaults = object_member(topology, "defaults");
     m_kinds = object_member(topology, "kinds");
     m_groups = object_member(topology, "groups");
-    check_bridge_kind_level();
+    check_kind_levels();
     if (const Json *nodes = object_member(topology, "nodes")) {
       m_node_names = keys_of(*nodes, "/topology/nodes");
       m_node_set.insert(m_node_names.begin(), m_node_names.end());
@@ -414,9 +425,47 @@ private:
     }
   }
 
-  void check_bridge_kind_level() {
-    if (const Json *bridge = object_member(m_kinds, "ovs-bridge")) {
-      report_bridge_fields(*bridge, "/topology/kinds/ovs-bridge", "topology.kinds.ovs-bridge");
+  /// Fields set on a node, or on its kind's entry, that its runtime cannot use. Set on a group or
+  /// in topology.defaults they are meant for other nodes, and are left unused without a word.
+  /// NODE is empty for a kind entry.
+  void report_runtime_fields(const Json &object, const std::string &pointer, Runtime runtime,
+                             const std::string &node) {
+    auto listed = [](const auto &fields, const std::string &key) {
+      return std::find(fields.begin(), fields.end(), key) != fields.end();
+    };
+    for (const auto &key : keys_of(object, pointer)) {
+      const std::string child = pointer_append(pointer, key);
+      if (failed(child)) {
+        continue;
+      }
+      if (runtime == Runtime::vm && listed(k_not_on_vm_fields, key)) {
+        m_reporter.error(key_at(child), fmt::format("'{}' is not supported on vm nodes", key),
+                         "a VM runs its own operating system: configure it in its image, or "
+                         "pass settings on the kernel command line (cmdline)");
+      } else if (runtime == Runtime::container && listed(k_vm_only_fields, key)) {
+        m_reporter.error(key_at(child), fmt::format("'{}' applies to vm nodes only", key),
+                         node.empty()
+                             ? std::string("set it under topology.kinds.vm instead")
+                             : fmt::format("remove it, or set kind: vm to make '{}' a virtual "
+                                           "machine",
+                                           node));
+      }
+    }
+  }
+
+  void check_kind_levels() {
+    for (const auto &kind : k_kinds) {
+      const std::string name(kind.name);
+      const Json *entry = object_member(m_kinds, name.c_str());
+      if (!entry) {
+        continue;
+      }
+      const std::string pointer = pointer_append("/topology/kinds", name);
+      if (kind.runtime == Runtime::ovs_bridge) {
+        report_bridge_fields(*entry, pointer, "topology.kinds." + name);
+      } else {
+        report_runtime_fields(*entry, pointer, kind.runtime, {});
+      }
     }
   }
 
@@ -533,7 +582,7 @@ private:
       }
       m_reporter.error(node.loc, fmt::format("node '{}' has no kind", name),
                        "set 'kind' on the node, in its group or in topology.defaults; ltb knows "
-                       "linux, frr and ovs-bridge");
+                       "linux, frr, vm and ovs-bridge");
       return;
     }
     const KindInfo *info =
@@ -554,6 +603,24 @@ private:
 
     if (node.runtime == Runtime::ovs_bridge) {
       report_bridge_fields(*object, pointer, fmt::format("ovs-bridge node '{}'", name));
+      m_topology.nodes.push_back(std::move(node));
+      return;
+    }
+    report_runtime_fields(*object, pointer, node.runtime, name);
+
+    if (const auto address = inherited(levels, "mgmt-ipv4");
+        address && address->first->is_string()) {
+      node.mgmt_ipv4 = address->first->get<std::string>();
+      m_addresses.push_back({name, *node.mgmt_ipv4, address->second});
+    }
+    const auto cpus = build_cpus(node, levels);
+    if (const auto memory = inherited(levels, "memory"); memory && !failed(memory->second)) {
+      if (auto bytes = size_value(*memory->first, memory->second, "memory size")) {
+        node.memory_bytes = *bytes;
+      }
+    }
+    if (node.runtime == Runtime::vm) {
+      build_vm(node, levels, *info, cpus);
       m_topology.nodes.push_back(std::move(node));
       return;
     }
@@ -586,15 +653,6 @@ private:
         }
       }
     }
-    if (const auto address = inherited(levels, "mgmt-ipv4");
-        address && address->first->is_string()) {
-      node.mgmt_ipv4 = address->first->get<std::string>();
-      m_addresses.push_back({name, *node.mgmt_ipv4, address->second});
-    }
-    build_cpus(node, levels);
-    if (const auto memory = inherited(levels, "memory"); memory && !failed(memory->second)) {
-      build_memory(node, *memory->first, memory->second);
-    }
     node.startup_config_path = std::string(info->startup_config_path);
     if (const auto config = inherited(levels, "startup-config");
         config && config->first->is_string() && !failed(config->second)) {
@@ -603,7 +661,223 @@ private:
     m_topology.nodes.push_back(std::move(node));
   }
 
-  void build_cpus(Node &node, const std::vector<Level> &levels) {
+  // --- vm nodes ---
+
+  /// What a vm node's `image` resolves to. The image's boot files apply unless the node sets its
+  /// own.
+  struct VmSource {
+    std::string disk;       // absolute; empty = none
+    std::string kernel;     // absolute; empty = none
+    std::string initrd;     // absolute; empty = none
+    std::optional<std::string> cmdline;
+    std::string image_name; // empty when `image` is a disk path
+    std::string file_help;  // the help for a file of the image that is missing
+  };
+
+  /// False, after reporting it, when the file PATH (ROLE: "base disk", "kernel", "initrd") of a
+  /// vm node is missing or is a directory. A value inherited by several nodes is reported once.
+  bool check_vm_file(const Node &node, std::string_view role, const std::string &path,
+                     SourceLoc loc, const std::string &pointer, const std::string &help) {
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    std::string_view problem;
+    if (ec || !fs::exists(status)) {
+      problem = "does not exist";
+    } else if (fs::is_directory(status)) {
+      problem = "is a directory";
+    } else {
+      return true;
+    }
+    if (pointer.empty() || m_reported_files.insert(pointer + '\n' + path).second) {
+      m_reporter.error(loc, fmt::format("{} '{}' of node '{}' {}", role, path, node.name, problem),
+                       help);
+    }
+    return false;
+  }
+
+  /// Resolves the `image` of a vm node (at LOC, POINTER; POINTER is empty for the kind's default
+  /// image) to a base disk or an ltb VM image. nullopt after an error.
+  std::optional<VmSource> resolve_vm_image(const Node &node, const std::string &written,
+                                           SourceLoc loc, const std::string &pointer) {
+    VmSource source;
+    if (detail::is_disk_path(written)) {
+      source.disk = absolute_source(written);
+      if (!check_vm_file(node, "base disk", source.disk, loc, pointer,
+                         "a relative path is relative to the topology file's directory; a value "
+                         "without '/' that does not end in .qcow2, .img or .raw names an ltb VM "
+                         "image")) {
+        return std::nullopt;
+      }
+      return source;
+    }
+    const fs::path images_dir = detail::vm_images_dir();
+    const std::string key = (images_dir / written).string();
+    auto cached = m_vm_images.find(key);
+    if (cached == m_vm_images.end()) {
+      cached = m_vm_images.emplace(key, detail::read_vm_image(images_dir, written)).first;
+    }
+    if (!cached->second) {
+      const detail::VmImageError &problem = cached->second.error();
+      std::string help = problem.help;
+      if (problem.not_found) {
+        const std::string fix =
+            pointer.empty()
+                ? fmt::format("node '{}' uses the default image of kind vm: build it with `make "
+                              "images`, or set 'image' to a disk path",
+                              node.name)
+                : std::string("build it with `make images`, or give a disk path");
+        const auto names = detail::vm_image_names(images_dir);
+        if (std::string best = did_you_mean(written, names); !best.empty()) {
+          help = fmt::format("did you mean '{}'? If not, {}", best, fix);
+        } else if (!names.empty()) {
+          help = fmt::format("{}; the images there are: {}", fix, detail::list_names(names));
+        } else {
+          help = fix;
+        }
+      }
+      m_reporter.error(loc, problem.message, help);
+      return std::nullopt;
+    }
+    const detail::VmImage &image = *cached->second;
+    source.image_name = image.name;
+    source.disk = image.disk;
+    source.kernel = image.kernel;
+    source.initrd = image.initrd;
+    source.cmdline = image.cmdline;
+    source.file_help = fmt::format("VM image '{}' names it in {}: rebuild the image with `make "
+                                   "images`",
+                                   image.name, (image.dir / "image.json").string());
+    if (!source.disk.empty() &&
+        !check_vm_file(node, "base disk", source.disk, loc, pointer, source.file_help)) {
+      return std::nullopt;
+    }
+    return source;
+  }
+
+  /// A vm node's kernel or initrd: the node's own (a path relative to the file) or its image's.
+  /// Returns the pointer of the node's own value, empty when it comes from the image.
+  std::string vm_boot_file(Node &node, const std::vector<Level> &levels, const char *key,
+                           const std::optional<VmSource> &source, SourceLoc image_loc,
+                           const std::string &image_pointer, std::string &out) {
+    if (const auto own = inherited(levels, key)) {
+      if (own->first->is_string() && !failed(own->second)) {
+        out = absolute_source(own->first->get<std::string>());
+        if (!check_vm_file(node, key, out, at(own->second), own->second,
+                           "a relative path is relative to the topology file's directory")) {
+          out.clear();
+        }
+      }
+      return own->second;
+    }
+    if (source) {
+      out = std::string_view(key) == "kernel" ? source->kernel : source->initrd;
+      if (!out.empty() &&
+          !check_vm_file(node, key, out, image_loc, image_pointer, source->file_help)) {
+        out.clear();
+      }
+    }
+    return {};
+  }
+
+  void build_vm(Node &node, const std::vector<Level> &levels, const KindInfo &info,
+                const std::optional<std::string> &cpus_pointer) {
+    if (node.cpus == 0) {
+      node.cpus = 1;
+    } else if (std::floor(node.cpus) != node.cpus && cpus_pointer) {
+      const Json *value = detail::navigate_pointer(m_tree.root, *cpus_pointer);
+      m_reporter.error(at(*cpus_pointer),
+                       fmt::format("a VM has a whole number of CPUs, not {}",
+                                   value ? text_of(*value, *cpus_pointer) : std::string()),
+                       "set cpus on the vm node or under topology.kinds.vm, for example cpus: 2");
+    }
+    if (node.memory_bytes == 0) {
+      node.memory_bytes = k_vm_default_memory;
+    }
+    if (const auto size = inherited(levels, "disk-size"); size && !failed(size->second)) {
+      if (auto bytes = size_value(*size->first, size->second, "disk size")) {
+        node.disk_size_bytes = *bytes;
+      }
+    }
+    if (const auto model = inherited(levels, "nic-model");
+        model && model->first->is_string() && !failed(model->second)) {
+      node.nic_model = model->first->get<std::string>();
+    }
+    if (const auto accel = inherited(levels, "accel");
+        accel && accel->first->is_string() && !failed(accel->second)) {
+      const std::string value = accel->first->get<std::string>();
+      if (value == "kvm") {
+        node.accel = Accel::kvm;
+      } else if (value == "qemu") {
+        node.accel = Accel::qemu;
+      }
+    }
+
+    std::string written(info.default_image);
+    std::string image_pointer;
+    SourceLoc image_loc = node.loc;
+    bool image_usable = true;
+    if (const auto image = inherited(levels, "image")) {
+      image_pointer = image->second;
+      image_loc = at(image_pointer);
+      image_usable = image->first->is_string() && !failed(image_pointer);
+      if (image_usable) {
+        written = image->first->get<std::string>();
+      }
+    }
+    std::optional<VmSource> source;
+    if (image_usable) {
+      source = resolve_vm_image(node, written, image_loc, image_pointer);
+    }
+    if (source) {
+      node.image = source->disk;
+    }
+    const std::string kernel_pointer =
+        vm_boot_file(node, levels, "kernel", source, image_loc, image_pointer, node.kernel);
+    const std::string initrd_pointer =
+        vm_boot_file(node, levels, "initrd", source, image_loc, image_pointer, node.initrd);
+    std::string cmdline_pointer;
+    if (const auto cmdline = inherited(levels, "cmdline")) {
+      cmdline_pointer = cmdline->second;
+      node.cmdline = text_of(*cmdline->first, cmdline->second);
+    } else if (source && source->cmdline) {
+      node.cmdline = *source->cmdline;
+    }
+    if (!source) {
+      return; // the image was reported; what follows depends on it
+    }
+    const bool kernel_given = !kernel_pointer.empty() || !source->kernel.empty();
+    if (source->disk.empty() && !kernel_given) {
+      m_reporter.error(image_loc,
+                       fmt::format("VM image '{}' has neither a disk nor a kernel",
+                                   source->image_name),
+                       fmt::format("{} must name a disk or a kernel; or set 'kernel' on node '{}'",
+                                   (detail::vm_images_dir() / source->image_name / "image.json")
+                                       .string(),
+                                   node.name));
+      return;
+    }
+    if (kernel_given) {
+      return;
+    }
+    // No kernel: QEMU boots the disk, and an initrd or a kernel command line would be unused.
+    // The image's own are simply not used; the node's are a mistake worth pointing at.
+    auto refuse = [&](const std::string &pointer, std::string_view what, std::string_view key) {
+      if (!pointer.empty() && m_reported_files.insert(pointer + "\nno kernel").second) {
+        m_reporter.error(at(pointer),
+                         fmt::format("vm node '{}' has {} but no kernel to boot", node.name, what),
+                         fmt::format("QEMU uses it only with a kernel it boots directly: set "
+                                     "'kernel', or remove '{}'",
+                                     key));
+      }
+    };
+    refuse(initrd_pointer, "an initrd", "initrd");
+    refuse(cmdline_pointer, "a kernel command line", "cmdline");
+    node.initrd.clear();
+    node.cmdline.clear();
+  }
+
+  /// Sets node.cpus from the most specific level; returns the pointer of the value used.
+  std::optional<std::string> build_cpus(Node &node, const std::vector<Level> &levels) {
     for (const auto &level : levels) {
       const Json *cpus = member(level.object, "cpus");
       const Json *cpu = member(level.object, "cpu");
@@ -617,26 +891,28 @@ private:
         if (value->is_number()) {
           node.cpus = value->get<double>();
         }
-        return;
+        return pointer_append(level.pointer, cpus ? "cpus" : "cpu");
       }
     }
+    return std::nullopt;
   }
 
-  void build_memory(Node &node, const Json &value, const std::string &pointer) {
+  /// A size in bytes (memory, disk-size) as a number or a number with a unit.
+  std::optional<std::int64_t> size_value(const Json &value, const std::string &pointer,
+                                         std::string_view what) {
     if (value.is_number_integer()) {
-      node.memory_bytes = std::max<std::int64_t>(0, value.get<std::int64_t>());
-      return;
+      return std::max<std::int64_t>(0, value.get<std::int64_t>());
     }
     if (!value.is_string()) {
-      return;
+      return std::nullopt;
     }
-    if (auto bytes = parse_memory(value.get<std::string>())) {
-      node.memory_bytes = *bytes;
-    } else {
+    auto bytes = parse_memory(value.get<std::string>());
+    if (!bytes) {
       m_reporter.error(at(pointer),
-                       fmt::format("memory size '{}' is not valid", value.get<std::string>()),
+                       fmt::format("{} '{}' is not valid", what, value.get<std::string>()),
                        "write bytes or a number with a unit: 512MiB, 1GB, 1g, 256m");
     }
+    return bytes;
   }
 
   void build_startup_config(Node &node, const std::string &value, const std::string &pointer) {
@@ -845,7 +1121,7 @@ private:
         continue;
       }
       if (auto runtime = m_node_runtime.find(end.node); runtime != m_node_runtime.end() &&
-                                                        runtime->second == Runtime::container &&
+                                                        runtime->second != Runtime::ovs_bridge &&
                                                         end.iface == "eth0") {
         m_reporter.error(
             places[j].iface,
@@ -938,6 +1214,8 @@ private:
   std::map<std::string, Runtime> m_node_runtime;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::string, SourceLoc> m_link_names;
+  std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;
+  std::set<std::string> m_reported_files; // pointer + path of a vm file already reported
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
 };
 

@@ -30,6 +30,20 @@ std::string node_config_hash(const Node &node) {
   j["memory_bytes"] = node.memory_bytes;
   j["startup_config_text"] = node.startup_config_text;
   j["startup_config_path"] = node.startup_config_path;
+  // VM fields only for VMs: adding keys for containers would change the hash of every container
+  // recorded before VMs existed, and `ltb up` would recreate them all. For a VM, `image` is the
+  // absolute path of its base disk, so a different disk means a new VM too.
+  if (node.runtime == Runtime::vm) {
+    j["runtime"] = "vm";
+    j["kernel"] = node.kernel;
+    j["initrd"] = node.initrd;
+    j["cmdline"] = node.cmdline;
+    j["disk_size_bytes"] = node.disk_size_bytes;
+    j["nic_model"] = node.nic_model;
+    j["accel"] = node.accel == Accel::kvm    ? "kvm"
+                 : node.accel == Accel::qemu ? "qemu"
+                                             : "auto";
+  }
   return util::sha256_hex(j.dump());
 }
 

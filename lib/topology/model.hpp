@@ -18,7 +18,10 @@ struct SourceLoc {
 };
 
 /// What runs a node.
-enum class Runtime { container, ovs_bridge };
+enum class Runtime { container, ovs_bridge, vm };
+
+/// How a VM is accelerated: KVM, software emulation (TCG), or KVM where it really works.
+enum class Accel { automatic, kvm, qemu };
 
 struct Node {
   std::string name;
@@ -38,6 +41,14 @@ struct Node {
   std::string startup_config;           // absolute path of a file; empty = none
   std::string startup_config_text;      // the file's content (or inline text), part of the hash
   std::string startup_config_path;      // where it is placed inside the node
+  // VM nodes (Runtime::vm). `image` is then the absolute path of a base disk, or empty when the
+  // VM boots a kernel directly.
+  std::string kernel;  // absolute path; empty = boot from the disk
+  std::string initrd;  // absolute path
+  std::string cmdline; // kernel command line (ltb appends the management address)
+  std::int64_t disk_size_bytes = 0; // overlay size; 0 = the base disk's size
+  std::string nic_model = "virtio";
+  Accel accel = Accel::automatic;
   SourceLoc loc;
 };
 

@@ -8,18 +8,17 @@
 //                                                network; prints the elapsed seconds
 //   bench_floor remove PREFIX N                  removes them (and the network); prints seconds
 
+#include "runtime/docker/docker.hpp"
+
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fmt/format.h>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-
-#include "runtime/docker/docker.hpp"
 
 namespace {
 

@@ -11,10 +11,11 @@
 #   4. ltb, 50 nodes:  a chain of 49 links; no-op `ltb up` < 0.3 s, `ltb status [LAB]` < 0.1 s
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
-# build/), BENCH_RUNS (repetitions whose median counts, default 3), BENCH_OUT (also write the
-# figures there, tab-separated), BENCH_SUBNET (the floor's and compose's network, default
-# 172.31.250.0/24; ltb picks its own in 172.20.0.0/16), CI=true (a missing docker-compose is an
-# error rather than a notice).
+# build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
+# there, tab-separated), BENCH_SUBNET (the floor's and compose's network, default 172.31.250.0/24;
+# ltb picks its own in 172.20.0.0/16), BENCH_LOGS (keep ltb's timestamped progress logs and the
+# generated files there, for profiling), CI=true (a missing docker-compose is an error, not a
+# notice: nothing may be skipped in CI).
 # Exit status: 0 when every measurement ran (a missed target prints MISS but is not an error),
 # 1 when something failed. Everything it creates is named ltbtest* and removed on exit.
 
@@ -50,6 +51,7 @@ die() {
 
 # --- cleanup -------------------------------------------------------------------------------------
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -65,12 +67,14 @@ cleanup() {
       "$LTB_BIN" --quiet down --lab "$lab" >/dev/null 2>&1
     fi
     # Whatever ltb could not remove: by its labels and external_ids.
-    local ids
-    ids=$(docker ps -aq --filter "label=ltb.lab=$lab" 2>/dev/null)
-    [[ -n $ids ]] && docker rm -f $ids >/dev/null 2>&1
-    ids=$(docker network ls -q --filter "label=ltb.lab=$lab" 2>/dev/null)
-    [[ -n $ids ]] && docker network rm $ids >/dev/null 2>&1
-    for br in $(ovs-vsctl --bare --columns=name find bridge "external_ids:ltb-lab=$lab" 2>/dev/null); do
+    local ids bridges
+    mapfile -t ids < <(docker ps -aq --filter "label=ltb.lab=$lab" 2>/dev/null)
+    ((${#ids[@]} == 0)) || docker rm -f "${ids[@]}" >/dev/null 2>&1
+    mapfile -t ids < <(docker network ls -q --filter "label=ltb.lab=$lab" 2>/dev/null)
+    ((${#ids[@]} == 0)) || docker network rm "${ids[@]}" >/dev/null 2>&1
+    mapfile -t bridges < <(ovs-vsctl --bare --columns=name find bridge \
+      "external_ids:ltb-lab=$lab" 2>/dev/null)
+    for br in "${bridges[@]}"; do
       ovs-vsctl --if-exists del-br "$br" >/dev/null 2>&1
     done
   done
@@ -149,7 +153,7 @@ say "ltb: $LTB_BIN ($("$LTB_BIN" --version 2>/dev/null)); state $LTB_STATE"
 COMPOSE_OK=1
 if ! command -v docker-compose >/dev/null; then
   COMPOSE_OK=0
-  say "docker-compose is missing: install it with \`apt-get install docker-compose\` (Debian's 1.29)"
+  say "docker-compose is missing; install it (Debian's 1.29): apt-get install docker-compose"
   if [[ ${CI:-} == true ]]; then
     die "docker-compose is required in CI (nothing may be skipped)"
   fi
@@ -160,7 +164,8 @@ fi
 for lab in "$LAB20" "$LAB50"; do
   if [[ -n $(docker ps -aq --filter "label=ltb.lab=$lab") ]]; then
     say "removing lab $lab, left from an earlier run"
-    "$LTB_BIN" --quiet down --lab "$lab" >&2 || die "could not remove lab $lab; try: ltb down --lab $lab"
+    "$LTB_BIN" --quiet down --lab "$lab" >&2 ||
+      die "could not remove lab $lab; try: ltb down --lab $lab"
   fi
 done
 
@@ -235,29 +240,32 @@ gateway=$(awk -F'[./]' '{ printf "%s.%s.%s.%d", $1, $2, $3, $4 + 1 }' <<<"$SUBNE
   printf '        - subnet: %s\n          gateway: %s\n' "$SUBNET" "$gateway"
 } >"$COMPOSE_FILE"
 
-# --- 1. floor ------------------------------------------------------------------------------------
+# --- 1-3. floor, docker-compose, ltb (20 nodes) --------------------------------------------------
 
-say "floor: $RUNS x create+start $N containers through the Docker API, then remove"
-floor_up=() floor_down=()
+# check_lab LAB NODES PORTS: the lab ltb reported up really runs (a broken deploy measures nothing).
+check_lab() {
+  local lab=$1 nodes=$2 ports=$3 running bridge got=0
+  running=$(docker ps -q --filter "label=ltb.lab=$lab" --filter status=running | wc -l)
+  ((running == nodes)) || die "lab $lab: $running of $nodes containers run after ltb up"
+  if ((ports > 0)); then
+    bridge=$(ovs-vsctl --bare --columns=name find bridge "external_ids:ltb-lab=$lab")
+    [[ -n $bridge ]] && got=$(ovs-vsctl list-ports "$bridge" | wc -l)
+    ((got == ports)) || die "lab $lab: its Open vSwitch bridge has $got of $ports ports after up"
+  fi
+}
+
+# The three run in turn within each round, so that a change in the machine's load (it may be
+# shared) touches all of them alike.
+say "$RUNS rounds of: floor (API, $N containers), docker-compose ($N), ltb ($LAB20: $N nodes," \
+  "$((N - 1)) veth links, an OVS segment of 5)"
+floor_up=() floor_down=() compose_up=() compose_down=() ltb_up=() ltb_down=()
 for ((r = 1; r <= RUNS; r++)); do
   out=$("$FLOOR" create "$N" "$IMAGE" "$FLOOR_PREFIX" "$SUBNET") || die "bench_floor create failed"
   floor_up+=("$out")
   out=$("$FLOOR" remove "$FLOOR_PREFIX" "$N") || die "bench_floor remove failed"
   floor_down+=("$out")
-  say "  run $r: create ${floor_up[-1]} s, remove ${floor_down[-1]} s"
-done
-FLOOR_UP=$(median "${floor_up[@]}")
-FLOOR_DOWN=$(median "${floor_down[@]}")
-row "floor: create+start $N (API)" "$FLOOR_UP"
-row "floor: remove $N (API)" "$FLOOR_DOWN"
-
-# --- 2. docker-compose ---------------------------------------------------------------------------
-
-COMPOSE_UP=""
-if ((COMPOSE_OK)); then
-  say "docker-compose: $RUNS x up -d / down of the same $N containers"
-  compose_up=() compose_down=()
-  for ((r = 1; r <= RUNS; r++)); do
+  compose=""
+  if ((COMPOSE_OK)); then
     timed "$WORK/compose-up.log" docker-compose -f "$COMPOSE_FILE" -p "$COMPOSE_PROJECT" up -d ||
       { cat "$WORK/compose-up.log" >&2; die "docker-compose up failed"; }
     compose_up+=("$T")
@@ -265,29 +273,31 @@ if ((COMPOSE_OK)); then
       down -v --timeout 1 ||
       { cat "$WORK/compose-down.log" >&2; die "docker-compose down failed"; }
     compose_down+=("$T")
-    say "  run $r: up ${compose_up[-1]} s, down ${compose_down[-1]} s"
-  done
+    compose=", compose up ${compose_up[-1]} down ${compose_down[-1]}"
+  fi
+  ltb_timed "$WORK/lab20-up-$r.log" up "$WORK/lab20.yaml"
+  ltb_up+=("$T")
+  check_lab "$LAB20" "$N" 5
+  ltb_timed "$WORK/lab20-down-$r.log" down --lab "$LAB20"
+  ltb_down+=("$T")
+  say "  round $r: floor create ${floor_up[-1]} remove ${floor_down[-1]}$compose," \
+    "ltb up ${ltb_up[-1]} down ${ltb_down[-1]} (seconds)"
+done
+FLOOR_UP=$(median "${floor_up[@]}")
+FLOOR_DOWN=$(median "${floor_down[@]}")
+row "floor: create+start $N (API)" "$FLOOR_UP"
+row "floor: remove $N (API)" "$FLOOR_DOWN"
+COMPOSE_UP=""
+if ((COMPOSE_OK)); then
   COMPOSE_UP=$(median "${compose_up[@]}")
   row "docker-compose up -d ($N)" "$COMPOSE_UP"
   row "docker-compose down ($N)" "$(median "${compose_down[@]}")"
 else
-  row "docker-compose up -d ($N)" "missing" "apt-get install docker-compose" ""
+  row "docker-compose up -d ($N)" "missing" "apt-get install docker-compose"
 fi
-
-# --- 3. ltb, 20 nodes ----------------------------------------------------------------------------
-
-say "ltb: $RUNS x up / down of $LAB20 ($N nodes, $((N - 1)) veth links, OVS segment of 5)"
-ltb_up=() ltb_down=()
-for ((r = 1; r <= RUNS; r++)); do
-  ltb_timed "$WORK/lab20-up-$r.log" up "$WORK/lab20.yaml"
-  ltb_up+=("$T")
-  ltb_timed "$WORK/lab20-down-$r.log" down --lab "$LAB20"
-  ltb_down+=("$T")
-  say "  run $r: up ${ltb_up[-1]} s, down ${ltb_down[-1]} s"
-done
 LTB_UP=$(median "${ltb_up[@]}")
 LTB_DOWN=$(median "${ltb_down[@]}")
-row "ltb up ($N nodes, 24 links)" "$LTB_UP" "$(calc "$LTB_UP / $FLOOR_UP")" "<=1.3"
+row "ltb up ($N nodes, 24 links) / floor" "$LTB_UP" "$(calc "$LTB_UP / $FLOOR_UP")" "<=1.3"
 if [[ -n $COMPOSE_UP ]]; then
   row "ltb up / docker-compose up" "$LTB_UP" "$(calc "$LTB_UP / $COMPOSE_UP")"
 fi
@@ -298,11 +308,14 @@ row "ltb down ($N nodes) / floor remove" "$LTB_DOWN" "$(calc "$LTB_DOWN / $FLOOR
 say "ltb: $LAB50 ($N_BIG nodes, $((N_BIG - 1)) links): up, then $QUICK_RUNS x no-op up / status"
 ltb_timed "$WORK/lab50-up.log" up "$WORK/lab50.yaml"
 row "ltb up ($N_BIG nodes, $((N_BIG - 1)) links)" "$T"
+check_lab "$LAB50" "$N_BIG" 0
 noop=() status_all=() status_lab=()
 for ((r = 1; r <= QUICK_RUNS; r++)); do
   ltb_timed "$WORK/lab50-noop.log" up "$WORK/lab50.yaml"
-  grep -q 'nothing to do' "$WORK/lab50-noop.log" ||
-    { ERRORS=$((ERRORS + 1)); say "a second ltb up was not a no-op: $(head -3 "$WORK/lab50-noop.log")"; }
+  if ! grep -q 'nothing to do' "$WORK/lab50-noop.log"; then
+    ERRORS=$((ERRORS + 1))
+    say "a second ltb up was not a no-op: $(head -3 "$WORK/lab50-noop.log")"
+  fi
   noop+=("$T")
   ltb_timed "$WORK/status.log" status
   status_all+=("$T")
@@ -321,7 +334,7 @@ row "ltb down ($N_BIG nodes)" "$T"
 # --- report --------------------------------------------------------------------------------------
 
 {
-  printf '\nltb benchmark, %s, %s cores, docker %s; medians of %s runs (%s for the quick ones)\n\n' \
+  printf '\nltb benchmark, %s, %s cores, docker %s; medians of %s rounds (quick ones: %s)\n\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$(docker version --format '{{.Server.Version}}')" \
     "$RUNS" "$QUICK_RUNS"
   printf '%-40s %9s  %-26s %s\n' MEASUREMENT SECONDS RATIO/TARGET RESULT
@@ -329,9 +342,15 @@ row "ltb down ($N_BIG nodes)" "$T"
     IFS=$'\t' read -r name seconds ratio result <<<"$line"
     printf '%-40s %9s  %-26s %s\n' "$name" "$seconds" "$ratio" "$result"
   done
-  printf '\nratios divide by the floor measured above; runs: floor create %s, ltb up %s\n' \
-    "${floor_up[*]}" "${ltb_up[*]}"
+  printf '\nratios divide medians; per round: floor create %s; compose up %s; ltb up %s\n' \
+    "${floor_up[*]}" "${compose_up[*]:--}" "${ltb_up[*]}"
 }
+if [[ -n ${BENCH_LOGS:-} ]]; then
+  if ! mkdir -p "$BENCH_LOGS" || ! cp "$WORK"/*.log "$WORK"/*.y*ml "$BENCH_LOGS"/; then
+    die "cannot copy the logs to $BENCH_LOGS"
+  fi
+  say "ltb's progress logs and the generated files are in $BENCH_LOGS"
+fi
 if [[ -n ${BENCH_OUT:-} ]]; then
   {
     printf 'measurement\tseconds\tratio_target\tresult\n'

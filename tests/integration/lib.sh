@@ -20,8 +20,8 @@ IT_TMP=$(mktemp -d "/tmp/ltb-${IT_NAME}.XXXXXX")
 export LTB_STATE="$IT_TMP/state/state.db"
 # Progress lines without colour or cursor tricks, whatever the terminal.
 export NO_COLOR=1
-readonly k_busybox=ltb/busybox:latest
-readonly k_frr=ltb/frr:latest
+# shellcheck disable=SC2034 # used by the tests that source this
+readonly k_busybox=ltb/busybox:latest k_frr=ltb/frr:latest
 IT_LABS=()
 IT_PIDS=()
 IT_START=$(date +%s%N)
@@ -49,6 +49,17 @@ track_lab() { IT_LABS+=("$@"); }
 
 # Background processes started by this test, killed (by pid) by the EXIT trap if still alive.
 track_pid() { IT_PIDS+=("$@"); }
+
+# kill_and_reap PID: SIGKILL to a background process of this shell, and wait for it (quietly).
+# Returns its exit status (137 when the signal killed it).
+kill_and_reap() {
+  local rc=0
+  {
+    kill -9 "$1"
+    wait "$1" || rc=$?
+  } 2>/dev/null
+  return "$rc"
+}
 
 # wait_until TIMEOUT CMD...: runs CMD every 0.3 s until it succeeds; 1 after TIMEOUT seconds.
 wait_until() {
@@ -110,6 +121,23 @@ assert_iface() {
   has_iface "$@" || fail "node $2 of lab $1 has no interface $3 that is up: $(cexec "$1" "$2" ip -o link 2>&1 | tr '\n' ';')"
 }
 
+# assert_ifaces LAB NODE:IFACE...: every interface exists and is up (one docker exec per node).
+assert_ifaces() {
+  local lab=$1 spec node iface links
+  shift
+  local -A by_node=()
+  for spec in "$@"; do
+    by_node[${spec%%:*}]+=" ${spec#*:}"
+  done
+  for node in "${!by_node[@]}"; do
+    links=$(cexec "$lab" "$node" ip -o link 2>&1) || fail "cannot list interfaces of node $node in lab $lab: $links"
+    for iface in ${by_node[$node]}; do
+      grep -Eq "^[0-9]+: $iface(@[^:]*)?: <([^>]*,)?UP[,>]" <<<"$links" ||
+        fail "node $node of lab $lab has no interface $iface that is up: $(tr '\n' ';' <<<"$links")"
+    done
+  done
+}
+
 # The hex that prefixes the lab's host interfaces ("lv"/"lb" + 6 hex of sha256(lab)).
 lab_hash() { printf %s "$1" | sha256sum | cut -c1-6; }
 
@@ -138,6 +166,9 @@ lab_leftovers() {
     out=$(ovs-vsctl --bare --columns=name find "$table" "external_ids:ltb-lab=$lab" | sed '/^$/d')
     [[ -n $out ]] && echo "OVS ${table}s: $(tr '\n' ' ' <<<"$out")"
   done
+  # A port whose host veth vanished keeps its Interface row, named after the veth.
+  out=$(ovs-vsctl --bare --columns=name list Interface | grep -E "^l[vb]$hash" || true)
+  [[ -n $out ]] && echo "OVS interfaces named like the lab's: $(tr '\n' ' ' <<<"$out")"
   out=$(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
     grep -E "^l[vb]$hash" || true)
   [[ -n $out ]] && echo "host interfaces: $(tr '\n' ' ' <<<"$out")"

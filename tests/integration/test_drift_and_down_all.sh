@@ -63,9 +63,7 @@ expect_rc 0 ltb up "$IT_TMP/one.yaml"
 assert_all_running "$lab1"
 [[ $(node_id "$lab1" a) == $(awk '$1 == "a" { print $2 }' <<<"$ids_before") ]] ||
   fail "repairing node b changed node a's container"
-assert_iface "$lab1" b eth1
-assert_iface "$lab1" b eth2
-assert_iface "$lab1" a eth1
+assert_ifaces "$lab1" b:eth1 b:eth2 a:eth1
 
 # --- drift: the segment's bridge deleted by hand.
 bridge=$(ovs-vsctl --bare --columns=name find Bridge "external_ids:ltb-lab=$lab1")

@@ -73,9 +73,7 @@ write_topology
 expect_rc 0 ltb up "$file"
 expect_output out "lab $lab is up: 5 nodes, 4 links"
 assert_all_running "$lab"
-for iface in a:eth1 b:eth1 b:eth2 c:eth1 c:eth2 d:eth1; do
-  assert_iface "$lab" "${iface%%:*}" "${iface#*:}"
-done
+assert_ifaces "$lab" a:eth1 b:eth1 b:eth2 c:eth1 c:eth2 d:eth1
 [[ $(lab_ports | wc -l) -eq 2 ]] || fail "expected 2 OVS ports, got: $(lab_ports)"
 retry 3 cexec "$lab" a ping -c 3 -W 2 10.232.1.2 >/dev/null || fail "a cannot ping b after up"
 ids=$(container_ids "$lab")
@@ -111,8 +109,7 @@ expect_rc 0 ltb up "$file"
 expect_output out "lab $lab is up: 5 nodes, 5 links"
 expect_output out "\(1 action in"
 [[ $(container_ids "$lab") == "$ids" ]] || fail "(b) adding a link changed containers: $(changed_nodes "$ids" "$(container_ids "$lab")")"
-assert_iface "$lab" a eth2
-assert_iface "$lab" c eth3
+assert_ifaces "$lab" a:eth2 c:eth3
 expect_rc 0 ltb inspect "$lab" --format json
 jq -e '.links | any(.name == "a-c")' "$IT_TMP/out" >/dev/null || fail "(b) inspect shows no link a-c"
 expect_rc 0 ltb up "$file"
@@ -142,11 +139,9 @@ expect_rc 0 ltb up "$file"
 after=$(container_ids "$lab")
 [[ $(changed_nodes "$ids" "$after") == b ]] || fail "(d) changing b changed: '$(changed_nodes "$ids" "$after")' (expected b only)"
 assert_all_running "$lab"
+# shellcheck disable=SC2016 # expanded in the container
 cexec "$lab" b sh -c 'test "$FOO" = 1' || fail "(d) b's new container has no FOO=1"
-assert_iface "$lab" b eth1
-assert_iface "$lab" b eth2
-assert_iface "$lab" a eth1
-assert_iface "$lab" c eth1
+assert_ifaces "$lab" b:eth1 b:eth2 a:eth1 c:eth1
 retry 3 cexec "$lab" a ping -c 3 -W 2 10.232.1.2 >/dev/null ||
   check_later "(d) a cannot ping b after b was recreated (a eth1: $(cexec "$lab" a ip -o addr show eth1 | tr '\n' ';') b eth1: $(cexec "$lab" b ip -o addr show eth1 | tr '\n' ';'))"
 ids=$after
@@ -164,9 +159,7 @@ expect_rc 0 ltb up "$file"
 after=$(container_ids "$lab")
 [[ $(changed_nodes "$ids" "$after") == c ]] || fail "(e) recreating c changed: '$(changed_nodes "$ids" "$after")' (expected c only)"
 assert_all_running "$lab"
-for iface in c:eth1 c:eth2 c:eth3 b:eth2 a:eth2; do
-  assert_iface "$lab" "${iface%%:*}" "${iface#*:}"
-done
+assert_ifaces "$lab" c:eth1 c:eth2 c:eth3 b:eth2 a:eth2
 ports=$(lab_ports)
 [[ $(wc -l <<<"$ports") -eq 1 && $ports == *c:eth2* ]] || fail "(e) expected c's OVS port again, got: $ports"
 expect_rc 0 ltb up "$file"

@@ -2,6 +2,7 @@
 
 #include "topology/model.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <functional>
 #include <string>
@@ -79,6 +80,59 @@ TEST_CASE("topology model: node_config_hash changes with what needs a new contai
     change(changed);
     CHECK(node_config_hash(changed) != h);
   }
+}
+
+TEST_CASE("topology model: a container's node_config_hash is what it was before VMs existed") {
+  // The hash is recorded in the state file and in a container label; if it changed for an
+  // unchanged container, `ltb up` after an upgrade would recreate every running container.
+  CHECK(node_config_hash(sample_node()) ==
+        "38e57cb2ca36c1109dee2566e7b0995875e794bfa7cae7ac0dc83702961dcd74");
+}
+
+TEST_CASE("topology model: node_config_hash of a VM covers its VM fields") {
+  Node base;
+  base.name = "vm1";
+  base.kind = "vm";
+  base.runtime = Runtime::vm;
+  base.image = "/var/lib/ltb/images/ltb-vm/disk.qcow2";
+  base.kernel = "/var/lib/ltb/images/ltb-vm/vmlinuz";
+  base.initrd = "/var/lib/ltb/images/ltb-vm/initrd.img";
+  base.cmdline = "console=ttyS0";
+  base.cpus = 1;
+  base.memory_bytes = 256LL << 20;
+  const std::string h = node_config_hash(base);
+
+  const std::vector<std::pair<const char *, std::function<void(Node &)>>> changes{
+      {"base disk", [](Node &n) { n.image = "/labs/other.qcow2"; }},
+      {"no base disk", [](Node &n) { n.image.clear(); }},
+      {"kernel", [](Node &n) { n.kernel = "/boot/vmlinuz-6.1"; }},
+      {"initrd", [](Node &n) { n.initrd.clear(); }},
+      {"cmdline", [](Node &n) { n.cmdline = "console=ttyS0 quiet"; }},
+      {"disk_size_bytes", [](Node &n) { n.disk_size_bytes = 4LL << 30; }},
+      {"nic_model", [](Node &n) { n.nic_model = "e1000"; }},
+      {"accel kvm", [](Node &n) { n.accel = Accel::kvm; }},
+      {"accel qemu", [](Node &n) { n.accel = Accel::qemu; }},
+      {"cpus", [](Node &n) { n.cpus = 2; }},
+      {"memory_bytes", [](Node &n) { n.memory_bytes = 512LL << 20; }},
+      {"runtime", [](Node &n) { n.runtime = Runtime::container; }},
+  };
+  std::vector<std::string> seen{h};
+  for (const auto &[field, change] : changes) {
+    CAPTURE(field);
+    Node changed = base;
+    change(changed);
+    const std::string changed_hash = node_config_hash(changed);
+    CHECK(changed_hash != h);
+    seen.push_back(changed_hash);
+  }
+  // kvm and qemu are told apart, not just "not auto"
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+
+  Node same = base;
+  same.name = "vm2";
+  same.loc = {9, 5};
+  CHECK(node_config_hash(same) == h);
 }
 
 TEST_CASE("topology model: link_key ignores order and name") {

@@ -231,7 +231,7 @@ help: ltb creates Open vSwitch bridges itself: use kind: ovs-bridge
 lab.yaml:8:16: error: unknown kind 'ceos'
    8 |     r3: {kind: ceos, image: ceos}
      |                ^
-help: 'kind' must be one of: linux, frr, ovs-bridge
+help: 'kind' must be one of: linux, frr, vm, ovs-bridge
 )");
 }
 
@@ -243,7 +243,7 @@ TEST_CASE("topology validation: a node without a kind") {
         R"(lab.yaml:4:5: error: node 'r1' has no kind
    4 |     r1: {image: alpine}
      |     ^
-help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr and ovs-bridge
+help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr, vm and ovs-bridge
 )");
 }
 
@@ -334,7 +334,7 @@ help: The lab's nodes by name. A node name is 1 to 63 letters, digits, '_', '.' 
 
 TEST_CASE("topology validation: an empty file") {
   CHECK(errors("") == R"(lab.yaml: error: the file is empty; it must be a map
-help: A network lab for ltb, the lab topology builder: nodes (containers, Open vSwitch bridges) and the links between them. A containerlab file that uses only linux nodes and veth links loads unchanged. See ltb-topology(5).
+help: A network lab for ltb, the lab topology builder: nodes (containers, virtual machines, Open vSwitch bridges) and the links between them. A containerlab file that uses only linux nodes and veth links loads unchanged. See ltb-topology(5).
 )");
 }
 
@@ -685,7 +685,7 @@ TEST_CASE("topology validation: malformed memory size and bind mount") {
         R"(lab.yaml:4:46: error: malformed memory limit 'lots'
    4 |     r1: {kind: linux, image: alpine, memory: lots, binds: [data]}
      |                                              ^
-help: Memory limit: bytes, or a number with a unit. GB, MB, KB, TB are powers of 1000; GiB, MiB, KiB, TiB and the single letters g, m, k, t are powers of 1024 (as in Docker). Examples: 512MiB, 1GB, 1g, 256m. 0 or absent: no limit.
+help: Memory limit: bytes, or a number with a unit. GB, MB, KB, TB are powers of 1000; GiB, MiB, KiB, TiB and the single letters g, m, k, t are powers of 1024 (as in Docker). Examples: 512MiB, 1GB, 1g, 256m. 0 or absent: no limit. For vm nodes: the memory of the VM; 0 or absent: 256MiB.
 lab.yaml:4:60: error: malformed bind mount 'data'
    4 |     r1: {kind: linux, image: alpine, memory: lots, binds: [data]}
      |                                                            ^
@@ -782,7 +782,7 @@ TEST_CASE("topology validation: quoted numbers stay strings (YAML 1.2)") {
         R"(lab.yaml:3:50: error: 'cpus' must be a number
    3 |   nodes: {r1: {kind: linux, image: alpine, cpus: "2"}}
      |                                                  ^
-help: CPU limit in CPUs, for example 1.5. 0 or absent: no limit.
+help: CPU limit in CPUs, for example 1.5. 0 or absent: no limit. For vm nodes: the number of virtual CPUs, a whole number; 0 or absent: 1.
 )");
 }
 

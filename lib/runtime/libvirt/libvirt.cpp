@@ -1,0 +1,518 @@
+#include "runtime/libvirt/libvirt.hpp"
+
+#include "util/exec.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fmt/format.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <unistd.h>
+
+namespace ltb::runtime {
+namespace {
+
+struct ConnectDeleter {
+  void operator()(virConnectPtr conn) const noexcept { virConnectClose(conn); }
+};
+using ConnectPtr = std::unique_ptr<virConnect, ConnectDeleter>;
+
+struct DomainDeleter {
+  void operator()(virDomainPtr dom) const noexcept { virDomainFree(dom); }
+};
+using DomainPtr = std::unique_ptr<virDomain, DomainDeleter>;
+
+struct StreamDeleter {
+  void operator()(virStreamPtr stream) const noexcept { virStreamFree(stream); }
+};
+using StreamPtr = std::unique_ptr<virStream, StreamDeleter>;
+
+// Strings and arrays that libvirt allocates for the caller to free().
+struct FreeDeleter {
+  void operator()(void *p) const noexcept { std::free(p); }
+};
+using CString = std::unique_ptr<char, FreeDeleter>;
+
+const char *const k_start_help = "start it: virtlogd -d && libvirtd -d (or make setup)";
+
+// libvirt prints every error to stderr unless a handler is installed; ltb reports errors itself.
+void ignore_error(void *, virErrorPtr) {}
+
+void init_libvirt() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    virInitialize();
+    virSetErrorFunc(nullptr, ignore_error);
+    // Without an event loop a non-blocking stream from libvirtd never receives data (nothing
+    // reads the socket between calls), so console() needs one. It must exist before the first
+    // connection opens; it is run only inside console().
+    virEventRegisterDefaultImpl();
+  });
+}
+
+// The calling thread's last libvirt error, on one line.
+std::string last_message() {
+  const virError *err = virGetLastError();
+  std::string msg = err != nullptr && err->message != nullptr ? err->message : "unknown libvirt error";
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  while (!msg.empty() && msg.back() == ' ') {
+    msg.pop_back();
+  }
+  return msg;
+}
+
+int last_code() { return virGetLastErrorCode(); }
+
+std::string version_text(unsigned long version) {
+  return fmt::format("{}.{}.{}", version / 1000000, (version / 1000) % 1000, version % 1000);
+}
+
+std::string state_name(int state) {
+  switch (state) {
+  case VIR_DOMAIN_RUNNING:
+    return "running";
+  case VIR_DOMAIN_BLOCKED:
+    return "blocked";
+  case VIR_DOMAIN_PAUSED:
+    return "paused";
+  case VIR_DOMAIN_SHUTDOWN:
+    return "shutdown";
+  case VIR_DOMAIN_SHUTOFF:
+    return "shutoff";
+  case VIR_DOMAIN_CRASHED:
+    return "crashed";
+  case VIR_DOMAIN_PMSUSPENDED:
+    return "pmsuspended";
+  default:
+    return "nostate";
+  }
+}
+
+bool write_all(int fd, const char *data, std::size_t size) {
+  while (size > 0) {
+    const auto n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd pfd{fd, POLLOUT, 0};
+        ::poll(&pfd, 1, 1000);
+        continue;
+      }
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// State shared by the event-loop callbacks of one console() call.
+struct ConsoleSession {
+  virStreamPtr stream = nullptr;
+  int out_fd = -1;
+  char escape = 0x1d;
+  std::string to_guest; // terminal input not yet accepted by the stream
+  bool quit = false;
+  bool eof = false; // the console closed on its side
+  std::string error;
+
+  void update_stream_events() {
+    int events = VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP;
+    if (!to_guest.empty()) {
+      events |= VIR_STREAM_EVENT_WRITABLE;
+    }
+    virStreamEventUpdateCallback(stream, events);
+  }
+};
+
+void on_stream_event(virStreamPtr stream, int events, void *opaque) {
+  auto *s = static_cast<ConsoleSession *>(opaque);
+  if (s->quit) {
+    return;
+  }
+  if ((events & VIR_STREAM_EVENT_READABLE) != 0) {
+    std::array<char, 4096> buf{};
+    while (true) {
+      const int n = virStreamRecv(stream, buf.data(), buf.size());
+      if (n == -2) {
+        break;
+      }
+      if (n == 0) {
+        s->eof = true;
+        s->quit = true;
+        return;
+      }
+      if (n < 0) {
+        s->error = last_message();
+        s->quit = true;
+        return;
+      }
+      if (!write_all(s->out_fd, buf.data(), static_cast<std::size_t>(n))) {
+        s->error = fmt::format("cannot write to the terminal: {}", std::strerror(errno));
+        s->quit = true;
+        return;
+      }
+    }
+  }
+  if ((events & VIR_STREAM_EVENT_WRITABLE) != 0 && !s->to_guest.empty()) {
+    const int n = virStreamSend(stream, s->to_guest.data(), s->to_guest.size());
+    if (n < 0 && n != -2) {
+      s->error = last_message();
+      s->quit = true;
+      return;
+    }
+    if (n > 0) {
+      s->to_guest.erase(0, static_cast<std::size_t>(n));
+    }
+    s->update_stream_events();
+  }
+  if ((events & (VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP)) != 0) {
+    s->eof = true;
+    s->quit = true;
+  }
+}
+
+void on_terminal_event(int /*watch*/, int fd, int events, void *opaque) {
+  auto *s = static_cast<ConsoleSession *>(opaque);
+  if (s->quit) {
+    return;
+  }
+  if ((events & VIR_EVENT_HANDLE_READABLE) != 0) {
+    std::array<char, 1024> buf{};
+    const auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    if (n <= 0) {
+      s->quit = true; // the terminal went away or its input ended
+      return;
+    }
+    const std::string_view input(buf.data(), static_cast<std::size_t>(n));
+    const auto at = input.find(s->escape);
+    s->to_guest.append(input.substr(0, at));
+    if (at != std::string_view::npos) {
+      s->quit = true;
+      return;
+    }
+    s->update_stream_events();
+    return;
+  }
+  if ((events & (VIR_EVENT_HANDLE_ERROR | VIR_EVENT_HANDLE_HANGUP)) != 0) {
+    s->quit = true;
+  }
+}
+
+class LibvirtRuntime final : public VmRuntime {
+public:
+  LibvirtRuntime(std::string uri, ConnectPtr conn) : m_uri(std::move(uri)), m_conn(std::move(conn)) {}
+
+  Result<std::string> version() override {
+    unsigned long lib = 0;
+    unsigned long hv = 0;
+    if (virConnectGetLibVersion(m_conn.get(), &lib) < 0 || virConnectGetVersion(m_conn.get(), &hv) < 0) {
+      return fail(fmt::format("cannot read the libvirt version ({}): {}", m_uri, last_message()),
+                  k_start_help);
+    }
+    const char *type = virConnectGetType(m_conn.get());
+    return fmt::format("libvirt {}, {} {}", version_text(lib), type != nullptr ? type : "hypervisor",
+                       version_text(hv));
+  }
+
+  Result<bool> kvm_usable() override {
+    const CString caps{
+        virConnectGetDomainCapabilities(m_conn.get(), nullptr, nullptr, nullptr, "kvm", 0)};
+    if (!caps) {
+      // libvirt refuses the kvm type when the host lacks it (or the driver has no such notion);
+      // that is an answer, unless the connection itself is gone.
+      if (virConnectIsAlive(m_conn.get()) != 1) {
+        return fail(fmt::format("lost the connection to libvirt ({}): {}", m_uri, last_message()),
+                    k_start_help);
+      }
+      return false;
+    }
+    if (std::strstr(caps.get(), "<domain>kvm</domain>") == nullptr) {
+      return false;
+    }
+    const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      return false;
+    }
+    ::close(fd);
+    return true;
+  }
+
+  Result<std::vector<VmInfo>> list(const std::map<std::string, std::string> &metadata) override {
+    virDomainPtr *raw = nullptr;
+    const int count = virConnectListAllDomains(m_conn.get(), &raw, 0);
+    if (count < 0) {
+      return fail(fmt::format("cannot list VMs in libvirt ({}): {}", m_uri, last_message()),
+                  k_start_help);
+    }
+    // Own every handle before anything can return early.
+    std::vector<DomainPtr> domains;
+    domains.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      domains.emplace_back(raw[i]);
+    }
+    std::free(raw);
+
+    std::vector<VmInfo> out;
+    for (const auto &dom : domains) {
+      int code = VIR_ERR_OK;
+      auto labels = read_metadata(dom.get(), &code);
+      if (!labels) {
+        if (code == VIR_ERR_NO_DOMAIN) {
+          continue; // went away while listing
+        }
+        return fail(labels.error());
+      }
+      const bool match = std::all_of(metadata.begin(), metadata.end(), [&](const auto &kv) {
+        const auto it = labels->find(kv.first);
+        return it != labels->end() && it->second == kv.second;
+      });
+      if (!match) {
+        continue;
+      }
+      auto info = info_of(dom.get(), &code);
+      if (!info) {
+        if (code == VIR_ERR_NO_DOMAIN) {
+          continue;
+        }
+        return fail(info.error());
+      }
+      out.push_back(std::move(*info));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const VmInfo &a, const VmInfo &b) { return a.name < b.name; });
+    return out;
+  }
+
+  Result<VmInfo> create(const VmSpec &spec) override {
+    const auto xml = domain_xml(spec);
+    DomainPtr dom{virDomainCreateXML(m_conn.get(), xml.c_str(), 0)};
+    if (!dom) {
+      std::string help = fmt::format("see `virsh -c {} list --all` for a VM of that name", m_uri);
+      if (m_uri.rfind("qemu", 0) == 0) {
+        help = fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", spec.name);
+      }
+      return fail(fmt::format("cannot create VM '{}': {}", spec.name, last_message()), help);
+    }
+    int code = VIR_ERR_OK;
+    return info_of(dom.get(), &code);
+  }
+
+  Status destroy(const std::string &name) override {
+    DomainPtr dom{virDomainLookupByName(m_conn.get(), name.c_str())};
+    if (!dom) {
+      if (last_code() == VIR_ERR_NO_DOMAIN) {
+        return {};
+      }
+      return fail(fmt::format("cannot remove VM '{}': {}", name, last_message()), k_start_help);
+    }
+    if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) < 0) {
+      const int code = last_code();
+      // A transient domain that stopped meanwhile is gone; a persistent one is just inactive.
+      if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID) {
+        return fail(fmt::format("cannot stop VM '{}': {}", name, last_message()),
+                    fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
+      }
+    }
+    if (virDomainIsPersistent(dom.get()) == 1 &&
+        virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0 &&
+        last_code() != VIR_ERR_NO_DOMAIN) {
+      return fail(fmt::format("cannot undefine VM '{}': {}", name, last_message()),
+                  fmt::format("try `virsh -c {} undefine {}`", m_uri, name));
+    }
+    return {};
+  }
+
+  Result<VmInfo> info(const std::string &name) override {
+    LTB_TRY(dom, lookup(name));
+    int code = VIR_ERR_OK;
+    return info_of(dom.get(), &code);
+  }
+
+  Status console(const std::string &name, int in_fd, int out_fd, char escape) override {
+    // The default event loop is process-wide: one console at a time runs it.
+    const std::lock_guard lock(m_console_mutex);
+    LTB_TRY(dom, lookup(name));
+    StreamPtr stream{virStreamNew(m_conn.get(), VIR_STREAM_NONBLOCK)};
+    if (!stream || virDomainOpenConsole(dom.get(), nullptr, stream.get(), 0) < 0) {
+      const std::string msg = last_message();
+      std::string help = fmt::format("is VM '{}' running? `virsh -c {} list`", name, m_uri);
+      if (last_code() == VIR_ERR_NO_SUPPORT) {
+        help = fmt::format("the libvirt driver of {} has no consoles", m_uri);
+      } else if (msg.find("Active console session") != std::string::npos) {
+        help = "another console is attached to it; close that one first";
+      }
+      return fail(fmt::format("cannot open the console of VM '{}': {}", name, msg), help);
+    }
+
+    ConsoleSession session;
+    session.stream = stream.get();
+    session.out_fd = out_fd;
+    session.escape = escape;
+    if (virStreamEventAddCallback(stream.get(),
+                                  VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
+                                      VIR_STREAM_EVENT_HANGUP,
+                                  on_stream_event, &session, nullptr) < 0) {
+      const std::string msg = last_message();
+      virStreamAbort(stream.get());
+      return fail(fmt::format("cannot watch the console of VM '{}': {}", name, msg));
+    }
+    const int watch = virEventAddHandle(in_fd, VIR_EVENT_HANDLE_READABLE, on_terminal_event,
+                                        &session, nullptr);
+    if (watch < 0) {
+      virStreamEventRemoveCallback(stream.get());
+      virStreamAbort(stream.get());
+      return fail(fmt::format("cannot watch the terminal for the console of VM '{}'", name));
+    }
+    while (!session.quit) {
+      if (virEventRunDefaultImpl() < 0) {
+        session.error = last_message();
+        break;
+      }
+    }
+    virEventRemoveHandle(watch);
+    virStreamEventRemoveCallback(stream.get());
+    if (session.eof) {
+      virStreamFinish(stream.get());
+    } else {
+      virStreamAbort(stream.get());
+    }
+    if (!session.error.empty()) {
+      return fail(fmt::format("console of VM '{}' failed: {}", name, session.error));
+    }
+    return {};
+  }
+
+private:
+  Result<DomainPtr> lookup(const std::string &name) {
+    DomainPtr dom{virDomainLookupByName(m_conn.get(), name.c_str())};
+    if (!dom) {
+      if (last_code() == VIR_ERR_NO_DOMAIN) {
+        return fail(fmt::format("VM '{}' does not exist in libvirt ({}): {}", name, m_uri,
+                                last_message()),
+                    fmt::format("list VMs: virsh -c {} list --all", m_uri));
+      }
+      return fail(fmt::format("cannot look up VM '{}': {}", name, last_message()), k_start_help);
+    }
+    return dom;
+  }
+
+  // The ltb labels of a domain; empty when it carries none (not an ltb VM).
+  Result<std::map<std::string, std::string>> read_metadata(virDomainPtr dom, int *code) {
+    const CString xml{virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, k_metadata_ns,
+                                           VIR_DOMAIN_AFFECT_CURRENT)};
+    if (!xml) {
+      *code = last_code();
+      if (*code == VIR_ERR_NO_DOMAIN_METADATA) {
+        return std::map<std::string, std::string>{};
+      }
+      return fail(fmt::format("cannot read the metadata of VM '{}': {}", domain_name(dom),
+                              last_message()));
+    }
+    return parse_metadata_labels(xml.get());
+  }
+
+  Result<VmInfo> info_of(virDomainPtr dom, int *code) {
+    VmInfo info;
+    info.name = domain_name(dom);
+    std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
+    virDomainInfo raw{};
+    if (virDomainGetUUIDString(dom, uuid.data()) < 0 || virDomainGetInfo(dom, &raw) < 0) {
+      *code = last_code();
+      return fail(fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
+    }
+    info.uuid = uuid.data();
+    info.state = state_name(raw.state);
+    info.vcpus = raw.nrVirtCpu;
+    info.memory_mib = static_cast<std::int64_t>(raw.maxMem / 1024);
+    const int persistent = virDomainIsPersistent(dom);
+    if (persistent < 0) {
+      *code = last_code();
+      return fail(fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
+    }
+    info.persistent = persistent == 1;
+    LTB_TRY(labels, read_metadata(dom, code));
+    info.metadata = std::move(labels);
+    return info;
+  }
+
+  static std::string domain_name(virDomainPtr dom) {
+    const char *name = virDomainGetName(dom);
+    return name != nullptr ? name : "?";
+  }
+
+  std::string m_uri;
+  ConnectPtr m_conn;
+  std::mutex m_console_mutex;
+};
+
+} // namespace
+
+Result<std::unique_ptr<VmRuntime>> connect_libvirt(const std::string &uri) {
+  init_libvirt();
+  ConnectPtr conn{virConnectOpen(uri.c_str())};
+  if (!conn) {
+    return fail(fmt::format("cannot connect to libvirt ({}): {}", uri, last_message()),
+                k_start_help);
+  }
+  return std::make_unique<LibvirtRuntime>(uri, std::move(conn));
+}
+
+Status create_overlay(const std::string &base, const std::string &overlay,
+                      const std::string &size) {
+  std::error_code ec;
+  if (std::filesystem::exists(overlay, ec)) {
+    return fail(fmt::format("disk overlay '{}' already exists", overlay),
+                "remove it first; ltb does not overwrite a VM's disk");
+  }
+  // qemu-img resolves a relative backing path against the overlay's folder, not ours.
+  const auto base_abs = std::filesystem::absolute(base, ec).lexically_normal().string();
+  // --force-share: the base may be open in running VMs; only its format is wanted.
+  LTB_TRY(probe, util::run({"qemu-img", "info", "--force-share", "--output=json", base_abs}));
+  if (probe.exit_code != 0) {
+    auto err = probe.err;
+    while (!err.empty() && err.back() == '\n') {
+      err.pop_back();
+    }
+    return fail(fmt::format("cannot read disk image '{}': {}", base, err),
+                "check the image path in the topology");
+  }
+  std::string format;
+  try {
+    format = nlohmann::json::parse(probe.out).at("format").get<std::string>();
+  } catch (const std::exception &e) {
+    return fail(fmt::format("cannot read disk image '{}': unexpected `qemu-img info` output ({})",
+                            base, e.what()));
+  }
+  std::vector<std::string> argv{"qemu-img", "create", "-f", "qcow2", "-b", base_abs, "-F",
+                                format, overlay};
+  if (!size.empty()) {
+    argv.push_back(size);
+  }
+  LTB_TRY(made, util::run(argv));
+  if (made.exit_code != 0) {
+    auto err = made.err;
+    while (!err.empty() && err.back() == '\n') {
+      err.pop_back();
+    }
+    return fail(fmt::format("cannot create disk overlay '{}' on '{}': {}", overlay, base, err),
+                "check that the folder exists and has space");
+  }
+  return {};
+}
+
+} // namespace ltb::runtime

@@ -1,0 +1,56 @@
+#pragma once
+// VM nodes through libvirt's C API: transient domains built from domain_xml(), found again by
+// the ltb metadata they carry. One connection, shared by all threads (libvirt connections are
+// thread-safe). Depends on util/ only.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/libvirt/domain_xml.hpp"
+#include "util/error.hpp"
+
+namespace ltb::runtime {
+
+struct VmInfo {
+  std::string name;
+  std::string uuid;
+  std::string state; // "running", "shutoff", "paused", "crashed", "blocked", "shutdown", ...
+  bool persistent = false;
+  std::map<std::string, std::string> metadata;
+  int vcpus = 0;
+  std::int64_t memory_mib = 0;
+};
+
+class VmRuntime {
+public:
+  virtual ~VmRuntime() = default;
+
+  virtual Result<std::string> version() = 0; // e.g. "libvirt 9.0.0, QEMU 7.2.0"
+  /// The hypervisor offers KVM and /dev/kvm opens here. Says nothing about whether a guest
+  /// really boots under it (nested virtualisation may hang): that check is the caller's.
+  virtual Result<bool> kvm_usable() = 0;
+  /// Persistent and transient domains whose metadata holds all the given pairs, by name.
+  virtual Result<std::vector<VmInfo>> list(const std::map<std::string, std::string> &metadata) = 0;
+  /// Starts a transient domain: nothing of it stays in libvirt after destroy().
+  virtual Result<VmInfo> create(const VmSpec &spec) = 0;
+  /// Stops the domain and, if it is persistent, undefines it. Ok if there is no such domain.
+  virtual Status destroy(const std::string &name) = 0;
+  virtual Result<VmInfo> info(const std::string &name) = 0;
+  /// Copies in_fd to the domain's serial console and the console to out_fd until `escape` is
+  /// read from in_fd, in_fd ends, or the console closes. Raw mode is the caller's business.
+  virtual Status console(const std::string &name, int in_fd, int out_fd, char escape) = 0;
+};
+
+/// Opens the connection. When libvirtd does not answer, fails with one line that says how to
+/// start it.
+Result<std::unique_ptr<VmRuntime>> connect_libvirt(const std::string &uri = "qemu:///system");
+
+/// `qemu-img create -f qcow2 -b BASE -F <base format> OVERLAY [SIZE]`; the base format comes
+/// from `qemu-img info`. size empty = the base's size.
+Status create_overlay(const std::string &base, const std::string &overlay,
+                      const std::string &size = {});
+
+} // namespace ltb::runtime
