@@ -168,6 +168,7 @@ private:
     spec.subnet = m_plan.subnet;
     spec.gateway = m_plan.gateway;
     spec.internal = !(m_desired && m_desired->mgmt.external_access);
+    spec.bridge_name = plan::mgmt_bridge_name(m_plan.lab);
     spec.labels = {{plan::k_label_lab, m_plan.lab}, {plan::k_label_owner, m_options.owner}};
     auto network = m_b.docker->create_network(spec);
     if (!network) {

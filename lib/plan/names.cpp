@@ -14,6 +14,8 @@ std::string container_name(const std::string &lab, const std::string &node) {
 
 std::string network_name(const std::string &lab) { return "ltb-" + lab; }
 
+std::string mgmt_bridge_name(const std::string &lab) { return "lm" + short_hash(lab); }
+
 std::string bridge_prefix(const std::string &lab) { return "lb" + short_hash(lab); }
 
 std::string veth_prefix(const std::string &lab) { return "lv" + short_hash(lab); }

@@ -12,6 +12,9 @@ std::string container_name(const std::string &lab, const std::string &node);
 /// Default management network name: ltb-<lab>.
 std::string network_name(const std::string &lab);
 
+/// Host bridge of the management network: "lm" + 6 hex of the lab (VM NICs attach to it).
+std::string mgmt_bridge_name(const std::string &lab);
+
 /// Open vSwitch bridge of an ovs-bridge node: "lb" + 6 hex of the lab + 6 hex of the node (14 bytes).
 std::string bridge_name(const std::string &lab, const std::string &node);
 

@@ -64,8 +64,8 @@ const KindInfo *find_kind(std::string_view name) {
 /// operating system: nothing is exec'd in it or mounted into it).
 constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd",    "cmdline",
                                                            "disk-size", "nic-model", "accel"};
-constexpr std::array<std::string_view, 6> k_not_on_vm_fields{
-    "exec", "startup-config", "binds", "env", "entrypoint", "cmd"};
+constexpr std::array<std::string_view, 6> k_not_on_vm_fields{"exec", "startup-config", "binds",
+                                                             "env",  "entrypoint",     "cmd"};
 
 constexpr std::int64_t k_vm_default_memory = 256LL << 20;
 
@@ -666,9 +666,9 @@ private:
   /// What a vm node's `image` resolves to. The image's boot files apply unless the node sets its
   /// own.
   struct VmSource {
-    std::string disk;       // absolute; empty = none
-    std::string kernel;     // absolute; empty = none
-    std::string initrd;     // absolute; empty = none
+    std::string disk;   // absolute; empty = none
+    std::string kernel; // absolute; empty = none
+    std::string initrd; // absolute; empty = none
     std::optional<std::string> cmdline;
     std::string image_name; // empty when `image` is a disk path
     std::string file_help;  // the help for a file of the image that is missing
@@ -720,12 +720,20 @@ private:
       const detail::VmImageError &problem = cached->second.error();
       std::string help = problem.help;
       if (problem.not_found) {
-        const std::string fix =
-            pointer.empty()
-                ? fmt::format("node '{}' uses the default image of kind vm: build it with `make "
-                              "images`, or set 'image' to a disk path",
-                              node.name)
-                : std::string("build it with `make images`, or give a disk path");
+        std::string fix;
+        if (pointer.empty()) {
+          fix = fmt::format("node '{}' uses the default image of kind vm: build it with `make "
+                            "images`, or set 'image' to a disk path",
+                            node.name);
+        } else if (pointer.rfind("/topology/defaults/", 0) == 0) {
+          // Most likely a container image meant for the other nodes.
+          fix = fmt::format("node '{}' of kind vm takes this image from topology.defaults: set "
+                            "'image' under topology.kinds.vm, build the image with `make images`, "
+                            "or give a disk path",
+                            node.name);
+        } else {
+          fix = "build it with `make images`, or give a disk path";
+        }
         const auto names = detail::vm_image_names(images_dir);
         if (std::string best = did_you_mean(written, names); !best.empty()) {
           help = fmt::format("did you mean '{}'? If not, {}", best, fix);
@@ -837,8 +845,10 @@ private:
         vm_boot_file(node, levels, "initrd", source, image_loc, image_pointer, node.initrd);
     std::string cmdline_pointer;
     if (const auto cmdline = inherited(levels, "cmdline")) {
-      cmdline_pointer = cmdline->second;
-      node.cmdline = text_of(*cmdline->first, cmdline->second);
+      if (!failed(cmdline->second)) {
+        cmdline_pointer = cmdline->second;
+        node.cmdline = text_of(*cmdline->first, cmdline->second);
+      }
     } else if (source && source->cmdline) {
       node.cmdline = *source->cmdline;
     }
@@ -847,13 +857,12 @@ private:
     }
     const bool kernel_given = !kernel_pointer.empty() || !source->kernel.empty();
     if (source->disk.empty() && !kernel_given) {
-      m_reporter.error(image_loc,
-                       fmt::format("VM image '{}' has neither a disk nor a kernel",
-                                   source->image_name),
-                       fmt::format("{} must name a disk or a kernel; or set 'kernel' on node '{}'",
-                                   (detail::vm_images_dir() / source->image_name / "image.json")
-                                       .string(),
-                                   node.name));
+      m_reporter.error(
+          image_loc,
+          fmt::format("VM image '{}' has neither a disk nor a kernel", source->image_name),
+          fmt::format("{} must name a disk or a kernel; or set 'kernel' on node '{}'",
+                      (detail::vm_images_dir() / source->image_name / "image.json").string(),
+                      node.name));
       return;
     }
     if (kernel_given) {

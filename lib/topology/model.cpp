@@ -40,9 +40,7 @@ std::string node_config_hash(const Node &node) {
     j["cmdline"] = node.cmdline;
     j["disk_size_bytes"] = node.disk_size_bytes;
     j["nic_model"] = node.nic_model;
-    j["accel"] = node.accel == Accel::kvm    ? "kvm"
-                 : node.accel == Accel::qemu ? "qemu"
-                                             : "auto";
+    j["accel"] = node.accel == Accel::kvm ? "kvm" : node.accel == Accel::qemu ? "qemu" : "auto";
   }
   return util::sha256_hex(j.dump());
 }

@@ -85,11 +85,10 @@ tl::expected<VmImage, VmImageError> read_vm_image(const fs::path &images_dir,
   try {
     document = nlohmann::json::parse(text.str());
   } catch (const nlohmann::json::exception &e) {
-    return tl::unexpected(
-        VmImageError{false,
-                     fmt::format("invalid image.json of VM image '{}': {}", name,
-                                 without_exception_id(e.what())),
-                     json_help(dir)});
+    return tl::unexpected(VmImageError{false,
+                                       fmt::format("invalid image.json of VM image '{}': {}", name,
+                                                   without_exception_id(e.what())),
+                                       json_help(dir)});
   }
   if (!document.is_object()) {
     return tl::unexpected(VmImageError{
@@ -108,7 +107,8 @@ tl::expected<VmImage, VmImageError> read_vm_image(const fs::path &images_dir,
     }
     if (!it->is_string()) {
       return tl::unexpected(VmImageError{
-          false, fmt::format("invalid image.json of VM image '{}': '{}' must be a string", name, key),
+          false,
+          fmt::format("invalid image.json of VM image '{}': '{}' must be a string", name, key),
           json_help(dir)});
     }
     const std::string value = it->get<std::string>();
@@ -136,8 +136,10 @@ std::vector<std::string> vm_image_names(const fs::path &images_dir) {
   std::error_code ec;
   for (fs::directory_iterator it(images_dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
-    if (it->is_directory(type_ec)) {
-      names.push_back(it->path().filename().string());
+    std::string name = it->path().filename().string();
+    // Hidden directories are images being built or replaced (scripts/build-images.sh).
+    if (it->is_directory(type_ec) && !name.empty() && name.front() != '.') {
+      names.push_back(std::move(name));
     }
   }
   std::sort(names.begin(), names.end());

@@ -7,9 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 namespace ltb::topology::detail {
 
@@ -44,7 +43,8 @@ struct VmImageError {
 tl::expected<VmImage, VmImageError> read_vm_image(const std::filesystem::path &images_dir,
                                                   const std::string &name);
 
-/// The names of the directories in IMAGES_DIR, sorted; empty when it cannot be read.
+/// The names of the directories in IMAGES_DIR that are not hidden, sorted; empty when it cannot
+/// be read.
 std::vector<std::string> vm_image_names(const std::filesystem::path &images_dir);
 
 } // namespace ltb::topology::detail

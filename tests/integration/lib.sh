@@ -219,9 +219,11 @@ require_services() {
 it_cleanup() {
   local rc=$?
   set +e
-  local pid
+  # Only pids still in this shell's job table: a reaped pid may belong to someone else by now.
+  local pid running
+  running=" $(jobs -p | paste -sd ' ') "
   for pid in "${IT_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
+    if [[ $running == *" $pid "* ]]; then
       kill -9 "$pid" 2>/dev/null
       wait "$pid" 2>/dev/null
     fi

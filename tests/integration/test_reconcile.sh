@@ -142,8 +142,18 @@ assert_all_running "$lab"
 # shellcheck disable=SC2016 # expanded in the container
 cexec "$lab" b sh -c 'test "$FOO" = 1' || fail "(d) b's new container has no FOO=1"
 assert_ifaces "$lab" b:eth1 b:eth2 a:eth1 c:eth1
-retry 3 cexec "$lab" a ping -c 3 -W 2 10.232.1.2 >/dev/null ||
-  check_later "(d) a cannot ping b after b was recreated (a eth1: $(cexec "$lab" a ip -o addr show eth1 | tr '\n' ';') b eth1: $(cexec "$lab" b ip -o addr show eth1 | tr '\n' ';'))"
+if ! retry 2 cexec "$lab" a ping -c 3 -W 2 10.232.1.2 >/dev/null; then
+  a_addr=$(cexec "$lab" a ip -o addr show eth1 | tr '\n' ';')
+  b_addr=$(cexec "$lab" b ip -o addr show eth1 | tr '\n' ';')
+  check_later "(d) a cannot ping b after b was recreated (a eth1: '$a_addr', b eth1: '$b_addr')"
+  # Known bug: a's new end of the link lost the address a's exec gave the old one. Put it back
+  # to check that the link itself works.
+  if [[ $a_addr != *10.232.1.1/30* ]]; then
+    cexec "$lab" a ip addr add 10.232.1.1/30 dev eth1
+    retry 2 cexec "$lab" a ping -c 3 -W 2 10.232.1.2 >/dev/null ||
+      fail "(d) a cannot ping b over the rewired link even with a's address put back by hand"
+  fi
+fi
 ids=$after
 expect_rc 0 ltb up "$file"
 expect_output out "up to date"

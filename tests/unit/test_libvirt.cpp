@@ -168,8 +168,8 @@ TEST_CASE("libvirt: create, info, list by metadata, destroy") {
   REQUIRE(all);
   CHECK(names(*all) ==
         std::vector<std::string>{"ltbtest-a-r1", "ltbtest-a-r2", "ltbtest-b-r1", "test"});
-  const auto test_vm = std::find_if(all->begin(), all->end(),
-                                    [](const VmInfo &vm) { return vm.name == "test"; });
+  const auto test_vm =
+      std::find_if(all->begin(), all->end(), [](const VmInfo &vm) { return vm.name == "test"; });
   REQUIRE(test_vm != all->end());
   CHECK(test_vm->persistent);
   CHECK(test_vm->metadata.empty());

@@ -440,6 +440,32 @@ help: build it with `make images`, or give a disk path; the images there are: de
 )");
 }
 
+TEST_CASE("topology vm: a container image from topology.defaults is not a VM image") {
+  VmLab lab;
+  lab.standard_image();
+  CHECK(lab.errors("name: v\n"
+                   "topology:\n"
+                   "  defaults: {image: alpine}\n"
+                   "  nodes:\n"
+                   "    h1: {kind: linux}\n"
+                   "    vm1: {kind: vm}\n") ==
+        R"(lab.yaml:3:21: error: VM image 'alpine' not found in $DIR/images
+   3 |   defaults: {image: alpine}
+     |                     ^
+help: node 'vm1' of kind vm takes this image from topology.defaults: set 'image' under topology.kinds.vm, build the image with `make images`, or give a disk path; the images there are: ltb-vm
+)");
+  // The kind is more specific than the defaults.
+  const auto t = lab.load_ok("name: v\n"
+                             "topology:\n"
+                             "  defaults: {image: alpine}\n"
+                             "  kinds: {vm: {image: ltb-vm}}\n"
+                             "  nodes:\n"
+                             "    h1: {kind: linux}\n"
+                             "    vm1: {kind: vm}\n");
+  CHECK(node(t, "h1").image == "alpine");
+  CHECK(node(t, "vm1").image == lab.at("images/ltb-vm/disk.qcow2"));
+}
+
 TEST_CASE("topology vm: the default image is missing, or there is no images directory") {
   VmLab lab;
   CHECK(lab.errors("name: v\n"
@@ -469,15 +495,16 @@ TEST_CASE("topology vm: an image without image.json, or with a broken one") {
   lab.image("syntax", "{\"disk\": \"d.qcow2\",}");
   lab.image("list", "[]");
   lab.image("typed", R"({"kernel": 7})");
-  CHECK(lab.errors("name: v\n"
-                   "topology:\n"
-                   "  defaults: {kind: vm}\n"
-                   "  nodes:\n"
-                   "    a: {image: empty}\n"
-                   "    b: {image: syntax}\n"
-                   "    c: {image: list}\n"
-                   "    d: {image: typed}\n") ==
-        R"(lab.yaml:5:16: error: cannot read image.json of VM image 'empty': No such file or directory
+  CHECK(
+      lab.errors("name: v\n"
+                 "topology:\n"
+                 "  defaults: {kind: vm}\n"
+                 "  nodes:\n"
+                 "    a: {image: empty}\n"
+                 "    b: {image: syntax}\n"
+                 "    c: {image: list}\n"
+                 "    d: {image: typed}\n") ==
+      R"(lab.yaml:5:16: error: cannot read image.json of VM image 'empty': No such file or directory
    5 |     a: {image: empty}
      |                ^
 help: $DIR/images/empty/image.json describes the image (disk, kernel, initrd, cmdline): rebuild it with `make images`, or give a disk path
@@ -523,13 +550,14 @@ TEST_CASE("topology vm: image files that do not exist") {
   VmLab lab;
   lab.image("no-disk", R"({"disk": "disk.qcow2"})");
   lab.image("no-initrd", R"({"kernel": "vmlinuz", "initrd": "initrd.img"})", {"vmlinuz"});
-  CHECK(lab.errors("name: v\n"
-                   "topology:\n"
-                   "  defaults: {kind: vm}\n"
-                   "  nodes:\n"
-                   "    a: {image: no-disk}\n"
-                   "    b: {image: no-initrd}\n") ==
-        R"(lab.yaml:5:16: error: base disk '$DIR/images/no-disk/disk.qcow2' of node 'a' does not exist
+  CHECK(
+      lab.errors("name: v\n"
+                 "topology:\n"
+                 "  defaults: {kind: vm}\n"
+                 "  nodes:\n"
+                 "    a: {image: no-disk}\n"
+                 "    b: {image: no-initrd}\n") ==
+      R"(lab.yaml:5:16: error: base disk '$DIR/images/no-disk/disk.qcow2' of node 'a' does not exist
    5 |     a: {image: no-disk}
      |                ^
 help: VM image 'no-disk' names it in $DIR/images/no-disk/image.json: rebuild the image with `make images`

@@ -130,8 +130,7 @@ TEST_CASE("topology vm image: problems are described") {
   auto missing = read_vm_image(dir.path, "nope");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().not_found);
-  CHECK(missing.error().message ==
-        "VM image 'nope' not found in " + dir.path.string());
+  CHECK(missing.error().message == "VM image 'nope' not found in " + dir.path.string());
 
   for (const char *name : {".", "..", ""}) {
     CAPTURE(name);
@@ -179,12 +178,13 @@ TEST_CASE("topology vm image: problems are described") {
   CHECK(type.error().message == "invalid image.json of VM image 'bad': 'kernel' must be a string");
 }
 
-TEST_CASE("topology vm image: the image names are the directories, sorted") {
+TEST_CASE("topology vm image: the image names are the visible directories, sorted") {
   TempDir dir;
   dir.write("zeta/image.json", "{}");
   dir.write("alpha/image.json", "{}");
   dir.write("loose-file.qcow2", "");
   fs::create_directories(dir.path / "mid");
+  fs::create_directories(dir.path / ".ltb-vm.new.abc123");
   CHECK(vm_image_names(dir.path) == std::vector<std::string>{"alpha", "mid", "zeta"});
   CHECK(vm_image_names(dir.path / "absent").empty());
 }

@@ -52,6 +52,7 @@ struct NetworkSpec {
 struct NetworkInfo {
   std::string id;
   std::string name;
+  std::string bridge; // the host bridge interface: the bridge.name option, else "br-<id:12>"
   std::map<std::string, std::string> labels;
   std::string subnet;
 };

@@ -324,6 +324,12 @@ NetworkInfo parse_network(const json &network) {
   if (network.contains("Labels")) {
     info.labels = string_map(network["Labels"]);
   }
+  if (network.contains("Options") && network["Options"].is_object()) {
+    info.bridge = string_at(network["Options"], "com.docker.network.bridge.name");
+  }
+  if (info.bridge.empty() && info.id.size() >= 12) {
+    info.bridge = "br-" + info.id.substr(0, 12);
+  }
   if (network.contains("IPAM") && network["IPAM"].contains("Config") &&
       network["IPAM"]["Config"].is_array()) {
     for (const auto &config : network["IPAM"]["Config"]) {

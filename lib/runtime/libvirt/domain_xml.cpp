@@ -17,7 +17,9 @@ struct Writer {
   }
 };
 
-std::string attr(const std::string &value) { return "'" + xml_escape(value) + "'"; }
+std::string attr(const std::string &value) {
+  return "'" + xml_escape(value) + "'";
+}
 
 void write_nic(Writer &w, const VmNic &nic) {
   const bool tap = nic.kind == "ethernet";

@@ -20,7 +20,7 @@ struct VmNic {
 
 struct VmSpec {
   std::string name;
-  std::string uuid; // empty = libvirt generates one
+  std::string uuid;           // empty = libvirt generates one
   std::string accel = "qemu"; // "kvm" | "qemu" (TCG)
   int vcpus = 1;
   std::int64_t memory_mib = 256;

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <poll.h>
+#include <thread>
 #include <unistd.h>
 
 namespace ltb::runtime {
@@ -40,6 +44,7 @@ struct FreeDeleter {
   void operator()(void *p) const noexcept { std::free(p); }
 };
 using CString = std::unique_ptr<char, FreeDeleter>;
+using DomainArray = std::unique_ptr<virDomainPtr, FreeDeleter>;
 
 const char *const k_start_help = "start it: virtlogd -d && libvirtd -d (or make setup)";
 
@@ -51,17 +56,32 @@ void init_libvirt() {
   std::call_once(once, [] {
     virInitialize();
     virSetErrorFunc(nullptr, ignore_error);
-    // Without an event loop a non-blocking stream from libvirtd never receives data (nothing
-    // reads the socket between calls), so console() needs one. It must exist before the first
-    // connection opens; it is run only inside console().
+    // An event loop is needed for console streams (without one nothing reads libvirtd's socket
+    // between calls, so a non-blocking stream never receives data). Once one is registered,
+    // connections opened afterwards use keepalive, and libvirtd drops a client that does not
+    // answer within about 30 s: so the loop must run all the time, in its own thread.
     virEventRegisterDefaultImpl();
+    std::thread([] {
+      while (true) {
+        if (virEventRunDefaultImpl() < 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    }).detach();
+    // libvirt writes to its socket without MSG_NOSIGNAL: when libvirtd goes away, the default
+    // SIGPIPE would end ltb silently (exit 141) instead of giving a "lost connection" error.
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
   });
 }
 
 // The calling thread's last libvirt error, on one line.
 std::string last_message() {
   const virError *err = virGetLastError();
-  std::string msg = err != nullptr && err->message != nullptr ? err->message : "unknown libvirt error";
+  std::string msg =
+      err != nullptr && err->message != nullptr ? err->message : "unknown libvirt error";
   std::replace(msg.begin(), msg.end(), '\n', ' ');
   while (!msg.empty() && msg.back() == ' ') {
     msg.pop_back();
@@ -69,7 +89,9 @@ std::string last_message() {
   return msg;
 }
 
-int last_code() { return virGetLastErrorCode(); }
+int last_code() {
+  return virGetLastErrorCode();
+}
 
 std::string version_text(unsigned long version) {
   return fmt::format("{}.{}.{}", version / 1000000, (version / 1000) % 1000, version % 1000);
@@ -116,8 +138,12 @@ bool write_all(int fd, const char *data, std::size_t size) {
   return true;
 }
 
-// State shared by the event-loop callbacks of one console() call.
+// State shared between console() and the callbacks, which run on the event-loop thread. Every
+// callback holds `mutex` for its whole body and does nothing once `quit` is set; console() sets it
+// before it frees the stream, so no callback touches a freed stream.
 struct ConsoleSession {
+  std::mutex mutex;
+  std::condition_variable done;
   virStreamPtr stream = nullptr;
   int out_fd = -1;
   char escape = 0x1d;
@@ -125,6 +151,11 @@ struct ConsoleSession {
   bool quit = false;
   bool eof = false; // the console closed on its side
   std::string error;
+
+  void finish() {
+    quit = true;
+    done.notify_all();
+  }
 
   void update_stream_events() {
     int events = VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP;
@@ -135,9 +166,20 @@ struct ConsoleSession {
   }
 };
 
+// libvirt frees a callback's opaque pointer only once the callback can no longer run, so each
+// registration holds its own reference to the session.
+using SessionRef = std::shared_ptr<ConsoleSession>;
+void release_session(void *opaque) {
+  delete static_cast<SessionRef *>(opaque);
+}
+ConsoleSession &session_of(void *opaque) {
+  return **static_cast<SessionRef *>(opaque);
+}
+
 void on_stream_event(virStreamPtr stream, int events, void *opaque) {
-  auto *s = static_cast<ConsoleSession *>(opaque);
-  if (s->quit) {
+  auto &s = session_of(opaque);
+  const std::lock_guard lock(s.mutex);
+  if (s.quit) {
     return;
   }
   if ((events & VIR_STREAM_EVENT_READABLE) != 0) {
@@ -148,43 +190,44 @@ void on_stream_event(virStreamPtr stream, int events, void *opaque) {
         break;
       }
       if (n == 0) {
-        s->eof = true;
-        s->quit = true;
+        s.eof = true;
+        s.finish();
         return;
       }
       if (n < 0) {
-        s->error = last_message();
-        s->quit = true;
+        s.error = last_message();
+        s.finish();
         return;
       }
-      if (!write_all(s->out_fd, buf.data(), static_cast<std::size_t>(n))) {
-        s->error = fmt::format("cannot write to the terminal: {}", std::strerror(errno));
-        s->quit = true;
+      if (!write_all(s.out_fd, buf.data(), static_cast<std::size_t>(n))) {
+        s.error = fmt::format("cannot write to the terminal: {}", std::strerror(errno));
+        s.finish();
         return;
       }
     }
   }
-  if ((events & VIR_STREAM_EVENT_WRITABLE) != 0 && !s->to_guest.empty()) {
-    const int n = virStreamSend(stream, s->to_guest.data(), s->to_guest.size());
+  if ((events & VIR_STREAM_EVENT_WRITABLE) != 0 && !s.to_guest.empty()) {
+    const int n = virStreamSend(stream, s.to_guest.data(), s.to_guest.size());
     if (n < 0 && n != -2) {
-      s->error = last_message();
-      s->quit = true;
+      s.error = last_message();
+      s.finish();
       return;
     }
     if (n > 0) {
-      s->to_guest.erase(0, static_cast<std::size_t>(n));
+      s.to_guest.erase(0, static_cast<std::size_t>(n));
     }
-    s->update_stream_events();
+    s.update_stream_events();
   }
   if ((events & (VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP)) != 0) {
-    s->eof = true;
-    s->quit = true;
+    s.eof = true;
+    s.finish();
   }
 }
 
 void on_terminal_event(int /*watch*/, int fd, int events, void *opaque) {
-  auto *s = static_cast<ConsoleSession *>(opaque);
-  if (s->quit) {
+  auto &s = session_of(opaque);
+  const std::lock_guard lock(s.mutex);
+  if (s.quit) {
     return;
   }
   if ((events & VIR_EVENT_HANDLE_READABLE) != 0) {
@@ -194,38 +237,40 @@ void on_terminal_event(int /*watch*/, int fd, int events, void *opaque) {
       return;
     }
     if (n <= 0) {
-      s->quit = true; // the terminal went away or its input ended
+      s.finish(); // the terminal went away or its input ended
       return;
     }
     const std::string_view input(buf.data(), static_cast<std::size_t>(n));
-    const auto at = input.find(s->escape);
-    s->to_guest.append(input.substr(0, at));
+    const auto at = input.find(s.escape);
+    s.to_guest.append(input.substr(0, at));
     if (at != std::string_view::npos) {
-      s->quit = true;
+      s.finish();
       return;
     }
-    s->update_stream_events();
+    s.update_stream_events();
     return;
   }
   if ((events & (VIR_EVENT_HANDLE_ERROR | VIR_EVENT_HANDLE_HANGUP)) != 0) {
-    s->quit = true;
+    s.finish();
   }
 }
 
 class LibvirtRuntime final : public VmRuntime {
 public:
-  LibvirtRuntime(std::string uri, ConnectPtr conn) : m_uri(std::move(uri)), m_conn(std::move(conn)) {}
+  LibvirtRuntime(std::string uri, ConnectPtr conn)
+      : m_uri(std::move(uri)), m_conn(std::move(conn)) {}
 
   Result<std::string> version() override {
     unsigned long lib = 0;
     unsigned long hv = 0;
-    if (virConnectGetLibVersion(m_conn.get(), &lib) < 0 || virConnectGetVersion(m_conn.get(), &hv) < 0) {
+    if (virConnectGetLibVersion(m_conn.get(), &lib) < 0 ||
+        virConnectGetVersion(m_conn.get(), &hv) < 0) {
       return fail(fmt::format("cannot read the libvirt version ({}): {}", m_uri, last_message()),
                   k_start_help);
     }
     const char *type = virConnectGetType(m_conn.get());
-    return fmt::format("libvirt {}, {} {}", version_text(lib), type != nullptr ? type : "hypervisor",
-                       version_text(hv));
+    return fmt::format("libvirt {}, {} {}", version_text(lib),
+                       type != nullptr ? type : "hypervisor", version_text(hv));
   }
 
   Result<bool> kvm_usable() override {
@@ -234,8 +279,9 @@ public:
     if (!caps) {
       // libvirt refuses the kvm type when the host lacks it (or the driver has no such notion);
       // that is an answer, unless the connection itself is gone.
+      const std::string msg = last_message(); // virConnectIsAlive resets it
       if (virConnectIsAlive(m_conn.get()) != 1) {
-        return fail(fmt::format("lost the connection to libvirt ({}): {}", m_uri, last_message()),
+        return fail(fmt::format("lost the connection to libvirt ({}): {}", m_uri, msg),
                     k_start_help);
       }
       return false;
@@ -259,12 +305,12 @@ public:
                   k_start_help);
     }
     // Own every handle before anything can return early.
+    const DomainArray array{raw};
     std::vector<DomainPtr> domains;
     domains.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
       domains.emplace_back(raw[i]);
     }
-    std::free(raw);
 
     std::vector<VmInfo> out;
     for (const auto &dom : domains) {
@@ -344,8 +390,6 @@ public:
   }
 
   Status console(const std::string &name, int in_fd, int out_fd, char escape) override {
-    // The default event loop is process-wide: one console at a time runs it.
-    const std::lock_guard lock(m_console_mutex);
     LTB_TRY(dom, lookup(name));
     StreamPtr stream{virStreamNew(m_conn.get(), VIR_STREAM_NONBLOCK)};
     if (!stream || virDomainOpenConsole(dom.get(), nullptr, stream.get(), 0) < 0) {
@@ -359,40 +403,42 @@ public:
       return fail(fmt::format("cannot open the console of VM '{}': {}", name, msg), help);
     }
 
-    ConsoleSession session;
-    session.stream = stream.get();
-    session.out_fd = out_fd;
-    session.escape = escape;
+    auto session = std::make_shared<ConsoleSession>();
+    session->stream = stream.get();
+    session->out_fd = out_fd;
+    session->escape = escape;
     if (virStreamEventAddCallback(stream.get(),
                                   VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
                                       VIR_STREAM_EVENT_HANGUP,
-                                  on_stream_event, &session, nullptr) < 0) {
+                                  on_stream_event, new SessionRef(session), release_session) < 0) {
       const std::string msg = last_message();
       virStreamAbort(stream.get());
       return fail(fmt::format("cannot watch the console of VM '{}': {}", name, msg));
     }
     const int watch = virEventAddHandle(in_fd, VIR_EVENT_HANDLE_READABLE, on_terminal_event,
-                                        &session, nullptr);
+                                        new SessionRef(session), release_session);
     if (watch < 0) {
       virStreamEventRemoveCallback(stream.get());
       virStreamAbort(stream.get());
       return fail(fmt::format("cannot watch the terminal for the console of VM '{}'", name));
     }
-    while (!session.quit) {
-      if (virEventRunDefaultImpl() < 0) {
-        session.error = last_message();
-        break;
-      }
-    }
+
+    std::unique_lock lock(session->mutex);
+    session->done.wait(lock, [&] { return session->quit; });
+    session->stream = nullptr; // callbacks still in flight see quit and leave the stream alone
+    const bool eof = session->eof;
+    const std::string error = session->error;
+    lock.unlock();
+
     virEventRemoveHandle(watch);
     virStreamEventRemoveCallback(stream.get());
-    if (session.eof) {
+    if (eof) {
       virStreamFinish(stream.get());
     } else {
       virStreamAbort(stream.get());
     }
-    if (!session.error.empty()) {
-      return fail(fmt::format("console of VM '{}' failed: {}", name, session.error));
+    if (!error.empty()) {
+      return fail(fmt::format("console of VM '{}' failed: {}", name, error));
     }
     return {};
   }
@@ -402,9 +448,9 @@ private:
     DomainPtr dom{virDomainLookupByName(m_conn.get(), name.c_str())};
     if (!dom) {
       if (last_code() == VIR_ERR_NO_DOMAIN) {
-        return fail(fmt::format("VM '{}' does not exist in libvirt ({}): {}", name, m_uri,
-                                last_message()),
-                    fmt::format("list VMs: virsh -c {} list --all", m_uri));
+        return fail(
+            fmt::format("VM '{}' does not exist in libvirt ({}): {}", name, m_uri, last_message()),
+            fmt::format("list VMs: virsh -c {} list --all", m_uri));
       }
       return fail(fmt::format("cannot look up VM '{}': {}", name, last_message()), k_start_help);
     }
@@ -420,8 +466,8 @@ private:
       if (*code == VIR_ERR_NO_DOMAIN_METADATA) {
         return std::map<std::string, std::string>{};
       }
-      return fail(fmt::format("cannot read the metadata of VM '{}': {}", domain_name(dom),
-                              last_message()));
+      return fail(
+          fmt::format("cannot read the metadata of VM '{}': {}", domain_name(dom), last_message()));
     }
     return parse_metadata_labels(xml.get());
   }
@@ -457,7 +503,6 @@ private:
 
   std::string m_uri;
   ConnectPtr m_conn;
-  std::mutex m_console_mutex;
 };
 
 } // namespace
@@ -498,8 +543,8 @@ Status create_overlay(const std::string &base, const std::string &overlay,
     return fail(fmt::format("cannot read disk image '{}': unexpected `qemu-img info` output ({})",
                             base, e.what()));
   }
-  std::vector<std::string> argv{"qemu-img", "create", "-f", "qcow2", "-b", base_abs, "-F",
-                                format, overlay};
+  std::vector<std::string> argv{"qemu-img", "create", "-f",   "qcow2", "-b",
+                                base_abs,   "-F",     format, overlay};
   if (!size.empty()) {
     argv.push_back(size);
   }

@@ -3,14 +3,14 @@
 // the ltb metadata they carry. One connection, shared by all threads (libvirt connections are
 // thread-safe). Depends on util/ only.
 
+#include "runtime/libvirt/domain_xml.hpp"
+#include "util/error.hpp"
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "runtime/libvirt/domain_xml.hpp"
-#include "util/error.hpp"
 
 namespace ltb::runtime {
 
