@@ -11,7 +11,7 @@
 #   The image carries a label ltb.recipe=<sha256 of the recipe directory and of this script>; when
 #   the existing image has the same label the build is skipped, so reruns take a second.
 #
-# vm (`kind` says vm): files for libvirt in $LTB_IMAGES_DIR/ltb-<name>/ (default /var/lib/ltb/images).
+# vm (`kind` says vm): files for libvirt in $LTB_IMAGES/ltb-<name>/ (default /var/lib/ltb/images).
 #   build.sh   called as `build.sh OUTDIR` (an empty directory); writes the files and an image.json
 #              that describes them. The directory gets a file .recipe with the same hash; when it
 #              matches, the build is skipped. A rebuild replaces the directory as a whole.
@@ -24,7 +24,7 @@ readonly k_root
 readonly k_self="$k_root/scripts/build-images.sh"
 readonly k_recipes="$k_root/examples/images"
 readonly k_label=ltb.recipe
-readonly k_vm_images="${LTB_IMAGES_DIR:-/var/lib/ltb/images}"
+readonly k_vm_images="${LTB_IMAGES:-/var/lib/ltb/images}"
 # The Debian release the images are built from (the FRR configs in examples/ are written for it).
 export LTB_SUITE="${LTB_SUITE:-bookworm}"
 

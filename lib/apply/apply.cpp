@@ -7,10 +7,16 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "net/redirect.hpp"
 #include "plan/names.hpp"
+#include "util/hash.hpp"
+#include "util/ipv4.hpp"
 #include "util/shell_split.hpp"
 
 namespace ltb::apply {
@@ -72,6 +78,8 @@ private:
     switch (action.kind) {
     case ActionKind::create_node:
     case ActionKind::remove_node:
+    case ActionKind::create_vm:
+    case ActionKind::remove_vm:
     case ActionKind::create_bridge:
     case ActionKind::remove_bridge:
     case ActionKind::run_exec:
@@ -137,6 +145,10 @@ private:
       return run_exec(action);
     case ActionKind::remove_host_link:
       return remove_host_link(action);
+    case ActionKind::create_vm:
+      return create_vm(action);
+    case ActionKind::remove_vm:
+      return remove_vm(action);
     }
     return {};
   }
@@ -443,10 +455,30 @@ private:
 
   // --- links ---------------------------------------------------------------------------------
 
+  bool is_vm(const std::string &node) const {
+    const auto *n = m_desired ? m_desired->find_node(node) : nullptr;
+    return n && n->runtime == topology::Runtime::vm;
+  }
+
   std::string runtime_id_of(const std::string &node) {
     const auto *n = m_desired ? m_desired->find_node(node) : nullptr;
     if (n && n->runtime == topology::Runtime::ovs_bridge) {
       return plan::bridge_name(m_plan.lab, node);
+    }
+    if (n && n->runtime == topology::Runtime::vm) {
+      {
+        std::lock_guard lock(m_mutex);
+        if (auto it = m_vm_ids.find(node); it != m_vm_ids.end()) {
+          return it->second;
+        }
+      }
+      if (m_b.vms) {
+        if (auto info = m_b.vms->info(plan::container_name(m_plan.lab, node))) {
+          std::lock_guard lock(m_mutex);
+          return m_vm_ids[node] = info->uuid;
+        }
+      }
+      return {};
     }
     std::lock_guard lock(m_mutex);
     auto it = m_containers.find(node);
@@ -459,10 +491,46 @@ private:
             status == "up" ? runtime_id_of(link.b.node) : "", status};
   }
 
+  /// A link with a VM end: the VM's tap is joined to the other end's tap, or to the host end of a
+  /// veth whose other end is in the container, by tc redirects.
+  Status wire_vm_p2p(const plan::PlannedLink &link) {
+    auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
+    auto tap_of = [&](const topology::Endpoint &end) {
+      return plan::host_veth_name(m_plan.lab, link.key, end.node);
+    };
+    std::string left = tap_of(is_vm(link.a.node) ? link.a : link.b);
+    const auto &other = is_vm(link.a.node) ? link.b : link.a;
+    std::string right = tap_of(other);
+    if (!is_vm(other.node)) {
+      auto container = container_of(other.node);
+      if (!container) {
+        return context(container.error());
+      }
+      auto ns = net::Netns::of_pid(container->pid);
+      if (!ns) {
+        return context(ns.error());
+      }
+      (void)m_b.netlink->delete_link(right);
+      (void)m_b.netlink->delete_link(other.iface, ns->fd());
+      auto created = m_b.netlink->create_veth({other.iface, ns->fd(), other.node},
+                                              {right, -1, "host"}, link.mtu);
+      if (!created) {
+        return context(created.error());
+      }
+    }
+    if (auto joined = net::redirect_pair(left, right); !joined) {
+      return context(joined.error());
+    }
+    return m_b.store->put_link(link_record(link, "up"));
+  }
+
   Status wire_p2p(const Action &action) {
     const auto &link = m_plan.links.at(action.links.front());
     auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
     LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
+    if (is_vm(link.a.node) || is_vm(link.b.node)) {
+      return wire_vm_p2p(link);
+    }
     auto a = container_of(link.a.node);
     auto b = container_of(link.b.node);
     if (!a || !b) {
@@ -514,6 +582,13 @@ private:
         objects[host] = id;
         return {};
       }));
+      if (is_vm(end.node)) {
+        // The domain's NIC is this tap (target dev); libvirt made it a port when the VM started,
+        // and adding it again (may-exist) also restores it on a recreated bridge.
+        ports.push_back({host, {{plan::k_ovs_lab, m_plan.lab}, {plan::k_ovs_owner, key}}});
+        wired.push_back(&link);
+        continue;
+      }
       auto container = container_of(end.node);
       if (!container) {
         errors.push_back(fmt::format("link {}: {}", link.name, container.error().message));
@@ -621,6 +696,146 @@ private:
     return {};
   }
 
+  // --- VMs ----------------------------------------------------------------------------------
+
+  /// A stable locally administered MAC for NIC `index` of a node (QEMU's 52:54:00 prefix).
+  std::string mac_of(const std::string &node, int index) const {
+    auto digest = util::sha256_hex(m_plan.lab + "/" + node + "/" + std::to_string(index));
+    return fmt::format("52:54:00:{}:{}:{}", digest.substr(0, 2), digest.substr(2, 2),
+                       digest.substr(4, 2));
+  }
+
+  Result<std::string> accel_for(const topology::Node &node) {
+    if (node.accel != topology::Accel::automatic) {
+      return node.accel == topology::Accel::kvm ? "kvm" : "qemu";
+    }
+    std::lock_guard lock(m_accel_mutex);
+    if (!m_auto_accel) {
+      bool probed = false;
+      LTB_TRY(accel, choose_accel(node, *m_b.vms, *m_b.store, m_options.lab_dir, probed));
+      if (probed) {
+        m_progress.notice(accel == "kvm"
+                              ? "notice: KVM works here; VMs use it (accel: auto)"
+                              : "notice: KVM is missing or guests do not boot under it here; VMs "
+                                "use software emulation (qemu). Set accel or LTB_VM_ACCEL to choose.");
+      }
+      m_auto_accel = accel;
+    }
+    return *m_auto_accel;
+  }
+
+  Status create_vm(const Action &action) {
+    const auto *node = m_desired->find_node(action.node);
+    auto context = [&](Error e) { return fail(with_context("VM " + action.node, std::move(e))); };
+    if (!m_b.vms) {
+      return fail(fmt::format("VM {}: libvirt is not connected", action.node),
+                  "start it: virtlogd -d && libvirtd -d (or make setup)");
+    }
+    phase(action.node, Phase::creating);
+    auto accel = accel_for(*node);
+    if (!accel) {
+      return context(accel.error());
+    }
+    auto address = m_plan.addresses.at(node->name);
+    state::NodeRecord record{m_plan.lab,  node->name, node->kind, node->image,
+                             plan::vm_config_hash(*m_desired, *node), address, "", "creating"};
+    std::int64_t object_id = 0;
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      LTB_CHECK(m_b.store->put_node(record));
+      LTB_TRY(id, record_object("domain", action.name, node->name));
+      object_id = id;
+      return {};
+    }));
+    auto dir = fs::path(m_options.lab_dir) / node->name;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    runtime::VmSpec spec;
+    spec.name = action.name;
+    spec.accel = *accel;
+    spec.vcpus = node->cpus > 0 ? static_cast<int>(node->cpus + 0.999) : 1;
+    spec.memory_mib = node->memory_bytes > 0 ? node->memory_bytes / (1024 * 1024) : 256;
+    if (!node->image.empty()) {
+      spec.disk = (dir / "disk.qcow2").string();
+      fs::remove(spec.disk, ec);
+      auto size = node->disk_size_bytes > 0 ? std::to_string(node->disk_size_bytes) : std::string();
+      if (auto made = runtime::create_overlay(node->image, spec.disk, size); !made) {
+        return context(made.error());
+      }
+    }
+    spec.kernel = node->kernel;
+    spec.initrd = node->initrd;
+    auto subnet = util::parse_subnet(m_plan.subnet, false);
+    spec.cmdline = fmt::format("{}{}ltb.mgmt={}/{} ltb.hostname={}", node->cmdline,
+                               node->cmdline.empty() ? "" : " ", address,
+                               subnet ? subnet->prefix : 24, node->name);
+    if (m_desired->mgmt.external_access) {
+      spec.cmdline += " ltb.gw=" + m_plan.gateway;
+    }
+    spec.nics.push_back({"bridge", plan::mgmt_bridge_name(m_plan.lab), mac_of(node->name, 0),
+                         "", node->nic_model});
+    int index = 1;
+    for (const auto &[iface, link] : plan::vm_interfaces(*m_desired, node->name)) {
+      const auto &peer = link->a.node == node->name ? link->b.node : link->a.node;
+      const auto *peer_node = m_desired->find_node(peer);
+      auto tap = plan::host_veth_name(m_plan.lab, topology::link_key(*link), node->name);
+      if (peer_node && peer_node->runtime == topology::Runtime::ovs_bridge) {
+        spec.nics.push_back({"ovs", plan::bridge_name(m_plan.lab, peer), mac_of(node->name, index),
+                             tap, node->nic_model});
+      } else {
+        if (auto made = net::create_tap(tap); !made) {
+          return context(made.error());
+        }
+        spec.nics.push_back({"ethernet", tap, mac_of(node->name, index), "", node->nic_model});
+      }
+      ++index;
+    }
+    spec.metadata = {{plan::k_label_lab, m_plan.lab},
+                     {plan::k_label_node, node->name},
+                     {plan::k_label_owner, m_options.owner},
+                     {plan::k_label_hash, record.config_hash}};
+    spec.serial_log = (dir / "console.log").string();
+    auto created = m_b.vms->create(spec);
+    if (!created) {
+      return context(created.error());
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      m_vm_ids[node->name] = created->uuid;
+    }
+    record.runtime_id = created->uuid;
+    record.status = "running";
+    LTB_CHECK(m_b.store->transaction([&]() -> Status {
+      LTB_CHECK(m_b.store->put_node(record));
+      return m_b.store->update_object(object_id, created->uuid, "created");
+    }));
+    if (m_pending_after_create(node->name)) {
+      phase(node->name, Phase::wiring);
+    }
+    return {};
+  }
+
+  Status remove_vm(const Action &action) {
+    if (!action.node.empty()) {
+      phase(action.node, Phase::removing);
+    }
+    if (!m_b.vms) {
+      return fail(fmt::format("VM {}: libvirt is not connected", action.node),
+                  "start it: virtlogd -d && libvirtd -d (or make setup)");
+    }
+    if (auto destroyed = m_b.vms->destroy(action.name); !destroyed) {
+      return fail(with_context("VM " + action.node, destroyed.error()));
+    }
+    for (const auto &key : action.links) {
+      (void)m_b.netlink->delete_link(plan::host_veth_name(m_plan.lab, key, action.node));
+    }
+    std::error_code ec;
+    fs::remove(fs::path(m_options.lab_dir) / action.node / "disk.qcow2", ec);
+    if (!action.node.empty()) {
+      LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
+    }
+    return forget_objects("domain", {action.name});
+  }
+
   Status remove_host_link(const Action &action) {
     if (auto deleted = m_b.netlink->delete_link(action.name); !deleted) {
       return fail(with_context("host interface " + action.name, deleted.error()));
@@ -637,6 +852,9 @@ private:
   std::map<std::string, int> m_pending;
   std::set<std::string> m_failed;
   std::map<std::string, ContainerRef> m_containers;
+  std::map<std::string, std::string> m_vm_ids; // node -> domain uuid
+  std::mutex m_accel_mutex;
+  std::optional<std::string> m_auto_accel;
   std::map<std::string, std::shared_future<Status>> m_images;
   std::mutex m_datapath_mutex;
   std::optional<net::Datapath> m_datapath;
@@ -644,6 +862,53 @@ private:
 };
 
 } // namespace
+
+Result<std::string> choose_accel(const topology::Node &node, runtime::VmRuntime &vms,
+                                 state::Store &store, const std::string &probe_dir, bool &probed) {
+  probed = false;
+  if (const char *env = std::getenv("LTB_VM_ACCEL"); env && *env) {
+    std::string value = env;
+    if (value == "kvm" || value == "qemu") {
+      return value;
+    }
+  }
+  if (auto known = store.meta("vm.accel"); known && *known) {
+    return **known;
+  }
+  probed = true;
+  LTB_TRY(kvm, vms.kvm_usable());
+  std::string accel = "qemu";
+  if (kvm && !node.kernel.empty()) {
+    // /dev/kvm can open while guests hang early in boot (nested virtualisation): start the
+    // node's kernel under KVM and wait (10 s) for it to reach its init.
+    std::error_code ec;
+    std::filesystem::create_directories(probe_dir, ec);
+    runtime::VmSpec spec;
+    spec.name = fmt::format("ltb-kvm-probe-{}", ::getpid());
+    spec.accel = "kvm";
+    spec.kernel = node.kernel;
+    spec.initrd = node.initrd;
+    spec.cmdline = "console=ttyS0 panic=-1";
+    spec.serial_log = probe_dir + "/kvm-probe.log";
+    std::filesystem::remove(spec.serial_log, ec);
+    if (vms.create(spec)) {
+      for (int i = 0; i < 50 && accel == "qemu"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::ifstream log(spec.serial_log);
+        std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        // "Run /init" comes after the kernel has set itself up: a guest that hangs early in
+        // boot under nested KVM never gets there.
+        if (text.find("Run /init") != std::string::npos) {
+          accel = "kvm";
+        }
+      }
+      (void)vms.destroy(spec.name);
+    }
+    std::filesystem::remove(spec.serial_log, ec);
+  }
+  LTB_CHECK(store.set_meta("vm.accel", accel));
+  return accel;
+}
 
 net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store, bool &probe) {
   probe = false;

@@ -12,6 +12,7 @@
 #include "net/ovs.hpp"
 #include "plan/plan.hpp"
 #include "runtime/docker/docker.hpp"
+#include "runtime/libvirt/libvirt.hpp"
 #include "state/store.hpp"
 #include "topology/model.hpp"
 
@@ -22,6 +23,7 @@ struct Backends {
   net::Netlink *netlink = nullptr;
   net::Ovs *ovs = nullptr;
   state::Store *store = nullptr;
+  runtime::VmRuntime *vms = nullptr; // only for labs with VM nodes
 };
 
 struct ApplyOptions {
@@ -52,6 +54,12 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
 /// `ltb down`: runs a teardown plan; forgets the lab when everything is gone.
 ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &progress,
                        const ApplyOptions &options);
+
+/// Which accelerator a VM gets: the node's setting, else $LTB_VM_ACCEL, else what a real boot
+/// check found on this host before (recorded in state), else that check: a guest kernel started
+/// under KVM must print within a few seconds, or software emulation is used.
+Result<std::string> choose_accel(const topology::Node &node, runtime::VmRuntime &vms,
+                                 state::Store &store, const std::string &probe_dir, bool &probed);
 
 /// Which OVS datapath to use: the file's setting, else $LTB_OVS_DATAPATH, else what worked before on
 /// this host (recorded in state), else "system" falling back to "netdev" with a notice.

@@ -48,6 +48,18 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
       observed.bridges[owner->second] = std::move(observed_bridge);
     }
   }
+  if (backends.vms) {
+    LTB_TRY(domains, backends.vms->list({{plan::k_label_lab, lab}}));
+    for (const auto &domain : domains) {
+      auto node = domain.metadata.find(plan::k_label_node);
+      if (node == domain.metadata.end()) {
+        continue;
+      }
+      auto hash = domain.metadata.find(plan::k_label_hash);
+      observed.vms[node->second] = {domain.uuid, domain.name, domain.state,
+                                    hash == domain.metadata.end() ? "" : hash->second};
+    }
+  }
   if (options.host_links) {
     for (const auto &prefix : {plan::veth_prefix(lab), plan::bridge_prefix(lab)}) {
       LTB_TRY(links, backends.netlink->list_links(prefix));

@@ -40,6 +40,19 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
   if (!bridges && connection.ovs && connection.ovs->version()) {
     bridges = true;
   }
+  bool vms = false;
+  for (const auto &node : recorded->nodes) {
+    vms = vms || node.kind == "vm";
+  }
+  for (const auto &object : recorded->objects) {
+    vms = vms || object.type == "domain";
+  }
+  // As with bridges: without a record, domains are still found by their metadata when libvirt
+  // answers; with one, libvirt must answer.
+  if (auto connected = connection.connect_vms(vms); !connected) {
+    return report(globals, connected.error());
+  }
+  backends = connection.backends();
   auto observed = apply::observe(lab, backends, {bridges, true});
   if (!observed) {
     return report(globals, observed.error());

@@ -30,8 +30,9 @@ std::string node_state(const state::NodeRecord &node, const plan::Observed &obse
     }
     return "running";
   }
-  auto it = observed.containers.find(node.name);
-  if (it == observed.containers.end()) {
+  const auto &pool = node.kind == "vm" ? observed.vms : observed.containers;
+  auto it = pool.find(node.name);
+  if (it == pool.end()) {
     return node.status == "running" ? "missing" : node.status;
   }
   if (it->second.id != node.runtime_id && node.status == "running") {
@@ -123,6 +124,13 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
   bool bridges = false;
   for (const auto &node : *nodes) {
     bridges = bridges || node.kind == "ovs-bridge";
+  }
+  bool vms = false;
+  for (const auto &node : *nodes) {
+    vms = vms || node.kind == "vm";
+  }
+  if (vms) {
+    (void)connection.connect_vms(false); // without libvirt, VMs show as missing
   }
   auto backends = connection.backends();
   auto observed = apply::observe(lab, backends, {bridges, false});

@@ -60,6 +60,19 @@ int run_up(const Globals &globals, const UpOptions &options) {
   for (const auto &node : recorded->nodes) {
     has_bridges = has_bridges || node.kind == "ovs-bridge";
   }
+  bool has_vms = false;
+  for (const auto &node : desired->nodes) {
+    has_vms = has_vms || node.runtime == topology::Runtime::vm;
+  }
+  for (const auto &node : recorded->nodes) {
+    has_vms = has_vms || node.kind == "vm";
+  }
+  if (has_vms) {
+    if (auto connected = connection->connect_vms(true); !connected) {
+      return report(globals, connected.error());
+    }
+    backends = connection->backends();
+  }
   auto observed = apply::observe(desired->name, backends, {has_bridges, false});
   if (!observed) {
     return report(globals, observed.error());

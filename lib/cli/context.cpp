@@ -55,6 +55,21 @@ Result<Connection> connect(const Globals &globals, bool docker) {
   return connection;
 }
 
+Status Connection::connect_vms(bool required) {
+  if (vms) {
+    return {};
+  }
+  auto client = runtime::connect_libvirt();
+  if (!client) {
+    if (required) {
+      return fail(client.error());
+    }
+    return {};
+  }
+  vms = std::move(*client);
+  return {};
+}
+
 std::string lab_dir(const Globals &globals, const std::string &lab) {
   auto parent = std::filesystem::path(globals.state_path).parent_path();
   return (parent / "labs" / lab).string();

@@ -48,9 +48,12 @@ struct Connection {
   std::unique_ptr<runtime::ContainerRuntime> docker;
   std::unique_ptr<net::Netlink> netlink;
   std::unique_ptr<net::Ovs> ovs;
+  std::unique_ptr<runtime::VmRuntime> vms; // connected by connect_vms() when a lab has VMs
   apply::Backends backends() const {
-    return {docker.get(), netlink.get(), ovs.get(), store.get()};
+    return {docker.get(), netlink.get(), ovs.get(), store.get(), vms.get()};
   }
+  /// Connects to libvirt. `required`: fail when it does not answer; else stay without it.
+  Status connect_vms(bool required);
 };
 Result<Connection> connect(const Globals &globals, bool docker = true);
 

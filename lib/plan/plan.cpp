@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "plan/names.hpp"
+#include "util/hash.hpp"
 #include "util/ipv4.hpp"
 
 namespace ltb::plan {
@@ -76,7 +77,7 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
                         const util::Subnet &subnet, Plan &plan) {
   std::set<std::uint32_t> taken{subnet.network, subnet.host(1), subnet.broadcast()};
   for (const auto &node : desired.nodes) {
-    if (node.runtime == Runtime::container && node.mgmt_ipv4) {
+    if (node.runtime != Runtime::ovs_bridge && node.mgmt_ipv4) {
       if (auto address = util::parse_ipv4(*node.mgmt_ipv4)) {
         taken.insert(*address);
         plan.addresses[node.name] = *node.mgmt_ipv4;
@@ -89,7 +90,7 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   }
   std::vector<const topology::Node *> pending;
   for (const auto &node : desired.nodes) {
-    if (node.runtime != Runtime::container || plan.addresses.count(node.name)) {
+    if (node.runtime == Runtime::ovs_bridge || plan.addresses.count(node.name)) {
       continue;
     }
     auto it = previous.find(node.name);
@@ -117,35 +118,44 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   return {};
 }
 
-std::string container_reason(const topology::Node &node, const state::NodeRecord *record,
-                             const ObservedContainer *observed, const std::string &address,
-                             bool network_changed) {
+bool is_vm_kind(const std::string &kind) { return kind == "vm"; }
+bool is_container_kind(const std::string &kind) {
+  return kind != k_bridge_kind && !is_vm_kind(kind);
+}
+
+/// Why a container or VM must be (re)created; empty when it is as it should be.
+std::string workload_reason(const topology::Node &node, const std::string &expected_hash,
+                            const state::NodeRecord *record, const ObservedContainer *observed,
+                            const std::string &address, bool network_changed) {
+  const bool vm = node.runtime == Runtime::vm;
+  const char *what = vm ? "domain" : "container";
   if (!record && !observed) {
     return "new";
   }
   if (!record) {
     return "not in state (left by an interrupted run)";
   }
-  if (record->kind == k_bridge_kind) {
+  if (vm ? !is_vm_kind(record->kind) : !is_container_kind(record->kind)) {
     return "kind changed";
   }
   if (record->status != "running") {
     return "unfinished by an earlier run";
   }
   if (!observed) {
-    return "container missing (removed outside ltb)";
+    return fmt::format("{} missing (removed outside ltb)", what);
   }
   if (observed->state != "running") {
-    return "container " + observed->state;
+    return fmt::format("{} {}", what, observed->state);
   }
   if (record->runtime_id != observed->id) {
-    return "container replaced outside ltb";
+    return fmt::format("{} replaced outside ltb", what);
   }
-  if (record->config_hash != topology::node_config_hash(node)) {
+  if (record->config_hash != expected_hash) {
     if (record->image != node.image) {
       return fmt::format("image changed: {} -> {}", record->image, node.image);
     }
-    return "configuration changed";
+    return vm && record->config_hash.empty() ? "unfinished by an earlier run"
+                                             : "configuration changed";
   }
   if (record->mgmt_ipv4 != address) {
     return fmt::format("management address changed: {} -> {}", record->mgmt_ipv4, address);
@@ -194,25 +204,50 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   for (const auto &[name, bridge] : observed.bridges) {
     known.insert(name);
   }
+  for (const auto &[name, vm] : observed.vms) {
+    known.insert(name);
+  }
   std::vector<std::size_t> removals;
   std::map<std::string, std::size_t> bridge_removals;
-  std::set<std::string> gone; // nodes whose runtime object is removed by this plan
-  for (const auto &name : known) {
-    if (desired.find_node(name)) {
-      continue;
+  auto recorded_links_of = [&](const std::string &node) {
+    std::vector<std::string> keys;
+    for (const auto &link : recorded.links) {
+      if (link.a_node == node || link.b_node == node) {
+        keys.push_back(link.key);
+      }
     }
+    return keys;
+  };
+  // Removes whatever runs for a node now (container, domain, bridge), except `keep`.
+  auto remove_existing = [&](const std::string &name, const std::string &reason,
+                             std::optional<Runtime> keep) -> std::vector<std::size_t> {
+    std::vector<std::size_t> added;
     const auto *record = record_of(name);
-    if (observed.containers.count(name) || (record && record->kind != k_bridge_kind)) {
-      removals.push_back(builder.add({ActionKind::remove_node, name, {},
-                                      container_name(desired.name, name), "removed from the file",
-                                      {}}));
+    auto recorded_as = [&](auto predicate) { return record && predicate(record->kind); };
+    if (keep != Runtime::container &&
+        (observed.containers.count(name) || recorded_as(is_container_kind))) {
+      added.push_back(builder.add({ActionKind::remove_node, name, {},
+                                   container_name(desired.name, name), reason, {}}));
     }
-    if (observed.bridges.count(name) || (record && record->kind == k_bridge_kind)) {
+    if (keep != Runtime::vm && (observed.vms.count(name) || recorded_as(is_vm_kind))) {
+      added.push_back(builder.add({ActionKind::remove_vm, name, recorded_links_of(name),
+                                   container_name(desired.name, name), reason, {}}));
+    }
+    append(removals, added);
+    if (keep != Runtime::ovs_bridge &&
+        (observed.bridges.count(name) ||
+         recorded_as([](const std::string &kind) { return kind == k_bridge_kind; }))) {
+      // Not among `removals`: a bridge goes after its ports are unwired, and nothing waits for it.
       bridge_removals[name] = builder.add({ActionKind::remove_bridge, name, {},
-                                           bridge_name(desired.name, name),
-                                           "removed from the file", {}});
+                                           bridge_name(desired.name, name), reason, {}});
+      added.push_back(bridge_removals[name]);
     }
-    gone.insert(name);
+    return added;
+  };
+  for (const auto &name : known) {
+    if (!desired.find_node(name)) {
+      remove_existing(name, "removed from the file", std::nullopt);
+    }
   }
 
   // Nodes to (re)create. A recreated node is removed first, as its own action.
@@ -221,21 +256,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     std::string reason;
     std::vector<std::size_t> deps;
   };
-  std::vector<Pending> containers;
-  std::set<std::string> fresh; // nodes created by this plan
+  std::vector<Pending> workloads; // containers and VMs
+  std::set<std::string> fresh;    // nodes created by this plan
   std::map<std::string, std::size_t> bridge_creations;
   for (const auto &node : desired.nodes) {
     const auto *record = record_of(node.name);
-    auto observed_container = observed.containers.find(node.name);
-    const ObservedContainer *container =
-        observed_container == observed.containers.end() ? nullptr : &observed_container->second;
     if (node.runtime == Runtime::ovs_bridge) {
-      std::vector<std::size_t> deps;
-      if (container || (record && record->kind != k_bridge_kind)) {
-        deps.push_back(builder.add({ActionKind::remove_node, node.name, {},
-                                    container_name(desired.name, node.name), "kind changed", {}}));
-        removals.push_back(deps.back());
-      }
       std::string reason;
       if (!record) {
         reason = "new";
@@ -247,6 +273,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         reason = "bridge missing (removed outside ltb)";
       }
       if (!reason.empty()) {
+        auto deps = remove_existing(node.name, "kind changed", Runtime::ovs_bridge);
         bridge_creations[node.name] =
             builder.add({ActionKind::create_bridge, node.name, {},
                          bridge_name(desired.name, node.name), reason, deps});
@@ -254,22 +281,19 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       }
       continue;
     }
+    const bool vm = node.runtime == Runtime::vm;
+    const auto &pool = vm ? observed.vms : observed.containers;
+    auto found = pool.find(node.name);
+    const ObservedContainer *current = found == pool.end() ? nullptr : &found->second;
+    auto hash = vm ? vm_config_hash(desired, node) : topology::node_config_hash(node);
     auto reason =
-        container_reason(node, record, container, plan.addresses[node.name], network_changed);
+        workload_reason(node, hash, record, current, plan.addresses[node.name], network_changed);
     if (reason.empty()) {
       continue;
     }
-    std::vector<std::size_t> deps;
-    if (container || record) {
-      deps.push_back(builder.add({ActionKind::remove_node, node.name, {},
-                                  container_name(desired.name, node.name), reason, {}}));
-      removals.push_back(deps.back());
-    }
-    if (record && record->kind == k_bridge_kind) {
-      deps.push_back(builder.add({ActionKind::remove_bridge, node.name, {},
-                                  bridge_name(desired.name, node.name), "kind changed", {}}));
-    }
-    containers.push_back({&node, reason, deps});
+    // Everything of the node goes, including an old object of its own runtime.
+    auto deps = remove_existing(node.name, reason, std::nullopt);
+    workloads.push_back({&node, reason, deps});
     fresh.insert(node.name);
   }
 
@@ -284,7 +308,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     }
   }
   bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(), [](auto &node) {
-    return node.runtime == Runtime::container;
+    return node.runtime != Runtime::ovs_bridge;
   });
   std::optional<std::size_t> network_creation;
   if (has_containers && (!observed.networks.count(plan.network) || network_changed)) {
@@ -294,14 +318,24 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   }
 
   std::map<std::string, std::size_t> node_creations;
-  for (auto &pending : containers) {
+  for (auto &pending : workloads) {
     auto deps = pending.deps;
     append(deps, removals); // a removed node's address may be reused
     if (network_creation) {
       deps.push_back(*network_creation);
     }
+    const bool vm = pending.node->runtime == Runtime::vm;
+    if (vm) {
+      // Its segment NICs join their bridges when the domain starts.
+      for (const auto &[iface, link] : vm_interfaces(desired, pending.node->name)) {
+        const auto &peer = link->a.node == pending.node->name ? link->b.node : link->a.node;
+        if (auto it = bridge_creations.find(peer); it != bridge_creations.end()) {
+          append(deps, {it->second});
+        }
+      }
+    }
     node_creations[pending.node->name] =
-        builder.add({ActionKind::create_node, pending.node->name, {},
+        builder.add({vm ? ActionKind::create_vm : ActionKind::create_node, pending.node->name, {},
                      container_name(desired.name, pending.node->name), pending.reason, deps});
   }
 
@@ -318,8 +352,9 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     if (n && n->runtime == Runtime::ovs_bridge) {
       return bridge_name(desired.name, node);
     }
-    auto it = observed.containers.find(node);
-    return it == observed.containers.end() ? std::string() : it->second.id;
+    const auto &pool = n && n->runtime == Runtime::vm ? observed.vms : observed.containers;
+    auto it = pool.find(node);
+    return it == pool.end() ? std::string() : it->second.id;
   };
   std::map<std::string, std::vector<std::string>> segment_wiring; // bridge node -> link keys
   std::map<std::string, std::vector<std::size_t>> node_wiring;    // node -> wire actions
@@ -441,7 +476,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   }
 
   // exec commands run once the node and all its links are up.
-  for (const auto &pending : containers) {
+  for (const auto &pending : workloads) {
     if (pending.node->exec.empty()) {
       continue;
     }
@@ -450,6 +485,41 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     builder.add({ActionKind::run_exec, pending.node->name, {}, "", "node created", deps});
   }
   return plan;
+}
+
+std::vector<std::pair<std::string, const topology::Link *>>
+vm_interfaces(const topology::Topology &desired, const std::string &node) {
+  std::vector<std::pair<std::string, const topology::Link *>> out;
+  for (const auto &link : desired.links) {
+    if (link.a.node == node) {
+      out.emplace_back(link.a.iface, &link);
+    }
+    if (link.b.node == node) {
+      out.emplace_back(link.b.iface, &link);
+    }
+  }
+  // Natural order: the digits at the end compare as numbers, so eth2 comes before eth10.
+  auto split = [](const std::string &name) {
+    auto digits = name.find_last_not_of("0123456789") + 1;
+    long number = digits < name.size() ? std::stol(name.substr(digits, 9)) : -1;
+    return std::make_pair(name.substr(0, digits), number);
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const auto &x, const auto &y) {
+    return split(x.first) < split(y.first);
+  });
+  return out;
+}
+
+std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node) {
+  std::string text = topology::node_config_hash(node);
+  for (const auto &[iface, link] : vm_interfaces(desired, node.name)) {
+    const auto &peer = link->a.node == node.name ? link->b : link->a;
+    const auto *other = desired.find_node(peer.node);
+    bool segment = other && other->runtime == Runtime::ovs_bridge;
+    text += fmt::format("|{}>{}:{}:{}", iface, segment ? "ovs" : "p2p", topology::link_key(*link),
+                        link->mtu);
+  }
+  return util::sha256_hex(text);
 }
 
 Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed) {
@@ -463,8 +533,13 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   }
   std::set<std::string> containers;
   std::set<std::string> bridges;
+  std::set<std::string> vms;
   for (const auto &record : recorded.nodes) {
-    (record.kind == k_bridge_kind ? bridges : containers).insert(record.name);
+    (record.kind == k_bridge_kind ? bridges : is_vm_kind(record.kind) ? vms : containers)
+        .insert(record.name);
+  }
+  for (const auto &[name, vm] : observed.vms) {
+    vms.insert(name);
   }
   for (const auto &[name, container] : observed.containers) {
     containers.insert(name);
@@ -479,8 +554,24 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
     removals.push_back(builder.add(
         {ActionKind::remove_node, name, {}, container_name(lab, name), "lab removed", {}}));
   }
+  for (const auto &name : vms) {
+    std::vector<std::string> keys;
+    for (const auto &link : recorded.links) {
+      if (link.a_node == name || link.b_node == name) {
+        keys.push_back(link.key);
+      }
+    }
+    container_names.insert(container_name(lab, name));
+    removals.push_back(builder.add(
+        {ActionKind::remove_vm, name, keys, container_name(lab, name), "lab removed", {}}));
+  }
   // Objects recorded before they were made (a crash between the record and the label).
   for (const auto &object : recorded.objects) {
+    if (object.type == "domain" && !container_names.count(object.name)) {
+      container_names.insert(object.name);
+      removals.push_back(builder.add(
+          {ActionKind::remove_vm, object.owner, {}, object.name, "left by an interrupted run", {}}));
+    }
     if (object.type == "container" && !container_names.count(object.name)) {
       container_names.insert(object.name);
       removals.push_back(builder.add(
@@ -573,6 +664,13 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("run exec commands on {} [{}]", action.node, action.reason);
   case ActionKind::remove_host_link:
     return fmt::format("remove host interface {} [{}]", action.name, action.reason);
+  case ActionKind::create_vm: {
+    auto address = plan.addresses.find(action.node);
+    return fmt::format("create VM {} as {} at {} [{}]", action.node, action.name,
+                       address == plan.addresses.end() ? "-" : address->second, action.reason);
+  }
+  case ActionKind::remove_vm:
+    return fmt::format("remove VM {} ({}) [{}]", action.node, action.name, action.reason);
   }
   return {};
 }

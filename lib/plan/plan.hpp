@@ -33,6 +33,7 @@ struct Observed {
   std::map<std::string, ObservedContainer> containers; // by node name
   std::set<std::string> networks;                      // the lab's Docker networks, by name
   std::map<std::string, ObservedBridge> bridges;        // by node name
+  std::map<std::string, ObservedContainer> vms;         // libvirt domains by node name (id = uuid)
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
 };
 
@@ -55,6 +56,8 @@ enum class ActionKind {
   unwire_links, // likewise
   run_exec,     // a node's exec commands, after its links are wired
   remove_host_link,
+  create_vm, // a libvirt domain, with taps for its point-to-point links made first
+  remove_vm, // the domain, its overlay disk and its taps (links: the node's recorded link keys)
 };
 
 struct Action {
@@ -98,6 +101,15 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
 
 /// Plans `ltb down`: everything recorded or observed for the lab goes.
 Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed);
+
+/// A VM's NICs are fixed when its domain is made, so its links are part of what, changed, means
+/// recreating it: the node's configuration hash plus its interfaces and what they lead to.
+std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node);
+
+/// The VM's data interfaces in guest NIC order (natural sort of the names: eth2 before eth10),
+/// each with its link.
+std::vector<std::pair<std::string, const topology::Link *>>
+vm_interfaces(const topology::Topology &desired, const std::string &node);
 
 /// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
 std::string describe(const Action &action, const Plan &plan);

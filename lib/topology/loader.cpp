@@ -671,6 +671,7 @@ private:
     std::string initrd; // absolute; empty = none
     std::optional<std::string> cmdline;
     std::string image_name; // empty when `image` is a disk path
+    std::string json_path;  // the image's image.json; empty when `image` is a disk path
     std::string file_help;  // the help for a file of the image that is missing
   };
 
@@ -752,9 +753,10 @@ private:
     source.kernel = image.kernel;
     source.initrd = image.initrd;
     source.cmdline = image.cmdline;
+    source.json_path = (image.dir / "image.json").string();
     source.file_help = fmt::format("VM image '{}' names it in {}: rebuild the image with `make "
                                    "images`",
-                                   image.name, (image.dir / "image.json").string());
+                                   image.name, source.json_path);
     if (!source.disk.empty() &&
         !check_vm_file(node, "base disk", source.disk, loc, pointer, source.file_help)) {
       return std::nullopt;
@@ -861,8 +863,7 @@ private:
           image_loc,
           fmt::format("VM image '{}' has neither a disk nor a kernel", source->image_name),
           fmt::format("{} must name a disk or a kernel; or set 'kernel' on node '{}'",
-                      (detail::vm_images_dir() / source->image_name / "image.json").string(),
-                      node.name));
+                      source->json_path, node.name));
       return;
     }
     if (kernel_given) {

@@ -153,7 +153,16 @@ int remove(ContainerRuntime &docker, const std::string &prefix, int n) {
     errors.push_back("listing networks: " + networks.error().message);
   } else {
     for (const auto &network : *networks) {
-      if (auto removed = docker.remove_network(network.id); !removed) {
+      // dockerd may answer a container's DELETE before it has released the container's endpoint
+      // (seen here: "has active endpoints" right after all removals succeeded); wait for that.
+      auto removed = docker.remove_network(network.id);
+      for (int tries = 0; !removed && tries < 50 &&
+                          removed.error().message.find("active endpoints") != std::string::npos;
+           ++tries) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        removed = docker.remove_network(network.id);
+      }
+      if (!removed) {
         errors.push_back("network " + network.name + ": " + removed.error().message);
       }
     }

@@ -76,6 +76,7 @@ extract_vmlinux() {
   local bz=$1 dest=$2 magic offset
   # xz, gzip, zstd: the compressions Debian has used for its kernels.
   for magic in '\xfd7zXZ\x00' '\x1f\x8b\x08' '\x28\xb5\x2f\xfd'; do
+    # shellcheck disable=SC2013 # one byte offset per line, no spaces
     for offset in $(LC_ALL=C grep -aboP "$magic" "$bz" | cut -d: -f1); do
       case $magic in
       *7zXZ*) tail -c +$((offset + 1)) "$bz" | xz -dc --single-stream >"$dest" 2>/dev/null ;;

@@ -32,6 +32,9 @@ void write_nic(Writer &w, const VmNic &nic) {
     w.line(3, fmt::format("<target dev={} managed='no'/>", attr(nic.source)));
   } else {
     w.line(3, fmt::format("<source bridge={}/>", attr(nic.source)));
+    if (!nic.target.empty()) {
+      w.line(3, fmt::format("<target dev={}/>", attr(nic.target)));
+    }
     if (nic.kind == "ovs") {
       w.line(3, "<virtualport type='openvswitch'/>");
     }

@@ -15,6 +15,8 @@ struct VmNic {
   std::string kind;
   std::string source; // bridge name, or tap name for "ethernet"
   std::string mac;    // empty = libvirt picks one
+  std::string target; // "bridge"/"ovs": the host tap's name (an OVS port is named after it);
+                      // empty = libvirt's vnetN
   std::string model = "virtio";
 };
 
