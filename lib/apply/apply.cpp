@@ -111,6 +111,14 @@ private:
         }
       }
       if (--m_pending[node] == 0 && !m_failed.count(node)) {
+        if (auto it = m_unsettled.find(node); it != m_unsettled.end()) {
+          it->second.status = "running";
+          if (auto put = m_b.store->put_node(it->second); !put) {
+            m_failed.insert(node);
+            m_progress.node(node, Phase::failed, put.error().message);
+            continue;
+          }
+        }
         m_progress.node(node, m_plan.teardown ? Phase::removed : Phase::running);
       }
     }
@@ -328,21 +336,27 @@ private:
       m_containers[node->name] = {*id, info->pid};
     }
     record.runtime_id = *id;
-    record.status = "running";
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
-      LTB_CHECK(m_b.store->put_node(record));
+      LTB_CHECK(m_b.store->put_node(settled(record)));
       return m_b.store->update_object(object_id, *id, "created");
     }));
-    if (m_pending_after_create(node->name)) {
+    if (record.status != "running") {
       phase(node->name, Phase::wiring);
     }
     return {};
   }
 
-  /// True when more actions of this node follow its creation (links, exec).
-  bool m_pending_after_create(const std::string &node) {
+  /// A just-made node is "running" only once its links and exec commands are done too; until
+  /// then it stays "created", so that a run killed in between redoes it.
+  state::NodeRecord &settled(state::NodeRecord &record) {
     std::lock_guard lock(m_mutex);
-    return m_pending[node] > 1;
+    if (m_pending[record.name] > 1) {
+      record.status = "created";
+      m_unsettled[record.name] = record;
+    } else {
+      record.status = "running";
+    }
+    return record;
   }
 
   Status remove_node(const Action &action) {
@@ -412,6 +426,13 @@ private:
     }));
     std::map<std::string, std::string> ids{{plan::k_ovs_lab, m_plan.lab},
                                            {plan::k_ovs_owner, action.node}};
+    if (action.reason != "new") {
+      // A bridge half-made by a killed run (for example on a datapath that does not work here)
+      // would satisfy --may-exist without working: start from nothing.
+      if (auto removed = m_b.ovs->del_bridge(action.name); !removed) {
+        return fail(with_context("bridge " + action.node, removed.error()));
+      }
+    }
     auto added = m_b.ovs->add_bridge(action.name, path, ids);
     if (!added && path == net::Datapath::system && m_probe &&
         added.error().message.find("datapath") != std::string::npos) {
@@ -688,6 +709,14 @@ private:
         while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
           output.pop_back();
         }
+        if (action.reason != "node created") {
+          // A re-run for rewired links: commands for untouched interfaces may fail as "exists".
+          m_progress.notice(fmt::format("notice: node {}: exec `{}` exited with status {} on a "
+                                        "re-run for rewired links (ignored){}{}",
+                                        action.node, command, result->exit_code,
+                                        output.empty() ? "" : ": ", output));
+          continue;
+        }
         return fail(fmt::format("node {}: exec `{}` exited with status {}{}{}", action.node,
                                 command, result->exit_code, output.empty() ? "" : ": ", output),
                     "fix the command in the topology file's exec list, then run `ltb up` again");
@@ -803,12 +832,11 @@ private:
       m_vm_ids[node->name] = created->uuid;
     }
     record.runtime_id = created->uuid;
-    record.status = "running";
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
-      LTB_CHECK(m_b.store->put_node(record));
+      LTB_CHECK(m_b.store->put_node(settled(record)));
       return m_b.store->update_object(object_id, created->uuid, "created");
     }));
-    if (m_pending_after_create(node->name)) {
+    if (record.status != "running") {
       phase(node->name, Phase::wiring);
     }
     return {};
@@ -852,6 +880,7 @@ private:
   std::map<std::string, int> m_pending;
   std::set<std::string> m_failed;
   std::map<std::string, ContainerRef> m_containers;
+  std::map<std::string, state::NodeRecord> m_unsettled; // created, links or exec still to come
   std::map<std::string, std::string> m_vm_ids; // node -> domain uuid
   std::mutex m_accel_mutex;
   std::optional<std::string> m_auto_accel;

@@ -484,6 +484,23 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     append(deps, node_wiring[pending.node->name]);
     builder.add({ActionKind::run_exec, pending.node->name, {}, "", "node created", deps});
   }
+  // A node that stays but gets a new interface (its peer was recreated) runs its exec commands
+  // again, so that what they configured on that interface comes back.
+  for (const auto &node : desired.nodes) {
+    auto wiring = node_wiring.find(node.name);
+    if (node.exec.empty() || fresh.count(node.name) || wiring == node_wiring.end()) {
+      continue;
+    }
+    std::vector<std::size_t> rewired;
+    for (auto index : wiring->second) {
+      if (plan.actions[index].reason == "rewire") {
+        rewired.push_back(index);
+      }
+    }
+    if (!rewired.empty()) {
+      builder.add({ActionKind::run_exec, node.name, {}, "", "links rewired", rewired});
+    }
+  }
   return plan;
 }
 

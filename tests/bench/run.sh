@@ -12,10 +12,11 @@
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
-# there, tab-separated), BENCH_SUBNET (the floor's and compose's network, default 172.31.250.0/24;
-# ltb picks its own in 172.20.0.0/16), BENCH_LOGS (keep ltb's timestamped progress logs and the
-# generated files there, for profiling), CI=true (a missing docker-compose is an error, not a
-# notice: nothing may be skipped in CI).
+# there, tab-separated), BENCH_SUBNET (the floor's and compose's network; default the first /24
+# from 172.31.250.0 down that no Docker network overlaps; ltb picks its own in 172.20.0.0/16),
+# BENCH_LOGS (keep ltb's timestamped progress logs and the generated files there, for
+# profiling), CI=true (a missing docker-compose is an error, not a notice: nothing may be skipped
+# in CI).
 # Exit status: 0 when every measurement ran (a missed target prints MISS but is not an error),
 # 1 when something failed. Everything it creates is named ltbtest* and removed on exit.
 
@@ -25,11 +26,11 @@ export LC_ALL=C # EPOCHREALTIME and awk must agree on the decimal point
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD_DIR=${LTB_BUILD_DIR:-$ROOT/build}
 RUNS=${BENCH_RUNS:-3}
-SUBNET=${BENCH_SUBNET:-172.31.250.0/24}
+SUBNET=${BENCH_SUBNET:-}
 IMAGE=ltb/busybox:latest
 N=20
 N_BIG=50
-FLOOR_PREFIX=ltbtest-floor
+FLOOR_PREFIX=ltbtest-floor$$ # unique: dockerd can leave a network behind (see free_subnet)
 COMPOSE_PROJECT=ltbtestbench
 LAB20=ltbtest-bench20
 LAB50=ltbtest-bench50
@@ -160,7 +161,6 @@ if ! command -v docker-compose >/dev/null; then
 fi
 
 # Leftovers of an interrupted earlier run would make the first measurement lie.
-"$FLOOR" remove "$FLOOR_PREFIX" "$N" >/dev/null 2>&1
 for lab in "$LAB20" "$LAB50"; do
   if [[ -n $(docker ps -aq --filter "label=ltb.lab=$lab") ]]; then
     say "removing lab $lab, left from an earlier run"
@@ -168,6 +168,33 @@ for lab in "$LAB20" "$LAB50"; do
       die "could not remove lab $lab; try: ltb down --lab $lab"
   fi
 done
+
+# free_subnet: the first 172.31.X.0/24 (X from 250 down) that overlaps no Docker network. Not a
+# fixed one: dockerd 20.10 has been seen to keep a removed container's endpoint, after which its
+# network cannot be removed until dockerd restarts ("has active endpoints"), holding the subnet.
+free_subnet() {
+  local ids used
+  mapfile -t ids < <(docker network ls -q)
+  used=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "${ids[@]}" |
+    tr ' ' '\n' | grep -E '^[0-9.]+/[0-9]+$')
+  awk -v used="$used" '
+    function ip(a, p) { split(a, p, "."); return ((p[1] * 256 + p[2]) * 256 + p[3]) * 256 + p[4] }
+    BEGIN {
+      n = split(used, list, "\n")
+      for (x = 250; x >= 16; x--) {
+        lo = ip("172.31." x ".0"); hi = lo + 255; free = 1
+        for (i = 1; i <= n; i++) {
+          split(list[i], c, "/"); size = 2 ^ (32 - c[2]); start = int(ip(c[1]) / size) * size
+          if (start <= hi && start + size - 1 >= lo) { free = 0; break }
+        }
+        if (free) { print "172.31." x ".0/24"; exit }
+      }
+      exit 1
+    }'
+}
+if [[ -z $SUBNET ]]; then
+  SUBNET=$(free_subnet) || die "no free 172.31.X.0/24 for the floor's network; set BENCH_SUBNET"
+fi
 
 # --- topology files ------------------------------------------------------------------------------
 

@@ -13,6 +13,18 @@ using namespace ltb::runtime;
 
 namespace {
 
+// By field name: VmNic grows fields, and positional braces would silently shift them.
+VmNic nic(std::string kind, std::string source, std::string mac, std::string model = "virtio",
+          std::string target = {}) {
+  VmNic n;
+  n.kind = std::move(kind);
+  n.source = std::move(source);
+  n.mac = std::move(mac);
+  n.model = std::move(model);
+  n.target = std::move(target);
+  return n;
+}
+
 std::string golden_path(const std::string &name) {
   return std::string(LTB_TEST_DATA) + "/domain_xml/" + name;
 }
@@ -42,9 +54,9 @@ VmSpec kernel_boot_spec() {
   spec.initrd = "/var/lib/ltb/images/initrd.gz";
   spec.cmdline = "console=ttyS0 ltb.node=vm1 quiet";
   spec.nics = {
-      {"bridge", "ltb-mgmt0", "52:54:00:12:34:00", "virtio"},
-      {"ovs", "ltb-seg1", "52:54:00:12:34:01", "virtio"},
-      {"ethernet", "ltbt-vm1-e2", "52:54:00:12:34:02", "e1000"},
+      nic("bridge", "ltb-mgmt0", "52:54:00:12:34:00"),
+      nic("ovs", "ltb-seg1", "52:54:00:12:34:01", "virtio", "ltbt-vm1-e1"),
+      nic("ethernet", "ltbt-vm1-e2", "52:54:00:12:34:02", "e1000"),
   };
   spec.metadata = {{"ltb-config-hash", "abc123"},
                    {"ltb-lab", "lab1"},
@@ -61,7 +73,7 @@ VmSpec disk_boot_spec() {
   spec.vcpus = 1;
   spec.memory_mib = 1024;
   spec.disk = "/srv/overlays/r1.qcow2";
-  spec.nics = {{"bridge", "br-mgmt", "52:54:00:aa:bb:cc", "virtio"}};
+  spec.nics = {nic("bridge", "br-mgmt", "52:54:00:aa:bb:cc")};
   spec.metadata = {{"ltb-lab", "lab2"}, {"ltb-node", "r1"}};
   return spec;
 }
@@ -78,6 +90,13 @@ TEST_CASE("domain xml: kernel-boot TCG VM with a Linux bridge, an OVS bridge and
   CHECK(xml.find("<kernel>/var/lib/ltb/images/vmlinuz</kernel>") != std::string::npos);
   CHECK(xml.find("<boot dev=") == std::string::npos);
   CHECK(xml.find("<virtualport type='openvswitch'/>") != std::string::npos);
+  // The OVS NIC's host tap is named, so that ltb finds its OVS port; the others are libvirt's.
+  CHECK(xml.find("<target dev='ltbt-vm1-e1'/>") != std::string::npos);
+  // NIC 0 was given no target: libvirt names its tap.
+  const auto nic0 =
+      xml.substr(xml.find("<interface"), xml.find("</interface>") - xml.find("<interface"));
+  CHECK(nic0.find("ltb-mgmt0") != std::string::npos);
+  CHECK(nic0.find("<target") == std::string::npos);
   CHECK(xml.find("<target dev='ltbt-vm1-e2' managed='no'/>") != std::string::npos);
   CHECK(xml.find("<log file='/var/lib/ltb/labs/lab1/vm1.console.log'") != std::string::npos);
   CHECK(xml.find("<graphics") == std::string::npos);
@@ -106,7 +125,7 @@ TEST_CASE("domain xml: values are escaped") {
   spec.name = "a&b<c>";
   spec.cmdline = "x='1' y=\"2\" z&";
   spec.kernel = "/k";
-  spec.nics = {{"bridge", "br'0", "", "virtio"}};
+  spec.nics = {nic("bridge", "br'0", "")};
   spec.metadata = {{"k\"ey", "v<a>l&ue's"}};
   const auto xml = domain_xml(spec);
   CHECK(xml.find("<name>a&amp;b&lt;c&gt;</name>") != std::string::npos);

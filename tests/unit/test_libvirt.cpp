@@ -45,9 +45,17 @@ VmSpec spec_for(const std::string &name, const std::string &lab, const std::stri
   spec.memory_mib = 384;
   spec.kernel = "/nonexistent/vmlinuz"; // the test driver never opens it
   spec.cmdline = "console=ttyS0";
-  spec.nics = {{"bridge", "ltbtest-br0", "52:54:00:00:10:01", "virtio"},
-               {"ovs", "ltbtest-ovs0", "52:54:00:00:10:02", "virtio"},
-               {"ethernet", "ltbtest-tap0", "52:54:00:00:10:03", "virtio"}};
+  spec.nics.resize(3);
+  spec.nics[0].kind = "bridge";
+  spec.nics[0].source = "ltbtest-br0";
+  spec.nics[0].mac = "52:54:00:00:10:01";
+  spec.nics[1].kind = "ovs";
+  spec.nics[1].source = "ltbtest-ovs0";
+  spec.nics[1].mac = "52:54:00:00:10:02";
+  spec.nics[1].target = "ltbtest-vnet1";
+  spec.nics[2].kind = "ethernet";
+  spec.nics[2].source = "ltbtest-tap0";
+  spec.nics[2].mac = "52:54:00:00:10:03";
   spec.metadata = {{"ltb-lab", lab}, {"ltb-node", node}};
   return spec;
 }

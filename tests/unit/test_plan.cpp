@@ -375,3 +375,19 @@ TEST_CASE("describe says what and why") {
   const auto *r1 = find(*p, ActionKind::create_node, "r1");
   CHECK(plan::describe(*r1, *p) == "create node r1 as ltb-t-r1 at 172.31.5.2 [new]");
 }
+
+TEST_CASE("a node whose peer is recreated runs its exec commands again after the rewiring") {
+  auto t = lab();
+  t.nodes[0].exec = {"ip addr add 10.0.0.1/30 dev eth1"}; // r1
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  t.nodes[1].env["FOO"] = "1"; // r2 changes; r1 stays
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::create_node) == 1);
+  const auto *rerun = find(*p, ActionKind::run_exec, "r1");
+  REQUIRE(rerun);
+  CHECK(rerun->reason == "links rewired");
+  REQUIRE(rerun->deps.size() == 1);
+  CHECK(p->actions[rerun->deps[0]].kind == ActionKind::wire_links);
+}
