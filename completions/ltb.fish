@@ -151,7 +151,7 @@ complete -c ltb -n '__fish_seen_subcommand_from up' -s j -l jobs -x -d 'Actions 
 
 # ltb down
 complete -c ltb -n '__fish_seen_subcommand_from down' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (works without the file)'
-complete -c ltb -n '__fish_seen_subcommand_from down' -l all -d 'Remove every lab'
+complete -c ltb -n '__fish_seen_subcommand_from down' -l all -d 'Remove every lab recorded in the state file'
 
 # ltb status
 complete -c ltb -n '__fish_seen_subcommand_from status ps' -l format -x -a 'table json' -d 'Output format'

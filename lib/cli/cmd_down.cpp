@@ -132,20 +132,6 @@ int run_down(const Globals &globals, const DownOptions &options) {
   for (const auto &record : *recorded) {
     labs.insert(record.name);
   }
-  if (auto containers = connection->docker->list_containers({}); containers) {
-    for (const auto &container : *containers) {
-      if (auto it = container.labels.find(plan::k_label_lab); it != container.labels.end()) {
-        labs.insert(it->second);
-      }
-    }
-  }
-  if (auto networks = connection->docker->list_networks({}); networks) {
-    for (const auto &network : *networks) {
-      if (auto it = network.labels.find(plan::k_label_lab); it != network.labels.end()) {
-        labs.insert(it->second);
-      }
-    }
-  }
   int code = 0;
   for (const auto &name : labs) {
     code = std::max(code, down_one(globals, *connection, name));
@@ -163,10 +149,12 @@ void add_down(CLI::App &app, Globals &globals, Registry &registry) {
   auto *sub = app.add_subcommand("down", "Remove a lab and everything ltb made for it");
   sub->add_option("file", options->file, "Topology file of the lab")->type_name("FILE");
   sub->add_option("--lab", options->lab, "Lab name (works without the file)")->type_name("NAME");
-  sub->add_flag("--all", options->all, "Remove every lab");
+  sub->add_flag("--all", options->all, "Remove every lab recorded in the state file");
   sub->footer("Examples:\n  ltb down examples/frr-ospf.yaml\n  ltb down --lab frr-ospf\n"
               "Finds what to remove from the state file and from runtime labels, so it works after "
-              "a crash or with the topology file gone.");
+              "a crash or with the topology file gone. --all takes only the labs this state file "
+              "records (other state files' labs stay); a lab left without any record is removed "
+              "with --lab NAME.");
   registry.push_back({sub, [&globals, options] { return run_down(globals, *options); }});
 }
 
