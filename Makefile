@@ -56,7 +56,7 @@ integration: setup ## set everything up, then run the integration tests
 
 bench: setup ## set everything up, then run the benchmarks (tests/bench/run.sh)
 	@if [[ -f $(ROOT)/tests/bench/run.sh ]]; then \
-		LTB="$(LTB)" bash $(ROOT)/tests/bench/run.sh; \
+		LTB="$(LTB)" LTB_BUILD_DIR="$(BUILD_DIR)" bash $(ROOT)/tests/bench/run.sh; \
 	else \
 		echo "bench: no tests/bench/run.sh yet"; \
 	fi

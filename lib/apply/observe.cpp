@@ -30,9 +30,11 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     observed.containers[node->second] = {container.id, container.name, container.state,
                                          hash == container.labels.end() ? "" : hash->second};
   }
-  LTB_TRY(networks, backends.docker->list_networks({{plan::k_label_lab, lab}}));
-  for (const auto &network : networks) {
-    observed.networks.insert(network.name);
+  if (options.networks) {
+    LTB_TRY(networks, backends.docker->list_networks({{plan::k_label_lab, lab}}));
+    for (const auto &network : networks) {
+      observed.networks.insert(network.name);
+    }
   }
   if (options.bridges) {
     if (!backends.ovs) {

@@ -15,6 +15,7 @@ Result<plan::Recorded> read_recorded(state::Store &store, const std::string &lab
 struct ObserveOptions {
   bool bridges = false;    // ask Open vSwitch (needed when the lab has or had bridges)
   bool host_links = false; // list host interfaces with the lab's prefixes (teardown)
+  bool networks = true;    // list the lab's Docker networks (`ltb status` does not show them)
 };
 
 Result<plan::Observed> observe(const std::string &lab, Backends &backends,

@@ -133,7 +133,7 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
     (void)connection.connect_vms(false); // without libvirt, VMs show as missing
   }
   auto backends = connection.backends();
-  auto observed = apply::observe(lab, backends, {bridges, false});
+  auto observed = apply::observe(lab, backends, {bridges, false, false});
   if (!observed) {
     return report(globals, observed.error());
   }

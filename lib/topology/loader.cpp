@@ -850,6 +850,11 @@ private:
       if (!failed(cmdline->second)) {
         cmdline_pointer = cmdline->second;
         node.cmdline = text_of(*cmdline->first, cmdline->second);
+        // Booting the image's kernel, the node's words come after the image's (console=ttyS0
+        // and the like), so that adding a parameter does not silently drop the console.
+        if (kernel_pointer.empty() && source && source->cmdline && !source->cmdline->empty()) {
+          node.cmdline = *source->cmdline + " " + node.cmdline;
+        }
       }
     } else if (source && source->cmdline) {
       node.cmdline = *source->cmdline;

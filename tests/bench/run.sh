@@ -121,7 +121,7 @@ row() {
   ROWS+=("$name	$seconds	$ratio (target $target)	$pass")
 }
 
-# ltb_run LOG ARGS...: runs ltb, failing the benchmark with its log when it fails.
+# ltb_timed LOG ARGS...: `timed` ltb; fails the benchmark, showing the log, when ltb fails.
 ltb_timed() {
   local log=$1
   shift

@@ -172,6 +172,12 @@ lab_leftovers() {
   out=$(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
     grep -E "^l[vb]$hash" || true)
   [[ -n $out ]] && echo "host interfaces: $(tr '\n' ' ' <<<"$out")"
+  if command -v virsh >/dev/null; then
+    out=$(virsh -c qemu:///system list --all --name 2>/dev/null | grep -E "^ltb-$lab-" || true)
+    [[ -n $out ]] && echo "libvirt domains: $(tr '\n' ' ' <<<"$out")"
+  fi
+  out=$(find "$IT_TMP/state/labs/$lab" -name 'disk.qcow2' 2>/dev/null || true)
+  [[ -n $out ]] && echo "overlay disks: $(tr '\n' ' ' <<<"$out")"
   if [[ -e $LTB_STATE ]] && lab_in_status "$lab"; then
     echo "still listed by ltb status"
   fi

@@ -183,7 +183,7 @@ TEST_CASE("topology vm: a disk path may come with the node's own kernel, initrd 
   CHECK(vm1.cmdline == "root=/dev/vda rw");
 }
 
-TEST_CASE("topology vm: the node's kernel, initrd and cmdline replace the image's one by one") {
+TEST_CASE("topology vm: the node's kernel and initrd replace the image's; its cmdline adds to it") {
   VmLab lab;
   lab.standard_image();
   lab.file("k/vmlinuz-custom");
@@ -211,7 +211,8 @@ TEST_CASE("topology vm: the node's kernel, initrd and cmdline replace the image'
   CHECK(all_own.cmdline.empty());
   const Node &plain = node(t, "plain");
   CHECK(plain.kernel == lab.at("images/ltb-vm/boot/vmlinuz"));
-  CHECK(plain.cmdline == "from-kind");
+  // The image's kernel boots, so its command line stays in front of the node's.
+  CHECK(plain.cmdline == "console=ttyS0 from-kind");
 }
 
 TEST_CASE("topology vm: an image with a kernel and no disk boots the kernel only") {
@@ -372,7 +373,7 @@ TEST_CASE("topology vm: the VM example in ltb-topology(5) loads as the page says
   CHECK(vm1.runtime == Runtime::vm);
   CHECK(vm1.kernel == lab.at("images/ltb-vm/boot/vmlinuz"));
   CHECK(vm1.initrd == lab.at("images/ltb-vm/boot/initrd.img"));
-  CHECK(vm1.cmdline == "console=ttyS0");
+  CHECK(vm1.cmdline == "console=ttyS0 ltb.forward=1");
   CHECK(vm1.accel == Accel::qemu);
   CHECK(vm1.cpus == doctest::Approx(2));
   CHECK(vm1.memory_bytes == 512LL << 20);

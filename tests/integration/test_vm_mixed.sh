@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A mixed lab: one VM (libvirt, software emulation) and two containers, a veth-style link between
+# the VM and a container, and an OVS segment joining the VM and the other container. The VM
+# answers on its management address and reaches both containers; an unchanged `ltb up` touches
+# nothing; a VM destroyed by hand is recreated and re-wired; `ltb down` leaves no domain, overlay,
+# tap, port or network.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_services "$k_busybox"
+virsh -c qemu:///system version >/dev/null 2>&1 ||
+  fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
+images=${LTB_IMAGES:-/var/lib/ltb/images}
+[[ -f $images/ltb-vm/image.json ]] || fail "VM image ltb-vm is missing; build it with scripts/build-images.sh"
+
+lab=it-vm-mixed
+track_lab "$lab"
+file="$IT_TMP/mixed.yaml"
+cat >"$file" <<EOF2
+name: $lab
+mgmt:
+  ipv4-subnet: 172.20.238.0/24
+topology:
+  nodes:
+    vm1:
+      kind: vm
+      accel: qemu
+      cmdline: "ltb.addr.eth1=10.238.1.1/24 ltb.addr.eth2=10.238.2.1/24"
+    c1:
+      kind: linux
+      image: $k_busybox
+      exec: ["ip addr add 10.238.1.2/24 dev eth1", "ip link set eth1 up"]
+    c2:
+      kind: linux
+      image: $k_busybox
+      exec: ["ip addr add 10.238.2.2/24 dev eth1", "ip link set eth1 up"]
+    sw1:
+      kind: ovs-bridge
+  links:
+    - endpoints: ["vm1:eth1", "c1:eth1"]
+    - endpoints: ["vm1:eth2", "sw1:p1"]
+    - endpoints: ["c2:eth1", "sw1:p2"]
+EOF2
+
+expect_rc 0 ltb up "$file"
+state=$(virsh -c qemu:///system domstate "ltb-$lab-vm1")
+[[ $state == running* ]] || fail "domain ltb-$lab-vm1 is not running ($state)"
+vm_ip=$(ltb status "$lab" --format json | jq -r '.nodes[] | select(.name == "vm1") | .mgmt_ipv4')
+[[ $vm_ip == 172.20.238.* ]] || fail "vm1 has no management address in status: '$vm_ip'"
+log "waiting for vm1 to answer on $vm_ip"
+wait_until 120 ping -c 1 -W 1 "$vm_ip" >/dev/null || fail "vm1 does not answer ping on $vm_ip"
+wait_until 60 cexec "$lab" c1 ping -c 1 -W 1 10.238.1.1 >/dev/null ||
+  fail "c1 cannot reach vm1 across the veth-style link"
+wait_until 60 cexec "$lab" c2 ping -c 1 -W 1 10.238.2.1 >/dev/null ||
+  fail "c2 cannot reach vm1 across the OVS segment"
+wait_until 60 grep -q "ltb-vm ready" "$IT_TMP/state/labs/$lab/vm1/console.log" ||
+  fail "the serial console log does not show the guest's ready line"
+
+log "an unchanged up touches nothing"
+uuid=$(virsh -c qemu:///system domuuid "ltb-$lab-vm1")
+ids=$(container_ids "$lab")
+expect_rc 0 ltb up "$file"
+expect_output out "up to date"
+[[ $(virsh -c qemu:///system domuuid "ltb-$lab-vm1") == "$uuid" ]] || fail "the VM was recreated by a no-op up"
+[[ $(container_ids "$lab") == "$ids" ]] || fail "containers changed on a no-op up"
+
+log "a VM destroyed by hand is recreated and re-wired; the containers stay"
+virsh -c qemu:///system destroy "ltb-$lab-vm1" >/dev/null
+ltb status "$lab" >"$IT_TMP/status"
+grep -E '^vm1 .* missing' "$IT_TMP/status" >/dev/null || fail "status does not show vm1 missing: $(cat "$IT_TMP/status")"
+expect_rc 0 ltb up "$file"
+[[ $(container_ids "$lab") == "$ids" ]] || fail "containers changed when only the VM was recreated"
+wait_until 120 cexec "$lab" c1 ping -c 1 -W 1 10.238.1.1 >/dev/null ||
+  fail "c1 cannot reach the recreated vm1"
+wait_until 60 cexec "$lab" c2 ping -c 1 -W 1 10.238.2.1 >/dev/null ||
+  fail "c2 cannot reach the recreated vm1 across the segment"
+
+expect_rc 0 ltb down "$file"
+assert_lab_gone "$lab"
+log "PASS"
