@@ -23,7 +23,12 @@ int run_version(const Globals &, const VersionOptions &options) {
   if (auto version = net::make_ovs()->version()) {
     ovs = *version;
   }
-  std::string libvirt = "not used by this build (VM nodes are not supported yet)";
+  std::string libvirt = "not reachable";
+  if (auto client = runtime::connect_libvirt()) {
+    if (auto version = (*client)->version()) {
+      libvirt = *version;
+    }
+  }
   if (json_format(options.format)) {
     fmt::print("{}\n", nlohmann::json{{"ltb", LTB_VERSION},
                                       {"docker", docker},
