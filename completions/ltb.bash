@@ -57,6 +57,16 @@ _ltb_option() {
       esac
       return 1
       ;;
+    console)
+      case $2 in
+        -h|--help) return 0 ;;
+        --lab) REPLY='lab'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     validate)
       case $2 in
         -h|--help) return 0 ;;
@@ -104,6 +114,7 @@ _ltb_options() {
     down) REPLY='-h --help --lab --all --state -q --quiet --wait' ;;
     status|ps) REPLY='-h --help --format --state -q --quiet --wait' ;;
     inspect) REPLY='-h --help --format --state -q --quiet --wait' ;;
+    console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
     validate) REPLY='-h --help --state -q --quiet --wait' ;;
     version) REPLY='-h --help --format --state -q --quiet --wait' ;;
     completion) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -134,6 +145,11 @@ _ltb_positional() {
     inspect)
       case $2 in
         0) REPLY='lab' ;;
+      esac
+      ;;
+    console)
+      case $2 in
+        0) REPLY='node' ;;
       esac
       ;;
     validate)
@@ -220,7 +236,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -46,6 +46,9 @@ function __ltb_takes_value --argument-names cmd option
         case inspect
             contains -- $option --format --state --wait
             return
+        case console
+            contains -- $option --lab --state --wait
+            return
         case validate
             contains -- $option --state --wait
             return
@@ -110,6 +113,11 @@ function __ltb_arg_is --argument-names kind
                 case 0
                     set found 'lab'
             end
+        case console
+            switch $n
+                case 0
+                    set found 'node'
+            end
         case validate
             switch $n
                 case '*'
@@ -128,18 +136,19 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'completion' -d 'Print a shell completion script'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
@@ -159,10 +168,14 @@ complete -c ltb -n '__fish_seen_subcommand_from status ps' -l format -x -a 'tabl
 # ltb inspect
 complete -c ltb -n '__fish_seen_subcommand_from inspect' -l format -x -a 'table json' -d 'Output format'
 
+# ltb console
+complete -c ltb -n '__fish_seen_subcommand_from console' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node (needed when several labs have it)'
+
 # ltb version
 complete -c ltb -n '__fish_seen_subcommand_from version' -l format -x -a 'table json' -d 'Output format'
 
 # Positional arguments
 complete -c ltb -n '__ltb_arg_is "file"' -k -a '(__ltb_files)'
 complete -c ltb -n '__ltb_arg_is "lab"' -a '(__ltb_names labs)'
+complete -c ltb -n '__ltb_arg_is "node"' -a '(__ltb_names nodes (__ltb_value_of --lab))'
 complete -c ltb -n '__ltb_arg_is "choice:bash zsh fish"' -a 'bash zsh fish'

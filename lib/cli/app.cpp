@@ -31,6 +31,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_down(*app, globals, registry);
   add_status(*app, globals, registry);
   add_inspect(*app, globals, registry);
+  add_console(*app, globals, registry);
   add_validate(*app, globals, registry);
   add_version(*app, globals, registry);
   add_completion(*app, globals, registry);

@@ -76,5 +76,6 @@ void add_inspect(CLI::App &app, Globals &globals, Registry &registry);
 void add_validate(CLI::App &app, Globals &globals, Registry &registry);
 void add_version(CLI::App &app, Globals &globals, Registry &registry);
 void add_completion(CLI::App &app, Globals &globals, Registry &registry);
+void add_console(CLI::App &app, Globals &globals, Registry &registry);
 
 } // namespace ltb::cli

@@ -54,6 +54,24 @@ wait_until 60 cexec "$lab" c2 ping -c 1 -W 1 10.238.2.1 >/dev/null ||
 wait_until 60 grep -q "ltb-vm ready" "$IT_TMP/state/labs/$lab/vm1/console.log" ||
   fail "the serial console log does not show the guest's ready line"
 
+log "ltb console attaches the terminal to the serial console, and Ctrl-] detaches"
+command -v tmux >/dev/null || fail "tmux is missing (scripts/setup.sh deps installs it)"
+session="ltbtest-console-$$"
+tmux new-session -d -s "$session" -x 120 -y 30 \
+  "'$LTB' --state '$LTB_STATE' console vm1; echo console-exit=\$?; sleep 30"
+pane() { tmux capture-pane -t "$session" -p; }
+trap_console() { tmux kill-session -t "$session" 2>/dev/null || true; }
+wait_until 10 bash -c "tmux capture-pane -t '$session' -p | grep -q 'Escape: Ctrl-]'" ||
+  { trap_console; fail "ltb console did not attach"; }
+tmux send-keys -t "$session" "" Enter
+tmux send-keys -t "$session" 'echo console-$((6*7))' Enter
+wait_until 20 bash -c "tmux capture-pane -t '$session' -p | grep -qx 'console-42'" ||
+  { pane >&2; trap_console; fail "the guest did not answer on its console"; }
+tmux send-keys -t "$session" C-]
+wait_until 10 bash -c "tmux capture-pane -t '$session' -p | grep -q 'console-exit=0'" ||
+  { pane >&2; trap_console; fail "Ctrl-] did not detach with exit status 0"; }
+trap_console
+
 log "an unchanged up touches nothing"
 uuid=$(virsh -c qemu:///system domuuid "ltb-$lab-vm1")
 ids=$(container_ids "$lab")

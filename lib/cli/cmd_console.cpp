@@ -1,0 +1,161 @@
+// ltb console NODE [--lab LAB]: the terminal on a VM's serial console.
+#include <csignal>
+
+#include <fmt/format.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/context.hpp"
+#include "plan/names.hpp"
+
+namespace ltb::cli {
+
+namespace {
+
+struct ConsoleOptions {
+  std::string node;
+  std::string lab;
+};
+
+/// Raw mode for the life of the object; the saved settings come back on every exit path,
+/// including SIGINT/SIGTERM/SIGHUP (which raw mode no longer generates from the keyboard).
+class RawTerminal {
+public:
+  explicit RawTerminal(int fd) : m_fd(fd) {
+    if (tcgetattr(fd, &m_saved) != 0) {
+      return;
+    }
+    s_fd = fd;
+    s_saved = m_saved;
+    struct sigaction action {};
+    action.sa_handler = [](int signal) {
+      tcsetattr(s_fd, TCSAFLUSH, &s_saved);
+      std::signal(signal, SIG_DFL);
+      std::raise(signal);
+    };
+    for (int signal : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) {
+      sigaction(signal, &action, nullptr);
+    }
+    termios raw = m_saved;
+    cfmakeraw(&raw);
+    m_active = tcsetattr(fd, TCSAFLUSH, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (m_active) {
+      tcsetattr(m_fd, TCSAFLUSH, &m_saved);
+    }
+  }
+  RawTerminal(const RawTerminal &) = delete;
+  RawTerminal &operator=(const RawTerminal &) = delete;
+
+private:
+  static inline int s_fd = -1;
+  static inline termios s_saved{};
+  int m_fd;
+  termios m_saved{};
+  bool m_active = false;
+};
+
+/// The lab of a node given without --lab: the one lab in the state file that has it.
+Result<std::string> lab_of(state::Store &store, const std::string &node) {
+  LTB_TRY(labs, store.labs());
+  std::vector<std::string> found;
+  std::vector<std::string> names;
+  for (const auto &lab : labs) {
+    LTB_TRY(nodes, store.nodes(lab.name));
+    for (const auto &record : nodes) {
+      names.push_back(record.name);
+      if (record.name == node) {
+        found.push_back(lab.name);
+      }
+    }
+  }
+  if (found.size() == 1) {
+    return found.front();
+  }
+  if (found.empty()) {
+    auto guess = topology::did_you_mean(node, names);
+    return fail(fmt::format("no node named '{}' in any lab", node),
+                guess.empty() ? "see `ltb status LAB` for the nodes of a lab"
+                              : fmt::format("did you mean '{}'?", guess));
+  }
+  std::string list;
+  for (const auto &lab : found) {
+    list += (list.empty() ? "" : ", ") + lab;
+  }
+  return fail(fmt::format("node '{}' is in several labs ({})", node, list),
+              "say which with --lab LAB", ExitCode::usage);
+}
+
+int run_console(const Globals &globals, const ConsoleOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  std::string lab = options.lab;
+  if (lab.empty()) {
+    auto found = lab_of(**store, options.node);
+    if (!found) {
+      return report(globals, found.error());
+    }
+    lab = *found;
+  }
+  auto nodes = (*store)->nodes(lab);
+  if (!nodes) {
+    return report(globals, nodes.error());
+  }
+  const state::NodeRecord *record = nullptr;
+  for (const auto &node : *nodes) {
+    if (node.name == options.node) {
+      record = &node;
+    }
+  }
+  if (!record) {
+    return report(globals, Error{fmt::format("lab '{}' has no node '{}'", lab, options.node),
+                                 "see `ltb status " + lab + "`", ExitCode::failed});
+  }
+  if (record->kind != "vm") {
+    return report(globals,
+                  Error{fmt::format("node '{}' is a {} node; only VMs have a serial console",
+                                    options.node, record->kind),
+                        fmt::format("for a shell in a container: docker exec -it {} sh",
+                                    plan::container_name(lab, options.node)),
+                        ExitCode::failed});
+  }
+  auto vms = runtime::connect_libvirt();
+  if (!vms) {
+    return report(globals, vms.error());
+  }
+  if (!globals.quiet) {
+    fmt::print(stderr, "Connected to the console of {} (lab {}). Escape: Ctrl-]\r\n",
+               options.node, lab);
+  }
+  Status attached;
+  {
+    RawTerminal raw(STDIN_FILENO);
+    attached = (*vms)->console(plan::container_name(lab, options.node), STDIN_FILENO,
+                               STDOUT_FILENO, '\x1d');
+  }
+  if (!attached) {
+    return report(globals, attached.error());
+  }
+  if (!globals.quiet) {
+    fmt::print(stderr, "\nDisconnected from {}.\n", options.node);
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_console(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<ConsoleOptions>();
+  auto *sub = app.add_subcommand("console", "Attach the terminal to a VM's serial console");
+  sub->add_option("node", options->node, "VM node")->required()->type_name("NODE");
+  sub->add_option("--lab", options->lab, "Lab of the node (needed when several labs have it)")
+      ->type_name("LAB");
+  sub->footer("Example:\n  ltb console vm1 --lab mixed-vm\n"
+              "Ctrl-] detaches; the terminal is restored on every exit.");
+  registry.push_back({sub, [&globals, options] { return run_console(globals, *options); }});
+}
+
+} // namespace ltb::cli
