@@ -391,3 +391,120 @@ TEST_CASE("a node whose peer is recreated runs its exec commands again after the
   REQUIRE(rerun->deps.size() == 1);
   CHECK(p->actions[rerun->deps[0]].kind == ActionKind::wire_links);
 }
+
+namespace {
+
+topology::Node vm(const std::string &name) {
+  topology::Node node;
+  node.name = name;
+  node.kind = "vm";
+  node.runtime = topology::Runtime::vm;
+  node.kernel = "/images/vmlinuz";
+  return node;
+}
+
+/// t plus a VM linked to r1 and on sw1.
+topology::Topology mixed() {
+  auto t = lab();
+  t.nodes.push_back(vm("v1"));
+  t.links.push_back(link("v1", "eth1", "r1", "eth3"));
+  t.links.push_back(link("v1", "eth2", "sw1", "p3"));
+  return t;
+}
+
+/// converged() for the VM too: recorded with its VM hash, observed as a running domain.
+World converged_mixed(const topology::Topology &t, const plan::Plan &p) {
+  auto w = converged(t, p);
+  for (auto &record : w.recorded.nodes) {
+    if (record.name == "v1") {
+      record.config_hash = plan::vm_config_hash(t, *t.find_node("v1"));
+      w.observed.vms["v1"] = {record.runtime_id, plan::container_name(t.name, "v1"), "running",
+                              record.config_hash};
+      w.observed.containers.erase("v1");
+    }
+  }
+  return w;
+}
+
+} // namespace
+
+TEST_CASE("VMs: created after the network and the bridges their NICs join; links wired after") {
+  auto t = mixed();
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  const auto *create = find(*p, ActionKind::create_vm, "v1");
+  REQUIRE(create);
+  CHECK(count(*p, ActionKind::create_node) == 3); // containers only
+  bool after_bridge = false;
+  bool after_network = false;
+  for (auto dep : create->deps) {
+    after_bridge |= p->actions[dep].kind == ActionKind::create_bridge;
+    after_network |= p->actions[dep].kind == ActionKind::create_network;
+  }
+  CHECK(after_bridge);
+  CHECK(after_network);
+  CHECK(p->addresses.count("v1") == 1);
+  for (const auto &a : p->actions) {
+    if (a.kind == ActionKind::wire_links && a.node.empty() && a.name == "v1-r1") {
+      CHECK(std::find_if(a.deps.begin(), a.deps.end(), [&](std::size_t d) {
+              return p->actions[d].kind == ActionKind::create_vm;
+            }) != a.deps.end());
+    }
+  }
+}
+
+TEST_CASE("VMs: unchanged plans nothing; destroyed by hand is recreated and its links rewired") {
+  auto t = mixed();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged_mixed(t, *first);
+  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(again);
+  CHECK(again->empty());
+
+  w.observed.vms.erase("v1");
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(find(*p, ActionKind::remove_vm, "v1"));
+  CHECK(find(*p, ActionKind::create_vm, "v1")->reason == "domain missing (removed outside ltb)");
+  CHECK(count(*p, ActionKind::create_node) == 0);
+  CHECK(count(*p, ActionKind::wire_links) == 2); // v1-r1 and v1's port on sw1
+}
+
+TEST_CASE("VMs: a new link on a VM recreates it (its NICs are fixed); memory too") {
+  auto t = mixed();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged_mixed(t, *first);
+  t.links.push_back(link("v1", "eth3", "h1", "eth2"));
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(find(*p, ActionKind::create_vm, "v1")->reason == "configuration changed");
+  CHECK(count(*p, ActionKind::create_node) == 0);
+
+  auto t2 = mixed();
+  t2.nodes.back().memory_bytes = 512LL << 20;
+  auto p2 = plan::plan_up(t2, w.recorded, w.observed, {});
+  REQUIRE(p2);
+  CHECK(find(*p2, ActionKind::create_vm, "v1"));
+  CHECK(count(*p2, ActionKind::create_node) == 0);
+}
+
+TEST_CASE("VMs: NIC order follows the interface names naturally") {
+  auto t = mixed();
+  t.links.push_back(link("v1", "eth10", "h1", "eth2"));
+  auto ifaces = plan::vm_interfaces(t, "v1");
+  REQUIRE(ifaces.size() == 3);
+  CHECK(ifaces[0].first == "eth1");
+  CHECK(ifaces[1].first == "eth2");
+  CHECK(ifaces[2].first == "eth10");
+}
+
+TEST_CASE("VMs: teardown removes the domain with its links' taps") {
+  auto t = mixed();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged_mixed(t, *first);
+  auto p = plan::plan_down("t", w.recorded, w.observed);
+  const auto *remove = find(p, ActionKind::remove_vm, "v1");
+  REQUIRE(remove);
+  CHECK(remove->links.size() == 2);
+  CHECK(count(p, ActionKind::remove_node) == 3);
+}
