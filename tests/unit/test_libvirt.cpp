@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <doctest/doctest.h>
+
+#include "testutil.hpp"
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
@@ -68,21 +70,7 @@ std::vector<std::string> names(const std::vector<VmInfo> &vms) {
   return out;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "ltb-libvirt-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  std::string file(const std::string &name) const { return (path / name).string(); }
-  fs::path path;
-};
+using ltb::test::TempDir;
 
 // Runs fn with fd 2 sent to a file, and returns what was written there.
 template <class Fn> std::string capture_stderr(const TempDir &tmp, Fn fn) {

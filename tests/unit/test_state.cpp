@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <doctest/doctest.h>
+
+#include "testutil.hpp"
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -24,22 +26,7 @@ using namespace ltb::state;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "ltb-state-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  std::string file(const std::string &name) const { return (path / name).string(); }
-  fs::path path;
-};
+using ltb::test::TempDir;
 
 std::unique_ptr<Store> open_ok(const std::string &path) {
   auto store = Store::open(path);

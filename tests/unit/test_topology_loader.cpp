@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <doctest/doctest.h>
+
+#include "testutil.hpp"
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,24 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace ltb::topology;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ltb-topology-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir &) = delete;
-  TempDir &operator=(const TempDir &) = delete;
-  void write(const std::string &name, const std::string &content) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name, std::ios::binary) << content;
-  }
-};
+using ltb::test::TempDir;
 
 /// Loads YAML from DIR and fails the test with the rendered diagnostics if it does not load.
 Topology load_ok(const TempDir &dir, const std::string &yaml, LoadOptions options = {}) {
