@@ -14,7 +14,7 @@ foreign_labs() {
   {
     docker ps -a --format '{{.Label "ltb.lab"}}'
     docker network ls --format '{{.Label "ltb.lab"}}'
-  } | sed '/^$/d' | grep -vxF -e "$lab1" -e "$lab2" | sort -u | paste -sd ' '
+  } | sed '/^$/d' | { grep -vxF -e "$lab1" -e "$lab2" || true; } | sort -u | paste -sd ' '
 }
 
 cat >"$IT_TMP/one.yaml" <<EOF
