@@ -427,24 +427,8 @@ topology:
 }
 
 TEST_CASE("topology loader: the example in ltb-topology(5) loads as the page says") {
-  std::ifstream page(std::string(LTB_SOURCE_DIR) + "/man/ltb-topology.5.scd");
-  REQUIRE(page.good());
-  std::string line;
-  std::string example;
-  bool in_section = false;
-  int fences = 0;
-  while (std::getline(page, line)) {
-    if (line == "# EXAMPLE") {
-      in_section = true;
-    } else if (in_section && line.rfind("```", 0) == 0) {
-      if (++fences == 2) {
-        break;
-      }
-    } else if (in_section && fences == 1) {
-      example += line + "\n";
-    }
-  }
-  REQUIRE(fences == 2);
+  const auto example = ltb::test::man_example("# EXAMPLE");
+  REQUIRE_FALSE(example.empty());
   TempDir dir;
   dir.write("configs/r1.conf", "hostname r1\n");
   dir.write("configs/r2.conf", "hostname r2\n");

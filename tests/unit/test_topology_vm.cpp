@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <doctest/doctest.h>
+
+#include "testutil.hpp"
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -347,24 +349,8 @@ topology:
 }
 
 TEST_CASE("topology vm: the VM example in ltb-topology(5) loads as the page says") {
-  std::ifstream page(std::string(LTB_SOURCE_DIR) + "/man/ltb-topology.5.scd");
-  REQUIRE(page.good());
-  std::string line;
-  std::string example;
-  bool in_section = false;
-  int fences = 0;
-  while (std::getline(page, line)) {
-    if (line == "## Example with a VM") {
-      in_section = true;
-    } else if (in_section && line.rfind("```", 0) == 0) {
-      if (++fences == 2) {
-        break;
-      }
-    } else if (in_section && fences == 1) {
-      example += line + "\n";
-    }
-  }
-  REQUIRE(fences == 2);
+  const auto example = ltb::test::man_example("## Example with a VM");
+  REQUIRE_FALSE(example.empty());
   VmLab lab;
   lab.standard_image();
   const auto t = lab.load_ok(example);

@@ -37,4 +37,26 @@ struct TempDir {
   }
 };
 
+/// The first fenced block after the line `heading` in man/ltb-topology.5.scd (the source tree's),
+/// so that tests load the examples exactly as the manual shows them. Empty when not found.
+inline std::string man_example(const std::string &heading) {
+  std::ifstream page(std::string(LTB_SOURCE_DIR) + "/man/ltb-topology.5.scd");
+  std::string line;
+  std::string example;
+  bool in_section = false;
+  int fences = 0;
+  while (std::getline(page, line)) {
+    if (line == heading) {
+      in_section = true;
+    } else if (in_section && line.rfind("```", 0) == 0) {
+      if (++fences == 2) {
+        return example;
+      }
+    } else if (in_section && fences == 1) {
+      example += line + "\n";
+    }
+  }
+  return {};
+}
+
 } // namespace ltb::test
