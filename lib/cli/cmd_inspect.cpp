@@ -28,17 +28,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
     return report(globals, recorded.error());
   }
   if (!recorded->lab) {
-    std::vector<std::string> names;
-    if (auto labs = (*store)->labs()) {
-      for (const auto &known : *labs) {
-        names.push_back(known.name);
-      }
-    }
-    auto guess = topology::did_you_mean(options.lab, names);
-    return report(globals, Error{fmt::format("no lab named '{}'", options.lab),
-                                 guess.empty() ? "see `ltb status` for the labs there are"
-                                               : fmt::format("did you mean '{}'?", guess),
-                                 ExitCode::failed});
+    return report(globals, unknown_lab(**store, options.lab));
   }
   const auto &lab = *recorded->lab;
   std::map<std::string, std::vector<nlohmann::json>> interfaces;
@@ -121,9 +111,7 @@ void add_inspect(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<InspectOptions>();
   auto *sub = app.add_subcommand("inspect", "Show a lab in detail: nodes, addresses, interfaces, links");
   sub->add_option("lab", options->lab, "Lab name")->required()->type_name("LAB");
-  sub->add_option("--format", options->format, "Output format")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->type_name("table|json");
+  add_format_option(sub, options->format);
   sub->footer("Examples:\n  ltb inspect frr-ospf\n  ltb inspect frr-ospf --format json | jq .links");
   registry.push_back({sub, [&globals, options] { return run_inspect(globals, *options); }});
 }

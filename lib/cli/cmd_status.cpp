@@ -105,17 +105,7 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
     return report(globals, record.error());
   }
   if (!*record) {
-    std::vector<std::string> names;
-    if (auto labs = connection.store->labs()) {
-      for (const auto &known : *labs) {
-        names.push_back(known.name);
-      }
-    }
-    auto guess = topology::did_you_mean(lab, names);
-    return report(globals, Error{fmt::format("no lab named '{}'", lab),
-                                 guess.empty() ? "see `ltb status` for the labs there are"
-                                               : fmt::format("did you mean '{}'?", guess),
-                                 ExitCode::failed});
+    return report(globals, unknown_lab(*connection.store, lab));
   }
   auto nodes = connection.store->nodes(lab);
   if (!nodes) {
@@ -189,9 +179,7 @@ void add_status(CLI::App &app, Globals &globals, Registry &registry) {
   auto *sub = app.add_subcommand("status", "Show labs, or one lab's nodes and their state");
   sub->alias("ps");
   sub->add_option("lab", options->lab, "Lab name")->type_name("LAB");
-  sub->add_option("--format", options->format, "Output format")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->type_name("table|json");
+  add_format_option(sub, options->format);
   sub->footer("Examples:\n  ltb status\n  ltb ps frr-ospf --format json\n"
               "A node whose container was removed or stopped outside ltb shows as missing or "
               "exited; `ltb up` recreates it.");

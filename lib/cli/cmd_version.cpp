@@ -47,9 +47,7 @@ int run_version(const Globals &, const VersionOptions &options) {
 void add_version(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<VersionOptions>();
   auto *sub = app.add_subcommand("version", "Print ltb's version and those of the services it uses");
-  sub->add_option("--format", options->format, "Output format")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->type_name("table|json");
+  add_format_option(sub, options->format);
   sub->footer("Example:\n  ltb version");
   registry.push_back({sub, [&globals, options] { return run_version(globals, *options); }});
 }

@@ -96,4 +96,24 @@ const std::atomic<bool> *install_interrupt_handler() {
 
 bool json_format(const std::string &format) { return format == "json"; }
 
+void add_format_option(CLI::App *command, std::string &format) {
+  command->add_option("--format", format, "Output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->type_name("table|json");
+}
+
+Error unknown_lab(state::Store &store, const std::string &lab) {
+  std::vector<std::string> names;
+  if (auto labs = store.labs()) {
+    for (const auto &known : *labs) {
+      names.push_back(known.name);
+    }
+  }
+  auto guess = topology::did_you_mean(lab, names);
+  return Error{fmt::format("no lab named '{}'", lab),
+               guess.empty() ? "see `ltb status` for the labs there are"
+                             : fmt::format("did you mean '{}'?", guess),
+               ExitCode::failed};
+}
+
 } // namespace ltb::cli

@@ -69,6 +69,12 @@ const std::atomic<bool> *install_interrupt_handler();
 /// Checks a --format value.
 bool json_format(const std::string &format);
 
+/// Adds `--format table|json` (every listing has it).
+void add_format_option(CLI::App *command, std::string &format);
+
+/// "no lab named 'X'", with a did-you-mean over the labs the state file records.
+Error unknown_lab(state::Store &store, const std::string &lab);
+
 void add_up(CLI::App &app, Globals &globals, Registry &registry);
 void add_down(CLI::App &app, Globals &globals, Registry &registry);
 void add_status(CLI::App &app, Globals &globals, Registry &registry);
