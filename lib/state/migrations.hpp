@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 1> k_migrations{{
+inline constexpr std::array<std::string_view, 2> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -65,6 +65,48 @@ CREATE TABLE meta (
   key   TEXT NOT NULL PRIMARY KEY,
   value TEXT NOT NULL DEFAULT ''
 );
+)sql",
+    // 2: reservations of host capacity (schedule/). The topology text is copied in so that a later
+    // edit of the file changes nothing, in a table of its own: admission scans every open
+    // reservation for its window and demand, and with kilobytes of text in each row that scan
+    // reads the whole file (10,000 reservations: 30 ms of a 50 ms budget; a few ms without).
+    // The version counter lives in meta and is bumped by triggers, so that every writer (this ltb
+    // or a later one, or a hand-made INSERT) bumps it and a sleeping scheduler notices by reading
+    // one row.
+    R"sql(
+CREATE TABLE reservations (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  lab                 TEXT    NOT NULL DEFAULT '',
+  owner               TEXT    NOT NULL DEFAULT '',
+  source              TEXT    NOT NULL DEFAULT '',
+  start_at            INTEGER NOT NULL DEFAULT 0,
+  end_at              INTEGER NOT NULL DEFAULT 0,
+  state               TEXT    NOT NULL DEFAULT 'pending',
+  reason              TEXT    NOT NULL DEFAULT '',
+  attempts            INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at     INTEGER NOT NULL DEFAULT 0,
+  demand_cpus         REAL    NOT NULL DEFAULT 0,
+  demand_memory_bytes INTEGER NOT NULL DEFAULT 0,
+  demand_disk_bytes   INTEGER NOT NULL DEFAULT 0,
+  created_at          INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER)),
+  updated_at          INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+CREATE INDEX reservations_start ON reservations(start_at);
+CREATE TABLE reservation_texts (
+  reservation   INTEGER NOT NULL PRIMARY KEY REFERENCES reservations(id) ON DELETE CASCADE,
+  topology_text TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO meta (key, value) VALUES ('reservations_version', '0')
+  ON CONFLICT (key) DO NOTHING;
+CREATE TRIGGER reservations_version_insert AFTER INSERT ON reservations BEGIN
+  UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'reservations_version';
+END;
+CREATE TRIGGER reservations_version_update AFTER UPDATE ON reservations BEGIN
+  UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'reservations_version';
+END;
+CREATE TRIGGER reservations_version_delete AFTER DELETE ON reservations BEGIN
+  UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'reservations_version';
+END;
 )sql",
 }};
 

@@ -126,6 +126,60 @@ constexpr const char *k_lab_columns = "name, topology_file, topology_text, topol
                                       "mgmt_network, mgmt_subnet, owner, status, created_at, "
                                       "updated_at";
 
+// The text lives in its own table (see migration 2); a reservation without a text row has "".
+constexpr const char *k_reservation_select =
+    "SELECT r.id, r.lab, r.owner, r.source, COALESCE(t.topology_text, ''), r.start_at, r.end_at, "
+    "r.state, r.reason, r.attempts, r.next_attempt_at, r.demand_cpus, r.demand_memory_bytes, "
+    "r.demand_disk_bytes, r.created_at, r.updated_at FROM reservations r "
+    "LEFT JOIN reservation_texts t ON t.reservation = r.id";
+
+ReservationRecord read_reservation(SQLite::Statement &q) {
+  ReservationRecord r;
+  r.id = q.getColumn(0).getInt64();
+  r.lab = q.getColumn(1).getString();
+  r.owner = q.getColumn(2).getString();
+  r.source = q.getColumn(3).getString();
+  r.topology_text = q.getColumn(4).getString();
+  r.start_at = q.getColumn(5).getInt64();
+  r.end_at = q.getColumn(6).getInt64();
+  r.state = q.getColumn(7).getString();
+  r.reason = q.getColumn(8).getString();
+  r.attempts = q.getColumn(9).getInt();
+  r.next_attempt_at = q.getColumn(10).getInt64();
+  r.demand_cpus = q.getColumn(11).getDouble();
+  r.demand_memory_bytes = q.getColumn(12).getInt64();
+  r.demand_disk_bytes = q.getColumn(13).getInt64();
+  r.created_at = q.getColumn(14).getInt64();
+  r.updated_at = q.getColumn(15).getInt64();
+  return r;
+}
+
+// Binds the fields a write sets (all but id, the text, created_at and updated_at) to ?1..?12.
+void bind_reservation(SQLite::Statement &q, const ReservationRecord &r) {
+  q.bind(1, r.lab);
+  q.bind(2, r.owner);
+  q.bind(3, r.source);
+  q.bind(4, r.start_at);
+  q.bind(5, r.end_at);
+  q.bind(6, r.state.empty() ? std::string("pending") : r.state);
+  q.bind(7, r.reason);
+  q.bind(8, r.attempts);
+  q.bind(9, r.next_attempt_at);
+  q.bind(10, r.demand_cpus);
+  q.bind(11, r.demand_memory_bytes);
+  q.bind(12, r.demand_disk_bytes);
+}
+
+void put_reservation_text(SQLite::Database &db, std::int64_t id, const std::string &text) {
+  SQLite::Statement q(db,
+                      "INSERT INTO reservation_texts (reservation, topology_text) VALUES (?, ?) "
+                      "ON CONFLICT (reservation) DO UPDATE SET topology_text = "
+                      "excluded.topology_text");
+  q.bind(1, id);
+  q.bind(2, text);
+  q.exec();
+}
+
 } // namespace
 
 struct Store::Impl {
@@ -485,6 +539,108 @@ Status Store::delete_object(std::int64_t id) {
   });
 }
 
+Result<std::vector<ReservationRecord>> Store::reservations() {
+  return m_impl->read<std::vector<ReservationRecord>>("list reservations", [&] {
+    SQLite::Statement q(m_impl->db,
+                        fmt::format("{} ORDER BY r.start_at, r.id", k_reservation_select));
+    std::vector<ReservationRecord> out;
+    while (q.executeStep()) {
+      out.push_back(read_reservation(q));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<ReservationRecord>> Store::reservation_claims(std::int64_t end_after) {
+  return m_impl->read<std::vector<ReservationRecord>>("list reservations", [&] {
+    // Only what admission needs, from the table without the texts, in a plain scan: through the
+    // start_at index SQLite would look up every row by its rowid, which costs more than the scan
+    // when most rows qualify, and admission sorts by itself.
+    SQLite::Statement q(
+        m_impl->db, "SELECT id, lab, start_at, end_at, state, demand_cpus, demand_memory_bytes, "
+                    "demand_disk_bytes FROM reservations WHERE end_at > ? AND state IN "
+                    "('pending', 'active', 'failed')");
+    q.bind(1, end_after);
+    std::vector<ReservationRecord> out;
+    while (q.executeStep()) {
+      ReservationRecord r;
+      r.id = q.getColumn(0).getInt64();
+      r.lab = q.getColumn(1).getString();
+      r.start_at = q.getColumn(2).getInt64();
+      r.end_at = q.getColumn(3).getInt64();
+      r.state = q.getColumn(4).getString();
+      r.demand_cpus = q.getColumn(5).getDouble();
+      r.demand_memory_bytes = q.getColumn(6).getInt64();
+      r.demand_disk_bytes = q.getColumn(7).getInt64();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<ReservationRecord>> Store::reservation(std::int64_t id) {
+  return m_impl->read<std::optional<ReservationRecord>>(
+      fmt::format("read reservation {}", id), [&]() -> std::optional<ReservationRecord> {
+        SQLite::Statement q(m_impl->db, fmt::format("{} WHERE r.id = ?", k_reservation_select));
+        q.bind(1, id);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return read_reservation(q);
+      });
+}
+
+Result<std::int64_t> Store::add_reservation(const ReservationRecord &reservation) {
+  std::int64_t id = 0;
+  LTB_CHECK(m_impl->write(fmt::format("record a reservation of lab '{}'", reservation.lab),
+                          [&]() -> Status {
+                            SQLite::Statement q(m_impl->db, R"sql(
+INSERT INTO reservations (lab, owner, source, start_at, end_at, state, reason, attempts,
+                          next_attempt_at, demand_cpus, demand_memory_bytes, demand_disk_bytes,
+                          created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql");
+                            bind_reservation(q, reservation);
+                            const std::int64_t now = now_seconds();
+                            q.bind(13, reservation.created_at != 0 ? reservation.created_at : now);
+                            q.bind(14, now);
+                            q.exec();
+                            id = m_impl->db.getLastInsertRowid();
+                            put_reservation_text(m_impl->db, id, reservation.topology_text);
+                            return {};
+                          }));
+  return id;
+}
+
+Status Store::put_reservation(const ReservationRecord &reservation) {
+  return m_impl->write(fmt::format("save reservation {}", reservation.id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, R"sql(
+UPDATE reservations SET lab = ?1, owner = ?2, source = ?3, start_at = ?4, end_at = ?5,
+  state = ?6, reason = ?7, attempts = ?8, next_attempt_at = ?9, demand_cpus = ?10,
+  demand_memory_bytes = ?11, demand_disk_bytes = ?12, updated_at = ?13
+WHERE id = ?14)sql");
+    bind_reservation(q, reservation);
+    q.bind(13, now_seconds());
+    q.bind(14, reservation.id);
+    if (q.exec() == 0) {
+      return fail(fmt::format("state file {}: no reservation {}", m_impl->path, reservation.id),
+                  "see `ltb reserve list --all` for the reservations there are");
+    }
+    put_reservation_text(m_impl->db, reservation.id, reservation.topology_text);
+    return {};
+  });
+}
+
+Result<std::int64_t> Store::reservations_version() {
+  return m_impl->read<std::int64_t>("read the reservations version", [&]() -> std::int64_t {
+    SQLite::Statement q(m_impl->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+                                    "'reservations_version'");
+    if (!q.executeStep()) {
+      return 0;
+    }
+    return q.getColumn(0).getInt64();
+  });
+}
+
 Result<std::optional<std::string>> Store::meta(const std::string &key) {
   return m_impl->read<std::optional<std::string>>(
       fmt::format("read setting '{}'", key), [&]() -> std::optional<std::string> {
@@ -503,6 +659,15 @@ Status Store::set_meta(const std::string &key, const std::string &value) {
                                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     q.bind(1, key);
     q.bind(2, value);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::delete_meta(const std::string &key) {
+  return m_impl->write(fmt::format("delete setting '{}'", key), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM meta WHERE key = ?");
+    q.bind(1, key);
     q.exec();
     return {};
   });

@@ -60,6 +60,27 @@ struct ObjectRecord {
   std::string status;     // "creating", "created"
 };
 
+/// A booking of host capacity for one lab instance over [start_at, end_at) (unix seconds, UTC).
+/// The topology text is stored with it, so editing or deleting the file later changes nothing.
+struct ReservationRecord {
+  std::int64_t id = 0;
+  std::string lab;           // lab name the reservation deploys (NAME-i for --count)
+  std::string owner;         // user who made it
+  std::string source;        // file path or "template:NAME", for display only
+  std::string topology_text; // what deploys
+  std::int64_t start_at = 0;
+  std::int64_t end_at = 0;
+  std::string state;  // "pending", "active", "ended", "failed", "cancelled"
+  std::string reason; // why it failed (last error), empty otherwise
+  int attempts = 0;   // failed deploy attempts in this window (for backoff)
+  std::int64_t next_attempt_at = 0; // earliest retry after a failure; 0 = none
+  double demand_cpus = 0;           // computed when admitted (see schedule/admission.hpp)
+  std::int64_t demand_memory_bytes = 0;
+  std::int64_t demand_disk_bytes = 0;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
 class Store {
 public:
   /// Opens (creating if needed, with parent directories) and migrates the state file.
@@ -86,8 +107,23 @@ public:
   Status update_object(std::int64_t id, const std::string &runtime_id, const std::string &status);
   Status delete_object(std::int64_t id);
 
+  /// Reservations, ordered by start_at then id. Cancelled and ended ones are kept as history.
+  Result<std::vector<ReservationRecord>> reservations();
+  Result<std::optional<ReservationRecord>> reservation(std::int64_t id);
+  /// The reservations that may still claim capacity: pending, active or failed ones that end
+  /// after `end_after`, in no particular order. Only id, lab, start_at, end_at, state and the
+  /// demand are filled in: admission reads thousands of them and needs no more. Not for
+  /// put_reservation(), which would write the empty fields back: read reservation(id) first.
+  Result<std::vector<ReservationRecord>> reservation_claims(std::int64_t end_after);
+  Result<std::int64_t> add_reservation(const ReservationRecord &reservation); // returns id
+  /// Updates every field by id, the text too; fails when unknown.
+  Status put_reservation(const ReservationRecord &reservation);
+  /// A counter bumped by every reservation change, so a sleeping scheduler can notice changes.
+  Result<std::int64_t> reservations_version();
+
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);
+  Status delete_meta(const std::string &key); // deleting a missing key succeeds
 
   /// Runs fn inside one IMMEDIATE transaction; rolls back when fn fails.
   Status transaction(const std::function<Status()> &fn);

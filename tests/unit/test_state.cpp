@@ -52,7 +52,8 @@ std::vector<std::string> raw_tables(const std::string &path) {
   return out;
 }
 
-const std::vector<std::string> k_tables{"labs", "links", "meta", "nodes", "objects"};
+const std::vector<std::string> k_tables{
+    "labs", "links", "meta", "nodes", "objects", "reservation_texts", "reservations"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;
