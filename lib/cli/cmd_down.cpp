@@ -1,12 +1,15 @@
 // ltb down [FILE | --lab NAME | --all]
-#include <set>
-
-#include <fmt/format.h>
-
-#include "apply/observe.hpp"
 #include "cli/context.hpp"
+#include "cli/deploy.hpp"
 #include "plan/names.hpp"
+#include "schedule/ledger.hpp"
+#include "schedule/scheduler.hpp"
+#include "schedule/units.hpp"
 #include "topology/loader.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+#include <set>
 
 namespace ltb::cli {
 
@@ -18,84 +21,63 @@ struct DownOptions {
   bool all = false;
 };
 
+/// A lab under an active reservation that the user removes ends that reservation early: its
+/// capacity is free again, and the scheduler does not deploy it again. Pending ones stay.
+Status end_reservations_of(const Globals &globals, state::Store &store, const std::string &lab) {
+  LTB_TRY(all, store.reservations());
+  bool changed = false;
+  for (auto r : all) {
+    if (r.lab != lab || r.state != schedule::k_active) {
+      continue;
+    }
+    r.state = schedule::k_ended;
+    r.reason = "ended early: lab removed by ltb down";
+    LTB_CHECK(store.put_reservation(r));
+    print_notice(globals, fmt::format("reservation {} of lab {} ended early", r.id, lab));
+    changed = true;
+  }
+  if (changed) {
+    schedule::StoreBook book(store);
+    LTB_CHECK(book.put_hold(lab, std::nullopt));
+    if (auto refreshed = schedule::refresh_wakeup(store, std::time(nullptr)); !refreshed) {
+      print_notice(globals,
+                   "notice: the scheduler's timer was not updated: " + refreshed.error().message);
+    }
+  }
+  return {};
+}
+
 int down_one(const Globals &globals, Connection &connection, const std::string &lab) {
-  auto backends = connection.backends();
-  auto lock = state::LabLock::acquire(globals.state_path, lab, globals.wait_seconds);
-  if (!lock) {
-    return report(globals, lock.error());
+  auto outcome = remove_lab(globals, connection, lab);
+  if (!outcome) {
+    return report(globals, outcome.error());
   }
-  auto recorded = apply::read_recorded(*connection.store, lab);
-  if (!recorded) {
-    return report(globals, recorded.error());
-  }
-  bool bridges = false;
-  for (const auto &node : recorded->nodes) {
-    bridges = bridges || node.kind == "ovs-bridge";
-  }
-  for (const auto &object : recorded->objects) {
-    bridges = bridges || object.type == "bridge";
-  }
-  // Without state (lost or never written) bridges are still found by their external_ids when
-  // Open vSwitch answers.
-  if (!bridges && connection.ovs && connection.ovs->version()) {
-    bridges = true;
-  }
-  bool vms = false;
-  for (const auto &node : recorded->nodes) {
-    vms = vms || node.kind == "vm";
-  }
-  for (const auto &object : recorded->objects) {
-    vms = vms || object.type == "domain";
-  }
-  // As with bridges: without a record, domains are still found by their metadata when libvirt
-  // answers; with one, libvirt must answer.
-  if (auto connected = connection.connect_vms(vms); !connected) {
-    return report(globals, connected.error());
-  }
-  backends = connection.backends();
-  auto observed = apply::observe(lab, backends, {bridges, true});
-  if (!observed) {
-    return report(globals, observed.error());
-  }
-  auto plan = plan::plan_down(lab, *recorded, *observed);
-  if (plan.empty() && !recorded->lab) {
+  if (outcome->nothing) {
     if (!globals.quiet) {
       fmt::print("lab {}: nothing to remove\n", lab);
     }
     return 0;
   }
-  std::set<std::string> nodes;
-  for (const auto &action : plan.actions) {
-    if (!action.node.empty()) {
-      nodes.insert(action.node);
-    }
+  for (const auto &error : outcome->errors) {
+    report(globals, Error{error, {}, ExitCode::failed});
   }
-  auto progress = apply::make_progress({nodes.begin(), nodes.end()},
-                                       {globals.stderr_tty, globals.quiet, globals.color});
-  apply::ApplyOptions options;
-  options.interrupted = install_interrupt_handler();
-  options.owner = current_user();
-  options.lab_dir = lab_dir(globals, lab);
-  auto result = apply::apply_down(plan, backends, *progress, options);
-  progress->finish();
-  for (const auto &action : result.actions) {
-    if (action.result.outcome == apply::Outcome::failed) {
-      report(globals, Error{action.result.error, {}, ExitCode::failed});
-    }
-  }
-  if (result.interrupted) {
+  if (outcome->interrupted) {
     fmt::print(stderr, "ltb: interrupted; run `ltb down` again to finish removing lab {}\n", lab);
     return static_cast<int>(ExitCode::interrupted);
   }
-  if (!result.ok()) {
-    fmt::print(stderr, "help: lab {} is only partly removed and stays recorded; fix the cause and "
-                       "run `ltb down` again\n",
+  if (!outcome->ok()) {
+    fmt::print(stderr,
+               "help: lab {} is only partly removed and stays recorded; fix the cause and "
+               "run `ltb down` again\n",
                lab);
     return static_cast<int>(ExitCode::failed);
   }
+  if (auto ended = end_reservations_of(globals, *connection.store, lab); !ended) {
+    return report(globals, ended.error());
+  }
   if (!globals.quiet) {
-    fmt::print("lab {} is down: removed {} object{}\n", lab, result.done,
-               result.done == 1 ? "" : "s");
+    fmt::print("lab {} is down: removed {} object{}\n", lab, outcome->done,
+               outcome->done == 1 ? "" : "s");
   }
   return 0;
 }
@@ -111,9 +93,9 @@ int run_down(const Globals &globals, const DownOptions &options) {
     auto loaded = topology::load_file(options.file);
     if (!loaded) {
       print_diagnostics(globals, loaded.error());
-      return report(globals, Error{"cannot tell the lab's name from " + options.file,
-                                   "fix the file, or pass --lab NAME (see `ltb status`)",
-                                   ExitCode::usage});
+      return report(globals,
+                    Error{"cannot tell the lab's name from " + options.file,
+                          "fix the file, or pass --lab NAME (see `ltb status`)", ExitCode::usage});
     }
     lab = loaded->name;
   }

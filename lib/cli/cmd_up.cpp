@@ -1,12 +1,12 @@
-// ltb up FILE [--lab NAME] [--dry-run]
+// ltb up FILE [--lab NAME] [--dry-run] [--until TIME]
+#include "cli/context.hpp"
+#include "cli/deploy.hpp"
+#include "cli/reserve.hpp"
+#include "topology/loader.hpp"
+
 #include <chrono>
 #include <cstdio>
-
 #include <fmt/format.h>
-
-#include "apply/observe.hpp"
-#include "cli/context.hpp"
-#include "topology/loader.hpp"
 
 namespace ltb::cli {
 
@@ -17,6 +17,7 @@ struct UpOptions {
   std::string lab;
   bool dry_run = false;
   int workers = 8;
+  std::string until; // --until TIME: the lab is reserved (and removed by `ltb schedule`) then
 };
 
 /// Loads a topology file, printing its diagnostics (warnings too). nullopt = invalid (exit 2).
@@ -44,109 +45,58 @@ int run_up(const Globals &globals, const UpOptions &options) {
   if (!connection) {
     return report(globals, connection.error());
   }
-  auto backends = connection->backends();
-  auto lock = state::LabLock::acquire(globals.state_path, desired->name, globals.wait_seconds);
-  if (!lock) {
-    return report(globals, lock.error());
+  // Capacity: an unreserved lab must not leave an admitted reservation short (reserve.hpp).
+  if (auto admitted =
+          admit_up(globals, *connection->store, *desired, options.until, options.dry_run);
+      !admitted) {
+    return report(globals, admitted.error());
   }
-  auto recorded = apply::read_recorded(*connection->store, desired->name);
-  if (!recorded) {
-    return report(globals, recorded.error());
-  }
-  bool has_bridges = false;
-  for (const auto &node : desired->nodes) {
-    has_bridges = has_bridges || node.runtime == topology::Runtime::ovs_bridge;
-  }
-  for (const auto &node : recorded->nodes) {
-    has_bridges = has_bridges || node.kind == "ovs-bridge";
-  }
-  bool has_vms = false;
-  for (const auto &node : desired->nodes) {
-    has_vms = has_vms || node.runtime == topology::Runtime::vm;
-  }
-  for (const auto &node : recorded->nodes) {
-    has_vms = has_vms || node.kind == "vm";
-  }
-  if (has_vms) {
-    if (auto connected = connection->connect_vms(true); !connected) {
-      return report(globals, connected.error());
-    }
-    backends = connection->backends();
-  }
-  auto observed = apply::observe(desired->name, backends, {has_bridges, false});
-  if (!observed) {
-    return report(globals, observed.error());
-  }
-  std::vector<std::string> subnets;
-  bool needs_subnet = desired->mgmt.ipv4_subnet.empty() &&
-                      !(recorded->lab && !recorded->lab->mgmt_subnet.empty());
-  if (needs_subnet) {
-    auto used = apply::used_subnets(backends, desired->name);
-    if (!used) {
-      return report(globals, used.error());
-    }
-    subnets = *used;
-  }
-  auto plan = plan::plan_up(*desired, *recorded, *observed, subnets);
-  if (!plan) {
-    return report(globals, plan.error());
+  auto outcome = deploy_lab(globals, *connection, *desired, {options.dry_run, options.workers, {}});
+  if (!outcome) {
+    return report(globals, outcome.error());
   }
   if (options.dry_run) {
-    if (plan->empty()) {
+    if (outcome->up_to_date) {
       fmt::print("lab {} is up to date: nothing to do\n", desired->name);
     } else {
       fmt::print("lab {}: {} action{} (dry run, nothing changed)\n", desired->name,
-                 plan->actions.size(), plan->actions.size() == 1 ? "" : "s");
-      for (const auto &action : plan->actions) {
-        fmt::print("  {}\n", plan::describe(action, *plan));
+                 outcome->planned.size(), outcome->planned.size() == 1 ? "" : "s");
+      for (const auto &line : outcome->planned) {
+        fmt::print("  {}\n", line);
       }
     }
     return 0;
   }
-  if (plan->empty()) {
+  if (outcome->up_to_date) {
     if (!globals.quiet) {
       fmt::print("lab {} is up to date: nothing to do\n", desired->name);
     }
     return 0;
   }
-  std::vector<std::string> nodes;
-  for (const auto &node : desired->nodes) {
-    nodes.push_back(node.name);
-  }
-  auto progress = apply::make_progress(nodes, {globals.stderr_tty, globals.quiet, globals.color});
-  apply::ApplyOptions apply_options;
-  apply_options.workers = options.workers;
-  apply_options.interrupted = install_interrupt_handler();
-  apply_options.owner = current_user();
-  apply_options.lab_dir = lab_dir(globals, desired->name);
-  auto result = apply::apply_up(*plan, *desired, backends, *progress, apply_options);
-  progress->finish();
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (const auto &action : result.actions) {
-    if (action.result.outcome == apply::Outcome::failed) {
-      report(globals, Error{action.result.error, {}, ExitCode::failed});
-    }
+  for (const auto &error : outcome->errors) {
+    report(globals, Error{error, {}, ExitCode::failed});
   }
-  if (result.interrupted) {
+  if (outcome->interrupted) {
     fmt::print(stderr,
                "ltb: interrupted: {} of {} actions done; what was made is recorded. Run `ltb up` "
                "to resume or `ltb down` to remove it.\n",
-               result.done, result.actions.size());
+               outcome->done, outcome->actions);
     return static_cast<int>(ExitCode::interrupted);
   }
-  if (!result.ok()) {
+  if (!outcome->ok()) {
     fmt::print(stderr,
                "help: {} action{} failed and {} {} skipped; fix the cause and run `ltb up` again "
                "(only what is missing is redone), or `ltb down` to remove the lab\n",
-               result.failed, result.failed == 1 ? "" : "s", result.skipped,
-               result.skipped == 1 ? "was" : "were");
+               outcome->failed, outcome->failed == 1 ? "" : "s", outcome->skipped,
+               outcome->skipped == 1 ? "was" : "were");
     return static_cast<int>(ExitCode::failed);
   }
   if (!globals.quiet) {
     fmt::print("lab {} is up: {} node{}, {} link{}, management {} ({} action{} in {:.1f}s)\n",
                desired->name, desired->nodes.size(), desired->nodes.size() == 1 ? "" : "s",
-               desired->links.size(), desired->links.size() == 1 ? "" : "s", plan->subnet,
-               result.done, result.done == 1 ? "" : "s", seconds);
+               desired->links.size(), desired->links.size() == 1 ? "" : "s", outcome->subnet,
+               outcome->done, outcome->done == 1 ? "" : "s", seconds);
   }
   return 0;
 }
@@ -163,6 +113,10 @@ void add_up(CLI::App &app, Globals &globals, Registry &registry) {
   sub->add_option("-j,--jobs", options->workers, "Actions performed in parallel (default 8)")
       ->type_name("N")
       ->check(CLI::Range(1, 64));
+  sub->add_option("--until", options->until,
+                  "Keep the lab until TIME, then `ltb schedule` removes it (it counts against "
+                  "reservations only until then)")
+      ->type_name("TIME");
   sub->footer("Examples:\n  ltb up examples/frr-ospf.yaml\n  ltb up lab.yaml --dry-run\n"
               "A second `ltb up` of an unchanged file changes nothing; after an edit only the "
               "difference is applied.");

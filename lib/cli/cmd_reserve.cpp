@@ -1,0 +1,905 @@
+// ltb reserve create|list|show|update|delete, and the capacity rule of `ltb up` (reserve.hpp)
+#include "cli/context.hpp"
+#include "cli/deploy.hpp"
+#include "cli/reserve.hpp"
+#include "cli/table.hpp"
+#include "schedule/admission.hpp"
+#include "schedule/ledger.hpp"
+#include "schedule/scheduler.hpp"
+#include "schedule/units.hpp"
+#include "topology/loader.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <unistd.h>
+
+namespace ltb::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using schedule::Booking;
+using schedule::Instant;
+using schedule::Resources;
+
+// A start this far in the past still counts as "now" (the time it took to type the command).
+constexpr Instant k_past_slack = 60;
+
+struct CreateOptions {
+  std::string file;
+  std::string template_name;
+  std::string start;
+  std::string end;
+  std::string duration;
+  std::string lab;
+  int count = 1;
+};
+
+struct ListOptions {
+  bool all = false;
+  std::string format = "table";
+};
+
+struct ShowOptions {
+  std::int64_t id = 0;
+  std::string format = "table";
+};
+
+struct UpdateOptions {
+  std::int64_t id = 0;
+  std::string start;
+  std::string end;
+  std::string duration;
+};
+
+struct DeleteOptions {
+  std::int64_t id = 0;
+  bool yes = false;
+};
+
+Instant now_seconds() {
+  return static_cast<Instant>(std::time(nullptr));
+}
+
+/// The host's capacity under the state file's settings, and the demand defaults.
+struct Host {
+  schedule::CapacityConfig config;
+  Resources capacity;
+};
+
+Result<Host> host(const Globals &globals, state::Store &store) {
+  LTB_TRY(config, schedule::load_config(store));
+  LTB_TRY(facts, schedule::measure_host(fs::path(globals.state_path).parent_path().string()));
+  return Host{config, schedule::capacity(facts, config)};
+}
+
+/// After a change of reservations: brings an installed timer's next wake-up forward to the next
+/// event (schedule/units.hpp). Its failure is a notice: the change itself is made.
+void refresh_timer(const Globals &globals, state::Store &store) {
+  if (auto refreshed = schedule::refresh_wakeup(store, now_seconds()); !refreshed) {
+    print_notice(globals, fmt::format("notice: the scheduler's timer was not updated: {}",
+                                      refreshed.error().message));
+  }
+}
+
+std::string span(Instant start, Instant end) {
+  return fmt::format("{} to {} ({})", schedule::format_local_short(start),
+                     schedule::format_local_short(end), schedule::format_duration(end - start));
+}
+
+/// The window from --start and --end or --for. `start_text` empty = keep `start`.
+Result<std::pair<Instant, Instant>> window(const std::string &start_text,
+                                           const std::string &end_text,
+                                           const std::string &duration_text, Instant start,
+                                           Instant end, Instant now) {
+  if (!start_text.empty()) {
+    LTB_TRY(parsed, schedule::parse_time(start_text, now));
+    start = parsed;
+  }
+  if (!end_text.empty()) {
+    LTB_TRY(parsed, schedule::parse_time(end_text, now));
+    end = parsed;
+  } else if (!duration_text.empty()) {
+    LTB_TRY(length, schedule::parse_duration(duration_text));
+    end = start + length;
+  }
+  if (end <= start) {
+    return fail(fmt::format("the reservation would end ({}) before it starts ({})",
+                            schedule::format_local(end), schedule::format_local(start)),
+                "give an --end after the --start, or a --for duration", ExitCode::usage);
+  }
+  if (end <= now) {
+    return fail(
+        fmt::format("the reservation would end in the past ({})", schedule::format_local(end)),
+        "give an --end in the future", ExitCode::usage);
+  }
+  return std::pair{start, end};
+}
+
+/// An existing reservation of `lab` whose window overlaps [start, end), other than `self`.
+std::optional<state::ReservationRecord>
+same_lab_overlap(const std::vector<state::ReservationRecord> &all, const std::string &lab,
+                 Instant start, Instant end, Instant now, std::int64_t self) {
+  for (const auto &r : all) {
+    if (r.id != self && r.lab == lab && schedule::holds_capacity(r, now) && r.start_at < end &&
+        r.end_at > start) {
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+Error overlap_error(const state::ReservationRecord &other) {
+  return Error{fmt::format("lab {} is already reserved {} (reservation {})", other.lab,
+                           span(other.start_at, other.end_at), other.id),
+               "choose a window that does not overlap it, or another name with --lab",
+               ExitCode::failed};
+}
+
+/// The refusal of `candidate` as an error: what overflows, who is in the way, what would fit.
+Error refusal(const std::string &what, const schedule::Admission &admission,
+              const Booking &candidate, const Resources &capacity) {
+  std::string message = fmt::format("{}: the host's capacity would be exceeded", what);
+  for (const auto &line : schedule::describe_refusal(admission, candidate, capacity)) {
+    message += "\n  " + line;
+  }
+  std::string help;
+  if (admission.proposed_start) {
+    const Instant start = *admission.proposed_start;
+    help = fmt::format("the earliest start at which the whole window fits is {}: pass --start {}",
+                       schedule::format_local_short(start), schedule::format_local(start));
+  } else if (admission.conflicts.empty()) {
+    help = "make the lab smaller, or raise the capacity (`ltb config list`, `ltb config set "
+           "cpu-overcommit N`)";
+  } else {
+    help = "no later start fits while a lab without an end runs; remove it, or raise the "
+           "capacity (`ltb config list`)";
+  }
+  return Error{message, help, ExitCode::failed};
+}
+
+bool valid_template_name(const std::string &name) {
+  return !name.empty() && name.front() != '.' && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+Result<std::string> read_text(const std::string &path, const std::string &what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return fail(fmt::format("{} {} does not exist", what, path), {}, ExitCode::usage);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(fmt::format("cannot read {} {}", what, path), "check its permissions",
+                ExitCode::usage);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Where a reservation's topology comes from: the text, the name it shows, its base directory.
+struct Source {
+  std::string text;
+  std::string file;   // for diagnostics
+  std::string source; // recorded: absolute path or "template:NAME"
+  std::string base_dir;
+};
+
+Result<Source> read_source(const Globals &globals, const CreateOptions &options) {
+  if (!options.template_name.empty()) {
+    const std::string dir = schedule::templates_dir(globals.state_path);
+    if (!valid_template_name(options.template_name)) {
+      return fail(fmt::format("invalid template name '{}'", options.template_name),
+                  "a template name has letters, digits, '-', '_' and '.', and names " + dir +
+                      "/NAME.yaml",
+                  ExitCode::usage);
+    }
+    const std::string path = dir + "/" + options.template_name + ".yaml";
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      std::vector<std::string> names;
+      for (const auto &entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".yaml") {
+          names.push_back(entry.path().stem().string());
+        }
+      }
+      std::sort(names.begin(), names.end());
+      auto guess = topology::did_you_mean(options.template_name, names);
+      std::string help =
+          !guess.empty() ? fmt::format("did you mean '{}'?", guess)
+          : names.empty()
+              ? fmt::format("templates are topology files in {}; copy one there as NAME.yaml", dir)
+              : fmt::format("templates in {}: {}", dir, fmt::join(names, ", "));
+      return fail(
+          fmt::format("no template named '{}' ({} does not exist)", options.template_name, path),
+          help, ExitCode::usage);
+    }
+    LTB_TRY(text, read_text(path, "template"));
+    return Source{text, path, "template:" + options.template_name, dir};
+  }
+  const std::string path = fs::absolute(options.file).lexically_normal().string();
+  LTB_TRY(text, read_text(options.file, "topology file"));
+  return Source{text, options.file, path, fs::path(path).parent_path().string()};
+}
+
+/// Validates the text as lab `lab`, printing diagnostics; nullopt when invalid.
+std::optional<topology::Topology> validate(const Globals &globals, const Source &source,
+                                           const std::string &lab) {
+  topology::Diagnostics warnings;
+  topology::LoadOptions options;
+  options.lab_name = lab;
+  options.warnings = &warnings;
+  auto loaded = topology::load_text(source.text, source.file, source.base_dir, options);
+  if (!loaded) {
+    print_diagnostics(globals, loaded.error());
+    return std::nullopt;
+  }
+  if (!warnings.items.empty() && !globals.quiet) {
+    print_diagnostics(globals, warnings);
+  }
+  return *loaded;
+}
+
+// --- create --------------------------------------------------------------------------------------
+
+int run_create(const Globals &globals, const CreateOptions &options) {
+  if (options.file.empty() == options.template_name.empty()) {
+    return report(globals, Error{"say what to reserve: a topology FILE or --template NAME (one "
+                                 "of them)",
+                                 "for example: ltb reserve create lab.yaml --start 09:00 ...",
+                                 ExitCode::usage});
+  }
+  if (options.end.empty() == options.duration.empty()) {
+    return report(globals,
+                  Error{"say when the reservation ends: --end TIME or --for DURATION "
+                        "(one of them)",
+                        "for example: --start 2024-05-14T09:00 --for 2h", ExitCode::usage});
+  }
+  const Instant now = now_seconds();
+  auto times = window(options.start, options.end, options.duration, now, now, now);
+  if (!times) {
+    return report(globals, times.error());
+  }
+  auto [start, end] = *times;
+  if (start < now - k_past_slack) {
+    return report(globals, Error{fmt::format("the reservation would start in the past ({})",
+                                             schedule::format_local(start)),
+                                 "give a --start in the future, or --start now", ExitCode::usage});
+  }
+  start = std::max(start, std::min(now, end - 1)); // a start a few seconds ago means now
+  auto source = read_source(globals, options);
+  if (!source) {
+    return report(globals, source.error());
+  }
+  // The names first: NAME, or NAME-1 ... NAME-N for --count.
+  auto first = validate(globals, *source, options.lab);
+  if (!first) {
+    return static_cast<int>(ExitCode::usage);
+  }
+  std::vector<std::string> labs;
+  std::vector<topology::Topology> topologies;
+  if (options.count == 1) {
+    labs.push_back(first->name);
+    topologies.push_back(*first);
+  } else {
+    if (!first->mgmt.ipv4_subnet.empty() || first->mgmt.network != "ltb-" + first->name) {
+      return report(
+          globals,
+          Error{fmt::format("--count {} would deploy {} labs with the same management {}",
+                            options.count, options.count,
+                            first->mgmt.ipv4_subnet.empty() ? "network name" : "subnet"),
+                "remove mgmt.ipv4-subnet and mgmt.network from the topology, so that ltb picks "
+                "one per lab",
+                ExitCode::usage});
+    }
+    for (int i = 1; i <= options.count; ++i) {
+      labs.push_back(fmt::format("{}-{}", first->name, i));
+      auto each = validate(globals, *source, labs.back());
+      if (!each) {
+        return static_cast<int>(ExitCode::usage);
+      }
+      topologies.push_back(std::move(*each));
+    }
+  }
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  auto capacity = host(globals, **store);
+  if (!capacity) {
+    return report(globals, capacity.error());
+  }
+  const Resources demand = schedule::lab_demand(topologies.front(), capacity->config.defaults);
+  std::vector<std::int64_t> ids;
+  std::optional<Error> refused;
+  // Check and write in one IMMEDIATE transaction: two `reserve create` at once cannot both take
+  // the last free capacity.
+  auto written = (*store)->transaction([&]() -> Status {
+    LTB_TRY(all, (*store)->reservation_claims(now));
+    for (const auto &lab : labs) {
+      if (auto other = same_lab_overlap(all, lab, start, end, now, 0)) {
+        refused = overlap_error(*other);
+        return {};
+      }
+    }
+    LTB_TRY(bookings, schedule::current_bookings(**store, now, capacity->config.defaults));
+    // The N instances are admitted together, as one booking of N times the demand.
+    Booking group{0, labs.size() == 1 ? labs.front() : first->name + "-*", start, end,
+                  demand * static_cast<std::int64_t>(labs.size())};
+    auto admission = schedule::admit(bookings, group, capacity->capacity);
+    if (!admission.admitted) {
+      refused = refusal(
+          labs.size() == 1 ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
+                           : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(),
+                                         first->name, first->name, labs.size(), span(start, end)),
+          admission, group, capacity->capacity);
+      return {};
+    }
+    for (const auto &lab : labs) {
+      state::ReservationRecord r;
+      r.lab = lab;
+      r.owner = current_user();
+      r.source = source->source;
+      r.topology_text = source->text;
+      r.start_at = start;
+      r.end_at = end;
+      r.state = schedule::k_pending;
+      r.demand_cpus = demand.cpus;
+      r.demand_memory_bytes = demand.memory_bytes;
+      r.demand_disk_bytes = demand.disk_bytes;
+      LTB_TRY(id, (*store)->add_reservation(r));
+      ids.push_back(id);
+    }
+    return {};
+  });
+  if (!written) {
+    return report(globals, written.error());
+  }
+  if (refused) {
+    return report(globals, *refused);
+  }
+  for (std::size_t i = 0; i < labs.size(); ++i) {
+    fmt::print("reservation {}: lab {}, {}, {}\n", ids[i], labs[i], span(start, end),
+               schedule::format_resources(demand));
+    if (auto recorded = (*store)->lab(labs[i]); recorded && *recorded) {
+      print_notice(globals, fmt::format("note: lab {} is deployed now outside any reservation; "
+                                        "remove it (`ltb down --lab {}`) before the start, or the "
+                                        "scheduler cannot deploy the reservation",
+                                        labs[i], labs[i]));
+    }
+  }
+  refresh_timer(globals, **store);
+  print_notice(globals, "`ltb schedule` deploys it at the start and removes it at the end; see "
+                        "`ltb schedule status`");
+  return 0;
+}
+
+// --- list and show ------------------------------------------------------------------------------
+
+std::string note(const state::ReservationRecord &r, Instant now) {
+  if (!r.reason.empty() && (r.state == schedule::k_failed || r.state == schedule::k_pending)) {
+    return r.reason;
+  }
+  if (r.state == schedule::k_active) {
+    return schedule::format_time_left(r.end_at, now);
+  }
+  if (r.state == schedule::k_pending) {
+    return r.start_at > now ? "starts in " + schedule::format_duration(r.start_at - now)
+                            : "due now";
+  }
+  return r.reason;
+}
+
+nlohmann::json to_json(const state::ReservationRecord &r, bool with_text) {
+  nlohmann::json j{
+      {"id", r.id},
+      {"lab", r.lab},
+      {"owner", r.owner},
+      {"source", r.source},
+      {"start", schedule::format_utc(r.start_at)},
+      {"end", schedule::format_utc(r.end_at)},
+      {"state", r.state},
+      {"reason", r.reason},
+      {"attempts", r.attempts},
+      {"demand",
+       {{"cpus", r.demand_cpus},
+        {"memory_bytes", r.demand_memory_bytes},
+        {"disk_bytes", r.demand_disk_bytes}}},
+      {"created", schedule::format_utc(r.created_at)},
+      {"updated", schedule::format_utc(r.updated_at)},
+  };
+  if (r.next_attempt_at != 0) {
+    j["next_attempt"] = schedule::format_utc(r.next_attempt_at);
+  }
+  if (with_text) {
+    j["topology"] = r.topology_text;
+  }
+  return j;
+}
+
+int run_list(const Globals &globals, const ListOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  auto all = (*store)->reservations();
+  if (!all) {
+    return report(globals, all.error());
+  }
+  const Instant now = now_seconds();
+  std::vector<state::ReservationRecord> shown;
+  for (const auto &r : *all) {
+    if (options.all || schedule::holds_capacity(r, now)) {
+      shown.push_back(r);
+    }
+  }
+  if (json_format(options.format)) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto &r : shown) {
+      out.push_back(to_json(r, false));
+    }
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+  if (shown.empty()) {
+    if (!globals.quiet) {
+      fmt::print("{}\n", options.all ? "no reservations"
+                                     : "no pending or active reservations (--all shows the past)");
+    }
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &r : shown) {
+    rows.push_back({std::to_string(r.id), r.lab, r.owner, schedule::format_local_short(r.start_at),
+                    schedule::format_local_short(r.end_at), r.state, note(r, now)});
+  }
+  fmt::print("{}", format_table({"ID", "LAB", "OWNER", "START", "END", "STATE", "NOTE"}, rows));
+  return 0;
+}
+
+Result<state::ReservationRecord> find(state::Store &store, std::int64_t id) {
+  LTB_TRY(record, store.reservation(id));
+  if (!record) {
+    return fail(fmt::format("no reservation {}", id),
+                "see `ltb reserve list --all` for the reservations there are");
+  }
+  return *record;
+}
+
+int run_show(const Globals &globals, const ShowOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  auto r = find(**store, options.id);
+  if (!r) {
+    return report(globals, r.error());
+  }
+  if (json_format(options.format)) {
+    fmt::print("{}\n", to_json(*r, true).dump(2));
+    return 0;
+  }
+  const Instant now = now_seconds();
+  fmt::print("reservation {}\n", r->id);
+  fmt::print("  lab:      {}\n", r->lab);
+  fmt::print("  owner:    {}\n", r->owner);
+  fmt::print("  source:   {}\n", r->source);
+  fmt::print("  start:    {}\n", schedule::format_local(r->start_at));
+  fmt::print("  end:      {}\n", schedule::format_local(r->end_at));
+  fmt::print("  length:   {}\n", schedule::format_duration(r->end_at - r->start_at));
+  fmt::print("  state:    {}{}\n", r->state,
+             note(*r, now).empty() || note(*r, now) == r->reason ? "" : " (" + note(*r, now) + ")");
+  if (!r->reason.empty()) {
+    fmt::print("  reason:   {}\n", r->reason);
+  }
+  if (r->attempts > 0) {
+    fmt::print("  attempts: {}{}\n", r->attempts,
+               r->next_attempt_at > 0 ? ", next " + schedule::format_local_short(r->next_attempt_at)
+                                      : std::string());
+  }
+  fmt::print("  demand:   {}\n", schedule::format_resources(schedule::demand_of(*r)));
+  fmt::print("  created:  {}\n", schedule::format_local(r->created_at));
+  fmt::print("topology:\n");
+  std::istringstream text(r->topology_text);
+  for (std::string line; std::getline(text, line);) {
+    fmt::print("  {}\n", line);
+  }
+  return 0;
+}
+
+// --- update -------------------------------------------------------------------------------------
+
+int run_update(const Globals &globals, const UpdateOptions &options) {
+  if (options.start.empty() && options.end.empty() && options.duration.empty()) {
+    return report(globals,
+                  Error{"nothing to change", "pass --start, --end or --for", ExitCode::usage});
+  }
+  if (!options.end.empty() && !options.duration.empty()) {
+    return report(globals, Error{"--end and --for both say when it ends", "pass one of them",
+                                 ExitCode::usage});
+  }
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  auto capacity = host(globals, **store);
+  if (!capacity) {
+    return report(globals, capacity.error());
+  }
+  const Instant now = now_seconds();
+  std::optional<Error> refused;
+  state::ReservationRecord saved;
+  auto written = (*store)->transaction([&]() -> Status {
+    LTB_TRY(r, find(**store, options.id));
+    if (r.state == schedule::k_ended || r.state == schedule::k_cancelled) {
+      return fail(
+          fmt::format("reservation {} (lab {}) is {}: it cannot change", r.id, r.lab, r.state),
+          "create a new one with `ltb reserve create`");
+    }
+    const bool active = r.state == schedule::k_active;
+    if (active && !options.start.empty()) {
+      LTB_TRY(start, schedule::parse_time(options.start, now));
+      if (start != r.start_at) {
+        return fail(fmt::format("reservation {} (lab {}) is active since {}: its start cannot "
+                                "move",
+                                r.id, r.lab, schedule::format_local_short(r.start_at)),
+                    "change its end with --end or --for, or delete it", ExitCode::usage);
+      }
+    }
+    LTB_TRY(times, window(options.start, options.end, options.duration, r.start_at, r.end_at, now));
+    auto [start, end] = times;
+    if (!active && start != r.start_at && start < now - k_past_slack) {
+      return fail(fmt::format("reservation {} would start in the past ({})", r.id,
+                              schedule::format_local(start)),
+                  "give a --start in the future, or --start now", ExitCode::usage);
+    }
+    LTB_TRY(all, (*store)->reservation_claims(now));
+    if (auto other = same_lab_overlap(all, r.lab, start, end, now, r.id)) {
+      refused = overlap_error(*other);
+      return {};
+    }
+    LTB_TRY(bookings, schedule::current_bookings(**store, now, capacity->config.defaults));
+    // What is past needs no capacity any more: an active one is checked from now on.
+    Booking candidate{r.id, r.lab, std::max(start, std::min(now, end - 1)), end,
+                      schedule::demand_of(r)};
+    auto admission = schedule::admit(bookings, candidate, capacity->capacity);
+    if (!admission.admitted) {
+      refused = refusal(
+          fmt::format("cannot move reservation {} (lab {}) to {}", r.id, r.lab, span(start, end)),
+          admission, candidate, capacity->capacity);
+      return {};
+    }
+    r.start_at = start;
+    r.end_at = end;
+    if (r.state == schedule::k_failed) {
+      // A new window, a new chance: the scheduler tries again from the start.
+      r.state = schedule::k_pending;
+      r.reason.clear();
+      r.attempts = 0;
+      r.next_attempt_at = 0;
+    }
+    LTB_CHECK((*store)->put_reservation(r));
+    saved = r;
+    return {};
+  });
+  if (!written) {
+    return report(globals, written.error());
+  }
+  if (refused) {
+    return report(globals, *refused);
+  }
+  refresh_timer(globals, **store);
+  fmt::print("reservation {}: lab {}, {}, {}\n", saved.id, saved.lab,
+             span(saved.start_at, saved.end_at), saved.state);
+  return 0;
+}
+
+// --- delete -------------------------------------------------------------------------------------
+
+/// Asks on the terminal; false on anything but y or yes.
+bool confirm(const std::string &question) {
+  fmt::print(stderr, "{} [y/N] ", question);
+  std::fflush(stderr);
+  std::string answer;
+  if (!std::getline(std::cin, answer)) {
+    return false;
+  }
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+int run_delete(const Globals &globals, const DeleteOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  auto r = find(**store, options.id);
+  if (!r) {
+    return report(globals, r.error());
+  }
+  if (r->state == schedule::k_cancelled || r->state == schedule::k_ended) {
+    if (!globals.quiet) {
+      fmt::print("reservation {} (lab {}) is {} already: nothing to do\n", r->id, r->lab, r->state);
+    }
+    return 0;
+  }
+  // Its lab is deployed when it is active, or when the scheduler holds the lab for it (a failed
+  // deploy may have left part of it).
+  schedule::StoreBook book(**store);
+  auto holds = book.holds();
+  if (!holds) {
+    return report(globals, holds.error());
+  }
+  auto hold = holds->find(r->lab);
+  const bool held = hold != holds->end() && hold->second.reservation == r->id;
+  const bool deployed = r->state == schedule::k_active || held;
+  if (deployed && !options.yes) {
+    const std::string what = fmt::format("reservation {} is {}: deleting it removes lab {} now",
+                                         r->id, r->state, r->lab);
+    if (isatty(STDIN_FILENO) == 0) {
+      return report(
+          globals, Error{what, "pass --yes to confirm (stdin is not a terminal)", ExitCode::usage});
+    }
+    if (!confirm(what + ". Continue?")) {
+      fmt::print(stderr, "nothing changed\n");
+      return static_cast<int>(ExitCode::failed);
+    }
+  }
+  // Cancel first, so that no scheduler pass deploys it again while it is being removed.
+  auto record = *r;
+  record.state = schedule::k_cancelled;
+  auto cancelled = (*store)->transaction([&]() -> Status {
+    LTB_TRY(current, find(**store, r->id));
+    if (current.state != r->state) {
+      return fail(
+          fmt::format("reservation {} changed while deleting it (now {})", r->id, current.state),
+          "run the command again");
+    }
+    return (*store)->put_reservation(record);
+  });
+  if (!cancelled) {
+    return report(globals, cancelled.error());
+  }
+  refresh_timer(globals, **store);
+  if (!deployed) {
+    fmt::print("reservation {} (lab {}) is cancelled\n", r->id, r->lab);
+    return 0;
+  }
+  auto connection = connect(globals);
+  if (!connection) {
+    return report(globals, Error{fmt::format("reservation {} is cancelled, but its lab {} could "
+                                             "not be removed: {}",
+                                             r->id, r->lab, connection.error().message),
+                                 fmt::format("remove it with `ltb down --lab {}`", r->lab),
+                                 ExitCode::failed});
+  }
+  auto removed = remove_lab(globals, *connection, r->lab);
+  if (!removed || !removed->ok()) {
+    const std::string why =
+        !removed ? removed.error().message : failure_summary(removed->errors, removed->interrupted);
+    return report(globals,
+                  Error{fmt::format("reservation {} is cancelled, but removing lab {} failed: {}",
+                                    r->id, r->lab, why),
+                        fmt::format("fix the cause and run `ltb down --lab {}`", r->lab),
+                        ExitCode::failed});
+  }
+  if (held) {
+    // The lab is gone: the scheduler has nothing left to remove for it.
+    if (auto cleared = book.put_hold(r->lab, std::nullopt); !cleared) {
+      return report(globals, cleared.error());
+    }
+  }
+  fmt::print("reservation {} is cancelled and lab {} is removed ({} object{})\n", r->id, r->lab,
+             removed->done, removed->done == 1 ? "" : "s");
+  return 0;
+}
+
+} // namespace
+
+// --- ltb up --------------------------------------------------------------------------------------
+
+Status admit_up(const Globals &globals, state::Store &store, const topology::Topology &desired,
+                const std::string &until_text, bool dry_run) {
+  const Instant now = now_seconds();
+  std::optional<Instant> until;
+  if (!until_text.empty()) {
+    LTB_TRY(parsed, schedule::parse_time(until_text, now));
+    if (parsed <= now) {
+      return fail(fmt::format("--until {} is not in the future", until_text),
+                  "give a later time, like --until +2h", ExitCode::usage);
+    }
+    until = parsed;
+  }
+  {
+    // Without reservations there is nothing to protect: `ltb up` stays as fast as before.
+    LTB_TRY(claims, store.reservation_claims(now));
+    if (claims.empty() && !until) {
+      return {};
+    }
+  }
+  LTB_TRY(capacity, host(globals, store));
+  const Resources demand = schedule::lab_demand(desired, capacity.config.defaults);
+  std::optional<Error> refused;
+  std::optional<std::string> done;
+  LTB_CHECK(store.transaction([&]() -> Status {
+    LTB_TRY(claims, store.reservation_claims(now));
+    std::optional<std::int64_t> covering_id;
+    for (const auto &r : claims) {
+      if (r.lab == desired.name && r.start_at <= now && now < r.end_at) {
+        covering_id = r.id;
+      }
+    }
+    if (covering_id) {
+      if (!until) {
+        return {}; // a reserved lab: its reservation holds its capacity
+      }
+      LTB_TRY(covering, find(store, *covering_id));
+      if (*until == covering.end_at) {
+        return {};
+      }
+      // --until moves the reservation's end, admitted like `ltb reserve update --end`.
+      LTB_TRY(others,
+              schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
+      Booking candidate{covering.id, desired.name, now, *until, demand};
+      auto admission = schedule::admit(others, candidate, capacity.capacity);
+      if (!admission.admitted) {
+        refused = refusal(fmt::format("cannot keep lab {} until {} (reservation {})", desired.name,
+                                      schedule::format_local_short(*until), covering.id),
+                          admission, candidate, capacity.capacity);
+        return {};
+      }
+      if (!dry_run) {
+        covering.end_at = *until;
+        LTB_CHECK(store.put_reservation(covering));
+      }
+      done = fmt::format("reservation {} of lab {} now ends {}", covering.id, desired.name,
+                         schedule::format_local(*until));
+      return {};
+    }
+    if (!until) {
+      // A redeploy that needs no more than what runs already takes nothing from anyone.
+      LTB_TRY(recorded, store.lab(desired.name));
+      if (recorded) {
+        const Resources before =
+            schedule::recorded_lab_demand(store, *recorded, capacity.config.defaults);
+        if (demand.fits_in(before)) {
+          return {};
+        }
+      }
+    }
+    LTB_TRY(others, schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
+    Booking candidate{0, desired.name, now, until.value_or(schedule::k_forever), demand};
+    auto admission = schedule::check_unreserved_up(others, candidate, capacity.capacity);
+    if (!admission.admitted) {
+      std::string names;
+      for (const auto &b : admission.conflicts) {
+        names += fmt::format("{}{} (lab {}, from {})", names.empty() ? "" : ", ", b.id, b.lab,
+                             schedule::format_local_short(b.start));
+      }
+      std::string message = fmt::format(
+          "lab {} cannot start without a reservation: it would leave reservation{} {} short",
+          desired.name, admission.conflicts.size() == 1 ? "" : "s", names);
+      for (const auto &line :
+           schedule::describe_refusal(admission, candidate, capacity.capacity, 0)) {
+        message += "\n  " + line;
+      }
+      // Propose the latest --until that fits: the start of the first reservation left short.
+      Instant first_start = schedule::k_forever;
+      for (const auto &b : admission.conflicts) {
+        first_start = std::min(first_start, b.start);
+      }
+      std::string help = "reserve capacity for it with `ltb reserve create`, or make room (`ltb "
+                         "reserve list`, `ltb config list`)";
+      if (first_start != schedule::k_forever && first_start > now) {
+        Booking shorter = candidate;
+        shorter.end = first_start;
+        if (schedule::check_unreserved_up(others, shorter, capacity.capacity).admitted) {
+          help = fmt::format("deploy it until the reservation starts: --until {} (`ltb schedule` "
+                             "removes it then); or reserve capacity with `ltb reserve create`",
+                             schedule::format_local(first_start));
+        }
+      }
+      refused = Error{message, help, ExitCode::failed};
+      return {};
+    }
+    if (until && !dry_run) {
+      // From now on the lab is reserved: recorded as an active reservation that the scheduler
+      // holds, so that it removes the lab at `until` like any reservation's.
+      state::ReservationRecord r;
+      r.lab = desired.name;
+      r.owner = current_user();
+      r.source = desired.file;
+      r.topology_text = desired.text;
+      r.start_at = now;
+      r.end_at = *until;
+      r.state = schedule::k_active;
+      r.demand_cpus = demand.cpus;
+      r.demand_memory_bytes = demand.memory_bytes;
+      r.demand_disk_bytes = demand.disk_bytes;
+      LTB_TRY(id, store.add_reservation(r));
+      schedule::StoreBook book(store);
+      LTB_CHECK(book.put_hold(desired.name, schedule::Hold{id, 0, 0}));
+      done = fmt::format("lab {} is reserved until {} (reservation {})", desired.name,
+                         schedule::format_local(*until), id);
+    }
+    return {};
+  }));
+  if (refused) {
+    return fail(*refused);
+  }
+  if (done) {
+    refresh_timer(globals, store);
+    print_notice(globals, *done);
+  }
+  return {};
+}
+
+// --- registration
+// ---------------------------------------------------------------------------------
+
+void add_reserve(CLI::App &app, Globals &globals, Registry &registry) {
+  auto *reserve = app.add_subcommand("reserve", "Book host capacity for a lab ahead of time");
+  reserve->require_subcommand(1);
+  reserve->footer("Times: ISO 8601 (2024-05-14T09:00, local time unless it has Z or an offset), "
+                  "`now`, or +30m, +2h, +1d. Durations: 90m, 2h, 1h30m, 1d. `ltb schedule` "
+                  "deploys each reservation's lab at its start and removes it at its end.");
+
+  auto create = std::make_shared<CreateOptions>();
+  auto *sub = reserve->add_subcommand("create", "Reserve capacity for a lab over a time window");
+  sub->add_option("file", create->file, "Topology file (its text is stored with the reservation)")
+      ->type_name("FILE");
+  sub->add_option("--template", create->template_name,
+                  "Reserve <state dir>/templates/NAME.yaml instead of a file")
+      ->type_name("NAME");
+  sub->add_option("--start", create->start, "When the lab deploys")->required()->type_name("TIME");
+  sub->add_option("--end", create->end, "When the lab is removed")->type_name("TIME");
+  sub->add_option("--for", create->duration, "How long it stays (instead of --end)")
+      ->type_name("DURATION");
+  sub->add_option("--lab", create->lab, "Lab name (overrides the file's `name`)")
+      ->type_name("NAME");
+  sub->add_option("--count", create->count, "Book N instances NAME-1 ... NAME-N (default 1)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 500));
+  sub->footer("Examples:\n  ltb reserve create class.yaml --start 2024-05-14T09:00 --end "
+              "2024-05-14T11:00 --count 20\n  ltb reserve create lab.yaml --start +30m --for 2h\n"
+              "Refused when the host's capacity would be exceeded at any instant of the window; "
+              "the error names what is in the way and the earliest start that fits.");
+  registry.push_back({sub, [&globals, create] { return run_create(globals, *create); }});
+
+  auto list = std::make_shared<ListOptions>();
+  sub = reserve->add_subcommand("list", "List pending and active reservations");
+  sub->add_flag("--all", list->all, "Also ended, cancelled and failed ones");
+  add_format_option(sub, list->format);
+  registry.push_back({sub, [&globals, list] { return run_list(globals, *list); }});
+
+  auto show = std::make_shared<ShowOptions>();
+  sub = reserve->add_subcommand("show", "Show one reservation and its stored topology");
+  sub->add_option("id", show->id, "Reservation id")->required()->type_name("ID");
+  add_format_option(sub, show->format);
+  registry.push_back({sub, [&globals, show] { return run_show(globals, *show); }});
+
+  auto update = std::make_shared<UpdateOptions>();
+  sub = reserve->add_subcommand("update", "Move or resize a reservation's window");
+  sub->add_option("id", update->id, "Reservation id")->required()->type_name("ID");
+  sub->add_option("--start", update->start, "New start (not of an active one)")->type_name("TIME");
+  sub->add_option("--end", update->end, "New end")->type_name("TIME");
+  sub->add_option("--for", update->duration, "New length from the start")->type_name("DURATION");
+  sub->footer("An active reservation may be extended when capacity permits, or shortened.");
+  registry.push_back({sub, [&globals, update] { return run_update(globals, *update); }});
+
+  auto del = std::make_shared<DeleteOptions>();
+  sub = reserve->add_subcommand("delete", "Cancel a reservation (an active one's lab is removed)");
+  sub->add_option("id", del->id, "Reservation id")->required()->type_name("ID");
+  sub->add_flag("-y,--yes", del->yes, "Remove an active reservation's lab without asking");
+  registry.push_back({sub, [&globals, del] { return run_delete(globals, *del); }});
+}
+
+} // namespace ltb::cli
