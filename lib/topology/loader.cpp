@@ -7,6 +7,7 @@
 
 #include "topology/detail.hpp"
 #include "topology/vm_image.hpp"
+#include "util/size.hpp"
 #include "util/hash.hpp"
 
 #include <algorithm>
@@ -125,53 +126,7 @@ struct Subnet {
 // --- memory sizes ----------------------------------------------------------------------------
 
 std::optional<std::int64_t> parse_memory(std::string_view text) {
-  std::size_t pos = 0;
-  while (pos < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
-    ++pos;
-  }
-  const std::string number(text.substr(0, pos));
-  if (number.empty() || std::count(number.begin(), number.end(), '.') > 1 ||
-      number.front() == '.' || number.back() == '.') {
-    return std::nullopt;
-  }
-  std::string unit;
-  for (char c : text.substr(pos)) {
-    if (c != ' ') {
-      unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    }
-  }
-  struct Unit {
-    std::string_view name;
-    long double factor;
-  };
-  constexpr long double k = 1024.0L;
-  static constexpr std::array<Unit, 14> k_units{{
-      {"", 1},
-      {"b", 1},
-      {"k", k},
-      {"kib", k},
-      {"kb", 1e3L},
-      {"m", k * k},
-      {"mib", k * k},
-      {"mb", 1e6L},
-      {"g", k * k * k},
-      {"gib", k * k * k},
-      {"gb", 1e9L},
-      {"t", k * k * k * k},
-      {"tib", k * k * k * k},
-      {"tb", 1e12L},
-  }};
-  for (const auto &u : k_units) {
-    if (u.name == unit) {
-      const long double bytes = std::floor(std::stold(number) * u.factor);
-      if (bytes > static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
-        return std::nullopt;
-      }
-      return static_cast<std::int64_t>(bytes);
-    }
-  }
-  return std::nullopt;
+  return util::parse_size(text);
 }
 
 // --- interface names -------------------------------------------------------------------------
@@ -607,6 +562,7 @@ private:
       return;
     }
     report_runtime_fields(*object, pointer, node.runtime, name);
+    build_login(node, levels);
 
     if (const auto address = inherited(levels, "mgmt-ipv4");
         address && address->first->is_string()) {
@@ -659,6 +615,37 @@ private:
       build_startup_config(node, config->first->get<std::string>(), config->second);
     }
     m_topology.nodes.push_back(std::move(node));
+  }
+
+  /// username, password and ssh-key from the most specific level; the kind's login otherwise.
+  void build_login(Node &node, const std::vector<Level> &levels) {
+    const Login login = default_login(node.kind);
+    node.username = login.username;
+    node.password = login.password;
+    if (const auto user = inherited(levels, "username");
+        user && user->first->is_string() && !failed(user->second)) {
+      node.username = user->first->get<std::string>();
+    }
+    if (const auto password = inherited(levels, "password");
+        password && !password->first->is_structured() && !failed(password->second)) {
+      node.password = text_of(*password->first, password->second);
+    }
+    const auto key = inherited(levels, "ssh-key");
+    if (!key || !key->first->is_string() || failed(key->second)) {
+      return;
+    }
+    node.ssh_key = absolute_source(key->first->get<std::string>());
+    std::error_code ec;
+    // A warning, not an error: the lab deploys, and ltb logs in with its own key meanwhile. One
+    // warning per value, however many nodes inherit it.
+    if (!fs::is_regular_file(node.ssh_key, ec) &&
+        m_reported_files.insert(key->second + "\nssh-key").second) {
+      m_reporter.warning(at(key->second),
+                         fmt::format("ssh-key file '{}' does not exist", node.ssh_key),
+                         "ltb ssh and the generated ssh_config use the lab's own key and the "
+                         "password instead; a relative path is relative to the topology file's "
+                         "directory");
+    }
   }
 
   // --- vm nodes ---

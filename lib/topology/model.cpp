@@ -13,6 +13,16 @@ const Node *Topology::find_node(const std::string &node_name) const {
   return it == nodes.end() ? nullptr : &*it;
 }
 
+Login default_login(std::string_view kind) {
+  if (kind == "frr" || kind == "vm") {
+    return {"root", "ltb"};
+  }
+  if (kind == "linux") {
+    return {"root", ""};
+  }
+  return {};
+}
+
 std::string node_config_hash(const Node &node) {
   // nlohmann::json keeps object keys sorted, so the serialisation is canonical. Name, group and
   // position are left out: renaming a group or moving a node in the file changes nothing running.

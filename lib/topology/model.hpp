@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ltb::topology {
@@ -49,6 +50,11 @@ struct Node {
   std::int64_t disk_size_bytes = 0; // overlay size; 0 = the base disk's size
   std::string nic_model = "virtio";
   Accel accel = Accel::automatic;
+  // How `ltb ssh` and the access files log in: the file's values, else the kind's (default_login).
+  // Not part of the node's configuration hash: ltb uses them, the node does not change with them.
+  std::string username;
+  std::string password; // empty = none: the lab's key (or ssh_key) only
+  std::string ssh_key;  // absolute path of a private key file; empty = the lab's key only
   SourceLoc loc;
 };
 
@@ -87,6 +93,14 @@ struct Topology {
 
   const Node *find_node(const std::string &name) const;
 };
+
+/// The login of a node of KIND that sets none: what ltb's own images accept (frr and vm: root with
+/// password "ltb"; linux: root, no password). Empty for ovs-bridge and unknown kinds.
+struct Login {
+  std::string username;
+  std::string password;
+};
+Login default_login(std::string_view kind);
 
 /// A stable digest of everything that, when changed, means the node must be recreated.
 std::string node_config_hash(const Node &node);

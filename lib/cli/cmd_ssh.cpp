@@ -1,0 +1,166 @@
+// ltb ssh NODE [--lab LAB] [-t] [-n] [--timeout SECONDS] [-- COMMAND...]
+#include "access/ssh.hpp"
+#include "cli/context.hpp"
+#include "cli/exec_select.hpp"
+#include "plan/names.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <optional>
+#include <string_view>
+#include <unistd.h>
+
+namespace ltb::cli {
+
+namespace {
+
+/// ltb's own failures (no such node, cannot connect, authentication): 255, as OpenSSH's ssh, so
+/// that they are told apart from the remote command's exit status.
+constexpr int k_ssh_failed = 255;
+
+struct SshOptions {
+  std::string node;
+  std::string lab;
+  std::vector<std::string> command;
+  bool tty = false;
+  bool no_stdin = false;
+  int timeout = 10;
+};
+
+/// After a failed connection: whether the node's container or VM runs at all, asked only now
+/// (the runtimes cost time that a working `ltb ssh` does not spend). nullopt when it runs or
+/// nobody can tell.
+std::optional<Error> not_running(const access::SshTarget &target) {
+  const std::string name = plan::container_name(target.lab, target.node);
+  std::string state;
+  if (target.kind == "vm") {
+    auto vms = runtime::connect_libvirt();
+    if (!vms) {
+      return std::nullopt;
+    }
+    auto info = (*vms)->info(name);
+    state = info ? info->state : "missing";
+  } else {
+    auto docker = runtime::connect_docker();
+    if (!docker) {
+      return std::nullopt;
+    }
+    auto found = (*docker)->list_containers(
+        {{plan::k_label_lab, target.lab}, {plan::k_label_node, target.node}});
+    if (!found) {
+      return std::nullopt;
+    }
+    state = found->empty() ? "missing" : found->front().state;
+  }
+  if (state == "running") {
+    return std::nullopt;
+  }
+  return Error{fmt::format("node '{}' of lab '{}' is not running: its {} {} is {}", target.node,
+                           target.lab, target.kind == "vm" ? "VM" : "container", name, state),
+               "run `ltb up` with the lab's file: it recreates what is missing", ExitCode::failed};
+}
+
+/// Writes all of DATA to FD (a terminal or a pipe).
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return; // the reader went away; the session ends on its own
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+int run_ssh(const Globals &globals, const SshOptions &options) {
+  auto store = open_store(globals);
+  if (!store) {
+    report(globals, store.error());
+    return k_ssh_failed;
+  }
+  std::string lab = options.lab;
+  if (lab.empty()) {
+    auto found = lab_of_node(**store, options.node);
+    if (!found) {
+      report(globals, found.error());
+      return k_ssh_failed;
+    }
+    lab = *found;
+  }
+  auto target = access::ssh_target(**store, lab_dir(globals, lab), lab, options.node);
+  if (!target) {
+    report(globals, target.error());
+    return k_ssh_failed;
+  }
+  target->timeout_seconds = options.timeout;
+  store->reset(); // no state file handle held for the whole session
+
+  auto session = access::SshSession::open(*target);
+  if (!session) {
+    const auto kind = session.error().kind;
+    if (kind == access::SshFailure::unreachable || kind == access::SshFailure::refused ||
+        kind == access::SshFailure::timeout) {
+      if (auto stopped = not_running(*target)) {
+        report(globals, *stopped);
+        return k_ssh_failed;
+      }
+    }
+    report(globals, session.error().error);
+    return k_ssh_failed;
+  }
+
+  // One argument is a command line for the remote shell (`-- 'ls | wc -l'`); several are words,
+  // quoted so that the remote shell sees exactly them (`-- vtysh -c 'show ip route'`).
+  std::string command;
+  if (options.command.size() == 1) {
+    command = options.command.front();
+  } else if (!options.command.empty()) {
+    command = shell_join(options.command);
+  }
+  const bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) != -1;
+  access::SessionIo io;
+  io.in_fd = options.no_stdin || !stdin_open ? -1 : STDIN_FILENO;
+  // As OpenSSH: a terminal for a login shell when stdin is one, for a command only with -t.
+  io.pty = options.tty || (command.empty() && io.in_fd >= 0 && isatty(io.in_fd));
+  io.on_out = [](std::string_view chunk) { write_all(STDOUT_FILENO, chunk); };
+  io.on_err = [](std::string_view chunk) { write_all(STDERR_FILENO, chunk); };
+  auto status = session->run(command, io);
+  if (!status) {
+    report(globals, status.error());
+    return k_ssh_failed;
+  }
+  return *status;
+}
+
+} // namespace
+
+void add_ssh(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<SshOptions>();
+  auto *sub = app.add_subcommand("ssh", "Log in to a node, or run a command on it, over ssh");
+  sub->add_option("node", options->node, "Node to log in to")->required()->type_name("NODE");
+  sub->add_option("command", options->command,
+                  "Command to run (after --); none: an interactive login shell")
+      ->type_name("COMMAND...");
+  sub->add_option("--lab", options->lab,
+                  "Lab of the node (needed when several of your labs have it)")
+      ->type_name("LAB");
+  sub->add_flag("-t,--tty", options->tty, "Give the command a terminal (PTY), as ssh -t");
+  sub->add_flag("-n,--no-stdin", options->no_stdin,
+                "Do not send stdin to the command (it reads an empty input)");
+  sub->add_option("--timeout", options->timeout,
+                  "Seconds to wait for the node's ssh server (default 10)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(1, 3600));
+  sub->footer(
+      "Examples:\n  ltb ssh r1\n  ltb ssh r1 -- vtysh -c 'show ip ospf neighbor'\n"
+      "  ltb ssh vm1 --lab mixed-vm -- 'dmesg | tail'\n"
+      "Logs in with the lab's own key (installed in the nodes by `ltb up`), then the node's "
+      "password from the topology file; never prompts. Host keys are checked against the lab's "
+      "known_hosts. Exit status: the remote command's, or 255 when ltb could not run it.");
+  registry.push_back({sub, [&globals, options] { return run_ssh(globals, *options); }});
+}
+
+} // namespace ltb::cli
