@@ -1,12 +1,12 @@
 // ltb console NODE [--lab LAB]: the terminal on a VM's serial console.
-#include <csignal>
+#include "cli/context.hpp"
+#include "cli/terminal.hpp"
+#include "plan/names.hpp"
 
+#include <csignal>
 #include <fmt/format.h>
 #include <termios.h>
 #include <unistd.h>
-
-#include "cli/context.hpp"
-#include "plan/names.hpp"
 
 namespace ltb::cli {
 
@@ -15,45 +15,6 @@ namespace {
 struct ConsoleOptions {
   std::string node;
   std::string lab;
-};
-
-/// Raw mode for the life of the object; the saved settings come back on every exit path,
-/// including SIGINT/SIGTERM/SIGHUP (which raw mode no longer generates from the keyboard).
-class RawTerminal {
-public:
-  explicit RawTerminal(int fd) : m_fd(fd) {
-    if (tcgetattr(fd, &m_saved) != 0) {
-      return;
-    }
-    s_fd = fd;
-    s_saved = m_saved;
-    struct sigaction action {};
-    action.sa_handler = [](int signal) {
-      tcsetattr(s_fd, TCSAFLUSH, &s_saved);
-      std::signal(signal, SIG_DFL);
-      std::raise(signal);
-    };
-    for (int signal : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) {
-      sigaction(signal, &action, nullptr);
-    }
-    termios raw = m_saved;
-    cfmakeraw(&raw);
-    m_active = tcsetattr(fd, TCSAFLUSH, &raw) == 0;
-  }
-  ~RawTerminal() {
-    if (m_active) {
-      tcsetattr(m_fd, TCSAFLUSH, &m_saved);
-    }
-  }
-  RawTerminal(const RawTerminal &) = delete;
-  RawTerminal &operator=(const RawTerminal &) = delete;
-
-private:
-  static inline int s_fd = -1;
-  static inline termios s_saved{};
-  int m_fd;
-  termios m_saved{};
-  bool m_active = false;
 };
 
 /// The lab of a node given without --lab: the one lab in the state file that has it.
@@ -127,14 +88,14 @@ int run_console(const Globals &globals, const ConsoleOptions &options) {
     return report(globals, vms.error());
   }
   if (!globals.quiet) {
-    fmt::print(stderr, "Connected to the console of {} (lab {}). Escape: Ctrl-]\r\n",
-               options.node, lab);
+    fmt::print(stderr, "Connected to the console of {} (lab {}). Escape: Ctrl-]\r\n", options.node,
+               lab);
   }
   Status attached;
   {
     RawTerminal raw(STDIN_FILENO);
-    attached = (*vms)->console(plan::container_name(lab, options.node), STDIN_FILENO,
-                               STDOUT_FILENO, '\x1d');
+    attached = (*vms)->console(plan::container_name(lab, options.node), STDIN_FILENO, STDOUT_FILENO,
+                               '\x1d');
   }
   if (!attached) {
     return report(globals, attached.error());
