@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "access/install.hpp"
+#include "net/dhcp.hpp"
 #include "net/redirect.hpp"
 #include "plan/names.hpp"
 #include "util/hash.hpp"
@@ -157,6 +159,10 @@ private:
       return create_vm(action);
     case ActionKind::remove_vm:
       return remove_vm(action);
+    case ActionKind::configure_dhcp:
+      return configure_dhcp(action);
+    case ActionKind::remove_dhcp:
+      return remove_dhcp(action);
     }
     return {};
   }
@@ -340,6 +346,11 @@ private:
       LTB_CHECK(m_b.store->put_node(settled(record)));
       return m_b.store->update_object(object_id, *id, "created");
     }));
+    // Best effort: without the key, `ltb ssh` falls back to the password.
+    if (auto keyed = access::install_lab_key(*m_b.docker, m_options.lab_dir, *id, node->username);
+        !keyed) {
+      m_progress.notice(fmt::format("notice: node {}: {}", node->name, keyed.error().message));
+    }
     if (record.status != "running") {
       phase(node->name, Phase::wiring);
     }
@@ -729,9 +740,7 @@ private:
 
   /// A stable locally administered MAC for NIC `index` of a node (QEMU's 52:54:00 prefix).
   std::string mac_of(const std::string &node, int index) const {
-    auto digest = util::sha256_hex(m_plan.lab + "/" + node + "/" + std::to_string(index));
-    return fmt::format("52:54:00:{}:{}:{}", digest.substr(0, 2), digest.substr(2, 2),
-                       digest.substr(4, 2));
+    return plan::vm_mac(m_plan.lab, node, index);
   }
 
   Result<std::string> accel_for(const topology::Node &node) {
@@ -794,12 +803,18 @@ private:
     spec.kernel = node->kernel;
     spec.initrd = node->initrd;
     auto subnet = util::parse_subnet(m_plan.subnet, false);
-    spec.cmdline = fmt::format("{}{}ltb.mgmt={}/{} ltb.hostname={}", node->cmdline,
-                               node->cmdline.empty() ? "" : " ", address,
-                               subnet ? subnet->prefix : 24, node->name);
+    // The management address goes on the command line too (the DHCP reservation has it as
+    // well), unless the node's own command line says how to get it (e.g. ltb.mgmt=dhcp).
+    spec.cmdline = node->cmdline;
+    if (node->cmdline.find("ltb.mgmt=") == std::string::npos) {
+      spec.cmdline += fmt::format("{}ltb.mgmt={}/{}", spec.cmdline.empty() ? "" : " ", address,
+                                  subnet ? subnet->prefix : 24);
+    }
+    spec.cmdline += fmt::format("{}ltb.hostname={}", spec.cmdline.empty() ? "" : " ", node->name);
     if (m_desired->mgmt.external_access) {
       spec.cmdline += " ltb.gw=" + m_plan.gateway;
     }
+    spec.cmdline += access::vm_key_parameter(m_options.lab_dir); // the ltb-vm image installs it
     spec.nics.push_back({"bridge", plan::mgmt_bridge_name(m_plan.lab), mac_of(node->name, 0),
                          "", node->nic_model});
     int index = 1;
@@ -821,7 +836,8 @@ private:
     spec.metadata = {{plan::k_label_lab, m_plan.lab},
                      {plan::k_label_node, node->name},
                      {plan::k_label_owner, m_options.owner},
-                     {plan::k_label_hash, record.config_hash}};
+                     {plan::k_label_hash, record.config_hash},
+                     {plan::k_label_accel, *accel}};
     spec.serial_log = (dir / "console.log").string();
     auto created = m_b.vms->create(spec);
     if (!created) {
@@ -862,6 +878,37 @@ private:
       LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
     }
     return forget_objects("domain", {action.name});
+  }
+
+  Status configure_dhcp(const Action &action) {
+    LTB_TRY(objects, m_b.store->objects(m_plan.lab));
+    bool recorded = std::any_of(objects.begin(), objects.end(),
+                                [](const auto &object) { return object.type == "dhcp"; });
+    if (!recorded) {
+      LTB_CHECK(record_object("dhcp", "dnsmasq", "", action.name));
+    }
+    if (action.reason == "management network recreated") {
+      LTB_CHECK(net::dhcp_server_stop(m_options.lab_dir)); // its range may have changed
+    }
+    net::DhcpServerSpec spec{m_options.lab_dir, action.name, m_plan.subnet,
+                             m_desired->mgmt.external_access ? m_plan.gateway : std::string(),
+                             m_plan.dhcp_hosts};
+    if (auto applied = net::dhcp_server_apply(spec); !applied) {
+      return fail(with_context("lab " + m_plan.lab, applied.error()));
+    }
+    auto pid = net::dhcp_server_state(m_options.lab_dir).pid;
+    LTB_TRY(now, m_b.store->objects(m_plan.lab));
+    for (const auto &object : now) {
+      if (object.type == "dhcp") {
+        LTB_CHECK(m_b.store->update_object(object.id, std::to_string(pid), "created"));
+      }
+    }
+    return {};
+  }
+
+  Status remove_dhcp(const Action &) {
+    LTB_CHECK(net::dhcp_server_stop(m_options.lab_dir));
+    return forget_objects("dhcp", {"dnsmasq"});
   }
 
   Status remove_host_link(const Action &action) {

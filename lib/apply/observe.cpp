@@ -1,5 +1,6 @@
 #include "apply/observe.hpp"
 
+#include "net/dhcp.hpp"
 #include "plan/names.hpp"
 
 namespace ltb::apply {
@@ -60,6 +61,11 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
       auto hash = domain.metadata.find(plan::k_label_hash);
       observed.vms[node->second] = {domain.uuid, domain.name, domain.state,
                                     hash == domain.metadata.end() ? "" : hash->second};
+    }
+  }
+  if (!options.lab_dir.empty()) {
+    if (auto dhcp = net::dhcp_server_state(options.lab_dir); dhcp.running) {
+      observed.dhcp_hosts = dhcp.hosts_text;
     }
   }
   if (options.host_links) {

@@ -1,17 +1,49 @@
 // ltb status [LAB] [--format table|json]  (alias: ps)
-#include <map>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include "apply/observe.hpp"
 #include "cli/context.hpp"
 #include "cli/table.hpp"
 #include "plan/names.hpp"
+#include "schedule/scheduler.hpp"
+
+#include <fmt/format.h>
+#include <map>
+#include <nlohmann/json.hpp>
 
 namespace ltb::cli {
 
 namespace {
+
+/// The reservation a lab is under (its end and time left), for the table and json; "-" / null
+/// for a lab without one.
+struct Reserved {
+  std::map<std::string, state::ReservationRecord> by_lab;
+  schedule::Instant now = 0;
+  std::string column(const std::string &lab) const {
+    auto it = by_lab.find(lab);
+    return it == by_lab.end()
+               ? "-"
+               : fmt::format("{} ({})", schedule::format_local_short(it->second.end_at),
+                             schedule::format_time_left(it->second.end_at, now));
+  }
+  nlohmann::json json(const std::string &lab) const {
+    auto it = by_lab.find(lab);
+    if (it == by_lab.end()) {
+      return nullptr;
+    }
+    return {{"id", it->second.id},
+            {"state", it->second.state},
+            {"end", schedule::format_utc(it->second.end_at)},
+            {"left_seconds", std::max<std::int64_t>(0, it->second.end_at - now)}};
+  }
+};
+
+Result<Reserved> reserved_labs(state::Store &store) {
+  LTB_TRY(all, store.reservations());
+  Reserved reserved;
+  reserved.now = schedule::SystemClock().now();
+  reserved.by_lab = schedule::reserved_labs(all, reserved.now);
+  return reserved;
+}
 
 struct StatusOptions {
   std::string lab;
@@ -60,6 +92,28 @@ int status_all(const Globals &globals, Connection &connection, bool json) {
       ++running[lab->second];
     }
   }
+  // VMs count like containers; libvirt is asked only when some lab has one.
+  bool any_vm = false;
+  for (const auto &lab : *labs) {
+    auto nodes = connection.store->nodes(lab.name);
+    for (const auto &node : nodes ? *nodes : std::vector<state::NodeRecord>{}) {
+      any_vm = any_vm || node.kind == "vm";
+    }
+  }
+  if (any_vm && connection.connect_vms(false) && connection.vms) {
+    if (auto vms = connection.vms->list({}); vms) {
+      for (const auto &vm : *vms) {
+        auto lab = vm.metadata.find(plan::k_label_lab);
+        if (lab != vm.metadata.end() && vm.state == "running") {
+          ++running[lab->second];
+        }
+      }
+    }
+  }
+  auto reserved = reserved_labs(*connection.store);
+  if (!reserved) {
+    return report(globals, reserved.error());
+  }
   nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto &lab : *labs) {
@@ -67,7 +121,7 @@ int status_all(const Globals &globals, Connection &connection, bool json) {
     if (!nodes) {
       return report(globals, nodes.error());
     }
-    int containers_recorded = 0;
+    int containers_recorded = 0; // containers and VMs: the nodes that run
     int bridges = 0;
     for (const auto &node : *nodes) {
       (node.kind == "ovs-bridge" ? bridges : containers_recorded)++;
@@ -84,17 +138,20 @@ int status_all(const Globals &globals, Connection &connection, bool json) {
                    {"bridges", bridges},
                    {"owner", lab.owner},
                    {"file", lab.topology_file},
-                   {"mgmt_subnet", lab.mgmt_subnet}});
+                   {"mgmt_subnet", lab.mgmt_subnet},
+                   {"reservation", reserved->json(lab.name)}});
     rows.push_back({lab.name, status, fmt::format("{}/{}", up, containers_recorded),
-                    std::to_string(bridges), lab.mgmt_subnet, lab.owner, lab.topology_file});
+                    std::to_string(bridges), lab.mgmt_subnet, lab.owner, lab.topology_file,
+                    reserved->column(lab.name)});
   }
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"labs", out}}.dump(2));
   } else if (rows.empty()) {
     fmt::print("no labs\n");
   } else {
-    fmt::print("{}", format_table({"LAB", "STATUS", "RUNNING", "BRIDGES", "MGMT", "OWNER", "FILE"},
-                                  rows));
+    fmt::print(
+        "{}", format_table(
+                  {"LAB", "STATUS", "RUNNING", "BRIDGES", "MGMT", "OWNER", "FILE", "UNTIL"}, rows));
   }
   return 0;
 }
@@ -123,7 +180,7 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
     (void)connection.connect_vms(false); // without libvirt, VMs show as missing
   }
   auto backends = connection.backends();
-  auto observed = apply::observe(lab, backends, {bridges, false, false});
+  auto observed = apply::observe(lab, backends, {bridges, false, false, {}});
   if (!observed) {
     return report(globals, observed.error());
   }
@@ -142,16 +199,26 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
     rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image, state,
                     node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
   }
+  auto reserved = reserved_labs(*connection.store);
+  if (!reserved) {
+    return report(globals, reserved.error());
+  }
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"lab", lab},
                                       {"status", (*record)->status},
                                       {"mgmt_subnet", (*record)->mgmt_subnet},
+                                      {"reservation", reserved->json(lab)},
                                       {"nodes", out}}
                            .dump(2));
     return 0;
   }
   fmt::print("lab {} ({}), management {} on {}\n", lab, (*record)->status, (*record)->mgmt_subnet,
              (*record)->mgmt_network);
+  if (auto it = reserved->by_lab.find(lab); it != reserved->by_lab.end()) {
+    fmt::print("reserved until {} ({}, reservation {}); `ltb schedule` removes it then\n",
+               schedule::format_local(it->second.end_at),
+               schedule::format_time_left(it->second.end_at, reserved->now), it->second.id);
+  }
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
   if (drift > 0) {
     fmt::print("{} node{} not as recorded; `ltb up {}` recreates {}\n", drift,

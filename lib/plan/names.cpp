@@ -5,20 +5,30 @@
 namespace ltb::plan {
 
 namespace {
-std::string short_hash(const std::string &text) { return util::sha256_hex(text).substr(0, 6); }
+std::string short_hash(const std::string &text) {
+  return util::sha256_hex(text).substr(0, 6);
+}
 } // namespace
 
 std::string container_name(const std::string &lab, const std::string &node) {
   return "ltb-" + lab + "-" + node;
 }
 
-std::string network_name(const std::string &lab) { return "ltb-" + lab; }
+std::string network_name(const std::string &lab) {
+  return "ltb-" + lab;
+}
 
-std::string mgmt_bridge_name(const std::string &lab) { return "lm" + short_hash(lab); }
+std::string mgmt_bridge_name(const std::string &lab) {
+  return "lm" + short_hash(lab);
+}
 
-std::string bridge_prefix(const std::string &lab) { return "lb" + short_hash(lab); }
+std::string bridge_prefix(const std::string &lab) {
+  return "lb" + short_hash(lab);
+}
 
-std::string veth_prefix(const std::string &lab) { return "lv" + short_hash(lab); }
+std::string veth_prefix(const std::string &lab) {
+  return "lv" + short_hash(lab);
+}
 
 std::string bridge_name(const std::string &lab, const std::string &node) {
   return bridge_prefix(lab) + short_hash(node);
@@ -27,6 +37,11 @@ std::string bridge_name(const std::string &lab, const std::string &node) {
 std::string host_veth_name(const std::string &lab, const std::string &link_key,
                            const std::string &end) {
   return veth_prefix(lab) + short_hash(link_key + "#" + end);
+}
+
+std::string vm_mac(const std::string &lab, const std::string &node, int index) {
+  auto digest = util::sha256_hex(lab + "/" + node + "/" + std::to_string(index));
+  return "52:54:00:" + digest.substr(0, 2) + ":" + digest.substr(2, 2) + ":" + digest.substr(4, 2);
 }
 
 } // namespace ltb::plan

@@ -15,12 +15,17 @@ std::string network_name(const std::string &lab);
 /// Host bridge of the management network: "lm" + 6 hex of the lab (VM NICs attach to it).
 std::string mgmt_bridge_name(const std::string &lab);
 
-/// Open vSwitch bridge of an ovs-bridge node: "lb" + 6 hex of the lab + 6 hex of the node (14 bytes).
+/// Open vSwitch bridge of an ovs-bridge node: "lb" + 6 hex of the lab + 6 hex of the node (14
+/// bytes).
 std::string bridge_name(const std::string &lab, const std::string &node);
 
 /// Host-side veth of a link end attached to a bridge: "lv" + 6 hex of the lab + 6 hex of the end.
 std::string host_veth_name(const std::string &lab, const std::string &link_key,
                            const std::string &end);
+
+/// MAC address of a VM's NIC (0 = management): stable per lab, node and index, in QEMU's
+/// locally administered 52:54:00 range. The DHCP reservation of NIC 0 uses it.
+std::string vm_mac(const std::string &lab, const std::string &node, int index);
 
 /// Every host interface of the lab starts with one of these.
 std::string bridge_prefix(const std::string &lab);
@@ -31,6 +36,8 @@ inline constexpr const char *k_label_lab = "ltb.lab";
 inline constexpr const char *k_label_node = "ltb.node";
 inline constexpr const char *k_label_owner = "ltb.owner";
 inline constexpr const char *k_label_hash = "ltb.config-hash";
+/// On VM domains only: the accelerator the VM was started with ("kvm" or "qemu").
+inline constexpr const char *k_label_accel = "ltb.accel";
 inline constexpr const char *k_ovs_lab = "ltb-lab";
 inline constexpr const char *k_ovs_owner = "ltb-owner";
 

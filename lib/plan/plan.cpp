@@ -1,12 +1,11 @@
 #include "plan/plan.hpp"
 
-#include <algorithm>
-
-#include <fmt/format.h>
-
 #include "plan/names.hpp"
 #include "util/hash.hpp"
 #include "util/ipv4.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
 
 namespace ltb::plan {
 
@@ -67,9 +66,9 @@ Result<util::Subnet> choose_subnet(const topology::Topology &desired, const Reco
       return candidate;
     }
   }
-  return fail(fmt::format("lab '{}': no free /24 management subnet left in 172.20.0.0/16",
-                          desired.name),
-              "set mgmt.ipv4-subnet in the topology file to a subnet that is free on this host");
+  return fail(
+      fmt::format("lab '{}': no free /24 management subnet left in 172.20.0.0/16", desired.name),
+      "set mgmt.ipv4-subnet in the topology file to a subnet that is free on this host");
 }
 
 /// Stable addresses: explicit ones first, then what the node had, then the lowest free host.
@@ -118,7 +117,9 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   return {};
 }
 
-bool is_vm_kind(const std::string &kind) { return kind == "vm"; }
+bool is_vm_kind(const std::string &kind) {
+  return kind == "vm";
+}
 bool is_container_kind(const std::string &kind) {
   return kind != k_bridge_kind && !is_vm_kind(kind);
 }
@@ -179,10 +180,10 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   plan.gateway = util::format_ipv4(subnet.host(1));
   LTB_CHECK(assign_addresses(desired, recorded, subnet, plan));
 
-  bool network_changed = recorded.lab && ((!recorded.lab->mgmt_subnet.empty() &&
-                                           recorded.lab->mgmt_subnet != plan.subnet) ||
-                                          (!recorded.lab->mgmt_network.empty() &&
-                                           recorded.lab->mgmt_network != plan.network));
+  bool network_changed =
+      recorded.lab &&
+      ((!recorded.lab->mgmt_subnet.empty() && recorded.lab->mgmt_subnet != plan.subnet) ||
+       (!recorded.lab->mgmt_network.empty() && recorded.lab->mgmt_network != plan.network));
 
   std::map<std::string, const state::NodeRecord *> records;
   for (const auto &record : recorded.nodes) {
@@ -226,20 +227,24 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     auto recorded_as = [&](auto predicate) { return record && predicate(record->kind); };
     if (keep != Runtime::container &&
         (observed.containers.count(name) || recorded_as(is_container_kind))) {
-      added.push_back(builder.add({ActionKind::remove_node, name, {},
-                                   container_name(desired.name, name), reason, {}}));
+      added.push_back(builder.add(
+          {ActionKind::remove_node, name, {}, container_name(desired.name, name), reason, {}}));
     }
     if (keep != Runtime::vm && (observed.vms.count(name) || recorded_as(is_vm_kind))) {
-      added.push_back(builder.add({ActionKind::remove_vm, name, recorded_links_of(name),
-                                   container_name(desired.name, name), reason, {}}));
+      added.push_back(builder.add({ActionKind::remove_vm,
+                                   name,
+                                   recorded_links_of(name),
+                                   container_name(desired.name, name),
+                                   reason,
+                                   {}}));
     }
     append(removals, added);
     if (keep != Runtime::ovs_bridge &&
         (observed.bridges.count(name) ||
          recorded_as([](const std::string &kind) { return kind == k_bridge_kind; }))) {
       // Not among `removals`: a bridge goes after its ports are unwired, and nothing waits for it.
-      bridge_removals[name] = builder.add({ActionKind::remove_bridge, name, {},
-                                           bridge_name(desired.name, name), reason, {}});
+      bridge_removals[name] = builder.add(
+          {ActionKind::remove_bridge, name, {}, bridge_name(desired.name, name), reason, {}});
       added.push_back(bridge_removals[name]);
     }
     return added;
@@ -274,9 +279,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       }
       if (!reason.empty()) {
         auto deps = remove_existing(node.name, "kind changed", Runtime::ovs_bridge);
-        bridge_creations[node.name] =
-            builder.add({ActionKind::create_bridge, node.name, {},
-                         bridge_name(desired.name, node.name), reason, deps});
+        bridge_creations[node.name] = builder.add({ActionKind::create_bridge,
+                                                   node.name,
+                                                   {},
+                                                   bridge_name(desired.name, node.name),
+                                                   reason,
+                                                   deps});
         fresh.insert(node.name);
       }
       continue;
@@ -301,20 +309,51 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   std::vector<std::size_t> network_deps;
   for (const auto &name : observed.networks) {
     if (name != plan.network || network_changed) {
-      network_deps.push_back(builder.add({ActionKind::remove_network, "", {}, name,
-                                          name == plan.network ? "management network changed"
-                                                               : "no longer the lab's network",
-                                          removals}));
+      network_deps.push_back(builder.add(
+          {ActionKind::remove_network,
+           "",
+           {},
+           name,
+           name == plan.network ? "management network changed" : "no longer the lab's network",
+           removals}));
     }
   }
-  bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(), [](auto &node) {
-    return node.runtime != Runtime::ovs_bridge;
-  });
+  bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(),
+                                    [](auto &node) { return node.runtime != Runtime::ovs_bridge; });
   std::optional<std::size_t> network_creation;
   if (has_containers && (!observed.networks.count(plan.network) || network_changed)) {
-    network_creation = builder.add({ActionKind::create_network, "", {}, plan.network,
+    network_creation = builder.add({ActionKind::create_network,
+                                    "",
+                                    {},
+                                    plan.network,
                                     observed.networks.count(plan.network) ? "re-addressed" : "new",
                                     network_deps});
+  }
+
+  // The DHCP server that hands the lab's VMs their management addresses (by MAC). A VM's first
+  // DHCP request should find it, so VMs are started after it.
+  plan.dhcp_hosts = dhcp_hosts(desired, plan.addresses);
+  std::optional<std::size_t> dhcp_configuration;
+  if (!plan.dhcp_hosts.empty()) {
+    std::string reason;
+    if (!observed.dhcp_hosts) {
+      reason = "new";
+    } else if (network_creation) {
+      reason = "management network recreated";
+    } else if (*observed.dhcp_hosts != plan.dhcp_hosts) {
+      reason = "VM addresses changed";
+    }
+    if (!reason.empty()) {
+      std::vector<std::size_t> deps;
+      if (network_creation) {
+        deps.push_back(*network_creation);
+      }
+      dhcp_configuration = builder.add(
+          {ActionKind::configure_dhcp, "", {}, mgmt_bridge_name(desired.name), reason, deps});
+    }
+  } else if (observed.dhcp_hosts) {
+    builder.add(
+        {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(desired.name), "no VM left", {}});
   }
 
   std::map<std::string, std::size_t> node_creations;
@@ -323,6 +362,9 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     append(deps, removals); // a removed node's address may be reused
     if (network_creation) {
       deps.push_back(*network_creation);
+    }
+    if (dhcp_configuration && pending.node->runtime == Runtime::vm) {
+      deps.push_back(*dhcp_configuration);
     }
     const bool vm = pending.node->runtime == Runtime::vm;
     if (vm) {
@@ -335,8 +377,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       }
     }
     node_creations[pending.node->name] =
-        builder.add({vm ? ActionKind::create_vm : ActionKind::create_node, pending.node->name, {},
-                     container_name(desired.name, pending.node->name), pending.reason, deps});
+        builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
+                     pending.node->name,
+                     {},
+                     container_name(desired.name, pending.node->name),
+                     pending.reason,
+                     deps});
   }
 
   // Links.
@@ -415,8 +461,8 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         deps.push_back(it->second);
       }
     }
-    auto index = builder.add({ActionKind::wire_links, "", {planned.key}, planned.name,
-                              record ? "rewire" : "new", deps});
+    auto index = builder.add(
+        {ActionKind::wire_links, "", {planned.key}, planned.name, record ? "rewire" : "new", deps});
     node_wiring[link.a.node].push_back(index);
     node_wiring[link.b.node].push_back(index);
   }
@@ -433,8 +479,8 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       }
       rewire = rewire || link_records.count(key);
     }
-    auto index = builder.add({ActionKind::wire_links, bridge, keys, bridge_name(desired.name, bridge),
-                              rewire ? "rewire" : "new", deps});
+    auto index = builder.add({ActionKind::wire_links, bridge, keys,
+                              bridge_name(desired.name, bridge), rewire ? "rewire" : "new", deps});
     for (const auto &key : keys) {
       node_wiring[plan.links[key].container_end()].push_back(index);
     }
@@ -455,21 +501,29 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         bridge = node;
       }
     }
-    PlannedLink planned{record.key, record.name, {record.a_node, record.a_iface, {}},
-                        {record.b_node, record.b_iface, {}}, 0, bridge};
+    PlannedLink planned{record.key,
+                        record.name,
+                        {record.a_node, record.a_iface, {}},
+                        {record.b_node, record.b_iface, {}},
+                        0,
+                        bridge};
     plan.links[record.key] = planned;
     (void)a;
     (void)b;
     if (!bridge.empty()) {
       segment_unwiring[bridge].push_back(record.key);
     } else {
-      builder.add({ActionKind::unwire_links, "", {record.key}, record.name, "removed from the file",
-                   {}});
+      builder.add(
+          {ActionKind::unwire_links, "", {record.key}, record.name, "removed from the file", {}});
     }
   }
   for (const auto &[bridge, keys] : segment_unwiring) {
-    auto index = builder.add({ActionKind::unwire_links, bridge, keys,
-                              bridge_name(desired.name, bridge), "removed from the file", {}});
+    auto index = builder.add({ActionKind::unwire_links,
+                              bridge,
+                              keys,
+                              bridge_name(desired.name, bridge),
+                              "removed from the file",
+                              {}});
     if (auto it = bridge_removals.find(bridge); it != bridge_removals.end()) {
       plan.actions[it->second].deps.push_back(index);
     }
@@ -504,6 +558,24 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   return plan;
 }
 
+std::string dhcp_hosts(const topology::Topology &desired,
+                       const std::map<std::string, std::string> &addresses) {
+  std::vector<std::string> lines;
+  for (const auto &node : desired.nodes) {
+    auto address = addresses.find(node.name);
+    if (node.runtime == Runtime::vm && address != addresses.end()) {
+      lines.push_back(fmt::format("{},{},{}\n", vm_mac(desired.name, node.name, 0), address->second,
+                                  node.name));
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto &line : lines) {
+    out += line;
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, const topology::Link *>>
 vm_interfaces(const topology::Topology &desired, const std::string &node) {
   std::vector<std::pair<std::string, const topology::Link *>> out;
@@ -521,9 +593,8 @@ vm_interfaces(const topology::Topology &desired, const std::string &node) {
     long number = digits < name.size() ? std::stol(name.substr(digits, 9)) : -1;
     return std::make_pair(name.substr(0, digits), number);
   };
-  std::stable_sort(out.begin(), out.end(), [&](const auto &x, const auto &y) {
-    return split(x.first) < split(y.first);
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const auto &x, const auto &y) { return split(x.first) < split(y.first); });
   return out;
 }
 
@@ -552,7 +623,9 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   std::set<std::string> bridges;
   std::set<std::string> vms;
   for (const auto &record : recorded.nodes) {
-    (record.kind == k_bridge_kind ? bridges : is_vm_kind(record.kind) ? vms : containers)
+    (record.kind == k_bridge_kind ? bridges
+     : is_vm_kind(record.kind)    ? vms
+                                  : containers)
         .insert(record.name);
   }
   for (const auto &[name, vm] : observed.vms) {
@@ -586,13 +659,21 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   for (const auto &object : recorded.objects) {
     if (object.type == "domain" && !container_names.count(object.name)) {
       container_names.insert(object.name);
-      removals.push_back(builder.add(
-          {ActionKind::remove_vm, object.owner, {}, object.name, "left by an interrupted run", {}}));
+      removals.push_back(builder.add({ActionKind::remove_vm,
+                                      object.owner,
+                                      {},
+                                      object.name,
+                                      "left by an interrupted run",
+                                      {}}));
     }
     if (object.type == "container" && !container_names.count(object.name)) {
       container_names.insert(object.name);
-      removals.push_back(builder.add(
-          {ActionKind::remove_node, object.owner, {}, object.name, "left by an interrupted run", {}}));
+      removals.push_back(builder.add({ActionKind::remove_node,
+                                      object.owner,
+                                      {},
+                                      object.name,
+                                      "left by an interrupted run",
+                                      {}}));
     }
   }
   std::vector<std::size_t> bridge_removals;
@@ -605,8 +686,12 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   for (const auto &object : recorded.objects) {
     if (object.type == "bridge" && !bridge_names.count(object.name)) {
       bridge_names.insert(object.name);
-      bridge_removals.push_back(builder.add({ActionKind::remove_bridge, object.owner, {}, object.name,
-                                             "left by an interrupted run", {}}));
+      bridge_removals.push_back(builder.add({ActionKind::remove_bridge,
+                                             object.owner,
+                                             {},
+                                             object.name,
+                                             "left by an interrupted run",
+                                             {}}));
     }
   }
   std::set<std::string> networks = observed.networks;
@@ -627,6 +712,13 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
       host_links.insert(object.name);
     }
   }
+  bool dhcp = observed.dhcp_hosts.has_value();
+  for (const auto &object : recorded.objects) {
+    dhcp = dhcp || object.type == "dhcp";
+  }
+  if (dhcp) {
+    builder.add({ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(lab), "lab removed", {}});
+  }
   for (const auto &name : host_links) {
     if (bridge_names.count(name)) {
       continue; // a bridge's own interface goes with the bridge
@@ -634,9 +726,12 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
     builder.add({ActionKind::remove_host_link, "", {}, name, "lab removed", bridge_removals});
   }
   for (const auto &record : recorded.links) {
-    plan.links[record.key] = PlannedLink{record.key, record.name,
+    plan.links[record.key] = PlannedLink{record.key,
+                                         record.name,
                                          {record.a_node, record.a_iface, {}},
-                                         {record.b_node, record.b_iface, {}}, 0, {}};
+                                         {record.b_node, record.b_iface, {}},
+                                         0,
+                                         {}};
   }
   return plan;
 }
@@ -667,16 +762,14 @@ std::string describe(const Action &action, const Plan &plan) {
   case ActionKind::remove_node:
     return fmt::format("remove node {} ({}) [{}]", action.node, action.name, action.reason);
   case ActionKind::wire_links:
-    return action.node.empty()
-               ? fmt::format("wire link {} [{}]", link_list(), action.reason)
-               : fmt::format("wire {} to bridge {}: {} [{}]",
-                             action.links.size() == 1 ? "link" : "links", action.node, link_list(),
-                             action.reason);
+    return action.node.empty() ? fmt::format("wire link {} [{}]", link_list(), action.reason)
+                               : fmt::format("wire {} to bridge {}: {} [{}]",
+                                             action.links.size() == 1 ? "link" : "links",
+                                             action.node, link_list(), action.reason);
   case ActionKind::unwire_links:
-    return action.node.empty()
-               ? fmt::format("unwire link {} [{}]", link_list(), action.reason)
-               : fmt::format("unwire from bridge {}: {} [{}]", action.node, link_list(),
-                             action.reason);
+    return action.node.empty() ? fmt::format("unwire link {} [{}]", link_list(), action.reason)
+                               : fmt::format("unwire from bridge {}: {} [{}]", action.node,
+                                             link_list(), action.reason);
   case ActionKind::run_exec:
     return fmt::format("run exec commands on {} [{}]", action.node, action.reason);
   case ActionKind::remove_host_link:
@@ -688,6 +781,10 @@ std::string describe(const Action &action, const Plan &plan) {
   }
   case ActionKind::remove_vm:
     return fmt::format("remove VM {} ({}) [{}]", action.node, action.name, action.reason);
+  case ActionKind::configure_dhcp:
+    return fmt::format("configure the VMs' DHCP server on {} [{}]", action.name, action.reason);
+  case ActionKind::remove_dhcp:
+    return fmt::format("stop the VMs' DHCP server on {} [{}]", action.name, action.reason);
   }
   return {};
 }

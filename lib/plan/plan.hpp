@@ -35,6 +35,8 @@ struct Observed {
   std::map<std::string, ObservedBridge> bridges;        // by node name
   std::map<std::string, ObservedContainer> vms;         // libvirt domains by node name (id = uuid)
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
+  /// The lab's DHCP server (for VMs), when one runs: the hosts it serves (net/dhcp.hpp).
+  std::optional<std::string> dhcp_hosts;
 };
 
 /// What the state file says about one lab.
@@ -58,6 +60,8 @@ enum class ActionKind {
   remove_host_link,
   create_vm, // a libvirt domain, with taps for its point-to-point links made first
   remove_vm, // the domain, its overlay disk and its taps (links: the node's recorded link keys)
+  configure_dhcp, // start the lab's DHCP server for its VMs, or restart it with new reservations
+  remove_dhcp,    // stop it (the lab has no VM left, or goes)
 };
 
 struct Action {
@@ -87,6 +91,7 @@ struct Plan {
   std::string gateway;        // its first host address
   std::map<std::string, std::string> addresses; // node -> management IPv4
   std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
+  std::string dhcp_hosts; // the DHCP reservations of the lab's VMs (configure_dhcp)
   std::vector<Action> actions;
   bool teardown = false;
 
@@ -110,6 +115,11 @@ std::string vm_config_hash(const topology::Topology &desired, const topology::No
 /// each with its link.
 std::vector<std::pair<std::string, const topology::Link *>>
 vm_interfaces(const topology::Topology &desired, const std::string &node);
+
+/// The DHCP reservations of a lab's VMs (NIC 0's MAC -> management address), as dnsmasq's hosts
+/// file: one "mac,ipv4,node" line per VM, sorted by MAC. Empty when the lab has no VM.
+std::string dhcp_hosts(const topology::Topology &desired,
+                       const std::map<std::string, std::string> &addresses);
 
 /// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
 std::string describe(const Action &action, const Plan &plan);

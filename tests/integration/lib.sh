@@ -178,6 +178,9 @@ lab_leftovers() {
   fi
   out=$(find "$IT_TMP/state/labs/$lab" -name 'disk.qcow2' 2>/dev/null || true)
   [[ -n $out ]] && echo "overlay disks: $(tr '\n' ' ' <<<"$out")"
+  # The VMs' DHCP server (dnsmasq) runs with the lab directory's pid file on its command line.
+  out=$(pgrep -f -- "--pid-file=$IT_TMP/state/labs/$lab/dnsmasq.pid" || true)
+  [[ -n $out ]] && echo "DHCP server (dnsmasq) pids: $(tr '\n' ' ' <<<"$out")"
   if [[ -e $LTB_STATE ]] && lab_in_status "$lab"; then
     echo "still listed by ltb status"
   fi
@@ -185,7 +188,8 @@ lab_leftovers() {
 }
 
 # Fails unless nothing of lab LAB remains: containers, networks, OVS bridges/ports/interfaces,
-# host veths and bridges with the lab's prefixes, the lab in `ltb status`.
+# host veths and bridges with the lab's prefixes, domains, overlays, the DHCP server, the lab in
+# `ltb status`.
 assert_lab_gone() {
   local left
   left=$(lab_leftovers "$1")

@@ -91,6 +91,36 @@ wait_until 120 cexec "$lab" c1 ping -c 1 -W 1 10.238.1.1 >/dev/null ||
 wait_until 60 cexec "$lab" c2 ping -c 1 -W 1 10.238.2.1 >/dev/null ||
   fail "c2 cannot reach the recreated vm1 across the segment"
 
+log "ltb inspect shows the VM's accelerator, vCPUs and memory"
+inspect=$(ltb inspect "$lab" --format json)
+[[ $(jq -r '.nodes[] | select(.name == "vm1") | "\(.vm.state) \(.vm.accel) \(.vm.vcpus) \(.vm.memory_mib)"' <<<"$inspect") == "running qemu 1 256" ]] ||
+  fail "inspect does not show vm1 as running qemu 1 vCPU 256 MiB: $(jq -c '.nodes[] | select(.name == "vm1") | .vm' <<<"$inspect")"
+ltb inspect "$lab" | grep -E '^vm1 +running +qemu +1 +256 MiB' >/dev/null ||
+  fail "the inspect table has no VM row for vm1: $(ltb inspect "$lab")"
+
+log "a VM lab runs a DHCP server with a reservation for vm1's recorded address"
+dnsmasq_pid=$(cat "$IT_TMP/state/labs/$lab/dnsmasq.pid")
+[[ -d /proc/$dnsmasq_pid ]] || fail "the lab's DHCP server (pid $dnsmasq_pid) does not run"
+grep -q ",$vm_ip,vm1\$" "$IT_TMP/state/labs/$lab/dnsmasq.hosts" ||
+  fail "no DHCP reservation of $vm_ip for vm1: $(cat "$IT_TMP/state/labs/$lab/dnsmasq.hosts")"
+
+log "more memory and DHCP addressing: only vm1 is recreated; it gets its address by DHCP"
+sed -i -e 's/      accel: qemu/      accel: qemu\n      memory: 384MiB/' \
+  -e 's/cmdline: "ltb.addr.eth1/cmdline: "ltb.mgmt=dhcp ltb.addr.eth1/' "$file"
+expect_rc 0 ltb up "$file"
+[[ $(container_ids "$lab") == "$ids" ]] || fail "containers changed when only the VM changed"
+[[ $(virsh -c qemu:///system domuuid "ltb-$lab-vm1") != "$uuid" ]] || fail "vm1 was not recreated"
+[[ $(ltb inspect "$lab" --format json | jq -r '.nodes[] | select(.name == "vm1") | .vm.memory_mib') == 384 ]] ||
+  fail "vm1 does not have 384 MiB after the edit"
+[[ $(ltb status "$lab" --format json | jq -r '.nodes[] | select(.name == "vm1") | .mgmt_ipv4') == "$vm_ip" ]] ||
+  fail "vm1's management address changed on recreation"
+wait_until 120 grep -q "eth0 has $vm_ip/24 from DHCP" "$IT_TMP/state/labs/$lab/vm1/console.log" ||
+  fail "vm1 did not get $vm_ip by DHCP: console: $(grep -a -E 'udhcpc|ltb-vm' "$IT_TMP/state/labs/$lab/vm1/console.log" | tail -5); DHCP server: $(tail -3 "$IT_TMP/state/labs/$lab/dnsmasq.log")"
+wait_until 60 ping -c 1 -W 1 "$vm_ip" >/dev/null || fail "vm1 does not answer ping on $vm_ip after DHCP"
+[[ $(cat "$IT_TMP/state/labs/$lab/dnsmasq.pid") == "$dnsmasq_pid" ]] ||
+  fail "the DHCP server was restarted although its reservations did not change"
+
 expect_rc 0 ltb down "$file"
+[[ ! -d /proc/$dnsmasq_pid ]] || fail "ltb down left the DHCP server (pid $dnsmasq_pid) running"
 assert_lab_gone "$lab"
 log "PASS"

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "plan/names.hpp"
 #include "plan/plan.hpp"
@@ -423,6 +424,7 @@ World converged_mixed(const topology::Topology &t, const plan::Plan &p) {
       w.observed.containers.erase("v1");
     }
   }
+  w.observed.dhcp_hosts = p.dhcp_hosts; // the DHCP server runs with the plan's reservations
   return w;
 }
 
@@ -507,4 +509,81 @@ TEST_CASE("VMs: teardown removes the domain with its links' taps") {
   REQUIRE(remove);
   CHECK(remove->links.size() == 2);
   CHECK(count(p, ActionKind::remove_node) == 3);
+}
+
+TEST_CASE("VMs: the DHCP server is configured before the VMs start, with one reservation each") {
+  auto t = mixed();
+  t.nodes.push_back(vm("v2"));
+  auto p = plan::plan_up(t, {}, {}, {});
+  REQUIRE(p);
+  REQUIRE(count(*p, ActionKind::configure_dhcp) == 1);
+  std::size_t dhcp = 0;
+  for (std::size_t i = 0; i < p->actions.size(); ++i) {
+    if (p->actions[i].kind == ActionKind::configure_dhcp) {
+      dhcp = i;
+    }
+  }
+  CHECK(p->actions[dhcp].name == plan::mgmt_bridge_name("t"));
+  CHECK(p->actions[dhcp].reason == "new");
+  CHECK(p->actions[p->actions[dhcp].deps.at(0)].kind == ActionKind::create_network);
+  for (const auto *name : {"v1", "v2"}) {
+    const auto *create = find(*p, ActionKind::create_vm, name);
+    REQUIRE(create);
+    CHECK(std::find(create->deps.begin(), create->deps.end(), dhcp) != create->deps.end());
+    auto line = fmt::format("{},{},{}\n", plan::vm_mac("t", name, 0), p->addresses.at(name), name);
+    CHECK(p->dhcp_hosts.find(line) != std::string::npos);
+  }
+  CHECK(std::count(p->dhcp_hosts.begin(), p->dhcp_hosts.end(), '\n') == 2);
+}
+
+TEST_CASE("VMs: the DHCP server is restarted when reservations change, kept when they do not") {
+  auto t = mixed();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged_mixed(t, *first);
+
+  // A recreated VM keeps its address: the server is not touched.
+  w.observed.vms.erase("v1");
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::configure_dhcp) == 0);
+
+  // The server died: started again.
+  auto w2 = converged_mixed(t, *first);
+  w2.observed.dhcp_hosts.reset();
+  auto p2 = plan::plan_up(t, w2.recorded, w2.observed, {});
+  REQUIRE(p2);
+  CHECK(count(*p2, ActionKind::configure_dhcp) == 1);
+  CHECK(count(*p2, ActionKind::create_vm) == 0);
+
+  // Another VM: one restart with both reservations.
+  auto t3 = mixed();
+  t3.nodes.push_back(vm("v2"));
+  auto p3 = plan::plan_up(t3, w2.recorded, converged_mixed(t, *first).observed, {});
+  REQUIRE(p3);
+  REQUIRE(count(*p3, ActionKind::configure_dhcp) == 1);
+  CHECK(find(*p3, ActionKind::create_vm, "v2"));
+  CHECK(p3->dhcp_hosts.find(",v2\n") != std::string::npos);
+}
+
+TEST_CASE("VMs: the DHCP server stops when the last VM goes, and with the lab") {
+  auto t = mixed();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged_mixed(t, *first);
+  auto without = lab();
+  auto p = plan::plan_up(without, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::remove_dhcp) == 1);
+  CHECK(p->dhcp_hosts.empty());
+
+  auto down = plan::plan_down("t", w.recorded, w.observed);
+  CHECK(count(down, ActionKind::remove_dhcp) == 1);
+  // Only a record left (crash before the server wrote its pid file): still stopped.
+  w.observed.dhcp_hosts.reset();
+  w.recorded.objects.push_back({1, "t", "dhcp", "dnsmasq", "", "", "", "creating"});
+  CHECK(count(plan::plan_down("t", w.recorded, w.observed), ActionKind::remove_dhcp) == 1);
+
+  // A lab without VMs has no DHCP server.
+  auto plain = plan::plan_up(lab(), {}, {}, {});
+  REQUIRE(plain);
+  CHECK(count(*plain, ActionKind::configure_dhcp) == 0);
 }
