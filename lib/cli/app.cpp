@@ -32,6 +32,12 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_status(*app, globals, registry);
   add_inspect(*app, globals, registry);
   add_console(*app, globals, registry);
+  add_ssh(*app, globals, registry);
+  add_capture(*app, globals, registry);
+  add_exec(*app, globals, registry);
+  add_reserve(*app, globals, registry);
+  add_schedule(*app, globals, registry);
+  add_config(*app, globals, registry);
   add_validate(*app, globals, registry);
   add_version(*app, globals, registry);
   add_completion(*app, globals, registry);

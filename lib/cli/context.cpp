@@ -3,7 +3,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -13,7 +12,9 @@ namespace ltb::cli {
 namespace {
 std::atomic<bool> g_interrupted{false};
 
-void on_signal(int) { g_interrupted.store(true); }
+void on_signal(int) {
+  g_interrupted.store(true);
+}
 } // namespace
 
 int report(const Globals &globals, const Error &error) {
@@ -94,7 +95,9 @@ const std::atomic<bool> *install_interrupt_handler() {
   return &g_interrupted;
 }
 
-bool json_format(const std::string &format) { return format == "json"; }
+bool json_format(const std::string &format) {
+  return format == "json";
+}
 
 void add_format_option(CLI::App *command, std::string &format) {
   command->add_option("--format", format, "Output format")
@@ -114,6 +117,83 @@ Error unknown_lab(state::Store &store, const std::string &lab) {
                guess.empty() ? "see `ltb status` for the labs there are"
                              : fmt::format("did you mean '{}'?", guess),
                ExitCode::failed};
+}
+
+namespace {
+std::string join_words(const std::vector<std::string> &words) {
+  std::string text;
+  for (const auto &word : words) {
+    text += (text.empty() ? "" : ", ") + word;
+  }
+  return text;
+}
+} // namespace
+
+/// The caller's labs (see current_user()), those being removed left out.
+Result<std::vector<state::LabRecord>> caller_labs(state::Store &store) {
+  LTB_TRY(labs, store.labs());
+  const auto user = current_user();
+  std::vector<state::LabRecord> mine;
+  for (auto &lab : labs) {
+    if (lab.owner == user && lab.status != "removing") {
+      mine.push_back(std::move(lab));
+    }
+  }
+  return mine;
+}
+
+/// The lab of a node given without --lab: the one lab of the caller's that has it (the one where
+/// it runs, when several have it).
+Result<std::string> lab_of_node(state::Store &store, const std::string &node) {
+  LTB_TRY(mine, caller_labs(store));
+  std::vector<std::string> found;
+  std::vector<std::string> running;
+  std::vector<std::string> names;
+  for (const auto &lab : mine) {
+    LTB_TRY(nodes, store.nodes(lab.name));
+    for (const auto &record : nodes) {
+      names.push_back(record.name);
+      if (record.name == node) {
+        found.push_back(lab.name);
+        if (lab.status == "running" && record.status == "running") {
+          running.push_back(lab.name);
+        }
+      }
+    }
+  }
+  if (found.size() == 1) {
+    return found.front();
+  }
+  if (running.size() == 1) {
+    return running.front();
+  }
+  if (found.size() > 1) {
+    return fail(fmt::format("node '{}' is in several of your labs ({})", node, join_words(found)),
+                "say which with --lab LAB", ExitCode::usage);
+  }
+  // Not among the caller's labs: another user's lab may have it, but only by name.
+  LTB_TRY(labs, store.labs());
+  std::vector<std::string> elsewhere;
+  for (const auto &lab : labs) {
+    if (lab.owner == current_user()) {
+      continue;
+    }
+    LTB_TRY(nodes, store.nodes(lab.name));
+    for (const auto &record : nodes) {
+      if (record.name == node) {
+        elsewhere.push_back(fmt::format("{} (owner {})", lab.name, lab.owner));
+      }
+    }
+  }
+  if (!elsewhere.empty()) {
+    return fail(fmt::format("none of your labs has a node '{}'; other users' labs do: {}", node,
+                            join_words(elsewhere)),
+                "say which lab with --lab LAB");
+  }
+  auto guess = topology::did_you_mean(node, names);
+  return fail(fmt::format("no node named '{}' in any of your labs", node),
+              guess.empty() ? "see `ltb status` for your labs and `ltb status LAB` for their nodes"
+                            : fmt::format("did you mean '{}'?", guess));
 }
 
 } // namespace ltb::cli

@@ -1,25 +1,24 @@
 #pragma once
 // What every command shares: global options, the state file, the backends, printing of errors.
 
+#include "apply/apply.hpp"
+#include "state/store.hpp"
+#include "topology/diagnostics.hpp"
+#include "util/error.hpp"
+
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
-#include "apply/apply.hpp"
-#include "state/store.hpp"
-#include "topology/diagnostics.hpp"
-#include "util/error.hpp"
-
 namespace ltb::cli {
 
 struct Globals {
   std::string state_path;
   bool quiet = false;
-  bool color = false;     // stderr may carry colour
+  bool color = false; // stderr may carry colour
   bool stdout_tty = false;
   bool stderr_tty = false;
   int wait_seconds = 60; // for the per-lab lock
@@ -66,6 +65,14 @@ std::string current_user();
 /// Set by SIGINT/SIGTERM while a plan runs.
 const std::atomic<bool> *install_interrupt_handler();
 
+/// The caller's labs (owner = current_user()), those being removed left out.
+Result<std::vector<state::LabRecord>> caller_labs(state::Store &store);
+
+/// The lab of a node named without --lab: the one lab of the caller's that has it (the one where
+/// it runs, when several have it); else an error naming other users' labs that have it, or a
+/// did-you-mean.
+Result<std::string> lab_of_node(state::Store &store, const std::string &node);
+
 /// Checks a --format value.
 bool json_format(const std::string &format);
 
@@ -83,5 +90,11 @@ void add_validate(CLI::App &app, Globals &globals, Registry &registry);
 void add_version(CLI::App &app, Globals &globals, Registry &registry);
 void add_completion(CLI::App &app, Globals &globals, Registry &registry);
 void add_console(CLI::App &app, Globals &globals, Registry &registry);
+void add_ssh(CLI::App &app, Globals &globals, Registry &registry);
+void add_capture(CLI::App &app, Globals &globals, Registry &registry);
+void add_exec(CLI::App &app, Globals &globals, Registry &registry);
+void add_schedule(CLI::App &app, Globals &globals, Registry &registry);
+void add_reserve(CLI::App &app, Globals &globals, Registry &registry);
+void add_config(CLI::App &app, Globals &globals, Registry &registry);
 
 } // namespace ltb::cli

@@ -9,6 +9,17 @@
 #   3. ltb, 20 nodes:  a chain of 19 veth links plus an Open vSwitch segment of 5 nodes;
 #                      `ltb up` / floor <= 1.3
 #   4. ltb, 50 nodes:  a chain of 49 links; no-op `ltb up` < 0.3 s, `ltb status [LAB]` < 0.1 s
+#   5. admission:      bench_admission admits new reservations beside 10,000 existing ones, pure
+#                      and through a state file; each < 50 ms per new reservation
+#   6. VMs:            4 kernel-boot VMs in linked pairs; (ltb up - virsh create of the same XML in
+#                      parallel) / 4 < 0.5 s of ltb overhead per VM
+#   7. ssh:            `ltb ssh NODE -- true` against `ssh -F <the lab's ssh_config> NODE true` to
+#                      an FRR node, alternating, BENCH_SSH_RUNS each (default 15); ratio <= 1.2
+#   8. capture:        tests/bench/bench_capture.sh: packets/s `ltb capture` writes under a UDP
+#                      flood on a veth link, against tcpdump on the same interface; no drops where
+#                      tcpdump has none (BENCH_CAPTURE_RATES, BENCH_CAPTURE_SECONDS)
+#   9. scheduler:      tests/bench/schedule.sh: 20 reservations, one every 3 s, deployed and
+#                      removed by one `ltb schedule run`; lateness (start to deploy start) median < 1 s
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -34,11 +45,16 @@ FLOOR_PREFIX=ltbtest-floor$$ # unique: dockerd can leave a network behind (see f
 COMPOSE_PROJECT=ltbtestbench
 LAB20=ltbtest-bench20
 LAB50=ltbtest-bench50
+LABVM=ltbtest-benchvm
+LABSSH=ltbtest-benchssh
+SSH_RUNS=${BENCH_SSH_RUNS:-15}
+N_VM=4
 QUICK_RUNS=5
 
 WORK=$(mktemp -d /tmp/ltbtest-bench.XXXXXX)
 export LTB_STATE=$WORK/state.db
 FLOOR=$BUILD_DIR/tests/bench/bench_floor
+ADMISSION=$BUILD_DIR/tests/bench/bench_admission
 COMPOSE_FILE=$WORK/docker-compose.yml
 
 ROWS=()   # "measurement<TAB>seconds<TAB>ratio/target<TAB>result"
@@ -63,7 +79,7 @@ cleanup() {
   if [[ -f $COMPOSE_FILE ]] && command -v docker-compose >/dev/null; then
     docker-compose -f "$COMPOSE_FILE" -p "$COMPOSE_PROJECT" down -v --timeout 1 >/dev/null 2>&1
   fi
-  for lab in "$LAB20" "$LAB50"; do
+  for lab in "$LAB20" "$LAB50" "$LABVM" "$LABSSH"; do
     if [[ -n ${LTB_BIN:-} && -x $LTB_BIN ]]; then
       "$LTB_BIN" --quiet down --lab "$lab" >/dev/null 2>&1
     fi
@@ -144,8 +160,8 @@ if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake.log" 2>&1 ||
     { cat "$WORK/cmake.log" >&2; die "cmake could not configure $BUILD_DIR"; }
 fi
-say "building ltb and bench_floor in $BUILD_DIR"
-cmake --build "$BUILD_DIR" --target ltb bench_floor -- -j2 >"$WORK/build.log" 2>&1 ||
+say "building ltb, bench_floor and bench_admission in $BUILD_DIR"
+cmake --build "$BUILD_DIR" --target ltb bench_floor bench_admission -- -j2 >"$WORK/build.log" 2>&1 ||
   { tail -30 "$WORK/build.log" >&2; die "the build failed"; }
 LTB_BIN=${LTB:-$BUILD_DIR/ltb}
 [[ -x $LTB_BIN ]] || die "no ltb binary at $LTB_BIN"
@@ -357,6 +373,137 @@ v=$(median "${status_lab[@]}")
 row "ltb status LAB ($N_BIG nodes)" "$v" "$v" "<0.1"
 ltb_timed "$WORK/lab50-down.log" down --lab "$LAB50"
 row "ltb down ($N_BIG nodes)" "$T"
+
+# --- 5. admission with 10,000 reservations ------------------------------------------------------
+
+say "admission: new reservations beside 10,000 existing ones (pure, and through a state file)"
+"$ADMISSION" 10000 200 >"$WORK/admission.log" 2>&1 ||
+  { cat "$WORK/admission.log" >&2; die "bench_admission failed"; }
+grep -v '_ms=' "$WORK/admission.log" | sed 's/^/  | /' >&2
+pure_ms=$(sed -nE 's/^pure_ms=([0-9.]+) .*/\1/p' "$WORK/admission.log")
+state_ms=$(sed -nE 's/.* state_ms=([0-9.]+)$/\1/p' "$WORK/admission.log")
+[[ -n $pure_ms && -n $state_ms ]] || die "bench_admission printed no figures"
+row "admission, 10k reservations (pure) / 50 ms" "$(calc "$pure_ms / 1000")" \
+  "$(calc "$pure_ms / 50")" "<1"
+row "admission, 10k (state file) / 50 ms" "$(calc "$state_ms / 1000")" \
+  "$(calc "$state_ms / 50")" "<1"
+
+# --- 6. VMs: ltb's overhead per VM against virsh create of the same domain XML -------------------
+
+# A lab of N_VM kernel-boot VMs (the ltb-vm image, software emulation) in pairs joined by
+# point-to-point links. ltb's time is `ltb up` (network, DHCP server, overlays, taps, domains,
+# redirects) until it returns, when every domain runs; the floor is `virsh create` of the very
+# domain XML ltb made, all at once in parallel, with the taps and the network already there. The
+# difference per VM is ltb's own overhead (guest boot excluded on both sides: a domain counts as
+# started when libvirt says it runs).
+say "VMs: $LABVM ($N_VM VMs in $((N_VM / 2)) linked pairs): ltb up vs virsh create of the same XML"
+IMAGES=${LTB_IMAGES:-/var/lib/ltb/images}
+[[ -f $IMAGES/ltb-vm/image.json ]] || die "VM image ltb-vm is missing (scripts/build-images.sh)"
+virsh -c qemu:///system version >/dev/null 2>&1 || die "libvirtd does not answer (make services)"
+{
+  printf 'name: %s\ntopology:\n  defaults:\n    accel: qemu\n  nodes:\n' "$LABVM"
+  for ((i = 1; i <= N_VM; i++)); do
+    printf '    vm%d:\n      kind: vm\n' "$i"
+  done
+  printf '  links:\n'
+  for ((i = 1; i < N_VM; i += 2)); do
+    printf '    - endpoints: ["vm%d:eth1", "vm%d:eth1"]\n' "$i" "$((i + 1))"
+  done
+} >"$WORK/labvm.yaml"
+vm_ltb=() vm_floor=()
+for ((r = 1; r <= RUNS; r++)); do
+  ltb_timed "$WORK/labvm-up-$r.log" up "$WORK/labvm.yaml"
+  vm_ltb+=("$T")
+  for ((i = 1; i <= N_VM; i++)); do
+    dom=ltb-$LABVM-vm$i
+    [[ $(virsh -c qemu:///system domstate "$dom" 2>/dev/null) == running* ]] ||
+      die "ltb up returned but $dom is not running"
+    virsh -c qemu:///system dumpxml "$dom" >"$WORK/vm$i.xml" || die "cannot dump $dom's XML"
+    virsh -c qemu:///system destroy "$dom" >/dev/null || die "cannot destroy $dom"
+  done
+  start=$EPOCHREALTIME
+  pids=()
+  for ((i = 1; i <= N_VM; i++)); do
+    virsh -c qemu:///system create "$WORK/vm$i.xml" >"$WORK/virsh-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || { cat "$WORK"/virsh-*.log >&2; die "virsh create failed"; }
+  done
+  vm_floor+=("$(calc "$EPOCHREALTIME - $start")")
+  ltb_timed "$WORK/labvm-down-$r.log" down --lab "$LABVM"
+  say "  round $r: ltb up ${vm_ltb[-1]}, virsh create x$N_VM in parallel ${vm_floor[-1]} (seconds)"
+done
+VM_LTB=$(median "${vm_ltb[@]}")
+VM_FLOOR=$(median "${vm_floor[@]}")
+row "floor: virsh create $N_VM VMs (parallel)" "$VM_FLOOR"
+row "ltb up ($N_VM VMs)" "$VM_LTB"
+row "ltb overhead per VM (s)" "$(calc "($VM_LTB - $VM_FLOOR) / $N_VM")" \
+  "$(calc "($VM_LTB - $VM_FLOOR) / $N_VM")" "<0.5"
+row "ltb up ($N_VM VMs) / floor" "$VM_LTB" "$(calc "$VM_LTB / $VM_FLOOR")"
+
+# --- 7. ltb ssh against OpenSSH ------------------------------------------------------------------
+
+# One FRR node (sshd, the lab's key installed by ltb up). Both clients log in with the lab's key and
+# check the host key against the lab's known_hosts; both start a process per login. They alternate,
+# so that a change in the machine's load touches both alike.
+say "ssh: $LABSSH (one FRR node): $SSH_RUNS x \`ltb ssh n1 -- true\` and \`ssh -F ssh_config n1 true\`"
+docker image inspect ltb/frr:latest >/dev/null 2>&1 ||
+  die "image ltb/frr:latest is missing; run \`make images\`"
+command -v ssh >/dev/null || die "the OpenSSH client is missing (apt-get install openssh-client)"
+printf 'name: %s\ntopology:\n  nodes:\n    n1:\n      kind: frr\n' "$LABSSH" >"$WORK/labssh.yaml"
+ltb_timed "$WORK/labssh-up.log" up "$WORK/labssh.yaml"
+SSH_CONFIG=$(dirname "$LTB_STATE")/labs/$LABSSH/ssh_config
+[[ -f $SSH_CONFIG ]] || die "ltb up wrote no $SSH_CONFIG"
+ready=0
+for ((i = 0; i < 60; i++)); do
+  if "$LTB_BIN" ssh n1 -- true >"$WORK/ssh-ready.log" 2>&1; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+((ready)) || { cat "$WORK/ssh-ready.log" >&2; die "n1 does not answer ltb ssh"; }
+# Both record the host key before the clock starts (OpenSSH adds it to known_hosts: accept-new).
+ssh -F "$SSH_CONFIG" -o BatchMode=yes n1 true >"$WORK/ssh-warm.log" 2>&1 ||
+  { cat "$WORK/ssh-warm.log" >&2; die "ssh -F $SSH_CONFIG n1 true failed"; }
+ssh_ltb=() ssh_openssh=()
+for ((r = 1; r <= SSH_RUNS; r++)); do
+  ltb_timed "$WORK/ssh-ltb.log" ssh n1 -- true
+  ssh_ltb+=("$T")
+  timed "$WORK/ssh-openssh.log" ssh -F "$SSH_CONFIG" -o BatchMode=yes n1 true ||
+    { cat "$WORK/ssh-openssh.log" >&2; die "ssh -F $SSH_CONFIG n1 true failed"; }
+  ssh_openssh+=("$T")
+done
+SSH_LTB=$(median "${ssh_ltb[@]}")
+SSH_OPENSSH=$(median "${ssh_openssh[@]}")
+row "ssh -F ssh_config NODE true" "$SSH_OPENSSH"
+row "ltb ssh NODE -- true / ssh -F" "$SSH_LTB" "$(calc "$SSH_LTB / $SSH_OPENSSH")" "<=1.2"
+ltb_timed "$WORK/labssh-down.log" down --lab "$LABSSH"
+
+# --- 8. ltb capture against tcpdump under a flood ------------------------------------------------
+
+say "ltb capture: packets/s under a UDP flood on a veth link, against tcpdump (bench_capture.sh)"
+if LTB=$LTB_BIN BENCH_OUT=$WORK/capture.rows bash "$ROOT/tests/bench/bench_capture.sh" \
+  >"$WORK/capture.log" 2>&1; then
+  mapfile -t capture_rows <"$WORK/capture.rows"
+  ROWS+=("${capture_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/capture.log" >&2
+  die "the capture benchmark failed (log above)"
+fi
+
+# --- 9. the scheduler's lateness ----------------------------------------------------------------
+
+say "ltb schedule: lateness (event time to deploy start) over 20 reservations (schedule.sh)"
+if LTB=$LTB_BIN bash "$ROOT/tests/bench/schedule.sh" >"$WORK/schedule.rows" \
+  2>"$WORK/schedule.log"; then
+  mapfile -t schedule_rows <"$WORK/schedule.rows"
+  ROWS+=("${schedule_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/schedule.log" >&2
+  die "the scheduler benchmark failed (log above)"
+fi
 
 # --- report --------------------------------------------------------------------------------------
 
