@@ -20,6 +20,7 @@ _ltb_option() {
         --lab) REPLY='lab'; return 0 ;;
         -n|--dry-run) return 0 ;;
         -j|--jobs) REPLY='text'; return 0 ;;
+        --until) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
@@ -61,6 +62,73 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --lab) REPLY='lab'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    ssh)
+      case $2 in
+        -h|--help) return 0 ;;
+        --lab) REPLY='lab'; return 0 ;;
+        -t|--tty) return 0 ;;
+        -n|--no-stdin) return 0 ;;
+        --timeout) REPLY='text'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    capture)
+      case $2 in
+        -h|--help) return 0 ;;
+        --lab) REPLY='lab'; return 0 ;;
+        -f|--filter) REPLY='text'; return 0 ;;
+        -c|--count) REPLY='text'; return 0 ;;
+        -w|--write) REPLY='file'; return 0 ;;
+        --port) REPLY='node'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    exec)
+      case $2 in
+        -h|--help) return 0 ;;
+        --lab) REPLY='lab'; return 0 ;;
+        --all) return 0 ;;
+        --label) REPLY='text'; return 0 ;;
+        -n|--no-stdin) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    reserve)
+      case $2 in
+        -h|--help) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    schedule)
+      case $2 in
+        -h|--help) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    config)
+      case $2 in
+        -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
@@ -110,11 +178,17 @@ _ltb_option() {
 _ltb_options() {
   case $1 in
     '') REPLY='-h --help --version --state -q --quiet --wait' ;;
-    up) REPLY='-h --help --lab -n --dry-run -j --jobs --state -q --quiet --wait' ;;
+    up) REPLY='-h --help --lab -n --dry-run -j --jobs --until --state -q --quiet --wait' ;;
     down) REPLY='-h --help --lab --all --state -q --quiet --wait' ;;
     status|ps) REPLY='-h --help --format --state -q --quiet --wait' ;;
     inspect) REPLY='-h --help --format --state -q --quiet --wait' ;;
     console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
+    ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
+    capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
+    exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
+    reserve) REPLY='-h --help --state -q --quiet --wait' ;;
+    schedule) REPLY='-h --help --state -q --quiet --wait' ;;
+    config) REPLY='-h --help --state -q --quiet --wait' ;;
     validate) REPLY='-h --help --state -q --quiet --wait' ;;
     version) REPLY='-h --help --format --state -q --quiet --wait' ;;
     completion) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -150,6 +224,23 @@ _ltb_positional() {
     console)
       case $2 in
         0) REPLY='node' ;;
+      esac
+      ;;
+    ssh)
+      case $2 in
+        0) REPLY='node' ;;
+        *) REPLY='text' ;;
+      esac
+      ;;
+    capture)
+      case $2 in
+        0) REPLY='text' ;;
+      esac
+      ;;
+    exec)
+      case $2 in
+        0) REPLY='node' ;;
+        *) REPLY='text' ;;
       esac
       ;;
     validate)
@@ -236,7 +327,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -35,7 +35,7 @@ end
 function __ltb_takes_value --argument-names cmd option
     switch $cmd
         case up
-            contains -- $option --lab -j --jobs --state --wait
+            contains -- $option --lab -j --jobs --until --state --wait
             return
         case down
             contains -- $option --lab --state --wait
@@ -48,6 +48,24 @@ function __ltb_takes_value --argument-names cmd option
             return
         case console
             contains -- $option --lab --state --wait
+            return
+        case ssh
+            contains -- $option --lab --timeout --state --wait
+            return
+        case capture
+            contains -- $option --lab -f --filter -c --count -w --write --port --state --wait
+            return
+        case exec
+            contains -- $option --lab --label --state --wait
+            return
+        case reserve
+            contains -- $option --state --wait
+            return
+        case schedule
+            contains -- $option --state --wait
+            return
+        case config
+            contains -- $option --state --wait
             return
         case validate
             contains -- $option --state --wait
@@ -118,6 +136,25 @@ function __ltb_arg_is --argument-names kind
                 case 0
                     set found 'node'
             end
+        case ssh
+            switch $n
+                case 0
+                    set found 'node'
+                case '*'
+                    set found 'text'
+            end
+        case capture
+            switch $n
+                case 0
+                    set found 'text'
+            end
+        case exec
+            switch $n
+                case 0
+                    set found 'node'
+                case '*'
+                    set found 'text'
+            end
         case validate
             switch $n
                 case '*'
@@ -136,19 +173,25 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
@@ -157,6 +200,7 @@ complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the sa
 complete -c ltb -n '__fish_seen_subcommand_from up' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (overrides the file\'s `name`)'
 complete -c ltb -n '__fish_seen_subcommand_from up' -s n -l dry-run -d 'Print the actions without performing them'
 complete -c ltb -n '__fish_seen_subcommand_from up' -s j -l jobs -x -d 'Actions performed in parallel (default 8)'
+complete -c ltb -n '__fish_seen_subcommand_from up' -l until -x -d 'Keep the lab until TIME, then `ltb schedule` removes it (it counts against reservations only until then)'
 
 # ltb down
 complete -c ltb -n '__fish_seen_subcommand_from down' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (works without the file)'
@@ -170,6 +214,25 @@ complete -c ltb -n '__fish_seen_subcommand_from inspect' -l format -x -a 'table 
 
 # ltb console
 complete -c ltb -n '__fish_seen_subcommand_from console' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node (needed when several labs have it)'
+
+# ltb ssh
+complete -c ltb -n '__fish_seen_subcommand_from ssh' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node (needed when several of your labs have it)'
+complete -c ltb -n '__fish_seen_subcommand_from ssh' -s t -l tty -d 'Give the command a terminal (PTY), as ssh -t'
+complete -c ltb -n '__fish_seen_subcommand_from ssh' -s n -l no-stdin -d 'Do not send stdin to the command (it reads an empty input)'
+complete -c ltb -n '__fish_seen_subcommand_from ssh' -l timeout -x -d 'Seconds to wait for the node\'s ssh server (default 10)'
+
+# ltb capture
+complete -c ltb -n '__fish_seen_subcommand_from capture' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the target (needed when several of your running labs have it)'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -s f -l filter -x -d 'Capture only what this filter passes'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -s c -l count -x -d 'Stop after COUNT packets'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -s w -l write -x -k -a '(__ltb_files)' -d 'Write the pcap to FILE instead of standard output (\'-\': standard output)'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -l port -x -a '(__ltb_names nodes (__ltb_value_of --lab))' -d 'Segment only: mirror just this node\'s port (both directions)'
+
+# ltb exec
+complete -c ltb -n '__fish_seen_subcommand_from exec' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node(s) (needed when the node is in several of your labs)'
+complete -c ltb -n '__fish_seen_subcommand_from exec' -l all -d 'Run on every node of the lab, in parallel'
+complete -c ltb -n '__fish_seen_subcommand_from exec' -l label -x -d 'Run on the nodes whose topology labels include KEY=VALUE (repeat: all must match), in parallel'
+complete -c ltb -n '__fish_seen_subcommand_from exec' -s n -l no-stdin -d 'Do not pass stdin on (the command reads an empty input)'
 
 # ltb version
 complete -c ltb -n '__fish_seen_subcommand_from version' -l format -x -a 'table json' -d 'Output format'
