@@ -342,8 +342,11 @@ private:
       m_containers[node->name] = {*id, info->pid};
     }
     record.runtime_id = *id;
+    // settled() takes the runner's lock: never inside a store transaction, whose lock finished()
+    // takes while holding the runner's (lock order: runner, then store).
+    settled(record);
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
-      LTB_CHECK(m_b.store->put_node(settled(record)));
+      LTB_CHECK(m_b.store->put_node(record));
       return m_b.store->update_object(object_id, *id, "created");
     }));
     // Best effort: without the key, `ltb ssh` falls back to the password.
@@ -649,9 +652,15 @@ private:
         return fail(with_context("bridge " + action.node, added.error()));
       }
     }
+    // link_record() takes the runner's lock: made before the store transaction (lock order).
+    std::vector<state::LinkRecord> records;
+    for (const auto *link : wired) {
+      records.push_back(link_record(*link, "up"));
+    }
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
-      for (const auto *link : wired) {
-        LTB_CHECK(m_b.store->put_link(link_record(*link, "up")));
+      for (std::size_t i = 0; i < wired.size(); ++i) {
+        const auto *link = wired[i];
+        LTB_CHECK(m_b.store->put_link(records[i]));
         auto host = host_of(*link);
         LTB_CHECK(m_b.store->update_object(objects[host], host, "created"));
       }
@@ -848,8 +857,11 @@ private:
       m_vm_ids[node->name] = created->uuid;
     }
     record.runtime_id = created->uuid;
+    // settled() takes the runner's lock: never inside a store transaction, whose lock finished()
+    // takes while holding the runner's (lock order: runner, then store).
+    settled(record);
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
-      LTB_CHECK(m_b.store->put_node(settled(record)));
+      LTB_CHECK(m_b.store->put_node(record));
       return m_b.store->update_object(object_id, created->uuid, "created");
     }));
     if (record.status != "running") {
