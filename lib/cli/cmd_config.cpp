@@ -61,8 +61,7 @@ Result<schedule::HostFacts> facts_for(const Globals &globals) {
   return schedule::measure_host(std::filesystem::path(globals.state_path).parent_path().string());
 }
 
-Result<std::vector<Row>> rows(const Globals &globals, state::Store &store,
-                              const schedule::HostFacts &facts) {
+Result<std::vector<Row>> rows(state::Store &store, const schedule::HostFacts &facts) {
   std::vector<Row> out;
   for (const auto &setting : schedule::settings()) {
     LTB_TRY(stored, store.meta(schedule::setting_key(setting.name)));
@@ -74,31 +73,38 @@ Result<std::vector<Row>> rows(const Globals &globals, state::Store &store,
       out.push_back({&setting, default_value(setting), "default"});
     }
   }
-  (void)globals;
   return out;
 }
 
+/// What `list` and `get` both read: the state file, the host's measured facts, every setting.
+struct Loaded {
+  std::unique_ptr<state::Store> store;
+  schedule::HostFacts facts;
+  std::vector<Row> rows;
+};
+
+Result<Loaded> load(const Globals &globals) {
+  LTB_TRY(store, open_store(globals));
+  LTB_TRY(facts, facts_for(globals));
+  LTB_TRY(settings, rows(*store, facts));
+  return Loaded{std::move(store), std::move(facts), std::move(settings)};
+}
+
 int run_list(const Globals &globals, const ConfigOptions &options) {
-  auto store = open_store(globals);
-  if (!store) {
-    return report(globals, store.error());
+  auto loaded = load(globals);
+  if (!loaded) {
+    return report(globals, loaded.error());
   }
-  auto facts = facts_for(globals);
-  if (!facts) {
-    return report(globals, facts.error());
-  }
-  auto settings = rows(globals, **store, *facts);
-  if (!settings) {
-    return report(globals, settings.error());
-  }
-  auto config = schedule::load_config(**store);
+  const auto &facts = loaded->facts;
+  const auto &settings = loaded->rows;
+  auto config = schedule::load_config(*loaded->store);
   if (!config) {
     return report(globals, config.error());
   }
-  const auto capacity = schedule::capacity(*facts, *config);
+  const auto capacity = schedule::capacity(facts, *config);
   if (json_format(options.format)) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto &row : *settings) {
+    for (const auto &row : settings) {
       list.push_back({{"name", row.setting->name},
                       {"value", row.value},
                       {"origin", row.origin},
@@ -108,9 +114,9 @@ int run_list(const Globals &globals, const ConfigOptions &options) {
     nlohmann::json out{
         {"settings", list},
         {"measured",
-         {{"cpus", facts->cpus},
-          {"memory_bytes", facts->memory_bytes},
-          {"disk_bytes", facts->disk_bytes}}},
+         {{"cpus", facts.cpus},
+          {"memory_bytes", facts.memory_bytes},
+          {"disk_bytes", facts.disk_bytes}}},
         {"capacity",
          {{"cpus", capacity.cpus},
           {"memory_bytes", capacity.memory_bytes},
@@ -120,7 +126,7 @@ int run_list(const Globals &globals, const ConfigOptions &options) {
     return 0;
   }
   std::vector<std::vector<std::string>> table;
-  for (const auto &row : *settings) {
+  for (const auto &row : settings) {
     table.push_back({row.setting->name, readable(*row.setting, row.value), row.origin,
                      row.setting->description});
   }
@@ -142,19 +148,11 @@ int run_get(const Globals &globals, const ConfigOptions &options) {
     return report(globals, check ? Error{"no setting named " + options.name, {}, ExitCode::usage}
                                  : check.error());
   }
-  auto store = open_store(globals);
-  if (!store) {
-    return report(globals, store.error());
+  auto loaded = load(globals);
+  if (!loaded) {
+    return report(globals, loaded.error());
   }
-  auto facts = facts_for(globals);
-  if (!facts) {
-    return report(globals, facts.error());
-  }
-  auto settings = rows(globals, **store, *facts);
-  if (!settings) {
-    return report(globals, settings.error());
-  }
-  for (const auto &row : *settings) {
+  for (const auto &row : loaded->rows) {
     if (row.setting == setting) {
       fmt::print("{}\n", row.value);
     }
