@@ -18,6 +18,12 @@ namespace ltb::topology::detail {
 
 using Json = nlohmann::json;
 
+/// How deep maps and lists may nest (ltb-topology(5), LIMITS). A topology needs about 6.
+constexpr int k_max_nesting = 64;
+/// How many values (scalars, maps, lists) all aliases of a file may expand to, together. A lab of
+/// a thousand nodes that takes every field from an alias needs about 30,000.
+constexpr std::size_t k_max_alias_values = 100'000;
+
 /// Collects diagnostics about one file.
 class Reporter {
 public:

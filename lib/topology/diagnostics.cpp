@@ -15,6 +15,10 @@ constexpr std::string_view k_yellow = "\033[1;33m";
 constexpr std::string_view k_cyan = "\033[1;36m";
 constexpr std::string_view k_bold = "\033[1m";
 constexpr std::string_view k_reset = "\033[0m";
+constexpr std::string_view k_ellipsis = "\u2026"; // one column wide, where a line is cut
+/// Source lines longer than this are cut around the caret (a minified or machine-made file can
+/// have one line of megabytes).
+constexpr std::size_t k_max_shown = 120;
 
 std::string_view severity_name(Severity severity) {
   switch (severity) {
@@ -61,6 +65,34 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return lines;
 }
 
+/// The part of a source line shown: all of it, or k_max_shown bytes around the caret.
+struct Window {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+bool continuation_byte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
+
+Window window_around(std::string_view line, std::size_t caret) {
+  if (line.size() <= k_max_shown) {
+    return {0, line.size()};
+  }
+  // The caret a third of the way in: what leads to the error matters more than what follows.
+  std::size_t begin = caret > k_max_shown / 3 ? caret - k_max_shown / 3 : 0;
+  std::size_t end = std::min(line.size(), begin + k_max_shown);
+  begin = std::min(begin, end > k_max_shown ? end - k_max_shown : 0);
+  // Cut between UTF-8 characters, never inside one.
+  while (begin > 0 && begin < line.size() && continuation_byte(line[begin])) {
+    --begin;
+  }
+  while (end < line.size() && end > begin && continuation_byte(line[end])) {
+    --end;
+  }
+  return {begin, end};
+}
+
 void render_one(std::string &out, const Diagnostic &d, const std::vector<std::string_view> &lines,
                 bool color) {
   if (d.loc.line > 0) {
@@ -76,14 +108,21 @@ void render_one(std::string &out, const Diagnostic &d, const std::vector<std::st
   out += d.message;
   out += '\n';
   if (d.loc.line > 0 && static_cast<std::size_t>(d.loc.line) <= lines.size()) {
-    const std::string_view source = lines[d.loc.line - 1];
+    const std::string_view line = lines[d.loc.line - 1];
+    const std::size_t caret = static_cast<std::size_t>(std::max(1, d.loc.column) - 1);
+    const Window window = window_around(line, caret);
+    const std::string_view source = line.substr(window.begin, window.end - window.begin);
     const std::string number = std::to_string(d.loc.line);
-    out += fmt::format("   {} | {}\n", number, source);
-    // Keep tabs in the padding so that the caret lines up under tab-indented text.
-    std::string pad;
-    for (int i = 0; i + 1 < d.loc.column; ++i) {
-      const auto index = static_cast<std::size_t>(i);
-      pad.push_back(index < source.size() && source[index] == '\t' ? '\t' : ' ');
+    out += fmt::format("   {} | {}{}{}\n", number, window.begin > 0 ? k_ellipsis : "", source,
+                       window.end < line.size() ? k_ellipsis : "");
+    // Keep tabs in the padding so that the caret lines up under tab-indented text; one space
+    // per character, not per byte, of UTF-8 text.
+    std::string pad(window.begin > 0 ? 1 : 0, ' ');
+    for (std::size_t index = window.begin; index < caret; ++index) {
+      if (index < line.size() && continuation_byte(line[index])) {
+        continue;
+      }
+      pad.push_back(index < line.size() && line[index] == '\t' ? '\t' : ' ');
     }
     out += fmt::format("   {} | {}", std::string(number.size(), ' '), pad);
     if (color) {

@@ -11,14 +11,18 @@
 #include <fmt/format.h>
 #include <limits>
 #include <regex>
+#include <sstream>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace ltb::topology::detail {
 
 namespace {
 
-// Deeper than any topology needs; stops alias loops and pathological nesting.
-constexpr int k_max_depth = 64;
+constexpr std::string_view k_nesting_help =
+    "a topology needs only a few levels: check the brackets, or an alias used inside the map or "
+    "list it names";
 
 SourceLoc loc_of(const YAML::Mark &mark) {
   if (mark.line < 0 || mark.column < 0) {
@@ -106,10 +110,11 @@ public:
     Position &position = m_tree.positions[pointer];
     position.key = key;
     position.value = loc_of(node.Mark());
-    if (depth > k_max_depth) {
+    if (depth > k_max_nesting) {
       m_reporter.error(
-          position.value, "the file nests maps and lists too deeply",
-          "a topology needs only a few levels; check for an alias that refers to itself");
+          position.value,
+          fmt::format("nesting too deep: maps and lists nest at most {} levels", k_max_nesting),
+          std::string(k_nesting_help));
       return nullptr;
     }
     switch (node.Type()) {
@@ -220,6 +225,112 @@ private:
   Reporter &m_reporter;
 };
 
+/// Stops the parse at the first limit the file exceeds (see LimitCheck).
+struct LimitExceeded {
+  SourceLoc loc;
+  std::string message;
+  std::string help;
+};
+
+/// A pass over yaml-cpp's events, before the node tree is built, that bounds what aliases expand
+/// to and how deep maps and lists nest. yaml-cpp shares an aliased node instead of copying it, so
+/// a few hundred bytes of aliases of aliases ("billion laughs") load quickly but expand to ~10^11
+/// values in the JSON tree; and its own depth limit is reported as "bad file". Both are caught
+/// here, where the alias's own position is still known (in the node tree an alias carries the
+/// position of its anchor).
+class LimitCheck : public YAML::EventHandler {
+public:
+  explicit LimitCheck(const std::string &text) : m_text(text) {}
+
+  void OnDocumentStart(const YAML::Mark &) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark &mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                const std::string &) override {
+    leaf(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark &mark, YAML::anchor_t anchor) override {
+    auto size = m_sizes.find(anchor);
+    if (size == m_sizes.end()) {
+      // yaml-cpp lets an alias name a map or list that is still open: a tree that contains
+      // itself, which has no end when expanded.
+      throw LimitExceeded{
+          loc_of(mark),
+          fmt::format("alias '{}' is used inside the map or list it names", alias_name(mark)),
+          "an alias repeats something complete: move it out of its anchor's map or list"};
+    }
+    m_values += size->second;
+    m_expanded += size->second;
+    if (m_expanded > k_max_alias_values) {
+      throw LimitExceeded{
+          loc_of(mark),
+          fmt::format("alias '{}' makes the file's aliases expand to more than {} values",
+                      alias_name(mark), k_max_alias_values),
+          "aliases of aliases multiply (a \"billion laughs\" file): ltb expands at most this "
+          "many values, far more than a lab needs; repeat fewer values, or use topology.kinds, "
+          "groups or defaults to share fields"};
+    }
+  }
+  void OnSequenceStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+private:
+  void leaf(const YAML::Mark &, YAML::anchor_t anchor) {
+    ++m_values;
+    if (anchor != YAML::NullAnchor) {
+      m_sizes[anchor] = 1;
+    }
+  }
+  void open(const YAML::Mark &mark, YAML::anchor_t anchor) {
+    if (static_cast<int>(m_open.size()) >= k_max_nesting) {
+      throw LimitExceeded{
+          loc_of(mark),
+          fmt::format("nesting too deep: maps and lists nest at most {} levels", k_max_nesting),
+          std::string(k_nesting_help)};
+    }
+    ++m_values;
+    m_open.push_back({anchor, m_values});
+  }
+  void close() {
+    if (m_open.empty()) {
+      return;
+    }
+    const auto [anchor, first] = m_open.back();
+    m_open.pop_back();
+    if (anchor != YAML::NullAnchor) {
+      m_sizes[anchor] = m_values - first + 1;
+    }
+  }
+  /// "*name" as written at MARK.
+  std::string alias_name(const YAML::Mark &mark) const {
+    if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= m_text.size()) {
+      return "*";
+    }
+    const std::size_t start = static_cast<std::size_t>(mark.pos);
+    std::size_t end = start + 1;
+    while (end < m_text.size() && end - start <= 64 &&
+           !std::isspace(static_cast<unsigned char>(m_text[end])) &&
+           std::string_view(",[]{}").find(m_text[end]) == std::string_view::npos) {
+      ++end;
+    }
+    return m_text.substr(start, end - start);
+  }
+
+  const std::string &m_text;
+  std::size_t m_values = 0;   // values so far, aliases counted as what they expand to
+  std::size_t m_expanded = 0; // values that aliases expanded to, so far
+  std::map<YAML::anchor_t, std::size_t> m_sizes;              // of anchored values, expanded
+  std::vector<std::pair<YAML::anchor_t, std::size_t>> m_open; // anchor, m_values at its start
+};
+
 } // namespace
 
 namespace {
@@ -247,6 +358,13 @@ YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
   YamlTree tree;
   YAML::Node document;
   try {
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      LimitCheck check(text);
+      while (parser.HandleNextDocument(check)) {
+      }
+    }
     std::vector<YAML::Node> documents = YAML::LoadAll(text);
     if (documents.size() > 1) {
       reporter.error(loc_of(documents[1].Mark()), "the file holds more than one YAML document",
@@ -255,6 +373,16 @@ YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
     if (!documents.empty()) {
       document = documents.front();
     }
+  } catch (const LimitExceeded &e) {
+    reporter.error(e.loc, e.message, e.help);
+    return tree;
+  } catch (const YAML::DeepRecursion &e) {
+    // yaml-cpp's own guard, should a path around LimitCheck's exist (it says "bad file").
+    reporter.error(
+        loc_of(e.mark),
+        fmt::format("nesting too deep: maps and lists nest at most {} levels", k_max_nesting),
+        std::string(k_nesting_help));
+    return tree;
   } catch (const YAML::ParserException &e) {
     const SourceLoc loc = loc_of(e.mark);
     reporter.error(loc, fmt::format("invalid YAML: {}", e.msg),

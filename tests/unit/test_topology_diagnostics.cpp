@@ -118,3 +118,77 @@ TEST_CASE("topology diagnostics: did_you_mean") {
   CHECK(did_you_mean("rotuers", {"routers"}) == "routers");
   CHECK(did_you_mean("abc", {"xyc"}).empty());
 }
+
+TEST_CASE("topology diagnostics: a long line is cut around the caret") {
+  std::string line;
+  for (int i = 0; i < 50; ++i) {
+    line += "abcdefghi" + std::to_string(i % 10); // 10 bytes; byte 10*i+j is the letter j
+  }
+  Diagnostics d;
+  d.source_text = "name: x\n" + line + "\n";
+  SUBCASE("in the middle: cut on both sides, caret under its character") {
+    d.items.push_back({Severity::error, "lab.yaml", {2, 251}, "here", ""});
+    // Caret at byte 250 ('a'); 40 bytes shown before it, 120 in all.
+    CHECK(render(d, false) == "lab.yaml:2:251: error: here\n"
+                              "   2 | \u2026" +
+                                  line.substr(210, 120) +
+                                  "\u2026\n"
+                                  "     | " +
+                                  std::string(41, ' ') + "^\n");
+  }
+  SUBCASE("near the start: cut at the end only") {
+    d.items.push_back({Severity::error, "lab.yaml", {2, 3}, "here", ""});
+    CHECK(render(d, false) == "lab.yaml:2:3: error: here\n"
+                              "   2 | " +
+                                  line.substr(0, 120) +
+                                  "\u2026\n"
+                                  "     |   ^\n");
+  }
+  SUBCASE("near the end: cut at the start only, still 120 bytes") {
+    d.items.push_back({Severity::error, "lab.yaml", {2, 500}, "here", ""});
+    CHECK(render(d, false) == "lab.yaml:2:500: error: here\n"
+                              "   2 | \u2026" +
+                                  line.substr(380) +
+                                  "\n"
+                                  "     | " +
+                                  std::string(1 + 119, ' ') + "^\n");
+  }
+  SUBCASE("a line of 120 bytes is shown whole") {
+    d.source_text = "name: x\n" + line.substr(0, 120) + "\n";
+    d.items.push_back({Severity::error, "lab.yaml", {2, 120}, "here", ""});
+    CHECK(render(d, false) == "lab.yaml:2:120: error: here\n"
+                              "   2 | " +
+                                  line.substr(0, 120) + "\n     | " + std::string(119, ' ') +
+                                  "^\n");
+  }
+}
+
+TEST_CASE("topology diagnostics: a long line is never cut inside a UTF-8 character") {
+  // 'x' then 100 'é' (two bytes each, starting at odd bytes). With the caret at byte 102 the
+  // window would be bytes 62 to 182, both inside a character: it backs off to 61 and 181. The
+  // caret stands after the 21 characters that begin before it.
+  std::string line = "x";
+  std::string sixty;
+  for (int i = 0; i < 100; ++i) {
+    line += "\u00e9";
+    sixty += i < 60 ? "\u00e9" : "";
+  }
+  Diagnostics d;
+  d.source_text = line + "\n";
+  d.items.push_back({Severity::error, "lab.yaml", {1, 103}, "here", ""});
+  CHECK(render(d, false) == "lab.yaml:1:103: error: here\n"
+                            "   1 | \u2026" +
+                                sixty +
+                                "\u2026\n"
+                                "     | " +
+                                std::string(1 + 21, ' ') + "^\n");
+}
+
+TEST_CASE("topology diagnostics: the caret counts characters, not bytes") {
+  Diagnostics d;
+  d.source_text = "name: \"caf\u00e9\"x\n";
+  d.items.push_back({Severity::error, "lab.yaml", {1, 14}, "here", ""}); // the 'x', byte 13
+  CHECK(render(d, false) == "lab.yaml:1:14: error: here\n"
+                            "   1 | name: \"caf\u00e9\"x\n"
+                            "     |             ^\n");
+}

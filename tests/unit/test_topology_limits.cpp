@@ -1,0 +1,108 @@
+// The loader's limits on what a file may make it do: aliases that expand without end ("billion
+// laughs"), nesting deeper than any topology, and source lines too long to print.
+
+#include "testutil.hpp"
+#include "topology/loader.hpp"
+
+#include <doctest/doctest.h>
+#include <string>
+
+namespace {
+
+using namespace ltb::topology;
+using ltb::test::TempDir;
+
+std::string errors(const std::string &yaml) {
+  TempDir dir;
+  auto result = load_text(yaml, "lab.yaml", dir.path.string());
+  REQUIRE_MESSAGE(!result.has_value(), "the load was expected to fail");
+  return render(result.error(), false);
+}
+
+/// 11 levels of 10 aliases each: about 700 bytes that name 10^11 values.
+std::string alias_bomb() {
+  std::string yaml = "name: bomb\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int level = 1; level <= 10; ++level) {
+    yaml += "x" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) {
+      yaml += (i ? ", *a" : "*a") + std::to_string(level - 1);
+    }
+    yaml += "]\n";
+  }
+  return yaml + "topology: {nodes: {r1: {kind: linux, image: alpine, labels: {x: *a10}}}}\n";
+}
+
+} // namespace
+
+TEST_CASE("topology limits: an alias bomb is refused at the alias that expands too far") {
+  const std::string yaml = alias_bomb();
+  CHECK(yaml.size() < 800);
+  // An alias of a3 is 11,111 values (10^4 scalars and the lists). Levels 1 to 3 expand to
+  // 12,330; the 8th alias of level 4 takes the total past 100,000. Nothing is expanded before the
+  // check.
+  CHECK(
+      errors(yaml) ==
+      R"(lab.yaml:6:45: error: alias '*a3' makes the file's aliases expand to more than 100000 values
+   6 | x4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]
+     |                                             ^
+help: aliases of aliases multiply (a "billion laughs" file): ltb expands at most this many values, far more than a lab needs; repeat fewer values, or use topology.kinds, groups or defaults to share fields
+)");
+}
+
+TEST_CASE("topology limits: aliases that stay under the limit load") {
+  TempDir dir;
+  // Level 3: 10 aliases of 111 values each, then the one use of a3 below: 2,220 values.
+  std::string yaml = "name: ok\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int level = 1; level <= 3; ++level) {
+    yaml += "x" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) {
+      yaml += (i ? ", *a" : "*a") + std::to_string(level - 1);
+    }
+    yaml += "]\n";
+  }
+  yaml += "topology: {nodes: {r1: {kind: linux, image: alpine, labels: {x: *a3}}}}\n";
+  auto result = load_text(yaml, "lab.yaml", dir.path.string());
+  REQUIRE(!result.has_value()); // the x0..x3 keys are unknown: errors, but no limit is hit
+  const std::string text = render(result.error(), false);
+  CHECK(text.find("unknown key 'x0'") != std::string::npos);
+  CHECK(text.find("expand") == std::string::npos);
+}
+
+TEST_CASE("topology limits: an alias inside the map or list it names") {
+  CHECK(errors("name: x\n"
+               "x: &a [1, *a]\n") ==
+        R"(lab.yaml:2:11: error: alias '*a' is used inside the map or list it names
+   2 | x: &a [1, *a]
+     |           ^
+help: an alias repeats something complete: move it out of its anchor's map or list
+)");
+}
+
+TEST_CASE("topology limits: 20,000 nested lists say 'nesting too deep', with a cut source line") {
+  const std::string yaml =
+      "name: deep\ntopology: " + std::string(20000, '[') + std::string(20000, ']') + "\n";
+  // The root map is level 1, so the 64th '[' (column 11 + 63) is level 65. The line is cut to
+  // 120 bytes around the caret, with an ellipsis on each cut side.
+  CHECK(errors(yaml) == "lab.yaml:2:74: error: nesting too deep: maps and lists nest at most 64 "
+                        "levels\n"
+                        "   2 | \u2026" +
+                            std::string(120, '[') +
+                            "\u2026\n"
+                            "     | " +
+                            std::string(41, ' ') +
+                            "^\n"
+                            "help: a topology needs only a few levels: check the brackets, or an "
+                            "alias used inside the map or list it names\n");
+}
+
+TEST_CASE("topology limits: nesting through aliases is bounded too") {
+  // Each alias nests the previous list once more: 70 levels, each written only once.
+  std::string yaml = "name: x\nx0: &l0 [1]\n";
+  for (int level = 1; level <= 70; ++level) {
+    yaml += "x" + std::to_string(level) + ": &l" + std::to_string(level) + " [*l" +
+            std::to_string(level - 1) + "]\n";
+  }
+  const std::string text = errors(yaml);
+  CHECK(text.find("error: nesting too deep: maps and lists nest at most 64 levels") !=
+        std::string::npos);
+}
