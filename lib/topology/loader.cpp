@@ -7,8 +7,8 @@
 
 #include "topology/detail.hpp"
 #include "topology/vm_image.hpp"
-#include "util/size.hpp"
 #include "util/hash.hpp"
+#include "util/size.hpp"
 
 #include <algorithm>
 #include <array>
@@ -69,6 +69,10 @@ constexpr std::array<std::string_view, 6> k_not_on_vm_fields{"exec", "startup-co
                                                              "env",  "entrypoint",     "cmd"};
 
 constexpr std::int64_t k_vm_default_memory = 256LL << 20;
+
+/// Docker's own networks: they cannot be created or removed, and containerlab files name
+/// `bridge` as their management network.
+constexpr std::array<std::string_view, 3> k_docker_predefined_networks{"bridge", "host", "none"};
 
 constexpr std::size_t k_max_ifname = 15; // IFNAMSIZ - 1
 constexpr int k_min_mgmt_prefix = 16;
@@ -300,6 +304,16 @@ private:
     Mgmt &out = m_topology.mgmt;
     if (const Json *network = member(mgmt, "network"); network && network->is_string()) {
       out.network = network->get<std::string>();
+      if (std::find(k_docker_predefined_networks.begin(), k_docker_predefined_networks.end(),
+                    out.network) != k_docker_predefined_networks.end()) {
+        m_reporter.error(
+            at("/mgmt/network"),
+            fmt::format("mgmt.network '{}' is one of Docker's predefined networks", out.network),
+            "ltb creates the lab's management network and removes it with the lab, "
+            "and joining an existing network is not supported yet (a later release "
+            "adds it): remove mgmt.network (ltb then names it ltb-LAB), or give a "
+            "name of its own");
+      }
     }
     if (out.network.empty()) {
       out.network = "ltb-" + m_topology.name;

@@ -525,6 +525,28 @@ help: did you mean '172.20.30.0/24'?
 )");
 }
 
+TEST_CASE("topology validation: mgmt.network naming one of Docker's predefined networks") {
+  for (const std::string network : {"bridge", "host", "none"}) {
+    CAPTURE(network);
+    CHECK(errors("name: x\n"
+                 "mgmt:\n"
+                 "  network: " +
+                 network +
+                 "\n"
+                 "topology:\n"
+                 "  nodes: {r1: {kind: linux, image: alpine}}\n") ==
+          "lab.yaml:3:12: error: mgmt.network '" + network +
+              "' is one of Docker's predefined networks\n"
+              "   3 |   network: " +
+              network +
+              "\n"
+              "     |            ^\n"
+              "help: ltb creates the lab's management network and removes it with the lab, and "
+              "joining an existing network is not supported yet (a later release adds it): "
+              "remove mgmt.network (ltb then names it ltb-LAB), or give a name of its own\n");
+  }
+}
+
 TEST_CASE("topology validation: management addresses") {
   CHECK(
       errors("name: x\n"
