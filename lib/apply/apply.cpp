@@ -541,7 +541,7 @@ private:
       if (!container) {
         return context(container.error());
       }
-      auto ns = net::Netns::of_pid(container->pid);
+      auto ns = m_b.host->netns_of_pid(container->pid);
       if (!ns) {
         return context(ns.error());
       }
@@ -553,7 +553,7 @@ private:
         return context(created.error());
       }
     }
-    if (auto joined = net::redirect_pair(left, right); !joined) {
+    if (auto joined = m_b.host->redirect_pair(left, right); !joined) {
       return context(joined.error());
     }
     return m_b.store->put_link(link_record(link, "up"));
@@ -571,8 +571,8 @@ private:
     if (!a || !b) {
       return context(!a ? a.error() : b.error());
     }
-    auto ns_a = net::Netns::of_pid(a->pid);
-    auto ns_b = net::Netns::of_pid(b->pid);
+    auto ns_a = m_b.host->netns_of_pid(a->pid);
+    auto ns_b = m_b.host->netns_of_pid(b->pid);
     if (!ns_a || !ns_b) {
       return context(!ns_a ? ns_a.error() : ns_b.error());
     }
@@ -629,7 +629,7 @@ private:
         errors.push_back(fmt::format("link {}: {}", link.name, container.error().message));
         continue;
       }
-      auto ns = net::Netns::of_pid(container->pid);
+      auto ns = m_b.host->netns_of_pid(container->pid);
       if (!ns) {
         errors.push_back(fmt::format("link {}: {}", link.name, ns.error().message));
         continue;
@@ -683,7 +683,7 @@ private:
       if (!container) {
         continue; // gone with its container
       }
-      if (auto ns = net::Netns::of_pid(container->pid)) {
+      if (auto ns = m_b.host->netns_of_pid(container->pid)) {
         if (m_b.netlink->delete_link(end->iface, ns->fd())) {
           break; // the peer goes with it
         }
@@ -803,9 +803,8 @@ private:
     spec.memory_mib = node->memory_bytes > 0 ? node->memory_bytes / (1024 * 1024) : 256;
     if (!node->image.empty()) {
       spec.disk = (dir / "disk.qcow2").string();
-      fs::remove(spec.disk, ec);
       auto size = node->disk_size_bytes > 0 ? std::to_string(node->disk_size_bytes) : std::string();
-      if (auto made = runtime::create_overlay(node->image, spec.disk, size); !made) {
+      if (auto made = m_b.overlays->create(node->image, spec.disk, size); !made) {
         return context(made.error());
       }
     }
@@ -835,7 +834,7 @@ private:
         spec.nics.push_back({"ovs", plan::bridge_name(m_plan.lab, peer), mac_of(node->name, index),
                              tap, node->nic_model});
       } else {
-        if (auto made = net::create_tap(tap); !made) {
+        if (auto made = m_b.host->create_tap(tap); !made) {
           return context(made.error());
         }
         spec.nics.push_back({"ethernet", tap, mac_of(node->name, index), "", node->nic_model});
@@ -884,8 +883,8 @@ private:
     for (const auto &key : action.links) {
       (void)m_b.netlink->delete_link(plan::host_veth_name(m_plan.lab, key, action.node));
     }
-    std::error_code ec;
-    fs::remove(fs::path(m_options.lab_dir) / action.node / "disk.qcow2", ec);
+    auto disk = fs::path(m_options.lab_dir) / action.node / "disk.qcow2";
+    LTB_CHECK(m_b.overlays->remove(disk.string()));
     if (!action.node.empty()) {
       LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
     }
@@ -900,15 +899,15 @@ private:
       LTB_CHECK(record_object("dhcp", "dnsmasq", "", action.name));
     }
     if (action.reason == "management network recreated") {
-      LTB_CHECK(net::dhcp_server_stop(m_options.lab_dir)); // its range may have changed
+      LTB_CHECK(m_b.dhcp->stop(m_options.lab_dir)); // its range may have changed
     }
     net::DhcpServerSpec spec{m_options.lab_dir, action.name, m_plan.subnet,
                              m_desired->mgmt.external_access ? m_plan.gateway : std::string(),
                              m_plan.dhcp_hosts};
-    if (auto applied = net::dhcp_server_apply(spec); !applied) {
+    if (auto applied = m_b.dhcp->apply(spec); !applied) {
       return fail(with_context("lab " + m_plan.lab, applied.error()));
     }
-    auto pid = net::dhcp_server_state(m_options.lab_dir).pid;
+    auto pid = m_b.dhcp->state(m_options.lab_dir).pid;
     LTB_TRY(now, m_b.store->objects(m_plan.lab));
     for (const auto &object : now) {
       if (object.type == "dhcp") {
@@ -919,7 +918,7 @@ private:
   }
 
   Status remove_dhcp(const Action &) {
-    LTB_CHECK(net::dhcp_server_stop(m_options.lab_dir));
+    LTB_CHECK(m_b.dhcp->stop(m_options.lab_dir));
     return forget_objects("dhcp", {"dnsmasq"});
   }
 

@@ -64,7 +64,7 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     }
   }
   if (!options.lab_dir.empty()) {
-    if (auto dhcp = net::dhcp_server_state(options.lab_dir); dhcp.running) {
+    if (auto dhcp = backends.dhcp->state(options.lab_dir); dhcp.running) {
       observed.dhcp_hosts = dhcp.hosts_text;
     }
   }

@@ -164,4 +164,20 @@ Status dhcp_server_stop(const std::string &dir) {
   return {};
 }
 
+namespace {
+
+class RealDhcp final : public Dhcp {
+public:
+  DhcpServerState state(const std::string &dir) override { return dhcp_server_state(dir); }
+  Status apply(const DhcpServerSpec &spec) override { return dhcp_server_apply(spec); }
+  Status stop(const std::string &dir) override { return dhcp_server_stop(dir); }
+};
+
+} // namespace
+
+Dhcp &host_dhcp() {
+  static RealDhcp real;
+  return real;
+}
+
 } // namespace ltb::net

@@ -36,6 +36,18 @@ Status dhcp_server_apply(const DhcpServerSpec &spec);
 /// Stops the lab's server (when it runs) and removes its files. Ok when there is none.
 Status dhcp_server_stop(const std::string &dir);
 
+/// The three calls above behind one seam, so that unit tests of apply/ run on a fake.
+class Dhcp {
+public:
+  virtual ~Dhcp() = default;
+  virtual DhcpServerState state(const std::string &dir) = 0;
+  virtual Status apply(const DhcpServerSpec &spec) = 0;
+  virtual Status stop(const std::string &dir) = 0;
+};
+
+/// The real one (dnsmasq processes). Stateless, so one instance serves all.
+Dhcp &host_dhcp();
+
 /// The dnsmasq command line for a spec (for tests and --dry-run).
 std::vector<std::string> dnsmasq_argv(const DhcpServerSpec &spec);
 

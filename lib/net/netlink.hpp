@@ -16,6 +16,8 @@ class Netns {
 public:
   static Result<Netns> of_pid(int pid);
   static Netns host() { return Netns(); }
+  /// Takes ownership of an open descriptor (fakes hand out placeholders this way).
+  static Netns adopt(int fd) { return Netns(fd); }
   Netns(Netns &&other) noexcept;
   Netns &operator=(Netns &&other) noexcept;
   Netns(const Netns &) = delete;

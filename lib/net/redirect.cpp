@@ -135,4 +135,22 @@ Status redirect_pair(const std::string &a, const std::string &b) {
   return redirect_one(sock.get(), index_b, index_a, b, a);
 }
 
+namespace {
+
+class RealHostNet final : public HostNet {
+public:
+  Result<Netns> netns_of_pid(int pid) override { return Netns::of_pid(pid); }
+  Status create_tap(const std::string &name) override { return net::create_tap(name); }
+  Status redirect_pair(const std::string &a, const std::string &b) override {
+    return net::redirect_pair(a, b);
+  }
+};
+
+} // namespace
+
+HostNet &host_net() {
+  static RealHostNet real;
+  return real;
+}
+
 } // namespace ltb::net

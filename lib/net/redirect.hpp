@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "net/netlink.hpp"
 #include "util/error.hpp"
 
 namespace ltb::net {
@@ -15,5 +16,19 @@ Status create_tap(const std::string &name);
 
 /// Redirects every frame arriving on `a` out of `b`, and back. Replaces earlier redirects on them.
 Status redirect_pair(const std::string &a, const std::string &b);
+
+/// What apply/ does to the host's namespaces, taps and redirects, behind one seam so that unit
+/// tests run it on a fake (tests/unit/fakes/).
+class HostNet {
+public:
+  virtual ~HostNet() = default;
+  /// The network namespace of a process (a container's init).
+  virtual Result<Netns> netns_of_pid(int pid) = 0;
+  virtual Status create_tap(const std::string &name) = 0;
+  virtual Status redirect_pair(const std::string &a, const std::string &b) = 0;
+};
+
+/// The real one: the functions above and Netns::of_pid. Stateless, so one instance serves all.
+HostNet &host_net();
 
 } // namespace ltb::net

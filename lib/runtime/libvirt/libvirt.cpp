@@ -560,4 +560,28 @@ Status create_overlay(const std::string &base, const std::string &overlay,
   return {};
 }
 
+namespace {
+
+class RealOverlays final : public Overlays {
+public:
+  Status create(const std::string &base, const std::string &overlay,
+                const std::string &size) override {
+    std::error_code ec;
+    std::filesystem::remove(overlay, ec);
+    return create_overlay(base, overlay, size);
+  }
+  Status remove(const std::string &overlay) override {
+    std::error_code ec;
+    std::filesystem::remove(overlay, ec);
+    return {};
+  }
+};
+
+} // namespace
+
+Overlays &host_overlays() {
+  static RealOverlays real;
+  return real;
+}
+
 } // namespace ltb::runtime

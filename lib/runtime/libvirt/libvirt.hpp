@@ -53,4 +53,18 @@ Result<std::unique_ptr<VmRuntime>> connect_libvirt(const std::string &uri = "qem
 Status create_overlay(const std::string &base, const std::string &overlay,
                       const std::string &size = {});
 
+/// A VM's copy-on-write disks (qemu-img and files), behind a seam for unit tests of apply/.
+class Overlays {
+public:
+  virtual ~Overlays() = default;
+  /// create_overlay(), replacing an existing overlay file.
+  virtual Status create(const std::string &base, const std::string &overlay,
+                        const std::string &size) = 0;
+  /// Deletes the overlay file. Ok when it does not exist.
+  virtual Status remove(const std::string &overlay) = 0;
+};
+
+/// The real one. Stateless, so one instance serves all.
+Overlays &host_overlays();
+
 } // namespace ltb::runtime

@@ -1,0 +1,777 @@
+#pragma once
+// In-memory fakes of every outside system apply/ touches (apply::Backends): Docker, libvirt,
+// netlink, Open vSwitch, namespaces/taps/tc redirects, the per-lab dnsmasq and qemu-img. They
+// share one World, so that removing a container also removes the veths in its namespace, and so
+// that a test can list everything that exists. Any call can be made to fail (Faults). Used by the
+// unit tests of apply/ only; nothing here touches the host.
+
+#include "apply/apply.hpp"
+#include "apply/progress.hpp"
+
+#include <atomic>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace ltb::fakes {
+
+/// Which calls fail. Every fake call goes through check(call, argument): it counts the call, runs
+/// the on_call hook (a test may cancel there) and fails when a rule matches.
+class Faults {
+public:
+  /// Fails calls named `call` whose argument contains `match` ("" = any), `times` times (-1 =
+  /// always).
+  void inject(const std::string &call, const std::string &match = {}, int times = -1) {
+    std::lock_guard lock(m_mutex);
+    m_rules.push_back({call, match, times});
+  }
+  /// Fails the n-th call (1-based) of any fake, whatever it is.
+  void fail_nth(int n) {
+    std::lock_guard lock(m_mutex);
+    m_fail_nth = n;
+  }
+  void clear() {
+    std::lock_guard lock(m_mutex);
+    m_rules.clear();
+    m_fail_nth = 0;
+    on_call = nullptr;
+  }
+  int total() const {
+    std::lock_guard lock(m_mutex);
+    return m_total;
+  }
+  int calls(const std::string &call) const {
+    std::lock_guard lock(m_mutex);
+    auto it = m_counts.find(call);
+    return it == m_counts.end() ? 0 : it->second;
+  }
+  /// The failed calls so far, "call(argument)".
+  std::vector<std::string> failed() const {
+    std::lock_guard lock(m_mutex);
+    return m_failed;
+  }
+
+  Status check(const std::string &call, const std::string &argument) {
+    std::function<void(int, const std::string &)> hook;
+    bool failing = false;
+    int n = 0;
+    {
+      std::lock_guard lock(m_mutex);
+      n = ++m_total;
+      ++m_counts[call];
+      hook = on_call;
+      if (n == m_fail_nth) {
+        failing = true;
+      }
+      for (auto &rule : m_rules) {
+        if (!failing && rule.times != 0 && rule.call == call &&
+            argument.find(rule.match) != std::string::npos) {
+          failing = true;
+          if (rule.times > 0) {
+            --rule.times;
+          }
+        }
+      }
+      if (failing) {
+        m_failed.push_back(call + "(" + argument + ")");
+      }
+    }
+    if (hook) {
+      hook(n, call);
+    }
+    if (failing) {
+      return fail(fmt::format("injected failure of {}({})", call, argument));
+    }
+    return {};
+  }
+
+  /// Called after counting each call, outside the lock: (call number, call name).
+  std::function<void(int, const std::string &)> on_call;
+
+private:
+  struct Rule {
+    std::string call;
+    std::string match;
+    int times;
+  };
+  mutable std::mutex m_mutex;
+  std::vector<Rule> m_rules;
+  std::map<std::string, int> m_counts;
+  std::vector<std::string> m_failed;
+  int m_total = 0;
+  int m_fail_nth = 0;
+};
+
+/// A network interface: in the host namespace (ns "") or in a container's ("pid:N").
+struct Iface {
+  std::string kind; // "veth", "tap"
+  std::string peer_ns;
+  std::string peer; // veth peer's name
+};
+
+struct Container {
+  runtime::ContainerSpec spec;
+  std::string id;
+  std::string state = "created";
+  int pid = 0;
+  std::vector<std::string> execs;
+};
+
+struct Network {
+  runtime::NetworkSpec spec;
+  std::string id;
+};
+
+struct Domain {
+  runtime::VmSpec spec;
+  std::string uuid;
+};
+
+struct Bridge {
+  net::Datapath datapath;
+  std::map<std::string, std::string> external_ids;
+  std::map<std::string, std::map<std::string, std::string>> ports;
+};
+
+struct DhcpServer {
+  net::DhcpServerSpec spec;
+  int pid = 0;
+};
+
+/// Everything the fakes hold. One mutex guards it all; no fake calls out while holding it.
+struct World {
+  mutable std::mutex mutex;
+  Faults faults;
+  std::map<std::string, Container> containers;                 // by name
+  std::map<std::string, Network> networks;                     // by name
+  std::map<std::string, Domain> domains;                       // by name
+  std::map<std::string, Bridge> bridges;                       // by name
+  std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
+  std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
+  std::map<std::string, DhcpServer> dhcp;                      // by lab directory
+  std::set<std::string> overlays;                              // files
+  std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
+  std::map<int, std::string> netns_fds; // placeholder fd -> namespace
+  bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
+  int next_pid = 40000;
+  int next_id = 1;
+
+  std::string new_id(const std::string &prefix) {
+    return fmt::format("{}{:04}", prefix, next_id++);
+  }
+
+  /// Deletes an interface and its veth peer, with their redirects. Caller holds the mutex.
+  void drop_iface(const std::string &ns, const std::string &name) {
+    auto it = ifaces.find({ns, name});
+    if (it == ifaces.end()) {
+      return;
+    }
+    auto iface = it->second;
+    ifaces.erase(it);
+    for (auto r = redirects.begin(); r != redirects.end();) {
+      r = (ns.empty() && (r->first == name || r->second == name)) ? redirects.erase(r) : ++r;
+    }
+    if (iface.kind == "veth") {
+      drop_iface(iface.peer_ns, iface.peer);
+    }
+    // An OVS port stays when its interface goes (as in Open vSwitch, which then reports an
+    // error on the interface); the port record is what ltb removes.
+  }
+
+  /// Removes a namespace with everything in it (a container stopped or removed).
+  void drop_namespace(const std::string &ns) {
+    std::vector<std::string> names;
+    for (const auto &[key, iface] : ifaces) {
+      if (key.first == ns) {
+        names.push_back(key.second);
+      }
+    }
+    for (const auto &name : names) {
+      drop_iface(ns, name);
+    }
+  }
+
+  bool empty() const {
+    std::lock_guard lock(mutex);
+    return containers.empty() && networks.empty() && domains.empty() && bridges.empty() &&
+           ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty();
+  }
+
+  /// One line per object, for messages.
+  std::string describe() const {
+    std::lock_guard lock(mutex);
+    std::string out;
+    for (const auto &[name, c] : containers) {
+      out += fmt::format("container {} ({})\n", name, c.state);
+    }
+    for (const auto &[name, n] : networks) {
+      out += "network " + name + "\n";
+    }
+    for (const auto &[name, d] : domains) {
+      out += "domain " + name + "\n";
+    }
+    for (const auto &[name, b] : bridges) {
+      out += "bridge " + name + "\n";
+      for (const auto &[port, ids] : b.ports) {
+        out += "  port " + port + "\n";
+      }
+    }
+    for (const auto &[key, iface] : ifaces) {
+      out +=
+          fmt::format("{} {}:{}\n", iface.kind, key.first.empty() ? "host" : key.first, key.second);
+    }
+    for (const auto &[dir, d] : dhcp) {
+      out += "dnsmasq " + dir + "\n";
+    }
+    for (const auto &file : overlays) {
+      out += "overlay " + file + "\n";
+    }
+    return out;
+  }
+};
+
+inline bool labels_match(const std::map<std::string, std::string> &have,
+                         const std::map<std::string, std::string> &want) {
+  for (const auto &[key, value] : want) {
+    auto it = have.find(key);
+    if (it == have.end() || it->second != value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class FakeDocker final : public runtime::ContainerRuntime {
+public:
+  explicit FakeDocker(World &world) : m_w(world) {}
+
+  Result<std::string> server_version() override {
+    LTB_CHECK(m_w.faults.check("server_version", ""));
+    return std::string("fake 1.0 (API 1.41)");
+  }
+  Result<std::vector<runtime::NetworkInfo>>
+  list_networks(const std::map<std::string, std::string> &labels) override {
+    LTB_CHECK(m_w.faults.check("list_networks", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<runtime::NetworkInfo> out;
+    for (const auto &[name, n] : m_w.networks) {
+      if (labels_match(n.spec.labels, labels)) {
+        out.push_back({n.id, name, n.spec.bridge_name, n.spec.labels, n.spec.subnet});
+      }
+    }
+    return out;
+  }
+  Result<std::string> create_network(const runtime::NetworkSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("create_network", spec.name));
+    std::lock_guard lock(m_w.mutex);
+    if (m_w.networks.count(spec.name)) {
+      return fail(fmt::format("network with name {} already exists (HTTP 409)", spec.name));
+    }
+    auto id = m_w.new_id("net");
+    m_w.networks[spec.name] = {spec, id};
+    return id;
+  }
+  Status remove_network(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("remove_network", name));
+    std::lock_guard lock(m_w.mutex);
+    for (const auto &[cname, c] : m_w.containers) {
+      if (c.spec.network == name) {
+        return fail(fmt::format("network {} has active endpoints (HTTP 403)", name));
+      }
+    }
+    m_w.networks.erase(name);
+    return {};
+  }
+  Result<bool> image_present(const std::string &image) override {
+    LTB_CHECK(m_w.faults.check("image_present", image));
+    std::lock_guard lock(m_w.mutex);
+    return m_w.images.count(image) > 0;
+  }
+  Status pull_image(const std::string &image, const runtime::PullProgress &progress) override {
+    LTB_CHECK(m_w.faults.check("pull_image", image));
+    if (progress) {
+      progress("pulled");
+    }
+    std::lock_guard lock(m_w.mutex);
+    m_w.images.insert(image);
+    return {};
+  }
+  Result<std::vector<runtime::ContainerInfo>>
+  list_containers(const std::map<std::string, std::string> &labels) override {
+    LTB_CHECK(m_w.faults.check("list_containers", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<runtime::ContainerInfo> out;
+    for (const auto &[name, c] : m_w.containers) {
+      if (labels_match(c.spec.labels, labels)) {
+        out.push_back(info_of(c));
+      }
+    }
+    return out;
+  }
+  Result<std::string> create_container(const runtime::ContainerSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("create_container", spec.name));
+    std::lock_guard lock(m_w.mutex);
+    if (m_w.containers.count(spec.name)) {
+      return fail(fmt::format("Conflict. The container name \"/{}\" is already in use (HTTP 409)",
+                              spec.name));
+    }
+    if (!m_w.images.count(spec.image)) {
+      return fail(fmt::format("No such image: {} (HTTP 404)", spec.image));
+    }
+    if (!spec.network.empty() && !m_w.networks.count(spec.network)) {
+      return fail(fmt::format("network {} not found (HTTP 404)", spec.network));
+    }
+    Container c;
+    c.spec = spec;
+    c.id = m_w.new_id("cid");
+    m_w.containers[spec.name] = c;
+    return c.id;
+  }
+  Status start_container(const std::string &id) override {
+    LTB_CHECK(m_w.faults.check("start_container", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", id));
+    }
+    if (c->state != "running") {
+      c->state = "running";
+      c->pid = m_w.next_pid++;
+    }
+    return {};
+  }
+  Result<runtime::ContainerInfo> inspect_container(const std::string &name_or_id) override {
+    LTB_CHECK(m_w.faults.check("inspect_container", name_or_id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(name_or_id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", name_or_id));
+    }
+    return info_of(*c);
+  }
+  Status remove_container(const std::string &name_or_id) override {
+    LTB_CHECK(m_w.faults.check("remove_container", name_or_id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(name_or_id);
+    if (!c) {
+      return {};
+    }
+    if (c->pid) {
+      m_w.drop_namespace(fmt::format("pid:{}", c->pid));
+    }
+    m_w.containers.erase(c->spec.name);
+    return {};
+  }
+  Result<runtime::ExecOutput> exec(const std::string &id,
+                                   const std::vector<std::string> &argv) override {
+    LTB_CHECK(m_w.faults.check("exec", argv.size() > 2 ? argv[2] : id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c || c->state != "running") {
+      return fail(fmt::format("container {} is not running (HTTP 409)", id));
+    }
+    c->execs.push_back(argv.size() > 2 ? argv[2] : "");
+    return runtime::ExecOutput{0, "", ""};
+  }
+
+private:
+  Container *find(const std::string &name_or_id) {
+    for (auto &[name, c] : m_w.containers) {
+      if (name == name_or_id || c.id == name_or_id) {
+        return &c;
+      }
+    }
+    return nullptr;
+  }
+  static runtime::ContainerInfo info_of(const Container &c) {
+    return {c.id, c.spec.name, c.spec.image, c.state, c.pid, c.spec.labels, c.spec.ipv4};
+  }
+  World &m_w;
+};
+
+class FakeNetlink final : public net::Netlink {
+public:
+  explicit FakeNetlink(World &world) : m_w(world) {}
+
+  Status create_veth(const net::VethEnd &a, const net::VethEnd &b, int) override {
+    LTB_CHECK(m_w.faults.check("create_veth", a.name + "|" + b.name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns_a, ns_of(a.netns_fd));
+    LTB_TRY(ns_b, ns_of(b.netns_fd));
+    for (const auto &[ns, name] : {std::pair{ns_a, a.name}, std::pair{ns_b, b.name}}) {
+      if (m_w.ifaces.count({ns, name})) {
+        return fail(fmt::format("cannot create veth {} <-> {}: {} exists", a.name, b.name, name));
+      }
+    }
+    m_w.ifaces[{ns_a, a.name}] = {"veth", ns_b, b.name};
+    m_w.ifaces[{ns_b, b.name}] = {"veth", ns_a, a.name};
+    return {};
+  }
+  Status delete_link(const std::string &name, int netns_fd) override {
+    LTB_CHECK(m_w.faults.check("delete_link", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    m_w.drop_iface(ns, name);
+    return {};
+  }
+  Result<bool> link_exists(const std::string &name, int netns_fd) override {
+    LTB_CHECK(m_w.faults.check("link_exists", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    return m_w.ifaces.count({ns, name}) > 0;
+  }
+  Result<std::vector<std::string>> list_links(const std::string &prefix) override {
+    LTB_CHECK(m_w.faults.check("list_links", prefix));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<std::string> out;
+    for (const auto &[key, iface] : m_w.ifaces) {
+      if (key.first.empty() && key.second.rfind(prefix, 0) == 0) {
+        out.push_back(key.second);
+      }
+    }
+    return out;
+  }
+
+private:
+  /// Caller holds the mutex.
+  Result<std::string> ns_of(int fd) {
+    if (fd < 0) {
+      return std::string();
+    }
+    auto it = m_w.netns_fds.find(fd);
+    if (it == m_w.netns_fds.end()) {
+      return fail(fmt::format("fake netlink: fd {} is no namespace", fd));
+    }
+    // The namespace must still exist: its container runs.
+    for (const auto &[name, c] : m_w.containers) {
+      if (c.pid && fmt::format("pid:{}", c.pid) == it->second) {
+        return it->second;
+      }
+    }
+    return fail("fake netlink: the namespace is gone (its container was removed)");
+  }
+  World &m_w;
+};
+
+class FakeHostNet final : public net::HostNet {
+public:
+  explicit FakeHostNet(World &world) : m_w(world) {}
+
+  Result<net::Netns> netns_of_pid(int pid) override {
+    LTB_CHECK(m_w.faults.check("netns_of_pid", std::to_string(pid)));
+    std::lock_guard lock(m_w.mutex);
+    bool running = false;
+    for (const auto &[name, c] : m_w.containers) {
+      running = running || (c.pid == pid && c.state == "running");
+    }
+    if (!running) {
+      return fail(fmt::format("cannot open the network namespace of pid {}: no such process", pid));
+    }
+    // A real descriptor (of /dev/null), so that Netns closes something it owns; the fake
+    // netlink maps it back to the namespace.
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return fail("fake: cannot open /dev/null");
+    }
+    m_w.netns_fds[fd] = fmt::format("pid:{}", pid);
+    return net::Netns::adopt(fd);
+  }
+  Status create_tap(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("create_tap", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.ifaces.find({"", name});
+    if (it != m_w.ifaces.end() && it->second.kind != "tap") {
+      return fail(fmt::format("cannot create tap {}: exists as a {}", name, it->second.kind));
+    }
+    m_w.ifaces[{"", name}] = {"tap", "", ""};
+    return {};
+  }
+  Status redirect_pair(const std::string &a, const std::string &b) override {
+    LTB_CHECK(m_w.faults.check("redirect_pair", a + "|" + b));
+    std::lock_guard lock(m_w.mutex);
+    for (const auto &name : {a, b}) {
+      if (!m_w.ifaces.count({"", name})) {
+        return fail(fmt::format("cannot redirect {} <-> {}: {}: Object not found", a, b, name));
+      }
+    }
+    m_w.redirects.insert({a, b});
+    m_w.redirects.insert({b, a});
+    return {};
+  }
+
+private:
+  World &m_w;
+};
+
+class FakeOvs final : public net::Ovs {
+public:
+  explicit FakeOvs(World &world) : m_w(world) {}
+
+  Result<std::string> version() override {
+    LTB_CHECK(m_w.faults.check("ovs_version", ""));
+    return std::string("3.1.0");
+  }
+  Status add_bridge(const std::string &name, net::Datapath datapath,
+                    const std::map<std::string, std::string> &ids) override {
+    LTB_CHECK(m_w.faults.check("add_bridge", name));
+    std::lock_guard lock(m_w.mutex);
+    if (datapath == net::Datapath::system && !m_w.kernel_datapath) {
+      return fail(fmt::format("cannot create bridge {}: {} (could not open datapath)", name,
+                              net::k_no_kernel_datapath));
+    }
+    auto &bridge = m_w.bridges[name];
+    bridge.datapath = datapath;
+    bridge.external_ids = ids;
+    return {};
+  }
+  Status del_bridge(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("del_bridge", name));
+    std::lock_guard lock(m_w.mutex);
+    m_w.bridges.erase(name);
+    return {};
+  }
+  Status add_ports(const std::string &bridge, const std::vector<net::OvsPort> &ports) override {
+    LTB_CHECK(m_w.faults.check("add_ports", bridge));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.bridges.find(bridge);
+    if (it == m_w.bridges.end()) {
+      return fail(fmt::format("ovs-vsctl: no bridge named {}", bridge));
+    }
+    for (const auto &port : ports) {
+      it->second.ports[port.name] = port.external_ids;
+    }
+    return {};
+  }
+  Status del_ports(const std::string &bridge, const std::vector<std::string> &ports) override {
+    LTB_CHECK(m_w.faults.check("del_ports", bridge));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.bridges.find(bridge);
+    if (it == m_w.bridges.end()) {
+      return fail(fmt::format("ovs-vsctl: no bridge named {}", bridge));
+    }
+    for (const auto &port : ports) {
+      it->second.ports.erase(port);
+    }
+    return {};
+  }
+  Result<std::vector<net::OvsBridge>>
+  bridges(const std::map<std::string, std::string> &ids) override {
+    LTB_CHECK(m_w.faults.check("bridges", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<net::OvsBridge> out;
+    for (const auto &[name, b] : m_w.bridges) {
+      if (!labels_match(b.external_ids, ids)) {
+        continue;
+      }
+      net::OvsBridge bridge{
+          name, b.datapath == net::Datapath::system ? "system" : "netdev", b.external_ids, {}, {}};
+      for (const auto &[port, port_ids] : b.ports) {
+        bridge.ports.push_back(port);
+        bridge.port_external_ids[port] = port_ids;
+      }
+      out.push_back(std::move(bridge));
+    }
+    return out;
+  }
+
+private:
+  World &m_w;
+};
+
+class FakeLibvirt final : public runtime::VmRuntime {
+public:
+  explicit FakeLibvirt(World &world) : m_w(world) {}
+
+  Result<std::string> version() override { return std::string("fake libvirt"); }
+  Result<bool> kvm_usable() override {
+    LTB_CHECK(m_w.faults.check("kvm_usable", ""));
+    return false;
+  }
+  Result<std::vector<runtime::VmInfo>>
+  list(const std::map<std::string, std::string> &metadata) override {
+    LTB_CHECK(m_w.faults.check("list_domains", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<runtime::VmInfo> out;
+    for (const auto &[name, d] : m_w.domains) {
+      if (labels_match(d.spec.metadata, metadata)) {
+        out.push_back(info_of(d));
+      }
+    }
+    return out;
+  }
+  Result<runtime::VmInfo> create(const runtime::VmSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("create_domain", spec.name));
+    std::lock_guard lock(m_w.mutex);
+    if (m_w.domains.count(spec.name)) {
+      return fail(fmt::format("domain '{}' already exists", spec.name));
+    }
+    if (!spec.disk.empty() && !m_w.overlays.count(spec.disk)) {
+      return fail(fmt::format("cannot open disk {}: No such file", spec.disk));
+    }
+    // Like libvirt: an "ethernet" NIC needs its tap; an "ovs" NIC gets a tap libvirt makes and
+    // adds as a port of the bridge (and removes again on destroy).
+    for (const auto &nic : spec.nics) {
+      if (nic.kind == "ethernet" && !m_w.ifaces.count({"", nic.source})) {
+        return fail(fmt::format("cannot use tap {}: no such device", nic.source));
+      }
+      if (nic.kind == "ovs" && !m_w.bridges.count(nic.source)) {
+        return fail(fmt::format("cannot add port to bridge {}: no such bridge", nic.source));
+      }
+    }
+    for (const auto &nic : spec.nics) {
+      if (nic.kind == "ovs") {
+        m_w.ifaces[{"", nic.target}] = {"tap", "", ""};
+        m_w.bridges[nic.source].ports.emplace(nic.target, std::map<std::string, std::string>{});
+      }
+    }
+    Domain d{spec, m_w.new_id("uuid-")};
+    m_w.domains[spec.name] = d;
+    return info_of(d);
+  }
+  Status destroy(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("destroy_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return {};
+    }
+    for (const auto &nic : it->second.spec.nics) {
+      if (nic.kind == "ovs") {
+        m_w.drop_iface("", nic.target);
+        if (auto b = m_w.bridges.find(nic.source); b != m_w.bridges.end()) {
+          b->second.ports.erase(nic.target);
+        }
+      }
+    }
+    m_w.domains.erase(it);
+    return {};
+  }
+  Result<runtime::VmInfo> info(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("domain_info", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return fail(fmt::format("no domain named '{}'", name));
+    }
+    return info_of(it->second);
+  }
+  Status console(const std::string &, int, int, char) override {
+    return fail("fake libvirt has no console");
+  }
+
+private:
+  static runtime::VmInfo info_of(const Domain &d) {
+    return {d.spec.name,     d.uuid,       "running",        false,
+            d.spec.metadata, d.spec.vcpus, d.spec.memory_mib};
+  }
+  World &m_w;
+};
+
+class FakeDhcp final : public net::Dhcp {
+public:
+  explicit FakeDhcp(World &world) : m_w(world) {}
+
+  net::DhcpServerState state(const std::string &dir) override {
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.dhcp.find(dir);
+    if (it == m_w.dhcp.end()) {
+      return {};
+    }
+    return {true, it->second.pid, it->second.spec.hosts_text};
+  }
+  Status apply(const net::DhcpServerSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("dhcp_apply", spec.dir));
+    std::lock_guard lock(m_w.mutex);
+    m_w.dhcp[spec.dir] = {spec, m_w.next_pid++};
+    return {};
+  }
+  Status stop(const std::string &dir) override {
+    LTB_CHECK(m_w.faults.check("dhcp_stop", dir));
+    std::lock_guard lock(m_w.mutex);
+    m_w.dhcp.erase(dir);
+    return {};
+  }
+
+private:
+  World &m_w;
+};
+
+class FakeOverlays final : public runtime::Overlays {
+public:
+  explicit FakeOverlays(World &world) : m_w(world) {}
+
+  Status create(const std::string &base, const std::string &overlay, const std::string &) override {
+    LTB_CHECK(m_w.faults.check("create_overlay", overlay));
+    std::lock_guard lock(m_w.mutex);
+    if (base.empty()) {
+      return fail("fake qemu-img: no base image");
+    }
+    m_w.overlays.insert(overlay);
+    return {};
+  }
+  Status remove(const std::string &overlay) override {
+    LTB_CHECK(m_w.faults.check("remove_overlay", overlay));
+    std::lock_guard lock(m_w.mutex);
+    m_w.overlays.erase(overlay);
+    return {};
+  }
+
+private:
+  World &m_w;
+};
+
+/// Progress that keeps the notices and failures for assertions.
+class RecordingProgress final : public apply::Progress {
+public:
+  void node(const std::string &node, apply::Phase phase, const std::string &detail) override {
+    std::lock_guard lock(m_mutex);
+    if (phase == apply::Phase::failed) {
+      failures.push_back(node + ": " + detail);
+    }
+  }
+  void notice(const std::string &line) override {
+    std::lock_guard lock(m_mutex);
+    notices.push_back(line);
+  }
+  void finish() override {}
+  std::vector<std::string> notices;
+  std::vector<std::string> failures;
+
+private:
+  std::mutex m_mutex;
+};
+
+/// Every fake over one World, and the Backends that hand them to apply/ (the store is the
+/// test's).
+struct FakeBackends {
+  World world;
+  FakeDocker docker{world};
+  FakeNetlink netlink{world};
+  FakeOvs ovs{world};
+  FakeLibvirt vms{world};
+  FakeHostNet host{world};
+  FakeDhcp dhcp{world};
+  FakeOverlays overlays{world};
+
+  apply::Backends backends(state::Store &store) {
+    apply::Backends b;
+    b.docker = &docker;
+    b.netlink = &netlink;
+    b.ovs = &ovs;
+    b.store = &store;
+    b.vms = &vms;
+    b.host = &host;
+    b.dhcp = &dhcp;
+    b.overlays = &overlays;
+    return b;
+  }
+};
+
+} // namespace ltb::fakes

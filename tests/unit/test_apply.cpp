@@ -1,0 +1,226 @@
+// apply/ on fakes (tests/unit/fakes/): plan -> apply -> record -> plan again is empty, for labs of
+// containers, VMs, OVS segments and all of them; failures leave state consistent and the next run
+// converges; `down` leaves nothing behind.
+#include "fakes/harness.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace ltb;
+using fakes::Harness;
+
+namespace {
+
+topology::Topology containers_lab() {
+  auto t = fakes::make_lab("ct");
+  t.nodes = {fakes::container_node("r1"), fakes::container_node("r2"), fakes::container_node("h1")};
+  t.nodes[0].exec = {"ip addr add 10.0.0.1/30 dev eth1"};
+  t.links = {fakes::make_link("r1", "eth1", "r2", "eth1"),
+             fakes::make_link("r1", "eth2", "h1", "eth1")};
+  return t;
+}
+
+topology::Topology vms_lab() {
+  auto t = fakes::make_lab("vm");
+  t.nodes = {fakes::vm_node("v1"), fakes::vm_node("v2"), fakes::container_node("c1")};
+  t.links = {fakes::make_link("v1", "eth1", "v2", "eth1"),
+             fakes::make_link("v1", "eth2", "c1", "eth1")};
+  return t;
+}
+
+topology::Topology segments_lab() {
+  auto t = fakes::make_lab("seg");
+  t.nodes = {fakes::bridge_node("sw1"), fakes::container_node("c1"), fakes::container_node("c2"),
+             fakes::bridge_node("sw2")};
+  t.links = {fakes::make_link("c1", "eth1", "sw1", "p1"),
+             fakes::make_link("c2", "eth1", "sw1", "p2"),
+             fakes::make_link("c1", "eth2", "sw2", "p1")};
+  return t;
+}
+
+topology::Topology mixed_lab() {
+  auto t = fakes::make_lab("mix");
+  t.nodes = {fakes::container_node("r1"), fakes::vm_node("v1"), fakes::bridge_node("sw"),
+             fakes::container_node("h1"), fakes::vm_node("v2")};
+  t.nodes[0].exec = {"true"};
+  t.links = {
+      fakes::make_link("r1", "eth1", "v1", "eth1"), fakes::make_link("r1", "eth2", "sw", "p1"),
+      fakes::make_link("v1", "eth2", "sw", "p2"),   fakes::make_link("h1", "eth1", "sw", "p3"),
+      fakes::make_link("v1", "eth3", "v2", "eth1"), fakes::make_link("r1", "eth3", "h1", "eth2")};
+  return t;
+}
+
+/// up, then plan again is empty, the state is consistent; down leaves the fakes empty.
+void round_trip(Harness &h, const topology::Topology &t) {
+  auto report = h.up(t);
+  REQUIRE(report);
+  INFO(fakes::errors_of(*report));
+  CHECK(report->ok());
+  CHECK(fakes::inconsistencies(h, t.name, {t}) == std::vector<std::string>{});
+  auto again = h.plan_up(t);
+  REQUIRE(again);
+  CHECK_MESSAGE(again->empty(), fakes::describe_plan(*again));
+  auto lab = h.store->lab(t.name);
+  REQUIRE(lab);
+  REQUIRE(*lab);
+  CHECK((*lab)->status == "running");
+  auto nodes = h.store->nodes(t.name);
+  REQUIRE(nodes);
+  CHECK(nodes->size() == t.nodes.size());
+  for (const auto &node : *nodes) {
+    CHECK(node.status == "running");
+  }
+
+  auto down = h.down(t.name);
+  REQUIRE(down);
+  INFO(fakes::errors_of(*down));
+  CHECK(down->ok());
+  CHECK_MESSAGE(h.fakes.world.empty(), h.fakes.world.describe());
+  auto gone = h.store->lab(t.name);
+  REQUIRE(gone);
+  CHECK(!*gone);
+}
+
+} // namespace
+
+TEST_CASE("apply on fakes: a lab of containers converges and goes") {
+  Harness h;
+  auto t = containers_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  CHECK(report->ok());
+  {
+    auto &w = h.fakes.world;
+    std::lock_guard lock(w.mutex);
+    CHECK(w.containers.size() == 3);
+    CHECK(w.networks.count("ltb-ct") == 1);
+    CHECK(w.ifaces.size() == 4); // two veth pairs, each end in its container
+    CHECK(w.containers.at(plan::container_name("ct", "r1")).execs ==
+          std::vector<std::string>{"ip addr add 10.0.0.1/30 dev eth1"});
+  }
+  auto links = h.store->links("ct");
+  REQUIRE(links);
+  CHECK(links->size() == 2);
+  for (const auto &link : *links) {
+    CHECK(link.status == "up");
+    CHECK(!link.a_runtime_id.empty());
+  }
+  round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: a lab of VMs converges and goes") {
+  Harness h;
+  auto t = vms_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  INFO(fakes::errors_of(*report));
+  CHECK(report->ok());
+  {
+    auto &w = h.fakes.world;
+    std::lock_guard lock(w.mutex);
+    CHECK(w.domains.size() == 2);
+    CHECK(w.overlays.size() == 2);
+    CHECK(w.dhcp.size() == 1);
+    CHECK(w.redirects.size() == 4); // two links, both directions
+  }
+  auto accel = h.store->meta("vm.accel");
+  REQUIRE(accel);
+  CHECK(*accel == std::optional<std::string>("qemu")); // the fake has no KVM
+  round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: a lab of OVS segments converges and goes") {
+  Harness h;
+  auto t = segments_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  INFO(fakes::errors_of(*report));
+  CHECK(report->ok());
+  {
+    auto &w = h.fakes.world;
+    std::lock_guard lock(w.mutex);
+    REQUIRE(w.bridges.size() == 2);
+    CHECK(w.bridges.at(plan::bridge_name("seg", "sw1")).ports.size() == 2);
+    CHECK(w.bridges.at(plan::bridge_name("seg", "sw1")).datapath == net::Datapath::netdev);
+  }
+  // No kernel datapath in the fake, as on this machine: the fallback is noticed and remembered.
+  CHECK(std::any_of(h.progress.notices.begin(), h.progress.notices.end(), [](const auto &n) {
+    return n.find("userspace datapath") != std::string::npos;
+  }));
+  auto datapath = h.store->meta("ovs.datapath");
+  REQUIRE(datapath);
+  CHECK(*datapath == std::optional<std::string>("netdev"));
+  round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: a mixed lab converges and goes") {
+  Harness h;
+  round_trip(h, mixed_lab());
+}
+
+TEST_CASE("apply on fakes: a failed create leaves consistent state; the next up converges") {
+  Harness h;
+  auto t = mixed_lab();
+  h.fakes.world.faults.inject("create_container", "-h1", 1);
+  auto report = h.up(t);
+  REQUIRE(report);
+  CHECK(!report->ok());
+  CHECK(report->failed == 1);
+  CHECK(report->skipped > 0); // h1's links and what waits for them
+  CHECK(fakes::errors_of(*report).find("injected failure of create_container") !=
+        std::string::npos);
+  CHECK(fakes::inconsistencies(h, t.name, {t}) == std::vector<std::string>{});
+  auto lab = h.store->lab(t.name);
+  REQUIRE(lab);
+  CHECK((*lab)->status == "failed");
+  round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: a changed node is recreated and its links rewired") {
+  Harness h;
+  auto t = containers_lab();
+  auto first = h.up(t);
+  REQUIRE(first);
+  REQUIRE(first->ok());
+  std::string old_id;
+  {
+    std::lock_guard lock(h.fakes.world.mutex);
+    old_id = h.fakes.world.containers.at(plan::container_name("ct", "r2")).id;
+  }
+  t.nodes[1].image = "ltb/frr:latest";
+  auto plan = h.plan_up(t);
+  REQUIRE(plan);
+  CHECK(!plan->empty());
+  auto second = h.up(t);
+  REQUIRE(second);
+  INFO(fakes::errors_of(*second));
+  CHECK(second->ok());
+  {
+    std::lock_guard lock(h.fakes.world.mutex);
+    const auto &r2 = h.fakes.world.containers.at(plan::container_name("ct", "r2"));
+    CHECK(r2.id != old_id);
+    CHECK(r2.spec.image == "ltb/frr:latest");
+    CHECK(h.fakes.world.ifaces.size() == 4);
+  }
+  round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: a node removed from the file goes, with its links") {
+  Harness h;
+  auto t = mixed_lab();
+  auto first = h.up(t);
+  REQUIRE(first);
+  REQUIRE(first->ok());
+  auto smaller = t;
+  smaller.nodes.pop_back(); // v2
+  smaller.links.erase(smaller.links.begin() + 4);
+  auto second = h.up(smaller);
+  REQUIRE(second);
+  INFO(fakes::errors_of(*second));
+  CHECK(second->ok());
+  CHECK(fakes::inconsistencies(h, t.name, {t, smaller}) == std::vector<std::string>{});
+  {
+    std::lock_guard lock(h.fakes.world.mutex);
+    CHECK(h.fakes.world.domains.size() == 1);
+  }
+  round_trip(h, smaller);
+}
