@@ -2,6 +2,7 @@
 
 #include "state/store.hpp"
 #include "topology/diagnostics.hpp"
+#include "topology/kinds.hpp"
 
 #include <algorithm>
 #include <array>
@@ -21,8 +22,6 @@ namespace {
 constexpr std::int64_t k_mib = 1LL << 20;
 constexpr std::int64_t k_gib = 1LL << 30;
 // A VM's cpus and memory when a recorded node has only its kind (the loader's defaults).
-constexpr double k_vm_cpus = 1;
-constexpr std::int64_t k_vm_memory = 256 * k_mib;
 constexpr double k_max_ratio = 1000;
 constexpr double k_max_cpus = 1e6;
 
@@ -307,25 +306,35 @@ Resources capacity(const HostFacts &facts, const CapacityConfig &config) {
   return r;
 }
 
-Resources node_demand(const topology::Node &node, const DemandDefaults &defaults) {
-  switch (node.runtime) {
-  case topology::Runtime::ovs_bridge:
+namespace {
+
+/// A node's demand from its kind's registry entry; CPUS and MEMORY are the node's own (0 = unset)
+/// and DISK_BYTES its disk-size; HAS_BASE_DISK says whether it boots from one.
+Resources kind_demand(std::string_view kind_name, double cpus, std::int64_t memory,
+                      std::int64_t disk_bytes, bool has_base_disk, const DemandDefaults &defaults) {
+  const topology::Kind *kind = topology::find_kind(kind_name);
+  // A kind this ltb does not know (recorded by another version) counts as a container.
+  const topology::KindDemand demand = kind ? kind->demand : topology::KindDemand{};
+  if (demand.none) {
     return {};
-  case topology::Runtime::vm: {
-    Resources r{node.cpus > 0 ? node.cpus : k_vm_cpus,
-                node.memory_bytes > 0 ? node.memory_bytes : k_vm_memory, 0};
-    if (node.disk_size_bytes > 0) {
-      r.disk_bytes = node.disk_size_bytes;
-    } else if (!node.image.empty()) {
-      r.disk_bytes = defaults.vm_disk_bytes;
-    }
-    return r;
   }
-  case topology::Runtime::container:
-    break;
+  Resources r;
+  r.cpus = cpus > 0 ? cpus : demand.cpus > 0 ? demand.cpus : defaults.container_cpus;
+  r.memory_bytes = memory > 0                ? memory
+                   : demand.memory_bytes > 0 ? demand.memory_bytes
+                                             : defaults.container_memory_bytes;
+  if (demand.disk) {
+    r.disk_bytes = disk_bytes > 0 ? disk_bytes : has_base_disk ? defaults.vm_disk_bytes : 0;
   }
-  return {node.cpus > 0 ? node.cpus : defaults.container_cpus,
-          node.memory_bytes > 0 ? node.memory_bytes : defaults.container_memory_bytes, 0};
+  return r;
+}
+
+} // namespace
+
+Resources node_demand(const topology::Node &node, const DemandDefaults &defaults) {
+  // For a VM, `image` is its base disk (empty when it boots a kernel only).
+  return kind_demand(node.kind, node.cpus, node.memory_bytes, node.disk_size_bytes,
+                     !node.image.empty(), defaults);
 }
 
 Resources lab_demand(const topology::Topology &topology, const DemandDefaults &defaults) {
@@ -339,14 +348,7 @@ Resources lab_demand(const topology::Topology &topology, const DemandDefaults &d
 Resources kinds_demand(const std::vector<std::string> &kinds, const DemandDefaults &defaults) {
   Resources total;
   for (const auto &kind : kinds) {
-    if (kind == "ovs-bridge") {
-      continue;
-    }
-    if (kind == "vm") {
-      total += Resources{k_vm_cpus, k_vm_memory, defaults.vm_disk_bytes};
-    } else {
-      total += Resources{defaults.container_cpus, defaults.container_memory_bytes, 0};
-    }
+    total += kind_demand(kind, 0, 0, 0, true, defaults);
   }
   return total;
 }

@@ -44,11 +44,10 @@ struct HostFacts {
 
 /// The demand of a node that leaves `cpus`, `memory` or `disk-size` unset.
 struct DemandDefaults {
-  double container_cpus = 0.5; // linux and frr nodes (a limit set wins)
+  double container_cpus = 0.5; // nodes of kinds without a demand of their own (linux, frr)
   std::int64_t container_memory_bytes = 256LL << 20;
   std::int64_t vm_disk_bytes = 1LL << 30; // a VM with a base disk and no disk-size
-  // VMs: cpus and memory always have values after loading (loader: 1 vCPU, 256 MiB).
-  // ovs-bridge nodes need nothing.
+  // The other kinds' demand is in the kind registry (topology/kinds.hpp).
 };
 
 /// The `ltb config` settings that shape capacity and demand.
@@ -95,18 +94,20 @@ Result<HostFacts> measure_host(const std::string &state_dir);
 /// Capacity = (override or measured) * overcommit, per resource.
 Resources capacity(const HostFacts &facts, const CapacityConfig &config);
 
-/// The demand of one node:
-///   linux, frr (containers): its cpus or container_cpus; its memory or container_memory; disk 0
-///   vm: its cpus and memory (the loader's defaults apply); disk-size, else vm_disk when it boots
-///       from a base disk, else 0 (kernel and initramfs only)
-///   ovs-bridge: nothing
+/// The demand of one node, by its kind's entry in the registry (topology/kinds.hpp, `demand`):
+///   none (ovs-bridge): nothing
+///   else its cpus, else the kind's, else container_cpus; the same for memory (linux, frr:
+///   the defaults; vm: 1 vCPU, 256 MiB, which the loader has already set)
+///   disk, for kinds that have one (vm): disk-size, else vm_disk when it boots from a base disk,
+///   else 0 (kernel and initramfs only)
 Resources node_demand(const topology::Node &node, const DemandDefaults &defaults);
 
 /// The sum of node_demand over the lab's nodes.
 Resources lab_demand(const topology::Topology &topology, const DemandDefaults &defaults);
 
 /// The same for a lab known only by its recorded nodes' kinds (when its recorded topology no
-/// longer loads): every container node at the defaults, a VM at 1 vCPU / 256 MiB / vm_disk.
+/// longer loads): every node at its kind's demand (a VM with a base disk), an unknown kind as a
+/// container.
 Resources kinds_demand(const std::vector<std::string> &kinds, const DemandDefaults &defaults);
 
 /// Parses a size as written in settings and topology files: bytes, or with a unit (k, KiB, KB,

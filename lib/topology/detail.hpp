@@ -83,6 +83,7 @@ public:
   /// The checker for the compiled-in schema; throws std::runtime_error if that schema is broken.
   static const SchemaChecker &instance();
   explicit SchemaChecker(std::string_view schema_text);
+  explicit SchemaChecker(Json document);
   ~SchemaChecker();
 
   /// Validates the tree and reports each problem once, in words. Returns the pointers of the
@@ -110,6 +111,11 @@ private:
   Json m_document;
   std::unique_ptr<Compiled> m_compiled;
 };
+
+/// SCHEMA with its kind parts made from the kind registry (kinds.hpp): the enum and description
+/// of a node's `kind`, and the entries of topology.kinds. The compiled-in schema is checked with
+/// this; a unit test checks that the schema file already says the same, for editors.
+Json schema_with_kinds(Json schema);
 
 /// "routers, r1, r2" with at most `limit` names and ", ..." after them.
 std::string list_names(const std::vector<std::string> &names, std::size_t limit = 5);

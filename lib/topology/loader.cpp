@@ -6,6 +6,7 @@
 #include "topology/loader.hpp"
 
 #include "topology/detail.hpp"
+#include "topology/kinds.hpp"
 #include "topology/vm_image.hpp"
 #include "util/hash.hpp"
 #include "util/size.hpp"
@@ -36,39 +37,6 @@ using detail::pointer_append;
 using detail::Reporter;
 using detail::SchemaChecker;
 using detail::YamlTree;
-
-/// What ltb knows about each kind.
-struct KindInfo {
-  std::string_view name;
-  Runtime runtime;
-  std::string_view default_image;
-  std::string_view startup_config_path;
-};
-
-constexpr std::array k_kinds{
-    KindInfo{"linux", Runtime::container, "", "/etc/ltb/startup-config"},
-    KindInfo{"frr", Runtime::container, "ltb/frr:latest", "/etc/frr/frr.conf"},
-    KindInfo{"vm", Runtime::vm, "ltb-vm", ""},
-    KindInfo{"ovs-bridge", Runtime::ovs_bridge, "", ""},
-};
-
-const KindInfo *find_kind(std::string_view name) {
-  for (const auto &kind : k_kinds) {
-    if (kind.name == name) {
-      return &kind;
-    }
-  }
-  return nullptr;
-}
-
-/// Fields only a vm node has, and container fields a vm node cannot have (a VM runs its own
-/// operating system: nothing is exec'd in it or mounted into it).
-constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd",    "cmdline",
-                                                           "disk-size", "nic-model", "accel"};
-constexpr std::array<std::string_view, 6> k_not_on_vm_fields{"exec", "startup-config", "binds",
-                                                             "env",  "entrypoint",     "cmd"};
-
-constexpr std::int64_t k_vm_default_memory = 256LL << 20;
 
 /// Docker's own networks: they cannot be created or removed, and containerlab files name
 /// `bridge` as their management network.
@@ -378,62 +346,36 @@ private:
 
   // --- nodes ---
 
-  void report_bridge_fields(const Json &object, const std::string &pointer,
-                            const std::string &owner) {
-    static const std::set<std::string> k_allowed{"kind", "group", "labels"};
+  /// Fields set on a node, or on its kind's entry, that the kind does not take (its registry
+  /// entry's `fields`). Set on a group or in topology.defaults they are meant for other nodes,
+  /// and are left unused without a word. NODE is empty for a kind entry.
+  void report_kind_fields(const Json &object, const std::string &pointer, const Kind &kind,
+                          const std::string &node) {
+    const KindFields &rule = kind.fields;
     const auto known = m_schema.known_keys(m_tree.root, pointer);
     for (const auto &key : keys_of(object, pointer)) {
       const std::string child = pointer_append(pointer, key);
-      if (k_allowed.count(key) || failed(child) || m_schema.is_ignored(m_tree, child) ||
+      const bool listed =
+          std::find(rule.listed.begin(), rule.listed.end(), key) != rule.listed.end();
+      if (listed == rule.only_listed || failed(child) || m_schema.is_ignored(m_tree, child) ||
           std::find(known.begin(), known.end(), key) == known.end()) {
         continue;
       }
-      m_reporter.error(key_at(child), fmt::format("'{}' does not apply to {}", key, owner),
-                       "an ovs-bridge node takes only kind, group and labels: ltb creates the "
-                       "bridge itself, with no image or management address");
-    }
-  }
-
-  /// Fields set on a node, or on its kind's entry, that its runtime cannot use. Set on a group or
-  /// in topology.defaults they are meant for other nodes, and are left unused without a word.
-  /// NODE is empty for a kind entry.
-  void report_runtime_fields(const Json &object, const std::string &pointer, Runtime runtime,
-                             const std::string &node) {
-    auto listed = [](const auto &fields, const std::string &key) {
-      return std::find(fields.begin(), fields.end(), key) != fields.end();
-    };
-    for (const auto &key : keys_of(object, pointer)) {
-      const std::string child = pointer_append(pointer, key);
-      if (failed(child)) {
-        continue;
-      }
-      if (runtime == Runtime::vm && listed(k_not_on_vm_fields, key)) {
-        m_reporter.error(key_at(child), fmt::format("'{}' is not supported on vm nodes", key),
-                         "a VM runs its own operating system: configure it in its image, or "
-                         "pass settings on the kernel command line (cmdline)");
-      } else if (runtime == Runtime::container && listed(k_vm_only_fields, key)) {
-        m_reporter.error(key_at(child), fmt::format("'{}' applies to vm nodes only", key),
-                         node.empty()
-                             ? std::string("set it under topology.kinds.vm instead")
-                             : fmt::format("remove it, or set kind: vm to make '{}' a virtual "
-                                           "machine",
-                                           node));
-      }
+      auto text = [&](std::string_view tmpl) {
+        return fmt::format(fmt::runtime(tmpl), fmt::arg("field", key), fmt::arg("node", node),
+                           fmt::arg("kind", kind.name));
+      };
+      m_reporter.error(key_at(child),
+                       text(node.empty() ? rule.message_on_kind : rule.message_on_node),
+                       text(node.empty() ? rule.help_on_kind : rule.help_on_node));
     }
   }
 
   void check_kind_levels() {
-    for (const auto &kind : k_kinds) {
+    for (const Kind &kind : kinds()) {
       const std::string name(kind.name);
-      const Json *entry = object_member(m_kinds, name.c_str());
-      if (!entry) {
-        continue;
-      }
-      const std::string pointer = pointer_append("/topology/kinds", name);
-      if (kind.runtime == Runtime::ovs_bridge) {
-        report_bridge_fields(*entry, pointer, "topology.kinds." + name);
-      } else {
-        report_runtime_fields(*entry, pointer, kind.runtime, {});
+      if (const Json *entry = object_member(m_kinds, name.c_str())) {
+        report_kind_fields(*entry, pointer_append("/topology/kinds", name), kind, {});
       }
     }
   }
@@ -550,11 +492,12 @@ private:
         return;
       }
       m_reporter.error(node.loc, fmt::format("node '{}' has no kind", name),
-                       "set 'kind' on the node, in its group or in topology.defaults; ltb knows "
-                       "linux, frr, vm and ovs-bridge");
+                       fmt::format("set 'kind' on the node, in its group or in topology.defaults; "
+                                   "ltb knows {}",
+                                   kind_names_text()));
       return;
     }
-    const KindInfo *info =
+    const Kind *info =
         kind->first->is_string() ? find_kind(kind->first->get<std::string>()) : nullptr;
     if (!info) {
       return; // the schema reported it
@@ -570,13 +513,12 @@ private:
     m_node_runtime[name] = node.runtime;
     node.labels = merged_map(levels, "labels");
 
+    report_kind_fields(*object, pointer, *info, name);
     if (node.runtime == Runtime::ovs_bridge) {
-      report_bridge_fields(*object, pointer, fmt::format("ovs-bridge node '{}'", name));
       m_topology.nodes.push_back(std::move(node));
       return;
     }
-    report_runtime_fields(*object, pointer, node.runtime, name);
-    build_login(node, levels);
+    build_login(node, levels, *info);
 
     if (const auto address = inherited(levels, "mgmt-ipv4");
         address && address->first->is_string()) {
@@ -588,6 +530,12 @@ private:
       if (auto bytes = size_value(*memory->first, memory->second, "memory size")) {
         node.memory_bytes = *bytes;
       }
+    }
+    if (node.cpus == 0) {
+      node.cpus = info->default_cpus;
+    }
+    if (node.memory_bytes == 0) {
+      node.memory_bytes = info->default_memory_bytes;
     }
     if (node.runtime == Runtime::vm) {
       build_vm(node, levels, *info, cpus);
@@ -632,10 +580,9 @@ private:
   }
 
   /// username, password and ssh-key from the most specific level; the kind's login otherwise.
-  void build_login(Node &node, const std::vector<Level> &levels) {
-    const Login login = default_login(node.kind);
-    node.username = login.username;
-    node.password = login.password;
+  void build_login(Node &node, const std::vector<Level> &levels, const Kind &kind) {
+    node.username = std::string(kind.username);
+    node.password = std::string(kind.password);
     if (const auto user = inherited(levels, "username");
         user && user->first->is_string() && !failed(user->second)) {
       node.username = user->first->get<std::string>();
@@ -790,19 +737,14 @@ private:
     return {};
   }
 
-  void build_vm(Node &node, const std::vector<Level> &levels, const KindInfo &info,
+  void build_vm(Node &node, const std::vector<Level> &levels, const Kind &info,
                 const std::optional<std::string> &cpus_pointer) {
-    if (node.cpus == 0) {
-      node.cpus = 1;
-    } else if (std::floor(node.cpus) != node.cpus && cpus_pointer) {
+    if (std::floor(node.cpus) != node.cpus && cpus_pointer) {
       const Json *value = detail::navigate_pointer(m_tree.root, *cpus_pointer);
       m_reporter.error(at(*cpus_pointer),
                        fmt::format("a VM has a whole number of CPUs, not {}",
                                    value ? text_of(*value, *cpus_pointer) : std::string()),
                        "set cpus on the vm node or under topology.kinds.vm, for example cpus: 2");
-    }
-    if (node.memory_bytes == 0) {
-      node.memory_bytes = k_vm_default_memory;
     }
     if (const auto size = inherited(levels, "disk-size"); size && !failed(size->second)) {
       if (auto bytes = size_value(*size->first, size->second, "disk size")) {

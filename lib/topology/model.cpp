@@ -1,5 +1,6 @@
 #include "topology/model.hpp"
 
+#include "topology/kinds.hpp"
 #include "util/hash.hpp"
 
 #include <algorithm>
@@ -14,11 +15,8 @@ const Node *Topology::find_node(const std::string &node_name) const {
 }
 
 Login default_login(std::string_view kind) {
-  if (kind == "frr" || kind == "vm") {
-    return {"root", "ltb"};
-  }
-  if (kind == "linux") {
-    return {"root", ""};
+  if (const Kind *info = find_kind(kind)) {
+    return {std::string(info->username), std::string(info->password)};
   }
   return {};
 }
@@ -44,7 +42,7 @@ std::string node_config_hash(const Node &node) {
   // recorded before VMs existed, and `ltb up` would recreate them all. For a VM, `image` is the
   // absolute path of its base disk, so a different disk means a new VM too.
   if (node.runtime == Runtime::vm) {
-    j["runtime"] = "vm";
+    j["runtime"] = "vm"; // a constant of the hash's format, recorded in state: never renamed
     j["kernel"] = node.kernel;
     j["initrd"] = node.initrd;
     j["cmdline"] = node.cmdline;

@@ -26,7 +26,7 @@ enum class Accel { automatic, kvm, qemu };
 
 struct Node {
   std::string name;
-  std::string kind;  // "linux", "frr", "ovs-bridge"
+  std::string kind;  // a name from the kind registry (kinds.hpp)
   Runtime runtime = Runtime::container;
   std::string group; // empty when none
   std::string image;
@@ -94,8 +94,8 @@ struct Topology {
   const Node *find_node(const std::string &name) const;
 };
 
-/// The login of a node of KIND that sets none: what ltb's own images accept (frr and vm: root with
-/// password "ltb"; linux: root, no password). Empty for ovs-bridge and unknown kinds.
+/// The login of a node of KIND that sets none: what ltb's own images accept (the kind registry's
+/// username and password, kinds.hpp). Empty for kinds without one and for unknown kinds.
 struct Login {
   std::string username;
   std::string password;

@@ -5,6 +5,7 @@
 // place where the format is defined.
 
 #include "topology/detail.hpp"
+#include "topology/kinds.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -34,8 +35,6 @@ struct SchemaChecker::Compiled {
 namespace {
 
 constexpr int k_max_ref_depth = 32;
-constexpr std::string_view k_bridge_help =
-    "ltb creates Open vSwitch bridges itself: use kind: ovs-bridge";
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -334,8 +333,9 @@ public:
       *suggestion = best;
     }
     if (t == std::vector<std::string>{"topology", "kinds"}) {
-      std::string help = key == "bridge" ? std::string(k_bridge_help)
-                                         : suggest(key, candidates, "ltb knows the kinds");
+      const auto foreign = foreign_kind_help(key);
+      std::string help =
+          foreign ? std::string(*foreign) : suggest(key, candidates, "ltb knows the kinds");
       m_reporter.error(loc, fmt::format("unknown kind '{}' in topology.kinds", key), help);
       return;
     }
@@ -422,8 +422,9 @@ public:
       }
       const std::string shown = value ? show(*value, raw) : std::string();
       std::string help;
-      if (!t.empty() && t.back() == "kind" && shown == "bridge") {
-        help = std::string(k_bridge_help);
+      if (const auto foreign =
+              !t.empty() && t.back() == "kind" ? foreign_kind_help(shown) : std::nullopt) {
+        help = std::string(*foreign);
       } else if (std::string best = did_you_mean(shown, options); !best.empty()) {
         help = fmt::format("did you mean '{}'?", best);
       } else {
@@ -554,7 +555,10 @@ void check_key_name(const Json &names_schema, const std::string &key, const std:
 } // namespace
 
 SchemaChecker::SchemaChecker(std::string_view schema_text)
-    : m_document(Json::parse(schema_text)), m_compiled(std::make_unique<Compiled>()) {
+    : SchemaChecker(Json::parse(schema_text)) {}
+
+SchemaChecker::SchemaChecker(Json document)
+    : m_document(std::move(document)), m_compiled(std::make_unique<Compiled>()) {
   valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
   valijson::adapters::NlohmannJsonAdapter adapter(m_document);
   parser.populateSchema(adapter, m_compiled->schema);
@@ -563,8 +567,46 @@ SchemaChecker::SchemaChecker(std::string_view schema_text)
 SchemaChecker::~SchemaChecker() = default;
 
 const SchemaChecker &SchemaChecker::instance() {
-  static const SchemaChecker checker(ltb::embedded::schema_text());
+  static const SchemaChecker checker(schema_with_kinds(Json::parse(ltb::embedded::schema_text())));
   return checker;
+}
+
+Json schema_with_kinds(Json schema) {
+  const auto &all = kinds();
+  std::string about;
+  std::string names;
+  Json entries = Json::object();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const Kind &kind = all[i];
+    std::string what(kind.about);
+    if (!kind.default_image.empty()) {
+      what += fmt::format("; default image {}", kind.default_image);
+    }
+    if (!kind.startup_config_path.empty()) {
+      what += fmt::format("; startup-config at {}", kind.startup_config_path);
+    }
+    if (!kind.username.empty()) {
+      what += fmt::format("; login {}", login_text(kind));
+    }
+    const std::string_view separator = i == 0 ? "" : i + 1 == all.size() ? " or " : ", ";
+    about += fmt::format("{}{} ({})", separator, kind.name, what);
+    names += fmt::format("{}{}", i == 0 ? "" : ", ", kind.name);
+    const std::string name(kind.name);
+    entries[name] = {{"$ref", "#/definitions/kind-fields"},
+                     {"title", name},
+                     {"description", kind.entry_note.empty()
+                                         ? fmt::format("Fields for every node of kind {}.", name)
+                                         : fmt::format("Fields for every node of kind {} ({}).",
+                                                       name, kind.entry_note)}};
+  }
+  Json &kind = schema["definitions"]["node"]["properties"]["kind"];
+  kind["enum"] = kind_names();
+  kind["description"] = fmt::format("What the node is: {}.", about);
+  Json &kinds_entry = schema["definitions"]["topology"]["properties"]["kinds"];
+  kinds_entry["description"] =
+      fmt::format("Node fields for every node of a kind, by kind name ({}).", names);
+  kinds_entry["properties"] = std::move(entries);
+  return schema;
 }
 
 void SchemaChecker::expand(const Json &schema, std::vector<const Json *> &out, int depth) const {

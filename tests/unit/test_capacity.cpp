@@ -4,6 +4,7 @@
 #include "schedule/capacity.hpp"
 #include "state/store.hpp"
 #include "testutil.hpp"
+#include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
 #include <doctest/doctest.h>
@@ -18,9 +19,11 @@ namespace {
 constexpr std::int64_t k_mib = 1LL << 20;
 constexpr std::int64_t k_gib = 1LL << 30;
 
-ltb::topology::Node node(ltb::topology::Runtime runtime, double cpus = 0, std::int64_t memory = 0) {
+/// A node of KIND as the loader leaves it (kind and runtime set).
+ltb::topology::Node node(const std::string &kind, double cpus = 0, std::int64_t memory = 0) {
   ltb::topology::Node n;
-  n.runtime = runtime;
+  n.kind = kind;
+  n.runtime = ltb::topology::runtime_of_kind(kind);
   n.cpus = cpus;
   n.memory_bytes = memory;
   return n;
@@ -117,12 +120,11 @@ TEST_CASE("capacity: the host is measured") {
 }
 
 TEST_CASE("capacity: node demand defaults per kind") {
-  using ltb::topology::Runtime;
   const DemandDefaults d;
-  CHECK(node_demand(node(Runtime::container), d) == Resources{0.5, 256 * k_mib, 0});
-  CHECK(node_demand(node(Runtime::container, 2, 64 * k_mib), d) == Resources{2, 64 * k_mib, 0});
-  CHECK(node_demand(node(Runtime::ovs_bridge, 4, k_gib), d) == Resources{});
-  auto vm = node(Runtime::vm, 2, 2 * k_gib);
+  CHECK(node_demand(node("linux"), d) == Resources{0.5, 256 * k_mib, 0});
+  CHECK(node_demand(node("linux", 2, 64 * k_mib), d) == Resources{2, 64 * k_mib, 0});
+  CHECK(node_demand(node("ovs-bridge", 4, k_gib), d) == Resources{});
+  auto vm = node("vm", 2, 2 * k_gib);
   CHECK(node_demand(vm, d) == Resources{2, 2 * k_gib, 0}); // kernel boot, no disk
   vm.image = "/var/lib/ltb/images/base.qcow2";
   CHECK(node_demand(vm, d) == Resources{2, 2 * k_gib, k_gib});
@@ -131,8 +133,10 @@ TEST_CASE("capacity: node demand defaults per kind") {
   DemandDefaults custom;
   custom.container_cpus = 0.25;
   custom.container_memory_bytes = 64 * k_mib;
-  CHECK(node_demand(node(Runtime::container), custom) == Resources{0.25, 64 * k_mib, 0});
+  CHECK(node_demand(node("linux"), custom) == Resources{0.25, 64 * k_mib, 0});
   CHECK(kinds_demand({"linux", "frr", "ovs-bridge", "vm"}, d) == Resources{2, 768 * k_mib, k_gib});
+  // A kind recorded by another version of ltb counts as a container.
+  CHECK(kinds_demand({"ceos"}, d) == Resources{0.5, 256 * k_mib, 0});
 }
 
 TEST_CASE("capacity: a loaded lab's demand sums its nodes") {

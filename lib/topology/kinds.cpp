@@ -1,0 +1,216 @@
+// The kind registry. To add a container kind that needs no code of its own (an image with its
+// own default, login and startup-config place), add an entry to k_kinds, its paragraph under
+// "Kinds" in man/ltb-topology.5.scd, and paste what the failing unit tests print into the man
+// page's kind table and the schema's kind list.
+
+#include "topology/kinds.hpp"
+
+#include <algorithm>
+#include <array>
+#include <fmt/format.h>
+
+namespace ltb::topology {
+
+namespace {
+
+constexpr std::int64_t k_mib = 1024 * 1024;
+
+/// Fields only a VM has.
+constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd",    "cmdline",
+                                                           "disk-size", "nic-model", "accel"};
+/// Container fields a VM cannot have: it runs its own operating system, so nothing is exec'd in
+/// it or mounted into it.
+constexpr std::array<std::string_view, 6> k_container_only_fields{"exec", "startup-config", "binds",
+                                                                  "env",  "entrypoint",     "cmd"};
+/// All a bridge takes: ltb creates it on the host, with no image or management address.
+constexpr std::array<std::string_view, 3> k_bridge_fields{"kind", "group", "labels"};
+
+constexpr KindFields k_container_fields{
+    false,
+    k_vm_only_fields,
+    "'{field}' applies to vm nodes only",
+    "'{field}' applies to vm nodes only",
+    "remove it, or set kind: vm to make '{node}' a virtual machine",
+    "set it under topology.kinds.vm instead",
+};
+
+constexpr KindFields k_vm_fields{
+    false,
+    k_container_only_fields,
+    "'{field}' is not supported on vm nodes",
+    "'{field}' is not supported on vm nodes",
+    "a VM runs its own operating system: configure it in its image, or pass settings on the "
+    "kernel command line (cmdline)",
+    "a VM runs its own operating system: configure it in its image, or pass settings on the "
+    "kernel command line (cmdline)",
+};
+
+constexpr KindFields k_bridge_only_fields{
+    true,
+    k_bridge_fields,
+    "'{field}' does not apply to {kind} node '{node}'",
+    "'{field}' does not apply to topology.kinds.{kind}",
+    "an {kind} node takes only kind, group and labels: ltb creates the bridge itself, with no "
+    "image or management address",
+    "an {kind} node takes only kind, group and labels: ltb creates the bridge itself, with no "
+    "image or management address",
+};
+
+// clang-format off
+const std::array k_kinds{
+    Kind{.name = "linux",
+         .runtime = Runtime::container,
+         .default_image = "",
+         .startup_config_path = "/etc/ltb/startup-config",
+         .username = "root",
+         .password = "",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container",
+         .entry_note = "",
+         .runtime_text = "container"},
+    Kind{.name = "frr",
+         .runtime = Runtime::container,
+         .default_image = "ltb/frr:latest",
+         .startup_config_path = "/etc/frr/frr.conf",
+         .username = "root",
+         .password = "ltb",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container running FRRouting",
+         .entry_note = "",
+         .runtime_text = "container"},
+    Kind{.name = "vm",
+         .runtime = Runtime::vm,
+         .default_image = "ltb-vm",
+         .startup_config_path = "",
+         .username = "root",
+         .password = "ltb",
+         .default_cpus = 1,
+         .default_memory_bytes = 256 * k_mib,
+         .demand = {.none = false, .cpus = 1, .memory_bytes = 256 * k_mib, .disk = true},
+         .fields = k_vm_fields,
+         .about = "a libvirt/QEMU virtual machine",
+         .entry_note = "container fields such as exec are errors here",
+         .runtime_text = "virtual machine (libvirt)"},
+    Kind{.name = "ovs-bridge",
+         .runtime = Runtime::ovs_bridge,
+         .default_image = "",
+         .startup_config_path = "",
+         .username = "",
+         .password = "",
+         .demand = {.none = true},
+         .fields = k_bridge_only_fields,
+         .about = "an Open vSwitch bridge that ltb creates",
+         .entry_note = "only labels apply",
+         .runtime_text = "Open vSwitch bridge"},
+};
+// clang-format on
+
+struct ForeignKind {
+  std::string_view name;
+  std::string_view help;
+};
+
+constexpr std::array k_foreign_kinds{
+    ForeignKind{"bridge", "ltb creates Open vSwitch bridges itself: use kind: ovs-bridge"},
+};
+
+std::string format_mib(std::int64_t bytes) {
+  return bytes % k_mib == 0 ? fmt::format("{} MiB", bytes / k_mib) : fmt::format("{} B", bytes);
+}
+
+} // namespace
+
+std::span<const Kind> kinds() {
+  return k_kinds;
+}
+
+const Kind *find_kind(std::string_view name) {
+  auto it = std::find_if(k_kinds.begin(), k_kinds.end(),
+                         [&](const Kind &kind) { return kind.name == name; });
+  return it == k_kinds.end() ? nullptr : &*it;
+}
+
+Runtime runtime_of_kind(std::string_view name) {
+  const Kind *kind = find_kind(name);
+  return kind ? kind->runtime : Runtime::container;
+}
+
+std::vector<std::string> kind_names() {
+  std::vector<std::string> names;
+  for (const auto &kind : k_kinds) {
+    names.emplace_back(kind.name);
+  }
+  return names;
+}
+
+std::string kind_names_text() {
+  std::string out;
+  for (std::size_t i = 0; i < k_kinds.size(); ++i) {
+    if (i > 0) {
+      out += i + 1 == k_kinds.size() ? " and " : ", ";
+    }
+    out += k_kinds[i].name;
+  }
+  return out;
+}
+
+std::optional<std::string_view> foreign_kind_help(std::string_view name) {
+  for (const auto &foreign : k_foreign_kinds) {
+    if (foreign.name == name) {
+      return foreign.help;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string login_text(const Kind &kind) {
+  if (kind.username.empty()) {
+    return "none";
+  }
+  return kind.password.empty() ? fmt::format("{}, no password", kind.username)
+                               : fmt::format("{}, password {}", kind.username, kind.password);
+}
+
+std::string kinds_man_table() {
+  // Two tables of few columns: one of six does not fit 80 columns.
+  std::string runs = "[[ *Kind*\n"
+                     ":[ *Runs as*\n"
+                     ":[ *Demand*\n";
+  std::string defaults = "[[ *Kind*\n"
+                         ":[ *Image*\n"
+                         ":[ *Startup config*\n"
+                         ":[ *Login*\n";
+  for (const auto &kind : k_kinds) {
+    std::string demand = "none";
+    if (!kind.demand.none && kind.demand.cpus == 0 && kind.demand.memory_bytes == 0) {
+      demand = "defaults";
+    } else if (!kind.demand.none) {
+      demand = fmt::format("{}, {}",
+                           kind.demand.cpus > 0 ? fmt::format("{} vCPU", kind.demand.cpus)
+                                                : std::string("default"),
+                           kind.demand.memory_bytes > 0 ? format_mib(kind.demand.memory_bytes)
+                                                        : std::string("default"));
+    }
+    if (kind.demand.disk) {
+      demand += ", disk";
+    }
+    runs += fmt::format("|  *{}*\n:  {}\n:  {}\n", kind.name, kind.runtime_text, demand);
+    std::string login = "-";
+    if (!kind.username.empty()) {
+      login = kind.password.empty() ? std::string(kind.username)
+                                    : fmt::format("{} / {}", kind.username, kind.password);
+    }
+    defaults += fmt::format("|  *{}*\n:  {}\n:  {}\n:  {}\n", kind.name,
+                            kind.default_image.empty() ? "-" : kind.default_image,
+                            kind.startup_config_path.empty()
+                                ? std::string("-")
+                                : fmt::format("_{}_", kind.startup_config_path),
+                            login);
+  }
+  // scdoc ends a table at a blank line.
+  return runs + "\n" + defaults + "\n";
+}
+
+} // namespace ltb::topology

@@ -1,0 +1,85 @@
+#pragma once
+// Kinds as data: everything ltb knows about each node kind, in one table (kinds.cpp). The loader,
+// the schema check, the model's defaults, the capacity demand and the man page's kind table all
+// read it; outside this registry and the runtime drivers, no code branches on a kind's name, only
+// on its Runtime. A container kind that needs no code of its own is one entry here plus its line
+// in ltb-topology(5) (tests/unit/test_topology_kinds.cpp checks the schema and the man page).
+
+#include "topology/model.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ltb::topology {
+
+/// Which node fields a kind takes. Fields not named here follow the schema. The texts are
+/// templates: {field} is the field, {node} the node's name, {kind} the kind's.
+struct KindFields {
+  /// When true, only `listed` apply and every other field set on such a node is an error (a
+  /// bridge has no image, address or processes); when false, `listed` are the fields refused.
+  bool only_listed = false;
+  std::span<const std::string_view> listed;
+  std::string_view message_on_node; // the error for a refused field set on a node
+  std::string_view message_on_kind; // ... set under topology.kinds.KIND
+  std::string_view help_on_node;
+  std::string_view help_on_kind;
+};
+
+/// What a node of the kind counts against the host's capacity when it sets no cpus or memory.
+struct KindDemand {
+  bool none = false;             // needs nothing (a bridge)
+  double cpus = 0;               // 0 = `ltb config`'s container-cpus
+  std::int64_t memory_bytes = 0; // 0 = `ltb config`'s container-memory
+  /// Disk: the node's disk-size, else `ltb config`'s vm-disk when it has a base disk (its image).
+  bool disk = false;
+};
+
+struct Kind {
+  std::string_view name;
+  Runtime runtime;
+  std::string_view default_image;       // empty: the file must give one
+  std::string_view startup_config_path; // where startup-config goes in the node; empty = none
+  std::string_view username;            // the login of ltb's image for the kind; empty = none
+  std::string_view password;            // empty = none (keys only)
+  double default_cpus = 0;              // the node's size when the file sets none; 0 = no limit
+  std::int64_t default_memory_bytes = 0;
+  KindDemand demand;
+  KindFields fields;
+  std::string_view about;        // what a node of the kind is: "a container running FRRouting"
+  std::string_view entry_note;   // said of topology.kinds.KIND in the schema; empty = nothing
+  std::string_view runtime_text; // for the man page's table: "container", "VM", ...
+};
+
+/// Every kind, in the order the documentation lists them.
+std::span<const Kind> kinds();
+
+/// The kind named NAME, or nullptr.
+const Kind *find_kind(std::string_view name);
+
+/// The runtime of a kind known only by its name (a state record): Runtime::container for a kind
+/// this ltb does not know, as a newer ltb may have recorded one.
+Runtime runtime_of_kind(std::string_view name);
+
+/// The names of every kind, in order.
+std::vector<std::string> kind_names();
+
+/// "linux, frr, vm and ovs-bridge".
+std::string kind_names_text();
+
+/// For a kind of containerlab that ltb does not have but offers something for: what to use
+/// instead (containerlab's `bridge`: ovs-bridge). nullopt for other names.
+std::optional<std::string_view> foreign_kind_help(std::string_view name);
+
+/// The login of a kind in words: "root, password ltb", "root, no password" or "none".
+std::string login_text(const Kind &kind);
+
+/// The man page's kind tables (scdoc), generated from the registry: ltb-topology(5) holds it
+/// between the comment lines `; kinds table begin` and `; kinds table end`, and a unit
+/// test checks that it is current.
+std::string kinds_man_table();
+
+} // namespace ltb::topology
