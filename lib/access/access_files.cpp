@@ -76,13 +76,16 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
   for (const auto &record : nodes) {
     records[record.name] = &record;
   }
-  std::map<std::string, std::string> kinds;
+  std::map<std::string, topology::Runtime> runtimes;
   for (const auto &node : desired.nodes) {
-    kinds[node.name] = node.kind;
+    runtimes[node.name] = node.runtime;
   }
   for (const auto &link : desired.links) {
-    const bool segment = kinds[link.a.node] == "ovs-bridge" || kinds[link.b.node] == "ovs-bridge";
-    const bool vm = kinds[link.a.node] == "vm" || kinds[link.b.node] == "vm";
+    const auto either = [&](topology::Runtime runtime) {
+      return runtimes[link.a.node] == runtime || runtimes[link.b.node] == runtime;
+    };
+    const bool segment = either(topology::Runtime::ovs_bridge);
+    const bool vm = either(topology::Runtime::vm);
     lab.links.push_back({link.name,
                          segment ? "segment"
                          : vm    ? "tap"
@@ -305,7 +308,8 @@ std::map<std::string, NodeReach> node_reach(const std::string &lab_dir,
   const bool lab_key = std::filesystem::exists(paths.private_key(), ec);
   std::map<std::string, NodeReach> out;
   for (const auto &node : nodes) {
-    if (node.kind == "ovs-bridge" || node.mgmt_ipv4.empty()) {
+    if (topology::runtime_of_kind(node.kind) == topology::Runtime::ovs_bridge ||
+        node.mgmt_ipv4.empty()) {
       continue;
     }
     NodeLogin login;

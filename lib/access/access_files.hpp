@@ -6,6 +6,7 @@
 
 #include "access/keys.hpp"
 #include "state/store.hpp"
+#include "topology/kinds.hpp"
 #include "topology/model.hpp"
 #include "util/error.hpp"
 
@@ -41,7 +42,9 @@ struct NodeAccess {
   int port = 22;
   NodeLogin login;
   std::vector<InterfaceAccess> interfaces;
-  bool reachable() const { return kind != "ovs-bridge" && !address.empty(); }
+  bool reachable() const {
+    return topology::runtime_of_kind(kind) != topology::Runtime::ovs_bridge && !address.empty();
+  }
 };
 
 struct LinkAccess {

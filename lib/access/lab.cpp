@@ -3,6 +3,7 @@
 #include "access/access_files.hpp"
 #include "access/keys.hpp"
 #include "access/known_hosts.hpp"
+#include "topology/kinds.hpp"
 
 namespace ltb::access {
 
@@ -11,7 +12,7 @@ namespace {
 std::vector<NodeIdentity> identities(const std::vector<state::NodeRecord> &nodes) {
   std::vector<NodeIdentity> out;
   for (const auto &node : nodes) {
-    if (node.kind != "ovs-bridge") {
+    if (topology::runtime_of_kind(node.kind) != topology::Runtime::ovs_bridge) {
       out.push_back({node.name, node.mgmt_ipv4, node.runtime_id});
     }
   }

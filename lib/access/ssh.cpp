@@ -4,6 +4,7 @@
 #include "access/keys.hpp"
 #include "access/known_hosts.hpp"
 #include "topology/diagnostics.hpp"
+#include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
 #include <algorithm>
@@ -384,7 +385,7 @@ SshError connect_error(const SshTarget &target, int err) {
         SshFailure::refused,
         fmt::format("connection refused by {}: no ssh server listens on port {}", where,
                     target.port),
-        target.kind == "vm"
+        topology::runtime_of_kind(target.kind) == topology::Runtime::vm
             ? std::string("a VM starts its ssh server at the end of its boot; wait a few "
                           "seconds and try again, or watch it with `ltb console`")
             : std::string("the node's image may have no ssh server (an ltb/frr node has one; "
@@ -471,7 +472,7 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
                 guess.empty() ? fmt::format("see `ltb inspect {}` for its nodes", lab)
                               : fmt::format("did you mean '{}'?", guess));
   }
-  if (record->kind == "ovs-bridge") {
+  if (topology::runtime_of_kind(record->kind) == topology::Runtime::ovs_bridge) {
     return fail(fmt::format("node '{}' of lab '{}' is an Open vSwitch bridge: there is nothing to "
                             "log in to",
                             node, lab),
@@ -500,7 +501,7 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
   target.known_hosts_file = paths.known_hosts();
   target.runtime_id = record->runtime_id;
   target.kind = record->kind;
-  if (record->kind == "vm") {
+  if (topology::runtime_of_kind(record->kind) == topology::Runtime::vm) {
     target.console_log = paths.console_log(node);
   }
   return target;

@@ -18,7 +18,7 @@ struct SshTarget {
   std::string lab, node, host;
   int port = 22;
   std::string user, password, key_file, known_hosts_file, runtime_id;
-  std::string kind;          // "frr", "linux", "vm", ...
+  std::string kind;          // a kind of the registry (topology/kinds.hpp)
   std::string user_key_file; // the node's own key (topology ssh-key), tried before key_file
   std::string console_log;   // VMs: the serial console log, where the guest prints its host key
   int timeout_seconds = 10;  // for the TCP connection, the key exchange and authentication

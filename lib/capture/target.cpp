@@ -2,6 +2,7 @@
 
 #include "plan/names.hpp"
 #include "topology/diagnostics.hpp"
+#include "topology/kinds.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -11,8 +12,7 @@ namespace ltb::capture {
 
 namespace {
 
-constexpr const char *k_bridge_kind = "ovs-bridge";
-constexpr const char *k_vm_kind = "vm";
+using topology::Runtime;
 
 const state::NodeRecord *find_node(const LabRecords &lab, const std::string &name) {
   auto it = std::find_if(lab.nodes.begin(), lab.nodes.end(),
@@ -20,9 +20,9 @@ const state::NodeRecord *find_node(const LabRecords &lab, const std::string &nam
   return it == lab.nodes.end() ? nullptr : &*it;
 }
 
-std::string kind_of(const LabRecords &lab, const std::string &node) {
+Runtime runtime_of(const LabRecords &lab, const std::string &node) {
   const auto *record = find_node(lab, node);
-  return record ? record->kind : std::string();
+  return topology::runtime_of_kind(record ? record->kind : std::string());
 }
 
 std::string bridge_of(const LabRecords &lab, const state::NodeRecord &node) {
@@ -51,12 +51,12 @@ Target end_target(const LabRecords &lab, const state::LinkRecord &link, const En
   Target target;
   target.lab = lab.lab;
   target.link = link.name;
-  const auto kind = kind_of(lab, end.node);
-  if (kind == k_bridge_kind) {
+  const Runtime runtime = runtime_of(lab, end.node);
+  if (runtime == Runtime::ovs_bridge) {
     target.iface = plan::host_veth_name(lab.lab, link.key, other.node);
     target.label =
         fmt::format("{}:{} (port {}, link {})", end.node, end.iface, target.iface, link.name);
-  } else if (kind == k_vm_kind) {
+  } else if (runtime == Runtime::vm) {
     target.iface = plan::host_veth_name(lab.lab, link.key, end.node);
     target.label =
         fmt::format("{}:{} (tap {}, link {})", end.node, end.iface, target.iface, link.name);
@@ -94,7 +94,7 @@ Result<Target> resolve_node_iface(const LabRecords &lab, const std::string &spec
       return end_target(lab, link, b, a);
     }
   }
-  if (node->kind == k_bridge_kind || node->kind == k_vm_kind) {
+  if (topology::runtime_of_kind(node->kind) != Runtime::container) {
     // Only link ends of these are reachable from the host (see end_target).
     return fail(unknown(lab, spec));
   }
@@ -158,7 +158,7 @@ Result<Target> resolve(const LabRecords &lab, const std::string &spec,
     return fail("no capture target given", "name a link, NODE:IFACE or a segment", ExitCode::usage);
   }
   const auto *segment = find_node(lab, spec);
-  if (segment && segment->kind != k_bridge_kind) {
+  if (segment && topology::runtime_of_kind(segment->kind) != Runtime::ovs_bridge) {
     segment = nullptr;
   }
   if (!port_node.empty() && !segment) {
@@ -189,8 +189,8 @@ Result<Target> resolve(const LabRecords &lab, const std::string &spec,
     // A container's end when there is one: inside the namespace, as the node sees its traffic.
     // The bridge end of a segment link is never chosen: its port is the other end's host side.
     const auto rank = [&](const std::string &node) {
-      const auto kind = kind_of(lab, node);
-      return kind == k_bridge_kind ? 2 : kind == k_vm_kind ? 1 : 0;
+      const Runtime runtime = runtime_of(lab, node);
+      return runtime == Runtime::ovs_bridge ? 2 : runtime == Runtime::vm ? 1 : 0;
     };
     return rank(a.node) <= rank(b.node) ? end_target(lab, *link, a, b)
                                         : end_target(lab, *link, b, a);
@@ -223,7 +223,7 @@ std::vector<std::string> target_names(const LabRecords &lab) {
     names.insert(link.b_node + ":" + link.b_iface);
   }
   for (const auto &node : lab.nodes) {
-    if (node.kind == k_bridge_kind) {
+    if (topology::runtime_of_kind(node.kind) == Runtime::ovs_bridge) {
       names.insert(node.name);
     }
   }
