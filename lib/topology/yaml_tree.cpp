@@ -110,7 +110,9 @@ public:
     Position &position = m_tree.positions[pointer];
     position.key = key;
     position.value = loc_of(node.Mark());
-    if (depth > k_max_nesting) {
+    // The root is depth 0: k_max_nesting maps and lists in all, as LimitCheck counts them
+    // (reached here only through aliases, which LimitCheck sees unexpanded).
+    if (depth >= k_max_nesting && (node.IsMap() || node.IsSequence())) {
       m_reporter.error(
           position.value,
           fmt::format("nesting too deep: maps and lists nest at most {} levels", k_max_nesting),
@@ -242,7 +244,11 @@ class LimitCheck : public YAML::EventHandler {
 public:
   explicit LimitCheck(const std::string &text) : m_text(text) {}
 
-  void OnDocumentStart(const YAML::Mark &) override {}
+  void OnDocumentStart(const YAML::Mark &) override {
+    // yaml-cpp numbers anchors anew in each document.
+    m_sizes.clear();
+    m_open.clear();
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark &mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
   void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,

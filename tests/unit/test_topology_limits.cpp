@@ -95,6 +95,40 @@ TEST_CASE("topology limits: 20,000 nested lists say 'nesting too deep', with a c
                             "alias used inside the map or list it names\n");
 }
 
+TEST_CASE("topology limits: 64 levels load, through aliases too") {
+  TempDir dir;
+  // The root map, topology, nodes, r1, labels: 5 levels; then 59 lists, the innermost holding
+  // a scalar. Written out, and again through aliases, each alias nesting the previous list.
+  const std::string head = "name: x\ntopology: {nodes: {r1: {kind: linux, image: alpine, labels: "
+                           "{a: ";
+  const std::string tail = "}}}}\n";
+  const std::string written = head + std::string(59, '[') + "1" + std::string(59, ']') + tail;
+  std::string aliased = "x0: &l0 [1]\n";
+  for (int level = 1; level < 59; ++level) {
+    aliased += "x" + std::to_string(level) + ": &l" + std::to_string(level) + " [*l" +
+               std::to_string(level - 1) + "]\n";
+  }
+  auto render_of = [&](const std::string &yaml) {
+    auto result = load_text(yaml, "lab.yaml", dir.path.string());
+    REQUIRE(!result.has_value());
+    return render(result.error(), false);
+  };
+  // Errors there are (unknown keys, a list where a label value goes), but not the limit.
+  CHECK(render_of(written).find("nesting too deep") == std::string::npos);
+  CHECK(render_of(aliased + head + "*l58" + tail).find("nesting too deep") == std::string::npos);
+  // One more level, written or through an alias, is too deep.
+  CHECK(render_of(head + std::string(60, '[') + "1" + std::string(60, ']') + tail)
+            .find("nesting too deep") != std::string::npos);
+  CHECK(render_of(aliased + head + "[*l58]" + tail).find("nesting too deep") != std::string::npos);
+}
+
+TEST_CASE("topology limits: anchors are numbered anew in each document") {
+  // In the second document, the anchor numbered like the first document's is still open when
+  // its alias appears: that is an alias inside its own anchor, not a known size.
+  const std::string text = errors("name: x\nx: &a [1]\n---\ny: &b [*b]\n");
+  CHECK(text.find("alias '*b' is used inside the map or list it names") != std::string::npos);
+}
+
 TEST_CASE("topology limits: nesting through aliases is bounded too") {
   // Each alias nests the previous list once more: 70 levels, each written only once.
   std::string yaml = "name: x\nx0: &l0 [1]\n";
