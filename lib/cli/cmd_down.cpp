@@ -1,10 +1,10 @@
 // ltb down [FILE | --lab NAME | --all]
 #include "cli/context.hpp"
-#include "cli/deploy.hpp"
 #include "plan/names.hpp"
 #include "schedule/ledger.hpp"
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
+#include "service/deploy.hpp"
 #include "topology/loader.hpp"
 
 #include <ctime>
@@ -48,7 +48,9 @@ Status end_reservations_of(const Globals &globals, state::Store &store, const st
 }
 
 int down_one(const Globals &globals, Connection &connection, const std::string &lab) {
-  auto outcome = remove_lab(globals, connection, lab);
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto outcome = service::remove_lab(session, connection, lab);
   if (!outcome) {
     return report(globals, outcome.error());
   }

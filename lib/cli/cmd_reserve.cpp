@@ -1,12 +1,12 @@
-// ltb reserve create|list|show|update|delete, and the capacity rule of `ltb up` (reserve.hpp)
+// ltb reserve create|list|show|update|delete
 #include "cli/context.hpp"
-#include "cli/deploy.hpp"
-#include "cli/reserve.hpp"
 #include "cli/table.hpp"
 #include "schedule/admission.hpp"
 #include "schedule/ledger.hpp"
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
+#include "service/deploy.hpp"
+#include "service/reservations.hpp"
 #include "topology/loader.hpp"
 
 #include <algorithm>
@@ -64,34 +64,17 @@ struct DeleteOptions {
   bool yes = false;
 };
 
+using service::refusal;
+using service::span;
+
+/// service::refresh_timer() with the notice printed per --quiet.
+void refresh_timer(state::Store &store, const Globals &globals) {
+  PrintSink events(globals);
+  service::refresh_timer(events, store);
+}
+
 Instant now_seconds() {
   return static_cast<Instant>(std::time(nullptr));
-}
-
-/// The host's capacity under the state file's settings, and the demand defaults.
-struct Host {
-  schedule::CapacityConfig config;
-  Resources capacity;
-};
-
-Result<Host> host(const Globals &globals, state::Store &store) {
-  LTB_TRY(config, schedule::load_config(store));
-  LTB_TRY(facts, schedule::measure_host(fs::path(globals.state_path).parent_path().string()));
-  return Host{config, schedule::capacity(facts, config)};
-}
-
-/// After a change of reservations: brings an installed timer's next wake-up forward to the next
-/// event (schedule/units.hpp). Its failure is a notice: the change itself is made.
-void refresh_timer(const Globals &globals, state::Store &store) {
-  if (auto refreshed = schedule::refresh_wakeup(store, now_seconds()); !refreshed) {
-    print_notice(globals, fmt::format("notice: the scheduler's timer was not updated: {}",
-                                      refreshed.error().message));
-  }
-}
-
-std::string span(Instant start, Instant end) {
-  return fmt::format("{} to {} ({})", schedule::format_local_short(start),
-                     schedule::format_local_short(end), schedule::format_duration(end - start));
 }
 
 /// The window from --start and --end or --for. `start_text` empty = keep `start`.
@@ -141,28 +124,6 @@ Error overlap_error(const state::ReservationRecord &other) {
                            span(other.start_at, other.end_at), other.id),
                "choose a window that does not overlap it, or another name with --lab",
                ExitCode::failed};
-}
-
-/// The refusal of `candidate` as an error: what overflows, who is in the way, what would fit.
-Error refusal(const std::string &what, const schedule::Admission &admission,
-              const Booking &candidate, const Resources &capacity) {
-  std::string message = fmt::format("{}: the host's capacity would be exceeded", what);
-  for (const auto &line : schedule::describe_refusal(admission, candidate, capacity)) {
-    message += "\n  " + line;
-  }
-  std::string help;
-  if (admission.proposed_start) {
-    const Instant start = *admission.proposed_start;
-    help = fmt::format("the earliest start at which the whole window fits is {}: pass --start {}",
-                       schedule::format_local_short(start), schedule::format_local(start));
-  } else if (admission.conflicts.empty()) {
-    help = "make the lab smaller, or raise the capacity (`ltb config list`, `ltb config set "
-           "cpu-overcommit N`)";
-  } else {
-    help = "no later start fits while a lab without an end runs; remove it, or raise the "
-           "capacity (`ltb config list`)";
-  }
-  return Error{message, help, ExitCode::failed};
 }
 
 bool valid_template_name(const std::string &name) {
@@ -314,7 +275,7 @@ int run_create(const Globals &globals, const CreateOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto capacity = host(globals, **store);
+  auto capacity = service::host_capacity(service_context(globals), **store);
   if (!capacity) {
     return report(globals, capacity.error());
   }
@@ -377,7 +338,7 @@ int run_create(const Globals &globals, const CreateOptions &options) {
                                         labs[i], labs[i]));
     }
   }
-  refresh_timer(globals, **store);
+  refresh_timer(**store, globals);
   print_notice(globals, "`ltb schedule` deploys it at the start and removes it at the end; see "
                         "`ltb schedule status`");
   return 0;
@@ -466,21 +427,12 @@ int run_list(const Globals &globals, const ListOptions &options) {
   return 0;
 }
 
-Result<state::ReservationRecord> find(state::Store &store, std::int64_t id) {
-  LTB_TRY(record, store.reservation(id));
-  if (!record) {
-    return fail(fmt::format("no reservation {}", id),
-                "see `ltb reserve list --all` for the reservations there are");
-  }
-  return *record;
-}
-
 int run_show(const Globals &globals, const ShowOptions &options) {
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
   }
-  auto r = find(**store, options.id);
+  auto r = service::find_reservation(**store, options.id);
   if (!r) {
     return report(globals, r.error());
   }
@@ -531,7 +483,7 @@ int run_update(const Globals &globals, const UpdateOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto capacity = host(globals, **store);
+  auto capacity = service::host_capacity(service_context(globals), **store);
   if (!capacity) {
     return report(globals, capacity.error());
   }
@@ -539,7 +491,7 @@ int run_update(const Globals &globals, const UpdateOptions &options) {
   std::optional<Error> refused;
   state::ReservationRecord saved;
   auto written = (*store)->transaction([&]() -> Status {
-    LTB_TRY(r, find(**store, options.id));
+    LTB_TRY(r, service::find_reservation(**store, options.id));
     if (r.state == schedule::k_ended || r.state == schedule::k_cancelled) {
       return fail(
           fmt::format("reservation {} (lab {}) is {}: it cannot change", r.id, r.lab, r.state),
@@ -597,7 +549,7 @@ int run_update(const Globals &globals, const UpdateOptions &options) {
   if (refused) {
     return report(globals, *refused);
   }
-  refresh_timer(globals, **store);
+  refresh_timer(**store, globals);
   fmt::print("reservation {}: lab {}, {}, {}\n", saved.id, saved.lab,
              span(saved.start_at, saved.end_at), saved.state);
   return 0;
@@ -621,7 +573,7 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto r = find(**store, options.id);
+  auto r = service::find_reservation(**store, options.id);
   if (!r) {
     return report(globals, r.error());
   }
@@ -657,7 +609,7 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
   auto record = *r;
   record.state = schedule::k_cancelled;
   auto cancelled = (*store)->transaction([&]() -> Status {
-    LTB_TRY(current, find(**store, r->id));
+    LTB_TRY(current, service::find_reservation(**store, r->id));
     if (current.state != r->state) {
       return fail(
           fmt::format("reservation {} changed while deleting it (now {})", r->id, current.state),
@@ -668,7 +620,7 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
   if (!cancelled) {
     return report(globals, cancelled.error());
   }
-  refresh_timer(globals, **store);
+  refresh_timer(**store, globals);
   if (!deployed) {
     fmt::print("reservation {} (lab {}) is cancelled\n", r->id, r->lab);
     return 0;
@@ -681,10 +633,13 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
                                  fmt::format("remove it with `ltb down --lab {}`", r->lab),
                                  ExitCode::failed});
   }
-  auto removed = remove_lab(globals, *connection, r->lab);
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto removed = service::remove_lab(session, *connection, r->lab);
   if (!removed || !removed->ok()) {
-    const std::string why =
-        !removed ? removed.error().message : failure_summary(removed->errors, removed->interrupted);
+    const std::string why = !removed
+                                ? removed.error().message
+                                : service::failure_summary(removed->errors, removed->interrupted);
     return report(globals,
                   Error{fmt::format("reservation {} is cancelled, but removing lab {} failed: {}",
                                     r->id, r->lab, why),
@@ -703,144 +658,6 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
 }
 
 } // namespace
-
-// --- ltb up --------------------------------------------------------------------------------------
-
-Status admit_up(const Globals &globals, state::Store &store, const topology::Topology &desired,
-                const std::string &until_text, bool dry_run) {
-  const Instant now = now_seconds();
-  std::optional<Instant> until;
-  if (!until_text.empty()) {
-    LTB_TRY(parsed, schedule::parse_time(until_text, now));
-    if (parsed <= now) {
-      return fail(fmt::format("--until {} is not in the future", until_text),
-                  "give a later time, like --until +2h", ExitCode::usage);
-    }
-    until = parsed;
-  }
-  {
-    // Without reservations there is nothing to protect: `ltb up` stays as fast as before.
-    LTB_TRY(claims, store.reservation_claims(now));
-    if (claims.empty() && !until) {
-      return {};
-    }
-  }
-  LTB_TRY(capacity, host(globals, store));
-  const Resources demand = schedule::lab_demand(desired, capacity.config.defaults);
-  std::optional<Error> refused;
-  std::optional<std::string> done;
-  LTB_CHECK(store.transaction([&]() -> Status {
-    LTB_TRY(claims, store.reservation_claims(now));
-    std::optional<std::int64_t> covering_id;
-    for (const auto &r : claims) {
-      if (r.lab == desired.name && r.start_at <= now && now < r.end_at) {
-        covering_id = r.id;
-      }
-    }
-    if (covering_id) {
-      if (!until) {
-        return {}; // a reserved lab: its reservation holds its capacity
-      }
-      LTB_TRY(covering, find(store, *covering_id));
-      if (*until == covering.end_at) {
-        return {};
-      }
-      // --until moves the reservation's end, admitted like `ltb reserve update --end`.
-      LTB_TRY(others,
-              schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
-      Booking candidate{covering.id, desired.name, now, *until, demand};
-      auto admission = schedule::admit(others, candidate, capacity.capacity);
-      if (!admission.admitted) {
-        refused = refusal(fmt::format("cannot keep lab {} until {} (reservation {})", desired.name,
-                                      schedule::format_local_short(*until), covering.id),
-                          admission, candidate, capacity.capacity);
-        return {};
-      }
-      if (!dry_run) {
-        covering.end_at = *until;
-        LTB_CHECK(store.put_reservation(covering));
-      }
-      done = fmt::format("reservation {} of lab {} now ends {}", covering.id, desired.name,
-                         schedule::format_local(*until));
-      return {};
-    }
-    if (!until) {
-      // A redeploy that needs no more than what runs already takes nothing from anyone.
-      LTB_TRY(recorded, store.lab(desired.name));
-      if (recorded) {
-        const Resources before =
-            schedule::recorded_lab_demand(store, *recorded, capacity.config.defaults);
-        if (demand.fits_in(before)) {
-          return {};
-        }
-      }
-    }
-    LTB_TRY(others, schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
-    Booking candidate{0, desired.name, now, until.value_or(schedule::k_forever), demand};
-    auto admission = schedule::check_unreserved_up(others, candidate, capacity.capacity);
-    if (!admission.admitted) {
-      std::string names;
-      for (const auto &b : admission.conflicts) {
-        names += fmt::format("{}{} (lab {}, from {})", names.empty() ? "" : ", ", b.id, b.lab,
-                             schedule::format_local_short(b.start));
-      }
-      std::string message = fmt::format(
-          "lab {} cannot start without a reservation: it would leave reservation{} {} short",
-          desired.name, admission.conflicts.size() == 1 ? "" : "s", names);
-      for (const auto &line :
-           schedule::describe_refusal(admission, candidate, capacity.capacity, 0)) {
-        message += "\n  " + line;
-      }
-      // Propose the latest --until that fits: the start of the first reservation left short.
-      Instant first_start = schedule::k_forever;
-      for (const auto &b : admission.conflicts) {
-        first_start = std::min(first_start, b.start);
-      }
-      std::string help = "reserve capacity for it with `ltb reserve create`, or make room (`ltb "
-                         "reserve list`, `ltb config list`)";
-      if (first_start != schedule::k_forever && first_start > now) {
-        Booking shorter = candidate;
-        shorter.end = first_start;
-        if (schedule::check_unreserved_up(others, shorter, capacity.capacity).admitted) {
-          help = fmt::format("deploy it until the reservation starts: --until {} (`ltb schedule` "
-                             "removes it then); or reserve capacity with `ltb reserve create`",
-                             schedule::format_local(first_start));
-        }
-      }
-      refused = Error{message, help, ExitCode::failed};
-      return {};
-    }
-    if (until && !dry_run) {
-      // From now on the lab is reserved: recorded as an active reservation that the scheduler
-      // holds, so that it removes the lab at `until` like any reservation's.
-      state::ReservationRecord r;
-      r.lab = desired.name;
-      r.owner = current_user();
-      r.source = desired.file;
-      r.topology_text = desired.text;
-      r.start_at = now;
-      r.end_at = *until;
-      r.state = schedule::k_active;
-      r.demand_cpus = demand.cpus;
-      r.demand_memory_bytes = demand.memory_bytes;
-      r.demand_disk_bytes = demand.disk_bytes;
-      LTB_TRY(id, store.add_reservation(r));
-      schedule::StoreBook book(store);
-      LTB_CHECK(book.put_hold(desired.name, schedule::Hold{id, 0, 0}));
-      done = fmt::format("lab {} is reserved until {} (reservation {})", desired.name,
-                         schedule::format_local(*until), id);
-    }
-    return {};
-  }));
-  if (refused) {
-    return fail(*refused);
-  }
-  if (done) {
-    refresh_timer(globals, store);
-    print_notice(globals, *done);
-  }
-  return {};
-}
 
 // --- registration
 // ---------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 // ltb schedule run [--once] | install [--systemd | --cron] [--root DIR] | status
 #include "cli/context.hpp"
-#include "cli/deploy.hpp"
 #include "cli/table.hpp"
 #include "schedule/daemon.hpp"
 #include "schedule/ledger.hpp"
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
+#include "service/schedule.hpp"
 #include "util/exec.hpp"
 
 #include <algorithm>
@@ -37,42 +37,22 @@ struct ScheduleStatusOptions {
   int limit = 10;
 };
 
-/// Deploys and removes through the same functions as `ltb up` and `ltb down`, with a fresh
-/// connection each time (dockerd or libvirtd may have restarted while the scheduler slept).
-class CliDeployer : public schedule::Deployer {
+/// The scheduler's output is its log (stdout, one line per action): the service's notices are
+/// left out (as with --quiet), and the applier's own notices go to stderr.
+class SchedulerSink : public service::EventSink {
 public:
-  explicit CliDeployer(const Globals &globals) : m_globals(globals) {}
-
-  Status deploy(const state::ReservationRecord &r) override {
-    LTB_TRY(connection, connect(m_globals));
-    DeployOptions options;
-    options.owner = r.owner;
-    options.progress = false;
-    LTB_TRY(outcome, deploy_text(m_globals, connection, r.topology_text, r.lab, r.source,
-                                 schedule::reservation_base_dir(r, m_globals.state_path), options));
-    if (outcome.interrupted) {
-      return fail("interrupted", "", ExitCode::interrupted);
-    }
-    if (!outcome.ok()) {
-      return fail(failure_summary(outcome.errors, outcome.interrupted));
-    }
-    return {};
-  }
-
-  Status remove(const std::string &lab) override {
-    LTB_TRY(connection, connect(m_globals));
-    LTB_TRY(outcome, remove_lab(m_globals, connection, lab, false));
-    if (outcome.interrupted) {
-      return fail("interrupted", "", ExitCode::interrupted);
-    }
-    if (!outcome.ok()) {
-      return fail(failure_summary(outcome.errors, outcome.interrupted));
-    }
-    return {};
+  void notice(const std::string &) override {}
+  std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &) override {
+    return std::make_unique<NoticesOnly>();
   }
 
 private:
-  const Globals &m_globals;
+  class NoticesOnly : public apply::Progress {
+  public:
+    void node(const std::string &, apply::Phase, const std::string &) override {}
+    void notice(const std::string &line) override { fmt::print(stderr, "{}\n", line); }
+    void finish() override {}
+  };
 };
 
 void log_line(const std::string &text) {
@@ -119,14 +99,12 @@ int run_schedule(const Globals &globals, const RunOptions &options) {
   if (!lock) {
     return report(globals, lock.error());
   }
-  const std::atomic<bool> *stop = install_interrupt_handler();
+  const std::atomic<bool> *stop = interrupt_token().watch();
   // The scheduler's output is its log: one line per action, no progress display.
-  Globals quiet = globals;
-  quiet.quiet = true;
-  quiet.stderr_tty = false;
-  quiet.color = false;
+  SchedulerSink events;
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
   schedule::StoreBook book(**store);
-  CliDeployer deployer(quiet);
+  service::ScheduleDeployer deployer(session);
   schedule::SystemClock clock;
   schedule::Scheduler scheduler(book, deployer, clock, log_line, stop);
 

@@ -1,7 +1,6 @@
 // ltb up FILE [--lab NAME] [--dry-run] [--until TIME]
 #include "cli/context.hpp"
-#include "cli/deploy.hpp"
-#include "cli/reserve.hpp"
+#include "service/deploy.hpp"
 #include "topology/loader.hpp"
 
 #include <chrono>
@@ -45,13 +44,15 @@ int run_up(const Globals &globals, const UpOptions &options) {
   if (!connection) {
     return report(globals, connection.error());
   }
-  // Capacity: an unreserved lab must not leave an admitted reservation short (reserve.hpp).
-  if (auto admitted =
-          admit_up(globals, *connection->store, *desired, options.until, options.dry_run);
-      !admitted) {
-    return report(globals, admitted.error());
-  }
-  auto outcome = deploy_lab(globals, *connection, *desired, {options.dry_run, options.workers, {}});
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  service::DeployRequest request;
+  request.dry_run = options.dry_run;
+  request.workers = options.workers;
+  // Capacity: an unreserved lab must not leave an admitted reservation short.
+  request.admit = true;
+  request.until = options.until;
+  auto outcome = service::deploy_lab(session, *connection, *desired, request);
   if (!outcome) {
     return report(globals, outcome.error());
   }

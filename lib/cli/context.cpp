@@ -10,12 +10,39 @@
 namespace ltb::cli {
 
 namespace {
-std::atomic<bool> g_interrupted{false};
-
 void on_signal(int) {
-  g_interrupted.store(true);
+  interrupt_token().cancel();
+}
+
+void install_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
 }
 } // namespace
+
+service::CancelToken &interrupt_token() {
+  static service::CancelToken token(install_handler);
+  return token;
+}
+
+service::Context service_context(const Globals &globals) {
+  return {globals.state_path, globals.wait_seconds};
+}
+
+service::Caller caller() {
+  return {getuid(), current_user()};
+}
+
+void PrintSink::notice(const std::string &line) {
+  print_notice(m_globals, line);
+}
+
+std::unique_ptr<apply::Progress> PrintSink::progress(const std::vector<std::string> &nodes) {
+  return apply::make_progress(nodes, {m_globals.stderr_tty, m_globals.quiet, m_globals.color});
+}
 
 int report(const Globals &globals, const Error &error) {
   const char *red = globals.color ? "\033[1;31m" : "";
@@ -40,40 +67,15 @@ void print_diagnostics(const Globals &globals, const topology::Diagnostics &diag
 }
 
 Result<std::unique_ptr<state::Store>> open_store(const Globals &globals) {
-  return state::Store::open(globals.state_path);
+  return service::open_store(service_context(globals));
 }
 
 Result<Connection> connect(const Globals &globals, bool docker) {
-  Connection connection;
-  LTB_TRY(store, open_store(globals));
-  connection.store = std::move(store);
-  if (docker) {
-    LTB_TRY(client, runtime::connect_docker());
-    connection.docker = std::move(client);
-  }
-  connection.netlink = net::make_netlink();
-  connection.ovs = net::make_ovs();
-  return connection;
-}
-
-Status Connection::connect_vms(bool required) {
-  if (vms) {
-    return {};
-  }
-  auto client = runtime::connect_libvirt();
-  if (!client) {
-    if (required) {
-      return fail(client.error());
-    }
-    return {};
-  }
-  vms = std::move(*client);
-  return {};
+  return service::connect(service_context(globals), docker);
 }
 
 std::string lab_dir(const Globals &globals, const std::string &lab) {
-  auto parent = std::filesystem::path(globals.state_path).parent_path();
-  return (parent / "labs" / lab).string();
+  return service_context(globals).lab_dir(lab);
 }
 
 std::string current_user() {
@@ -84,15 +86,6 @@ std::string current_user() {
     return pw->pw_name;
   }
   return std::to_string(getuid());
-}
-
-const std::atomic<bool> *install_interrupt_handler() {
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  return &g_interrupted;
 }
 
 bool json_format(const std::string &format) {

@@ -2,6 +2,8 @@
 // What every command shares: global options, the state file, the backends, printing of errors.
 
 #include "apply/apply.hpp"
+#include "service/backends.hpp"
+#include "service/service.hpp"
 #include "state/store.hpp"
 #include "topology/diagnostics.hpp"
 #include "util/error.hpp"
@@ -41,29 +43,37 @@ void print_diagnostics(const Globals &globals, const topology::Diagnostics &diag
 
 Result<std::unique_ptr<state::Store>> open_store(const Globals &globals);
 
-/// Real backends, connected; ovs/netlink are created but only used on demand.
-struct Connection {
-  std::unique_ptr<state::Store> store;
-  std::unique_ptr<runtime::ContainerRuntime> docker;
-  std::unique_ptr<net::Netlink> netlink;
-  std::unique_ptr<net::Ovs> ovs;
-  std::unique_ptr<runtime::VmRuntime> vms; // connected by connect_vms() when a lab has VMs
-  apply::Backends backends() const {
-    return {docker.get(), netlink.get(), ovs.get(), store.get(), vms.get()};
-  }
-  /// Connects to libvirt. `required`: fail when it does not answer; else stay without it.
-  Status connect_vms(bool required);
-};
+using service::Connection;
+/// service::connect() with the global options' state file.
 Result<Connection> connect(const Globals &globals, bool docker = true);
+
+/// What the service needs of the global options.
+service::Context service_context(const Globals &globals);
+
+/// The user who runs ltb, as the service's caller.
+service::Caller caller();
+
+/// The process's one cancellation token: SIGINT and SIGTERM set it once a cancellable phase has
+/// started (its handler is installed then, see service::CancelToken).
+service::CancelToken &interrupt_token();
+
+/// Prints the service's events: notices per --quiet, progress as a live block on a terminal,
+/// timestamped lines otherwise.
+class PrintSink : public service::EventSink {
+public:
+  explicit PrintSink(const Globals &globals) : m_globals(globals) {}
+  void notice(const std::string &line) override;
+  std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &nodes) override;
+
+private:
+  const Globals &m_globals;
+};
 
 /// The per-lab directory beside the state file (inline configs, later access files).
 std::string lab_dir(const Globals &globals, const std::string &lab);
 
 /// The user who runs ltb (SUDO_USER when run through sudo).
 std::string current_user();
-
-/// Set by SIGINT/SIGTERM while a plan runs.
-const std::atomic<bool> *install_interrupt_handler();
 
 /// The caller's labs (owner = current_user()), those being removed left out.
 Result<std::vector<state::LabRecord>> caller_labs(state::Store &store);

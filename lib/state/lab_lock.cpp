@@ -55,14 +55,24 @@ Result<LabLock> LabLock::acquire(const std::string &state_path, const std::strin
                 "use a lab name of letters, digits, '-', '_' and '.'", ExitCode::usage);
   }
   const std::string dir = state_path + ".locks";
-  const std::string file = fmt::format("{}/{}.lock", dir, lab);
-  LTB_CHECK(detail::make_dirs(dir, fmt::format("the lock of lab '{}'", lab)));
+  return lock_file(dir, fmt::format("{}/{}.lock", dir, lab), fmt::format("lab '{}'", lab),
+                   wait_seconds);
+}
+
+Result<LabLock> LabLock::acquire_admission(const std::string &state_path, int wait_seconds) {
+  const std::string dir = state_path + ".locks";
+  return lock_file(dir, dir + "/.admission.lock", "the admission of labs", wait_seconds);
+}
+
+Result<LabLock> LabLock::lock_file(const std::string &dir, const std::string &file,
+                                   const std::string &what, int wait_seconds) {
+  LTB_CHECK(detail::make_dirs(dir, fmt::format("the lock of {}", what)));
 
   LabLock lock;
   lock.m_fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock.m_fd < 0) {
     const int err = errno;
-    return fail(fmt::format("cannot open lock file {} of lab '{}': {}", file, lab, errno_text(err)),
+    return fail(fmt::format("cannot open lock file {} of {}: {}", file, what, errno_text(err)),
                 err == EACCES || err == EPERM || err == EROFS ? "run as root or pass --state PATH"
                                                               : "");
   }
@@ -77,11 +87,11 @@ Result<LabLock> LabLock::acquire(const std::string &state_path, const std::strin
       continue;
     }
     if (err != EWOULDBLOCK) {
-      return fail(fmt::format("cannot lock lab '{}' ({}): {}", lab, file, errno_text(err)));
+      return fail(fmt::format("cannot lock {} ({}): {}", what, file, errno_text(err)));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       const std::string pid = holder_pid(lock.m_fd);
-      return fail(fmt::format("lab '{}' is locked by another ltb process (pid {})", lab,
+      return fail(fmt::format("{} is locked by another ltb process (pid {})", what,
                               pid.empty() ? "unknown" : pid),
                   "wait for it to finish, or pass --wait SECONDS");
     }
@@ -93,8 +103,7 @@ Result<LabLock> LabLock::acquire(const std::string &state_path, const std::strin
   if (::ftruncate(lock.m_fd, 0) != 0 ||
       ::pwrite(lock.m_fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     const int err = errno;
-    return fail(
-        fmt::format("cannot write to lock file {} of lab '{}': {}", file, lab, errno_text(err)));
+    return fail(fmt::format("cannot write to lock file {} of {}: {}", file, what, errno_text(err)));
   }
   return lock;
 }

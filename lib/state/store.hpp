@@ -3,14 +3,14 @@
 // migrations, IMMEDIATE transactions, a busy timeout. One Store is safe to share between threads
 // (calls are serialised). Depends on util/ only.
 
+#include "util/error.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "util/error.hpp"
 
 namespace ltb::state {
 
@@ -19,10 +19,10 @@ struct LabRecord {
   std::string topology_file; // absolute path it was last deployed from ("" if from stdin)
   std::string topology_text; // full text as deployed
   std::string topology_hash;
-  std::string mgmt_network; // Docker network name
-  std::string mgmt_subnet;  // CIDR
-  std::string owner;        // user name who ran `ltb up`
-  std::string status;       // "deploying", "running", "failed", "removing"
+  std::string mgmt_network;    // Docker network name
+  std::string mgmt_subnet;     // CIDR
+  std::string owner;           // user name who ran `ltb up`
+  std::string status;          // "deploying", "running", "failed", "removing"
   std::int64_t created_at = 0; // unix seconds
   std::int64_t updated_at = 0;
 };
@@ -52,9 +52,9 @@ struct LinkRecord {
 struct ObjectRecord {
   std::int64_t id = 0;
   std::string lab;
-  std::string type;  // "container", "network", "veth", "bridge", "port"
-  std::string name;  // runtime name (container name, interface name, bridge name)
-  std::string owner; // node name or link key it belongs to
+  std::string type;       // "container", "network", "veth", "bridge", "port"
+  std::string name;       // runtime name (container name, interface name, bridge name)
+  std::string owner;      // node name or link key it belongs to
   std::string runtime_id; // e.g. container id once known
   std::string parent;     // e.g. the bridge of a port
   std::string status;     // "creating", "created"
@@ -70,9 +70,9 @@ struct ReservationRecord {
   std::string topology_text; // what deploys
   std::int64_t start_at = 0;
   std::int64_t end_at = 0;
-  std::string state;  // "pending", "active", "ended", "failed", "cancelled"
-  std::string reason; // why it failed (last error), empty otherwise
-  int attempts = 0;   // failed deploy attempts in this window (for backoff)
+  std::string state;                // "pending", "active", "ended", "failed", "cancelled"
+  std::string reason;               // why it failed (last error), empty otherwise
+  int attempts = 0;                 // failed deploy attempts in this window (for backoff)
   std::int64_t next_attempt_at = 0; // earliest retry after a failure; 0 = none
   double demand_cpus = 0;           // computed when admitted (see schedule/admission.hpp)
   std::int64_t demand_memory_bytes = 0;
@@ -91,8 +91,8 @@ public:
 
   Result<std::vector<LabRecord>> labs();
   Result<std::optional<LabRecord>> lab(const std::string &name);
-  Status put_lab(const LabRecord &lab);          // insert or replace, keeps created_at
-  Status delete_lab(const std::string &name);    // with its nodes, links and objects
+  Status put_lab(const LabRecord &lab);       // insert or replace, keeps created_at
+  Status delete_lab(const std::string &name); // with its nodes, links and objects
 
   Result<std::vector<NodeRecord>> nodes(const std::string &lab);
   Status put_node(const NodeRecord &node);
@@ -143,6 +143,11 @@ public:
   /// Waits up to `wait` seconds (0 = do not wait). On timeout the error names the holder's pid.
   static Result<LabLock> acquire(const std::string &state_path, const std::string &lab,
                                  int wait_seconds);
+  /// The host-wide lock on admission to the host's capacity (`.admission.lock` among the lab
+  /// locks, a name no lab can have): held from an unreserved lab's admission until its claim is
+  /// recorded, so that two admissions never miss each other. Taken after a lab's lock, never
+  /// before one.
+  static Result<LabLock> acquire_admission(const std::string &state_path, int wait_seconds);
   LabLock(LabLock &&other) noexcept;
   LabLock &operator=(LabLock &&other) noexcept;
   LabLock(const LabLock &) = delete;
@@ -151,6 +156,8 @@ public:
 
 private:
   LabLock() = default;
+  static Result<LabLock> lock_file(const std::string &dir, const std::string &file,
+                                   const std::string &what, int wait_seconds);
   int m_fd = -1;
 };
 

@@ -1,20 +1,34 @@
-#include "cli/deploy.hpp"
+#include "service/deploy.hpp"
 
 #include "access/lab.hpp"
 #include "apply/observe.hpp"
 #include "capture/records.hpp"
+#include "service/reservations.hpp"
 #include "topology/loader.hpp"
 
 #include <fmt/format.h>
 #include <set>
 #include <sstream>
 
-namespace ltb::cli {
+namespace ltb::service {
 
 namespace {
 
-std::string owner_or_current(const std::string &owner) {
-  return owner.empty() ? current_user() : owner;
+/// The lab's record as apply_up() writes it when it starts: from here on, admissions of other
+/// labs count its demand.
+Status record_claim(state::Store &store, const plan::Plan &plan, const topology::Topology &desired,
+                    const std::string &owner) {
+  LTB_TRY(existing, store.lab(plan.lab));
+  state::LabRecord lab = existing.value_or(state::LabRecord{});
+  lab.name = plan.lab;
+  lab.topology_file = desired.file;
+  lab.topology_text = desired.text;
+  lab.topology_hash = desired.hash;
+  lab.mgmt_network = plan.network;
+  lab.mgmt_subnet = plan.subnet;
+  lab.owner = owner;
+  lab.status = "deploying";
+  return store.put_lab(lab);
 }
 
 std::vector<std::string> failed_errors(const apply::ApplyReport &report) {
@@ -27,39 +41,33 @@ std::vector<std::string> failed_errors(const apply::ApplyReport &report) {
   return errors;
 }
 
-/// Progress for callers that report outcomes themselves: only notices get through.
-class NoticesOnly : public apply::Progress {
-public:
-  void node(const std::string &, apply::Phase, const std::string &) override {}
-  void notice(const std::string &line) override { fmt::print(stderr, "{}\n", line); }
-  void finish() override {}
-};
-
-std::unique_ptr<apply::Progress>
-make_progress(const Globals &globals, const std::vector<std::string> &nodes, bool progress) {
-  if (!progress) {
-    return std::make_unique<NoticesOnly>();
-  }
-  return apply::make_progress(nodes, {globals.stderr_tty, globals.quiet, globals.color});
-}
-
 // Mirrors left on the lab's bridges by `ltb capture` processes that were killed. Not fatal: `ltb
 // down` removes the bridges anyway, and the next run tries again.
-void clean_stale_captures(const Globals &globals, state::Store &store, const std::string &lab) {
+void clean_stale_captures(EventSink &events, state::Store &store, const std::string &lab) {
   if (auto cleaned = capture::clean_stale(store, lab); !cleaned) {
-    print_notice(globals, "notice: " + cleaned.error().message);
+    events.notice("notice: " + cleaned.error().message);
   }
 }
 
 } // namespace
 
-Result<DeployOutcome> deploy_lab(const Globals &globals, Connection &connection,
-                                 const topology::Topology &desired, const DeployOptions &options) {
+Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
+                                 const topology::Topology &desired, const DeployRequest &options) {
+  const Context &context = session.context;
   DeployOutcome outcome;
   outcome.lab = desired.name;
   auto backends = connection.backends();
-  LTB_TRY(lock, state::LabLock::acquire(globals.state_path, desired.name, globals.wait_seconds));
-  clean_stale_captures(globals, *connection.store, desired.name);
+  LTB_TRY(lock, state::LabLock::acquire(context.state_path, desired.name, context.wait_seconds));
+  // Capacity first: a refused lab changes nothing. When admitted, no other lab is admitted until
+  // this one's claim is recorded below.
+  UpAdmission admission;
+  if (options.admit) {
+    LTB_TRY(admitted,
+            admit_up(session, *connection.store, desired, options.until, options.dry_run));
+    admission = std::move(admitted);
+  }
+  const std::string owner = options.owner.empty() ? session.caller.name : options.owner;
+  clean_stale_captures(session.events, *connection.store, desired.name);
   LTB_TRY(recorded, apply::read_recorded(*connection.store, desired.name));
   bool has_bridges = false;
   for (const auto &node : desired.nodes) {
@@ -80,7 +88,7 @@ Result<DeployOutcome> deploy_lab(const Globals &globals, Connection &connection,
     backends = connection.backends();
   }
   LTB_TRY(observed, apply::observe(desired.name, backends,
-                                   {has_bridges, false, true, lab_dir(globals, desired.name)}));
+                                   {has_bridges, false, true, context.lab_dir(desired.name)}));
   std::vector<std::string> subnets;
   bool needs_subnet =
       desired.mgmt.ipv4_subnet.empty() && !(recorded.lab && !recorded.lab->mgmt_subnet.empty());
@@ -99,28 +107,32 @@ Result<DeployOutcome> deploy_lab(const Globals &globals, Connection &connection,
     return outcome;
   }
   // The lab's key pair exists before nodes are made: they get its public half.
-  LTB_CHECK(access::prepare_lab(lab_dir(globals, desired.name), desired));
+  LTB_CHECK(access::prepare_lab(context.lab_dir(desired.name), desired));
   auto finish_access = [&](bool complete) {
-    if (auto finished = access::finish_lab(*connection.store, lab_dir(globals, desired.name),
+    if (auto finished = access::finish_lab(*connection.store, context.lab_dir(desired.name),
                                            desired, recorded.nodes, complete);
         !finished) {
-      print_notice(globals, "notice: the lab's access files: " + finished.error().message);
+      session.events.notice("notice: the lab's access files: " + finished.error().message);
     }
   };
   if (plan.empty()) {
     finish_access(true);
     return outcome;
   }
+  if (admission.claim) {
+    LTB_CHECK(record_claim(*connection.store, plan, desired, owner));
+    admission.lock.reset();
+  }
   std::vector<std::string> nodes;
   for (const auto &node : desired.nodes) {
     nodes.push_back(node.name);
   }
-  auto progress = make_progress(globals, nodes, options.progress);
+  auto progress = session.events.progress(nodes);
   apply::ApplyOptions apply_options;
   apply_options.workers = options.workers;
-  apply_options.interrupted = install_interrupt_handler();
-  apply_options.owner = owner_or_current(options.owner);
-  apply_options.lab_dir = lab_dir(globals, desired.name);
+  apply_options.interrupted = session.cancel.watch();
+  apply_options.owner = owner;
+  apply_options.lab_dir = context.lab_dir(desired.name);
   auto result = apply::apply_up(plan, desired, backends, *progress, apply_options);
   progress->finish();
   finish_access(result.ok());
@@ -133,10 +145,10 @@ Result<DeployOutcome> deploy_lab(const Globals &globals, Connection &connection,
   return outcome;
 }
 
-Result<DeployOutcome> deploy_text(const Globals &globals, Connection &connection,
+Result<DeployOutcome> deploy_text(const Session &session, Connection &connection,
                                   const std::string &topology_text, const std::string &lab,
                                   const std::string &file, const std::string &base_dir,
-                                  const DeployOptions &options) {
+                                  const DeployRequest &options) {
   topology::Diagnostics warnings;
   auto loaded = topology::load_text(topology_text, file.empty() ? "<stored>" : file, base_dir,
                                     {lab, &warnings});
@@ -157,16 +169,17 @@ Result<DeployOutcome> deploy_text(const Globals &globals, Connection &connection
   }
   // The loader makes `file` absolute; a stored topology keeps the name it was given.
   loaded->file = file;
-  return deploy_lab(globals, connection, *loaded, options);
+  return deploy_lab(session, connection, *loaded, options);
 }
 
-Result<RemoveOutcome> remove_lab(const Globals &globals, Connection &connection,
-                                 const std::string &lab, bool show_progress) {
+Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
+                                 const std::string &lab) {
+  const Context &context = session.context;
   RemoveOutcome outcome;
   outcome.lab = lab;
   auto backends = connection.backends();
-  LTB_TRY(lock, state::LabLock::acquire(globals.state_path, lab, globals.wait_seconds));
-  clean_stale_captures(globals, *connection.store, lab);
+  LTB_TRY(lock, state::LabLock::acquire(context.state_path, lab, context.wait_seconds));
+  clean_stale_captures(session.events, *connection.store, lab);
   LTB_TRY(recorded, apply::read_recorded(*connection.store, lab));
   bool bridges = false;
   for (const auto &node : recorded.nodes) {
@@ -191,7 +204,7 @@ Result<RemoveOutcome> remove_lab(const Globals &globals, Connection &connection,
   // answers; with one, libvirt must answer.
   LTB_CHECK(connection.connect_vms(vms));
   backends = connection.backends();
-  LTB_TRY(observed, apply::observe(lab, backends, {bridges, true, true, lab_dir(globals, lab)}));
+  LTB_TRY(observed, apply::observe(lab, backends, {bridges, true, true, context.lab_dir(lab)}));
   auto plan = plan::plan_down(lab, recorded, observed);
   if (plan.empty() && !recorded.lab) {
     outcome.nothing = true;
@@ -203,11 +216,11 @@ Result<RemoveOutcome> remove_lab(const Globals &globals, Connection &connection,
       nodes.insert(action.node);
     }
   }
-  auto progress = make_progress(globals, {nodes.begin(), nodes.end()}, show_progress);
+  auto progress = session.events.progress({nodes.begin(), nodes.end()});
   apply::ApplyOptions options;
-  options.interrupted = install_interrupt_handler();
-  options.owner = current_user();
-  options.lab_dir = lab_dir(globals, lab);
+  options.interrupted = session.cancel.watch();
+  options.owner = session.caller.name;
+  options.lab_dir = context.lab_dir(lab);
   auto result = apply::apply_down(plan, backends, *progress, options);
   progress->finish();
   outcome.done = result.done;
@@ -229,4 +242,4 @@ std::string failure_summary(const std::vector<std::string> &errors, bool interru
                      errors.size() == 2 ? "" : "s");
 }
 
-} // namespace ltb::cli
+} // namespace ltb::service

@@ -1,23 +1,25 @@
 #pragma once
-// Deploying and removing one lab, the work behind `ltb up` and `ltb down`, callable by other code
-// (the scheduler deploys a reservation "exactly as ltb up"). These functions print only progress
-// (per globals.quiet); outcomes and errors come back as values for the caller to print or record.
+// Deploying and removing one lab: the work behind `ltb up` and `ltb down`, and what the scheduler
+// does at a reservation's start and end. Outcomes and errors come back as values; progress and
+// notices go to the session's event sink.
 
-#include "cli/context.hpp"
+#include "service/backends.hpp"
+#include "service/service.hpp"
 #include "topology/model.hpp"
 
 #include <string>
 #include <vector>
 
-namespace ltb::cli {
+namespace ltb::service {
 
-struct DeployOptions {
+struct DeployRequest {
   bool dry_run = false;
   int workers = 8;
-  std::string owner; // recorded on the lab; "" = current_user()
-  /// false: no per-node progress lines, not even failures (the outcome carries the errors);
-  /// notices still go to stderr. For the scheduler, whose log has one line per action.
-  bool progress = true;
+  std::string owner; // recorded on the lab; "" = the caller
+  /// Apply the capacity rule of an `ltb up` (see admit_up() in reservations.hpp); `until` is the
+  /// text of --until ("" = none). The scheduler deploys reserved labs and leaves this off.
+  bool admit = false;
+  std::string until;
 };
 
 struct DeployOutcome {
@@ -34,20 +36,20 @@ struct DeployOutcome {
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 
-/// `ltb up` of an already loaded topology: lock, observe, plan, apply. An Error only when it could
-/// not start (lock held, Docker or libvirt not answering, no free subnet); failed actions are in
-/// the outcome.
-Result<DeployOutcome> deploy_lab(const Globals &globals, Connection &connection,
+/// `ltb up` of an already loaded topology: lock, admit (with request.admit), observe, plan, record
+/// the lab's claim, apply. An Error only when it could not start (lock held, capacity refused,
+/// Docker or libvirt not answering, no free subnet); failed actions are in the outcome.
+Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
                                  const topology::Topology &desired,
-                                 const DeployOptions &options = {});
+                                 const DeployRequest &request = {});
 
 /// Loads topology text stored earlier (a reservation's) and deploys it as lab `lab`. `file` names
 /// it in diagnostics and is recorded as the lab's file; relative paths resolve against `base_dir`
 /// ("" = the current directory). An invalid topology is an Error carrying the diagnostics.
-Result<DeployOutcome> deploy_text(const Globals &globals, Connection &connection,
+Result<DeployOutcome> deploy_text(const Session &session, Connection &connection,
                                   const std::string &topology_text, const std::string &lab,
                                   const std::string &file, const std::string &base_dir,
-                                  const DeployOptions &options = {});
+                                  const DeployRequest &request = {});
 
 struct RemoveOutcome {
   std::string lab;
@@ -61,10 +63,10 @@ struct RemoveOutcome {
 };
 
 /// `ltb down --lab LAB`: removes what the state file records and what runtime labels show.
-Result<RemoveOutcome> remove_lab(const Globals &globals, Connection &connection,
-                                 const std::string &lab, bool progress = true);
+Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
+                                 const std::string &lab);
 
 /// One line saying why a deploy or removal failed (the first error, and how many more).
 std::string failure_summary(const std::vector<std::string> &errors, bool interrupted);
 
-} // namespace ltb::cli
+} // namespace ltb::service
