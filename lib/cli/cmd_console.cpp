@@ -2,6 +2,8 @@
 #include "cli/context.hpp"
 #include "cli/terminal.hpp"
 #include "plan/names.hpp"
+#include "service/nodes.hpp"
+#include "topology/kinds.hpp"
 
 #include <csignal>
 #include <fmt/format.h>
@@ -17,37 +19,6 @@ struct ConsoleOptions {
   std::string lab;
 };
 
-/// The lab of a node given without --lab: the one lab in the state file that has it.
-Result<std::string> lab_of(state::Store &store, const std::string &node) {
-  LTB_TRY(labs, store.labs());
-  std::vector<std::string> found;
-  std::vector<std::string> names;
-  for (const auto &lab : labs) {
-    LTB_TRY(nodes, store.nodes(lab.name));
-    for (const auto &record : nodes) {
-      names.push_back(record.name);
-      if (record.name == node) {
-        found.push_back(lab.name);
-      }
-    }
-  }
-  if (found.size() == 1) {
-    return found.front();
-  }
-  if (found.empty()) {
-    auto guess = topology::did_you_mean(node, names);
-    return fail(fmt::format("no node named '{}' in any lab", node),
-                guess.empty() ? "see `ltb status LAB` for the nodes of a lab"
-                              : fmt::format("did you mean '{}'?", guess));
-  }
-  std::string list;
-  for (const auto &lab : found) {
-    list += (list.empty() ? "" : ", ") + lab;
-  }
-  return fail(fmt::format("node '{}' is in several labs ({})", node, list),
-              "say which with --lab LAB", ExitCode::usage);
-}
-
 int run_console(const Globals &globals, const ConsoleOptions &options) {
   auto store = open_store(globals);
   if (!store) {
@@ -55,7 +26,7 @@ int run_console(const Globals &globals, const ConsoleOptions &options) {
   }
   std::string lab = options.lab;
   if (lab.empty()) {
-    auto found = lab_of(**store, options.node);
+    auto found = service::lab_of_node(**store, caller(), options.node);
     if (!found) {
       return report(globals, found.error());
     }
@@ -75,7 +46,7 @@ int run_console(const Globals &globals, const ConsoleOptions &options) {
     return report(globals, Error{fmt::format("lab '{}' has no node '{}'", lab, options.node),
                                  "see `ltb status " + lab + "`", ExitCode::failed});
   }
-  if (record->kind != "vm") {
+  if (topology::runtime_of_kind(record->kind) != topology::Runtime::vm) {
     return report(globals,
                   Error{fmt::format("node '{}' is a {} node; only VMs have a serial console",
                                     options.node, record->kind),

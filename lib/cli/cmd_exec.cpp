@@ -7,8 +7,7 @@
 #include "cli/exec_select.hpp"
 #include "cli/terminal.hpp"
 #include "plan/names.hpp"
-#include "runtime/docker/docker_exec.hpp"
-#include "topology/loader.hpp"
+#include "service/nodes.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -38,8 +37,6 @@ struct ExecOptions {
   bool no_stdin = false;
 };
 
-constexpr const char *k_kind_vm = "vm";
-constexpr const char *k_kind_bridge = "ovs-bridge";
 // Enough to overlap the waiting of many nodes without a thread per node in a large lab.
 constexpr std::size_t k_max_parallel = 16;
 
@@ -51,185 +48,50 @@ std::string join(const std::vector<std::string> &words) {
   return text;
 }
 
-/// The lab for --all / --label without --lab: the caller's only lab (or only running lab).
-Result<std::string> only_lab(state::Store &store) {
-  LTB_TRY(mine, caller_labs(store));
-  std::vector<std::string> names;
-  std::vector<std::string> running;
-  for (const auto &lab : mine) {
-    names.push_back(lab.name);
-    if (lab.status == "running") {
-      running.push_back(lab.name);
-    }
-  }
-  if (names.size() == 1) {
-    return names.front();
-  }
-  if (running.size() == 1) {
-    return running.front();
-  }
-  if (names.empty()) {
-    return fail("you have no labs to run the command in",
-                "deploy one with `ltb up FILE`, or name another user's with --lab LAB");
-  }
-  return fail(fmt::format("you have several labs ({})", join(names)), "say which with --lab LAB",
-              ExitCode::usage);
-}
-
-/// Refuses nodes that cannot run a command now.
-Status check_runnable(const std::string &lab, const state::NodeRecord &record) {
-  if (record.kind == k_kind_bridge) {
-    return fail(fmt::format("node '{}' of lab '{}' is an Open vSwitch bridge: it has no shell to "
-                            "run a command in",
-                            record.name, lab),
-                fmt::format("run it on a node attached to the bridge, or use ovs-vsctl on the "
-                            "host for bridge {}",
-                            plan::bridge_name(lab, record.name)));
-  }
-  if (record.status != "running") {
-    return fail(fmt::format("node '{}' of lab '{}' is not running (it is {})", record.name, lab,
-                            record.status.empty() ? "unknown" : record.status),
-                fmt::format("run `ltb up` for the lab; `ltb status {}` shows its nodes", lab));
-  }
-  return {};
-}
-
-/// Where a command's streams come from and go to.
-struct Streams {
-  int stdin_fd = -1; // -1: none
-  bool tty = false;
-  runtime::OutputSink on_out;
-  runtime::OutputSink on_err;
-};
-
-Result<int> run_in_node(const Globals &globals, state::Store &store, const std::string &lab,
-                        const state::NodeRecord &record, const std::vector<std::string> &argv,
-                        const Streams &streams) {
-  if (record.kind == k_kind_vm) {
-    // A VM has no exec API: its command goes over ssh, as one shell line.
-    LTB_TRY(target, access::ssh_target(store, lab_dir(globals, lab), lab, record.name));
-    if (streams.stdin_fd < 0 && !streams.tty) {
-      return access::ssh_exec(target, shell_join(argv), streams.on_out, streams.on_err);
-    }
-    auto session = access::SshSession::open(target);
-    if (!session) {
-      return fail(std::move(session.error().error));
-    }
-    // The session puts the terminal in raw mode itself when it asks for a PTY.
-    access::SessionIo io;
-    io.in_fd = streams.stdin_fd;
-    io.on_out = streams.on_out;
-    io.on_err = streams.on_err;
-    io.pty = streams.tty;
-    return session->run(shell_join(argv), io);
-  }
-  runtime::AttachedExec spec;
-  spec.container = plan::container_name(lab, record.name);
-  spec.argv = argv;
-  spec.tty = streams.tty;
-  spec.stdin_fd = streams.stdin_fd;
-  spec.on_out = streams.on_out;
-  spec.on_err = streams.on_err;
-  if (streams.tty) {
-    spec.window_fd = STDOUT_FILENO;
-    if (const char *term = std::getenv("TERM"); term && *term) {
-      spec.env.push_back(std::string("TERM=") + term);
-    }
-  }
-  return runtime::exec_attached(spec);
-}
-
 /// True when stdin can be read: a closed descriptor 0 counts as no stdin.
 bool stdin_usable() {
   return fcntl(STDIN_FILENO, F_GETFD) != -1;
 }
 
-Result<state::NodeRecord> find_record(state::Store &store, const std::string &lab,
-                                      const std::string &node) {
-  LTB_TRY(nodes, store.nodes(lab));
-  std::vector<std::string> names;
-  for (const auto &record : nodes) {
-    if (record.name == node) {
-      return record;
-    }
-    names.push_back(record.name);
-  }
-  auto guess = topology::did_you_mean(node, names);
-  return fail(fmt::format("lab '{}' has no node '{}'", lab, node),
-              guess.empty() ? fmt::format("`ltb status {}` lists its nodes", lab)
-                            : fmt::format("did you mean '{}'?", guess));
-}
-
 int run_single(const Globals &globals, state::Store &store, const std::string &lab,
                const std::string &node, const std::vector<std::string> &argv,
                const ExecOptions &options) {
-  auto record = find_record(store, lab, node);
+  auto record = service::find_node(store, lab, node);
   if (!record) {
     return report(globals, record.error());
   }
-  if (auto runnable = check_runnable(lab, *record); !runnable) {
-    return report(globals, runnable.error());
+  auto access = service::command_access(lab, *record);
+  if (!access) {
+    return report(globals, access.error());
   }
   LockedWriter out(STDOUT_FILENO);
   LockedWriter err(STDERR_FILENO);
-  Streams streams;
+  service::CommandStreams streams;
   streams.on_out = [&out](std::string_view data) { out.write(data); };
   streams.on_err = [&err](std::string_view data) { err.write(data); };
   if (!options.no_stdin && stdin_usable()) {
     streams.stdin_fd = STDIN_FILENO;
     streams.tty = isatty(STDIN_FILENO) != 0 && isatty(STDOUT_FILENO) != 0;
   }
+  if (streams.tty) {
+    streams.window_fd = STDOUT_FILENO;
+    if (const char *term = std::getenv("TERM"); term && *term) {
+      streams.env.push_back(std::string("TERM=") + term);
+    }
+  }
   Result<int> status = 0;
   {
     std::optional<RawTerminal> raw;
-    if (streams.tty && record->kind != k_kind_vm) {
+    // Over ssh the session puts the terminal in raw mode itself when it asks for a PTY.
+    if (streams.tty && *access == service::Access::docker_exec) {
       raw.emplace(STDIN_FILENO);
     }
-    status = run_in_node(globals, store, lab, *record, argv, streams);
+    status = service::run_in_node(service_context(globals), store, lab, *record, argv, streams);
   }
   if (!status) {
     return report(globals, status.error());
   }
   return *status;
-}
-
-/// Node labels as the topology gives them (inheritance resolved). When the recorded topology no
-/// longer loads (a startup-config file was removed, say), the labels Docker's containers carry.
-Result<std::map<std::string, std::map<std::string, std::string>>>
-node_labels(const Globals &globals, const state::LabRecord &lab) {
-  std::map<std::string, std::map<std::string, std::string>> labels;
-  const auto base_dir = lab.topology_file.empty()
-                            ? lab_dir(globals, lab.name)
-                            : std::filesystem::path(lab.topology_file).parent_path().string();
-  topology::LoadOptions load_options;
-  load_options.lab_name = lab.name;
-  auto loaded = topology::load_text(
-      lab.topology_text, lab.topology_file.empty() ? "<recorded topology>" : lab.topology_file,
-      base_dir, load_options);
-  if (loaded) {
-    for (const auto &node : loaded->nodes) {
-      labels[node.name] = node.labels;
-    }
-    return labels;
-  }
-  print_notice(globals, fmt::format("note: the recorded topology of lab '{}' no longer loads; "
-                                    "selecting by the labels of its containers (VMs have none)",
-                                    lab.name));
-  LTB_TRY(docker, runtime::connect_docker());
-  LTB_TRY(containers, docker->list_containers({{plan::k_label_lab, lab.name}}));
-  for (const auto &container : containers) {
-    const auto node = container.labels.find(plan::k_label_node);
-    if (node == container.labels.end()) {
-      continue;
-    }
-    auto &mine = labels[node->second];
-    for (const auto &[key, value] : container.labels) {
-      if (key.rfind("ltb.", 0) != 0) {
-        mine[key] = value;
-      }
-    }
-  }
-  return labels;
 }
 
 std::string error_text(const Globals &globals, const Error &error) {
@@ -251,7 +113,9 @@ int run_multi(const Globals &globals, state::Store &store, const state::LabRecor
   }
   std::vector<ExecCandidate> candidates;
   if (!filters.empty()) {
-    auto labels = node_labels(globals, lab);
+    PrintSink events(globals);
+    const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+    auto labels = service::node_labels(session, lab);
     if (!labels) {
       return report(globals, labels.error());
     }
@@ -294,18 +158,15 @@ int run_multi(const Globals &globals, state::Store &store, const state::LabRecor
       const auto prefix = node_prefix(node, width);
       LinePrefixer out_lines(prefix, [&out](std::string_view line) { out.write(line); });
       LinePrefixer err_lines(prefix, [&err](std::string_view line) { err.write(line); });
-      Streams streams;
+      service::CommandStreams streams;
       streams.on_out = [&out_lines](std::string_view data) { out_lines.feed(data); };
       streams.on_err = [&err_lines](std::string_view data) { err_lines.feed(data); };
       Result<int> status = 0;
       const auto record = std::find_if(
           records->begin(), records->end(),
           [&node](const state::NodeRecord &candidate) { return candidate.name == node; });
-      if (auto runnable = check_runnable(lab.name, *record); !runnable) {
-        status = tl::unexpected(runnable.error());
-      } else {
-        status = run_in_node(globals, store, lab.name, *record, argv, streams);
-      }
+      status =
+          service::run_in_node(service_context(globals), store, lab.name, *record, argv, streams);
       out_lines.finish();
       err_lines.finish();
       if (status) {
@@ -357,7 +218,8 @@ int run_exec(const Globals &globals, const ExecOptions &options) {
   }
   std::string lab = options.lab;
   if (lab.empty()) {
-    auto found = multi ? only_lab(**store) : lab_of_node(**store, node);
+    auto found = multi ? service::only_lab(**store, caller())
+                       : service::lab_of_node(**store, caller(), node);
     if (!found) {
       return report(globals, found.error());
     }

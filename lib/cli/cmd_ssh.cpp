@@ -3,6 +3,8 @@
 #include "cli/context.hpp"
 #include "cli/exec_select.hpp"
 #include "plan/names.hpp"
+#include "service/nodes.hpp"
+#include "util/shell_split.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -28,39 +30,6 @@ struct SshOptions {
   int timeout = 10;
 };
 
-/// After a failed connection: whether the node's container or VM runs at all, asked only now
-/// (the runtimes cost time that a working `ltb ssh` does not spend). nullopt when it runs or
-/// nobody can tell.
-std::optional<Error> not_running(const access::SshTarget &target) {
-  const std::string name = plan::container_name(target.lab, target.node);
-  std::string state;
-  if (target.kind == "vm") {
-    auto vms = runtime::connect_libvirt();
-    if (!vms) {
-      return std::nullopt;
-    }
-    auto info = (*vms)->info(name);
-    state = info ? info->state : "missing";
-  } else {
-    auto docker = runtime::connect_docker();
-    if (!docker) {
-      return std::nullopt;
-    }
-    auto found = (*docker)->list_containers(
-        {{plan::k_label_lab, target.lab}, {plan::k_label_node, target.node}});
-    if (!found) {
-      return std::nullopt;
-    }
-    state = found->empty() ? "missing" : found->front().state;
-  }
-  if (state == "running") {
-    return std::nullopt;
-  }
-  return Error{fmt::format("node '{}' of lab '{}' is not running: its {} {} is {}", target.node,
-                           target.lab, target.kind == "vm" ? "VM" : "container", name, state),
-               "run `ltb up` with the lab's file: it recreates what is missing", ExitCode::failed};
-}
-
 /// Writes all of DATA to FD (a terminal or a pipe).
 void write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -83,7 +52,7 @@ int run_ssh(const Globals &globals, const SshOptions &options) {
   }
   std::string lab = options.lab;
   if (lab.empty()) {
-    auto found = lab_of_node(**store, options.node);
+    auto found = service::lab_of_node(**store, caller(), options.node);
     if (!found) {
       report(globals, found.error());
       return k_ssh_failed;
@@ -103,7 +72,7 @@ int run_ssh(const Globals &globals, const SshOptions &options) {
     const auto kind = session.error().kind;
     if (kind == access::SshFailure::unreachable || kind == access::SshFailure::refused ||
         kind == access::SshFailure::timeout) {
-      if (auto stopped = not_running(*target)) {
+      if (auto stopped = service::not_running(*target)) {
         report(globals, *stopped);
         return k_ssh_failed;
       }
@@ -118,7 +87,7 @@ int run_ssh(const Globals &globals, const SshOptions &options) {
   if (options.command.size() == 1) {
     command = options.command.front();
   } else if (!options.command.empty()) {
-    command = shell_join(options.command);
+    command = util::shell_join(options.command);
   }
   const bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) != -1;
   access::SessionIo io;

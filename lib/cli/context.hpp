@@ -75,14 +75,6 @@ std::string lab_dir(const Globals &globals, const std::string &lab);
 /// The user who runs ltb (SUDO_USER when run through sudo).
 std::string current_user();
 
-/// The caller's labs (owner = current_user()), those being removed left out.
-Result<std::vector<state::LabRecord>> caller_labs(state::Store &store);
-
-/// The lab of a node named without --lab: the one lab of the caller's that has it (the one where
-/// it runs, when several have it); else an error naming other users' labs that have it, or a
-/// did-you-mean.
-Result<std::string> lab_of_node(state::Store &store, const std::string &node);
-
 /// Checks a --format value.
 bool json_format(const std::string &format);
 

@@ -39,43 +39,4 @@ Selection select_nodes(const std::vector<ExecCandidate> &candidates,
   return selection;
 }
 
-namespace {
-bool needs_quotes(std::string_view word) {
-  if (word.empty()) {
-    return true;
-  }
-  for (char c : word) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       std::string_view("-_./=:,+@%").find(c) != std::string_view::npos;
-    if (!plain) {
-      return true;
-    }
-  }
-  return false;
-}
-} // namespace
-
-std::string shell_join(const std::vector<std::string> &argv) {
-  std::string line;
-  for (const auto &word : argv) {
-    if (!line.empty()) {
-      line += ' ';
-    }
-    if (!needs_quotes(word)) {
-      line += word;
-      continue;
-    }
-    line += '\'';
-    for (char c : word) {
-      if (c == '\'') {
-        line += "'\\''";
-      } else {
-        line += c;
-      }
-    }
-    line += '\'';
-  }
-  return line;
-}
-
 } // namespace ltb::cli

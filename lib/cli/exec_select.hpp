@@ -36,8 +36,4 @@ struct Selection {
 Selection select_nodes(const std::vector<ExecCandidate> &candidates,
                        const std::vector<LabelFilter> &filters);
 
-/// argv as one POSIX shell command line (for ssh, which runs a string): words quoted with '...'
-/// where they need it.
-std::string shell_join(const std::vector<std::string> &argv);
-
 } // namespace ltb::cli

@@ -4,6 +4,7 @@
 #include "apply/observe.hpp"
 #include "capture/records.hpp"
 #include "service/reservations.hpp"
+#include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
 #include <fmt/format.h>
@@ -74,14 +75,15 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     has_bridges = has_bridges || node.runtime == topology::Runtime::ovs_bridge;
   }
   for (const auto &node : recorded.nodes) {
-    has_bridges = has_bridges || node.kind == "ovs-bridge";
+    has_bridges =
+        has_bridges || topology::runtime_of_kind(node.kind) == topology::Runtime::ovs_bridge;
   }
   bool has_vms = false;
   for (const auto &node : desired.nodes) {
     has_vms = has_vms || node.runtime == topology::Runtime::vm;
   }
   for (const auto &node : recorded.nodes) {
-    has_vms = has_vms || node.kind == "vm";
+    has_vms = has_vms || topology::runtime_of_kind(node.kind) == topology::Runtime::vm;
   }
   if (has_vms) {
     LTB_CHECK(connection.connect_vms(true));
@@ -183,7 +185,7 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
   LTB_TRY(recorded, apply::read_recorded(*connection.store, lab));
   bool bridges = false;
   for (const auto &node : recorded.nodes) {
-    bridges = bridges || node.kind == "ovs-bridge";
+    bridges = bridges || topology::runtime_of_kind(node.kind) == topology::Runtime::ovs_bridge;
   }
   for (const auto &object : recorded.objects) {
     bridges = bridges || object.type == "bridge";
@@ -195,7 +197,7 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
   }
   bool vms = false;
   for (const auto &node : recorded.nodes) {
-    vms = vms || node.kind == "vm";
+    vms = vms || topology::runtime_of_kind(node.kind) == topology::Runtime::vm;
   }
   for (const auto &object : recorded.objects) {
     vms = vms || object.type == "domain";

@@ -28,7 +28,8 @@ std::optional<std::vector<std::string>> shell_split(std::string_view text) {
       ++i;
       for (; i < text.size() && text[i] != '"'; ++i) {
         if (text[i] == '\\' && i + 1 < text.size() &&
-            (text[i + 1] == '"' || text[i + 1] == '\\' || text[i + 1] == '$' || text[i + 1] == '`')) {
+            (text[i + 1] == '"' || text[i + 1] == '\\' || text[i + 1] == '$' ||
+             text[i + 1] == '`')) {
           ++i;
         }
         word.push_back(text[i]);
@@ -46,6 +47,45 @@ std::optional<std::vector<std::string>> shell_split(std::string_view text) {
     words.push_back(std::move(word));
   }
   return words;
+}
+
+namespace {
+bool needs_quotes(std::string_view word) {
+  if (word.empty()) {
+    return true;
+  }
+  for (char c : word) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::string_view("-_./=:,+@%").find(c) != std::string_view::npos;
+    if (!plain) {
+      return true;
+    }
+  }
+  return false;
+}
+} // namespace
+
+std::string shell_join(const std::vector<std::string> &argv) {
+  std::string line;
+  for (const auto &word : argv) {
+    if (!line.empty()) {
+      line += ' ';
+    }
+    if (!needs_quotes(word)) {
+      line += word;
+      continue;
+    }
+    line += '\'';
+    for (char c : word) {
+      if (c == '\'') {
+        line += "'\\''";
+      } else {
+        line += c;
+      }
+    }
+    line += '\'';
+  }
+  return line;
 }
 
 } // namespace ltb::util

@@ -57,17 +57,17 @@ TEST_CASE("select_nodes keeps the nodes that carry every label, in order, bridge
 }
 
 TEST_CASE("shell_join quotes only what needs it, and a shell splits it back to the same argv") {
-  CHECK(shell_join({"ip", "-br", "addr"}) == "ip -br addr");
-  CHECK(shell_join({"sh", "-c", "exit 3"}) == "sh -c 'exit 3'");
-  CHECK(shell_join({"echo", "it's"}) == "echo 'it'\\''s'");
-  CHECK(shell_join({"printf", ""}) == "printf ''");
+  CHECK(ltb::util::shell_join({"ip", "-br", "addr"}) == "ip -br addr");
+  CHECK(ltb::util::shell_join({"sh", "-c", "exit 3"}) == "sh -c 'exit 3'");
+  CHECK(ltb::util::shell_join({"echo", "it's"}) == "echo 'it'\\''s'");
+  CHECK(ltb::util::shell_join({"printf", ""}) == "printf ''");
   const std::vector<std::vector<std::string>> cases{
       {"vtysh", "-c", "show ip ospf neighbor"},
       {"sh", "-c", "echo \"$HOME\" `id` $((1+2)); exit 3"},
       {"a b", "'", "\"", "\\", "*", "~", "#x", "!", "new\nline", ""},
   };
   for (const auto &argv : cases) {
-    auto back = ltb::util::shell_split(shell_join(argv));
+    auto back = ltb::util::shell_split(ltb::util::shell_join(argv));
     REQUIRE(back.has_value());
     CHECK(*back == argv);
   }
