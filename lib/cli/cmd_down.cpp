@@ -1,13 +1,9 @@
 // ltb down [FILE | --lab NAME | --all]
 #include "cli/context.hpp"
-#include "plan/names.hpp"
-#include "schedule/ledger.hpp"
-#include "schedule/scheduler.hpp"
-#include "schedule/units.hpp"
 #include "service/deploy.hpp"
+#include "service/reservations.hpp"
 #include "topology/loader.hpp"
 
-#include <ctime>
 #include <fmt/format.h>
 #include <set>
 
@@ -20,32 +16,6 @@ struct DownOptions {
   std::string lab;
   bool all = false;
 };
-
-/// A lab under an active reservation that the user removes ends that reservation early: its
-/// capacity is free again, and the scheduler does not deploy it again. Pending ones stay.
-Status end_reservations_of(const Globals &globals, state::Store &store, const std::string &lab) {
-  LTB_TRY(all, store.reservations());
-  bool changed = false;
-  for (auto r : all) {
-    if (r.lab != lab || r.state != schedule::k_active) {
-      continue;
-    }
-    r.state = schedule::k_ended;
-    r.reason = "ended early: lab removed by ltb down";
-    LTB_CHECK(store.put_reservation(r));
-    print_notice(globals, fmt::format("reservation {} of lab {} ended early", r.id, lab));
-    changed = true;
-  }
-  if (changed) {
-    schedule::StoreBook book(store);
-    LTB_CHECK(book.put_hold(lab, std::nullopt));
-    if (auto refreshed = schedule::refresh_wakeup(store, std::time(nullptr)); !refreshed) {
-      print_notice(globals,
-                   "notice: the scheduler's timer was not updated: " + refreshed.error().message);
-    }
-  }
-  return {};
-}
 
 int down_one(const Globals &globals, Connection &connection, const std::string &lab) {
   PrintSink events(globals);
@@ -74,7 +44,7 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
                lab);
     return static_cast<int>(ExitCode::failed);
   }
-  if (auto ended = end_reservations_of(globals, *connection.store, lab); !ended) {
+  if (auto ended = service::end_reservations_of(session, *connection.store, lab); !ended) {
     return report(globals, ended.error());
   }
   if (!globals.quiet) {

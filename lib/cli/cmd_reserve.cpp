@@ -25,7 +25,6 @@ namespace ltb::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using schedule::Booking;
 using schedule::Instant;
 using schedule::Resources;
 
@@ -64,66 +63,10 @@ struct DeleteOptions {
   bool yes = false;
 };
 
-using service::refusal;
 using service::span;
-
-/// service::refresh_timer() with the notice printed per --quiet.
-void refresh_timer(state::Store &store, const Globals &globals) {
-  PrintSink events(globals);
-  service::refresh_timer(events, store);
-}
 
 Instant now_seconds() {
   return static_cast<Instant>(std::time(nullptr));
-}
-
-/// The window from --start and --end or --for. `start_text` empty = keep `start`.
-Result<std::pair<Instant, Instant>> window(const std::string &start_text,
-                                           const std::string &end_text,
-                                           const std::string &duration_text, Instant start,
-                                           Instant end, Instant now) {
-  if (!start_text.empty()) {
-    LTB_TRY(parsed, schedule::parse_time(start_text, now));
-    start = parsed;
-  }
-  if (!end_text.empty()) {
-    LTB_TRY(parsed, schedule::parse_time(end_text, now));
-    end = parsed;
-  } else if (!duration_text.empty()) {
-    LTB_TRY(length, schedule::parse_duration(duration_text));
-    end = start + length;
-  }
-  if (end <= start) {
-    return fail(fmt::format("the reservation would end ({}) before it starts ({})",
-                            schedule::format_local(end), schedule::format_local(start)),
-                "give an --end after the --start, or a --for duration", ExitCode::usage);
-  }
-  if (end <= now) {
-    return fail(
-        fmt::format("the reservation would end in the past ({})", schedule::format_local(end)),
-        "give an --end in the future", ExitCode::usage);
-  }
-  return std::pair{start, end};
-}
-
-/// An existing reservation of `lab` whose window overlaps [start, end), other than `self`.
-std::optional<state::ReservationRecord>
-same_lab_overlap(const std::vector<state::ReservationRecord> &all, const std::string &lab,
-                 Instant start, Instant end, Instant now, std::int64_t self) {
-  for (const auto &r : all) {
-    if (r.id != self && r.lab == lab && schedule::holds_capacity(r, now) && r.start_at < end &&
-        r.end_at > start) {
-      return r;
-    }
-  }
-  return std::nullopt;
-}
-
-Error overlap_error(const state::ReservationRecord &other) {
-  return Error{fmt::format("lab {} is already reserved {} (reservation {})", other.lab,
-                           span(other.start_at, other.end_at), other.id),
-               "choose a window that does not overlap it, or another name with --lab",
-               ExitCode::failed};
 }
 
 bool valid_template_name(const std::string &name) {
@@ -226,7 +169,8 @@ int run_create(const Globals &globals, const CreateOptions &options) {
                         "for example: --start 2024-05-14T09:00 --for 2h", ExitCode::usage});
   }
   const Instant now = now_seconds();
-  auto times = window(options.start, options.end, options.duration, now, now, now);
+  auto times =
+      service::reservation_window(options.start, options.end, options.duration, now, now, now);
   if (!times) {
     return report(globals, times.error());
   }
@@ -275,70 +219,31 @@ int run_create(const Globals &globals, const CreateOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto capacity = service::host_capacity(service_context(globals), **store);
-  if (!capacity) {
-    return report(globals, capacity.error());
-  }
-  const Resources demand = schedule::lab_demand(topologies.front(), capacity->config.defaults);
-  std::vector<std::int64_t> ids;
-  std::optional<Error> refused;
-  // Check and write in one IMMEDIATE transaction: two `reserve create` at once cannot both take
-  // the last free capacity.
-  auto written = (*store)->transaction([&]() -> Status {
-    LTB_TRY(all, (*store)->reservation_claims(now));
-    for (const auto &lab : labs) {
-      if (auto other = same_lab_overlap(all, lab, start, end, now, 0)) {
-        refused = overlap_error(*other);
-        return {};
-      }
-    }
-    LTB_TRY(bookings, schedule::current_bookings(**store, now, capacity->config.defaults));
-    // The N instances are admitted together, as one booking of N times the demand.
-    Booking group{0, labs.size() == 1 ? labs.front() : first->name + "-*", start, end,
-                  demand * static_cast<std::int64_t>(labs.size())};
-    auto admission = schedule::admit(bookings, group, capacity->capacity);
-    if (!admission.admitted) {
-      refused = refusal(
-          labs.size() == 1 ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
-                           : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(),
-                                         first->name, first->name, labs.size(), span(start, end)),
-          admission, group, capacity->capacity);
-      return {};
-    }
-    for (const auto &lab : labs) {
-      state::ReservationRecord r;
-      r.lab = lab;
-      r.owner = current_user();
-      r.source = source->source;
-      r.topology_text = source->text;
-      r.start_at = start;
-      r.end_at = end;
-      r.state = schedule::k_pending;
-      r.demand_cpus = demand.cpus;
-      r.demand_memory_bytes = demand.memory_bytes;
-      r.demand_disk_bytes = demand.disk_bytes;
-      LTB_TRY(id, (*store)->add_reservation(r));
-      ids.push_back(id);
-    }
-    return {};
-  });
-  if (!written) {
-    return report(globals, written.error());
-  }
-  if (refused) {
-    return report(globals, *refused);
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  service::CreateReservations request;
+  request.labs = labs;
+  request.group = first->name;
+  request.topology = &topologies.front();
+  request.source = source->source;
+  request.text = source->text;
+  request.start = start;
+  request.end = end;
+  auto created = service::create_reservations(session, **store, request);
+  if (!created) {
+    return report(globals, created.error());
   }
   for (std::size_t i = 0; i < labs.size(); ++i) {
-    fmt::print("reservation {}: lab {}, {}, {}\n", ids[i], labs[i], span(start, end),
-               schedule::format_resources(demand));
-    if (auto recorded = (*store)->lab(labs[i]); recorded && *recorded) {
+    fmt::print("reservation {}: lab {}, {}, {}\n", created->ids[i], labs[i], span(start, end),
+               schedule::format_resources(created->demand));
+    if (created->deployed_now[i]) {
       print_notice(globals, fmt::format("note: lab {} is deployed now outside any reservation; "
                                         "remove it (`ltb down --lab {}`) before the start, or the "
                                         "scheduler cannot deploy the reservation",
                                         labs[i], labs[i]));
     }
   }
-  refresh_timer(**store, globals);
+  service::refresh_timer(events, **store);
   print_notice(globals, "`ltb schedule` deploys it at the start and removes it at the end; see "
                         "`ltb schedule status`");
   return 0;
@@ -483,75 +388,15 @@ int run_update(const Globals &globals, const UpdateOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto capacity = service::host_capacity(service_context(globals), **store);
-  if (!capacity) {
-    return report(globals, capacity.error());
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto saved = service::update_reservation(
+      session, **store, {options.id, options.start, options.end, options.duration});
+  if (!saved) {
+    return report(globals, saved.error());
   }
-  const Instant now = now_seconds();
-  std::optional<Error> refused;
-  state::ReservationRecord saved;
-  auto written = (*store)->transaction([&]() -> Status {
-    LTB_TRY(r, service::find_reservation(**store, options.id));
-    if (r.state == schedule::k_ended || r.state == schedule::k_cancelled) {
-      return fail(
-          fmt::format("reservation {} (lab {}) is {}: it cannot change", r.id, r.lab, r.state),
-          "create a new one with `ltb reserve create`");
-    }
-    const bool active = r.state == schedule::k_active;
-    if (active && !options.start.empty()) {
-      LTB_TRY(start, schedule::parse_time(options.start, now));
-      if (start != r.start_at) {
-        return fail(fmt::format("reservation {} (lab {}) is active since {}: its start cannot "
-                                "move",
-                                r.id, r.lab, schedule::format_local_short(r.start_at)),
-                    "change its end with --end or --for, or delete it", ExitCode::usage);
-      }
-    }
-    LTB_TRY(times, window(options.start, options.end, options.duration, r.start_at, r.end_at, now));
-    auto [start, end] = times;
-    if (!active && start != r.start_at && start < now - k_past_slack) {
-      return fail(fmt::format("reservation {} would start in the past ({})", r.id,
-                              schedule::format_local(start)),
-                  "give a --start in the future, or --start now", ExitCode::usage);
-    }
-    LTB_TRY(all, (*store)->reservation_claims(now));
-    if (auto other = same_lab_overlap(all, r.lab, start, end, now, r.id)) {
-      refused = overlap_error(*other);
-      return {};
-    }
-    LTB_TRY(bookings, schedule::current_bookings(**store, now, capacity->config.defaults));
-    // What is past needs no capacity any more: an active one is checked from now on.
-    Booking candidate{r.id, r.lab, std::max(start, std::min(now, end - 1)), end,
-                      schedule::demand_of(r)};
-    auto admission = schedule::admit(bookings, candidate, capacity->capacity);
-    if (!admission.admitted) {
-      refused = refusal(
-          fmt::format("cannot move reservation {} (lab {}) to {}", r.id, r.lab, span(start, end)),
-          admission, candidate, capacity->capacity);
-      return {};
-    }
-    r.start_at = start;
-    r.end_at = end;
-    if (r.state == schedule::k_failed) {
-      // A new window, a new chance: the scheduler tries again from the start.
-      r.state = schedule::k_pending;
-      r.reason.clear();
-      r.attempts = 0;
-      r.next_attempt_at = 0;
-    }
-    LTB_CHECK((*store)->put_reservation(r));
-    saved = r;
-    return {};
-  });
-  if (!written) {
-    return report(globals, written.error());
-  }
-  if (refused) {
-    return report(globals, *refused);
-  }
-  refresh_timer(**store, globals);
-  fmt::print("reservation {}: lab {}, {}, {}\n", saved.id, saved.lab,
-             span(saved.start_at, saved.end_at), saved.state);
+  fmt::print("reservation {}: lab {}, {}, {}\n", saved->id, saved->lab,
+             span(saved->start_at, saved->end_at), saved->state);
   return 0;
 }
 
@@ -573,29 +418,20 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto r = service::find_reservation(**store, options.id);
-  if (!r) {
-    return report(globals, r.error());
+  auto prepared = service::prepare_delete(**store, options.id);
+  if (!prepared) {
+    return report(globals, prepared.error());
   }
-  if (r->state == schedule::k_cancelled || r->state == schedule::k_ended) {
+  const auto &r = prepared->record;
+  if (prepared->finished) {
     if (!globals.quiet) {
-      fmt::print("reservation {} (lab {}) is {} already: nothing to do\n", r->id, r->lab, r->state);
+      fmt::print("reservation {} (lab {}) is {} already: nothing to do\n", r.id, r.lab, r.state);
     }
     return 0;
   }
-  // Its lab is deployed when it is active, or when the scheduler holds the lab for it (a failed
-  // deploy may have left part of it).
-  schedule::StoreBook book(**store);
-  auto holds = book.holds();
-  if (!holds) {
-    return report(globals, holds.error());
-  }
-  auto hold = holds->find(r->lab);
-  const bool held = hold != holds->end() && hold->second.reservation == r->id;
-  const bool deployed = r->state == schedule::k_active || held;
-  if (deployed && !options.yes) {
-    const std::string what = fmt::format("reservation {} is {}: deleting it removes lab {} now",
-                                         r->id, r->state, r->lab);
+  if (prepared->deployed && !options.yes) {
+    const std::string what =
+        fmt::format("reservation {} is {}: deleting it removes lab {} now", r.id, r.state, r.lab);
     if (isatty(STDIN_FILENO) == 0) {
       return report(
           globals, Error{what, "pass --yes to confirm (stdin is not a terminal)", ExitCode::usage});
@@ -605,55 +441,18 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
       return static_cast<int>(ExitCode::failed);
     }
   }
-  // Cancel first, so that no scheduler pass deploys it again while it is being removed.
-  auto record = *r;
-  record.state = schedule::k_cancelled;
-  auto cancelled = (*store)->transaction([&]() -> Status {
-    LTB_TRY(current, service::find_reservation(**store, r->id));
-    if (current.state != r->state) {
-      return fail(
-          fmt::format("reservation {} changed while deleting it (now {})", r->id, current.state),
-          "run the command again");
-    }
-    return (*store)->put_reservation(record);
-  });
-  if (!cancelled) {
-    return report(globals, cancelled.error());
-  }
-  refresh_timer(**store, globals);
-  if (!deployed) {
-    fmt::print("reservation {} (lab {}) is cancelled\n", r->id, r->lab);
-    return 0;
-  }
-  auto connection = connect(globals);
-  if (!connection) {
-    return report(globals, Error{fmt::format("reservation {} is cancelled, but its lab {} could "
-                                             "not be removed: {}",
-                                             r->id, r->lab, connection.error().message),
-                                 fmt::format("remove it with `ltb down --lab {}`", r->lab),
-                                 ExitCode::failed});
-  }
   PrintSink events(globals);
   const service::Session session{service_context(globals), caller(), interrupt_token(), events};
-  auto removed = service::remove_lab(session, *connection, r->lab);
-  if (!removed || !removed->ok()) {
-    const std::string why = !removed
-                                ? removed.error().message
-                                : service::failure_summary(removed->errors, removed->interrupted);
-    return report(globals,
-                  Error{fmt::format("reservation {} is cancelled, but removing lab {} failed: {}",
-                                    r->id, r->lab, why),
-                        fmt::format("fix the cause and run `ltb down --lab {}`", r->lab),
-                        ExitCode::failed});
+  auto deleted = service::delete_reservation(session, **store, *prepared);
+  if (!deleted) {
+    return report(globals, deleted.error());
   }
-  if (held) {
-    // The lab is gone: the scheduler has nothing left to remove for it.
-    if (auto cleared = book.put_hold(r->lab, std::nullopt); !cleared) {
-      return report(globals, cleared.error());
-    }
+  if (!deleted->removed) {
+    fmt::print("reservation {} (lab {}) is cancelled\n", r.id, r.lab);
+    return 0;
   }
-  fmt::print("reservation {} is cancelled and lab {} is removed ({} object{})\n", r->id, r->lab,
-             removed->done, removed->done == 1 ? "" : "s");
+  fmt::print("reservation {} is cancelled and lab {} is removed ({} object{})\n", r.id, r.lab,
+             deleted->objects, deleted->objects == 1 ? "" : "s");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "schedule/ledger.hpp"
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
+#include "service/deploy.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -17,8 +18,24 @@ using schedule::Booking;
 using schedule::Instant;
 using schedule::Resources;
 
+// A start this far in the past still counts as "now" (the time it took to type the command).
+constexpr Instant k_past_slack = 60;
+
 Instant now_seconds() {
   return static_cast<Instant>(std::time(nullptr));
+}
+
+/// An existing reservation of `lab` whose window overlaps [start, end), other than `self`.
+std::optional<state::ReservationRecord>
+same_lab_overlap(const std::vector<state::ReservationRecord> &all, const std::string &lab,
+                 Instant start, Instant end, Instant now, std::int64_t self) {
+  for (const auto &r : all) {
+    if (r.id != self && r.lab == lab && schedule::holds_capacity(r, now) && r.start_at < end &&
+        r.end_at > start) {
+      return r;
+    }
+  }
+  return std::nullopt;
 }
 
 } // namespace
@@ -43,6 +60,15 @@ std::string span(Instant start, Instant end) {
   return fmt::format("{} to {} ({})", schedule::format_local_short(start),
                      schedule::format_local_short(end), schedule::format_duration(end - start));
 }
+
+namespace {
+Error overlap_error(const state::ReservationRecord &other) {
+  return Error{fmt::format("lab {} is already reserved {} (reservation {})", other.lab,
+                           span(other.start_at, other.end_at), other.id),
+               "choose a window that does not overlap it, or another name with --lab",
+               ExitCode::failed};
+}
+} // namespace
 
 Error refusal(const std::string &what, const schedule::Admission &admission,
               const Booking &candidate, const Resources &capacity) {
@@ -70,6 +96,253 @@ void refresh_timer(EventSink &events, state::Store &store) {
     events.notice(fmt::format("notice: the scheduler's timer was not updated: {}",
                               refreshed.error().message));
   }
+}
+
+Result<std::pair<Instant, Instant>> reservation_window(const std::string &start_text,
+                                                       const std::string &end_text,
+                                                       const std::string &duration_text,
+                                                       Instant start, Instant end, Instant now) {
+  if (!start_text.empty()) {
+    LTB_TRY(parsed, schedule::parse_time(start_text, now));
+    start = parsed;
+  }
+  if (!end_text.empty()) {
+    LTB_TRY(parsed, schedule::parse_time(end_text, now));
+    end = parsed;
+  } else if (!duration_text.empty()) {
+    LTB_TRY(length, schedule::parse_duration(duration_text));
+    end = start + length;
+  }
+  if (end <= start) {
+    return fail(fmt::format("the reservation would end ({}) before it starts ({})",
+                            schedule::format_local(end), schedule::format_local(start)),
+                "give an --end after the --start, or a --for duration", ExitCode::usage);
+  }
+  if (end <= now) {
+    return fail(
+        fmt::format("the reservation would end in the past ({})", schedule::format_local(end)),
+        "give an --end in the future", ExitCode::usage);
+  }
+  return std::pair{start, end};
+}
+
+Result<CreatedReservations> create_reservations(const Session &session, state::Store &store,
+                                                const CreateReservations &request) {
+  const Instant now = now_seconds();
+  const auto &labs = request.labs;
+  const Instant start = request.start;
+  const Instant end = request.end;
+  LTB_TRY(capacity, host_capacity(session.context, store));
+  CreatedReservations created;
+  created.demand = schedule::lab_demand(*request.topology, capacity.config.defaults);
+  const Resources demand = created.demand;
+  std::optional<Error> refused;
+  // Check and write in one IMMEDIATE transaction, under the admission lock that unreserved ups
+  // hold until their lab is recorded: nobody else takes the last free capacity meanwhile.
+  LTB_TRY(lock, state::LabLock::acquire_admission(session.context.state_path,
+                                                  session.context.wait_seconds));
+  LTB_CHECK(store.transaction([&]() -> Status {
+    LTB_TRY(all, store.reservation_claims(now));
+    for (const auto &lab : labs) {
+      if (auto other = same_lab_overlap(all, lab, start, end, now, 0)) {
+        refused = overlap_error(*other);
+        return {};
+      }
+    }
+    LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+    // The N instances are admitted together, as one booking of N times the demand.
+    Booking group{0, labs.size() == 1 ? labs.front() : request.group + "-*", start, end,
+                  demand * static_cast<std::int64_t>(labs.size())};
+    auto admission = schedule::admit(bookings, group, capacity.capacity);
+    if (!admission.admitted) {
+      refused =
+          refusal(labs.size() == 1
+                      ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
+                      : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(),
+                                    request.group, request.group, labs.size(), span(start, end)),
+                  admission, group, capacity.capacity);
+      return {};
+    }
+    for (const auto &lab : labs) {
+      state::ReservationRecord r;
+      r.lab = lab;
+      r.owner = session.caller.name;
+      r.source = request.source;
+      r.topology_text = request.text;
+      r.start_at = start;
+      r.end_at = end;
+      r.state = schedule::k_pending;
+      r.demand_cpus = demand.cpus;
+      r.demand_memory_bytes = demand.memory_bytes;
+      r.demand_disk_bytes = demand.disk_bytes;
+      LTB_TRY(id, store.add_reservation(r));
+      created.ids.push_back(id);
+    }
+    return {};
+  }));
+  if (refused) {
+    return fail(*refused);
+  }
+  for (const auto &lab : labs) {
+    auto recorded = store.lab(lab);
+    created.deployed_now.push_back(recorded && *recorded);
+  }
+  return created;
+}
+
+Result<state::ReservationRecord> update_reservation(const Session &session, state::Store &store,
+                                                    const UpdateReservation &request) {
+  LTB_TRY(capacity, host_capacity(session.context, store));
+  const Instant now = now_seconds();
+  std::optional<Error> refused;
+  state::ReservationRecord saved;
+  LTB_TRY(lock, state::LabLock::acquire_admission(session.context.state_path,
+                                                  session.context.wait_seconds));
+  LTB_CHECK(store.transaction([&]() -> Status {
+    LTB_TRY(r, find_reservation(store, request.id));
+    if (r.state == schedule::k_ended || r.state == schedule::k_cancelled) {
+      return fail(
+          fmt::format("reservation {} (lab {}) is {}: it cannot change", r.id, r.lab, r.state),
+          "create a new one with `ltb reserve create`");
+    }
+    const bool active = r.state == schedule::k_active;
+    if (active && !request.start.empty()) {
+      LTB_TRY(start, schedule::parse_time(request.start, now));
+      if (start != r.start_at) {
+        return fail(fmt::format("reservation {} (lab {}) is active since {}: its start cannot "
+                                "move",
+                                r.id, r.lab, schedule::format_local_short(r.start_at)),
+                    "change its end with --end or --for, or delete it", ExitCode::usage);
+      }
+    }
+    LTB_TRY(times, reservation_window(request.start, request.end, request.duration, r.start_at,
+                                      r.end_at, now));
+    auto [start, end] = times;
+    if (!active && start != r.start_at && start < now - k_past_slack) {
+      return fail(fmt::format("reservation {} would start in the past ({})", r.id,
+                              schedule::format_local(start)),
+                  "give a --start in the future, or --start now", ExitCode::usage);
+    }
+    LTB_TRY(all, store.reservation_claims(now));
+    if (auto other = same_lab_overlap(all, r.lab, start, end, now, r.id)) {
+      refused = overlap_error(*other);
+      return {};
+    }
+    LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+    // What is past needs no capacity any more: an active one is checked from now on.
+    Booking candidate{r.id, r.lab, std::max(start, std::min(now, end - 1)), end,
+                      schedule::demand_of(r)};
+    auto admission = schedule::admit(bookings, candidate, capacity.capacity);
+    if (!admission.admitted) {
+      refused = refusal(
+          fmt::format("cannot move reservation {} (lab {}) to {}", r.id, r.lab, span(start, end)),
+          admission, candidate, capacity.capacity);
+      return {};
+    }
+    r.start_at = start;
+    r.end_at = end;
+    if (r.state == schedule::k_failed) {
+      // A new window, a new chance: the scheduler tries again from the start.
+      r.state = schedule::k_pending;
+      r.reason.clear();
+      r.attempts = 0;
+      r.next_attempt_at = 0;
+    }
+    LTB_CHECK(store.put_reservation(r));
+    saved = r;
+    return {};
+  }));
+  if (refused) {
+    return fail(*refused);
+  }
+  refresh_timer(session.events, store);
+  return saved;
+}
+
+Result<DeleteReservation> prepare_delete(state::Store &store, std::int64_t id) {
+  DeleteReservation prepared;
+  LTB_TRY(r, find_reservation(store, id));
+  prepared.record = r;
+  if (r.state == schedule::k_cancelled || r.state == schedule::k_ended) {
+    prepared.finished = true;
+    return prepared;
+  }
+  // Its lab is deployed when it is active, or when the scheduler holds the lab for it (a failed
+  // deploy may have left part of it).
+  schedule::StoreBook book(store);
+  LTB_TRY(holds, book.holds());
+  auto hold = holds.find(r.lab);
+  prepared.held = hold != holds.end() && hold->second.reservation == r.id;
+  prepared.deployed = r.state == schedule::k_active || prepared.held;
+  return prepared;
+}
+
+Result<DeletedReservation> delete_reservation(const Session &session, state::Store &store,
+                                              const DeleteReservation &prepared) {
+  const auto &r = prepared.record;
+  // Cancel first, so that no scheduler pass deploys it again while it is being removed.
+  auto record = r;
+  record.state = schedule::k_cancelled;
+  LTB_CHECK(store.transaction([&]() -> Status {
+    LTB_TRY(current, find_reservation(store, r.id));
+    if (current.state != r.state) {
+      return fail(
+          fmt::format("reservation {} changed while deleting it (now {})", r.id, current.state),
+          "run the command again");
+    }
+    return store.put_reservation(record);
+  }));
+  refresh_timer(session.events, store);
+  DeletedReservation deleted;
+  if (!prepared.deployed) {
+    return deleted;
+  }
+  auto connection = connect(session.context);
+  if (!connection) {
+    return fail(fmt::format("reservation {} is cancelled, but its lab {} could not be removed: {}",
+                            r.id, r.lab, connection.error().message),
+                fmt::format("remove it with `ltb down --lab {}`", r.lab), ExitCode::failed);
+  }
+  auto removed = remove_lab(session, *connection, r.lab);
+  if (!removed || !removed->ok()) {
+    const std::string why =
+        !removed ? removed.error().message : failure_summary(removed->errors, removed->interrupted);
+    return fail(fmt::format("reservation {} is cancelled, but removing lab {} failed: {}", r.id,
+                            r.lab, why),
+                fmt::format("fix the cause and run `ltb down --lab {}`", r.lab), ExitCode::failed);
+  }
+  if (prepared.held) {
+    // The lab is gone: the scheduler has nothing left to remove for it.
+    schedule::StoreBook book(store);
+    LTB_CHECK(book.put_hold(r.lab, std::nullopt));
+  }
+  deleted.removed = true;
+  deleted.objects = removed->done;
+  return deleted;
+}
+
+Status end_reservations_of(const Session &session, state::Store &store, const std::string &lab) {
+  LTB_TRY(all, store.reservations());
+  bool changed = false;
+  for (auto r : all) {
+    if (r.lab != lab || r.state != schedule::k_active) {
+      continue;
+    }
+    r.state = schedule::k_ended;
+    r.reason = "ended early: lab removed by ltb down";
+    LTB_CHECK(store.put_reservation(r));
+    session.events.notice(fmt::format("reservation {} of lab {} ended early", r.id, lab));
+    changed = true;
+  }
+  if (changed) {
+    schedule::StoreBook book(store);
+    LTB_CHECK(book.put_hold(lab, std::nullopt));
+    if (auto refreshed = schedule::refresh_wakeup(store, now_seconds()); !refreshed) {
+      session.events.notice("notice: the scheduler's timer was not updated: " +
+                            refreshed.error().message);
+    }
+  }
+  return {};
 }
 
 Result<UpAdmission> admit_up(const Session &session, state::Store &store,

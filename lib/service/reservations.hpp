@@ -11,6 +11,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ltb::service {
 
@@ -34,6 +36,73 @@ Error refusal(const std::string &what, const schedule::Admission &admission,
 /// After a change of reservations: brings an installed timer's next wake-up forward to the next
 /// event (schedule/units.hpp). Its failure is a notice: the change itself is made.
 void refresh_timer(EventSink &events, state::Store &store);
+
+/// The window from --start and --end or --for (texts; "" = not given): `start_text` empty keeps
+/// `start`, `end_text` and `duration_text` empty keep `end`. Usage errors when it ends before it
+/// starts or in the past.
+Result<std::pair<schedule::Instant, schedule::Instant>>
+reservation_window(const std::string &start_text, const std::string &end_text,
+                   const std::string &duration_text, schedule::Instant start, schedule::Instant end,
+                   schedule::Instant now);
+
+/// New reservations of one topology: one lab, or the instances NAME-1 ... NAME-N of --count.
+struct CreateReservations {
+  std::vector<std::string> labs;
+  std::string group;                            // NAME, for the message about several instances
+  const topology::Topology *topology = nullptr; // the first instance: its demand is each one's
+  std::string source;                           // recorded: absolute path or "template:NAME"
+  std::string text;                             // the topology text that deploys
+  schedule::Instant start = 0;
+  schedule::Instant end = 0;
+};
+
+struct CreatedReservations {
+  std::vector<std::int64_t> ids;  // one per lab, in order
+  schedule::Resources demand;     // of each
+  std::vector<bool> deployed_now; // per lab: a lab of that name runs outside any reservation
+};
+
+/// Admits the instances together (one booking of N times the demand) and records them pending,
+/// in one IMMEDIATE transaction under the admission lock: two creates, or a create and an
+/// unreserved `ltb up`, cannot both take the last free capacity. A refusal names what is in the
+/// way and proposes the earliest start that fits. Call refresh_timer() after printing.
+Result<CreatedReservations> create_reservations(const Session &session, state::Store &store,
+                                                const CreateReservations &request);
+
+struct UpdateReservation {
+  std::int64_t id = 0;
+  std::string start; // texts as given ("" = unchanged)
+  std::string end;
+  std::string duration;
+};
+
+/// Moves or resizes a reservation's window, admitted against the others (an active one keeps its
+/// start); a failed one becomes pending again. Refreshes the timer. Returns the saved record.
+Result<state::ReservationRecord> update_reservation(const Session &session, state::Store &store,
+                                                    const UpdateReservation &request);
+
+/// What deleting a reservation means, asked before it is done (the CLI confirms when `deployed`).
+struct DeleteReservation {
+  state::ReservationRecord record;
+  bool finished = false; // cancelled or ended already: nothing to do
+  bool deployed = false; // active, or its lab is held by the scheduler for it: the lab goes too
+  bool held = false;
+};
+Result<DeleteReservation> prepare_delete(state::Store &store, std::int64_t id);
+
+struct DeletedReservation {
+  bool removed = false; // its lab was removed
+  int objects = 0;      // objects removed with it
+};
+
+/// Cancels the reservation (unless it changed since `prepared`), refreshes the timer, and removes
+/// its lab when it is deployed. Errors say what is cancelled and what is left to do.
+Result<DeletedReservation> delete_reservation(const Session &session, state::Store &store,
+                                              const DeleteReservation &prepared);
+
+/// After `ltb down` of `lab`: a reservation under which it ran ends early (its capacity is free,
+/// and the scheduler does not deploy it again); pending ones stay. Notices name each one.
+Status end_reservations_of(const Session &session, state::Store &store, const std::string &lab);
 
 /// The answer of admit_up(). While `lock` is held, no other lab is admitted: the caller records
 /// the lab's claim (its lab record, status deploying, with the topology text whose demand later
