@@ -2,8 +2,8 @@
 #include "cli/context.hpp"
 #include "cli/table.hpp"
 #include "schedule/capacity.hpp"
+#include "service/config.hpp"
 
-#include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -19,20 +19,6 @@ struct ConfigOptions {
 
 using schedule::SettingInfo;
 
-/// The measured value of a host setting, as stored text; empty for the others.
-std::string measured(const SettingInfo &setting, const schedule::HostFacts &facts) {
-  if (setting.name == "cpus") {
-    return fmt::format("{}", facts.cpus);
-  }
-  if (setting.name == "memory") {
-    return std::to_string(facts.memory_bytes);
-  }
-  if (setting.name == "disk") {
-    return std::to_string(facts.disk_bytes);
-  }
-  return {};
-}
-
 /// A stored value for people: sizes with a unit.
 std::string readable(const SettingInfo &setting, const std::string &value) {
   if (setting.kind == SettingInfo::Kind::bytes) {
@@ -45,66 +31,28 @@ std::string readable(const SettingInfo &setting, const std::string &value) {
   return value;
 }
 
-/// The default as stored text (defaults of sizes are written with units).
-std::string default_value(const SettingInfo &setting) {
-  auto normal = schedule::normalise_setting(setting.name, setting.default_text);
-  return normal ? *normal : setting.default_text;
-}
-
-struct Row {
-  const SettingInfo *setting;
-  std::string value;  // effective, as stored text
-  std::string origin; // "set", "default", "measured"
+/// The session of a config command: it needs no caller's events beyond errors.
+struct ConfigSession {
+  explicit ConfigSession(const Globals &globals)
+      : context(service_context(globals)), who(caller()),
+        events(globals), session{context, who, interrupt_token(), events} {}
+  service::Context context;
+  service::Caller who;
+  PrintSink events;
+  service::Session session;
 };
-
-Result<schedule::HostFacts> facts_for(const Globals &globals) {
-  return schedule::measure_host(std::filesystem::path(globals.state_path).parent_path().string());
-}
-
-Result<std::vector<Row>> rows(state::Store &store, const schedule::HostFacts &facts) {
-  std::vector<Row> out;
-  for (const auto &setting : schedule::settings()) {
-    LTB_TRY(stored, store.meta(schedule::setting_key(setting.name)));
-    if (stored) {
-      out.push_back({&setting, *stored, "set"});
-    } else if (setting.default_text == "measured") {
-      out.push_back({&setting, measured(setting, facts), "measured"});
-    } else {
-      out.push_back({&setting, default_value(setting), "default"});
-    }
-  }
-  return out;
-}
-
-/// What `list` and `get` both read: the state file, the host's measured facts, every setting.
-struct Loaded {
-  std::unique_ptr<state::Store> store;
-  schedule::HostFacts facts;
-  std::vector<Row> rows;
-};
-
-Result<Loaded> load(const Globals &globals) {
-  LTB_TRY(store, open_store(globals));
-  LTB_TRY(facts, facts_for(globals));
-  LTB_TRY(settings, rows(*store, facts));
-  return Loaded{std::move(store), std::move(facts), std::move(settings)};
-}
 
 int run_list(const Globals &globals, const ConfigOptions &options) {
-  auto loaded = load(globals);
-  if (!loaded) {
-    return report(globals, loaded.error());
+  ConfigSession config(globals);
+  auto view = service::read_config(config.session, true);
+  if (!view) {
+    return report(globals, view.error());
   }
-  const auto &facts = loaded->facts;
-  const auto &settings = loaded->rows;
-  auto config = schedule::load_config(*loaded->store);
-  if (!config) {
-    return report(globals, config.error());
-  }
-  const auto capacity = schedule::capacity(facts, *config);
+  const auto &facts = view->facts;
+  const auto &capacity = view->capacity;
   if (json_format(options.format)) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto &row : settings) {
+    for (const auto &row : view->settings) {
       list.push_back({{"name", row.setting->name},
                       {"value", row.value},
                       {"origin", row.origin},
@@ -126,7 +74,7 @@ int run_list(const Globals &globals, const ConfigOptions &options) {
     return 0;
   }
   std::vector<std::vector<std::string>> table;
-  for (const auto &row : settings) {
+  for (const auto &row : view->settings) {
     table.push_back({row.setting->name, readable(*row.setting, row.value), row.origin,
                      row.setting->description});
   }
@@ -136,61 +84,30 @@ int run_list(const Globals &globals, const ConfigOptions &options) {
 }
 
 int run_get(const Globals &globals, const ConfigOptions &options) {
-  // Checks the name (with a did-you-mean) before touching the state file.
-  const SettingInfo *setting = nullptr;
-  for (const auto &s : schedule::settings()) {
-    if (s.name == options.name) {
-      setting = &s;
-    }
+  ConfigSession config(globals);
+  auto value = service::config_get(config.session, options.name);
+  if (!value) {
+    return report(globals, value.error());
   }
-  if (setting == nullptr) {
-    auto check = schedule::normalise_setting(options.name, "1");
-    return report(globals, check ? Error{"no setting named " + options.name, {}, ExitCode::usage}
-                                 : check.error());
-  }
-  auto loaded = load(globals);
-  if (!loaded) {
-    return report(globals, loaded.error());
-  }
-  for (const auto &row : loaded->rows) {
-    if (row.setting == setting) {
-      fmt::print("{}\n", row.value);
-    }
-  }
+  fmt::print("{}\n", *value);
   return 0;
 }
 
 int run_set(const Globals &globals, const ConfigOptions &options) {
-  auto value = schedule::normalise_setting(options.name, options.value);
+  ConfigSession config(globals);
+  auto value = service::config_set(config.session, options.name, options.value);
   if (!value) {
     return report(globals, value.error());
-  }
-  auto store = open_store(globals);
-  if (!store) {
-    return report(globals, store.error());
-  }
-  if (auto saved = (*store)->set_meta(schedule::setting_key(options.name), *value); !saved) {
-    return report(globals, saved.error());
   }
   if (!globals.quiet) {
     fmt::print("{} = {}\n", options.name, *value);
   }
-  // Admitted reservations stay admitted; a lower capacity only makes new ones harder to fit.
   return 0;
 }
 
 int run_unset(const Globals &globals, const ConfigOptions &options) {
-  if (auto check = schedule::normalise_setting(options.name, "1");
-      !check && check.error().message.rfind("no setting named", 0) == 0) {
-    return report(globals, check.error());
-  }
-  auto store = open_store(globals);
-  if (!store) {
-    return report(globals, store.error());
-  }
-  // An unset setting is the absence of its row.
-  auto removed = (*store)->delete_meta(schedule::setting_key(options.name));
-  if (!removed) {
+  ConfigSession config(globals);
+  if (auto removed = service::config_unset(config.session, options.name); !removed) {
     return report(globals, removed.error());
   }
   if (!globals.quiet) {
