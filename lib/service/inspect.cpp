@@ -1,0 +1,115 @@
+#include "service/inspect.hpp"
+
+#include "apply/observe.hpp"
+#include "plan/names.hpp"
+#include "service/backends.hpp"
+#include "topology/diagnostics.hpp"
+#include "topology/kinds.hpp"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <map>
+
+namespace ltb::service {
+
+namespace {
+
+bool is_runtime(const std::string &kind, topology::Runtime runtime) {
+  return topology::runtime_of_kind(kind) == runtime;
+}
+
+Error unknown_lab(state::Store &store, const std::string &lab) {
+  std::vector<std::string> names;
+  if (auto labs = store.labs()) {
+    for (const auto &known : *labs) {
+      names.push_back(known.name);
+    }
+  }
+  auto guess = topology::did_you_mean(lab, names);
+  return Error{fmt::format("no lab named '{}'", lab),
+               guess.empty() ? "see `ltb status` for the labs there are"
+                             : fmt::format("did you mean '{}'?", guess),
+               ExitCode::failed};
+}
+
+} // namespace
+
+Result<LabDetails> inspect_lab(const Session &session, const std::string &name) {
+  LTB_TRY(store, open_store(session.context));
+  LTB_TRY(recorded, apply::read_recorded(*store, name));
+  if (!recorded.lab) {
+    return fail(unknown_lab(*store, name));
+  }
+  LabDetails details;
+  details.lab = *recorded.lab;
+  const auto &lab = details.lab;
+  std::map<std::string, std::string> kinds;
+  for (const auto &node : recorded.nodes) {
+    kinds[node.name] = node.kind;
+  }
+  std::map<std::string, std::vector<InterfaceDetails>> ends;
+  for (const auto &link : recorded.links) {
+    const bool segment = is_runtime(kinds[link.a_node], topology::Runtime::ovs_bridge) ||
+                         is_runtime(kinds[link.b_node], topology::Runtime::ovs_bridge);
+    const bool vm_end = is_runtime(kinds[link.a_node], topology::Runtime::vm) ||
+                        is_runtime(kinds[link.b_node], topology::Runtime::vm);
+    details.links.push_back({link, segment ? "segment" : vm_end ? "tap" : "veth"});
+    ends[link.a_node].push_back({link.a_iface, link.name, link.b_node + ":" + link.b_iface, {}});
+    ends[link.b_node].push_back({link.b_iface, link.name, link.a_node + ":" + link.a_iface, {}});
+  }
+  // VMs: what libvirt says of each, asked only when the lab has VMs. Without libvirt they show
+  // as unknown rather than failing the whole inspect.
+  std::map<std::string, runtime::VmInfo> vm_infos;
+  bool has_vms = false;
+  for (const auto &node : recorded.nodes) {
+    has_vms = has_vms || is_runtime(node.kind, topology::Runtime::vm);
+  }
+  bool libvirt = false;
+  if (has_vms) {
+    if (auto vms = runtime::connect_libvirt(); vms) {
+      libvirt = true;
+      if (auto listed = (*vms)->list({{plan::k_label_lab, lab.name}}); listed) {
+        for (auto &vm : *listed) {
+          vm_infos[vm.metadata[plan::k_label_node]] = std::move(vm);
+        }
+      }
+    }
+  }
+  details.access = access::LabPaths{session.context.lab_dir(lab.name)};
+  // How to reach each node (ltb ssh, the lab's ssh_config), from the logins `ltb up` recorded.
+  const auto reach = access::node_reach(details.access.dir, recorded.nodes);
+  for (const auto &node : recorded.nodes) {
+    NodeDetails n;
+    n.record = node;
+    n.bridge = is_runtime(node.kind, topology::Runtime::ovs_bridge);
+    n.runtime_name = n.bridge ? node.runtime_id : plan::container_name(lab.name, node.name);
+    if (!n.bridge) {
+      n.interfaces.push_back({"eth0", "mgmt", {}, node.mgmt_ipv4});
+    }
+    for (const auto &end : ends[node.name]) {
+      n.interfaces.push_back(end);
+    }
+    if (auto how = reach.find(node.name); how != reach.end()) {
+      n.reach = how->second;
+    }
+    if (is_runtime(node.kind, topology::Runtime::vm)) {
+      VmDetails vm;
+      vm.libvirt = libvirt;
+      if (auto found = vm_infos.find(node.name); found != vm_infos.end()) {
+        vm.info = found->second;
+        vm.accel = vm.info->metadata.count(plan::k_label_accel)
+                       ? vm.info->metadata.at(plan::k_label_accel)
+                       : std::string("-");
+        vm.console_log = session.context.lab_dir(lab.name) + "/" + node.name + "/console.log";
+      }
+      n.vm = std::move(vm);
+    }
+    details.nodes.push_back(std::move(n));
+  }
+  details.captures = capture::active_captures(recorded.objects);
+  std::error_code ec;
+  details.access_files = std::filesystem::exists(details.access.ssh_config(), ec);
+  return details;
+}
+
+} // namespace ltb::service
