@@ -34,6 +34,48 @@ Error with_context(const std::string &what, Error error) {
   return error;
 }
 
+/// The lab as apply_up records it before anything is made.
+state::LabRecord lab_record(const plan::Plan &plan, const topology::Topology &desired,
+                            state::Store &store, const std::string &owner) {
+  auto existing = store.lab(plan.lab);
+  state::LabRecord lab;
+  if (existing && *existing) {
+    lab = **existing;
+  }
+  lab.name = plan.lab;
+  lab.topology_file = desired.file;
+  lab.topology_text = desired.text;
+  lab.topology_hash = desired.hash;
+  lab.mgmt_network = plan.network;
+  lab.mgmt_subnet = plan.subnet;
+  lab.owner = owner;
+  lab.status = "deploying";
+  return lab;
+}
+
+/// Records the management network, then makes it with the lab's labels. The record comes first so
+/// that a crash in between leaves a trace; when Docker refuses, nothing was made and the record
+/// goes again.
+Status make_network(const plan::Plan &plan, const topology::Topology *desired, Backends &backends,
+                    const std::string &owner) {
+  LTB_TRY(id, backends.store->add_object(
+                  {0, plan.lab, "network", plan.network, "", "", "", "creating"}));
+  runtime::NetworkSpec spec;
+  spec.name = plan.network;
+  spec.subnet = plan.subnet;
+  spec.gateway = plan.gateway;
+  spec.internal = !(desired && desired->mgmt.external_access);
+  spec.bridge_name = plan::mgmt_bridge_name(plan.lab);
+  spec.labels = {{plan::k_label_lab, plan.lab}, {plan::k_label_owner, owner}};
+  auto network = backends.docker->create_network(spec);
+  if (!network) {
+    (void)backends.store->delete_object(id);
+    return fail(with_context(fmt::format("management network {} ({})", plan.network, plan.subnet),
+                             network.error()));
+  }
+  return backends.store->update_object(id, *network, "created");
+}
+
 class Runner {
 public:
   Runner(const plan::Plan &plan, const topology::Topology *desired, Backends &backends,
@@ -187,21 +229,8 @@ private:
 
   // --- network -------------------------------------------------------------------------------
 
-  Status create_network(const Action &action) {
-    LTB_TRY(id, record_object("network", action.name, ""));
-    runtime::NetworkSpec spec;
-    spec.name = action.name;
-    spec.subnet = m_plan.subnet;
-    spec.gateway = m_plan.gateway;
-    spec.internal = !(m_desired && m_desired->mgmt.external_access);
-    spec.bridge_name = plan::mgmt_bridge_name(m_plan.lab);
-    spec.labels = {{plan::k_label_lab, m_plan.lab}, {plan::k_label_owner, m_options.owner}};
-    auto network = m_b.docker->create_network(spec);
-    if (!network) {
-      return fail(with_context(fmt::format("management network {} ({})", action.name, m_plan.subnet),
-                               network.error()));
-    }
-    return m_b.store->update_object(id, *network, "created");
+  Status create_network(const Action &) {
+    return make_network(m_plan, m_desired, m_b, m_options.owner);
   }
 
   Status remove_network(const Action &action) {
@@ -1021,21 +1050,25 @@ net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store
   return net::Datapath::system;
 }
 
+Status apply_network_first(const plan::Plan &plan, const topology::Topology &desired,
+                           Backends &backends, const ApplyOptions &options) {
+  auto lab = lab_record(plan, desired, *backends.store, options.owner);
+  auto recorded = backends.store->lab(plan.lab);
+  const std::string old_subnet = recorded && *recorded ? (*recorded)->mgmt_subnet : std::string();
+  LTB_CHECK(backends.store->put_lab(lab));
+  auto made = make_network(plan, &desired, backends, options.owner);
+  if (!made) {
+    // The subnet tried is not the lab's: the next run chooses again (another process holds it).
+    lab.mgmt_subnet = old_subnet;
+    lab.status = "failed";
+    (void)backends.store->put_lab(lab);
+  }
+  return made;
+}
+
 ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,
                      Progress &progress, const ApplyOptions &options) {
-  auto existing = backends.store->lab(plan.lab);
-  state::LabRecord lab;
-  if (existing && *existing) {
-    lab = **existing;
-  }
-  lab.name = plan.lab;
-  lab.topology_file = desired.file;
-  lab.topology_text = desired.text;
-  lab.topology_hash = desired.hash;
-  lab.mgmt_network = plan.network;
-  lab.mgmt_subnet = plan.subnet;
-  lab.owner = options.owner;
-  lab.status = "deploying";
+  auto lab = lab_record(plan, desired, *backends.store, options.owner);
   ApplyReport report;
   if (auto put = backends.store->put_lab(lab); !put) {
     report.failed = 1;

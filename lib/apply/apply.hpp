@@ -59,6 +59,13 @@ struct ApplyReport {
 ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,
                      Progress &progress, const ApplyOptions &options);
 
+/// Makes the plan's management network ahead of the other actions, after recording the lab as
+/// apply_up does: an automatically chosen subnet that another process took meanwhile is then
+/// found (ErrorKind::address_in_use) before anything depends on it. On failure the lab is
+/// recorded as failed, without the subnet tried.
+Status apply_network_first(const plan::Plan &plan, const topology::Topology &desired,
+                           Backends &backends, const ApplyOptions &options);
+
 /// `ltb down`: runs a teardown plan; forgets the lab when everything is gone.
 ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &progress,
                        const ApplyOptions &options);

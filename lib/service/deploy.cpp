@@ -7,6 +7,7 @@
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 #include <sstream>
@@ -47,6 +48,52 @@ std::vector<std::string> failed_errors(const apply::ApplyReport &report) {
 void clean_stale_captures(EventSink &events, state::Store &store, const std::string &lab) {
   if (auto cleaned = capture::clean_stale(store, lab); !cleaned) {
     events.notice("notice: " + cleaned.error().message);
+  }
+}
+
+constexpr int k_subnet_attempts = 8;
+
+bool creates_network(const plan::Plan &plan) {
+  return std::any_of(plan.actions.begin(), plan.actions.end(), [](const auto &action) {
+    return action.kind == plan::ActionKind::create_network;
+  });
+}
+
+/// Makes the management network of a plan whose subnet ltb chose, before anything else: another
+/// ltb (with another state file) may have chosen the same free subnet at the same moment, and
+/// then Docker refuses the second network. The next free subnet is tried then, a few times.
+/// Returns the plan of what is left to do.
+Result<plan::Plan> claim_subnet(EventSink &events, plan::Plan plan,
+                                const topology::Topology &desired, const plan::Recorded &recorded,
+                                plan::Observed observed, std::vector<std::string> used,
+                                apply::Backends &backends, const apply::ApplyOptions &options) {
+  for (int attempt = 1;; ++attempt) {
+    if (!creates_network(plan)) {
+      return plan;
+    }
+    auto made = apply::apply_network_first(plan, desired, backends, options);
+    if (made) {
+      observed.networks.insert(plan.network);
+      LTB_TRY(rest, plan::plan_up(desired, recorded, observed, used));
+      if (rest.subnet != plan.subnet) {
+        return fail(fmt::format("lab '{}': the plan chose subnet {} after network {} was made "
+                                "with {}",
+                                desired.name, rest.subnet, plan.network, plan.subnet),
+                    "this is a bug in ltb: run `ltb up` again, and report it");
+      }
+      return rest;
+    }
+    if (made.error().kind != ErrorKind::address_in_use || attempt == k_subnet_attempts) {
+      return fail(made.error());
+    }
+    LTB_TRY(now_used, apply::used_subnets(backends, desired.name));
+    used.insert(used.end(), now_used.begin(), now_used.end());
+    used.push_back(plan.subnet);
+    const auto taken = plan.subnet;
+    LTB_TRY(next, plan::plan_up(desired, recorded, observed, used));
+    plan = std::move(next);
+    events.notice(fmt::format("notice: lab {}: subnet {} was taken meanwhile; trying {}",
+                              desired.name, taken, plan.subnet));
   }
 }
 
@@ -98,7 +145,8 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_TRY(used, apply::used_subnets(backends, desired.name));
     subnets = std::move(used);
   }
-  LTB_TRY(plan, plan::plan_up(desired, recorded, observed, subnets));
+  LTB_TRY(planned, plan::plan_up(desired, recorded, observed, subnets));
+  auto plan = std::move(planned);
   outcome.subnet = plan.subnet;
   outcome.actions = plan.actions.size();
   outcome.up_to_date = plan.empty();
@@ -125,24 +173,32 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_CHECK(record_claim(*connection.store, plan, desired, owner));
     admission.lock.reset();
   }
-  std::vector<std::string> nodes;
-  for (const auto &node : desired.nodes) {
-    nodes.push_back(node.name);
-  }
-  auto progress = session.events.progress(nodes);
   apply::ApplyOptions apply_options;
   apply_options.workers = options.workers;
   apply_options.interrupted = session.cancel.watch();
   apply_options.owner = owner;
   apply_options.lab_dir = context.lab_dir(desired.name);
+  int claimed = 0; // the network, when made ahead of the plan's other actions
+  if (needs_subnet) {
+    claimed = creates_network(plan) ? 1 : 0;
+    LTB_TRY(rest, claim_subnet(session.events, std::move(plan), desired, recorded, observed,
+                               subnets, backends, apply_options));
+    plan = std::move(rest);
+    outcome.subnet = plan.subnet;
+  }
+  std::vector<std::string> nodes;
+  for (const auto &node : desired.nodes) {
+    nodes.push_back(node.name);
+  }
+  auto progress = session.events.progress(nodes);
   auto result = apply::apply_up(plan, desired, backends, *progress, apply_options);
   progress->finish();
   finish_access(result.ok());
-  outcome.done = result.done;
+  outcome.done = result.done + claimed;
   outcome.failed = result.failed;
   outcome.skipped = result.skipped;
   outcome.interrupted = result.interrupted;
-  outcome.actions = result.actions.size();
+  outcome.actions = result.actions.size() + claimed;
   outcome.errors = failed_errors(result);
   return outcome;
 }

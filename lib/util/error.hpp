@@ -12,11 +12,20 @@ namespace ltb {
 /// Exit codes documented in ltb(1).
 enum class ExitCode : int { ok = 0, failed = 1, usage = 2, interrupted = 130 };
 
+/// What kind of failure, for callers that react to one (retry with another choice, map it to a
+/// status). Most failures are `other`: only say more where some caller needs it.
+enum class ErrorKind {
+  other,
+  already_exists, // a name is taken
+  address_in_use, // an address range overlaps one in use
+};
+
 /// A failure that a user can act on: what happened (to which object) and what to do next.
 struct Error {
   std::string message;
   std::string help;
   ExitCode code = ExitCode::failed;
+  ErrorKind kind = ErrorKind::other;
 };
 
 template <class T> using Result = tl::expected<T, Error>;

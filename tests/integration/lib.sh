@@ -47,6 +47,18 @@ ltb() { "$LTB" --state "$LTB_STATE" "$@"; }
 # Labs made by this test, brought down and checked by the EXIT trap.
 track_lab() { IT_LABS+=("$@"); }
 
+# track_lab_state STATE LAB: like track_lab, for a lab recorded in another state file.
+declare -A IT_LAB_STATE=()
+track_lab_state() {
+  IT_LAB_STATE[$2]=$1
+  IT_LABS+=("$2")
+}
+
+# on_cleanup CMD: a shell command the EXIT trap runs after the tracked labs are down (for things
+# the test made outside ltb). A failing command is logged, not fatal.
+IT_CLEANUPS=()
+on_cleanup() { IT_CLEANUPS+=("$1"); }
+
 # Background processes started by this test, killed (by pid) by the EXIT trap if still alive.
 track_pid() { IT_PIDS+=("$@"); }
 
@@ -241,7 +253,8 @@ it_cleanup() {
   local lab left
   for lab in "${IT_LABS[@]}"; do
     # --wait: a killed ltb's lock is gone with it, but give a slow one time to let go.
-    if ! "$LTB" --state "$LTB_STATE" --quiet --wait 30 down --lab "$lab" >"$IT_TMP/down.out" 2>&1; then
+    if ! "$LTB" --state "${IT_LAB_STATE[$lab]:-$LTB_STATE}" --quiet --wait 30 down --lab "$lab" \
+      >"$IT_TMP/down.out" 2>&1; then
       log "cleanup: ltb down --lab $lab failed: $(cat "$IT_TMP/down.out")"
       rc=1
     fi
@@ -250,6 +263,10 @@ it_cleanup() {
       log "cleanup: lab $lab is not gone after ltb down: $(tr '\n' ';' <<<"$left")"
       rc=1
     fi
+  done
+  local cmd
+  for cmd in "${IT_CLEANUPS[@]}"; do
+    eval "$cmd" >"$IT_TMP/cleanup.out" 2>&1 || log "cleanup: '$cmd' failed: $(cat "$IT_TMP/cleanup.out")"
   done
   if ((${#IT_DEFERRED[@]} > 0)); then
     local msg

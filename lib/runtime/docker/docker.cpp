@@ -273,13 +273,21 @@ public:
     LTB_TRY(response, post("/networks/create", network_create_body(spec).dump()));
     const auto what = fmt::format("cannot create Docker network '{}'", spec.name);
     if (response.status == 409) {
-      return fail(api_error(what, response,
-                            "remove the old network (docker network rm) or run 'ltb down' for "
-                            "the lab that owns it"));
+      auto error = api_error(what, response,
+                             "remove the old network (docker network rm) or run 'ltb down' for "
+                             "the lab that owns it");
+      error.kind = ErrorKind::already_exists;
+      return fail(std::move(error));
     }
     if (response.status != 201 && response.status != 200) {
-      return fail(
-          api_error(what, response, "check that the subnet does not overlap another network's"));
+      auto error =
+          api_error(what, response, "check that the subnet does not overlap another network's");
+      // Docker answers 403 when the address pool overlaps one in use ("Pool overlaps with other
+      // one on this address space").
+      if (response.status == 403) {
+        error.kind = ErrorKind::address_in_use;
+      }
+      return fail(std::move(error));
     }
     LTB_TRY(body, parse_body(what, response));
     return body.value("Id", "");
