@@ -1,5 +1,7 @@
 #include "cli/context.hpp"
 
+#include "service/nodes.hpp"
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -99,17 +101,7 @@ void add_format_option(CLI::App *command, std::string &format) {
 }
 
 Error unknown_lab(state::Store &store, const std::string &lab) {
-  std::vector<std::string> names;
-  if (auto labs = store.labs()) {
-    for (const auto &known : *labs) {
-      names.push_back(known.name);
-    }
-  }
-  auto guess = topology::did_you_mean(lab, names);
-  return Error{fmt::format("no lab named '{}'", lab),
-               guess.empty() ? "see `ltb status` for the labs there are"
-                             : fmt::format("did you mean '{}'?", guess),
-               ExitCode::failed};
+  return service::unknown_lab(store, lab);
 }
 
 } // namespace ltb::cli

@@ -3,7 +3,6 @@
 #include "plan/names.hpp"
 #include "runtime/docker/docker.hpp"
 #include "service/nodes.hpp"
-#include "topology/diagnostics.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -21,21 +20,6 @@ Result<capture::LabRecords> lab_records(state::Store &store, const std::string &
   LTB_TRY(links, store.links(lab));
   records.links = std::move(links);
   return records;
-}
-
-/// "no lab named 'X'", with a did-you-mean over the labs the state file records.
-Error unknown_lab(state::Store &store, const std::string &lab) {
-  std::vector<std::string> names;
-  if (auto labs = store.labs()) {
-    for (const auto &known : *labs) {
-      names.push_back(known.name);
-    }
-  }
-  auto guess = topology::did_you_mean(lab, names);
-  return Error{fmt::format("no lab named '{}'", lab),
-               guess.empty() ? "see `ltb status` for the labs there are"
-                             : fmt::format("did you mean '{}'?", guess),
-               ExitCode::failed};
 }
 
 /// The lab named with --lab, or the one of the caller's running labs that has the target.

@@ -3,7 +3,7 @@
 #include "apply/observe.hpp"
 #include "plan/names.hpp"
 #include "service/backends.hpp"
-#include "topology/diagnostics.hpp"
+#include "service/nodes.hpp"
 #include "topology/kinds.hpp"
 
 #include <filesystem>
@@ -16,20 +16,6 @@ namespace {
 
 bool is_runtime(const std::string &kind, topology::Runtime runtime) {
   return topology::runtime_of_kind(kind) == runtime;
-}
-
-Error unknown_lab(state::Store &store, const std::string &lab) {
-  std::vector<std::string> names;
-  if (auto labs = store.labs()) {
-    for (const auto &known : *labs) {
-      names.push_back(known.name);
-    }
-  }
-  auto guess = topology::did_you_mean(lab, names);
-  return Error{fmt::format("no lab named '{}'", lab),
-               guess.empty() ? "see `ltb status` for the labs there are"
-                             : fmt::format("did you mean '{}'?", guess),
-               ExitCode::failed};
 }
 
 } // namespace

@@ -26,6 +26,20 @@ std::string join_words(const std::vector<std::string> &words) {
 
 } // namespace
 
+Error unknown_lab(state::Store &store, const std::string &lab) {
+  std::vector<std::string> names;
+  if (auto labs = store.labs()) {
+    for (const auto &known : *labs) {
+      names.push_back(known.name);
+    }
+  }
+  auto guess = topology::did_you_mean(lab, names);
+  return Error{fmt::format("no lab named '{}'", lab),
+               guess.empty() ? "see `ltb status` for the labs there are"
+                             : fmt::format("did you mean '{}'?", guess),
+               ExitCode::failed};
+}
+
 Result<std::vector<state::LabRecord>> caller_labs(state::Store &store, const Caller &caller) {
   LTB_TRY(labs, store.labs());
   std::vector<state::LabRecord> mine;

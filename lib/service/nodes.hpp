@@ -15,6 +15,9 @@
 
 namespace ltb::service {
 
+/// "no lab named 'X'", with a did-you-mean over the labs the state file records.
+Error unknown_lab(state::Store &store, const std::string &lab);
+
 /// The caller's labs (owner = caller.name), those being removed left out.
 Result<std::vector<state::LabRecord>> caller_labs(state::Store &store, const Caller &caller);
 
