@@ -1,9 +1,7 @@
 // ltb console NODE [--lab LAB]: the terminal on a VM's serial console.
 #include "cli/context.hpp"
 #include "cli/terminal.hpp"
-#include "plan/names.hpp"
 #include "service/nodes.hpp"
-#include "topology/kinds.hpp"
 
 #include <csignal>
 #include <fmt/format.h>
@@ -24,49 +22,20 @@ int run_console(const Globals &globals, const ConsoleOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  std::string lab = options.lab;
-  if (lab.empty()) {
-    auto found = service::lab_of_node(**store, caller(), options.node);
-    if (!found) {
-      return report(globals, found.error());
-    }
-    lab = *found;
-  }
-  auto nodes = (*store)->nodes(lab);
-  if (!nodes) {
-    return report(globals, nodes.error());
-  }
-  const state::NodeRecord *record = nullptr;
-  for (const auto &node : *nodes) {
-    if (node.name == options.node) {
-      record = &node;
-    }
-  }
-  if (!record) {
-    return report(globals, Error{fmt::format("lab '{}' has no node '{}'", lab, options.node),
-                                 "see `ltb status " + lab + "`", ExitCode::failed});
-  }
-  if (topology::runtime_of_kind(record->kind) != topology::Runtime::vm) {
-    return report(globals,
-                  Error{fmt::format("node '{}' is a {} node; only VMs have a serial console",
-                                    options.node, record->kind),
-                        fmt::format("for a shell in a container: docker exec -it {} sh",
-                                    plan::container_name(lab, options.node)),
-                        ExitCode::failed});
-  }
-  auto vms = runtime::connect_libvirt();
-  if (!vms) {
-    return report(globals, vms.error());
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto console = service::Console::open(session, **store, options.node, options.lab);
+  if (!console) {
+    return report(globals, console.error());
   }
   if (!globals.quiet) {
     fmt::print(stderr, "Connected to the console of {} (lab {}). Escape: Ctrl-]\r\n", options.node,
-               lab);
+               console->lab());
   }
   Status attached;
   {
     RawTerminal raw(STDIN_FILENO);
-    attached = (*vms)->console(plan::container_name(lab, options.node), STDIN_FILENO, STDOUT_FILENO,
-                               '\x1d');
+    attached = console->attach(STDIN_FILENO, STDOUT_FILENO, '\x1d');
   }
   if (!attached) {
     return report(globals, attached.error());

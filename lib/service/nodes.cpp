@@ -234,6 +234,43 @@ node_labels(const Session &session, const state::LabRecord &lab) {
   return labels;
 }
 
+Result<Console> Console::open(const Session &session, state::Store &store, const std::string &node,
+                              const std::string &lab_name) {
+  std::string lab = lab_name;
+  if (lab.empty()) {
+    LTB_TRY(found, lab_of_node(store, session.caller, node));
+    lab = found;
+  }
+  LTB_TRY(nodes, store.nodes(lab));
+  const state::NodeRecord *record = nullptr;
+  for (const auto &candidate : nodes) {
+    if (candidate.name == node) {
+      record = &candidate;
+    }
+  }
+  if (!record) {
+    return fail(fmt::format("lab '{}' has no node '{}'", lab, node), "see `ltb status " + lab + "`",
+                ExitCode::failed);
+  }
+  if (topology::runtime_of_kind(record->kind) != topology::Runtime::vm) {
+    return fail(
+        fmt::format("node '{}' is a {} node; only VMs have a serial console", node, record->kind),
+        fmt::format("for a shell in a container: docker exec -it {} sh",
+                    plan::container_name(lab, node)),
+        ExitCode::failed);
+  }
+  LTB_TRY(vms, runtime::connect_libvirt());
+  Console console;
+  console.m_lab = lab;
+  console.m_node = node;
+  console.m_vms = std::move(vms);
+  return console;
+}
+
+Status Console::attach(int in_fd, int out_fd, char escape) {
+  return m_vms->console(plan::container_name(m_lab, m_node), in_fd, out_fd, escape);
+}
+
 std::optional<Error> not_running(const access::SshTarget &target) {
   const std::string name = plan::container_name(target.lab, target.node);
   std::string state;

@@ -5,10 +5,12 @@
 
 #include "access/ssh.hpp"
 #include "runtime/docker/docker_exec.hpp"
+#include "runtime/libvirt/libvirt.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +64,23 @@ struct CommandStreams {
 Result<int> run_in_node(const Context &context, state::Store &store, const std::string &lab,
                         const state::NodeRecord &record, const std::vector<std::string> &argv,
                         const CommandStreams &streams);
+
+/// The serial console of a VM node. open() finds the node (lab_of_node() without `lab`), checks
+/// that it is a VM (a container gets a hint at `docker exec`) and connects to libvirt; attach()
+/// then joins the given descriptors to the console until `escape` is read.
+class Console {
+public:
+  static Result<Console> open(const Session &session, state::Store &store, const std::string &node,
+                              const std::string &lab);
+  const std::string &lab() const { return m_lab; }
+  Status attach(int in_fd, int out_fd, char escape);
+
+private:
+  Console() = default;
+  std::string m_lab;
+  std::string m_node;
+  std::unique_ptr<runtime::VmRuntime> m_vms;
+};
 
 /// After a failed ssh connection: whether the node's container or VM runs at all, asked only
 /// now (the runtimes cost time that a working `ltb ssh` does not spend). nullopt when it runs or

@@ -139,3 +139,25 @@ TEST_CASE("command access: containers through Docker's exec, VMs over ssh, bridg
   REQUIRE_FALSE(stopped);
   CHECK(stopped.error().message == "node 'n' of lab 'lab' is not running (it is creating)");
 }
+
+TEST_CASE("console: found by the same rule, and only for VMs (before libvirt is asked)") {
+  Labs f;
+  f.lab("mine", "alice", "running", {{"r1", "running"}});
+  service::Context context{f.tmp.file("state.db"), 5};
+  service::CancelToken cancel;
+  service::NullSink events;
+  const service::Session session{context, f.alice, cancel, events};
+  auto container = service::Console::open(session, *f.store, "r1", "");
+  REQUIRE_FALSE(container);
+  CHECK(container.error().message == "node 'r1' is a linux node; only VMs have a serial console");
+  CHECK(container.error().help == "for a shell in a container: docker exec -it ltb-mine-r1 sh");
+  auto missing = service::Console::open(session, *f.store, "r9", "mine");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message == "lab 'mine' has no node 'r9'");
+  // Bob's view of the same node: named, not chosen (the rule of exec and ssh).
+  const service::Session bobs{context, f.bob, cancel, events};
+  auto elsewhere = service::Console::open(bobs, *f.store, "r1", "");
+  REQUIRE_FALSE(elsewhere);
+  CHECK(elsewhere.error().message.find("other users' labs do: mine (owner alice)") !=
+        std::string::npos);
+}
