@@ -478,9 +478,11 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
                             node, lab),
                 "log in to one of the nodes attached to it");
   }
-  if ((record->status != "running" && record->status != "created") || record->mgmt_ipv4.empty()) {
+  if ((record->status != state::RecordStatus::running &&
+       record->status != state::RecordStatus::created) ||
+      record->mgmt_ipv4.empty()) {
     return fail(fmt::format("node '{}' of lab '{}' is not running (its status is '{}')", node, lab,
-                            record->status),
+                            state::to_string(record->status)),
                 fmt::format("run `ltb up` with the lab's file to bring it up; `ltb status {}` "
                             "shows the lab",
                             lab));

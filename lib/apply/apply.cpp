@@ -49,7 +49,7 @@ state::LabRecord lab_record(const plan::Plan &plan, const topology::Topology &de
   lab.mgmt_network = plan.network;
   lab.mgmt_subnet = plan.subnet;
   lab.owner = owner;
-  lab.status = "deploying";
+  lab.status = state::RecordStatus::deploying;
   return lab;
 }
 
@@ -58,8 +58,8 @@ state::LabRecord lab_record(const plan::Plan &plan, const topology::Topology &de
 /// goes again.
 Status make_network(const plan::Plan &plan, const topology::Topology *desired, Backends &backends,
                     const std::string &owner) {
-  LTB_TRY(id, backends.store->add_object(
-                  {0, plan.lab, "network", plan.network, "", "", "", "creating"}));
+  LTB_TRY(id, backends.store->add_object({0, plan.lab, state::ObjectType::network, plan.network, "",
+                                          "", "", state::RecordStatus::creating}));
   runtime::NetworkSpec spec;
   spec.name = plan.network;
   spec.subnet = plan.subnet;
@@ -73,7 +73,7 @@ Status make_network(const plan::Plan &plan, const topology::Topology *desired, B
     return fail(with_context(fmt::format("management network {} ({})", plan.network, plan.subnet),
                              network.error()));
   }
-  return backends.store->update_object(id, *network, "created");
+  return backends.store->update_object(id, *network, state::RecordStatus::created);
 }
 
 class Runner {
@@ -156,7 +156,7 @@ private:
       }
       if (--m_pending[node] == 0 && !m_failed.count(node)) {
         if (auto it = m_unsettled.find(node); it != m_unsettled.end()) {
-          it->second.status = "running";
+          it->second.status = state::RecordStatus::running;
           if (auto put = m_b.store->put_node(it->second); !put) {
             m_failed.insert(node);
             m_progress.node(node, Phase::failed, put.error().message);
@@ -211,13 +211,14 @@ private:
 
   // --- state helpers -------------------------------------------------------------------------
 
-  Result<std::int64_t> record_object(const std::string &type, const std::string &name,
+  Result<std::int64_t> record_object(state::ObjectType type, const std::string &name,
                                      const std::string &owner, const std::string &parent = {}) {
-    return m_b.store->add_object({0, m_plan.lab, type, name, owner, "", parent, "creating"});
+    return m_b.store->add_object(
+        {0, m_plan.lab, type, name, owner, "", parent, state::RecordStatus::creating});
   }
 
   /// Forgets recorded objects of a type and name (after the runtime object is gone).
-  Status forget_objects(const std::string &type, const std::set<std::string> &names) {
+  Status forget_objects(state::ObjectType type, const std::set<std::string> &names) {
     LTB_TRY(objects, m_b.store->objects(m_plan.lab));
     for (const auto &object : objects) {
       if (object.type == type && names.count(object.name)) {
@@ -238,7 +239,7 @@ private:
     if (!removed) {
       return fail(with_context("management network " + action.name, removed.error()));
     }
-    return forget_objects("network", {action.name});
+    return forget_objects(state::ObjectType::network, {action.name});
   }
 
   // --- containers ----------------------------------------------------------------------------
@@ -340,12 +341,18 @@ private:
     if (!spec) {
       return context(spec.error());
     }
-    state::NodeRecord record{m_plan.lab, node->name, node->kind, node->image,
-                             topology::node_config_hash(*node), spec->ipv4, "", "creating"};
+    state::NodeRecord record{m_plan.lab,
+                             node->name,
+                             node->kind,
+                             node->image,
+                             topology::node_config_hash(*node),
+                             spec->ipv4,
+                             "",
+                             state::RecordStatus::creating};
     std::int64_t object_id = 0;
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       LTB_CHECK(m_b.store->put_node(record));
-      LTB_TRY(id, record_object("container", spec->name, node->name));
+      LTB_TRY(id, record_object(state::ObjectType::container, spec->name, node->name));
       object_id = id;
       return {};
     }));
@@ -353,7 +360,7 @@ private:
     if (!id) {
       return context(id.error());
     }
-    LTB_CHECK(m_b.store->update_object(object_id, *id, "creating"));
+    LTB_CHECK(m_b.store->update_object(object_id, *id, state::RecordStatus::creating));
     if (auto started = m_b.docker->start_container(*id); !started) {
       return context(started.error());
     }
@@ -376,14 +383,14 @@ private:
     settled(record);
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       LTB_CHECK(m_b.store->put_node(record));
-      return m_b.store->update_object(object_id, *id, "created");
+      return m_b.store->update_object(object_id, *id, state::RecordStatus::created);
     }));
     // Best effort: without the key, `ltb ssh` falls back to the password.
     if (auto keyed = access::install_lab_key(*m_b.docker, m_options.lab_dir, *id, node->username);
         !keyed) {
       m_progress.notice(fmt::format("notice: node {}: {}", node->name, keyed.error().message));
     }
-    if (record.status != "running") {
+    if (record.status != state::RecordStatus::running) {
       phase(node->name, Phase::wiring);
     }
     return {};
@@ -394,10 +401,10 @@ private:
   state::NodeRecord &settled(state::NodeRecord &record) {
     std::lock_guard lock(m_mutex);
     if (m_pending[record.name] > 1) {
-      record.status = "created";
+      record.status = state::RecordStatus::created;
       m_unsettled[record.name] = record;
     } else {
-      record.status = "running";
+      record.status = state::RecordStatus::running;
     }
     return record;
   }
@@ -412,7 +419,7 @@ private:
     if (!action.node.empty()) {
       LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
     }
-    return forget_objects("container", {action.name});
+    return forget_objects(state::ObjectType::container, {action.name});
   }
 
   struct ContainerRef {
@@ -458,18 +465,18 @@ private:
       return fail("Open vSwitch is needed for bridge " + action.node);
     }
     LTB_TRY(path, datapath());
-    state::NodeRecord record{m_plan.lab, action.node, "ovs-bridge", "", "", "", action.name,
-                             "creating"};
+    state::NodeRecord record{m_plan.lab, action.node, "ovs-bridge", "",
+                             "",         "",          action.name,  state::RecordStatus::creating};
     std::int64_t object_id = 0;
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       LTB_CHECK(m_b.store->put_node(record));
-      LTB_TRY(id, record_object("bridge", action.name, action.node));
+      LTB_TRY(id, record_object(state::ObjectType::bridge, action.name, action.node));
       object_id = id;
       return {};
     }));
     std::map<std::string, std::string> ids{{plan::k_ovs_lab, m_plan.lab},
                                            {plan::k_ovs_owner, action.node}};
-    if (action.reason != "new") {
+    if (action.why != plan::Reason::new_object) {
       // A bridge half-made by a killed run (for example on a datapath that does not work here)
       // would satisfy --may-exist without working: start from nothing.
       if (auto removed = m_b.ovs->del_bridge(action.name); !removed) {
@@ -496,9 +503,9 @@ private:
     if (!added) {
       return fail(with_context("bridge " + action.node + " (" + action.name + ")", added.error()));
     }
-    record.status = "running";
+    record.status = state::RecordStatus::running;
     LTB_CHECK(m_b.store->put_node(record));
-    return m_b.store->update_object(object_id, action.name, "created");
+    return m_b.store->update_object(object_id, action.name, state::RecordStatus::created);
   }
 
   Status remove_bridge(const Action &action) {
@@ -514,7 +521,7 @@ private:
     if (!action.node.empty()) {
       LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
     }
-    return forget_objects("bridge", {action.name});
+    return forget_objects(state::ObjectType::bridge, {action.name});
   }
 
   // --- links ---------------------------------------------------------------------------------
@@ -549,10 +556,18 @@ private:
     return it == m_containers.end() ? std::string() : it->second.id;
   }
 
-  state::LinkRecord link_record(const plan::PlannedLink &link, const std::string &status) {
-    return {m_plan.lab, link.key, link.name, link.a.node, link.a.iface, link.b.node, link.b.iface,
-            status == "up" ? runtime_id_of(link.a.node) : "",
-            status == "up" ? runtime_id_of(link.b.node) : "", status};
+  state::LinkRecord link_record(const plan::PlannedLink &link, state::RecordStatus status) {
+    const bool up = status == state::RecordStatus::up;
+    return {m_plan.lab,
+            link.key,
+            link.name,
+            link.a.node,
+            link.a.iface,
+            link.b.node,
+            link.b.iface,
+            up ? runtime_id_of(link.a.node) : "",
+            up ? runtime_id_of(link.b.node) : "",
+            status};
   }
 
   /// A link with a VM end: the VM's tap is joined to the other end's tap, or to the host end of a
@@ -585,13 +600,13 @@ private:
     if (auto joined = m_b.host->redirect_pair(left, right); !joined) {
       return context(joined.error());
     }
-    return m_b.store->put_link(link_record(link, "up"));
+    return m_b.store->put_link(link_record(link, state::RecordStatus::up));
   }
 
   Status wire_p2p(const Action &action) {
     const auto &link = m_plan.links.at(action.links.front());
     auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
-    LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
+    LTB_CHECK(m_b.store->put_link(link_record(link, state::RecordStatus::creating)));
     if (is_vm(link.a.node) || is_vm(link.b.node)) {
       return wire_vm_p2p(link);
     }
@@ -605,7 +620,7 @@ private:
     if (!ns_a || !ns_b) {
       return context(!ns_a ? ns_a.error() : ns_b.error());
     }
-    if (action.reason == "rewire") {
+    if (action.why == plan::Reason::rewire) {
       // Leftovers of an interrupted run; errors mean there was nothing to remove.
       (void)m_b.netlink->delete_link(link.a.iface, ns_a->fd());
       (void)m_b.netlink->delete_link(link.b.iface, ns_b->fd());
@@ -615,7 +630,7 @@ private:
     if (!created) {
       return context(created.error());
     }
-    return m_b.store->put_link(link_record(link, "up"));
+    return m_b.store->put_link(link_record(link, state::RecordStatus::up));
   }
 
   Status wire_segment(const Action &action) {
@@ -623,7 +638,7 @@ private:
     auto host_of = [&](const plan::PlannedLink &link) {
       return plan::host_veth_name(m_plan.lab, link.key, link.container_end());
     };
-    if (action.reason == "rewire") {
+    if (action.why == plan::Reason::rewire) {
       // Ports of an earlier wiring go first: removing a port after its new veth exists would take
       // the new interface down with it.
       std::vector<std::string> stale;
@@ -641,8 +656,8 @@ private:
       const auto &end = link.a.node == action.node ? link.b : link.a;
       auto host = host_of(link);
       LTB_CHECK(m_b.store->transaction([&]() -> Status {
-        LTB_CHECK(m_b.store->put_link(link_record(link, "creating")));
-        LTB_TRY(id, record_object("veth", host, key, bridge));
+        LTB_CHECK(m_b.store->put_link(link_record(link, state::RecordStatus::creating)));
+        LTB_TRY(id, record_object(state::ObjectType::veth, host, key, bridge));
         objects[host] = id;
         return {};
       }));
@@ -663,7 +678,7 @@ private:
         errors.push_back(fmt::format("link {}: {}", link.name, ns.error().message));
         continue;
       }
-      if (action.reason == "rewire") {
+      if (action.why == plan::Reason::rewire) {
         (void)m_b.netlink->delete_link(host);
         (void)m_b.netlink->delete_link(end.iface, ns->fd());
       }
@@ -684,14 +699,14 @@ private:
     // link_record() takes the runner's lock: made before the store transaction (lock order).
     std::vector<state::LinkRecord> records;
     for (const auto *link : wired) {
-      records.push_back(link_record(*link, "up"));
+      records.push_back(link_record(*link, state::RecordStatus::up));
     }
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       for (std::size_t i = 0; i < wired.size(); ++i) {
         const auto *link = wired[i];
         LTB_CHECK(m_b.store->put_link(records[i]));
         auto host = host_of(*link);
-        LTB_CHECK(m_b.store->update_object(objects[host], host, "created"));
+        LTB_CHECK(m_b.store->update_object(objects[host], host, state::RecordStatus::created));
       }
       return {};
     }));
@@ -736,7 +751,7 @@ private:
         return fail(with_context("bridge " + action.node, deleted.error()));
       }
     }
-    LTB_CHECK(forget_objects("veth", {hosts.begin(), hosts.end()}));
+    LTB_CHECK(forget_objects(state::ObjectType::veth, {hosts.begin(), hosts.end()}));
     for (const auto &key : action.links) {
       LTB_CHECK(m_b.store->delete_link(m_plan.lab, key));
     }
@@ -758,7 +773,7 @@ private:
         while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
           output.pop_back();
         }
-        if (action.reason != "node created") {
+        if (action.why != plan::Reason::node_created) {
           // A re-run for rewired links: commands for untouched interfaces may fail as "exists".
           m_progress.notice(fmt::format("notice: node {}: exec `{}` exited with status {} on a "
                                         "re-run for rewired links (ignored){}{}",
@@ -813,12 +828,18 @@ private:
       return context(accel.error());
     }
     auto address = m_plan.addresses.at(node->name);
-    state::NodeRecord record{m_plan.lab,  node->name, node->kind, node->image,
-                             plan::vm_config_hash(*m_desired, *node), address, "", "creating"};
+    state::NodeRecord record{m_plan.lab,
+                             node->name,
+                             node->kind,
+                             node->image,
+                             plan::vm_config_hash(*m_desired, *node),
+                             address,
+                             "",
+                             state::RecordStatus::creating};
     std::int64_t object_id = 0;
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       LTB_CHECK(m_b.store->put_node(record));
-      LTB_TRY(id, record_object("domain", action.name, node->name));
+      LTB_TRY(id, record_object(state::ObjectType::domain, action.name, node->name));
       object_id = id;
       return {};
     }));
@@ -890,9 +911,9 @@ private:
     settled(record);
     LTB_CHECK(m_b.store->transaction([&]() -> Status {
       LTB_CHECK(m_b.store->put_node(record));
-      return m_b.store->update_object(object_id, created->uuid, "created");
+      return m_b.store->update_object(object_id, created->uuid, state::RecordStatus::created);
     }));
-    if (record.status != "running") {
+    if (record.status != state::RecordStatus::running) {
       phase(node->name, Phase::wiring);
     }
     return {};
@@ -917,17 +938,18 @@ private:
     if (!action.node.empty()) {
       LTB_CHECK(m_b.store->delete_node(m_plan.lab, action.node));
     }
-    return forget_objects("domain", {action.name});
+    return forget_objects(state::ObjectType::domain, {action.name});
   }
 
   Status configure_dhcp(const Action &action) {
     LTB_TRY(objects, m_b.store->objects(m_plan.lab));
-    bool recorded = std::any_of(objects.begin(), objects.end(),
-                                [](const auto &object) { return object.type == "dhcp"; });
+    bool recorded = std::any_of(objects.begin(), objects.end(), [](const auto &object) {
+      return object.type == state::ObjectType::dhcp;
+    });
     if (!recorded) {
-      LTB_CHECK(record_object("dhcp", "dnsmasq", "", action.name));
+      LTB_CHECK(record_object(state::ObjectType::dhcp, "dnsmasq", "", action.name));
     }
-    if (action.reason == "management network recreated") {
+    if (action.why == plan::Reason::network_recreated) {
       LTB_CHECK(m_b.dhcp->stop(m_options.lab_dir)); // its range may have changed
     }
     net::DhcpServerSpec spec{m_options.lab_dir, action.name, m_plan.subnet,
@@ -939,8 +961,9 @@ private:
     auto pid = m_b.dhcp->state(m_options.lab_dir).pid;
     LTB_TRY(now, m_b.store->objects(m_plan.lab));
     for (const auto &object : now) {
-      if (object.type == "dhcp") {
-        LTB_CHECK(m_b.store->update_object(object.id, std::to_string(pid), "created"));
+      if (object.type == state::ObjectType::dhcp) {
+        LTB_CHECK(
+            m_b.store->update_object(object.id, std::to_string(pid), state::RecordStatus::created));
       }
     }
     return {};
@@ -948,14 +971,14 @@ private:
 
   Status remove_dhcp(const Action &) {
     LTB_CHECK(m_b.dhcp->stop(m_options.lab_dir));
-    return forget_objects("dhcp", {"dnsmasq"});
+    return forget_objects(state::ObjectType::dhcp, {"dnsmasq"});
   }
 
   Status remove_host_link(const Action &action) {
     if (auto deleted = m_b.netlink->delete_link(action.name); !deleted) {
       return fail(with_context("host interface " + action.name, deleted.error()));
     }
-    return forget_objects("veth", {action.name});
+    return forget_objects(state::ObjectType::veth, {action.name});
   }
 
   const plan::Plan &m_plan;
@@ -1060,7 +1083,7 @@ Status apply_network_first(const plan::Plan &plan, const topology::Topology &des
   if (!made) {
     // The subnet tried is not the lab's: the next run chooses again (another process holds it).
     lab.mgmt_subnet = old_subnet;
-    lab.status = "failed";
+    lab.status = state::RecordStatus::failed;
     (void)backends.store->put_lab(lab);
   }
   return made;
@@ -1077,7 +1100,7 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
   }
   Runner runner(plan, &desired, backends, progress, options);
   report = runner.run();
-  lab.status = report.ok() ? "running" : "failed";
+  lab.status = report.ok() ? state::RecordStatus::running : state::RecordStatus::failed;
   if (auto put = backends.store->put_lab(lab); !put) {
     report.failed += 1;
     report.actions.push_back({"record lab " + plan.lab, {Outcome::failed, put.error().message, 0}});
@@ -1090,7 +1113,7 @@ ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &pro
   auto existing = backends.store->lab(plan.lab);
   if (existing && *existing) {
     auto lab = **existing;
-    lab.status = "removing";
+    lab.status = state::RecordStatus::removing;
     (void)backends.store->put_lab(lab);
   }
   Runner runner(plan, nullptr, backends, progress, options);
@@ -1107,7 +1130,7 @@ ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &pro
     }
   } else if (existing && *existing) {
     auto lab = **existing;
-    lab.status = "failed";
+    lab.status = state::RecordStatus::failed;
     (void)backends.store->put_lab(lab);
   }
   return report;

@@ -12,7 +12,7 @@ namespace ltb::capture {
 
 namespace {
 
-bool is_capture_type(const std::string &type) {
+bool is_capture_type(state::ObjectType type) {
   return type == k_type_capture || type == k_type_mirror || type == k_type_port;
 }
 
@@ -63,14 +63,14 @@ Result<Registration> Registration::record(state::Store &store, const CaptureInfo
   Registration registration(store, token);
   LTB_CHECK(store.transaction([&]() -> Status {
     LTB_TRY(capture, store.add_object({0, info.lab, k_type_capture, info.target, info.user, token,
-                                       info.interface, "creating"}));
+                                       info.interface, state::RecordStatus::creating}));
     registration.m_ids.push_back(capture);
     if (!info.mirror.empty()) {
       LTB_TRY(mirror, store.add_object({0, info.lab, k_type_mirror, info.mirror, info.segment,
-                                        token, info.bridge, "creating"}));
+                                        token, info.bridge, state::RecordStatus::creating}));
       registration.m_ids.push_back(mirror);
       LTB_TRY(port, store.add_object({0, info.lab, k_type_port, info.mirror, info.segment, token,
-                                      info.bridge, "creating"}));
+                                      info.bridge, state::RecordStatus::creating}));
       registration.m_ids.push_back(port);
     }
     return {};
@@ -81,7 +81,7 @@ Result<Registration> Registration::record(state::Store &store, const CaptureInfo
 Status Registration::created() {
   return m_store->transaction([&]() -> Status {
     for (auto id : m_ids) {
-      LTB_CHECK(m_store->update_object(id, m_token, "created"));
+      LTB_CHECK(m_store->update_object(id, m_token, state::RecordStatus::created));
     }
     return {};
   });

@@ -18,9 +18,9 @@ namespace ltb::capture {
 /// ObjectRecord types. capture: name = target, owner = user, parent = the interface captured.
 /// mirror and capture-port: name = the mirror's (and its port's) name, owner = the segment node,
 /// parent = the bridge. All three: runtime_id = the process token.
-inline constexpr const char *k_type_capture = "capture";
-inline constexpr const char *k_type_mirror = "mirror";
-inline constexpr const char *k_type_port = "capture-port";
+inline constexpr state::ObjectType k_type_capture = state::ObjectType::capture;
+inline constexpr state::ObjectType k_type_mirror = state::ObjectType::mirror;
+inline constexpr state::ObjectType k_type_port = state::ObjectType::capture_port;
 
 /// "PID:START", START being the process's start time (/proc/PID/stat), so that a reused pid is
 /// not taken for the capture. "" when there is no such process.

@@ -32,9 +32,9 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
         {{"name", link.name},
          {"type", type},
          {"endpoints", {link.a_node + ":" + link.a_iface, link.b_node + ":" + link.b_iface}},
-         {"status", link.status}});
+         {"status", state::to_string(link.status)}});
     link_rows.push_back({link.name, type, link.a_node + ":" + link.a_iface,
-                         link.b_node + ":" + link.b_iface, link.status});
+                         link.b_node + ":" + link.b_iface, state::to_string(link.status)});
   }
   std::vector<std::vector<std::string>> vm_rows;
   std::vector<std::vector<std::string>> access_rows;
@@ -55,7 +55,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
     nodes.push_back({{"name", node.name},
                      {"kind", node.kind},
                      {"image", node.image},
-                     {"status", node.status},
+                     {"status", state::to_string(node.status)},
                      {"mgmt_ipv4", node.mgmt_ipv4},
                      {"runtime_name", detail.runtime_name},
                      {"runtime_id", node.runtime_id},
@@ -109,7 +109,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
   }
   if (json_format(options.format)) {
     nlohmann::json out{{"name", lab.name},
-                       {"status", lab.status},
+                       {"status", state::to_string(lab.status)},
                        {"owner", lab.owner},
                        {"file", lab.topology_file},
                        {"topology_hash", lab.topology_hash},
@@ -131,8 +131,9 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
   }
   fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n"
              "management:  {} on Docker network {}\n\n",
-             lab.name, lab.status, lab.owner, lab.topology_file.empty() ? "-" : lab.topology_file,
-             lab.mgmt_subnet, lab.mgmt_network);
+             lab.name, state::to_string(lab.status), lab.owner,
+             lab.topology_file.empty() ? "-" : lab.topology_file, lab.mgmt_subnet,
+             lab.mgmt_network);
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "MGMT-IPV4", "RUNS AS", "INTERFACES"},
                                 node_rows));
   if (!access_rows.empty()) {

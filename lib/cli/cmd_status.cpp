@@ -3,6 +3,7 @@
 #include "cli/context.hpp"
 #include "cli/table.hpp"
 #include "plan/names.hpp"
+#include "plan/plan.hpp"
 #include "schedule/scheduler.hpp"
 
 #include <fmt/format.h>
@@ -49,32 +50,6 @@ struct StatusOptions {
   std::string lab;
   std::string format = "table";
 };
-
-/// A node's state as seen now: the recorded status reconciled with what Docker says.
-std::string node_state(const state::NodeRecord &node, const plan::Observed &observed,
-                       bool bridges_known) {
-  if (node.kind == "ovs-bridge") {
-    if (node.status != "running") {
-      return node.status;
-    }
-    if (bridges_known && !observed.bridges.count(node.name)) {
-      return "missing";
-    }
-    return "running";
-  }
-  const auto &pool = node.kind == "vm" ? observed.vms : observed.containers;
-  auto it = pool.find(node.name);
-  if (it == pool.end()) {
-    return node.status == "running" ? "missing" : node.status;
-  }
-  if (it->second.id != node.runtime_id && node.status == "running") {
-    return "replaced";
-  }
-  if (it->second.state != "running") {
-    return it->second.state;
-  }
-  return node.status;
-}
 
 int status_all(const Globals &globals, Connection &connection, bool json) {
   auto labs = connection.store->labs();
@@ -127,8 +102,8 @@ int status_all(const Globals &globals, Connection &connection, bool json) {
       (node.kind == "ovs-bridge" ? bridges : containers_recorded)++;
     }
     int up = running[lab.name];
-    std::string status = lab.status;
-    if (status == "running" && up < containers_recorded) {
+    std::string status = state::to_string(lab.status);
+    if (lab.status == state::RecordStatus::running && up < containers_recorded) {
       status = "degraded";
     }
     out.push_back({{"name", lab.name},
@@ -188,7 +163,7 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
   std::vector<std::vector<std::string>> rows;
   int drift = 0;
   for (const auto &node : *nodes) {
-    auto state = node_state(node, *observed, bridges);
+    auto state = plan::node_state(node, *observed, bridges);
     drift += state != "running";
     out.push_back({{"name", node.name},
                    {"kind", node.kind},
@@ -205,15 +180,15 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
   }
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"lab", lab},
-                                      {"status", (*record)->status},
+                                      {"status", state::to_string((*record)->status)},
                                       {"mgmt_subnet", (*record)->mgmt_subnet},
                                       {"reservation", reserved->json(lab)},
                                       {"nodes", out}}
                            .dump(2));
     return 0;
   }
-  fmt::print("lab {} ({}), management {} on {}\n", lab, (*record)->status, (*record)->mgmt_subnet,
-             (*record)->mgmt_network);
+  fmt::print("lab {} ({}), management {} on {}\n", lab, state::to_string((*record)->status),
+             (*record)->mgmt_subnet, (*record)->mgmt_network);
   if (auto it = reserved->by_lab.find(lab); it != reserved->by_lab.end()) {
     fmt::print("reserved until {} ({}, reservation {}); `ltb schedule` removes it then\n",
                schedule::format_local(it->second.end_at),

@@ -124,47 +124,58 @@ bool is_container_kind(const std::string &kind) {
   return kind != k_bridge_kind && !is_vm_kind(kind);
 }
 
-/// Why a container or VM must be (re)created; empty when it is as it should be.
-std::string workload_reason(const topology::Node &node, const std::string &expected_hash,
-                            const state::NodeRecord *record, const ObservedContainer *observed,
-                            const std::string &address, bool network_changed) {
-  const bool vm = node.runtime == Runtime::vm;
-  const char *what = vm ? "domain" : "container";
-  if (!record && !observed) {
-    return "new";
-  }
-  if (!record) {
-    return "not in state (left by an interrupted run)";
-  }
-  if (vm ? !is_vm_kind(record->kind) : !is_container_kind(record->kind)) {
-    return "kind changed";
-  }
-  if (record->status != "running") {
-    return "unfinished by an earlier run";
+/// The drift of a container or VM (by its record's kind) from what runs for it.
+std::optional<Why> workload_drift(const state::NodeRecord &record,
+                                  const ObservedContainer *observed) {
+  const auto what =
+      is_vm_kind(record.kind) ? state::ObjectType::domain : state::ObjectType::container;
+  if (record.status != state::RecordStatus::running) {
+    return Reason::unfinished;
   }
   if (!observed) {
-    return fmt::format("{} missing (removed outside ltb)", what);
+    return Why(Reason::missing, what);
   }
   if (observed->state != "running") {
-    return fmt::format("{} {}", what, observed->state);
+    return Why(Reason::not_running, what, observed->state);
   }
-  if (record->runtime_id != observed->id) {
-    return fmt::format("{} replaced outside ltb", what);
+  if (record.runtime_id != observed->id) {
+    return Why(Reason::replaced, what);
   }
+  return std::nullopt;
+}
+
+/// Why a container or VM must be (re)created; nullopt when it is as it should be.
+std::optional<Why> workload_reason(const topology::Node &node, const std::string &expected_hash,
+                                   const state::NodeRecord *record,
+                                   const ObservedContainer *observed, const std::string &address,
+                                   bool network_changed) {
+  const bool vm = node.runtime == Runtime::vm;
+  if (!record && !observed) {
+    return Reason::new_object;
+  }
+  if (!record) {
+    return Reason::not_in_state;
+  }
+  if (vm ? !is_vm_kind(record->kind) : !is_container_kind(record->kind)) {
+    return Reason::kind_changed;
+  }
+  if (auto drift = workload_drift(*record, observed)) {
+    return drift;
+  }
+  const auto what = vm ? state::ObjectType::domain : state::ObjectType::container;
   if (record->config_hash != expected_hash) {
     if (record->image != node.image) {
-      return fmt::format("image changed: {} -> {}", record->image, node.image);
+      return Why(Reason::image_changed, what, fmt::format("{} -> {}", record->image, node.image));
     }
-    return vm && record->config_hash.empty() ? "unfinished by an earlier run"
-                                             : "configuration changed";
+    return vm && record->config_hash.empty() ? Reason::unfinished : Reason::configuration_changed;
   }
   if (record->mgmt_ipv4 != address) {
-    return fmt::format("management address changed: {} -> {}", record->mgmt_ipv4, address);
+    return Why(Reason::address_changed, what, fmt::format("{} -> {}", record->mgmt_ipv4, address));
   }
   if (network_changed) {
-    return "management network changed";
+    return Reason::network_changed;
   }
-  return {};
+  return std::nullopt;
 }
 
 } // namespace
@@ -220,7 +231,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     return keys;
   };
   // Removes whatever runs for a node now (container, domain, bridge), except `keep`.
-  auto remove_existing = [&](const std::string &name, const std::string &reason,
+  auto remove_existing = [&](const std::string &name, const Why &reason,
                              std::optional<Runtime> keep) -> std::vector<std::size_t> {
     std::vector<std::size_t> added;
     const auto *record = record_of(name);
@@ -251,14 +262,14 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   };
   for (const auto &name : known) {
     if (!desired.find_node(name)) {
-      remove_existing(name, "removed from the file", std::nullopt);
+      remove_existing(name, Reason::removed_from_file, std::nullopt);
     }
   }
 
   // Nodes to (re)create. A recreated node is removed first, as its own action.
   struct Pending {
     const topology::Node *node;
-    std::string reason;
+    Why reason;
     std::vector<std::size_t> deps;
   };
   std::vector<Pending> workloads; // containers and VMs
@@ -267,23 +278,21 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   for (const auto &node : desired.nodes) {
     const auto *record = record_of(node.name);
     if (node.runtime == Runtime::ovs_bridge) {
-      std::string reason;
+      std::optional<Why> reason;
       if (!record) {
-        reason = "new";
+        reason = Reason::new_object;
       } else if (record->kind != k_bridge_kind) {
-        reason = "kind changed";
-      } else if (record->status != "running") {
-        reason = "unfinished by an earlier run";
-      } else if (!observed.bridges.count(node.name)) {
-        reason = "bridge missing (removed outside ltb)";
+        reason = Reason::kind_changed;
+      } else {
+        reason = node_drift(*record, observed);
       }
-      if (!reason.empty()) {
-        auto deps = remove_existing(node.name, "kind changed", Runtime::ovs_bridge);
+      if (reason) {
+        auto deps = remove_existing(node.name, Reason::kind_changed, Runtime::ovs_bridge);
         bridge_creations[node.name] = builder.add({ActionKind::create_bridge,
                                                    node.name,
                                                    {},
                                                    bridge_name(desired.name, node.name),
-                                                   reason,
+                                                   *reason,
                                                    deps});
         fresh.insert(node.name);
       }
@@ -296,12 +305,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     auto hash = vm ? vm_config_hash(desired, node) : topology::node_config_hash(node);
     auto reason =
         workload_reason(node, hash, record, current, plan.addresses[node.name], network_changed);
-    if (reason.empty()) {
+    if (!reason) {
       continue;
     }
     // Everything of the node goes, including an old object of its own runtime.
-    auto deps = remove_existing(node.name, reason, std::nullopt);
-    workloads.push_back({&node, reason, deps});
+    auto deps = remove_existing(node.name, *reason, std::nullopt);
+    workloads.push_back({&node, *reason, deps});
     fresh.insert(node.name);
   }
 
@@ -309,25 +318,26 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   std::vector<std::size_t> network_deps;
   for (const auto &name : observed.networks) {
     if (name != plan.network || network_changed) {
-      network_deps.push_back(builder.add(
-          {ActionKind::remove_network,
-           "",
-           {},
-           name,
-           name == plan.network ? "management network changed" : "no longer the lab's network",
-           removals}));
+      network_deps.push_back(
+          builder.add({ActionKind::remove_network,
+                       "",
+                       {},
+                       name,
+                       name == plan.network ? Reason::network_changed : Reason::not_lab_network,
+                       removals}));
     }
   }
   bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(),
                                     [](auto &node) { return node.runtime != Runtime::ovs_bridge; });
   std::optional<std::size_t> network_creation;
   if (has_containers && (!observed.networks.count(plan.network) || network_changed)) {
-    network_creation = builder.add({ActionKind::create_network,
-                                    "",
-                                    {},
-                                    plan.network,
-                                    observed.networks.count(plan.network) ? "re-addressed" : "new",
-                                    network_deps});
+    network_creation = builder.add(
+        {ActionKind::create_network,
+         "",
+         {},
+         plan.network,
+         observed.networks.count(plan.network) ? Reason::readdressed : Reason::new_object,
+         network_deps});
   }
 
   // The DHCP server that hands the lab's VMs their management addresses (by MAC). A VM's first
@@ -335,25 +345,25 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
   plan.dhcp_hosts = dhcp_hosts(desired, plan.addresses);
   std::optional<std::size_t> dhcp_configuration;
   if (!plan.dhcp_hosts.empty()) {
-    std::string reason;
+    std::optional<Reason> reason;
     if (!observed.dhcp_hosts) {
-      reason = "new";
+      reason = Reason::new_object;
     } else if (network_creation) {
-      reason = "management network recreated";
+      reason = Reason::network_recreated;
     } else if (*observed.dhcp_hosts != plan.dhcp_hosts) {
-      reason = "VM addresses changed";
+      reason = Reason::vm_addresses_changed;
     }
-    if (!reason.empty()) {
+    if (reason) {
       std::vector<std::size_t> deps;
       if (network_creation) {
         deps.push_back(*network_creation);
       }
       dhcp_configuration = builder.add(
-          {ActionKind::configure_dhcp, "", {}, mgmt_bridge_name(desired.name), reason, deps});
+          {ActionKind::configure_dhcp, "", {}, mgmt_bridge_name(desired.name), *reason, deps});
     }
   } else if (observed.dhcp_hosts) {
     builder.add(
-        {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(desired.name), "no VM left", {}});
+        {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(desired.name), Reason::no_vm_left, {}});
   }
 
   std::map<std::string, std::size_t> node_creations;
@@ -428,7 +438,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     if (record && !link.name_given && !record->name.empty()) {
       planned.name = record->name; // generated names stay as first shown
     }
-    bool wire = !record || record->status != "up";
+    bool wire = !record || record->status != state::RecordStatus::up;
     if (!wire) {
       auto id_of_recorded = [&](const std::string &node) {
         return node == record->a_node ? record->a_runtime_id : record->b_runtime_id;
@@ -461,8 +471,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         deps.push_back(it->second);
       }
     }
-    auto index = builder.add(
-        {ActionKind::wire_links, "", {planned.key}, planned.name, record ? "rewire" : "new", deps});
+    auto index = builder.add({ActionKind::wire_links,
+                              "",
+                              {planned.key},
+                              planned.name,
+                              record ? Reason::rewire : Reason::new_object,
+                              deps});
     node_wiring[link.a.node].push_back(index);
     node_wiring[link.b.node].push_back(index);
   }
@@ -479,8 +493,9 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       }
       rewire = rewire || link_records.count(key);
     }
-    auto index = builder.add({ActionKind::wire_links, bridge, keys,
-                              bridge_name(desired.name, bridge), rewire ? "rewire" : "new", deps});
+    auto index =
+        builder.add({ActionKind::wire_links, bridge, keys, bridge_name(desired.name, bridge),
+                     rewire ? Reason::rewire : Reason::new_object, deps});
     for (const auto &key : keys) {
       node_wiring[plan.links[key].container_end()].push_back(index);
     }
@@ -514,7 +529,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       segment_unwiring[bridge].push_back(record.key);
     } else {
       builder.add(
-          {ActionKind::unwire_links, "", {record.key}, record.name, "removed from the file", {}});
+          {ActionKind::unwire_links, "", {record.key}, record.name, Reason::removed_from_file, {}});
     }
   }
   for (const auto &[bridge, keys] : segment_unwiring) {
@@ -522,7 +537,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
                               bridge,
                               keys,
                               bridge_name(desired.name, bridge),
-                              "removed from the file",
+                              Reason::removed_from_file,
                               {}});
     if (auto it = bridge_removals.find(bridge); it != bridge_removals.end()) {
       plan.actions[it->second].deps.push_back(index);
@@ -536,7 +551,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     }
     std::vector<std::size_t> deps{node_creations[pending.node->name]};
     append(deps, node_wiring[pending.node->name]);
-    builder.add({ActionKind::run_exec, pending.node->name, {}, "", "node created", deps});
+    builder.add({ActionKind::run_exec, pending.node->name, {}, "", Reason::node_created, deps});
   }
   // A node that stays but gets a new interface (its peer was recreated) runs its exec commands
   // again, so that what they configured on that interface comes back.
@@ -547,15 +562,49 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     }
     std::vector<std::size_t> rewired;
     for (auto index : wiring->second) {
-      if (plan.actions[index].reason == "rewire") {
+      if (plan.actions[index].why == Reason::rewire) {
         rewired.push_back(index);
       }
     }
     if (!rewired.empty()) {
-      builder.add({ActionKind::run_exec, node.name, {}, "", "links rewired", rewired});
+      builder.add({ActionKind::run_exec, node.name, {}, "", Reason::links_rewired, rewired});
     }
   }
   return plan;
+}
+
+std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
+                              bool bridges_known) {
+  if (record.kind == k_bridge_kind) {
+    if (record.status != state::RecordStatus::running) {
+      return Reason::unfinished;
+    }
+    if (bridges_known && !observed.bridges.count(record.name)) {
+      return Why(Reason::missing, state::ObjectType::bridge);
+    }
+    return std::nullopt;
+  }
+  const auto &pool = is_vm_kind(record.kind) ? observed.vms : observed.containers;
+  auto it = pool.find(record.name);
+  return workload_drift(record, it == pool.end() ? nullptr : &it->second);
+}
+
+std::string node_state(const state::NodeRecord &record, const Observed &observed,
+                       bool bridges_known) {
+  auto drift = node_drift(record, observed, bridges_known);
+  if (!drift) {
+    return "running";
+  }
+  switch (drift->reason) {
+  case Reason::missing:
+    return "missing";
+  case Reason::replaced:
+    return "replaced";
+  case Reason::not_running:
+    return drift->detail;
+  default:
+    return state::to_string(record.status);
+  }
 }
 
 std::string dhcp_hosts(const topology::Topology &desired,
@@ -642,7 +691,7 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   for (const auto &name : containers) {
     container_names.insert(container_name(lab, name));
     removals.push_back(builder.add(
-        {ActionKind::remove_node, name, {}, container_name(lab, name), "lab removed", {}}));
+        {ActionKind::remove_node, name, {}, container_name(lab, name), Reason::lab_removed, {}}));
   }
   for (const auto &name : vms) {
     std::vector<std::string> keys;
@@ -653,27 +702,19 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
     }
     container_names.insert(container_name(lab, name));
     removals.push_back(builder.add(
-        {ActionKind::remove_vm, name, keys, container_name(lab, name), "lab removed", {}}));
+        {ActionKind::remove_vm, name, keys, container_name(lab, name), Reason::lab_removed, {}}));
   }
   // Objects recorded before they were made (a crash between the record and the label).
   for (const auto &object : recorded.objects) {
-    if (object.type == "domain" && !container_names.count(object.name)) {
+    if (object.type == state::ObjectType::domain && !container_names.count(object.name)) {
       container_names.insert(object.name);
-      removals.push_back(builder.add({ActionKind::remove_vm,
-                                      object.owner,
-                                      {},
-                                      object.name,
-                                      "left by an interrupted run",
-                                      {}}));
+      removals.push_back(builder.add(
+          {ActionKind::remove_vm, object.owner, {}, object.name, Reason::interrupted_run, {}}));
     }
-    if (object.type == "container" && !container_names.count(object.name)) {
+    if (object.type == state::ObjectType::container && !container_names.count(object.name)) {
       container_names.insert(object.name);
-      removals.push_back(builder.add({ActionKind::remove_node,
-                                      object.owner,
-                                      {},
-                                      object.name,
-                                      "left by an interrupted run",
-                                      {}}));
+      removals.push_back(builder.add(
+          {ActionKind::remove_node, object.owner, {}, object.name, Reason::interrupted_run, {}}));
     }
   }
   std::vector<std::size_t> bridge_removals;
@@ -681,17 +722,13 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   for (const auto &name : bridges) {
     bridge_names.insert(bridge_name(lab, name));
     bridge_removals.push_back(builder.add(
-        {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), "lab removed", {}}));
+        {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), Reason::lab_removed, {}}));
   }
   for (const auto &object : recorded.objects) {
-    if (object.type == "bridge" && !bridge_names.count(object.name)) {
+    if (object.type == state::ObjectType::bridge && !bridge_names.count(object.name)) {
       bridge_names.insert(object.name);
-      bridge_removals.push_back(builder.add({ActionKind::remove_bridge,
-                                             object.owner,
-                                             {},
-                                             object.name,
-                                             "left by an interrupted run",
-                                             {}}));
+      bridge_removals.push_back(builder.add(
+          {ActionKind::remove_bridge, object.owner, {}, object.name, Reason::interrupted_run, {}}));
     }
   }
   std::set<std::string> networks = observed.networks;
@@ -699,31 +736,31 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
     networks.insert(recorded.lab->mgmt_network);
   }
   for (const auto &object : recorded.objects) {
-    if (object.type == "network") {
+    if (object.type == state::ObjectType::network) {
       networks.insert(object.name);
     }
   }
   for (const auto &name : networks) {
-    builder.add({ActionKind::remove_network, "", {}, name, "lab removed", removals});
+    builder.add({ActionKind::remove_network, "", {}, name, Reason::lab_removed, removals});
   }
   std::set<std::string> host_links(observed.host_links.begin(), observed.host_links.end());
   for (const auto &object : recorded.objects) {
-    if (object.type == "veth" && object.name.rfind("lv", 0) == 0) {
+    if (object.type == state::ObjectType::veth && object.name.rfind("lv", 0) == 0) {
       host_links.insert(object.name);
     }
   }
   bool dhcp = observed.dhcp_hosts.has_value();
   for (const auto &object : recorded.objects) {
-    dhcp = dhcp || object.type == "dhcp";
+    dhcp = dhcp || object.type == state::ObjectType::dhcp;
   }
   if (dhcp) {
-    builder.add({ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(lab), "lab removed", {}});
+    builder.add({ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(lab), Reason::lab_removed, {}});
   }
   for (const auto &name : host_links) {
     if (bridge_names.count(name)) {
       continue; // a bridge's own interface goes with the bridge
     }
-    builder.add({ActionKind::remove_host_link, "", {}, name, "lab removed", bridge_removals});
+    builder.add({ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, bridge_removals});
   }
   for (const auto &record : recorded.links) {
     plan.links[record.key] = PlannedLink{record.key,
@@ -737,6 +774,7 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
 }
 
 std::string describe(const Action &action, const Plan &plan) {
+  const auto reason_text = to_string(action.why);
   auto link_list = [&] {
     std::string out;
     for (const auto &key : action.links) {
@@ -747,44 +785,44 @@ std::string describe(const Action &action, const Plan &plan) {
   };
   switch (action.kind) {
   case ActionKind::create_network:
-    return fmt::format("create network {} ({}) [{}]", action.name, plan.subnet, action.reason);
+    return fmt::format("create network {} ({}) [{}]", action.name, plan.subnet, reason_text);
   case ActionKind::remove_network:
-    return fmt::format("remove network {} [{}]", action.name, action.reason);
+    return fmt::format("remove network {} [{}]", action.name, reason_text);
   case ActionKind::create_bridge:
-    return fmt::format("create bridge {} as {} [{}]", action.node, action.name, action.reason);
+    return fmt::format("create bridge {} as {} [{}]", action.node, action.name, reason_text);
   case ActionKind::remove_bridge:
-    return fmt::format("remove bridge {} ({}) [{}]", action.node, action.name, action.reason);
+    return fmt::format("remove bridge {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::create_node: {
     auto address = plan.addresses.find(action.node);
     return fmt::format("create node {} as {} at {} [{}]", action.node, action.name,
-                       address == plan.addresses.end() ? "-" : address->second, action.reason);
+                       address == plan.addresses.end() ? "-" : address->second, reason_text);
   }
   case ActionKind::remove_node:
-    return fmt::format("remove node {} ({}) [{}]", action.node, action.name, action.reason);
+    return fmt::format("remove node {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::wire_links:
-    return action.node.empty() ? fmt::format("wire link {} [{}]", link_list(), action.reason)
+    return action.node.empty() ? fmt::format("wire link {} [{}]", link_list(), reason_text)
                                : fmt::format("wire {} to bridge {}: {} [{}]",
                                              action.links.size() == 1 ? "link" : "links",
-                                             action.node, link_list(), action.reason);
+                                             action.node, link_list(), reason_text);
   case ActionKind::unwire_links:
-    return action.node.empty() ? fmt::format("unwire link {} [{}]", link_list(), action.reason)
+    return action.node.empty() ? fmt::format("unwire link {} [{}]", link_list(), reason_text)
                                : fmt::format("unwire from bridge {}: {} [{}]", action.node,
-                                             link_list(), action.reason);
+                                             link_list(), reason_text);
   case ActionKind::run_exec:
-    return fmt::format("run exec commands on {} [{}]", action.node, action.reason);
+    return fmt::format("run exec commands on {} [{}]", action.node, reason_text);
   case ActionKind::remove_host_link:
-    return fmt::format("remove host interface {} [{}]", action.name, action.reason);
+    return fmt::format("remove host interface {} [{}]", action.name, reason_text);
   case ActionKind::create_vm: {
     auto address = plan.addresses.find(action.node);
     return fmt::format("create VM {} as {} at {} [{}]", action.node, action.name,
-                       address == plan.addresses.end() ? "-" : address->second, action.reason);
+                       address == plan.addresses.end() ? "-" : address->second, reason_text);
   }
   case ActionKind::remove_vm:
-    return fmt::format("remove VM {} ({}) [{}]", action.node, action.name, action.reason);
+    return fmt::format("remove VM {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::configure_dhcp:
-    return fmt::format("configure the VMs' DHCP server on {} [{}]", action.name, action.reason);
+    return fmt::format("configure the VMs' DHCP server on {} [{}]", action.name, reason_text);
   case ActionKind::remove_dhcp:
-    return fmt::format("stop the VMs' DHCP server on {} [{}]", action.name, action.reason);
+    return fmt::format("stop the VMs' DHCP server on {} [{}]", action.name, reason_text);
   }
   return {};
 }

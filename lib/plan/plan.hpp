@@ -3,16 +3,17 @@
 // the actions to converge, with their dependencies. No I/O here; apply/ performs the actions.
 // Depends on topology/, state/ (record types only) and util/.
 
+#include "plan/reason.hpp"
+#include "state/store.hpp"
+#include "topology/model.hpp"
+#include "util/error.hpp"
+
 #include <cstddef>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include "state/store.hpp"
-#include "topology/model.hpp"
-#include "util/error.hpp"
 
 namespace ltb::plan {
 
@@ -32,8 +33,8 @@ struct ObservedBridge {
 struct Observed {
   std::map<std::string, ObservedContainer> containers; // by node name
   std::set<std::string> networks;                      // the lab's Docker networks, by name
-  std::map<std::string, ObservedBridge> bridges;        // by node name
-  std::map<std::string, ObservedContainer> vms;         // libvirt domains by node name (id = uuid)
+  std::map<std::string, ObservedBridge> bridges;       // by node name
+  std::map<std::string, ObservedContainer> vms;        // libvirt domains by node name (id = uuid)
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
   /// The lab's DHCP server (for VMs), when one runs: the hosts it serves (net/dhcp.hpp).
   std::optional<std::string> dhcp_hosts;
@@ -69,7 +70,7 @@ struct Action {
   std::string node;               // node, bridge node, or the node whose exec runs
   std::vector<std::string> links; // link keys (wire/unwire)
   std::string name;               // network, container or interface name
-  std::string reason;             // why: "new", "image changed", "removed from the file", ...
+  Why why;                        // shown by describe(): "new", "removed from the file", ...
   std::vector<std::size_t> deps;  // indices of actions that must succeed first
 };
 
@@ -86,9 +87,9 @@ struct PlannedLink {
 
 struct Plan {
   std::string lab;
-  std::string network;        // management network name
-  std::string subnet;         // management subnet (CIDR)
-  std::string gateway;        // its first host address
+  std::string network;                          // management network name
+  std::string subnet;                           // management subnet (CIDR)
+  std::string gateway;                          // its first host address
   std::map<std::string, std::string> addresses; // node -> management IPv4
   std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
   std::string dhcp_hosts; // the DHCP reservations of the lab's VMs (configure_dhcp)
@@ -120,6 +121,19 @@ vm_interfaces(const topology::Topology &desired, const std::string &node);
 /// file: one "mac,ipv4,node" line per VM, sorted by MAC. Empty when the lab has no VM.
 std::string dhcp_hosts(const topology::Topology &desired,
                        const std::map<std::string, std::string> &addresses);
+
+/// What differs between a node's record and what runs for it (its container, domain or bridge,
+/// by the record's kind): unfinished (the record is not running), missing, not_running (detail:
+/// the runtime's state) or replaced; nullopt when it runs as recorded. `ltb up` recreates such a
+/// node; with `bridges_known` false, a bridge's absence is not held against it.
+std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
+                              bool bridges_known = true);
+
+/// A node's state as `ltb status` shows it: "running" when it runs as recorded, else the
+/// unfinished record's status ("creating"), "missing", the runtime's state ("exited") or
+/// "replaced".
+std::string node_state(const state::NodeRecord &record, const Observed &observed,
+                       bool bridges_known);
 
 /// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
 std::string describe(const Action &action, const Plan &plan);

@@ -37,7 +37,8 @@ Result<capture::LabRecords> choose_lab(state::Store &store, const Caller &caller
   std::vector<capture::LabRecords> others; // other users' labs, and labs not running
   for (const auto &lab : labs) {
     LTB_TRY(records, lab_records(store, lab.name));
-    const bool own = lab.status == "running" && (lab.owner == caller.name || lab.owner.empty());
+    const bool own = lab.status == state::RecordStatus::running &&
+                     (lab.owner == caller.name || lab.owner.empty());
     (own ? mine : others).push_back(std::move(records));
   }
   auto index = capture::find_lab(mine, request.target);
@@ -51,7 +52,7 @@ Result<capture::LabRecords> choose_lab(state::Store &store, const Caller &caller
       const auto record = std::find_if(
           labs.begin(), labs.end(), [&](const state::LabRecord &lab) { return lab.name == name; });
       index.error().help = fmt::format("lab {} ({}, owned by {}) has it: pass --lab {}", name,
-                                       record->status, record->owner, name);
+                                       state::to_string(record->status), record->owner, name);
     }
   }
   return fail(std::move(index).error());

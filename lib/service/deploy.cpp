@@ -29,7 +29,7 @@ Status record_claim(state::Store &store, const plan::Plan &plan, const topology:
   lab.mgmt_network = plan.network;
   lab.mgmt_subnet = plan.subnet;
   lab.owner = owner;
-  lab.status = "deploying";
+  lab.status = state::RecordStatus::deploying;
   return store.put_lab(lab);
 }
 
@@ -244,7 +244,7 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
     bridges = bridges || topology::runtime_of_kind(node.kind) == topology::Runtime::ovs_bridge;
   }
   for (const auto &object : recorded.objects) {
-    bridges = bridges || object.type == "bridge";
+    bridges = bridges || object.type == state::ObjectType::bridge;
   }
   // Without state (lost or never written) bridges are still found by their external_ids when
   // Open vSwitch answers.
@@ -256,7 +256,7 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
     vms = vms || topology::runtime_of_kind(node.kind) == topology::Runtime::vm;
   }
   for (const auto &object : recorded.objects) {
-    vms = vms || object.type == "domain";
+    vms = vms || object.type == state::ObjectType::domain;
   }
   // As with bridges: without a record, domains are still found by their metadata when libvirt
   // answers; with one, libvirt must answer.

@@ -44,7 +44,7 @@ Result<std::vector<state::LabRecord>> caller_labs(state::Store &store, const Cal
   LTB_TRY(labs, store.labs());
   std::vector<state::LabRecord> mine;
   for (auto &lab : labs) {
-    if (lab.owner == caller.name && lab.status != "removing") {
+    if (lab.owner == caller.name && lab.status != state::RecordStatus::removing) {
       mine.push_back(std::move(lab));
     }
   }
@@ -63,7 +63,8 @@ Result<std::string> lab_of_node(state::Store &store, const Caller &caller,
       names.push_back(record.name);
       if (record.name == node) {
         found.push_back(lab.name);
-        if (lab.status == "running" && record.status == "running") {
+        if (lab.status == state::RecordStatus::running &&
+            record.status == state::RecordStatus::running) {
           running.push_back(lab.name);
         }
       }
@@ -110,7 +111,7 @@ Result<std::string> only_lab(state::Store &store, const Caller &caller) {
   std::vector<std::string> running;
   for (const auto &lab : mine) {
     names.push_back(lab.name);
-    if (lab.status == "running") {
+    if (lab.status == state::RecordStatus::running) {
       running.push_back(lab.name);
     }
   }
@@ -154,9 +155,9 @@ Result<Access> command_access(const std::string &lab, const state::NodeRecord &r
                             "host for bridge {}",
                             plan::bridge_name(lab, record.name)));
   }
-  if (record.status != "running") {
+  if (record.status != state::RecordStatus::running) {
     return fail(fmt::format("node '{}' of lab '{}' is not running (it is {})", record.name, lab,
-                            record.status.empty() ? "unknown" : record.status),
+                            state::to_string(record.status)),
                 fmt::format("run `ltb up` for the lab; `ltb status {}` shows its nodes", lab));
   }
   return runtime == topology::Runtime::vm ? Access::ssh : Access::docker_exec;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <sqlite3.h>
+#include <stdexcept>
 #include <string>
 #include <sys/stat.h>
 #include <utility>
@@ -57,6 +58,35 @@ Error sqlite_error(const std::string &path, const std::string &op, const SQLite:
   return Error{fmt::format("state file {}: cannot {}: {}", path, op, e.what()), help_for(e)};
 }
 
+/// A status or object type the state file holds that this ltb does not know.
+struct UnknownValue : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Error unknown_value_error(const std::string &path, const std::string &op, const UnknownValue &e) {
+  return Error{fmt::format("state file {}: cannot {}: {}", path, op, e.what()),
+               "it was written by another version of ltb: use that one, or pass --state PATH"};
+}
+
+RecordStatus status_column(SQLite::Statement &q, int column) {
+  auto text = q.getColumn(column).getString();
+  if (text.empty()) {
+    return RecordStatus::failed; // the column's default, which ltb never writes: not finished
+  }
+  if (auto status = parse_record_status(text)) {
+    return *status;
+  }
+  throw UnknownValue(fmt::format("unknown record status '{}'", text));
+}
+
+ObjectType type_column(SQLite::Statement &q, int column) {
+  auto text = q.getColumn(column).getString();
+  if (auto type = parse_object_type(text)) {
+    return *type;
+  }
+  throw UnknownValue(fmt::format("unknown runtime object type '{}'", text));
+}
+
 Error newer_schema_error(const std::string &path, int version) {
   return Error{fmt::format("state file {} was written by a newer ltb (schema {}, this ltb knows "
                            "{}); upgrade ltb",
@@ -85,7 +115,7 @@ LabRecord read_lab(SQLite::Statement &q) {
   r.mgmt_network = q.getColumn(4).getString();
   r.mgmt_subnet = q.getColumn(5).getString();
   r.owner = q.getColumn(6).getString();
-  r.status = q.getColumn(7).getString();
+  r.status = status_column(q, 7);
   r.created_at = q.getColumn(8).getInt64();
   r.updated_at = q.getColumn(9).getInt64();
   return r;
@@ -220,6 +250,8 @@ struct Store::Impl {
       return fn();
     } catch (const SQLite::Exception &e) {
       return fail(sqlite_error(path, op, e));
+    } catch (const UnknownValue &e) {
+      return fail(unknown_value_error(path, op, e));
     }
   }
 };
@@ -335,7 +367,7 @@ ON CONFLICT (name) DO UPDATE SET
     q.bind(5, lab.mgmt_network);
     q.bind(6, lab.mgmt_subnet);
     q.bind(7, lab.owner);
-    q.bind(8, lab.status);
+    q.bind(8, to_string(lab.status));
     q.bind(9, lab.created_at != 0 ? lab.created_at : now);
     q.bind(10, now);
     q.exec();
@@ -368,7 +400,7 @@ Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
       r.config_hash = q.getColumn(4).getString();
       r.mgmt_ipv4 = q.getColumn(5).getString();
       r.runtime_id = q.getColumn(6).getString();
-      r.status = q.getColumn(7).getString();
+      r.status = status_column(q, 7);
       out.push_back(std::move(r));
     }
     return out;
@@ -391,7 +423,7 @@ ON CONFLICT (lab, name) DO UPDATE SET
                          q.bind(5, node.config_hash);
                          q.bind(6, node.mgmt_ipv4);
                          q.bind(7, node.runtime_id);
-                         q.bind(8, node.status);
+                         q.bind(8, to_string(node.status));
                          q.exec();
                          return {};
                        });
@@ -425,7 +457,7 @@ Result<std::vector<LinkRecord>> Store::links(const std::string &lab) {
       r.b_iface = q.getColumn(6).getString();
       r.a_runtime_id = q.getColumn(7).getString();
       r.b_runtime_id = q.getColumn(8).getString();
-      r.status = q.getColumn(9).getString();
+      r.status = status_column(q, 9);
       out.push_back(std::move(r));
     }
     return out;
@@ -452,7 +484,7 @@ ON CONFLICT (lab, key) DO UPDATE SET
                          q.bind(7, link.b_iface);
                          q.bind(8, link.a_runtime_id);
                          q.bind(9, link.b_runtime_id);
-                         q.bind(10, link.status);
+                         q.bind(10, to_string(link.status));
                          q.exec();
                          return {};
                        });
@@ -480,12 +512,12 @@ Result<std::vector<ObjectRecord>> Store::objects(const std::string &lab) {
           ObjectRecord r;
           r.id = q.getColumn(0).getInt64();
           r.lab = q.getColumn(1).getString();
-          r.type = q.getColumn(2).getString();
+          r.type = type_column(q, 2);
           r.name = q.getColumn(3).getString();
           r.owner = q.getColumn(4).getString();
           r.runtime_id = q.getColumn(5).getString();
           r.parent = q.getColumn(6).getString();
-          r.status = q.getColumn(7).getString();
+          r.status = status_column(q, 7);
           out.push_back(std::move(r));
         }
         return out;
@@ -495,18 +527,18 @@ Result<std::vector<ObjectRecord>> Store::objects(const std::string &lab) {
 Result<std::int64_t> Store::add_object(const ObjectRecord &object) {
   std::int64_t id = 0;
   LTB_CHECK(m_impl->write(
-      fmt::format("record {} '{}' of lab '{}'", object.type, object.name, object.lab),
+      fmt::format("record {} '{}' of lab '{}'", to_string(object.type), object.name, object.lab),
       [&]() -> Status {
         SQLite::Statement q(m_impl->db,
                             "INSERT INTO objects (lab, type, name, owner, runtime_id, parent, "
                             "status) VALUES (?, ?, ?, ?, ?, ?, ?)");
         q.bind(1, object.lab);
-        q.bind(2, object.type);
+        q.bind(2, to_string(object.type));
         q.bind(3, object.name);
         q.bind(4, object.owner);
         q.bind(5, object.runtime_id);
         q.bind(6, object.parent);
-        q.bind(7, object.status);
+        q.bind(7, to_string(object.status));
         q.exec();
         id = m_impl->db.getLastInsertRowid();
         return {};
@@ -514,12 +546,11 @@ Result<std::int64_t> Store::add_object(const ObjectRecord &object) {
   return id;
 }
 
-Status Store::update_object(std::int64_t id, const std::string &runtime_id,
-                            const std::string &status) {
+Status Store::update_object(std::int64_t id, const std::string &runtime_id, RecordStatus status) {
   return m_impl->write(fmt::format("update runtime object {}", id), [&]() -> Status {
     SQLite::Statement q(m_impl->db, "UPDATE objects SET runtime_id = ?, status = ? WHERE id = ?");
     q.bind(1, runtime_id);
-    q.bind(2, status);
+    q.bind(2, to_string(status));
     q.bind(3, id);
     if (q.exec() == 0) {
       return fail(fmt::format("state file {}: cannot update runtime object {}: it is not recorded",

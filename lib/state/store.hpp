@@ -3,6 +3,7 @@
 // migrations, IMMEDIATE transactions, a busy timeout. One Store is safe to share between threads
 // (calls are serialised). Depends on util/ only.
 
+#include "state/record_types.hpp"
 #include "util/error.hpp"
 
 #include <cstdint>
@@ -19,11 +20,11 @@ struct LabRecord {
   std::string topology_file; // absolute path it was last deployed from ("" if from stdin)
   std::string topology_text; // full text as deployed
   std::string topology_hash;
-  std::string mgmt_network;    // Docker network name
-  std::string mgmt_subnet;     // CIDR
-  std::string owner;           // user name who ran `ltb up`
-  std::string status;          // "deploying", "running", "failed", "removing"
-  std::int64_t created_at = 0; // unix seconds
+  std::string mgmt_network;                      // Docker network name
+  std::string mgmt_subnet;                       // CIDR
+  std::string owner;                             // user name who ran `ltb up`
+  RecordStatus status = RecordStatus::deploying; // deploying, running, failed, removing
+  std::int64_t created_at = 0;                   // unix seconds
   std::int64_t updated_at = 0;
 };
 
@@ -35,7 +36,7 @@ struct NodeRecord {
   std::string config_hash; // topology::node_config_hash when it was created
   std::string mgmt_ipv4;   // allocated address, kept stable across runs
   std::string runtime_id;  // container id (or bridge name for ovs-bridge nodes)
-  std::string status;      // "creating", "running", "failed"
+  RecordStatus status = RecordStatus::creating; // creating, created, running, failed
 };
 
 struct LinkRecord {
@@ -45,19 +46,19 @@ struct LinkRecord {
   std::string a_node, a_iface, b_node, b_iface;
   std::string a_runtime_id; // runtime id of each end's node when the link was wired: a recreated
   std::string b_runtime_id; // node invalidates its links
-  std::string status;       // "creating", "up", "failed"
+  RecordStatus status = RecordStatus::creating; // creating, up, failed
 };
 
 /// A runtime object ltb made, recorded before it is created so that a crash leaves a trace.
 struct ObjectRecord {
   std::int64_t id = 0;
   std::string lab;
-  std::string type;       // "container", "network", "veth", "bridge", "port"
+  ObjectType type = ObjectType::container;
   std::string name;       // runtime name (container name, interface name, bridge name)
   std::string owner;      // node name or link key it belongs to
   std::string runtime_id; // e.g. container id once known
   std::string parent;     // e.g. the bridge of a port
-  std::string status;     // "creating", "created"
+  RecordStatus status = RecordStatus::creating; // creating, created, removing
 };
 
 /// A booking of host capacity for one lab instance over [start_at, end_at) (unix seconds, UTC).
@@ -104,7 +105,7 @@ public:
 
   Result<std::vector<ObjectRecord>> objects(const std::string &lab);
   Result<std::int64_t> add_object(const ObjectRecord &object); // returns id
-  Status update_object(std::int64_t id, const std::string &runtime_id, const std::string &status);
+  Status update_object(std::int64_t id, const std::string &runtime_id, RecordStatus status);
   Status delete_object(std::int64_t id);
 
   /// Reservations, ordered by start_at then id. Cancelled and ended ones are kept as history.

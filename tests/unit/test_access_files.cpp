@@ -51,10 +51,14 @@ topology:
       mtu: 9000
 )");
   std::vector<state::NodeRecord> records{
-      {"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "c1", "running"},
-      {"lab1", "h1", "linux", "ltb/busybox:latest", "h", "172.20.41.3", "c2", "running"},
-      {"lab1", "sw1", "ovs-bridge", "", "h", "", "lb123456abcdef", "running"},
-      {"lab1", "yes", "linux", "alpine", "h", "172.20.41.4", "c4", "running"},
+      {"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "c1",
+       ltb::state::RecordStatus::running},
+      {"lab1", "h1", "linux", "ltb/busybox:latest", "h", "172.20.41.3", "c2",
+       ltb::state::RecordStatus::running},
+      {"lab1", "sw1", "ovs-bridge", "", "h", "", "lb123456abcdef",
+       ltb::state::RecordStatus::running},
+      {"lab1", "yes", "linux", "alpine", "h", "172.20.41.4", "c4",
+       ltb::state::RecordStatus::running},
   };
   return access::lab_access(t, records, k_lab_dir, "ltb-lab1", "172.20.41.0/24");
 }
@@ -241,9 +245,10 @@ TEST_CASE("access files: written with mode 0600, and removed with the keys") {
   const std::string lab_dir = dir.file("labs/lab1");
   std::filesystem::create_directories(lab_dir);
   REQUIRE(access::write_logins(lab_dir, t));
-  const auto lab = access::lab_access(
-      t, {{"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "c1", "running"}}, lab_dir,
-      "ltb-lab1", "172.20.41.0/24");
+  const auto lab = access::lab_access(t,
+                                      {{"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2",
+                                        "c1", ltb::state::RecordStatus::running}},
+                                      lab_dir, "ltb-lab1", "172.20.41.0/24");
   REQUIRE(access::write_access_files(lab));
   const access::LabPaths paths{lab_dir};
   for (const auto &file :
@@ -275,9 +280,11 @@ TEST_CASE("access files: node_reach for ltb inspect, from logins.json or the kin
   TempDir dir;
   const std::string lab_dir = dir.file("labs/lab1");
   const std::vector<state::NodeRecord> records{
-      {"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "c1", "running"},
-      {"lab1", "h1", "linux", "alpine", "h", "172.20.41.3", "c2", "running"},
-      {"lab1", "sw1", "ovs-bridge", "", "h", "", "lb1", "running"}};
+      {"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "c1",
+       ltb::state::RecordStatus::running},
+      {"lab1", "h1", "linux", "alpine", "h", "172.20.41.3", "c2",
+       ltb::state::RecordStatus::running},
+      {"lab1", "sw1", "ovs-bridge", "", "h", "", "lb1", ltb::state::RecordStatus::running}};
   auto reach = access::node_reach(lab_dir, records);
   REQUIRE(reach.size() == 2);
   CHECK(reach.at("r1").user == "root");

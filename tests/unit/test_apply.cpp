@@ -62,12 +62,12 @@ void round_trip(Harness &h, const topology::Topology &t) {
   auto lab = h.store->lab(t.name);
   REQUIRE(lab);
   REQUIRE(*lab);
-  CHECK((*lab)->status == "running");
+  CHECK((*lab)->status == state::RecordStatus::running);
   auto nodes = h.store->nodes(t.name);
   REQUIRE(nodes);
   CHECK(nodes->size() == t.nodes.size());
   for (const auto &node : *nodes) {
-    CHECK(node.status == "running");
+    CHECK(node.status == state::RecordStatus::running);
   }
 
   auto down = h.down(t.name);
@@ -101,7 +101,7 @@ TEST_CASE("apply on fakes: a lab of containers converges and goes") {
   REQUIRE(links);
   CHECK(links->size() == 2);
   for (const auto &link : *links) {
-    CHECK(link.status == "up");
+    CHECK(link.status == state::RecordStatus::up);
     CHECK(!link.a_runtime_id.empty());
   }
   round_trip(h, t);
@@ -171,7 +171,7 @@ TEST_CASE("apply on fakes: a failed create leaves consistent state; the next up 
   CHECK(fakes::inconsistencies(h, t.name, {t}) == std::vector<std::string>{});
   auto lab = h.store->lab(t.name);
   REQUIRE(lab);
-  CHECK((*lab)->status == "failed");
+  CHECK((*lab)->status == state::RecordStatus::failed);
   round_trip(h, t);
 }
 

@@ -25,7 +25,7 @@ state::LinkRecord link(const std::string &name, const std::string &a, const std:
   record.b_node = b.substr(0, b.find(':'));
   record.b_iface = b.substr(b.find(':') + 1);
   record.key = a < b ? a + "|" + b : b + "|" + a;
-  record.status = "up";
+  record.status = ltb::state::RecordStatus::up;
   return record;
 }
 
@@ -36,7 +36,7 @@ state::NodeRecord node(const std::string &name, const std::string &kind,
   record.name = name;
   record.kind = kind;
   record.runtime_id = runtime_id;
-  record.status = "running";
+  record.status = ltb::state::RecordStatus::running;
   return record;
 }
 
@@ -443,17 +443,17 @@ TEST_CASE("capture records: process tokens tell a live process from a reused pid
 
 namespace {
 
-state::ObjectRecord object(std::int64_t id, const std::string &type, const std::string &name,
+state::ObjectRecord object(std::int64_t id, state::ObjectType type, const std::string &name,
                            const std::string &token, const std::string &parent = {},
                            const std::string &owner = {}) {
-  return {id, "lab1", type, name, owner, token, parent, "created"};
+  return {id, "lab1", type, name, owner, token, parent, ltb::state::RecordStatus::created};
 }
 
 } // namespace
 
 TEST_CASE("capture records: dead captures are stale with their mirrors; live ones are active") {
   const std::vector<state::ObjectRecord> objects{
-      object(1, "container", "ltb-lab1-r1", "abc"),
+      object(1, state::ObjectType::container, "ltb-lab1-r1", "abc"),
       object(2, k_type_capture, "r1:eth1 (link r1-r2)", "100:5", "r1:eth1", "alice"),
       object(3, k_type_capture, "segment sw1", "200:6", "lvaaa", "bob"),
       object(4, k_type_mirror, "lvaaa", "200:6", "br0", "sw1"),
@@ -493,7 +493,7 @@ TEST_CASE("capture records: recorded before, forgotten after; stale ones cleaned
   REQUIRE(store);
   state::LabRecord lab;
   lab.name = "lab1";
-  lab.status = "running";
+  lab.status = ltb::state::RecordStatus::running;
   REQUIRE((*store)->put_lab(lab));
 
   CaptureInfo info{"lab1", "segment sw1", "lvaaa", "alice", "sw1", "br0", "lvaaa"};
@@ -504,14 +504,14 @@ TEST_CASE("capture records: recorded before, forgotten after; stale ones cleaned
   REQUIRE(objects);
   REQUIRE(objects->size() == 3);
   for (const auto &record : *objects) {
-    CHECK(record.status == "creating");
+    CHECK(record.status == ltb::state::RecordStatus::creating);
     CHECK(record.runtime_id == self);
   }
   REQUIRE(registration->created());
   objects = (*store)->objects("lab1");
   REQUIRE(objects);
   for (const auto &record : *objects) {
-    CHECK(record.status == "created");
+    CHECK(record.status == ltb::state::RecordStatus::created);
   }
   CHECK(active_captures(*objects).size() == 1); // this process is alive
 

@@ -1,11 +1,10 @@
 // The planner as a pure function: desired topology x recorded state x observed runtime -> actions.
-#include <algorithm>
-
-#include <doctest/doctest.h>
-#include <fmt/format.h>
-
 #include "plan/names.hpp"
 #include "plan/plan.hpp"
+
+#include <algorithm>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace ltb;
 using plan::ActionKind;
@@ -55,20 +54,22 @@ struct World {
 
 World converged(const topology::Topology &t, const plan::Plan &p) {
   World w;
-  w.recorded.lab = state::LabRecord{t.name, "", "", "", p.network, p.subnet, "me", "running", 0, 0};
+  w.recorded.lab = state::LabRecord{
+      t.name, "", "", "", p.network, p.subnet, "me", state::RecordStatus::running, 0, 0};
   w.observed.networks.insert(p.network);
   int n = 0;
   for (const auto &node : t.nodes) {
     if (node.runtime == topology::Runtime::ovs_bridge) {
       w.recorded.nodes.push_back({t.name, node.name, node.kind, "", "", "",
-                                  plan::bridge_name(t.name, node.name), "running"});
+                                  plan::bridge_name(t.name, node.name),
+                                  state::RecordStatus::running});
       w.observed.bridges[node.name] = {plan::bridge_name(t.name, node.name), {}};
       continue;
     }
     auto id = "id" + std::to_string(++n) + node.image;
     w.recorded.nodes.push_back({t.name, node.name, node.kind, node.image,
                                 topology::node_config_hash(node), p.addresses.at(node.name), id,
-                                "running"});
+                                state::RecordStatus::running});
     w.observed.containers[node.name] = {id, plan::container_name(t.name, node.name), "running",
                                         topology::node_config_hash(node)};
   }
@@ -82,7 +83,7 @@ World converged(const topology::Topology &t, const plan::Plan &p) {
   };
   for (const auto &[key, l] : p.links) {
     w.recorded.links.push_back({t.name, key, l.name, l.a.node, l.a.iface, l.b.node, l.b.iface,
-                                id_of(l.a.node), id_of(l.b.node), "up"});
+                                id_of(l.a.node), id_of(l.b.node), state::RecordStatus::up});
     if (!l.bridge_node.empty()) {
       w.observed.bridges[l.bridge_node].ports.insert(
           plan::host_veth_name(t.name, key, l.container_end()));
@@ -159,7 +160,8 @@ TEST_CASE("a changed image recreates only that node and rewires only its links")
   CHECK(count(*p, ActionKind::create_node) == 1);
   const auto *create = find(*p, ActionKind::create_node, "r2");
   REQUIRE(create);
-  CHECK(create->reason.find("image changed") != std::string::npos);
+  CHECK(create->why == plan::Reason::image_changed);
+  CHECK(plan::to_string(create->why).find("image changed") == 0);
   CHECK(count(*p, ActionKind::wire_links) == 1); // r1-r2 only
   CHECK(count(*p, ActionKind::create_network) == 0);
   CHECK(p->addresses.at("r2") == first->addresses.at("r2")); // address kept
@@ -212,7 +214,8 @@ TEST_CASE("drift: a container removed by hand is recreated and its links rewired
   REQUIRE(p);
   const auto *create = find(*p, ActionKind::create_node, "r1");
   REQUIRE(create);
-  CHECK(create->reason.find("missing") != std::string::npos);
+  CHECK(create->why == plan::Reason::missing);
+  CHECK(plan::to_string(create->why).find("missing") != std::string::npos);
   CHECK(count(*p, ActionKind::create_node) == 1);
   CHECK(count(*p, ActionKind::wire_links) == 2); // r1-r2 and r1's port on sw1
   for (const auto &a : p->actions) {
@@ -230,8 +233,9 @@ TEST_CASE("drift: a stopped container and a replaced one are recreated") {
   w.observed.containers["r2"].id = "someone-else";
   auto p = plan::plan_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
-  CHECK(find(*p, ActionKind::create_node, "r1")->reason == "container exited");
-  CHECK(find(*p, ActionKind::create_node, "r2")->reason == "container replaced outside ltb");
+  CHECK(plan::to_string(find(*p, ActionKind::create_node, "r1")->why) == "container exited");
+  CHECK(plan::to_string(find(*p, ActionKind::create_node, "r2")->why) ==
+        "container replaced outside ltb");
 }
 
 TEST_CASE("drift: a missing bridge is recreated and all its ports rewired") {
@@ -250,8 +254,8 @@ TEST_CASE("an interrupted run: unfinished records are redone, finished ones kept
   auto t = lab();
   auto first = plan::plan_up(t, {}, {}, {});
   auto w = converged(t, *first);
-  w.recorded.nodes[0].status = "creating"; // r1 was being created when ltb died
-  w.recorded.links[0].status = "creating";
+  w.recorded.nodes[0].status = state::RecordStatus::creating; // r1 was being created when ltb died
+  w.recorded.links[0].status = state::RecordStatus::creating;
   auto p = plan::plan_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_node, "r1"));
@@ -266,7 +270,7 @@ TEST_CASE("a container left without a record is replaced") {
   auto p = plan::plan_up(t, {}, observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_node, "r1"));
-  CHECK(find(*p, ActionKind::create_node, "r1")->reason.find("not in state") != std::string::npos);
+  CHECK(find(*p, ActionKind::create_node, "r1")->why == plan::Reason::not_in_state);
 }
 
 TEST_CASE("management subnet: allocated around used ones, then kept") {
@@ -355,7 +359,8 @@ TEST_CASE("teardown removes recorded and observed objects, network after contain
   auto w = converged(t, *first);
   w.observed.containers["stray"] = {"x", "ltb-t-stray", "running", ""};
   w.observed.host_links = {plan::veth_prefix("t") + "abcdef"};
-  w.recorded.objects.push_back({1, "t", "container", "ltb-t-half", "half", "", "", "creating"});
+  w.recorded.objects.push_back({1, "t", state::ObjectType::container, "ltb-t-half", "half", "", "",
+                                state::RecordStatus::creating});
   auto p = plan::plan_down("t", w.recorded, w.observed);
   CHECK(p.teardown);
   CHECK(count(p, ActionKind::remove_node) == 5); // r1 r2 h1 stray half
@@ -388,7 +393,7 @@ TEST_CASE("a node whose peer is recreated runs its exec commands again after the
   CHECK(count(*p, ActionKind::create_node) == 1);
   const auto *rerun = find(*p, ActionKind::run_exec, "r1");
   REQUIRE(rerun);
-  CHECK(rerun->reason == "links rewired");
+  CHECK(rerun->why == plan::Reason::links_rewired);
   REQUIRE(rerun->deps.size() == 1);
   CHECK(p->actions[rerun->deps[0]].kind == ActionKind::wire_links);
 }
@@ -467,7 +472,8 @@ TEST_CASE("VMs: unchanged plans nothing; destroyed by hand is recreated and its 
   auto p = plan::plan_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_vm, "v1"));
-  CHECK(find(*p, ActionKind::create_vm, "v1")->reason == "domain missing (removed outside ltb)");
+  CHECK(plan::to_string(find(*p, ActionKind::create_vm, "v1")->why) ==
+        "domain missing (removed outside ltb)");
   CHECK(count(*p, ActionKind::create_node) == 0);
   CHECK(count(*p, ActionKind::wire_links) == 2); // v1-r1 and v1's port on sw1
 }
@@ -479,7 +485,7 @@ TEST_CASE("VMs: a new link on a VM recreates it (its NICs are fixed); memory too
   t.links.push_back(link("v1", "eth3", "h1", "eth2"));
   auto p = plan::plan_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
-  CHECK(find(*p, ActionKind::create_vm, "v1")->reason == "configuration changed");
+  CHECK(find(*p, ActionKind::create_vm, "v1")->why == plan::Reason::configuration_changed);
   CHECK(count(*p, ActionKind::create_node) == 0);
 
   auto t2 = mixed();
@@ -524,7 +530,7 @@ TEST_CASE("VMs: the DHCP server is configured before the VMs start, with one res
     }
   }
   CHECK(p->actions[dhcp].name == plan::mgmt_bridge_name("t"));
-  CHECK(p->actions[dhcp].reason == "new");
+  CHECK(p->actions[dhcp].why == plan::Reason::new_object);
   CHECK(p->actions[p->actions[dhcp].deps.at(0)].kind == ActionKind::create_network);
   for (const auto *name : {"v1", "v2"}) {
     const auto *create = find(*p, ActionKind::create_vm, name);
@@ -579,11 +585,97 @@ TEST_CASE("VMs: the DHCP server stops when the last VM goes, and with the lab") 
   CHECK(count(down, ActionKind::remove_dhcp) == 1);
   // Only a record left (crash before the server wrote its pid file): still stopped.
   w.observed.dhcp_hosts.reset();
-  w.recorded.objects.push_back({1, "t", "dhcp", "dnsmasq", "", "", "", "creating"});
+  w.recorded.objects.push_back(
+      {1, "t", state::ObjectType::dhcp, "dnsmasq", "", "", "", state::RecordStatus::creating});
   CHECK(count(plan::plan_down("t", w.recorded, w.observed), ActionKind::remove_dhcp) == 1);
 
   // A lab without VMs has no DHCP server.
   auto plain = plan::plan_up(lab(), {}, {}, {});
   REQUIRE(plain);
   CHECK(count(*plain, ActionKind::configure_dhcp) == 0);
+}
+
+TEST_CASE("reasons: every reason's text reads back as the same reason") {
+  using plan::Reason;
+  using plan::Why;
+  using state::ObjectType;
+  const Why whys[] = {Reason::new_object,
+                      Reason::not_in_state,
+                      Reason::kind_changed,
+                      Reason::unfinished,
+                      Reason::removal_unfinished,
+                      Why(Reason::missing, ObjectType::domain),
+                      Why(Reason::replaced, ObjectType::container),
+                      Why(Reason::not_running, ObjectType::container, "exited"),
+                      Why(Reason::not_running, ObjectType::domain, "shut off"),
+                      Why(Reason::image_changed, ObjectType::container, "a:1 -> b:2"),
+                      Reason::configuration_changed,
+                      Why(Reason::address_changed, ObjectType::container, "10.0.0.2 -> 10.0.0.3"),
+                      Reason::network_changed,
+                      Reason::readdressed,
+                      Reason::not_lab_network,
+                      Reason::network_recreated,
+                      Reason::vm_addresses_changed,
+                      Reason::no_vm_left,
+                      Reason::removed_from_file,
+                      Reason::rewire,
+                      Reason::node_created,
+                      Reason::links_rewired,
+                      Reason::lab_removed,
+                      Reason::interrupted_run};
+  for (const auto &why : whys) {
+    auto text = plan::to_string(why);
+    CAPTURE(text);
+    CHECK(text.find('{') == std::string::npos);
+    auto back = plan::parse_why(text);
+    REQUIRE(back);
+    CHECK(back->reason == why.reason);
+    CHECK(back->detail == why.detail);
+    CHECK(plan::to_string(*back) == text);
+  }
+  CHECK(plan::to_string(Why(Reason::missing, ObjectType::bridge)) ==
+        "bridge missing (removed outside ltb)");
+  CHECK(plan::to_string(Why(Reason::not_running, ObjectType::container, "exited")) ==
+        "container exited");
+  CHECK(!plan::parse_why("because"));
+  CHECK(!plan::parse_why("image changed: "));
+}
+
+TEST_CASE("node state: the drift rules `ltb status` shows are the planner's") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  auto record = [&](const std::string &name) -> state::NodeRecord & {
+    for (auto &r : w.recorded.nodes) {
+      if (r.name == name) {
+        return r;
+      }
+    }
+    FAIL("no record of " << name);
+    return w.recorded.nodes.front();
+  };
+  for (const auto &r : w.recorded.nodes) {
+    CHECK(plan::node_state(r, w.observed, true) == "running");
+    CHECK(!plan::node_drift(r, w.observed));
+  }
+  w.observed.containers.erase("r1");
+  w.observed.containers["r2"].state = "exited";
+  w.observed.containers["h1"].id = "other";
+  w.observed.bridges.erase("sw1");
+  CHECK(plan::node_state(record("r1"), w.observed, true) == "missing");
+  CHECK(plan::node_state(record("r2"), w.observed, true) == "exited");
+  CHECK(plan::node_state(record("h1"), w.observed, true) == "replaced");
+  CHECK(plan::node_state(record("sw1"), w.observed, true) == "missing");
+  CHECK(plan::node_state(record("sw1"), w.observed, false) == "running"); // bridges not asked
+  record("r1").status = state::RecordStatus::creating;
+  CHECK(plan::node_state(record("r1"), w.observed, true) == "creating");
+  // Each state that is not "running" is one the planner recreates the node for.
+  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  for (const auto *name : {"r1", "r2", "h1"}) {
+    const auto *create = find(*p, ActionKind::create_node, name);
+    REQUIRE(create);
+    CHECK(create->why == plan::node_drift(record(name), w.observed)->reason);
+  }
+  CHECK(find(*p, ActionKind::create_bridge, "sw1"));
 }

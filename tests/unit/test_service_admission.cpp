@@ -71,7 +71,7 @@ void record_claim(ltb::state::Store &store, const ltb::topology::Topology &lab,
     record.name = lab.name;
     record.topology_file = lab.file;
     record.topology_text = lab.text;
-    record.status = "deploying";
+    record.status = ltb::state::RecordStatus::deploying;
     REQUIRE(store.put_lab(record));
   }
   admission.lock.reset();

@@ -30,14 +30,14 @@ struct Fixture {
     ltb::state::LabRecord record;
     record.name = name;
     record.owner = owner;
-    record.status = "running";
+    record.status = ltb::state::RecordStatus::running;
     REQUIRE(store->put_lab(record));
     for (const auto *node : {"r1", "r2"}) {
       ltb::state::NodeRecord n;
       n.lab = name;
       n.name = node;
       n.kind = "linux";
-      n.status = "running";
+      n.status = ltb::state::RecordStatus::running;
       REQUIRE(store->put_node(n));
     }
     ltb::state::LinkRecord link;
@@ -48,7 +48,7 @@ struct Fixture {
     link.a_iface = "eth1";
     link.b_node = "r2";
     link.b_iface = "eth1";
-    link.status = "up";
+    link.status = ltb::state::RecordStatus::up;
     REQUIRE(store->put_link(link));
   }
 };

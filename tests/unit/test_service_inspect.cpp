@@ -22,7 +22,7 @@ TEST_CASE("service inspect: links typed by their ends, interfaces per node, eth0
     ltb::state::LabRecord lab;
     lab.name = "web";
     lab.owner = "alice";
-    lab.status = "running";
+    lab.status = ltb::state::RecordStatus::running;
     REQUIRE((*store)->put_lab(lab));
     for (const auto &[name, kind] : std::vector<std::pair<std::string, std::string>>{
              {"a", "linux"}, {"b", "frr"}, {"sw", "ovs-bridge"}}) {
@@ -30,7 +30,7 @@ TEST_CASE("service inspect: links typed by their ends, interfaces per node, eth0
       n.lab = "web";
       n.name = name;
       n.kind = kind;
-      n.status = "running";
+      n.status = ltb::state::RecordStatus::running;
       n.runtime_id = kind == "ovs-bridge" ? "lbswitch" : "";
       n.mgmt_ipv4 = kind == "ovs-bridge" ? "" : "172.20.0.9";
       REQUIRE((*store)->put_node(n));
@@ -44,7 +44,7 @@ TEST_CASE("service inspect: links typed by their ends, interfaces per node, eth0
       l.a_iface = a == "sw" ? "p1" : "eth1";
       l.b_node = b;
       l.b_iface = b == "sw" ? "p1" : "eth1";
-      l.status = "up";
+      l.status = ltb::state::RecordStatus::up;
       REQUIRE((*store)->put_link(l));
     };
     link("a-b", "a", "b");

@@ -29,14 +29,14 @@ struct Labs {
     ltb::state::LabRecord record;
     record.name = name;
     record.owner = owner;
-    record.status = status;
+    record.status = ltb::state::parse_record_status(status).value();
     REQUIRE(store->put_lab(record));
     for (const auto &[node, node_status] : nodes) {
       ltb::state::NodeRecord n;
       n.lab = name;
       n.name = node;
       n.kind = kind;
-      n.status = node_status;
+      n.status = ltb::state::parse_record_status(node_status).value();
       REQUIRE(store->put_node(n));
     }
   }
@@ -122,7 +122,7 @@ TEST_CASE("only lab: the caller's only lab, else the only running one, else an e
 TEST_CASE("command access: containers through Docker's exec, VMs over ssh, bridges refused") {
   ltb::state::NodeRecord node;
   node.name = "n";
-  node.status = "running";
+  node.status = ltb::state::RecordStatus::running;
   node.kind = "linux";
   CHECK(*service::command_access("lab", node) == service::Access::docker_exec);
   node.kind = "frr";
@@ -134,7 +134,7 @@ TEST_CASE("command access: containers through Docker's exec, VMs over ssh, bridg
   REQUIRE_FALSE(bridge);
   CHECK(bridge.error().message.find("is an Open vSwitch bridge") != std::string::npos);
   node.kind = "linux";
-  node.status = "creating";
+  node.status = ltb::state::RecordStatus::creating;
   auto stopped = service::command_access("lab", node);
   REQUIRE_FALSE(stopped);
   CHECK(stopped.error().message == "node 'n' of lab 'lab' is not running (it is creating)");

@@ -35,13 +35,16 @@ struct Lab {
     lab.name = "lab1";
     lab.topology_text = topology_text;
     lab.owner = "tester";
-    lab.status = "running";
+    lab.status = ltb::state::RecordStatus::running;
     REQUIRE(store->put_lab(lab));
+    REQUIRE(store->put_node({"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "cid1",
+                             ltb::state::RecordStatus::running}));
     REQUIRE(store->put_node(
-        {"lab1", "r1", "frr", "ltb/frr:latest", "h", "172.20.41.2", "cid1", "running"}));
-    REQUIRE(store->put_node({"lab1", "vm1", "vm", "", "h", "172.20.41.3", "uuid1", "running"}));
-    REQUIRE(store->put_node({"lab1", "h1", "linux", "alpine", "h", "172.20.41.4", "", "failed"}));
-    REQUIRE(store->put_node({"lab1", "sw1", "ovs-bridge", "", "h", "", "lb1", "running"}));
+        {"lab1", "vm1", "vm", "", "h", "172.20.41.3", "uuid1", ltb::state::RecordStatus::running}));
+    REQUIRE(store->put_node({"lab1", "h1", "linux", "alpine", "h", "172.20.41.4", "",
+                             ltb::state::RecordStatus::failed}));
+    REQUIRE(store->put_node(
+        {"lab1", "sw1", "ovs-bridge", "", "h", "", "lb1", ltb::state::RecordStatus::running}));
   }
 };
 

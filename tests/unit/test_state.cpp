@@ -64,13 +64,13 @@ LabRecord make_lab(const std::string &name) {
   lab.mgmt_network = "ltb-" + name;
   lab.mgmt_subnet = "172.20.0.0/24";
   lab.owner = "alice";
-  lab.status = "deploying";
+  lab.status = RecordStatus::deploying;
   return lab;
 }
 
 NodeRecord make_node(const std::string &lab, const std::string &name) {
   return NodeRecord{lab,          name,         "linux",       "alpine:3",
-                    "ch-" + name, "172.20.0.2", "cid-" + name, "running"};
+                    "ch-" + name, "172.20.0.2", "cid-" + name, RecordStatus::running};
 }
 
 LinkRecord make_link(const std::string &lab, const std::string &key) {
@@ -84,7 +84,7 @@ LinkRecord make_link(const std::string &lab, const std::string &key) {
   l.b_iface = "eth1";
   l.a_runtime_id = "cid-r1";
   l.b_runtime_id = "cid-r2";
-  l.status = "up";
+  l.status = RecordStatus::up;
   return l;
 }
 
@@ -309,7 +309,7 @@ TEST_CASE("state: labs CRUD keeps created_at and sets updated_at") {
 
   // Update: created_at of the existing row stays, whatever the record says.
   a.created_at = 0;
-  a.status = "running";
+  a.status = RecordStatus::running;
   a.topology_hash = "hash2";
   REQUIRE(store->put_lab(a));
   auto got_a = store->lab("a");
@@ -317,7 +317,7 @@ TEST_CASE("state: labs CRUD keeps created_at and sets updated_at") {
   REQUIRE(got_a->has_value());
   CHECK((*got_a)->created_at == 1000);
   CHECK((*got_a)->updated_at >= t0);
-  CHECK((*got_a)->status == "running");
+  CHECK((*got_a)->status == RecordStatus::running);
   CHECK((*got_a)->topology_hash == "hash2");
 
   auto labs = store->labs();
@@ -352,18 +352,18 @@ TEST_CASE("state: nodes CRUD") {
   CHECK(n.config_hash == "ch-r1");
   CHECK(n.mgmt_ipv4 == "172.20.0.2");
   CHECK(n.runtime_id == "cid-r1");
-  CHECK(n.status == "running");
+  CHECK(n.status == RecordStatus::running);
 
   NodeRecord changed = make_node("l", "r1");
   changed.runtime_id = "cid-new";
-  changed.status = "failed";
+  changed.status = RecordStatus::failed;
   changed.mgmt_ipv4 = "172.20.0.9";
   REQUIRE(store->put_node(changed));
   nodes = store->nodes("l");
   REQUIRE(nodes);
   REQUIRE(nodes->size() == 2);
   CHECK((*nodes)[0].runtime_id == "cid-new");
-  CHECK((*nodes)[0].status == "failed");
+  CHECK((*nodes)[0].status == RecordStatus::failed);
   CHECK((*nodes)[0].mgmt_ipv4 == "172.20.0.9");
 
   REQUIRE(store->delete_node("l", "r1"));
@@ -403,17 +403,17 @@ TEST_CASE("state: links CRUD") {
   CHECK(k.b_iface == "eth1");
   CHECK(k.a_runtime_id == "cid-r1");
   CHECK(k.b_runtime_id == "cid-r2");
-  CHECK(k.status == "up");
+  CHECK(k.status == RecordStatus::up);
 
   LinkRecord changed = make_link("l", "r1:eth1--r2:eth1");
   changed.b_runtime_id = "cid-r2-new";
-  changed.status = "failed";
+  changed.status = RecordStatus::failed;
   REQUIRE(store->put_link(changed));
   links = store->links("l");
   REQUIRE(links);
   REQUIRE(links->size() == 2);
   CHECK((*links)[0].b_runtime_id == "cid-r2-new");
-  CHECK((*links)[0].status == "failed");
+  CHECK((*links)[0].status == RecordStatus::failed);
 
   REQUIRE(store->delete_link("l", "r1:eth1--r2:eth1"));
   links = store->links("l");
@@ -428,37 +428,37 @@ TEST_CASE("state: objects CRUD") {
   REQUIRE(store->put_lab(make_lab("l")));
   ObjectRecord o;
   o.lab = "l";
-  o.type = "container";
+  o.type = ObjectType::container;
   o.name = "ltb-l-r1";
   o.owner = "r1";
-  o.status = "creating";
+  o.status = RecordStatus::creating;
   auto id1 = store->add_object(o);
   REQUIRE(id1);
-  o.type = "port";
+  o.type = ObjectType::port;
   o.name = "veth0";
   o.parent = "br0";
   auto id2 = store->add_object(o);
   REQUIRE(id2);
   CHECK(*id2 > *id1);
 
-  REQUIRE(store->update_object(*id1, "cid-123", "created"));
+  REQUIRE(store->update_object(*id1, "cid-123", RecordStatus::created));
   auto objects = store->objects("l");
   REQUIRE(objects);
   REQUIRE(objects->size() == 2);
   const ObjectRecord &c = (*objects)[0];
   CHECK(c.id == *id1);
   CHECK(c.lab == "l");
-  CHECK(c.type == "container");
+  CHECK(c.type == ObjectType::container);
   CHECK(c.name == "ltb-l-r1");
   CHECK(c.owner == "r1");
   CHECK(c.runtime_id == "cid-123");
-  CHECK(c.status == "created");
+  CHECK(c.status == RecordStatus::created);
   CHECK(c.parent.empty());
   CHECK((*objects)[1].id == *id2);
   CHECK((*objects)[1].parent == "br0");
-  CHECK((*objects)[1].status == "creating");
+  CHECK((*objects)[1].status == RecordStatus::creating);
 
-  auto bad = store->update_object(*id2 + 100, "x", "created");
+  auto bad = store->update_object(*id2 + 100, "x", RecordStatus::created);
   REQUIRE(!bad);
   CHECK(bad.error().message.find(std::to_string(*id2 + 100)) != std::string::npos);
 
@@ -496,13 +496,13 @@ TEST_CASE("state: delete_lab cascades, put_lab does not") {
     REQUIRE(store->put_link(make_link(lab, "k1")));
     ObjectRecord o;
     o.lab = lab;
-    o.type = "veth";
+    o.type = ObjectType::veth;
     o.name = "v1";
     REQUIRE(store->add_object(o));
   }
   // Updating a lab must not drop its children (an INSERT OR REPLACE would).
   LabRecord updated = make_lab("gone");
-  updated.status = "removing";
+  updated.status = RecordStatus::removing;
   REQUIRE(store->put_lab(updated));
   CHECK(store->nodes("gone")->size() == 1);
   CHECK(store->links("gone")->size() == 1);
@@ -598,7 +598,7 @@ TEST_CASE("state: 8 threads share one Store") {
           o.lab = "l";
           o.name = fmt::format("o{}-{}", t, i);
           LTB_TRY(id, store->add_object(o));
-          return store->update_object(id, "rid", "created");
+          return store->update_object(id, "rid", RecordStatus::created);
         });
         if (!tx || !store->nodes("l")) {
           ++errors;
@@ -616,7 +616,7 @@ TEST_CASE("state: 8 threads share one Store") {
   REQUIRE(objects);
   CHECK(objects->size() == k_threads * k_each);
   for (const auto &o : *objects) {
-    CHECK(o.status == "created");
+    CHECK(o.status == RecordStatus::created);
   }
 }
 
@@ -798,4 +798,75 @@ TEST_CASE("state: default_state_path") {
   if (saved != nullptr) {
     ::setenv("LTB_STATE", saved_value.c_str(), 1);
   }
+}
+
+TEST_CASE("state: record statuses and object types keep the text the state file always held") {
+  const std::pair<RecordStatus, const char *> statuses[] = {{RecordStatus::creating, "creating"},
+                                                            {RecordStatus::created, "created"},
+                                                            {RecordStatus::running, "running"},
+                                                            {RecordStatus::failed, "failed"},
+                                                            {RecordStatus::removing, "removing"},
+                                                            {RecordStatus::deploying, "deploying"},
+                                                            {RecordStatus::up, "up"}};
+  for (const auto &[status, text] : statuses) {
+    CHECK(std::string(to_string(status)) == text);
+    CHECK(parse_record_status(text) == status);
+  }
+  const std::pair<ObjectType, const char *> types[] = {
+      {ObjectType::container, "container"}, {ObjectType::network, "network"},
+      {ObjectType::veth, "veth"},           {ObjectType::bridge, "bridge"},
+      {ObjectType::port, "port"},           {ObjectType::domain, "domain"},
+      {ObjectType::dhcp, "dhcp"},           {ObjectType::capture, "capture"},
+      {ObjectType::mirror, "mirror"},       {ObjectType::capture_port, "capture-port"}};
+  for (const auto &[type, text] : types) {
+    CHECK(std::string(to_string(type)) == text);
+    CHECK(parse_object_type(text) == type);
+  }
+  CHECK(!parse_record_status("Running"));
+  CHECK(!parse_record_status(""));
+  CHECK(!parse_object_type("vm"));
+}
+
+TEST_CASE("state: statuses and types are stored as text and read back as enums") {
+  TempDir tmp;
+  const auto path = tmp.file("state.db");
+  {
+    auto store = open_ok(path);
+    REQUIRE(store->put_lab(make_lab("l")));
+    auto node = make_node("l", "r1");
+    node.status = RecordStatus::created;
+    REQUIRE(store->put_node(node));
+    ObjectRecord o;
+    o.lab = "l";
+    o.type = ObjectType::capture_port;
+    o.name = "m1";
+    REQUIRE(store->add_object(o));
+  }
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    CHECK(raw.execAndGet("SELECT status FROM nodes").getString() == "created");
+    CHECK(raw.execAndGet("SELECT status FROM labs").getString() == "deploying");
+    CHECK(raw.execAndGet("SELECT type FROM objects").getString() == "capture-port");
+    CHECK(raw.execAndGet("SELECT status FROM objects").getString() == "creating");
+    // Text no ltb writes: the record is refused with a message, not misread.
+    raw.exec("UPDATE nodes SET status = 'hibernating'");
+    raw.exec("UPDATE objects SET type = 'teleporter'");
+    raw.exec("INSERT INTO nodes (lab, name) VALUES ('l', 'blank')");
+  }
+  auto store = open_ok(path);
+  auto nodes = store->nodes("l");
+  REQUIRE(!nodes);
+  CHECK(nodes.error().message.find("unknown record status 'hibernating'") != std::string::npos);
+  CHECK(nodes.error().message.find(path) != std::string::npos);
+  CHECK(!nodes.error().help.empty());
+  auto objects = store->objects("l");
+  REQUIRE(!objects);
+  CHECK(objects.error().message.find("unknown runtime object type 'teleporter'") !=
+        std::string::npos);
+  // The column's default (an empty status, never written by ltb) reads as failed.
+  REQUIRE(store->delete_node("l", "r1"));
+  nodes = store->nodes("l");
+  REQUIRE(nodes);
+  REQUIRE(nodes->size() == 1);
+  CHECK((*nodes)[0].status == RecordStatus::failed);
 }

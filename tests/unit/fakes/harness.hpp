@@ -148,7 +148,7 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   for (const auto &link : recorded->links) {
     link_keys.insert(link.key);
   }
-  auto object = [&](const std::string &type, const std::string &name) {
+  auto object = [&](state::ObjectType type, const std::string &name) {
     return std::any_of(recorded->objects.begin(), recorded->objects.end(),
                        [&](const auto &o) { return o.type == type && o.name == name; });
   };
@@ -164,7 +164,7 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   }
   auto host_accounted = [&](const std::string &name) {
     auto it = host_names.find(name);
-    if (object("veth", name)) {
+    if (object(state::ObjectType::veth, name)) {
       return true;
     }
     return it != host_names.end() &&
@@ -179,20 +179,21 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       continue;
     }
     auto node = c.spec.labels.at(plan::k_label_node);
-    if (!nodes.count(node) && !object("container", name)) {
+    if (!nodes.count(node) && !object(state::ObjectType::container, name)) {
       problems.push_back("unrecorded container " + name);
     }
   }
   for (const auto &[name, n] : w.networks) {
     if (n.spec.labels.count(plan::k_label_lab) && n.spec.labels.at(plan::k_label_lab) == lab &&
-        !object("network", name)) {
+        !object(state::ObjectType::network, name)) {
       problems.push_back("unrecorded network " + name);
     }
   }
   for (const auto &[name, d] : w.domains) {
     auto it = d.spec.metadata.find(plan::k_label_lab);
     if (it != d.spec.metadata.end() && it->second == lab &&
-        !nodes.count(d.spec.metadata.at(plan::k_label_node)) && !object("domain", name)) {
+        !nodes.count(d.spec.metadata.at(plan::k_label_node)) &&
+        !object(state::ObjectType::domain, name)) {
       problems.push_back("unrecorded domain " + name);
     }
   }
@@ -201,7 +202,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
     if (it == b.external_ids.end() || it->second != lab) {
       continue;
     }
-    if (!nodes.count(b.external_ids.at(plan::k_ovs_owner)) && !object("bridge", name)) {
+    if (!nodes.count(b.external_ids.at(plan::k_ovs_owner)) &&
+        !object(state::ObjectType::bridge, name)) {
       problems.push_back("unrecorded bridge " + name);
     }
     for (const auto &[port, ids] : b.ports) {
@@ -216,7 +218,7 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       problems.push_back("unrecorded host " + iface.kind + " " + key.second);
     }
   }
-  if (w.dhcp.count(h.lab_dir(lab)) && !object("dhcp", "dnsmasq")) {
+  if (w.dhcp.count(h.lab_dir(lab)) && !object(state::ObjectType::dhcp, "dnsmasq")) {
     problems.push_back("unrecorded dnsmasq");
   }
   for (const auto &file : w.overlays) {
@@ -230,7 +232,7 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   }
   // The other way round.
   for (const auto &node : recorded->nodes) {
-    if (node.status == "creating") {
+    if (node.status == state::RecordStatus::creating) {
       continue;
     }
     bool exists = false;
@@ -245,27 +247,29 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
                it->second.state == "running";
     }
     if (!exists) {
-      problems.push_back(fmt::format("node {} recorded as {} is missing", node.name, node.status));
+      problems.push_back(fmt::format("node {} recorded as {} is missing", node.name,
+                                     state::to_string(node.status)));
     }
   }
   for (const auto &o : recorded->objects) {
-    if (o.status == "creating") {
+    if (o.status == state::RecordStatus::creating) {
       continue;
     }
     bool exists = true;
-    if (o.type == "container") {
+    if (o.type == state::ObjectType::container) {
       exists = w.containers.count(o.name) > 0;
-    } else if (o.type == "network") {
+    } else if (o.type == state::ObjectType::network) {
       exists = w.networks.count(o.name) > 0;
-    } else if (o.type == "domain") {
+    } else if (o.type == state::ObjectType::domain) {
       exists = w.domains.count(o.name) > 0;
-    } else if (o.type == "bridge") {
+    } else if (o.type == state::ObjectType::bridge) {
       exists = w.bridges.count(o.name) > 0;
-    } else if (o.type == "dhcp") {
+    } else if (o.type == state::ObjectType::dhcp) {
       exists = w.dhcp.count(h.lab_dir(lab)) > 0;
     }
     if (!exists) {
-      problems.push_back(fmt::format("{} {} recorded as {} is missing", o.type, o.name, o.status));
+      problems.push_back(fmt::format("{} {} recorded as {} is missing", state::to_string(o.type),
+                                     o.name, state::to_string(o.status)));
     }
   }
   return problems;

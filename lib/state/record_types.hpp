@@ -1,0 +1,38 @@
+#pragma once
+// The closed sets of values the state file stores as text: record statuses and runtime object
+// types. Code branches on these enums; the text (to_string) is what the state file holds, shows
+// and always held, so no migration is involved. Depends on nothing in lib/.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ltb::state {
+
+/// The status of a lab, node, link or runtime object record. Labs: deploying, running, failed,
+/// removing. Nodes: creating, created (made, links or exec not yet done), running, failed.
+/// Links: creating, up, failed. Objects: creating, created, removing.
+enum class RecordStatus { creating, created, running, failed, removing, deploying, up };
+
+/// The type of a recorded runtime object.
+enum class ObjectType {
+  container,
+  network, // Docker network
+  veth,    // a host-side interface (veth end, tap)
+  bridge,  // Open vSwitch bridge
+  port,
+  domain, // libvirt domain
+  dhcp,   // the lab's dnsmasq for its VMs
+  capture,
+  mirror,       // OVS mirror of a segment capture
+  capture_port, // its mirror port
+};
+
+const char *to_string(RecordStatus status);
+const char *to_string(ObjectType type);
+
+/// The inverse of to_string; nullopt for text no ltb writes.
+std::optional<RecordStatus> parse_record_status(std::string_view text);
+std::optional<ObjectType> parse_object_type(std::string_view text);
+
+} // namespace ltb::state
