@@ -129,6 +129,9 @@ std::optional<Why> workload_drift(const state::NodeRecord &record,
                                   const ObservedContainer *observed) {
   const auto what =
       is_vm_kind(record.kind) ? state::ObjectType::domain : state::ObjectType::container;
+  if (record.status == state::RecordStatus::removing) {
+    return Reason::removal_unfinished;
+  }
   if (record.status != state::RecordStatus::running) {
     return Reason::unfinished;
   }
@@ -205,6 +208,11 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     return it == records.end() ? nullptr : it->second;
   };
 
+  // A lab whose `ltb down` was killed: what it recorded may be half removed, or still being
+  // removed by the runtime. It plans as absent: every recorded node is removed (what is left of
+  // it) and made again.
+  const bool lab_removing = recorded.lab && recorded.lab->status == state::RecordStatus::removing;
+
   // Nodes that are no longer in the file.
   std::set<std::string> known;
   for (const auto &record : recorded.nodes) {
@@ -230,6 +238,46 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     }
     return keys;
   };
+  // Recorded links that are no longer in the file, unwired before the removals that wait for
+  // them (a bridge goes after its ports), so that every dependency points to an earlier action.
+  std::set<std::string> desired_keys;
+  for (const auto &link : desired.links) {
+    desired_keys.insert(topology::link_key(link));
+  }
+  std::map<std::string, std::vector<std::string>> segment_unwiring;
+  for (const auto &record : recorded.links) {
+    if (desired_keys.count(record.key)) {
+      continue;
+    }
+    std::string bridge;
+    for (const auto &node : {record.a_node, record.b_node}) {
+      const auto *rec = record_of(node);
+      if (rec && rec->kind == k_bridge_kind) {
+        bridge = node;
+      }
+    }
+    plan.links[record.key] = PlannedLink{record.key,
+                                         record.name,
+                                         {record.a_node, record.a_iface, {}},
+                                         {record.b_node, record.b_iface, {}},
+                                         0,
+                                         bridge};
+    if (!bridge.empty()) {
+      segment_unwiring[bridge].push_back(record.key);
+    } else {
+      builder.add(
+          {ActionKind::unwire_links, "", {record.key}, record.name, Reason::removed_from_file, {}});
+    }
+  }
+  std::map<std::string, std::size_t> unwired_bridges; // bridge node -> its unwiring
+  for (const auto &[bridge, keys] : segment_unwiring) {
+    unwired_bridges[bridge] = builder.add({ActionKind::unwire_links,
+                                           bridge,
+                                           keys,
+                                           bridge_name(desired.name, bridge),
+                                           Reason::removed_from_file,
+                                           {}});
+  }
   // Removes whatever runs for a node now (container, domain, bridge), except `keep`.
   auto remove_existing = [&](const std::string &name, const Why &reason,
                              std::optional<Runtime> keep) -> std::vector<std::size_t> {
@@ -254,8 +302,12 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         (observed.bridges.count(name) ||
          recorded_as([](const std::string &kind) { return kind == k_bridge_kind; }))) {
       // Not among `removals`: a bridge goes after its ports are unwired, and nothing waits for it.
+      std::vector<std::size_t> deps;
+      if (auto it = unwired_bridges.find(name); it != unwired_bridges.end()) {
+        deps.push_back(it->second);
+      }
       bridge_removals[name] = builder.add(
-          {ActionKind::remove_bridge, name, {}, bridge_name(desired.name, name), reason, {}});
+          {ActionKind::remove_bridge, name, {}, bridge_name(desired.name, name), reason, deps});
       added.push_back(bridge_removals[name]);
     }
     return added;
@@ -283,6 +335,8 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
         reason = Reason::new_object;
       } else if (record->kind != k_bridge_kind) {
         reason = Reason::kind_changed;
+      } else if (lab_removing) {
+        reason = Reason::removal_unfinished;
       } else {
         reason = node_drift(*record, observed);
       }
@@ -305,6 +359,9 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     auto hash = vm ? vm_config_hash(desired, node) : topology::node_config_hash(node);
     auto reason =
         workload_reason(node, hash, record, current, plan.addresses[node.name], network_changed);
+    if (lab_removing && record && reason != Reason::kind_changed) {
+      reason = Reason::removal_unfinished;
+    }
     if (!reason) {
       continue;
     }
@@ -498,49 +555,6 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
                      rewire ? Reason::rewire : Reason::new_object, deps});
     for (const auto &key : keys) {
       node_wiring[plan.links[key].container_end()].push_back(index);
-    }
-  }
-
-  // Recorded links that are no longer in the file.
-  std::map<std::string, std::vector<std::string>> segment_unwiring;
-  for (const auto &record : recorded.links) {
-    if (plan.links.count(record.key)) {
-      continue;
-    }
-    const auto *a = desired.find_node(record.a_node);
-    const auto *b = desired.find_node(record.b_node);
-    std::string bridge;
-    for (const auto &node : {record.a_node, record.b_node}) {
-      const auto *rec = record_of(node);
-      if (rec && rec->kind == k_bridge_kind) {
-        bridge = node;
-      }
-    }
-    PlannedLink planned{record.key,
-                        record.name,
-                        {record.a_node, record.a_iface, {}},
-                        {record.b_node, record.b_iface, {}},
-                        0,
-                        bridge};
-    plan.links[record.key] = planned;
-    (void)a;
-    (void)b;
-    if (!bridge.empty()) {
-      segment_unwiring[bridge].push_back(record.key);
-    } else {
-      builder.add(
-          {ActionKind::unwire_links, "", {record.key}, record.name, Reason::removed_from_file, {}});
-    }
-  }
-  for (const auto &[bridge, keys] : segment_unwiring) {
-    auto index = builder.add({ActionKind::unwire_links,
-                              bridge,
-                              keys,
-                              bridge_name(desired.name, bridge),
-                              Reason::removed_from_file,
-                              {}});
-    if (auto it = bridge_removals.find(bridge); it != bridge_removals.end()) {
-      plan.actions[it->second].deps.push_back(index);
     }
   }
 

@@ -5,11 +5,42 @@
 #include <algorithm>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <set>
 
 using namespace ltb;
 using plan::ActionKind;
 
 namespace {
+
+/// Every dependency points to an earlier action, once: checked on every plan these tests build.
+void check_order(const plan::Plan &p) {
+  for (std::size_t i = 0; i < p.actions.size(); ++i) {
+    const auto &deps = p.actions[i].deps;
+    for (auto dep : deps) {
+      CAPTURE(plan::describe(p.actions[i], p));
+      CHECK(dep < i);
+    }
+    std::set<std::size_t> unique(deps.begin(), deps.end());
+    CHECK(unique.size() == deps.size());
+  }
+}
+
+Result<plan::Plan> checked_up(const topology::Topology &desired, const plan::Recorded &recorded,
+                              const plan::Observed &observed,
+                              const std::vector<std::string> &used) {
+  auto p = plan::plan_up(desired, recorded, observed, used);
+  if (p) {
+    check_order(*p);
+  }
+  return p;
+}
+
+plan::Plan checked_down(const std::string &lab, const plan::Recorded &recorded,
+                        const plan::Observed &observed) {
+  auto p = plan::plan_down(lab, recorded, observed);
+  check_order(p);
+  return p;
+}
 
 topology::Node container(const std::string &name, const std::string &image = "ltb/busybox:latest") {
   topology::Node node;
@@ -110,7 +141,7 @@ const plan::Action *find(const plan::Plan &p, ActionKind kind, const std::string
 
 TEST_CASE("a new lab creates the network, every node, bridge and link, in dependency order") {
   auto t = lab();
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::create_network) == 1);
   CHECK(count(*p, ActionKind::create_node) == 3);
@@ -140,10 +171,10 @@ TEST_CASE("a new lab creates the network, every node, bridge and link, in depend
 
 TEST_CASE("an unchanged lab plans nothing") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   REQUIRE(first);
   auto w = converged(t, *first);
-  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  auto again = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(again);
   CHECK(again->empty());
   CHECK(again->addresses == first->addresses);
@@ -151,10 +182,10 @@ TEST_CASE("an unchanged lab plans nothing") {
 
 TEST_CASE("a changed image recreates only that node and rewires only its links") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.nodes[1].image = "ltb/frr:latest"; // r2
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::remove_node) == 1);
   CHECK(count(*p, ActionKind::create_node) == 1);
@@ -169,11 +200,11 @@ TEST_CASE("a changed image recreates only that node and rewires only its links")
 
 TEST_CASE("a removed node goes with its links; the others stay") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.nodes.erase(t.nodes.begin() + 2); // h1
   t.links.erase(t.links.begin() + 1); // h1-sw1
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::remove_node) == 1);
   CHECK(find(*p, ActionKind::remove_node, "h1"));
@@ -184,10 +215,10 @@ TEST_CASE("a removed node goes with its links; the others stay") {
 
 TEST_CASE("a new link creates only that link") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.links.push_back(link("r2", "eth2", "h1", "eth2"));
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   REQUIRE(p->actions.size() == 1);
   CHECK(p->actions[0].kind == ActionKind::wire_links);
@@ -196,10 +227,10 @@ TEST_CASE("a new link creates only that link") {
 
 TEST_CASE("a removed link is unwired and nothing else changes") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.links.erase(t.links.begin()); // r1-r2
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   REQUIRE(p->actions.size() == 1);
   CHECK(p->actions[0].kind == ActionKind::unwire_links);
@@ -207,10 +238,10 @@ TEST_CASE("a removed link is unwired and nothing else changes") {
 
 TEST_CASE("drift: a container removed by hand is recreated and its links rewired") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   w.observed.containers.erase("r1");
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   const auto *create = find(*p, ActionKind::create_node, "r1");
   REQUIRE(create);
@@ -227,11 +258,11 @@ TEST_CASE("drift: a container removed by hand is recreated and its links rewired
 
 TEST_CASE("drift: a stopped container and a replaced one are recreated") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   w.observed.containers["r1"].state = "exited";
   w.observed.containers["r2"].id = "someone-else";
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(plan::to_string(find(*p, ActionKind::create_node, "r1")->why) == "container exited");
   CHECK(plan::to_string(find(*p, ActionKind::create_node, "r2")->why) ==
@@ -240,10 +271,10 @@ TEST_CASE("drift: a stopped container and a replaced one are recreated") {
 
 TEST_CASE("drift: a missing bridge is recreated and all its ports rewired") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   w.observed.bridges.erase("sw1");
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::create_bridge) == 1);
   CHECK(count(*p, ActionKind::create_node) == 0);
@@ -252,11 +283,11 @@ TEST_CASE("drift: a missing bridge is recreated and all its ports rewired") {
 
 TEST_CASE("an interrupted run: unfinished records are redone, finished ones kept") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   w.recorded.nodes[0].status = state::RecordStatus::creating; // r1 was being created when ltb died
   w.recorded.links[0].status = state::RecordStatus::creating;
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_node, "r1"));
   CHECK(find(*p, ActionKind::create_node, "r1"));
@@ -267,7 +298,7 @@ TEST_CASE("a container left without a record is replaced") {
   auto t = lab();
   plan::Observed observed;
   observed.containers["r1"] = {"orphan", "ltb-t-r1", "running", "x"};
-  auto p = plan::plan_up(t, {}, observed, {});
+  auto p = checked_up(t, {}, observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_node, "r1"));
   CHECK(find(*p, ActionKind::create_node, "r1")->why == plan::Reason::not_in_state);
@@ -276,29 +307,29 @@ TEST_CASE("a container left without a record is replaced") {
 TEST_CASE("management subnet: allocated around used ones, then kept") {
   auto t = lab();
   t.mgmt.ipv4_subnet.clear();
-  auto p = plan::plan_up(t, {}, {}, {"172.20.0.0/24", "172.20.1.0/25", "10.0.0.0/8"});
+  auto p = checked_up(t, {}, {}, {"172.20.0.0/24", "172.20.1.0/25", "10.0.0.0/8"});
   REQUIRE(p);
   CHECK(p->subnet == "172.20.2.0/24");
   auto w = converged(t, *p);
-  auto again = plan::plan_up(t, w.recorded, w.observed, {"172.20.2.0/24"});
+  auto again = checked_up(t, w.recorded, w.observed, {"172.20.2.0/24"});
   REQUIRE(again);
   CHECK(again->subnet == "172.20.2.0/24");
   CHECK(again->empty());
 
-  auto full = plan::plan_up(t, {}, {}, {"172.20.0.0/16"});
+  auto full = checked_up(t, {}, {}, {"172.20.0.0/16"});
   CHECK_FALSE(full);
 }
 
 TEST_CASE("addresses: explicit ones are honoured, others stable when nodes come and go") {
   auto t = lab();
   t.nodes[1].mgmt_ipv4 = "172.31.5.2"; // r2 asks for what r1 would get
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   CHECK(p->addresses.at("r2") == "172.31.5.2");
   CHECK(p->addresses.at("r1") == "172.31.5.3");
   auto w = converged(t, *p);
   t.nodes.insert(t.nodes.begin(), container("r0"));
-  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  auto again = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(again);
   CHECK(again->addresses.at("r1") == "172.31.5.3");
   CHECK(again->addresses.at("h1") == p->addresses.at("h1"));
@@ -308,10 +339,10 @@ TEST_CASE("addresses: explicit ones are honoured, others stable when nodes come 
 
 TEST_CASE("a changed management subnet re-addresses the network and recreates containers") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.mgmt.ipv4_subnet = "172.31.6.0/24";
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::remove_network) == 1);
   CHECK(count(*p, ActionKind::create_network) == 1);
@@ -321,10 +352,10 @@ TEST_CASE("a changed management subnet re-addresses the network and recreates co
 
 TEST_CASE("generated link names stay as first recorded") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.links[0].name = "r1-r2-renamed-by-generator";
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(p->links.at(topology::link_key(t.links[0])).name == "r1-r2");
   CHECK(p->empty());
@@ -333,7 +364,7 @@ TEST_CASE("generated link names stay as first recorded") {
 TEST_CASE("exec commands wait for the node's links") {
   auto t = lab();
   t.nodes[2].exec = {"ip addr add 10.0.0.1/24 dev eth1"}; // h1
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   const auto *exec = find(*p, ActionKind::run_exec, "h1");
   REQUIRE(exec);
@@ -348,20 +379,20 @@ TEST_CASE("a link between two bridges is refused") {
   auto t = lab();
   t.nodes.push_back(bridge("sw2"));
   t.links.push_back(link("sw1", "p9", "sw2", "p1"));
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE_FALSE(p);
   CHECK(p.error().message.find("two ovs-bridge nodes") != std::string::npos);
 }
 
 TEST_CASE("teardown removes recorded and observed objects, network after containers") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   w.observed.containers["stray"] = {"x", "ltb-t-stray", "running", ""};
   w.observed.host_links = {plan::veth_prefix("t") + "abcdef"};
   w.recorded.objects.push_back({1, "t", state::ObjectType::container, "ltb-t-half", "half", "", "",
                                 state::RecordStatus::creating});
-  auto p = plan::plan_down("t", w.recorded, w.observed);
+  auto p = checked_down("t", w.recorded, w.observed);
   CHECK(p.teardown);
   CHECK(count(p, ActionKind::remove_node) == 5); // r1 r2 h1 stray half
   CHECK(count(p, ActionKind::remove_bridge) == 1);
@@ -376,7 +407,7 @@ TEST_CASE("teardown removes recorded and observed objects, network after contain
 
 TEST_CASE("describe says what and why") {
   auto t = lab();
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   const auto *r1 = find(*p, ActionKind::create_node, "r1");
   CHECK(plan::describe(*r1, *p) == "create node r1 as ltb-t-r1 at 172.31.5.2 [new]");
@@ -385,10 +416,10 @@ TEST_CASE("describe says what and why") {
 TEST_CASE("a node whose peer is recreated runs its exec commands again after the rewiring") {
   auto t = lab();
   t.nodes[0].exec = {"ip addr add 10.0.0.1/30 dev eth1"}; // r1
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   t.nodes[1].env["FOO"] = "1"; // r2 changes; r1 stays
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::create_node) == 1);
   const auto *rerun = find(*p, ActionKind::run_exec, "r1");
@@ -437,7 +468,7 @@ World converged_mixed(const topology::Topology &t, const plan::Plan &p) {
 
 TEST_CASE("VMs: created after the network and the bridges their NICs join; links wired after") {
   auto t = mixed();
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   const auto *create = find(*p, ActionKind::create_vm, "v1");
   REQUIRE(create);
@@ -462,14 +493,14 @@ TEST_CASE("VMs: created after the network and the bridges their NICs join; links
 
 TEST_CASE("VMs: unchanged plans nothing; destroyed by hand is recreated and its links rewired") {
   auto t = mixed();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged_mixed(t, *first);
-  auto again = plan::plan_up(t, w.recorded, w.observed, {});
+  auto again = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(again);
   CHECK(again->empty());
 
   w.observed.vms.erase("v1");
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_vm, "v1"));
   CHECK(plan::to_string(find(*p, ActionKind::create_vm, "v1")->why) ==
@@ -480,17 +511,17 @@ TEST_CASE("VMs: unchanged plans nothing; destroyed by hand is recreated and its 
 
 TEST_CASE("VMs: a new link on a VM recreates it (its NICs are fixed); memory too") {
   auto t = mixed();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged_mixed(t, *first);
   t.links.push_back(link("v1", "eth3", "h1", "eth2"));
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(find(*p, ActionKind::create_vm, "v1")->why == plan::Reason::configuration_changed);
   CHECK(count(*p, ActionKind::create_node) == 0);
 
   auto t2 = mixed();
   t2.nodes.back().memory_bytes = 512LL << 20;
-  auto p2 = plan::plan_up(t2, w.recorded, w.observed, {});
+  auto p2 = checked_up(t2, w.recorded, w.observed, {});
   REQUIRE(p2);
   CHECK(find(*p2, ActionKind::create_vm, "v1"));
   CHECK(count(*p2, ActionKind::create_node) == 0);
@@ -508,9 +539,9 @@ TEST_CASE("VMs: NIC order follows the interface names naturally") {
 
 TEST_CASE("VMs: teardown removes the domain with its links' taps") {
   auto t = mixed();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged_mixed(t, *first);
-  auto p = plan::plan_down("t", w.recorded, w.observed);
+  auto p = checked_down("t", w.recorded, w.observed);
   const auto *remove = find(p, ActionKind::remove_vm, "v1");
   REQUIRE(remove);
   CHECK(remove->links.size() == 2);
@@ -520,7 +551,7 @@ TEST_CASE("VMs: teardown removes the domain with its links' taps") {
 TEST_CASE("VMs: the DHCP server is configured before the VMs start, with one reservation each") {
   auto t = mixed();
   t.nodes.push_back(vm("v2"));
-  auto p = plan::plan_up(t, {}, {}, {});
+  auto p = checked_up(t, {}, {}, {});
   REQUIRE(p);
   REQUIRE(count(*p, ActionKind::configure_dhcp) == 1);
   std::size_t dhcp = 0;
@@ -544,19 +575,19 @@ TEST_CASE("VMs: the DHCP server is configured before the VMs start, with one res
 
 TEST_CASE("VMs: the DHCP server is restarted when reservations change, kept when they do not") {
   auto t = mixed();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged_mixed(t, *first);
 
   // A recreated VM keeps its address: the server is not touched.
   w.observed.vms.erase("v1");
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::configure_dhcp) == 0);
 
   // The server died: started again.
   auto w2 = converged_mixed(t, *first);
   w2.observed.dhcp_hosts.reset();
-  auto p2 = plan::plan_up(t, w2.recorded, w2.observed, {});
+  auto p2 = checked_up(t, w2.recorded, w2.observed, {});
   REQUIRE(p2);
   CHECK(count(*p2, ActionKind::configure_dhcp) == 1);
   CHECK(count(*p2, ActionKind::create_vm) == 0);
@@ -564,7 +595,7 @@ TEST_CASE("VMs: the DHCP server is restarted when reservations change, kept when
   // Another VM: one restart with both reservations.
   auto t3 = mixed();
   t3.nodes.push_back(vm("v2"));
-  auto p3 = plan::plan_up(t3, w2.recorded, converged_mixed(t, *first).observed, {});
+  auto p3 = checked_up(t3, w2.recorded, converged_mixed(t, *first).observed, {});
   REQUIRE(p3);
   REQUIRE(count(*p3, ActionKind::configure_dhcp) == 1);
   CHECK(find(*p3, ActionKind::create_vm, "v2"));
@@ -573,24 +604,24 @@ TEST_CASE("VMs: the DHCP server is restarted when reservations change, kept when
 
 TEST_CASE("VMs: the DHCP server stops when the last VM goes, and with the lab") {
   auto t = mixed();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged_mixed(t, *first);
   auto without = lab();
-  auto p = plan::plan_up(without, w.recorded, w.observed, {});
+  auto p = checked_up(without, w.recorded, w.observed, {});
   REQUIRE(p);
   CHECK(count(*p, ActionKind::remove_dhcp) == 1);
   CHECK(p->dhcp_hosts.empty());
 
-  auto down = plan::plan_down("t", w.recorded, w.observed);
+  auto down = checked_down("t", w.recorded, w.observed);
   CHECK(count(down, ActionKind::remove_dhcp) == 1);
   // Only a record left (crash before the server wrote its pid file): still stopped.
   w.observed.dhcp_hosts.reset();
   w.recorded.objects.push_back(
       {1, "t", state::ObjectType::dhcp, "dnsmasq", "", "", "", state::RecordStatus::creating});
-  CHECK(count(plan::plan_down("t", w.recorded, w.observed), ActionKind::remove_dhcp) == 1);
+  CHECK(count(checked_down("t", w.recorded, w.observed), ActionKind::remove_dhcp) == 1);
 
   // A lab without VMs has no DHCP server.
-  auto plain = plan::plan_up(lab(), {}, {}, {});
+  auto plain = checked_up(lab(), {}, {}, {});
   REQUIRE(plain);
   CHECK(count(*plain, ActionKind::configure_dhcp) == 0);
 }
@@ -643,7 +674,7 @@ TEST_CASE("reasons: every reason's text reads back as the same reason") {
 
 TEST_CASE("node state: the drift rules `ltb status` shows are the planner's") {
   auto t = lab();
-  auto first = plan::plan_up(t, {}, {}, {});
+  auto first = checked_up(t, {}, {}, {});
   auto w = converged(t, *first);
   auto record = [&](const std::string &name) -> state::NodeRecord & {
     for (auto &r : w.recorded.nodes) {
@@ -670,7 +701,7 @@ TEST_CASE("node state: the drift rules `ltb status` shows are the planner's") {
   record("r1").status = state::RecordStatus::creating;
   CHECK(plan::node_state(record("r1"), w.observed, true) == "creating");
   // Each state that is not "running" is one the planner recreates the node for.
-  auto p = plan::plan_up(t, w.recorded, w.observed, {});
+  auto p = checked_up(t, w.recorded, w.observed, {});
   REQUIRE(p);
   for (const auto *name : {"r1", "r2", "h1"}) {
     const auto *create = find(*p, ActionKind::create_node, name);
@@ -678,4 +709,89 @@ TEST_CASE("node state: the drift rules `ltb status` shows are the planner's") {
     CHECK(create->why == plan::node_drift(record(name), w.observed)->reason);
   }
   CHECK(find(*p, ActionKind::create_bridge, "sw1"));
+}
+
+TEST_CASE("order: a segment link unwired before its bridge is removed, never after") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  // sw1 and both its links leave the file: the unwiring comes first and the removal waits for it.
+  t.nodes.pop_back();
+  t.links.resize(1);
+  auto p = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  const auto *unwire = find(*p, ActionKind::unwire_links, "sw1");
+  const auto *remove = find(*p, ActionKind::remove_bridge, "sw1");
+  REQUIRE(unwire);
+  REQUIRE(remove);
+  REQUIRE(remove->deps.size() == 1);
+  CHECK(&p->actions[remove->deps[0]] == unwire);
+}
+
+TEST_CASE("killed down: a lab recorded as removing plans as absent and is made again") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.recorded.lab->status = state::RecordStatus::removing;
+  SUBCASE("everything still runs (the runtime may be removing it right now)") {}
+  SUBCASE("some containers are gone, their records not yet") {
+    w.observed.containers.erase("r1");
+    w.observed.containers.erase("h1");
+  }
+  SUBCASE("a container is being removed by Docker") {
+    w.observed.containers["r2"].state = "removing";
+  }
+  SUBCASE("a node's record went with its container") {
+    w.observed.containers.erase("r2");
+    w.recorded.nodes.erase(w.recorded.nodes.begin() + 1);
+  }
+  auto p = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(!p->empty());
+  for (const auto &node : t.nodes) {
+    CAPTURE(node.name);
+    bool bridge = node.runtime == topology::Runtime::ovs_bridge;
+    const auto *create =
+        find(*p, bridge ? ActionKind::create_bridge : ActionKind::create_node, node.name);
+    REQUIRE(create);
+    // What is left of the node goes first (waiting for a removal in progress), then it is made.
+    const auto *remove =
+        find(*p, bridge ? ActionKind::remove_bridge : ActionKind::remove_node, node.name);
+    bool recorded = false;
+    for (const auto &r : w.recorded.nodes) {
+      recorded = recorded || r.name == node.name;
+    }
+    if (bridge) {
+      // create_bridge deletes what is left of a bridge itself when its reason is not "new".
+      CHECK(create->why == plan::Reason::removal_unfinished);
+      CHECK(!remove);
+    } else if (recorded || w.observed.containers.count(node.name)) {
+      REQUIRE(remove);
+      CHECK(std::find(create->deps.begin(), create->deps.end(),
+                      static_cast<std::size_t>(remove - p->actions.data())) != create->deps.end());
+    }
+  }
+  // Every link is wired again, to the new nodes.
+  CHECK(count(*p, ActionKind::wire_links) == 2);
+  // Once applied, the next plan is empty.
+  auto again = checked_up(t, converged(t, *p).recorded, converged(t, *p).observed, {});
+  REQUIRE(again);
+  CHECK(again->empty());
+}
+
+TEST_CASE("killed down: a node recorded as removing is made again, with its reason") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  w.recorded.nodes[0].status = state::RecordStatus::removing;
+  auto p = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  const auto *create = find(*p, ActionKind::create_node, w.recorded.nodes[0].name);
+  REQUIRE(create);
+  CHECK(create->why == plan::Reason::removal_unfinished);
+  CHECK(plan::describe(*create, *p).find("[removal unfinished by an earlier run]") !=
+        std::string::npos);
+  CHECK(find(*p, ActionKind::remove_node, w.recorded.nodes[0].name));
+  CHECK(plan::node_state(w.recorded.nodes[0], w.observed, true) == "removing");
 }

@@ -419,7 +419,28 @@ public:
     if (response.status == 204 || response.status == 200 || response.status == 404) {
       return {};
     }
+    if (response.status == 409) {
+      // With force, Docker answers 409 only when a removal of the container is already in
+      // progress (for example one started by an `ltb down` that was killed): wait for it to end.
+      return wait_removed(name_or_id, response);
+    }
     return fail(api_error(fmt::format("cannot remove container '{}'", name_or_id), response));
+  }
+
+  Status wait_removed(const std::string &name_or_id, const Response &conflict) {
+    constexpr auto k_limit = std::chrono::seconds(60);
+    const auto deadline = std::chrono::steady_clock::now() + k_limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      LTB_TRY(response, get("/containers/" + path_encode(name_or_id) + "/json"));
+      if (response.status == 404) {
+        return {};
+      }
+    }
+    return fail(api_error(fmt::format("cannot remove container '{}': Docker's removal of it did "
+                                      "not end within {} s",
+                                      name_or_id, k_limit.count()),
+                          conflict, "check the Docker daemon's log, then run ltb again"));
   }
 
   Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) override {
