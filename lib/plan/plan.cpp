@@ -1,6 +1,7 @@
 #include "plan/plan.hpp"
 
 #include "plan/names.hpp"
+#include "topology/kinds.hpp"
 #include "util/hash.hpp"
 #include "util/ipv4.hpp"
 
@@ -12,8 +13,6 @@ namespace ltb::plan {
 namespace {
 
 using topology::Runtime;
-
-constexpr const char *k_bridge_kind = "ovs-bridge";
 
 class Builder {
 public:
@@ -117,11 +116,16 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   return {};
 }
 
+// A record has only the kind's name: its runtime comes from the kind registry (an unknown kind,
+// recorded by another version of ltb, is a container).
 bool is_vm_kind(const std::string &kind) {
-  return kind == "vm";
+  return topology::runtime_of_kind(kind) == Runtime::vm;
 }
 bool is_container_kind(const std::string &kind) {
-  return kind != k_bridge_kind && !is_vm_kind(kind);
+  return topology::runtime_of_kind(kind) == Runtime::container;
+}
+bool is_bridge_kind(const std::string &kind) {
+  return topology::runtime_of_kind(kind) == Runtime::ovs_bridge;
 }
 
 /// The drift of a container or VM (by its record's kind) from what runs for it.
@@ -252,7 +256,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     std::string bridge;
     for (const auto &node : {record.a_node, record.b_node}) {
       const auto *rec = record_of(node);
-      if (rec && rec->kind == k_bridge_kind) {
+      if (rec && is_bridge_kind(rec->kind)) {
         bridge = node;
       }
     }
@@ -299,8 +303,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     }
     append(removals, added);
     if (keep != Runtime::ovs_bridge &&
-        (observed.bridges.count(name) ||
-         recorded_as([](const std::string &kind) { return kind == k_bridge_kind; }))) {
+        (observed.bridges.count(name) || recorded_as(is_bridge_kind))) {
       // Not among `removals`: a bridge goes after its ports are unwired, and nothing waits for it.
       std::vector<std::size_t> deps;
       if (auto it = unwired_bridges.find(name); it != unwired_bridges.end()) {
@@ -333,7 +336,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
       std::optional<Why> reason;
       if (!record) {
         reason = Reason::new_object;
-      } else if (record->kind != k_bridge_kind) {
+      } else if (!is_bridge_kind(record->kind)) {
         reason = Reason::kind_changed;
       } else if (lab_removing) {
         reason = Reason::removal_unfinished;
@@ -589,7 +592,7 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
 
 std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
                               bool bridges_known) {
-  if (record.kind == k_bridge_kind) {
+  if (is_bridge_kind(record.kind)) {
     if (record.status != state::RecordStatus::running) {
       return Reason::unfinished;
     }
@@ -686,9 +689,9 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
   std::set<std::string> bridges;
   std::set<std::string> vms;
   for (const auto &record : recorded.nodes) {
-    (record.kind == k_bridge_kind ? bridges
-     : is_vm_kind(record.kind)    ? vms
-                                  : containers)
+    (is_bridge_kind(record.kind) ? bridges
+     : is_vm_kind(record.kind)   ? vms
+                                 : containers)
         .insert(record.name);
   }
   for (const auto &[name, vm] : observed.vms) {
