@@ -606,6 +606,33 @@ std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &o
   return workload_drift(record, it == pool.end() ? nullptr : &it->second);
 }
 
+std::vector<std::string> not_converged(const topology::Topology &desired,
+                                       const Observed &observed) {
+  std::vector<std::string> problems;
+  for (const auto &node : desired.nodes) {
+    std::string what;
+    if (node.runtime == Runtime::ovs_bridge) {
+      what = observed.bridges.count(node.name) ? "" : "its bridge is missing";
+    } else {
+      const bool vm = node.runtime == Runtime::vm;
+      const auto &pool = vm ? observed.vms : observed.containers;
+      auto it = pool.find(node.name);
+      const char *object = vm ? "domain" : "container";
+      if (it == pool.end()) {
+        what = fmt::format("its {} is missing", object);
+      } else if (it->second.state != "running") {
+        what = fmt::format("its {} is {}", object, it->second.state);
+      }
+    }
+    if (!what.empty()) {
+      problems.push_back(fmt::format("node {} of lab {} is not running after ltb up ({}); run "
+                                     "`ltb up` again, `ltb status {}` shows the lab",
+                                     node.name, desired.name, what, desired.name));
+    }
+  }
+  return problems;
+}
+
 std::string node_state(const state::NodeRecord &record, const Observed &observed,
                        bool bridges_known) {
   auto drift = node_drift(record, observed, bridges_known);

@@ -135,6 +135,10 @@ std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &o
 std::string node_state(const state::NodeRecord &record, const Observed &observed,
                        bool bridges_known);
 
+/// After `ltb up`: one message per desired node that is not observed running (its container,
+/// domain or bridge missing or stopped); empty when the lab converged.
+std::vector<std::string> not_converged(const topology::Topology &desired, const Observed &observed);
+
 /// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
 std::string describe(const Action &action, const Plan &plan);
 

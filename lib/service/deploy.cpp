@@ -200,6 +200,15 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   outcome.interrupted = result.interrupted;
   outcome.actions = result.actions.size() + claimed;
   outcome.errors = failed_errors(result);
+  // Never success while a node does not run: a removal still in progress (an `ltb down` killed
+  // meanwhile) may take away what was observed before the plan. Look again.
+  if (result.ok() && !result.interrupted) {
+    LTB_TRY(after, apply::observe(desired.name, backends, {has_bridges, false, false, {}}));
+    for (auto &problem : plan::not_converged(desired, after)) {
+      outcome.failed += 1;
+      outcome.errors.push_back(std::move(problem));
+    }
+  }
   return outcome;
 }
 

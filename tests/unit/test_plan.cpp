@@ -795,3 +795,22 @@ TEST_CASE("killed down: a node recorded as removing is made again, with its reas
   CHECK(find(*p, ActionKind::remove_node, w.recorded.nodes[0].name));
   CHECK(plan::node_state(w.recorded.nodes[0], w.observed, true) == "removing");
 }
+
+TEST_CASE("after up: a node not observed running is reported, a converged lab is not") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  CHECK(plan::not_converged(t, w.observed).empty());
+  w.observed.containers.erase("r1");
+  w.observed.containers["r2"].state = "removing";
+  w.observed.bridges.erase("sw1");
+  auto problems = plan::not_converged(t, w.observed);
+  REQUIRE(problems.size() == 3);
+  CHECK(problems[0] == "node r1 of lab t is not running after ltb up (its container is missing); "
+                       "run `ltb up` again, `ltb status t` shows the lab");
+  CHECK(problems[1].find("node r2 of lab t is not running after ltb up (its container is "
+                         "removing)") == 0);
+  CHECK(problems[2].find("node sw1 of lab t is not running after ltb up (its bridge is "
+                         "missing)") == 0);
+}
