@@ -1,7 +1,6 @@
 // ltb exec NODE [--lab LAB] -- COMMAND...: a command in a node, through Docker's exec for
 // containers and ssh for VMs; --all / --label run it on several nodes at once, each output line
 // prefixed with the node's name.
-#include "access/ssh.hpp"
 #include "cli/context.hpp"
 #include "cli/exec_prefix.hpp"
 #include "cli/exec_select.hpp"

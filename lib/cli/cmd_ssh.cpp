@@ -1,8 +1,6 @@
 // ltb ssh NODE [--lab LAB] [-t] [-n] [--timeout SECONDS] [-- COMMAND...]
-#include "access/ssh.hpp"
 #include "cli/context.hpp"
 #include "cli/exec_select.hpp"
-#include "plan/names.hpp"
 #include "service/nodes.hpp"
 #include "util/shell_split.hpp"
 
@@ -45,39 +43,12 @@ void write_all(int fd, std::string_view data) {
 }
 
 int run_ssh(const Globals &globals, const SshOptions &options) {
-  auto store = open_store(globals);
-  if (!store) {
-    report(globals, store.error());
-    return k_ssh_failed;
-  }
-  std::string lab = options.lab;
-  if (lab.empty()) {
-    auto found = service::lab_of_node(**store, caller(), options.node);
-    if (!found) {
-      report(globals, found.error());
-      return k_ssh_failed;
-    }
-    lab = *found;
-  }
-  auto target = access::ssh_target(**store, lab_dir(globals, lab), lab, options.node);
-  if (!target) {
-    report(globals, target.error());
-    return k_ssh_failed;
-  }
-  target->timeout_seconds = options.timeout;
-  store->reset(); // no state file handle held for the whole session
-
-  auto session = access::SshSession::open(*target);
+  PrintSink events(globals);
+  const service::Session service_session{service_context(globals), caller(), interrupt_token(),
+                                         events};
+  auto session = service::open_ssh(service_session, {options.node, options.lab, options.timeout});
   if (!session) {
-    const auto kind = session.error().kind;
-    if (kind == access::SshFailure::unreachable || kind == access::SshFailure::refused ||
-        kind == access::SshFailure::timeout) {
-      if (auto stopped = service::not_running(*target)) {
-        report(globals, *stopped);
-        return k_ssh_failed;
-      }
-    }
-    report(globals, session.error().error);
+    report(globals, session.error());
     return k_ssh_failed;
   }
 

@@ -1,10 +1,7 @@
 // ltb status [LAB] [--format table|json]  (alias: ps)
-#include "apply/observe.hpp"
 #include "cli/context.hpp"
 #include "cli/table.hpp"
-#include "plan/names.hpp"
-#include "plan/plan.hpp"
-#include "schedule/scheduler.hpp"
+#include "service/status.hpp"
 
 #include <fmt/format.h>
 #include <map>
@@ -14,36 +11,23 @@ namespace ltb::cli {
 
 namespace {
 
-/// The reservation a lab is under (its end and time left), for the table and json; "-" / null
-/// for a lab without one.
-struct Reserved {
-  std::map<std::string, state::ReservationRecord> by_lab;
-  schedule::Instant now = 0;
-  std::string column(const std::string &lab) const {
-    auto it = by_lab.find(lab);
-    return it == by_lab.end()
-               ? "-"
-               : fmt::format("{} ({})", schedule::format_local_short(it->second.end_at),
-                             schedule::format_time_left(it->second.end_at, now));
-  }
-  nlohmann::json json(const std::string &lab) const {
-    auto it = by_lab.find(lab);
-    if (it == by_lab.end()) {
-      return nullptr;
-    }
-    return {{"id", it->second.id},
-            {"state", it->second.state},
-            {"end", schedule::format_utc(it->second.end_at)},
-            {"left_seconds", std::max<std::int64_t>(0, it->second.end_at - now)}};
-  }
-};
+/// The UNTIL column of a reserved lab: its end and the time left; "-" for a lab without one.
+std::string until_column(const std::optional<state::ReservationRecord> &reservation,
+                         schedule::Instant now) {
+  return reservation ? fmt::format("{} ({})", schedule::format_local_short(reservation->end_at),
+                                   schedule::format_time_left(reservation->end_at, now))
+                     : "-";
+}
 
-Result<Reserved> reserved_labs(state::Store &store) {
-  LTB_TRY(all, store.reservations());
-  Reserved reserved;
-  reserved.now = schedule::SystemClock().now();
-  reserved.by_lab = schedule::reserved_labs(all, reserved.now);
-  return reserved;
+nlohmann::json reservation_json(const std::optional<state::ReservationRecord> &reservation,
+                                schedule::Instant now) {
+  if (!reservation) {
+    return nullptr;
+  }
+  return {{"id", reservation->id},
+          {"state", reservation->state},
+          {"end", schedule::format_utc(reservation->end_at)},
+          {"left_seconds", std::max<std::int64_t>(0, reservation->end_at - now)}};
 }
 
 struct StatusOptions {
@@ -51,73 +35,24 @@ struct StatusOptions {
   std::string format = "table";
 };
 
-int status_all(const Globals &globals, Connection &connection, bool json) {
-  auto labs = connection.store->labs();
-  if (!labs) {
-    return report(globals, labs.error());
-  }
-  auto containers = connection.docker->list_containers({});
-  if (!containers) {
-    return report(globals, containers.error());
-  }
-  std::map<std::string, int> running;
-  for (const auto &container : *containers) {
-    auto lab = container.labels.find(plan::k_label_lab);
-    if (lab != container.labels.end() && container.state == "running") {
-      ++running[lab->second];
-    }
-  }
-  // VMs count like containers; libvirt is asked only when some lab has one.
-  bool any_vm = false;
-  for (const auto &lab : *labs) {
-    auto nodes = connection.store->nodes(lab.name);
-    for (const auto &node : nodes ? *nodes : std::vector<state::NodeRecord>{}) {
-      any_vm = any_vm || node.kind == "vm";
-    }
-  }
-  if (any_vm && connection.connect_vms(false) && connection.vms) {
-    if (auto vms = connection.vms->list({}); vms) {
-      for (const auto &vm : *vms) {
-        auto lab = vm.metadata.find(plan::k_label_lab);
-        if (lab != vm.metadata.end() && vm.state == "running") {
-          ++running[lab->second];
-        }
-      }
-    }
-  }
-  auto reserved = reserved_labs(*connection.store);
-  if (!reserved) {
-    return report(globals, reserved.error());
-  }
+void print_all(const service::StatusOverview &overview, bool json) {
   nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
-  for (const auto &lab : *labs) {
-    auto nodes = connection.store->nodes(lab.name);
-    if (!nodes) {
-      return report(globals, nodes.error());
-    }
-    int containers_recorded = 0; // containers and VMs: the nodes that run
-    int bridges = 0;
-    for (const auto &node : *nodes) {
-      (node.kind == "ovs-bridge" ? bridges : containers_recorded)++;
-    }
-    int up = running[lab.name];
-    std::string status = state::to_string(lab.status);
-    if (lab.status == state::RecordStatus::running && up < containers_recorded) {
-      status = "degraded";
-    }
+  for (const auto &summary : overview.labs) {
+    const auto &lab = summary.lab;
     out.push_back({{"name", lab.name},
-                   {"status", status},
-                   {"containers", containers_recorded},
-                   {"containers_running", up},
-                   {"bridges", bridges},
+                   {"status", summary.status},
+                   {"containers", summary.workloads},
+                   {"containers_running", summary.running},
+                   {"bridges", summary.bridges},
                    {"owner", lab.owner},
                    {"file", lab.topology_file},
                    {"mgmt_subnet", lab.mgmt_subnet},
-                   {"reservation", reserved->json(lab.name)}});
-    rows.push_back({lab.name, status, fmt::format("{}/{}", up, containers_recorded),
-                    std::to_string(bridges), lab.mgmt_subnet, lab.owner, lab.topology_file,
-                    reserved->column(lab.name)});
+                   {"reservation", reservation_json(summary.reservation, overview.now)}});
+    rows.push_back({lab.name, summary.status,
+                    fmt::format("{}/{}", summary.running, summary.workloads),
+                    std::to_string(summary.bridges), lab.mgmt_subnet, lab.owner, lab.topology_file,
+                    until_column(summary.reservation, overview.now)});
   }
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"labs", out}}.dump(2));
@@ -128,43 +63,13 @@ int status_all(const Globals &globals, Connection &connection, bool json) {
         "{}", format_table(
                   {"LAB", "STATUS", "RUNNING", "BRIDGES", "MGMT", "OWNER", "FILE", "UNTIL"}, rows));
   }
-  return 0;
 }
 
-int status_lab(const Globals &globals, Connection &connection, const std::string &lab, bool json) {
-  auto record = connection.store->lab(lab);
-  if (!record) {
-    return report(globals, record.error());
-  }
-  if (!*record) {
-    return report(globals, unknown_lab(*connection.store, lab));
-  }
-  auto nodes = connection.store->nodes(lab);
-  if (!nodes) {
-    return report(globals, nodes.error());
-  }
-  bool bridges = false;
-  for (const auto &node : *nodes) {
-    bridges = bridges || node.kind == "ovs-bridge";
-  }
-  bool vms = false;
-  for (const auto &node : *nodes) {
-    vms = vms || node.kind == "vm";
-  }
-  if (vms) {
-    (void)connection.connect_vms(false); // without libvirt, VMs show as missing
-  }
-  auto backends = connection.backends();
-  auto observed = apply::observe(lab, backends, {bridges, false, false, {}});
-  if (!observed) {
-    return report(globals, observed.error());
-  }
+void print_lab(const service::LabStatus &status, bool json) {
+  const auto &lab = status.lab;
   nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
-  int drift = 0;
-  for (const auto &node : *nodes) {
-    auto state = plan::node_state(node, *observed, bridges);
-    drift += state != "running";
+  for (const auto &[node, state] : status.nodes) {
     out.push_back({{"name", node.name},
                    {"kind", node.kind},
                    {"image", node.image},
@@ -174,44 +79,51 @@ int status_lab(const Globals &globals, Connection &connection, const std::string
     rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image, state,
                     node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
   }
-  auto reserved = reserved_labs(*connection.store);
-  if (!reserved) {
-    return report(globals, reserved.error());
-  }
   if (json) {
-    fmt::print("{}\n", nlohmann::json{{"lab", lab},
-                                      {"status", state::to_string((*record)->status)},
-                                      {"mgmt_subnet", (*record)->mgmt_subnet},
-                                      {"reservation", reserved->json(lab)},
-                                      {"nodes", out}}
-                           .dump(2));
-    return 0;
+    fmt::print("{}\n",
+               nlohmann::json{{"lab", lab.name},
+                              {"status", state::to_string(lab.status)},
+                              {"mgmt_subnet", lab.mgmt_subnet},
+                              {"reservation", reservation_json(status.reservation, status.now)},
+                              {"nodes", out}}
+                   .dump(2));
+    return;
   }
-  fmt::print("lab {} ({}), management {} on {}\n", lab, state::to_string((*record)->status),
-             (*record)->mgmt_subnet, (*record)->mgmt_network);
-  if (auto it = reserved->by_lab.find(lab); it != reserved->by_lab.end()) {
+  fmt::print("lab {} ({}), management {} on {}\n", lab.name, state::to_string(lab.status),
+             lab.mgmt_subnet, lab.mgmt_network);
+  if (status.reservation) {
     fmt::print("reserved until {} ({}, reservation {}); `ltb schedule` removes it then\n",
-               schedule::format_local(it->second.end_at),
-               schedule::format_time_left(it->second.end_at, reserved->now), it->second.id);
+               schedule::format_local(status.reservation->end_at),
+               schedule::format_time_left(status.reservation->end_at, status.now),
+               status.reservation->id);
   }
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
-  if (drift > 0) {
-    fmt::print("{} node{} not as recorded; `ltb up {}` recreates {}\n", drift,
-               drift == 1 ? " is" : "s are",
-               (*record)->topology_file.empty() ? "FILE" : (*record)->topology_file,
-               drift == 1 ? "it" : "them");
+  if (status.drift > 0) {
+    fmt::print("{} node{} not as recorded; `ltb up {}` recreates {}\n", status.drift,
+               status.drift == 1 ? " is" : "s are",
+               lab.topology_file.empty() ? "FILE" : lab.topology_file,
+               status.drift == 1 ? "it" : "them");
   }
-  return 0;
 }
 
 int run_status(const Globals &globals, const StatusOptions &options) {
-  auto connection = connect(globals);
-  if (!connection) {
-    return report(globals, connection.error());
-  }
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
   bool json = json_format(options.format);
-  return options.lab.empty() ? status_all(globals, *connection, json)
-                             : status_lab(globals, *connection, options.lab, json);
+  if (options.lab.empty()) {
+    auto overview = service::status_all(session);
+    if (!overview) {
+      return report(globals, overview.error());
+    }
+    print_all(*overview, json);
+    return 0;
+  }
+  auto status = service::status_lab(session, options.lab);
+  if (!status) {
+    return report(globals, status.error());
+  }
+  print_lab(*status, json);
+  return 0;
 }
 
 } // namespace

@@ -1,8 +1,9 @@
 // ltb version
+#include "cli/context.hpp"
+#include "service/version.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include "cli/context.hpp"
 
 namespace ltb::cli {
 
@@ -13,32 +14,17 @@ struct VersionOptions {
 };
 
 int run_version(const Globals &, const VersionOptions &options) {
-  std::string docker = "not reachable";
-  if (auto client = runtime::connect_docker()) {
-    if (auto version = (*client)->server_version()) {
-      docker = *version;
-    }
-  }
-  std::string ovs = "not reachable";
-  if (auto version = net::make_ovs()->version()) {
-    ovs = *version;
-  }
-  std::string libvirt = "not reachable";
-  if (auto client = runtime::connect_libvirt()) {
-    if (auto version = (*client)->version()) {
-      libvirt = *version;
-    }
-  }
+  auto found = service::versions();
   if (json_format(options.format)) {
-    fmt::print("{}\n", nlohmann::json{{"ltb", LTB_VERSION},
-                                      {"docker", docker},
-                                      {"openvswitch", ovs},
-                                      {"libvirt", libvirt}}
+    fmt::print("{}\n", nlohmann::json{{"ltb", found.ltb},
+                                      {"docker", found.docker},
+                                      {"openvswitch", found.openvswitch},
+                                      {"libvirt", found.libvirt}}
                            .dump(2));
     return 0;
   }
-  fmt::print("ltb {}\ndocker:      {}\nopenvswitch: {}\nlibvirt:     {}\n", LTB_VERSION, docker,
-             ovs, libvirt);
+  fmt::print("ltb {}\ndocker:      {}\nopenvswitch: {}\nlibvirt:     {}\n", found.ltb, found.docker,
+             found.openvswitch, found.libvirt);
   return 0;
 }
 
@@ -46,7 +32,8 @@ int run_version(const Globals &, const VersionOptions &options) {
 
 void add_version(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<VersionOptions>();
-  auto *sub = app.add_subcommand("version", "Print ltb's version and those of the services it uses");
+  auto *sub =
+      app.add_subcommand("version", "Print ltb's version and those of the services it uses");
   add_format_option(sub, options->format);
   sub->footer("Example:\n  ltb version");
   registry.push_back({sub, [&globals, options] { return run_version(globals, *options); }});

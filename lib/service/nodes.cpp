@@ -4,6 +4,7 @@
 #include "plan/names.hpp"
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
+#include "service/backends.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
@@ -301,6 +302,34 @@ std::optional<Error> not_running(const access::SshTarget &target) {
   return Error{fmt::format("node '{}' of lab '{}' is not running: its {} {} is {}", target.node,
                            target.lab, vm ? "VM" : "container", name, state),
                "run `ltb up` with the lab's file: it recreates what is missing", ExitCode::failed};
+}
+
+Result<access::SshSession> open_ssh(const Session &session, const SshRequest &request) {
+  access::SshTarget target;
+  {
+    // No state file handle held for the whole session.
+    LTB_TRY(store, open_store(session.context));
+    std::string lab = request.lab;
+    if (lab.empty()) {
+      LTB_TRY(found, lab_of_node(*store, session.caller, request.node));
+      lab = found;
+    }
+    LTB_TRY(found, access::ssh_target(*store, session.context.lab_dir(lab), lab, request.node));
+    target = std::move(found);
+  }
+  target.timeout_seconds = request.timeout_seconds;
+  auto opened = access::SshSession::open(target);
+  if (!opened) {
+    const auto kind = opened.error().kind;
+    if (kind == access::SshFailure::unreachable || kind == access::SshFailure::refused ||
+        kind == access::SshFailure::timeout) {
+      if (auto stopped = not_running(target)) {
+        return fail(*stopped);
+      }
+    }
+    return fail(opened.error().error);
+  }
+  return std::move(*opened);
 }
 
 } // namespace ltb::service

@@ -87,6 +87,16 @@ private:
 /// nobody can tell.
 std::optional<Error> not_running(const access::SshTarget &target);
 
+struct SshRequest {
+  std::string node;
+  std::string lab; // "" = lab_of_node()
+  int timeout_seconds = 10;
+};
+
+/// `ltb ssh`: finds the node's lab and login and opens an authenticated session. When the
+/// connection fails because the node does not run, the error says that instead.
+Result<access::SshSession> open_ssh(const Session &session, const SshRequest &request);
+
 /// The nodes' labels as the lab's recorded topology gives them (inheritance resolved). When it
 /// no longer loads, the labels Docker's containers carry, with a note to `events`.
 Result<std::map<std::string, std::map<std::string, std::string>>>

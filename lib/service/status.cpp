@@ -1,0 +1,120 @@
+#include "service/status.hpp"
+
+#include "apply/observe.hpp"
+#include "plan/names.hpp"
+#include "plan/plan.hpp"
+#include "schedule/scheduler.hpp"
+#include "service/backends.hpp"
+#include "service/nodes.hpp"
+#include "topology/kinds.hpp"
+
+#include <map>
+
+namespace ltb::service {
+
+namespace {
+
+bool runs_as(const state::NodeRecord &node, topology::Runtime runtime) {
+  return topology::runtime_of_kind(node.kind) == runtime;
+}
+
+/// The reservation each lab is under now, and the instant that was asked at.
+Result<std::pair<std::map<std::string, state::ReservationRecord>, schedule::Instant>>
+reservations_now(state::Store &store) {
+  LTB_TRY(all, store.reservations());
+  auto now = schedule::SystemClock().now();
+  return std::make_pair(schedule::reserved_labs(all, now), now);
+}
+
+std::optional<state::ReservationRecord>
+reservation_of(const std::map<std::string, state::ReservationRecord> &reserved,
+               const std::string &lab) {
+  auto it = reserved.find(lab);
+  return it == reserved.end() ? std::nullopt : std::make_optional(it->second);
+}
+
+} // namespace
+
+Result<StatusOverview> status_all(const Session &session) {
+  LTB_TRY(connection, connect(session.context));
+  LTB_TRY(labs, connection.store->labs());
+  LTB_TRY(containers, connection.docker->list_containers({}));
+  std::map<std::string, int> running;
+  for (const auto &container : containers) {
+    auto lab = container.labels.find(plan::k_label_lab);
+    if (lab != container.labels.end() && container.state == "running") {
+      ++running[lab->second];
+    }
+  }
+  std::map<std::string, std::vector<state::NodeRecord>> nodes;
+  bool any_vm = false;
+  for (const auto &lab : labs) {
+    LTB_TRY(records, connection.store->nodes(lab.name));
+    for (const auto &node : records) {
+      any_vm = any_vm || runs_as(node, topology::Runtime::vm);
+    }
+    nodes[lab.name] = std::move(records);
+  }
+  // VMs count like containers; libvirt is asked only when some lab has one.
+  if (any_vm && connection.connect_vms(false) && connection.vms) {
+    if (auto vms = connection.vms->list({}); vms) {
+      for (const auto &vm : *vms) {
+        auto lab = vm.metadata.find(plan::k_label_lab);
+        if (lab != vm.metadata.end() && vm.state == "running") {
+          ++running[lab->second];
+        }
+      }
+    }
+  }
+  LTB_TRY(reserved, reservations_now(*connection.store));
+  StatusOverview overview;
+  overview.now = reserved.second;
+  for (const auto &lab : labs) {
+    LabSummary summary;
+    summary.lab = lab;
+    for (const auto &node : nodes[lab.name]) {
+      (runs_as(node, topology::Runtime::ovs_bridge) ? summary.bridges : summary.workloads)++;
+    }
+    summary.running = running[lab.name];
+    summary.status = state::to_string(lab.status);
+    if (lab.status == state::RecordStatus::running && summary.running < summary.workloads) {
+      summary.status = "degraded";
+    }
+    summary.reservation = reservation_of(reserved.first, lab.name);
+    overview.labs.push_back(std::move(summary));
+  }
+  return overview;
+}
+
+Result<LabStatus> status_lab(const Session &session, const std::string &lab) {
+  LTB_TRY(connection, connect(session.context));
+  LTB_TRY(record, connection.store->lab(lab));
+  if (!record) {
+    return fail(unknown_lab(*connection.store, lab));
+  }
+  LTB_TRY(nodes, connection.store->nodes(lab));
+  bool bridges = false;
+  bool vms = false;
+  for (const auto &node : nodes) {
+    bridges = bridges || runs_as(node, topology::Runtime::ovs_bridge);
+    vms = vms || runs_as(node, topology::Runtime::vm);
+  }
+  if (vms) {
+    (void)connection.connect_vms(false); // without libvirt, VMs show as missing
+  }
+  auto backends = connection.backends();
+  LTB_TRY(observed, apply::observe(lab, backends, {bridges, false, false, {}}));
+  LabStatus status;
+  status.lab = *record;
+  for (const auto &node : nodes) {
+    auto state = plan::node_state(node, observed, bridges);
+    status.drift += state != "running";
+    status.nodes.push_back({node, std::move(state)});
+  }
+  LTB_TRY(reserved, reservations_now(*connection.store));
+  status.now = reserved.second;
+  status.reservation = reservation_of(reserved.first, lab);
+  return status;
+}
+
+} // namespace ltb::service

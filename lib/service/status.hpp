@@ -1,0 +1,49 @@
+#pragma once
+// `ltb status`: every lab with how many of its nodes run, or one lab's nodes with their state as
+// the runtimes show it (drift shows as missing, exited, replaced, ...). As data: the CLI renders
+// it as a table or JSON.
+
+#include "schedule/time.hpp"
+#include "service/service.hpp"
+#include "state/store.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ltb::service {
+
+struct LabSummary {
+  state::LabRecord lab;
+  std::string status; // the recorded status, or "degraded" when running with nodes down
+  int workloads = 0;  // containers and VMs: the nodes that run
+  int running = 0;    // of those, how many run now
+  int bridges = 0;
+  std::optional<state::ReservationRecord> reservation; // the one the lab is under now
+};
+
+struct StatusOverview {
+  std::vector<LabSummary> labs;
+  schedule::Instant now = 0;
+};
+
+/// Every lab of the state file.
+Result<StatusOverview> status_all(const Session &session);
+
+struct NodeState {
+  state::NodeRecord record;
+  std::string state; // "running", or what differs from the record (plan::node_state)
+};
+
+struct LabStatus {
+  state::LabRecord lab;
+  std::vector<NodeState> nodes;
+  int drift = 0; // nodes not as recorded
+  std::optional<state::ReservationRecord> reservation;
+  schedule::Instant now = 0;
+};
+
+/// One lab; "no lab named X" (with a did-you-mean) when the state file has none.
+Result<LabStatus> status_lab(const Session &session, const std::string &lab);
+
+} // namespace ltb::service
