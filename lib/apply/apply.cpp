@@ -234,10 +234,18 @@ private:
     return make_network(m_plan, m_desired, m_b, m_options.owner);
   }
 
+  /// Removes the network only when it carries the lab's label (ltb made it for this lab), by
+  /// id; any other network of that name is not ltb's to remove, and only the record goes.
   Status remove_network(const Action &action) {
-    auto removed = m_b.docker->remove_network(action.name);
-    if (!removed) {
-      return fail(with_context("management network " + action.name, removed.error()));
+    LTB_TRY(mine, m_b.docker->list_networks({{plan::k_label_lab, m_plan.lab}}));
+    for (const auto &network : mine) {
+      if (network.name != action.name) {
+        continue;
+      }
+      auto removed = m_b.docker->remove_network(network.id);
+      if (!removed) {
+        return fail(with_context("management network " + action.name, removed.error()));
+      }
     }
     return forget_objects(state::ObjectType::network, {action.name});
   }

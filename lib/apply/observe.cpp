@@ -77,6 +77,21 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
   return observed;
 }
 
+Result<std::optional<runtime::NetworkInfo>>
+foreign_network(Backends &backends, const std::string &lab, const std::string &name) {
+  LTB_TRY(networks, backends.docker->list_networks({}));
+  for (const auto &network : networks) {
+    if (network.name != name) {
+      continue;
+    }
+    auto label = network.labels.find(plan::k_label_lab);
+    if (label == network.labels.end() || label->second != lab) {
+      return network;
+    }
+  }
+  return std::nullopt;
+}
+
 Result<std::vector<std::string>> used_subnets(Backends &backends, const std::string &except_lab) {
   std::vector<std::string> subnets;
   LTB_TRY(networks, backends.docker->list_networks({}));

@@ -2,11 +2,12 @@
 // Reading what a lab has: recorded (state file) and observed (Docker labels, OVS external_ids,
 // host interfaces by prefix).
 
-#include <string>
-#include <vector>
-
 #include "apply/apply.hpp"
 #include "plan/plan.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace ltb::apply {
 
@@ -21,6 +22,11 @@ struct ObserveOptions {
 
 Result<plan::Observed> observe(const std::string &lab, Backends &backends,
                                const ObserveOptions &options);
+
+/// The Docker network called `name` when one exists and does not carry lab `lab`'s label: a
+/// network ltb did not make for this lab, which it must neither use nor remove.
+Result<std::optional<runtime::NetworkInfo>>
+foreign_network(Backends &backends, const std::string &lab, const std::string &name);
 
 /// Subnets in use on this host: every Docker network's, and every other recorded lab's.
 Result<std::vector<std::string>> used_subnets(Backends &backends, const std::string &except_lab);

@@ -775,16 +775,9 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
           {ActionKind::remove_bridge, object.owner, {}, object.name, Reason::interrupted_run, {}}));
     }
   }
-  std::set<std::string> networks = observed.networks;
-  if (recorded.lab && !recorded.lab->mgmt_network.empty()) {
-    networks.insert(recorded.lab->mgmt_network);
-  }
-  for (const auto &object : recorded.objects) {
-    if (object.type == state::ObjectType::network) {
-      networks.insert(object.name);
-    }
-  }
-  for (const auto &name : networks) {
+  // Only networks that carry the lab's label: a name recorded in state may belong to someone else
+  // (a network that existed before the lab). The record goes with the lab.
+  for (const auto &name : observed.networks) {
     builder.add({ActionKind::remove_network, "", {}, name, Reason::lab_removed, removals});
   }
   std::set<std::string> host_links(observed.host_links.begin(), observed.host_links.end());

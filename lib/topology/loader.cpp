@@ -272,6 +272,7 @@ private:
     Mgmt &out = m_topology.mgmt;
     if (const Json *network = member(mgmt, "network"); network && network->is_string()) {
       out.network = network->get<std::string>();
+      out.network_loc = at("/mgmt/network");
       if (std::find(k_docker_predefined_networks.begin(), k_docker_predefined_networks.end(),
                     out.network) != k_docker_predefined_networks.end()) {
         m_reporter.error(

@@ -75,6 +75,7 @@ struct Link {
 
 struct Mgmt {
   std::string network;     // Docker network name; default "ltb-<lab>"
+  SourceLoc network_loc;   // of mgmt.network in the file; 0:0 for the default
   std::string ipv4_subnet; // CIDR; empty = allocated by ltb from 172.20.0.0/16 in /24 steps
   bool external_access = false; // false = isolated (internal network, no NAT)
 };

@@ -405,6 +405,29 @@ TEST_CASE("teardown removes recorded and observed objects, network after contain
   }
 }
 
+TEST_CASE("teardown removes only the networks that carry the lab's label") {
+  auto t = lab();
+  auto first = plan::plan_up(t, {}, {}, {});
+  auto w = converged(t, *first);
+  // What an older ltb recorded when `up` failed on a network that existed before the lab: its
+  // name as the lab's management network and as an object, and no network with the lab's label.
+  w.observed.networks.clear();
+  w.recorded.lab->mgmt_network = "users-net";
+  w.recorded.objects.push_back({1, "t", state::ObjectType::network, "users-net", "", "", "",
+                                state::RecordStatus::creating});
+  auto p = plan::plan_down("t", w.recorded, w.observed);
+  CHECK(count(p, ActionKind::remove_network) == 0);
+  // The lab's own network (found by its label) goes, and only that one.
+  w.observed.networks.insert("ltb-t");
+  p = plan::plan_down("t", w.recorded, w.observed);
+  REQUIRE(count(p, ActionKind::remove_network) == 1);
+  for (const auto &a : p.actions) {
+    if (a.kind == ActionKind::remove_network) {
+      CHECK(a.name == "ltb-t");
+    }
+  }
+}
+
 TEST_CASE("describe says what and why") {
   auto t = lab();
   auto p = checked_up(t, {}, {}, {});

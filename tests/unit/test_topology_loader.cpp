@@ -312,6 +312,7 @@ topology:
   nodes: {r1: {kind: linux, image: alpine}}
 )");
   CHECK(t.mgmt.network == "ltb-lab1");
+  CHECK(t.mgmt.network_loc.line == 0); // the default has no place in the file
   CHECK(t.mgmt.ipv4_subnet.empty());
   CHECK_FALSE(t.mgmt.external_access);
   CHECK(t.ovs_datapath == OvsDatapath::automatic);
@@ -330,6 +331,9 @@ topology:
   nodes: {r1: {kind: linux, image: alpine, mgmt-ipv4: 10.9.8.7}}
 )");
   CHECK(t.mgmt.network == "mine");
+  // Where `up` points when the network exists and is not the lab's.
+  CHECK(t.mgmt.network_loc.line == 2);
+  CHECK(t.mgmt.network_loc.column == 17);
   CHECK(t.mgmt.ipv4_subnet == "10.9.8.0/24");
   CHECK(t.mgmt.external_access);
   CHECK(t.ovs_datapath == OvsDatapath::netdev);

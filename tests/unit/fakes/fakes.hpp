@@ -272,15 +272,24 @@ public:
     LTB_CHECK(m_w.faults.check("create_network", spec.name));
     std::lock_guard lock(m_w.mutex);
     if (m_w.networks.count(spec.name)) {
-      return fail(fmt::format("network with name {} already exists (HTTP 409)", spec.name));
+      return fail(Error{fmt::format("network with name {} already exists (HTTP 409)", spec.name),
+                        {},
+                        ExitCode::failed,
+                        ErrorKind::already_exists});
     }
     auto id = m_w.new_id("net");
     m_w.networks[spec.name] = {spec, id};
     return id;
   }
-  Status remove_network(const std::string &name) override {
-    LTB_CHECK(m_w.faults.check("remove_network", name));
+  Status remove_network(const std::string &name_or_id) override {
+    LTB_CHECK(m_w.faults.check("remove_network", name_or_id));
     std::lock_guard lock(m_w.mutex);
+    std::string name = name_or_id; // as Docker does, by name or by id
+    for (const auto &[n, network] : m_w.networks) {
+      if (network.id == name_or_id) {
+        name = n;
+      }
+    }
     for (const auto &[cname, c] : m_w.containers) {
       if (c.spec.network == name) {
         return fail(fmt::format("network {} has active endpoints (HTTP 403)", name));
