@@ -208,7 +208,10 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
   if (!finished) {
     result.timed_out = true;
     std::error_code ignored;
-    child.terminate(ignored); // SIGKILL, then reaps it
+    child.terminate(ignored); // SIGKILL; Boost reaps it only if it is dead already (WNOHANG)
+    // So wait for it here: a killed child is dead at once, and no zombie is left behind.
+    int status = 0;
+    ::waitpid(child.id(), &status, 0);
     // Keep what the child wrote before it died, but do not wait for grandchildren that still
     // hold the pipes open.
     io.restart();

@@ -10,7 +10,8 @@
 # default "20000 50000 100000 0"; 0 = as fast as iperf3 can send), BENCH_CAPTURE_SECONDS (default
 # 5), BENCH_CAPTURE_SUBNET (management subnet, default 172.20.143.0/24), BENCH_OUT (append the
 # rows there, tab-separated as run.sh writes them).
-# Exit status: 0 when every measurement ran (a missed target prints MISS), 1 when something failed.
+# Exit status: 0 when every measurement ran and met its target, 2 when a target was missed (MISS
+# rows, and verdict.sh's last line names them), 1 when something failed.
 # The lab is named ltbtest-capbench and removed on exit.
 
 set -uo pipefail
@@ -141,4 +142,4 @@ if [[ -n ${BENCH_OUT:-} ]]; then
   printf '%s\n' "${ROWS[@]}" >>"$BENCH_OUT" || die "cannot write $BENCH_OUT"
 fi
 ((MISSES == 0)) || say "$MISSES rate(s) where ltb dropped packets and tcpdump did not"
-exit 0
+printf '%s\n' "${ROWS[@]}" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench capture"

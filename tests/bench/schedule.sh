@@ -6,7 +6,8 @@
 #
 # Output: on stderr progress; on stdout one tab-separated row per measurement, as run.sh's table
 # wants them ("measurement<TAB>seconds<TAB>ratio/target<TAB>result").
-# Exit status: 0 when every event was measured (a missed target prints MISS), 1 on failure.
+# Exit status: 0 when every event was measured and the target met, 2 when it was missed (the row
+# says MISS; verdict.sh's line on stderr too), 1 on failure.
 # Everything it makes is named ltbtest-sched-bench* and removed on exit.
 
 set -uo pipefail
@@ -116,6 +117,10 @@ median=$(printf '%s\n' "${late[@]}" | sort -g | awk '{ v[NR] = $1 } END { print 
 max=$(printf '%s\n' "${late[@]}" | sort -g | tail -1)
 say "lateness (s): ${late[*]}"
 pass=$(awk -v m="$median" 'BEGIN { print (m < 1 ? "PASS" : "MISS") }')
-printf 'scheduler lateness, median of %d (s)\t%s\t%s (target <1)\t%s\n' "$EVENTS" "$median" \
-  "$median" "$pass"
-printf 'scheduler lateness, max of %d (s)\t%s\t-\t-\n' "$EVENTS" "$max"
+rows=$(
+  printf 'scheduler lateness, median of %d (s)\t%s\t%s (target <1)\t%s\n' "$EVENTS" "$median" \
+    "$median" "$pass"
+  printf 'scheduler lateness, max of %d (s)\t%s\t-\t-\n' "$EVENTS" "$max"
+)
+printf '%s\n' "$rows"
+printf '%s\n' "$rows" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench schedule" >&2

@@ -1,11 +1,13 @@
 // The dependency-graph executor behind `ltb up` and `ltb down`.
+#include "apply/executor.hpp"
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <doctest/doctest.h>
 #include <mutex>
 #include <thread>
-
-#include <doctest/doctest.h>
-
-#include "apply/executor.hpp"
 
 using namespace ltb;
 using apply::Outcome;
@@ -14,17 +16,22 @@ TEST_CASE("tasks run after their dependencies, in parallel where they can") {
   // 0 -> {1,2,3} -> 4
   std::vector<std::vector<std::size_t>> deps{{}, {0}, {0}, {0}, {1, 2, 3}};
   std::mutex mutex;
+  std::condition_variable changed;
   std::vector<std::size_t> order;
-  std::atomic<int> concurrent{0};
-  std::atomic<int> peak{0};
+  int concurrent = 0;
+  int peak = 0;
   auto results = apply::execute(
       deps,
       [&](std::size_t i) -> Status {
-        int now = ++concurrent;
-        peak = std::max(peak.load(), now);
-        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        std::unique_lock lock(mutex);
+        peak = std::max(peak, ++concurrent);
+        changed.notify_all();
+        if (i >= 1 && i <= 3) {
+          // The middle tasks hold on until two of them have run at once. A serial executor never
+          // gets there: the wait ends after a minute and the check of `peak` fails.
+          changed.wait_for(lock, std::chrono::minutes(1), [&] { return peak >= 2; });
+        }
         --concurrent;
-        std::lock_guard lock(mutex);
         order.push_back(i);
         return {};
       },

@@ -266,7 +266,8 @@ TEST_CASE("libvirt: no daemon gives one clear line and prints nothing itself") {
 
 TEST_CASE("libvirt: create_overlay makes a qcow2 on top of the base, backing path absolute") {
   if (!have_qemu_img()) {
-    MESSAGE("qemu-img not installed (package qemu-utils): create_overlay not tested");
+    ltb::test::missing_prerequisite("qemu-img is not installed (package qemu-utils)",
+                                    "create_overlay");
     return;
   }
   TempDir tmp;

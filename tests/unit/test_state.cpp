@@ -1,6 +1,7 @@
 // Tests of lib/state: the SQLite store, its migrations, and the per-lab locks.
 
 #include "state/store.hpp"
+#include "testutil.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <atomic>
@@ -9,13 +10,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <doctest/doctest.h>
-
-#include "testutil.hpp"
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -169,7 +169,9 @@ TEST_CASE("state: a directory in place of the file is reported") {
 
 TEST_CASE("state: permission denied says to run as root or pass --state") {
   if (::geteuid() != 0) {
-    MESSAGE("skipped: needs root to drop to an unprivileged user");
+    ltb::test::missing_prerequisite("the tests do not run as root (needed to drop to an "
+                                    "unprivileged user)",
+                                    "the permission-denied message");
     return;
   }
   TempDir tmp;
@@ -739,18 +741,29 @@ TEST_CASE("state: a lab lock waits for the holder, up to the limit") {
   CHECK(!timed_out);
   CHECK(waited >= std::chrono::milliseconds(950));
 
+  // Released while another waits: that one gets it. It is released only once the other has found
+  // it taken and sleeps before its next try, and the other must not get it before.
   std::optional<LabLock> holder(std::move(*held));
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    holder.reset();
+  std::atomic<pid_t> waiter_tid{0};
+  std::atomic<bool> released{false};
+  bool released_when_got = false;
+  std::optional<ltb::Result<LabLock>> got;
+  std::thread waiter([&] {
+    waiter_tid = ::gettid();
+    auto lock = LabLock::acquire(state, "web", 60);
+    released_when_got = released.load();
+    got.emplace(std::move(lock));
   });
-  start = std::chrono::steady_clock::now();
-  auto got = LabLock::acquire(state, "web", 10);
-  waited = std::chrono::steady_clock::now() - start;
-  releaser.join();
-  CHECK(got);
-  CHECK(waited >= std::chrono::milliseconds(250));
-  CHECK(waited < std::chrono::seconds(5));
+  while (waiter_tid.load() == 0) {
+    std::this_thread::yield();
+  }
+  ltb::test::wait_until_in_syscall(waiter_tid.load(), {SYS_clock_nanosleep, SYS_nanosleep});
+  released = true;
+  holder.reset();
+  waiter.join();
+  REQUIRE(got);
+  CHECK(*got);
+  CHECK(released_when_got);
 }
 
 TEST_CASE("state: a lab lock held by a dead process is free") {

@@ -1,13 +1,16 @@
 #pragma once
 // Shared by the unit tests: a fresh temporary directory per test, removed afterwards.
 
+#include <cstdlib>
+#include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
-#include <string>
-#include <system_error>
-
-#include <doctest/doctest.h>
+#include <initializer_list>
 #include <stdlib.h>
+#include <string>
+#include <sys/types.h>
+#include <system_error>
+#include <thread>
 
 namespace ltb::test {
 
@@ -36,6 +39,44 @@ struct TempDir {
     std::ofstream(path / name, std::ios::binary) << content;
   }
 };
+
+/// True when the tests run under CI (CI=true), where every prerequisite must be there.
+inline bool in_ci() {
+  const char *ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+/// A test whose prerequisite (a program, root, ...) is missing calls this and returns. With
+/// CI=true that fails the test: CI installs everything, so a missing prerequisite is a broken
+/// setup, and a silent pass would hide a test that never ran. Elsewhere it says plainly, in the
+/// output of every run, what was not tested and why.
+inline void missing_prerequisite(const std::string &what, const std::string &not_tested) {
+  if (in_ci()) {
+    FAIL_CHECK("CI=true and " << what << ", so " << not_tested << " cannot be tested");
+  } else {
+    MESSAGE("NOT TESTED: " << not_tested << ", because " << what
+                           << " (with CI=true this is a failure)");
+  }
+}
+
+/// Waits (no deadline: ctest's timeout is the backstop) until thread `tid` of this process is
+/// blocked in one of `syscalls` (numbers from <sys/syscall.h>), as /proc shows it. Lets a test act
+/// exactly when the code under test is waiting, instead of sleeping and hoping it is by then.
+inline void wait_until_in_syscall(pid_t tid, std::initializer_list<long> syscalls) {
+  const auto path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+  for (;;) {
+    std::ifstream file(path);
+    long number = -1;
+    if (file >> number) { // "running" while it runs: no number
+      for (long wanted : syscalls) {
+        if (number == wanted) {
+          return;
+        }
+      }
+    }
+    std::this_thread::yield();
+  }
+}
 
 /// The first fenced block after the line `heading` in man/ltb-topology.5.scd (the source tree's),
 /// so that tests load the examples exactly as the manual shows them. Empty when not found.
