@@ -185,301 +185,375 @@ std::optional<Why> workload_reason(const topology::Node &node, const std::string
   return std::nullopt;
 }
 
-} // namespace
+/// Plans `ltb up` in phases that share what earlier phases decided: the node records, the
+/// removals that creations wait for, the creations that wiring waits for, and so on. Each phase
+/// appends its actions in turn, so that every dependency points to an earlier action.
+class UpPlanner {
+public:
+  UpPlanner(const topology::Topology &desired, const Recorded &recorded, const Observed &observed)
+      : m_desired(desired), m_recorded(recorded), m_observed(observed) {}
 
-Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded,
-                     const Observed &observed, const std::vector<std::string> &used_subnets) {
-  Plan plan;
-  Builder builder(plan);
-  plan.lab = desired.name;
-  plan.network = desired.mgmt.network.empty() ? network_name(desired.name) : desired.mgmt.network;
-  LTB_TRY(subnet, choose_subnet(desired, recorded, used_subnets));
-  plan.subnet = subnet.to_string();
-  plan.gateway = util::format_ipv4(subnet.host(1));
-  LTB_CHECK(assign_addresses(desired, recorded, subnet, plan));
-
-  bool network_changed =
-      recorded.lab &&
-      ((!recorded.lab->mgmt_subnet.empty() && recorded.lab->mgmt_subnet != plan.subnet) ||
-       (!recorded.lab->mgmt_network.empty() && recorded.lab->mgmt_network != plan.network));
-
-  std::map<std::string, const state::NodeRecord *> records;
-  for (const auto &record : recorded.nodes) {
-    records[record.name] = &record;
-  }
-  auto record_of = [&](const std::string &name) -> const state::NodeRecord * {
-    auto it = records.find(name);
-    return it == records.end() ? nullptr : it->second;
-  };
-
-  // A lab whose `ltb down` was killed: what it recorded may be half removed, or still being
-  // removed by the runtime. It plans as absent: every recorded node is removed (what is left of
-  // it) and made again.
-  const bool lab_removing = recorded.lab && recorded.lab->status == state::RecordStatus::removing;
-
-  // Nodes that are no longer in the file.
-  std::set<std::string> known;
-  for (const auto &record : recorded.nodes) {
-    known.insert(record.name);
-  }
-  for (const auto &[name, container] : observed.containers) {
-    known.insert(name);
-  }
-  for (const auto &[name, bridge] : observed.bridges) {
-    known.insert(name);
-  }
-  for (const auto &[name, vm] : observed.vms) {
-    known.insert(name);
-  }
-  std::vector<std::size_t> removals;
-  std::map<std::string, std::size_t> bridge_removals;
-  auto recorded_links_of = [&](const std::string &node) {
-    std::vector<std::string> keys;
-    for (const auto &link : recorded.links) {
-      if (link.a_node == node || link.b_node == node) {
-        keys.push_back(link.key);
-      }
-    }
-    return keys;
-  };
-  // Recorded links that are no longer in the file, unwired before the removals that wait for
-  // them (a bridge goes after its ports), so that every dependency points to an earlier action.
-  std::set<std::string> desired_keys;
-  for (const auto &link : desired.links) {
-    desired_keys.insert(topology::link_key(link));
-  }
-  std::map<std::string, std::vector<std::string>> segment_unwiring;
-  for (const auto &record : recorded.links) {
-    if (desired_keys.count(record.key)) {
-      continue;
-    }
-    std::string bridge;
-    for (const auto &node : {record.a_node, record.b_node}) {
-      const auto *rec = record_of(node);
-      if (rec && is_bridge_kind(rec->kind)) {
-        bridge = node;
-      }
-    }
-    plan.links[record.key] = PlannedLink{record.key,
-                                         record.name,
-                                         {record.a_node, record.a_iface, {}},
-                                         {record.b_node, record.b_iface, {}},
-                                         0,
-                                         bridge};
-    if (!bridge.empty()) {
-      segment_unwiring[bridge].push_back(record.key);
-    } else {
-      builder.add(
-          {ActionKind::unwire_links, "", {record.key}, record.name, Reason::removed_from_file, {}});
-    }
-  }
-  std::map<std::string, std::size_t> unwired_bridges; // bridge node -> its unwiring
-  for (const auto &[bridge, keys] : segment_unwiring) {
-    unwired_bridges[bridge] = builder.add({ActionKind::unwire_links,
-                                           bridge,
-                                           keys,
-                                           bridge_name(desired.name, bridge),
-                                           Reason::removed_from_file,
-                                           {}});
-  }
-  // Removes whatever runs for a node now (container, domain, bridge), except `keep`.
-  auto remove_existing = [&](const std::string &name, const Why &reason,
-                             std::optional<Runtime> keep) -> std::vector<std::size_t> {
-    std::vector<std::size_t> added;
-    const auto *record = record_of(name);
-    auto recorded_as = [&](auto predicate) { return record && predicate(record->kind); };
-    if (keep != Runtime::container &&
-        (observed.containers.count(name) || recorded_as(is_container_kind))) {
-      added.push_back(builder.add(
-          {ActionKind::remove_node, name, {}, container_name(desired.name, name), reason, {}}));
-    }
-    if (keep != Runtime::vm && (observed.vms.count(name) || recorded_as(is_vm_kind))) {
-      added.push_back(builder.add({ActionKind::remove_vm,
-                                   name,
-                                   recorded_links_of(name),
-                                   container_name(desired.name, name),
-                                   reason,
-                                   {}}));
-    }
-    append(removals, added);
-    if (keep != Runtime::ovs_bridge &&
-        (observed.bridges.count(name) || recorded_as(is_bridge_kind))) {
-      // Not among `removals`: a bridge goes after its ports are unwired, and nothing waits for it.
-      std::vector<std::size_t> deps;
-      if (auto it = unwired_bridges.find(name); it != unwired_bridges.end()) {
-        deps.push_back(it->second);
-      }
-      bridge_removals[name] = builder.add(
-          {ActionKind::remove_bridge, name, {}, bridge_name(desired.name, name), reason, deps});
-      added.push_back(bridge_removals[name]);
-    }
-    return added;
-  };
-  for (const auto &name : known) {
-    if (!desired.find_node(name)) {
-      remove_existing(name, Reason::removed_from_file, std::nullopt);
-    }
+  Result<Plan> run(const std::vector<std::string> &used_subnets) {
+    LTB_CHECK(plan_addresses(used_subnets));
+    unwire_removed_links();
+    remove_departed_nodes();
+    plan_nodes();
+    plan_network();
+    plan_dhcp();
+    create_workloads();
+    LTB_CHECK(plan_links());
+    wire_segments();
+    plan_exec();
+    return std::move(m_plan);
   }
 
-  // Nodes to (re)create. A recreated node is removed first, as its own action.
+private:
   struct Pending {
     const topology::Node *node;
     Why reason;
     std::vector<std::size_t> deps;
   };
-  std::vector<Pending> workloads; // containers and VMs
-  std::set<std::string> fresh;    // nodes created by this plan
-  std::map<std::string, std::size_t> bridge_creations;
-  for (const auto &node : desired.nodes) {
-    const auto *record = record_of(node.name);
-    if (node.runtime == Runtime::ovs_bridge) {
-      std::optional<Why> reason;
-      if (!record) {
-        reason = Reason::new_object;
-      } else if (!is_bridge_kind(record->kind)) {
-        reason = Reason::kind_changed;
-      } else if (lab_removing) {
-        reason = Reason::removal_unfinished;
-      } else {
-        reason = node_drift(*record, observed);
+
+  const topology::Topology &m_desired;
+  const Recorded &m_recorded;
+  const Observed &m_observed;
+  Plan m_plan;
+  Builder m_builder{m_plan};
+  bool m_network_changed = false;
+  // A lab whose `ltb down` was killed: what it recorded may be half removed, or still being
+  // removed by the runtime. It plans as absent: every recorded node is removed (what is left of
+  // it) and made again.
+  bool m_lab_removing = false;
+  std::map<std::string, const state::NodeRecord *> m_records;
+  std::map<std::string, const state::LinkRecord *> m_link_records;
+  std::vector<std::size_t> m_removals; // of containers and VMs
+  std::map<std::string, std::size_t> m_bridge_removals;
+  std::map<std::string, std::size_t> m_unwired_bridges; // bridge node -> its unwiring
+  std::vector<Pending> m_workloads;                     // containers and VMs to (re)create
+  std::set<std::string> m_fresh;                        // nodes created by this plan
+  std::map<std::string, std::size_t> m_bridge_creations;
+  std::map<std::string, std::size_t> m_node_creations;
+  std::optional<std::size_t> m_network_creation;
+  std::optional<std::size_t> m_dhcp_configuration;
+  std::map<std::string, std::vector<std::string>> m_segment_wiring; // bridge node -> link keys
+  std::map<std::string, std::vector<std::size_t>> m_node_wiring;    // node -> wire actions
+
+  const state::NodeRecord *record_of(const std::string &name) const {
+    auto it = m_records.find(name);
+    return it == m_records.end() ? nullptr : it->second;
+  }
+
+  std::vector<std::string> recorded_links_of(const std::string &node) const {
+    std::vector<std::string> keys;
+    for (const auto &link : m_recorded.links) {
+      if (link.a_node == node || link.b_node == node) {
+        keys.push_back(link.key);
       }
-      if (reason) {
-        auto deps = remove_existing(node.name, Reason::kind_changed, Runtime::ovs_bridge);
-        bridge_creations[node.name] = builder.add({ActionKind::create_bridge,
+    }
+    return keys;
+  }
+
+  /// The management network, subnet and addresses, and what the state file says.
+  Status plan_addresses(const std::vector<std::string> &used_subnets) {
+    m_plan.lab = m_desired.name;
+    m_plan.network =
+        m_desired.mgmt.network.empty() ? network_name(m_desired.name) : m_desired.mgmt.network;
+    LTB_TRY(subnet, choose_subnet(m_desired, m_recorded, used_subnets));
+    m_plan.subnet = subnet.to_string();
+    m_plan.gateway = util::format_ipv4(subnet.host(1));
+    LTB_CHECK(assign_addresses(m_desired, m_recorded, subnet, m_plan));
+    const auto &lab = m_recorded.lab;
+    m_network_changed =
+        lab && ((!lab->mgmt_subnet.empty() && lab->mgmt_subnet != m_plan.subnet) ||
+                (!lab->mgmt_network.empty() && lab->mgmt_network != m_plan.network));
+    for (const auto &record : m_recorded.nodes) {
+      m_records[record.name] = &record;
+    }
+    for (const auto &record : m_recorded.links) {
+      m_link_records[record.key] = &record;
+    }
+    m_lab_removing = lab && lab->status == state::RecordStatus::removing;
+    return {};
+  }
+
+  /// Recorded links that are no longer in the file, unwired before the removals that wait for
+  /// them (a bridge goes after its ports).
+  void unwire_removed_links() {
+    std::set<std::string> desired_keys;
+    for (const auto &link : m_desired.links) {
+      desired_keys.insert(topology::link_key(link));
+    }
+    std::map<std::string, std::vector<std::string>> segment_unwiring;
+    for (const auto &record : m_recorded.links) {
+      if (desired_keys.count(record.key)) {
+        continue;
+      }
+      std::string bridge;
+      for (const auto &node : {record.a_node, record.b_node}) {
+        const auto *rec = record_of(node);
+        if (rec && is_bridge_kind(rec->kind)) {
+          bridge = node;
+        }
+      }
+      m_plan.links[record.key] = PlannedLink{record.key,
+                                             record.name,
+                                             {record.a_node, record.a_iface, {}},
+                                             {record.b_node, record.b_iface, {}},
+                                             0,
+                                             bridge};
+      if (!bridge.empty()) {
+        segment_unwiring[bridge].push_back(record.key);
+      } else {
+        m_builder.add({ActionKind::unwire_links,
+                       "",
+                       {record.key},
+                       record.name,
+                       Reason::removed_from_file,
+                       {}});
+      }
+    }
+    for (const auto &[bridge, keys] : segment_unwiring) {
+      m_unwired_bridges[bridge] = m_builder.add({ActionKind::unwire_links,
+                                                 bridge,
+                                                 keys,
+                                                 bridge_name(m_desired.name, bridge),
+                                                 Reason::removed_from_file,
+                                                 {}});
+    }
+  }
+
+  /// Removes whatever runs for a node now (container, domain, bridge), except `keep`.
+  std::vector<std::size_t> remove_existing(const std::string &name, const Why &reason,
+                                           std::optional<Runtime> keep) {
+    std::vector<std::size_t> added;
+    const auto *record = record_of(name);
+    auto recorded_as = [&](auto predicate) { return record && predicate(record->kind); };
+    const auto &lab = m_desired.name;
+    if (keep != Runtime::container &&
+        (m_observed.containers.count(name) || recorded_as(is_container_kind))) {
+      added.push_back(m_builder.add(
+          {ActionKind::remove_node, name, {}, container_name(lab, name), reason, {}}));
+    }
+    if (keep != Runtime::vm && (m_observed.vms.count(name) || recorded_as(is_vm_kind))) {
+      added.push_back(m_builder.add({ActionKind::remove_vm,
+                                     name,
+                                     recorded_links_of(name),
+                                     container_name(lab, name),
+                                     reason,
+                                     {}}));
+    }
+    append(m_removals, added);
+    if (keep != Runtime::ovs_bridge &&
+        (m_observed.bridges.count(name) || recorded_as(is_bridge_kind))) {
+      // Not among the removals: a bridge goes after its ports are unwired, and nothing waits for
+      // it.
+      std::vector<std::size_t> deps;
+      if (auto it = m_unwired_bridges.find(name); it != m_unwired_bridges.end()) {
+        deps.push_back(it->second);
+      }
+      m_bridge_removals[name] = m_builder.add(
+          {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), reason, deps});
+      added.push_back(m_bridge_removals[name]);
+    }
+    return added;
+  }
+
+  /// Nodes that are no longer in the file.
+  void remove_departed_nodes() {
+    std::set<std::string> known;
+    for (const auto &record : m_recorded.nodes) {
+      known.insert(record.name);
+    }
+    for (const auto &[name, container] : m_observed.containers) {
+      known.insert(name);
+    }
+    for (const auto &[name, bridge] : m_observed.bridges) {
+      known.insert(name);
+    }
+    for (const auto &[name, vm] : m_observed.vms) {
+      known.insert(name);
+    }
+    for (const auto &name : known) {
+      if (!m_desired.find_node(name)) {
+        remove_existing(name, Reason::removed_from_file, std::nullopt);
+      }
+    }
+  }
+
+  /// Nodes to (re)create. A recreated node is removed first, as its own action; bridges are
+  /// created here, containers and VMs once the network and DHCP are planned.
+  void plan_nodes() {
+    for (const auto &node : m_desired.nodes) {
+      if (node.runtime == Runtime::ovs_bridge) {
+        plan_bridge(node);
+      } else {
+        plan_workload(node);
+      }
+    }
+  }
+
+  void plan_bridge(const topology::Node &node) {
+    const auto *record = record_of(node.name);
+    std::optional<Why> reason;
+    if (!record) {
+      reason = Reason::new_object;
+    } else if (!is_bridge_kind(record->kind)) {
+      reason = Reason::kind_changed;
+    } else if (m_lab_removing) {
+      reason = Reason::removal_unfinished;
+    } else {
+      reason = node_drift(*record, m_observed);
+    }
+    if (!reason) {
+      return;
+    }
+    auto deps = remove_existing(node.name, Reason::kind_changed, Runtime::ovs_bridge);
+    m_bridge_creations[node.name] = m_builder.add({ActionKind::create_bridge,
                                                    node.name,
                                                    {},
-                                                   bridge_name(desired.name, node.name),
+                                                   bridge_name(m_desired.name, node.name),
                                                    *reason,
                                                    deps});
-        fresh.insert(node.name);
-      }
-      continue;
-    }
+    m_fresh.insert(node.name);
+  }
+
+  void plan_workload(const topology::Node &node) {
+    const auto *record = record_of(node.name);
     const bool vm = node.runtime == Runtime::vm;
-    const auto &pool = vm ? observed.vms : observed.containers;
+    const auto &pool = vm ? m_observed.vms : m_observed.containers;
     auto found = pool.find(node.name);
     const ObservedContainer *current = found == pool.end() ? nullptr : &found->second;
-    auto hash = vm ? vm_config_hash(desired, node) : topology::node_config_hash(node);
-    auto reason =
-        workload_reason(node, hash, record, current, plan.addresses[node.name], network_changed);
-    if (lab_removing && record && reason != Reason::kind_changed) {
+    auto hash = vm ? vm_config_hash(m_desired, node) : topology::node_config_hash(node);
+    auto reason = workload_reason(node, hash, record, current, m_plan.addresses[node.name],
+                                  m_network_changed);
+    if (m_lab_removing && record && reason != Reason::kind_changed) {
       reason = Reason::removal_unfinished;
     }
     if (!reason) {
-      continue;
+      return;
     }
     // Everything of the node goes, including an old object of its own runtime.
     auto deps = remove_existing(node.name, *reason, std::nullopt);
-    workloads.push_back({&node, *reason, deps});
-    fresh.insert(node.name);
+    m_workloads.push_back({&node, *reason, deps});
+    m_fresh.insert(node.name);
   }
 
-  // The management network: removed when renamed or re-addressed, created when missing.
-  std::vector<std::size_t> network_deps;
-  for (const auto &name : observed.networks) {
-    if (name != plan.network || network_changed) {
-      network_deps.push_back(
-          builder.add({ActionKind::remove_network,
-                       "",
-                       {},
-                       name,
-                       name == plan.network ? Reason::network_changed : Reason::not_lab_network,
-                       removals}));
+  /// The management network: removed when renamed or re-addressed, created when missing.
+  void plan_network() {
+    std::vector<std::size_t> network_deps;
+    for (const auto &name : m_observed.networks) {
+      if (name != m_plan.network || m_network_changed) {
+        network_deps.push_back(m_builder.add(
+            {ActionKind::remove_network,
+             "",
+             {},
+             name,
+             name == m_plan.network ? Reason::network_changed : Reason::not_lab_network,
+             m_removals}));
+      }
+    }
+    bool has_containers =
+        std::any_of(m_desired.nodes.begin(), m_desired.nodes.end(),
+                    [](auto &node) { return node.runtime != Runtime::ovs_bridge; });
+    const bool exists = m_observed.networks.count(m_plan.network);
+    if (has_containers && (!exists || m_network_changed)) {
+      m_network_creation = m_builder.add({ActionKind::create_network,
+                                          "",
+                                          {},
+                                          m_plan.network,
+                                          exists ? Reason::readdressed : Reason::new_object,
+                                          network_deps});
     }
   }
-  bool has_containers = std::any_of(desired.nodes.begin(), desired.nodes.end(),
-                                    [](auto &node) { return node.runtime != Runtime::ovs_bridge; });
-  std::optional<std::size_t> network_creation;
-  if (has_containers && (!observed.networks.count(plan.network) || network_changed)) {
-    network_creation = builder.add(
-        {ActionKind::create_network,
-         "",
-         {},
-         plan.network,
-         observed.networks.count(plan.network) ? Reason::readdressed : Reason::new_object,
-         network_deps});
-  }
 
-  // The DHCP server that hands the lab's VMs their management addresses (by MAC). A VM's first
-  // DHCP request should find it, so VMs are started after it.
-  plan.dhcp_hosts = dhcp_hosts(desired, plan.addresses);
-  std::optional<std::size_t> dhcp_configuration;
-  if (!plan.dhcp_hosts.empty()) {
+  /// The DHCP server that hands the lab's VMs their management addresses (by MAC). A VM's first
+  /// DHCP request should find it, so VMs are started after it.
+  void plan_dhcp() {
+    m_plan.dhcp_hosts = dhcp_hosts(m_desired, m_plan.addresses);
+    const auto server = mgmt_bridge_name(m_desired.name);
+    if (m_plan.dhcp_hosts.empty()) {
+      if (m_observed.dhcp_hosts) {
+        m_builder.add({ActionKind::remove_dhcp, "", {}, server, Reason::no_vm_left, {}});
+      }
+      return;
+    }
     std::optional<Reason> reason;
-    if (!observed.dhcp_hosts) {
+    if (!m_observed.dhcp_hosts) {
       reason = Reason::new_object;
-    } else if (network_creation) {
+    } else if (m_network_creation) {
       reason = Reason::network_recreated;
-    } else if (*observed.dhcp_hosts != plan.dhcp_hosts) {
+    } else if (*m_observed.dhcp_hosts != m_plan.dhcp_hosts) {
       reason = Reason::vm_addresses_changed;
     }
     if (reason) {
       std::vector<std::size_t> deps;
-      if (network_creation) {
-        deps.push_back(*network_creation);
+      if (m_network_creation) {
+        deps.push_back(*m_network_creation);
       }
-      dhcp_configuration = builder.add(
-          {ActionKind::configure_dhcp, "", {}, mgmt_bridge_name(desired.name), *reason, deps});
+      m_dhcp_configuration =
+          m_builder.add({ActionKind::configure_dhcp, "", {}, server, *reason, deps});
     }
-  } else if (observed.dhcp_hosts) {
-    builder.add(
-        {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(desired.name), Reason::no_vm_left, {}});
   }
 
-  std::map<std::string, std::size_t> node_creations;
-  for (auto &pending : workloads) {
-    auto deps = pending.deps;
-    append(deps, removals); // a removed node's address may be reused
-    if (network_creation) {
-      deps.push_back(*network_creation);
-    }
-    if (dhcp_configuration && pending.node->runtime == Runtime::vm) {
-      deps.push_back(*dhcp_configuration);
-    }
-    const bool vm = pending.node->runtime == Runtime::vm;
-    if (vm) {
-      // Its segment NICs join their bridges when the domain starts.
-      for (const auto &[iface, link] : vm_interfaces(desired, pending.node->name)) {
-        const auto &peer = link->a.node == pending.node->name ? link->b.node : link->a.node;
-        if (auto it = bridge_creations.find(peer); it != bridge_creations.end()) {
-          append(deps, {it->second});
+  /// The containers and VMs planned by plan_workload, after the removals and the network.
+  void create_workloads() {
+    for (auto &pending : m_workloads) {
+      const auto &name = pending.node->name;
+      auto deps = pending.deps;
+      append(deps, m_removals); // a removed node's address may be reused
+      if (m_network_creation) {
+        deps.push_back(*m_network_creation);
+      }
+      const bool vm = pending.node->runtime == Runtime::vm;
+      if (m_dhcp_configuration && vm) {
+        deps.push_back(*m_dhcp_configuration);
+      }
+      if (vm) {
+        // Its segment NICs join their bridges when the domain starts.
+        for (const auto &[iface, link] : vm_interfaces(m_desired, name)) {
+          const auto &peer = link->a.node == name ? link->b.node : link->a.node;
+          if (auto it = m_bridge_creations.find(peer); it != m_bridge_creations.end()) {
+            append(deps, {it->second});
+          }
         }
       }
+      m_node_creations[name] = m_builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
+                                              name,
+                                              {},
+                                              container_name(m_desired.name, name),
+                                              pending.reason,
+                                              deps});
     }
-    node_creations[pending.node->name] =
-        builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
-                     pending.node->name,
-                     {},
-                     container_name(desired.name, pending.node->name),
-                     pending.reason,
-                     deps});
   }
 
-  // Links.
-  std::map<std::string, const state::LinkRecord *> link_records;
-  for (const auto &record : recorded.links) {
-    link_records[record.key] = &record;
-  }
-  auto runtime_id = [&](const std::string &node) -> std::string {
-    if (fresh.count(node)) {
+  /// What runs for a node now that this plan keeps ("" for a node it creates or none runs).
+  std::string runtime_id(const std::string &node) const {
+    if (m_fresh.count(node)) {
       return {};
     }
-    const auto *n = desired.find_node(node);
+    const auto *n = m_desired.find_node(node);
     if (n && n->runtime == Runtime::ovs_bridge) {
-      return bridge_name(desired.name, node);
+      return bridge_name(m_desired.name, node);
     }
-    const auto &pool = n && n->runtime == Runtime::vm ? observed.vms : observed.containers;
+    const auto &pool = n && n->runtime == Runtime::vm ? m_observed.vms : m_observed.containers;
     auto it = pool.find(node);
     return it == pool.end() ? std::string() : it->second.id;
-  };
-  std::map<std::string, std::vector<std::string>> segment_wiring; // bridge node -> link keys
-  std::map<std::string, std::vector<std::size_t>> node_wiring;    // node -> wire actions
-  for (const auto &link : desired.links) {
+  }
+
+  /// Links: point-to-point ones are wired here, segment ones gathered per bridge.
+  Status plan_links() {
+    for (const auto &link : m_desired.links) {
+      LTB_CHECK(plan_link(link));
+    }
+    return {};
+  }
+
+  Status plan_link(const topology::Link &link) {
     PlannedLink planned{topology::link_key(link), link.name, link.a, link.b, link.mtu, {}};
-    const auto *a = desired.find_node(link.a.node);
-    const auto *b = desired.find_node(link.b.node);
+    const auto *a = m_desired.find_node(link.a.node);
+    const auto *b = m_desired.find_node(link.b.node);
     if (!a || !b) {
-      continue; // the loader refuses such files
+      return {}; // the loader refuses such files
     }
     if (a->runtime == Runtime::ovs_bridge && b->runtime == Runtime::ovs_bridge) {
       return fail(fmt::format("link '{}' joins two ovs-bridge nodes ({} and {}); ltb does not "
@@ -493,101 +567,124 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
     } else if (b->runtime == Runtime::ovs_bridge) {
       planned.bridge_node = b->name;
     }
-    auto record_it = link_records.find(planned.key);
-    const auto *record = record_it == link_records.end() ? nullptr : record_it->second;
+    auto record_it = m_link_records.find(planned.key);
+    const auto *record = record_it == m_link_records.end() ? nullptr : record_it->second;
     if (record && !link.name_given && !record->name.empty()) {
       planned.name = record->name; // generated names stay as first shown
     }
-    bool wire = !record || record->status != state::RecordStatus::up;
+    bool wire = needs_wiring(link, planned, record);
+    m_plan.links[planned.key] = planned;
     if (!wire) {
-      auto id_of_recorded = [&](const std::string &node) {
-        return node == record->a_node ? record->a_runtime_id : record->b_runtime_id;
-      };
-      for (const auto *end : {&link.a, &link.b}) {
-        auto current = runtime_id(end->node);
-        if (current.empty() || current != id_of_recorded(end->node)) {
-          wire = true;
-        }
-      }
-      if (!planned.bridge_node.empty()) {
-        auto bridge = observed.bridges.find(planned.bridge_node);
-        auto port = host_veth_name(desired.name, planned.key, planned.container_end());
-        if (bridge == observed.bridges.end() || !bridge->second.ports.count(port)) {
-          wire = true;
-        }
-      }
-    }
-    plan.links[planned.key] = planned;
-    if (!wire) {
-      continue;
+      return {};
     }
     if (!planned.bridge_node.empty()) {
-      segment_wiring[planned.bridge_node].push_back(planned.key);
-      continue;
+      m_segment_wiring[planned.bridge_node].push_back(planned.key);
+      return {};
     }
     std::vector<std::size_t> deps;
     for (const auto *end : {&link.a, &link.b}) {
-      if (auto it = node_creations.find(end->node); it != node_creations.end()) {
+      if (auto it = m_node_creations.find(end->node); it != m_node_creations.end()) {
         deps.push_back(it->second);
       }
     }
-    auto index = builder.add({ActionKind::wire_links,
-                              "",
-                              {planned.key},
-                              planned.name,
-                              record ? Reason::rewire : Reason::new_object,
-                              deps});
-    node_wiring[link.a.node].push_back(index);
-    node_wiring[link.b.node].push_back(index);
+    auto index = m_builder.add({ActionKind::wire_links,
+                                "",
+                                {planned.key},
+                                planned.name,
+                                record ? Reason::rewire : Reason::new_object,
+                                deps});
+    m_node_wiring[link.a.node].push_back(index);
+    m_node_wiring[link.b.node].push_back(index);
+    return {};
   }
-  for (const auto &[bridge, keys] : segment_wiring) {
-    std::vector<std::size_t> deps;
-    if (auto it = bridge_creations.find(bridge); it != bridge_creations.end()) {
-      deps.push_back(it->second);
+
+  /// A link is wired when it is not recorded up, when an end runs as something other than what
+  /// it was wired to, or when its bridge port is gone.
+  bool needs_wiring(const topology::Link &link, const PlannedLink &planned,
+                    const state::LinkRecord *record) const {
+    if (!record || record->status != state::RecordStatus::up) {
+      return true;
     }
-    bool rewire = false;
-    for (const auto &key : keys) {
-      const auto &planned = plan.links[key];
-      if (auto it = node_creations.find(planned.container_end()); it != node_creations.end()) {
-        append(deps, {it->second});
+    bool wire = false;
+    auto id_of_recorded = [&](const std::string &node) {
+      return node == record->a_node ? record->a_runtime_id : record->b_runtime_id;
+    };
+    for (const auto *end : {&link.a, &link.b}) {
+      auto current = runtime_id(end->node);
+      if (current.empty() || current != id_of_recorded(end->node)) {
+        wire = true;
       }
-      rewire = rewire || link_records.count(key);
     }
-    auto index =
-        builder.add({ActionKind::wire_links, bridge, keys, bridge_name(desired.name, bridge),
-                     rewire ? Reason::rewire : Reason::new_object, deps});
-    for (const auto &key : keys) {
-      node_wiring[plan.links[key].container_end()].push_back(index);
+    if (!planned.bridge_node.empty()) {
+      auto bridge = m_observed.bridges.find(planned.bridge_node);
+      auto port = host_veth_name(m_desired.name, planned.key, planned.container_end());
+      if (bridge == m_observed.bridges.end() || !bridge->second.ports.count(port)) {
+        wire = true;
+      }
+    }
+    return wire;
+  }
+
+  /// Every link of one bridge is wired by one action, after the bridge and its container ends.
+  void wire_segments() {
+    for (const auto &[bridge, keys] : m_segment_wiring) {
+      std::vector<std::size_t> deps;
+      if (auto it = m_bridge_creations.find(bridge); it != m_bridge_creations.end()) {
+        deps.push_back(it->second);
+      }
+      bool rewire = false;
+      for (const auto &key : keys) {
+        const auto &planned = m_plan.links[key];
+        if (auto it = m_node_creations.find(planned.container_end());
+            it != m_node_creations.end()) {
+          append(deps, {it->second});
+        }
+        rewire = rewire || m_link_records.count(key);
+      }
+      auto index =
+          m_builder.add({ActionKind::wire_links, bridge, keys, bridge_name(m_desired.name, bridge),
+                         rewire ? Reason::rewire : Reason::new_object, deps});
+      for (const auto &key : keys) {
+        m_node_wiring[m_plan.links[key].container_end()].push_back(index);
+      }
     }
   }
 
-  // exec commands run once the node and all its links are up.
-  for (const auto &pending : workloads) {
-    if (pending.node->exec.empty()) {
-      continue;
+  /// exec commands run once the node and all its links are up.
+  void plan_exec() {
+    for (const auto &pending : m_workloads) {
+      if (pending.node->exec.empty()) {
+        continue;
+      }
+      std::vector<std::size_t> deps{m_node_creations[pending.node->name]};
+      append(deps, m_node_wiring[pending.node->name]);
+      m_builder.add({ActionKind::run_exec, pending.node->name, {}, "", Reason::node_created, deps});
     }
-    std::vector<std::size_t> deps{node_creations[pending.node->name]};
-    append(deps, node_wiring[pending.node->name]);
-    builder.add({ActionKind::run_exec, pending.node->name, {}, "", Reason::node_created, deps});
-  }
-  // A node that stays but gets a new interface (its peer was recreated) runs its exec commands
-  // again, so that what they configured on that interface comes back.
-  for (const auto &node : desired.nodes) {
-    auto wiring = node_wiring.find(node.name);
-    if (node.exec.empty() || fresh.count(node.name) || wiring == node_wiring.end()) {
-      continue;
-    }
-    std::vector<std::size_t> rewired;
-    for (auto index : wiring->second) {
-      if (plan.actions[index].why == Reason::rewire) {
-        rewired.push_back(index);
+    // A node that stays but gets a new interface (its peer was recreated) runs its exec commands
+    // again, so that what they configured on that interface comes back.
+    for (const auto &node : m_desired.nodes) {
+      auto wiring = m_node_wiring.find(node.name);
+      if (node.exec.empty() || m_fresh.count(node.name) || wiring == m_node_wiring.end()) {
+        continue;
+      }
+      std::vector<std::size_t> rewired;
+      for (auto index : wiring->second) {
+        if (m_plan.actions[index].why == Reason::rewire) {
+          rewired.push_back(index);
+        }
+      }
+      if (!rewired.empty()) {
+        m_builder.add({ActionKind::run_exec, node.name, {}, "", Reason::links_rewired, rewired});
       }
     }
-    if (!rewired.empty()) {
-      builder.add({ActionKind::run_exec, node.name, {}, "", Reason::links_rewired, rewired});
-    }
   }
-  return plan;
+};
+
+} // namespace
+
+Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded,
+                     const Observed &observed, const std::vector<std::string> &used_subnets) {
+  return UpPlanner(desired, recorded, observed).run(used_subnets);
 }
 
 std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
