@@ -800,111 +800,170 @@ std::string vm_config_hash(const topology::Topology &desired, const topology::No
   return util::sha256_hex(text);
 }
 
-Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed) {
-  Plan plan;
-  Builder builder(plan);
-  plan.lab = lab;
-  plan.teardown = true;
-  if (recorded.lab) {
-    plan.network = recorded.lab->mgmt_network;
-    plan.subnet = recorded.lab->mgmt_subnet;
+namespace {
+
+/// Plans `ltb down` in phases: containers and VMs, then bridges, networks, DHCP and host links,
+/// each removal after what it waits for.
+class DownPlanner {
+public:
+  DownPlanner(const std::string &lab, const Recorded &recorded, const Observed &observed)
+      : m_lab(lab), m_recorded(recorded), m_observed(observed) {}
+
+  Plan run() {
+    m_plan.lab = m_lab;
+    m_plan.teardown = true;
+    if (m_recorded.lab) {
+      m_plan.network = m_recorded.lab->mgmt_network;
+      m_plan.subnet = m_recorded.lab->mgmt_subnet;
+    }
+    gather_nodes();
+    remove_workloads();
+    remove_bridges();
+    remove_networks();
+    remove_dhcp_and_host_links();
+    for (const auto &record : m_recorded.links) {
+      m_plan.links[record.key] = PlannedLink{record.key,
+                                             record.name,
+                                             {record.a_node, record.a_iface, {}},
+                                             {record.b_node, record.b_iface, {}},
+                                             0,
+                                             {}};
+    }
+    return std::move(m_plan);
   }
-  std::set<std::string> containers;
-  std::set<std::string> bridges;
-  std::set<std::string> vms;
-  for (const auto &record : recorded.nodes) {
-    (is_bridge_kind(record.kind) ? bridges
-     : is_vm_kind(record.kind)   ? vms
-                                 : containers)
-        .insert(record.name);
+
+private:
+  const std::string &m_lab;
+  const Recorded &m_recorded;
+  const Observed &m_observed;
+  Plan m_plan;
+  Builder m_builder{m_plan};
+  std::set<std::string> m_containers; // node names, recorded or observed
+  std::set<std::string> m_bridges;
+  std::set<std::string> m_vms;
+  std::vector<std::size_t> m_removals; // of containers and VMs
+  std::vector<std::size_t> m_bridge_removals;
+  std::set<std::string> m_bridge_names;
+
+  void gather_nodes() {
+    for (const auto &record : m_recorded.nodes) {
+      (is_bridge_kind(record.kind) ? m_bridges
+       : is_vm_kind(record.kind)   ? m_vms
+                                   : m_containers)
+          .insert(record.name);
+    }
+    for (const auto &[name, vm] : m_observed.vms) {
+      m_vms.insert(name);
+    }
+    for (const auto &[name, container] : m_observed.containers) {
+      m_containers.insert(name);
+    }
+    for (const auto &[name, bridge] : m_observed.bridges) {
+      m_bridges.insert(name);
+    }
   }
-  for (const auto &[name, vm] : observed.vms) {
-    vms.insert(name);
-  }
-  for (const auto &[name, container] : observed.containers) {
-    containers.insert(name);
-  }
-  for (const auto &[name, bridge] : observed.bridges) {
-    bridges.insert(name);
-  }
-  std::vector<std::size_t> removals;
-  std::set<std::string> container_names;
-  for (const auto &name : containers) {
-    container_names.insert(container_name(lab, name));
-    removals.push_back(builder.add(
-        {ActionKind::remove_node, name, {}, container_name(lab, name), Reason::lab_removed, {}}));
-  }
-  for (const auto &name : vms) {
-    std::vector<std::string> keys;
-    for (const auto &link : recorded.links) {
-      if (link.a_node == name || link.b_node == name) {
-        keys.push_back(link.key);
+
+  void remove_workloads() {
+    std::set<std::string> container_names;
+    for (const auto &name : m_containers) {
+      container_names.insert(container_name(m_lab, name));
+      m_removals.push_back(m_builder.add({ActionKind::remove_node,
+                                          name,
+                                          {},
+                                          container_name(m_lab, name),
+                                          Reason::lab_removed,
+                                          {}}));
+    }
+    for (const auto &name : m_vms) {
+      std::vector<std::string> keys;
+      for (const auto &link : m_recorded.links) {
+        if (link.a_node == name || link.b_node == name) {
+          keys.push_back(link.key);
+        }
+      }
+      container_names.insert(container_name(m_lab, name));
+      m_removals.push_back(m_builder.add({ActionKind::remove_vm,
+                                          name,
+                                          keys,
+                                          container_name(m_lab, name),
+                                          Reason::lab_removed,
+                                          {}}));
+    }
+    // Objects recorded before they were made (a crash between the record and the label).
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::domain && !container_names.count(object.name)) {
+        container_names.insert(object.name);
+        m_removals.push_back(m_builder.add(
+            {ActionKind::remove_vm, object.owner, {}, object.name, Reason::interrupted_run, {}}));
+      }
+      if (object.type == state::ObjectType::container && !container_names.count(object.name)) {
+        container_names.insert(object.name);
+        m_removals.push_back(m_builder.add(
+            {ActionKind::remove_node, object.owner, {}, object.name, Reason::interrupted_run, {}}));
       }
     }
-    container_names.insert(container_name(lab, name));
-    removals.push_back(builder.add(
-        {ActionKind::remove_vm, name, keys, container_name(lab, name), Reason::lab_removed, {}}));
   }
-  // Objects recorded before they were made (a crash between the record and the label).
-  for (const auto &object : recorded.objects) {
-    if (object.type == state::ObjectType::domain && !container_names.count(object.name)) {
-      container_names.insert(object.name);
-      removals.push_back(builder.add(
-          {ActionKind::remove_vm, object.owner, {}, object.name, Reason::interrupted_run, {}}));
+
+  void remove_bridges() {
+    for (const auto &name : m_bridges) {
+      m_bridge_names.insert(bridge_name(m_lab, name));
+      m_bridge_removals.push_back(m_builder.add({ActionKind::remove_bridge,
+                                                 name,
+                                                 {},
+                                                 bridge_name(m_lab, name),
+                                                 Reason::lab_removed,
+                                                 {}}));
     }
-    if (object.type == state::ObjectType::container && !container_names.count(object.name)) {
-      container_names.insert(object.name);
-      removals.push_back(builder.add(
-          {ActionKind::remove_node, object.owner, {}, object.name, Reason::interrupted_run, {}}));
-    }
-  }
-  std::vector<std::size_t> bridge_removals;
-  std::set<std::string> bridge_names;
-  for (const auto &name : bridges) {
-    bridge_names.insert(bridge_name(lab, name));
-    bridge_removals.push_back(builder.add(
-        {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), Reason::lab_removed, {}}));
-  }
-  for (const auto &object : recorded.objects) {
-    if (object.type == state::ObjectType::bridge && !bridge_names.count(object.name)) {
-      bridge_names.insert(object.name);
-      bridge_removals.push_back(builder.add(
-          {ActionKind::remove_bridge, object.owner, {}, object.name, Reason::interrupted_run, {}}));
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::bridge && !m_bridge_names.count(object.name)) {
+        m_bridge_names.insert(object.name);
+        m_bridge_removals.push_back(m_builder.add({ActionKind::remove_bridge,
+                                                   object.owner,
+                                                   {},
+                                                   object.name,
+                                                   Reason::interrupted_run,
+                                                   {}}));
+      }
     }
   }
-  // Only networks that carry the lab's label: a name recorded in state may belong to someone else
-  // (a network that existed before the lab). The record goes with the lab.
-  for (const auto &name : observed.networks) {
-    builder.add({ActionKind::remove_network, "", {}, name, Reason::lab_removed, removals});
-  }
-  std::set<std::string> host_links(observed.host_links.begin(), observed.host_links.end());
-  for (const auto &object : recorded.objects) {
-    if (object.type == state::ObjectType::veth && object.name.rfind("lv", 0) == 0) {
-      host_links.insert(object.name);
+
+  /// Only networks that carry the lab's label: a name recorded in state may belong to someone
+  /// else (a network that existed before the lab). The record goes with the lab.
+  void remove_networks() {
+    for (const auto &name : m_observed.networks) {
+      m_builder.add({ActionKind::remove_network, "", {}, name, Reason::lab_removed, m_removals});
     }
   }
-  bool dhcp = observed.dhcp_hosts.has_value();
-  for (const auto &object : recorded.objects) {
-    dhcp = dhcp || object.type == state::ObjectType::dhcp;
-  }
-  if (dhcp) {
-    builder.add({ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(lab), Reason::lab_removed, {}});
-  }
-  for (const auto &name : host_links) {
-    if (bridge_names.count(name)) {
-      continue; // a bridge's own interface goes with the bridge
+
+  void remove_dhcp_and_host_links() {
+    std::set<std::string> host_links(m_observed.host_links.begin(), m_observed.host_links.end());
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::veth && object.name.rfind("lv", 0) == 0) {
+        host_links.insert(object.name);
+      }
     }
-    builder.add({ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, bridge_removals});
+    bool dhcp = m_observed.dhcp_hosts.has_value();
+    for (const auto &object : m_recorded.objects) {
+      dhcp = dhcp || object.type == state::ObjectType::dhcp;
+    }
+    if (dhcp) {
+      m_builder.add(
+          {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(m_lab), Reason::lab_removed, {}});
+    }
+    for (const auto &name : host_links) {
+      if (m_bridge_names.count(name)) {
+        continue; // a bridge's own interface goes with the bridge
+      }
+      m_builder.add(
+          {ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, m_bridge_removals});
+    }
   }
-  for (const auto &record : recorded.links) {
-    plan.links[record.key] = PlannedLink{record.key,
-                                         record.name,
-                                         {record.a_node, record.a_iface, {}},
-                                         {record.b_node, record.b_iface, {}},
-                                         0,
-                                         {}};
-  }
-  return plan;
+};
+
+} // namespace
+
+Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed) {
+  return DownPlanner(lab, recorded, observed).run();
 }
 
 std::string describe(const Action &action, const Plan &plan) {
