@@ -1,6 +1,6 @@
 #include "apply/observe.hpp"
 
-#include "net/dhcp.hpp"
+#include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"
 
 namespace ltb::apply {
@@ -21,16 +21,7 @@ Result<plan::Recorded> read_recorded(state::Store &store, const std::string &lab
 Result<plan::Observed> observe(const std::string &lab, Backends &backends,
                                const ObserveOptions &options) {
   plan::Observed observed;
-  LTB_TRY(containers, backends.docker->list_containers({{plan::k_label_lab, lab}}));
-  for (const auto &container : containers) {
-    auto node = container.labels.find(plan::k_label_node);
-    if (node == container.labels.end()) {
-      continue;
-    }
-    auto hash = container.labels.find(plan::k_label_hash);
-    observed.containers[node->second] = {container.id, container.name, container.state,
-                                         hash == container.labels.end() ? "" : hash->second};
-  }
+  LTB_CHECK(node_driver(topology::Runtime::container).observe(backends, lab, observed));
   if (options.networks) {
     LTB_TRY(networks, backends.docker->list_networks({{plan::k_label_lab, lab}}));
     for (const auto &network : networks) {
@@ -38,40 +29,17 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     }
   }
   if (options.bridges) {
-    if (!backends.ovs) {
-      return fail("Open vSwitch is needed for this lab's bridges");
-    }
-    LTB_TRY(bridges, backends.ovs->bridges({{plan::k_ovs_lab, lab}}));
-    for (const auto &bridge : bridges) {
-      auto owner = bridge.external_ids.find(plan::k_ovs_owner);
-      if (owner == bridge.external_ids.end()) {
-        continue;
-      }
-      plan::ObservedBridge observed_bridge{bridge.name, {bridge.ports.begin(), bridge.ports.end()}};
-      observed.bridges[owner->second] = std::move(observed_bridge);
-    }
+    LTB_CHECK(node_driver(topology::Runtime::ovs_bridge).observe(backends, lab, observed));
   }
-  if (backends.vms) {
-    LTB_TRY(domains, backends.vms->list({{plan::k_label_lab, lab}}));
-    for (const auto &domain : domains) {
-      auto node = domain.metadata.find(plan::k_label_node);
-      if (node == domain.metadata.end()) {
-        continue;
-      }
-      auto hash = domain.metadata.find(plan::k_label_hash);
-      observed.vms[node->second] = {domain.uuid, domain.name, domain.state,
-                                    hash == domain.metadata.end() ? "" : hash->second};
-    }
-  }
+  LTB_CHECK(node_driver(topology::Runtime::vm).observe(backends, lab, observed));
   if (!options.lab_dir.empty()) {
     if (auto dhcp = backends.dhcp->state(options.lab_dir); dhcp.running) {
       observed.dhcp_hosts = dhcp.hosts_text;
     }
   }
   if (options.host_links) {
-    for (const auto &prefix : {plan::veth_prefix(lab), plan::bridge_prefix(lab)}) {
-      LTB_TRY(links, backends.netlink->list_links(prefix));
-      observed.host_links.insert(observed.host_links.end(), links.begin(), links.end());
+    for (auto type : {LinkType::veth, LinkType::tap_redirect, LinkType::ovs_port}) {
+      LTB_CHECK(link_driver(type).observe(backends, lab, observed));
     }
   }
   return observed;

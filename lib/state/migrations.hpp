@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 2> k_migrations{{
+inline constexpr std::array<std::string_view, 3> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -107,6 +107,16 @@ END;
 CREATE TRIGGER reservations_version_delete AFTER DELETE ON reservations BEGIN
   UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'reservations_version';
 END;
+)sql",
+    // 3: the runtime of each node (container, vm, ovs-bridge), so that apply/ dispatches on what
+    // runs a node rather than on its kind's name. Rows from before get it from their kind: the
+    // only kinds then were vm and ovs-bridge (their own runtimes) and container kinds.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN runtime TEXT NOT NULL DEFAULT '';
+UPDATE nodes SET runtime = CASE kind
+  WHEN 'vm' THEN 'vm'
+  WHEN 'ovs-bridge' THEN 'ovs-bridge'
+  ELSE 'container' END;
 )sql",
 }};
 

@@ -223,6 +223,7 @@ struct Store::Impl {
   // > 0 while transaction() runs fn: writers then join the open transaction instead of
   // starting their own.
   int depth = 0;
+  std::function<void()> transaction_hook; // tests only (set_transaction_hook)
 
   Status migrate();
 
@@ -384,11 +385,20 @@ Status Store::delete_lab(const std::string &name) {
   });
 }
 
+namespace {
+
+/// The runtime of a record that does not say: the rule migration 3 applied to old rows.
+std::string legacy_runtime(const std::string &kind) {
+  return kind == k_runtime_vm || kind == k_runtime_bridge ? kind : k_runtime_container;
+}
+
+} // namespace
+
 Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
   return m_impl->read<std::vector<NodeRecord>>(fmt::format("list nodes of lab '{}'", lab), [&] {
     SQLite::Statement q(m_impl->db,
-                        "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status "
-                        "FROM nodes WHERE lab = ? ORDER BY name");
+                        "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, "
+                        "runtime FROM nodes WHERE lab = ? ORDER BY name");
     q.bind(1, lab);
     std::vector<NodeRecord> out;
     while (q.executeStep()) {
@@ -401,6 +411,7 @@ Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
       r.mgmt_ipv4 = q.getColumn(5).getString();
       r.runtime_id = q.getColumn(6).getString();
       r.status = status_column(q, 7);
+      r.runtime = q.getColumn(8).getString();
       out.push_back(std::move(r));
     }
     return out;
@@ -411,11 +422,12 @@ Status Store::put_node(const NodeRecord &node) {
   return m_impl->write(fmt::format("save node '{}' of lab '{}'", node.name, node.lab),
                        [&]() -> Status {
                          SQLite::Statement q(m_impl->db, R"sql(
-INSERT INTO nodes (lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+INSERT INTO nodes (lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, runtime)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
 ON CONFLICT (lab, name) DO UPDATE SET
   kind = excluded.kind, image = excluded.image, config_hash = excluded.config_hash,
-  mgmt_ipv4 = excluded.mgmt_ipv4, runtime_id = excluded.runtime_id, status = excluded.status)sql");
+  mgmt_ipv4 = excluded.mgmt_ipv4, runtime_id = excluded.runtime_id, status = excluded.status,
+  runtime = excluded.runtime)sql");
                          q.bind(1, node.lab);
                          q.bind(2, node.name);
                          q.bind(3, node.kind);
@@ -424,6 +436,7 @@ ON CONFLICT (lab, name) DO UPDATE SET
                          q.bind(6, node.mgmt_ipv4);
                          q.bind(7, node.runtime_id);
                          q.bind(8, to_string(node.status));
+                         q.bind(9, node.runtime.empty() ? legacy_runtime(node.kind) : node.runtime);
                          q.exec();
                          return {};
                        });
@@ -725,12 +738,20 @@ Status Store::transaction(const std::function<Status()> &fn) {
     }
     SQLite::Transaction tx(impl.db, SQLite::TransactionBehavior::IMMEDIATE);
     DepthGuard guard(impl.depth);
+    if (impl.transaction_hook) {
+      impl.transaction_hook();
+    }
     LTB_CHECK(fn()); // ~Transaction rolls back
     tx.commit();
     return {};
   } catch (const SQLite::Exception &e) {
     return fail(sqlite_error(impl.path, "run a transaction", e));
   }
+}
+
+void Store::set_transaction_hook(std::function<void()> hook) {
+  std::lock_guard lock(m_impl->mutex);
+  m_impl->transaction_hook = std::move(hook);
 }
 
 std::string default_state_path() {

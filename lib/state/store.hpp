@@ -37,7 +37,14 @@ struct NodeRecord {
   std::string mgmt_ipv4;   // allocated address, kept stable across runs
   std::string runtime_id;  // container id (or bridge name for ovs-bridge nodes)
   RecordStatus status = RecordStatus::creating; // creating, created, running, failed
+  /// What runs the node: k_runtime_container, k_runtime_vm or k_runtime_bridge (topology::Runtime
+  /// by name). put_node() fills it from the kind when empty, as migration 3 did for old rows.
+  std::string runtime = {};
 };
+
+inline constexpr const char *k_runtime_container = "container";
+inline constexpr const char *k_runtime_vm = "vm";
+inline constexpr const char *k_runtime_bridge = "ovs-bridge";
 
 struct LinkRecord {
   std::string lab;
@@ -128,6 +135,9 @@ public:
 
   /// Runs fn inside one IMMEDIATE transaction; rolls back when fn fails.
   Status transaction(const std::function<Status()> &fn);
+  /// For tests: `hook` runs at the start of every outermost transaction(), with the store's lock
+  /// held (a slow hook makes lock-order bugs of callers show up as a hang).
+  void set_transaction_hook(std::function<void()> hook);
 
   int schema_version();
 

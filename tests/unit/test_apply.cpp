@@ -55,7 +55,7 @@ void round_trip(Harness &h, const topology::Topology &t) {
   REQUIRE(report);
   INFO(fakes::errors_of(*report));
   CHECK(report->ok());
-  CHECK(fakes::inconsistencies(h, t.name, {t}) == std::vector<std::string>{});
+  CHECK(fakes::problems(h, t.name, {t}) == "");
   auto again = h.plan_up(t);
   REQUIRE(again);
   CHECK_MESSAGE(again->empty(), fakes::describe_plan(*again));
@@ -168,7 +168,7 @@ TEST_CASE("apply on fakes: a failed create leaves consistent state; the next up 
   CHECK(report->skipped > 0); // h1's links and what waits for them
   CHECK(fakes::errors_of(*report).find("injected failure of create_container") !=
         std::string::npos);
-  CHECK(fakes::inconsistencies(h, t.name, {t}) == std::vector<std::string>{});
+  CHECK(fakes::problems(h, t.name, {t}) == "");
   auto lab = h.store->lab(t.name);
   REQUIRE(lab);
   CHECK((*lab)->status == state::RecordStatus::failed);
@@ -217,7 +217,7 @@ TEST_CASE("apply on fakes: a node removed from the file goes, with its links") {
   REQUIRE(second);
   INFO(fakes::errors_of(*second));
   CHECK(second->ok());
-  CHECK(fakes::inconsistencies(h, t.name, {t, smaller}) == std::vector<std::string>{});
+  CHECK(fakes::problems(h, t.name, {t, smaller}) == "");
   {
     std::lock_guard lock(h.fakes.world.mutex);
     CHECK(h.fakes.world.domains.size() == 1);

@@ -1,5 +1,6 @@
 // Tests of lib/state: the SQLite store, its migrations, and the per-lab locks.
 
+#include "state/migrations.hpp"
 #include "state/store.hpp"
 #include "testutil.hpp"
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <map>
 #include <string>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -882,4 +884,43 @@ TEST_CASE("state: statuses and types are stored as text and read back as enums")
   REQUIRE(nodes);
   REQUIRE(nodes->size() == 1);
   CHECK((*nodes)[0].status == RecordStatus::failed);
+}
+
+TEST_CASE("state: migration 3 gives each node the runtime of its kind; put_node fills it too") {
+  TempDir tmp;
+  const std::string path = tmp.file("v2.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(std::string(detail::k_migrations[0]));
+    raw.exec(std::string(detail::k_migrations[1]));
+    raw.exec("PRAGMA user_version = 2");
+    raw.exec("INSERT INTO labs (name) VALUES ('l');"
+             "INSERT INTO nodes (lab, name, kind) VALUES ('l', 'r1', 'frr'), ('l', 'v1', 'vm'),"
+             " ('l', 'sw', 'ovs-bridge'), ('l', 'h1', 'linux')");
+  }
+  auto store = open_ok(path);
+  CHECK(raw_user_version(path) >= 3);
+  auto nodes = store->nodes("l");
+  REQUIRE(nodes);
+  std::map<std::string, std::string> runtimes;
+  for (const auto &node : *nodes) {
+    runtimes[node.name] = node.runtime;
+  }
+  CHECK(runtimes == std::map<std::string, std::string>{{"h1", k_runtime_container},
+                                                       {"r1", k_runtime_container},
+                                                       {"sw", k_runtime_bridge},
+                                                       {"v1", k_runtime_vm}});
+  // A record written without a runtime gets the same rule; one with a runtime keeps it.
+  NodeRecord vm{"l", "v2", "vm", "", "", "", "", RecordStatus::running};
+  NodeRecord custom{"l", "c2", "some-vm-kind", "", "", "", "", RecordStatus::running};
+  custom.runtime = k_runtime_vm;
+  REQUIRE(store->put_node(vm));
+  REQUIRE(store->put_node(custom));
+  nodes = store->nodes("l");
+  REQUIRE(nodes);
+  for (const auto &node : *nodes) {
+    if (node.name == "v2" || node.name == "c2") {
+      CHECK(node.runtime == k_runtime_vm);
+    }
+  }
 }

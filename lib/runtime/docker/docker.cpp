@@ -400,6 +400,15 @@ public:
                           "see the container's log (docker logs) and the Docker daemon's log"));
   }
 
+  Status stop_container(const std::string &id) override {
+    LTB_TRY(response, post("/containers/" + path_encode(id) + "/stop"));
+    if (response.status == 204 || response.status == 304) {
+      return {};
+    }
+    return fail(api_error(fmt::format("cannot stop container '{}'", id), response,
+                          "see the Docker daemon's log"));
+  }
+
   Result<ContainerInfo> inspect_container(const std::string &name_or_id) override {
     LTB_TRY(response, get("/containers/" + path_encode(name_or_id) + "/json"));
     const auto what = fmt::format("cannot inspect container '{}'", name_or_id);

@@ -83,6 +83,8 @@ public:
   virtual Result<std::vector<ContainerInfo>> list_containers(const std::map<std::string, std::string> &labels) = 0;
   virtual Result<std::string> create_container(const ContainerSpec &spec) = 0; // returns id
   virtual Status start_container(const std::string &id) = 0;
+  /// Stops a running container (SIGTERM, then SIGKILL after Docker's timeout); ok if stopped.
+  virtual Status stop_container(const std::string &id) = 0;
   virtual Result<ContainerInfo> inspect_container(const std::string &name_or_id) = 0;
   virtual Status remove_container(const std::string &name_or_id) = 0; // force; ok if already gone
 

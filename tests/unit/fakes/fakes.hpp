@@ -356,6 +356,20 @@ public:
     }
     return {};
   }
+  Status stop_container(const std::string &id) override {
+    LTB_CHECK(m_w.faults.check("stop_container", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", id));
+    }
+    if (c->pid) {
+      m_w.drop_namespace(fmt::format("pid:{}", c->pid));
+    }
+    c->state = "exited";
+    c->pid = 0;
+    return {};
+  }
   Result<runtime::ContainerInfo> inspect_container(const std::string &name_or_id) override {
     LTB_CHECK(m_w.faults.check("inspect_container", name_or_id));
     std::lock_guard lock(m_w.mutex);

@@ -3,7 +3,6 @@
 // fakes of fakes.hpp and a real state file in a temporary directory; plus small builders of
 // topologies and the consistency check of state against the fakes.
 
-#include "../testutil.hpp"
 #include "apply/apply.hpp"
 #include "apply/observe.hpp"
 #include "fakes.hpp"
@@ -13,9 +12,11 @@
 
 #include <algorithm>
 #include <doctest/doctest.h>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
+#include <stdlib.h>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,30 @@ inline topology::Topology make_lab(const std::string &name) {
   return t;
 }
 
+/// A fresh directory for the state file and the lab directories: in /dev/shm when there is one,
+/// since a state file commits (and syncs) on every record and the property test writes thousands.
+struct HarnessDir {
+  std::filesystem::path path;
+  HarnessDir() {
+    std::error_code ec;
+    auto base = std::filesystem::is_directory("/dev/shm", ec)
+                    ? std::filesystem::path("/dev/shm")
+                    : std::filesystem::temp_directory_path();
+    std::string pattern = (base / "ltb-apply-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~HarnessDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  HarnessDir(const HarnessDir &) = delete;
+  HarnessDir &operator=(const HarnessDir &) = delete;
+  std::string file(const std::string &name) const { return (path / name).string(); }
+};
+
 struct Harness {
-  test::TempDir dir;
+  HarnessDir dir;
   std::unique_ptr<state::Store> store;
   FakeBackends fakes;
   RecordingProgress progress;
@@ -131,7 +154,9 @@ struct Harness {
 /// - Nothing in the fakes is unrecorded: each container, domain, bridge, network, dnsmasq,
 ///   overlay, host interface and bridge port of the lab belongs to a recorded node, link or
 ///   object (of any status). Interfaces inside a container belong to the container.
-/// - Everything recorded exists: a node or object whose status is not "creating" is in the fakes
+/// - Everything recorded exists: a node whose status is not "creating" or "removing" (a removal
+///   under way: its runtime object is gone, its taps or disk may not be), or an object whose
+///   status is not "creating", is in the fakes
 ///   (veth objects and links excepted: a recreated node leaves them stale on purpose, and the
 ///   planner rewires them; convergence checks those).
 /// `topologies` are every file the lab was deployed from, to name its host interfaces.
@@ -232,7 +257,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   }
   // The other way round.
   for (const auto &node : recorded->nodes) {
-    if (node.status == state::RecordStatus::creating) {
+    if (node.status == state::RecordStatus::creating ||
+        node.status == state::RecordStatus::removing) {
       continue;
     }
     bool exists = false;
@@ -273,6 +299,16 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
     }
   }
   return problems;
+}
+
+/// inconsistencies() as one string ("" when consistent), for readable assertions.
+inline std::string problems(Harness &h, const std::string &lab,
+                            const std::vector<topology::Topology> &topologies) {
+  std::string out;
+  for (const auto &problem : inconsistencies(h, lab, topologies)) {
+    out += problem + "\n";
+  }
+  return out;
 }
 
 inline std::string errors_of(const apply::ApplyReport &report) {

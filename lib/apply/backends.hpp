@@ -1,0 +1,39 @@
+#pragma once
+// What apply/ and its drivers are handed: the outside systems (Backends) and the options of one
+// run. Depends on state/, runtime/, net/.
+
+#include "net/dhcp.hpp"
+#include "net/netlink.hpp"
+#include "net/ovs.hpp"
+#include "net/redirect.hpp"
+#include "runtime/docker/docker.hpp"
+#include "runtime/libvirt/libvirt.hpp"
+#include "state/store.hpp"
+
+#include <atomic>
+#include <string>
+
+namespace ltb::apply {
+
+/// Every outside system apply/ touches. The first five need a connection and are opened by the
+/// caller; the last three hold no connection, so they default to the real, stateless ones. Unit
+/// tests set all of them to fakes (tests/unit/fakes/).
+struct Backends {
+  runtime::ContainerRuntime *docker = nullptr;
+  net::Netlink *netlink = nullptr;
+  net::Ovs *ovs = nullptr;
+  state::Store *store = nullptr;
+  runtime::VmRuntime *vms = nullptr;                       // only for labs with VM nodes
+  net::HostNet *host = &net::host_net();                   // namespaces, taps, tc redirects
+  net::Dhcp *dhcp = &net::host_dhcp();                     // the per-lab dnsmasq
+  runtime::Overlays *overlays = &runtime::host_overlays(); // VM disks (qemu-img)
+};
+
+struct ApplyOptions {
+  int workers = 8;
+  const std::atomic<bool> *interrupted = nullptr;
+  std::string owner;   // user name recorded on the lab and as a label
+  std::string lab_dir; // per-lab files (inline startup configs)
+};
+
+} // namespace ltb::apply

@@ -1,0 +1,271 @@
+// The container driver: a node is a Docker container on the lab's management network, its links
+// are interfaces in the container's network namespace.
+
+#include "access/install.hpp"
+#include "apply/drivers/driver.hpp"
+#include "plan/names.hpp"
+#include "util/shell_split.hpp"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+
+namespace ltb::apply {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class ContainerDriver final : public NodeDriver {
+public:
+  topology::Runtime runtime() const override { return topology::Runtime::container; }
+  state::ObjectType object_type() const override { return state::ObjectType::container; }
+
+  Status observe(Backends &b, const std::string &lab, plan::Observed &observed) override {
+    LTB_TRY(containers, b.docker->list_containers({{plan::k_label_lab, lab}}));
+    for (const auto &container : containers) {
+      auto node = container.labels.find(plan::k_label_node);
+      if (node == container.labels.end()) {
+        continue;
+      }
+      auto hash = container.labels.find(plan::k_label_hash);
+      observed.containers[node->second] = {container.id, container.name, container.state,
+                                           hash == container.labels.end() ? "" : hash->second};
+    }
+    return {};
+  }
+
+  std::string config_hash(const topology::Topology &, const topology::Node &node) const override {
+    return topology::node_config_hash(node);
+  }
+
+  Status create(Run &run, const plan::Action &action) override {
+    const auto *node = run.node(action.node);
+    auto context = [&](Error e) { return fail(with_context("node " + action.node, std::move(e))); };
+    run.phase(action.node, Phase::creating);
+    if (auto ok = ensure_image(run, node->image, action.node); !ok) {
+      return context(ok.error());
+    }
+    auto spec = container_spec(run, *node);
+    if (!spec) {
+      return context(spec.error());
+    }
+    auto &store = *run.b.store;
+    state::NodeRecord record{run.plan.lab,
+                             node->name,
+                             node->kind,
+                             node->image,
+                             topology::node_config_hash(*node),
+                             spec->ipv4,
+                             "",
+                             state::RecordStatus::creating};
+    record.runtime = state::k_runtime_container;
+    std::int64_t object_id = 0;
+    LTB_CHECK(store.transaction([&]() -> Status {
+      LTB_CHECK(store.put_node(record));
+      LTB_TRY(id, run.record_object(state::ObjectType::container, spec->name, node->name));
+      object_id = id;
+      return {};
+    }));
+    auto id = run.b.docker->create_container(*spec);
+    if (!id) {
+      return context(id.error());
+    }
+    LTB_CHECK(store.update_object(object_id, *id, state::RecordStatus::creating));
+    if (auto started = run.b.docker->start_container(*id); !started) {
+      return context(started.error());
+    }
+    auto info = run.b.docker->inspect_container(*id);
+    if (!info) {
+      return context(info.error());
+    }
+    if (info->state != "running" || info->pid <= 0) {
+      return fail(
+          fmt::format("node {}: container {} stopped right after it started (state {})", node->name,
+                      spec->name, info->state),
+          fmt::format("see `docker logs {}`: the image's command may have exited", spec->name));
+    }
+    run.book.set_container(node->name, {*id, info->pid});
+    record.runtime_id = *id;
+    run.book.settle(record);
+    LTB_CHECK(store.transaction([&]() -> Status {
+      LTB_CHECK(store.put_node(record));
+      return store.update_object(object_id, *id, state::RecordStatus::created);
+    }));
+    // Best effort: without the key, `ltb ssh` falls back to the password.
+    if (auto keyed =
+            access::install_lab_key(*run.b.docker, run.options.lab_dir, *id, node->username);
+        !keyed) {
+      run.progress.notice(fmt::format("notice: node {}: {}", node->name, keyed.error().message));
+    }
+    if (record.status != state::RecordStatus::running) {
+      run.phase(node->name, Phase::wiring);
+    }
+    return {};
+  }
+
+  Status remove(Run &run, const plan::Action &action) override {
+    if (!action.node.empty()) {
+      run.phase(action.node, Phase::removing);
+    }
+    if (auto removed = run.b.docker->remove_container(action.name); !removed) {
+      return fail(with_context("node " + action.node + " (" + action.name + ")", removed.error()));
+    }
+    if (!action.node.empty()) {
+      LTB_CHECK(run.b.store->delete_node(run.plan.lab, action.node));
+    }
+    return run.forget_objects(state::ObjectType::container, {action.name});
+  }
+
+  Status start(Run &run, const std::string &node) override {
+    auto name = plan::container_name(run.plan.lab, node);
+    if (auto started = run.b.docker->start_container(name); !started) {
+      return fail(with_context("node " + node, started.error()));
+    }
+    return {};
+  }
+
+  Status stop(Run &run, const std::string &node) override {
+    auto name = plan::container_name(run.plan.lab, node);
+    if (auto stopped = run.b.docker->stop_container(name); !stopped) {
+      return fail(with_context("node " + node, stopped.error()));
+    }
+    return {};
+  }
+
+  /// The running container of a node: from this run, or inspected once.
+  Result<Endpoint> endpoint(Run &run, const std::string &node) override {
+    if (auto known = run.book.container(node)) {
+      return Endpoint{Endpoint::Kind::netns, known->pid, known->id};
+    }
+    auto info = run.b.docker->inspect_container(plan::container_name(run.plan.lab, node));
+    if (!info) {
+      return fail(with_context("node " + node, info.error()));
+    }
+    if (info->state != "running" || info->pid <= 0) {
+      return fail(fmt::format("node {} is not running (state {})", node, info->state),
+                  "run `ltb up` again to recreate it");
+    }
+    run.book.set_container(node, {info->id, info->pid});
+    return Endpoint{Endpoint::Kind::netns, info->pid, info->id};
+  }
+
+  Status configure(Run &run, const plan::Action &action) override {
+    const auto *node = run.node(action.node);
+    run.phase(action.node, Phase::configuring);
+    LTB_TRY(container, endpoint(run, action.node));
+    for (const auto &command : node->exec) {
+      auto result = run.b.docker->exec(container.runtime_id, {"sh", "-c", command});
+      if (!result) {
+        return fail(
+            with_context(fmt::format("node {}: exec `{}`", action.node, command), result.error()));
+      }
+      if (result->exit_code != 0) {
+        auto output = result->err.empty() ? result->out : result->err;
+        while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
+          output.pop_back();
+        }
+        if (action.why != plan::Reason::node_created) {
+          // A re-run for rewired links: commands for untouched interfaces may fail as "exists".
+          run.progress.notice(fmt::format("notice: node {}: exec `{}` exited with status {} on a "
+                                          "re-run for rewired links (ignored){}{}",
+                                          action.node, command, result->exit_code,
+                                          output.empty() ? "" : ": ", output));
+          continue;
+        }
+        return fail(fmt::format("node {}: exec `{}` exited with status {}{}{}", action.node,
+                                command, result->exit_code, output.empty() ? "" : ": ", output),
+                    "fix the command in the topology file's exec list, then run `ltb up` again");
+      }
+    }
+    return {};
+  }
+
+  Access access() const override { return {Access::Exec::docker, false, Access::Capture::netns}; }
+
+private:
+  /// The image is there, or pulled once for the whole run however many nodes use it.
+  static Status ensure_image(Run &run, const std::string &image, const std::string &node) {
+    std::promise<Status> promise;
+    bool mine = false;
+    auto future = run.book.image(image, promise, mine);
+    if (mine) {
+      promise.set_value([&]() -> Status {
+        LTB_TRY(present, run.b.docker->image_present(image));
+        if (present) {
+          return {};
+        }
+        run.phase(node, Phase::pulling, image);
+        return run.b.docker->pull_image(
+            image, [&](const std::string &line) { run.phase(node, Phase::pulling, line); });
+      }());
+    }
+    auto status = future.get();
+    if (!status) {
+      return fail(
+          fmt::format("image '{}' is not available: {}", image, status.error().message),
+          "build it (make images) or make it pullable; ltb pulls images that a registry has");
+    }
+    return {};
+  }
+
+  static Result<runtime::ContainerSpec> container_spec(Run &run, const topology::Node &node) {
+    runtime::ContainerSpec spec;
+    spec.name = plan::container_name(run.plan.lab, node.name);
+    spec.hostname = node.name;
+    spec.image = node.image;
+    if (!node.cmd.empty()) {
+      auto words = util::shell_split(node.cmd);
+      if (!words) {
+        return fail("cmd has an unterminated quote", "", ExitCode::usage);
+      }
+      spec.cmd = *words;
+    }
+    if (!node.entrypoint.empty()) {
+      auto words = util::shell_split(node.entrypoint);
+      if (!words) {
+        return fail("entrypoint has an unterminated quote", "", ExitCode::usage);
+      }
+      spec.entrypoint = *words;
+    }
+    spec.env = node.env;
+    spec.labels = node.labels;
+    spec.labels[plan::k_label_lab] = run.plan.lab;
+    spec.labels[plan::k_label_node] = node.name;
+    spec.labels[plan::k_label_owner] = run.options.owner;
+    spec.labels[plan::k_label_hash] = topology::node_config_hash(node);
+    spec.binds = node.binds;
+    if (!node.startup_config_path.empty()) {
+      std::string source = node.startup_config;
+      if (source.empty() && !node.startup_config_text.empty()) {
+        // Inline configuration: written into the lab directory, mounted like a file.
+        auto dir = fs::path(run.options.lab_dir) / node.name;
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        source = (dir / "startup-config").string();
+        std::ofstream out(source, std::ios::trunc);
+        out << node.startup_config_text;
+        if (!out) {
+          return fail(fmt::format("cannot write the startup configuration to {}", source));
+        }
+      }
+      if (!source.empty()) {
+        spec.binds.push_back(source + ":" + node.startup_config_path + ":ro");
+      }
+    }
+    spec.network = run.plan.network;
+    spec.ipv4 = run.plan.addresses.at(node.name);
+    spec.cpus = node.cpus;
+    spec.memory_bytes = node.memory_bytes;
+    return spec;
+  }
+};
+
+} // namespace
+
+NodeDriver &container_driver() {
+  static ContainerDriver driver;
+  return driver;
+}
+
+} // namespace ltb::apply

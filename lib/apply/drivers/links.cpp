@@ -1,0 +1,288 @@
+// The link drivers: veth pairs between containers, taps joined by tc redirects for VM ends, and
+// ports of an OVS bridge for segments.
+
+#include "apply/drivers/driver.hpp"
+#include "plan/names.hpp"
+
+#include <fmt/format.h>
+
+namespace ltb::apply {
+
+namespace {
+
+bool is_vm(const Run &run, const std::string &node) {
+  return run.runtime_of(node) == topology::Runtime::vm;
+}
+
+/// Resolves a node's end as a network namespace (a container), or fails.
+Result<net::Netns> netns_of(Run &run, const std::string &node) {
+  LTB_TRY(end, node_driver(topology::Runtime::container).endpoint(run, node));
+  return run.b.host->netns_of_pid(end.pid);
+}
+
+/// Point-to-point links are unwired the same way whatever their ends: deleting one end inside a
+/// container takes its peer along; a VM's taps go with the VM (remove_vm).
+Status unwire_p2p(Run &run, const plan::Action &action) {
+  const auto &link = run.plan.links.at(action.links.front());
+  for (const auto *end : {&link.a, &link.b}) {
+    if (run.runtime_of(end->node) == topology::Runtime::vm) {
+      continue;
+    }
+    auto ns = netns_of(run, end->node);
+    if (!ns) {
+      continue; // gone with its container
+    }
+    if (run.b.netlink->delete_link(end->iface, ns->fd())) {
+      break; // the peer goes with it
+    }
+  }
+  return run.b.store->delete_link(run.plan.lab, link.key);
+}
+
+class VethDriver final : public LinkDriver {
+public:
+  LinkType type() const override { return LinkType::veth; }
+
+  /// Host interfaces with the lab's prefixes (veth host ends, taps), for `down` without state.
+  Status observe(Backends &b, const std::string &lab, plan::Observed &observed) override {
+    for (const auto &prefix : {plan::veth_prefix(lab), plan::bridge_prefix(lab)}) {
+      LTB_TRY(links, b.netlink->list_links(prefix));
+      observed.host_links.insert(observed.host_links.end(), links.begin(), links.end());
+    }
+    return {};
+  }
+
+  Status create(Run &run, const plan::Action &action) override {
+    const auto &link = run.plan.links.at(action.links.front());
+    auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
+    LTB_CHECK(run.b.store->put_link(link_record(run, link, state::RecordStatus::creating)));
+    auto ns_a = netns_of(run, link.a.node);
+    auto ns_b = netns_of(run, link.b.node);
+    if (!ns_a || !ns_b) {
+      return context(!ns_a ? ns_a.error() : ns_b.error());
+    }
+    if (action.why == plan::Reason::rewire) {
+      // Leftovers of an interrupted run; errors mean there was nothing to remove.
+      (void)run.b.netlink->delete_link(link.a.iface, ns_a->fd());
+      (void)run.b.netlink->delete_link(link.b.iface, ns_b->fd());
+    }
+    auto created = run.b.netlink->create_veth({link.a.iface, ns_a->fd(), link.a.node},
+                                              {link.b.iface, ns_b->fd(), link.b.node}, link.mtu);
+    if (!created) {
+      return context(created.error());
+    }
+    LTB_CHECK(configure(run, link));
+    return run.b.store->put_link(link_record(run, link, state::RecordStatus::up));
+  }
+
+  Status remove(Run &run, const plan::Action &action) override { return unwire_p2p(run, action); }
+
+  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+};
+
+/// A link with a VM end: the VM's tap is joined to the other end's tap, or to the host end of a
+/// veth whose other end is in the container, by tc redirects.
+class TapRedirectDriver final : public LinkDriver {
+public:
+  LinkType type() const override { return LinkType::tap_redirect; }
+
+  // Its host interfaces carry the lab's veth prefix: the veth driver's observe finds them.
+  Status observe(Backends &, const std::string &, plan::Observed &) override { return {}; }
+
+  Status create(Run &run, const plan::Action &action) override {
+    const auto &link = run.plan.links.at(action.links.front());
+    auto context = [&](Error e) { return fail(with_context("link " + link.name, std::move(e))); };
+    LTB_CHECK(run.b.store->put_link(link_record(run, link, state::RecordStatus::creating)));
+    auto tap_of = [&](const topology::Endpoint &end) {
+      return plan::host_veth_name(run.plan.lab, link.key, end.node);
+    };
+    bool a_is_vm = is_vm(run, link.a.node);
+    std::string left = tap_of(a_is_vm ? link.a : link.b);
+    const auto &other = a_is_vm ? link.b : link.a;
+    std::string right = tap_of(other);
+    if (!is_vm(run, other.node)) {
+      auto ns = netns_of(run, other.node);
+      if (!ns) {
+        return context(ns.error());
+      }
+      (void)run.b.netlink->delete_link(right);
+      (void)run.b.netlink->delete_link(other.iface, ns->fd());
+      auto created = run.b.netlink->create_veth({other.iface, ns->fd(), other.node},
+                                                {right, -1, "host"}, link.mtu);
+      if (!created) {
+        return context(created.error());
+      }
+    }
+    if (auto joined = run.b.host->redirect_pair(left, right); !joined) {
+      return context(joined.error());
+    }
+    LTB_CHECK(configure(run, link));
+    return run.b.store->put_link(link_record(run, link, state::RecordStatus::up));
+  }
+
+  Status remove(Run &run, const plan::Action &action) override { return unwire_p2p(run, action); }
+
+  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+};
+
+/// Every link of one bridge, wired in one ovs-vsctl call.
+class OvsPortDriver final : public LinkDriver {
+public:
+  LinkType type() const override { return LinkType::ovs_port; }
+
+  // Ports are observed with their bridges (the bridge driver).
+  Status observe(Backends &, const std::string &, plan::Observed &) override { return {}; }
+
+  Status create(Run &run, const plan::Action &action) override {
+    const auto &lab = run.plan.lab;
+    auto &store = *run.b.store;
+    auto bridge = plan::bridge_name(lab, action.node);
+    if (action.why == plan::Reason::rewire) {
+      // Ports of an earlier wiring go first: removing a port after its new veth exists would take
+      // the new interface down with it.
+      std::vector<std::string> stale;
+      for (const auto &key : action.links) {
+        stale.push_back(host_of(run, run.plan.links.at(key)));
+      }
+      (void)run.b.ovs->del_ports(bridge, stale);
+    }
+    std::vector<net::OvsPort> ports;
+    std::vector<std::string> errors;
+    std::vector<const plan::PlannedLink *> wired;
+    std::map<std::string, std::int64_t> objects;
+    for (const auto &key : action.links) {
+      const auto &link = run.plan.links.at(key);
+      const auto &end = link.a.node == action.node ? link.b : link.a;
+      auto host = host_of(run, link);
+      auto creating = link_record(run, link, state::RecordStatus::creating);
+      LTB_CHECK(store.transaction([&]() -> Status {
+        LTB_CHECK(store.put_link(creating));
+        LTB_TRY(id, run.record_object(state::ObjectType::veth, host, key, bridge));
+        objects[host] = id;
+        return {};
+      }));
+      if (is_vm(run, end.node)) {
+        // The domain's NIC is this tap (target dev); libvirt made it a port when the VM started,
+        // and adding it again (may-exist) also restores it on a recreated bridge.
+        ports.push_back({host, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, key}}});
+        wired.push_back(&link);
+        continue;
+      }
+      auto ns = netns_of(run, end.node);
+      if (!ns) {
+        errors.push_back(fmt::format("link {}: {}", link.name, ns.error().message));
+        continue;
+      }
+      if (action.why == plan::Reason::rewire) {
+        (void)run.b.netlink->delete_link(host);
+        (void)run.b.netlink->delete_link(end.iface, ns->fd());
+      }
+      auto created = run.b.netlink->create_veth({end.iface, ns->fd(), end.node},
+                                                {host, -1, action.node}, link.mtu);
+      if (!created) {
+        errors.push_back(fmt::format("link {}: {}", link.name, created.error().message));
+        continue;
+      }
+      ports.push_back({host, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, key}}});
+      wired.push_back(&link);
+    }
+    if (!ports.empty()) {
+      if (auto added = run.b.ovs->add_ports(bridge, ports); !added) {
+        return fail(with_context("bridge " + action.node, added.error()));
+      }
+    }
+    std::vector<state::LinkRecord> records;
+    for (const auto *link : wired) {
+      LTB_CHECK(configure(run, *link));
+      records.push_back(link_record(run, *link, state::RecordStatus::up));
+    }
+    LTB_CHECK(store.transaction([&]() -> Status {
+      for (std::size_t i = 0; i < wired.size(); ++i) {
+        LTB_CHECK(store.put_link(records[i]));
+        auto host = host_of(run, *wired[i]);
+        LTB_CHECK(store.update_object(objects[host], host, state::RecordStatus::created));
+      }
+      return {};
+    }));
+    if (!errors.empty()) {
+      std::string message = errors.front();
+      for (std::size_t i = 1; i < errors.size(); ++i) {
+        message += "; " + errors[i];
+      }
+      return fail(message);
+    }
+    return {};
+  }
+
+  Status remove(Run &run, const plan::Action &action) override {
+    auto bridge = plan::bridge_name(run.plan.lab, action.node);
+    std::vector<std::string> hosts;
+    for (const auto &key : action.links) {
+      hosts.push_back(host_of(run, run.plan.links.at(key)));
+    }
+    if (run.b.ovs) {
+      (void)run.b.ovs->del_ports(bridge, hosts); // the bridge may be gone already
+    }
+    for (const auto &host : hosts) {
+      if (auto deleted = run.b.netlink->delete_link(host); !deleted) {
+        return fail(with_context("bridge " + action.node, deleted.error()));
+      }
+    }
+    LTB_CHECK(run.forget_objects(state::ObjectType::veth, {hosts.begin(), hosts.end()}));
+    for (const auto &key : action.links) {
+      LTB_CHECK(run.b.store->delete_link(run.plan.lab, key));
+    }
+    return {};
+  }
+
+  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+
+private:
+  static std::string host_of(const Run &run, const plan::PlannedLink &link) {
+    return plan::host_veth_name(run.plan.lab, link.key, link.container_end());
+  }
+};
+
+} // namespace
+
+LinkDriver &link_driver(LinkType type) {
+  static VethDriver veth;
+  static TapRedirectDriver tap_redirect;
+  static OvsPortDriver ovs_port;
+  switch (type) {
+  case LinkType::veth:
+    return veth;
+  case LinkType::tap_redirect:
+    return tap_redirect;
+  case LinkType::ovs_port:
+    break;
+  }
+  return ovs_port;
+}
+
+LinkType link_type(const Run &run, const plan::Action &action) {
+  if (!action.node.empty()) {
+    return LinkType::ovs_port;
+  }
+  const auto &link = run.plan.links.at(action.links.front());
+  return is_vm(run, link.a.node) || is_vm(run, link.b.node) ? LinkType::tap_redirect
+                                                            : LinkType::veth;
+}
+
+state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::RecordStatus status) {
+  auto id_of = [&](const std::string &node) -> std::string {
+    if (status != state::RecordStatus::up) {
+      return {};
+    }
+    auto runtime = run.runtime_of(node);
+    if (!runtime) {
+      return {};
+    }
+    auto end = node_driver(*runtime).endpoint(run, node);
+    return end ? end->runtime_id : std::string();
+  };
+  return {run.plan.lab, link.key,     link.name,          link.a.node,        link.a.iface,
+          link.b.node,  link.b.iface, id_of(link.a.node), id_of(link.b.node), status};
+}
+
+} // namespace ltb::apply
