@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fmt/format.h>
+#include <set>
 
 namespace ltb::apply {
 
@@ -112,9 +113,13 @@ public:
       if (peer_node && peer_node->runtime == topology::Runtime::ovs_bridge) {
         spec.nics.push_back({"ovs", plan::bridge_name(plan.lab, peer), mac, tap, node->nic_model});
       } else {
+        // Recorded before it is made, with the VM as owner: removing the VM finds its taps
+        // even when the link records went first (a link dropped from the file).
+        LTB_TRY(tap_id, run.record_object(state::ObjectType::veth, tap, node->name));
         if (auto made = run.b.host->create_tap(tap); !made) {
           return context(made.error());
         }
+        LTB_CHECK(run.b.store->update_object(tap_id, tap, state::RecordStatus::created));
         spec.nics.push_back({"ethernet", tap, mac, "", node->nic_model});
       }
       ++index;
@@ -158,12 +163,23 @@ public:
       LTB_CHECK(mark_removing(run, action.node));
     }
     LTB_CHECK(run.forget_objects(state::ObjectType::domain, {action.name}));
+    std::set<std::string> taps;
     for (const auto &key : action.links) {
-      auto tap = plan::host_veth_name(run.plan.lab, key, action.node);
+      taps.insert(plan::host_veth_name(run.plan.lab, key, action.node));
+    }
+    LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+    for (const auto &object : objects) {
+      if (object.type == state::ObjectType::veth && !action.node.empty() &&
+          object.owner == action.node) {
+        taps.insert(object.name);
+      }
+    }
+    for (const auto &tap : taps) {
       if (auto deleted = run.b.netlink->delete_link(tap); !deleted) {
         return fail(with_context("VM " + action.node + ": tap " + tap, deleted.error()));
       }
     }
+    LTB_CHECK(run.forget_objects(state::ObjectType::veth, taps));
     auto disk = fs::path(run.options.lab_dir) / action.node / "disk.qcow2";
     LTB_CHECK(run.b.overlays->remove(disk.string()));
     if (!action.node.empty()) {
