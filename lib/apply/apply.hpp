@@ -4,17 +4,21 @@
 // link drivers); the runner here dispatches to them. Depends on plan/, state/, runtime/, net/,
 // topology/.
 
+#include "apply/backends.hpp"
+#include "apply/executor.hpp"
+#include "event/progress.hpp"
+#include "plan/plan.hpp"
+#include "topology/model.hpp"
+
 #include <atomic>
 #include <string>
 #include <vector>
 
-#include "apply/backends.hpp"
-#include "apply/executor.hpp"
-#include "apply/progress.hpp"
-#include "plan/plan.hpp"
-#include "topology/model.hpp"
-
 namespace ltb::apply {
+
+// The applier reports through the front end's progress display (event/).
+using event::Phase;
+using event::Progress;
 
 struct ActionReport {
   std::string description;
@@ -51,8 +55,8 @@ ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &pro
 Result<std::string> choose_accel(const topology::Node &node, runtime::VmRuntime &vms,
                                  state::Store &store, const std::string &probe_dir, bool &probed);
 
-/// Which OVS datapath to use: the file's setting, else $LTB_OVS_DATAPATH, else what worked before on
-/// this host (recorded in state), else "system" falling back to "netdev" with a notice.
+/// Which OVS datapath to use: the file's setting, else $LTB_OVS_DATAPATH, else what worked before
+/// on this host (recorded in state), else "system" falling back to "netdev" with a notice.
 net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store, bool &probe);
 
 } // namespace ltb::apply

@@ -42,14 +42,14 @@ struct ScheduleStatusOptions {
 class SchedulerSink : public service::EventSink {
 public:
   void notice(const std::string &) override {}
-  std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &) override {
+  std::unique_ptr<event::Progress> progress(const std::vector<std::string> &) override {
     return std::make_unique<NoticesOnly>();
   }
 
 private:
-  class NoticesOnly : public apply::Progress {
+  class NoticesOnly : public event::Progress {
   public:
-    void node(const std::string &, apply::Phase, const std::string &) override {}
+    void node(const std::string &, event::Phase, const std::string &) override {}
     void notice(const std::string &line) override { fmt::print(stderr, "{}\n", line); }
     void finish() override {}
   };

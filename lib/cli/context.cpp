@@ -42,8 +42,8 @@ void PrintSink::notice(const std::string &line) {
   print_notice(m_globals, line);
 }
 
-std::unique_ptr<apply::Progress> PrintSink::progress(const std::vector<std::string> &nodes) {
-  return apply::make_progress(nodes, {m_globals.stderr_tty, m_globals.quiet, m_globals.color});
+std::unique_ptr<event::Progress> PrintSink::progress(const std::vector<std::string> &nodes) {
+  return event::make_progress(nodes, {m_globals.stderr_tty, m_globals.quiet, m_globals.color});
 }
 
 int report(const Globals &globals, const Error &error) {

@@ -1,7 +1,7 @@
 #pragma once
 // What every command shares: global options, the state file, the backends, printing of errors.
 
-#include "apply/apply.hpp"
+#include "event/progress.hpp"
 #include "service/backends.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
@@ -63,7 +63,7 @@ class PrintSink : public service::EventSink {
 public:
   explicit PrintSink(const Globals &globals) : m_globals(globals) {}
   void notice(const std::string &line) override;
-  std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &nodes) override;
+  std::unique_ptr<event::Progress> progress(const std::vector<std::string> &nodes) override;
 
 private:
   const Globals &m_globals;

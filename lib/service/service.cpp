@@ -5,9 +5,9 @@
 namespace ltb::service {
 
 namespace {
-class SilentProgress : public apply::Progress {
+class SilentProgress : public event::Progress {
 public:
-  void node(const std::string &, apply::Phase, const std::string &) override {}
+  void node(const std::string &, event::Phase, const std::string &) override {}
   void notice(const std::string &) override {}
   void finish() override {}
 };
@@ -28,7 +28,7 @@ const std::atomic<bool> *CancelToken::watch() {
   return &m_cancelled;
 }
 
-std::unique_ptr<apply::Progress> NullSink::progress(const std::vector<std::string> &) {
+std::unique_ptr<event::Progress> NullSink::progress(const std::vector<std::string> &) {
   return std::make_unique<SilentProgress>();
 }
 

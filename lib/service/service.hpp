@@ -4,7 +4,7 @@
 // an event sink; none reads cli::Globals, environment variables or stderr, and none installs a
 // signal handler. May use everything in lib/ except cli/.
 
-#include "apply/progress.hpp"
+#include "event/progress.hpp"
 
 #include <atomic>
 #include <functional>
@@ -61,7 +61,7 @@ public:
   virtual void notice(const std::string &line) = 0;
   /// The display of one plan's actions on `nodes`; its notice() lines are shown whatever the
   /// sink's other settings.
-  virtual std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &nodes) = 0;
+  virtual std::unique_ptr<event::Progress> progress(const std::vector<std::string> &nodes) = 0;
 };
 
 /// What every use case takes besides its request: where, who, how to stop, where events go.
@@ -76,7 +76,7 @@ struct Session {
 class NullSink : public EventSink {
 public:
   void notice(const std::string &) override {}
-  std::unique_ptr<apply::Progress> progress(const std::vector<std::string> &nodes) override;
+  std::unique_ptr<event::Progress> progress(const std::vector<std::string> &nodes) override;
 };
 
 } // namespace ltb::service

@@ -2,11 +2,11 @@
 // Node and link drivers: what differs per runtime (container, vm, bridge) and per kind of link
 // (veth, tap+redirect, OVS port) lives here, one implementation each, registered in one table
 // (node_driver(), link_driver()). The runner in apply.cpp only dispatches, records progress and
-// settles nodes. Files here may include apply/backends.hpp, apply/progress.hpp, plan/, state/,
+// settles nodes. Files here may include apply/backends.hpp, event/progress.hpp, plan/, state/,
 // runtime/, net/, topology/, access/ and util/; never cli/ or apply.hpp's runner.
 
 #include "apply/backends.hpp"
-#include "apply/progress.hpp"
+#include "event/progress.hpp"
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "topology/model.hpp"
@@ -22,6 +22,9 @@
 #include <vector>
 
 namespace ltb::apply {
+
+using event::Phase;
+using event::Progress;
 
 /// What a run remembers while actions run. Its mutex is a leaf: Book calls nothing outside
 /// itself (it holds no store, backend or progress), so no other lock is ever taken while it is

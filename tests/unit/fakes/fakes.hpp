@@ -6,7 +6,7 @@
 // unit tests of apply/ only; nothing here touches the host.
 
 #include "apply/apply.hpp"
-#include "apply/progress.hpp"
+#include "event/progress.hpp"
 
 #include <atomic>
 #include <fcntl.h>
@@ -751,11 +751,11 @@ private:
 };
 
 /// Progress that keeps the notices and failures for assertions.
-class RecordingProgress final : public apply::Progress {
+class RecordingProgress final : public event::Progress {
 public:
-  void node(const std::string &node, apply::Phase phase, const std::string &detail) override {
+  void node(const std::string &node, event::Phase phase, const std::string &detail) override {
     std::lock_guard lock(m_mutex);
-    if (phase == apply::Phase::failed) {
+    if (phase == event::Phase::failed) {
       failures.push_back(node + ": " + detail);
     }
   }

@@ -1,14 +1,25 @@
 #pragma once
-// What a user sees while a plan runs: on a terminal a live block with one line per node (waiting,
-// creating, wiring, running, failed); otherwise plain timestamped lines.
+// The progress of a running plan: the interface the applier and the service report through, and
+// its rendering for a user, on a terminal a live block with one line per node (waiting, creating,
+// wiring, running, failed), otherwise plain timestamped lines. Depends on nothing in lib/.
 
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace ltb::apply {
+namespace ltb::event {
 
-enum class Phase { waiting, pulling, creating, wiring, configuring, running, removing, removed, failed };
+enum class Phase {
+  waiting,
+  pulling,
+  creating,
+  wiring,
+  configuring,
+  running,
+  removing,
+  removed,
+  failed
+};
 
 const char *phase_name(Phase phase);
 
@@ -31,4 +42,4 @@ struct ProgressOptions {
 std::unique_ptr<Progress> make_progress(const std::vector<std::string> &nodes,
                                         const ProgressOptions &options);
 
-} // namespace ltb::apply
+} // namespace ltb::event

@@ -1,14 +1,13 @@
-#include "apply/progress.hpp"
+#include "event/progress.hpp"
 
 #include <chrono>
 #include <cstdio>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <map>
 #include <mutex>
 
-#include <fmt/chrono.h>
-#include <fmt/format.h>
-
-namespace ltb::apply {
+namespace ltb::event {
 
 const char *phase_name(Phase phase) {
   switch (phase) {
@@ -39,7 +38,8 @@ namespace {
 std::string timestamp() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  return fmt::format("{:%H:%M:%S}.{:03d}", fmt::localtime(std::chrono::system_clock::to_time_t(now)),
+  return fmt::format("{:%H:%M:%S}.{:03d}",
+                     fmt::localtime(std::chrono::system_clock::to_time_t(now)),
                      static_cast<int>(ms.count()));
 }
 
@@ -133,10 +133,11 @@ private:
     for (const auto &notice : m_notices) {
       out += "\033[2K" + notice + "\n";
     }
-    auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+    auto elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
     for (const auto &row : m_rows) {
-      out += fmt::format("\033[2K  {:<{}}  {}{:<11}{}{}{}\n", row.node, m_width, colour_of(row.phase),
-                         phase_name(row.phase), m_color ? "\033[0m" : "",
+      out += fmt::format("\033[2K  {:<{}}  {}{:<11}{}{}{}\n", row.node, m_width,
+                         colour_of(row.phase), phase_name(row.phase), m_color ? "\033[0m" : "",
                          row.detail.empty() ? "" : "  ", row.detail);
     }
     out += fmt::format("\033[2K  {:.1f}s\n", elapsed);
@@ -164,4 +165,4 @@ std::unique_ptr<Progress> make_progress(const std::vector<std::string> &nodes,
   return std::make_unique<LineProgress>(options.quiet);
 }
 
-} // namespace ltb::apply
+} // namespace ltb::event
