@@ -4,6 +4,7 @@
 #include "state/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fmt/format.h>
@@ -13,12 +14,14 @@
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
+#include <thread>
 #include <utility>
 
 namespace ltb::state {
 namespace {
 
 constexpr int k_busy_timeout_ms = 10000;
+constexpr int k_open_retry_ms = 20; // between tries of a fresh file's open (see Store::open)
 constexpr int k_known_schema = static_cast<int>(detail::k_migrations.size());
 
 std::int64_t now_seconds() {
@@ -292,20 +295,32 @@ Result<std::unique_ptr<Store>> Store::open(const std::string &path) {
   }
   std::unique_ptr<Impl> impl;
   std::string op = "open it";
-  try {
-    impl = std::make_unique<Impl>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    auto &db = impl->db;
-    db.exec(fmt::format("PRAGMA busy_timeout = {}", k_busy_timeout_ms));
-    // The result is not checked: where WAL is impossible (some network file systems) SQLite keeps
-    // a rollback journal, which is slower but still correct with the busy timeout.
-    db.execAndGet("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = NORMAL");
-    // Per connection and outside any transaction: without it the cascades do nothing.
-    db.exec("PRAGMA foreign_keys = ON");
-    op = "migrate its schema";
-    LTB_CHECK(impl->migrate());
-  } catch (const SQLite::Exception &e) {
-    return fail(sqlite_error(path, op, e));
+  // Switching a fresh file to WAL takes a lock for which SQLite does not always call the busy
+  // handler, so processes opening a new state file at the same instant can get "database is
+  // locked" at once: such an open is tried again, for about the busy timeout.
+  for (int attempt = 0;; ++attempt) {
+    op = "open it";
+    try {
+      impl = std::make_unique<Impl>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      auto &db = impl->db;
+      db.exec(fmt::format("PRAGMA busy_timeout = {}", k_busy_timeout_ms));
+      // The result is not checked: where WAL is impossible (some network file systems) SQLite
+      // keeps a rollback journal, which is slower but still correct with the busy timeout.
+      db.execAndGet("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      // Per connection and outside any transaction: without it the cascades do nothing.
+      db.exec("PRAGMA foreign_keys = ON");
+      op = "migrate its schema";
+      LTB_CHECK(impl->migrate());
+      break;
+    } catch (const SQLite::Exception &e) {
+      const bool busy = (e.getErrorCode() & 0xff) == SQLITE_BUSY;
+      if (!busy || attempt * k_open_retry_ms >= k_busy_timeout_ms) {
+        return fail(sqlite_error(path, op, e));
+      }
+      impl.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(k_open_retry_ms));
+    }
   }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -396,9 +411,9 @@ std::string legacy_runtime(const std::string &kind) {
 
 Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
   return m_impl->read<std::vector<NodeRecord>>(fmt::format("list nodes of lab '{}'", lab), [&] {
-    SQLite::Statement q(m_impl->db,
-                        "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, "
-                        "runtime FROM nodes WHERE lab = ? ORDER BY name");
+    SQLite::Statement q(
+        m_impl->db, "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, "
+                    "runtime FROM nodes WHERE lab = ? ORDER BY name");
     q.bind(1, lab);
     std::vector<NodeRecord> out;
     while (q.executeStep()) {

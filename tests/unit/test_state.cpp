@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <doctest/doctest.h>
@@ -673,6 +674,8 @@ TEST_CASE("state: processes open and write a fresh file at once") {
       {
         auto store = Store::open(path);
         if (!store) {
+          // Shown above the failed check, so that a failure says why.
+          std::fprintf(stderr, "child %d: %s\n", c, store.error().message.c_str());
           ::_exit(10);
         }
         auto &s = **store;
