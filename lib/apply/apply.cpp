@@ -71,19 +71,7 @@ std::map<std::string, int> pending_of(const plan::Plan &plan) {
 state::LabRecord lab_record(const plan::Plan &plan, const topology::Topology &desired,
                             state::Store &store, const std::string &owner) {
   auto existing = store.lab(plan.lab);
-  state::LabRecord lab;
-  if (existing && *existing) {
-    lab = **existing;
-  }
-  lab.name = plan.lab;
-  lab.topology_file = desired.file;
-  lab.topology_text = desired.text;
-  lab.topology_hash = desired.hash;
-  lab.mgmt_network = plan.network;
-  lab.mgmt_subnet = plan.subnet;
-  lab.owner = owner;
-  lab.status = state::RecordStatus::deploying;
-  return lab;
+  return deploying_lab(existing ? *existing : std::nullopt, plan, desired, owner);
 }
 
 /// Records the management network, then makes it with the lab's labels. The record comes first so
@@ -402,6 +390,20 @@ Status apply_network_first(const plan::Plan &plan, const topology::Topology &des
     (void)backends.store->put_lab(lab);
   }
   return made;
+}
+
+state::LabRecord deploying_lab(std::optional<state::LabRecord> existing, const plan::Plan &plan,
+                               const topology::Topology &desired, const std::string &owner) {
+  state::LabRecord lab = existing.value_or(state::LabRecord{});
+  lab.name = plan.lab;
+  lab.topology_file = desired.file;
+  lab.topology_text = desired.text;
+  lab.topology_hash = desired.hash;
+  lab.mgmt_network = plan.network;
+  lab.mgmt_subnet = plan.subnet;
+  lab.owner = owner;
+  lab.status = state::RecordStatus::deploying;
+  return lab;
 }
 
 ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,

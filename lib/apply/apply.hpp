@@ -11,6 +11,7 @@
 #include "topology/model.hpp"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct ApplyReport {
   bool interrupted = false;
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
+
+/// The lab as `ltb up` records it when it starts ("deploying"), over what was recorded before.
+state::LabRecord deploying_lab(std::optional<state::LabRecord> existing, const plan::Plan &plan,
+                               const topology::Topology &desired, const std::string &owner);
 
 /// `ltb up`: records the lab, runs the plan, marks the lab running or failed.
 ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, Backends &backends,

@@ -21,15 +21,7 @@ namespace {
 Status record_claim(state::Store &store, const plan::Plan &plan, const topology::Topology &desired,
                     const std::string &owner) {
   LTB_TRY(existing, store.lab(plan.lab));
-  state::LabRecord lab = existing.value_or(state::LabRecord{});
-  lab.name = plan.lab;
-  lab.topology_file = desired.file;
-  lab.topology_text = desired.text;
-  lab.topology_hash = desired.hash;
-  lab.mgmt_network = plan.network;
-  lab.mgmt_subnet = plan.subnet;
-  lab.owner = owner;
-  lab.status = state::RecordStatus::deploying;
+  auto lab = apply::deploying_lab(existing, plan, desired, owner);
   return store.put_lab(lab);
 }
 
