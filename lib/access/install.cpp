@@ -2,6 +2,7 @@
 
 #include "access/keys.hpp"
 
+#include <filesystem>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -44,6 +45,41 @@ Status install_lab_key(runtime::ContainerRuntime &docker, const std::string &lab
                             user, result.exit_code, why.empty() ? "" : ": ", why));
   }
   return {};
+}
+
+Result<std::optional<std::string>> lab_key_bind(const std::string &lab_dir, const std::string &node,
+                                                const std::string &user,
+                                                const std::vector<std::string> &binds) {
+  constexpr std::string_view k_target = "/root/.ssh/authorized_keys";
+  const std::string key = lab_public_key(lab_dir);
+  if (key.empty() || user != "root" || lab_dir.find(':') != std::string::npos) {
+    return std::optional<std::string>{};
+  }
+  for (const auto &bind : binds) {
+    // "SOURCE:TARGET[:OPTIONS]": a target that is /root, /root/.ssh or below, or a parent of
+    // them, is the user's choice; ltb's bind would hide it or be hidden.
+    const auto first = bind.find(':');
+    std::string target = first == std::string::npos ? bind : bind.substr(first + 1);
+    target = target.substr(0, target.find(':'));
+    while (target.size() > 1 && target.back() == '/') {
+      target.pop_back();
+    }
+    const bool parent = target == "/" || k_target.starts_with(target + "/");
+    const bool inside = target == "/root/.ssh" || target.starts_with("/root/.ssh/");
+    if (parent || inside) {
+      return std::optional<std::string>{};
+    }
+  }
+  const auto dir = std::filesystem::path(lab_dir) / node;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return fail(fmt::format("cannot create {}: {}", dir.string(), ec.message()),
+                "check that the state directory is writable");
+  }
+  const std::string source = (dir / "authorized_keys").string();
+  LTB_CHECK(write_private_file(source, key + "\n"));
+  return std::optional<std::string>{source + ":" + std::string(k_target)};
 }
 
 std::string vm_key_parameter(const std::string &lab_dir) {

@@ -29,6 +29,11 @@ done
 pubkey=$(cat "$labdir/id_ed25519.pub")
 cexec "$lab" r1 cat /root/.ssh/authorized_keys | grep -qxF "$pubkey" ||
   fail "the lab's public key is not in r1's /root/.ssh/authorized_keys"
+# For root it is a bind of the lab's file (nothing is run in the container), read-write.
+docker inspect --format '{{range .Mounts}}{{.Source}}>{{.Destination}}>{{.RW}} {{end}}' \
+  "$(container_name "$lab" r1)" | grep -qF "$labdir/r1/authorized_keys>/root/.ssh/authorized_keys>true" ||
+  fail "r1's authorized_keys is not the bind of $labdir/r1/authorized_keys: $(docker inspect \
+    --format '{{json .Mounts}}' "$(container_name "$lab" r1)")"
 jq -e '.nodes[] | select(.name == "r1") | .mgmt_ipv4 | startswith("172.20.41.")' \
   "$labdir/topology-data.json" >/dev/null || fail "topology-data.json has no management address for r1"
 grep -q '^    r1:$' "$labdir/inventory.yml" || fail "inventory.yml lists no host r1"

@@ -105,3 +105,43 @@ TEST_CASE("access keys: a private file is never readable by others, even while w
   REQUIRE_FALSE(failed);
   CHECK(failed.error().message.find("cannot write") == 0);
 }
+
+TEST_CASE("access keys: root's bind holds the lab's key; no bind where ltb must not or cannot") {
+  TempDir dir;
+  const std::string lab_dir = dir.file("labs/lab1");
+  auto none = lab_key_bind(lab_dir, "r1", "root", {});
+  REQUIRE(none);
+  CHECK(!*none); // no key yet
+  auto key = ensure_lab_key(lab_dir, "lab1");
+  REQUIRE(key);
+
+  auto bind = lab_key_bind(lab_dir, "r1", "root", {"/data:/data", "/x:/root/notes:ro"});
+  REQUIRE(bind);
+  REQUIRE(*bind);
+  const std::string source = lab_dir + "/r1/authorized_keys";
+  CHECK(**bind == source + ":/root/.ssh/authorized_keys");
+  CHECK(slurp(source) == *key + "\n");
+  CHECK(mode_of(source) == 0600);
+  // Written anew each time: a recreated node starts with the lab's key alone.
+  { std::ofstream(source, std::ios::app) << "ssh-ed25519 AAAA other\n"; }
+  REQUIRE(lab_key_bind(lab_dir, "r1", "root", {}));
+  CHECK(slurp(source) == *key + "\n");
+
+  for (const std::vector<std::string> &binds :
+       {std::vector<std::string>{"/k:/root/.ssh/authorized_keys"},
+        std::vector<std::string>{"/k:/root/.ssh/:ro"}, std::vector<std::string>{"/h:/root"},
+        std::vector<std::string>{"/r:/"}, std::vector<std::string>{"/k:/root/.ssh/keys.d"}}) {
+    INFO(binds.front());
+    auto skipped = lab_key_bind(lab_dir, "r2", "root", binds);
+    REQUIRE(skipped);
+    CHECK(!*skipped);
+  }
+  auto admin = lab_key_bind(lab_dir, "r3", "admin", {});
+  REQUIRE(admin);
+  CHECK(!*admin); // another login's home is in the image's /etc/passwd: an exec does it
+  REQUIRE(ensure_lab_key(dir.file("labs/a:b"), "ab"));
+  auto colon = lab_key_bind(dir.file("labs/a:b"), "r1", "root", {});
+  REQUIRE(colon);
+  CHECK(!*colon);
+  CHECK(!std::filesystem::exists(lab_dir + "/r2"));
+}

@@ -1,9 +1,13 @@
 // apply/ on fakes (tests/unit/fakes/): plan -> apply -> record -> plan again is empty, for labs of
 // containers, VMs, OVS segments and all of them; failures leave state consistent and the next run
 // converges; `down` leaves nothing behind.
+#include "access/install.hpp"
+#include "access/keys.hpp"
 #include "fakes/harness.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
+#include <fstream>
 
 using namespace ltb;
 using fakes::Harness;
@@ -105,6 +109,44 @@ TEST_CASE("apply on fakes: a lab of containers converges and goes") {
     CHECK(!link.a_runtime_id.empty());
   }
   round_trip(h, t);
+}
+
+TEST_CASE("apply on fakes: root's key is a bind, another login's an exec, the user's binds win") {
+  Harness h;
+  auto t = fakes::make_lab("keys");
+  t.nodes = {fakes::container_node("r1"), fakes::container_node("r2"), fakes::container_node("r3"),
+             fakes::container_node("r4")};
+  t.nodes[0].username = "root";
+  t.nodes[1].username = "admin";
+  t.nodes[2].username = "root";
+  t.nodes[2].binds = {"/srv/keys:/root/.ssh:ro"};
+  t.nodes[3].username = "root";
+  const auto key = access::ensure_lab_key(h.lab_dir(t.name), t.name);
+  REQUIRE(key);
+  auto report = h.up(t);
+  REQUIRE(report);
+  INFO(fakes::errors_of(*report));
+  CHECK(report->ok());
+  const auto &script = access::authorized_keys_script();
+  auto &w = h.fakes.world;
+  std::lock_guard lock(w.mutex);
+  for (const std::string node : {"r1", "r4"}) {
+    const auto &c = w.containers.at(plan::container_name(t.name, node));
+    const auto source = h.lab_dir(t.name) + "/" + node + "/authorized_keys";
+    CHECK(std::count(c.spec.binds.begin(), c.spec.binds.end(),
+                     source + ":/root/.ssh/authorized_keys") == 1);
+    CHECK(c.execs.empty()); // nothing run in the container for the key
+    std::ifstream in(source);
+    std::string line;
+    CHECK(std::getline(in, line));
+    CHECK(line == *key);
+  }
+  const auto &admin = w.containers.at(plan::container_name(t.name, "r2"));
+  CHECK(admin.execs == std::vector<std::string>{script});
+  CHECK(admin.spec.binds.empty());
+  const auto &own = w.containers.at(plan::container_name(t.name, "r3"));
+  CHECK(own.execs == std::vector<std::string>{script});
+  CHECK(own.spec.binds == std::vector<std::string>{"/srv/keys:/root/.ssh:ro"});
 }
 
 TEST_CASE("apply on fakes: a lab of VMs converges and goes") {

@@ -50,6 +50,14 @@ public:
     if (!spec) {
       return context(spec.error());
     }
+    // The lab's key for root is a bind made now; for another login, an exec once it runs.
+    auto key_bind =
+        access::lab_key_bind(run.options.lab_dir, node->name, node->username, node->binds);
+    if (!key_bind) {
+      run.progress.notice(fmt::format("notice: node {}: {}", node->name, key_bind.error().message));
+    } else if (*key_bind) {
+      spec->binds.push_back(**key_bind);
+    }
     auto &store = *run.b.store;
     state::NodeRecord record{run.plan.lab,
                              node->name,
@@ -93,10 +101,12 @@ public:
       return store.update_object(object_id, *id, state::RecordStatus::created);
     }));
     // Best effort: without the key, `ltb ssh` falls back to the password.
-    if (auto keyed =
-            access::install_lab_key(*run.b.docker, run.options.lab_dir, *id, node->username);
-        !keyed) {
-      run.progress.notice(fmt::format("notice: node {}: {}", node->name, keyed.error().message));
+    if (!key_bind || !*key_bind) {
+      if (auto keyed =
+              access::install_lab_key(*run.b.docker, run.options.lab_dir, *id, node->username);
+          !keyed) {
+        run.progress.notice(fmt::format("notice: node {}: {}", node->name, keyed.error().message));
+      }
     }
     if (record.status != state::RecordStatus::running) {
       run.phase(node->name, Phase::wiring);
