@@ -26,6 +26,9 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     LTB_TRY(networks, backends.docker->list_networks({{plan::k_label_lab, lab}}));
     for (const auto &network : networks) {
       observed.networks.insert(network.name);
+      if (!network.subnet.empty()) {
+        observed.network_subnets[network.name] = network.subnet;
+      }
     }
   }
   if (options.bridges) {

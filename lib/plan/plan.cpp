@@ -35,7 +35,10 @@ void append(std::vector<std::size_t> &deps, const std::vector<std::size_t> &more
   }
 }
 
+/// The file's subnet, else the recorded one, else that of the lab's network that exists (left by
+/// a lost state file: its containers would not fit another), else the first free /24.
 Result<util::Subnet> choose_subnet(const topology::Topology &desired, const Recorded &recorded,
+                                   const std::string &existing,
                                    const std::vector<std::string> &used_subnets) {
   if (!desired.mgmt.ipv4_subnet.empty()) {
     auto subnet = util::parse_subnet(desired.mgmt.ipv4_subnet, false);
@@ -48,6 +51,11 @@ Result<util::Subnet> choose_subnet(const topology::Topology &desired, const Reco
   }
   if (recorded.lab && !recorded.lab->mgmt_subnet.empty()) {
     if (auto subnet = util::parse_subnet(recorded.lab->mgmt_subnet, false)) {
+      return *subnet;
+    }
+  }
+  if (!existing.empty()) {
+    if (auto subnet = util::parse_subnet(existing, false)) {
       return *subnet;
     }
   }
@@ -258,14 +266,22 @@ private:
     m_plan.lab = m_desired.name;
     m_plan.network =
         m_desired.mgmt.network.empty() ? network_name(m_desired.name) : m_desired.mgmt.network;
-    LTB_TRY(subnet, choose_subnet(m_desired, m_recorded, used_subnets));
+    const auto existing = m_observed.network_subnets.find(m_plan.network);
+    std::string existing_subnet;
+    if (existing != m_observed.network_subnets.end()) {
+      auto parsed = util::parse_subnet(existing->second, false);
+      existing_subnet = parsed ? parsed->to_string() : existing->second;
+    }
+    LTB_TRY(subnet, choose_subnet(m_desired, m_recorded, existing_subnet, used_subnets));
     m_plan.subnet = subnet.to_string();
     m_plan.gateway = util::format_ipv4(subnet.host(1));
     LTB_CHECK(assign_addresses(m_desired, m_recorded, subnet, m_plan));
     const auto &lab = m_recorded.lab;
+    // A network whose subnet is not the plan's is made again (its containers could not start).
     m_network_changed =
-        lab && ((!lab->mgmt_subnet.empty() && lab->mgmt_subnet != m_plan.subnet) ||
-                (!lab->mgmt_network.empty() && lab->mgmt_network != m_plan.network));
+        (lab && ((!lab->mgmt_subnet.empty() && lab->mgmt_subnet != m_plan.subnet) ||
+                 (!lab->mgmt_network.empty() && lab->mgmt_network != m_plan.network))) ||
+        (!existing_subnet.empty() && existing_subnet != m_plan.subnet);
     for (const auto &record : m_recorded.nodes) {
       m_records[record.name] = &record;
     }

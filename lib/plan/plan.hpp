@@ -33,6 +33,7 @@ struct ObservedBridge {
 struct Observed {
   std::map<std::string, ObservedContainer> containers; // by node name
   std::set<std::string> networks;                      // the lab's Docker networks, by name
+  std::map<std::string, std::string> network_subnets;  // their subnets (CIDR), where known
   std::map<std::string, ObservedBridge> bridges;       // by node name
   std::map<std::string, ObservedContainer> vms;        // libvirt domains by node name (id = uuid)
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)

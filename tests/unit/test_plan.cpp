@@ -320,6 +320,30 @@ TEST_CASE("management subnet: allocated around used ones, then kept") {
   CHECK_FALSE(full);
 }
 
+TEST_CASE("management subnet: a lab network left without a state record keeps its subnet") {
+  // A lost or fresh state file, and the lab's own network still there (its subnet counts as
+  // used): the plan takes that subnet rather than a new one the network does not have.
+  auto t = lab();
+  t.mgmt.ipv4_subnet.clear();
+  plan::Observed observed;
+  observed.networks.insert("ltb-t");
+  observed.network_subnets["ltb-t"] = "172.20.7.0/24";
+  auto p = checked_up(t, {}, observed, {"172.20.0.0/24", "172.20.7.0/24"});
+  REQUIRE(p);
+  CHECK(p->subnet == "172.20.7.0/24");
+  CHECK(count(*p, ActionKind::remove_network) == 0);
+  CHECK(count(*p, ActionKind::create_network) == 0);
+  for (const auto &[node, address] : p->addresses) {
+    CHECK(address.rfind("172.20.7.", 0) == 0);
+  }
+  // The file names another subnet: the network is made again with it.
+  t.mgmt.ipv4_subnet = "172.31.6.0/24";
+  auto fixed = checked_up(t, {}, observed, {});
+  REQUIRE(fixed);
+  CHECK(count(*fixed, ActionKind::remove_network) == 1);
+  CHECK(count(*fixed, ActionKind::create_network) == 1);
+}
+
 TEST_CASE("addresses: explicit ones are honoured, others stable when nodes come and go") {
   auto t = lab();
   t.nodes[1].mgmt_ipv4 = "172.31.5.2"; // r2 asks for what r1 would get
@@ -413,8 +437,8 @@ TEST_CASE("teardown removes only the networks that carry the lab's label") {
   // name as the lab's management network and as an object, and no network with the lab's label.
   w.observed.networks.clear();
   w.recorded.lab->mgmt_network = "users-net";
-  w.recorded.objects.push_back({1, "t", state::ObjectType::network, "users-net", "", "", "",
-                                state::RecordStatus::creating});
+  w.recorded.objects.push_back(
+      {1, "t", state::ObjectType::network, "users-net", "", "", "", state::RecordStatus::creating});
   auto p = plan::plan_down("t", w.recorded, w.observed);
   CHECK(count(p, ActionKind::remove_network) == 0);
   // The lab's own network (found by its label) goes, and only that one.
