@@ -8,10 +8,11 @@
 
 namespace ltb::apply {
 
-std::vector<TaskResult> execute(const std::vector<std::vector<std::size_t>> &deps,
-                                const std::function<Status(std::size_t)> &run, int workers,
-                                const std::atomic<bool> *interrupted,
-                                const std::function<void(std::size_t, const TaskResult &)> &on_done) {
+std::vector<TaskResult>
+execute(const std::vector<std::vector<std::size_t>> &deps,
+        const std::function<Status(std::size_t)> &run, int workers,
+        const std::atomic<bool> *interrupted,
+        const std::function<void(std::size_t, const TaskResult &)> &on_done) {
   const std::size_t count = deps.size();
   std::vector<TaskResult> results(count);
   std::vector<std::size_t> waiting_on(count, 0);
@@ -47,8 +48,8 @@ std::vector<TaskResult> execute(const std::vector<std::vector<std::size_t>> &dep
       }
       if (results[i].outcome != Outcome::done) {
         results[next].outcome = Outcome::skipped;
-        results[next].error = results[i].outcome == Outcome::skipped ? results[i].error
-                                                                     : results[i].error;
+        results[next].error =
+            results[i].outcome == Outcome::skipped ? results[i].error : results[i].error;
         settle(next);
       } else if (--waiting_on[next] == 0) {
         ready.push_back(next);
@@ -85,7 +86,8 @@ std::vector<TaskResult> execute(const std::vector<std::vector<std::size_t>> &dep
       lock.unlock();
       auto start = std::chrono::steady_clock::now();
       auto status = run(i);
-      auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      auto seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       lock.lock();
       --running;
       results[i].seconds = seconds;
@@ -94,6 +96,7 @@ std::vector<TaskResult> execute(const std::vector<std::vector<std::size_t>> &dep
       } else {
         results[i].outcome = Outcome::failed;
         results[i].error = status.error().message;
+        results[i].help = status.error().help;
       }
       settle(i);
       changed.notify_all();

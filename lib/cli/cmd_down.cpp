@@ -31,7 +31,7 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
     return 0;
   }
   for (const auto &error : outcome->errors) {
-    report(globals, Error{error, {}, ExitCode::failed});
+    report(globals, error);
   }
   if (outcome->interrupted) {
     fmt::print(stderr, "ltb: interrupted; run `ltb down` again to finish removing lab {}\n", lab);

@@ -76,7 +76,7 @@ int run_up(const Globals &globals, const UpOptions &options) {
   }
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto &error : outcome->errors) {
-    report(globals, Error{error, {}, ExitCode::failed});
+    report(globals, error);
   }
   if (outcome->interrupted) {
     fmt::print(stderr,

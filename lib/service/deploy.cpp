@@ -25,11 +25,11 @@ Status record_claim(state::Store &store, const plan::Plan &plan, const topology:
   return store.put_lab(lab);
 }
 
-std::vector<std::string> failed_errors(const apply::ApplyReport &report) {
-  std::vector<std::string> errors;
+std::vector<Error> failed_errors(const apply::ApplyReport &report) {
+  std::vector<Error> errors;
   for (const auto &action : report.actions) {
     if (action.result.outcome == apply::Outcome::failed) {
-      errors.push_back(action.result.error);
+      errors.push_back(Error{action.result.error, action.result.help, ExitCode::failed});
     }
   }
   return errors;
@@ -231,7 +231,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_TRY(after, apply::observe(desired.name, backends, {has_bridges, false, false, {}}));
     for (auto &problem : plan::not_converged(desired, after)) {
       outcome.failed += 1;
-      outcome.errors.push_back(std::move(problem));
+      outcome.errors.push_back(Error{std::move(problem), {}, ExitCode::failed});
     }
   }
   return outcome;
@@ -323,14 +323,14 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
   return outcome;
 }
 
-std::string failure_summary(const std::vector<std::string> &errors, bool interrupted) {
+std::string failure_summary(const std::vector<Error> &errors, bool interrupted) {
   if (errors.empty()) {
     return interrupted ? "interrupted" : "actions were skipped";
   }
   if (errors.size() == 1) {
-    return errors.front();
+    return errors.front().message;
   }
-  return fmt::format("{} (and {} more failed action{})", errors.front(), errors.size() - 1,
+  return fmt::format("{} (and {} more failed action{})", errors.front().message, errors.size() - 1,
                      errors.size() == 2 ? "" : "s");
 }
 

@@ -32,7 +32,7 @@ struct DeployOutcome {
   int failed = 0;
   int skipped = 0;
   bool interrupted = false;
-  std::vector<std::string> errors; // one per failed action
+  std::vector<Error> errors; // one per failed action, with its help
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 
@@ -58,7 +58,7 @@ struct RemoveOutcome {
   int failed = 0;
   int skipped = 0;
   bool interrupted = false;
-  std::vector<std::string> errors;
+  std::vector<Error> errors; // one per failed action, with its help
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 
@@ -67,6 +67,6 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
                                  const std::string &lab);
 
 /// One line saying why a deploy or removal failed (the first error, and how many more).
-std::string failure_summary(const std::vector<std::string> &errors, bool interrupted);
+std::string failure_summary(const std::vector<Error> &errors, bool interrupted);
 
 } // namespace ltb::service

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -294,12 +295,50 @@ public:
   }
 
   Status remove_network(const std::string &name_or_id) override {
-    LTB_TRY(response, del("/networks/" + path_encode(name_or_id)));
-    if (response.status == 204 || response.status == 200 || response.status == 404) {
-      return {};
+    // Docker may take a moment to let go of the endpoints of containers just removed.
+    constexpr int k_tries = 15;
+    constexpr auto k_pause = std::chrono::milliseconds(200);
+    Response response;
+    for (int attempt = 1;; ++attempt) {
+      LTB_TRY(answer, del("/networks/" + path_encode(name_or_id)));
+      response = std::move(answer);
+      if (response.status == 204 || response.status == 200 || response.status == 404) {
+        return {};
+      }
+      if (response.status != 403 || attempt == k_tries ||
+          response.body.find("active endpoints") == std::string::npos) {
+        break;
+      }
+      std::this_thread::sleep_for(k_pause);
     }
     return fail(api_error(fmt::format("cannot remove Docker network '{}'", name_or_id), response,
-                          "remove the containers still attached to it first"));
+                          attached_help(name_or_id, response)));
+  }
+
+  /// What to do about a network that Docker will not remove: the containers still on it, or,
+  /// with none, Docker's own stale endpoint (dockerd 20.10 can keep the endpoint of a removed
+  /// container until it restarts).
+  std::string attached_help(const std::string &name_or_id, const Response &refusal) {
+    if (refusal.status != 403 || refusal.body.find("active endpoints") == std::string::npos) {
+      return "remove the containers still attached to it first";
+    }
+    auto inspected = get("/networks/" + path_encode(name_or_id));
+    if (!inspected || inspected->status != 200) {
+      return "remove the containers still attached to it first";
+    }
+    auto body = json::parse(inspected->body, nullptr, false);
+    std::vector<std::string> names;
+    if (body.is_object() && body.contains("Containers") && body["Containers"].is_object()) {
+      for (const auto &[id, endpoint] : body["Containers"].items()) {
+        names.push_back(endpoint.is_object() ? endpoint.value("Name", id) : id);
+      }
+    }
+    if (names.empty()) {
+      return "no container is attached: Docker kept a stale endpoint (a dockerd fault); restart "
+             "dockerd, then run the command again";
+    }
+    return fmt::format("remove the containers still attached to it first: {}",
+                       fmt::join(names, ", "));
   }
 
   Result<bool> image_present(const std::string &image) override {
