@@ -7,8 +7,8 @@
 #                      internal network (what ltb does for its management network)
 #   2. docker-compose: the same 20 containers, `up -d` and `down`
 #   3. ltb, 20 nodes:  a chain of 19 veth links plus an Open vSwitch segment of 5 nodes;
-#                      `ltb up` / floor <= 1.3
-#   4. ltb, 50 nodes:  a chain of 49 links; no-op `ltb up` < 0.3 s, `ltb status [LAB]` < 0.1 s
+#                      `ltb up` / floor <= 1.1
+#   4. ltb, 50 nodes:  a chain of 49 links; no-op `ltb up` < 0.1 s, `ltb status [LAB]` < 0.1 s
 #   5. admission:      bench_admission admits new reservations beside 10,000 existing ones, pure
 #                      and through a state file; each < 50 ms per new reservation
 #   6. VMs:            4 kernel-boot VMs in linked pairs; (ltb up - virsh create of the same XML in
@@ -130,7 +130,7 @@ timed() {
 }
 
 # row NAME SECONDS [RATIO TARGET]: a table row; with a ratio, PASS when RATIO < or <= TARGET
-# ("<=1.3", "<0.3").
+# ("<=1.1", "<0.1").
 row() {
   local name=$1 seconds=$2 ratio=${3:-} target=${4:-}
   if [[ -z $target ]]; then
@@ -388,7 +388,7 @@ else
 fi
 LTB_UP=$(median "${ltb_up[@]}")
 LTB_DOWN=$(median "${ltb_down[@]}")
-row "ltb up ($N nodes, 24 links) / floor" "$LTB_UP" "$(calc "$LTB_UP / $FLOOR_UP")" "<=1.3"
+row "ltb up ($N nodes, 24 links) / floor" "$LTB_UP" "$(calc "$LTB_UP / $FLOOR_UP")" "<=1.1"
 if [[ -n $COMPOSE_UP ]]; then
   row "ltb up / docker-compose up" "$LTB_UP" "$(calc "$LTB_UP / $COMPOSE_UP")"
 fi
@@ -414,7 +414,7 @@ for ((r = 1; r <= QUICK_RUNS; r++)); do
   status_lab+=("$T")
 done
 NOOP=$(median "${noop[@]}")
-row "ltb up, no change ($N_BIG nodes)" "$NOOP" "$NOOP" "<0.3"
+row "ltb up, no change ($N_BIG nodes)" "$NOOP" "$NOOP" "<0.1"
 v=$(median "${status_all[@]}")
 row "ltb status" "$v" "$v" "<0.1"
 v=$(median "${status_lab[@]}")
