@@ -1,5 +1,7 @@
 #include "cli/exec_select.hpp"
 
+#include "topology/kinds.hpp"
+
 #include <fmt/format.h>
 
 namespace ltb::cli {
@@ -33,8 +35,8 @@ Selection select_nodes(const std::vector<ExecCandidate> &candidates,
     if (!match) {
       continue;
     }
-    (candidate.kind == "ovs-bridge" ? selection.bridges : selection.nodes)
-        .push_back(candidate.name);
+    const bool bridge = topology::runtime_of_kind(candidate.kind) == topology::Runtime::ovs_bridge;
+    (bridge ? selection.bridges : selection.nodes).push_back(candidate.name);
   }
   return selection;
 }

@@ -23,7 +23,7 @@ Result<std::vector<LabelFilter>> parse_label_filters(const std::vector<std::stri
 /// A node of the lab as selection sees it.
 struct ExecCandidate {
   std::string name;
-  std::string kind; // "ovs-bridge" has nothing to run a command in
+  std::string kind; // a bridge's kind (runtime ovs_bridge) has nothing to run a command in
   std::map<std::string, std::string> labels;
 };
 

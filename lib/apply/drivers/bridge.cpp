@@ -41,12 +41,13 @@ public:
     }
     auto path = run.datapath.load();
     auto &store = *run.b.store;
-    state::NodeRecord record{
-        run.plan.lab, action.node, "ovs-bridge", "",
-        "",           "",          action.name,  state::RecordStatus::creating};
-    if (const auto *node = run.node(action.node)) {
-      record.kind = node->kind;
+    const auto *node = run.node(action.node);
+    if (!node) {
+      return fail("bridge " + action.node + " is not in the topology being applied",
+                  "this is a bug in ltb's plan: run `ltb up` again, and report it");
     }
+    state::NodeRecord record{run.plan.lab, action.node, node->kind,  "",
+                             "",           "",          action.name, state::RecordStatus::creating};
     record.runtime = state::k_runtime_bridge;
     std::int64_t object_id = 0;
     LTB_CHECK(store.transaction([&]() -> Status {
