@@ -93,6 +93,9 @@ count() {
   fi
 }
 
+# quiet_count FILE FILTER: as count, for polling a file still being written: 0 while unreadable.
+quiet_count() { tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l; }
+
 ping_bg() { # ping_bg NODE ADDRESS: pings every 0.2 s for a minute in the background; PING is its pid
   cexec "$lab" "$1" ping -i 0.2 -c 300 "$2" >/dev/null 2>&1 &
   PING=$!
@@ -199,13 +202,19 @@ has_mirror || fail "no mirror on $bridge while capturing sw1: mirrors [$(mirrors
 expect_rc 0 ltb inspect "$lab" --format json
 jq -e --argjson pid "$CAP" --arg m "$(mirrors)" '.captures | any(.pid == $pid and .mirror == $m)' \
   "$IT_TMP/out" >/dev/null || fail "inspect does not list the segment capture with its mirror: $(jq -c .captures "$IT_TMP/out")"
-sleep 3
+# seg_enough: the capture holds 5 or more echo requests h1->h2 and as many replies (ping_bg sends
+# one every 0.2 s); the file is flushed after every batch of packets.
+seg_enough() {
+  (($(quiet_count "$IT_TMP/seg.pcap" 'icmp[icmptype] == icmp-echo and src 192.168.10.11 and dst 192.168.10.12') >= 5 &&
+    $(quiet_count "$IT_TMP/seg.pcap" 'icmp[icmptype] == icmp-echoreply and src 192.168.10.12 and dst 192.168.10.11') >= 5))
+}
+wait_until 15 seg_enough || true # the counts below say what is missing
 stop_capture INT seg
 assert_no_mirror "after Ctrl-C"
 requests=$(count "$IT_TMP/seg.pcap" 'icmp[icmptype] == icmp-echo and src 192.168.10.11 and dst 192.168.10.12')
 replies=$(count "$IT_TMP/seg.pcap" 'icmp[icmptype] == icmp-echoreply and src 192.168.10.12 and dst 192.168.10.11')
 ((requests >= 5 && replies >= 5)) ||
-  fail "segment capture: $requests echo requests h1->h2 and $replies replies in 3 s, expected 5 or more each"
+  fail "segment capture: $requests echo requests h1->h2 and $replies replies in 15 s, expected 5 or more each"
 
 log "--port h1 mirrors only h1's port"
 ping_bg r1 192.168.10.12 # r1 <-> h2 does not cross h1's port
@@ -215,12 +224,13 @@ start_capture port sw1 --port h1 -f icmp
   fail "--port h1 selects more than one port: $(ovs-vsctl get Mirror "$(mirrors)" select_src_port)"
 grep -q "^capturing on segment sw1 (ports of h1)" "$IT_TMP/port.err" ||
   fail "unexpected notice: $(cat "$IT_TMP/port.err")"
-sleep 3
+port_enough() { (($(quiet_count "$IT_TMP/port.pcap" 'icmp and host 192.168.10.11') >= 10)); }
+wait_until 15 port_enough || true # the counts below say what is missing
 stop_capture TERM port
 assert_no_mirror "after SIGTERM"
 h1=$(count "$IT_TMP/port.pcap" 'icmp and host 192.168.10.11')
 r1=$(count "$IT_TMP/port.pcap" 'icmp and host 192.168.10.1')
-((h1 >= 10)) || fail "--port h1: $h1 ICMP packets of h1 in 3 s, expected 10 or more"
+((h1 >= 10)) || fail "--port h1: $h1 ICMP packets of h1 in 15 s, expected 10 or more"
 ((r1 == 0)) || fail "--port h1: $r1 ICMP packets of r1 <-> h2, which do not cross h1's port"
 
 log "-c on a segment removes the mirror when COUNT is reached"
