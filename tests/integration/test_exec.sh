@@ -153,10 +153,12 @@ wait_until 10 pane_has '^mark-42' || fail "the command typed in the session did 
 pane_has '^/dev/pts/[0-9]+' || fail "the session has no TTY: $(pane_text)"
 pane_has '^40 120' || fail "the TTY does not have the window's size 40x120: $(pane_text)"
 tmx resize-window -t exec -x 100 -y 30
-sleep 0.5
-tmx send-keys -t exec 'stty size; echo mark-resized' Enter
-wait_until 10 pane_has '^mark-resized' || fail "no answer after the resize: $(pane_text)"
-pane_has '^30 100' || fail "the window size change did not reach the TTY (want 30 100): $(pane_text)"
+# The new size reaches the TTY asynchronously: ask until it answers with it.
+resized() {
+  tmx send-keys -t exec 'stty size' Enter
+  pane_has '^30 100'
+}
+wait_until 10 resized || fail "the window size change did not reach the TTY (want 30 100): $(pane_text)"
 tmx send-keys -t exec 'exit 7' Enter
 wait_until 10 pane_has '^LTB_RC=7' || fail "the session did not end with status 7: $(pane_text)"
 wait_until 5 test -s "$IT_TMP/stty.after" || fail "no terminal settings after the session"

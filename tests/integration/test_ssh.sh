@@ -118,9 +118,12 @@ wait_until 10 pane_has '^inter-42$' || { pane >&2; kill_tmux; fail "the interact
 pane_has '^/dev/pts/' || { pane >&2; kill_tmux; fail "the session has no PTY"; }
 pane_has '^30 120$' || { pane >&2; kill_tmux; fail "the PTY does not have the window's size (30 120)"; }
 tmux resize-window -t "$session" -x 100 -y 40
-sleep 0.5
-tmux send-keys -t "$session" 'stty size' Enter
-wait_until 10 pane_has '^40 100$' || { pane >&2; kill_tmux; fail "the window size change did not reach the PTY"; }
+# The new size reaches the PTY asynchronously: ask until it answers with it.
+resized() {
+  tmux send-keys -t "$session" 'stty size' Enter
+  pane_has '^40 100$'
+}
+wait_until 10 resized || { pane >&2; kill_tmux; fail "the window size change did not reach the PTY"; }
 tmux send-keys -t "$session" 'exit 5' Enter
 wait_until 10 pane_has 'ssh-exit=5' || { pane >&2; kill_tmux; fail "the shell's exit status 5 did not come through"; }
 wait_until 5 pane_has '^ ?icanon' || { pane >&2; kill_tmux; fail "the terminal is still raw after ltb ssh exited"; }
