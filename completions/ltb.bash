@@ -95,6 +95,18 @@ _ltb_option() {
       esac
       return 1
       ;;
+    graph)
+      case $2 in
+        -h|--help) return 0 ;;
+        --lab) REPLY='lab'; return 0 ;;
+        --format) REPLY='choice:dot mermaid json html'; return 0 ;;
+        -o|--output) REPLY='path'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     exec)
       case $2 in
         -h|--help) return 0 ;;
@@ -185,6 +197,7 @@ _ltb_options() {
     console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
     ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
     capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
+    graph) REPLY='-h --help --lab --format -o --output --state -q --quiet --wait' ;;
     exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
     reserve) REPLY='-h --help --state -q --quiet --wait' ;;
     schedule) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -235,6 +248,11 @@ _ltb_positional() {
     capture)
       case $2 in
         0) REPLY='text' ;;
+      esac
+      ;;
+    graph)
+      case $2 in
+        0) REPLY='file' ;;
       esac
       ;;
     exec)
@@ -327,7 +345,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

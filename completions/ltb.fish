@@ -55,6 +55,9 @@ function __ltb_takes_value --argument-names cmd option
         case capture
             contains -- $option --lab -f --filter -c --count -w --write --port --state --wait
             return
+        case graph
+            contains -- $option --lab --format -o --output --state --wait
+            return
         case exec
             contains -- $option --lab --label --state --wait
             return
@@ -148,6 +151,11 @@ function __ltb_arg_is --argument-names kind
                 case 0
                     set found 'text'
             end
+        case graph
+            switch $n
+                case 0
+                    set found 'file'
+            end
         case exec
             switch $n
                 case 0
@@ -173,25 +181,26 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
@@ -227,6 +236,11 @@ complete -c ltb -n '__fish_seen_subcommand_from capture' -s f -l filter -x -d 'C
 complete -c ltb -n '__fish_seen_subcommand_from capture' -s c -l count -x -d 'Stop after COUNT packets'
 complete -c ltb -n '__fish_seen_subcommand_from capture' -s w -l write -x -k -a '(__ltb_files)' -d 'Write the pcap to FILE instead of standard output (\'-\': standard output)'
 complete -c ltb -n '__fish_seen_subcommand_from capture' -l port -x -a '(__ltb_names nodes (__ltb_value_of --lab))' -d 'Segment only: mirror just this node\'s port (both directions)'
+
+# ltb graph
+complete -c ltb -n '__fish_seen_subcommand_from graph' -l lab -x -a '(__ltb_names labs)' -d 'With a FILE: the lab\'s name, as given to `ltb up --lab`'
+complete -c ltb -n '__fish_seen_subcommand_from graph' -l format -x -a 'dot mermaid json html' -d 'Output format (default: from -o\'s extension, else dot)'
+complete -c ltb -n '__fish_seen_subcommand_from graph' -s o -l output -r -F -d 'Write to this file instead of stdout'
 
 # ltb exec
 complete -c ltb -n '__fish_seen_subcommand_from exec' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node(s) (needed when the node is in several of your labs)'

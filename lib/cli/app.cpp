@@ -1,13 +1,12 @@
 #include "cli/app.hpp"
 
-#include <cstdlib>
-#include <exception>
-
-#include <fmt/format.h>
-#include <unistd.h>
-
 #include "cli/completion.hpp"
 #include "cli/context.hpp"
+
+#include <cstdlib>
+#include <exception>
+#include <fmt/format.h>
+#include <unistd.h>
 
 namespace ltb::cli {
 
@@ -34,6 +33,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_console(*app, globals, registry);
   add_ssh(*app, globals, registry);
   add_capture(*app, globals, registry);
+  add_graph(*app, globals, registry);
   add_exec(*app, globals, registry);
   add_reserve(*app, globals, registry);
   add_schedule(*app, globals, registry);
@@ -51,8 +51,8 @@ int main(int argc, char **argv) {
   globals.stderr_tty = isatty(STDERR_FILENO) != 0;
   const char *no_color = std::getenv("NO_COLOR");
   const char *term = std::getenv("TERM");
-  globals.color = globals.stderr_tty && !(no_color && *no_color) &&
-                  !(term && std::string(term) == "dumb");
+  globals.color =
+      globals.stderr_tty && !(no_color && *no_color) && !(term && std::string(term) == "dumb");
   Registry registry;
   auto app = build_app(globals, registry);
   try {
@@ -75,8 +75,9 @@ int main(int argc, char **argv) {
     }
     return report(globals, Error{"no command given", "run `ltb --help`", ExitCode::usage});
   } catch (const std::exception &e) {
-    return report(globals, Error{e.what(), "this is a bug in ltb; please report it with the "
-                                           "command you ran",
+    return report(globals, Error{e.what(),
+                                 "this is a bug in ltb; please report it with the "
+                                 "command you ran",
                                  ExitCode::failed});
   }
 }

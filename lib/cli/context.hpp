@@ -98,5 +98,6 @@ void add_exec(CLI::App &app, Globals &globals, Registry &registry);
 void add_schedule(CLI::App &app, Globals &globals, Registry &registry);
 void add_reserve(CLI::App &app, Globals &globals, Registry &registry);
 void add_config(CLI::App &app, Globals &globals, Registry &registry);
+void add_graph(CLI::App &app, Globals &globals, Registry &registry);
 
 } // namespace ltb::cli

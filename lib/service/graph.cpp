@@ -1,0 +1,146 @@
+#include "service/graph.hpp"
+
+#include "service/backends.hpp"
+#include "service/nodes.hpp"
+#include "service/status.hpp"
+#include "topology/kinds.hpp"
+
+#include <map>
+
+namespace ltb::service {
+
+namespace {
+
+/// How a link is made, as `ltb inspect` names it: to a bridge a segment port, to a VM a tap, else
+/// a veth pair.
+std::string link_type(const std::string &a_kind, const std::string &b_kind) {
+  const auto a = topology::runtime_of_kind(a_kind);
+  const auto b = topology::runtime_of_kind(b_kind);
+  if (a == topology::Runtime::ovs_bridge || b == topology::Runtime::ovs_bridge) {
+    return "segment";
+  }
+  if (a == topology::Runtime::vm || b == topology::Runtime::vm) {
+    return "tap";
+  }
+  return "veth";
+}
+
+/// A deployed link's state: its record's, but "down" while a node at either end does not run.
+std::string link_state(const state::LinkRecord &record,
+                       const std::map<std::string, std::string> &node_states) {
+  for (const auto *node : {&record.a_node, &record.b_node}) {
+    auto it = node_states.find(*node);
+    if (it == node_states.end() || it->second != "running") {
+      return "down";
+    }
+  }
+  return state::to_string(record.status);
+}
+
+/// The lab's live state when the state file records it: node states as `ltb status` sees them,
+/// link records by key. nullopt when the lab is not deployed.
+struct Live {
+  std::map<std::string, state::NodeRecord> nodes;
+  std::map<std::string, std::string> node_states;
+  std::map<std::string, state::LinkRecord> links; // by key
+};
+
+Result<std::optional<Live>> live_state(const Session &session, const std::string &lab) {
+  {
+    LTB_TRY(store, open_store(session.context));
+    LTB_TRY(record, store->lab(lab));
+    if (!record) {
+      return std::optional<Live>();
+    }
+  }
+  LTB_TRY(status, status_lab(session, lab));
+  Live live;
+  for (auto &[record, node_state] : status.nodes) {
+    live.node_states[record.name] = node_state;
+    live.nodes[record.name] = record;
+  }
+  LTB_TRY(store, open_store(session.context));
+  LTB_TRY(links, store->links(lab));
+  for (auto &link : links) {
+    live.links[link.key] = std::move(link);
+  }
+  return std::optional<Live>(std::move(live));
+}
+
+// Impairments: none in the model yet (the lab file's `impairments` and `ltb link set` come with
+// the link impairments work); graph::Link::impairments is where they go, and every renderer
+// already shows them.
+
+} // namespace
+
+Result<graph::Graph> graph_of_file(const Session &session, const topology::Topology &topology) {
+  LTB_TRY(live, live_state(session, topology.name));
+  graph::Graph graph;
+  graph.lab = topology.name;
+  graph.source = topology.file;
+  graph.live = live.has_value();
+  std::map<std::string, std::string> kinds;
+  for (const auto &node : topology.nodes) {
+    kinds[node.name] = node.kind;
+    graph::Node drawn{node.name, node.kind, node.image, node.mgmt_ipv4.value_or(""), ""};
+    if (live) {
+      auto recorded = live->nodes.find(node.name);
+      // A node of the file that the lab does not have (yet) is missing from it.
+      drawn.state = recorded == live->nodes.end() ? "missing" : live->node_states[node.name];
+      if (recorded != live->nodes.end() && drawn.mgmt_ipv4.empty()) {
+        drawn.mgmt_ipv4 = recorded->second.mgmt_ipv4;
+      }
+    }
+    graph.nodes.push_back(std::move(drawn));
+  }
+  for (const auto &link : topology.links) {
+    graph::Link drawn;
+    drawn.name = link.name;
+    drawn.type = link_type(kinds[link.a.node], kinds[link.b.node]);
+    drawn.a = {link.a.node, link.a.iface};
+    drawn.b = {link.b.node, link.b.iface};
+    if (live) {
+      auto recorded = live->links.find(topology::link_key(link));
+      drawn.state = recorded == live->links.end() ? "missing"
+                                                  : link_state(recorded->second, live->node_states);
+    }
+    graph.links.push_back(std::move(drawn));
+  }
+  return graph;
+}
+
+Result<graph::Graph> graph_of_lab(const Session &session, const std::string &lab) {
+  LTB_TRY(live, live_state(session, lab));
+  if (!live) {
+    LTB_TRY(store, open_store(session.context));
+    return fail(unknown_lab(*store, lab));
+  }
+  graph::Graph graph;
+  graph.lab = lab;
+  graph.source = "state";
+  graph.live = true;
+  std::map<std::string, std::string> kinds;
+  for (const auto &[name, record] : live->nodes) {
+    kinds[name] = record.kind;
+  }
+  // Nodes as the state file lists them (by name), so that the drawing is the same every time.
+  LTB_TRY(store, open_store(session.context));
+  LTB_TRY(nodes, store->nodes(lab));
+  for (const auto &record : nodes) {
+    graph.nodes.push_back(
+        {record.name, record.kind, record.image, record.mgmt_ipv4, live->node_states[record.name]});
+  }
+  LTB_TRY(links, store->links(lab));
+  for (const auto &record : links) {
+    graph::Link drawn;
+    drawn.name = record.name;
+    drawn.type = link_type(kinds[record.a_node], kinds[record.b_node]);
+    drawn.a = {record.a_node, record.a_iface};
+    drawn.b = {record.b_node, record.b_iface};
+    drawn.state = link_state(record, live->node_states);
+    graph.links.push_back(std::move(drawn));
+  }
+  return graph;
+}
+
+} // namespace ltb::service
