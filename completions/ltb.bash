@@ -107,6 +107,17 @@ _ltb_option() {
       esac
       return 1
       ;;
+    save)
+      case $2 in
+        -h|--help) return 0 ;;
+        --node) REPLY='node'; return 0 ;;
+        -o|--output) REPLY='path'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     exec)
       case $2 in
         -h|--help) return 0 ;;
@@ -198,6 +209,7 @@ _ltb_options() {
     ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
     capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
     graph) REPLY='-h --help --lab --format -o --output --state -q --quiet --wait' ;;
+    save) REPLY='-h --help --node -o --output --state -q --quiet --wait' ;;
     exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
     reserve) REPLY='-h --help --state -q --quiet --wait' ;;
     schedule) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -253,6 +265,11 @@ _ltb_positional() {
     graph)
       case $2 in
         0) REPLY='file' ;;
+      esac
+      ;;
+    save)
+      case $2 in
+        0) REPLY='lab' ;;
       esac
       ;;
     exec)
@@ -345,7 +362,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture graph exec reserve schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture graph save exec reserve schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

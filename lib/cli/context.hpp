@@ -99,5 +99,6 @@ void add_schedule(CLI::App &app, Globals &globals, Registry &registry);
 void add_reserve(CLI::App &app, Globals &globals, Registry &registry);
 void add_config(CLI::App &app, Globals &globals, Registry &registry);
 void add_graph(CLI::App &app, Globals &globals, Registry &registry);
+void add_save(CLI::App &app, Globals &globals, Registry &registry);
 
 } // namespace ltb::cli

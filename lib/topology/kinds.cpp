@@ -57,6 +57,9 @@ constexpr KindFields k_bridge_only_fields{
 };
 
 // clang-format off
+constexpr std::array<std::string_view, 3> k_frr_show_config{"vtysh", "-c", "show running-config"};
+constexpr std::array<std::string_view, 3> k_frr_write_config{"vtysh", "-c", "write memory"};
+
 const std::array k_kinds{
     Kind{.name = "linux",
          .runtime = Runtime::container,
@@ -79,7 +82,10 @@ const std::array k_kinds{
          .fields = k_container_fields,
          .about = "a container running FRRouting",
          .entry_note = "",
-         .runtime_text = "container"},
+         .runtime_text = "container",
+         .running_config_command = k_frr_show_config,
+         .keep_config_command = k_frr_write_config,
+         .saved_config = "frr.conf"},
     Kind{.name = "vm",
          .runtime = Runtime::vm,
          .default_image = "ltb-vm",

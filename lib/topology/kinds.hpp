@@ -52,6 +52,12 @@ struct Kind {
   std::string_view about;        // what a node of the kind is: "a container running FRRouting"
   std::string_view entry_note;   // said of topology.kinds.KIND in the schema; empty = nothing
   std::string_view runtime_text; // for the man page's table: "container", "VM", ...
+  /// `ltb save`: the command that prints the node's running configuration into saved_config
+  /// (empty: the startup-config file as the node has it is saved), and one that makes the node
+  /// keep that configuration itself (empty: none).
+  std::span<const std::string_view> running_config_command = {};
+  std::span<const std::string_view> keep_config_command = {};
+  std::string_view saved_config = {}; // file name in DIR/NODE/
 };
 
 /// Every kind, in the order the documentation lists them.
