@@ -2,7 +2,8 @@
 # `ltb save`: the OSPF cost of r1 in examples/frr-ospf.yaml is changed by hand (vtysh), `ltb save`
 # collects the routers' running configurations and a lab file that starts from them, `ltb down`
 # removes the lab, and `ltb up` of the saved file brings it back with the changed cost. Also: one
-# node with --node, the notes for nodes with nothing to save, and bad input (unknown lab, node).
+# node with --node, a linux node's startup-config file (h1), the notes for nodes with nothing to
+# save, and bad input (unknown lab, node).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_frr" "$k_busybox"
 
@@ -16,6 +17,10 @@ grep -q '^  ipv4-subnet: 172\.20\.30\.0/24$' "$example" ||
   fail "$example no longer pins mgmt ipv4-subnet 172.20.30.0/24; update this test"
 sed 's|^  ipv4-subnet: 172\.20\.30\.0/24$|  ipv4-subnet: 172.20.232.0/24|' "$example" >"$file"
 cp -r "$LTB_SOURCE_DIR/examples/frr-ospf" "$IT_TMP/lab/"
+# h1 gets a startup-config file too: a linux node's is saved as the node has it.
+sed -i 's|^    h1:$|    h1:\n      startup-config: h1.conf|' "$file"
+printf 'h1 settings %s\n' "$RANDOM" >"$IT_TMP/lab/h1.conf"
+grep -q '^      startup-config: h1.conf$' "$file" || fail "could not give h1 a startup-config in $file"
 
 expect_rc 0 ltb up "$file" --lab "$lab"
 assert_all_running "$lab"
@@ -38,8 +43,10 @@ expect_rc 0 ltb save "$lab" -o "$saved"
 cat "$IT_TMP/out" "$IT_TMP/err" >&2
 expect_output out "^r1 +$saved/r1/frr.conf +vtysh -c 'show running-config'"
 expect_output out "^skipped sw1: an Open vSwitch bridge"
-expect_output out "^skipped h1: it has no startup-config"
-expect_output out "3 nodes saved in $saved"
+expect_output out "^h1 +$saved/h1/h1.conf +cat /etc/ltb/startup-config"
+expect_output out "^skipped h2: it has no startup-config"
+expect_output out "4 nodes saved in $saved"
+cmp -s "$saved/h1/h1.conf" "$IT_TMP/lab/h1.conf" || fail "h1's saved startup-config differs from the node's: $(cat "$saved/h1/h1.conf")"
 for router in r1 r2 r3; do
   [[ -s $saved/$router/frr.conf ]] || fail "no $saved/$router/frr.conf"
   grep -q "^router ospf" "$saved/$router/frr.conf" || fail "$router's saved config has no 'router ospf': $(cat "$saved/$router/frr.conf")"
@@ -74,6 +81,8 @@ expect_rc 0 ltb up "$saved/topology.yaml"
 assert_all_running "$lab"
 wait_until 60 vtysh_ready r1 || fail "vtysh does not answer in r1 after 60 s (saved lab)"
 wait_until 30 has_cost 77 || fail "r1 eth1 has OSPF cost '$(cost)' after up from the saved file, expected 77"
+[[ $(cexec "$lab" h1 cat /etc/ltb/startup-config) == "$(cat "$IT_TMP/lab/h1.conf")" ]] ||
+  fail "h1's startup-config after up from the saved file: $(cexec "$lab" h1 cat /etc/ltb/startup-config 2>&1)"
 # And the routers still form their adjacencies with the saved configs.
 full_neighbours() { cexec "$lab" r1 vtysh -c 'show ip ospf neighbor' 2>/dev/null | grep -c ' Full/' || true; }
 two_full() { [[ $(full_neighbours) -eq 2 ]]; }
