@@ -42,6 +42,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_validate(*app, globals, registry);
   add_version(*app, globals, registry);
   add_completion(*app, globals, registry);
+  add_relay(*app, globals, registry); // hidden
   return app;
 }
 

@@ -1,14 +1,16 @@
 #include "net/redirect.hpp"
 
+#include "net/link_up.hpp"
+
 #include <cerrno>
 #include <cstring>
-#include <memory>
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/pkt_sched.h>
 #include <linux/tc_act/tc_mirred.h>
+#include <memory>
 #include <netlink/route/act/mirred.h>
 #include <netlink/route/classifier.h>
 #include <netlink/route/cls/u32.h>
@@ -17,10 +19,6 @@
 #include <netlink/route/tc.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
-
-#include "net/link_up.hpp"
 
 namespace ltb::net {
 
@@ -98,9 +96,9 @@ Status create_tap(const std::string &name) {
   }
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    return fail(fmt::format("cannot open /dev/net/tun to create tap {}: {}", name,
-                            std::strerror(errno)),
-                "load the tun module (modprobe tun) or run ltb as root");
+    return fail(
+        fmt::format("cannot open /dev/net/tun to create tap {}: {}", name, std::strerror(errno)),
+        "load the tun module (modprobe tun) or run ltb as root");
   }
   ifreq request{};
   request.ifr_flags = IFF_TAP | IFF_NO_PI;
@@ -133,6 +131,26 @@ Status redirect_pair(const std::string &a, const std::string &b) {
   rtnl_link_put(link_b);
   LTB_CHECK(redirect_one(sock.get(), index_a, index_b, a, b));
   return redirect_one(sock.get(), index_b, index_a, b, a);
+}
+
+Status unredirect(const std::string &iface) {
+  LTB_TRY(sock, route_socket());
+  rtnl_link *link = nullptr;
+  if (rtnl_link_get_kernel(sock.get(), 0, iface.c_str(), &link) < 0) {
+    return {}; // gone, and its redirect with it
+  }
+  int index = rtnl_link_get_ifindex(link);
+  rtnl_link_put(link);
+  std::unique_ptr<rtnl_qdisc, QdiscDeleter> qdisc(rtnl_qdisc_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(qdisc.get()), index);
+  rtnl_tc_set_parent(TC_CAST(qdisc.get()), TC_H_INGRESS);
+  rtnl_tc_set_handle(TC_CAST(qdisc.get()), TC_HANDLE(0xffff, 0));
+  rtnl_tc_set_kind(TC_CAST(qdisc.get()), "ingress");
+  if (int err = rtnl_qdisc_delete(sock.get(), qdisc.get());
+      err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_INVAL && err != -NLE_NOADDR) {
+    return fail(fmt::format("cannot remove the redirect from {}: {}", iface, nl_geterror(err)));
+  }
+  return {};
 }
 
 namespace {

@@ -1,13 +1,13 @@
 #pragma once
 // Joining two host interfaces back to back without a bridge: a tc ingress qdisc on each and a
-// match-everything u32 filter whose mirred action redirects every frame to the other. Unlike a Linux bridge it
-// forwards everything, link-local frames (STP, LACP, LLDP) included, as a cable would. Used for
-// links whose ends are VM taps. Also creates persistent tap devices for VM NICs.
-
-#include <string>
+// match-everything u32 filter whose mirred action redirects every frame to the other. Unlike a
+// Linux bridge it forwards everything, link-local frames (STP, LACP, LLDP) included, as a cable
+// would. Used for links whose ends are VM taps. Also creates persistent tap devices for VM NICs.
 
 #include "net/netlink.hpp"
 #include "util/error.hpp"
+
+#include <string>
 
 namespace ltb::net {
 
@@ -16,6 +16,10 @@ Status create_tap(const std::string &name);
 
 /// Redirects every frame arriving on `a` out of `b`, and back. Replaces earlier redirects on them.
 Status redirect_pair(const std::string &a, const std::string &b);
+
+/// Removes the redirect from an interface (its ingress qdisc), so that frames arriving on it
+/// reach whoever reads it (the relay). Ok when it has none or the interface is gone.
+Status unredirect(const std::string &iface);
 
 /// What apply/ does to the host's namespaces, taps and redirects, behind one seam so that unit
 /// tests run it on a fake (tests/unit/fakes/).

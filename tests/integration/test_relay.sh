@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The userspace impairment relay (net/relay.hpp) on real interfaces: two network namespaces, each
+# with a veth whose peer is on the host, the host ends joined by tc redirects as ltb joins a
+# host-joined link. `ltb relay-set` (hidden; what `ltb link set` calls in relay mode) moves the
+# link into the relay and back. Checks: traffic crosses; delay shows in ping; loss lands within
+# the binomial 99.9 % bounds; a change takes effect without dropping the link; the relay never
+# reads back what it sends (no duplicates, no storm); a rate holds iperf3 TCP within 10 %; back to no impairment the redirects return
+# and no relay process, socket or file is left; a killed relay is seen as dead.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+command -v ping >/dev/null || fail "ping is missing (apt-get install iputils-ping)"
+command -v tc >/dev/null || fail "tc is missing (apt-get install iproute2)"
+command -v jq >/dev/null || fail "jq is missing (apt-get install jq)"
+
+tag=$(printf '%04x' $((RANDOM % 65536)))
+NS_A=ltbtest-rl-a-$tag
+NS_B=ltbtest-rl-b-$tag
+HA=lrt${tag}a # host ends (15 bytes at most)
+HB=lrt${tag}b
+DIR=$IT_TMP/lab
+KEY='a:eth1|b:eth1'
+mkdir -p "$DIR"
+
+on_cleanup "ip netns del $NS_A"
+on_cleanup "ip netns del $NS_B"
+on_cleanup "ip link del $HA"
+on_cleanup "ip link del $HB"
+on_cleanup "$LTB relay-stop --lab-dir $DIR"
+
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "$HA" type veth peer name eth1 netns "$NS_A"
+ip link add "$HB" type veth peer name eth1 netns "$NS_B"
+ip -n "$NS_A" addr add 10.77.0.1/30 dev eth1
+ip -n "$NS_B" addr add 10.77.0.2/30 dev eth1
+ip -n "$NS_A" link set eth1 up
+ip -n "$NS_B" link set eth1 up
+ip link set "$HA" up
+ip link set "$HB" up
+for pair in "$HA $HB" "$HB $HA"; do
+  read -r from to <<<"$pair"
+  tc qdisc add dev "$from" ingress
+  tc filter add dev "$from" parent ffff: protocol all u32 match u32 0 0 \
+    action mirred egress redirect dev "$to"
+done
+
+# ping_median COUNT INTERVAL: the median RTT in ms of COUNT pings from A to B.
+ping_median() {
+  ip netns exec "$NS_A" ping -n -c "$1" -i "$2" -W 2 10.77.0.2 |
+    sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR == 0) { print "none"; exit } print v[int((NR + 1) / 2)] }'
+}
+relay_pid() { cat "$DIR/relay.pid" 2>/dev/null; }
+# alive PID: the process runs (a zombie waiting for init to reap it does not count).
+alive() { [[ -e /proc/$1 && $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]; }
+has_ingress() { tc qdisc show dev "$1" | grep -q ingress; }
+
+log "without the relay: the redirects carry the link"
+ip netns exec "$NS_A" ping -n -c 3 -i 0.2 -W 2 10.77.0.2 >/dev/null || fail "no ping over the redirects"
+[[ ! -e $DIR/relay.pid ]] || fail "a relay runs before any impairment"
+
+log "delay 50 ms each way: the link moves into the relay"
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --delay-us 50000
+pid=$(relay_pid)
+[[ -n $pid ]] && alive "$pid" || fail "no relay process after relay-set"
+grep -q 'relay' "/proc/$pid/cmdline" || fail "pid $pid is not the relay"
+has_ingress "$HA" && fail "the redirect on $HA is still there: frames would cross twice"
+has_ingress "$HB" && fail "the redirect on $HB is still there"
+median=$(ping_median 20 0.05)
+log "median RTT with delay 50 ms each way: $median ms"
+awk -v m="$median" 'BEGIN { exit !(m >= 95 && m <= 105) }' ||
+  fail "RTT $median ms, expected 100 +- 5 ms"
+# Exactly one reply per request: the relay does not read back what it sends.
+out=$(ip netns exec "$NS_A" ping -n -c 10 -i 0.02 -W 2 10.77.0.2)
+grep -q 'DUP' <<<"$out" && fail "duplicate replies through the relay: $out"
+grep -q ' 0% packet loss' <<<"$out" || fail "loss without a loss setting: $out"
+
+log "a change at run time takes effect without dropping the link"
+ip netns exec "$NS_A" ping -n -i 0.01 -c 300 -W 2 10.77.0.2 >"$IT_TMP/during.txt" &
+ping_pid=$!
+track_pid "$ping_pid"
+sleep 1
+start=$(date +%s%N)
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --delay-us 1000
+took_ms=$((($(date +%s%N) - start) / 1000000))
+wait "$ping_pid" || true
+log "relay-set took $took_ms ms"
+((took_ms < 500)) || fail "relay-set took $took_ms ms"
+[[ $(relay_pid) == "$pid" ]] || fail "the relay was restarted by a change (pid $pid -> $(relay_pid))"
+grep -q ' 0% packet loss' "$IT_TMP/during.txt" ||
+  fail "frames lost across the change: $(tail -2 "$IT_TMP/during.txt")"
+median=$(ping_median 20 0.02)
+awk -v m="$median" 'BEGIN { exit !(m >= 1.9 && m <= 3) }' ||
+  fail "RTT $median ms after the change to 1 ms each way, expected about 2 ms"
+
+log "loss 20 % of what A sends, over 2000 pings: within the binomial 99.9 % bounds"
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --direction a --loss 20
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --direction b
+[[ $(relay_pid) == "$pid" ]] || fail "the relay stopped while it still had an impaired direction"
+received=$(ip netns exec "$NS_A" ping -n -q -c 2000 -i 0.002 -W 1 10.77.0.2 |
+  sed -n 's/.* \([0-9]*\) received.*/\1/p')
+lost=$((2000 - received))
+log "lost $lost of 2000"
+# n = 2000, p = 0.2: mean 400, sd 17.9; 99.9 % two-sided: +- 3.29 sd = +- 58.9
+((lost >= 342 && lost <= 458)) || fail "lost $lost of 2000, outside [342, 458]"
+
+log "rate 10 Mbit/s each way: iperf3 TCP within 10 %"
+command -v iperf3 >/dev/null || fail "iperf3 is missing (apt-get install iperf3)"
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --direction both --rate-bps 10000000
+ip netns exec "$NS_B" iperf3 -s -1 -B 10.77.0.2 >/dev/null 2>&1 &
+server=$!
+track_pid "$server"
+wait_until 5 ip netns exec "$NS_B" sh -c 'ss -ltn | grep -q ":5201"' || fail "iperf3 did not listen"
+mbps=$(ip netns exec "$NS_A" iperf3 -c 10.77.0.2 -t 4 -O 1 -J |
+  jq '.end.sum_received.bits_per_second / 1e6 * 100 | round / 100')
+wait "$server" 2>/dev/null || true
+log "iperf3 TCP through rate 10 Mbit/s: $mbps Mbit/s"
+awk -v r="$mbps" 'BEGIN { exit !(r >= 9 && r <= 11) }' || fail "$mbps Mbit/s, expected 10 +- 10 %"
+
+log "back to no impairment: the redirects return, the relay stops, its files go"
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --direction both
+has_ingress "$HA" && has_ingress "$HB" || fail "the redirects did not come back"
+for ((i = 0; i < 20 && ${pid:-0} > 0; i++)); do
+  alive "$pid" || break
+  sleep 0.1
+done
+alive "$pid" && fail "relay pid $pid still runs with nothing to serve"
+leftover=$(find "$DIR" -name 'relay*')
+[[ -z $leftover ]] || fail "relay files left: $leftover"
+median=$(ping_median 10 0.05)
+awk -v m="$median" 'BEGIN { exit !(m < 1) }' || fail "RTT $median ms over the redirects again"
+
+log "a killed relay is seen as dead, and its links are still known"
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --delay-us 20000 # both ways
+pid=$(relay_pid)
+kill -9 "$pid"
+for ((i = 0; i < 20; i++)); do
+  alive "$pid" || break
+  sleep 0.1
+done
+# relay-set on another direction starts a new relay on everything relay.conf holds.
+ltb relay-set --lab-dir "$DIR" "$KEY" "$HA" "$HB" --direction b --delay-us 60000
+new=$(relay_pid)
+[[ -n $new && $new != "$pid" ]] || fail "no new relay after the old one was killed"
+median=$(ping_median 10 0.1)
+# 20 + 60: A's direction came back from relay.conf (40 or 120 would mean it did not).
+awk -v m="$median" 'BEGIN { exit !(m >= 75 && m <= 95) }' ||
+  fail "RTT $median ms, expected 20 + 60 ms from what relay.conf kept"
+ltb relay-stop --lab-dir "$DIR"
+alive "$new" && fail "relay-stop left pid $new"
+[[ -z $(find "$DIR" -name 'relay*') ]] || fail "relay-stop left files"
+log "ok"
