@@ -233,6 +233,10 @@ private:
       return configure_dhcp(action);
     case ActionKind::remove_dhcp:
       return remove_dhcp(action);
+    case ActionKind::resume_relay:
+      return resume_relay();
+    case ActionKind::remove_relay:
+      return remove_relay();
     }
     return {};
   }
@@ -291,6 +295,18 @@ private:
   Status remove_dhcp(const Action &) {
     LTB_CHECK(m_run.b.dhcp->stop(m_run.options.lab_dir));
     return m_run.forget_objects(state::ObjectType::dhcp, {"dnsmasq"});
+  }
+
+  Status resume_relay() {
+    if (auto resumed = m_run.b.relay->resume(m_run.options.lab_dir); !resumed) {
+      return fail(with_context("lab " + m_run.plan.lab, resumed.error()));
+    }
+    return record_relay(m_run);
+  }
+
+  Status remove_relay() {
+    LTB_CHECK(m_run.b.relay->stop(m_run.options.lab_dir));
+    return m_run.forget_objects(state::ObjectType::relay, {"relay"});
   }
 
   Status remove_host_link(const Action &action) {

@@ -6,6 +6,7 @@
 #include "net/netlink.hpp"
 #include "net/ovs.hpp"
 #include "net/redirect.hpp"
+#include "net/relay.hpp"
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
 #include "state/store.hpp"
@@ -16,7 +17,7 @@
 namespace ltb::apply {
 
 /// Every outside system apply/ touches. The first five need a connection and are opened by the
-/// caller; the last three hold no connection, so they default to the real, stateless ones. Unit
+/// caller; the others hold no connection, so they default to the real, stateless ones. Unit
 /// tests set all of them to fakes (tests/unit/fakes/).
 struct Backends {
   runtime::ContainerRuntime *docker = nullptr;
@@ -27,6 +28,7 @@ struct Backends {
   net::HostNet *host = &net::host_net();                   // namespaces, taps, tc redirects
   net::Dhcp *dhcp = &net::host_dhcp();                     // the per-lab dnsmasq
   runtime::Overlays *overlays = &runtime::host_overlays(); // VM disks (qemu-img)
+  net::Relay *relay = &net::host_relay();                  // the per-lab userspace impairment relay
 };
 
 struct ApplyOptions {
@@ -34,6 +36,9 @@ struct ApplyOptions {
   const std::atomic<bool> *interrupted = nullptr;
   std::string owner;   // user name recorded on the lab and as a label
   std::string lab_dir; // per-lab files (inline startup configs)
+  /// Impairments through the userspace relay (no netem here, or settings.impairments: relay):
+  /// point-to-point links are host-joined. See choose_impairment_path().
+  bool relay_mode = false;
 };
 
 } // namespace ltb::apply

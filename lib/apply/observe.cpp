@@ -39,6 +39,10 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     if (auto dhcp = backends.dhcp->state(options.lab_dir); dhcp.running) {
       observed.dhcp_hosts = dhcp.hosts_text;
     }
+    if (auto relay = backends.relay->state(options.lab_dir);
+        relay.running || !relay.config.empty()) {
+      observed.relay_running = relay.running;
+    }
   }
   if (options.host_links) {
     for (auto type : {LinkType::veth, LinkType::tap_redirect, LinkType::ovs_port}) {

@@ -211,6 +211,7 @@ public:
     create_workloads();
     LTB_CHECK(plan_links());
     wire_segments();
+    plan_relay();
     plan_exec();
     return std::move(m_plan);
   }
@@ -480,6 +481,26 @@ private:
                                           exists ? Reason::readdressed : Reason::new_object,
                                           network_deps});
     }
+  }
+
+  /// A relay that died (killed, or the host rebooted) comes back on the links it served, once
+  /// the links being wired now are there.
+  void plan_relay() {
+    if (!m_observed.relay_running || *m_observed.relay_running) {
+      return;
+    }
+    std::vector<std::size_t> deps;
+    for (std::size_t i = 0; i < m_plan.actions.size(); ++i) {
+      if (m_plan.actions[i].kind == ActionKind::wire_links) {
+        deps.push_back(i);
+      }
+    }
+    m_builder.add({ActionKind::resume_relay,
+                   "",
+                   {},
+                   "relay",
+                   Why(Reason::not_running, state::ObjectType::relay, "exited"),
+                   deps});
   }
 
   /// The DHCP server that hands the lab's VMs their management addresses (by MAC). A VM's first
@@ -958,6 +979,14 @@ private:
         host_links.insert(object.name);
       }
     }
+    bool relay = m_observed.relay_running.has_value();
+    for (const auto &object : m_recorded.objects) {
+      relay = relay || object.type == state::ObjectType::relay;
+    }
+    if (relay) {
+      // It owns no interface (it only reads them), so nothing waits for it.
+      m_builder.add({ActionKind::remove_relay, "", {}, "relay", Reason::lab_removed, {}});
+    }
     bool dhcp = m_observed.dhcp_hosts.has_value();
     for (const auto &object : m_recorded.objects) {
       dhcp = dhcp || object.type == state::ObjectType::dhcp;
@@ -1032,6 +1061,10 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("configure the VMs' DHCP server on {} [{}]", action.name, reason_text);
   case ActionKind::remove_dhcp:
     return fmt::format("stop the VMs' DHCP server on {} [{}]", action.name, reason_text);
+  case ActionKind::resume_relay:
+    return fmt::format("start the lab's impairment relay again [{}]", reason_text);
+  case ActionKind::remove_relay:
+    return fmt::format("stop the lab's impairment relay [{}]", reason_text);
   }
   return {};
 }

@@ -39,6 +39,8 @@ struct Observed {
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
   /// The lab's DHCP server (for VMs), when one runs: the hosts it serves (net/dhcp.hpp).
   std::optional<std::string> dhcp_hosts;
+  /// The lab's impairment relay when it has links to serve (net/relay.hpp): whether it runs.
+  std::optional<bool> relay_running;
 };
 
 /// What the state file says about one lab.
@@ -64,6 +66,8 @@ enum class ActionKind {
   remove_vm, // the domain, its overlay disk and its taps (links: the node's recorded link keys)
   configure_dhcp, // start the lab's DHCP server for its VMs, or restart it with new reservations
   remove_dhcp,    // stop it (the lab has no VM left, or goes)
+  resume_relay,   // start the lab's impairment relay again on its links (it died)
+  remove_relay,   // stop it and remove its files (the lab goes)
 };
 
 struct Action {

@@ -28,6 +28,7 @@ constexpr std::array k_types{
     std::pair{ObjectType::capture, "capture"},
     std::pair{ObjectType::mirror, "mirror"},
     std::pair{ObjectType::capture_port, "capture-port"},
+    std::pair{ObjectType::relay, "relay"},
 };
 
 template <class Table, class Enum> const char *text_of(const Table &table, Enum value) {

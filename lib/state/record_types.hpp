@@ -26,6 +26,7 @@ enum class ObjectType {
   capture,
   mirror,       // OVS mirror of a segment capture
   capture_port, // its mirror port
+  relay,        // the lab's userspace impairment relay (net/relay.hpp)
 };
 
 const char *to_string(RecordStatus status);

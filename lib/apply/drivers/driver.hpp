@@ -163,7 +163,17 @@ struct Run {
   Status forget_objects(state::ObjectType type, const std::set<std::string> &names);
 
   std::map<std::string, topology::Runtime> recorded_runtimes = {}; // filled for `down`
+  std::atomic<bool> relay_recorded{false}; // one action records the lab's relay
 };
+
+/// Sets the impairment of the frames that `from` sends on a host-joined point-to-point link
+/// through the lab's relay (net/relay.hpp), which starts, or stops when it serves nothing more.
+/// The relay is recorded (state::ObjectType::relay) before it can start.
+Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
+                   const net::Impairment &impairment);
+
+/// Makes the relay's record say what runs: its pid, or no record when it serves nothing.
+Status record_relay(Run &run);
 
 /// Where links attach to a node.
 struct Endpoint {

@@ -20,10 +20,16 @@ Result<net::Netns> netns_of(Run &run, const std::string &node) {
   return run.b.host->netns_of_pid(end.pid);
 }
 
-/// Point-to-point links are unwired the same way whatever their ends: deleting one end inside a
-/// container takes its peer along; a VM's taps go with the VM (remove_vm).
+/// Point-to-point links are unwired the same way whatever their ends: deleting each end inside a
+/// container takes its peer along (the other end of a plain veth, or the end's host interface
+/// of a host-joined link); a VM's taps go with the VM (remove_vm). A relayed link leaves the
+/// lab's relay.
 Status unwire_p2p(Run &run, const plan::Action &action) {
   const auto &link = run.plan.links.at(action.links.front());
+  if (!run.options.lab_dir.empty()) {
+    LTB_CHECK(run.b.relay->forget(run.options.lab_dir, link.key));
+    LTB_CHECK(record_relay(run));
+  }
   for (const auto *end : {&link.a, &link.b}) {
     if (run.runtime_of(end->node) == topology::Runtime::vm) {
       continue;
@@ -32,9 +38,7 @@ Status unwire_p2p(Run &run, const plan::Action &action) {
     if (!ns) {
       continue; // gone with its container
     }
-    if (run.b.netlink->delete_link(end->iface, ns->fd())) {
-      break; // the peer goes with it
-    }
+    (void)run.b.netlink->delete_link(end->iface, ns->fd()); // absent: gone with its peer
   }
   return run.b.store->delete_link(run.plan.lab, link.key);
 }
@@ -80,8 +84,10 @@ public:
   Status configure(Run &, const plan::PlannedLink &) override { return {}; }
 };
 
-/// A link with a VM end: the VM's tap is joined to the other end's tap, or to the host end of a
-/// veth whose other end is in the container, by tc redirects.
+/// A link with a VM end, and in relay mode every point-to-point link: each end is a host
+/// interface (a VM's tap, or the host end of a veth whose other end is in the container), and
+/// the two are joined by tc redirects, or by the lab's relay while the link is impaired. So an
+/// impairment comes and goes at run time without touching the nodes.
 class TapRedirectDriver final : public LinkDriver {
 public:
   LinkType type() const override { return LinkType::tap_redirect; }
@@ -96,24 +102,24 @@ public:
     auto tap_of = [&](const topology::Endpoint &end) {
       return plan::host_veth_name(run.plan.lab, link.key, end.node);
     };
-    bool a_is_vm = is_vm(run, link.a.node);
-    std::string left = tap_of(a_is_vm ? link.a : link.b);
-    const auto &other = a_is_vm ? link.b : link.a;
-    std::string right = tap_of(other);
-    if (!is_vm(run, other.node)) {
-      auto ns = netns_of(run, other.node);
+    for (const auto *end : {&link.a, &link.b}) {
+      if (is_vm(run, end->node)) {
+        continue; // its tap is made with the VM
+      }
+      auto ns = netns_of(run, end->node);
       if (!ns) {
         return context(ns.error());
       }
-      (void)run.b.netlink->delete_link(right);
-      (void)run.b.netlink->delete_link(other.iface, ns->fd());
-      auto created = run.b.netlink->create_veth({other.iface, ns->fd(), other.node},
-                                                {right, -1, "host"}, link.mtu);
+      auto host = tap_of(*end);
+      (void)run.b.netlink->delete_link(host);
+      (void)run.b.netlink->delete_link(end->iface, ns->fd());
+      auto created = run.b.netlink->create_veth({end->iface, ns->fd(), end->node},
+                                                {host, -1, "host"}, link.mtu);
       if (!created) {
         return context(created.error());
       }
     }
-    if (auto joined = run.b.host->redirect_pair(left, right); !joined) {
+    if (auto joined = run.b.host->redirect_pair(tap_of(link.a), tap_of(link.b)); !joined) {
       return context(joined.error());
     }
     LTB_CHECK(configure(run, link));
@@ -265,8 +271,9 @@ LinkType link_type(const Run &run, const plan::Action &action) {
     return LinkType::ovs_port;
   }
   const auto &link = run.plan.links.at(action.links.front());
-  return is_vm(run, link.a.node) || is_vm(run, link.b.node) ? LinkType::tap_redirect
-                                                            : LinkType::veth;
+  return run.options.relay_mode || is_vm(run, link.a.node) || is_vm(run, link.b.node)
+             ? LinkType::tap_redirect
+             : LinkType::veth;
 }
 
 state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::RecordStatus status) {

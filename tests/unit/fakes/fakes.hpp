@@ -145,6 +145,13 @@ struct DhcpServer {
   int pid = 0;
 };
 
+/// A lab's relay: what it serves, and whether its process runs (a test may "kill" it).
+struct RelayProcess {
+  net::RelayConfig config;
+  bool running = false;
+  int pid = 0;
+};
+
 /// Everything the fakes hold. One mutex guards it all; no fake calls out while holding it.
 struct World {
   mutable std::mutex mutex;
@@ -156,6 +163,7 @@ struct World {
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
   std::map<std::string, DhcpServer> dhcp;                      // by lab directory
+  std::map<std::string, RelayProcess> relays;                  // by lab directory
   std::set<std::string> overlays;                              // files
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
   std::map<int, std::string> netns_fds; // placeholder fd -> namespace
@@ -201,7 +209,8 @@ struct World {
   bool empty() const {
     std::lock_guard lock(mutex);
     return containers.empty() && networks.empty() && domains.empty() && bridges.empty() &&
-           ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty();
+           ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty() &&
+           relays.empty();
   }
 
   /// One line per object, for messages.
@@ -229,6 +238,10 @@ struct World {
     }
     for (const auto &[dir, d] : dhcp) {
       out += "dnsmasq " + dir + "\n";
+    }
+    for (const auto &[dir, r] : relays) {
+      out += fmt::format("relay {} ({} links, {})\n", dir, r.config.size(),
+                         r.running ? "running" : "dead");
     }
     for (const auto &file : overlays) {
       out += "overlay " + file + "\n";
@@ -726,6 +739,90 @@ private:
   World &m_w;
 };
 
+/// Like net::host_relay(): a link moves from its redirects into the relay when impaired, and
+/// back; the relay needs both host interfaces; it stops when it serves nothing.
+class FakeRelay final : public net::Relay {
+public:
+  explicit FakeRelay(World &world) : m_w(world) {}
+
+  net::RelayState state(const std::string &dir) override {
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.relays.find(dir);
+    if (it == m_w.relays.end()) {
+      return {};
+    }
+    return {it->second.running, it->second.running ? it->second.pid : 0, it->second.config};
+  }
+  Status set(const std::string &dir, const net::RelayLink &link, net::Direction direction,
+             const net::Impairment &impairment) override {
+    LTB_CHECK(m_w.faults.check("relay_set", link.key));
+    std::lock_guard lock(m_w.mutex);
+    for (const auto &iface : {link.a, link.b}) {
+      if (!m_w.ifaces.count({"", iface})) {
+        return fail(fmt::format("fake relay: no interface {}", iface));
+      }
+    }
+    auto &relay = m_w.relays[dir];
+    bool relayed = relay.config.count(link.key) != 0;
+    net::RelayEntry entry = relayed ? relay.config[link.key] : net::RelayEntry{link, {}, {}};
+    entry.link = link;
+    (direction == net::Direction::a_to_b ? entry.a_to_b : entry.b_to_a) = impairment;
+    if (!entry.empty()) {
+      unredirect(link.a);
+      unredirect(link.b);
+      relay.config[link.key] = entry;
+      start(relay);
+    } else if (relayed) {
+      relay.config.erase(link.key);
+      m_w.redirects.insert({link.a, link.b});
+      m_w.redirects.insert({link.b, link.a});
+    }
+    settle(dir);
+    return {};
+  }
+  Status forget(const std::string &dir, const std::string &key) override {
+    std::lock_guard lock(m_w.mutex);
+    if (auto it = m_w.relays.find(dir); it != m_w.relays.end()) {
+      it->second.config.erase(key);
+      settle(dir);
+    }
+    return {};
+  }
+  Status resume(const std::string &dir) override {
+    LTB_CHECK(m_w.faults.check("relay_resume", dir));
+    std::lock_guard lock(m_w.mutex);
+    if (auto it = m_w.relays.find(dir); it != m_w.relays.end() && !it->second.config.empty()) {
+      start(it->second);
+    }
+    return {};
+  }
+  Status stop(const std::string &dir) override {
+    std::lock_guard lock(m_w.mutex);
+    m_w.relays.erase(dir);
+    return {};
+  }
+
+private:
+  void unredirect(const std::string &iface) {
+    for (auto r = m_w.redirects.begin(); r != m_w.redirects.end();) {
+      r = r->first == iface ? m_w.redirects.erase(r) : ++r;
+    }
+  }
+  void start(RelayProcess &relay) {
+    if (!relay.running) {
+      relay.running = true;
+      relay.pid = m_w.next_pid++;
+    }
+  }
+  /// Nothing left to serve: the process stops and its files go.
+  void settle(const std::string &dir) {
+    if (m_w.relays[dir].config.empty()) {
+      m_w.relays.erase(dir);
+    }
+  }
+  World &m_w;
+};
+
 class FakeOverlays final : public runtime::Overlays {
 public:
   explicit FakeOverlays(World &world) : m_w(world) {}
@@ -782,6 +879,7 @@ struct FakeBackends {
   FakeHostNet host{world};
   FakeDhcp dhcp{world};
   FakeOverlays overlays{world};
+  FakeRelay relay{world};
 
   apply::Backends backends(state::Store &store) {
     apply::Backends b;
@@ -793,6 +891,7 @@ struct FakeBackends {
     b.host = &host;
     b.dhcp = &dhcp;
     b.overlays = &overlays;
+    b.relay = &relay;
     return b;
   }
 };

@@ -96,6 +96,7 @@ struct Harness {
   FakeBackends fakes;
   RecordingProgress progress;
   int workers = 4;
+  bool relay_mode = false; // apply::ApplyOptions::relay_mode for up
 
   Harness() {
     auto opened = state::Store::open(dir.file("state.db"));
@@ -127,6 +128,7 @@ struct Harness {
     options.interrupted = interrupted;
     options.owner = "tester";
     options.lab_dir = lab_dir(t.name);
+    options.relay_mode = relay_mode;
     return apply::apply_up(plan, t, b, progress, options);
   }
 
@@ -246,6 +248,9 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   if (w.dhcp.count(h.lab_dir(lab)) && !object(state::ObjectType::dhcp, "dnsmasq")) {
     problems.push_back("unrecorded dnsmasq");
   }
+  if (w.relays.count(h.lab_dir(lab)) && !object(state::ObjectType::relay, "relay")) {
+    problems.push_back("unrecorded relay");
+  }
   for (const auto &file : w.overlays) {
     auto prefix = h.lab_dir(lab) + "/";
     if (file.rfind(prefix, 0) == 0) {
@@ -292,6 +297,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       exists = w.bridges.count(o.name) > 0;
     } else if (o.type == state::ObjectType::dhcp) {
       exists = w.dhcp.count(h.lab_dir(lab)) > 0;
+    } else if (o.type == state::ObjectType::relay) {
+      exists = w.relays.count(h.lab_dir(lab)) > 0;
     }
     if (!exists) {
       problems.push_back(fmt::format("{} {} recorded as {} is missing", state::to_string(o.type),

@@ -1,0 +1,61 @@
+// Host-joined links through the lab's impairment relay: the one place apply/ sets a link's
+// direction in the relay, recording the relay before it starts.
+
+#include "apply/drivers/driver.hpp"
+#include "plan/names.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace ltb::apply {
+
+Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
+                   const net::Impairment &impairment) {
+  const auto &lab = run.plan.lab;
+  if (run.options.lab_dir.empty()) {
+    return fail(fmt::format("link {}: the impairment relay needs the lab's directory", link.name));
+  }
+  if (bool first = false; run.relay_recorded.compare_exchange_strong(first, true)) {
+    LTB_TRY(objects, run.b.store->objects(lab));
+    bool recorded = std::any_of(objects.begin(), objects.end(), [](const auto &object) {
+      return object.type == state::ObjectType::relay;
+    });
+    if (!recorded) {
+      LTB_CHECK(run.record_object(state::ObjectType::relay, "relay", ""));
+    }
+  }
+  net::RelayLink ends{link.key, plan::host_veth_name(lab, link.key, link.a.node),
+                      plan::host_veth_name(lab, link.key, link.b.node)};
+  auto direction = from.node == link.a.node && from.iface == link.a.iface ? net::Direction::a_to_b
+                                                                          : net::Direction::b_to_a;
+  if (auto set = run.b.relay->set(run.options.lab_dir, ends, direction, impairment); !set) {
+    return fail(with_context("link " + link.name, set.error()));
+  }
+  return record_relay(run);
+}
+
+Status record_relay(Run &run) {
+  auto relay = run.b.relay->state(run.options.lab_dir);
+  LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+  bool recorded = false;
+  for (const auto &object : objects) {
+    if (object.type != state::ObjectType::relay) {
+      continue;
+    }
+    recorded = true;
+    if (relay.config.empty()) {
+      LTB_CHECK(run.b.store->delete_object(object.id));
+    } else {
+      LTB_CHECK(run.b.store->update_object(object.id, std::to_string(relay.pid),
+                                           state::RecordStatus::created));
+    }
+  }
+  if (!recorded && !relay.config.empty()) {
+    LTB_TRY(id, run.record_object(state::ObjectType::relay, "relay", ""));
+    LTB_CHECK(
+        run.b.store->update_object(id, std::to_string(relay.pid), state::RecordStatus::created));
+  }
+  return {};
+}
+
+} // namespace ltb::apply
