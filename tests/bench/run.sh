@@ -20,6 +20,9 @@
 #                      tcpdump has none (BENCH_CAPTURE_RATES, BENCH_CAPTURE_SECONDS)
 #   9. scheduler:      tests/bench/schedule.sh: 20 reservations, one every 3 s, deployed and
 #                      removed by one `ltb schedule run`; lateness (start to deploy start) median < 1 s
+#  10. relay:          tests/bench/relay.sh: the userspace impairment relay's added latency (median
+#                      ping RTT against a plain veth, < 0.5 ms) and its rate of 64-byte UDP packets
+#                      against a plain veth (ratio >= 0.5), beside tc redirects
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -556,6 +559,20 @@ if ((schedule_rc == 0 || schedule_rc == 2)); then
 else
   sed 's/^/  | /' "$WORK/schedule.log" >&2
   die "the scheduler benchmark failed (log above)"
+fi
+
+# --- 10. the impairment relay's cost --------------------------------------------------------------
+
+say "ltb relay: added latency and packet rate against a plain veth (relay.sh)"
+relay_rc=0
+LTB=$LTB_BIN bash "$ROOT/tests/bench/relay.sh" >"$WORK/relay.rows" 2>"$WORK/relay.log" ||
+  relay_rc=$?
+if ((relay_rc == 0 || relay_rc == 2)); then
+  mapfile -t relay_rows <"$WORK/relay.rows"
+  ROWS+=("${relay_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/relay.log" >&2
+  die "the relay benchmark failed (log above)"
 fi
 
 # --- report --------------------------------------------------------------------------------------
