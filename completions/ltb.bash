@@ -48,6 +48,38 @@ _ltb_option() {
       esac
       return 1
       ;;
+    stop)
+      case $2 in
+        -h|--help) return 0 ;;
+        --node) REPLY='node'; return 0 ;;
+        --timeout) REPLY='text'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    start)
+      case $2 in
+        -h|--help) return 0 ;;
+        --node) REPLY='node'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    restart)
+      case $2 in
+        -h|--help) return 0 ;;
+        --node) REPLY='node'; return 0 ;;
+        --timeout) REPLY='text'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     inspect)
       case $2 in
         -h|--help) return 0 ;;
@@ -204,6 +236,9 @@ _ltb_options() {
     up) REPLY='-h --help --lab -n --dry-run -j --jobs --until --state -q --quiet --wait' ;;
     down) REPLY='-h --help --lab --all --state -q --quiet --wait' ;;
     status|ps) REPLY='-h --help --format --state -q --quiet --wait' ;;
+    stop) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
+    start) REPLY='-h --help --node --state -q --quiet --wait' ;;
+    restart) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
     inspect) REPLY='-h --help --format --state -q --quiet --wait' ;;
     console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
     ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
@@ -237,6 +272,21 @@ _ltb_positional() {
       esac
       ;;
     status|ps)
+      case $2 in
+        0) REPLY='lab' ;;
+      esac
+      ;;
+    stop)
+      case $2 in
+        0) REPLY='lab' ;;
+      esac
+      ;;
+    start)
+      case $2 in
+        0) REPLY='lab' ;;
+      esac
+      ;;
+    restart)
       case $2 in
         0) REPLY='lab' ;;
       esac
@@ -362,7 +412,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps inspect console ssh capture graph save exec reserve schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect console ssh capture graph save exec reserve schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -3,6 +3,7 @@
 #include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
@@ -42,6 +43,8 @@ std::vector<std::string> nodes_of(const plan::Plan &plan, const Action &action) 
   case ActionKind::create_bridge:
   case ActionKind::remove_bridge:
   case ActionKind::run_exec:
+  case ActionKind::stop_node:
+  case ActionKind::start_node:
     return action.node.empty() ? std::vector<std::string>{} : std::vector<std::string>{action.node};
   case ActionKind::wire_links: {
     std::set<std::string> nodes;
@@ -201,7 +204,9 @@ private:
           continue;
         }
       }
-      run.progress.node(ended.node, run.plan.teardown ? Phase::removed : Phase::running);
+      run.progress.node(ended.node, run.plan.teardown                      ? Phase::removed
+                                    : action.kind == ActionKind::stop_node ? Phase::stopped
+                                                                           : Phase::running);
     }
   }
 
@@ -237,6 +242,14 @@ private:
       return resume_relay();
     case ActionKind::remove_relay:
       return remove_relay();
+    case ActionKind::stop_node:
+      return node_driver(run.runtime_of(action.node).value_or(topology::Runtime::container))
+          .stop(run, action);
+    case ActionKind::start_node:
+      return node_driver(run.runtime_of(action.node).value_or(topology::Runtime::container))
+          .start(run, action);
+    case ActionKind::remove_netns:
+      return remove_netns(action);
     }
     return {};
   }
@@ -307,6 +320,20 @@ private:
   Status remove_relay() {
     LTB_CHECK(m_run.b.relay->stop(m_run.options.lab_dir));
     return m_run.forget_objects(state::ObjectType::relay, {"relay"});
+  }
+
+  /// The parking namespace goes with whatever is still parked in it.
+  Status remove_netns(const Action &action) {
+    if (auto deleted = m_run.b.host->delete_netns(action.name); !deleted) {
+      return fail(with_context("parking namespace " + action.name, deleted.error()));
+    }
+    LTB_TRY(objects, m_run.b.store->objects(m_run.plan.lab));
+    for (const auto &object : objects) {
+      if (object.type == state::ObjectType::parked) {
+        LTB_CHECK(m_run.b.store->delete_object(object.id));
+      }
+    }
+    return m_run.forget_objects(state::ObjectType::netns, {action.name});
   }
 
   Status remove_host_link(const Action &action) {
@@ -428,7 +455,8 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
   ApplyReport report;
   if (auto put = backends.store->put_lab(lab); !put) {
     report.failed = 1;
-    report.actions.push_back({"record lab " + plan.lab, {Outcome::failed, put.error().message, 0}});
+    report.actions.push_back(
+        {"record lab " + plan.lab, {Outcome::failed, put.error().message, put.error().help, 0}});
     return report;
   }
   Runner runner(plan, &desired, backends, progress, options);
@@ -436,7 +464,82 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
   lab.status = report.ok() ? state::RecordStatus::running : state::RecordStatus::failed;
   if (auto put = backends.store->put_lab(lab); !put) {
     report.failed += 1;
-    report.actions.push_back({"record lab " + plan.lab, {Outcome::failed, put.error().message, 0}});
+    report.actions.push_back(
+        {"record lab " + plan.lab, {Outcome::failed, put.error().message, put.error().help, 0}});
+  }
+  return report;
+}
+
+namespace {
+
+/// The lab's parking namespace, recorded before it is made, when a stop will park interfaces.
+Status ensure_parking(const plan::Plan &plan, Backends &backends) {
+  const bool parks = std::any_of(plan.actions.begin(), plan.actions.end(), [&](const auto &a) {
+    return a.kind == ActionKind::stop_node && !a.links.empty();
+  });
+  if (!parks) {
+    return {};
+  }
+  const auto name = plan::park_netns_name(plan.lab);
+  LTB_TRY(objects, backends.store->objects(plan.lab));
+  std::optional<std::int64_t> id;
+  for (const auto &object : objects) {
+    if (object.type == state::ObjectType::netns && object.name == name) {
+      id = object.id;
+    }
+  }
+  if (!id) {
+    LTB_TRY(added, backends.store->add_object({0, plan.lab, state::ObjectType::netns, name, "", "",
+                                               "", state::RecordStatus::creating}));
+    id = added;
+  }
+  LTB_CHECK(backends.host->create_netns(name));
+  return backends.store->update_object(*id, name, state::RecordStatus::created);
+}
+
+} // namespace
+
+ApplyReport apply_lifecycle(const plan::Plan &plan, const topology::Topology *desired,
+                            Backends &backends, Progress &progress, const ApplyOptions &options) {
+  ApplyReport report;
+  if (auto parking = ensure_parking(plan, backends); !parking) {
+    report.failed = 1;
+    report.actions.push_back({"make the parking namespace of lab " + plan.lab,
+                              {Outcome::failed, parking.error().message, parking.error().help, 0}});
+    return report;
+  }
+  Runner runner(plan, desired, backends, progress, options);
+  report = runner.run();
+  // The lab is stopped when every container and VM of it is; running again once one starts.
+  auto lab = backends.store->lab(plan.lab);
+  auto nodes = backends.store->nodes(plan.lab);
+  if (lab && *lab && nodes) {
+    bool all_stopped = false;
+    for (const auto &node : *nodes) {
+      if (recorded_runtime(node) == topology::Runtime::ovs_bridge) {
+        continue;
+      }
+      if (node.status != state::RecordStatus::stopped) {
+        all_stopped = false;
+        break;
+      }
+      all_stopped = true;
+    }
+    auto record = **lab;
+    auto status = record.status;
+    if (all_stopped) {
+      status = state::RecordStatus::stopped;
+    } else if (status == state::RecordStatus::stopped) {
+      status = state::RecordStatus::running;
+    }
+    if (status != record.status) {
+      record.status = status;
+      if (auto put = backends.store->put_lab(record); !put) {
+        report.failed += 1;
+        report.actions.push_back({"record lab " + plan.lab,
+                                  {Outcome::failed, put.error().message, put.error().help, 0}});
+      }
+    }
   }
   return report;
 }
@@ -455,7 +558,8 @@ ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &pro
     if (auto deleted = backends.store->delete_lab(plan.lab); !deleted) {
       report.failed += 1;
       report.actions.push_back(
-          {"forget lab " + plan.lab, {Outcome::failed, deleted.error().message, 0}});
+          {"forget lab " + plan.lab,
+           {Outcome::failed, deleted.error().message, deleted.error().help, 0}});
     }
     std::error_code ec;
     if (!options.lab_dir.empty()) {

@@ -39,6 +39,9 @@ struct ApplyOptions {
   /// Impairments through the userspace relay (no netem here, or settings.impairments: relay):
   /// point-to-point links are host-joined. See choose_impairment_path().
   bool relay_mode = false;
+  /// `ltb stop`: seconds a node gets to stop by itself (SIGTERM, ACPI) before it is killed; -1 =
+  /// the runtime's default (Docker's 10 s, 30 s for a VM).
+  int stop_timeout = -1;
 };
 
 } // namespace ltb::apply

@@ -87,6 +87,7 @@ Error unknown_lab(state::Store &store, const std::string &lab);
 void add_up(CLI::App &app, Globals &globals, Registry &registry);
 void add_down(CLI::App &app, Globals &globals, Registry &registry);
 void add_status(CLI::App &app, Globals &globals, Registry &registry);
+void add_lifecycle(CLI::App &app, Globals &globals, Registry &registry);
 void add_inspect(CLI::App &app, Globals &globals, Registry &registry);
 void add_validate(CLI::App &app, Globals &globals, Registry &registry);
 void add_version(CLI::App &app, Globals &globals, Registry &registry);

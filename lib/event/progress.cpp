@@ -27,6 +27,12 @@ const char *phase_name(Phase phase) {
     return "removing";
   case Phase::removed:
     return "removed";
+  case Phase::stopping:
+    return "stopping";
+  case Phase::stopped:
+    return "stopped";
+  case Phase::starting:
+    return "starting";
   case Phase::failed:
     return "failed";
   }
@@ -115,6 +121,7 @@ private:
     switch (phase) {
     case Phase::running:
     case Phase::removed:
+    case Phase::stopped:
       return "\033[32m";
     case Phase::failed:
       return "\033[31m";

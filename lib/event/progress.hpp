@@ -18,6 +18,9 @@ enum class Phase {
   running,
   removing,
   removed,
+  stopping,
+  stopped,
+  starting,
   failed
 };
 

@@ -3,20 +3,25 @@
 #include "net/link_up.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <functional>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netlink/addr.h>
 #include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
 #include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
 #include <netlink/socket.h>
 #include <optional>
 #include <sched.h>
@@ -79,7 +84,35 @@ struct VethDeleter {
 struct CacheDeleter {
   void operator()(nl_cache *cache) const noexcept { nl_cache_free(cache); }
 };
+struct AddrDeleter {
+  void operator()(rtnl_addr *addr) const noexcept { rtnl_addr_put(addr); }
+};
+struct RouteDeleter {
+  void operator()(rtnl_route *route) const noexcept { rtnl_route_put(route); }
+};
+struct NlAddrDeleter {
+  void operator()(nl_addr *addr) const noexcept { nl_addr_put(addr); }
+};
 using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
+using CachePtr = std::unique_ptr<nl_cache, CacheDeleter>;
+using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrDeleter>;
+
+std::string addr_text(nl_addr *addr) {
+  if (addr == nullptr) {
+    return {};
+  }
+  std::array<char, 128> buf{};
+  return nl_addr2str(addr, buf.data(), buf.size());
+}
+
+// fe80::/10: the kernel gives every IPv6 interface one of its own.
+bool is_link_local6(nl_addr *addr) {
+  if (nl_addr_get_family(addr) != AF_INET6 || nl_addr_get_len(addr) < 2) {
+    return false;
+  }
+  const auto *bytes = static_cast<const unsigned char *>(nl_addr_get_binary_addr(addr));
+  return bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
+}
 
 // What the kernel said in its last error ack. libnl maps errno to its own coarser codes
 // ("Object exists") and drops the extended-ack text; both say more to a user.
@@ -227,6 +260,94 @@ Result<bool> ensure_up(const std::string &name, int netns_fd, const std::string 
   });
 }
 
+// restore_link's work, in the namespace the socket was opened in.
+Status restore_in(RouteSocket &socket, const LinkSnapshot &snapshot) {
+  const auto &name = snapshot.name;
+  rtnl_link *raw = nullptr;
+  int err = rtnl_link_get_kernel(socket.get(), 0, name.c_str(), &raw);
+  LinkPtr link(raw);
+  if (err < 0) {
+    return fail(fmt::format("cannot find interface {}: {}", name, socket.error_text(err)),
+                "another program may have removed it");
+  }
+  const int index = rtnl_link_get_ifindex(link.get());
+  LinkPtr change(rtnl_link_alloc());
+  bool changed = false;
+  if (!snapshot.mac.empty() && addr_text(rtnl_link_get_addr(link.get())) != snapshot.mac) {
+    nl_addr *mac = nullptr;
+    if (nl_addr_parse(snapshot.mac.c_str(), AF_LLC, &mac) == 0) {
+      rtnl_link_set_addr(change.get(), mac);
+      nl_addr_put(mac);
+      changed = true;
+    }
+  }
+  if (snapshot.mtu > 0 && rtnl_link_get_mtu(link.get()) != snapshot.mtu) {
+    rtnl_link_set_mtu(change.get(), snapshot.mtu);
+    changed = true;
+  }
+  if (snapshot.up) {
+    rtnl_link_set_flags(change.get(), IFF_UP);
+    changed = true;
+  }
+  if (changed) {
+    socket.clear_error();
+    err = rtnl_link_change(socket.get(), link.get(), change.get(), 0);
+    if (err < 0) {
+      return fail(fmt::format("cannot set up interface {}: {}", name, socket.error_text(err)),
+                  "check it with `ip link` in that namespace");
+    }
+  }
+  for (const auto &text : snapshot.addresses) {
+    nl_addr *parsed = nullptr;
+    if (nl_addr_parse(text.c_str(), AF_UNSPEC, &parsed) < 0) {
+      return fail(fmt::format("interface {}: '{}' is not an address", name, text));
+    }
+    NlAddrPtr local(parsed);
+    std::unique_ptr<rtnl_addr, AddrDeleter> addr(rtnl_addr_alloc());
+    rtnl_addr_set_ifindex(addr.get(), index);
+    rtnl_addr_set_family(addr.get(), nl_addr_get_family(local.get()));
+    rtnl_addr_set_local(addr.get(), local.get());
+    rtnl_addr_set_prefixlen(addr.get(), nl_addr_get_prefixlen(local.get()));
+    socket.clear_error();
+    err = rtnl_addr_add(socket.get(), addr.get(), 0);
+    if (err < 0 && socket.last_errno() != EEXIST && err != -NLE_EXIST) {
+      return fail(fmt::format("cannot give interface {} its address {} again: {}", name, text,
+                              socket.error_text(err)));
+    }
+  }
+  for (const auto &kept : snapshot.routes) {
+    std::unique_ptr<rtnl_route, RouteDeleter> route(rtnl_route_alloc());
+    nl_addr *parsed = nullptr;
+    if (nl_addr_parse(kept.destination.c_str(), kept.family, &parsed) < 0) {
+      return fail(fmt::format("interface {}: '{}' is not a route", name, kept.destination));
+    }
+    NlAddrPtr dst(parsed);
+    rtnl_route_set_family(route.get(), static_cast<std::uint8_t>(kept.family));
+    rtnl_route_set_dst(route.get(), dst.get());
+    rtnl_route_set_table(route.get(), kept.table);
+    rtnl_route_set_protocol(route.get(), static_cast<std::uint8_t>(kept.protocol));
+    rtnl_route_set_scope(route.get(), static_cast<std::uint8_t>(kept.scope));
+    rtnl_route_set_priority(route.get(), kept.metric);
+    rtnl_nexthop *hop = rtnl_route_nh_alloc(); // owned by the route once added
+    rtnl_route_nh_set_ifindex(hop, index);
+    if (!kept.gateway.empty()) {
+      nl_addr *gateway = nullptr;
+      if (nl_addr_parse(kept.gateway.c_str(), kept.family, &gateway) == 0) {
+        rtnl_route_nh_set_gateway(hop, gateway);
+        nl_addr_put(gateway);
+      }
+    }
+    rtnl_route_add_nexthop(route.get(), hop);
+    socket.clear_error();
+    err = rtnl_route_add(socket.get(), route.get(), NLM_F_CREATE);
+    if (err < 0 && socket.last_errno() != EEXIST && err != -NLE_EXIST) {
+      return fail(fmt::format("cannot restore the route to {} on interface {}: {}",
+                              kept.destination, name, socket.error_text(err)));
+    }
+  }
+  return {};
+}
+
 class RealNetlink final : public Netlink {
 public:
   Status create_veth(const VethEnd &a, const VethEnd &b, int mtu) override {
@@ -317,6 +438,119 @@ public:
       return fail(fmt::format("cannot look up interface {}: {}", name, socket.error_text(err)),
                   "ltb needs root (CAP_NET_ADMIN) to manage interfaces");
     });
+  }
+
+  Result<LinkSnapshot> snapshot_link(const std::string &name, int netns_fd) override {
+    LTB_CHECK(check_name(name));
+    return in_netns<LinkSnapshot>(netns_fd, [&]() -> Result<LinkSnapshot> {
+      LTB_TRY(socket, RouteSocket::open());
+      auto what = [&](const std::string &text) { return fmt::format("{} of {}", text, name); };
+      rtnl_link *raw = nullptr;
+      int err = rtnl_link_get_kernel(socket.get(), 0, name.c_str(), &raw);
+      LinkPtr link(raw);
+      if (err < 0) {
+        return fail(fmt::format("cannot find interface {}: {}", name, socket.error_text(err)),
+                    "another program may have removed it");
+      }
+      LinkSnapshot snapshot;
+      snapshot.name = name;
+      snapshot.mac = addr_text(rtnl_link_get_addr(link.get()));
+      snapshot.mtu = rtnl_link_get_mtu(link.get());
+      snapshot.up = (rtnl_link_get_flags(link.get()) & IFF_UP) != 0;
+      const int index = rtnl_link_get_ifindex(link.get());
+      nl_cache *raw_cache = nullptr;
+      err = rtnl_addr_alloc_cache(socket.get(), &raw_cache);
+      CachePtr addresses(raw_cache);
+      if (err < 0) {
+        return fail(
+            fmt::format("cannot read the {}: {}", what("addresses"), socket.error_text(err)));
+      }
+      for (nl_object *object = nl_cache_get_first(addresses.get()); object != nullptr;
+           object = nl_cache_get_next(object)) {
+        auto *addr = reinterpret_cast<rtnl_addr *>(object);
+        nl_addr *local = rtnl_addr_get_local(addr);
+        if (rtnl_addr_get_ifindex(addr) != index || local == nullptr || is_link_local6(local)) {
+          continue;
+        }
+        snapshot.addresses.push_back(addr_text(local));
+      }
+      raw_cache = nullptr;
+      err = rtnl_route_alloc_cache(socket.get(), AF_UNSPEC, 0, &raw_cache);
+      CachePtr routes(raw_cache);
+      if (err < 0) {
+        return fail(fmt::format("cannot read the {}: {}", what("routes"), socket.error_text(err)));
+      }
+      for (nl_object *object = nl_cache_get_first(routes.get()); object != nullptr;
+           object = nl_cache_get_next(object)) {
+        auto *route = reinterpret_cast<rtnl_route *>(object);
+        const auto protocol = rtnl_route_get_protocol(route);
+        if ((protocol != RTPROT_BOOT && protocol != RTPROT_STATIC) ||
+            rtnl_route_get_table(route) == RT_TABLE_LOCAL || rtnl_route_get_nnexthops(route) != 1) {
+          continue;
+        }
+        rtnl_nexthop *hop = rtnl_route_nexthop_n(route, 0);
+        if (rtnl_route_nh_get_ifindex(hop) != index) {
+          continue;
+        }
+        nl_addr *dst = rtnl_route_get_dst(route);
+        LinkRoute kept;
+        kept.family = rtnl_route_get_family(route);
+        kept.destination =
+            dst == nullptr || nl_addr_get_prefixlen(dst) == 0 ? "default" : addr_text(dst);
+        kept.gateway = addr_text(rtnl_route_nh_get_gateway(hop));
+        kept.metric = rtnl_route_get_priority(route);
+        kept.protocol = protocol;
+        kept.scope = rtnl_route_get_scope(route);
+        kept.table = rtnl_route_get_table(route);
+        snapshot.routes.push_back(std::move(kept));
+      }
+      return snapshot;
+    });
+  }
+
+  Status move_link(const std::string &name, int from_fd, int to_fd,
+                   const std::string &new_name) override {
+    LTB_CHECK(check_name(name));
+    LTB_CHECK(check_name(new_name));
+    if (to_fd < 0) {
+      return fail(fmt::format("cannot move interface {}: no target namespace", name));
+    }
+    return in_netns<bool>(from_fd,
+                          [&]() -> Result<bool> {
+                            LTB_TRY(socket, RouteSocket::open());
+                            rtnl_link *raw = nullptr;
+                            int err = rtnl_link_get_kernel(socket.get(), 0, name.c_str(), &raw);
+                            LinkPtr link(raw);
+                            if (err < 0) {
+                              return fail(fmt::format("cannot find interface {}: {}", name,
+                                                      socket.error_text(err)),
+                                          "another program may have removed it");
+                            }
+                            // One request: the kernel moves it, then names it in its new home.
+                            LinkPtr change(rtnl_link_alloc());
+                            rtnl_link_set_ns_fd(change.get(), to_fd);
+                            rtnl_link_set_name(change.get(), new_name.c_str());
+                            socket.clear_error();
+                            err = rtnl_link_change(socket.get(), link.get(), change.get(), 0);
+                            if (err < 0) {
+                              return fail(fmt::format("cannot move interface {} (as {}): {}", name,
+                                                      new_name, socket.error_text(err)),
+                                          "check both namespaces with `ip netns` and `ip link`");
+                            }
+                            return true;
+                          })
+        .map([](bool) {});
+  }
+
+  Status restore_link(const LinkSnapshot &snapshot, int netns_fd) override {
+    LTB_CHECK(check_name(snapshot.name));
+    return in_netns<bool>(netns_fd,
+                          [&]() -> Result<bool> {
+                            LTB_TRY(socket, RouteSocket::open());
+                            LTB_CHECK(restore_in(socket, snapshot));
+                            return true;
+                          })
+        .map([](bool) {});
   }
 
   Result<std::vector<std::string>> list_links(const std::string &prefix) override {

@@ -2,12 +2,12 @@
 // Links through netlink (libnl-3 route): veth pairs created directly into their namespaces with
 // their final names, already up, in one request. Depends on util/ only.
 
+#include "util/error.hpp"
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "util/error.hpp"
 
 namespace ltb::net {
 
@@ -42,6 +42,31 @@ struct VethEnd {
   std::string owner; // for messages only: the node whose namespace this is ("r1" in "r1:eth1")
 };
 
+/// A route through one interface, as `ltb stop` keeps it: routes configured by hand or by a
+/// node's exec commands (protocols boot and static), not the kernel's own or a routing daemon's.
+struct LinkRoute {
+  int family = 2;          // AF_INET or AF_INET6 (10)
+  std::string destination; // "10.8.0.0/16", or "default"
+  std::string gateway;     // "" = on-link
+  unsigned metric = 0;
+  int protocol = 3; // RTPROT_BOOT
+  int scope = 0;
+  unsigned table = 254; // main
+};
+
+/// What an interface carries inside its namespace that moving it to another namespace loses:
+/// its addresses (IPv6 link-local ones excepted: the kernel makes them again), the routes
+/// through it and its up state. The name is what it had; MAC and MTU survive a move but are
+/// kept too.
+struct LinkSnapshot {
+  std::string name;
+  std::string mac;
+  unsigned mtu = 0;
+  bool up = false;
+  std::vector<std::string> addresses; // "10.0.0.1/24", "2001:db8::1/64"
+  std::vector<LinkRoute> routes;
+};
+
 class Netlink {
 public:
   virtual ~Netlink() = default;
@@ -52,6 +77,15 @@ public:
   virtual Result<bool> link_exists(const std::string &name, int netns_fd = -1) = 0;
   /// Names of host-namespace interfaces that start with `prefix`.
   virtual Result<std::vector<std::string>> list_links(const std::string &prefix) = 0;
+  /// What `name` in `netns_fd` carries (see LinkSnapshot).
+  virtual Result<LinkSnapshot> snapshot_link(const std::string &name, int netns_fd) = 0;
+  /// Moves `name` from one namespace to another, renamed `new_name` there, in one request. The
+  /// interface arrives down, without addresses or routes.
+  virtual Status move_link(const std::string &name, int from_fd, int to_fd,
+                           const std::string &new_name) = 0;
+  /// Gives interface `snapshot.name` in `netns_fd` back its MAC, MTU, addresses, up state and
+  /// routes. Addresses and routes that exist already are fine.
+  virtual Status restore_link(const LinkSnapshot &snapshot, int netns_fd) = 0;
 };
 
 /// The real implementation. Safe to use from several threads (one netlink socket per call/thread).

@@ -1,10 +1,12 @@
 #include "net/redirect.hpp"
 
 #include "net/link_up.hpp"
+#include "util/exec.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -161,6 +163,46 @@ public:
   Status create_tap(const std::string &name) override { return net::create_tap(name); }
   Status redirect_pair(const std::string &a, const std::string &b) override {
     return net::redirect_pair(a, b);
+  }
+
+  // Named namespaces the way iproute2 makes them (a bind mount under /run/netns that `ip netns`
+  // lists and enters), so `ip netns add` does it: its mount handling is not worth repeating.
+  Status create_netns(const std::string &name) override {
+    std::error_code ec;
+    if (std::filesystem::exists(path_of(name), ec)) {
+      return {};
+    }
+    return ip({"ip", "netns", "add", name}, "create network namespace " + name);
+  }
+  Result<Netns> open_netns(const std::string &name) override {
+    const auto path = path_of(name);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return fail(fmt::format("cannot open network namespace {}: {}", path, std::strerror(errno)),
+                  "it is made by `ltb stop`; `ltb down` of the lab removes what is left");
+    }
+    return Netns::adopt(fd);
+  }
+  Status delete_netns(const std::string &name) override {
+    std::error_code ec;
+    if (!std::filesystem::exists(path_of(name), ec)) {
+      return {};
+    }
+    return ip({"ip", "netns", "delete", name}, "delete network namespace " + name);
+  }
+
+private:
+  static std::string path_of(const std::string &name) { return "/run/netns/" + name; }
+  static Status ip(const std::vector<std::string> &argv, const std::string &what) {
+    LTB_TRY(result, util::run(argv));
+    if (result.exit_code != 0) {
+      auto err = result.err;
+      while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) {
+        err.pop_back();
+      }
+      return fail(fmt::format("cannot {}: {}", what, err), "ltb needs root and iproute2's `ip`");
+    }
+    return {};
   }
 };
 

@@ -30,6 +30,13 @@ public:
   virtual Result<Netns> netns_of_pid(int pid) = 0;
   virtual Status create_tap(const std::string &name) = 0;
   virtual Status redirect_pair(const std::string &a, const std::string &b) = 0;
+  /// Creates the named network namespace /run/netns/NAME unless it exists.
+  virtual Status create_netns(const std::string &name) = 0;
+  /// Opens a named network namespace.
+  virtual Result<Netns> open_netns(const std::string &name) = 0;
+  /// Deletes a named namespace with every interface in it (their veth peers elsewhere go too).
+  /// Ok when it does not exist.
+  virtual Status delete_netns(const std::string &name) = 0;
 };
 
 /// The real one: the functions above and Netns::of_pid. Stateless, so one instance serves all.

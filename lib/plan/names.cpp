@@ -39,6 +39,15 @@ std::string host_veth_name(const std::string &lab, const std::string &link_key,
   return veth_prefix(lab) + short_hash(link_key + "#" + end);
 }
 
+std::string park_netns_name(const std::string &lab) {
+  return "ltb-park-" + lab;
+}
+
+std::string park_iface_name(const std::string &lab, const std::string &link_key,
+                            const std::string &end) {
+  return "lp" + short_hash(lab) + short_hash(link_key + "#" + end);
+}
+
 std::string vm_mac(const std::string &lab, const std::string &node, int index) {
   auto digest = util::sha256_hex(lab + "/" + node + "/" + std::to_string(index));
   return "52:54:00:" + digest.substr(0, 2) + ":" + digest.substr(2, 2) + ":" + digest.substr(4, 2);

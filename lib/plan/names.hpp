@@ -23,6 +23,15 @@ std::string bridge_name(const std::string &lab, const std::string &node);
 std::string host_veth_name(const std::string &lab, const std::string &link_key,
                            const std::string &end);
 
+/// The lab's parking namespace (`ip netns` name), where `ltb stop` keeps the link interfaces of
+/// its stopped containers: ltb-park-<lab>.
+std::string park_netns_name(const std::string &lab);
+
+/// A parked interface's name in that namespace: "lp" + 6 hex of the lab + 6 hex of the end
+/// (unique there, unlike the "eth1" every node has).
+std::string park_iface_name(const std::string &lab, const std::string &link_key,
+                            const std::string &end);
+
 /// MAC address of a VM's NIC (0 = management): stable per lab, node and index, in QEMU's
 /// locally administered 52:54:00 range. The DHCP reservation of NIC 0 uses it.
 std::string vm_mac(const std::string &lab, const std::string &node, int index);

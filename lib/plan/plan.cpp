@@ -144,13 +144,18 @@ std::optional<Why> workload_drift(const state::NodeRecord &record,
   if (record.status == state::RecordStatus::removing) {
     return Reason::removal_unfinished;
   }
-  if (record.status != state::RecordStatus::running) {
+  const bool stopped = record.status == state::RecordStatus::stopped;
+  if (record.status != state::RecordStatus::running && !stopped) {
     return Reason::unfinished;
   }
   if (!observed) {
     return Why(Reason::missing, what);
   }
-  if (observed->state != "running") {
+  if (stopped && !is_stopped_state(observed->state)) {
+    // Its links are parked: it runs without them until `ltb start` or a recreation.
+    return Why(Reason::started_outside, what);
+  }
+  if (!stopped && observed->state != "running") {
     return Why(Reason::not_running, what, observed->state);
   }
   if (record.runtime_id != observed->id) {
@@ -652,7 +657,12 @@ private:
         wire = true;
       }
     }
-    if (!planned.bridge_node.empty()) {
+    // A stopped VM's segment port went with its guest (libvirt made it): it comes back when the
+    // VM starts.
+    const auto *end = record_of(planned.container_end());
+    const bool stopped_vm =
+        end && end->status == state::RecordStatus::stopped && is_vm_kind(end->kind);
+    if (!planned.bridge_node.empty() && !stopped_vm) {
       auto bridge = m_observed.bridges.find(planned.bridge_node);
       auto port = host_veth_name(m_desired.name, planned.key, planned.container_end());
       if (bridge == m_observed.bridges.end() || !bridge->second.ports.count(port)) {
@@ -740,11 +750,22 @@ std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &o
   return workload_drift(record, it == pool.end() ? nullptr : &it->second);
 }
 
-std::vector<std::string> not_converged(const topology::Topology &desired,
-                                       const Observed &observed) {
+bool is_stopped_state(const std::string &state) {
+  return state == "exited" || state == "created" || state == "shutoff";
+}
+
+std::vector<std::string> not_converged(const topology::Topology &desired, const Observed &observed,
+                                       const std::set<std::string> &stopped) {
   std::vector<std::string> problems;
   for (const auto &node : desired.nodes) {
     std::string what;
+    if (stopped.count(node.name) && node.runtime != Runtime::ovs_bridge) {
+      const auto &pool = node.runtime == Runtime::vm ? observed.vms : observed.containers;
+      auto it = pool.find(node.name);
+      if (it != pool.end() && is_stopped_state(it->second.state)) {
+        continue;
+      }
+    }
     if (node.runtime == Runtime::ovs_bridge) {
       what = observed.bridges.count(node.name) ? "" : "its bridge is missing";
     } else {
@@ -771,7 +792,10 @@ std::string node_state(const state::NodeRecord &record, const Observed &observed
                        bool bridges_known) {
   auto drift = node_drift(record, observed, bridges_known);
   if (!drift) {
-    return "running";
+    return record.status == state::RecordStatus::stopped ? "stopped" : "running";
+  }
+  if (drift->reason == Reason::started_outside) {
+    return "running (links parked)";
   }
   switch (drift->reason) {
   case Reason::missing:
@@ -987,6 +1011,13 @@ private:
       // It owns no interface (it only reads them), so nothing waits for it.
       m_builder.add({ActionKind::remove_relay, "", {}, "relay", Reason::lab_removed, {}});
     }
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::netns) {
+        // After the workloads: a node being removed may still be parking into it.
+        m_builder.add(
+            {ActionKind::remove_netns, "", {}, object.name, Reason::lab_removed, m_removals});
+      }
+    }
     bool dhcp = m_observed.dhcp_hosts.has_value();
     for (const auto &object : m_recorded.objects) {
       dhcp = dhcp || object.type == state::ObjectType::dhcp;
@@ -1009,6 +1040,96 @@ private:
 
 Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed) {
   return DownPlanner(lab, recorded, observed).run();
+}
+
+Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
+                            const Observed &observed, const std::vector<std::string> &nodes,
+                            bool stop) {
+  Plan plan;
+  plan.lab = lab;
+  if (recorded.lab) {
+    plan.network = recorded.lab->mgmt_network;
+    plan.subnet = recorded.lab->mgmt_subnet;
+  }
+  std::map<std::string, const state::NodeRecord *> records;
+  for (const auto &record : recorded.nodes) {
+    records[record.name] = &record;
+  }
+  for (const auto &record : recorded.links) {
+    std::string bridge;
+    for (const auto &end : {record.a_node, record.b_node}) {
+      auto it = records.find(end);
+      if (it != records.end() && is_bridge_kind(it->second->kind)) {
+        bridge = end;
+      }
+    }
+    plan.links[record.key] = PlannedLink{record.key,
+                                         record.name,
+                                         {record.a_node, record.a_iface, {}},
+                                         {record.b_node, record.b_iface, {}},
+                                         0,
+                                         bridge};
+  }
+  std::vector<const state::NodeRecord *> chosen;
+  for (const auto &name : nodes) {
+    auto it = records.find(name);
+    if (it == records.end()) {
+      std::string known;
+      for (const auto &[node, record] : records) {
+        known += (known.empty() ? "" : ", ") + node;
+      }
+      return fail(fmt::format("lab {} has no node '{}'", lab, name),
+                  fmt::format("its nodes: {}", known.empty() ? "none" : known), ExitCode::usage);
+    }
+    if (is_bridge_kind(it->second->kind)) {
+      return fail(fmt::format("node {} of lab {} is an ovs-bridge: it has nothing to {}", name, lab,
+                              stop ? "stop" : "start"),
+                  "name container and VM nodes with --node", ExitCode::usage);
+    }
+    if (std::find(chosen.begin(), chosen.end(), it->second) == chosen.end()) {
+      chosen.push_back(it->second);
+    }
+  }
+  if (nodes.empty()) {
+    for (const auto &record : recorded.nodes) {
+      if (!is_bridge_kind(record.kind)) {
+        chosen.push_back(&record);
+      }
+    }
+  }
+  std::set<std::string> parked;
+  for (const auto &object : recorded.objects) {
+    if (object.type == state::ObjectType::parked) {
+      parked.insert(object.owner);
+    }
+  }
+  for (const auto *record : chosen) {
+    const bool vm = is_vm_kind(record->kind);
+    const auto &pool = vm ? observed.vms : observed.containers;
+    auto it = pool.find(record->name);
+    const std::string current = it == pool.end() ? std::string() : it->second.state;
+    if (stop && record->status == state::RecordStatus::stopped &&
+        (current.empty() || is_stopped_state(current))) {
+      continue;
+    }
+    if (!stop && record->status == state::RecordStatus::running && current == "running" &&
+        !parked.count(record->name)) {
+      continue;
+    }
+    std::vector<std::string> keys;
+    for (const auto &link : recorded.links) {
+      if (link.a_node == record->name || link.b_node == record->name) {
+        keys.push_back(link.key);
+      }
+    }
+    plan.actions.push_back({stop ? ActionKind::stop_node : ActionKind::start_node,
+                            record->name,
+                            keys,
+                            container_name(lab, record->name),
+                            Reason::requested,
+                            {}});
+  }
+  return plan;
 }
 
 std::string describe(const Action &action, const Plan &plan) {
@@ -1065,6 +1186,12 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("start the lab's impairment relay again [{}]", reason_text);
   case ActionKind::remove_relay:
     return fmt::format("stop the lab's impairment relay [{}]", reason_text);
+  case ActionKind::stop_node:
+    return fmt::format("stop node {} ({}) [{}]", action.node, action.name, reason_text);
+  case ActionKind::start_node:
+    return fmt::format("start node {} ({}) [{}]", action.node, action.name, reason_text);
+  case ActionKind::remove_netns:
+    return fmt::format("remove parking namespace {} [{}]", action.name, reason_text);
   }
   return {};
 }

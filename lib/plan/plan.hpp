@@ -68,6 +68,9 @@ enum class ActionKind {
   remove_dhcp,    // stop it (the lab has no VM left, or goes)
   resume_relay,   // start the lab's impairment relay again on its links (it died)
   remove_relay,   // stop it and remove its files (the lab goes)
+  stop_node,      // `ltb stop`: park the node's link interfaces, stop it (kept, not removed)
+  start_node,     // `ltb start`: start a stopped node, bring its parked interfaces back
+  remove_netns,   // the lab's parking namespace (with whatever is still parked in it)
 };
 
 struct Action {
@@ -113,6 +116,15 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
 /// Plans `ltb down`: everything recorded or observed for the lab goes.
 Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed &observed);
 
+/// Plans `ltb stop` (stop = true) or `ltb start` of the lab's containers and VMs, or of `nodes`
+/// when not empty (each must be a recorded container or VM node: a usage error names the one
+/// that is not). One independent action per node that is not already so: a stopped node
+/// observed not running is not stopped again; a node that runs as recorded and has nothing
+/// parked is not started again. The plan's links are the recorded ones.
+Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
+                            const Observed &observed, const std::vector<std::string> &nodes,
+                            bool stop);
+
 /// A VM's NICs are fixed when its domain is made, so its links are part of what, changed, means
 /// recreating it: the node's configuration hash plus its interfaces and what they lead to.
 std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node);
@@ -134,15 +146,22 @@ std::string dhcp_hosts(const topology::Topology &desired,
 std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
                               bool bridges_known = true);
 
-/// A node's state as `ltb status` shows it: "running" when it runs as recorded, else the
+/// A node's state as `ltb status` shows it: "running" when it runs as recorded, "stopped" when it
+/// was stopped by `ltb stop` and is, else the
 /// unfinished record's status ("creating"), "missing", the runtime's state ("exited") or
 /// "replaced".
 std::string node_state(const state::NodeRecord &record, const Observed &observed,
                        bool bridges_known);
 
 /// After `ltb up`: one message per desired node that is not observed running (its container,
-/// domain or bridge missing or stopped); empty when the lab converged.
-std::vector<std::string> not_converged(const topology::Topology &desired, const Observed &observed);
+/// domain or bridge missing or stopped); empty when the lab converged. Nodes in `stopped` (recorded
+/// stopped by `ltb stop`) must be observed stopped instead.
+std::vector<std::string> not_converged(const topology::Topology &desired, const Observed &observed,
+                                       const std::set<std::string> &stopped = {});
+
+/// Whether a runtime state (Docker's or libvirt's) is a stopped one that `ltb start` starts
+/// again: "exited", "created", "shutoff".
+bool is_stopped_state(const std::string &state);
 
 /// One line per action for --dry-run and logs, e.g. "create node r1 (new)".
 std::string describe(const Action &action, const Plan &plan);

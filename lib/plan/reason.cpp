@@ -20,6 +20,7 @@ constexpr std::array k_reasons{
     std::pair{Reason::removal_unfinished, "removal unfinished by an earlier run"},
     std::pair{Reason::missing, "{subject} missing (removed outside ltb)"},
     std::pair{Reason::replaced, "{subject} replaced outside ltb"},
+    std::pair{Reason::started_outside, "{subject} started outside ltb"},
     std::pair{Reason::not_running, "{subject} {detail}"},
     std::pair{Reason::image_changed, "image changed: {detail}"},
     std::pair{Reason::configuration_changed, "configuration changed"},
@@ -36,6 +37,7 @@ constexpr std::array k_reasons{
     std::pair{Reason::links_rewired, "links rewired"},
     std::pair{Reason::lab_removed, "lab removed"},
     std::pair{Reason::interrupted_run, "left by an interrupted run"},
+    std::pair{Reason::requested, "requested"},
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,

@@ -20,6 +20,7 @@ enum class Reason {
   missing,               // "{subject} missing (removed outside ltb)"
   replaced,              // "{subject} replaced outside ltb"
   not_running,           // "{subject} {detail}", detail being the runtime's state: "exited"
+  started_outside,       // "{subject} started outside ltb": a stopped node that runs
   image_changed,         // "image changed: {detail}", detail "OLD -> NEW"
   configuration_changed, // "configuration changed"
   address_changed,       // "management address changed: {detail}", detail "OLD -> NEW"
@@ -35,6 +36,7 @@ enum class Reason {
   links_rewired,         // "links rewired": exec commands run again on a node that stays
   lab_removed,           // "lab removed"
   interrupted_run,       // "left by an interrupted run"
+  requested,             // "requested": `ltb stop`, `ltb start`, `ltb restart`
 };
 
 /// A reason with what its text names: the kind of runtime object (missing, replaced,

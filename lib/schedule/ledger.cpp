@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace ltb::schedule {
 
@@ -39,7 +40,25 @@ std::string reservation_base_dir(const state::ReservationRecord &reservation,
 }
 
 Resources recorded_lab_demand(state::Store &store, const state::LabRecord &lab,
-                              const DemandDefaults &defaults) {
+                              const DemandDefaults &defaults, bool as_running) {
+  std::set<std::string> stopped;
+  std::vector<std::string> kinds;         // of the running nodes
+  std::vector<std::string> stopped_kinds; // of the stopped ones
+  if (auto nodes = store.nodes(lab.name)) {
+    for (const auto &node : *nodes) {
+      const bool is_stopped = !as_running && node.status == state::RecordStatus::stopped;
+      if (is_stopped) {
+        stopped.insert(node.name);
+      }
+      (is_stopped ? stopped_kinds : kinds).push_back(node.kind);
+    }
+  }
+  // A stopped node keeps its disk only.
+  auto disk_only = [](Resources r) {
+    r.cpus = 0;
+    r.memory_bytes = 0;
+    return r;
+  };
   if (!lab.topology_text.empty()) {
     const std::string base = lab.topology_file.empty()
                                  ? std::filesystem::current_path().string()
@@ -50,17 +69,18 @@ Resources recorded_lab_demand(state::Store &store, const state::LabRecord &lab,
                                       lab.topology_file.empty() ? "<recorded>" : lab.topology_file,
                                       base, options);
     if (loaded) {
-      return lab_demand(*loaded, defaults);
+      Resources total;
+      for (const auto &node : loaded->nodes) {
+        auto demand = node_demand(node, defaults);
+        total += stopped.count(node.name) ? disk_only(demand) : demand;
+      }
+      return total;
     }
   }
   // The recorded text no longer loads (a moved image or config file): count what runs.
-  std::vector<std::string> kinds;
-  if (auto nodes = store.nodes(lab.name)) {
-    for (const auto &node : *nodes) {
-      kinds.push_back(node.kind);
-    }
-  }
-  return kinds_demand(kinds, defaults);
+  auto total = kinds_demand(kinds, defaults);
+  total += disk_only(kinds_demand(stopped_kinds, defaults));
+  return total;
 }
 
 Result<std::vector<Booking>> current_bookings(state::Store &store, Instant now,

@@ -36,9 +36,11 @@ std::string reservation_base_dir(const state::ReservationRecord &reservation,
 std::string templates_dir(const std::string &state_path);
 
 /// The demand of a recorded lab: from its recorded topology text when it still loads, else from
-/// its recorded nodes' kinds at the defaults.
+/// its recorded nodes' kinds at the defaults. A node stopped by `ltb stop` counts its disk only
+/// (it keeps its disk, not its CPUs and memory), unless `as_running`: what the lab needs once
+/// `ltb start` has started it all.
 Resources recorded_lab_demand(state::Store &store, const state::LabRecord &lab,
-                              const DemandDefaults &defaults);
+                              const DemandDefaults &defaults, bool as_running = false);
 
 /// Every claim on capacity at `now`: the reservations that hold capacity (id != 0), and each
 /// recorded lab that no active reservation covers, open-ended from `now` (id 0).

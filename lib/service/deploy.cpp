@@ -229,7 +229,14 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   // meanwhile) may take away what was observed before the plan. Look again.
   if (result.ok() && !result.interrupted) {
     LTB_TRY(after, apply::observe(desired.name, backends, {has_bridges, false, false, {}}));
-    for (auto &problem : plan::not_converged(desired, after)) {
+    std::set<std::string> stopped; // by `ltb stop`, and left so
+    LTB_TRY(now, connection.store->nodes(desired.name));
+    for (const auto &node : now) {
+      if (node.status == state::RecordStatus::stopped) {
+        stopped.insert(node.name);
+      }
+    }
+    for (auto &problem : plan::not_converged(desired, after, stopped)) {
       outcome.failed += 1;
       outcome.errors.push_back(Error{std::move(problem), {}, ExitCode::failed});
     }

@@ -72,12 +72,15 @@ Result<StatusOverview> status_all(const Session &session) {
   for (const auto &lab : labs) {
     LabSummary summary;
     summary.lab = lab;
+    int stopped = 0; // by `ltb stop`: not running, on purpose
     for (const auto &node : nodes[lab.name]) {
       (runs_as(node, topology::Runtime::ovs_bridge) ? summary.bridges : summary.workloads)++;
+      stopped += node.status == state::RecordStatus::stopped;
     }
     summary.running = running[lab.name];
     summary.status = state::to_string(lab.status);
-    if (lab.status == state::RecordStatus::running && summary.running < summary.workloads) {
+    if (lab.status == state::RecordStatus::running &&
+        summary.running + stopped < summary.workloads) {
       summary.status = "degraded";
     }
     summary.reservation = reservation_of(reserved.first, lab.name);
@@ -108,7 +111,7 @@ Result<LabStatus> status_lab(const Session &session, const std::string &lab) {
   status.lab = *record;
   for (const auto &node : nodes) {
     auto state = plan::node_state(node, observed, bridges);
-    status.drift += state != "running";
+    status.drift += state != "running" && state != "stopped";
     status.nodes.push_back({node, std::move(state)});
   }
   LTB_TRY(reserved, reservations_now(*connection.store));

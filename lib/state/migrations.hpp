@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 3> k_migrations{{
+inline constexpr std::array<std::string_view, 4> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -117,6 +117,11 @@ UPDATE nodes SET runtime = CASE kind
   WHEN 'vm' THEN 'vm'
   WHEN 'ovs-bridge' THEN 'ovs-bridge'
   ELSE 'container' END;
+)sql",
+    // 4: what an object carries beyond its name (a parked link interface of a stopped node: its
+    // addresses, routes and up state inside the node, restored by `ltb start`).
+    R"sql(
+ALTER TABLE objects ADD COLUMN detail TEXT NOT NULL DEFAULT '';
 )sql",
 }};
 

@@ -15,6 +15,7 @@ constexpr std::array k_statuses{
     std::pair{RecordStatus::removing, "removing"},
     std::pair{RecordStatus::deploying, "deploying"},
     std::pair{RecordStatus::up, "up"},
+    std::pair{RecordStatus::stopped, "stopped"},
 };
 
 constexpr std::array k_types{
@@ -29,6 +30,8 @@ constexpr std::array k_types{
     std::pair{ObjectType::mirror, "mirror"},
     std::pair{ObjectType::capture_port, "capture-port"},
     std::pair{ObjectType::relay, "relay"},
+    std::pair{ObjectType::netns, "netns"},
+    std::pair{ObjectType::parked, "parked"},
 };
 
 template <class Table, class Enum> const char *text_of(const Table &table, Enum value) {

@@ -10,9 +10,10 @@
 namespace ltb::state {
 
 /// The status of a lab, node, link or runtime object record. Labs: deploying, running, failed,
-/// removing. Nodes: creating, created (made, links or exec not yet done), running, failed.
-/// Links: creating, up, failed. Objects: creating, created, removing.
-enum class RecordStatus { creating, created, running, failed, removing, deploying, up };
+/// removing, stopped (every node stopped by `ltb stop`). Nodes: creating, created (made, links or
+/// exec not yet done), running, failed, stopped (kept, not running: `ltb stop`). Links: creating,
+/// up, failed. Objects: creating, created, removing.
+enum class RecordStatus { creating, created, running, failed, removing, deploying, up, stopped };
 
 /// The type of a recorded runtime object.
 enum class ObjectType {
@@ -27,6 +28,8 @@ enum class ObjectType {
   mirror,       // OVS mirror of a segment capture
   capture_port, // its mirror port
   relay,        // the lab's userspace impairment relay (net/relay.hpp)
+  netns,        // a named network namespace: the lab's parking namespace (`ltb stop`)
+  parked,       // a stopped node's link interface, parked in it (detail: what it carried)
 };
 
 const char *to_string(RecordStatus status);

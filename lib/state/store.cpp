@@ -532,8 +532,8 @@ Result<std::vector<ObjectRecord>> Store::objects(const std::string &lab) {
   return m_impl->read<std::vector<ObjectRecord>>(
       fmt::format("list runtime objects of lab '{}'", lab), [&] {
         SQLite::Statement q(m_impl->db,
-                            "SELECT id, lab, type, name, owner, runtime_id, parent, status "
-                            "FROM objects WHERE lab = ? ORDER BY id");
+                            "SELECT id, lab, type, name, owner, runtime_id, parent, status, "
+                            "detail FROM objects WHERE lab = ? ORDER BY id");
         q.bind(1, lab);
         std::vector<ObjectRecord> out;
         while (q.executeStep()) {
@@ -546,6 +546,7 @@ Result<std::vector<ObjectRecord>> Store::objects(const std::string &lab) {
           r.runtime_id = q.getColumn(5).getString();
           r.parent = q.getColumn(6).getString();
           r.status = status_column(q, 7);
+          r.detail = q.getColumn(8).getString();
           out.push_back(std::move(r));
         }
         return out;
@@ -559,7 +560,7 @@ Result<std::int64_t> Store::add_object(const ObjectRecord &object) {
       [&]() -> Status {
         SQLite::Statement q(m_impl->db,
                             "INSERT INTO objects (lab, type, name, owner, runtime_id, parent, "
-                            "status) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                            "status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         q.bind(1, object.lab);
         q.bind(2, to_string(object.type));
         q.bind(3, object.name);
@@ -567,6 +568,7 @@ Result<std::int64_t> Store::add_object(const ObjectRecord &object) {
         q.bind(5, object.runtime_id);
         q.bind(6, object.parent);
         q.bind(7, to_string(object.status));
+        q.bind(8, object.detail);
         q.exec();
         id = m_impl->db.getLastInsertRowid();
         return {};

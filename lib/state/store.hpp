@@ -66,6 +66,9 @@ struct ObjectRecord {
   std::string runtime_id; // e.g. container id once known
   std::string parent;     // e.g. the bridge of a port
   RecordStatus status = RecordStatus::creating; // creating, created, removing
+  /// What ltb must remember of the object beyond its name, as the type defines it (a parked
+  /// interface: JSON of its addresses, routes and state inside its node).
+  std::string detail = {};
 };
 
 /// A booking of host capacity for one lab instance over [start_at, end_at) (unix seconds, UTC).

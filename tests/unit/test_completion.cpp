@@ -211,7 +211,7 @@ TEST_CASE("completion: bash completes commands, options and values") {
     std::sort(commands.begin(), commands.end());
   }
   CHECK(bash_complete({"ltb", ""}, dir.path) == commands);
-  CHECK(bash_complete({"ltb", "st"}, dir.path) == Words{"status"});
+  CHECK(bash_complete({"ltb", "sta"}, dir.path) == Words{"start", "status"});
   CHECK(bash_complete({"ltb", "p"}, dir.path) == Words{"ps"});
   CHECK(bash_complete({"ltb", "inspect", "--f"}, dir.path) == Words{"--format"});
   CHECK(bash_complete({"ltb", "ps", "--format", ""}, dir.path) == Words{"json", "table"});

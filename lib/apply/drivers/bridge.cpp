@@ -107,8 +107,9 @@ public:
   }
 
   // A bridge forwards as long as it exists: nothing to start or stop.
-  Status start(Run &, const std::string &) override { return {}; }
-  Status stop(Run &, const std::string &) override { return {}; }
+  // A bridge holds no process: it stays as it is while its nodes stop and start.
+  Status start(Run &, const plan::Action &) override { return {}; }
+  Status stop(Run &, const plan::Action &) override { return {}; }
 
   Result<Endpoint> endpoint(Run &run, const std::string &node) override {
     return Endpoint{Endpoint::Kind::bridge, 0, plan::bridge_name(run.plan.lab, node)};

@@ -6,9 +6,11 @@
 #include "plan/names.hpp"
 #include "util/shell_split.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace ltb::apply {
 
@@ -123,22 +125,69 @@ public:
     }
     if (!action.node.empty()) {
       LTB_CHECK(run.b.store->delete_node(run.plan.lab, action.node));
+      // Its parked interfaces, if it was stopped, go when their links are rewired or the
+      // parking namespace is removed.
+      LTB_CHECK(run.forget_owned(state::ObjectType::parked, action.node));
     }
     return run.forget_objects(state::ObjectType::container, {action.name});
   }
 
-  Status start(Run &run, const std::string &node) override {
-    auto name = plan::container_name(run.plan.lab, node);
-    if (auto started = run.b.docker->start_container(name); !started) {
-      return fail(with_context("node " + node, started.error()));
+  /// A container's network namespace ends with it, and the veth ends in it with the namespace
+  /// (their peers too). So, as containerlab does, its link interfaces are first moved (parked)
+  /// into the lab's parking namespace under unique names, each recorded with what the move
+  /// loses: addresses, routes, up state. The peers never notice more than a carrier loss.
+  Status stop(Run &run, const plan::Action &action) override {
+    const auto &node = action.node;
+    auto context = [&](Error e) { return fail(with_context("node " + node, std::move(e))); };
+    run.phase(node, Phase::stopping);
+    auto info = run.b.docker->inspect_container(action.name);
+    if (!info) {
+      return context(info.error());
     }
-    return {};
+    if (info->state == "running" && info->pid > 0) {
+      if (auto parked = park_links(run, action, info->pid); !parked) {
+        return context(parked.error());
+      }
+      if (auto stopped = run.b.docker->stop_container(info->id, run.options.stop_timeout);
+          !stopped) {
+        return context(stopped.error());
+      }
+    }
+    return run.set_node_status(node, state::RecordStatus::stopped);
   }
 
-  Status stop(Run &run, const std::string &node) override {
-    auto name = plan::container_name(run.plan.lab, node);
-    if (auto stopped = run.b.docker->stop_container(name); !stopped) {
-      return fail(with_context("node " + node, stopped.error()));
+  /// Starts the container and moves its parked interfaces into its new namespace, restoring
+  /// their names, addresses, routes and up state, then the links' settings. A link whose
+  /// interface was lost meanwhile (the container stopped outside ltb) is recorded failed, so
+  /// that `ltb up` wires it again.
+  Status start(Run &run, const plan::Action &action) override {
+    const auto &node = action.node;
+    auto context = [&](Error e) { return fail(with_context("node " + node, std::move(e))); };
+    run.phase(node, Phase::starting);
+    if (auto started = run.b.docker->start_container(action.name); !started) {
+      return context(started.error());
+    }
+    auto info = run.b.docker->inspect_container(action.name);
+    if (!info) {
+      return context(info.error());
+    }
+    if (info->state != "running" || info->pid <= 0) {
+      return fail(fmt::format("node {}: container {} stopped right after it started (state {})",
+                              node, action.name, info->state),
+                  fmt::format("see `docker logs {}`", action.name));
+    }
+    run.book.set_container(node, {info->id, info->pid});
+    LTB_TRY(lost, unpark_links(run, action, info->pid));
+    LTB_CHECK(run.set_node_status(node, state::RecordStatus::running, info->id));
+    if (!lost.empty()) {
+      std::string names;
+      for (const auto &name : lost) {
+        names += (names.empty() ? "" : ", ") + name;
+      }
+      return fail(fmt::format("node {} runs, but its link{} {} did not survive the stop (it "
+                              "was stopped outside ltb)",
+                              node, lost.size() == 1 ? "" : "s", names),
+                  "run `ltb up` to wire them again");
     }
     return {};
   }
@@ -154,7 +203,9 @@ public:
     }
     if (info->state != "running" || info->pid <= 0) {
       return fail(fmt::format("node {} is not running (state {})", node, info->state),
-                  "run `ltb up` again to recreate it");
+                  fmt::format("start it (`ltb start {} --node {}`), or run `ltb up` again to "
+                              "recreate it",
+                              run.plan.lab, node));
     }
     run.book.set_container(node, {info->id, info->pid});
     return Endpoint{Endpoint::Kind::netns, info->pid, info->id};
@@ -194,6 +245,185 @@ public:
   Access access() const override { return {Access::Exec::docker, false, Access::Capture::netns}; }
 
 private:
+  /// The node's end of each of its links.
+  static std::vector<std::pair<const plan::PlannedLink *, std::string>>
+  ends_of(const Run &run, const plan::Action &action) {
+    std::vector<std::pair<const plan::PlannedLink *, std::string>> ends;
+    for (const auto &key : action.links) {
+      auto it = run.plan.links.find(key);
+      if (it == run.plan.links.end()) {
+        continue;
+      }
+      const auto &link = it->second;
+      ends.emplace_back(&link, link.a.node == action.node ? link.a.iface : link.b.iface);
+    }
+    return ends;
+  }
+
+  static Status park_links(Run &run, const plan::Action &action, int pid) {
+    const auto &lab = run.plan.lab;
+    auto ends = ends_of(run, action);
+    if (ends.empty()) {
+      return {};
+    }
+    LTB_TRY(ns, run.b.host->netns_of_pid(pid));
+    LTB_TRY(park, run.b.host->open_netns(plan::park_netns_name(lab)));
+    LTB_TRY(objects, run.b.store->objects(lab));
+    for (const auto &[link, iface] : ends) {
+      const auto parked_name = plan::park_iface_name(lab, link->key, action.node);
+      bool recorded = std::any_of(objects.begin(), objects.end(), [&](const auto &object) {
+        return object.type == state::ObjectType::parked && object.name == parked_name;
+      });
+      LTB_TRY(present, run.b.netlink->link_exists(iface, ns.fd()));
+      if (!present) {
+        continue; // never wired, or parked by an earlier stop that did not finish
+      }
+      LTB_TRY(snapshot, run.b.netlink->snapshot_link(iface, ns.fd()));
+      if (recorded) {
+        LTB_CHECK(run.forget_objects(state::ObjectType::parked, {parked_name}));
+      }
+      state::ObjectRecord object{
+          0,  lab,       state::ObjectType::parked,    parked_name, action.node,
+          "", link->key, state::RecordStatus::creating};
+      object.detail = snapshot_json(snapshot);
+      LTB_TRY(id, run.b.store->add_object(object));
+      if (auto moved = run.b.netlink->move_link(iface, ns.fd(), park.fd(), parked_name); !moved) {
+        (void)run.b.store->delete_object(id);
+        return fail(with_context("link " + link->name, moved.error()));
+      }
+      LTB_CHECK(run.b.store->update_object(id, "", state::RecordStatus::created));
+    }
+    return {};
+  }
+
+  /// Returns the names of the links whose interface is neither parked nor in the node.
+  static Result<std::vector<std::string>> unpark_links(Run &run, const plan::Action &action,
+                                                       int pid) {
+    const auto &lab = run.plan.lab;
+    std::vector<std::string> lost;
+    auto ends = ends_of(run, action);
+    if (ends.empty()) {
+      return lost;
+    }
+    LTB_TRY(ns, run.b.host->netns_of_pid(pid));
+    LTB_TRY(objects, run.b.store->objects(lab));
+    std::map<std::string, state::ObjectRecord> parked;
+    for (const auto &object : objects) {
+      if (object.type == state::ObjectType::parked && object.owner == action.node) {
+        parked[object.name] = object;
+      }
+    }
+    std::optional<net::Netns> park;
+    if (!parked.empty()) {
+      auto opened = run.b.host->open_netns(plan::park_netns_name(lab));
+      if (opened) {
+        park = std::move(*opened);
+      }
+    }
+    for (const auto &[link, iface] : ends) {
+      const auto parked_name = plan::park_iface_name(lab, link->key, action.node);
+      auto it = parked.find(parked_name);
+      bool back = false;
+      if (it != parked.end() && park) {
+        LTB_TRY(there, run.b.netlink->link_exists(parked_name, park->fd()));
+        if (there) {
+          LTB_TRY(snapshot, parse_snapshot(it->second.detail, iface));
+          if (auto moved = run.b.netlink->move_link(parked_name, park->fd(), ns.fd(), iface);
+              !moved) {
+            return fail(with_context("link " + link->name, moved.error()));
+          }
+          if (auto restored = run.b.netlink->restore_link(snapshot, ns.fd()); !restored) {
+            return fail(with_context("link " + link->name, restored.error()));
+          }
+          back = true;
+        }
+      }
+      if (it != parked.end()) {
+        LTB_CHECK(run.b.store->delete_object(it->second.id));
+      }
+      if (!back) {
+        LTB_TRY(present, run.b.netlink->link_exists(iface, ns.fd()));
+        if (!present) {
+          lost.push_back(link->name);
+          auto record = link_record(run, *link, state::RecordStatus::failed);
+          LTB_CHECK(keep_name(run, record));
+          continue;
+        }
+      }
+      // What the link carried on this end (impairments) went with the old namespace's qdiscs.
+      if (auto configured = link_driver(link_type(run, *link)).configure(run, *link); !configured) {
+        return fail(with_context("link " + link->name, configured.error()));
+      }
+    }
+    return lost;
+  }
+
+  /// Writes a link record as failed, keeping the recorded display name.
+  static Status keep_name(Run &run, state::LinkRecord record) {
+    LTB_TRY(links, run.b.store->links(run.plan.lab));
+    for (const auto &existing : links) {
+      if (existing.key == record.key) {
+        auto failed = existing;
+        failed.status = state::RecordStatus::failed;
+        return run.b.store->put_link(failed);
+      }
+    }
+    return run.b.store->put_link(record);
+  }
+
+  static std::string snapshot_json(const net::LinkSnapshot &snapshot) {
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto &route : snapshot.routes) {
+      routes.push_back({{"family", route.family},
+                        {"destination", route.destination},
+                        {"gateway", route.gateway},
+                        {"metric", route.metric},
+                        {"protocol", route.protocol},
+                        {"scope", route.scope},
+                        {"table", route.table}});
+    }
+    return nlohmann::json{{"name", snapshot.name},
+                          {"mac", snapshot.mac},
+                          {"mtu", snapshot.mtu},
+                          {"up", snapshot.up},
+                          {"addresses", snapshot.addresses},
+                          {"routes", routes}}
+        .dump();
+  }
+
+  static Result<net::LinkSnapshot> parse_snapshot(const std::string &text,
+                                                  const std::string &iface) {
+    net::LinkSnapshot snapshot;
+    snapshot.name = iface;
+    snapshot.up = true;
+    if (text.empty()) {
+      return snapshot; // recorded by a stop that did not finish: at least bring it up
+    }
+    try {
+      auto json = nlohmann::json::parse(text);
+      snapshot.mac = json.value("mac", "");
+      snapshot.mtu = json.value("mtu", 0u);
+      snapshot.up = json.value("up", true);
+      snapshot.addresses = json.value("addresses", std::vector<std::string>{});
+      for (const auto &route : json.value("routes", nlohmann::json::array())) {
+        net::LinkRoute kept;
+        kept.family = route.value("family", 2);
+        kept.destination = route.value("destination", "");
+        kept.gateway = route.value("gateway", "");
+        kept.metric = route.value("metric", 0u);
+        kept.protocol = route.value("protocol", 3);
+        kept.scope = route.value("scope", 0);
+        kept.table = route.value("table", 254u);
+        snapshot.routes.push_back(std::move(kept));
+      }
+    } catch (const std::exception &e) {
+      return fail(fmt::format("the recorded state of parked interface {} is unreadable ({})", iface,
+                              e.what()),
+                  "its addresses are lost: set them again in the node");
+    }
+    return snapshot;
+  }
+
   /// The image is there, or pulled once for the whole run however many nodes use it.
   static Status ensure_image(Run &run, const std::string &image, const std::string &node) {
     std::promise<Status> promise;

@@ -161,6 +161,11 @@ struct Run {
                                      const std::string &owner, const std::string &parent = {});
   /// Forgets recorded objects of a type and name (after the runtime object is gone).
   Status forget_objects(state::ObjectType type, const std::set<std::string> &names);
+  /// Forgets the recorded objects of a type that belong to `owner` (a node, a link key).
+  Status forget_owned(state::ObjectType type, const std::string &owner);
+  /// Writes the node's record with a new status (and runtime id, when not empty).
+  Status set_node_status(const std::string &node, state::RecordStatus status,
+                         const std::string &runtime_id = {});
 
   std::map<std::string, topology::Runtime> recorded_runtimes = {}; // filled for `down`
   std::atomic<bool> relay_recorded{false}; // one action records the lab's relay
@@ -211,9 +216,13 @@ public:
   virtual Status remove(Run &run, const plan::Action &action) = 0;
   /// Runs the node's exec commands once its links are wired (run_exec actions).
   virtual Status configure(Run &run, const plan::Action &action) = 0;
-  /// Starts a stopped node / stops a running one, keeping it (for `ltb stop/start` to come).
-  virtual Status start(Run &run, const std::string &node) = 0;
-  virtual Status stop(Run &run, const std::string &node) = 0;
+  /// `ltb stop` (stop_node): stops the node and keeps it (a container's file system, a VM's
+  /// domain and disk), after parking what dies with it (a container's link interfaces, see
+  /// container.cpp); records it stopped.
+  virtual Status stop(Run &run, const plan::Action &action) = 0;
+  /// `ltb start` (start_node): starts a stopped node and gives it back its links as they were;
+  /// records it running.
+  virtual Status start(Run &run, const plan::Action &action) = 0;
   /// Where the node's links attach, for this run.
   virtual Result<Endpoint> endpoint(Run &run, const std::string &node) = 0;
   virtual Access access() const = 0;
@@ -253,6 +262,9 @@ LinkDriver &link_driver(LinkType type);
 
 /// The type of a link: an action with a bridge node wires a segment; otherwise by its ends.
 LinkType link_type(const Run &run, const plan::Action &action);
+
+/// The type of a planned link: by its bridge end, else by its ends' runtimes.
+LinkType link_type(const Run &run, const plan::PlannedLink &link);
 
 /// A link's record, with the runtime ids of its ends when it is up.
 state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::RecordStatus status);

@@ -276,6 +276,14 @@ LinkType link_type(const Run &run, const plan::Action &action) {
              : LinkType::veth;
 }
 
+LinkType link_type(const Run &run, const plan::PlannedLink &link) {
+  if (!link.bridge_node.empty()) {
+    return LinkType::ovs_port;
+  }
+  return is_vm(run, link.a.node) || is_vm(run, link.b.node) ? LinkType::tap_redirect
+                                                            : LinkType::veth;
+}
+
 state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::RecordStatus status) {
   auto id_of = [&](const std::string &node) -> std::string {
     if (status != state::RecordStatus::up) {

@@ -3,6 +3,8 @@
 #include "apply/drivers/driver.hpp"
 #include "topology/kinds.hpp"
 
+#include <fmt/format.h>
+
 namespace ltb::apply {
 
 NodeDriver &container_driver();
@@ -70,6 +72,32 @@ Status Run::forget_objects(state::ObjectType type, const std::set<std::string> &
     }
   }
   return {};
+}
+
+Status Run::forget_owned(state::ObjectType type, const std::string &owner) {
+  LTB_TRY(objects, b.store->objects(plan.lab));
+  for (const auto &object : objects) {
+    if (object.type == type && object.owner == owner) {
+      LTB_CHECK(b.store->delete_object(object.id));
+    }
+  }
+  return {};
+}
+
+Status Run::set_node_status(const std::string &node, state::RecordStatus status,
+                            const std::string &runtime_id) {
+  LTB_TRY(nodes, b.store->nodes(plan.lab));
+  for (auto record : nodes) {
+    if (record.name == node) {
+      record.status = status;
+      if (!runtime_id.empty()) {
+        record.runtime_id = runtime_id;
+      }
+      return b.store->put_node(record);
+    }
+  }
+  return fail(fmt::format("node {} of lab {} is not recorded", node, plan.lab),
+              "`ltb status` shows the lab's nodes");
 }
 
 } // namespace ltb::apply

@@ -188,19 +188,37 @@ public:
     return {};
   }
 
-  Status start(Run &, const std::string &node) override {
-    // Transient domains end with their guest: starting means recreating (ltb up does).
-    return fail(fmt::format("VM {}: a stopped VM is started by recreating it", node),
-                "run `ltb up`");
-  }
-  Status stop(Run &run, const std::string &node) override {
+  /// The domain is made persistent and shut down (ACPI, then destroyed after the timeout): its
+  /// definition, disk overlay and taps stay, and the taps' redirects with them (ltb made the
+  /// taps, libvirt only opens them), so its links need nothing.
+  Status stop(Run &run, const plan::Action &action) override {
     if (!run.b.vms) {
-      return no_libvirt(node);
+      return no_libvirt(action.node);
     }
-    if (auto destroyed = run.b.vms->destroy(plan::container_name(run.plan.lab, node)); !destroyed) {
-      return fail(with_context("VM " + node, destroyed.error()));
+    run.phase(action.node, Phase::stopping);
+    const int timeout = run.options.stop_timeout >= 0 ? run.options.stop_timeout : 30;
+    if (auto stopped = run.b.vms->shutdown(action.name, timeout); !stopped) {
+      return fail(with_context("VM " + action.node, stopped.error()));
     }
-    return {};
+    return run.set_node_status(action.node, state::RecordStatus::stopped);
+  }
+
+  /// Boots the kept domain again: same uuid, disk and NICs. What the links carried on the taps
+  /// stayed with them; libvirt makes the ports of segment NICs again.
+  Status start(Run &run, const plan::Action &action) override {
+    if (!run.b.vms) {
+      return no_libvirt(action.node);
+    }
+    run.phase(action.node, Phase::starting);
+    if (auto started = run.b.vms->start(action.name); !started) {
+      return fail(with_context("VM " + action.node, started.error()));
+    }
+    auto info = run.b.vms->info(action.name);
+    if (!info) {
+      return fail(with_context("VM " + action.node, info.error()));
+    }
+    run.book.set_vm(action.node, info->uuid);
+    return run.set_node_status(action.node, state::RecordStatus::running, info->uuid);
   }
 
   Result<Endpoint> endpoint(Run &run, const std::string &node) override {

@@ -439,8 +439,13 @@ public:
                           "see the container's log (docker logs) and the Docker daemon's log"));
   }
 
-  Status stop_container(const std::string &id) override {
-    LTB_TRY(response, post("/containers/" + path_encode(id) + "/stop"));
+  Status stop_container(const std::string &id, int timeout_seconds = -1) override {
+    auto path = "/containers/" + path_encode(id) + "/stop";
+    if (timeout_seconds >= 0) {
+      path += "?t=" + std::to_string(timeout_seconds);
+    }
+    // Docker answers once the container is down: give it the grace period and more.
+    LTB_TRY(response, post(path));
     if (response.status == 204 || response.status == 304) {
       return {};
     }

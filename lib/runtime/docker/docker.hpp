@@ -3,14 +3,14 @@
 // negotiated from GET /_ping. Safe to call from several threads at once (one curl handle per
 // thread). Depends on util/ only.
 
+#include "util/error.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "util/error.hpp"
 
 namespace ltb::runtime {
 
@@ -72,19 +72,23 @@ public:
 
   virtual Result<std::string> server_version() = 0; // e.g. "20.10.24 (API 1.41)"
 
-  virtual Result<std::vector<NetworkInfo>> list_networks(const std::map<std::string, std::string> &labels) = 0;
+  virtual Result<std::vector<NetworkInfo>>
+  list_networks(const std::map<std::string, std::string> &labels) = 0;
   virtual Result<std::string> create_network(const NetworkSpec &spec) = 0; // returns id
-  virtual Status remove_network(const std::string &name_or_id) = 0;       // ok if already gone
+  virtual Status remove_network(const std::string &name_or_id) = 0;        // ok if already gone
 
   virtual Result<bool> image_present(const std::string &image) = 0;
   virtual Status pull_image(const std::string &image, const PullProgress &progress) = 0;
 
   /// Containers (running or not) carrying all the given labels.
-  virtual Result<std::vector<ContainerInfo>> list_containers(const std::map<std::string, std::string> &labels) = 0;
+  virtual Result<std::vector<ContainerInfo>>
+  list_containers(const std::map<std::string, std::string> &labels) = 0;
   virtual Result<std::string> create_container(const ContainerSpec &spec) = 0; // returns id
   virtual Status start_container(const std::string &id) = 0;
   /// Stops a running container (SIGTERM, then SIGKILL after Docker's timeout); ok if stopped.
-  virtual Status stop_container(const std::string &id) = 0;
+  /// `timeout_seconds`: how long Docker waits after SIGTERM before SIGKILL (-1: the container's
+  /// own setting, 10 s by default).
+  virtual Status stop_container(const std::string &id, int timeout_seconds = -1) = 0;
   virtual Result<ContainerInfo> inspect_container(const std::string &name_or_id) = 0;
   virtual Status remove_container(const std::string &name_or_id) = 0; // force; ok if already gone
 
@@ -92,7 +96,9 @@ public:
   virtual Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) = 0;
 };
 
-/// The real client. Fails with a clear message (how to start dockerd) when the socket does not answer.
-Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &socket_path = "/var/run/docker.sock");
+/// The real client. Fails with a clear message (how to start dockerd) when the socket does not
+/// answer.
+Result<std::unique_ptr<ContainerRuntime>>
+connect_docker(const std::string &socket_path = "/var/run/docker.sock");
 
 } // namespace ltb::runtime

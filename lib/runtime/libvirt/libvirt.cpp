@@ -383,6 +383,53 @@ public:
     return {};
   }
 
+  Status shutdown(const std::string &name, int timeout_seconds) override {
+    LTB_TRY(dom, lookup(name));
+    if (virDomainIsActive(dom.get()) != 1) {
+      return {};
+    }
+    if (virDomainIsPersistent(dom.get()) != 1) {
+      // Defining the running transient domain's own XML makes it persistent: it stays in
+      // libvirt, shut off, once its guest powers off.
+      const CString xml{virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE)};
+      DomainPtr defined{xml ? virDomainDefineXML(m_conn.get(), xml.get()) : nullptr};
+      if (!defined) {
+        return fail(fmt::format("cannot keep VM '{}' for a restart: {}", name, last_message()),
+                    fmt::format("see `virsh -c {} dumpxml {}`", m_uri, name));
+      }
+    }
+    if (virDomainShutdown(dom.get()) < 0 && virDomainIsActive(dom.get()) == 1) {
+      // No ACPI in the guest (or it refused): the timeout ends it below.
+      (void)last_message();
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(std::max(timeout_seconds, 0));
+    while (virDomainIsActive(dom.get()) == 1 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) < 0 &&
+        virDomainIsActive(dom.get()) == 1) {
+      return fail(fmt::format("cannot stop VM '{}': {}", name, last_message()),
+                  fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
+    }
+    return {};
+  }
+
+  Status start(const std::string &name) override {
+    LTB_TRY(dom, lookup(name));
+    if (virDomainIsActive(dom.get()) == 1) {
+      return {};
+    }
+    if (virDomainCreate(dom.get()) < 0) {
+      std::string help = fmt::format("see `virsh -c {} start {}`", m_uri, name);
+      if (m_uri.rfind("qemu", 0) == 0) {
+        help = fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", name);
+      }
+      return fail(fmt::format("cannot start VM '{}': {}", name, last_message()), help);
+    }
+    return {};
+  }
+
   Result<VmInfo> info(const std::string &name) override {
     LTB_TRY(dom, lookup(name));
     int code = VIR_ERR_OK;

@@ -38,6 +38,12 @@ public:
   virtual Result<VmInfo> create(const VmSpec &spec) = 0;
   /// Stops the domain and, if it is persistent, undefines it. Ok if there is no such domain.
   virtual Status destroy(const std::string &name) = 0;
+  /// Stops a running domain and keeps it: it is defined (made persistent, same name, uuid, disk
+  /// and NICs) first, then shut down through ACPI, and destroyed when it is still running after
+  /// `timeout_seconds`. Ok when it is shut off already.
+  virtual Status shutdown(const std::string &name, int timeout_seconds) = 0;
+  /// Boots a defined domain that is shut off. Ok when it runs.
+  virtual Status start(const std::string &name) = 0;
   virtual Result<VmInfo> info(const std::string &name) = 0;
   /// Copies in_fd to the domain's serial console and the console to out_fd until `escape` is
   /// read from in_fd, in_fd ends, or the console closes. Raw mode is the caller's business.

@@ -8,6 +8,7 @@
 #include "apply/apply.hpp"
 #include "event/progress.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -109,11 +110,17 @@ private:
   int m_fail_nth = 0;
 };
 
-/// A network interface: in the host namespace (ns "") or in a container's ("pid:N").
+/// A network interface: in the host namespace (ns ""), in a container's ("pid:N") or in a named
+/// one ("netns:NAME"). Like the kernel's, it keeps its MAC through a move to another namespace
+/// and loses its addresses and up state.
 struct Iface {
   std::string kind; // "veth", "tap"
   std::string peer_ns;
   std::string peer; // veth peer's name
+  std::string mac = {};
+  bool up = true;
+  std::vector<std::string> addresses = {};
+  int ifindex = 0;
 };
 
 struct Container {
@@ -132,6 +139,8 @@ struct Network {
 struct Domain {
   runtime::VmSpec spec;
   std::string uuid;
+  std::string state = "running"; // "shutoff" once shut down (then it is persistent)
+  bool persistent = false;
 };
 
 struct Bridge {
@@ -159,6 +168,7 @@ struct World {
   std::map<std::string, Container> containers;                 // by name
   std::map<std::string, Network> networks;                     // by name
   std::map<std::string, Domain> domains;                       // by name
+  std::set<std::string> named_netns;                           // ip netns names
   std::map<std::string, Bridge> bridges;                       // by name
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
@@ -170,6 +180,7 @@ struct World {
   bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
   int next_pid = 40000;
   int next_id = 1;
+  int next_ifindex = 10;
 
   std::string new_id(const std::string &prefix) {
     return fmt::format("{}{:04}", prefix, next_id++);
@@ -210,7 +221,7 @@ struct World {
     std::lock_guard lock(mutex);
     return containers.empty() && networks.empty() && domains.empty() && bridges.empty() &&
            ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty() &&
-           relays.empty();
+           relays.empty() && named_netns.empty();
   }
 
   /// One line per object, for messages.
@@ -245,6 +256,9 @@ struct World {
     }
     for (const auto &file : overlays) {
       out += "overlay " + file + "\n";
+    }
+    for (const auto &name : named_netns) {
+      out += "netns " + name + "\n";
     }
     return out;
   }
@@ -369,7 +383,7 @@ public:
     }
     return {};
   }
-  Status stop_container(const std::string &id) override {
+  Status stop_container(const std::string &id, int = -1) override {
     LTB_CHECK(m_w.faults.check("stop_container", id));
     std::lock_guard lock(m_w.mutex);
     auto *c = find(id);
@@ -446,8 +460,67 @@ public:
         return fail(fmt::format("cannot create veth {} <-> {}: {} exists", a.name, b.name, name));
       }
     }
-    m_w.ifaces[{ns_a, a.name}] = {"veth", ns_b, b.name};
-    m_w.ifaces[{ns_b, b.name}] = {"veth", ns_a, a.name};
+    m_w.ifaces[{ns_a, a.name}] = {"veth", ns_b, b.name, mac(), true, {}, m_w.next_ifindex++};
+    m_w.ifaces[{ns_b, b.name}] = {"veth", ns_a, a.name, mac(), true, {}, m_w.next_ifindex++};
+    return {};
+  }
+  Result<net::LinkSnapshot> snapshot_link(const std::string &name, int netns_fd) override {
+    LTB_CHECK(m_w.faults.check("snapshot_link", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    auto it = m_w.ifaces.find({ns, name});
+    if (it == m_w.ifaces.end()) {
+      return fail(fmt::format("cannot find interface {}: No such device", name));
+    }
+    net::LinkSnapshot snapshot;
+    snapshot.name = name;
+    snapshot.mac = it->second.mac;
+    snapshot.mtu = 1500;
+    snapshot.up = it->second.up;
+    snapshot.addresses = it->second.addresses;
+    return snapshot;
+  }
+  Status move_link(const std::string &name, int from_fd, int to_fd,
+                   const std::string &new_name) override {
+    LTB_CHECK(m_w.faults.check("move_link", name + ">" + new_name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(from, ns_of(from_fd));
+    LTB_TRY(to, ns_of(to_fd));
+    auto it = m_w.ifaces.find({from, name});
+    if (it == m_w.ifaces.end()) {
+      return fail(fmt::format("cannot find interface {}: No such device", name));
+    }
+    if (m_w.ifaces.count({to, new_name})) {
+      return fail(fmt::format("cannot move interface {} (as {}): File exists", name, new_name));
+    }
+    auto iface = it->second;
+    m_w.ifaces.erase(it);
+    iface.up = false;
+    iface.addresses.clear();
+    m_w.ifaces[{to, new_name}] = iface;
+    if (iface.kind == "veth") {
+      auto &peer = m_w.ifaces.at({iface.peer_ns, iface.peer});
+      peer.peer_ns = to;
+      peer.peer = new_name;
+    }
+    return {};
+  }
+  Status restore_link(const net::LinkSnapshot &snapshot, int netns_fd) override {
+    LTB_CHECK(m_w.faults.check("restore_link", snapshot.name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    auto it = m_w.ifaces.find({ns, snapshot.name});
+    if (it == m_w.ifaces.end()) {
+      return fail(fmt::format("cannot find interface {}: No such device", snapshot.name));
+    }
+    it->second.mac = snapshot.mac;
+    it->second.up = snapshot.up;
+    for (const auto &address : snapshot.addresses) {
+      auto &have = it->second.addresses;
+      if (std::find(have.begin(), have.end(), address) == have.end()) {
+        have.push_back(address);
+      }
+    }
     return {};
   }
   Status delete_link(const std::string &name, int netns_fd) override {
@@ -476,6 +549,11 @@ public:
   }
 
 private:
+  std::string mac() {
+    const int n = m_macs++;
+    return fmt::format("02:00:00:00:{:02x}:{:02x}", n / 256, n % 256);
+  }
+
   /// Caller holds the mutex.
   Result<std::string> ns_of(int fd) {
     if (fd < 0) {
@@ -484,6 +562,12 @@ private:
     auto it = m_w.netns_fds.find(fd);
     if (it == m_w.netns_fds.end()) {
       return fail(fmt::format("fake netlink: fd {} is no namespace", fd));
+    }
+    if (it->second.rfind("netns:", 0) == 0) {
+      if (!m_w.named_netns.count(it->second.substr(6))) {
+        return fail("fake netlink: the named namespace is gone");
+      }
+      return it->second;
     }
     // The namespace must still exist: its container runs.
     for (const auto &[name, c] : m_w.containers) {
@@ -494,6 +578,7 @@ private:
     return fail("fake netlink: the namespace is gone (its container was removed)");
   }
   World &m_w;
+  int m_macs = 1;
 };
 
 class FakeHostNet final : public net::HostNet {
@@ -539,6 +624,32 @@ public:
     }
     m_w.redirects.insert({a, b});
     m_w.redirects.insert({b, a});
+    return {};
+  }
+  Status create_netns(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("create_netns", name));
+    std::lock_guard lock(m_w.mutex);
+    m_w.named_netns.insert(name);
+    return {};
+  }
+  Result<net::Netns> open_netns(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("open_netns", name));
+    std::lock_guard lock(m_w.mutex);
+    if (!m_w.named_netns.count(name)) {
+      return fail(fmt::format("cannot open network namespace /run/netns/{}: No such file", name));
+    }
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return fail("fake: cannot open /dev/null");
+    }
+    m_w.netns_fds[fd] = "netns:" + name;
+    return net::Netns::adopt(fd);
+  }
+  Status delete_netns(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("delete_netns", name));
+    std::lock_guard lock(m_w.mutex);
+    m_w.drop_namespace("netns:" + name);
+    m_w.named_netns.erase(name);
     return {};
   }
 
@@ -667,7 +778,7 @@ public:
         m_w.bridges[nic.source].ports.emplace(nic.target, std::map<std::string, std::string>{});
       }
     }
-    Domain d{spec, m_w.new_id("uuid-")};
+    Domain d{spec, m_w.new_id("uuid-"), "running", false};
     m_w.domains[spec.name] = d;
     return info_of(d);
   }
@@ -678,15 +789,45 @@ public:
     if (it == m_w.domains.end()) {
       return {};
     }
+    drop_ovs_taps(it->second);
+    m_w.domains.erase(it);
+    return {};
+  }
+  Status shutdown(const std::string &name, int) override {
+    LTB_CHECK(m_w.faults.check("shutdown_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return fail(fmt::format("no domain named '{}'", name));
+    }
+    // Like libvirt: the taps it made for OVS NICs go with the guest; ltb's own taps stay.
+    drop_ovs_taps(it->second);
+    it->second.state = "shutoff";
+    it->second.persistent = true;
+    return {};
+  }
+  Status start(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("start_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return fail(fmt::format("no domain named '{}'", name));
+    }
+    if (it->second.state == "running") {
+      return {};
+    }
     for (const auto &nic : it->second.spec.nics) {
-      if (nic.kind == "ovs") {
-        m_w.drop_iface("", nic.target);
-        if (auto b = m_w.bridges.find(nic.source); b != m_w.bridges.end()) {
-          b->second.ports.erase(nic.target);
-        }
+      if (nic.kind == "ethernet" && !m_w.ifaces.count({"", nic.source})) {
+        return fail(fmt::format("cannot use tap {}: no such device", nic.source));
       }
     }
-    m_w.domains.erase(it);
+    for (const auto &nic : it->second.spec.nics) {
+      if (nic.kind == "ovs" && m_w.bridges.count(nic.source)) {
+        m_w.ifaces[{"", nic.target}] = {"tap", "", ""};
+        m_w.bridges[nic.source].ports.emplace(nic.target, std::map<std::string, std::string>{});
+      }
+    }
+    it->second.state = "running";
     return {};
   }
   Result<runtime::VmInfo> info(const std::string &name) override {
@@ -703,8 +844,19 @@ public:
   }
 
 private:
+  /// Caller holds the mutex.
+  void drop_ovs_taps(const Domain &d) {
+    for (const auto &nic : d.spec.nics) {
+      if (nic.kind == "ovs") {
+        m_w.drop_iface("", nic.target);
+        if (auto b = m_w.bridges.find(nic.source); b != m_w.bridges.end()) {
+          b->second.ports.erase(nic.target);
+        }
+      }
+    }
+  }
   static runtime::VmInfo info_of(const Domain &d) {
-    return {d.spec.name,     d.uuid,       "running",        false,
+    return {d.spec.name,     d.uuid,       d.state,          d.persistent,
             d.spec.metadata, d.spec.vcpus, d.spec.memory_mib};
   }
   World &m_w;

@@ -132,6 +132,21 @@ struct Harness {
     return apply::apply_up(plan, t, b, progress, options);
   }
 
+  /// `ltb stop` (stop) or `ltb start` of `nodes` (all when empty), as service/lifecycle runs it.
+  Result<apply::ApplyReport> lifecycle(const std::string &lab,
+                                       const std::vector<std::string> &nodes, bool stop,
+                                       const topology::Topology *desired = nullptr) {
+    auto b = backends();
+    LTB_TRY(recorded, apply::read_recorded(*store, lab));
+    LTB_TRY(observed, apply::observe(lab, b, {false, false, false, {}}));
+    LTB_TRY(plan, plan::plan_lifecycle(lab, recorded, observed, nodes, stop));
+    apply::ApplyOptions options;
+    options.workers = workers;
+    options.owner = "tester";
+    options.lab_dir = lab_dir(lab);
+    return apply::apply_lifecycle(plan, desired, b, progress, options);
+  }
+
   Result<plan::Plan> plan_down(const std::string &lab) {
     auto b = backends();
     LTB_TRY(recorded, apply::read_recorded(*store, lab));
@@ -267,15 +282,18 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       continue;
     }
     bool exists = false;
+    const bool stopped =
+        node.status == state::RecordStatus::stopped; // `ltb stop`: kept, not running
     if (node.kind == "ovs-bridge") {
       exists = w.bridges.count(plan::bridge_name(lab, node.name)) > 0;
     } else if (node.kind == "vm") {
       auto it = w.domains.find(plan::container_name(lab, node.name));
-      exists = it != w.domains.end() && it->second.uuid == node.runtime_id;
+      exists = it != w.domains.end() && it->second.uuid == node.runtime_id &&
+               it->second.state == (stopped ? "shutoff" : "running");
     } else {
       auto it = w.containers.find(plan::container_name(lab, node.name));
       exists = it != w.containers.end() && it->second.id == node.runtime_id &&
-               it->second.state == "running";
+               it->second.state == (stopped ? "exited" : "running");
     }
     if (!exists) {
       problems.push_back(fmt::format("node {} recorded as {} is missing", node.name,
