@@ -111,7 +111,9 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
   }
   auto desired = recorded.lab ? recorded_topology(*recorded.lab) : nullptr;
   apply::ApplyOptions options;
-  options.workers = request.workers;
+  // Each action mostly waits on Docker or libvirt (a container's stop, a guest's shutdown): one
+  // worker per node, as `docker stop A B ...` does, up to a bound.
+  options.workers = std::clamp(static_cast<int>(plan.actions.size()), request.workers, 32);
   options.interrupted = session.cancel.watch();
   options.owner = session.caller.name;
   options.lab_dir = session.context.lab_dir(lab);

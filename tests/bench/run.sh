@@ -23,6 +23,9 @@
 #  10. relay:          tests/bench/relay.sh: the userspace impairment relay's added latency (median
 #                      ping RTT against a plain veth, < 0.5 ms) and its rate of 64-byte UDP packets
 #                      against a plain veth (ratio >= 0.5), beside tc redirects
+#  11. lifecycle:      tests/bench/lifecycle.sh: `ltb stop` / `ltb start` of 20 nodes against
+#                      `docker stop` / `docker start` of 20 containers in parallel, each <= 1.2;
+#                      restart of one node until its links carry traffic (a figure)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -573,6 +576,20 @@ if ((relay_rc == 0 || relay_rc == 2)); then
 else
   sed 's/^/  | /' "$WORK/relay.log" >&2
   die "the relay benchmark failed (log above)"
+fi
+
+# --- 11. ltb stop / start / restart -------------------------------------------------------------
+
+say "ltb stop/start of 20 nodes against docker stop/start in parallel; restart of one (lifecycle.sh)"
+lifecycle_rc=0
+LTB=$LTB_BIN BENCH_RUNS=$RUNS BENCH_OUT=$WORK/lifecycle.rows bash "$ROOT/tests/bench/lifecycle.sh" \
+  >"$WORK/lifecycle.log" 2>&1 || lifecycle_rc=$?
+if ((lifecycle_rc == 0 || lifecycle_rc == 2)); then
+  mapfile -t lifecycle_rows <"$WORK/lifecycle.rows"
+  ROWS+=("${lifecycle_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/lifecycle.log" >&2
+  die "the lifecycle benchmark failed (log above)"
 fi
 
 # --- report --------------------------------------------------------------------------------------
