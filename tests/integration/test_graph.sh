@@ -2,7 +2,8 @@
 # `ltb graph`: a lab file before it is deployed (no live state), then the running lab by name in
 # every format: dot that Graphviz renders, Mermaid, JSON with live states, and one self-contained
 # HTML page that headless Chromium renders (its screenshot is kept as build/test-artifacts/graph.png
-# and its DOM holds every node). A stopped container shows, with its links down. Bad input: a file
+# and its DOM holds every node). A node stopped with `ltb stop` (and a container stopped behind
+# ltb's back) shows, with its links down. Bad input: a file
 # with errors (located diagnostics), an unknown lab (did-you-mean).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
@@ -123,6 +124,20 @@ else
   done
   log "screenshot: $png (${width}x$height, $size bytes)"
 fi
+
+log "a node stopped with ltb stop shows stopped, and its links down"
+expect_rc 0 ltb stop "$lab" --node r2
+expect_rc 0 ltb graph "$lab" --format json
+jq -e '.nodes[] | select(.name == "r2") | .state == "stopped"' "$IT_TMP/out" >/dev/null ||
+  fail "r2 is not stopped in the graph after ltb stop: $(jq -c .nodes "$IT_TMP/out")"
+jq -e '[.links[] | select(.name == "backup")][0].state == "down"' "$IT_TMP/out" >/dev/null ||
+  fail "r2's link backup is not down in the graph: $(jq -c .links "$IT_TMP/out")"
+expect_rc 0 ltb graph "$lab" --format mermaid
+expect_output out 'n[0-9]+\["r2<br/>linux<br/>[0-9.]+<br/>stopped"\]:::stopped'
+expect_rc 0 ltb start "$lab" --node r2
+expect_rc 0 ltb graph "$lab" --format json
+jq -e 'all(.nodes[]; .state == "running") and all(.links[]; .state == "up")' "$IT_TMP/out" >/dev/null ||
+  fail "not all running and up after ltb start: $(cat "$IT_TMP/out")"
 
 log "a container stopped behind ltb's back shows, and its links are down"
 docker stop -t 1 "$(container_name "$lab" h1)" >/dev/null
