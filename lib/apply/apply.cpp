@@ -186,6 +186,9 @@ private:
   /// down under its lock; records are written and progress reported after it is released.
   void finished(const Action &action, const TaskResult &result) {
     auto &run = m_run;
+    if (run.options.on_action) {
+      run.options.on_action(action, result);
+    }
     auto detail =
         result.outcome == Outcome::skipped ? "skipped (" + result.error + ")" : result.error;
     for (const auto &ended :

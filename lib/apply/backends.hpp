@@ -1,17 +1,20 @@
 #pragma once
 // What apply/ and its drivers are handed: the outside systems (Backends) and the options of one
-// run. Depends on state/, runtime/, net/.
+// run. Depends on plan/, state/, runtime/, net/.
 
+#include "apply/executor.hpp"
 #include "net/dhcp.hpp"
 #include "net/netlink.hpp"
 #include "net/ovs.hpp"
 #include "net/redirect.hpp"
 #include "net/relay.hpp"
+#include "plan/plan.hpp"
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
 #include "state/store.hpp"
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 namespace ltb::apply {
@@ -42,6 +45,9 @@ struct ApplyOptions {
   /// `ltb stop`: seconds a node gets to stop by itself (SIGTERM, ACPI) before it is killed; -1 =
   /// the runtime's default (Docker's 10 s, 30 s for a VM).
   int stop_timeout = -1;
+  /// Called as each action of the plan ends (done, failed or skipped), from a worker thread, one
+  /// call at a time: the service records ltb's events from it (node created, removed, ...).
+  std::function<void(const plan::Action &, const TaskResult &)> on_action;
 };
 
 } // namespace ltb::apply

@@ -2,6 +2,7 @@
 
 #include "plan/names.hpp"
 #include "runtime/docker/docker.hpp"
+#include "service/events.hpp"
 #include "service/nodes.hpp"
 
 #include <algorithm>
@@ -98,6 +99,7 @@ Capture::start(const Session &session, state::Store &store, const CaptureRequest
 
   std::unique_ptr<Capture> run(new Capture());
   run->m_session = &session;
+  run->m_store = &store;
   run->m_target = *target;
   std::string where;
   if (target->node.empty()) {
@@ -183,6 +185,8 @@ Capture::start(const Session &session, state::Store &store, const CaptureRequest
     run->m_live.reset();
     return undo(created.error());
   }
+  record_event(session, store, run->capture_event(event::Action::started));
+  run->m_announced = true;
   session.events.notice(
       fmt::format("capturing on {} in lab {}{}; Ctrl-C stops", target->label, lab->lab,
                   request.filter.empty() ? "" : ", filter '" + request.filter + "'"));
@@ -212,6 +216,9 @@ std::optional<Error> Capture::stop() {
   }
   m_stopped = true;
   m_live.reset();
+  if (m_announced) {
+    record_event(*m_session, *m_store, capture_event(event::Action::stopped));
+  }
   if (!m_info.mirror.empty()) {
     if (auto removed = capture::remove_mirror(m_info.bridge, m_info.mirror, m_vsctl); !removed) {
       // The records stay: the next capture, `ltb up` or `ltb down` tries again.
@@ -224,6 +231,18 @@ std::optional<Error> Capture::stop() {
     }
   }
   return std::nullopt;
+}
+
+event::Event Capture::capture_event(event::Action action) const {
+  event::Event event;
+  event.lab = m_target.lab;
+  event.type = event::Type::capture;
+  event.action = action;
+  event.object = m_target.label;
+  event.attributes["interface"] = m_info.interface;
+  event.attributes["pid"] = std::to_string(::getpid());
+  event.attributes["user"] = m_info.user;
+  return event;
 }
 
 Capture::~Capture() {

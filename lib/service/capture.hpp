@@ -8,6 +8,7 @@
 #include "capture/mirror.hpp"
 #include "capture/records.hpp"
 #include "capture/target.hpp"
+#include "event/event.hpp"
 #include "net/netlink.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
@@ -60,7 +61,10 @@ public:
 
 private:
   Capture() = default;
+  event::Event capture_event(event::Action action) const;
   const Session *m_session = nullptr;
+  state::Store *m_store = nullptr;
+  bool m_announced = false; // "capture started" was recorded: stop() records "capture stopped"
   capture::Target m_target;
   capture::CaptureInfo m_info;
   std::optional<net::Netns> m_netns;

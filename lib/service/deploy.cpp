@@ -3,6 +3,7 @@
 #include "access/lab.hpp"
 #include "apply/observe.hpp"
 #include "capture/records.hpp"
+#include "service/events.hpp"
 #include "service/reservations.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
@@ -73,6 +74,20 @@ Status refuse_foreign_network(const topology::Topology &desired, const plan::Obs
               fmt::format("remove or rename that network (docker network rm {}), or set "
                           "mgmt.network in {} to a name that no network has",
                           name, desired.file));
+}
+
+/// Records the event of each action as it is done (node created, recreated, removed). `plan` is
+/// read when an action ends, so it must outlive the run (it may be replaced before the run).
+std::function<void(const plan::Action &, const apply::TaskResult &)>
+record_actions(const Session &session, state::Store &store, const plan::Plan &plan) {
+  return [&session, &store, &plan](const plan::Action &action, const apply::TaskResult &result) {
+    if (result.outcome != apply::Outcome::done) {
+      return;
+    }
+    if (auto event = action_event(plan, action)) {
+      record_event(session, store, std::move(*event));
+    }
+  };
 }
 
 constexpr int k_subnet_attempts = 8;
@@ -198,11 +213,15 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_CHECK(record_claim(*connection.store, plan, desired, owner));
     admission.lock.reset();
   }
+  for (auto &drift : drift_events(plan)) {
+    record_event(session, *connection.store, std::move(drift));
+  }
   apply::ApplyOptions apply_options;
   apply_options.workers = options.workers;
   apply_options.interrupted = session.cancel.watch();
   apply_options.owner = owner;
   apply_options.lab_dir = context.lab_dir(desired.name);
+  apply_options.on_action = record_actions(session, *connection.store, plan);
   int claimed = 0; // the network, when made ahead of the plan's other actions
   if (needs_subnet) {
     claimed = creates_network(plan) ? 1 : 0;
@@ -320,6 +339,7 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
   options.interrupted = session.cancel.watch();
   options.owner = session.caller.name;
   options.lab_dir = context.lab_dir(lab);
+  options.on_action = record_actions(session, *connection.store, plan);
   auto result = apply::apply_down(plan, backends, *progress, options);
   progress->finish();
   outcome.done = result.done;

@@ -1,6 +1,9 @@
 #include "service/schedule.hpp"
 
 #include "schedule/ledger.hpp"
+#include "service/events.hpp"
+
+#include <ctime>
 
 namespace ltb::service {
 
@@ -17,8 +20,37 @@ Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
   if (!outcome.ok()) {
     return fail(failure_summary(outcome.errors, outcome.interrupted));
   }
+  event::Event started;
+  started.lab = r.lab;
+  started.type = event::Type::reservation;
+  started.action = event::Action::started;
+  started.object = std::to_string(r.id);
+  started.attributes = {{"owner", r.owner}, {"end_at", std::to_string(r.end_at)}};
+  record_event(m_session, *connection.store, std::move(started));
   return {};
 }
+
+namespace {
+
+/// The reservation whose lab the scheduler removes: the newest one of that lab that has started.
+std::string reservation_of(state::Store &store, const std::string &lab) {
+  auto all = store.reservations();
+  if (!all) {
+    return {};
+  }
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::string id;
+  std::int64_t start = 0;
+  for (const auto &r : *all) {
+    if (r.lab == lab && r.start_at <= now && r.start_at >= start) {
+      id = std::to_string(r.id);
+      start = r.start_at;
+    }
+  }
+  return id;
+}
+
+} // namespace
 
 Status ScheduleDeployer::remove(const std::string &lab) {
   LTB_TRY(connection, connect(m_session.context));
@@ -29,6 +61,12 @@ Status ScheduleDeployer::remove(const std::string &lab) {
   if (!outcome.ok()) {
     return fail(failure_summary(outcome.errors, outcome.interrupted));
   }
+  event::Event ended;
+  ended.lab = lab;
+  ended.type = event::Type::reservation;
+  ended.action = event::Action::ended;
+  ended.object = reservation_of(*connection.store, lab);
+  record_event(m_session, *connection.store, std::move(ended));
   return {};
 }
 

@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 4> k_migrations{{
+inline constexpr std::array<std::string_view, 5> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -122,6 +122,21 @@ UPDATE nodes SET runtime = CASE kind
     // addresses, routes and up state inside the node, restored by `ltb start`).
     R"sql(
 ALTER TABLE objects ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+)sql",
+    // 5: what happened to labs (`ltb events`), written by every ltb process for the others to
+    // follow. Not tied to labs by a foreign key: "node removed" outlives its lab. AUTOINCREMENT so
+    // that an id is never reused after pruning (followers read id > the last one they saw); the
+    // writer prunes the oldest rows beyond a bound (Store::add_event).
+    R"sql(
+CREATE TABLE events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ns    INTEGER NOT NULL DEFAULT 0,
+  lab        TEXT    NOT NULL DEFAULT '',
+  type       TEXT    NOT NULL DEFAULT '',
+  action     TEXT    NOT NULL DEFAULT '',
+  object     TEXT    NOT NULL DEFAULT '',
+  attributes TEXT    NOT NULL DEFAULT '{}'
+);
 )sql",
 }};
 

@@ -4,6 +4,7 @@
 #include "state/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -699,6 +700,61 @@ Result<std::int64_t> Store::reservations_version() {
       return 0;
     }
     return q.getColumn(0).getInt64();
+  });
+}
+
+Result<std::int64_t> Store::add_event(const EventRecord &event, std::int64_t keep) {
+  std::int64_t id = 0;
+  LTB_CHECK(m_impl->write(
+      fmt::format("record event {} {} of lab '{}'", event.type, event.action, event.lab),
+      [&]() -> Status {
+        SQLite::Statement q(m_impl->db, "INSERT INTO events (time_ns, lab, type, action, object, "
+                                        "attributes) VALUES (?, ?, ?, ?, ?, ?)");
+        q.bind(1, event.time_ns);
+        q.bind(2, event.lab);
+        q.bind(3, event.type);
+        q.bind(4, event.action);
+        q.bind(5, event.object);
+        q.bind(6, event.attributes.empty() ? std::string("{}") : event.attributes);
+        q.exec();
+        id = m_impl->db.getLastInsertRowid();
+        // Ids only grow, so the oldest rows are a range of the primary key: cheap to find.
+        SQLite::Statement prune(m_impl->db, "DELETE FROM events WHERE id <= ?");
+        prune.bind(1, id - std::max<std::int64_t>(keep, 1));
+        prune.exec();
+        return {};
+      }));
+  return id;
+}
+
+Result<std::vector<EventRecord>> Store::events_after(std::int64_t after_id, const std::string &lab,
+                                                     std::size_t limit) {
+  return m_impl->read<std::vector<EventRecord>>("read events", [&] {
+    SQLite::Statement q(m_impl->db,
+                        "SELECT id, time_ns, lab, type, action, object, attributes FROM events "
+                        "WHERE id > ?1 AND (?2 = '' OR lab = ?2) ORDER BY id LIMIT ?3");
+    q.bind(1, after_id);
+    q.bind(2, lab);
+    q.bind(3, static_cast<std::int64_t>(limit));
+    std::vector<EventRecord> out;
+    while (q.executeStep()) {
+      EventRecord r;
+      r.id = q.getColumn(0).getInt64();
+      r.time_ns = q.getColumn(1).getInt64();
+      r.lab = q.getColumn(2).getString();
+      r.type = q.getColumn(3).getString();
+      r.action = q.getColumn(4).getString();
+      r.object = q.getColumn(5).getString();
+      r.attributes = q.getColumn(6).getString();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+Result<std::int64_t> Store::last_event_id() {
+  return m_impl->read<std::int64_t>("read events", [&]() -> std::int64_t {
+    return m_impl->db.execAndGet("SELECT COALESCE(MAX(id), 0) FROM events").getInt64();
   });
 }
 

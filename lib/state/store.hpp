@@ -92,6 +92,21 @@ struct ReservationRecord {
   std::int64_t updated_at = 0;
 };
 
+/// One thing that happened to a lab (event::Event as the state file keeps it: type and action
+/// by name, attributes as a JSON object's text).
+struct EventRecord {
+  std::int64_t id = 0;
+  std::int64_t time_ns = 0;
+  std::string lab;
+  std::string type;
+  std::string action;
+  std::string object;
+  std::string attributes = "{}";
+};
+
+/// How many events the state file keeps: add_event() drops the oldest beyond it.
+inline constexpr std::int64_t k_events_kept = 10000;
+
 class Store {
 public:
   /// Opens (creating if needed, with parent directories) and migrates the state file.
@@ -131,6 +146,14 @@ public:
   Status put_reservation(const ReservationRecord &reservation);
   /// A counter bumped by every reservation change, so a sleeping scheduler can notice changes.
   Result<std::int64_t> reservations_version();
+
+  /// Appends an event and drops the oldest ones so that at most `keep` remain; returns its id.
+  Result<std::int64_t> add_event(const EventRecord &event, std::int64_t keep = k_events_kept);
+  /// Events with an id above `after_id`, oldest first, at most `limit`; of one lab unless "".
+  Result<std::vector<EventRecord>> events_after(std::int64_t after_id, const std::string &lab = {},
+                                                std::size_t limit = 1000);
+  /// The id of the newest event (0 when there is none): a follower starts after it.
+  Result<std::int64_t> last_event_id();
 
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);

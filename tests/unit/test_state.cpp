@@ -56,7 +56,7 @@ std::vector<std::string> raw_tables(const std::string &path) {
 }
 
 const std::vector<std::string> k_tables{
-    "labs", "links", "meta", "nodes", "objects", "reservation_texts", "reservations"};
+    "events", "labs", "links", "meta", "nodes", "objects", "reservation_texts", "reservations"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;

@@ -55,6 +55,9 @@ struct Request {
   // Streaming responses (pull): called with each chunk of a successful response instead of
   // collecting it.
   std::function<void(std::string_view)> on_data;
+  // Streams that last until told (events): set means "abort the transfer", polled by curl at
+  // least once a second.
+  const std::atomic<bool> *stop = nullptr;
 };
 
 struct Response {
@@ -80,6 +83,11 @@ size_t write_body(char *data, size_t size, size_t count, void *user) {
     sink->response->body.append(chunk);
   }
   return chunk.size();
+}
+
+int check_stop(void *user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto *stop = static_cast<const std::atomic<bool> *>(user);
+  return stop->load() ? 1 : 0;
 }
 
 size_t read_header(char *data, size_t size, size_t count, void *user) {
@@ -171,6 +179,11 @@ public:
     curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, read_header);
     curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response);
+    if (request.stop) {
+      curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, check_stop);
+      curl_easy_setopt(handle, CURLOPT_XFERINFODATA, request.stop);
+    }
 
     // Without "Expect:" curl waits for a 100-continue on bodies over 1 KiB.
     SlistPtr headers{curl_slist_append(nullptr, "Expect:")};
@@ -544,9 +557,44 @@ private:
   Privileges m_privileges;
 };
 
-} // namespace
+class DockerEvents final : public ContainerEvents {
+public:
+  explicit DockerEvents(std::unique_ptr<DockerClient> client) : m_client(std::move(client)) {}
 
-Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &socket_path) {
+  Status watch(const std::map<std::string, std::string> &labels, std::int64_t since_ns,
+               const std::function<void(const ContainerEvent &)> &on_event,
+               const std::atomic<bool> &stop) override {
+    Request request;
+    request.path = fmt::format("/events?since={}.{:09}&filters={}", since_ns / 1000000000,
+                               since_ns % 1000000000, url_encode(event_filters(labels)));
+    request.timeout_s = k_no_timeout;
+    request.stop = &stop;
+    LineSplitter lines;
+    request.on_data = [&](std::string_view chunk) {
+      for (const auto &line : lines.feed(chunk)) {
+        if (auto event = parse_container_event(line)) {
+          on_event(*event);
+        }
+      }
+    };
+    auto response = m_client->send(request);
+    if (stop.load()) {
+      return {};
+    }
+    if (!response) {
+      return fail(response.error());
+    }
+    if (response->status != 200) {
+      return fail(DockerClient::api_error("cannot follow Docker's events", *response));
+    }
+    return fail("Docker ended its event stream", "check that dockerd still runs (see its log)");
+  }
+
+private:
+  std::unique_ptr<DockerClient> m_client;
+};
+
+Result<std::unique_ptr<DockerClient>> connect_client(const std::string &socket_path) {
   static std::once_flag curl_initialised;
   std::call_once(curl_initialised, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 
@@ -559,6 +607,18 @@ Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &sock
         k_start_help);
   }
   client->set_api_version(negotiate_api_version(ping.api_version));
+  return client;
+}
+
+} // namespace
+
+Result<std::unique_ptr<ContainerEvents>> connect_docker_events(const std::string &socket_path) {
+  LTB_TRY(client, connect_client(socket_path));
+  return std::unique_ptr<ContainerEvents>(std::make_unique<DockerEvents>(std::move(client)));
+}
+
+Result<std::unique_ptr<ContainerRuntime>> connect_docker(const std::string &socket_path) {
+  LTB_TRY(client, connect_client(socket_path));
   return std::unique_ptr<ContainerRuntime>(std::move(client));
 }
 

@@ -5,6 +5,7 @@
 
 #include "util/error.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -100,5 +101,32 @@ public:
 /// answer.
 Result<std::unique_ptr<ContainerRuntime>>
 connect_docker(const std::string &socket_path = "/var/run/docker.sock");
+
+/// One event of Docker's stream about a container.
+struct ContainerEvent {
+  std::int64_t time_ns = 0; // timeNano
+  std::string action; // "create", "start", "kill", "die", "stop", "destroy", "exec_create: ..."
+  std::string id;
+  /// Actor.Attributes: the container's labels, "name", "image", "exitCode" (die), "signal" (kill).
+  std::map<std::string, std::string> attributes;
+};
+
+/// Docker's event stream (GET /events), apart from ContainerRuntime because it holds a connection
+/// open for as long as it is watched.
+class ContainerEvents {
+public:
+  virtual ~ContainerEvents() = default;
+  /// Calls `on_event` for every event of a container carrying all `labels` ("" as a value: the
+  /// key with any value) since `since_ns` (unix time; Docker replays what it keeps from then),
+  /// then as they happen, until `stop` is set (seen within a second) or the stream breaks (an
+  /// error: Docker went away).
+  virtual Status watch(const std::map<std::string, std::string> &labels, std::int64_t since_ns,
+                       const std::function<void(const ContainerEvent &)> &on_event,
+                       const std::atomic<bool> &stop) = 0;
+};
+
+/// The real stream; fails like connect_docker() when the socket does not answer.
+Result<std::unique_ptr<ContainerEvents>>
+connect_docker_events(const std::string &socket_path = "/var/run/docker.sock");
 
 } // namespace ltb::runtime

@@ -110,6 +110,64 @@ std::string label_filters(const std::map<std::string, std::string> &labels) {
   return json{{"label", list}}.dump();
 }
 
+std::string event_filters(const std::map<std::string, std::string> &labels) {
+  auto list = json::array();
+  for (const auto &[key, value] : labels) {
+    list.push_back(value.empty() ? key : key + "=" + value);
+  }
+  return json{{"type", json::array({"container"})}, {"label", list}}.dump();
+}
+
+std::optional<ContainerEvent> parse_container_event(std::string_view line) {
+  auto j = json::parse(line, nullptr, false);
+  if (!j.is_object() || j.value("Type", "") != "container") {
+    return std::nullopt;
+  }
+  ContainerEvent event;
+  event.action = j.value("Action", "");
+  if (j.contains("timeNano") && j["timeNano"].is_number_integer()) {
+    event.time_ns = j["timeNano"].get<std::int64_t>();
+  } else if (j.contains("time") && j["time"].is_number_integer()) {
+    event.time_ns = j["time"].get<std::int64_t>() * 1000000000;
+  }
+  if (j.contains("Actor") && j["Actor"].is_object()) {
+    const auto &actor = j["Actor"];
+    event.id = actor.value("ID", "");
+    if (actor.contains("Attributes") && actor["Attributes"].is_object()) {
+      for (const auto &[key, value] : actor["Attributes"].items()) {
+        if (value.is_string()) {
+          event.attributes[key] = value.get<std::string>();
+        }
+      }
+    }
+  }
+  if (event.id.empty()) {
+    event.id = j.value("id", "");
+  }
+  if (event.action.empty() || event.id.empty()) {
+    return std::nullopt;
+  }
+  return event;
+}
+
+std::vector<std::string> LineSplitter::feed(std::string_view data) {
+  std::vector<std::string> lines;
+  m_pending.append(data);
+  std::size_t start = 0;
+  for (auto nl = m_pending.find('\n'); nl != std::string::npos; nl = m_pending.find('\n', start)) {
+    std::string line = m_pending.substr(start, nl - start);
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (!line.empty()) {
+      lines.push_back(std::move(line));
+    }
+    start = nl + 1;
+  }
+  m_pending.erase(0, start);
+  return lines;
+}
+
 Privileges privileges_for(std::uint64_t bounding_set, int cap_last_cap) {
   // Capability numbers 0..37 as Docker 20.10 names them for CapAdd (it rejects newer ones).
   static constexpr std::array<const char *, 38> k_names{"CHOWN",

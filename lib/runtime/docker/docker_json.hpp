@@ -74,6 +74,22 @@ struct PullLine {
 };
 std::optional<PullLine> parse_pull_line(std::string_view line);
 
+/// {"type":["container"],"label":["k=v" or "k",...]} for GET /events.
+std::string event_filters(const std::map<std::string, std::string> &labels);
+
+/// One line of GET /events; nullopt for a line that is not a container's event (or not JSON).
+std::optional<ContainerEvent> parse_container_event(std::string_view line);
+
+/// Cuts a byte stream into lines; data may arrive cut anywhere.
+class LineSplitter {
+public:
+  /// The complete lines in `data` and what was left over before it, without their '\n'.
+  std::vector<std::string> feed(std::string_view data);
+
+private:
+  std::string m_pending;
+};
+
 /// Splits Docker's multiplexed attach stream (8-byte headers: stream, 0, 0, 0, big-endian size)
 /// into stdout and stderr. Data may arrive cut anywhere, headers included.
 class StreamDemux {

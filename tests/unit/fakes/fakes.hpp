@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -1018,6 +1020,56 @@ public:
 
 private:
   std::mutex m_mutex;
+};
+
+/// Docker's event stream, scripted: events a test push()es are delivered to the one watch() under
+/// way when their labels match its filter; `breaks` makes that many watch() calls fail at once
+/// (dockerd restarting), and every call's `since` is kept.
+class FakeContainerEvents final : public runtime::ContainerEvents {
+public:
+  void push(runtime::ContainerEvent e) {
+    std::lock_guard lock(m_mutex);
+    m_pending.push_back(std::move(e));
+  }
+  Status watch(const std::map<std::string, std::string> &labels, std::int64_t since_ns,
+               const std::function<void(const runtime::ContainerEvent &)> &on_event,
+               const std::atomic<bool> &stop) override {
+    {
+      std::lock_guard lock(m_mutex);
+      sinces.push_back(since_ns);
+      if (breaks > 0) {
+        --breaks;
+        return fail("connection reset by peer");
+      }
+      watching = true;
+    }
+    while (!stop.load()) {
+      std::vector<runtime::ContainerEvent> now;
+      {
+        std::lock_guard lock(m_mutex);
+        now.swap(m_pending);
+      }
+      for (const auto &e : now) {
+        bool match = true;
+        for (const auto &[key, value] : labels) {
+          auto it = e.attributes.find(key);
+          match = match && it != e.attributes.end() && (value.empty() || it->second == value);
+        }
+        if (match && e.time_ns >= since_ns) {
+          on_event(e);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return {};
+  }
+  std::atomic<bool> watching{false};
+  int breaks = 0;
+  std::vector<std::int64_t> sinces;
+
+private:
+  std::mutex m_mutex;
+  std::vector<runtime::ContainerEvent> m_pending;
 };
 
 /// Every fake over one World, and the Backends that hand them to apply/ (the store is the

@@ -1,0 +1,432 @@
+#include "service/events.hpp"
+
+#include "plan/names.hpp"
+#include "service/backends.hpp"
+#include "service/status.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+
+namespace ltb::service {
+
+state::EventRecord record_of(const event::Event &event) {
+  state::EventRecord record;
+  record.time_ns = event.time_ns;
+  record.lab = event.lab;
+  record.type = event::to_string(event.type);
+  record.action = event::to_string(event.action);
+  record.object = event.object;
+  record.attributes = event::attributes_json(event.attributes);
+  return record;
+}
+
+std::optional<event::Event> event_of(const state::EventRecord &record) {
+  auto type = event::parse_type(record.type);
+  auto action = event::parse_action(record.action);
+  if (!type || !action) {
+    return std::nullopt;
+  }
+  event::Event event;
+  event.time_ns = record.time_ns;
+  event.lab = record.lab;
+  event.type = *type;
+  event.action = *action;
+  event.object = record.object;
+  event.attributes = event::parse_attributes(record.attributes);
+  return event;
+}
+
+namespace {
+
+bool creates_node(plan::ActionKind kind) {
+  return kind == plan::ActionKind::create_node || kind == plan::ActionKind::create_vm ||
+         kind == plan::ActionKind::create_bridge;
+}
+
+bool removes_node(plan::ActionKind kind) {
+  return kind == plan::ActionKind::remove_node || kind == plan::ActionKind::remove_vm ||
+         kind == plan::ActionKind::remove_bridge;
+}
+
+bool is_drift(const plan::Why &why) {
+  return why == plan::Reason::missing || why == plan::Reason::replaced ||
+         why == plan::Reason::not_running;
+}
+
+event::Event node_event(const plan::Plan &plan, const plan::Action &action, event::Action what) {
+  event::Event event;
+  event.lab = plan.lab;
+  event.type = event::Type::node;
+  event.action = what;
+  event.object = action.node;
+  event.attributes["reason"] = plan::to_string(action.why);
+  return event;
+}
+
+} // namespace
+
+std::optional<event::Event> action_event(const plan::Plan &plan, const plan::Action &action) {
+  if (action.node.empty()) {
+    return std::nullopt;
+  }
+  if (creates_node(action.kind)) {
+    return node_event(plan, action,
+                      action.why == plan::Reason::new_object ? event::Action::created
+                                                             : event::Action::recreated);
+  }
+  if (removes_node(action.kind)) {
+    for (const auto &other : plan.actions) {
+      if (creates_node(other.kind) && other.node == action.node) {
+        return std::nullopt;
+      }
+    }
+    return node_event(plan, action, event::Action::removed);
+  }
+  return std::nullopt;
+}
+
+std::vector<event::Event> drift_events(const plan::Plan &plan) {
+  std::vector<event::Event> out;
+  for (const auto &action : plan.actions) {
+    if ((creates_node(action.kind) || removes_node(action.kind)) && !action.node.empty() &&
+        is_drift(action.why)) {
+      auto seen = node_event(plan, action, event::Action::seen);
+      seen.type = event::Type::drift;
+      // A recreation plans a removal and a creation with the same reason: one event per node.
+      const bool again = std::any_of(
+          out.begin(), out.end(), [&](const event::Event &e) { return e.object == seen.object; });
+      if (!again) {
+        out.push_back(std::move(seen));
+      }
+    }
+  }
+  return out;
+}
+
+Status record_event(state::Store &store, event::Event event) {
+  if (event.time_ns == 0) {
+    event.time_ns = event::now_ns();
+  }
+  event.attributes.try_emplace("source", event::k_source_ltb);
+  LTB_TRY(id, store.add_event(record_of(event)));
+  (void)id;
+  return {};
+}
+
+void record_event(const Session &session, state::Store &store, event::Event event) {
+  if (auto recorded = record_event(store, std::move(event)); !recorded) {
+    session.events.notice("notice: " + recorded.error().message);
+  }
+}
+
+namespace {
+
+/// The node event of a container's, with its lab and node from ltb's labels; nullopt without.
+std::optional<event::Event> container_event(const runtime::ContainerEvent &e,
+                                            event::Action action) {
+  auto lab = e.attributes.find(plan::k_label_lab);
+  auto node = e.attributes.find(plan::k_label_node);
+  if (lab == e.attributes.end() || node == e.attributes.end()) {
+    return std::nullopt;
+  }
+  event::Event out;
+  out.time_ns = e.time_ns;
+  out.lab = lab->second;
+  out.type = event::Type::node;
+  out.action = action;
+  out.object = node->second;
+  out.attributes["source"] = event::k_source_docker;
+  if (auto name = e.attributes.find("name"); name != e.attributes.end()) {
+    out.attributes["container"] = name->second;
+  }
+  if (auto code = e.attributes.find("exitCode"); code != e.attributes.end()) {
+    out.attributes["exit_code"] = code->second;
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<event::Event> ContainerEventMapper::feed(const runtime::ContainerEvent &e,
+                                                     std::int64_t now_ns) {
+  std::vector<event::Event> out = due(now_ns);
+  if (e.action == "start" || e.action == "restart") {
+    if (auto started = container_event(e, event::Action::started)) {
+      out.push_back(std::move(*started));
+    }
+  } else if (e.action == "die") {
+    if (auto died = container_event(e, event::Action::died)) {
+      m_held.push_back({e.id, now_ns + k_hold_ns, std::move(*died)});
+    }
+  } else if (e.action == "stop") {
+    auto held =
+        std::find_if(m_held.begin(), m_held.end(), [&](const Held &h) { return h.id == e.id; });
+    if (held != m_held.end()) {
+      auto stopped = std::move(held->event);
+      m_held.erase(held);
+      stopped.action = event::Action::stopped;
+      out.push_back(std::move(stopped));
+    } else if (auto stopped = container_event(e, event::Action::stopped)) {
+      out.push_back(std::move(*stopped));
+    }
+  }
+  return out;
+}
+
+std::vector<event::Event> ContainerEventMapper::due(std::int64_t now_ns) {
+  std::vector<event::Event> out;
+  for (auto it = m_held.begin(); it != m_held.end();) {
+    if (it->until <= now_ns) {
+      out.push_back(std::move(it->event));
+      it = m_held.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+bool Deduplicator::pass(const event::Event &e, std::int64_t now_ns) {
+  for (auto it = m_seen.begin(); it != m_seen.end();) {
+    it = now_ns - it->second.at > k_window_ns ? m_seen.erase(it) : std::next(it);
+  }
+  auto source = e.attributes.count("source") ? e.attributes.at("source") : std::string();
+  auto key = fmt::format("{}\n{}\n{}\n{}", e.lab, event::to_string(e.type),
+                         event::to_string(e.action), e.object);
+  auto seen = m_seen.find(key);
+  if (seen != m_seen.end() && seen->second.source != source) {
+    return false;
+  }
+  m_seen[key] = {now_ns, source};
+  return true;
+}
+
+Result<std::vector<event::Event>> initial_events(const Session &session, state::Store &store,
+                                                 const std::string &lab) {
+  std::vector<std::string> labs;
+  if (!lab.empty()) {
+    labs.push_back(lab);
+  } else {
+    LTB_TRY(all, store.labs());
+    for (const auto &record : all) {
+      labs.push_back(record.name);
+    }
+  }
+  std::vector<event::Event> out;
+  for (const auto &name : labs) {
+    LTB_TRY(status, status_lab(session, name));
+    const auto now = event::now_ns();
+    for (const auto &node : status.nodes) {
+      event::Event e;
+      e.time_ns = now;
+      e.lab = name;
+      e.type = event::Type::node;
+      e.action = node.state == "running" ? event::Action::started : event::Action::stopped;
+      e.object = node.record.name;
+      e.attributes = {
+          {"state", node.state}, {"kind", node.record.kind}, {"source", event::k_source_state}};
+      out.push_back(std::move(e));
+    }
+    LTB_TRY(links, store.links(name));
+    for (const auto &link : links) {
+      event::Event e;
+      e.time_ns = now;
+      e.lab = name;
+      e.type = event::Type::link;
+      e.action = link.status == state::RecordStatus::up ? event::Action::up : event::Action::down;
+      e.object = link.name;
+      e.attributes = {{"state", state::to_string(link.status)},
+                      {"a", link.a_node + ":" + link.a_iface},
+                      {"b", link.b_node + ":" + link.b_iface},
+                      {"source", event::k_source_state}};
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+/// What the sources' threads hand to the follow loop.
+class Inbox {
+public:
+  void push(runtime::ContainerEvent e) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_containers.push_back(std::move(e));
+    }
+    m_changed.notify_one();
+  }
+  /// Waits up to `timeout` for something, then takes everything there is.
+  std::deque<runtime::ContainerEvent> take(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, timeout, [&] { return !m_containers.empty(); });
+    std::deque<runtime::ContainerEvent> out;
+    out.swap(m_containers);
+    return out;
+  }
+
+private:
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::deque<runtime::ContainerEvent> m_containers;
+};
+
+/// Docker's stream on a thread of its own, connected again after a break (dockerd restarted)
+/// from the last event it delivered.
+class DockerFollower {
+public:
+  DockerFollower(const Session &session, runtime::ContainerEvents &docker, std::string lab,
+                 std::int64_t since_ns, Inbox &inbox)
+      : m_thread([this, &session, &docker, lab = std::move(lab), since_ns, &inbox] {
+          std::int64_t since = since_ns;
+          std::map<std::string, std::string> labels{{plan::k_label_lab, lab}};
+          while (!m_stop.load()) {
+            auto watched = docker.watch(
+                labels, since,
+                [&](const runtime::ContainerEvent &e) {
+                  // A reconnection replays from the last event's time: skip what was seen.
+                  if (e.time_ns < since || (e.time_ns == since && m_last_id == e.id + e.action)) {
+                    return;
+                  }
+                  since = e.time_ns;
+                  m_last_id = e.id + e.action;
+                  inbox.push(e);
+                },
+                m_stop);
+            if (m_stop.load()) {
+              break;
+            }
+            session.events.notice(
+                fmt::format("notice: Docker's events: {}; trying again in a second",
+                            watched ? std::string("the stream ended") : watched.error().message));
+            for (int i = 0; i < 10 && !m_stop.load(); ++i) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+          }
+        }) {}
+  DockerFollower(const DockerFollower &) = delete;
+  DockerFollower &operator=(const DockerFollower &) = delete;
+  ~DockerFollower() {
+    m_stop.store(true);
+    m_thread.join();
+  }
+
+private:
+  std::atomic<bool> m_stop{false};
+  std::string m_last_id;
+  std::thread m_thread; // last: starts after the members it uses
+};
+
+/// Labs whose containers ltb itself is changing (`ltb up` recreating, `ltb down` removing): a
+/// container's death there is ltb's doing, reported by its own events.
+bool changed_by_ltb(state::Store &store, const std::string &lab) {
+  auto record = store.lab(lab);
+  if (!record || !*record) {
+    return false;
+  }
+  const auto status = (*record)->status;
+  return status == state::RecordStatus::deploying || status == state::RecordStatus::removing;
+}
+
+} // namespace
+
+Status follow_events(const Session &session, const FollowRequest &request, FollowSources &sources,
+                     const std::function<bool(const event::Event &)> &emit,
+                     const std::function<void()> &ready) {
+  if (!sources.store) {
+    return fail("cannot follow events without the state file", "this is a bug in ltb");
+  }
+  auto &store = *sources.store;
+  const auto *cancelled = session.cancel.watch();
+  // Everything from this instant on is followed; the initial state is read after it, so that a
+  // change in between shows twice at worst, never not at all.
+  LTB_TRY(last_id, store.last_event_id());
+  const auto start_ns = event::now_ns();
+  Inbox inbox;
+  std::optional<DockerFollower> docker;
+  if (sources.docker) {
+    docker.emplace(session, *sources.docker, request.lab, start_ns, inbox);
+  }
+  Deduplicator dedup;
+  bool open = true;
+  auto send = [&](const event::Event &e) {
+    if (open && dedup.pass(e, event::now_ns())) {
+      open = emit(e);
+    }
+  };
+  if (request.initial_state) {
+    LTB_TRY(initial, initial_events(session, store, request.lab));
+    for (const auto &e : initial) {
+      send(e);
+    }
+  }
+  if (ready) {
+    ready();
+  }
+  ContainerEventMapper mapper;
+  const auto poll = std::chrono::milliseconds(std::max(1, request.poll_ms));
+  while (open && !cancelled->load()) {
+    // Held "die"s are due within the hold: wait no longer than that when holding one.
+    auto wait = mapper.holding() ? std::min(poll, std::chrono::milliseconds(10)) : poll;
+    std::vector<event::Event> batch;
+    for (auto &container : inbox.take(wait)) {
+      for (auto &e : mapper.feed(container, event::now_ns())) {
+        batch.push_back(std::move(e));
+      }
+    }
+    for (auto &e : mapper.due(event::now_ns())) {
+      batch.push_back(std::move(e));
+    }
+    for (auto &e : batch) {
+      if (e.action == event::Action::died && changed_by_ltb(store, e.lab)) {
+        continue;
+      }
+      send(e);
+    }
+    auto rows = store.events_after(last_id, request.lab);
+    if (!rows) {
+      session.events.notice("notice: " + rows.error().message);
+      continue;
+    }
+    for (const auto &row : *rows) {
+      last_id = row.id;
+      if (auto e = event_of(row)) {
+        send(*e);
+      }
+    }
+  }
+  return {};
+}
+
+Status follow_events(const Session &session, const FollowRequest &request,
+                     const std::function<bool(const event::Event &)> &emit,
+                     const std::function<void()> &ready) {
+  LTB_TRY(store, open_store(session.context));
+  if (!request.lab.empty()) {
+    LTB_TRY(lab, store->lab(request.lab));
+    if (!lab) {
+      session.events.notice(fmt::format("notice: no lab named '{}' yet; its events show from when "
+                                        "it is deployed",
+                                        request.lab));
+    }
+  }
+  FollowSources sources;
+  sources.store = store.get();
+  auto docker = runtime::connect_docker_events();
+  if (docker) {
+    sources.docker = docker->get();
+  } else {
+    session.events.notice("notice: Docker does not answer, so containers starting, stopping and "
+                          "dying do not show: " +
+                          docker.error().message);
+  }
+  return follow_events(session, request, sources, emit, ready);
+}
+
+} // namespace ltb::service

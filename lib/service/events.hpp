@@ -1,0 +1,117 @@
+#pragma once
+// What happened to labs: recording ltb's own actions in the state file (every process that acts:
+// ltb up, down, stop, capture, the scheduler) and following them together with Docker's, libvirt's
+// and netlink's events for `ltb events` (and, later, a server's event stream).
+
+#include "event/event.hpp"
+#include "plan/plan.hpp"
+#include "runtime/docker/docker.hpp"
+#include "service/service.hpp"
+#include "state/store.hpp"
+#include "util/error.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ltb::service {
+
+/// Records one of ltb's own actions so that every `ltb events` sees it. Fills in the time (when
+/// 0) and the "source" attribute ("ltb", when not set). The state file keeps the newest
+/// state::k_events_kept events.
+Status record_event(state::Store &store, event::Event event);
+
+/// The same, for a use case whose outcome must not depend on it: a failure to record becomes a
+/// notice on the session's sink.
+void record_event(const Session &session, state::Store &store, event::Event event);
+
+/// The state file's row as an Event; nullopt for a type or action this ltb does not know (a
+/// newer ltb wrote it).
+std::optional<event::Event> event_of(const state::EventRecord &record);
+state::EventRecord record_of(const event::Event &event);
+
+/// The event of a plan's action that was done: a node created (new), recreated (with why) or
+/// removed. A removal followed by the same node's creation in the plan is no event of its own
+/// (the creation says "recreated"). nullopt for every other action.
+std::optional<event::Event> action_event(const plan::Plan &plan, const plan::Action &action);
+
+/// Drift that `ltb up` found and is about to repair: one "drift seen" per node whose container,
+/// domain or bridge is missing, replaced or not running.
+std::vector<event::Event> drift_events(const plan::Plan &plan);
+
+/// Docker's container events as ltb's: start -> node started, die -> node died (exit_code), stop
+/// -> node stopped; the rest (create, kill, destroy, exec_*) is no event of its own (ltb records
+/// created and removed itself). Docker reports a stop as kill, die, stop within milliseconds: a
+/// "die" is held for k_hold_ns, and a "stop" of the same container meanwhile turns it into one
+/// "stopped". Events of containers without ltb's labels are dropped.
+class ContainerEventMapper {
+public:
+  static constexpr std::int64_t k_hold_ns = 60'000'000;
+  /// The events ready after `e` arrived at `now_ns`.
+  std::vector<event::Event> feed(const runtime::ContainerEvent &e, std::int64_t now_ns);
+  /// The held events whose time is up at `now_ns`.
+  std::vector<event::Event> due(std::int64_t now_ns);
+  bool holding() const { return !m_held.empty(); }
+
+private:
+  struct Held {
+    std::string id;
+    std::int64_t until = 0;
+    event::Event event;
+  };
+  std::vector<Held> m_held;
+};
+
+/// Drops the second report of one thing from two sources (Docker's "stopped" and ltb's record of
+/// `ltb stop`): the same lab, type, action and object within k_window_ns from another source.
+class Deduplicator {
+public:
+  static constexpr std::int64_t k_window_ns = 2'000'000'000;
+  /// False when `e` repeats an event passed at most k_window_ns before `now_ns`.
+  bool pass(const event::Event &e, std::int64_t now_ns);
+
+private:
+  struct Seen {
+    std::int64_t at = 0;
+    std::string source;
+  };
+  std::map<std::string, Seen> m_seen;
+};
+
+/// One line per node and link of `lab` ("" = every lab) with its state now: node started
+/// (state=running) or stopped (state=exited, missing, ...), link up or down; source "state".
+Result<std::vector<event::Event>> initial_events(const Session &session, state::Store &store,
+                                                 const std::string &lab);
+
+struct FollowRequest {
+  std::string lab; // "" = every lab
+  bool initial_state = false;
+  int poll_ms = 25; // how often the state file is looked at for ltb's own events
+};
+
+/// Where followed events come from. The store is required (ltb's own events, and labs being
+/// changed by ltb, whose containers' deaths are ltb's doing and not shown); the rest is optional.
+struct FollowSources {
+  state::Store *store = nullptr;
+  runtime::ContainerEvents *docker = nullptr;
+};
+
+/// Streams events to `emit` as they happen, until the session's cancel token is set or `emit`
+/// returns false: ltb's own (recorded by any process from the start on), Docker's. With
+/// request.initial_state the current state comes first. `ready` is called once every source
+/// listens. Fails only when it cannot start; a source that breaks later is retried with a notice.
+Status follow_events(const Session &session, const FollowRequest &request, FollowSources &sources,
+                     const std::function<bool(const event::Event &)> &emit,
+                     const std::function<void()> &ready = {});
+
+/// follow_events() over the real sources: the session's state file and Docker (when it does not
+/// answer, a notice says what does not show, and ltb's own events still do).
+Status follow_events(const Session &session, const FollowRequest &request,
+                     const std::function<bool(const event::Event &)> &emit,
+                     const std::function<void()> &ready = {});
+
+} // namespace ltb::service
