@@ -1,4 +1,5 @@
 #include "graph/graph.hpp"
+#include "util/xml.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -133,29 +134,7 @@ std::string state_class(const std::string &state) {
 // --- html ---
 
 std::string xml(const std::string &text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
+  return util::xml_escape(text);
 }
 
 std::string num(double value) {

@@ -1,10 +1,14 @@
 #include "runtime/libvirt/domain_xml.hpp"
 
+#include "util/xml.hpp"
+
 #include <cstdint>
 #include <fmt/format.h>
 #include <string_view>
 
 namespace ltb::runtime {
+
+using util::xml_escape;
 namespace {
 
 // Appends one line at the given depth (two spaces a level), so that the golden files read well.
@@ -104,33 +108,6 @@ std::string xml_unescape(std::string_view text) {
 }
 
 } // namespace
-
-std::string xml_escape(const std::string &text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&apos;";
-      break;
-    default:
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string domain_xml(const VmSpec &spec) {
   const bool kvm = spec.accel == "kvm";

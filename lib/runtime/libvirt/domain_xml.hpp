@@ -44,7 +44,4 @@ std::string domain_xml(const VmSpec &spec);
 /// (virDomainGetMetadata: `<labels><label key="k">v</label>...</labels>`, prefix dropped or not).
 std::map<std::string, std::string> parse_metadata_labels(const std::string &xml);
 
-/// & < > " ' as entities, for both text and attribute values.
-std::string xml_escape(const std::string &text);
-
 } // namespace ltb::runtime
