@@ -29,6 +29,56 @@ struct SlistDeleter {
 };
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
+struct MultiDeleter {
+  void operator()(CURLM *multi) const noexcept { curl_multi_cleanup(multi); }
+};
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
+
+// How often a stream that lasts until told looks at its stop flag while no data comes.
+constexpr int k_stop_poll_ms = 50;
+
+// curl_easy_perform(), but for a stream with a stop flag: curl's own progress callback runs only
+// about once a second on an idle connection, so `ltb events` would take up to a second to end on
+// Ctrl-C. The multi interface's poll wakes for data at once and otherwise every k_stop_poll_ms.
+CURLcode perform(CURL *handle, const std::atomic<bool> *stop) {
+  if (stop == nullptr) {
+    return curl_easy_perform(handle);
+  }
+  MultiPtr multi{curl_multi_init()};
+  if (!multi || curl_multi_add_handle(multi.get(), handle) != CURLM_OK) {
+    return CURLE_OUT_OF_MEMORY;
+  }
+  CURLcode result = CURLE_OK;
+  bool done = false;
+  for (int running = 1; running > 0;) {
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+    if (running == 0) {
+      done = true;
+      break;
+    }
+    if (stop->load()) {
+      result = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+    curl_multi_poll(multi.get(), nullptr, 0, k_stop_poll_ms, nullptr);
+  }
+  int left = 0;
+  while (done) {
+    const CURLMsg *message = curl_multi_info_read(multi.get(), &left);
+    if (message == nullptr) {
+      break;
+    }
+    if (message->msg == CURLMSG_DONE && message->easy_handle == handle) {
+      result = message->data.result;
+    }
+  }
+  curl_multi_remove_handle(multi.get(), handle);
+  return result;
+}
+
 // One easy handle per thread: a handle must not be used by two threads at once, and keeping it
 // for the thread's life keeps its connection to dockerd alive between requests.
 CURL *thread_handle() {
@@ -55,8 +105,8 @@ struct Request {
   // Streaming responses (pull): called with each chunk of a successful response instead of
   // collecting it.
   std::function<void(std::string_view)> on_data;
-  // Streams that last until told (events): set means "abort the transfer", polled by curl at
-  // least once a second.
+  // Streams that last until told (events): set means "abort the transfer", looked at every
+  // k_stop_poll_ms.
   const std::atomic<bool> *stop = nullptr;
 };
 
@@ -208,7 +258,7 @@ public:
     }
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
 
-    const CURLcode code = curl_easy_perform(handle);
+    const CURLcode code = perform(handle, request.stop);
     // The handle outlives this call; do not leave it pointing at our stack.
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, nullptr);

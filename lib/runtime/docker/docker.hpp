@@ -118,7 +118,7 @@ public:
   virtual ~ContainerEvents() = default;
   /// Calls `on_event` for every event of a container carrying all `labels` ("" as a value: the
   /// key with any value) since `since_ns` (unix time; Docker replays what it keeps from then),
-  /// then as they happen, until `stop` is set (seen within a second) or the stream breaks (an
+  /// then as they happen, until `stop` is set (seen within 50 ms) or the stream breaks (an
   /// error: Docker went away).
   virtual Status watch(const std::map<std::string, std::string> &labels, std::int64_t since_ns,
                        const std::function<void(const ContainerEvent &)> &on_event,
