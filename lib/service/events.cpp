@@ -152,18 +152,45 @@ std::optional<event::Event> container_event(const runtime::ContainerEvent &e,
 
 } // namespace
 
+namespace {
+
+bool is_sigkill(const runtime::ContainerEvent &e) {
+  auto signal = e.attributes.find("signal");
+  return signal != e.attributes.end() &&
+         (signal->second == "9" || signal->second == "SIGKILL" || signal->second == "KILL");
+}
+
+} // namespace
+
 std::vector<event::Event> ContainerEventMapper::feed(const runtime::ContainerEvent &e,
                                                      std::int64_t now_ns) {
   std::vector<event::Event> out = due(now_ns);
   if (e.action == "start" || e.action == "restart") {
+    m_stopping.erase(e.id);
     if (auto started = container_event(e, event::Action::started)) {
       out.push_back(std::move(*started));
     }
+  } else if (e.action == "kill") {
+    // The SIGKILL that ends a grace period keeps the stop signal's mark.
+    if (!is_sigkill(e)) {
+      m_stopping[e.id] = now_ns;
+    }
   } else if (e.action == "die") {
+    auto stopping = m_stopping.find(e.id);
+    const bool stop_in_progress =
+        stopping != m_stopping.end() && now_ns - stopping->second <= k_stopping_ns;
+    if (stopping != m_stopping.end()) {
+      m_stopping.erase(stopping);
+    }
     if (auto died = container_event(e, event::Action::died)) {
-      m_held.push_back({e.id, now_ns + k_hold_ns, std::move(*died)});
+      if (stop_in_progress) {
+        m_held.push_back({e.id, now_ns + k_hold_ns, std::move(*died)});
+      } else {
+        out.push_back(std::move(*died));
+      }
     }
   } else if (e.action == "stop") {
+    m_stopping.erase(e.id);
     auto held =
         std::find_if(m_held.begin(), m_held.end(), [&](const Held &h) { return h.id == e.id; });
     if (held != m_held.end()) {
@@ -174,6 +201,8 @@ std::vector<event::Event> ContainerEventMapper::feed(const runtime::ContainerEve
     } else if (auto stopped = container_event(e, event::Action::stopped)) {
       out.push_back(std::move(*stopped));
     }
+  } else if (e.action == "destroy") {
+    m_stopping.erase(e.id);
   }
   return out;
 }

@@ -44,13 +44,18 @@ std::optional<event::Event> action_event(const plan::Plan &plan, const plan::Act
 std::vector<event::Event> drift_events(const plan::Plan &plan);
 
 /// Docker's container events as ltb's: start -> node started, die -> node died (exit_code), stop
-/// -> node stopped; the rest (create, kill, destroy, exec_*) is no event of its own (ltb records
-/// created and removed itself). Docker reports a stop as kill, die, stop within milliseconds: a
-/// "die" is held for k_hold_ns, and a "stop" of the same container meanwhile turns it into one
-/// "stopped". Events of containers without ltb's labels are dropped.
+/// -> node stopped; the rest (create, destroy, exec_*) is no event of its own (ltb records created
+/// and removed itself). Docker reports a stop (`docker stop`, `ltb stop`) as kill (SIGTERM or the
+/// image's stop signal), maybe kill (SIGKILL, after the grace period), die, then stop, the stop
+/// up to some 100 ms after the die on a busy host; `docker kill` as kill (SIGKILL) and die, with
+/// no stop. So a die after a kill with another signal than SIGKILL is held until the stop comes
+/// (then one "stopped") or for k_hold_ns (then "died"); any other die is a death at once.
+/// Events of containers without ltb's labels are dropped.
 class ContainerEventMapper {
 public:
-  static constexpr std::int64_t k_hold_ns = 60'000'000;
+  static constexpr std::int64_t k_hold_ns = 2'000'000'000;
+  /// A stop signal older than this when the container dies was not what ended it.
+  static constexpr std::int64_t k_stopping_ns = 300'000'000'000;
   /// The events ready after `e` arrived at `now_ns`.
   std::vector<event::Event> feed(const runtime::ContainerEvent &e, std::int64_t now_ns);
   /// The held events whose time is up at `now_ns`.
@@ -64,6 +69,7 @@ private:
     event::Event event;
   };
   std::vector<Held> m_held;
+  std::map<std::string, std::int64_t> m_stopping; // container id -> when a stop signal was sent
 };
 
 /// Drops the second report of one thing from two sources (Docker's "stopped" and ltb's record of

@@ -253,7 +253,14 @@ TEST_CASE("docker events: the filter asks for containers with the lab's label") 
         R"({"label":["ltb.lab"],"type":["container"]})");
 }
 
+runtime::ContainerEvent kill_event(const std::string &id, const std::string &signal) {
+  auto e = docker_event("kill", id, "l", "r1");
+  e.attributes["signal"] = signal;
+  return e;
+}
+
 TEST_CASE("docker events: start, die and stop become node started, died and stopped") {
+  // Recorded from `docker kill`: create, start, ..., kill (signal 9), die, exec_create.
   auto recorded = recorded_docker_events();
   service::ContainerEventMapper mapper;
   std::vector<event::Event> out;
@@ -263,44 +270,70 @@ TEST_CASE("docker events: start, die and stop become node started, died and stop
       out.push_back(mapped);
     }
   }
-  // create, kill, destroy, attach and exec are no events; start is one at once; die is held.
-  REQUIRE(out.size() == 1);
+  // create, kill, destroy, attach and exec are no events; start is one; a death after SIGKILL
+  // is one at once, held for nothing.
+  REQUIRE(out.size() == 2);
   CHECK(out[0].action == event::Action::started);
   CHECK(out[0].lab == "ltbtest-benchssh");
   CHECK(out[0].object == "n1");
   CHECK(out[0].attributes.at("source") == "docker");
-  CHECK(mapper.holding());
-  CHECK(mapper.due(t + service::ContainerEventMapper::k_hold_ns - 1).empty());
-  auto died = mapper.due(t + service::ContainerEventMapper::k_hold_ns);
-  REQUIRE(died.size() == 1);
-  CHECK(died[0].action == event::Action::died);
-  CHECK(died[0].attributes.at("exit_code") == "137");
-  CHECK(died[0].time_ns == 1796543529095315812);
+  CHECK_FALSE(mapper.holding());
+  const auto &died = out[1];
+  CHECK(died.action == event::Action::died);
+  CHECK(died.attributes.at("exit_code") == "137");
+  CHECK(died.time_ns == 1796543529095315812);
   CHECK(
-      event::format_plain(died[0]) ==
+      event::format_plain(died) ==
       "2026-12-06T07:52:09.095315Z ltbtest-benchssh node died n1 container=ltb-ltbtest-benchssh-n1 "
       "exit_code=137 source=docker");
 
-  SUBCASE("a stop within the hold turns the death into one 'stopped'") {
+  SUBCASE("a stop signal, a death and the stop are one 'stopped', however late the stop comes") {
     service::ContainerEventMapper m;
-    CHECK(m.feed(docker_event("kill", "c1", "l", "r1"), 0).empty());
-    CHECK(m.feed(docker_event("die", "c1", "l", "r1"), 0).empty());
-    auto stopped = m.feed(docker_event("stop", "c1", "l", "r1"), 5);
+    CHECK(m.feed(kill_event("c1", "15"), 0).empty());
+    CHECK(m.feed(docker_event("die", "c1", "l", "r1"), 10).empty());
+    CHECK(m.holding());
+    CHECK(m.due(10 + service::ContainerEventMapper::k_hold_ns - 1).empty());
+    auto stopped = m.feed(docker_event("stop", "c1", "l", "r1"), 200'000'000);
     REQUIRE(stopped.size() == 1);
     CHECK(stopped[0].action == event::Action::stopped);
     CHECK(stopped[0].attributes.at("exit_code") == "137");
     CHECK_FALSE(m.holding());
   }
-  SUBCASE("another container's stop does not") {
+  SUBCASE("a stop whose grace period ended in SIGKILL is a stop too") {
     service::ContainerEventMapper m;
+    CHECK(m.feed(kill_event("c1", "SIGTERM"), 0).empty());
+    CHECK(m.feed(kill_event("c1", "9"), 10'000'000'000).empty());
+    CHECK(m.feed(docker_event("die", "c1", "l", "r1"), 10'000'000'001).empty());
+    auto stopped = m.feed(docker_event("stop", "c1", "l", "r1"), 10'000'000'002);
+    REQUIRE(stopped.size() == 1);
+    CHECK(stopped[0].action == event::Action::stopped);
+  }
+  SUBCASE("a stop signal with no stop after the death is a death, after the hold") {
+    service::ContainerEventMapper m;
+    CHECK(m.feed(kill_event("c1", "15"), 0).empty());
     CHECK(m.feed(docker_event("die", "c1", "l", "r1"), 0).empty());
-    auto other = m.feed(docker_event("stop", "c2", "l", "r2"), 5);
+    auto other = m.feed(docker_event("stop", "c2", "l", "r2"), 5); // another container's
     REQUIRE(other.size() == 1);
     CHECK(other[0].object == "r2");
     auto late = m.due(service::ContainerEventMapper::k_hold_ns);
     REQUIRE(late.size() == 1);
     CHECK(late[0].object == "r1");
     CHECK(late[0].action == event::Action::died);
+  }
+  SUBCASE("a death without a stop signal, or long after one, shows at once") {
+    service::ContainerEventMapper m;
+    auto crashed = m.feed(docker_event("die", "c1", "l", "r1"), 0);
+    REQUIRE(crashed.size() == 1);
+    CHECK(crashed[0].action == event::Action::died);
+    CHECK(m.feed(kill_event("c2", "15"), 0).empty());
+    auto much_later = m.feed(docker_event("die", "c2", "l", "r1"),
+                             service::ContainerEventMapper::k_stopping_ns + 1);
+    REQUIRE(much_later.size() == 1);
+    CHECK(much_later[0].action == event::Action::died);
+    // A start forgets a stop signal that ended nothing.
+    CHECK(m.feed(kill_event("c3", "15"), 0).empty());
+    CHECK(m.feed(docker_event("start", "c3", "l", "r1"), 1).size() == 1);
+    CHECK(m.feed(docker_event("die", "c3", "l", "r1"), 2).size() == 1);
   }
   SUBCASE("containers without ltb's labels are not events") {
     service::ContainerEventMapper m;
@@ -509,9 +542,8 @@ TEST_CASE("events: a container's death while ltb removes its lab is ltb's doing,
   Follower follower(path, sources, {"lab1", false, 5});
   docker.push(docker_event("die", "c1", "lab1", "r1"));
   docker.push(docker_event("start", "c1", "lab1", "r2"));
+  // The start shows, and the death before it (handled first, from the same stream) does not.
   auto seen = follower.wait_for(1);
-  // The start shows; give the held death time to come out if it were going to.
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
   lab.status = state::RecordStatus::running;
   REQUIRE((*store)->put_lab(lab));
   docker.push(docker_event("die", "c3", "lab1", "r3"));
