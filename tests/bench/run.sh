@@ -26,6 +26,8 @@
 #  11. lifecycle:      tests/bench/lifecycle.sh: `ltb stop` / `ltb start` of 20 nodes against
 #                      `docker stop` / `docker start` of 20 containers in parallel, each <= 1.2;
 #                      restart of one node until its links carry traffic (a figure)
+#  12. events:         tests/bench/events.sh: `docker kill` of a node to the "died" line of
+#                      `ltb events`; median < 200 ms (BENCH_EVENTS_RUNS kills, default 7)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -590,6 +592,20 @@ if ((lifecycle_rc == 0 || lifecycle_rc == 2)); then
 else
   sed 's/^/  | /' "$WORK/lifecycle.log" >&2
   die "the lifecycle benchmark failed (log above)"
+fi
+
+# --- 12. ltb events: delay of a container's death -------------------------------------------------
+
+say "ltb events: docker kill to the 'died' line (events.sh)"
+events_rc=0
+LTB=$LTB_BIN BENCH_OUT=$WORK/events.rows bash "$ROOT/tests/bench/events.sh" \
+  >"$WORK/events.log" 2>&1 || events_rc=$?
+if ((events_rc == 0 || events_rc == 2)); then
+  mapfile -t events_rows <"$WORK/events.rows"
+  ROWS+=("${events_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/events.log" >&2
+  die "the events benchmark failed (log above)"
 fi
 
 # --- report --------------------------------------------------------------------------------------
