@@ -3,6 +3,7 @@
 #include "apply/observe.hpp"
 #include "schedule/ledger.hpp"
 #include "schedule/scheduler.hpp"
+#include "service/events.hpp"
 #include "service/nodes.hpp"
 #include "service/reservations.hpp"
 #include "topology/kinds.hpp"
@@ -91,8 +92,8 @@ std::vector<Error> failed_errors(const apply::ApplyReport &report) {
 
 /// One pass: observe, plan the stop or start, run it.
 Status run_pass(const Session &session, Connection &connection, const std::string &lab,
-                const std::vector<std::string> &nodes, bool stop, const LifecycleRequest &request,
-                LifecycleOutcome &outcome) {
+                const std::vector<std::string> &nodes, bool stop, LifecycleAction action,
+                const LifecycleRequest &request, LifecycleOutcome &outcome) {
   LTB_TRY(recorded, apply::read_recorded(*connection.store, lab));
   bool vms = false;
   for (const auto &node : recorded.nodes) {
@@ -121,11 +122,17 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
   auto progress = session.events.progress(names);
   auto report = apply::apply_lifecycle(plan, desired.get(), backends, *progress, options);
   progress->finish();
+  std::vector<std::string> done;
   for (std::size_t i = 0; i < report.actions.size() && i < plan.actions.size(); ++i) {
     if (report.actions[i].result.outcome == apply::Outcome::done) {
-      (stop ? outcome.stopped : outcome.started).push_back(plan.actions[i].node);
+      done.push_back(plan.actions[i].node);
     }
   }
+  for (auto &e : lifecycle_events(lab, done, stop, action)) {
+    record_event(session, *connection.store, std::move(e));
+  }
+  auto &list = stop ? outcome.stopped : outcome.started;
+  list.insert(list.end(), done.begin(), done.end());
   outcome.done += report.done;
   outcome.failed += report.failed;
   outcome.skipped += report.skipped;
@@ -136,6 +143,24 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
 }
 
 } // namespace
+
+std::vector<event::Event> lifecycle_events(const std::string &lab,
+                                           const std::vector<std::string> &nodes, bool stopped,
+                                           LifecycleAction action) {
+  std::vector<event::Event> out;
+  for (const auto &node : nodes) {
+    event::Event e;
+    e.lab = lab;
+    e.type = event::Type::node;
+    e.action = stopped ? event::Action::stopped : event::Action::started;
+    e.object = node;
+    e.attributes["command"] = action == LifecycleAction::stop    ? "stop"
+                              : action == LifecycleAction::start ? "start"
+                                                                 : "restart";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
 
 Status admit_start(const Session &session, state::Store &store, const state::LabRecord &lab,
                    Instant now) {
@@ -224,13 +249,13 @@ Result<LifecycleOutcome> change_lab(const Session &session, Connection &connecti
     LTB_CHECK(admit_start(session, store, *record, now_seconds()));
   }
   if (action != LifecycleAction::start) {
-    LTB_CHECK(run_pass(session, connection, lab, request.nodes, true, request, outcome));
+    LTB_CHECK(run_pass(session, connection, lab, request.nodes, true, action, request, outcome));
     if (!outcome.ok()) {
       return outcome;
     }
   }
   if (action != LifecycleAction::stop) {
-    LTB_CHECK(run_pass(session, connection, lab, request.nodes, false, request, outcome));
+    LTB_CHECK(run_pass(session, connection, lab, request.nodes, false, action, request, outcome));
   }
   return outcome;
 }

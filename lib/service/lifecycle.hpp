@@ -5,6 +5,7 @@
 // is admitted like `ltb up`: within a reserved lab's window, or when it leaves no reservation
 // short.
 
+#include "event/event.hpp"
 #include "schedule/time.hpp"
 #include "service/backends.hpp"
 #include "service/service.hpp"
@@ -36,6 +37,12 @@ struct LifecycleOutcome {
   bool nothing() const { return stopped.empty() && started.empty() && failed == 0; }
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
+
+/// What a pass of `ltb stop`/`start`/`restart` did, as events for `ltb events`: node stopped (or
+/// started) for each node in `nodes`, with the attribute "command" (stop, start, restart).
+std::vector<event::Event> lifecycle_events(const std::string &lab,
+                                           const std::vector<std::string> &nodes, bool stopped,
+                                           LifecycleAction action);
 
 /// `ltb stop`, `ltb start` or `ltb restart` (stop, then start, of the same nodes; nothing else of
 /// the lab is touched). An Error when it could not begin: unknown lab or node, the lab's lock

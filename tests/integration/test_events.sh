@@ -126,6 +126,32 @@ expect_rc 0 ltb start "$lab" --node a
 # Started after ltb up, after the repair by the second ltb up, and now after ltb start.
 wait_until 15 at_least 3 json "$(node_event started a)" ||
   fail "no node a started after ltb start: $(cat "$IT_TMP/json.out")"
+# ltb recorded both itself (source ltb, in the state file, for followers without Docker)...
+ltb_records() {
+  python3 - "$LTB_STATE" "$lab" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for action, obj, attributes in db.execute(
+        "SELECT action, object, attributes FROM events WHERE lab = ? AND type = 'node' ORDER BY id",
+        (sys.argv[2],)):
+    a = json.loads(attributes)
+    if a.get("source") == "ltb" and "command" in a:
+        print(action, obj, a["command"])
+PY
+}
+records=$(ltb_records)
+grep -qx "stopped a stop" <<<"$records" || fail "ltb stop recorded no 'node stopped' event: $records"
+grep -qx "started a start" <<<"$records" || fail "ltb start recorded no 'node started' event: $records"
+# ... and a follower shows each once: Docker's line and ltb's record within 2 s are one.
+count=$(count_events json "$(node_event stopped a)")
+((count == 1)) || fail "expected one 'stopped' of a, got $count: $(cat "$IT_TMP/json.out")"
+expect_rc 0 ltb restart "$lab" --node b
+records=$(ltb_records)
+grep -qx "stopped b restart" <<<"$records" && grep -qx "started b restart" <<<"$records" ||
+  fail "ltb restart recorded no 'node stopped' and 'node started' events: $records"
+wait_until 15 at_least 2 json "$(node_event started b)" || fail "no node b started after ltb restart: $(cat "$IT_TMP/json.out")"
+count=$(count_events json "$(node_event stopped b)")
+((count == 1)) || fail "expected one 'stopped' of b after ltb restart, got $count: $(cat "$IT_TMP/json.out")"
 # A stop is no death (Docker's kill, die, stop is one "stopped").
 count=$(count_events json "$(node_event died a)")
 ((count == 1)) || fail "ltb stop showed as a death of a: $(cat "$IT_TMP/json.out")"
@@ -147,6 +173,8 @@ expect_event all "node c of $other created" ".lab == \"$other\" and .type == \"n
 expect_rc 0 ltb down --lab "$other"
 expect_event all "node c of $other removed" ".lab == \"$other\" and .action == \"removed\" and .object == \"c\""
 expect_event all "node a of $lab stopped (every lab)" "$(node_event stopped a)"
+count=$(count_events all '.type == "node" and .action == "died"')
+((count == 1)) || fail "ltb down of $other or a stop showed as a death: $(cat "$IT_TMP/all.out")"
 
 # --- --initial-state and plain lines --------------------------------------------------------------
 

@@ -353,3 +353,19 @@ TEST_CASE("lifecycle: a reserved lab starts only within its window") {
   REQUIRE(store.put_lab(free_lab));
   CHECK(service::admit_start(session, store, free_lab, 1500));
 }
+
+TEST_CASE("lifecycle: what a pass did becomes node stopped or started events from ltb") {
+  auto stopped =
+      service::lifecycle_events("lc", {"r1", "r2"}, true, service::LifecycleAction::restart);
+  REQUIRE(stopped.size() == 2);
+  CHECK(stopped[0].lab == "lc");
+  CHECK(stopped[0].type == event::Type::node);
+  CHECK(stopped[0].action == event::Action::stopped);
+  CHECK(stopped[1].object == "r2");
+  CHECK(stopped[0].attributes.at("command") == "restart");
+  auto started = service::lifecycle_events("lc", {"r1"}, false, service::LifecycleAction::start);
+  REQUIRE(started.size() == 1);
+  CHECK(started[0].action == event::Action::started);
+  CHECK(started[0].attributes.at("command") == "start");
+  CHECK(service::lifecycle_events("lc", {}, true, service::LifecycleAction::stop).empty());
+}
