@@ -23,7 +23,7 @@ constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd"
 constexpr std::array<std::string_view, 6> k_container_only_fields{"exec", "startup-config", "binds",
                                                                   "env",  "entrypoint",     "cmd"};
 /// All a bridge takes: ltb creates it on the host, with no image or management address.
-constexpr std::array<std::string_view, 3> k_bridge_fields{"kind", "group", "labels"};
+constexpr std::array<std::string_view, 4> k_bridge_fields{"kind", "group", "labels", "impairments"};
 
 constexpr KindFields k_container_fields{
     false,
@@ -50,10 +50,10 @@ constexpr KindFields k_bridge_only_fields{
     k_bridge_fields,
     "'{field}' does not apply to {kind} node '{node}'",
     "'{field}' does not apply to topology.kinds.{kind}",
-    "an {kind} node takes only kind, group and labels: ltb creates the bridge itself, with no "
-    "image or management address",
-    "an {kind} node takes only kind, group and labels: ltb creates the bridge itself, with no "
-    "image or management address",
+    "an {kind} node takes only kind, group, labels and impairments: ltb creates the bridge "
+    "itself, with no image or management address",
+    "an {kind} node takes only kind, group, labels and impairments: ltb creates the bridge "
+    "itself, with no image or management address",
 };
 
 // clang-format off

@@ -148,6 +148,21 @@ struct MgmtAddress {
   std::string pointer;
 };
 
+/// The impairments set at one place of the file (a node level, a link, an endpoint), with the
+/// pointer of each value given, or several places merged field by field.
+struct PartialImpairments {
+  Impairments values;
+  std::map<std::string, std::string> given; // field -> pointer of its value
+
+  /// MORE's fields replace this one's.
+  void overlay(const PartialImpairments &more) {
+    for (const auto &[field, pointer] : more.given) {
+      copy_impairment_field(values, more.values, field);
+      given[field] = pointer;
+    }
+  }
+};
+
 class Builder {
 public:
   Builder(const YamlTree &tree, std::string_view source, Reporter &reporter,
@@ -343,6 +358,14 @@ private:
         m_topology.ovs_datapath = OvsDatapath::netdev;
       }
     }
+    if (const Json *path = member(settings, "impairments"); path && path->is_string()) {
+      const std::string value = path->get<std::string>();
+      if (value == "kernel") {
+        m_topology.impairment_path = ImpairmentPath::kernel;
+      } else if (value == "relay") {
+        m_topology.impairment_path = ImpairmentPath::relay;
+      }
+    }
   }
 
   // --- nodes ---
@@ -513,6 +536,7 @@ private:
     }
     m_node_runtime[name] = node.runtime;
     node.labels = merged_map(levels, "labels");
+    m_node_impairments[name] = merged_impairments(levels);
 
     report_kind_fields(*object, pointer, *info, name);
     if (node.runtime == Runtime::ovs_bridge) {
@@ -982,7 +1006,7 @@ private:
   // --- links ---
 
   bool parse_endpoint(const Json &value, const std::string &pointer, Endpoint &out,
-                      EndpointPlace &place) const {
+                      EndpointPlace &place, PartialImpairments &impairments) {
     out.loc = at(pointer);
     place = {out.loc, out.loc};
     if (value.is_string()) {
@@ -1012,6 +1036,8 @@ private:
       }
       out.node = node->get<std::string>();
       out.iface = iface->get<std::string>();
+      impairments =
+          parse_impairments(member(&value, "impairments"), pointer_append(pointer, "impairments"));
       place.node = at(pointer_append(pointer, "node"));
       place.iface = at(pointer_append(pointer, "interface"));
       return true;
@@ -1059,9 +1085,10 @@ private:
     std::array<EndpointPlace, 2> places;
     std::array<bool, 2> parsed{};
     std::array<bool, 2> usable{};
+    std::array<PartialImpairments, 2> end_impairments;
     for (std::size_t j = 0; j < 2; ++j) {
-      parsed[j] =
-          parse_endpoint((*endpoints)[j], pointer_append(endpoints_pointer, j), ends[j], places[j]);
+      parsed[j] = parse_endpoint((*endpoints)[j], pointer_append(endpoints_pointer, j), ends[j],
+                                 places[j], end_impairments[j]);
       if (!parsed[j]) {
         continue;
       }
@@ -1118,7 +1145,68 @@ private:
     }
     link.a = ends[0];
     link.b = ends[1];
+    const PartialImpairments both =
+        parse_impairments(member(&value, "impairments"), pointer_append(pointer, "impairments"));
+    for (std::size_t j = 0; j < 2; ++j) {
+      PartialImpairments merged;
+      if (auto node = m_node_impairments.find(ends[j].node); node != m_node_impairments.end()) {
+        merged = node->second;
+      }
+      merged.overlay(both);
+      merged.overlay(end_impairments[j]);
+      check_direction(merged, ends[j]);
+      (j == 0 ? link.impair_a : link.impair_b) = merged.values;
+      (j == 0 ? link.impair_a_set : link.impair_b_set) = !merged.given.empty();
+    }
     m_topology.links.push_back(std::move(link));
+  }
+
+  // --- impairments ---
+
+  PartialImpairments parse_impairments(const Json *object, const std::string &pointer) {
+    PartialImpairments out;
+    if (!object || !object->is_object() || failed(pointer)) {
+      return out;
+    }
+    for (const auto &field : keys_of(*object, pointer)) {
+      const std::string child = pointer_append(pointer, field);
+      const Json *value = member(object, field.c_str());
+      if (!value || failed(child) || value->is_structured() || value->is_boolean() ||
+          std::find(k_impairment_fields.begin(), k_impairment_fields.end(), field) ==
+              k_impairment_fields.end()) {
+        continue; // the schema reported it
+      }
+      if (auto set = set_impairment_field(out.values, field, text_of(*value, child)); !set) {
+        m_reporter.error(at(child), fmt::format("{}: {}", field, set.error().message),
+                         set.error().help);
+        continue;
+      }
+      out.given[field] = child;
+    }
+    return out;
+  }
+
+  /// A node's impairments: field by field, the most specific level wins.
+  PartialImpairments merged_impairments(const std::vector<Level> &levels) {
+    PartialImpairments out;
+    for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+      out.overlay(parse_impairments(member(level->object, "impairments"),
+                                    pointer_append(level->pointer, "impairments")));
+    }
+    return out;
+  }
+
+  /// Rules between fields (jitter needs a delay, ...), once the levels are merged: reported at
+  /// the value at fault, whichever level it comes from.
+  void check_direction(const PartialImpairments &merged, const Endpoint &from) {
+    for (const auto &problem : check_impairments(merged.values)) {
+      auto where = merged.given.find(problem.field);
+      const SourceLoc loc = where == merged.given.end() ? from.loc : at(where->second);
+      m_reporter.error(
+          loc,
+          fmt::format("{} on the packets leaving {}:{}", problem.message, from.node, from.iface),
+          problem.help);
+    }
   }
 
   /// Names for links written without one: "a-b" when that pair of nodes has one link and no
@@ -1171,6 +1259,7 @@ private:
   std::vector<std::string> m_node_names; // every node key in the file, valid or not
   std::set<std::string> m_node_set;
   std::map<std::string, Runtime> m_node_runtime;
+  std::map<std::string, PartialImpairments> m_node_impairments;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::string, SourceLoc> m_link_names;
   std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;

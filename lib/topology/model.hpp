@@ -3,6 +3,8 @@
 // resolved and paths are made absolute. Loading and validation live beside it (loader.hpp,
 // diagnostics.hpp). This folder depends only on util/.
 
+#include "topology/impairments.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -70,6 +72,14 @@ struct Link {
   Endpoint a;
   Endpoint b;
   int mtu = 0; // 0 = kernel default
+  // What the link does to the packets leaving end a (a -> b) and end b (b -> a): the endpoint's
+  // `impairments`, over the link's, over the node's (node, group, kind, defaults), field by field.
+  Impairments impair_a;
+  Impairments impair_b;
+  // The file sets impairments for that direction (at any level, even to zero): then the file's
+  // values win over a run-time change (`ltb link set`) at the next `ltb up`.
+  bool impair_a_set = false;
+  bool impair_b_set = false;
   SourceLoc loc;
 };
 
@@ -82,6 +92,10 @@ struct Mgmt {
 
 enum class OvsDatapath { automatic, system, netdev };
 
+/// Who applies link impairments: the kernel's netem and tbf, ltb's userspace relay, or the kernel
+/// where it has netem and the relay elsewhere (settings.impairments).
+enum class ImpairmentPath { automatic, kernel, relay };
+
 struct Topology {
   std::string name;
   std::string file; // absolute path, or "<stdin>"
@@ -89,6 +103,7 @@ struct Topology {
   std::string hash; // sha256 of text, hex
   Mgmt mgmt;
   OvsDatapath ovs_datapath = OvsDatapath::automatic;
+  ImpairmentPath impairment_path = ImpairmentPath::automatic;
   std::vector<Node> nodes; // in file order
   std::vector<Link> links; // in file order
 

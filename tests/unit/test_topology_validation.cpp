@@ -658,11 +658,11 @@ TEST_CASE("topology validation: container fields on an ovs-bridge") {
         R"(lab.yaml:4:18: error: 'cpus' does not apply to topology.kinds.ovs-bridge
    4 |     ovs-bridge: {cpus: 1}
      |                  ^
-help: an ovs-bridge node takes only kind, group and labels: ltb creates the bridge itself, with no image or management address
+help: an ovs-bridge node takes only kind, group, labels and impairments: ltb creates the bridge itself, with no image or management address
 lab.yaml:6:29: error: 'image' does not apply to ovs-bridge node 'br1'
    6 |     br1: {kind: ovs-bridge, image: alpine, labels: {a: b}}
      |                             ^
-help: an ovs-bridge node takes only kind, group and labels: ltb creates the bridge itself, with no image or management address
+help: an ovs-bridge node takes only kind, group, labels and impairments: ltb creates the bridge itself, with no image or management address
 )");
 }
 

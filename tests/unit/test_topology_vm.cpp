@@ -648,7 +648,7 @@ help: remove it, or set kind: vm to make 'r1' a virtual machine
 lab.yaml:15:28: error: 'kernel' does not apply to ovs-bridge node 'br'
    15 |     br: {kind: ovs-bridge, kernel: vmlinuz}
       |                            ^
-help: an ovs-bridge node takes only kind, group and labels: ltb creates the bridge itself, with no image or management address
+help: an ovs-bridge node takes only kind, group, labels and impairments: ltb creates the bridge itself, with no image or management address
 )");
 }
 
