@@ -253,6 +253,9 @@ private:
           .start(run, action);
     case ActionKind::remove_netns:
       return remove_netns(action);
+    case ActionKind::set_impairment:
+      return link_driver(link_type(run, action))
+          .configure(run, run.plan.links.at(action.links.front()));
     }
     return {};
   }
@@ -396,6 +399,40 @@ Result<std::string> choose_accel(const topology::Node &node, runtime::VmRuntime 
   }
   LTB_CHECK(store.set_meta("vm.accel", accel));
   return accel;
+}
+
+ApplyReport apply_link_settings(const plan::Plan &plan, Backends &backends, Progress &progress,
+                                const ApplyOptions &options) {
+  return Runner(plan, nullptr, backends, progress, options).run();
+}
+
+Result<bool> choose_relay_mode(topology::ImpairmentPath setting, net::Tc &tc,
+                               const std::vector<state::LinkRecord> &links, bool &fell_back) {
+  fell_back = false;
+  if (setting == topology::ImpairmentPath::automatic) {
+    if (const char *env = std::getenv("LTB_IMPAIRMENTS"); env && *env) {
+      const std::string value = env;
+      if (value == "kernel") {
+        setting = topology::ImpairmentPath::kernel;
+      } else if (value == "relay") {
+        setting = topology::ImpairmentPath::relay;
+      } else if (value != "auto") {
+        return fail(fmt::format("LTB_IMPAIRMENTS is '{}'", value),
+                    "set it to auto, kernel or relay, or unset it", ExitCode::usage);
+      }
+    }
+  }
+  if (setting != topology::ImpairmentPath::automatic) {
+    return setting == topology::ImpairmentPath::relay;
+  }
+  for (const auto &link : links) {
+    if (!link.impair_via.empty()) {
+      return link.impair_via == "relay"; // the lab's links are wired for it
+    }
+  }
+  LTB_TRY(netem, tc.netem_available());
+  fell_back = !netem;
+  return !netem;
 }
 
 net::Datapath choose_datapath(topology::OvsDatapath setting, state::Store &store, bool &probe) {

@@ -61,6 +61,18 @@ ApplyReport apply_lifecycle(const plan::Plan &plan, const topology::Topology *de
 ApplyReport apply_down(const plan::Plan &plan, Backends &backends, Progress &progress,
                        const ApplyOptions &options);
 
+/// `ltb link set|up|down`: runs a plan of set_impairment actions on links as recorded (no
+/// desired topology; the lab's record is left as it is).
+ApplyReport apply_link_settings(const plan::Plan &plan, Backends &backends, Progress &progress,
+                                const ApplyOptions &options);
+
+/// Who applies a lab's impairments (ApplyOptions::relay_mode): the file's setting, else
+/// $LTB_IMPAIRMENTS (auto, kernel or relay), else how the lab's links were wired (their records'
+/// impair_via), else the kernel when it has netem, else the relay: then `fell_back` is set and
+/// the caller says so. A bad $LTB_IMPAIRMENTS is an error.
+Result<bool> choose_relay_mode(topology::ImpairmentPath setting, net::Tc &tc,
+                               const std::vector<state::LinkRecord> &links, bool &fell_back);
+
 /// Which accelerator a VM gets: the node's setting, else $LTB_VM_ACCEL, else what a real boot
 /// check found on this host before (recorded in state), else that check: a guest kernel started
 /// under KVM must print within a few seconds, or software emulation is used.

@@ -8,6 +8,7 @@
 #include "net/ovs.hpp"
 #include "net/redirect.hpp"
 #include "net/relay.hpp"
+#include "net/tc.hpp"
 #include "plan/plan.hpp"
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
@@ -32,6 +33,7 @@ struct Backends {
   net::Dhcp *dhcp = &net::host_dhcp();                     // the per-lab dnsmasq
   runtime::Overlays *overlays = &runtime::host_overlays(); // VM disks (qemu-img)
   net::Relay *relay = &net::host_relay();                  // the per-lab userspace impairment relay
+  net::Tc *tc = &net::host_tc(); // netem/tbf impairments and link ends' up/down state
 };
 
 struct ApplyOptions {

@@ -103,5 +103,6 @@ void add_config(CLI::App &app, Globals &globals, Registry &registry);
 void add_graph(CLI::App &app, Globals &globals, Registry &registry);
 void add_save(CLI::App &app, Globals &globals, Registry &registry);
 void add_relay(CLI::App &app, Globals &globals, Registry &registry);
+void add_link(CLI::App &app, Globals &globals, Registry &registry);
 
 } // namespace ltb::cli

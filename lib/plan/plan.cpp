@@ -614,9 +614,21 @@ private:
     if (record && !link.name_given && !record->name.empty()) {
       planned.name = record->name; // generated names stay as first shown
     }
+    if (record && record->a_node == link.b.node && record->a_iface == link.b.iface) {
+      std::swap(planned.a, planned.b); // as recorded: the settings' directions are the record's
+    }
     bool wire = needs_wiring(link, planned, record);
+    link_settings(planned, &link, record);
     m_plan.links[planned.key] = planned;
     if (!wire) {
+      if (record && (planned.settings_change() || record_differs(planned, *record))) {
+        m_builder.add({ActionKind::set_impairment,
+                       planned.bridge_node,
+                       {planned.key},
+                       planned.name,
+                       Reason::impairments_changed,
+                       {}});
+      }
       return {};
     }
     if (!planned.bridge_node.empty()) {
@@ -638,6 +650,15 @@ private:
     m_node_wiring[link.a.node].push_back(index);
     m_node_wiring[link.b.node].push_back(index);
     return {};
+  }
+
+  /// The file's values or the run-time changes kept differ from the record's (nothing to apply,
+  /// but the record must say so).
+  bool record_differs(const PlannedLink &planned, const state::LinkRecord &record) const {
+    const auto wanted = settings_record(m_desired.name, planned, record.impair_via);
+    return wanted.file_impair_a != record.file_impair_a ||
+           wanted.file_impair_b != record.file_impair_b || wanted.override_a != record.override_a ||
+           wanted.override_b != record.override_b;
   }
 
   /// A link is wired when it is not recorded up, when an end runs as something other than what
@@ -1192,8 +1213,78 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("start node {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::remove_netns:
     return fmt::format("remove parking namespace {} [{}]", action.name, reason_text);
+  case ActionKind::set_impairment: {
+    auto it = action.links.empty() ? plan.links.end() : plan.links.find(action.links.front());
+    if (it == plan.links.end()) {
+      return fmt::format("set link {} [{}]", link_list(), reason_text);
+    }
+    const auto &link = it->second;
+    return fmt::format("set link {}: {}:{} {}; {}:{} {}{} [{}]", link.name, link.a.node,
+                       link.a.iface, topology::describe(link.impair_a), link.b.node, link.b.iface,
+                       topology::describe(link.impair_b), link.down ? "; down" : "", reason_text);
+  }
   }
   return {};
+}
+
+void link_settings(PlannedLink &link, const topology::Link *file, const state::LinkRecord *record) {
+  auto decoded = [](const std::string &text) {
+    return topology::decode_impairments(text).value_or(topology::Impairments{});
+  };
+  auto override_of =
+      [&](const std::optional<std::string> &text) -> std::optional<topology::Impairments> {
+    if (!text) {
+      return std::nullopt;
+    }
+    return decoded(*text);
+  };
+  if (record) {
+    link.applied_a = decoded(record->impair_a);
+    link.applied_b = decoded(record->impair_b);
+    link.file_a = decoded(record->file_impair_a);
+    link.file_b = decoded(record->file_impair_b);
+    link.override_a = override_of(record->override_a);
+    link.override_b = override_of(record->override_b);
+    link.down = record->down;
+    link.was_down = record->down;
+  }
+  if (file) {
+    // LINK's ends are the record's (plan_link orients them so): the file may list them the
+    // other way round.
+    const bool swapped = link.a.node != file->a.node || link.a.iface != file->a.iface;
+    const bool a_set = swapped ? file->impair_b_set : file->impair_a_set;
+    const bool b_set = swapped ? file->impair_a_set : file->impair_b_set;
+    link.file_a = swapped ? file->impair_b : file->impair_a;
+    link.file_b = swapped ? file->impair_a : file->impair_b;
+    if (a_set) {
+      link.override_a.reset();
+    }
+    if (b_set) {
+      link.override_b.reset();
+    }
+  }
+  link.impair_a = link.override_a.value_or(link.file_a);
+  link.impair_b = link.override_b.value_or(link.file_b);
+}
+
+state::LinkRecord settings_record(const std::string &lab, const PlannedLink &link,
+                                  const std::string &via) {
+  state::LinkRecord record;
+  record.lab = lab;
+  record.key = link.key;
+  record.impair_a = topology::encode_impairments(link.impair_a);
+  record.impair_b = topology::encode_impairments(link.impair_b);
+  record.file_impair_a = topology::encode_impairments(link.file_a);
+  record.file_impair_b = topology::encode_impairments(link.file_b);
+  if (link.override_a) {
+    record.override_a = topology::encode_impairments(*link.override_a);
+  }
+  if (link.override_b) {
+    record.override_b = topology::encode_impairments(*link.override_b);
+  }
+  record.impair_via = via;
+  record.down = link.down;
+  return record;
 }
 
 } // namespace ltb::plan

@@ -71,6 +71,8 @@ enum class ActionKind {
   stop_node,      // `ltb stop`: park the node's link interfaces, stop it (kept, not removed)
   start_node,     // `ltb start`: start a stopped node, bring its parked interfaces back
   remove_netns,   // the lab's parking namespace (with whatever is still parked in it)
+  set_impairment, // apply one link's impairments and carrier (links[0]) without rewiring it;
+                  // `node` is its bridge node for a segment link
 };
 
 struct Action {
@@ -90,8 +92,36 @@ struct PlannedLink {
   topology::Endpoint b;
   int mtu = 0;
   std::string bridge_node; // the ovs-bridge end ("" for container-to-container)
+  // Impairments of the packets leaving end a / end b and the carrier, as they are to be after
+  // this plan: the file's, or a run-time change (`ltb link set`) that the file does not replace
+  // (see link_settings()); and what the state file says is applied now.
+  topology::Impairments impair_a = {};
+  topology::Impairments impair_b = {};
+  topology::Impairments applied_a = {};
+  topology::Impairments applied_b = {};
+  topology::Impairments file_a = {}; // what the file asks, recorded for `ltb link set --reset`
+  topology::Impairments file_b = {};
+  std::optional<topology::Impairments> override_a = {}; // run-time changes that stay
+  std::optional<topology::Impairments> override_b = {};
+  bool down = false;     // `ltb link down`: both ends without carrier
+  bool was_down = false; // recorded down before this plan
   std::string container_end() const { return bridge_node == a.node ? b.node : a.node; }
+  /// The settings differ from what is recorded as applied (configure must act).
+  bool settings_change() const {
+    return impair_a != applied_a || impair_b != applied_b || down != was_down;
+  }
 };
+
+/// Fills LINK's impairments and carrier from the file's link (null: the link is not in the file,
+/// its recorded file values stand) and its record (null: a new link). Per direction, the file
+/// wins when it sets impairments there (the run-time change is dropped); otherwise a run-time
+/// change stays. The carrier is always the recorded one: the file has no say in it.
+void link_settings(PlannedLink &link, const topology::Link *file, const state::LinkRecord *record);
+
+/// The settings columns of a link's record as they are once LINK is configured, applied through
+/// VIA ("kernel" or "relay").
+state::LinkRecord settings_record(const std::string &lab, const PlannedLink &link,
+                                  const std::string &via);
 
 struct Plan {
   std::string lab;

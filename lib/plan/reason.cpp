@@ -38,6 +38,8 @@ constexpr std::array k_reasons{
     std::pair{Reason::lab_removed, "lab removed"},
     std::pair{Reason::interrupted_run, "left by an interrupted run"},
     std::pair{Reason::requested, "requested"},
+    std::pair{Reason::impairments_changed, "impairments changed"},
+    std::pair{Reason::run_time_change, "set at run time"},
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,

@@ -37,6 +37,8 @@ enum class Reason {
   lab_removed,           // "lab removed"
   interrupted_run,       // "left by an interrupted run"
   requested,             // "requested": `ltb stop`, `ltb start`, `ltb restart`
+  impairments_changed,   // "impairments changed": the file's impairments of a link changed
+  run_time_change,       // "set at run time": `ltb link set|up|down`
 };
 
 /// A reason with what its text names: the kind of runtime object (missing, replaced,

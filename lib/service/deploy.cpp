@@ -222,6 +222,19 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   apply_options.owner = owner;
   apply_options.lab_dir = context.lab_dir(desired.name);
   apply_options.on_action = record_actions(session, *connection.store, plan);
+  if (!desired.links.empty()) {
+    bool fell_back = false;
+    LTB_TRY(relay, apply::choose_relay_mode(desired.impairment_path, *backends.tc, recorded.links,
+                                            fell_back));
+    apply_options.relay_mode = relay;
+    const bool impaired = std::any_of(desired.links.begin(), desired.links.end(), [](auto &link) {
+      return !link.impair_a.empty() || !link.impair_b.empty();
+    });
+    if (fell_back && impaired) {
+      session.events.notice("notice: this kernel has no netem; link impairments go through ltb's "
+                            "userspace relay (settings.impairments or LTB_IMPAIRMENTS choose)");
+    }
+  }
   int claimed = 0; // the network, when made ahead of the plan's other actions
   if (needs_subnet) {
     claimed = creates_network(plan) ? 1 : 0;

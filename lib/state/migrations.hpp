@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 5> k_migrations{{
+inline constexpr std::array<std::string_view, 6> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -137,6 +137,23 @@ CREATE TABLE events (
   object     TEXT    NOT NULL DEFAULT '',
   attributes TEXT    NOT NULL DEFAULT '{}'
 );
+)sql",
+    // 6: a link's impairments and carrier. Each direction (a: the packets leaving end a) has what
+    // is applied now, what the file asked for at the last `ltb up`, and a run-time override of
+    // `ltb link set` (override_*_set = 1; its text may be '' for "none"); impair_via says who
+    // applies them (kernel, relay); down = 1 after `ltb link down`. Texts are
+    // topology::encode_impairments ('' = none). put_link() leaves these columns alone.
+    R"sql(
+ALTER TABLE links ADD COLUMN impair_a       TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN impair_b       TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN file_impair_a  TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN file_impair_b  TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN override_a     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN override_b     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN override_a_set INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE links ADD COLUMN override_b_set INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE links ADD COLUMN impair_via     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN down           INTEGER NOT NULL DEFAULT 0;
 )sql",
 }};
 

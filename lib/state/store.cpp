@@ -472,7 +472,9 @@ Result<std::vector<LinkRecord>> Store::links(const std::string &lab) {
   return m_impl->read<std::vector<LinkRecord>>(fmt::format("list links of lab '{}'", lab), [&] {
     SQLite::Statement q(m_impl->db,
                         "SELECT lab, key, name, a_node, a_iface, b_node, b_iface, a_runtime_id, "
-                        "b_runtime_id, status FROM links WHERE lab = ? ORDER BY key");
+                        "b_runtime_id, status, impair_a, impair_b, file_impair_a, file_impair_b, "
+                        "override_a, override_b, override_a_set, override_b_set, impair_via, down "
+                        "FROM links WHERE lab = ? ORDER BY key");
     q.bind(1, lab);
     std::vector<LinkRecord> out;
     while (q.executeStep()) {
@@ -487,6 +489,18 @@ Result<std::vector<LinkRecord>> Store::links(const std::string &lab) {
       r.a_runtime_id = q.getColumn(7).getString();
       r.b_runtime_id = q.getColumn(8).getString();
       r.status = status_column(q, 9);
+      r.impair_a = q.getColumn(10).getString();
+      r.impair_b = q.getColumn(11).getString();
+      r.file_impair_a = q.getColumn(12).getString();
+      r.file_impair_b = q.getColumn(13).getString();
+      if (q.getColumn(16).getInt() != 0) {
+        r.override_a = q.getColumn(14).getString();
+      }
+      if (q.getColumn(17).getInt() != 0) {
+        r.override_b = q.getColumn(15).getString();
+      }
+      r.impair_via = q.getColumn(18).getString();
+      r.down = q.getColumn(19).getInt() != 0;
       out.push_back(std::move(r));
     }
     return out;
@@ -517,6 +531,35 @@ ON CONFLICT (lab, key) DO UPDATE SET
                          q.exec();
                          return {};
                        });
+}
+
+Status Store::put_link_state(const LinkRecord &link) {
+  return m_impl->write(
+      fmt::format("save the impairments of link '{}' of lab '{}'", link.key, link.lab),
+      [&]() -> Status {
+        SQLite::Statement q(m_impl->db, R"sql(
+UPDATE links SET impair_a = ?3, impair_b = ?4, file_impair_a = ?5, file_impair_b = ?6,
+  override_a = ?7, override_b = ?8, override_a_set = ?9, override_b_set = ?10, impair_via = ?11,
+  down = ?12
+WHERE lab = ?1 AND key = ?2)sql");
+        q.bind(1, link.lab);
+        q.bind(2, link.key);
+        q.bind(3, link.impair_a);
+        q.bind(4, link.impair_b);
+        q.bind(5, link.file_impair_a);
+        q.bind(6, link.file_impair_b);
+        q.bind(7, link.override_a.value_or(""));
+        q.bind(8, link.override_b.value_or(""));
+        q.bind(9, link.override_a ? 1 : 0);
+        q.bind(10, link.override_b ? 1 : 0);
+        q.bind(11, link.impair_via);
+        q.bind(12, link.down ? 1 : 0);
+        if (q.exec() == 0) {
+          return fail(fmt::format("link '{}' of lab '{}' is not recorded", link.key, link.lab),
+                      "run `ltb up` to create it");
+        }
+        return {};
+      });
 }
 
 Status Store::delete_link(const std::string &lab, const std::string &key) {

@@ -54,6 +54,16 @@ struct LinkRecord {
   std::string a_runtime_id; // runtime id of each end's node when the link was wired: a recreated
   std::string b_runtime_id; // node invalidates its links
   RecordStatus status = RecordStatus::creating; // creating, up, failed
+  // Impairments per direction (a: the packets leaving end a), as topology::encode_impairments
+  // text ("" = none). Written by put_link_state() only; put_link() keeps them.
+  std::string impair_a; // applied now
+  std::string impair_b;
+  std::string file_impair_a; // what the file asked for at the last `ltb up`
+  std::string file_impair_b;
+  std::optional<std::string> override_a = {}; // set at run time (`ltb link set`); nullopt = none
+  std::optional<std::string> override_b = {};
+  std::string impair_via = {}; // who applied them: "kernel" or "relay"; "" = nothing applied
+  bool down = false;           // `ltb link down`: no carrier until `ltb link up`
 };
 
 /// A runtime object ltb made, recorded before it is created so that a crash leaves a trace.
@@ -125,7 +135,10 @@ public:
   Status delete_node(const std::string &lab, const std::string &name);
 
   Result<std::vector<LinkRecord>> links(const std::string &lab);
+  /// Inserts or updates a link, keeping its impairments and carrier (put_link_state).
   Status put_link(const LinkRecord &link);
+  /// Writes a recorded link's impairments and carrier; fails when the link is not recorded.
+  Status put_link_state(const LinkRecord &link);
   Status delete_link(const std::string &lab, const std::string &key);
 
   Result<std::vector<ObjectRecord>> objects(const std::string &lab);

@@ -18,6 +18,7 @@ enum class ErrorKind {
   other,
   already_exists, // a name is taken
   address_in_use, // an address range overlaps one in use
+  not_supported,  // this host lacks what it takes (a kernel module, a qdisc)
 };
 
 /// A failure that a user can act on: what happened (to which object) and what to do next.

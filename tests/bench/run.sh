@@ -28,6 +28,8 @@
 #                      restart of one node until its links carry traffic (a figure)
 #  12. events:         tests/bench/events.sh: `docker kill` of a node to the "died" line of
 #                      `ltb events`; median < 200 ms (BENCH_EVENTS_RUNS kills, default 7)
+#  13. link set:       tests/bench/link_set.sh: `ltb link set` from its start to the new rate in
+#                      the interface's qdisc, 20 times; median < 50 ms
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -606,6 +608,20 @@ if ((events_rc == 0 || events_rc == 2)); then
 else
   sed 's/^/  | /' "$WORK/events.log" >&2
   die "the events benchmark failed (log above)"
+fi
+
+# --- 13. ltb link set latency -------------------------------------------------------------------
+
+say "ltb link set: command start to the change visible on the link (link_set.sh)"
+link_set_rc=0
+LTB=$LTB_BIN BENCH_OUT=$WORK/link_set.rows bash "$ROOT/tests/bench/link_set.sh" \
+  >"$WORK/link_set.log" 2>&1 || link_set_rc=$?
+if ((link_set_rc == 0 || link_set_rc == 2)); then
+  mapfile -t link_set_rows <"$WORK/link_set.rows"
+  ROWS+=("${link_set_rows[@]}")
+else
+  sed 's/^/  | /' "$WORK/link_set.log" >&2
+  die "the link set benchmark failed (log above)"
 fi
 
 # --- report --------------------------------------------------------------------------------------

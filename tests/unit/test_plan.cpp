@@ -113,8 +113,18 @@ World converged(const topology::Topology &t, const plan::Plan &p) {
     return std::string();
   };
   for (const auto &[key, l] : p.links) {
-    w.recorded.links.push_back({t.name, key, l.name, l.a.node, l.a.iface, l.b.node, l.b.iface,
-                                id_of(l.a.node), id_of(l.b.node), state::RecordStatus::up});
+    state::LinkRecord record;
+    record.lab = t.name;
+    record.key = key;
+    record.name = l.name;
+    record.a_node = l.a.node;
+    record.a_iface = l.a.iface;
+    record.b_node = l.b.node;
+    record.b_iface = l.b.iface;
+    record.a_runtime_id = id_of(l.a.node);
+    record.b_runtime_id = id_of(l.b.node);
+    record.status = state::RecordStatus::up;
+    w.recorded.links.push_back(record);
     if (!l.bridge_node.empty()) {
       w.observed.bridges[l.bridge_node].ports.insert(
           plan::host_veth_name(t.name, key, l.container_end()));

@@ -5,10 +5,95 @@
 #include "plan/names.hpp"
 
 #include <fmt/format.h>
+#include <functional>
 
 namespace ltb::apply {
 
 namespace {
+
+// --- impairments and carrier -------------------------------------------------------------------
+
+/// An interface one of a link's settings is applied to.
+struct Place {
+  std::string iface;
+  net::Netns ns = net::Netns::host();
+};
+/// Where the packets leaving one end of a link are shaped (the kernel path).
+using EgressOf = std::function<Result<Place>(const topology::Endpoint &from)>;
+/// The interfaces whose state is the link's carrier.
+using CarrierOf = std::function<Result<std::vector<Place>>()>;
+
+net::Impairment to_net(const topology::Impairments &i) {
+  net::Impairment out;
+  out.delay_us = i.delay_us;
+  out.jitter_us = i.jitter_us;
+  out.loss_pct = i.loss_pct;
+  out.corrupt_pct = i.corrupt_pct;
+  out.duplicate_pct = i.duplicate_pct;
+  out.reorder_pct = i.reorder_pct;
+  out.rate_bps = i.rate_bps;
+  return out;
+}
+
+/// One direction through the lab's userspace relay (apply/drivers/relay.cpp).
+Status relay_set(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
+                 const topology::Impairments &want) {
+  return set_relayed(run, link, from, to_net(want));
+}
+
+/// Applies LINK's impairments and carrier once it is wired. FRESH: it was (re)wired just now, so
+/// nothing is applied on its interfaces yet; otherwise only what differs from the record is
+/// changed. In relay mode a point-to-point link's impairments go through the relay (which
+/// carries every such link of the lab). Then the link's record says what is applied, and how.
+Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const EgressOf &egress,
+                      const CarrierOf &carrier) {
+  const bool relay = run.options.relay_mode && link.bridge_node.empty();
+  struct Direction {
+    const topology::Endpoint &from;
+    const topology::Impairments &want;
+    const topology::Impairments &applied;
+  };
+  for (const Direction &d : {Direction{link.a, link.impair_a, link.applied_a},
+                             Direction{link.b, link.impair_b, link.applied_b}}) {
+    if (fresh ? d.want.empty() : d.want == d.applied) {
+      continue;
+    }
+    if (relay) {
+      LTB_CHECK(relay_set(run, link, d.from, d.want));
+      continue;
+    }
+    auto context = [&](Error e) {
+      return fail(with_context(fmt::format("link {}: impairments of the packets leaving {}:{}",
+                                           link.name, d.from.node, d.from.iface),
+                               std::move(e)));
+    };
+    if (run.options.relay_mode) {
+      return context(Error{"this kernel has no netem, and the userspace relay carries "
+                           "point-to-point links only, not segments (ovs-bridge)",
+                           "set the impairments on a point-to-point link, or run ltb on a host "
+                           "whose kernel has sch_netem"});
+    }
+    auto place = egress(d.from);
+    if (!place) {
+      return context(place.error());
+    }
+    if (auto set = run.b.tc->set_impairment(place->iface, place->ns.fd(), to_net(d.want)); !set) {
+      return context(set.error());
+    }
+  }
+  if (fresh ? link.down : link.down != link.was_down) {
+    LTB_TRY(places, carrier());
+    for (const auto &place : places) {
+      if (auto set = run.b.tc->set_link_state(place.iface, place.ns.fd(), !link.down); !set) {
+        return fail(with_context(
+            fmt::format("link {}: set {}", link.name, link.down ? "down" : "up"), set.error()));
+      }
+    }
+  }
+  // The lab's path, segments included: the next run and `ltb link set` keep it.
+  return run.b.store->put_link_state(
+      plan::settings_record(run.plan.lab, link, run.options.relay_mode ? "relay" : "kernel"));
+}
 
 bool is_vm(const Run &run, const std::string &node) {
   return run.runtime_of(node) == topology::Runtime::vm;
@@ -75,13 +160,32 @@ public:
     if (!created) {
       return context(created.error());
     }
-    LTB_CHECK(configure(run, link));
+    LTB_CHECK(settings(run, link, true));
     return run.b.store->put_link(link_record(run, link, state::RecordStatus::up));
   }
 
   Status remove(Run &run, const plan::Action &action) override { return unwire_p2p(run, action); }
 
-  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+  Status configure(Run &run, const plan::PlannedLink &link) override {
+    return settings(run, link, false);
+  }
+
+private:
+  /// Each end shapes what it sends, inside its node; a cable pulled is both ends down.
+  static Status settings(Run &run, const plan::PlannedLink &link, bool fresh) {
+    auto in_node = [&](const topology::Endpoint &end) -> Result<Place> {
+      LTB_TRY(ns, netns_of(run, end.node));
+      return Place{end.iface, std::move(ns)};
+    };
+    return apply_settings(run, link, fresh, in_node, [&]() -> Result<std::vector<Place>> {
+      std::vector<Place> places;
+      for (const auto *end : {&link.a, &link.b}) {
+        LTB_TRY(place, in_node(*end));
+        places.push_back(std::move(place));
+      }
+      return places;
+    });
+  }
 };
 
 /// A link with a VM end, and in relay mode every point-to-point link: each end is a host
@@ -122,13 +226,35 @@ public:
     if (auto joined = run.b.host->redirect_pair(tap_of(link.a), tap_of(link.b)); !joined) {
       return context(joined.error());
     }
-    LTB_CHECK(configure(run, link));
+    LTB_CHECK(settings(run, link, true));
     return run.b.store->put_link(link_record(run, link, state::RecordStatus::up));
   }
 
   Status remove(Run &run, const plan::Action &action) override { return unwire_p2p(run, action); }
 
-  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+  Status configure(Run &run, const plan::PlannedLink &link) override {
+    return settings(run, link, false);
+  }
+
+private:
+  /// Both ends are host interfaces joined by redirects: what leaves one end is redirected out of
+  /// the other end's host interface, so that egress shapes it. A cable pulled is both host
+  /// interfaces down (the container's end then has no carrier).
+  static Status settings(Run &run, const plan::PlannedLink &link, bool fresh) {
+    auto host_of = [&](const topology::Endpoint &end) {
+      return plan::host_veth_name(run.plan.lab, link.key, end.node);
+    };
+    auto egress = [&](const topology::Endpoint &from) -> Result<Place> {
+      const auto &other = &from == &link.a ? link.b : link.a;
+      return Place{host_of(other)};
+    };
+    return apply_settings(run, link, fresh, egress, [&]() -> Result<std::vector<Place>> {
+      std::vector<Place> places;
+      places.push_back(Place{host_of(link.a)});
+      places.push_back(Place{host_of(link.b)});
+      return places;
+    });
+  }
 };
 
 /// Every link of one bridge, wired in one ovs-vsctl call.
@@ -199,7 +325,7 @@ public:
     }
     std::vector<state::LinkRecord> records;
     for (const auto *link : wired) {
-      LTB_CHECK(configure(run, *link));
+      LTB_CHECK(settings(run, *link, true));
       records.push_back(link_record(run, *link, state::RecordStatus::up));
     }
     LTB_CHECK(store.transaction([&]() -> Status {
@@ -241,9 +367,36 @@ public:
     return {};
   }
 
-  Status configure(Run &, const plan::PlannedLink &) override { return {}; }
+  Status configure(Run &run, const plan::PlannedLink &link) override {
+    return settings(run, link, false);
+  }
 
 private:
+  /// The container end shapes what it sends inside its node; the port shapes what the bridge
+  /// sends to it. A cable pulled is the port down (the node's end then has no carrier).
+  static Status settings(Run &run, const plan::PlannedLink &link, bool fresh) {
+    const std::string port = host_of(run, link);
+    auto egress = [&](const topology::Endpoint &from) -> Result<Place> {
+      if (from.node == link.bridge_node) {
+        return Place{port};
+      }
+      if (is_vm(run, from.node)) {
+        return fail(fmt::format("what a VM sends into a segment cannot be shaped on the host "
+                                "(its tap's ingress)"),
+                    fmt::format("set the impairments on the other direction (packets leaving {}), "
+                                "or link the VM point to point",
+                                link.bridge_node));
+      }
+      LTB_TRY(ns, netns_of(run, from.node));
+      return Place{from.iface, std::move(ns)};
+    };
+    return apply_settings(run, link, fresh, egress, [&]() -> Result<std::vector<Place>> {
+      std::vector<Place> places;
+      places.push_back(Place{port});
+      return places;
+    });
+  }
+
   static std::string host_of(const Run &run, const plan::PlannedLink &link) {
     return plan::host_veth_name(run.plan.lab, link.key, link.container_end());
   }
@@ -296,8 +449,18 @@ state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::Re
     auto end = node_driver(*runtime).endpoint(run, node);
     return end ? end->runtime_id : std::string();
   };
-  return {run.plan.lab, link.key,     link.name,          link.a.node,        link.a.iface,
-          link.b.node,  link.b.iface, id_of(link.a.node), id_of(link.b.node), status};
+  state::LinkRecord record; // its impairments and carrier are put_link_state()'s
+  record.lab = run.plan.lab;
+  record.key = link.key;
+  record.name = link.name;
+  record.a_node = link.a.node;
+  record.a_iface = link.a.iface;
+  record.b_node = link.b.node;
+  record.b_iface = link.b.iface;
+  record.a_runtime_id = id_of(link.a.node);
+  record.b_runtime_id = id_of(link.b.node);
+  record.status = status;
+  return record;
 }
 
 } // namespace ltb::apply

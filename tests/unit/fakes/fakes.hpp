@@ -174,6 +174,8 @@ struct World {
   std::map<std::string, Bridge> bridges;                       // by name
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
+  std::map<std::pair<std::string, std::string>, net::Impairment> qdiscs; // (ns, name): egress
+  bool netem = true;                      // the kernel has netem (FakeTc)
   std::map<std::string, DhcpServer> dhcp;                      // by lab directory
   std::map<std::string, RelayProcess> relays;                  // by lab directory
   std::set<std::string> overlays;                              // files
@@ -196,6 +198,7 @@ struct World {
     }
     auto iface = it->second;
     ifaces.erase(it);
+    qdiscs.erase({ns, name});
     for (auto r = redirects.begin(); r != redirects.end();) {
       r = (ns.empty() && (r->first == name || r->second == name)) ? redirects.erase(r) : ++r;
     }
@@ -659,6 +662,69 @@ private:
   World &m_w;
 };
 
+/// Traffic control and link state on World's interfaces: what each interface's egress does
+/// (qdiscs), whether it is up. With world.netem false, netem is missing as on this machine.
+class FakeTc final : public net::Tc {
+public:
+  explicit FakeTc(World &world) : m_w(world) {}
+
+  Status set_impairment(const std::string &name, int netns_fd,
+                        const net::Impairment &impairment) override {
+    LTB_CHECK(m_w.faults.check("set_impairment", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    if (!m_w.ifaces.count({ns, name})) {
+      return fail(fmt::format("cannot find interface {}: No such device", name));
+    }
+    ++calls;
+    const bool netem = impairment.delay_us || impairment.jitter_us || impairment.loss_pct > 0 ||
+                       impairment.corrupt_pct > 0 || impairment.duplicate_pct > 0 ||
+                       impairment.reorder_pct > 0;
+    if (netem && !m_w.netem) {
+      Error e{"the kernel has no netem qdisc", "use the relay"};
+      e.kind = ErrorKind::not_supported;
+      return tl::unexpected(e);
+    }
+    if (impairment.empty()) {
+      m_w.qdiscs.erase({ns, name});
+    } else {
+      m_w.qdiscs[{ns, name}] = impairment;
+    }
+    return {};
+  }
+  Result<bool> netem_available() override {
+    LTB_CHECK(m_w.faults.check("netem_available", ""));
+    std::lock_guard lock(m_w.mutex);
+    return m_w.netem;
+  }
+  Status set_link_state(const std::string &name, int netns_fd, bool up) override {
+    LTB_CHECK(m_w.faults.check("set_link_state", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    auto it = m_w.ifaces.find({ns, name});
+    if (it == m_w.ifaces.end()) {
+      return fail(fmt::format("cannot find interface {}: No such device", name));
+    }
+    it->second.up = up;
+    return {};
+  }
+  int calls = 0; // set_impairment calls that reached an interface
+
+private:
+  /// Caller holds the mutex. "" for the host, "pid:N" for a container's namespace.
+  Result<std::string> ns_of(int fd) {
+    if (fd < 0) {
+      return std::string();
+    }
+    auto it = m_w.netns_fds.find(fd);
+    if (it == m_w.netns_fds.end()) {
+      return fail(fmt::format("fake tc: fd {} is no namespace", fd));
+    }
+    return it->second;
+  }
+  World &m_w;
+};
+
 class FakeOvs final : public net::Ovs {
 public:
   explicit FakeOvs(World &world) : m_w(world) {}
@@ -1084,6 +1150,7 @@ struct FakeBackends {
   FakeDhcp dhcp{world};
   FakeOverlays overlays{world};
   FakeRelay relay{world};
+  FakeTc tc{world};
 
   apply::Backends backends(state::Store &store) {
     apply::Backends b;
@@ -1096,6 +1163,7 @@ struct FakeBackends {
     b.dhcp = &dhcp;
     b.overlays = &overlays;
     b.relay = &relay;
+    b.tc = &tc;
     return b;
   }
 };

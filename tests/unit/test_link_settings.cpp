@@ -1,0 +1,369 @@
+// Link impairments and carrier on the fakes: the kernel path (netem/tbf on the right interface of
+// each kind of link), reconcile without touching nodes, run-time changes kept or replaced by the
+// file, `ltb link down|up`, and the choice between the kernel and the relay.
+#include "fakes/harness.hpp"
+#include "service/links.hpp"
+
+#include <cstdlib>
+#include <doctest/doctest.h>
+
+using namespace ltb;
+using fakes::Harness;
+
+namespace {
+
+topology::Impairments delay(std::uint64_t ms) {
+  topology::Impairments i;
+  i.delay_us = ms * 1000;
+  return i;
+}
+
+topology::Link r1_r2() {
+  auto link = fakes::make_link("r1", "eth1", "r2", "eth1");
+  link.name = "r1-r2";
+  link.name_given = true;
+  return link;
+}
+
+topology::Topology pair_lab() {
+  auto t = fakes::make_lab("imp");
+  t.nodes = {fakes::container_node("r1"), fakes::container_node("r2")};
+  t.links = {r1_r2()};
+  return t;
+}
+
+void impair_both(topology::Link &link, const topology::Impairments &i) {
+  link.impair_a = link.impair_b = i;
+  link.impair_a_set = link.impair_b_set = true;
+}
+
+std::string ns_of(Harness &h, const std::string &lab, const std::string &node) {
+  std::lock_guard lock(h.fakes.world.mutex);
+  const auto &c = h.fakes.world.containers.at(plan::container_name(lab, node));
+  return fmt::format("pid:{}", c.pid);
+}
+
+std::optional<net::Impairment> qdisc(Harness &h, const std::string &ns, const std::string &name) {
+  std::lock_guard lock(h.fakes.world.mutex);
+  auto it = h.fakes.world.qdiscs.find({ns, name});
+  return it == h.fakes.world.qdiscs.end() ? std::nullopt : std::optional(it->second);
+}
+
+bool iface_up(Harness &h, const std::string &ns, const std::string &name) {
+  std::lock_guard lock(h.fakes.world.mutex);
+  return h.fakes.world.ifaces.at({ns, name}).up;
+}
+
+state::LinkRecord link_record(Harness &h, const std::string &lab) {
+  auto links = h.store->links(lab);
+  REQUIRE(links);
+  REQUIRE(links->size() == 1);
+  return links->front();
+}
+
+std::vector<plan::ActionKind> kinds_of(const plan::Plan &plan) {
+  std::vector<plan::ActionKind> kinds;
+  for (const auto &action : plan.actions) {
+    kinds.push_back(action.kind);
+  }
+  return kinds;
+}
+
+std::string container_id(Harness &h, const std::string &lab, const std::string &node) {
+  std::lock_guard lock(h.fakes.world.mutex);
+  return h.fakes.world.containers.at(plan::container_name(lab, node)).id;
+}
+
+/// A session over the harness's state file.
+struct Service {
+  service::Context context;
+  service::Caller caller{0, "tester"};
+  service::CancelToken cancel;
+  service::NullSink sink;
+  service::Session session{context, caller, cancel, sink};
+  explicit Service(Harness &h) { context.state_path = h.dir.file("state.db"); }
+};
+
+} // namespace
+
+TEST_CASE("link settings: the file's impairments go on each end's egress, inside its node") {
+  Harness h;
+  auto t = pair_lab();
+  impair_both(t.links[0], delay(50));
+  t.links[0].impair_b.rate_bps = 10'000'000;
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE(report->ok());
+  auto a = qdisc(h, ns_of(h, "imp", "r1"), "eth1");
+  auto b = qdisc(h, ns_of(h, "imp", "r2"), "eth1");
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->delay_us == 50'000);
+  CHECK(a->rate_bps == 0);
+  CHECK(b->rate_bps == 10'000'000);
+  auto record = link_record(h, "imp");
+  CHECK(record.impair_a == "delay=50000");
+  CHECK(record.impair_b == "delay=50000 rate=10000000");
+  CHECK(record.file_impair_a == "delay=50000");
+  CHECK(record.impair_via == "kernel");
+  CHECK_FALSE(record.override_a);
+  auto again = h.plan_up(t);
+  REQUIRE(again);
+  CHECK(again->empty());
+}
+
+TEST_CASE("link settings: changing only impairments recreates no node and no link") {
+  Harness h;
+  auto t = pair_lab();
+  REQUIRE(h.up(t)->ok());
+  const auto r1 = container_id(h, "imp", "r1");
+  CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r1"), "eth1"));
+
+  impair_both(t.links[0], delay(20));
+  t.links[0].impair_a.loss_pct = 20;
+  auto plan = h.plan_up(t);
+  REQUIRE(plan);
+  REQUIRE(kinds_of(*plan) == std::vector{plan::ActionKind::set_impairment});
+  CHECK(plan::describe(plan->actions[0], *plan) ==
+        "set link r1-r2: r1:eth1 delay 20ms, loss 20%; r2:eth1 delay 20ms "
+        "[impairments changed]");
+  REQUIRE(h.up(t)->ok());
+  CHECK(container_id(h, "imp", "r1") == r1);
+  CHECK(qdisc(h, ns_of(h, "imp", "r1"), "eth1")->loss_pct == 20);
+  CHECK(qdisc(h, ns_of(h, "imp", "r2"), "eth1")->delay_us == 20'000);
+
+  // Back to none: the qdiscs go, still without touching the nodes.
+  t.links[0] = r1_r2();
+  plan = h.plan_up(t);
+  REQUIRE(kinds_of(*plan) == std::vector{plan::ActionKind::set_impairment});
+  REQUIRE(h.up(t)->ok());
+  CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r1"), "eth1"));
+  CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r2"), "eth1"));
+  CHECK(container_id(h, "imp", "r1") == r1);
+  CHECK(h.plan_up(t)->empty());
+}
+
+TEST_CASE("link settings: a recreated node's link gets its impairments and carrier again") {
+  Harness h;
+  auto t = pair_lab();
+  impair_both(t.links[0], delay(5));
+  REQUIRE(h.up(t)->ok());
+  Service s(h);
+  auto b = h.backends();
+  REQUIRE(service::set_link_state(s.session, b, {"imp", "r1-r2", false}));
+  // r2 is recreated (its image changed): the link is wired anew, and keeps both.
+  t.nodes[1].image = "ltb/frr:latest";
+  REQUIRE(h.up(t)->ok());
+  CHECK(qdisc(h, ns_of(h, "imp", "r2"), "eth1")->delay_us == 5'000);
+  CHECK(qdisc(h, ns_of(h, "imp", "r1"), "eth1")->delay_us == 5'000);
+  CHECK_FALSE(iface_up(h, ns_of(h, "imp", "r1"), "eth1"));
+  CHECK_FALSE(iface_up(h, ns_of(h, "imp", "r2"), "eth1"));
+  CHECK(link_record(h, "imp").down);
+}
+
+TEST_CASE("link settings: ltb link set changes one direction or both, and is recorded") {
+  Harness h;
+  auto t = pair_lab();
+  REQUIRE(h.up(t)->ok());
+  Service s(h);
+  auto b = h.backends();
+  const auto r1 = container_id(h, "imp", "r1");
+
+  auto set = service::set_link(s.session, b, {"", "r1:eth1", {{"delay", "50ms"}}, false});
+  REQUIRE_MESSAGE(set, set.error().message);
+  CHECK(set->a.impairments == "delay 50ms");
+  CHECK(set->a.source == "run time");
+  CHECK(set->b.impairments == "none");
+  CHECK(qdisc(h, ns_of(h, "imp", "r1"), "eth1")->delay_us == 50'000);
+  CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r2"), "eth1"));
+
+  // Fields not given keep their value; the link's name sets both directions.
+  set = service::set_link(s.session, b, {"imp", "r1-r2", {{"loss", "2%"}}, false});
+  REQUIRE(set);
+  CHECK(set->a.impairments == "delay 50ms, loss 2%");
+  CHECK(set->b.impairments == "loss 2%");
+  CHECK(container_id(h, "imp", "r1") == r1);
+
+  // `ltb up` of the unchanged file (which sets no impairments) keeps them.
+  auto plan = h.plan_up(t);
+  REQUIRE(plan);
+  CHECK(plan->empty());
+
+  // --reset: back to the file's (none).
+  set = service::set_link(s.session, b, {"imp", "r1-r2", {}, true});
+  REQUIRE(set);
+  CHECK(set->a.impairments == "none");
+  CHECK(set->a.source.empty());
+  CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r1"), "eth1"));
+}
+
+TEST_CASE("link settings: the file wins over a run-time change when it sets that direction") {
+  Harness h;
+  auto t = pair_lab();
+  t.links[0].impair_a = delay(10);
+  t.links[0].impair_a_set = true;
+  REQUIRE(h.up(t)->ok());
+  Service s(h);
+  auto b = h.backends();
+  REQUIRE(service::set_link(s.session, b, {"imp", "r1-r2", {{"delay", "99ms"}}, false}));
+  CHECK(qdisc(h, ns_of(h, "imp", "r1"), "eth1")->delay_us == 99'000);
+  CHECK(qdisc(h, ns_of(h, "imp", "r2"), "eth1")->delay_us == 99'000);
+
+  auto plan = h.plan_up(t);
+  REQUIRE(kinds_of(*plan) == std::vector{plan::ActionKind::set_impairment});
+  REQUIRE(h.up(t)->ok());
+  // Direction a: the file sets it, the file wins. Direction b: the file says nothing there, the
+  // run-time change stays.
+  CHECK(qdisc(h, ns_of(h, "imp", "r1"), "eth1")->delay_us == 10'000);
+  CHECK(qdisc(h, ns_of(h, "imp", "r2"), "eth1")->delay_us == 99'000);
+  auto record = link_record(h, "imp");
+  CHECK_FALSE(record.override_a);
+  CHECK(record.override_b == "delay=99000");
+  CHECK(h.plan_up(t)->empty());
+}
+
+TEST_CASE("link settings: bad values and unknown links are usage errors with help") {
+  Harness h;
+  REQUIRE(h.up(pair_lab())->ok());
+  Service s(h);
+  auto b = h.backends();
+  auto set = service::set_link(s.session, b, {"imp", "r1-r2", {{"delay", "50"}}, false});
+  REQUIRE_FALSE(set);
+  CHECK(set.error().message == "--delay 50: duration '50' has no unit");
+  CHECK(set.error().code == ExitCode::usage);
+  set = service::set_link(s.session, b, {"imp", "r1-r2", {{"jitter", "5ms"}}, false});
+  REQUIRE_FALSE(set);
+  CHECK(set.error().message == "jitter without delay on the packets leaving r1:eth1");
+  set = service::set_link(s.session, b, {"imp", "r1-r3", {{"delay", "5ms"}}, false});
+  REQUIRE_FALSE(set);
+  CHECK(set.error().message == "lab 'imp' has no link or link end 'r1-r3'");
+  CHECK(set.error().help == "did you mean 'r1-r2'?");
+  set = service::set_link(s.session, b, {"imp", "r1-r2", {}, false});
+  REQUIRE_FALSE(set);
+  CHECK(set.error().message == "nothing to change");
+}
+
+TEST_CASE("link settings: link down pulls the cable on both ends, up plugs it back") {
+  Harness h;
+  REQUIRE(h.up(pair_lab())->ok());
+  Service s(h);
+  auto b = h.backends();
+  auto down = service::set_link_state(s.session, b, {"imp", "r1-r2", false});
+  REQUIRE(down);
+  CHECK(down->state == "down");
+  CHECK_FALSE(iface_up(h, ns_of(h, "imp", "r1"), "eth1"));
+  CHECK_FALSE(iface_up(h, ns_of(h, "imp", "r2"), "eth1"));
+  // `ltb up` keeps it down.
+  CHECK(h.plan_up(pair_lab())->empty());
+  auto up = service::set_link_state(s.session, b, {"imp", "r2:eth1", true});
+  REQUIRE(up);
+  CHECK(up->state == "up");
+  CHECK(iface_up(h, ns_of(h, "imp", "r1"), "eth1"));
+  CHECK(iface_up(h, ns_of(h, "imp", "r2"), "eth1"));
+  auto list = service::list_links(s.session, {"imp"});
+  REQUIRE(list);
+  REQUIRE(list->size() == 1);
+  CHECK(list->front().name == "r1-r2");
+  CHECK(list->front().state == "up");
+}
+
+TEST_CASE("link settings: a VM link is shaped on the host interface the frames leave by") {
+  Harness h;
+  auto t = fakes::make_lab("vml");
+  t.nodes = {fakes::vm_node("v1"), fakes::container_node("c1")};
+  t.links = {fakes::make_link("v1", "eth1", "c1", "eth1")};
+  t.links[0].impair_a = delay(7); // leaving v1
+  t.links[0].impair_a_set = true;
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  const auto key = topology::link_key(t.links[0]);
+  // v1's frames arrive on its tap and are redirected out of c1's host end: shaped there.
+  auto shaped = qdisc(h, "", plan::host_veth_name("vml", key, "c1"));
+  REQUIRE(shaped);
+  CHECK(shaped->delay_us == 7'000);
+  CHECK_FALSE(qdisc(h, "", plan::host_veth_name("vml", key, "v1")));
+}
+
+TEST_CASE("link settings: a segment link is shaped in the node and on the bridge port") {
+  Harness h;
+  auto t = fakes::make_lab("sg");
+  t.nodes = {fakes::bridge_node("sw"), fakes::container_node("c1")};
+  t.links = {fakes::make_link("c1", "eth1", "sw", "p1")};
+  t.links[0].impair_a = delay(3);         // leaving c1
+  t.links[0].impair_b.rate_bps = 1000000; // leaving the bridge towards c1
+  t.links[0].impair_a_set = t.links[0].impair_b_set = true;
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  CHECK(qdisc(h, ns_of(h, "sg", "c1"), "eth1")->delay_us == 3'000);
+  const auto port = plan::host_veth_name("sg", topology::link_key(t.links[0]), "c1");
+  CHECK(qdisc(h, "", port)->rate_bps == 1'000'000);
+}
+
+TEST_CASE("link settings: without netem the kernel path says so and names the relay") {
+  Harness h;
+  h.fakes.world.netem = false;
+  auto t = pair_lab();
+  impair_both(t.links[0], delay(50));
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_FALSE(report->ok());
+  const auto errors = fakes::errors_of(*report);
+  CHECK(errors.find("impairments of the packets leaving r1:eth1: the kernel has no netem") !=
+        std::string::npos);
+}
+
+TEST_CASE("link settings: kernel or relay, by setting, environment, record, then netem") {
+  fakes::World world;
+  fakes::FakeTc tc(world);
+  bool fell_back = true;
+  ::unsetenv("LTB_IMPAIRMENTS");
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::automatic, tc, {}, fell_back) == false);
+  CHECK_FALSE(fell_back);
+  world.netem = false;
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::automatic, tc, {}, fell_back) == true);
+  CHECK(fell_back);
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::kernel, tc, {}, fell_back) == false);
+  CHECK_FALSE(fell_back);
+  world.netem = true;
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::relay, tc, {}, fell_back) == true);
+  state::LinkRecord relayed;
+  relayed.impair_via = "relay";
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::automatic, tc, {relayed}, fell_back) ==
+        true);
+  ::setenv("LTB_IMPAIRMENTS", "kernel", 1);
+  CHECK(apply::choose_relay_mode(topology::ImpairmentPath::automatic, tc, {relayed}, fell_back) ==
+        false);
+  ::setenv("LTB_IMPAIRMENTS", "netem", 1);
+  auto bad = apply::choose_relay_mode(topology::ImpairmentPath::automatic, tc, {}, fell_back);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message == "LTB_IMPAIRMENTS is 'netem'");
+  ::unsetenv("LTB_IMPAIRMENTS");
+}
+
+TEST_CASE("link settings: the state file keeps impairments and carrier across put_link") {
+  Harness h;
+  REQUIRE(h.up(pair_lab())->ok());
+  auto record = link_record(h, "imp");
+  record.impair_a = "delay=1000";
+  record.override_b = "";
+  record.down = true;
+  record.impair_via = "relay";
+  REQUIRE(h.store->put_link_state(record));
+  auto plain = record;
+  plain.impair_a.clear();
+  plain.override_b.reset();
+  plain.down = false;
+  REQUIRE(h.store->put_link(plain)); // as a rewire writes it: settings stay
+  auto read = link_record(h, "imp");
+  CHECK(read.impair_a == "delay=1000");
+  CHECK(read.override_b == std::optional<std::string>(""));
+  CHECK_FALSE(read.override_a);
+  CHECK(read.down);
+  CHECK(read.impair_via == "relay");
+  state::LinkRecord unknown;
+  unknown.lab = "imp";
+  unknown.key = "nope";
+  CHECK_FALSE(h.store->put_link_state(unknown));
+}
