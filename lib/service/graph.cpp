@@ -3,6 +3,7 @@
 #include "service/backends.hpp"
 #include "service/nodes.hpp"
 #include "service/status.hpp"
+#include "topology/impairments.hpp"
 #include "topology/kinds.hpp"
 
 #include <map>
@@ -67,9 +68,67 @@ Result<std::optional<Live>> live_state(const Session &session, const std::string
   return std::optional<Live>(std::move(live));
 }
 
-// Impairments: none in the model yet (the lab file's `impairments` and `ltb link set` come with
-// the link impairments work); graph::Link::impairments is where they go, and every renderer
-// already shows them.
+/// An impairment's fields as a lab file writes them: {"delay", "50ms"}, {"loss", "2%"}.
+std::vector<std::pair<std::string, std::string>> values_of(const topology::Impairments &i) {
+  std::vector<std::pair<std::string, std::string>> values;
+  auto duration = [&](const char *field, std::uint64_t us) {
+    if (us != 0) {
+      values.emplace_back(field, topology::format_duration(us));
+    }
+  };
+  auto percent = [&](const char *field, double pct) {
+    if (pct != 0) {
+      values.emplace_back(field, topology::format_percent(pct));
+    }
+  };
+  duration("delay", i.delay_us);
+  duration("jitter", i.jitter_us);
+  percent("loss", i.loss_pct);
+  percent("corrupt", i.corrupt_pct);
+  percent("duplicate", i.duplicate_pct);
+  percent("reorder", i.reorder_pct);
+  if (i.rate_bps != 0) {
+    values.emplace_back("rate", topology::format_rate(i.rate_bps));
+  }
+  return values;
+}
+
+/// A link's impairments: one entry for both directions when they are the same, else one for
+/// each direction that has any (A: the packets leaving end a).
+std::vector<graph::Impairment> impairments_of(const graph::Link &link,
+                                              const topology::Impairments &a,
+                                              const topology::Impairments &b) {
+  std::vector<graph::Impairment> out;
+  if (a == b) {
+    if (!a.empty()) {
+      out.push_back({"both", values_of(a)});
+    }
+    return out;
+  }
+  const std::string a_end = link.a.node + ":" + link.a.iface;
+  const std::string b_end = link.b.node + ":" + link.b.iface;
+  if (!a.empty()) {
+    out.push_back({a_end + "->" + b_end, values_of(a)});
+  }
+  if (!b.empty()) {
+    out.push_back({b_end + "->" + a_end, values_of(b)});
+  }
+  return out;
+}
+
+/// What a recorded link applies now, one direction ("" = nothing).
+topology::Impairments applied(const std::string &text) {
+  return topology::decode_impairments(text).value_or(topology::Impairments{});
+}
+
+/// A deployed link as the graph shows it: its state (down when pulled with `ltb link down`) and
+/// the impairments applied now.
+void draw_recorded(graph::Link &drawn, const state::LinkRecord &record,
+                   const std::map<std::string, std::string> &node_states) {
+  drawn.state = record.down ? "down" : link_state(record, node_states);
+  drawn.impairments =
+      impairments_of(drawn, applied(record.impair_a), applied(record.impair_b));
+}
 
 } // namespace
 
@@ -99,10 +158,14 @@ Result<graph::Graph> graph_of_file(const Session &session, const topology::Topol
     drawn.type = link_type(kinds[link.a.node], kinds[link.b.node]);
     drawn.a = {link.a.node, link.a.iface};
     drawn.b = {link.b.node, link.b.iface};
+    drawn.impairments = impairments_of(drawn, link.impair_a, link.impair_b);
     if (live) {
       auto recorded = live->links.find(topology::link_key(link));
-      drawn.state = recorded == live->links.end() ? "missing"
-                                                  : link_state(recorded->second, live->node_states);
+      if (recorded == live->links.end()) {
+        drawn.state = "missing";
+      } else {
+        draw_recorded(drawn, recorded->second, live->node_states);
+      }
     }
     graph.links.push_back(std::move(drawn));
   }
@@ -137,7 +200,7 @@ Result<graph::Graph> graph_of_lab(const Session &session, const std::string &lab
     drawn.type = link_type(kinds[record.a_node], kinds[record.b_node]);
     drawn.a = {record.a_node, record.a_iface};
     drawn.b = {record.b_node, record.b_iface};
-    drawn.state = link_state(record, live->node_states);
+    draw_recorded(drawn, record, live->node_states);
     graph.links.push_back(std::move(drawn));
   }
   return graph;

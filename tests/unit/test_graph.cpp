@@ -220,8 +220,12 @@ topology:
     sw: {kind: ovs-bridge}
   links:
     - endpoints: ["r1:eth1", "h1:eth1"]
+      impairments: {delay: 50ms, loss: 2%}
     - endpoints: ["r1:eth2", "sw:p1"]
       name: lan
+    - endpoints:
+        - {node: r1, interface: eth3, impairments: {rate: 10mbit}}
+        - h1:eth2
 )");
   auto loaded = ltb::topology::load_file(tmp.file("lab.yaml"));
   REQUIRE(loaded);
@@ -232,8 +236,16 @@ topology:
   REQUIRE(drawn->nodes.size() == 3);
   CHECK(drawn->nodes[1].mgmt_ipv4 == "172.20.0.20");
   CHECK(drawn->nodes[0].state.empty());
-  REQUIRE(drawn->links.size() == 2);
+  REQUIRE(drawn->links.size() == 3);
   CHECK(drawn->links[0].type == "veth");
+  REQUIRE(drawn->links[0].impairments.size() == 1);
+  CHECK(drawn->links[0].impairments[0].direction == "both");
+  using Values = std::vector<std::pair<std::string, std::string>>;
+  CHECK(drawn->links[0].impairments[0].values == Values{{"delay", "50ms"}, {"loss", "2%"}});
+  CHECK(drawn->links[1].impairments.empty());
+  REQUIRE(drawn->links[2].impairments.size() == 1);
+  CHECK(drawn->links[2].impairments[0].direction == "r1:eth3->h1:eth2");
+  CHECK(drawn->links[2].impairments[0].values == Values{{"rate", "10mbit"}});
   CHECK(drawn->links[0].a.iface == "eth1");
   CHECK(drawn->links[1].type == "segment");
   CHECK(drawn->links[1].name == "lan");
