@@ -5,7 +5,10 @@
 # link into the relay and back. Checks: traffic crosses; delay shows in ping; loss lands within
 # the binomial 99.9 % bounds; a change takes effect without dropping the link; the relay never
 # reads back what it sends (no duplicates, no storm); a rate holds iperf3 TCP within 10 %; back to no impairment the redirects return
-# and no relay process, socket or file is left; a killed relay is seen as dead.
+# and no relay process, socket or file is left; a killed relay is seen as dead. Then a lab of two
+# containers in relay mode (LTB_IMPAIRMENTS=relay) with `delay: 20ms` on its link: the delay
+# shows, a killed relay is started again by the next `ltb up`, and `ltb down` leaves no relay
+# process, file or host interface.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v ping >/dev/null || fail "ping is missing (apt-get install iputils-ping)"
@@ -149,4 +152,50 @@ awk -v m="$median" 'BEGIN { exit !(m >= 75 && m <= 95) }' ||
 ltb relay-stop --lab-dir "$DIR"
 alive "$new" && fail "relay-stop left pid $new"
 [[ -z $(find "$DIR" -name 'relay*') ]] || fail "relay-stop left files"
+
+log "a lab in relay mode: the relay is started, supervised and removed with the lab"
+require_services "$k_busybox"
+lab=it-relay-$tag
+track_lab "$lab"
+cat >"$IT_TMP/lab.yaml" <<YAML
+name: $lab
+mgmt:
+  ipv4-subnet: 172.20.239.0/24
+topology:
+  nodes:
+    r1: {kind: linux, image: ltb/busybox:latest, exec: ["ip addr add 10.79.0.1/30 dev eth1"]}
+    r2: {kind: linux, image: ltb/busybox:latest, exec: ["ip addr add 10.79.0.2/30 dev eth1"]}
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+      impairments: {delay: 20ms}
+YAML
+LTB_IMPAIRMENTS=relay ltb up "$IT_TMP/lab.yaml"
+labdir=$(dirname "$LTB_STATE")/labs/$lab
+lab_rtt() {
+  local pid
+  pid=$(docker inspect --format '{{.State.Pid}}' "$(container_name "$lab" r1)")
+  nsenter -t "$pid" -n ping -n -c 5 -i 0.2 -W 2 10.79.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g |
+    awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "none") }'
+}
+median=$(lab_rtt)
+log "lab RTT with delay 20 ms (r1 -> r2 and back): $median ms"
+awk -v m="$median" 'BEGIN { exit !(m >= 38 && m <= 46) }' || fail "lab RTT $median ms, expected 40"
+pid=$(cat "$labdir/relay.pid")
+alive "$pid" || fail "no relay process for the lab"
+ltb status "$lab" >/dev/null
+kill -9 "$pid"
+for ((i = 0; i < 20; i++)); do
+  alive "$pid" || break
+  sleep 0.1
+done
+LTB_IMPAIRMENTS=relay ltb up "$IT_TMP/lab.yaml" >"$IT_TMP/up-again.txt" 2>&1 ||
+  fail "ltb up after the relay died: $(cat "$IT_TMP/up-again.txt")"
+new=$(cat "$labdir/relay.pid")
+[[ $new != "$pid" ]] && alive "$new" || fail "ltb up did not start the dead relay again"
+median=$(lab_rtt)
+awk -v m="$median" 'BEGIN { exit !(m >= 38 && m <= 46) }' || fail "RTT $median ms after the restart"
+ltb down --lab "$lab"
+alive "$new" && fail "ltb down left the relay (pid $new)"
+[[ -z $(find "$labdir" -name 'relay*' 2>/dev/null) ]] || fail "ltb down left relay files"
+[[ -z $(ip -o link show | grep "lv$(lab_hash "$lab")") ]] || fail "ltb down left host interfaces"
 log "ok"
