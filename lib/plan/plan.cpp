@@ -1090,6 +1090,8 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
                                          {record.b_node, record.b_iface, {}},
                                          0,
                                          bridge};
+    // What the link carries (impairments, carrier), for the ends `start` brings back.
+    link_settings(plan.links[record.key], nullptr, &record);
   }
   std::vector<const state::NodeRecord *> chosen;
   for (const auto &name : nodes) {

@@ -119,6 +119,13 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
   options.owner = session.caller.name;
   options.lab_dir = session.context.lab_dir(lab);
   options.stop_timeout = request.timeout_seconds;
+  if (!recorded.links.empty()) {
+    // Links come back wired as `ltb up` wired them: through the relay or not.
+    bool fell_back = false;
+    LTB_TRY(relay, apply::choose_relay_mode(topology::ImpairmentPath::automatic, *backends.tc,
+                                            recorded.links, fell_back));
+    options.relay_mode = relay;
+  }
   auto progress = session.events.progress(names);
   auto report = apply::apply_lifecycle(plan, desired.get(), backends, *progress, options);
   progress->finish();

@@ -76,6 +76,11 @@ LTB_IMPAIRMENTS=kernel expect_rc 0 ltb up "$IT_TMP/lab.yaml"
 LTB_IMPAIRMENTS=kernel expect_rc 0 ltb link set r1:eth1 --rate 5mbit
 in_node r1 tc qdisc show dev eth1 | grep -Eq 'tbf .*rate 5Mbit' ||
   fail "no tbf of 5Mbit on r1:eth1: $(in_node r1 tc qdisc show dev eth1)"
+# A stopped node's link ends are parked in another namespace, which drops their qdiscs: start
+# applies them again.
+LTB_IMPAIRMENTS=kernel expect_rc 0 ltb restart "$lab" --node r1
+in_node r1 tc qdisc show dev eth1 | grep -Eq 'tbf .*rate 5Mbit' ||
+  fail "no tbf of 5Mbit on r1:eth1 after ltb restart --node r1: $(in_node r1 tc qdisc show dev eth1)"
 if [[ $netem == no ]]; then
   LTB_IMPAIRMENTS=kernel expect_rc 1 ltb link set r1:eth1 --delay 5ms
   expect_output err "the kernel has no netem qdisc"
@@ -128,6 +133,13 @@ awk -v r="$rtt" 'BEGIN { exit !(r >= 95 && r <= 105) }' || fail "RTT $rtt ms is 
 expect_rc 0 ltb link list "$lab" --format json
 jq -e '.links[0] | .a.impairments == "delay 50ms" and .a.source == "file" and .b.impairments == "delay 50ms" and .state == "up"' "$IT_TMP/out" >/dev/null ||
   fail "ltb link list does not show the file's delay on both directions: $(cat "$IT_TMP/out")"
+log "a restarted node's link keeps its delay"
+expect_rc 0 ltb restart "$lab" --node r2
+ids=$(container_ids "$lab")
+retry 10 in_node r1 ping -c 1 -W 2 10.77.0.2 >/dev/null || fail "r1 cannot ping r2 after ltb restart --node r2"
+rtt=$(in_node r1 ping -q -c 10 -i 0.1 10.77.0.2 | awk -F'/' '/^rtt|^round-trip/ { print $5 }')
+log "RTT avg $rtt ms after the restart"
+awk -v r="$rtt" 'BEGIN { exit !(r >= 95 && r <= 105) }' || fail "RTT $rtt ms after ltb restart --node r2 is not 100 +- 5 ms"
 
 log "loss: 20% on the packets leaving r1:eth1, 2,000 pings"
 expect_rc 0 ltb link set r1:eth1 --delay 0 --loss 20%

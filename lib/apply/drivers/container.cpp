@@ -350,8 +350,11 @@ private:
           continue;
         }
       }
-      // What the link carried on this end (impairments) went with the old namespace's qdiscs.
-      if (auto configured = link_driver(link_type(run, *link)).configure(run, *link); !configured) {
+      // What the link carried on this end (impairments) went with the old namespace's qdiscs:
+      // nothing is applied on it now, so configure() applies this end's direction again.
+      plan::PlannedLink moved = *link;
+      (moved.a.node == action.node ? moved.applied_a : moved.applied_b) = {};
+      if (auto configured = link_driver(link_type(run, moved)).configure(run, moved); !configured) {
         return fail(with_context("link " + link->name, configured.error()));
       }
     }
