@@ -33,10 +33,13 @@ lab_ports=$(ovs-vsctl list-ports "$bridge" | sort | paste -sd ' ')
 # runs.
 mirrors() { ovs-vsctl --bare --columns=name find Mirror | sed '/^$/d' | grep -E "^lv$(lab_hash "$lab")" || true; }
 extra_ports() { ovs-vsctl list-ports "$bridge" | sort | paste -sd ' ' | sed "s|^$lab_ports\$||"; }
+lab_host_ifaces() { ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E "^lv$(lab_hash "$lab")" || true; }
+# The lab's own host interfaces (bridge ports; on a kernel without netem, the host ends of every
+# point-to-point link, joined through the impairment relay's redirects), as `ltb up` made them.
+lab_ifaces=$(lab_host_ifaces | sort | paste -sd ' ')
 host_mirror_ifaces() {
-  local known=" $lab_ports "
-  ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E "^lv$(lab_hash "$lab")" |
-    while read -r name; do [[ $known == *" $name "* ]] || echo "$name"; done
+  local known=" $lab_ports $lab_ifaces "
+  lab_host_ifaces | while read -r name; do [[ $known == *" $name "* ]] || echo "$name"; done
 }
 assert_no_mirror() {
   local m p i
