@@ -227,15 +227,14 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
       content = running_config(shown->out);
       how = shell;
       name = std::string(kind->saved_config);
-      // The node's own copy too (FRR's `write memory`), so that its daemons restart with it.
-      // Where its config is ltb's read-only copy of the startup-config that fails, and the saved
-      // file is what counts.
+      // The node's own copy too (FRR's `write memory` into its copy of the startup-config in
+      // the lab directory), so that its daemons restart with it.
       if (!kind->keep_config_command.empty()) {
         const std::vector<std::string> keep(kind->keep_config_command.begin(),
                                             kind->keep_config_command.end());
         auto kept = run(session.context, *store, lab, *recorded, keep);
         const std::string said = kept ? kept->out + kept->err : kept.error().message;
-        if (kept && kept->status == 0 && said.find("rror") == std::string::npos) {
+        if (kept && kept->status == 0 && said.find(kind->keep_config_ok) != std::string::npos) {
           how += " + " + util::shell_join(keep);
         } else {
           session.events.notice(fmt::format("note: `{}` in node '{}' failed ({}); its "

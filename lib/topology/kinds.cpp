@@ -85,6 +85,7 @@ const std::array k_kinds{
          .runtime_text = "container",
          .running_config_command = k_frr_show_config,
          .keep_config_command = k_frr_write_config,
+         .keep_config_ok = "[OK]",
          .saved_config = "frr.conf"},
     Kind{.name = "vm",
          .runtime = Runtime::vm,

@@ -57,6 +57,9 @@ struct Kind {
   /// keep that configuration itself (empty: none).
   std::span<const std::string_view> running_config_command = {};
   std::span<const std::string_view> keep_config_command = {};
+  /// What keep_config_command prints when it kept the configuration (FRR's `[OK]`: it also
+  /// complains that it cannot rename the mounted file aside first, and writes it in place).
+  std::string_view keep_config_ok = {};
   std::string_view saved_config = {}; // file name in DIR/NODE/
 };
 

@@ -53,6 +53,13 @@ for router in r1 r2 r3; do
   grep -q "Building configuration" "$saved/$router/frr.conf" && fail "$router's saved config keeps vtysh's banner"
 done
 grep -q '^ *ip ospf cost 77' "$saved/r1/frr.conf" || fail "the saved r1 config lacks the cost: $(cat "$saved/r1/frr.conf")"
+expect_output out "^r1 .*[+] vtysh -c 'write memory'"
+grep -q "write memory.*failed" "$IT_TMP/err" && fail "ltb save: $(cat "$IT_TMP/err")"
+
+log "FRR's write memory went to r1's own copy of its startup-config: a restart keeps the cost, the lab file's config is unchanged"
+grep -q 'ip ospf cost 77' "$IT_TMP/lab/frr-ospf/r1.conf" && fail "write memory changed the lab file's r1.conf"
+expect_rc 0 ltb restart "$lab" --node r1
+wait_until 30 has_cost 77 || fail "r1 eth1 has OSPF cost '$(cost)' after ltb restart --node r1, not the saved 77"
 [[ -s $saved/topology.yaml ]] || fail "no $saved/topology.yaml"
 grep -q '^# Three FRR routers' "$saved/topology.yaml" || fail "the saved lab file lost the example's comments"
 expect_rc 0 ltb validate "$saved/topology.yaml"

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <doctest/doctest.h>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 using namespace ltb;
 using fakes::Harness;
@@ -147,6 +149,52 @@ TEST_CASE("apply on fakes: root's key is a bind, another login's an exec, the us
   const auto &own = w.containers.at(plan::container_name(t.name, "r3"));
   CHECK(own.execs == std::vector<std::string>{script});
   CHECK(own.spec.binds == std::vector<std::string>{"/srv/keys:/root/.ssh:ro"});
+}
+
+TEST_CASE("apply on fakes: a startup-config is the node's own writable copy in the lab directory") {
+  Harness h;
+  auto t = fakes::make_lab("cfg");
+  t.nodes = {fakes::container_node("r1"), fakes::container_node("r2"), fakes::container_node("r3")};
+  const auto file = h.lab_dir(t.name) + "-r1.conf";
+  std::filesystem::create_directories(h.lab_dir(t.name));
+  std::ofstream(file) << "hostname r1\n";
+  t.nodes[0].startup_config_path = "/etc/frr/frr.conf";
+  t.nodes[0].startup_config = file;
+  t.nodes[1].startup_config_path = "/etc/ltb/startup-config";
+  t.nodes[1].startup_config_text = "ip addr add 10.0.0.2/30 dev eth1\n";
+  t.nodes[2].startup_config_path =
+      "/etc/frr/frr.conf"; // the kind's place, but nothing to put there
+  auto report = h.up(t);
+  REQUIRE(report);
+  INFO(fakes::errors_of(*report));
+  CHECK(report->ok());
+  auto content = [](const std::string &path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto &w = h.fakes.world;
+  std::lock_guard lock(w.mutex);
+  const auto r1_copy = h.lab_dir(t.name) + "/r1/startup-config";
+  CHECK(w.containers.at(plan::container_name(t.name, "r1")).spec.binds ==
+        std::vector<std::string>{r1_copy + ":/etc/frr/frr.conf"});
+  CHECK(content(r1_copy) == "hostname r1\n");
+  const auto r2_copy = h.lab_dir(t.name) + "/r2/startup-config";
+  CHECK(w.containers.at(plan::container_name(t.name, "r2")).spec.binds ==
+        std::vector<std::string>{r2_copy + ":/etc/ltb/startup-config"});
+  CHECK(content(r2_copy) == "ip addr add 10.0.0.2/30 dev eth1\n");
+  CHECK(w.containers.at(plan::container_name(t.name, "r3")).spec.binds.empty());
+}
+
+TEST_CASE("apply on fakes: a missing startup-config file fails its node with the path") {
+  Harness h;
+  auto t = fakes::make_lab("nocfg");
+  t.nodes = {fakes::container_node("r1")};
+  t.nodes[0].startup_config_path = "/etc/frr/frr.conf";
+  t.nodes[0].startup_config = h.lab_dir(t.name) + "-gone.conf";
+  auto report = h.up(t);
+  REQUIRE(report);
+  CHECK(!report->ok());
+  CHECK(fakes::errors_of(*report).find("gone.conf") != std::string::npos);
 }
 
 TEST_CASE("apply on fakes: a lab of VMs converges and goes") {

@@ -478,23 +478,30 @@ private:
     spec.labels[plan::k_label_owner] = run.options.owner;
     spec.labels[plan::k_label_hash] = topology::node_config_hash(node);
     spec.binds = node.binds;
-    if (!node.startup_config_path.empty()) {
-      std::string source = node.startup_config;
-      if (source.empty() && !node.startup_config_text.empty()) {
-        // Inline configuration: written into the lab directory, mounted like a file.
-        auto dir = fs::path(run.options.lab_dir) / node.name;
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        source = (dir / "startup-config").string();
-        std::ofstream out(source, std::ios::trunc);
+    if (!node.startup_config_path.empty() &&
+        (!node.startup_config.empty() || !node.startup_config_text.empty())) {
+      // The node gets its own copy, in the lab directory and writable, so that what the node
+      // saves (FRR's `write memory`) lasts across its restarts and `ltb save` while the lab
+      // file's startup-config stays as written. A recreated node starts from the file again.
+      auto dir = fs::path(run.options.lab_dir) / node.name;
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      const auto copy = (dir / "startup-config").string();
+      if (!node.startup_config.empty()) {
+        fs::copy_file(node.startup_config, copy, fs::copy_options::overwrite_existing, ec);
+        if (ec) {
+          return fail(fmt::format("cannot copy the startup configuration {} to {}: {}",
+                                  node.startup_config, copy, ec.message()),
+                      "check that the file exists and is readable");
+        }
+      } else {
+        std::ofstream out(copy, std::ios::trunc);
         out << node.startup_config_text;
         if (!out) {
-          return fail(fmt::format("cannot write the startup configuration to {}", source));
+          return fail(fmt::format("cannot write the startup configuration to {}", copy));
         }
       }
-      if (!source.empty()) {
-        spec.binds.push_back(source + ":" + node.startup_config_path + ":ro");
-      }
+      spec.binds.push_back(copy + ":" + node.startup_config_path);
     }
     spec.network = run.plan.network;
     spec.ipv4 = run.plan.addresses.at(node.name);
