@@ -369,3 +369,32 @@ TEST_CASE("lifecycle: what a pass did becomes node stopped or started events fro
   CHECK(started[0].attributes.at("command") == "start");
   CHECK(service::lifecycle_events("lc", {}, true, service::LifecycleAction::stop).empty());
 }
+
+TEST_CASE("lifecycle: a container that fails to stop gets its parked links back") {
+  Harness h;
+  auto t = chain();
+  up_ok(h, t);
+  const auto r2_ns = ns_of(h, "lc", "r2");
+  auto before = iface(h, r2_ns, "eth1");
+  REQUIRE(before);
+  h.fakes.world.faults.inject("stop_container", nodes_of(h, "lc").at("r2").runtime_id, 1);
+  auto report = h.lifecycle("lc", {"r2"}, true);
+  REQUIRE(report);
+  CHECK(!report->ok());
+  CHECK(fakes::errors_of(*report).find("injected failure of stop_container") != std::string::npos);
+  // Still running, with the same interfaces as before, nothing parked.
+  CHECK(ns_of(h, "lc", "r2") == r2_ns);
+  auto after = iface(h, r2_ns, "eth1");
+  REQUIRE(after);
+  CHECK(after->mac == before->mac);
+  CHECK(after->peer_ns == ns_of(h, "lc", "r1"));
+  REQUIRE(iface(h, r2_ns, "eth2"));
+  CHECK(iface(h, r2_ns, "eth2")->peer_ns == ns_of(h, "lc", "r3"));
+  auto objects = h.store->objects("lc").value();
+  CHECK(std::none_of(objects.begin(), objects.end(),
+                     [](const auto &o) { return o.type == state::ObjectType::parked; }));
+  CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::running);
+  // The next stop goes through.
+  run_ok(h, "lc", {"r2"}, true);
+  CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::stopped);
+}

@@ -150,6 +150,12 @@ public:
       }
       if (auto stopped = run.b.docker->stop_container(info->id, run.options.stop_timeout);
           !stopped) {
+        // It still runs: its links go back to it rather than waiting for a start.
+        if (auto back = unpark_links(run, action, info->pid); !back) {
+          run.progress.notice(fmt::format("notice: node {}: its links stay parked ({}); "
+                                          "`ltb start` brings them back",
+                                          node, back.error().message));
+        }
         return context(stopped.error());
       }
     }
