@@ -197,6 +197,15 @@ TEST_CASE("lifecycle: a VM is shut down and kept, its taps stay, and it boots ag
   CHECK_MESSAGE(plan->empty(), fakes::describe_plan(*plan));
 
   run_ok(h, "mx", {"v1"}, false);
+  {
+    // libvirt made the segment NIC's port again; ltb's ids are back on it.
+    std::lock_guard lock(h.fakes.world.mutex);
+    const auto port = plan::host_veth_name("mx", topology::link_key(t.links[3]), "v1");
+    const auto &ports = h.fakes.world.bridges.at(plan::bridge_name("mx", "sw")).ports;
+    REQUIRE(ports.count(port));
+    CHECK(ports.at(port).at(plan::k_ovs_owner) == topology::link_key(t.links[3]));
+    CHECK(ports.at(port).at(plan::k_ovs_lab) == "mx");
+  }
   CHECK(nodes_of(h, "mx").at("v1").runtime_id == uuid);
   CHECK(nodes_of(h, "mx").at("v1").status == state::RecordStatus::running);
   auto replan = h.plan_up(t);

@@ -218,6 +218,7 @@ public:
       return fail(with_context("VM " + action.node, info.error()));
     }
     run.book.set_vm(action.node, info->uuid);
+    LTB_CHECK(segment_ports_back(run, action));
     return run.set_node_status(action.node, state::RecordStatus::running, info->uuid);
   }
 
@@ -241,6 +242,32 @@ public:
   Access access() const override { return {Access::Exec::ssh, true, Access::Capture::host_tap}; }
 
 private:
+  /// libvirt made the ports of the VM's segment NICs again as it booted, without ltb's
+  /// external_ids and without what the link carried on them (the port shapes what the bridge
+  /// sends to the VM): both are set again.
+  static Status segment_ports_back(Run &run, const plan::Action &action) {
+    const auto &lab = run.plan.lab;
+    for (const auto &key : action.links) {
+      auto it = run.plan.links.find(key);
+      if (it == run.plan.links.end() || it->second.bridge_node.empty()) {
+        continue;
+      }
+      plan::PlannedLink link = it->second;
+      const auto port = plan::host_veth_name(lab, key, link.container_end());
+      const std::vector<net::OvsPort> ports{
+          {port, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, key}}}};
+      if (auto added = run.b.ovs->add_ports(plan::bridge_name(lab, link.bridge_node), ports);
+          !added) {
+        return fail(with_context("VM " + action.node + ": link " + link.name, added.error()));
+      }
+      (link.a.node == link.bridge_node ? link.applied_a : link.applied_b) = {};
+      if (auto configured = link_driver(link_type(run, link)).configure(run, link); !configured) {
+        return fail(with_context("VM " + action.node, configured.error()));
+      }
+    }
+    return {};
+  }
+
   static Status mark_removing(Run &run, const std::string &node) {
     LTB_TRY(nodes, run.b.store->nodes(run.plan.lab));
     for (auto record : nodes) {
