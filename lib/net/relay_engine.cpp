@@ -88,7 +88,8 @@ void ImpairedPath::delay(Frame frame, std::int64_t now, bool reordered) {
     }
     when += std::max<std::int64_t>(delay, 0);
   }
-  m_delayed.emplace(std::make_pair(when, m_sequence++), std::move(frame));
+  m_delayed.push_back(Held{when, m_sequence++, std::move(frame)});
+  std::push_heap(m_delayed.begin(), m_delayed.end(), later);
 }
 
 void ImpairedPath::refill(std::int64_t when) {
@@ -139,7 +140,7 @@ std::optional<std::int64_t> ImpairedPath::queue_due() const {
 std::optional<std::int64_t> ImpairedPath::next_due() const {
   std::optional<std::int64_t> due = queue_due();
   if (!m_delayed.empty()) {
-    auto delayed = m_delayed.begin()->first.first;
+    auto delayed = m_delayed.front().when;
     due = due ? std::min(*due, delayed) : delayed;
   }
   return due;
@@ -150,7 +151,7 @@ void ImpairedPath::pop_due(std::int64_t now, std::vector<Frame> &out) {
     auto queued = queue_due();
     std::optional<std::int64_t> delayed;
     if (!m_delayed.empty()) {
-      delayed = m_delayed.begin()->first.first;
+      delayed = m_delayed.front().when;
     }
     if (queued && *queued <= now && (!delayed || *queued <= *delayed)) {
       refill(*queued);
@@ -165,12 +166,14 @@ void ImpairedPath::pop_due(std::int64_t now, std::vector<Frame> &out) {
     if (!delayed || *delayed > now) {
       return;
     }
-    auto node = m_delayed.extract(m_delayed.begin());
+    std::pop_heap(m_delayed.begin(), m_delayed.end(), later);
+    Frame frame = std::move(m_delayed.back().frame);
+    m_delayed.pop_back();
     if (m_impairment.rate_bps == 0 && m_queue.empty()) {
-      out.push_back(std::move(node.mapped()));
+      out.push_back(std::move(frame));
       ++m_stats.sent;
     } else {
-      enqueue(std::move(node.mapped()), *delayed);
+      enqueue(std::move(frame), *delayed);
     }
   }
 }

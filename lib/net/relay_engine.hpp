@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -86,8 +85,17 @@ private:
   Rng m_rng;
   PathStats m_stats;
   std::uint64_t m_sequence = 0;
-  // netem's time-ordered queue: (time to send, arrival sequence) -> frame.
-  std::map<std::pair<std::int64_t, std::uint64_t>, Frame> m_delayed;
+  // netem's time-ordered queue: a binary min-heap on (time to send, arrival sequence), in a
+  // vector, so that holding a frame allocates nothing once the vector has grown.
+  struct Held {
+    std::int64_t when;
+    std::uint64_t sequence;
+    Frame frame;
+  };
+  static bool later(const Held &x, const Held &y) {
+    return x.when != y.when ? x.when > y.when : x.sequence > y.sequence;
+  }
+  std::vector<Held> m_delayed;
   // tbf: the queue, its bytes, the tokens (bits x 1e9, so integer arithmetic stays exact).
   std::deque<Frame> m_queue;
   std::uint64_t m_queued_bytes = 0;
