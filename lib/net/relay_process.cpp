@@ -2,7 +2,12 @@
 // end, a timerfd for the next frame due, the control socket and a signalfd. Frames are read with
 // their virtio-net header (PACKET_VNET_HDR), so that checksum-offloaded and GSO frames from the
 // containers' veths cross intact, and written back the same way; a VLAN tag the kernel lifted off
-// (auxdata) is put back in the frame.
+// is put back in the frame.
+//
+// Per frame the relay makes no system call and no allocation of its own: frames arrive in a
+// mapped receive ring, leave in batches (sendmmsg) from a second socket per end, and a frame that
+// the impairments do not hold is sent straight from its ring slot. What they hold is copied into
+// a buffer taken from a pool. The timer is set only when the next due time changes.
 
 #include "net/relay.hpp"
 #include "net/relay_engine.hpp"
@@ -27,6 +32,7 @@
 #include <set>
 #include <sstream>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -53,8 +59,17 @@ constexpr std::uint8_t k_needs_csum = 1; // k_needs_csum
 constexpr std::uint8_t k_gso_none = 0;   // k_gso_none
 constexpr std::size_t k_vnet = sizeof(VnetHeader);
 static_assert(k_vnet == 10);
-constexpr std::size_t k_batch = 32;
+constexpr std::size_t k_batch = 64; // frames per sendmmsg, and per round over a port's ring
+constexpr std::size_t k_rounds = 8; // rounds per port and wake-up: a busy port starves no other
 constexpr std::size_t k_buffer = 65536 + 64; // a GSO frame, its header and a VLAN tag
+// The receive ring: 1024 slots of 2 KiB (2 MiB per link end), in blocks of 64 KiB. A slot holds
+// a frame of 1500 bytes of MTU with its headers; a bigger one goes through the socket (COPY).
+constexpr unsigned k_slot_size = 2048;
+constexpr unsigned k_slots = 1024;
+constexpr unsigned k_ring_block = 65536;
+// Where the kernel puts the frame in a slot at the least: after its header and the address.
+constexpr std::size_t k_slot_header = TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll);
+constexpr std::size_t k_spare_buffers = 4096; // buffers the pool keeps for held frames
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -97,10 +112,67 @@ struct Source {
   int side = 0; // 0: end a's interface, 1: end b's
 };
 
+/// A packet socket's receive ring (PACKET_RX_RING, TPACKET_V2), mapped into the relay: the kernel
+/// copies each frame into the next slot and hands the slot over (TP_STATUS_USER); the relay reads
+/// it in place and hands it back (TP_STATUS_KERNEL). No system call per frame or per batch, and
+/// no socket buffer to clone, queue and free.
+class RxRing {
+public:
+  RxRing() = default;
+  RxRing(RxRing &&other) noexcept { swap(other); }
+  RxRing &operator=(RxRing &&other) noexcept {
+    swap(other);
+    return *this;
+  }
+  RxRing(const RxRing &) = delete;
+  RxRing &operator=(const RxRing &) = delete;
+  ~RxRing() {
+    if (m_base != nullptr) {
+      ::munmap(m_base, m_size);
+    }
+  }
+
+  /// Maps the ring that PACKET_RX_RING made on `fd`.
+  bool map(int fd) {
+    m_size = static_cast<std::size_t>(k_slots) * k_slot_size;
+    void *base = ::mmap(nullptr, m_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+      return false;
+    }
+    m_base = static_cast<std::uint8_t *>(base);
+    return true;
+  }
+
+  /// The slot at the head when the kernel has filled it, else nullptr.
+  tpacket2_hdr *ready() const {
+    auto *slot = reinterpret_cast<tpacket2_hdr *>(m_base + std::size_t{m_head} * k_slot_size);
+    return (__atomic_load_n(&slot->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? slot
+                                                                                       : nullptr;
+  }
+  void advance() { m_head = (m_head + 1) % k_slots; }
+  /// Hands a slot back: the relay no longer reads it.
+  static void release(tpacket2_hdr *slot) {
+    __atomic_store_n(&slot->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
+
+private:
+  void swap(RxRing &other) noexcept {
+    std::swap(m_base, other.m_base);
+    std::swap(m_size, other.m_size);
+    std::swap(m_head, other.m_head);
+  }
+
+  std::uint8_t *m_base = nullptr;
+  std::size_t m_size = 0;
+  unsigned m_head = 0;
+};
+
 struct Port {
   std::string name;
   int ifindex = 0;
-  Fd socket;
+  Fd rx;       // every frame arriving on the interface, through `ring`
+  Fd tx;       // what the relay sends; a socket of its own, kept out of epoll (see open_port)
+  RxRing ring; // after `rx`, so that it is unmapped before the socket closes
   bool failed = false; // its error was logged once
 };
 
@@ -111,16 +183,24 @@ struct Link {
   std::array<Source, 2> sources;
 };
 
-/// Opens a packet socket on `name`: every frame arriving on it, none that the relay sends.
-Result<Fd> open_port(const std::string &name, int ifindex) {
-  Fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.fd < 0) {
+/// Opens `name`'s two packet sockets: one receives every frame arriving on the interface (none
+/// that the relay sends) into a ring, the other sends. Sending on a socket that epoll watches
+/// would cost a walk of its wait queue for every frame sent (the kernel tells waiters of room to
+/// write when a frame is freed), so the sending socket is bound with protocol 0: it receives
+/// nothing and nobody waits on it.
+Result<Port> open_port(const std::string &name, int ifindex) {
+  Port port;
+  port.name = name;
+  port.ifindex = ifindex;
+  port.rx = Fd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  port.tx = Fd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (port.rx.fd < 0 || port.tx.fd < 0) {
     return fail(fmt::format("cannot open a packet socket: {}", std::strerror(errno)),
                 "the relay needs CAP_NET_RAW (run ltb as root)");
   }
   int one = 1;
   int big = 8 << 20;
-  auto option = [&](int level, int name_, const void *value, socklen_t size,
+  auto option = [&](const Fd &fd, int level, int name_, const void *value, socklen_t size,
                     const char *what) -> Status {
     if (::setsockopt(fd.fd, level, name_, value, size) != 0) {
       return fail(
@@ -128,36 +208,60 @@ Result<Fd> open_port(const std::string &name, int ifindex) {
     }
     return {};
   };
-  LTB_CHECK(option(SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR"));
-  LTB_CHECK(option(SOL_PACKET, PACKET_AUXDATA, &one, sizeof one, "PACKET_AUXDATA"));
+  // The receiving socket. The header option and the version come before the ring, which fixes
+  // the slots' layout.
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR"));
+  int version = TPACKET_V2;
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_VERSION, &version, sizeof version, "TPACKET_V2"));
+  // A frame too big for a slot (GSO, jumbo) is queued whole on the socket as well, its slot
+  // marked TP_STATUS_COPY; the socket buffer bounds those.
+  LTB_CHECK(
+      option(port.rx, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one, "PACKET_COPY_THRESH"));
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one, "PACKET_AUXDATA"));
   // Without it the socket would read back every frame the relay sends out of this interface.
-  LTB_CHECK(option(SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one, "PACKET_IGNORE_OUTGOING"));
-  if (::setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0) {
-    (void)::setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one,
+                   "PACKET_IGNORE_OUTGOING"));
+  if (::setsockopt(port.rx.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0) {
+    (void)::setsockopt(port.rx.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   }
-  if (::setsockopt(fd.fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) != 0) {
-    (void)::setsockopt(fd.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  tpacket_req ring{};
+  ring.tp_block_size = k_ring_block;
+  ring.tp_block_nr = k_slots * k_slot_size / k_ring_block;
+  ring.tp_frame_size = k_slot_size;
+  ring.tp_frame_nr = k_slots;
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_RX_RING, &ring, sizeof ring, "PACKET_RX_RING"));
+  if (!port.ring.map(port.rx.fd)) {
+    return fail(fmt::format("cannot map the receive ring of {}'s packet socket: {}", name,
+                            std::strerror(errno)));
   }
   packet_mreq promiscuous{};
   promiscuous.mr_ifindex = ifindex;
   promiscuous.mr_type = PACKET_MR_PROMISC; // undone by the kernel when the socket closes
-  LTB_CHECK(option(SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promiscuous, sizeof promiscuous,
+  LTB_CHECK(option(port.rx, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promiscuous, sizeof promiscuous,
                    "promiscuous mode"));
   sockaddr_ll address{};
   address.sll_family = AF_PACKET;
   address.sll_protocol = htons(ETH_P_ALL);
   address.sll_ifindex = ifindex;
-  if (::bind(fd.fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) {
+  if (::bind(port.rx.fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) {
     return fail(fmt::format("cannot bind a packet socket to {}: {}", name, std::strerror(errno)));
   }
-  return fd;
+  // The sending socket.
+  LTB_CHECK(option(port.tx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR"));
+  if (::setsockopt(port.tx.fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) != 0) {
+    (void)::setsockopt(port.tx.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  }
+  address.sll_protocol = 0;
+  if (::bind(port.tx.fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) {
+    return fail(fmt::format("cannot bind a packet socket to {}: {}", name, std::strerror(errno)));
+  }
+  return port;
 }
 
 /// Computes a checksum the sender left to offload, so that a corrupted frame fails it.
 void finish_checksum(std::uint8_t *frame, std::size_t size) {
   auto *header = reinterpret_cast<VnetHeader *>(frame);
-  if (!(header->flags & k_needs_csum) ||
-      header->gso_type != k_gso_none) {
+  if (!(header->flags & k_needs_csum) || header->gso_type != k_gso_none) {
     return;
   }
   std::size_t start = k_vnet + header->csum_start;
@@ -183,11 +287,7 @@ void finish_checksum(std::uint8_t *frame, std::size_t size) {
 
 class Server {
 public:
-  explicit Server(std::string dir) : m_dir(std::move(dir)) {
-    for (auto &message : m_messages) {
-      message.buffer.resize(k_buffer);
-    }
-  }
+  explicit Server(std::string dir) : m_dir(std::move(dir)) { m_big.resize(k_buffer); }
 
   /// Sets up the control socket, the timer, the signals, and the links of relay.conf. The reply
   /// text is what a reload answers ("ok" and the links it cannot serve).
@@ -250,6 +350,7 @@ public:
         case SourceKind::timer: {
           std::uint64_t expirations = 0;
           (void)::read(m_timer.fd, &expirations, sizeof expirations);
+          m_armed = 0; // it went off: send_due sets it again
           break;
         }
         case SourceKind::control:
@@ -270,10 +371,11 @@ public:
   }
 
 private:
-  struct Message {
-    std::vector<std::uint8_t> buffer;
-    std::array<std::uint8_t, CMSG_SPACE(sizeof(tpacket_auxdata))> control{};
-    iovec iov{};
+  /// A frame as received: its virtio-net header, then the Ethernet frame.
+  struct View {
+    std::uint8_t *data = nullptr;
+    std::size_t size = 0;
+    bool scratch = false; // in m_big (a frame too big for its slot), not in the ring
   };
 
   void watch(int fd, Source *source) {
@@ -314,22 +416,24 @@ private:
         auto &port = link->ports[static_cast<std::size_t>(side)];
         int ifindex = static_cast<int>(::if_nametoindex(names[side]->c_str()));
         if (ifindex == 0) {
-          port = Port{*names[side], 0, Fd(), true};
+          port = Port{};
+          port.name = *names[side];
+          port.failed = true;
           errors += fmt::format("error {} no interface {}\n", key, *names[side]);
           continue;
         }
         // A recreated interface (rewired link) has a new index: open it again.
-        if (port.socket.fd >= 0 && port.ifindex == ifindex && port.name == *names[side] &&
+        if (port.rx.fd >= 0 && port.ifindex == ifindex && port.name == *names[side] &&
             !port.failed) {
           continue;
         }
-        auto socket = open_port(*names[side], ifindex);
-        if (!socket) {
-          errors += fmt::format("error {} {}\n", key, socket.error().message);
+        auto opened = open_port(*names[side], ifindex);
+        if (!opened) {
+          errors += fmt::format("error {} {}\n", key, opened.error().message);
           continue;
         }
-        port = Port{*names[side], ifindex, std::move(*socket), false};
-        watch(port.socket.fd, &link->sources[static_cast<std::size_t>(side)]);
+        port = std::move(*opened);
+        watch(port.rx.fd, &link->sources[static_cast<std::size_t>(side)]);
       }
     }
     if (!errors.empty()) {
@@ -392,68 +496,107 @@ private:
     }
   }
 
-  void send_frame(Port &port, const std::uint8_t *data, std::size_t size) {
-    if (port.socket.fd < 0) {
-      return;
-    }
-    if (::send(port.socket.fd, data, size, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
-        errno != ENOBUFS) {
-      port_error(port, errno);
-    }
-  }
-
-  void receive(Link &link, int side) {
-    auto &in = link.ports[static_cast<std::size_t>(side)];
-    auto &out = link.ports[static_cast<std::size_t>(1 - side)];
-    auto &path = link.paths[static_cast<std::size_t>(side)];
-    for (int rounds = 0; rounds < 8; ++rounds) {
-      std::array<mmsghdr, k_batch> headers{};
-      for (std::size_t i = 0; i < k_batch; ++i) {
-        auto &message = m_messages[i];
-        // Room in front for a VLAN tag that the kernel lifted off.
-        message.iov = {message.buffer.data() + 4, message.buffer.size() - 4};
-        headers[i].msg_hdr.msg_iov = &message.iov;
-        headers[i].msg_hdr.msg_iovlen = 1;
-        headers[i].msg_hdr.msg_control = message.control.data();
-        headers[i].msg_hdr.msg_controllen = message.control.size();
-      }
-      int n = ::recvmmsg(in.socket.fd, headers.data(), k_batch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-          port_error(in, errno);
-        }
-        return;
-      }
-      auto now = now_ns();
-      for (int i = 0; i < n; ++i) {
-        auto &message = m_messages[static_cast<std::size_t>(i)];
-        std::uint8_t *frame = message.buffer.data() + 4;
-        std::size_t size = headers[static_cast<std::size_t>(i)].msg_len;
-        if (size < k_vnet + ETH_HLEN) {
-          continue;
-        }
-        restore_vlan(headers[static_cast<std::size_t>(i)].msg_hdr, frame, size);
-        if (path.idle() && path.impairment().empty()) {
-          send_frame(out, frame, size);
-          continue;
-        }
-        if (path.impairment().corrupt_pct > 0) {
-          finish_checksum(frame, size);
-        }
-        Frame held;
-        held.bytes.assign(frame, frame + size);
-        held.offset = static_cast<std::uint16_t>(k_vnet);
-        path.push(std::move(held), now);
-      }
-      if (static_cast<std::size_t>(n) < k_batch) {
-        return;
-      }
+  /// Adds a frame to the batch for `port`, sending the batch when it is full.
+  void queue_frame(Port &port, const std::uint8_t *data, std::size_t size) {
+    m_tx_iov[m_tx_count] = {const_cast<std::uint8_t *>(data), size};
+    m_tx_headers[m_tx_count] = {};
+    m_tx_headers[m_tx_count].msg_hdr.msg_iov = &m_tx_iov[m_tx_count];
+    m_tx_headers[m_tx_count].msg_hdr.msg_iovlen = 1;
+    if (++m_tx_count == k_batch) {
+      flush(port);
     }
   }
 
-  /// Puts back the 802.1Q tag the kernel handed over in auxdata: moves the header and the MACs
-  /// 4 bytes to the front (the buffer has room) and writes the tag after the MACs.
-  static void restore_vlan(msghdr &header, std::uint8_t *&frame, std::size_t &size) {
+  /// Sends the batch out of `port`. A frame the interface refuses is dropped, as a full queue
+  /// drops it, and the rest still go.
+  void flush(Port &port) {
+    std::size_t done = 0;
+    while (done < m_tx_count && port.tx.fd >= 0) {
+      int n = ::sendmmsg(port.tx.fd, &m_tx_headers[done], static_cast<unsigned>(m_tx_count - done),
+                         MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != ENOBUFS) {
+        port_error(port, errno);
+      }
+      ++done;
+    }
+    m_tx_count = 0;
+  }
+
+  std::vector<std::uint8_t> take_buffer() {
+    if (m_spare.empty()) {
+      std::vector<std::uint8_t> buffer;
+      buffer.reserve(k_slot_size);
+      return buffer;
+    }
+    auto buffer = std::move(m_spare.back());
+    m_spare.pop_back();
+    return buffer;
+  }
+
+  void recycle(std::vector<std::uint8_t> &&buffer) {
+    if (m_spare.size() < k_spare_buffers && buffer.capacity() <= k_slot_size) {
+      m_spare.push_back(std::move(buffer));
+    }
+  }
+
+  /// The frame in a filled slot, or nullopt when there is none to relay (a runt, or a frame too
+  /// big for its slot that the kernel could not queue whole).
+  std::optional<View> frame_in(Port &port, tpacket2_hdr &slot) {
+    View view;
+    if ((slot.tp_status & TP_STATUS_COPY) != 0) {
+      auto copied = read_whole(port);
+      if (!copied) {
+        return std::nullopt;
+      }
+      view = *copied;
+    } else if (slot.tp_snaplen < slot.tp_len || slot.tp_mac < k_slot_header + k_vnet) {
+      return std::nullopt;
+    } else {
+      view.data = reinterpret_cast<std::uint8_t *>(&slot) + slot.tp_mac - k_vnet;
+      view.size = k_vnet + slot.tp_snaplen;
+      if ((slot.tp_status & TP_STATUS_VLAN_VALID) != 0) {
+        std::uint16_t tpid =
+            (slot.tp_status & TP_STATUS_VLAN_TPID_VALID) != 0 ? slot.tp_vlan_tpid : ETH_P_8021Q;
+        if (slot.tp_mac < k_slot_header + k_vnet + 4) {
+          // No room in the slot to put the tag back: the frame moves to the scratch buffer.
+          std::memcpy(m_big.data() + 4, view.data, view.size);
+          view.data = m_big.data() + 4;
+          view.scratch = true;
+        }
+        insert_vlan(view.data, view.size, tpid, slot.tp_vlan_tci);
+      }
+    }
+    if (view.size < k_vnet + ETH_HLEN) {
+      return std::nullopt;
+    }
+    return view;
+  }
+
+  /// Reads the whole copy of a frame that did not fit in its slot, from the socket's queue.
+  std::optional<View> read_whole(Port &port) {
+    std::array<std::uint8_t, CMSG_SPACE(sizeof(tpacket_auxdata))> control{};
+    // Room in front for a VLAN tag that the kernel lifted off.
+    iovec iov{m_big.data() + 4, m_big.size() - 4};
+    msghdr header{};
+    header.msg_iov = &iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.data();
+    header.msg_controllen = control.size();
+    auto n = ::recvmsg(port.rx.fd, &header, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) {
+        port_error(port, errno);
+      }
+      return std::nullopt;
+    }
+    View view{m_big.data() + 4, static_cast<std::size_t>(n), true};
     for (cmsghdr *cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr;
          cmsg = CMSG_NXTHDR(&header, cmsg)) {
       if (cmsg->cmsg_level != SOL_PACKET || cmsg->cmsg_type != PACKET_AUXDATA) {
@@ -461,27 +604,85 @@ private:
       }
       tpacket_auxdata aux{};
       std::memcpy(&aux, CMSG_DATA(cmsg), sizeof aux);
-      if (!(aux.tp_status & TP_STATUS_VLAN_VALID)) {
+      if ((aux.tp_status & TP_STATUS_VLAN_VALID) != 0 && view.size >= k_vnet + ETH_HLEN) {
+        std::uint16_t tpid =
+            (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) != 0 ? aux.tp_vlan_tpid : ETH_P_8021Q;
+        insert_vlan(view.data, view.size, tpid, aux.tp_vlan_tci);
+      }
+    }
+    return view;
+  }
+
+  /// Relays what arrived on one side: from the ring straight into the batch for the other side
+  /// when the path holds nothing and does nothing, else into the path.
+  void receive(Link &link, int side) {
+    auto &in = link.ports[static_cast<std::size_t>(side)];
+    auto &out = link.ports[static_cast<std::size_t>(1 - side)];
+    auto &path = link.paths[static_cast<std::size_t>(side)];
+    if (in.rx.fd < 0) {
+      return;
+    }
+    for (std::size_t round = 0; round < k_rounds; ++round) {
+      std::size_t taken = 0;
+      std::int64_t now = 0;
+      for (; taken < k_batch; ++taken) {
+        auto *slot = in.ring.ready();
+        if (slot == nullptr) {
+          break;
+        }
+        m_taken[taken] = slot;
+        in.ring.advance();
+        auto view = frame_in(in, *slot);
+        if (!view) {
+          continue;
+        }
+        if (path.idle() && path.impairment().empty()) {
+          queue_frame(out, view->data, view->size);
+          if (view->scratch) {
+            flush(out); // before the next big frame takes the scratch buffer
+          }
+          continue;
+        }
+        Frame held;
+        held.bytes = take_buffer();
+        held.bytes.assign(view->data, view->data + view->size);
+        held.offset = static_cast<std::uint16_t>(k_vnet);
+        if (path.impairment().corrupt_pct > 0) {
+          finish_checksum(held.bytes.data(), held.bytes.size());
+        }
+        if (now == 0) {
+          now = now_ns();
+        }
+        path.push(std::move(held), now);
+      }
+      flush(out);
+      for (std::size_t i = 0; i < taken; ++i) {
+        RxRing::release(m_taken[i]);
+      }
+      if (taken < k_batch) {
         return;
       }
-      std::uint16_t tpid =
-          (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
-      std::memmove(frame - 4, frame, k_vnet + 12);
-      frame -= 4;
-      size += 4;
-      std::uint8_t *tag = frame + k_vnet + 12;
-      tag[0] = static_cast<std::uint8_t>(tpid >> 8);
-      tag[1] = static_cast<std::uint8_t>(tpid & 0xff);
-      tag[2] = static_cast<std::uint8_t>(aux.tp_vlan_tci >> 8);
-      tag[3] = static_cast<std::uint8_t>(aux.tp_vlan_tci & 0xff);
-      auto *vnet = reinterpret_cast<VnetHeader *>(frame);
-      if (vnet->flags & k_needs_csum) {
-        vnet->csum_start = static_cast<std::uint16_t>(vnet->csum_start + 4);
-      }
-      if (vnet->gso_type != k_gso_none) {
-        vnet->hdr_len = static_cast<std::uint16_t>(vnet->hdr_len + 4);
-      }
-      return;
+    }
+  }
+
+  /// Puts back the 802.1Q tag the kernel lifted off: moves the virtio-net header and the MACs
+  /// 4 bytes to the front (the caller leaves room) and writes the tag after the MACs.
+  static void insert_vlan(std::uint8_t *&frame, std::size_t &size, std::uint16_t tpid,
+                          std::uint16_t tci) {
+    std::memmove(frame - 4, frame, k_vnet + 12);
+    frame -= 4;
+    size += 4;
+    std::uint8_t *tag = frame + k_vnet + 12;
+    tag[0] = static_cast<std::uint8_t>(tpid >> 8);
+    tag[1] = static_cast<std::uint8_t>(tpid & 0xff);
+    tag[2] = static_cast<std::uint8_t>(tci >> 8);
+    tag[3] = static_cast<std::uint8_t>(tci & 0xff);
+    auto *vnet = reinterpret_cast<VnetHeader *>(frame);
+    if (vnet->flags & k_needs_csum) {
+      vnet->csum_start = static_cast<std::uint16_t>(vnet->csum_start + 4);
+    }
+    if (vnet->gso_type != k_gso_none) {
+      vnet->hdr_len = static_cast<std::uint16_t>(vnet->hdr_len + 4);
     }
   }
 
@@ -496,8 +697,13 @@ private:
         if (due && *due <= now) {
           m_out.clear();
           path.pop_due(now, m_out);
+          auto &port = link->ports[1 - side];
           for (const auto &frame : m_out) {
-            send_frame(link->ports[1 - side], frame.bytes.data(), frame.bytes.size());
+            queue_frame(port, frame.bytes.data(), frame.bytes.size());
+          }
+          flush(port);
+          for (auto &frame : m_out) {
+            recycle(std::move(frame.bytes));
           }
           due = path.next_due();
         }
@@ -506,13 +712,15 @@ private:
         }
       }
     }
-    itimerspec spec{};
-    if (next) {
-      auto when = std::max<std::int64_t>(*next, now + 1);
-      spec.it_value.tv_sec = when / 1'000'000'000;
-      spec.it_value.tv_nsec = when % 1'000'000'000;
+    std::int64_t when = next ? std::max<std::int64_t>(*next, now + 1) : 0;
+    if (when == m_armed) {
+      return;
     }
+    itimerspec spec{};
+    spec.it_value.tv_sec = when / 1'000'000'000;
+    spec.it_value.tv_nsec = when % 1'000'000'000;
     ::timerfd_settime(m_timer.fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+    m_armed = when;
   }
 
   std::string m_dir;
@@ -525,8 +733,15 @@ private:
   Source m_signal_source{SourceKind::signal};
   std::map<std::string, std::unique_ptr<Link>> m_links;
   std::set<Link *> m_live;
-  std::array<Message, k_batch> m_messages;
+  // The frames of one sendmmsg.
+  std::array<mmsghdr, k_batch> m_tx_headers{};
+  std::array<iovec, k_batch> m_tx_iov{};
+  std::size_t m_tx_count = 0;
+  std::array<tpacket2_hdr *, k_batch> m_taken{};  // ring slots read in this round
+  std::vector<std::uint8_t> m_big;                // a frame too big for a slot
+  std::vector<std::vector<std::uint8_t>> m_spare; // buffers for held frames
   std::vector<Frame> m_out;
+  std::int64_t m_armed = 0; // when the timer goes off; 0: not set
   bool m_stop = false;
 };
 
