@@ -344,6 +344,9 @@ public:
         switch (source->kind) {
         case SourceKind::port:
           if (m_live.count(source->link) != 0) {
+            if ((events[static_cast<std::size_t>(i)].events & EPOLLERR) != 0) {
+              take_error(*source->link, source->side);
+            }
             receive(*source->link, source->side);
           }
           break;
@@ -493,6 +496,17 @@ private:
     if (!port.failed) {
       log(fmt::format("{}: {}", port.name, std::strerror(error)));
       port.failed = true;
+    }
+  }
+
+  /// Reads (and so clears) a receiving socket's pending error, such as the interface going
+  /// away: epoll would report it again and again, and no read from the ring clears it.
+  void take_error(Link &link, int side) {
+    auto &port = link.ports[static_cast<std::size_t>(side)];
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::getsockopt(port.rx.fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error != 0) {
+      port_error(port, error);
     }
   }
 

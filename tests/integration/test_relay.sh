@@ -185,6 +185,16 @@ median=$(ping_median 10 0.1)
 # 20 + 60: A's direction came back from relay.conf (40 or 120 would mean it did not).
 awk -v m="$median" 'BEGIN { exit !(m >= 75 && m <= 95) }' ||
   fail "RTT $median ms, expected 20 + 60 ms from what relay.conf kept"
+
+log "an interface that goes away (its node's namespace went): logged once, and the relay idles"
+ip link del "$HB"
+wait_until 5 grep -q "$HB: " "$DIR/relay.log" || fail "the relay did not log that $HB went away"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+before=$(cpu_ticks "$new")
+sleep 2
+used=$(($(cpu_ticks "$new") - before))
+# A socket's pending error that nobody clears makes epoll report it forever: a busy loop.
+((used < 50)) || fail "the relay used $used ticks of CPU in 2 s with nothing to relay"
 ltb relay-stop --lab-dir "$DIR"
 alive "$new" && fail "relay-stop left pid $new"
 [[ -z $(find "$DIR" -name 'relay*') ]] || fail "relay-stop left files"
