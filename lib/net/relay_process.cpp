@@ -4,10 +4,12 @@
 // containers' veths cross intact, and written back the same way; a VLAN tag the kernel lifted off
 // is put back in the frame.
 //
-// Per frame the relay makes no system call and no allocation of its own: frames arrive in a
-// mapped receive ring, leave in batches (sendmmsg) from a second socket per end, and a frame that
-// the impairments do not hold is sent straight from its ring slot. What they hold is copied into
-// a buffer taken from a pool. The timer is set only when the next due time changes.
+// Per frame (up to 1500 bytes of MTU) the relay makes no system call and no allocation of its
+// own: frames arrive in a mapped receive ring, leave in batches (sendmmsg) from a second socket
+// per end, and a frame that the impairments do not hold is sent straight from its ring slot. What
+// they hold is copied into a buffer taken from a pool. The timer is set only when the next due
+// time changes. Measured with perf on tests/bench/relay.sh's flat-out 64-byte UDP: what remains
+// is mostly the kernel's (the frame's delivery in the receiving namespace runs inside sendmmsg).
 
 #include "net/relay.hpp"
 #include "net/relay_engine.hpp"
