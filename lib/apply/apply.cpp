@@ -328,10 +328,10 @@ private:
     return m_run.forget_objects(state::ObjectType::relay, {"relay"});
   }
 
-  /// The parking namespace goes with whatever is still parked in it.
+  /// A kept (or an older ltb's parking) namespace goes with whatever is still parked in it.
   Status remove_netns(const Action &action) {
     if (auto deleted = m_run.b.host->delete_netns(action.name); !deleted) {
-      return fail(with_context("parking namespace " + action.name, deleted.error()));
+      return fail(with_context("network namespace " + action.name, deleted.error()));
     }
     LTB_TRY(objects, m_run.b.store->objects(m_run.plan.lab));
     for (const auto &object : objects) {
@@ -510,46 +510,10 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
   return report;
 }
 
-namespace {
-
-/// The lab's parking namespace, recorded before it is made, when a stop will park interfaces.
-Status ensure_parking(const plan::Plan &plan, Backends &backends) {
-  const bool parks = std::any_of(plan.actions.begin(), plan.actions.end(), [&](const auto &a) {
-    return a.kind == ActionKind::stop_node && !a.links.empty();
-  });
-  if (!parks) {
-    return {};
-  }
-  const auto name = plan::park_netns_name(plan.lab);
-  LTB_TRY(objects, backends.store->objects(plan.lab));
-  std::optional<std::int64_t> id;
-  for (const auto &object : objects) {
-    if (object.type == state::ObjectType::netns && object.name == name) {
-      id = object.id;
-    }
-  }
-  if (!id) {
-    LTB_TRY(added, backends.store->add_object({0, plan.lab, state::ObjectType::netns, name, "", "",
-                                               "", state::RecordStatus::creating}));
-    id = added;
-  }
-  LTB_CHECK(backends.host->create_netns(name));
-  return backends.store->update_object(*id, name, state::RecordStatus::created);
-}
-
-} // namespace
-
 ApplyReport apply_lifecycle(const plan::Plan &plan, const topology::Topology *desired,
                             Backends &backends, Progress &progress, const ApplyOptions &options) {
-  ApplyReport report;
-  if (auto parking = ensure_parking(plan, backends); !parking) {
-    report.failed = 1;
-    report.actions.push_back({"make the parking namespace of lab " + plan.lab,
-                              {Outcome::failed, parking.error().message, parking.error().help, 0}});
-    return report;
-  }
   Runner runner(plan, desired, backends, progress, options);
-  report = runner.run();
+  auto report = runner.run();
   // The lab is stopped when every container and VM of it is; running again once one starts.
   auto lab = backends.store->lab(plan.lab);
   auto nodes = backends.store->nodes(plan.lab);

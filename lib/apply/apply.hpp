@@ -50,8 +50,8 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
 Status apply_network_first(const plan::Plan &plan, const topology::Topology &desired,
                            Backends &backends, const ApplyOptions &options);
 
-/// `ltb stop` / `ltb start`: runs a plan of plan::plan_lifecycle (making the lab's parking
-/// namespace first when a stop parks interfaces), then records the lab stopped when all its
+/// `ltb stop` / `ltb start`: runs a plan of plan::plan_lifecycle, then records the lab stopped
+/// when all its
 /// containers and VMs are, running again when one of them runs. `desired`: the lab's recorded
 /// topology when it loads (link settings come from it), else null.
 ApplyReport apply_lifecycle(const plan::Plan &plan, const topology::Topology *desired,

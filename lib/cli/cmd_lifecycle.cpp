@@ -93,9 +93,9 @@ void add_lifecycle(CLI::App &app, Globals &globals, Registry &registry) {
           "Stop a lab's nodes, keeping them (and their links) for `ltb start`",
           "Examples:\n  ltb stop frr-ospf\n  ltb stop frr-ospf --node r2\n"
           "A stopped container keeps its file system, a stopped VM (shut down through ACPI) its "
-          "disk. Links survive: a container's link interfaces wait in the lab's parking "
-          "namespace with their addresses and routes recorded. `ltb up` leaves stopped nodes "
-          "stopped; `ltb down` removes them.");
+          "disk. Links survive: a container's link interfaces wait in its kept network "
+          "namespace (ip netns ltb-LAB-NODE) with their addresses and routes recorded. `ltb up` "
+          "leaves stopped nodes stopped; `ltb down` removes them.");
   add_one(app, globals, registry, "start", service::LifecycleAction::start,
           "Start a lab's stopped nodes again, with their links as they were",
           "Examples:\n  ltb start frr-ospf\n  ltb start frr-ospf --node r2\n"

@@ -20,6 +20,7 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/tc.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ltb::net {
@@ -173,6 +174,24 @@ public:
       return {};
     }
     return ip({"ip", "netns", "add", name}, "create network namespace " + name);
+  }
+  Status hold_netns(int pid, const std::string &name) override {
+    const auto path = path_of(name);
+    struct stat held {};
+    if (::stat(path.c_str(), &held) == 0) {
+      struct stat live {};
+      const auto own = fmt::format("/proc/{}/ns/net", pid);
+      if (::stat(own.c_str(), &live) == 0 && live.st_dev == held.st_dev &&
+          live.st_ino == held.st_ino) {
+        return {};
+      }
+      return fail(fmt::format("cannot keep the network namespace of process {} as {}: {} names "
+                              "another namespace",
+                              pid, name, path),
+                  fmt::format("remove it (`ip netns delete {}`) if nothing in it is needed", name));
+    }
+    return ip({"ip", "netns", "attach", name, std::to_string(pid)},
+              fmt::format("keep the network namespace of process {} as {}", pid, name));
   }
   Result<Netns> open_netns(const std::string &name) override {
     const auto path = path_of(name);

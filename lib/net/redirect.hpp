@@ -32,6 +32,10 @@ public:
   virtual Status redirect_pair(const std::string &a, const std::string &b) = 0;
   /// Creates the named network namespace /run/netns/NAME unless it exists.
   virtual Status create_netns(const std::string &name) = 0;
+  /// Names the network namespace of a process /run/netns/NAME (`ip netns attach`), so that it
+  /// outlives the process with every interface in it. Ok when NAME names that namespace already;
+  /// fails when NAME names another one.
+  virtual Status hold_netns(int pid, const std::string &name) = 0;
   /// Opens a named network namespace.
   virtual Result<Netns> open_netns(const std::string &name) = 0;
   /// Deletes a named namespace with every interface in it (their veth peers elsewhere go too).

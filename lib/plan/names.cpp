@@ -48,6 +48,10 @@ std::string park_iface_name(const std::string &lab, const std::string &link_key,
   return "lp" + short_hash(lab) + short_hash(link_key + "#" + end);
 }
 
+std::string stopped_netns_name(const std::string &lab, const std::string &node) {
+  return container_name(lab, node);
+}
+
 std::string vm_mac(const std::string &lab, const std::string &node, int index) {
   auto digest = util::sha256_hex(lab + "/" + node + "/" + std::to_string(index));
   return "52:54:00:" + digest.substr(0, 2) + ":" + digest.substr(2, 2) + ":" + digest.substr(4, 2);

@@ -23,14 +23,19 @@ std::string bridge_name(const std::string &lab, const std::string &node);
 std::string host_veth_name(const std::string &lab, const std::string &link_key,
                            const std::string &end);
 
-/// The lab's parking namespace (`ip netns` name), where `ltb stop` keeps the link interfaces of
-/// its stopped containers: ltb-park-<lab>.
+/// The lab's parking namespace (`ip netns` name), where `ltb stop` kept the link interfaces of
+/// its stopped containers before it kept each container's own namespace (stopped_netns_name):
+/// ltb-park-<lab>. Still read, for labs stopped by an older ltb.
 std::string park_netns_name(const std::string &lab);
 
-/// A parked interface's name in that namespace: "lp" + 6 hex of the lab + 6 hex of the end
-/// (unique there, unlike the "eth1" every node has).
+/// The record name of a parked link end (and, in the lab's parking namespace, the interface's
+/// name): "lp" + 6 hex of the lab + 6 hex of the end (unique in a lab, unlike "eth1").
 std::string park_iface_name(const std::string &lab, const std::string &link_key,
                             const std::string &end);
+
+/// The `ip netns` name under which `ltb stop` keeps a stopped container's network namespace,
+/// with its link interfaces in it, until `ltb start`: the container's name, ltb-<lab>-<node>.
+std::string stopped_netns_name(const std::string &lab, const std::string &node);
 
 /// MAC address of a VM's NIC (0 = management): stable per lab, node and index, in QEMU's
 /// locally administered 52:54:00 range. The DHCP reservation of NIC 0 uses it.

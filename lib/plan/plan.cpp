@@ -1034,7 +1034,7 @@ private:
     }
     for (const auto &object : m_recorded.objects) {
       if (object.type == state::ObjectType::netns) {
-        // After the workloads: a node being removed may still be parking into it.
+        // After the workloads: a node being removed may still be keeping its namespace.
         m_builder.add(
             {ActionKind::remove_netns, "", {}, object.name, Reason::lab_removed, m_removals});
       }
@@ -1214,7 +1214,7 @@ std::string describe(const Action &action, const Plan &plan) {
   case ActionKind::start_node:
     return fmt::format("start node {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::remove_netns:
-    return fmt::format("remove parking namespace {} [{}]", action.name, reason_text);
+    return fmt::format("remove network namespace {} [{}]", action.name, reason_text);
   case ActionKind::set_impairment: {
     auto it = action.links.empty() ? plan.links.end() : plan.links.find(action.links.front());
     if (it == plan.links.end()) {

@@ -68,9 +68,9 @@ enum class ActionKind {
   remove_dhcp,    // stop it (the lab has no VM left, or goes)
   resume_relay,   // start the lab's impairment relay again on its links (it died)
   remove_relay,   // stop it and remove its files (the lab goes)
-  stop_node,      // `ltb stop`: park the node's link interfaces, stop it (kept, not removed)
+  stop_node,      // `ltb stop`: keep the node's namespace and links, stop it (kept, not removed)
   start_node,     // `ltb start`: start a stopped node, bring its parked interfaces back
-  remove_netns,   // the lab's parking namespace (with whatever is still parked in it)
+  remove_netns,   // a kept (or parking) namespace, with whatever is still parked in it
   set_impairment, // apply one link's impairments and carrier (links[0]) without rewiring it;
                   // `node` is its bridge node for a segment link
 };

@@ -1,9 +1,9 @@
 #pragma once
 // Stopping and starting a lab's nodes without removing them: the work behind `ltb stop`, `ltb
 // start` and `ltb restart`. A stopped container keeps its file system, a stopped VM its domain and
-// disk; links survive (a container's link interfaces are parked while it is stopped). Starting
-// is admitted like `ltb up`: within a reserved lab's window, or when it leaves no reservation
-// short.
+// disk; links survive (a container's link interfaces wait in its kept namespace while it is
+// stopped). Starting is admitted like `ltb up`: within a reserved lab's window, or when it leaves
+// no reservation short.
 
 #include "event/event.hpp"
 #include "schedule/time.hpp"

@@ -3,7 +3,7 @@
 # veth links, an address on each end):
 #   - `ltb stop LAB` and `ltb start LAB` against the floor: `docker stop` / `docker start` of 20
 #     plain containers of the same image, one docker call each, all in parallel. Targets: each
-#     ratio <= 1.2 (ltb parks and restores 38 link interfaces on top).
+#     ratio <= 1.2 (ltb keeps and restores 38 link interfaces on top).
 #   - `ltb restart LAB --node r10`: the time from the command's start until both of r10's links
 #     carry a ping again (a figure).
 # Medians of BENCH_RUNS rounds (default 3).

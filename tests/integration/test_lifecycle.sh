@@ -4,7 +4,7 @@
 # traffic again with the addresses and routes set inside it; a stopped lab keeps its containers
 # (exited) and its VM (shut off), `ltb status` shows it stopped, `ltb up` leaves it so; started
 # again, every link carries traffic; `ltb down` of a stopped lab leaves nothing (no container,
-# domain, parking namespace or host interface).
+# domain, kept network namespace or host interface).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
 virsh -c qemu:///system version >/dev/null 2>&1 ||
@@ -82,7 +82,14 @@ expect_rc 0 ltb stop "$lab" --timeout 10
 [[ $(count_containers "$lab") -eq 3 ]] || fail "ltb stop removed containers: $(container_ids "$lab" | tr '\n' ';')"
 [[ $(virsh -c qemu:///system domstate "ltb-$lab-vm1") == "shut off" ]] ||
   fail "vm1 is not shut off: $(virsh -c qemu:///system domstate "ltb-$lab-vm1")"
-[[ -e /run/netns/ltb-park-$lab ]] || fail "no parking namespace ltb-park-$lab"
+# Each container's network namespace is kept under its name, its link interfaces in it as they
+# were (addresses included); nothing was moved into a lab-wide parking namespace.
+for node in r1 r2 r3; do
+  [[ -e /run/netns/ltb-$lab-$node ]] || fail "no kept network namespace ltb-$lab-$node"
+done
+ip -n "ltb-$lab-r2" -o addr show eth2 | grep -q "10.237.2.2/24" ||
+  fail "r2's eth2 is not kept with its address: $(ip -n "ltb-$lab-r2" -o addr 2>&1 | tr '\n' ';')"
+[[ ! -e /run/netns/ltb-park-$lab ]] || fail "ltb stop made a parking namespace ltb-park-$lab"
 [[ $(node_states) == "r1=stopped r2=stopped r3=stopped vm1=stopped" ]] || fail "status after stop: $(node_states)"
 ltb status | grep -E "^$lab +.*stopped" >/dev/null || fail "the lab is not listed stopped: $(ltb status)"
 expect_rc 0 ltb up "$file"
@@ -102,13 +109,17 @@ cexec "$lab" r1 ip route | grep -q "10.237.9.0/24 via 10.237.1.2 dev eth1" ||
   fail "r1's route through eth1 is gone after start: $(cexec "$lab" r1 ip route | tr '\n' ';')"
 wait_until 150 pings r1 10.237.3.1 || fail "r1 cannot reach vm1 after start"
 [[ $(node_states) == "r1=running r2=running r3=running vm1=running" ]] || fail "status after start: $(node_states)"
+for node in r1 r2 r3; do
+  [[ ! -e /run/netns/ltb-$lab-$node ]] || fail "ltb start left the kept namespace ltb-$lab-$node"
+done
 expect_rc 0 ltb up "$file"
 expect_output out "up to date"
 
 log "down of a stopped lab leaves nothing"
 expect_rc 0 ltb stop "$lab" --node r1 --node vm1 --timeout 5
 [[ $(node_states) == "r1=stopped r2=running r3=running vm1=stopped" ]] || fail "status after a partial stop: $(node_states)"
+[[ -e /run/netns/ltb-$lab-r1 ]] || fail "no kept network namespace ltb-$lab-r1 after stop --node r1"
 expect_rc 0 ltb down --lab "$lab"
 assert_lab_gone "$lab"
-[[ ! -e /run/netns/ltb-park-$lab ]] || fail "ltb down left the parking namespace ltb-park-$lab"
+[[ ! -e /run/netns/ltb-$lab-r1 ]] || fail "ltb down left the kept namespace ltb-$lab-r1"
 log "PASS"

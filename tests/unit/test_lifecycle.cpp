@@ -8,6 +8,7 @@
 #include "testutil.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 using namespace ltb;
 using fakes::Harness;
@@ -88,13 +89,19 @@ TEST_CASE("lifecycle: a stopped lab keeps its containers, parks its links, and u
       const auto &c = h.fakes.world.containers.at(plan::container_name("lc", name));
       CHECK(c.state == "exited"); // stopped, not removed
     }
-    CHECK(h.fakes.world.named_netns.count(plan::park_netns_name("lc")));
+    // Each container's namespace is kept under its name; no lab-wide parking namespace.
+    CHECK(h.fakes.world.named_netns == std::set<std::string>{plan::stopped_netns_name("lc", "r1"),
+                                                             plan::stopped_netns_name("lc", "r2"),
+                                                             plan::stopped_netns_name("lc", "r3")});
   }
-  // Every link end waits in the parking namespace, under its unique name.
-  const auto park = "netns:" + plan::park_netns_name("lc");
-  auto parked = iface(h, park, plan::park_iface_name("lc", topology::link_key(t.links[0]), "r2"));
+  // Every link end waits in its node's kept namespace, as it was: name, MAC, addresses, peer.
+  const auto kept = "netns:" + plan::stopped_netns_name("lc", "r2");
+  auto parked = iface(h, kept, "eth1");
   REQUIRE(parked);
   CHECK(parked->mac == before->mac);
+  CHECK(parked->addresses == std::vector<std::string>{"10.0.0.2/30", "2001:db8::2/64"});
+  CHECK(parked->peer_ns == "netns:" + plan::stopped_netns_name("lc", "r1"));
+  CHECK(iface(h, kept, "eth2"));
   for (const auto &[name, record] : nodes_of(h, "lc")) {
     CHECK(record.status == state::RecordStatus::stopped);
   }
@@ -132,8 +139,10 @@ TEST_CASE("lifecycle: a stopped lab keeps its containers, parks its links, and u
   CHECK(iface(h, ns_of(h, "lc", "r3"), "eth1")->peer_ns == r2_ns);
   CHECK(h.store->lab("lc").value()->status == state::RecordStatus::running);
   auto objects = h.store->objects("lc").value();
-  CHECK(std::none_of(objects.begin(), objects.end(),
-                     [](const auto &o) { return o.type == state::ObjectType::parked; }));
+  CHECK(std::none_of(objects.begin(), objects.end(), [](const auto &o) {
+    return o.type == state::ObjectType::parked || o.type == state::ObjectType::netns;
+  }));
+  CHECK(h.fakes.world.named_netns.empty()); // the kept namespaces went with the start
   auto replan = h.plan_up(t);
   REQUIRE(replan);
   CHECK_MESSAGE(replan->empty(), fakes::describe_plan(*replan));
@@ -294,18 +303,98 @@ TEST_CASE("lifecycle: a failed park leaves the node running and recorded so") {
   Harness h;
   auto t = chain();
   up_ok(h, t);
-  h.fakes.world.faults.inject("move_link", "", 1);
+  h.fakes.world.faults.inject("hold_netns", "", 1);
   auto report = h.lifecycle("lc", {"r2"}, true);
   REQUIRE(report);
   CHECK(report->failed == 1);
   CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::running);
   CHECK(h.fakes.world.containers.at(plan::container_name("lc", "r2")).state == "running");
+  CHECK(iface(h, ns_of(h, "lc", "r2"), "eth1"));
+  // Its records are undone: nothing parked, no kept namespace.
+  auto objects = h.store->objects("lc").value();
+  CHECK(std::none_of(objects.begin(), objects.end(), [](const auto &o) {
+    return o.type == state::ObjectType::parked || o.type == state::ObjectType::netns;
+  }));
   // A second stop finishes the job, a start brings everything back.
   run_ok(h, "lc", {"r2"}, true);
   run_ok(h, "lc", {"r2"}, false);
   CHECK(iface(h, ns_of(h, "lc", "r2"), "eth1"));
   CHECK(iface(h, ns_of(h, "lc", "r2"), "eth2"));
   CHECK(fakes::problems(h, "lc", {t}) == "");
+}
+
+TEST_CASE("lifecycle: a stop that Docker refuses after the namespace is kept is undone by start") {
+  Harness h;
+  auto t = chain();
+  up_ok(h, t);
+  const auto r1_if = iface(h, ns_of(h, "lc", "r1"), "eth1")->ifindex;
+  h.fakes.world.faults.inject("stop_container", "", 1);
+  auto report = h.lifecycle("lc", {"r2"}, true);
+  REQUIRE(report);
+  CHECK(report->failed == 1);
+  CHECK(h.fakes.world.containers.at(plan::container_name("lc", "r2")).state == "running");
+  CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::running);
+  // Running with its ends recorded parked: start takes them back (they never left) and lets
+  // the kept name go; the peer's interface is the same one.
+  run_ok(h, "lc", {"r2"}, false);
+  CHECK(iface(h, ns_of(h, "lc", "r2"), "eth1"));
+  CHECK(iface(h, ns_of(h, "lc", "r1"), "eth1")->ifindex == r1_if);
+  CHECK(h.fakes.world.named_netns.empty());
+  auto objects = h.store->objects("lc").value();
+  CHECK(std::none_of(objects.begin(), objects.end(), [](const auto &o) {
+    return o.type == state::ObjectType::parked || o.type == state::ObjectType::netns;
+  }));
+  CHECK(fakes::problems(h, "lc", {t}) == "");
+}
+
+TEST_CASE("lifecycle: links parked in the lab's parking namespace by an older ltb come back") {
+  Harness h;
+  auto t = chain();
+  up_ok(h, t);
+  // What an older `ltb stop --node r2` left: r2's ends in ltb-park-lc under their record names,
+  // recorded without a namespace of their own, and r2's container stopped.
+  auto b = h.backends();
+  const auto park = plan::park_netns_name("lc");
+  REQUIRE(b.host->create_netns(park));
+  REQUIRE(b.store->add_object(
+      {0, "lc", state::ObjectType::netns, park, "", park, "", state::RecordStatus::created}));
+  const auto r2_ns = ns_of(h, "lc", "r2");
+  {
+    std::lock_guard lock(h.fakes.world.mutex);
+    h.fakes.world.ifaces.at({r2_ns, "eth1"}).addresses = {"10.0.0.2/30"};
+  }
+  const int r2_pid = h.fakes.world.containers.at(plan::container_name("lc", "r2")).pid;
+  for (const auto &[link, iface_name] :
+       {std::pair{t.links[0], std::string("eth1")}, std::pair{t.links[1], std::string("eth2")}}) {
+    const auto name = plan::park_iface_name("lc", topology::link_key(link), "r2");
+    auto r2 = b.host->netns_of_pid(r2_pid);
+    auto parking = b.host->open_netns(park);
+    REQUIRE(r2);
+    REQUIRE(parking);
+    const auto addresses = iface(h, r2_ns, iface_name)->addresses;
+    REQUIRE(b.netlink->move_link(iface_name, r2->fd(), parking->fd(), name));
+    state::ObjectRecord object{0,    "lc", state::ObjectType::parked, name,
+                               "r2", "",   topology::link_key(link),  state::RecordStatus::created};
+    object.detail =
+        nlohmann::json{{"name", iface_name}, {"up", true}, {"addresses", addresses}}.dump();
+    REQUIRE(b.store->add_object(object));
+  }
+  REQUIRE(b.docker->stop_container(plan::container_name("lc", "r2")));
+  auto r2_record = nodes_of(h, "lc").at("r2");
+  r2_record.status = state::RecordStatus::stopped;
+  REQUIRE(b.store->put_node(r2_record));
+
+  run_ok(h, "lc", {"r2"}, false);
+  auto back = iface(h, ns_of(h, "lc", "r2"), "eth1");
+  REQUIRE(back);
+  CHECK(back->addresses == std::vector<std::string>{"10.0.0.2/30"});
+  CHECK(back->peer_ns == ns_of(h, "lc", "r1"));
+  CHECK(iface(h, ns_of(h, "lc", "r2"), "eth2"));
+  CHECK(fakes::problems(h, "lc", {t}) == "");
+  auto down = h.down("lc");
+  REQUIRE(down);
+  CHECK_MESSAGE(down->ok(), fakes::errors_of(*down));
+  CHECK_MESSAGE(h.fakes.world.empty(), h.fakes.world.describe());
 }
 
 TEST_CASE("lifecycle: a stopped node counts its disk, not its CPUs and memory") {

@@ -125,17 +125,22 @@ public:
     }
     if (!action.node.empty()) {
       LTB_CHECK(run.b.store->delete_node(run.plan.lab, action.node));
-      // Its parked interfaces, if it was stopped, go when their links are rewired or the
-      // parking namespace is removed.
+      // Its kept namespace, if it was stopped, goes with the link interfaces in it (their peers
+      // too: the node's links are wired again to its new container, or removed with it).
+      LTB_CHECK(release_stopped_netns(run, action.node));
       LTB_CHECK(run.forget_owned(state::ObjectType::parked, action.node));
     }
     return run.forget_objects(state::ObjectType::container, {action.name});
   }
 
   /// A container's network namespace ends with it, and the veth ends in it with the namespace
-  /// (their peers too). So, as containerlab does, its link interfaces are first moved (parked)
-  /// into the lab's parking namespace under unique names, each recorded with what the move
-  /// loses: addresses, routes, up state. The peers never notice more than a carrier loss.
+  /// (their peers too). So its namespace is first kept under a name (stopped_netns_name): it
+  /// outlives the container with the link interfaces in it, untouched, and each is recorded with
+  /// what its move into the next container's namespace will lose (addresses, routes, up state).
+  /// The peers never notice more than a carrier loss. Nothing is moved at stop (containerlab
+  /// moves each interface into a parking namespace): a move between namespaces waits for an RCU
+  /// barrier under the kernel's RTNL lock, one move at a time host-wide (~15 ms each), so the
+  /// stop of a lab would wait for all its interfaces in turn.
   Status stop(Run &run, const plan::Action &action) override {
     const auto &node = action.node;
     auto context = [&](Error e) { return fail(with_context("node " + node, std::move(e))); };
@@ -162,8 +167,9 @@ public:
     return run.set_node_status(node, state::RecordStatus::stopped);
   }
 
-  /// Starts the container and moves its parked interfaces into its new namespace, restoring
-  /// their names, addresses, routes and up state, then the links' settings. A link whose
+  /// Starts the container and moves its kept interfaces into its new namespace, restoring
+  /// their names, addresses, routes and up state, then the links' settings; the kept namespace
+  /// goes once it holds none of them any more. A link whose
   /// interface was lost meanwhile (the container stopped outside ltb) is recorded failed, so
   /// that `ltb up` wires it again.
   Status start(Run &run, const plan::Action &action) override {
@@ -266,105 +272,206 @@ private:
     return ends;
   }
 
+  /// Keeps the node's namespace under its name and records each link end in it (see stop()).
+  /// When anything fails the node is left running, with its links.
   static Status park_links(Run &run, const plan::Action &action, int pid) {
     const auto &lab = run.plan.lab;
+    auto &store = *run.b.store;
     auto ends = ends_of(run, action);
     if (ends.empty()) {
       return {};
     }
+    const auto kept_ns = plan::stopped_netns_name(lab, action.node);
     LTB_TRY(ns, run.b.host->netns_of_pid(pid));
-    LTB_TRY(park, run.b.host->open_netns(plan::park_netns_name(lab)));
-    LTB_TRY(objects, run.b.store->objects(lab));
+    std::vector<state::ObjectRecord> records;
     for (const auto &[link, iface] : ends) {
-      const auto parked_name = plan::park_iface_name(lab, link->key, action.node);
-      bool recorded = std::any_of(objects.begin(), objects.end(), [&](const auto &object) {
-        return object.type == state::ObjectType::parked && object.name == parked_name;
-      });
       LTB_TRY(present, run.b.netlink->link_exists(iface, ns.fd()));
       if (!present) {
-        continue; // never wired, or parked by an earlier stop that did not finish
+        continue; // never wired, or kept by an earlier stop that did not finish
       }
       LTB_TRY(snapshot, run.b.netlink->snapshot_link(iface, ns.fd()));
-      if (recorded) {
-        LTB_CHECK(run.forget_objects(state::ObjectType::parked, {parked_name}));
-      }
-      state::ObjectRecord object{
-          0,  lab,       state::ObjectType::parked,    parked_name, action.node,
-          "", link->key, state::RecordStatus::creating};
-      object.detail = snapshot_json(snapshot);
-      LTB_TRY(id, run.b.store->add_object(object));
-      if (auto moved = run.b.netlink->move_link(iface, ns.fd(), park.fd(), parked_name); !moved) {
-        (void)run.b.store->delete_object(id);
-        return fail(with_context("link " + link->name, moved.error()));
-      }
-      LTB_CHECK(run.b.store->update_object(id, "", state::RecordStatus::created));
+      state::ObjectRecord object{0,
+                                 lab,
+                                 state::ObjectType::parked,
+                                 plan::park_iface_name(lab, link->key, action.node),
+                                 action.node,
+                                 "",
+                                 link->key,
+                                 state::RecordStatus::creating};
+      object.detail = snapshot_json(snapshot, kept_ns);
+      records.push_back(std::move(object));
     }
-    return {};
+    if (records.empty()) {
+      return {};
+    }
+    // The records first (one transaction for the node), then the namespace's name: a run killed
+    // in between leaves records that `ltb down` follows, never a namespace nobody knows.
+    LTB_TRY(objects, store.objects(lab));
+    std::vector<std::int64_t> ids;
+    LTB_CHECK(store.transaction([&]() -> Status {
+      bool named = false;
+      for (const auto &object : objects) {
+        named = named || (object.type == state::ObjectType::netns && object.name == kept_ns);
+        const bool rewritten = object.type == state::ObjectType::parked &&
+                               std::any_of(records.begin(), records.end(), [&](const auto &record) {
+                                 return record.name == object.name;
+                               });
+        if (rewritten) {
+          LTB_CHECK(store.delete_object(object.id));
+        }
+      }
+      if (!named) {
+        LTB_TRY(id, store.add_object({0, lab, state::ObjectType::netns, kept_ns, action.node, "",
+                                      "", state::RecordStatus::creating}));
+        ids.push_back(id);
+      }
+      for (const auto &record : records) {
+        LTB_TRY(id, store.add_object(record));
+        ids.push_back(id);
+      }
+      return {};
+    }));
+    if (auto held = run.b.host->hold_netns(pid, kept_ns); !held) {
+      (void)store.transaction([&]() -> Status {
+        for (auto id : ids) {
+          LTB_CHECK(store.delete_object(id));
+        }
+        return {};
+      });
+      return held;
+    }
+    return store.transaction([&]() -> Status {
+      for (auto id : ids) {
+        LTB_CHECK(store.update_object(id, "", state::RecordStatus::created));
+      }
+      return {};
+    });
+  }
+
+  /// Where a parked link end is: the namespace and the interface's name in it. Records written
+  /// before ltb kept each stopped container's namespace name the lab's parking namespace.
+  struct ParkedPlace {
+    std::string netns;
+    std::string iface;
+  };
+  static ParkedPlace parked_place(const Run &run, const state::ObjectRecord &object) {
+    try {
+      auto json = nlohmann::json::parse(object.detail);
+      if (json.contains("netns")) {
+        return {json.value("netns", ""), json.value("name", "")};
+      }
+    } catch (const std::exception &) {
+      // unreadable: parse_snapshot() says so
+    }
+    return {plan::park_netns_name(run.plan.lab), object.name};
   }
 
   /// Returns the names of the links whose interface is neither parked nor in the node.
   static Result<std::vector<std::string>> unpark_links(Run &run, const plan::Action &action,
                                                        int pid) {
     const auto &lab = run.plan.lab;
+    auto &store = *run.b.store;
     std::vector<std::string> lost;
     auto ends = ends_of(run, action);
-    if (ends.empty()) {
-      return lost;
-    }
-    LTB_TRY(ns, run.b.host->netns_of_pid(pid));
-    LTB_TRY(objects, run.b.store->objects(lab));
+    LTB_TRY(objects, store.objects(lab));
     std::map<std::string, state::ObjectRecord> parked;
     for (const auto &object : objects) {
       if (object.type == state::ObjectType::parked && object.owner == action.node) {
         parked[object.name] = object;
       }
     }
-    std::optional<net::Netns> park;
-    if (!parked.empty()) {
-      auto opened = run.b.host->open_netns(plan::park_netns_name(lab));
-      if (opened) {
-        park = std::move(*opened);
-      }
+    if (ends.empty() && parked.empty()) {
+      return lost;
     }
-    for (const auto &[link, iface] : ends) {
-      const auto parked_name = plan::park_iface_name(lab, link->key, action.node);
-      auto it = parked.find(parked_name);
-      bool back = false;
-      if (it != parked.end() && park) {
-        LTB_TRY(there, run.b.netlink->link_exists(parked_name, park->fd()));
-        if (there) {
-          LTB_TRY(snapshot, parse_snapshot(it->second.detail, iface));
-          if (auto moved = run.b.netlink->move_link(parked_name, park->fd(), ns.fd(), iface);
-              !moved) {
-            return fail(with_context("link " + link->name, moved.error()));
+    LTB_TRY(ns, run.b.host->netns_of_pid(pid));
+    // Each namespace that holds parked ends, opened once (null when it is gone).
+    std::map<std::string, std::unique_ptr<net::Netns>> spaces;
+    auto space = [&](const std::string &name) -> const net::Netns * {
+      auto it = spaces.find(name);
+      if (it == spaces.end()) {
+        auto opened = run.b.host->open_netns(name);
+        it = spaces
+                 .emplace(name, opened ? std::make_unique<net::Netns>(std::move(*opened)) : nullptr)
+                 .first;
+      }
+      return it->second.get();
+    };
+    std::vector<std::int64_t> done; // parked records of ends that are back (or lost for good)
+    auto moved = [&]() -> Status {
+      for (const auto &[link, iface] : ends) {
+        const auto parked_name = plan::park_iface_name(lab, link->key, action.node);
+        auto it = parked.find(parked_name);
+        bool back = false;
+        if (it != parked.end()) {
+          const auto place = parked_place(run, it->second);
+          if (const auto *from = space(place.netns)) {
+            LTB_TRY(there, run.b.netlink->link_exists(place.iface, from->fd()));
+            if (there) {
+              LTB_TRY(snapshot, parse_snapshot(it->second.detail, iface));
+              if (auto moved = run.b.netlink->move_link(place.iface, from->fd(), ns.fd(), iface);
+                  !moved) {
+                return fail(with_context("link " + link->name, moved.error()));
+              }
+              if (auto restored = run.b.netlink->restore_link(snapshot, ns.fd()); !restored) {
+                return fail(with_context("link " + link->name, restored.error()));
+              }
+              back = true;
+            }
           }
-          if (auto restored = run.b.netlink->restore_link(snapshot, ns.fd()); !restored) {
-            return fail(with_context("link " + link->name, restored.error()));
+          done.push_back(it->second.id);
+        }
+        if (!back) {
+          LTB_TRY(present, run.b.netlink->link_exists(iface, ns.fd()));
+          if (!present) {
+            lost.push_back(link->name);
+            auto record = link_record(run, *link, state::RecordStatus::failed);
+            LTB_CHECK(keep_name(run, record));
+            continue;
           }
-          back = true;
+        }
+        // What the link carried on this end (impairments) went with the old namespace's qdiscs:
+        // nothing is applied on it now, so configure() applies this end's direction again.
+        plan::PlannedLink moved = *link;
+        (moved.a.node == action.node ? moved.applied_a : moved.applied_b) = {};
+        if (auto configured = link_driver(link_type(run, moved)).configure(run, moved);
+            !configured) {
+          return fail(with_context("link " + link->name, configured.error()));
         }
       }
-      if (it != parked.end()) {
-        LTB_CHECK(run.b.store->delete_object(it->second.id));
-      }
-      if (!back) {
-        LTB_TRY(present, run.b.netlink->link_exists(iface, ns.fd()));
-        if (!present) {
-          lost.push_back(link->name);
-          auto record = link_record(run, *link, state::RecordStatus::failed);
-          LTB_CHECK(keep_name(run, record));
-          continue;
-        }
-      }
-      // What the link carried on this end (impairments) went with the old namespace's qdiscs:
-      // nothing is applied on it now, so configure() applies this end's direction again.
-      plan::PlannedLink moved = *link;
-      (moved.a.node == action.node ? moved.applied_a : moved.applied_b) = {};
-      if (auto configured = link_driver(link_type(run, moved)).configure(run, moved); !configured) {
-        return fail(with_context("link " + link->name, configured.error()));
+      return {};
+    }();
+    if (moved) {
+      // Every end is back: records of ends whose links are no longer recorded go too, and so
+      // does the kept namespace, with whatever is left in it.
+      done.clear();
+      for (const auto &[name, object] : parked) {
+        done.push_back(object.id);
       }
     }
+    LTB_CHECK(store.transaction([&]() -> Status {
+      for (auto id : done) {
+        LTB_CHECK(store.delete_object(id));
+      }
+      return {};
+    }));
+    LTB_CHECK(moved);
+    LTB_CHECK(release_stopped_netns(run, action.node));
     return lost;
+  }
+
+  /// Removes the namespace a stop kept for the node, if any, and its record.
+  static Status release_stopped_netns(Run &run, const std::string &node) {
+    const auto name = plan::stopped_netns_name(run.plan.lab, node);
+    LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+    for (const auto &object : objects) {
+      if (object.type == state::ObjectType::netns && object.name == name) {
+        if (auto deleted = run.b.host->delete_netns(name); !deleted) {
+          return fail(with_context("node " + node, deleted.error()));
+        }
+        return run.b.store->delete_object(object.id);
+      }
+    }
+    return {};
   }
 
   /// Writes a link record as failed, keeping the recorded display name.
@@ -380,7 +487,7 @@ private:
     return run.b.store->put_link(record);
   }
 
-  static std::string snapshot_json(const net::LinkSnapshot &snapshot) {
+  static std::string snapshot_json(const net::LinkSnapshot &snapshot, const std::string &netns) {
     nlohmann::json routes = nlohmann::json::array();
     for (const auto &route : snapshot.routes) {
       routes.push_back({{"family", route.family},
@@ -391,11 +498,9 @@ private:
                         {"scope", route.scope},
                         {"table", route.table}});
     }
-    return nlohmann::json{{"name", snapshot.name},
-                          {"mac", snapshot.mac},
-                          {"mtu", snapshot.mtu},
-                          {"up", snapshot.up},
-                          {"addresses", snapshot.addresses},
+    return nlohmann::json{{"netns", netns},      {"name", snapshot.name},
+                          {"mac", snapshot.mac}, {"mtu", snapshot.mtu},
+                          {"up", snapshot.up},   {"addresses", snapshot.addresses},
                           {"routes", routes}}
         .dump();
   }

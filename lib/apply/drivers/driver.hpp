@@ -217,8 +217,8 @@ public:
   /// Runs the node's exec commands once its links are wired (run_exec actions).
   virtual Status configure(Run &run, const plan::Action &action) = 0;
   /// `ltb stop` (stop_node): stops the node and keeps it (a container's file system, a VM's
-  /// domain and disk), after parking what dies with it (a container's link interfaces, see
-  /// container.cpp); records it stopped.
+  /// domain and disk), after keeping what would die with it (a container's namespace with its link
+  /// interfaces, see container.cpp); records it stopped.
   virtual Status stop(Run &run, const plan::Action &action) = 0;
   /// `ltb start` (start_node): starts a stopped node and gives it back its links as they were;
   /// records it running.

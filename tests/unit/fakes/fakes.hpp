@@ -167,11 +167,12 @@ struct RelayProcess {
 struct World {
   mutable std::mutex mutex;
   Faults faults;
-  std::map<std::string, Container> containers;                 // by name
-  std::map<std::string, Network> networks;                     // by name
-  std::map<std::string, Domain> domains;                       // by name
-  std::set<std::string> named_netns;                           // ip netns names
-  std::map<std::string, Bridge> bridges;                       // by name
+  std::map<std::string, Container> containers; // by name
+  std::map<std::string, Network> networks;     // by name
+  std::map<std::string, Domain> domains;       // by name
+  std::set<std::string> named_netns;           // ip netns names
+  std::map<std::string, std::string> held;     // named netns -> "pid:N" it names while N runs
+  std::map<std::string, Bridge> bridges;       // by name
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
   std::map<std::pair<std::string, std::string>, net::Impairment> qdiscs; // (ns, name): egress
@@ -209,8 +210,40 @@ struct World {
     // error on the interface); the port record is what ltb removes.
   }
 
-  /// Removes a namespace with everything in it (a container stopped or removed).
+  /// Removes a namespace with everything in it (a container stopped or removed), unless a name
+  /// holds it (hold_netns): then its interfaces stay, in the named namespace.
   void drop_namespace(const std::string &ns) {
+    for (auto h = held.begin(); h != held.end(); ++h) {
+      if (h->second != ns) {
+        continue;
+      }
+      std::map<std::pair<std::string, std::string>, Iface> moved;
+      for (auto it = ifaces.begin(); it != ifaces.end();) {
+        if (it->first.first == ns) {
+          moved[{"netns:" + h->first, it->first.second}] = it->second;
+          it = ifaces.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto &[key, iface] : moved) {
+        if (iface.kind == "veth") {
+          auto peer = ifaces.find({iface.peer_ns, iface.peer});
+          if (peer != ifaces.end()) {
+            peer->second.peer_ns = key.first;
+          }
+        }
+      }
+      // A veth with both ends in the namespace: its peer was moved too.
+      for (auto &[key, iface] : moved) {
+        if (iface.kind == "veth" && iface.peer_ns == ns) {
+          iface.peer_ns = key.first;
+        }
+      }
+      ifaces.insert(moved.begin(), moved.end());
+      held.erase(h);
+      return;
+    }
     std::vector<std::string> names;
     for (const auto &[key, iface] : ifaces) {
       if (key.first == ns) {
@@ -495,6 +528,9 @@ public:
     if (it == m_w.ifaces.end()) {
       return fail(fmt::format("cannot find interface {}: No such device", name));
     }
+    if (from == to && name == new_name) {
+      return {}; // as the kernel: nothing to do
+    }
     if (m_w.ifaces.count({to, new_name})) {
       return fail(fmt::format("cannot move interface {} (as {}): File exists", name, new_name));
     }
@@ -569,8 +605,12 @@ private:
       return fail(fmt::format("fake netlink: fd {} is no namespace", fd));
     }
     if (it->second.rfind("netns:", 0) == 0) {
-      if (!m_w.named_netns.count(it->second.substr(6))) {
+      const auto name = it->second.substr(6);
+      if (!m_w.named_netns.count(name)) {
         return fail("fake netlink: the named namespace is gone");
+      }
+      if (auto h = m_w.held.find(name); h != m_w.held.end()) {
+        return h->second; // the namespace of a process that still runs
       }
       return it->second;
     }
@@ -637,6 +677,31 @@ public:
     m_w.named_netns.insert(name);
     return {};
   }
+  Status hold_netns(int pid, const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("hold_netns", name));
+    std::lock_guard lock(m_w.mutex);
+    const auto ns = fmt::format("pid:{}", pid);
+    if (m_w.named_netns.count(name)) {
+      auto it = m_w.held.find(name);
+      if (it != m_w.held.end() && it->second == ns) {
+        return {};
+      }
+      return fail(fmt::format("cannot keep the network namespace of process {} as {}: it names "
+                              "another namespace",
+                              pid, name));
+    }
+    bool running = false;
+    for (const auto &[container, c] : m_w.containers) {
+      running = running || (c.pid == pid && c.state == "running");
+    }
+    if (!running) {
+      return fail(
+          fmt::format("cannot keep the network namespace of process {}: no such process", pid));
+    }
+    m_w.named_netns.insert(name);
+    m_w.held[name] = ns;
+    return {};
+  }
   Result<net::Netns> open_netns(const std::string &name) override {
     LTB_CHECK(m_w.faults.check("open_netns", name));
     std::lock_guard lock(m_w.mutex);
@@ -653,7 +718,9 @@ public:
   Status delete_netns(const std::string &name) override {
     LTB_CHECK(m_w.faults.check("delete_netns", name));
     std::lock_guard lock(m_w.mutex);
-    m_w.drop_namespace("netns:" + name);
+    if (m_w.held.erase(name) == 0) {
+      m_w.drop_namespace("netns:" + name);
+    } // else its process runs on in it
     m_w.named_netns.erase(name);
     return {};
   }
