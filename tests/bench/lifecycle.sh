@@ -2,18 +2,23 @@
 # Stop, start and restart (run by tests/bench/run.sh, or alone). A chain of 20 busybox nodes (19
 # veth links, an address on each end):
 #   - `ltb stop LAB` and `ltb start LAB` against the floor: `docker stop` / `docker start` of 20
-#     plain containers of the same image, one docker call each, all in parallel. Targets: each
-#     ratio <= 1.2 (ltb keeps and restores 38 link interfaces on top).
+#     containers made as ltb makes its nodes, one docker call each, all in parallel: the same
+#     image, each on an internal Docker network with a fixed address, as every node is on its
+#     lab's management network. Targets: each ratio <= 1.2 (ltb keeps and restores 38 link
+#     interfaces on top). Docker's own work for that network attachment is most of a stop (it
+#     moves and deletes the container's veth), so the same containers without a network
+#     (--network none) are timed too, and ltb's ratios against them shown, without a target.
 #   - `ltb restart LAB --node r10`: the time from the command's start until both of r10's links
 #     carry a ping again (a figure).
 # Medians of BENCH_RUNS rounds (default 3).
 #
 # Environment: LTB (the ltb binary, required), BENCH_RUNS, BENCH_LIFECYCLE_SUBNET (management
-# subnet, default 172.20.144.0/24), BENCH_OUT (append the rows there, tab-separated as run.sh
-# writes them).
+# subnet, default 172.20.144.0/24), BENCH_LIFECYCLE_FLOOR_SUBNET (the floor's network, default
+# 172.20.143.0/24), BENCH_OUT (append the rows there, tab-separated as run.sh writes them).
 # Exit status: 0 when every target was met, 2 when one was missed (MISS rows; verdict.sh's last
 # line names them), 1 when something failed. The lab is ltbtest-lcbench, the floor's containers
-# ltbtest-lcfloor-N; both are removed on exit.
+# ltbtest-lcfloor-N on network ltbtest-lcfloor, the ones without a network ltbtest-lcplain-N;
+# all are removed on exit.
 
 set -uo pipefail
 export LC_ALL=C
@@ -21,9 +26,11 @@ export LC_ALL=C
 : "${LTB:?set LTB to the ltb binary}"
 RUNS=${BENCH_RUNS:-3}
 SUBNET=${BENCH_LIFECYCLE_SUBNET:-172.20.144.0/24}
+FLOOR_SUBNET=${BENCH_LIFECYCLE_FLOOR_SUBNET:-172.20.143.0/24}
 N=20
 LAB=ltbtest-lcbench
 FLOOR=ltbtest-lcfloor
+PLAIN=ltbtest-lcplain
 IMAGE=ltb/busybox:latest
 WORK=$(mktemp -d /tmp/ltbtest-lcbench.XXXXXX)
 export LTB_STATE=$WORK/state.db
@@ -34,10 +41,11 @@ die() {
   exit 1
 }
 
-floor_names() {
+# names PREFIX: PREFIX-1 ... PREFIX-N
+names() {
   local i
   for ((i = 1; i <= N; i++)); do
-    printf '%s-%d\n' "$FLOOR" "$i"
+    printf '%s-%d\n' "$1" "$i"
   done
 }
 
@@ -46,8 +54,10 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1 || say "ltb down --lab $LAB failed"
-  mapfile -t names < <(floor_names)
-  docker rm -f "${names[@]}" >/dev/null 2>&1
+  mapfile -t floor < <(names "$FLOOR")
+  mapfile -t plain < <(names "$PLAIN")
+  docker rm -f "${floor[@]}" "${plain[@]}" >/dev/null 2>&1
+  docker network rm "$FLOOR" >/dev/null 2>&1
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -81,13 +91,14 @@ row() {
 
 ltb() { "$LTB" --quiet "$@"; }
 
-# in_parallel VERB: `docker VERB NAME` for every floor container at once; fails when one fails.
+# in_parallel VERB PREFIX: `docker VERB NAME` for every container PREFIX-i at once; fails when
+# one fails.
 in_parallel() {
-  local verb=$1 name pids=() pid rc=0
+  local verb=$1 prefix=$2 name pids=() pid rc=0
   while read -r name; do
     docker "$verb" "$name" >/dev/null &
     pids+=($!)
-  done < <(floor_names)
+  done < <(names "$prefix")
   for pid in "${pids[@]}"; do
     wait "$pid" || rc=1
   done
@@ -118,23 +129,33 @@ docker image inspect "$IMAGE" >/dev/null 2>&1 || die "image $IMAGE is missing; r
   done
 } >"$WORK/lab.yaml"
 
-say "deploying $N nodes and the floor's $N containers"
+say "deploying $N nodes and the floor's $N + $N containers"
 ltb up "$WORK/lab.yaml" >"$WORK/up.log" 2>&1 || {
   cat "$WORK/up.log" >&2
   die "ltb up failed"
 }
-while read -r name; do
-  docker run -d --name "$name" --network none "$IMAGE" >/dev/null || die "docker run $name failed"
-done < <(floor_names)
+docker network create --internal --subnet "$FLOOR_SUBNET" "$FLOOR" >/dev/null ||
+  die "docker network create $FLOOR ($FLOOR_SUBNET) failed; set BENCH_LIFECYCLE_FLOOR_SUBNET"
+floor_prefix=${FLOOR_SUBNET%.*}
+for ((i = 1; i <= N; i++)); do
+  docker run -d --name "$FLOOR-$i" --network "$FLOOR" --ip "$floor_prefix.$((i + 1))" "$IMAGE" \
+    >/dev/null || die "docker run $FLOOR-$i failed"
+  docker run -d --name "$PLAIN-$i" --network none "$IMAGE" >/dev/null ||
+    die "docker run $PLAIN-$i failed"
+done
 
 pings() { docker exec "ltb-$LAB-$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
 
-stops=() starts=() floor_stops=() floor_starts=() restarts=()
+stops=() starts=() floor_stops=() floor_starts=() plain_stops=() plain_starts=() restarts=()
 for ((run = 1; run <= RUNS; run++)); do
-  timed in_parallel stop || die "docker stop of the floor failed: $(cat "$WORK/last.log")"
+  timed in_parallel stop "$FLOOR" || die "docker stop of the floor failed: $(cat "$WORK/last.log")"
   floor_stops+=("$T")
-  timed in_parallel start || die "docker start of the floor failed: $(cat "$WORK/last.log")"
+  timed in_parallel start "$FLOOR" || die "docker start of the floor failed: $(cat "$WORK/last.log")"
   floor_starts+=("$T")
+  timed in_parallel stop "$PLAIN" || die "docker stop of $PLAIN-N failed: $(cat "$WORK/last.log")"
+  plain_stops+=("$T")
+  timed in_parallel start "$PLAIN" || die "docker start of $PLAIN-N failed: $(cat "$WORK/last.log")"
+  plain_starts+=("$T")
   timed ltb stop "$LAB" || die "ltb stop failed: $(cat "$WORK/last.log")"
   stops+=("$T")
   timed ltb start "$LAB" || die "ltb start failed: $(cat "$WORK/last.log")"
@@ -151,17 +172,24 @@ for ((run = 1; run <= RUNS; run++)); do
   done
   restarts+=("$(calc "$EPOCHREALTIME - $start")")
   say "round $run: ltb stop ${stops[-1]} s, start ${starts[-1]} s; docker stop ${floor_stops[-1]} s," \
-    "start ${floor_starts[-1]} s; restart of r10 until its links carry traffic ${restarts[-1]} s"
+    "start ${floor_starts[-1]} s (no network: ${plain_stops[-1]} s, ${plain_starts[-1]} s);" \
+    "restart of r10 until its links carry traffic ${restarts[-1]} s"
 done
 
 STOP=$(median "${stops[@]}")
 START=$(median "${starts[@]}")
 FLOOR_STOP=$(median "${floor_stops[@]}")
 FLOOR_START=$(median "${floor_starts[@]}")
+PLAIN_STOP=$(median "${plain_stops[@]}")
+PLAIN_START=$(median "${plain_starts[@]}")
 row "docker stop, $N in parallel (floor)" "$FLOOR_STOP"
 row "ltb stop, $N nodes / floor" "$STOP" "$(calc "$STOP / $FLOOR_STOP")" "<=1.2"
 row "docker start, $N in parallel (floor)" "$FLOOR_START"
 row "ltb start, $N nodes / floor" "$START" "$(calc "$START / $FLOOR_START")" "<=1.2"
+row "docker stop, $N, no network (reference)" "$PLAIN_STOP"
+row "ltb stop / no-network reference" "$STOP" "$(calc "$STOP / $PLAIN_STOP")"
+row "docker start, $N, no network (reference)" "$PLAIN_START"
+row "ltb start / no-network reference" "$START" "$(calc "$START / $PLAIN_START")"
 row "ltb restart of 1 of $N: links carry traffic" "$(median "${restarts[@]}")"
 
 printf '\nltb stop/start/restart, %s, %s cores, median of %s rounds\n\n' \

@@ -24,8 +24,10 @@
 #                      ping RTT against a plain veth, < 0.5 ms) and its rate of 64-byte UDP packets
 #                      against a plain veth (ratio >= 0.5), beside tc redirects
 #  11. lifecycle:      tests/bench/lifecycle.sh: `ltb stop` / `ltb start` of 20 nodes against
-#                      `docker stop` / `docker start` of 20 containers in parallel, each <= 1.2;
-#                      restart of one node until its links carry traffic (a figure)
+#                      `docker stop` / `docker start` of 20 containers in parallel made as the
+#                      nodes are (same image, on an internal network), each <= 1.2; the same
+#                      without a network as a reference; restart of one node until its links
+#                      carry traffic (a figure)
 #  12. events:         tests/bench/events.sh: `docker kill` of a node to the "died" line of
 #                      `ltb events`; median < 200 ms (BENCH_EVENTS_RUNS kills, default 7)
 #  13. link set:       tests/bench/link_set.sh: `ltb link set` from its start to the new rate in
