@@ -39,6 +39,11 @@ std::string host_veth_name(const std::string &lab, const std::string &link_key,
   return veth_prefix(lab) + short_hash(link_key + "#" + end);
 }
 
+std::string segment_node_veth_name(const std::string &lab, const std::string &link_key,
+                                   const std::string &node) {
+  return veth_prefix(lab) + short_hash(link_key + "#" + node + "#joined");
+}
+
 std::string park_netns_name(const std::string &lab) {
   return "ltb-park-" + lab;
 }

@@ -367,3 +367,181 @@ TEST_CASE("link settings: the state file keeps impairments and carrier across pu
   unknown.key = "nope";
   CHECK_FALSE(h.store->put_link_state(unknown));
 }
+
+namespace {
+
+topology::Topology segment_lab() {
+  auto t = fakes::make_lab("sgr");
+  t.nodes = {fakes::bridge_node("sw"), fakes::container_node("c1"), fakes::container_node("c2")};
+  t.links = {fakes::make_link("c1", "eth1", "sw", "p1"),
+             fakes::make_link("c2", "eth1", "sw", "p2")};
+  t.links[0].name = "c1-sw";
+  t.links[0].name_given = true;
+  t.links[0].impair_a = delay(20); // leaving c1
+  t.links[0].impair_a_set = true;
+  return t;
+}
+
+state::LinkRecord link_record_of(Harness &h, const std::string &lab, const std::string &key) {
+  auto links = h.store->links(lab);
+  REQUIRE(links);
+  for (const auto &link : *links) {
+    if (link.key == key) {
+      return link;
+    }
+  }
+  FAIL("no record of link " << key);
+  return {};
+}
+
+bool has_redirects(Harness &h, const std::string &x, const std::string &y) {
+  std::lock_guard lock(h.fakes.world.mutex);
+  const auto &r = h.fakes.world.redirects;
+  return r.count({x, y}) == 1 && r.count({y, x}) == 1;
+}
+
+} // namespace
+
+TEST_CASE("link settings, relay mode: a segment link is joined to its port through the relay") {
+  Harness h;
+  h.fakes.world.netem = false;
+  h.relay_mode = true;
+  auto t = segment_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  const auto key = topology::link_key(t.links[0]);
+  const auto other = topology::link_key(t.links[1]);
+  const auto port = plan::host_veth_name("sgr", key, "c1");
+  const auto node_side = plan::segment_node_veth_name("sgr", key, "c1");
+  const auto bridge_side = plan::host_veth_name("sgr", key, "sw");
+  const auto dir = h.lab_dir("sgr");
+  const auto c1_ns = ns_of(h, "sgr", "c1");
+  auto &w = h.fakes.world;
+  {
+    std::lock_guard lock(w.mutex);
+    // The node's veth ends on the host (not a port); the port is a second veth's end.
+    const auto &node_iface = w.ifaces.at({"", node_side});
+    CHECK(node_iface.peer == "eth1");
+    CHECK(node_iface.peer_ns == c1_ns);
+    CHECK(w.ifaces.at({"", port}).peer == bridge_side);
+    const auto &bridge = w.bridges.at(plan::bridge_name("sgr", "sw"));
+    CHECK(bridge.ports.count(port) == 1);
+    CHECK(bridge.ports.count(node_side) == 0);
+    CHECK(bridge.ports.count(plan::host_veth_name("sgr", other, "c2")) == 1);
+    // c1's link is impaired: in the relay, not redirected; c2's is joined by redirects.
+    REQUIRE(w.relays.count(dir) == 1);
+    const auto &entry = w.relays.at(dir).config.at(key);
+    CHECK(entry.link.a == node_side);
+    CHECK(entry.link.b == bridge_side);
+    CHECK(entry.a_to_b.delay_us == 20'000);
+    CHECK(entry.b_to_a.empty());
+    CHECK(w.relays.at(dir).config.count(other) == 0);
+    CHECK(w.qdiscs.empty()); // nothing on the kernel path
+  }
+  CHECK_FALSE(has_redirects(h, node_side, bridge_side));
+  CHECK(has_redirects(h, plan::segment_node_veth_name("sgr", other, "c2"),
+                      plan::host_veth_name("sgr", other, "sw")));
+  CHECK(fakes::problems(h, "sgr", {t}) == "");
+  auto again = h.plan_up(t);
+  REQUIRE(again);
+  CHECK_MESSAGE(again->empty(), fakes::describe_plan(*again));
+  CHECK(link_record_of(h, "sgr", key).impair_via == "relay");
+
+  // At run time, without touching the nodes: the bridge's direction towards c2, then c1's link
+  // back to nothing (out of the relay, joined by redirects again).
+  const auto c1 = container_id(h, "sgr", "c1");
+  Service s(h);
+  auto b = h.backends();
+  REQUIRE(service::set_link(s.session, b, {"sgr", "sw:p2", {{"loss", "10%"}}, false}));
+  CHECK(h.fakes.relay.state(dir).config.at(other).b_to_a.loss_pct == 10);
+  CHECK(h.fakes.relay.state(dir).config.at(other).a_to_b.empty());
+  REQUIRE(service::set_link(s.session, b, {"sgr", "c1-sw", {{"delay", "0ms"}}, false}));
+  CHECK(h.fakes.relay.state(dir).config.count(key) == 0);
+  CHECK(has_redirects(h, node_side, bridge_side));
+
+  // `ltb link down` pulls the cable: both joined interfaces down; up plugs it back.
+  REQUIRE(service::set_link_state(s.session, b, {"sgr", "c1-sw", false}));
+  CHECK_FALSE(iface_up(h, "", node_side));
+  CHECK_FALSE(iface_up(h, "", bridge_side));
+  REQUIRE(service::set_link_state(s.session, b, {"sgr", "c1:eth1", true}));
+  CHECK(iface_up(h, "", node_side));
+  CHECK(iface_up(h, "", bridge_side));
+  CHECK(container_id(h, "sgr", "c1") == c1);
+
+  // c1 recreated: its link is wired anew, into the relay again, and nothing of the old stays.
+  t.nodes[1].image = "ltb/frr:latest";
+  report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  CHECK(fakes::problems(h, "sgr", {t}) == "");
+  REQUIRE(h.fakes.relay.state(dir).config.count(key) == 1); // `ltb up` applies the file again
+  CHECK(h.fakes.relay.state(dir).config.at(key).a_to_b.delay_us == 20'000);
+  CHECK(h.fakes.relay.state(dir).config.at(key).link.a == node_side);
+  CHECK(h.plan_up(t)->empty());
+
+  auto down = h.down("sgr");
+  REQUIRE(down);
+  CHECK_MESSAGE(down->ok(), fakes::errors_of(*down));
+  CHECK_MESSAGE(w.empty(), w.describe());
+}
+
+TEST_CASE("link settings, relay mode: a VM's segment link is refused impairments, clearly") {
+  Harness h;
+  h.fakes.world.netem = false;
+  h.relay_mode = true;
+  auto t = fakes::make_lab("sgv");
+  t.nodes = {fakes::bridge_node("sw"), fakes::vm_node("v1")};
+  t.links = {fakes::make_link("sw", "p1", "v1", "eth1")};
+  t.links[0].impair_a = delay(5); // leaving the bridge towards v1
+  t.links[0].impair_a_set = true;
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_FALSE(report->ok());
+  CHECK(fakes::errors_of(*report).find("does not carry a VM's segment link") != std::string::npos);
+}
+
+TEST_CASE("link settings: a segment link rewired between the kernel and relay wiring leaves "
+          "nothing stale") {
+  Harness h;
+  auto t = segment_lab();
+  REQUIRE(h.up(t)->ok()); // the kernel path: the node's veth peer is the port
+  const auto key = topology::link_key(t.links[0]);
+  const auto port = plan::host_veth_name("sgr", key, "c1");
+  const auto node_side = plan::segment_node_veth_name("sgr", key, "c1");
+  const auto bridge_side = plan::host_veth_name("sgr", key, "sw");
+  auto peer_of = [&](const std::string &name) {
+    std::lock_guard lock(h.fakes.world.mutex);
+    auto it = h.fakes.world.ifaces.find({"", name});
+    return it == h.fakes.world.ifaces.end() ? std::string("(none)") : it->second.peer;
+  };
+  CHECK(peer_of(port) == "eth1");
+  CHECK(peer_of(node_side) == "(none)");
+
+  // Relay mode, and c1 recreated (its link is rewired): the port is the joined veth's now.
+  h.relay_mode = true;
+  t.nodes[1].image = "ltb/frr:latest";
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  CHECK(peer_of(port) == bridge_side);
+  CHECK(peer_of(node_side) == "eth1");
+  CHECK(fakes::problems(h, "sgr", {t}) == "");
+  CHECK(link_record_of(h, "sgr", key).impair_via == "relay");
+
+  // And back (c1 recreated again, kernel path): the joined interfaces go.
+  h.relay_mode = false;
+  t.nodes[1].image = "ltb/busybox:latest";
+  report = h.up(t);
+  REQUIRE(report);
+  REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  CHECK(peer_of(port) == "eth1");
+  CHECK(peer_of(node_side) == "(none)");
+  CHECK(peer_of(bridge_side) == "(none)");
+  CHECK(h.fakes.relay.state(h.lab_dir("sgr")).config.empty());
+  CHECK(fakes::problems(h, "sgr", {t}) == "");
+  auto down = h.down("sgr");
+  REQUIRE(down);
+  CHECK_MESSAGE(down->ok(), fakes::errors_of(*down));
+  CHECK_MESSAGE(h.fakes.world.empty(), h.fakes.world.describe());
+}

@@ -171,9 +171,17 @@ struct Run {
   std::atomic<bool> relay_recorded{false}; // one action records the lab's relay
 };
 
-/// Sets the impairment of the frames that `from` sends on a host-joined point-to-point link
-/// through the lab's relay (net/relay.hpp), which starts, or stops when it serves nothing more.
-/// The relay is recorded (state::ObjectType::relay) before it can start.
+/// The host interface through which a host-joined link's end `node` is joined to the other end
+/// (by tc redirects, or by the relay): for a point-to-point link the end's host veth or tap; for
+/// a segment link in relay mode, the node end's veth peer (plan::segment_node_veth_name) or, for
+/// the bridge end, the peer of the bridge's port (plan::host_veth_name of the bridge node).
+std::string joined_host(const std::string &lab, const plan::PlannedLink &link,
+                        const std::string &node);
+
+/// Sets the impairment of the frames that `from` sends on a host-joined link (point to point,
+/// or a segment link in relay mode) through the lab's relay (net/relay.hpp), which starts, or
+/// stops when it serves nothing more. The relay is recorded (state::ObjectType::relay) before it
+/// can start.
 Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
                    const net::Impairment &impairment);
 

@@ -4,6 +4,7 @@
 #include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <functional>
 
@@ -45,9 +46,21 @@ Status relay_set(Run &run, const plan::PlannedLink &link, const topology::Endpoi
 /// nothing is applied on its interfaces yet; otherwise only what differs from the record is
 /// changed. In relay mode a point-to-point link's impairments go through the relay (which
 /// carries every such link of the lab). Then the link's record says what is applied, and how.
+bool is_vm(const Run &run, const std::string &node) {
+  return run.runtime_of(node) == topology::Runtime::vm;
+}
+
+/// In relay mode a segment link with a container end is host-joined too: the node's veth peer
+/// and the peer of the bridge's port are joined by redirects, or by the relay while impaired. A
+/// VM's segment link is not (its tap is the port, made by libvirt).
+bool joined_segment(const Run &run, const plan::PlannedLink &link) {
+  return run.options.relay_mode && !link.bridge_node.empty() && !is_vm(run, link.container_end());
+}
+
 Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const EgressOf &egress,
                       const CarrierOf &carrier) {
-  const bool relay = run.options.relay_mode && link.bridge_node.empty();
+  const bool relay =
+      run.options.relay_mode && (link.bridge_node.empty() || joined_segment(run, link));
   struct Direction {
     const topology::Endpoint &from;
     const topology::Impairments &want;
@@ -68,10 +81,10 @@ Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const
                                std::move(e)));
     };
     if (run.options.relay_mode) {
-      return context(Error{"this kernel has no netem, and the userspace relay carries "
-                           "point-to-point links only, not segments (ovs-bridge)",
-                           "set the impairments on a point-to-point link, or run ltb on a host "
-                           "whose kernel has sch_netem"});
+      return context(Error{"this kernel has no netem, and the userspace relay does not carry a "
+                           "VM's segment link (its tap is the bridge port, made by libvirt)",
+                           "link the VM point to point, or run ltb on a host whose kernel has "
+                           "sch_netem"});
     }
     auto place = egress(d.from);
     if (!place) {
@@ -93,10 +106,6 @@ Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const
   // The lab's path, segments included: the next run and `ltb link set` keep it.
   return run.b.store->put_link_state(
       plan::settings_record(run.plan.lab, link, run.options.relay_mode ? "relay" : "kernel"));
-}
-
-bool is_vm(const Run &run, const std::string &node) {
-  return run.runtime_of(node) == topology::Runtime::vm;
 }
 
 /// Resolves a node's end as a network namespace (a container), or fails.
@@ -257,12 +266,15 @@ private:
   }
 };
 
-/// Every link of one bridge, wired in one ovs-vsctl call.
+/// Every link of one bridge, wired in one ovs-vsctl call. A container end's veth peer is the
+/// bridge's port; in relay mode (joined_segment) it is not: the port is one end of a second
+/// veth pair, whose other end is joined to the container's veth peer by redirects or by the
+/// relay, as a point-to-point link's host ends are. The port keeps its name either way.
 class OvsPortDriver final : public LinkDriver {
 public:
   LinkType type() const override { return LinkType::ovs_port; }
 
-  // Ports are observed with their bridges (the bridge driver).
+  // Ports are observed with their bridges (the bridge driver), their peers by the lab's prefix.
   Status observe(Backends &, const std::string &, plan::Observed &) override { return {}; }
 
   Status create(Run &run, const plan::Action &action) override {
@@ -271,12 +283,14 @@ public:
     auto bridge = plan::bridge_name(lab, action.node);
     if (action.why == plan::Reason::rewire) {
       // Ports of an earlier wiring go first: removing a port after its new veth exists would take
-      // the new interface down with it.
+      // the new interface down with it. A link relayed before leaves the relay (settings() puts
+      // it back when it is impaired).
       std::vector<std::string> stale;
       for (const auto &key : action.links) {
         stale.push_back(host_of(run, run.plan.links.at(key)));
       }
       (void)run.b.ovs->del_ports(bridge, stale);
+      LTB_CHECK(leave_relay(run, action.links));
     }
     std::vector<net::OvsPort> ports;
     std::vector<std::string> errors;
@@ -285,12 +299,20 @@ public:
     for (const auto &key : action.links) {
       const auto &link = run.plan.links.at(key);
       const auto &end = link.a.node == action.node ? link.b : link.a;
+      const bool joined = joined_segment(run, link);
       auto host = host_of(run, link);
+      std::vector<std::string> names{host};
+      if (joined) {
+        names.push_back(joined_host(lab, link, end.node));
+        names.push_back(joined_host(lab, link, action.node));
+      }
       auto creating = link_record(run, link, state::RecordStatus::creating);
       LTB_CHECK(store.transaction([&]() -> Status {
         LTB_CHECK(store.put_link(creating));
-        LTB_TRY(id, run.record_object(state::ObjectType::veth, host, key, bridge));
-        objects[host] = id;
+        for (const auto &name : names) {
+          LTB_TRY(id, run.record_object(state::ObjectType::veth, name, key, bridge));
+          objects[name] = id;
+        }
         return {};
       }));
       if (is_vm(run, end.node)) {
@@ -306,11 +328,15 @@ public:
         continue;
       }
       if (action.why == plan::Reason::rewire) {
-        (void)run.b.netlink->delete_link(host);
+        // Whichever way it was wired before (kernel or relay mode), nothing of it stays.
+        for (const auto &name : all_hosts(run, link)) {
+          (void)run.b.netlink->delete_link(name);
+        }
         (void)run.b.netlink->delete_link(end.iface, ns->fd());
       }
-      auto created = run.b.netlink->create_veth({end.iface, ns->fd(), end.node},
-                                                {host, -1, action.node}, link.mtu);
+      auto created = joined ? wire_joined(run, link, end, ns->fd(), action.node)
+                            : run.b.netlink->create_veth({end.iface, ns->fd(), end.node},
+                                                         {host, -1, action.node}, link.mtu);
       if (!created) {
         errors.push_back(fmt::format("link {}: {}", link.name, created.error().message));
         continue;
@@ -331,8 +357,11 @@ public:
     LTB_CHECK(store.transaction([&]() -> Status {
       for (std::size_t i = 0; i < wired.size(); ++i) {
         LTB_CHECK(store.put_link(records[i]));
-        auto host = host_of(run, *wired[i]);
-        LTB_CHECK(store.update_object(objects[host], host, state::RecordStatus::created));
+        for (const auto &name : all_hosts(run, *wired[i])) {
+          if (auto it = objects.find(name); it != objects.end()) {
+            LTB_CHECK(store.update_object(it->second, name, state::RecordStatus::created));
+          }
+        }
       }
       return {};
     }));
@@ -348,19 +377,33 @@ public:
 
   Status remove(Run &run, const plan::Action &action) override {
     auto bridge = plan::bridge_name(run.plan.lab, action.node);
-    std::vector<std::string> hosts;
+    std::vector<std::string> ports;
+    std::set<std::string> hosts;
     for (const auto &key : action.links) {
-      hosts.push_back(host_of(run, run.plan.links.at(key)));
+      const auto &link = run.plan.links.at(key);
+      ports.push_back(host_of(run, link));
+      for (const auto &name : all_hosts(run, link)) {
+        hosts.insert(name);
+      }
     }
+    LTB_CHECK(leave_relay(run, action.links));
     if (run.b.ovs) {
-      (void)run.b.ovs->del_ports(bridge, hosts); // the bridge may be gone already
+      if (auto deleted = run.b.ovs->del_ports(bridge, ports); !deleted) {
+        // Fine when the bridge is gone already; otherwise its ports stay recorded, so that the
+        // next run removes them.
+        auto bridges = run.b.ovs->bridges({{plan::k_ovs_lab, run.plan.lab}});
+        if (!bridges || std::any_of(bridges->begin(), bridges->end(),
+                                    [&](const auto &found) { return found.name == bridge; })) {
+          return fail(with_context("bridge " + action.node, deleted.error()));
+        }
+      }
     }
     for (const auto &host : hosts) {
       if (auto deleted = run.b.netlink->delete_link(host); !deleted) {
         return fail(with_context("bridge " + action.node, deleted.error()));
       }
     }
-    LTB_CHECK(run.forget_objects(state::ObjectType::veth, {hosts.begin(), hosts.end()}));
+    LTB_CHECK(run.forget_objects(state::ObjectType::veth, hosts));
     for (const auto &key : action.links) {
       LTB_CHECK(run.b.store->delete_link(run.plan.lab, key));
     }
@@ -373,9 +416,22 @@ public:
 
 private:
   /// The container end shapes what it sends inside its node; the port shapes what the bridge
-  /// sends to it. A cable pulled is the port down (the node's end then has no carrier).
+  /// sends to it. A cable pulled is the port down (the node's end then has no carrier). A joined
+  /// segment link (relay mode) is impaired in the relay, and pulled as a point-to-point link's
+  /// host ends are: both joined interfaces down.
   static Status settings(Run &run, const plan::PlannedLink &link, bool fresh) {
     const std::string port = host_of(run, link);
+    if (joined_segment(run, link)) {
+      auto none = [&](const topology::Endpoint &) -> Result<Place> {
+        return fail(fmt::format("link {} is impaired by the relay", link.name));
+      };
+      return apply_settings(run, link, fresh, none, [&]() -> Result<std::vector<Place>> {
+        std::vector<Place> places;
+        places.push_back(Place{joined_host(run.plan.lab, link, link.container_end())});
+        places.push_back(Place{joined_host(run.plan.lab, link, link.bridge_node)});
+        return places;
+      });
+    }
     auto egress = [&](const topology::Endpoint &from) -> Result<Place> {
       if (from.node == link.bridge_node) {
         return Place{port};
@@ -397,8 +453,40 @@ private:
     });
   }
 
+  /// The node's veth to its own peer, and the port to the peer joined with it.
+  static Status wire_joined(Run &run, const plan::PlannedLink &link, const topology::Endpoint &end,
+                            int netns_fd, const std::string &bridge_node) {
+    const auto &lab = run.plan.lab;
+    const auto node_side = joined_host(lab, link, end.node);
+    const auto bridge_side = joined_host(lab, link, bridge_node);
+    LTB_CHECK(run.b.netlink->create_veth({end.iface, netns_fd, end.node}, {node_side, -1, "host"},
+                                         link.mtu));
+    LTB_CHECK(run.b.netlink->create_veth({host_of(run, link), -1, bridge_node},
+                                         {bridge_side, -1, "host"}, link.mtu));
+    return run.b.host->redirect_pair(node_side, bridge_side);
+  }
+
+  /// The links leave the lab's relay (they are rewired or go); its record follows.
+  static Status leave_relay(Run &run, const std::vector<std::string> &keys) {
+    if (run.options.lab_dir.empty()) {
+      return {};
+    }
+    for (const auto &key : keys) {
+      LTB_CHECK(run.b.relay->forget(run.options.lab_dir, key));
+    }
+    return record_relay(run);
+  }
+
+  /// The port's name, in either mode.
   static std::string host_of(const Run &run, const plan::PlannedLink &link) {
     return plan::host_veth_name(run.plan.lab, link.key, link.container_end());
+  }
+
+  /// Every host interface the link may have, wired in kernel or in relay mode.
+  static std::vector<std::string> all_hosts(const Run &run, const plan::PlannedLink &link) {
+    const auto &lab = run.plan.lab;
+    return {host_of(run, link), joined_host(lab, link, link.container_end()),
+            joined_host(lab, link, link.bridge_node)};
   }
 };
 

@@ -1,5 +1,6 @@
-// Host-joined links through the lab's impairment relay: the one place apply/ sets a link's
-// direction in the relay, recording the relay before it starts.
+// Host-joined links (point-to-point links, and segment links in relay mode) through the lab's
+// impairment relay: the one place apply/ sets a link's direction in the relay, recording the
+// relay before it starts.
 
 #include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"
@@ -8,6 +9,17 @@
 #include <fmt/format.h>
 
 namespace ltb::apply {
+
+std::string joined_host(const std::string &lab, const plan::PlannedLink &link,
+                        const std::string &node) {
+  if (link.bridge_node.empty()) {
+    return plan::host_veth_name(lab, link.key, node);
+  }
+  if (node == link.bridge_node) {
+    return plan::host_veth_name(lab, link.key, link.bridge_node);
+  }
+  return plan::segment_node_veth_name(lab, link.key, node);
+}
 
 Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
                    const net::Impairment &impairment) {
@@ -24,8 +36,8 @@ Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endp
       LTB_CHECK(run.record_object(state::ObjectType::relay, "relay", ""));
     }
   }
-  net::RelayLink ends{link.key, plan::host_veth_name(lab, link.key, link.a.node),
-                      plan::host_veth_name(lab, link.key, link.b.node)};
+  net::RelayLink ends{link.key, joined_host(lab, link, link.a.node),
+                      joined_host(lab, link, link.b.node)};
   auto direction = from.node == link.a.node && from.iface == link.a.iface ? net::Direction::a_to_b
                                                                           : net::Direction::b_to_a;
   if (auto set = run.b.relay->set(run.options.lab_dir, ends, direction, impairment); !set) {
