@@ -68,31 +68,6 @@ Result<std::optional<Live>> live_state(const Session &session, const std::string
   return std::optional<Live>(std::move(live));
 }
 
-/// An impairment's fields as a lab file writes them: {"delay", "50ms"}, {"loss", "2%"}.
-std::vector<std::pair<std::string, std::string>> values_of(const topology::Impairments &i) {
-  std::vector<std::pair<std::string, std::string>> values;
-  auto duration = [&](const char *field, std::uint64_t us) {
-    if (us != 0) {
-      values.emplace_back(field, topology::format_duration(us));
-    }
-  };
-  auto percent = [&](const char *field, double pct) {
-    if (pct != 0) {
-      values.emplace_back(field, topology::format_percent(pct));
-    }
-  };
-  duration("delay", i.delay_us);
-  duration("jitter", i.jitter_us);
-  percent("loss", i.loss_pct);
-  percent("corrupt", i.corrupt_pct);
-  percent("duplicate", i.duplicate_pct);
-  percent("reorder", i.reorder_pct);
-  if (i.rate_bps != 0) {
-    values.emplace_back("rate", topology::format_rate(i.rate_bps));
-  }
-  return values;
-}
-
 /// A link's impairments: one entry for both directions when they are the same, else one for
 /// each direction that has any (A: the packets leaving end a).
 std::vector<graph::Impairment> impairments_of(const graph::Link &link,
@@ -101,17 +76,17 @@ std::vector<graph::Impairment> impairments_of(const graph::Link &link,
   std::vector<graph::Impairment> out;
   if (a == b) {
     if (!a.empty()) {
-      out.push_back({"both", values_of(a)});
+      out.push_back({"both", topology::impairment_fields(a)});
     }
     return out;
   }
   const std::string a_end = link.a.node + ":" + link.a.iface;
   const std::string b_end = link.b.node + ":" + link.b.iface;
   if (!a.empty()) {
-    out.push_back({a_end + "->" + b_end, values_of(a)});
+    out.push_back({a_end + "->" + b_end, topology::impairment_fields(a)});
   }
   if (!b.empty()) {
-    out.push_back({b_end + "->" + a_end, values_of(b)});
+    out.push_back({b_end + "->" + a_end, topology::impairment_fields(b)});
   }
   return out;
 }
@@ -126,8 +101,7 @@ topology::Impairments applied(const std::string &text) {
 void draw_recorded(graph::Link &drawn, const state::LinkRecord &record,
                    const std::map<std::string, std::string> &node_states) {
   drawn.state = record.down ? "down" : link_state(record, node_states);
-  drawn.impairments =
-      impairments_of(drawn, applied(record.impair_a), applied(record.impair_b));
+  drawn.impairments = impairments_of(drawn, applied(record.impair_a), applied(record.impair_b));
 }
 
 } // namespace

@@ -272,37 +272,36 @@ std::string format_rate(std::uint64_t bps) {
   return fmt::format("{}bit", bps);
 }
 
+std::vector<std::pair<std::string, std::string>> impairment_fields(const Impairments &i) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  auto duration = [&](const char *field, std::uint64_t us) {
+    if (us != 0) {
+      fields.emplace_back(field, format_duration(us));
+    }
+  };
+  auto percent = [&](const char *field, double pct) {
+    if (pct > 0) {
+      fields.emplace_back(field, format_percent(pct));
+    }
+  };
+  duration("delay", i.delay_us);
+  duration("jitter", i.jitter_us);
+  percent("loss", i.loss_pct);
+  percent("corrupt", i.corrupt_pct);
+  percent("duplicate", i.duplicate_pct);
+  percent("reorder", i.reorder_pct);
+  if (i.rate_bps != 0) {
+    fields.emplace_back("rate", format_rate(i.rate_bps));
+  }
+  return fields;
+}
+
 std::string describe(const Impairments &i) {
-  std::vector<std::string> parts;
-  if (i.delay_us) {
-    parts.push_back("delay " + format_duration(i.delay_us));
+  std::string out;
+  for (const auto &[field, value] : impairment_fields(i)) {
+    out += (out.empty() ? "" : ", ") + field + " " + value;
   }
-  if (i.jitter_us) {
-    parts.push_back("jitter " + format_duration(i.jitter_us));
-  }
-  if (i.loss_pct > 0) {
-    parts.push_back("loss " + format_percent(i.loss_pct));
-  }
-  if (i.corrupt_pct > 0) {
-    parts.push_back("corrupt " + format_percent(i.corrupt_pct));
-  }
-  if (i.duplicate_pct > 0) {
-    parts.push_back("duplicate " + format_percent(i.duplicate_pct));
-  }
-  if (i.reorder_pct > 0) {
-    parts.push_back("reorder " + format_percent(i.reorder_pct));
-  }
-  if (i.rate_bps) {
-    parts.push_back("rate " + format_rate(i.rate_bps));
-  }
-  if (parts.empty()) {
-    return "none";
-  }
-  std::string out = parts.front();
-  for (std::size_t n = 1; n < parts.size(); ++n) {
-    out += ", " + parts[n];
-  }
-  return out;
+  return out.empty() ? "none" : out;
 }
 
 std::string encode_impairments(const Impairments &i) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
+#include <utility>
 #include <vector>
 
 namespace ltb::topology {
@@ -71,6 +72,9 @@ std::string format_rate(std::uint64_t bps);    // "10mbit", "1.5gbit", "500kbit"
 
 /// "delay 50ms, jitter 5ms, loss 2%, rate 10mbit"; "none" when empty.
 std::string describe(const Impairments &impairments);
+/// The fields set, as a lab file writes them, in the file's order: {"delay", "50ms"}, {"loss",
+/// "2%"} (`ltb graph`, events' attributes).
+std::vector<std::pair<std::string, std::string>> impairment_fields(const Impairments &impairments);
 
 /// The state file's text of one direction ("delay=50000 loss=2 rate=10000000", exact values);
 /// "" when empty. decode_impairments is its inverse (nullopt for text no ltb writes).
