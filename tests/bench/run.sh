@@ -541,90 +541,45 @@ row "ssh -F ssh_config NODE true" "$SSH_OPENSSH"
 row "ltb ssh NODE -- true / ssh -F" "$SSH_LTB" "$(calc "$SSH_LTB / $SSH_OPENSSH")" "<=1.2"
 ltb_timed "$WORK/labssh-down.log" down --lab "$LABSSH"
 
-# --- 8. ltb capture against tcpdump under a flood ------------------------------------------------
+# bench_script NAME SCRIPT WHAT: runs tests/bench/SCRIPT (log in $WORK/NAME.log); its rows join
+# the table. Exit status 2 is a measurement with a missed target (the rows say which; counted in
+# the verdict); any other failure stops the run with the script's log.
+bench_script() {
+  local name=$1 script=$2 what=$3 rc=0 rows
+  say "$what ($script)"
+  LTB=$LTB_BIN BENCH_RUNS=$RUNS BENCH_OUT=$WORK/$name.rows bash "$ROOT/tests/bench/$script" \
+    >"$WORK/$name.log" 2>&1 || rc=$?
+  if ((rc != 0 && rc != 2)); then
+    sed 's/^/  | /' "$WORK/$name.log" >&2
+    die "the $name benchmark failed (log above)"
+  fi
+  mapfile -t rows <"$WORK/$name.rows"
+  ROWS+=("${rows[@]}")
+}
 
-say "ltb capture: packets/s under a UDP flood on a veth link, against tcpdump (bench_capture.sh)"
-# Exit status 2: measured, with a missed target (the rows say which; counted in the verdict).
-capture_rc=0
-LTB=$LTB_BIN BENCH_OUT=$WORK/capture.rows bash "$ROOT/tests/bench/bench_capture.sh" \
-  >"$WORK/capture.log" 2>&1 || capture_rc=$?
-if ((capture_rc == 0 || capture_rc == 2)); then
-  mapfile -t capture_rows <"$WORK/capture.rows"
-  ROWS+=("${capture_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/capture.log" >&2
-  die "the capture benchmark failed (log above)"
-fi
+# --- 8. ltb capture against tcpdump under a flood ----------------------------------------------
 
-# --- 9. the scheduler's lateness ----------------------------------------------------------------
+bench_script capture bench_capture.sh "ltb capture: packets/s under a UDP flood on a veth link, against tcpdump"
 
-say "ltb schedule: lateness (event time to deploy start) over 20 reservations (schedule.sh)"
-schedule_rc=0
-LTB=$LTB_BIN bash "$ROOT/tests/bench/schedule.sh" >"$WORK/schedule.rows" \
-  2>"$WORK/schedule.log" || schedule_rc=$?
-if ((schedule_rc == 0 || schedule_rc == 2)); then
-  mapfile -t schedule_rows <"$WORK/schedule.rows"
-  ROWS+=("${schedule_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/schedule.log" >&2
-  die "the scheduler benchmark failed (log above)"
-fi
+# --- 9. the scheduler's lateness ---------------------------------------------------------------
 
-# --- 10. the impairment relay's cost --------------------------------------------------------------
+bench_script schedule schedule.sh "ltb schedule: lateness (event time to deploy start) over 20 reservations"
 
-say "ltb relay: added latency and packet rate against a plain veth (relay.sh)"
-relay_rc=0
-LTB=$LTB_BIN bash "$ROOT/tests/bench/relay.sh" >"$WORK/relay.rows" 2>"$WORK/relay.log" ||
-  relay_rc=$?
-if ((relay_rc == 0 || relay_rc == 2)); then
-  mapfile -t relay_rows <"$WORK/relay.rows"
-  ROWS+=("${relay_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/relay.log" >&2
-  die "the relay benchmark failed (log above)"
-fi
+# --- 10. the impairment relay's cost -----------------------------------------------------------
 
-# --- 11. ltb stop / start / restart -------------------------------------------------------------
+bench_script relay relay.sh "ltb relay: added latency and packet rate against a plain veth"
 
-say "ltb stop/start of 20 nodes against docker stop/start in parallel; restart of one (lifecycle.sh)"
-lifecycle_rc=0
-LTB=$LTB_BIN BENCH_RUNS=$RUNS BENCH_OUT=$WORK/lifecycle.rows bash "$ROOT/tests/bench/lifecycle.sh" \
-  >"$WORK/lifecycle.log" 2>&1 || lifecycle_rc=$?
-if ((lifecycle_rc == 0 || lifecycle_rc == 2)); then
-  mapfile -t lifecycle_rows <"$WORK/lifecycle.rows"
-  ROWS+=("${lifecycle_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/lifecycle.log" >&2
-  die "the lifecycle benchmark failed (log above)"
-fi
+# --- 11. ltb stop / start / restart ------------------------------------------------------------
 
-# --- 12. ltb events: delay of a container's death -------------------------------------------------
+bench_script lifecycle lifecycle.sh "ltb stop/start of 20 nodes against docker stop/start in parallel; restart of one"
 
-say "ltb events: docker kill to the 'died' line (events.sh)"
-events_rc=0
-LTB=$LTB_BIN BENCH_OUT=$WORK/events.rows bash "$ROOT/tests/bench/events.sh" \
-  >"$WORK/events.log" 2>&1 || events_rc=$?
-if ((events_rc == 0 || events_rc == 2)); then
-  mapfile -t events_rows <"$WORK/events.rows"
-  ROWS+=("${events_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/events.log" >&2
-  die "the events benchmark failed (log above)"
-fi
+# --- 12. ltb events: delay of a container's death ----------------------------------------------
 
-# --- 13. ltb link set latency -------------------------------------------------------------------
+bench_script events events.sh "ltb events: docker kill to the 'died' line"
 
-say "ltb link set: command start to the change visible on the link (link_set.sh)"
-link_set_rc=0
-LTB=$LTB_BIN BENCH_OUT=$WORK/link_set.rows bash "$ROOT/tests/bench/link_set.sh" \
-  >"$WORK/link_set.log" 2>&1 || link_set_rc=$?
-if ((link_set_rc == 0 || link_set_rc == 2)); then
-  mapfile -t link_set_rows <"$WORK/link_set.rows"
-  ROWS+=("${link_set_rows[@]}")
-else
-  sed 's/^/  | /' "$WORK/link_set.log" >&2
-  die "the link set benchmark failed (log above)"
-fi
+# --- 13. ltb link set latency ------------------------------------------------------------------
+
+bench_script link_set link_set.sh "ltb link set: command start to the change visible on the link"
 
 # --- report --------------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 # started minus the reservation's start, as the daemon logs it (to the millisecond). Target: median
 # under 1 s. Run by run.sh; alone: LTB=build/ltb bash tests/bench/schedule.sh
 #
-# Output: on stderr progress; on stdout one tab-separated row per measurement, as run.sh's table
+# Output: on stderr progress; on stdout (and appended to BENCH_OUT when set) one tab-separated
+# row per measurement, as run.sh's table
 # wants them ("measurement<TAB>seconds<TAB>ratio/target<TAB>result").
 # Exit status: 0 when every event was measured and the target met, 2 when it was missed (the row
 # says MISS; verdict.sh's line on stderr too), 1 on failure.
@@ -123,4 +124,7 @@ rows=$(
   printf 'scheduler lateness, max of %d (s)\t%s\t-\t-\n' "$EVENTS" "$max"
 )
 printf '%s\n' "$rows"
+if [[ -n ${BENCH_OUT:-} ]]; then
+  printf '%s\n' "$rows" >>"$BENCH_OUT" || die "cannot write $BENCH_OUT"
+fi
 printf '%s\n' "$rows" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench schedule" >&2
