@@ -110,13 +110,16 @@ for kind in "${KINDS[@]}"; do
   RTT[$kind]=$(ip netns exec "$a" ping -n -c "$PINGS" -i 0.01 -W 2 "10.78.$index.2" |
     sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g |
     awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-  ip netns exec "$b" iperf3 -s -1 -B "10.78.$index.2" >/dev/null 2>&1 &
+  # Each endpoint in a session of its own, as a lab's nodes are each in a cgroup of their own:
+  # with the scheduler's autogroups, endpoints sharing the bench's session would share one CPU
+  # share against the relay's (which runs in its own session, as ltb starts it).
+  setsid ip netns exec "$b" iperf3 -s -1 -B "10.78.$index.2" >/dev/null 2>&1 &
   server=$!
   for ((i = 0; i < 50; i++)); do
     ip netns exec "$b" ss -ltn 2>/dev/null | grep -q ':5201' && break
     sleep 0.1
   done
-  ip netns exec "$a" iperf3 -c "10.78.$index.2" -u -l 64 -b 0 -t "$SECONDS_RATE" -J \
+  setsid -w ip netns exec "$a" iperf3 -c "10.78.$index.2" -u -l 64 -b 0 -t "$SECONDS_RATE" -J \
     >"$WORK/$kind.json" 2>/dev/null || die "iperf3 failed on the $kind link"
   wait "$server" 2>/dev/null
   PPS[$kind]=$(jq '.end.sum as $s | (($s.packets - $s.lost_packets) / $s.seconds) | floor' \
