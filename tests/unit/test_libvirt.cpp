@@ -2,19 +2,19 @@
 // accepts the same domain XML as QEMU but runs nothing; and of create_overlay with qemu-img.
 
 #include "runtime/libvirt/libvirt.hpp"
+#include "testutil.hpp"
 #include "util/exec.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <doctest/doctest.h>
-
-#include "testutil.hpp"
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <libvirt/libvirt.h>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -305,4 +305,78 @@ TEST_CASE("libvirt: create_overlay makes a qcow2 on top of the base, backing pat
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.find("nope.qcow2") != std::string::npos);
   CHECK_FALSE(fs::exists(tmp.file("vm3.qcow2")));
+}
+
+TEST_CASE("libvirt: domain events of ltb's VMs arrive with their metadata, others' do not") {
+  auto rt = connect_test();
+  auto events = connect_libvirt_events(k_test_uri);
+  if (!events) {
+    FAIL("connect failed: ", events.error().message);
+  }
+  std::mutex mutex;
+  std::vector<VmEvent> seen;
+  std::atomic<bool> stop{false};
+  ltb::Status watched;
+  std::thread watcher([&] {
+    watched = (*events)->watch(
+        {{"ltb-lab", "ev"}},
+        [&](const VmEvent &e) {
+          std::lock_guard lock(mutex);
+          seen.push_back(e);
+        },
+        stop);
+  });
+  auto count = [&] {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  };
+  // The watch registers on its own thread: a domain made before that shows no event, so make
+  // domains until the first one's start shows (bounded).
+  int made = 0;
+  for (; made < 50 && count() == 0; ++made) {
+    REQUIRE(rt->create(spec_for(fmt::format("ltbtest-ev-r{}", made), "ev", "r1")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(count() > 0);
+  REQUIRE(rt->create(spec_for("ltbtest-other-r1", "other", "r1"))); // another lab: not shown
+  REQUIRE(rt->destroy("ltbtest-other-r1"));
+  REQUIRE(rt->destroy(fmt::format("ltbtest-ev-r{}", made - 1)));
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (!seen.empty() && seen.back().event == "stopped") {
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  watcher.join();
+  CHECK(watched);
+  REQUIRE(seen.size() >= 2);
+  const auto &started = seen.front();
+  CHECK(started.event == "started");
+  CHECK(started.detail == "booted");
+  CHECK(started.metadata.at("ltb-node") == "r1");
+  CHECK(started.time_ns > 0);
+  const auto &stopped = seen.back();
+  CHECK(stopped.name == fmt::format("ltbtest-ev-r{}", made - 1));
+  CHECK(stopped.event == "stopped");
+  CHECK(stopped.detail == "destroyed");
+  CHECK(stopped.metadata.at("ltb-lab") == "ev"); // known although the domain is gone
+  for (const auto &e : seen) {
+    CHECK(e.metadata.at("ltb-lab") == "ev");
+  }
+  for (int i = 0; i < made - 1; ++i) {
+    CHECK(rt->destroy(fmt::format("ltbtest-ev-r{}", i)));
+  }
+}
+
+TEST_CASE("libvirt: lifecycle events and details by name") {
+  CHECK(vm_event_name(VIR_DOMAIN_EVENT_STOPPED) == "stopped");
+  CHECK(vm_event_name(VIR_DOMAIN_EVENT_CRASHED) == "crashed");
+  CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN) == "shutdown");
+  CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_FAILED) == "failed");
+  CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED) == "booted");
+  CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STOPPED, 999).empty());
 }

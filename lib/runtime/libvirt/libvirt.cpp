@@ -564,6 +564,244 @@ Result<std::unique_ptr<VmRuntime>> connect_libvirt(const std::string &uri) {
   return std::make_unique<LibvirtRuntime>(uri, std::move(conn));
 }
 
+std::string vm_event_name(int event) {
+  switch (event) {
+  case VIR_DOMAIN_EVENT_DEFINED:
+    return "defined";
+  case VIR_DOMAIN_EVENT_UNDEFINED:
+    return "undefined";
+  case VIR_DOMAIN_EVENT_STARTED:
+    return "started";
+  case VIR_DOMAIN_EVENT_SUSPENDED:
+    return "suspended";
+  case VIR_DOMAIN_EVENT_RESUMED:
+    return "resumed";
+  case VIR_DOMAIN_EVENT_STOPPED:
+    return "stopped";
+  case VIR_DOMAIN_EVENT_SHUTDOWN:
+    return "shutdown";
+  case VIR_DOMAIN_EVENT_PMSUSPENDED:
+    return "pmsuspended";
+  case VIR_DOMAIN_EVENT_CRASHED:
+    return "crashed";
+  default:
+    return fmt::format("event-{}", event);
+  }
+}
+
+std::string vm_event_detail(int event, int detail) {
+  switch (event) {
+  case VIR_DOMAIN_EVENT_STARTED:
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_STARTED_BOOTED:
+      return "booted";
+    case VIR_DOMAIN_EVENT_STARTED_MIGRATED:
+      return "migrated";
+    case VIR_DOMAIN_EVENT_STARTED_RESTORED:
+      return "restored";
+    case VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT:
+      return "from-snapshot";
+    case VIR_DOMAIN_EVENT_STARTED_WAKEUP:
+      return "wakeup";
+    default:
+      return "";
+    }
+  case VIR_DOMAIN_EVENT_STOPPED:
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+      return "shutdown";
+    case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+      return "destroyed";
+    case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
+      return "migrated";
+    case VIR_DOMAIN_EVENT_STOPPED_SAVED:
+      return "saved";
+    case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+      return "failed";
+    case VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT:
+      return "from-snapshot";
+    default:
+      return "";
+    }
+  case VIR_DOMAIN_EVENT_SHUTDOWN:
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED:
+      return "finished";
+    case VIR_DOMAIN_EVENT_SHUTDOWN_GUEST:
+      return "guest";
+    case VIR_DOMAIN_EVENT_SHUTDOWN_HOST:
+      return "host";
+    default:
+      return "";
+    }
+  case VIR_DOMAIN_EVENT_CRASHED:
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_CRASHED_PANICKED:
+      return "panicked";
+    case VIR_DOMAIN_EVENT_CRASHED_CRASHLOADED:
+      return "crashloaded";
+    default:
+      return "";
+    }
+  default:
+    return "";
+  }
+}
+
+namespace {
+
+// The ltb metadata of a domain; empty when it has none or cannot be read (gone meanwhile).
+std::map<std::string, std::string> metadata_of(virDomainPtr dom) {
+  const CString xml{virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, k_metadata_ns,
+                                         VIR_DOMAIN_AFFECT_CURRENT)};
+  return xml ? parse_metadata_labels(xml.get()) : std::map<std::string, std::string>{};
+}
+
+bool has_all(const std::map<std::string, std::string> &metadata,
+             const std::map<std::string, std::string> &wanted) {
+  return std::all_of(wanted.begin(), wanted.end(), [&](const auto &kv) {
+    auto it = metadata.find(kv.first);
+    return it != metadata.end() && (kv.second.empty() || it->second == kv.second);
+  });
+}
+
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// What libvirt's event thread hands to a watch. Shared with the callback's registration, which
+/// may outlive the watch by a callback in flight: libvirt frees its reference (freecb) when done.
+struct EventQueue {
+  struct Raw {
+    std::int64_t time_ns = 0;
+    std::string name;
+    std::string uuid;
+    int event = 0;
+    int detail = 0;
+  };
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Raw> raws;
+};
+
+int on_lifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void *opaque) {
+  auto &queue = **static_cast<std::shared_ptr<EventQueue> *>(opaque);
+  EventQueue::Raw raw;
+  raw.time_ns = unix_now_ns();
+  const char *name = virDomainGetName(dom);
+  raw.name = name != nullptr ? name : "";
+  std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
+  if (virDomainGetUUIDString(dom, uuid.data()) == 0) {
+    raw.uuid = uuid.data();
+  }
+  raw.event = event;
+  raw.detail = detail;
+  {
+    std::lock_guard lock(queue.mutex);
+    queue.raws.push_back(std::move(raw));
+  }
+  queue.changed.notify_one();
+  return 0;
+}
+
+void release_queue(void *opaque) {
+  delete static_cast<std::shared_ptr<EventQueue> *>(opaque);
+}
+
+class LibvirtEvents final : public VmEvents {
+public:
+  LibvirtEvents(std::string uri, ConnectPtr conn)
+      : m_uri(std::move(uri)), m_conn(std::move(conn)) {}
+
+  Status watch(const std::map<std::string, std::string> &metadata,
+               const std::function<void(const VmEvent &)> &on_event,
+               const std::atomic<bool> &stop) override {
+    auto queue = std::make_shared<EventQueue>();
+    auto *opaque = new std::shared_ptr<EventQueue>(queue);
+    const int id = virConnectDomainEventRegisterAny(
+        m_conn.get(), nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), opaque, release_queue);
+    if (id < 0) {
+      delete opaque;
+      return fail(
+          fmt::format("cannot follow libvirt's domain events ({}): {}", m_uri, last_message()),
+          k_start_help);
+    }
+    // The metadata of every domain now: a domain's stop or undefine may come when it is gone.
+    std::map<std::string, std::map<std::string, std::string>> known; // uuid -> metadata
+    virDomainPtr *raw_domains = nullptr;
+    const int count = virConnectListAllDomains(m_conn.get(), &raw_domains, 0);
+    DomainArray domains{raw_domains};
+    for (int i = 0; i < count; ++i) {
+      DomainPtr dom{raw_domains[i]};
+      std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
+      if (virDomainGetUUIDString(dom.get(), uuid.data()) == 0) {
+        known[uuid.data()] = metadata_of(dom.get());
+      }
+    }
+    Status result;
+    while (!stop.load()) {
+      std::vector<EventQueue::Raw> raws;
+      {
+        std::unique_lock lock(queue->mutex);
+        queue->changed.wait_for(lock, std::chrono::milliseconds(50),
+                                [&] { return !queue->raws.empty(); });
+        raws.swap(queue->raws);
+      }
+      for (auto &raw : raws) {
+        auto it = known.find(raw.uuid);
+        if (it == known.end()) {
+          DomainPtr dom{virDomainLookupByUUIDString(m_conn.get(), raw.uuid.c_str())};
+          it = known
+                   .emplace(raw.uuid,
+                            dom ? metadata_of(dom.get()) : std::map<std::string, std::string>{})
+                   .first;
+        }
+        if (!it->second.empty() && has_all(it->second, metadata)) {
+          on_event({raw.time_ns, raw.name, vm_event_name(raw.event),
+                    vm_event_detail(raw.event, raw.detail), it->second});
+        }
+        if (raw.event == VIR_DOMAIN_EVENT_UNDEFINED ||
+            (raw.event == VIR_DOMAIN_EVENT_STOPPED && virConnectIsAlive(m_conn.get()) == 1 &&
+             !exists(raw.uuid))) {
+          known.erase(raw.uuid); // a transient domain is gone with its stop
+        }
+      }
+      if (virConnectIsAlive(m_conn.get()) != 1) {
+        result = fail(fmt::format("lost the connection to libvirt ({})", m_uri), k_start_help);
+        break;
+      }
+    }
+    virConnectDomainEventDeregisterAny(m_conn.get(), id);
+    return result;
+  }
+
+private:
+  bool exists(const std::string &uuid) {
+    DomainPtr dom{virDomainLookupByUUIDString(m_conn.get(), uuid.c_str())};
+    return static_cast<bool>(dom);
+  }
+
+  std::string m_uri;
+  ConnectPtr m_conn;
+};
+
+} // namespace
+
+Result<std::unique_ptr<VmEvents>> connect_libvirt_events(const std::string &uri) {
+  init_libvirt();
+  ConnectPtr conn{virConnectOpen(uri.c_str())};
+  if (!conn) {
+    return fail(fmt::format("cannot connect to libvirt ({}): {}", uri, last_message()),
+                k_start_help);
+  }
+  return std::make_unique<LibvirtEvents>(uri, std::move(conn));
+}
+
 Status create_overlay(const std::string &base, const std::string &overlay,
                       const std::string &size) {
   std::error_code ec;

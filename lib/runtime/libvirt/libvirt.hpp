@@ -6,7 +6,9 @@
 #include "runtime/libvirt/domain_xml.hpp"
 #include "util/error.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,6 +55,39 @@ public:
 /// Opens the connection. When libvirtd does not answer, fails with one line that says how to
 /// start it.
 Result<std::unique_ptr<VmRuntime>> connect_libvirt(const std::string &uri = "qemu:///system");
+
+/// One lifecycle event of a domain (libvirt's VIR_DOMAIN_EVENT_ID_LIFECYCLE).
+struct VmEvent {
+  std::int64_t time_ns = 0; // when it arrived (libvirt's events carry no time of their own)
+  std::string name;         // the domain's
+  /// "started", "stopped", "shutdown", "crashed", "suspended", "resumed", "defined",
+  /// "undefined", "pmsuspended"
+  std::string event;
+  /// libvirt's detail of it: for stopped "shutdown", "destroyed", "crashed", "failed", "saved",
+  /// "migrated", "from-snapshot"; for started "booted", "restored", ...; "" when unknown.
+  std::string detail;
+  std::map<std::string, std::string> metadata; // the domain's ltb metadata (lab, node, ...)
+};
+
+/// libvirt's domain events, apart from VmRuntime because a watch holds a callback registered for
+/// as long as it lasts.
+class VmEvents {
+public:
+  virtual ~VmEvents() = default;
+  /// Calls `on_event` for every lifecycle event of a domain whose metadata holds all `metadata`
+  /// pairs ("" as a value: the key with any value), as they happen, until `stop` is set (seen
+  /// within 50 ms) or the connection breaks (an error: libvirtd went away).
+  virtual Status watch(const std::map<std::string, std::string> &metadata,
+                       const std::function<void(const VmEvent &)> &on_event,
+                       const std::atomic<bool> &stop) = 0;
+};
+
+/// The real events, on their own connection; fails like connect_libvirt().
+Result<std::unique_ptr<VmEvents>> connect_libvirt_events(const std::string &uri = "qemu:///system");
+
+/// libvirt's names of a lifecycle event and its detail (VmEvent::event and ::detail).
+std::string vm_event_name(int event);
+std::string vm_event_detail(int event, int detail);
 
 /// `qemu-img create -f qcow2 -b BASE -F <base format> OVERLAY [SIZE]`; the base format comes
 /// from `qemu-img info`. size empty = the base's size.
