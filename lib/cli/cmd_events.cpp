@@ -57,7 +57,8 @@ void add_events(CLI::App &app, Globals &globals, Registry &registry) {
       "Each line: time (UTC), lab, type, action, object, attributes. Events: node created, "
       "started, stopped, died, recreated, removed; link up, down; impairment changed; capture "
       "started, stopped; reservation started, ended; drift seen. They come from Docker's event "
-      "stream and from what every ltb process records in the state file. Runs until Ctrl-C.\n"
+      "stream, libvirt's domain events and what every ltb process records in the state file. "
+      "Runs until Ctrl-C.\n"
       "Examples:\n  ltb events lab1\n  ltb events --format json | jq 'select(.action == "
       "\"died\")'");
   registry.push_back({sub, [&globals, options] { return run_events(globals, *options); }});

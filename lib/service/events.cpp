@@ -220,6 +220,37 @@ std::vector<event::Event> ContainerEventMapper::due(std::int64_t now_ns) {
   return out;
 }
 
+std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
+  auto lab = e.metadata.find(plan::k_label_lab);
+  auto node = e.metadata.find(plan::k_label_node);
+  if (lab == e.metadata.end() || node == e.metadata.end()) {
+    return std::nullopt;
+  }
+  event::Action action = event::Action::started;
+  if (e.event == "started") {
+    action = event::Action::started;
+  } else if (e.event == "stopped") {
+    action = e.detail == "crashed" || e.detail == "failed" ? event::Action::died
+                                                           : event::Action::stopped;
+  } else if (e.event == "crashed") {
+    action = event::Action::died;
+  } else {
+    return std::nullopt;
+  }
+  event::Event out;
+  out.time_ns = e.time_ns;
+  out.lab = lab->second;
+  out.type = event::Type::node;
+  out.action = action;
+  out.object = node->second;
+  out.attributes["source"] = event::k_source_libvirt;
+  out.attributes["domain"] = e.name;
+  if (!e.detail.empty()) {
+    out.attributes["detail"] = e.detail;
+  }
+  return out;
+}
+
 bool Deduplicator::pass(const event::Event &e, std::int64_t now_ns) {
   for (auto it = m_seen.begin(); it != m_seen.end();) {
     it = now_ns - it->second.at > k_window_ns ? m_seen.erase(it) : std::next(it);
@@ -291,12 +322,22 @@ public:
     }
     m_changed.notify_one();
   }
+  /// An event mapped by its source's thread already.
+  void push(event::Event e) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_events.push_back(std::move(e));
+    }
+    m_changed.notify_one();
+  }
   /// Waits up to `timeout` for something, then takes everything there is.
-  std::deque<runtime::ContainerEvent> take(std::chrono::milliseconds timeout) {
+  std::pair<std::deque<runtime::ContainerEvent>, std::deque<event::Event>>
+  take(std::chrono::milliseconds timeout) {
     std::unique_lock lock(m_mutex);
-    m_changed.wait_for(lock, timeout, [&] { return !m_containers.empty(); });
-    std::deque<runtime::ContainerEvent> out;
-    out.swap(m_containers);
+    m_changed.wait_for(lock, timeout, [&] { return !m_containers.empty() || !m_events.empty(); });
+    std::pair<std::deque<runtime::ContainerEvent>, std::deque<event::Event>> out;
+    out.first.swap(m_containers);
+    out.second.swap(m_events);
     return out;
   }
 
@@ -304,6 +345,56 @@ private:
   std::mutex m_mutex;
   std::condition_variable m_changed;
   std::deque<runtime::ContainerEvent> m_containers;
+  std::deque<event::Event> m_events;
+};
+
+/// A source that is watched on a thread of its own: `watch(stop, listening)` runs until stopped;
+/// when it returns early (the source broke), a notice says so and it runs again a second later.
+class SourceThread {
+public:
+  using Watch =
+      std::function<Status(const std::atomic<bool> &stop, const std::function<void()> &listening)>;
+  SourceThread(const Session &session, std::string what, Watch watch)
+      : m_thread([this, &session, what = std::move(what), watch = std::move(watch)] {
+          auto listening = [this] {
+            {
+              std::lock_guard lock(m_mutex);
+              m_listening = true;
+            }
+            m_changed.notify_all();
+          };
+          while (!m_stop.load()) {
+            auto watched = watch(m_stop, listening);
+            if (m_stop.load()) {
+              break;
+            }
+            session.events.notice(
+                fmt::format("notice: {}: {}; trying again in a second", what,
+                            watched ? std::string("the stream ended") : watched.error().message));
+            listening(); // nobody waits for a broken source
+            for (int i = 0; i < 10 && !m_stop.load(); ++i) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+          }
+        }) {}
+  SourceThread(const SourceThread &) = delete;
+  SourceThread &operator=(const SourceThread &) = delete;
+  ~SourceThread() {
+    m_stop.store(true);
+    m_thread.join();
+  }
+  /// Waits (up to `timeout`) until the source listens.
+  void wait_listening(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, timeout, [&] { return m_listening; });
+  }
+
+private:
+  std::atomic<bool> m_stop{false};
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  bool m_listening = false;
+  std::thread m_thread; // last: starts after the members it uses
 };
 
 /// Docker's stream on a thread of its own, connected again after a break (dockerd restarted)
@@ -352,6 +443,11 @@ private:
   std::thread m_thread; // last: starts after the members it uses
 };
 
+bool recorded_lab(state::Store &store, const std::string &lab) {
+  auto record = store.lab(lab);
+  return record && *record;
+}
+
 /// Labs whose containers ltb itself is changing (`ltb up` recreating, `ltb down` removing): a
 /// container's death there is ltb's doing, reported by its own events.
 bool changed_by_ltb(state::Store &store, const std::string &lab) {
@@ -382,6 +478,23 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
   if (sources.docker) {
     docker.emplace(session, *sources.docker, request.lab, start_ns, inbox);
   }
+  std::optional<SourceThread> libvirt;
+  if (sources.libvirt) {
+    std::map<std::string, std::string> metadata{{plan::k_label_lab, request.lab}};
+    libvirt.emplace(session, "libvirt's domain events",
+                    [&sources, &inbox, metadata](const std::atomic<bool> &stop,
+                                                 const std::function<void()> &listening) {
+                      return sources.libvirt->watch(
+                          metadata,
+                          [&inbox](const runtime::VmEvent &e) {
+                            if (auto mapped = vm_event(e)) {
+                              inbox.push(std::move(*mapped));
+                            }
+                          },
+                          stop, listening);
+                    });
+    libvirt->wait_listening(std::chrono::seconds(5));
+  }
   Deduplicator dedup;
   bool open = true;
   auto send = [&](const event::Event &e) {
@@ -404,16 +517,25 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
     // Held "die"s are due within the hold: wait no longer than that when holding one.
     auto wait = mapper.holding() ? std::min(poll, std::chrono::milliseconds(10)) : poll;
     std::vector<event::Event> batch;
-    for (auto &container : inbox.take(wait)) {
+    auto [containers, mapped] = inbox.take(wait);
+    for (auto &container : containers) {
       for (auto &e : mapper.feed(container, event::now_ns())) {
         batch.push_back(std::move(e));
       }
+    }
+    for (auto &e : mapped) {
+      batch.push_back(std::move(e));
     }
     for (auto &e : mapper.due(event::now_ns())) {
       batch.push_back(std::move(e));
     }
     for (auto &e : batch) {
       if (e.action == event::Action::died && changed_by_ltb(store, e.lab)) {
+        continue;
+      }
+      // Every lab is every lab of this state file: the runtimes also report the labs of other
+      // state files (other users, tests) that carry ltb's labels.
+      if (request.lab.empty() && !recorded_lab(store, e.lab)) {
         continue;
       }
       send(e);
@@ -454,6 +576,14 @@ Status follow_events(const Session &session, const FollowRequest &request,
     session.events.notice("notice: Docker does not answer, so containers starting, stopping and "
                           "dying do not show: " +
                           docker.error().message);
+  }
+  auto libvirt = runtime::connect_libvirt_events();
+  if (libvirt) {
+    sources.libvirt = libvirt->get();
+  } else {
+    session.events.notice("notice: libvirt does not answer, so VMs starting, stopping and dying "
+                          "do not show: " +
+                          libvirt.error().message);
   }
   return follow_events(session, request, sources, emit, ready);
 }

@@ -6,6 +6,7 @@
 #include "event/event.hpp"
 #include "plan/plan.hpp"
 #include "runtime/docker/docker.hpp"
+#include "runtime/libvirt/libvirt.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
 #include "util/error.hpp"
@@ -72,6 +73,13 @@ private:
   std::map<std::string, std::int64_t> m_stopping; // container id -> when a stop signal was sent
 };
 
+/// libvirt's lifecycle event of an ltb VM as ltb's node event (source libvirt, attributes domain
+/// and detail): started -> started; stopped by a shutdown, a save, a migration or a destroy (an
+/// admin's or ltb's deliberate power-off) -> stopped; stopped as crashed or failed (QEMU died)
+/// and crashed -> died. nullopt for the rest (a shutdown begun, suspended, resumed, defined,
+/// undefined: the stop that follows says it) and for a domain without ltb's lab and node.
+std::optional<event::Event> vm_event(const runtime::VmEvent &e);
+
 /// Drops the second report of one thing from two sources (Docker's "stopped" and ltb's record of
 /// `ltb stop`): the same lab, type, action and object within k_window_ns from another source.
 class Deduplicator {
@@ -94,7 +102,8 @@ Result<std::vector<event::Event>> initial_events(const Session &session, state::
                                                  const std::string &lab);
 
 struct FollowRequest {
-  std::string lab; // "" = every lab
+  std::string lab; // "" = every lab of the state file (not another state file's, though the
+                   // runtimes report those too)
   bool initial_state = false;
   int poll_ms = 25; // how often the state file is looked at for ltb's own events
 };
@@ -104,18 +113,19 @@ struct FollowRequest {
 struct FollowSources {
   state::Store *store = nullptr;
   runtime::ContainerEvents *docker = nullptr;
+  runtime::VmEvents *libvirt = nullptr;
 };
 
 /// Streams events to `emit` as they happen, until the session's cancel token is set or `emit`
-/// returns false: ltb's own (recorded by any process from the start on), Docker's. With
+/// returns false: ltb's own (recorded by any process from the start on), Docker's, libvirt's. With
 /// request.initial_state the current state comes first. `ready` is called once every source
 /// listens. Fails only when it cannot start; a source that breaks later is retried with a notice.
 Status follow_events(const Session &session, const FollowRequest &request, FollowSources &sources,
                      const std::function<bool(const event::Event &)> &emit,
                      const std::function<void()> &ready = {});
 
-/// follow_events() over the real sources: the session's state file and Docker (when it does not
-/// answer, a notice says what does not show, and ltb's own events still do).
+/// follow_events() over the real sources: the session's state file, Docker and libvirt (when one
+/// does not answer, a notice says what does not show, and the others' events still do).
 Status follow_events(const Session &session, const FollowRequest &request,
                      const std::function<bool(const event::Event &)> &emit,
                      const std::function<void()> &ready = {});

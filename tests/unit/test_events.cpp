@@ -560,15 +560,94 @@ TEST_CASE("events: a broken Docker stream is watched again from its last event")
   const auto path = dir.file("state.db");
   auto store = state::Store::open(path);
   REQUIRE(store);
+  state::LabRecord lab;
+  lab.name = "lab1";
+  lab.status = state::RecordStatus::running;
+  REQUIRE((*store)->put_lab(lab));
   fakes::FakeContainerEvents docker;
   docker.breaks = 1;
   service::FollowSources sources;
   sources.store = store->get();
   sources.docker = &docker;
   Follower follower(path, sources, {"", false, 5});
+  // Every lab is every lab of this state file: another state file's lab does not show.
+  docker.push(docker_event("start", "c9", "elsewhere", "r1"));
   docker.push(docker_event("start", "c1", "lab1", "r1"));
   auto seen = follower.wait_for(1);
   follower.stop();
   REQUIRE(seen.size() == 1);
+  CHECK(seen[0].lab == "lab1");
   CHECK(docker.sinces.size() == 2);
+}
+
+namespace {
+
+runtime::VmEvent vm(const std::string &event, const std::string &detail, const std::string &lab,
+                    const std::string &node) {
+  runtime::VmEvent e;
+  e.time_ns = event::now_ns();
+  e.name = "ltb-" + lab + "-" + node;
+  e.event = event;
+  e.detail = detail;
+  e.metadata = {{"ltb.lab", lab}, {"ltb.node", node}};
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("libvirt events: a VM's start, shutdown, destroy and crash as node events") {
+  auto started = service::vm_event(vm("started", "booted", "l", "v1"));
+  REQUIRE(started);
+  CHECK(started->action == event::Action::started);
+  CHECK(started->lab == "l");
+  CHECK(started->object == "v1");
+  CHECK(started->attributes.at("source") == "libvirt");
+  CHECK(started->attributes.at("domain") == "ltb-l-v1");
+  CHECK(started->attributes.at("detail") == "booted");
+  CHECK(service::vm_event(vm("stopped", "shutdown", "l", "v1"))->action == event::Action::stopped);
+  CHECK(service::vm_event(vm("stopped", "destroyed", "l", "v1"))->action == event::Action::stopped);
+  CHECK(service::vm_event(vm("stopped", "failed", "l", "v1"))->action == event::Action::died);
+  CHECK(service::vm_event(vm("stopped", "crashed", "l", "v1"))->action == event::Action::died);
+  CHECK(service::vm_event(vm("crashed", "panicked", "l", "v1"))->action == event::Action::died);
+  // A shutdown begun, a suspension, a definition: the stop that follows says it, or nothing does.
+  CHECK_FALSE(service::vm_event(vm("shutdown", "finished", "l", "v1")));
+  CHECK_FALSE(service::vm_event(vm("suspended", "", "l", "v1")));
+  CHECK_FALSE(service::vm_event(vm("undefined", "", "l", "v1")));
+  auto foreign = vm("started", "booted", "l", "v1");
+  foreign.metadata.erase("ltb.node");
+  CHECK_FALSE(service::vm_event(foreign));
+}
+
+TEST_CASE("events: the follow loop streams libvirt's VM events; ltb's record of the same is one") {
+  test::TempDir dir;
+  const auto path = dir.file("state.db");
+  auto store = state::Store::open(path);
+  REQUIRE(store);
+  fakes::FakeVmEvents libvirt;
+  libvirt.breaks = 1; // a broken connection is watched again
+  service::FollowSources sources;
+  sources.store = store->get();
+  sources.libvirt = &libvirt;
+  Follower follower(path, sources, {"lab1", false, 5});
+  libvirt.push(vm("started", "booted", "lab1", "v1"));
+  libvirt.push(vm("started", "booted", "lab2", "v1")); // another lab
+  libvirt.push(vm("stopped", "failed", "lab1", "v1"));
+  auto seen = follower.wait_for(2);
+  event::Event stopped;
+  stopped.lab = "lab1";
+  stopped.action = event::Action::died;
+  stopped.object = "v1";
+  REQUIRE(service::record_event(**store, stopped)); // ltb's report of the same: not again
+  stopped.action = event::Action::removed;
+  REQUIRE(service::record_event(**store, stopped));
+  seen = follower.wait_for(3);
+  follower.stop();
+  CHECK(follower.result);
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].action == event::Action::started);
+  CHECK(seen[0].attributes.at("source") == "libvirt");
+  CHECK(seen[1].action == event::Action::died);
+  CHECK(seen[1].attributes.at("detail") == "failed");
+  CHECK(seen[2].action == event::Action::removed);
+  CHECK(libvirt.watches == 2);
 }

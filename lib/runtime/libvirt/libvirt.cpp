@@ -718,8 +718,8 @@ public:
       : m_uri(std::move(uri)), m_conn(std::move(conn)) {}
 
   Status watch(const std::map<std::string, std::string> &metadata,
-               const std::function<void(const VmEvent &)> &on_event,
-               const std::atomic<bool> &stop) override {
+               const std::function<void(const VmEvent &)> &on_event, const std::atomic<bool> &stop,
+               const std::function<void()> &listening) override {
     auto queue = std::make_shared<EventQueue>();
     auto *opaque = new std::shared_ptr<EventQueue>(queue);
     const int id = virConnectDomainEventRegisterAny(
@@ -742,6 +742,9 @@ public:
       if (virDomainGetUUIDString(dom.get(), uuid.data()) == 0) {
         known[uuid.data()] = metadata_of(dom.get());
       }
+    }
+    if (listening) {
+      listening();
     }
     Status result;
     while (!stop.load()) {

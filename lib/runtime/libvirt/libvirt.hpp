@@ -76,10 +76,11 @@ public:
   virtual ~VmEvents() = default;
   /// Calls `on_event` for every lifecycle event of a domain whose metadata holds all `metadata`
   /// pairs ("" as a value: the key with any value), as they happen, until `stop` is set (seen
-  /// within 50 ms) or the connection breaks (an error: libvirtd went away).
+  /// within 50 ms) or the connection breaks (an error: libvirtd went away). `listening` is called
+  /// once events are subscribed (no replay: what happened before is not delivered).
   virtual Status watch(const std::map<std::string, std::string> &metadata,
                        const std::function<void(const VmEvent &)> &on_event,
-                       const std::atomic<bool> &stop) = 0;
+                       const std::atomic<bool> &stop, const std::function<void()> &listening) = 0;
 };
 
 /// The real events, on their own connection; fails like connect_libvirt().

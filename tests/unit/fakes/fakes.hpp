@@ -1205,6 +1205,54 @@ private:
   std::vector<runtime::ContainerEvent> m_pending;
 };
 
+/// libvirt's domain events: pushed events are delivered (filtered by metadata) to a watch, which
+/// listens at once; `breaks` makes that many watches fail first.
+class FakeVmEvents final : public runtime::VmEvents {
+public:
+  void push(runtime::VmEvent e) {
+    std::lock_guard lock(m_mutex);
+    m_pending.push_back(std::move(e));
+  }
+  Status watch(const std::map<std::string, std::string> &metadata,
+               const std::function<void(const runtime::VmEvent &)> &on_event,
+               const std::atomic<bool> &stop, const std::function<void()> &listening) override {
+    {
+      std::lock_guard lock(m_mutex);
+      ++watches;
+      if (breaks > 0) {
+        --breaks;
+        return fail("lost the connection to libvirt");
+      }
+    }
+    listening();
+    while (!stop.load()) {
+      std::vector<runtime::VmEvent> now;
+      {
+        std::lock_guard lock(m_mutex);
+        now.swap(m_pending);
+      }
+      for (const auto &e : now) {
+        bool match = true;
+        for (const auto &[key, value] : metadata) {
+          auto it = e.metadata.find(key);
+          match = match && it != e.metadata.end() && (value.empty() || it->second == value);
+        }
+        if (match) {
+          on_event(e);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return {};
+  }
+  std::atomic<int> breaks{0};
+  std::atomic<int> watches{0};
+
+private:
+  std::mutex m_mutex;
+  std::vector<runtime::VmEvent> m_pending;
+};
+
 /// Every fake over one World, and the Backends that hand them to apply/ (the store is the
 /// test's).
 struct FakeBackends {
