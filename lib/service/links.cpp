@@ -3,6 +3,7 @@
 #include "apply/apply.hpp"
 #include "plan/plan.hpp"
 #include "service/backends.hpp"
+#include "service/events.hpp"
 #include "service/nodes.hpp"
 #include "state/store.hpp"
 #include "topology/diagnostics.hpp"
@@ -203,8 +204,11 @@ Result<LinkInfo> set_link(const Session &session, const LinkSetRequest &request)
   return set_link(session, backends, request);
 }
 
-Result<LinkInfo> set_link(const Session &session, apply::Backends &backends,
-                          const LinkSetRequest &request) {
+namespace {
+
+/// set_link() without its event.
+Result<LinkInfo> change_impairments(const Session &session, apply::Backends &backends,
+                                    const LinkSetRequest &request) {
   topology::Impairments given;
   for (const auto &[field, text] : request.values) {
     if (auto set = topology::set_impairment_field(given, field, text); !set) {
@@ -255,6 +259,31 @@ Result<LinkInfo> set_link(const Session &session, apply::Backends &backends,
       });
 }
 
+} // namespace
+
+Result<LinkInfo> set_link(const Session &session, apply::Backends &backends,
+                          const LinkSetRequest &request) {
+  LTB_TRY(info, change_impairments(session, backends, request));
+  event::Event e;
+  e.lab = info.lab;
+  e.type = event::Type::impairment;
+  e.action = event::Action::changed;
+  e.object = info.name;
+  e.attributes = request.values;
+  if (request.reset) {
+    e.attributes["reset"] = "true";
+  }
+  // The directions changed: both for a link's name, one for NODE:IFACE (the packets leaving it).
+  for (const auto *end : {&info.a, &info.b}) {
+    const auto name = end->node + ":" + end->iface;
+    if (request.target.find(':') == std::string::npos || request.target == name) {
+      e.attributes[name] = end->impairments;
+    }
+  }
+  record_event(session, *backends.store, std::move(e));
+  return info;
+}
+
 Result<LinkInfo> set_link_state(const Session &session, const LinkStateRequest &request) {
   LTB_TRY(connection, connect_for(session, request.lab, request.target));
   auto backends = connection.backends();
@@ -263,11 +292,19 @@ Result<LinkInfo> set_link_state(const Session &session, const LinkStateRequest &
 
 Result<LinkInfo> set_link_state(const Session &session, apply::Backends &backends,
                                 const LinkStateRequest &request) {
-  return change_link(session, backends, request.lab, request.target,
-                     [&](plan::PlannedLink &link, int) -> Status {
-                       link.down = !request.up;
-                       return {};
-                     });
+  LTB_TRY(info, change_link(session, backends, request.lab, request.target,
+                            [&](plan::PlannedLink &link, int) -> Status {
+                              link.down = !request.up;
+                              return {};
+                            }));
+  event::Event e;
+  e.lab = info.lab;
+  e.type = event::Type::link;
+  e.action = request.up ? event::Action::up : event::Action::down;
+  e.object = info.name;
+  e.attributes = {{"a", info.a.node + ":" + info.a.iface}, {"b", info.b.node + ":" + info.b.iface}};
+  record_event(session, *backends.store, std::move(e));
+  return info;
 }
 
 } // namespace ltb::service

@@ -49,6 +49,8 @@ struct LinkSetRequest {
 
 /// Changes the impairments of a link (both directions) or of one end (the packets leaving it):
 /// the given fields on top of what applies now (with `reset`: on top of the file's values).
+/// Recorded as an "impairment changed" event (attributes: the fields given, "reset", and each
+/// changed direction's impairments by the end its packets leave, e.g. "r1:eth1").
 Result<LinkInfo> set_link(const Session &session, const LinkSetRequest &request);
 /// The same on backends already open (unit tests hand it fakes).
 Result<LinkInfo> set_link(const Session &session, apply::Backends &backends,
@@ -61,7 +63,7 @@ struct LinkStateRequest {
 };
 
 /// `ltb link down`: both ends lose their carrier, as when a cable is pulled; `up` plugs it back.
-/// Recorded: `ltb up` leaves a link that is down down.
+/// Recorded: `ltb up` leaves a link that is down down; and as a "link down" or "link up" event.
 Result<LinkInfo> set_link_state(const Session &session, const LinkStateRequest &request);
 Result<LinkInfo> set_link_state(const Session &session, apply::Backends &backends,
                                 const LinkStateRequest &request);

@@ -2,6 +2,7 @@
 // each kind of link), reconcile without touching nodes, run-time changes kept or replaced by the
 // file, `ltb link down|up`, and the choice between the kernel and the relay.
 #include "fakes/harness.hpp"
+#include "service/events.hpp"
 #include "service/links.hpp"
 
 #include <cstdlib>
@@ -195,6 +196,32 @@ TEST_CASE("link settings: ltb link set changes one direction or both, and is rec
   CHECK(set->a.impairments == "none");
   CHECK(set->a.source.empty());
   CHECK_FALSE(qdisc(h, ns_of(h, "imp", "r1"), "eth1"));
+
+  // Each change is an "impairment changed" event with the new values.
+  auto rows = h.store->events_after(0, "imp");
+  REQUIRE(rows);
+  std::vector<event::Event> changes;
+  for (const auto &row : *rows) {
+    auto e = service::event_of(row);
+    REQUIRE(e);
+    if (e->type == event::Type::impairment) {
+      changes.push_back(*e);
+    }
+  }
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].action == event::Action::changed);
+  CHECK(changes[0].object == "r1-r2");
+  CHECK(changes[0].attributes == std::map<std::string, std::string>{{"delay", "50ms"},
+                                                                    {"r1:eth1", "delay 50ms"},
+                                                                    {"source", "ltb"}});
+  CHECK(changes[1].attributes ==
+        std::map<std::string, std::string>{{"loss", "2%"},
+                                           {"r1:eth1", "delay 50ms, loss 2%"},
+                                           {"r2:eth1", "loss 2%"},
+                                           {"source", "ltb"}});
+  CHECK(changes[2].attributes ==
+        std::map<std::string, std::string>{
+            {"reset", "true"}, {"r1:eth1", "none"}, {"r2:eth1", "none"}, {"source", "ltb"}});
 }
 
 TEST_CASE("link settings: the file wins over a run-time change when it sets that direction") {
@@ -265,6 +292,21 @@ TEST_CASE("link settings: link down pulls the cable on both ends, up plugs it ba
   REQUIRE(list->size() == 1);
   CHECK(list->front().name == "r1-r2");
   CHECK(list->front().state == "up");
+  // Each is an event of ltb's for `ltb events`.
+  auto rows = h.store->events_after(0, "imp");
+  REQUIRE(rows);
+  std::vector<std::string> links;
+  for (const auto &row : *rows) {
+    auto e = service::event_of(row);
+    REQUIRE(e);
+    if (e->type == event::Type::link) {
+      links.push_back(fmt::format("{} {} a={} b={} source={}", event::to_string(e->action),
+                                  e->object, e->attributes.at("a"), e->attributes.at("b"),
+                                  e->attributes.at("source")));
+    }
+  }
+  CHECK(links == std::vector<std::string>{"down r1-r2 a=r1:eth1 b=r2:eth1 source=ltb",
+                                          "up r1-r2 a=r1:eth1 b=r2:eth1 source=ltb"});
 }
 
 TEST_CASE("link settings: a VM link is shaped on the host interface the frames leave by") {
