@@ -251,6 +251,104 @@ std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
   return out;
 }
 
+Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &containers,
+                             const std::string &lab) {
+  std::vector<std::string> labs;
+  if (!lab.empty()) {
+    labs.push_back(lab);
+  } else {
+    LTB_TRY(all, store.labs());
+    for (const auto &record : all) {
+      labs.push_back(record.name);
+    }
+  }
+  LinkWatch watch;
+  for (const auto &name : labs) {
+    LTB_TRY(nodes, store.nodes(name));
+    std::map<std::string, std::string> keys; // node -> namespace key, for running containers
+    for (const auto &node : nodes) {
+      if (node.runtime != state::k_runtime_container) {
+        continue;
+      }
+      auto info = containers.inspect_container(plan::container_name(name, node.name));
+      if (!info || info->state != "running" || info->pid <= 0) {
+        continue; // gone or stopped: nothing to watch until it starts
+      }
+      const auto key = name + "/" + node.name;
+      keys[node.name] = key;
+      watch.namespaces.push_back({key, info->pid});
+    }
+    LTB_TRY(links, store.links(name));
+    for (const auto &link : links) {
+      for (const auto &[node, iface] :
+           {std::pair{link.a_node, link.a_iface}, std::pair{link.b_node, link.b_iface}}) {
+        if (auto key = keys.find(node); key != keys.end()) {
+          watch.ends[{key->second, iface}] = {name, link.name, node, iface};
+        }
+      }
+    }
+  }
+  return watch;
+}
+
+void LinkEventMapper::set_ends(std::map<std::pair<std::string, std::string>, LinkEnd> ends) {
+  for (auto it = m_carrier.begin(); it != m_carrier.end();) {
+    auto end = ends.find(it->first);
+    auto old = m_ends.find(it->first);
+    const bool same = end != ends.end() && old != m_ends.end() && end->second == old->second;
+    it = same ? std::next(it) : m_carrier.erase(it);
+  }
+  m_ends = std::move(ends);
+}
+
+bool LinkEventMapper::link_up(const LinkEnd &end) const {
+  for (const auto &[where, other] : m_ends) {
+    if (other.lab == end.lab && other.link == end.link) {
+      auto carrier = m_carrier.find(where);
+      if (carrier != m_carrier.end() && !carrier->second) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::optional<event::Event> LinkEventMapper::feed(const net::CarrierReport &report,
+                                                  std::int64_t now_ns) {
+  const std::pair where{report.netns, report.ifname};
+  auto end = m_ends.find(where);
+  if (end == m_ends.end()) {
+    return std::nullopt;
+  }
+  const std::pair link{end->second.lab, end->second.link};
+  auto seen = m_carrier.find(where);
+  const bool first = seen == m_carrier.end();
+  if (!first && seen->second == report.carrier) {
+    return std::nullopt; // another flag changed
+  }
+  m_carrier[where] = report.carrier;
+  const bool up = link_up(end->second);
+  auto shown = m_up.find(link);
+  if (first || shown == m_up.end()) {
+    m_up[link] = up; // the first word of an end is its state then, not a change
+    return std::nullopt;
+  }
+  if (shown->second == up) {
+    return std::nullopt; // the other end went down too, or one end of a down link came back
+  }
+  shown->second = up;
+  event::Event out;
+  out.time_ns = now_ns;
+  out.lab = end->second.lab;
+  out.type = event::Type::link;
+  out.action = up ? event::Action::up : event::Action::down;
+  out.object = end->second.link;
+  out.attributes = {{"node", end->second.node},
+                    {"iface", end->second.iface},
+                    {"source", event::k_source_netlink}};
+  return out;
+}
+
 bool Deduplicator::pass(const event::Event &e, std::int64_t now_ns) {
   for (auto it = m_seen.begin(); it != m_seen.end();) {
     it = now_ns - it->second.at > k_window_ns ? m_seen.erase(it) : std::next(it);
@@ -443,6 +541,30 @@ private:
   std::thread m_thread; // last: starts after the members it uses
 };
 
+/// The namespaces and ends the netlink thread is to watch, handed over by the follow loop.
+class LinkWatchSlot {
+public:
+  void offer(LinkWatch watch) {
+    std::lock_guard lock(m_mutex);
+    if (!m_pending && watch == m_offered) {
+      return;
+    }
+    m_offered = watch;
+    m_pending = std::move(watch);
+  }
+  std::optional<LinkWatch> take() {
+    std::lock_guard lock(m_mutex);
+    auto out = std::move(m_pending);
+    m_pending.reset();
+    return out;
+  }
+
+private:
+  std::mutex m_mutex;
+  LinkWatch m_offered;
+  std::optional<LinkWatch> m_pending;
+};
+
 bool recorded_lab(state::Store &store, const std::string &lab) {
   auto record = store.lab(lab);
   return record && *record;
@@ -495,6 +617,59 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
                     });
     libvirt->wait_listening(std::chrono::seconds(5));
   }
+  std::optional<LinkWatchSlot> link_slot;
+  std::optional<SourceThread> netlink;
+  auto rewatched = std::chrono::steady_clock::now();
+  auto rewatch = [&] {
+    rewatched = std::chrono::steady_clock::now();
+    auto watch = link_watch(store, *sources.containers, request.lab);
+    if (!watch) {
+      session.events.notice("notice: links' carrier: " + watch.error().message);
+      return;
+    }
+    link_slot->offer(std::move(*watch));
+  };
+  if (sources.netlink && sources.containers) {
+    link_slot.emplace();
+    rewatch();
+    netlink.emplace(
+        session, "netlink's link notifications",
+        [&sources, &inbox, &link_slot](const std::atomic<bool> &stop,
+                                       const std::function<void()> &listening) -> Status {
+          LinkEventMapper mapper;
+          LinkWatch watching;
+          while (!stop.load()) {
+            if (auto next = link_slot->take()) {
+              watching = std::move(*next);
+            }
+            mapper.set_ends(watching.ends);
+            // New ends in the same namespaces need no new sockets; new namespaces do.
+            auto again = [&] {
+              auto next = link_slot->take();
+              if (!next) {
+                return false;
+              }
+              const bool renew = next->namespaces != watching.namespaces;
+              watching = std::move(*next);
+              mapper.set_ends(watching.ends);
+              return renew;
+            };
+            LTB_CHECK(sources.netlink->watch(
+                watching.namespaces,
+                [&](const net::CarrierReport &report) {
+                  if (auto e = mapper.feed(report, event::now_ns())) {
+                    inbox.push(std::move(*e));
+                  }
+                },
+                [](const std::string &, const std::string &) {
+                  // Its process ended since: the node's next start watches it again.
+                },
+                stop, again, listening));
+          }
+          return {};
+        });
+    netlink->wait_listening(std::chrono::seconds(5));
+  }
   Deduplicator dedup;
   bool open = true;
   auto send = [&](const event::Event &e) {
@@ -529,8 +704,16 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
     for (auto &e : mapper.due(event::now_ns())) {
       batch.push_back(std::move(e));
     }
+    bool nodes_changed = false;
     for (auto &e : batch) {
-      if (e.action == event::Action::died && changed_by_ltb(store, e.lab)) {
+      nodes_changed = nodes_changed ||
+                      (e.type == event::Type::node &&
+                       (e.action == event::Action::started || e.action == event::Action::created ||
+                        e.action == event::Action::recreated));
+      // A container's death or a link's loss of carrier while ltb deploys or removes the lab
+      // is ltb's doing.
+      const bool netlink_link = e.type == event::Type::link;
+      if ((e.action == event::Action::died || netlink_link) && changed_by_ltb(store, e.lab)) {
         continue;
       }
       // Every lab is every lab of this state file: the runtimes also report the labs of other
@@ -548,8 +731,14 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
     for (const auto &row : *rows) {
       last_id = row.id;
       if (auto e = event_of(row)) {
+        nodes_changed =
+            nodes_changed || e->type == event::Type::node || e->type == event::Type::link;
         send(*e);
       }
+    }
+    if (link_slot && (nodes_changed || std::chrono::steady_clock::now() - rewatched >=
+                                           std::chrono::milliseconds(sources.rewatch_ms))) {
+      rewatch();
     }
   }
   return {};
@@ -576,6 +765,13 @@ Status follow_events(const Session &session, const FollowRequest &request,
     session.events.notice("notice: Docker does not answer, so containers starting, stopping and "
                           "dying do not show: " +
                           docker.error().message);
+  }
+  // Link carrier needs the nodes' namespaces, so Docker's inspect as well.
+  auto link_events = net::make_link_events();
+  auto containers = runtime::connect_docker();
+  if (containers) {
+    sources.netlink = link_events.get();
+    sources.containers = containers->get();
   }
   auto libvirt = runtime::connect_libvirt_events();
   if (libvirt) {

@@ -4,6 +4,7 @@
 // and netlink's events for `ltb events` (and, later, a server's event stream).
 
 #include "event/event.hpp"
+#include "net/link_events.hpp"
 #include "plan/plan.hpp"
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
@@ -80,6 +81,46 @@ private:
 /// undefined: the stop that follows says it) and for a domain without ltb's lab and node.
 std::optional<event::Event> vm_event(const runtime::VmEvent &e);
 
+/// A lab's link interface as netlink reports it: the link and the end (node, interface).
+struct LinkEnd {
+  std::string lab;
+  std::string link; // the link's name as `ltb link list` shows it
+  std::string node;
+  std::string iface;
+  bool operator==(const LinkEnd &) const = default;
+};
+
+/// What to watch for link carrier: the namespaces (each running container node's, keyed
+/// "LAB/NODE") and the link ends in them, by (namespace key, interface name).
+struct LinkWatch {
+  std::vector<net::WatchedNetns> namespaces;
+  std::map<std::pair<std::string, std::string>, LinkEnd> ends;
+  bool operator==(const LinkWatch &) const = default;
+};
+
+/// The LinkWatch of `lab` ("" = every lab of the state file): both ends of every link whose node
+/// is a running container, found by Docker's inspect of the node's container.
+Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &containers,
+                             const std::string &lab);
+
+/// Netlink's carrier reports as ltb's link events (source netlink, attributes node and iface:
+/// the end whose carrier changed). A link is up while every end reported has carrier. The first
+/// report of an end is its state then (no event); after that only a change of the link's state
+/// is an event: a report that repeats the carrier (another flag changed) or the second end of a
+/// link going down too is none.
+class LinkEventMapper {
+public:
+  /// The ends to map from now on; what was seen of an end that stays is kept.
+  void set_ends(std::map<std::pair<std::string, std::string>, LinkEnd> ends);
+  std::optional<event::Event> feed(const net::CarrierReport &report, std::int64_t now_ns);
+
+private:
+  bool link_up(const LinkEnd &end) const;
+  std::map<std::pair<std::string, std::string>, LinkEnd> m_ends;
+  std::map<std::pair<std::string, std::string>, bool> m_carrier; // per end, as last reported
+  std::map<std::pair<std::string, std::string>, bool> m_up;      // (lab, link) -> as last shown
+};
+
 /// Drops the second report of one thing from two sources (Docker's "stopped" and ltb's record of
 /// `ltb stop`): the same lab, type, action and object within k_window_ns from another source.
 class Deduplicator {
@@ -114,10 +155,17 @@ struct FollowSources {
   state::Store *store = nullptr;
   runtime::ContainerEvents *docker = nullptr;
   runtime::VmEvents *libvirt = nullptr;
+  /// Netlink's link notifications, with Docker's inspect to find the nodes' namespaces; both or
+  /// neither.
+  net::LinkEvents *netlink = nullptr;
+  runtime::ContainerRuntime *containers = nullptr;
+  /// How often the namespaces to watch are looked up again besides a node's start (ms).
+  int rewatch_ms = 5000;
 };
 
 /// Streams events to `emit` as they happen, until the session's cancel token is set or `emit`
-/// returns false: ltb's own (recorded by any process from the start on), Docker's, libvirt's. With
+/// returns false: ltb's own (recorded by any process from the start on), Docker's, libvirt's,
+/// netlink's (link carrier). With
 /// request.initial_state the current state comes first. `ready` is called once every source
 /// listens. Fails only when it cannot start; a source that breaks later is retried with a notice.
 Status follow_events(const Session &session, const FollowRequest &request, FollowSources &sources,

@@ -2,7 +2,9 @@
 # `ltb events`: a follower started before the lab exists sees `ltb up` (node created, started),
 # a container killed outside ltb (node died with its exit code), drift repaired by the next
 # `ltb up` (drift seen, node recreated), `ltb stop`/`ltb start` of a node (stopped, started; no
-# death), `ltb link down|up|set` (link down, up, impairment changed with the new values), a
+# death), `ltb link down|up|set` (link down, up, impairment changed with the new values; netlink's
+# report of the same carrier change is no second line), `ip link set eth1 down|up` inside a node
+# (link down, up from netlink's link notifications), a
 # capture's start and stop and `ltb down` (node removed), as JSON lines, one object per line; a
 # VM started, killed (died) and destroyed (stopped) from libvirt's events; a follower of one lab
 # shows nothing of another, a follower of every lab shows both; --initial-state starts with one
@@ -181,10 +183,26 @@ count=$(count_events all '.type == "node" and .action == "died"')
 # --- ltb link down/up and ltb link set --------------------------------------------------------------
 
 link_event() { printf '.lab == "%s" and .type == "%s" and .action == "%s" and .object == "a-b"' "$lab" "$1" "$2"; }
+since=$(date +%s%N)
+recent() { printf '%s and .time_ns >= %s' "$1" "$since"; }
 expect_rc 0 ltb link down a-b --lab "$lab"
-expect_event json "link a-b down" "$(link_event link down) and .attributes.a == \"a:eth1\" and .attributes.b == \"b:eth1\" and .attributes.source == \"ltb\""
+# ltb's record (attributes a and b) or netlink's report of the carrier lost, whichever came first.
+expect_event json "link a-b down" "$(recent "$(link_event link down)") and ((.attributes.a == \"a:eth1\" and .attributes.b == \"b:eth1\" and .attributes.source == \"ltb\") or .attributes.source == \"netlink\")"
+recorded=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events WHERE lab = ? AND type = ? AND action = ? AND object = ?", (sys.argv[2], "link", "down", "a-b")).fetchone()[0])' "$LTB_STATE" "$lab")
+((recorded == 1)) || fail "ltb link down recorded $recorded 'link down' events of a-b, expected 1"
 expect_rc 0 ltb link up a-b --lab "$lab"
-expect_event json "link a-b up" "$(link_event link up)"
+expect_event json "link a-b up" "$(recent "$(link_event link up)")"
+# Netlink saw the carrier go too: ltb's record and netlink's report are one line each (netlink's
+# report of the down comes well before ltb's up, so a second line would be there by now).
+count=$(count_events json "$(recent "$(link_event link down)")")
+((count == 1)) || fail "expected one 'link down' of a-b after ltb link down, got $count: $(cat "$IT_TMP/json.out")"
+
+# A carrier lost inside a node: netlink's link notifications in the nodes' namespaces.
+since=$(date +%s%N)
+docker exec "$(container_name "$lab" a)" ip link set eth1 down
+expect_event json "link a-b down (netlink)" "$(recent "$(link_event link down)") and .attributes.source == \"netlink\" and (.attributes.node == \"a\" or .attributes.node == \"b\") and .attributes.iface == \"eth1\""
+docker exec "$(container_name "$lab" a)" ip link set eth1 up
+expect_event json "link a-b up (netlink)" "$(recent "$(link_event link up)") and .attributes.source == \"netlink\""
 expect_rc 0 ltb link set a-b --lab "$lab" --delay 20ms --loss 1%
 expect_event json "impairment changed" "$(link_event impairment changed) and .attributes.delay == \"20ms\" and .attributes.loss == \"1%\" and (.attributes[\"a:eth1\"] | test(\"delay 20ms\"))"
 expect_rc 0 ltb link set a-b --lab "$lab" --reset

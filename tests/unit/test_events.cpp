@@ -169,6 +169,7 @@ TEST_CASE("service: record_event stamps time and source, and reads back as the s
 // --- Docker's stream ----------------------------------------------------------------------------
 
 #include "fakes/fakes.hpp"
+#include "plan/names.hpp"
 #include "runtime/docker/docker_json.hpp"
 
 #include <atomic>
@@ -650,4 +651,163 @@ TEST_CASE("events: the follow loop streams libvirt's VM events; ltb's record of 
   CHECK(seen[1].attributes.at("detail") == "failed");
   CHECK(seen[2].action == event::Action::removed);
   CHECK(libvirt.watches == 2);
+}
+
+namespace {
+
+net::CarrierReport carrier(const std::string &netns, const std::string &ifname, bool up) {
+  return {netns, ifname, up};
+}
+
+std::map<std::pair<std::string, std::string>, service::LinkEnd> r1_r2_ends() {
+  return {{{"lab1/r1", "eth1"}, {"lab1", "r1-r2", "r1", "eth1"}},
+          {{"lab1/r2", "eth1"}, {"lab1", "r1-r2", "r2", "eth1"}}};
+}
+
+} // namespace
+
+TEST_CASE("netlink events: a link's carrier transitions as link down and up, once each") {
+  service::LinkEventMapper mapper;
+  mapper.set_ends(r1_r2_ends());
+  // The first word of each end is the state then: no event.
+  CHECK_FALSE(mapper.feed(carrier("lab1/r1", "eth1", true), 1));
+  CHECK_FALSE(mapper.feed(carrier("lab1/r2", "eth1", true), 2));
+  // Other interfaces, other namespaces: not a link's.
+  CHECK_FALSE(mapper.feed(carrier("lab1/r1", "eth9", false), 3));
+  CHECK_FALSE(mapper.feed(carrier("lab1/r3", "eth1", false), 3));
+  // Another flag changed (the carrier did not): no event.
+  CHECK_FALSE(mapper.feed(carrier("lab1/r1", "eth1", true), 4));
+
+  // `ip link set eth1 down` in r1: r1's eth1 first, then its peer loses carrier: one event.
+  auto down = mapper.feed(carrier("lab1/r1", "eth1", false), 5);
+  REQUIRE(down);
+  CHECK(down->lab == "lab1");
+  CHECK(down->type == event::Type::link);
+  CHECK(down->action == event::Action::down);
+  CHECK(down->object == "r1-r2");
+  CHECK(down->time_ns == 5);
+  CHECK(down->attributes == std::map<std::string, std::string>{
+                                {"node", "r1"}, {"iface", "eth1"}, {"source", "netlink"}});
+  CHECK_FALSE(mapper.feed(carrier("lab1/r2", "eth1", false), 6));
+  CHECK_FALSE(mapper.feed(carrier("lab1/r2", "eth1", false), 7));
+
+  // Up again: the link is up once both ends have carrier.
+  CHECK_FALSE(mapper.feed(carrier("lab1/r1", "eth1", true), 8));
+  auto up = mapper.feed(carrier("lab1/r2", "eth1", true), 9);
+  REQUIRE(up);
+  CHECK(up->action == event::Action::up);
+  CHECK(up->object == "r1-r2");
+  CHECK(up->attributes.at("node") == "r2");
+
+  // New ends (a node started again) keep what was seen of the ends that stay.
+  auto ends = r1_r2_ends();
+  ends[{"lab1/r3", "eth1"}] = {"lab1", "r3-r4", "r3", "eth1"};
+  mapper.set_ends(ends);
+  auto again = mapper.feed(carrier("lab1/r2", "eth1", false), 10);
+  REQUIRE(again);
+  CHECK(again->action == event::Action::down);
+  CHECK_FALSE(mapper.feed(carrier("lab1/r3", "eth1", false), 11)); // its first word
+}
+
+namespace {
+
+/// A lab "lab1" with running containers r1 and r2 (fake Docker) and the link r1:eth1 -- r2:eth1.
+void deploy_r1_r2(state::Store &store, fakes::FakeDocker &docker) {
+  state::LabRecord lab;
+  lab.name = "lab1";
+  lab.status = state::RecordStatus::running;
+  REQUIRE(store.put_lab(lab));
+  for (const char *name : {"r1", "r2"}) {
+    state::NodeRecord node;
+    node.lab = "lab1";
+    node.name = name;
+    node.kind = "linux";
+    node.runtime = state::k_runtime_container;
+    node.status = state::RecordStatus::running;
+    REQUIRE(store.put_node(node));
+    runtime::ContainerSpec spec;
+    spec.name = plan::container_name("lab1", name);
+    spec.image = "ltb/busybox";
+    auto id = docker.create_container(spec);
+    REQUIRE(id);
+    REQUIRE(docker.start_container(*id));
+  }
+  state::LinkRecord link;
+  link.lab = "lab1";
+  link.key = "r1:eth1--r2:eth1";
+  link.name = "r1-r2";
+  link.a_node = "r1";
+  link.a_iface = "eth1";
+  link.b_node = "r2";
+  link.b_iface = "eth1";
+  link.status = state::RecordStatus::up;
+  REQUIRE(store.put_link(link));
+}
+
+} // namespace
+
+TEST_CASE("events: the follow loop watches the nodes' namespaces for link carrier") {
+  test::TempDir dir;
+  const auto path = dir.file("state.db");
+  auto store = state::Store::open(path);
+  REQUIRE(store);
+  auto writer = state::Store::open(path);
+  REQUIRE(writer);
+  fakes::World world;
+  fakes::FakeDocker docker{world};
+  deploy_r1_r2(**store, docker);
+
+  auto watch = service::link_watch(**store, docker, "lab1");
+  REQUIRE(watch);
+  REQUIRE(watch->namespaces.size() == 2);
+  CHECK(watch->namespaces[0].key == "lab1/r1");
+  CHECK(watch->namespaces[0].pid > 0);
+  CHECK(watch->ends.size() == 2);
+  CHECK(watch->ends.at({"lab1/r2", "eth1"}).link == "r1-r2");
+
+  fakes::FakeLinkEvents netlink;
+  netlink.set("lab1/r1", "eth1", true);
+  netlink.set("lab1/r2", "eth1", true);
+  netlink.set("lab1/r1", "eth0", true);
+  service::FollowSources sources;
+  sources.store = store->get();
+  sources.netlink = &netlink;
+  sources.containers = &docker;
+  Follower follower(path, sources, {"lab1", false, 5});
+  REQUIRE(netlink.watches().size() == 1);
+  CHECK(netlink.watches()[0] == watch->namespaces);
+
+  netlink.set("lab1/r1", "eth0", false); // the management interface: no link's
+  netlink.set("lab1/r2", "eth1", false);
+  netlink.set("lab1/r1", "eth1", false);
+  auto seen = follower.wait_for(1);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].action == event::Action::down);
+  CHECK(seen[0].object == "r1-r2");
+  CHECK(seen[0].attributes.at("node") == "r2");
+  CHECK(seen[0].attributes.at("source") == "netlink");
+
+  // `ltb link up`: ltb's record and netlink's report of the same show once.
+  event::Event up;
+  up.lab = "lab1";
+  up.type = event::Type::link;
+  up.action = event::Action::up;
+  up.object = "r1-r2";
+  REQUIRE(service::record_event(**writer, up));
+  seen = follower.wait_for(2);
+  netlink.set("lab1/r1", "eth1", true);
+  netlink.set("lab1/r2", "eth1", true);
+  // Something after it to wait for: a capture started, recorded by ltb.
+  event::Event capture = up;
+  capture.type = event::Type::capture;
+  capture.action = event::Action::started;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(service::record_event(**writer, capture));
+  seen = follower.wait_for(3);
+  follower.stop();
+  CHECK(follower.result);
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[1].action == event::Action::up);
+  CHECK(seen[1].attributes.at("source") == "ltb");
+  CHECK(seen[2].type == event::Type::capture);
 }

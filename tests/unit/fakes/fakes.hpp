@@ -7,6 +7,7 @@
 
 #include "apply/apply.hpp"
 #include "event/progress.hpp"
+#include "net/link_events.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -176,10 +177,10 @@ struct World {
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
   std::map<std::pair<std::string, std::string>, net::Impairment> qdiscs; // (ns, name): egress
-  bool netem = true;                      // the kernel has netem (FakeTc)
-  std::map<std::string, DhcpServer> dhcp;                      // by lab directory
-  std::map<std::string, RelayProcess> relays;                  // by lab directory
-  std::set<std::string> overlays;                              // files
+  bool netem = true;                          // the kernel has netem (FakeTc)
+  std::map<std::string, DhcpServer> dhcp;     // by lab directory
+  std::map<std::string, RelayProcess> relays; // by lab directory
+  std::set<std::string> overlays;             // files
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
   std::map<int, std::string> netns_fds; // placeholder fd -> namespace
   bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
@@ -1251,6 +1252,70 @@ public:
 private:
   std::mutex m_mutex;
   std::vector<runtime::VmEvent> m_pending;
+};
+
+/// Netlink's link notifications: the carrier of interfaces by (namespace key, name). A watch
+/// reports the state of every interface of its namespaces first (the dump), then each set().
+class FakeLinkEvents final : public net::LinkEvents {
+public:
+  void set(const std::string &netns, const std::string &ifname, bool carrier) {
+    std::lock_guard lock(m_mutex);
+    m_state[{netns, ifname}] = carrier;
+    m_pending.push_back({netns, ifname, carrier});
+  }
+  Status watch(const std::vector<net::WatchedNetns> &namespaces,
+               const std::function<void(const net::CarrierReport &)> &on_report,
+               const std::function<void(const std::string &, const std::string &)> &,
+               const std::atomic<bool> &stop, const std::function<bool()> &again,
+               const std::function<void()> &listening) override {
+    std::set<std::string> keys;
+    for (const auto &ns : namespaces) {
+      keys.insert(ns.key);
+    }
+    std::vector<net::CarrierReport> now;
+    {
+      std::lock_guard lock(m_mutex);
+      m_watched.push_back(namespaces);
+      m_pending.clear();
+      for (const auto &[where, carrier] : m_state) {
+        if (keys.count(where.first)) {
+          now.push_back({where.first, where.second, carrier});
+        }
+      }
+    }
+    for (const auto &report : now) {
+      on_report(report);
+    }
+    listening();
+    while (!stop.load() && !again()) {
+      now.clear();
+      {
+        std::lock_guard lock(m_mutex);
+        for (auto &report : m_pending) {
+          if (keys.count(report.netns)) {
+            now.push_back(report);
+          }
+        }
+        m_pending.clear();
+      }
+      for (const auto &report : now) {
+        on_report(report);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return {};
+  }
+  /// The namespaces of every watch so far.
+  std::vector<std::vector<net::WatchedNetns>> watches() {
+    std::lock_guard lock(m_mutex);
+    return m_watched;
+  }
+
+private:
+  std::mutex m_mutex;
+  std::map<std::pair<std::string, std::string>, bool> m_state;
+  std::vector<net::CarrierReport> m_pending;
+  std::vector<std::vector<net::WatchedNetns>> m_watched;
 };
 
 /// Every fake over one World, and the Backends that hand them to apply/ (the store is the
