@@ -727,7 +727,7 @@ void deploy_r1_r2(state::Store &store, fakes::FakeDocker &docker) {
     REQUIRE(store.put_node(node));
     runtime::ContainerSpec spec;
     spec.name = plan::container_name("lab1", name);
-    spec.image = "ltb/busybox";
+    spec.image = "ltb/busybox:latest";
     auto id = docker.create_container(spec);
     REQUIRE(id);
     REQUIRE(docker.start_container(*id));
