@@ -10,6 +10,7 @@
 #include <deque>
 #include <fmt/format.h>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace ltb::service {
@@ -251,6 +252,11 @@ std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
   return out;
 }
 
+namespace {
+/// The host's namespace as a LinkWatch key ("LAB/NODE" are the nodes').
+constexpr const char *k_host_netns = "host";
+} // namespace
+
 Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &containers,
                              const std::string &lab) {
   std::vector<std::string> labs;
@@ -263,10 +269,16 @@ Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &con
     }
   }
   LinkWatch watch;
+  bool host = false;
   for (const auto &name : labs) {
     LTB_TRY(nodes, store.nodes(name));
     std::map<std::string, std::string> keys; // node -> namespace key, for running containers
+    std::set<std::string> vms;
     for (const auto &node : nodes) {
+      if (node.runtime == state::k_runtime_vm) {
+        vms.insert(node.name);
+        continue;
+      }
       if (node.runtime != state::k_runtime_container) {
         continue;
       }
@@ -284,9 +296,17 @@ Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &con
            {std::pair{link.a_node, link.a_iface}, std::pair{link.b_node, link.b_iface}}) {
         if (auto key = keys.find(node); key != keys.end()) {
           watch.ends[{key->second, iface}] = {name, link.name, node, iface};
+        } else if (vms.count(node)) {
+          // A VM's NIC is a tap in the host's namespace, with carrier while QEMU holds it.
+          watch.ends[{k_host_netns, plan::host_veth_name(name, link.key, node)}] = {name, link.name,
+                                                                                    node, iface};
+          host = true;
         }
       }
     }
+  }
+  if (host) {
+    watch.namespaces.push_back({k_host_netns, 0});
   }
   return watch;
 }

@@ -91,15 +91,16 @@ struct LinkEnd {
 };
 
 /// What to watch for link carrier: the namespaces (each running container node's, keyed
-/// "LAB/NODE") and the link ends in them, by (namespace key, interface name).
+/// "LAB/NODE", and the host's, keyed "host", for VMs' taps) and the link ends in them, by
+/// (namespace key, interface name).
 struct LinkWatch {
   std::vector<net::WatchedNetns> namespaces;
   std::map<std::pair<std::string, std::string>, LinkEnd> ends;
   bool operator==(const LinkWatch &) const = default;
 };
 
-/// The LinkWatch of `lab` ("" = every lab of the state file): both ends of every link whose node
-/// is a running container, found by Docker's inspect of the node's container.
+/// The LinkWatch of `lab` ("" = every lab of the state file): the ends of every link whose node
+/// is a running container, found by Docker's inspect of the node's container, or a VM (its tap).
 Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &containers,
                              const std::string &lab);
 

@@ -765,6 +765,33 @@ TEST_CASE("events: the follow loop watches the nodes' namespaces for link carrie
   CHECK(watch->ends.size() == 2);
   CHECK(watch->ends.at({"lab1/r2", "eth1"}).link == "r1-r2");
 
+  // A VM's end is its tap in the host's namespace.
+  state::NodeRecord vm;
+  vm.lab = "lab1";
+  vm.name = "v1";
+  vm.kind = "vm";
+  vm.runtime = state::k_runtime_vm;
+  REQUIRE((*store)->put_node(vm));
+  state::LinkRecord to_vm;
+  to_vm.lab = "lab1";
+  to_vm.key = "r1:eth2--v1:eth1";
+  to_vm.name = "r1-v1";
+  to_vm.a_node = "r1";
+  to_vm.a_iface = "eth2";
+  to_vm.b_node = "v1";
+  to_vm.b_iface = "eth1";
+  REQUIRE((*store)->put_link(to_vm));
+  auto with_vm = service::link_watch(**store, docker, "lab1");
+  REQUIRE(with_vm);
+  REQUIRE(with_vm->namespaces.size() == 3);
+  CHECK(with_vm->namespaces[2] == net::WatchedNetns{"host", 0});
+  const auto tap = plan::host_veth_name("lab1", to_vm.key, "v1");
+  REQUIRE(with_vm->ends.count({"host", tap}));
+  CHECK(with_vm->ends.at({"host", tap}) == service::LinkEnd{"lab1", "r1-v1", "v1", "eth1"});
+  CHECK(with_vm->ends.at({"lab1/r1", "eth2"}).link == "r1-v1");
+  REQUIRE((*store)->delete_link("lab1", to_vm.key));
+  REQUIRE((*store)->delete_node("lab1", "v1"));
+
   fakes::FakeLinkEvents netlink;
   netlink.set("lab1/r1", "eth1", true);
   netlink.set("lab1/r2", "eth1", true);
