@@ -678,6 +678,10 @@ private:
         wire = true;
       }
     }
+    if (!record->impair_via.empty() && m_observed.relay_mode &&
+        (record->impair_via == "relay") != *m_observed.relay_mode && wired_by_path(planned)) {
+      wire = true; // switched between the kernel and the relay (settings.impairments)
+    }
     // A stopped VM's segment port went with its guest (libvirt made it): it comes back when the
     // VM starts.
     const auto *end = record_of(planned.container_end());
@@ -691,6 +695,17 @@ private:
       }
     }
     return wire;
+  }
+
+  /// Whether the link is wired differently for the relay than for the kernel (or is served by
+  /// the relay in one and not the other): every link but a VM's segment link, whose tap is the
+  /// port either way and which the relay never carries.
+  bool wired_by_path(const PlannedLink &planned) const {
+    if (planned.bridge_node.empty()) {
+      return true;
+    }
+    const auto *node = m_desired.find_node(planned.container_end());
+    return !(node && node->runtime == Runtime::vm);
   }
 
   /// Every link of one bridge is wired by one action, after the bridge and its container ends.

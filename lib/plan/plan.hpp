@@ -41,6 +41,9 @@ struct Observed {
   std::optional<std::string> dhcp_hosts;
   /// The lab's impairment relay when it has links to serve (net/relay.hpp): whether it runs.
   std::optional<bool> relay_running;
+  /// The impairment path this run takes (apply::choose_relay_mode), when known: a link wired for
+  /// the other one (its record's impair_via), where the two wire it differently, is rewired.
+  std::optional<bool> relay_mode = std::nullopt;
 };
 
 /// What the state file says about one lab.

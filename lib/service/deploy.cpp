@@ -185,6 +185,15 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_TRY(used, apply::used_subnets(backends, desired.name));
     subnets = std::move(used);
   }
+  // The impairment path, before planning: links wired for the other one are rewired.
+  bool relay_mode = false;
+  bool fell_back = false;
+  if (!desired.links.empty()) {
+    LTB_TRY(relay, apply::choose_relay_mode(desired.impairment_path, *backends.tc, recorded.links,
+                                            fell_back));
+    relay_mode = relay;
+    observed.relay_mode = relay;
+  }
   LTB_TRY(planned, plan::plan_up(desired, recorded, observed, subnets));
   auto plan = std::move(planned);
   outcome.subnet = plan.subnet;
@@ -223,10 +232,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   apply_options.lab_dir = context.lab_dir(desired.name);
   apply_options.on_action = record_actions(session, *connection.store, plan);
   if (!desired.links.empty()) {
-    bool fell_back = false;
-    LTB_TRY(relay, apply::choose_relay_mode(desired.impairment_path, *backends.tc, recorded.links,
-                                            fell_back));
-    apply_options.relay_mode = relay;
+    apply_options.relay_mode = relay_mode;
     const bool impaired = std::any_of(desired.links.begin(), desired.links.end(), [](auto &link) {
       return !link.impair_a.empty() || !link.impair_b.empty();
     });

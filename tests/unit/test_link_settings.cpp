@@ -543,12 +543,15 @@ TEST_CASE("link settings, relay mode: a VM's segment link is refused impairments
   CHECK(fakes::errors_of(*report).find("does not carry a VM's segment link") != std::string::npos);
 }
 
-TEST_CASE("link settings: a segment link rewired between the kernel and relay wiring leaves "
-          "nothing stale") {
+TEST_CASE("link settings: a switch between the kernel and the relay rewires the lab's links, "
+          "leaving nothing stale") {
   Harness h;
   auto t = segment_lab();
+  t.nodes.push_back(fakes::container_node("c3"));
+  t.links.push_back(fakes::make_link("c3", "eth1", "c2", "eth2")); // point to point
   REQUIRE(h.up(t)->ok()); // the kernel path: the node's veth peer is the port
   const auto key = topology::link_key(t.links[0]);
+  const auto p2p = topology::link_key(t.links[2]);
   const auto port = plan::host_veth_name("sgr", key, "c1");
   const auto node_side = plan::segment_node_veth_name("sgr", key, "c1");
   const auto bridge_side = plan::host_veth_name("sgr", key, "sw");
@@ -559,29 +562,41 @@ TEST_CASE("link settings: a segment link rewired between the kernel and relay wi
   };
   CHECK(peer_of(port) == "eth1");
   CHECK(peer_of(node_side) == "(none)");
+  CHECK(qdisc(h, ns_of(h, "sgr", "c1"), "eth1")->delay_us == 20'000);
+  const auto c1 = container_id(h, "sgr", "c1");
 
-  // Relay mode, and c1 recreated (its link is rewired): the port is the joined veth's now.
+  // The relay chosen (settings.impairments: relay): every container link is rewired, no node is
+  // recreated, and the port is the joined veth's now.
   h.relay_mode = true;
-  t.nodes[1].image = "ltb/frr:latest";
+  auto plan = h.plan_up(t);
+  REQUIRE(plan);
+  CHECK_MESSAGE(plan->actions.size() == 2, fakes::describe_plan(*plan)); // the two wirings
   auto report = h.up(t);
   REQUIRE(report);
   REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
+  CHECK(container_id(h, "sgr", "c1") == c1);
   CHECK(peer_of(port) == bridge_side);
   CHECK(peer_of(node_side) == "eth1");
+  CHECK(peer_of(plan::host_veth_name("sgr", p2p, "c3")) == "eth1");
+  CHECK_FALSE(qdisc(h, ns_of(h, "sgr", "c1"), "eth1"));
+  CHECK(h.fakes.relay.state(h.lab_dir("sgr")).config.at(key).a_to_b.delay_us == 20'000);
   CHECK(fakes::problems(h, "sgr", {t}) == "");
   CHECK(link_record_of(h, "sgr", key).impair_via == "relay");
+  CHECK(h.plan_up(t)->empty());
 
-  // And back (c1 recreated again, kernel path): the joined interfaces go.
+  // And back: the joined interfaces go, the relay stops, netem shapes in the node again.
   h.relay_mode = false;
-  t.nodes[1].image = "ltb/busybox:latest";
   report = h.up(t);
   REQUIRE(report);
   REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));
   CHECK(peer_of(port) == "eth1");
   CHECK(peer_of(node_side) == "(none)");
   CHECK(peer_of(bridge_side) == "(none)");
+  CHECK(peer_of(plan::host_veth_name("sgr", p2p, "c3")) == "(none)");
   CHECK(h.fakes.relay.state(h.lab_dir("sgr")).config.empty());
+  CHECK(qdisc(h, ns_of(h, "sgr", "c1"), "eth1")->delay_us == 20'000);
   CHECK(fakes::problems(h, "sgr", {t}) == "");
+  CHECK(h.plan_up(t)->empty());
   auto down = h.down("sgr");
   REQUIRE(down);
   CHECK_MESSAGE(down->ok(), fakes::errors_of(*down));

@@ -114,16 +114,24 @@ Result<net::Netns> netns_of(Run &run, const std::string &node) {
   return run.b.host->netns_of_pid(end.pid);
 }
 
+/// The links leave the lab's relay (they are rewired or go); its record follows.
+Status leave_relay(Run &run, const std::vector<std::string> &keys) {
+  if (run.options.lab_dir.empty()) {
+    return {};
+  }
+  for (const auto &key : keys) {
+    LTB_CHECK(run.b.relay->forget(run.options.lab_dir, key));
+  }
+  return record_relay(run);
+}
+
 /// Point-to-point links are unwired the same way whatever their ends: deleting each end inside a
 /// container takes its peer along (the other end of a plain veth, or the end's host interface
 /// of a host-joined link); a VM's taps go with the VM (remove_vm). A relayed link leaves the
 /// lab's relay.
 Status unwire_p2p(Run &run, const plan::Action &action) {
   const auto &link = run.plan.links.at(action.links.front());
-  if (!run.options.lab_dir.empty()) {
-    LTB_CHECK(run.b.relay->forget(run.options.lab_dir, link.key));
-    LTB_CHECK(record_relay(run));
-  }
+  LTB_CHECK(leave_relay(run, {link.key}));
   for (const auto *end : {&link.a, &link.b}) {
     if (run.runtime_of(end->node) == topology::Runtime::vm) {
       continue;
@@ -160,7 +168,11 @@ public:
       return context(!ns_a ? ns_a.error() : ns_b.error());
     }
     if (action.why == plan::Reason::rewire) {
-      // Leftovers of an interrupted run; errors mean there was nothing to remove.
+      // Leftovers of an interrupted run, or the link's host-joined wiring (relay mode) before;
+      // errors mean there was nothing to remove.
+      LTB_CHECK(leave_relay(run, {link.key}));
+      (void)run.b.netlink->delete_link(plan::host_veth_name(run.plan.lab, link.key, link.a.node));
+      (void)run.b.netlink->delete_link(plan::host_veth_name(run.plan.lab, link.key, link.b.node));
       (void)run.b.netlink->delete_link(link.a.iface, ns_a->fd());
       (void)run.b.netlink->delete_link(link.b.iface, ns_b->fd());
     }
@@ -215,8 +227,15 @@ public:
     auto tap_of = [&](const topology::Endpoint &end) {
       return plan::host_veth_name(run.plan.lab, link.key, end.node);
     };
+    if (action.why == plan::Reason::rewire) {
+      LTB_CHECK(leave_relay(run, {link.key})); // settings() puts it back when it is impaired
+    }
     for (const auto *end : {&link.a, &link.b}) {
       if (is_vm(run, end->node)) {
+        if (action.why == plan::Reason::rewire) {
+          // Its tap stays: what the kernel path shaped there goes (settings() applies anew).
+          (void)run.b.tc->set_impairment(tap_of(*end), -1, net::Impairment{});
+        }
         continue; // its tap is made with the VM
       }
       auto ns = netns_of(run, end->node);
@@ -464,17 +483,6 @@ private:
     LTB_CHECK(run.b.netlink->create_veth({host_of(run, link), -1, bridge_node},
                                          {bridge_side, -1, "host"}, link.mtu));
     return run.b.host->redirect_pair(node_side, bridge_side);
-  }
-
-  /// The links leave the lab's relay (they are rewired or go); its record follows.
-  static Status leave_relay(Run &run, const std::vector<std::string> &keys) {
-    if (run.options.lab_dir.empty()) {
-      return {};
-    }
-    for (const auto &key : keys) {
-      LTB_CHECK(run.b.relay->forget(run.options.lab_dir, key));
-    }
-    return record_relay(run);
   }
 
   /// The port's name, in either mode.

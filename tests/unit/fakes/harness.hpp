@@ -111,6 +111,7 @@ struct Harness {
     auto b = backends();
     LTB_TRY(recorded, apply::read_recorded(*store, t.name));
     LTB_TRY(observed, apply::observe(t.name, b, {true, false, true, lab_dir(t.name)}));
+    observed.relay_mode = relay_mode; // as deploy chooses it before planning
     std::vector<std::string> subnets;
     if (t.mgmt.ipv4_subnet.empty()) {
       LTB_TRY(used, apply::used_subnets(b, t.name));
