@@ -515,52 +515,6 @@ private:
   std::thread m_thread; // last: starts after the members it uses
 };
 
-/// Docker's stream on a thread of its own, connected again after a break (dockerd restarted)
-/// from the last event it delivered.
-class DockerFollower {
-public:
-  DockerFollower(const Session &session, runtime::ContainerEvents &docker, std::string lab,
-                 std::int64_t since_ns, Inbox &inbox)
-      : m_thread([this, &session, &docker, lab = std::move(lab), since_ns, &inbox] {
-          std::int64_t since = since_ns;
-          std::map<std::string, std::string> labels{{plan::k_label_lab, lab}};
-          while (!m_stop.load()) {
-            auto watched = docker.watch(
-                labels, since,
-                [&](const runtime::ContainerEvent &e) {
-                  // A reconnection replays from the last event's time: skip what was seen.
-                  if (e.time_ns < since || (e.time_ns == since && m_last_id == e.id + e.action)) {
-                    return;
-                  }
-                  since = e.time_ns;
-                  m_last_id = e.id + e.action;
-                  inbox.push(e);
-                },
-                m_stop);
-            if (m_stop.load()) {
-              break;
-            }
-            session.events.notice(
-                fmt::format("notice: Docker's events: {}; trying again in a second",
-                            watched ? std::string("the stream ended") : watched.error().message));
-            for (int i = 0; i < 10 && !m_stop.load(); ++i) {
-              std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            }
-          }
-        }) {}
-  DockerFollower(const DockerFollower &) = delete;
-  DockerFollower &operator=(const DockerFollower &) = delete;
-  ~DockerFollower() {
-    m_stop.store(true);
-    m_thread.join();
-  }
-
-private:
-  std::atomic<bool> m_stop{false};
-  std::string m_last_id;
-  std::thread m_thread; // last: starts after the members it uses
-};
-
 /// The namespaces and ends the netlink thread is to watch, handed over by the follow loop.
 class LinkWatchSlot {
 public:
@@ -616,9 +570,29 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
   LTB_TRY(last_id, store.last_event_id());
   const auto start_ns = event::now_ns();
   Inbox inbox;
-  std::optional<DockerFollower> docker;
+  std::optional<SourceThread> docker;
   if (sources.docker) {
-    docker.emplace(session, *sources.docker, request.lab, start_ns, inbox);
+    // Connected again after a break (dockerd restarted) from the last event it delivered.
+    docker.emplace(
+        session, "Docker's events",
+        [&sources, &inbox,
+         labels = std::map<std::string, std::string>{{plan::k_label_lab, request.lab}},
+         since = start_ns, last_id = std::string()](const std::atomic<bool> &stop,
+                                                    const std::function<void()> &) mutable {
+          return sources.docker->watch(
+              labels, since,
+              [&](const runtime::ContainerEvent &e) {
+                // A reconnection replays from the last event's time: skip what was
+                // seen.
+                if (e.time_ns < since || (e.time_ns == since && last_id == e.id + e.action)) {
+                  return;
+                }
+                since = e.time_ns;
+                last_id = e.id + e.action;
+                inbox.push(e);
+              },
+              stop);
+        });
   }
   std::optional<SourceThread> libvirt;
   if (sources.libvirt) {
