@@ -127,21 +127,33 @@ void record_event(const Session &session, state::Store &store, event::Event even
 
 namespace {
 
-/// The node event of a container's, with its lab and node from ltb's labels; nullopt without.
-std::optional<event::Event> container_event(const runtime::ContainerEvent &e,
-                                            event::Action action) {
-  auto lab = e.attributes.find(plan::k_label_lab);
-  auto node = e.attributes.find(plan::k_label_node);
-  if (lab == e.attributes.end() || node == e.attributes.end()) {
+/// A node's event from a runtime's, its lab and node from ltb's labels; nullopt without them.
+std::optional<event::Event> node_event(const std::map<std::string, std::string> &labels,
+                                       std::int64_t time_ns, event::Action action,
+                                       const char *source) {
+  auto lab = labels.find(plan::k_label_lab);
+  auto node = labels.find(plan::k_label_node);
+  if (lab == labels.end() || node == labels.end()) {
     return std::nullopt;
   }
   event::Event out;
-  out.time_ns = e.time_ns;
+  out.time_ns = time_ns;
   out.lab = lab->second;
   out.type = event::Type::node;
   out.action = action;
   out.object = node->second;
-  out.attributes["source"] = event::k_source_docker;
+  out.attributes["source"] = source;
+  return out;
+}
+
+/// The node event of a container's, with its lab and node from ltb's labels; nullopt without.
+std::optional<event::Event> container_event(const runtime::ContainerEvent &e,
+                                            event::Action action) {
+  auto made = node_event(e.attributes, e.time_ns, action, event::k_source_docker);
+  if (!made) {
+    return std::nullopt;
+  }
+  auto &out = *made;
   if (auto name = e.attributes.find("name"); name != e.attributes.end()) {
     out.attributes["container"] = name->second;
   }
@@ -222,11 +234,6 @@ std::vector<event::Event> ContainerEventMapper::due(std::int64_t now_ns) {
 }
 
 std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
-  auto lab = e.metadata.find(plan::k_label_lab);
-  auto node = e.metadata.find(plan::k_label_node);
-  if (lab == e.metadata.end() || node == e.metadata.end()) {
-    return std::nullopt;
-  }
   event::Action action = event::Action::started;
   if (e.event == "started") {
     action = event::Action::started;
@@ -238,13 +245,11 @@ std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
   } else {
     return std::nullopt;
   }
-  event::Event out;
-  out.time_ns = e.time_ns;
-  out.lab = lab->second;
-  out.type = event::Type::node;
-  out.action = action;
-  out.object = node->second;
-  out.attributes["source"] = event::k_source_libvirt;
+  auto made = node_event(e.metadata, e.time_ns, action, event::k_source_libvirt);
+  if (!made) {
+    return std::nullopt;
+  }
+  auto &out = *made;
   out.attributes["domain"] = e.name;
   if (!e.detail.empty()) {
     out.attributes["detail"] = e.detail;
