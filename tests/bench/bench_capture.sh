@@ -27,27 +27,20 @@ WORK=$(mktemp -d /tmp/ltbtest-capbench.XXXXXX)
 export LTB_STATE=$WORK/state.db
 PIDS=()
 
-say() { printf 'bench capture: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench capture'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
+  local pid
   for pid in "${PIDS[@]}"; do
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1 || say "ltb down --lab $LAB failed"
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 command -v tcpdump >/dev/null || die "tcpdump is missing (apt-get install tcpdump)"
 command -v nsenter >/dev/null || die "nsenter is missing (util-linux)"

@@ -25,27 +25,18 @@ export LTB_STATE=$WORK/state.db
 EVENTS_PID=
 READER_PID=
 
-say() { printf 'bench events: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench events'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
   [[ -n $EVENTS_PID ]] && kill "$EVENTS_PID" 2>/dev/null && wait "$EVENTS_PID" 2>/dev/null
   [[ -n $READER_PID ]] && kill "$READER_PID" 2>/dev/null && wait "$READER_PID" 2>/dev/null
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 cat >"$WORK/lab.yaml" <<EOF
 name: $LAB

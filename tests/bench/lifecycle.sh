@@ -35,11 +35,9 @@ IMAGE=ltb/busybox:latest
 WORK=$(mktemp -d /tmp/ltbtest-lcbench.XXXXXX)
 export LTB_STATE=$WORK/state.db
 
-say() { printf 'bench lifecycle: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench lifecycle'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # names PREFIX: PREFIX-1 ... PREFIX-N
 names() {
@@ -49,24 +47,17 @@ names() {
   done
 }
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1 || say "ltb down --lab $LAB failed"
   mapfile -t floor < <(names "$FLOOR")
   mapfile -t plain < <(names "$PLAIN")
   docker rm -f "${floor[@]}" "${plain[@]}" >/dev/null 2>&1
   docker network rm "$FLOOR" >/dev/null 2>&1
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # timed CMD...: runs CMD (output to $WORK/last.log); sets T to its wall time in seconds.
 T=0

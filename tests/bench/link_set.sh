@@ -23,23 +23,15 @@ WORK=$(mktemp -d /tmp/ltbtest-linkset.XXXXXX)
 export LTB_STATE=$WORK/state.db
 export LTB_IMPAIRMENTS=kernel
 
-say() { printf 'bench link set: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench link set'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1 || say "ltb down --lab $LAB failed"
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 command -v nsenter >/dev/null || die "nsenter is missing (util-linux)"
 command -v tc >/dev/null || die "tc is missing (iproute2)"

@@ -34,16 +34,13 @@ WORK=$(mktemp -d /tmp/ltbtest-relaybench.XXXXXX)
 tag=$(printf '%04x' $((RANDOM % 65536)))
 KINDS=(plain redirect relay)
 
-say() { printf 'bench relay: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench relay'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$? kind
-  trap - EXIT INT TERM
+  local kind
   "$LTB" relay-stop --lab-dir "$WORK/lab" >/dev/null 2>&1
   for kind in "${KINDS[@]}"; do
     ip netns del "ltbtest-rb-$kind-a-$tag" 2>/dev/null
@@ -54,11 +51,7 @@ cleanup() {
   ip link del "lrb${tag}ea" 2>/dev/null
   ip link del "lrb${tag}eb" 2>/dev/null
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 for tool in ping iperf3 jq tc ip; do
   command -v "$tool" >/dev/null || die "$tool is missing"

@@ -75,21 +75,17 @@ COMPOSE_FILE=$WORK/docker-compose.yml
 ROWS=()   # "measurement<TAB>seconds<TAB>ratio/target<TAB>result"
 ERRORS=0
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- cleanup -------------------------------------------------------------------------------------
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
   if [[ -n ${BENCH_DRY_ROWS:-} ]]; then
     rm -rf "$WORK"
-    exit "$rc"
+    return
   fi
   say "cleaning up"
   if [[ -x $FLOOR ]]; then
@@ -115,11 +111,7 @@ cleanup() {
     done
   done
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -127,7 +119,6 @@ trap 'exit 143' TERM
 calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
 
 # median V...: the middle value (the lower middle of an even count).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # timed LOG CMD...: runs CMD with stdout and stderr to LOG; sets T to its wall time in seconds.
 T=0

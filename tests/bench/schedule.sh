@@ -27,16 +27,13 @@ WORK=$(mktemp -d /tmp/ltbtest-sched-bench.XXXXXX)
 export LTB_STATE=$WORK/state.db
 DAEMON=""
 
-say() { printf 'bench-schedule: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench schedule'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
+  local rc=$1
   if [[ -n $DAEMON ]] && kill -0 "$DAEMON" 2>/dev/null; then
     kill -TERM "$DAEMON"
     wait "$DAEMON" 2>/dev/null
@@ -54,11 +51,7 @@ cleanup() {
   else
     say "files kept in $WORK"
   fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 docker image inspect "$IMAGE" >/dev/null 2>&1 || die "image $IMAGE is missing; run \`make images\`"
 
