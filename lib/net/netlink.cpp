@@ -1,6 +1,7 @@
 #include "net/netlink.hpp"
 
 #include "net/link_up.hpp"
+#include "util/c_ptr.hpp"
 
 #include <algorithm>
 #include <array>
@@ -72,30 +73,13 @@ Netns::~Netns() {
 
 namespace {
 
-struct SockDeleter {
-  void operator()(nl_sock *sock) const noexcept { nl_socket_free(sock); }
-};
-struct LinkDeleter {
-  void operator()(rtnl_link *link) const noexcept { rtnl_link_put(link); }
-};
-struct VethDeleter {
-  void operator()(rtnl_link *link) const noexcept { rtnl_link_veth_release(link); }
-};
-struct CacheDeleter {
-  void operator()(nl_cache *cache) const noexcept { nl_cache_free(cache); }
-};
-struct AddrDeleter {
-  void operator()(rtnl_addr *addr) const noexcept { rtnl_addr_put(addr); }
-};
-struct RouteDeleter {
-  void operator()(rtnl_route *route) const noexcept { rtnl_route_put(route); }
-};
-struct NlAddrDeleter {
-  void operator()(nl_addr *addr) const noexcept { nl_addr_put(addr); }
-};
-using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
-using CachePtr = std::unique_ptr<nl_cache, CacheDeleter>;
-using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrDeleter>;
+using SockPtr = util::CPtr<nl_sock, nl_socket_free>;
+using LinkPtr = util::CPtr<rtnl_link, rtnl_link_put>;
+using VethPtr = util::CPtr<rtnl_link, rtnl_link_veth_release>; // frees the peer too
+using CachePtr = util::CPtr<nl_cache, nl_cache_free>;
+using AddrPtr = util::CPtr<rtnl_addr, rtnl_addr_put>;
+using RoutePtr = util::CPtr<rtnl_route, rtnl_route_put>;
+using NlAddrPtr = util::CPtr<nl_addr, nl_addr_put>;
 
 std::string addr_text(nl_addr *addr) {
   if (addr == nullptr) {
@@ -189,7 +173,7 @@ public:
 
 private:
   RouteSocket() : m_error(std::make_unique<KernelError>()) {}
-  std::unique_ptr<nl_sock, SockDeleter> m_sock;
+  SockPtr m_sock;
   std::unique_ptr<KernelError> m_error; // stable address for the callback
 };
 
@@ -303,7 +287,7 @@ Status restore_in(RouteSocket &socket, const LinkSnapshot &snapshot) {
       return fail(fmt::format("interface {}: '{}' is not an address", name, text));
     }
     NlAddrPtr local(parsed);
-    std::unique_ptr<rtnl_addr, AddrDeleter> addr(rtnl_addr_alloc());
+    AddrPtr addr(rtnl_addr_alloc());
     rtnl_addr_set_ifindex(addr.get(), index);
     rtnl_addr_set_family(addr.get(), nl_addr_get_family(local.get()));
     rtnl_addr_set_local(addr.get(), local.get());
@@ -316,7 +300,7 @@ Status restore_in(RouteSocket &socket, const LinkSnapshot &snapshot) {
     }
   }
   for (const auto &kept : snapshot.routes) {
-    std::unique_ptr<rtnl_route, RouteDeleter> route(rtnl_route_alloc());
+    RoutePtr route(rtnl_route_alloc());
     nl_addr *parsed = nullptr;
     if (nl_addr_parse(kept.destination.c_str(), kept.family, &parsed) < 0) {
       return fail(fmt::format("interface {}: '{}' is not a route", name, kept.destination));
@@ -358,7 +342,7 @@ public:
 
     // One RTM_NEWLINK: each end is created directly in its namespace with its final name, so
     // there is no window in which a half-made pair is visible under a temporary name.
-    std::unique_ptr<rtnl_link, VethDeleter> link(rtnl_link_veth_alloc());
+    VethPtr link(rtnl_link_veth_alloc());
     if (!link) {
       return fail(fmt::format("{}: out of memory", what), "try again");
     }
@@ -557,7 +541,7 @@ public:
     LTB_TRY(socket, RouteSocket::open());
     nl_cache *raw = nullptr;
     const int err = rtnl_link_alloc_cache(socket.get(), AF_UNSPEC, &raw);
-    std::unique_ptr<nl_cache, CacheDeleter> cache(raw);
+    CachePtr cache(raw);
     if (err < 0) {
       return fail(fmt::format("cannot list network interfaces: {}", socket.error_text(err)),
                   "ltb needs root (CAP_NET_ADMIN) to manage interfaces");

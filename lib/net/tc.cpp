@@ -2,6 +2,8 @@
 
 #include "net/tc.hpp"
 
+#include "util/c_ptr.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -27,18 +29,9 @@ namespace ltb::net {
 
 namespace {
 
-struct SockDeleter {
-  void operator()(nl_sock *sock) const noexcept { nl_socket_free(sock); }
-};
-struct QdiscDeleter {
-  void operator()(rtnl_qdisc *qdisc) const noexcept { rtnl_qdisc_put(qdisc); }
-};
-struct LinkDeleter {
-  void operator()(rtnl_link *link) const noexcept { rtnl_link_put(link); }
-};
-using SockPtr = std::unique_ptr<nl_sock, SockDeleter>;
-using QdiscPtr = std::unique_ptr<rtnl_qdisc, QdiscDeleter>;
-using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
+using SockPtr = util::CPtr<nl_sock, nl_socket_free>;
+using QdiscPtr = util::CPtr<rtnl_qdisc, rtnl_qdisc_put>;
+using LinkPtr = util::CPtr<rtnl_link, rtnl_link_put>;
 
 constexpr std::uint32_t k_netem_limit = 10'000;    // packets netem holds (1,000 is tc's default)
 constexpr std::uint32_t k_tbf_latency_us = 50'000; // how long a packet may wait for tokens
