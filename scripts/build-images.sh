@@ -8,13 +8,18 @@
 #              taken from this machine's apt configuration) and LTB_SUITE are in its environment
 #   changes    one `docker import --change` instruction per line (CMD, ENV, ...); # starts a comment
 #   any other files the recipe uses
-#   The image carries a label ltb.recipe=<sha256 of the recipe directory and of this script>; when
-#   the existing image has the same label the build is skipped, so reruns take a second.
+#   build.sh may write labels, one KEY=VALUE a line, to the file $LTB_LABELS_FILE; the version of
+#   the software the image is for goes in org.opencontainers.image.version (FRR's for ltb/frr).
+#   The image carries those labels, org.opencontainers.image.title and .created (and .version,
+#   recipe-<hash>, when build.sh gave none: `ltb catalog` shows it), and a label
+#   ltb.recipe=<sha256 of the recipe directory and of this script>; when the existing image has
+#   the same ltb.recipe the build is skipped, so reruns take a second.
 #
 # vm (`kind` says vm): files for libvirt in $LTB_IMAGES/ltb-<name>/ (default /var/lib/ltb/images).
 #   build.sh   called as `build.sh OUTDIR` (an empty directory); writes the files and an image.json
-#              that describes them. The directory gets a file .recipe with the same hash; when it
-#              matches, the build is skipped. A rebuild replaces the directory as a whole.
+#              that describes them, with a "version" (`ltb catalog` shows it). The directory gets
+#              a file .recipe with the same hash; when it matches, the build is skipped. A rebuild
+#              replaces the directory as a whole.
 #
 #   scripts/build-images.sh [--force] [NAME...]     (default: every recipe)
 set -euo pipefail
@@ -24,6 +29,7 @@ readonly k_root
 readonly k_self="$k_root/scripts/build-images.sh"
 readonly k_recipes="$k_root/examples/images"
 readonly k_label=ltb.recipe
+readonly k_version_label=org.opencontainers.image.version
 readonly k_vm_images="${LTB_IMAGES:-/var/lib/ltb/images}"
 # The Debian release the images are built from (the FRR configs in examples/ are written for it).
 export LTB_SUITE="${LTB_SUITE:-bookworm}"
@@ -115,19 +121,36 @@ build_one() {
   # shellcheck disable=SC2064 # expand now: the trap must remove this build's directory
   trap "rm -rf '$work'" EXIT
   # The recipe's chatter goes to a log that is shown only when it fails.
-  if ! bash "$dir/build.sh" "$work/rootfs.tar" >"$work/build.log" 2>&1; then
+  : >"$work/labels"
+  if ! LTB_LABELS_FILE="$work/labels" bash "$dir/build.sh" "$work/rootfs.tar" >"$work/build.log" 2>&1; then
     tail -n 60 "$work/build.log" | sed "s/^/  $name: /" >&2
     die "recipe $dir/build.sh failed (last lines above)"
   fi
   [[ -s $work/rootfs.tar ]] || die "$dir/build.sh wrote no $work/rootfs.tar"
-  local changes=()
+  local changes=() labels=() line key value
   if [[ -f $dir/changes ]]; then
-    local line
     while IFS= read -r line || [[ -n $line ]]; do
       [[ -z ${line//[[:space:]]/} || $line =~ ^[[:space:]]*# ]] && continue
       changes+=(--change "$line")
     done <"$dir/changes"
   fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ -z ${line//[[:space:]]/} || $line =~ ^[[:space:]]*# ]] && continue
+    [[ $line == *=* ]] || die "recipe $dir/build.sh wrote a label line without '=': $line"
+    labels+=("$line")
+  done <"$work/labels"
+  labels+=("org.opencontainers.image.title=ltb/$name"
+    "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+  if ! printf '%s\n' "${labels[@]}" | grep -q "^$k_version_label="; then
+    labels+=("$k_version_label=recipe-${hash:0:12}")
+  fi
+  for line in "${labels[@]}"; do
+    key=${line%%=*}
+    value=${line#*=}
+    value=${value//\\/\\\\}
+    value=${value//\"/\\\"}
+    changes+=(--change "LABEL $key=\"$value\"")
+  done
   changes+=(--change "LABEL $k_label=$hash")
   docker import "${changes[@]}" --message "ltb recipe $name ${hash:0:12}" \
     "$work/rootfs.tar" "$image" >/dev/null
@@ -139,7 +162,7 @@ build_one() {
   if [[ -n $old_id && $old_id != "$new_id" ]]; then
     docker image rm "$old_id" >/dev/null 2>&1 || true
   fi
-  log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.1f MB", $1 / 1e6 }')) in $(elapsed "$start")"
+  log "built $image $(docker image inspect -f "{{ index .Config.Labels \"$k_version_label\" }}" "$image") ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.1f MB", $1 / 1e6 }')) in $(elapsed "$start")"
 }
 
 # A VM recipe: its files go to $k_vm_images/ltb-<name>/, built in a sibling directory and renamed
@@ -173,6 +196,8 @@ build_vm() {
   if command -v jq >/dev/null && ! jq -e . "$staging/image.json" >/dev/null 2>&1; then
     die "$dir/build.sh wrote an image.json that is not valid JSON"
   fi
+  grep -q '"version"' "$staging/image.json" ||
+    die "$dir/build.sh wrote an image.json without a \"version\" (ltb catalog shows it)"
   printf '%s\n' "$hash" >"$staging/.recipe"
   chmod 755 "$staging"
   local old=''

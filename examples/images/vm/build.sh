@@ -6,7 +6,8 @@
 #                half the CPU time under software emulation; image.json names it when it exists
 #   initrd.img   a gzipped cpio initramfs: static busybox, the virtio modules (list in `modules`),
 #                dropbear (sshd) with its libraries, and /init (see `init` for its command line)
-#   image.json   what ltb needs to boot it: file names relative to OUTDIR and the base command line
+#   image.json   what ltb needs to boot it: file names relative to OUTDIR and the base command line,
+#                and its version (the kernel's release, as `uname -r` says in the guest)
 # Under software emulation (TCG) it boots to its ready line in seconds.
 #
 #   build.sh OUTDIR      (run through scripts/build-images.sh, which caches by recipe hash)
@@ -130,6 +131,16 @@ install -m 755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # busybox acpid names QEMU's power button event PWRF/00000080 and runs the file of that name.
 install -m 755 "$here/acpi-power" "$root/etc/acpi/PWRF/00000080"
 printf '/bin/sh\n/bin/ash\n' >"$root/etc/shells"
+# What `ltb inspect` shows as the running version (it reads os-release over ssh).
+bb_version=$(dpkg-query -W -f='${Version}' busybox-static)
+bb_version=${bb_version#*:}
+bb_version=${bb_version%-*}
+cat >"$root/etc/os-release" <<EOF
+NAME="ltb-vm"
+ID=ltb-vm
+VERSION_ID=$kver
+PRETTY_NAME="ltb-vm (Linux $kver, BusyBox $bb_version)"
+EOF
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 : >"$root/etc/resolv.conf"
 # The lab login (console needs none; ssh asks for it), as lab router images commonly ship. Only
@@ -206,6 +217,7 @@ kpkg_version=$(dpkg-deb -f "$kdeb" Version)
 cat >"$out/image.json" <<EOF
 {
   "format": "ltb-vm-kernel-boot/1",
+  "version": "$kver",
   "kernel": "$kernel_file",
   "kernel_bzimage": "vmlinuz",
   "initrd": "initrd.img",
