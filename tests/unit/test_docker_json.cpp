@@ -276,3 +276,26 @@ TEST_CASE("docker json: the exec stream is demultiplexed into stdout and stderr"
     CHECK(demux.incomplete());
   }
 }
+
+TEST_CASE("docker json: images from inspect and from the list, labels and created time") {
+  const auto inspected = parse_image(json::parse(R"({
+    "Id": "sha256:abc", "RepoTags": ["ltb/frr:latest"], "Size": 123456,
+    "Created": "2026-12-06T12:00:00.5Z",
+    "Config": {"Labels": {"org.opencontainers.image.version": "8.4.4", "ltb.recipe": "aa"}}})"));
+  CHECK(inspected.id == "sha256:abc");
+  CHECK(inspected.tags == std::vector<std::string>{"ltb/frr:latest"});
+  CHECK(inspected.size_bytes == 123456);
+  CHECK(inspected.created == "2026-12-06T12:00:00.5Z");
+  CHECK(inspected.labels.at("org.opencontainers.image.version") == "8.4.4");
+  // The list has the labels at the top, the time in seconds, and "<none>:<none>" for untagged.
+  const auto listed = parse_image(json::parse(R"({
+    "Id": "sha256:def", "RepoTags": ["<none>:<none>"], "Size": 7, "Created": 0,
+    "Labels": {"ltb.recipe": "bb"}})"));
+  CHECK(listed.tags.empty());
+  CHECK(listed.created == "1970-01-01T00:00:00Z");
+  CHECK(listed.labels.at("ltb.recipe") == "bb");
+  // Config.Labels null: no labels.
+  CHECK(parse_image(json::parse(R"({"Id": "x", "Config": {"Labels": null}})")).labels.empty());
+  CHECK(image_filters({}) == "{}");
+  CHECK(image_filters({{"ltb.recipe", ""}}) == R"({"label":["ltb.recipe"]})");
+}

@@ -415,6 +415,34 @@ public:
     return fail(api_error(fmt::format("cannot look up image '{}'", image), response));
   }
 
+  Result<std::optional<ImageInfo>> inspect_image(const std::string &image) override {
+    LTB_TRY(response, get("/images/" + path_encode(image) + "/json"));
+    if (response.status == 404) {
+      return std::optional<ImageInfo>{};
+    }
+    const auto what = fmt::format("cannot look up image '{}'", image);
+    if (response.status != 200) {
+      return fail(api_error(what, response));
+    }
+    LTB_TRY(body, parse_body(what, response));
+    return std::optional<ImageInfo>{parse_image(body)};
+  }
+
+  Result<std::vector<ImageInfo>>
+  list_images(const std::map<std::string, std::string> &labels) override {
+    LTB_TRY(response, get("/images/json?filters=" + url_encode(image_filters(labels))));
+    const std::string what = "cannot list Docker images";
+    if (response.status != 200) {
+      return fail(api_error(what, response));
+    }
+    LTB_TRY(body, parse_body(what, response));
+    std::vector<ImageInfo> result;
+    for (const auto &image : body) {
+      result.push_back(parse_image(image));
+    }
+    return result;
+  }
+
   Status pull_image(const std::string &image, const PullProgress &progress) override {
     const auto ref = split_image(image);
     auto path = "/images/create?fromImage=" + url_encode(ref.from_image);
@@ -559,7 +587,8 @@ public:
                           conflict, "check the Docker daemon's log, then run ltb again"));
   }
 
-  Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) override {
+  Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
+                          int timeout_seconds = 0) override {
     const auto what = fmt::format("cannot run '{}' in container '{}'",
                                   argv.empty() ? std::string() : argv.front(), id);
     LTB_TRY(created,
@@ -574,7 +603,8 @@ public:
     // Docker answers 200 and then sends the raw multiplexed stream until the command ends.
     StreamDemux demux;
     Request start{Method::post, "/exec/" + exec_id + "/start",
-                  json{{"Detach", false}, {"Tty", false}}.dump(), k_exec_timeout_s,
+                  json{{"Detach", false}, {"Tty", false}}.dump(),
+                  timeout_seconds > 0 ? long{timeout_seconds} : k_exec_timeout_s,
                   [&demux](std::string_view chunk) { demux.feed(chunk); }};
     LTB_TRY(started, send(start));
     if (started.status != 200) {

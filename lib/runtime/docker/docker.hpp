@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,15 @@ struct NetworkInfo {
   std::string subnet;
 };
 
+/// What Docker says of an image (GET /images/NAME/json, or one element of GET /images/json).
+struct ImageInfo {
+  std::string id;
+  std::vector<std::string> tags;             // "name:tag", as RepoTags
+  std::map<std::string, std::string> labels; // Config.Labels (org.opencontainers.image.*, ...)
+  std::int64_t size_bytes = 0;
+  std::string created; // RFC 3339; may be empty
+};
+
 struct ExecOutput {
   int exit_code = -1;
   std::string out; // stdout and stderr, demultiplexed
@@ -80,6 +90,11 @@ public:
 
   virtual Result<bool> image_present(const std::string &image) = 0;
   virtual Status pull_image(const std::string &image, const PullProgress &progress) = 0;
+  /// The image named IMAGE (name[:tag] or id); nullopt when Docker does not have it.
+  virtual Result<std::optional<ImageInfo>> inspect_image(const std::string &image) = 0;
+  /// Images carrying all the given labels ("" as a value: the key with any value).
+  virtual Result<std::vector<ImageInfo>>
+  list_images(const std::map<std::string, std::string> &labels) = 0;
 
   /// Containers (running or not) carrying all the given labels.
   virtual Result<std::vector<ContainerInfo>>
@@ -93,8 +108,10 @@ public:
   virtual Result<ContainerInfo> inspect_container(const std::string &name_or_id) = 0;
   virtual Status remove_container(const std::string &name_or_id) = 0; // force; ok if already gone
 
-  /// Runs argv in the container and waits for it.
-  virtual Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv) = 0;
+  /// Runs argv in the container and waits for it, at most `timeout_seconds` (0: Docker client's
+  /// own limit of minutes; when it passes, the command may go on in the container).
+  virtual Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
+                                  int timeout_seconds = 0) = 0;
 };
 
 /// The real client. Fails with a clear message (how to start dockerd) when the socket does not

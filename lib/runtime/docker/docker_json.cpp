@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fmt/format.h>
 #include <fstream>
 
@@ -373,6 +374,55 @@ ContainerInfo parse_container_summary(const json &summary) {
     info.ipv4 = management_ipv4(summary["NetworkSettings"]["Networks"]);
   }
   return info;
+}
+
+ImageInfo parse_image(const json &image) {
+  ImageInfo info;
+  info.id = string_at(image, "Id");
+  if (image.contains("RepoTags") && image["RepoTags"].is_array()) {
+    for (const auto &tag : image["RepoTags"]) {
+      // An untagged image lists "<none>:<none>" in older APIs.
+      if (tag.is_string() && tag.get<std::string>() != "<none>:<none>") {
+        info.tags.push_back(tag.get<std::string>());
+      }
+    }
+  }
+  // Inspect puts the labels under Config, the list at the top.
+  if (image.contains("Config") && image["Config"].is_object() &&
+      image["Config"].contains("Labels")) {
+    info.labels = string_map(image["Config"]["Labels"]);
+  } else if (image.contains("Labels")) {
+    info.labels = string_map(image["Labels"]);
+  }
+  if (image.contains("Size") && image["Size"].is_number_integer()) {
+    info.size_bytes = image["Size"].get<std::int64_t>();
+  }
+  if (image.contains("Created")) {
+    const auto &created = image["Created"];
+    if (created.is_string()) {
+      info.created = created.get<std::string>();
+    } else if (created.is_number_integer()) {
+      const std::time_t seconds = created.get<std::int64_t>();
+      std::tm utc{};
+      gmtime_r(&seconds, &utc);
+      char text[32];
+      if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) > 0) {
+        info.created = text;
+      }
+    }
+  }
+  return info;
+}
+
+std::string image_filters(const std::map<std::string, std::string> &labels) {
+  if (labels.empty()) {
+    return "{}";
+  }
+  auto list = json::array();
+  for (const auto &[key, value] : labels) {
+    list.push_back(value.empty() ? key : key + "=" + value);
+  }
+  return json{{"label", list}}.dump();
 }
 
 NetworkInfo parse_network(const json &network) {

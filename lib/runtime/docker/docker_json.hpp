@@ -54,6 +54,10 @@ nlohmann::json exec_create_body(const std::vector<std::string> &argv);
 ContainerInfo parse_container_inspect(const nlohmann::json &inspect);
 /// From one element of GET /containers/json.
 ContainerInfo parse_container_summary(const nlohmann::json &summary);
+/// From GET /images/NAME/json (Config.Labels) or one element of GET /images/json (Labels).
+ImageInfo parse_image(const nlohmann::json &image);
+/// {"label":["k=v" or "k",...]} for GET /images/json; {} with no labels.
+std::string image_filters(const std::map<std::string, std::string> &labels);
 /// From one element of GET /networks.
 NetworkInfo parse_network(const nlohmann::json &network);
 

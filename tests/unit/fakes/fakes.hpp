@@ -182,6 +182,10 @@ struct World {
   std::map<std::string, RelayProcess> relays; // by lab directory
   std::set<std::string> overlays;             // files
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
+  std::map<std::string, std::map<std::string, std::string>> image_labels; // by image name
+  /// What exec prints: (container name, argv) -> output; unset: exit 0 with no output.
+  std::function<runtime::ExecOutput(const std::string &, const std::vector<std::string> &)>
+      exec_reply;
   std::map<int, std::string> netns_fds; // placeholder fd -> namespace
   bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
   int next_pid = 40000;
@@ -378,6 +382,32 @@ public:
     m_w.images.insert(image);
     return {};
   }
+  Result<std::optional<runtime::ImageInfo>> inspect_image(const std::string &image) override {
+    LTB_CHECK(m_w.faults.check("inspect_image", image));
+    std::lock_guard lock(m_w.mutex);
+    if (!m_w.images.count(image)) {
+      return std::optional<runtime::ImageInfo>{};
+    }
+    return std::optional<runtime::ImageInfo>{image_info(image)};
+  }
+  Result<std::vector<runtime::ImageInfo>>
+  list_images(const std::map<std::string, std::string> &labels) override {
+    LTB_CHECK(m_w.faults.check("list_images", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<runtime::ImageInfo> out;
+    for (const auto &image : m_w.images) {
+      auto info = image_info(image);
+      bool match = true;
+      for (const auto &[key, value] : labels) {
+        auto it = info.labels.find(key);
+        match = match && it != info.labels.end() && (value.empty() || it->second == value);
+      }
+      if (match) {
+        out.push_back(std::move(info));
+      }
+    }
+    return out;
+  }
   Result<std::vector<runtime::ContainerInfo>>
   list_containers(const std::map<std::string, std::string> &labels) override {
     LTB_CHECK(m_w.faults.check("list_containers", ""));
@@ -458,8 +488,8 @@ public:
     m_w.containers.erase(c->spec.name);
     return {};
   }
-  Result<runtime::ExecOutput> exec(const std::string &id,
-                                   const std::vector<std::string> &argv) override {
+  Result<runtime::ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
+                                   int = 0) override {
     LTB_CHECK(m_w.faults.check("exec", argv.size() > 2 ? argv[2] : id));
     std::lock_guard lock(m_w.mutex);
     auto *c = find(id);
@@ -467,10 +497,23 @@ public:
       return fail(fmt::format("container {} is not running (HTTP 409)", id));
     }
     c->execs.push_back(argv.size() > 2 ? argv[2] : "");
+    if (m_w.exec_reply) {
+      return m_w.exec_reply(c->spec.name, argv);
+    }
     return runtime::ExecOutput{0, "", ""};
   }
 
 private:
+  /// Caller holds the mutex.
+  runtime::ImageInfo image_info(const std::string &image) const {
+    runtime::ImageInfo info;
+    info.id = "sha256:" + image;
+    info.tags = {image};
+    if (auto it = m_w.image_labels.find(image); it != m_w.image_labels.end()) {
+      info.labels = it->second;
+    }
+    return info;
+  }
   Container *find(const std::string &name_or_id) {
     for (auto &[name, c] : m_w.containers) {
       if (name == name_or_id || c.id == name_or_id) {
