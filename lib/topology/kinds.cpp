@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+#include <regex>
 
 namespace ltb::topology {
 
@@ -59,6 +60,10 @@ constexpr KindFields k_bridge_only_fields{
 // clang-format off
 constexpr std::array<std::string_view, 3> k_frr_show_config{"vtysh", "-c", "show running-config"};
 constexpr std::array<std::string_view, 3> k_frr_write_config{"vtysh", "-c", "write memory"};
+constexpr std::array<std::string_view, 3> k_frr_version{"vtysh", "-c", "show version"};
+// The first file that exists wins, as the os-release(5) says; cat prints both when both do.
+constexpr std::array<std::string_view, 3> k_os_release{"cat", "/etc/os-release", "/usr/lib/os-release"};
+constexpr std::string_view k_os_release_pattern = R"(^PRETTY_NAME=["']?([^"'\n]+))";
 
 const std::array k_kinds{
     Kind{.name = "linux",
@@ -71,7 +76,9 @@ const std::array k_kinds{
          .fields = k_container_fields,
          .about = "a container",
          .entry_note = "",
-         .runtime_text = "container"},
+         .runtime_text = "container",
+         .version_command = k_os_release,
+         .version_pattern = k_os_release_pattern},
     Kind{.name = "frr",
          .runtime = Runtime::container,
          .default_image = "ltb/frr:latest",
@@ -86,7 +93,9 @@ const std::array k_kinds{
          .running_config_command = k_frr_show_config,
          .keep_config_command = k_frr_write_config,
          .keep_config_ok = "[OK]",
-         .saved_config = "frr.conf"},
+         .saved_config = "frr.conf",
+         .version_command = k_frr_version,
+         .version_pattern = R"(^(FRRouting \S+))"},
     Kind{.name = "vm",
          .runtime = Runtime::vm,
          .default_image = "ltb-vm",
@@ -99,7 +108,9 @@ const std::array k_kinds{
          .fields = k_vm_fields,
          .about = "a libvirt/QEMU virtual machine",
          .entry_note = "container fields such as exec are errors here",
-         .runtime_text = "virtual machine (libvirt)"},
+         .runtime_text = "virtual machine (libvirt)",
+         .version_command = k_os_release,
+         .version_pattern = k_os_release_pattern},
     Kind{.name = "ovs-bridge",
          .runtime = Runtime::ovs_bridge,
          .default_image = "",
@@ -178,6 +189,30 @@ std::string login_text(const Kind &kind) {
   }
   return kind.password.empty() ? fmt::format("{}, no password", kind.username)
                                : fmt::format("{}, password {}", kind.username, kind.password);
+}
+
+std::optional<std::string> running_version(const Kind &kind, std::string_view output) {
+  if (kind.version_pattern.empty()) {
+    return std::nullopt;
+  }
+  const std::regex pattern(kind.version_pattern.begin(), kind.version_pattern.end());
+  std::size_t start = 0;
+  while (start < output.size()) {
+    std::size_t end = output.find('\n', start);
+    if (end == std::string_view::npos) {
+      end = output.size();
+    }
+    std::string line(output.substr(start, end - start));
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    std::smatch match;
+    if (std::regex_search(line, match, pattern) && match.size() > 1 && match[1].length() > 0) {
+      return match[1].str();
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
 }
 
 std::string kinds_man_table() {

@@ -61,6 +61,11 @@ struct Kind {
   /// complains that it cannot rename the mounted file aside first, and writes it in place).
   std::string_view keep_config_ok = {};
   std::string_view saved_config = {}; // file name in DIR/NODE/
+  /// `ltb inspect`: the command that makes a running node print its software's version (empty:
+  /// the kind reports none), and the pattern (ECMAScript, matched against each line of its
+  /// output) whose first group is that version.
+  std::span<const std::string_view> version_command = {};
+  std::string_view version_pattern = {};
 };
 
 /// Every kind, in the order the documentation lists them.
@@ -85,6 +90,10 @@ std::optional<std::string_view> foreign_kind_help(std::string_view name);
 
 /// The login of a kind in words: "root, password ltb", "root, no password" or "none".
 std::string login_text(const Kind &kind);
+
+/// The version in the output of KIND's version_command (the first line version_pattern
+/// matches); nullopt when none matches or the kind has no pattern.
+std::optional<std::string> running_version(const Kind &kind, std::string_view output);
 
 /// The man page's kind tables (scdoc), generated from the registry: ltb-topology(5) holds it
 /// between the comment lines `; kinds table begin` and `; kinds table end`, and a unit

@@ -98,6 +98,9 @@ tl::expected<VmImage, VmImageError> read_vm_image(const fs::path &images_dir,
   VmImage image;
   image.name = name;
   image.dir = dir;
+  if (auto version = document.find("version"); version != document.end() && version->is_string()) {
+    image.version = version->get<std::string>();
+  }
   // Other keys are left alone: the tools that build images may record more about them.
   constexpr std::array k_keys{"disk", "kernel", "initrd", "cmdline"};
   for (const char *key : k_keys) {

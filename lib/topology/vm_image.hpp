@@ -1,7 +1,8 @@
 #pragma once
-// Private to lib/topology: ltb VM images. An image is a directory $LTB_IMAGES/NAME (default
-// /var/lib/ltb/images/NAME) holding image.json, which names the image's base disk and/or the
-// kernel, initrd and kernel command line QEMU boots directly. Not a public interface.
+// ltb VM images. An image is a directory $LTB_IMAGES/NAME (default /var/lib/ltb/images/NAME)
+// holding image.json, which names the image's base disk and/or the kernel, initrd and kernel
+// command line QEMU boots directly, and its version. The loader resolves a vm node's `image`
+// with it; outside lib/topology only the device catalog (service/catalog) reads it.
 
 #include <filesystem>
 #include <optional>
@@ -29,6 +30,7 @@ struct VmImage {
   std::string kernel;
   std::string initrd;
   std::optional<std::string> cmdline;
+  std::string version; // image.json's "version"; empty when it has none
 };
 
 /// Why an image could not be read; `not_found` when it has no directory at all (the caller then

@@ -1,11 +1,10 @@
 // ltb VM images: where they live, which image values are disk paths, and reading image.json.
 
+#include "testutil.hpp"
 #include "topology/vm_image.hpp"
 
 #include <cstdlib>
 #include <doctest/doctest.h>
-
-#include "testutil.hpp"
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -90,6 +89,20 @@ TEST_CASE("topology vm image: image.json paths are relative to the image directo
   CHECK(image->kernel == (dir.path / "ltb-vm/boot/vmlinuz").string());
   CHECK(image->initrd == "/opt/initrd.img");
   CHECK(image->cmdline == "console=ttyS0");
+  CHECK(image->version.empty()); // it has none
+}
+
+TEST_CASE("topology vm image: the version comes from image.json") {
+  TempDir dir;
+  dir.write("v/image.json", R"({"kernel": "vmlinuz", "version": "6.1.0-57-amd64"})");
+  const auto image = read_vm_image(dir.path, "v");
+  REQUIRE(image.has_value());
+  CHECK(image->version == "6.1.0-57-amd64");
+  // A version that is not text is ignored rather than refused: booting does not need it.
+  dir.write("n/image.json", R"({"kernel": "vmlinuz", "version": 3})");
+  const auto numeric = read_vm_image(dir.path, "n");
+  REQUIRE(numeric.has_value());
+  CHECK(numeric->version.empty());
 }
 
 TEST_CASE("topology vm image: absent, null and empty keys mean none") {
