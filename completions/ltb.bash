@@ -90,6 +90,16 @@ _ltb_option() {
       esac
       return 1
       ;;
+    catalog)
+      case $2 in
+        -h|--help) return 0 ;;
+        --format) REPLY='choice:table json'; return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     console)
       case $2 in
         -h|--help) return 0 ;;
@@ -260,6 +270,7 @@ _ltb_options() {
     start) REPLY='-h --help --node --state -q --quiet --wait' ;;
     restart) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
     inspect) REPLY='-h --help --format --state -q --quiet --wait' ;;
+    catalog) REPLY='-h --help --format --state -q --quiet --wait' ;;
     console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
     ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
     capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
@@ -439,7 +450,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -55,6 +55,9 @@ function __ltb_takes_value --argument-names cmd option
         case inspect
             contains -- $option --format --state --wait
             return
+        case catalog
+            contains -- $option --format --state --wait
+            return
         case console
             contains -- $option --lab --state --wait
             return
@@ -224,32 +227,33 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'events' -d 'Follow what happens to labs, one line per event'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'link' -d 'List links, change their impairments, pull a cable'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'events' -d 'Follow what happens to labs, one line per event'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'link' -d 'List links, change their impairments, pull a cable'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect console ssh capture graph save events link exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
@@ -280,6 +284,9 @@ complete -c ltb -n '__fish_seen_subcommand_from restart' -l timeout -x -d 'Secon
 
 # ltb inspect
 complete -c ltb -n '__fish_seen_subcommand_from inspect' -l format -x -a 'table json' -d 'Output format'
+
+# ltb catalog
+complete -c ltb -n '__fish_seen_subcommand_from catalog' -l format -x -a 'table json' -d 'Output format'
 
 # ltb console
 complete -c ltb -n '__fish_seen_subcommand_from console' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node (needed when several labs have it)'

@@ -31,6 +31,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_status(*app, globals, registry);
   add_lifecycle(*app, globals, registry);
   add_inspect(*app, globals, registry);
+  add_catalog(*app, globals, registry);
   add_console(*app, globals, registry);
   add_ssh(*app, globals, registry);
   add_capture(*app, globals, registry);

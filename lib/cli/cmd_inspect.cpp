@@ -37,6 +37,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                          link.b_node + ":" + link.b_iface, state::to_string(link.status)});
   }
   std::vector<std::vector<std::string>> vm_rows;
+  std::vector<std::vector<std::string>> device_rows;
   std::vector<std::vector<std::string>> access_rows;
   nlohmann::json nodes = nlohmann::json::array();
   std::vector<std::vector<std::string>> node_rows;
@@ -60,6 +61,45 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                      {"runtime_name", detail.runtime_name},
                      {"runtime_id", node.runtime_id},
                      {"interfaces", ifaces}});
+    {
+      const auto &device = detail.device;
+      nlohmann::json image = nullptr;
+      std::string version = "-";
+      if (device.image) {
+        const auto &i = *device.image;
+        image = {
+            {"name", i.name},
+            {"state", std::string(service::to_string(i.state))},
+            {"version", i.version.empty() ? nlohmann::json(nullptr) : nlohmann::json(i.version)},
+            {"version_from",
+             i.version_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(i.version_from)}};
+        version = i.state != service::ImageState::present
+                      ? fmt::format("({})", service::to_string(i.state))
+                  : i.version.empty() ? "-"
+                                      : i.version;
+      }
+      const auto &running = device.running;
+      nodes.back()["device"] = {
+          {"group", device.topology ? nlohmann::json(device.group) : nlohmann::json(nullptr)},
+          {"labels", device.labels},
+          {"image", image},
+          {"running_version",
+           running.version.empty() ? nlohmann::json(nullptr) : nlohmann::json(running.version)},
+          {"running_note",
+           running.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(running.note)}};
+      std::string labels;
+      for (const auto &[key, value] : device.labels) {
+        labels += (labels.empty() ? "" : ",") + key + "=" + value;
+      }
+      device_rows.push_back({node.name, node.kind, device.image ? device.image->name : "-", version,
+                             !device.topology       ? "?"
+                             : device.group.empty() ? "-"
+                                                    : device.group,
+                             !device.topology ? "?"
+                             : labels.empty() ? "-"
+                                              : labels,
+                             running.version.empty() ? running.note : running.version});
+    }
     if (detail.reach) {
       const auto &r = *detail.reach;
       nodes.back()["ssh"] = {{"user", r.user},
@@ -136,6 +176,9 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
              lab.mgmt_network);
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "MGMT-IPV4", "RUNS AS", "INTERFACES"},
                                 node_rows));
+  fmt::print("\n{}", format_table({"DEVICE", "KIND", "IMAGE", "VERSION", "GROUP", "LABELS",
+                                   "RUNNING VERSION"},
+                                  device_rows));
   if (!access_rows.empty()) {
     fmt::print("\n{}", format_table({"SSH TO", "USER", "ADDRESS", "PORT", "KIND", "IMAGE", "LOGIN"},
                                     access_rows));
@@ -162,7 +205,8 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
 void add_inspect(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<InspectOptions>();
   auto *sub =
-      app.add_subcommand("inspect", "Show a lab in detail: nodes, addresses, interfaces, links");
+      app.add_subcommand("inspect", "Show a lab in detail: nodes, devices and their versions, "
+                                    "addresses, interfaces, links");
   sub->add_option("lab", options->lab, "Lab name")->required()->type_name("LAB");
   add_format_option(sub, options->format);
   sub->footer(

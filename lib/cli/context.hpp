@@ -89,6 +89,7 @@ void add_down(CLI::App &app, Globals &globals, Registry &registry);
 void add_status(CLI::App &app, Globals &globals, Registry &registry);
 void add_lifecycle(CLI::App &app, Globals &globals, Registry &registry);
 void add_inspect(CLI::App &app, Globals &globals, Registry &registry);
+void add_catalog(CLI::App &app, Globals &globals, Registry &registry);
 void add_validate(CLI::App &app, Globals &globals, Registry &registry);
 void add_version(CLI::App &app, Globals &globals, Registry &registry);
 void add_completion(CLI::App &app, Globals &globals, Registry &registry);

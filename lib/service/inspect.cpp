@@ -5,6 +5,8 @@
 #include "service/backends.hpp"
 #include "service/nodes.hpp"
 #include "topology/kinds.hpp"
+#include "topology/vm_image.hpp"
+#include "util/shell_split.hpp"
 
 #include <filesystem>
 #include <fmt/format.h>
@@ -21,6 +23,66 @@ bool is_runtime(const std::string &kind, topology::Runtime runtime) {
 } // namespace
 
 Result<LabDetails> inspect_lab(const Session &session, const std::string &name) {
+  DeviceSources devices;
+  devices.catalog.vm_images_dir = topology::detail::vm_images_dir();
+  auto docker = runtime::connect_docker();
+  if (docker) {
+    devices.catalog.docker = docker->get();
+  } else {
+    devices.catalog.docker_problem = docker.error().message;
+  }
+  // VMs are asked over ssh; their targets are read from the state file before the questions
+  // go out on several threads.
+  std::map<std::string, Result<access::SshTarget>> targets;
+  if (auto store = open_store(session.context); store) {
+    if (auto nodes = (*store)->nodes(name); nodes) {
+      for (const auto &node : *nodes) {
+        if (is_runtime(node.kind, topology::Runtime::vm) &&
+            node.status == state::RecordStatus::running) {
+          auto target = access::ssh_target(**store, session.context.lab_dir(name), name, node.name);
+          if (target) {
+            target->timeout_seconds = k_running_version_timeout_s;
+          }
+          targets.emplace(node.name, std::move(target));
+        }
+      }
+    }
+  }
+  runtime::ContainerRuntime *client = devices.catalog.docker;
+  const std::string docker_problem = devices.catalog.docker_problem;
+  devices.run = [&, client](const state::NodeRecord &node,
+                            const std::vector<std::string> &argv) -> Result<std::string> {
+    if (is_runtime(node.kind, topology::Runtime::vm)) {
+      auto target = targets.find(node.name);
+      if (target == targets.end()) {
+        return fail("no ssh login recorded for it");
+      }
+      if (!target->second) {
+        return fail(target->second.error());
+      }
+      std::string out;
+      LTB_TRY(status, access::ssh_exec(
+                          *target->second, util::shell_join(argv),
+                          [&out](std::string_view chunk) { out.append(chunk); }, nullptr));
+      (void)status; // os-release may be in either file: cat fails for the other
+      return out;
+    }
+    if (client == nullptr) {
+      return fail(fmt::format("Docker not reachable: {}", docker_problem));
+    }
+    LTB_TRY(output, client->exec(plan::container_name(node.lab, node.name), argv,
+                                 k_running_version_timeout_s));
+    if (output.out.empty() && output.exit_code != 0) {
+      return fail(fmt::format("'{}' failed with status {}{}", argv.front(), output.exit_code,
+                              output.err.empty() ? "" : ": " + output.err.substr(0, 200)));
+    }
+    return output.out;
+  };
+  return inspect_lab(session, name, std::move(devices));
+}
+
+Result<LabDetails> inspect_lab(const Session &session, const std::string &name,
+                               DeviceSources devices) {
   LTB_TRY(store, open_store(session.context));
   LTB_TRY(recorded, apply::read_recorded(*store, name));
   if (!recorded.lab) {
@@ -91,6 +153,29 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &name) 
       n.vm = std::move(vm);
     }
     details.nodes.push_back(std::move(n));
+  }
+  // Device details: the catalog's view of this lab's nodes, then every running node asked for
+  // its software version at once.
+  devices.catalog.store = store.get();
+  devices.catalog.only_lab = lab.name;
+  LTB_TRY(catalog, build_catalog(session, devices.catalog));
+  std::vector<state::NodeRecord> records;
+  for (const auto &n : details.nodes) {
+    records.push_back(n.record);
+  }
+  const auto versions = running_versions(records, devices.run);
+  for (std::size_t i = 0; i < details.nodes.size(); ++i) {
+    auto &device = details.nodes[i].device;
+    if (auto found = catalog.nodes.find({lab.name, records[i].name});
+        found != catalog.nodes.end()) {
+      device.topology = found->second.topology;
+      device.group = found->second.group;
+      device.labels = found->second.labels;
+      if (found->second.image) {
+        device.image = catalog.images[*found->second.image];
+      }
+    }
+    device.running = versions[i];
   }
   details.captures = capture::active_captures(recorded.objects);
   std::error_code ec;
