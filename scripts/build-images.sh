@@ -17,9 +17,9 @@
 #
 # vm (`kind` says vm): files for libvirt in $LTB_IMAGES/ltb-<name>/ (default /var/lib/ltb/images).
 #   build.sh   called as `build.sh OUTDIR` (an empty directory); writes the files and an image.json
-#              that describes them, with a "version" (`ltb catalog` shows it). The directory gets
-#              a file .recipe with the same hash; when it matches, the build is skipped. A rebuild
-#              replaces the directory as a whole.
+#              that describes them, with a "version" (`ltb catalog` shows it; without one it is
+#              recipe-<hash>). The directory gets a file .recipe with the same hash; when it
+#              matches, the build is skipped. A rebuild replaces the directory as a whole.
 #
 #   scripts/build-images.sh [--force] [NAME...]     (default: every recipe)
 set -euo pipefail
@@ -196,8 +196,14 @@ build_vm() {
   if command -v jq >/dev/null && ! jq -e . "$staging/image.json" >/dev/null 2>&1; then
     die "$dir/build.sh wrote an image.json that is not valid JSON"
   fi
-  grep -q '"version"' "$staging/image.json" ||
-    die "$dir/build.sh wrote an image.json without a \"version\" (ltb catalog shows it)"
+  # An image.json without a version gets the recipe's, as a Docker image without a version label.
+  if ! grep -q '"version"' "$staging/image.json"; then
+    command -v jq >/dev/null ||
+      die "$dir/build.sh wrote an image.json without a \"version\", and jq is missing to add one"
+    jq --arg v "recipe-${hash:0:12}" '.version = $v' "$staging/image.json" >"$staging/image.json.new"
+    mv "$staging/image.json.new" "$staging/image.json"
+    log "$dir/build.sh wrote no version into image.json: it is recipe-${hash:0:12}"
+  fi
   printf '%s\n' "$hash" >"$staging/.recipe"
   chmod 755 "$staging"
   local old=''
