@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # `ltb catalog` and the device details of `ltb inspect`: the catalog lists ltb/busybox and
 # ltb/frr with the versions their labels carry (FRR's being the version of the frr package in the
-# image), `catalog show` of a kind and of an image, an unknown name with a did-you-mean, JSON that
-# parses; then a small lab (an FRR router and a busybox host): the catalog names it as a user of
-# both, and `ltb inspect` shows each node's image version, group and labels, FRR's running
-# version (`show version`) and the host's os-release name, and "stopped" for a stopped node.
+# image) and the VM image with its image.json's, `catalog show` of a kind and of an image, an
+# unknown name with a did-you-mean, JSON that parses; then a small lab (an FRR router, a busybox
+# host and a VM): the catalog names it as a user of its images, and `ltb inspect` shows each
+# node's image version, group and labels, FRR's running version (`show version`), the host's
+# os-release name, the VM's (over ssh), and "stopped" for a stopped node.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_frr" "$k_busybox"
+virsh -c qemu:///system version >/dev/null 2>&1 ||
+  fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
+images=${LTB_IMAGES:-/var/lib/ltb/images}
+vm_version=$(jq -r '.version // empty' "$images/ltb-vm/image.json" 2>/dev/null) ||
+  fail "VM image ltb-vm is missing; build it with scripts/build-images.sh"
+[[ -n $vm_version ]] || fail "$images/ltb-vm/image.json has no version; rebuild it with scripts/build-images.sh"
 
 label_version() {
   docker image inspect -f '{{ index .Config.Labels "org.opencontainers.image.version" }}' "$1"
@@ -21,7 +28,7 @@ upstream=${package#*:}
 upstream=${upstream%-*}
 [[ $frr_version == "$upstream" ]] ||
   fail "ltb/frr's version label is '$frr_version' but its frr package is $package"
-log "labels: ltb/frr $frr_version, ltb/busybox $busybox_version"
+log "versions: ltb/frr $frr_version, ltb/busybox $busybox_version, ltb-vm $vm_version"
 
 log "the catalog before any lab"
 expect_rc 0 ltb catalog
@@ -29,7 +36,7 @@ expect_output out '^KIND +RUNTIME +IMAGE +VERSION +GROUPS +LOGIN +CPUS +MEMORY +
 expect_output out "^frr +container +ltb/frr:latest +${frr_version//./\\.} "
 expect_output out "^linux +container +ltb/busybox:latest +${busybox_version//./\\.} "
 expect_output out '^ovs-bridge +ovs-bridge +- '
-expect_output out '^vm +vm '
+expect_output out "^vm +vm +ltb-vm +${vm_version//./\\.} "
 
 expect_rc 0 ltb catalog show frr
 expect_output out '^kind: +frr$'
@@ -40,6 +47,8 @@ expect_rc 0 ltb catalog show ltb/busybox
 expect_output out '^image: +ltb/busybox:latest$'
 expect_output out "^version: +${busybox_version//./\\.} \\(from label org\\.opencontainers\\.image\\.version\\)$"
 expect_output out '^state: +present$'
+expect_rc 0 ltb catalog show ltb-vm
+expect_output out "^version: +${vm_version//./\\.} \\(from image\\.json\\)$"
 expect_rc 1 ltb catalog show ltb/frrr
 expect_output err "no kind or image named 'ltb/frrr'"
 expect_output err "did you mean 'ltb/frr'\\?"
@@ -68,16 +77,19 @@ topology:
   nodes:
     r1: {kind: frr, group: core}
     h1: {kind: linux, image: ltb/busybox:latest, labels: {site: lab}}
+    v1: {kind: vm, group: core}
   links:
     - endpoints: ["r1:eth1", "h1:eth1"]
 EOF
 expect_rc 0 ltb up "$file"
-assert_all_running "$lab"
+bad=$(ltb status "$lab" --format json | jq -r '.nodes[] | select(.state != "running") | "\(.name)=\(.state)"')
+[[ -z $bad ]] || fail "lab $lab has nodes not running: $bad"
 
-log "the catalog names the lab as a user of both images"
+log "the catalog names the lab as a user of its images"
 expect_rc 0 ltb catalog
 expect_output out "^frr +container +ltb/frr:latest +${frr_version//./\\.} +core +.* $lab$"
 expect_output out "^linux +container +ltb/busybox:latest +${busybox_version//./\\.} +- +.* $lab$"
+expect_output out "^vm +vm +ltb-vm +${vm_version//./\\.} +core +.* $lab$"
 
 log "inspect: devices and their running versions"
 # FRR's daemons may still be starting just after `ltb up`: until then vtysh reports nothing.
@@ -88,6 +100,14 @@ wait_until 60 inspect_has_frr || {
   cat "$IT_TMP/inspect" >&2
   fail "ltb inspect $lab does not show r1's FRRouting version within 60 s"
 }
+# The VM answers once its guest has booted and runs its ssh server.
+inspect_has_vm() {
+  ltb inspect "$lab" >"$IT_TMP/inspect" 2>&1 && grep -Eq '^v1 .* ltb-vm \(Linux ' "$IT_TMP/inspect"
+}
+wait_until 180 inspect_has_vm || {
+  cat "$IT_TMP/inspect" >&2
+  fail "ltb inspect $lab does not show v1's os-release name within 180 s"
+}
 start=$(date +%s%N)
 expect_rc 0 ltb inspect "$lab"
 log "ltb inspect took $((($(date +%s%N) - start) / 1000000)) ms"
@@ -96,6 +116,10 @@ expect_output out "^r1 +frr +ltb/frr:latest +${frr_version//./\\.} +core +role=r
 pretty=$(docker exec "$(container_name "$lab" h1)" sh -c '. /etc/os-release && echo "$PRETTY_NAME"')
 [[ -n $pretty ]] || fail "ltb/busybox has no PRETTY_NAME in /etc/os-release"
 expect_output out "^h1 +linux +ltb/busybox:latest +${busybox_version//./\\.} +- +site=lab +${pretty//[().]/.}$"
+# shellcheck disable=SC2016 # expanded by the guest's shell
+vm_pretty=$(ltb exec v1 -- sh -c '. /etc/os-release && echo "$PRETTY_NAME"') ||
+  fail "cannot read v1's /etc/os-release through ltb exec"
+expect_output out "^v1 +vm +ltb-vm +${vm_version//./\\.} +core +role=router +${vm_pretty//[().]/.}$"
 
 expect_rc 0 ltb inspect "$lab" --format json
 python3 - "$IT_TMP/out" "$frr_version" "$pretty" <<'EOF' || fail "ltb inspect --format json lacks the device details"
