@@ -8,6 +8,7 @@
 #include "topology/vm_image.hpp"
 #include "util/shell_split.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
 #include <map>
@@ -70,8 +71,18 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &name) 
     if (client == nullptr) {
       return fail(fmt::format("Docker not reachable: {}", docker_problem));
     }
-    LTB_TRY(output, client->exec(plan::container_name(node.lab, node.name), argv,
-                                 k_running_version_timeout_s));
+    const auto started = std::chrono::steady_clock::now();
+    auto exec =
+        client->exec(plan::container_name(node.lab, node.name), argv, k_running_version_timeout_s);
+    if (!exec) {
+      // Docker's words for a timeout name the exec's HTTP request; say what it means here.
+      if (std::chrono::steady_clock::now() - started >=
+          std::chrono::seconds(k_running_version_timeout_s)) {
+        return fail(fmt::format("no answer within {} s", k_running_version_timeout_s));
+      }
+      return fail(std::move(exec.error()));
+    }
+    const auto &output = *exec;
     if (output.out.empty() && output.exit_code != 0) {
       return fail(fmt::format("'{}' failed with status {}{}", argv.front(), output.exit_code,
                               output.err.empty() ? "" : ": " + output.err.substr(0, 200)));

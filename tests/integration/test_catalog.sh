@@ -5,7 +5,8 @@
 # unknown name with a did-you-mean, JSON that parses; then a small lab (an FRR router, a busybox
 # host and a VM): the catalog names it as a user of its images, and `ltb inspect` shows each
 # node's image version, group and labels, FRR's running version (`show version`), the host's
-# os-release name, the VM's (over ssh), and "stopped" for a stopped node.
+# os-release name, the VM's (over ssh), "stopped" for a stopped node and "unknown" for one that
+# does not answer in time.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_frr" "$k_busybox"
 virsh -c qemu:///system version >/dev/null 2>&1 ||
@@ -138,6 +139,14 @@ expect_rc 0 ltb inspect "$lab"
 expect_output out '^h1 +linux +ltb/busybox:latest .* stopped$'
 expect_output out "^r1 .*FRRouting ${frr_version//./\\.}$"
 cp "$IT_TMP/out" "$IT_TMP/inspect-stopped"
+
+log "a node that does not answer in time is unknown, and inspect does not wait for it longer"
+expect_rc 0 ltb start "$lab" --node h1
+# cat blocks on a FIFO with no writer: the question never gets its answer.
+expect_rc 0 ltb exec h1 -- sh -c 'rm -f /etc/os-release /usr/lib/os-release && mkfifo /etc/os-release'
+expect_rc 0 ltb inspect "$lab"
+expect_output out '^h1 +linux +ltb/busybox:latest .* unknown: no answer within 3 s$'
+expect_output out "^r1 .*FRRouting ${frr_version//./\\.}$"
 
 expect_rc 0 ltb down --lab "$lab"
 log "ok"
