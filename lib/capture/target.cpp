@@ -44,8 +44,9 @@ struct End {
 
 // One end of a recorded link, as seen from the capture: where its frames can be picked up.
 // A container end is its interface in the container's namespace. A VM end is the VM's tap on the
-// host (the guest's namespace is out of reach). The end on a bridge is the bridge port: the host
-// interface of the other end (its veth's host side, or a VM's tap).
+// host (the guest's namespace is out of reach), or on a segment the bridge port its tap is
+// joined to (the port itself where an older ltb made it). The end on a bridge is the bridge
+// port, named after the other end.
 Target end_target(const LabRecords &lab, const state::LinkRecord &link, const End &end,
                   const End &other) {
   Target target;
@@ -58,8 +59,9 @@ Target end_target(const LabRecords &lab, const state::LinkRecord &link, const En
         fmt::format("{}:{} (port {}, link {})", end.node, end.iface, target.iface, link.name);
   } else if (runtime == Runtime::vm) {
     target.iface = plan::host_veth_name(lab.lab, link.key, end.node);
-    target.label =
-        fmt::format("{}:{} (tap {}, link {})", end.node, end.iface, target.iface, link.name);
+    target.label = fmt::format("{}:{} ({} {}, link {})", end.node, end.iface,
+                               runtime_of(lab, other.node) == Runtime::ovs_bridge ? "port" : "tap",
+                               target.iface, link.name);
   } else {
     target.node = end.node;
     target.iface = end.iface;

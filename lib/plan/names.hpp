@@ -23,9 +23,10 @@ std::string bridge_name(const std::string &lab, const std::string &node);
 std::string host_veth_name(const std::string &lab, const std::string &link_key,
                            const std::string &end);
 
-/// In relay mode, the host-side peer of a segment link's node end (its veth is no bridge port
-/// then: it is joined to the port's peer, host_veth_name(lab, key, bridge node), by redirects or
-/// the relay). Same form as host_veth_name, so that `down` finds it by the lab's prefix.
+/// A VM's tap on a segment, or in relay mode the host-side peer of a container's segment link
+/// end: no bridge port, but joined to the port's peer, host_veth_name(lab, key, bridge node), by
+/// redirects or the relay. Same form as host_veth_name, so that `down` finds it by the lab's
+/// prefix.
 std::string segment_node_veth_name(const std::string &lab, const std::string &link_key,
                                    const std::string &node);
 

@@ -164,9 +164,10 @@ std::optional<Why> workload_drift(const state::NodeRecord &record,
   return std::nullopt;
 }
 
-/// Why a container or VM must be (re)created; nullopt when it is as it should be.
+/// Why a container or VM must be (re)created; nullopt when it is as it should be. LEGACY_HASH: a
+/// VM's hash as an older ltb made it (vm_config_hash), "" for a container.
 std::optional<Why> workload_reason(const topology::Node &node, const std::string &expected_hash,
-                                   const state::NodeRecord *record,
+                                   const std::string &legacy_hash, const state::NodeRecord *record,
                                    const ObservedContainer *observed, const std::string &address,
                                    bool network_changed) {
   const bool vm = node.runtime == Runtime::vm;
@@ -187,7 +188,13 @@ std::optional<Why> workload_reason(const topology::Node &node, const std::string
     if (record->image != node.image) {
       return Why(Reason::image_changed, what, fmt::format("{} -> {}", record->image, node.image));
     }
-    return vm && record->config_hash.empty() ? Reason::unfinished : Reason::configuration_changed;
+    if (vm && record->config_hash.empty()) {
+      return Reason::unfinished;
+    }
+    if (vm && record->config_hash == legacy_hash) {
+      return Reason::segment_nics_retapped; // made by an older ltb: its NICs were the ports
+    }
+    return Reason::configuration_changed;
   }
   if (record->mgmt_ipv4 != address) {
     return Why(Reason::address_changed, what, fmt::format("{} -> {}", record->mgmt_ipv4, address));
@@ -446,7 +453,8 @@ private:
     auto found = pool.find(node.name);
     const ObservedContainer *current = found == pool.end() ? nullptr : &found->second;
     auto hash = vm ? vm_config_hash(m_desired, node) : topology::node_config_hash(node);
-    auto reason = workload_reason(node, hash, record, current, m_plan.addresses[node.name],
+    auto legacy = vm ? vm_config_hash(m_desired, node, true) : std::string();
+    auto reason = workload_reason(node, hash, legacy, record, current, m_plan.addresses[node.name],
                                   m_network_changed);
     if (m_lab_removing && record && reason != Reason::kind_changed) {
       reason = Reason::removal_unfinished;
@@ -549,15 +557,6 @@ private:
       const bool vm = pending.node->runtime == Runtime::vm;
       if (m_dhcp_configuration && vm) {
         deps.push_back(*m_dhcp_configuration);
-      }
-      if (vm) {
-        // Its segment NICs join their bridges when the domain starts.
-        for (const auto &[iface, link] : vm_interfaces(m_desired, name)) {
-          const auto &peer = link->a.node == name ? link->b.node : link->a.node;
-          if (auto it = m_bridge_creations.find(peer); it != m_bridge_creations.end()) {
-            append(deps, {it->second});
-          }
-        }
       }
       m_node_creations[name] = m_builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
                                               name,
@@ -679,15 +678,10 @@ private:
       }
     }
     if (!record->impair_via.empty() && m_observed.relay_mode &&
-        (record->impair_via == "relay") != *m_observed.relay_mode && wired_by_path(planned)) {
+        (record->impair_via == "relay") != *m_observed.relay_mode) {
       wire = true; // switched between the kernel and the relay (settings.impairments)
     }
-    // A stopped VM's segment port went with its guest (libvirt made it): it comes back when the
-    // VM starts.
-    const auto *end = record_of(planned.container_end());
-    const bool stopped_vm =
-        end && end->status == state::RecordStatus::stopped && is_vm_kind(end->kind);
-    if (!planned.bridge_node.empty() && !stopped_vm) {
+    if (!planned.bridge_node.empty()) {
       auto bridge = m_observed.bridges.find(planned.bridge_node);
       auto port = host_veth_name(m_desired.name, planned.key, planned.container_end());
       if (bridge == m_observed.bridges.end() || !bridge->second.ports.count(port)) {
@@ -695,17 +689,6 @@ private:
       }
     }
     return wire;
-  }
-
-  /// Whether the link is wired differently for the relay than for the kernel (or is served by
-  /// the relay in one and not the other): every link but a VM's segment link, whose tap is the
-  /// port either way and which the relay never carries.
-  bool wired_by_path(const PlannedLink &planned) const {
-    if (planned.bridge_node.empty()) {
-      return true;
-    }
-    const auto *node = m_desired.find_node(planned.container_end());
-    return !(node && node->runtime == Runtime::vm);
   }
 
   /// Every link of one bridge is wired by one action, after the bridge and its container ends.
@@ -885,14 +868,19 @@ vm_interfaces(const topology::Topology &desired, const std::string &node) {
   return out;
 }
 
-std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node) {
+std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node,
+                           bool legacy) {
   std::string text = topology::node_config_hash(node);
   for (const auto &[iface, link] : vm_interfaces(desired, node.name)) {
     const auto &peer = link->a.node == node.name ? link->b : link->a;
     const auto *other = desired.find_node(peer.node);
     bool segment = other && other->runtime == Runtime::ovs_bridge;
-    text += fmt::format("|{}>{}:{}:{}", iface, segment ? "ovs" : "p2p", topology::link_key(*link),
-                        link->mtu);
+    // "ovs": the NIC was the bridge port (libvirt's); "seg": a tap of ltb's joined to the port.
+    text += fmt::format("|{}>{}:{}:{}", iface,
+                        !segment ? "p2p"
+                        : legacy ? "ovs"
+                                 : "seg",
+                        topology::link_key(*link), link->mtu);
   }
   return util::sha256_hex(text);
 }

@@ -160,7 +160,10 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
 
 /// A VM's NICs are fixed when its domain is made, so its links are part of what, changed, means
 /// recreating it: the node's configuration hash plus its interfaces and what they lead to.
-std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node);
+/// LEGACY: the hash an older ltb gave a VM whose segment NICs were the bridge ports themselves
+/// (made by libvirt), before they were taps of ltb's joined to the ports.
+std::string vm_config_hash(const topology::Topology &desired, const topology::Node &node,
+                           bool legacy = false);
 
 /// The VM's data interfaces in guest NIC order (natural sort of the names: eth2 before eth10),
 /// each with its link.

@@ -40,6 +40,7 @@ constexpr std::array k_reasons{
     std::pair{Reason::requested, "requested"},
     std::pair{Reason::impairments_changed, "impairments changed"},
     std::pair{Reason::run_time_change, "set at run time"},
+    std::pair{Reason::segment_nics_retapped, "segment NICs wired through ltb's taps now"},
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,

@@ -39,6 +39,7 @@ enum class Reason {
   requested,             // "requested": `ltb stop`, `ltb start`, `ltb restart`
   impairments_changed,   // "impairments changed": the file's impairments of a link changed
   run_time_change,       // "set at run time": `ltb link set|up|down`
+  segment_nics_retapped, // "segment NICs wired through ltb's taps now": a VM made by an older ltb
 };
 
 /// A reason with what its text names: the kind of runtime object (missing, replaced,

@@ -279,9 +279,14 @@ Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &con
     LTB_TRY(nodes, store.nodes(name));
     std::map<std::string, std::string> keys; // node -> namespace key, for running containers
     std::set<std::string> vms;
+    std::set<std::string> bridges;
     for (const auto &node : nodes) {
       if (node.runtime == state::k_runtime_vm) {
         vms.insert(node.name);
+        continue;
+      }
+      if (node.runtime == state::k_runtime_bridge) {
+        bridges.insert(node.name);
         continue;
       }
       if (node.runtime != state::k_runtime_container) {
@@ -302,9 +307,13 @@ Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &con
         if (auto key = keys.find(node); key != keys.end()) {
           watch.ends[{key->second, iface}] = {name, link.name, node, iface};
         } else if (vms.count(node)) {
-          // A VM's NIC is a tap in the host's namespace, with carrier while QEMU holds it.
-          watch.ends[{k_host_netns, plan::host_veth_name(name, link.key, node)}] = {name, link.name,
-                                                                                    node, iface};
+          // A VM's NIC is a tap in the host's namespace, with carrier while QEMU holds it; on a
+          // segment its own (joined to the port), or the port itself where an older ltb wired it.
+          const LinkEnd end{name, link.name, node, iface};
+          watch.ends[{k_host_netns, plan::host_veth_name(name, link.key, node)}] = end;
+          if (bridges.count(node == link.a_node ? link.b_node : link.a_node)) {
+            watch.ends[{k_host_netns, plan::segment_node_veth_name(name, link.key, node)}] = end;
+          }
           host = true;
         }
       }

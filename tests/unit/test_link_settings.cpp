@@ -528,21 +528,6 @@ TEST_CASE("link settings, relay mode: a segment link is joined to its port throu
   CHECK_MESSAGE(w.empty(), w.describe());
 }
 
-TEST_CASE("link settings, relay mode: a VM's segment link is refused impairments, clearly") {
-  Harness h;
-  h.fakes.world.netem = false;
-  h.relay_mode = true;
-  auto t = fakes::make_lab("sgv");
-  t.nodes = {fakes::bridge_node("sw"), fakes::vm_node("v1")};
-  t.links = {fakes::make_link("sw", "p1", "v1", "eth1")};
-  t.links[0].impair_a = delay(5); // leaving the bridge towards v1
-  t.links[0].impair_a_set = true;
-  auto report = h.up(t);
-  REQUIRE(report);
-  REQUIRE_FALSE(report->ok());
-  CHECK(fakes::errors_of(*report).find("does not carry a VM's segment link") != std::string::npos);
-}
-
 TEST_CASE("link settings: a switch between the kernel and the relay rewires the lab's links, "
           "leaving nothing stale") {
   Harness h;

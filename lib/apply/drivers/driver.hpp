@@ -173,13 +173,25 @@ struct Run {
 
 /// The host interface through which a host-joined link's end `node` is joined to the other end
 /// (by tc redirects, or by the relay): for a point-to-point link the end's host veth or tap; for
-/// a segment link in relay mode, the node end's veth peer (plan::segment_node_veth_name) or, for
-/// the bridge end, the peer of the bridge's port (plan::host_veth_name of the bridge node).
+/// a segment link (a VM's, or a container's in relay mode), the VM's tap or the container end's
+/// veth peer (plan::segment_node_veth_name) or, for the bridge end, the peer of the bridge's
+/// port (plan::host_veth_name of the bridge node).
 std::string joined_host(const std::string &lab, const plan::PlannedLink &link,
                         const std::string &node);
 
+/// Whether LINK is a VM's segment link wired by an ltb before VMs' segment NICs were taps of
+/// ltb's: the domain's NIC is then the bridge port itself, made by libvirt (named
+/// plan::host_veth_name of the VM end), and the VM has no joined tap. Such a link is kept as it
+/// is until `ltb up` makes the VM again (plan::vm_config_hash changed).
+bool legacy_vm_port(Run &run, const plan::PlannedLink &link);
+
+/// For a legacy_vm_port link of a VM that just booted (libvirt made its port again, bare): puts
+/// ltb's external_ids back on the port and, on the kernel path, what the record says was shaped
+/// there (the frames the bridge sends to the VM). Nothing for any other link.
+Status restore_legacy_vm_port(Run &run, const plan::PlannedLink &link);
+
 /// Sets the impairment of the frames that `from` sends on a host-joined link (point to point,
-/// or a segment link in relay mode) through the lab's relay (net/relay.hpp), which starts, or
+/// or a joined segment link) through the lab's relay (net/relay.hpp), which starts, or
 /// stops when it serves nothing more. The relay is recorded (state::ObjectType::relay) before it
 /// can start.
 Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,

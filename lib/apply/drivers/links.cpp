@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <functional>
+#include <optional>
 
 namespace ltb::apply {
 
@@ -50,17 +51,19 @@ bool is_vm(const Run &run, const std::string &node) {
   return run.runtime_of(node) == topology::Runtime::vm;
 }
 
-/// In relay mode a segment link with a container end is host-joined too: the node's veth peer
-/// and the peer of the bridge's port are joined by redirects, or by the relay while impaired. A
-/// VM's segment link is not (its tap is the port, made by libvirt).
+/// A segment link whose node end is host-joined to the bridge's port: the node's host interface
+/// (a VM's tap, or in relay mode a container's veth peer) and the peer of the port are joined by
+/// redirects, or by the relay while impaired. A VM's segment link always is (both directions
+/// then shape on host interfaces); a container's only in relay mode (on the kernel path its
+/// veth peer is the port, and it shapes what it sends inside its node).
 bool joined_segment(const Run &run, const plan::PlannedLink &link) {
-  return run.options.relay_mode && !link.bridge_node.empty() && !is_vm(run, link.container_end());
+  return !link.bridge_node.empty() && (run.options.relay_mode || is_vm(run, link.container_end()));
 }
 
 Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const EgressOf &egress,
                       const CarrierOf &carrier) {
-  const bool relay =
-      run.options.relay_mode && (link.bridge_node.empty() || joined_segment(run, link));
+  // In relay mode every link is host-joined (point to point, or joined_segment).
+  const bool relay = run.options.relay_mode;
   struct Direction {
     const topology::Endpoint &from;
     const topology::Impairments &want;
@@ -80,12 +83,6 @@ Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const
                                            link.name, d.from.node, d.from.iface),
                                std::move(e)));
     };
-    if (run.options.relay_mode) {
-      return context(Error{"this kernel has no netem, and the userspace relay does not carry a "
-                           "VM's segment link (its tap is the bridge port, made by libvirt)",
-                           "link the VM point to point, or run ltb on a host whose kernel has "
-                           "sch_netem"});
-    }
     auto place = egress(d.from);
     if (!place) {
       return context(place.error());
@@ -286,9 +283,10 @@ private:
 };
 
 /// Every link of one bridge, wired in one ovs-vsctl call. A container end's veth peer is the
-/// bridge's port; in relay mode (joined_segment) it is not: the port is one end of a second
-/// veth pair, whose other end is joined to the container's veth peer by redirects or by the
-/// relay, as a point-to-point link's host ends are. The port keeps its name either way.
+/// bridge's port; for a VM end, and for a container end in relay mode (joined_segment), it is
+/// not: the port is one end of a second veth pair, whose other end is joined to the VM's tap or
+/// the container's veth peer by redirects or by the relay, as a point-to-point link's host ends
+/// are. The port keeps its name either way.
 class OvsPortDriver final : public LinkDriver {
 public:
   LinkType type() const override { return LinkType::ovs_port; }
@@ -322,7 +320,9 @@ public:
       auto host = host_of(run, link);
       std::vector<std::string> names{host};
       if (joined) {
-        names.push_back(joined_host(lab, link, end.node));
+        if (!is_vm(run, end.node)) {
+          names.push_back(joined_host(lab, link, end.node)); // a VM's tap is the VM's
+        }
         names.push_back(joined_host(lab, link, action.node));
       }
       auto creating = link_record(run, link, state::RecordStatus::creating);
@@ -334,26 +334,28 @@ public:
         }
         return {};
       }));
-      if (is_vm(run, end.node)) {
-        // The domain's NIC is this tap (target dev); libvirt made it a port when the VM started,
-        // and adding it again (may-exist) also restores it on a recreated bridge.
-        ports.push_back({host, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, key}}});
-        wired.push_back(&link);
-        continue;
-      }
-      auto ns = netns_of(run, end.node);
-      if (!ns) {
-        errors.push_back(fmt::format("link {}: {}", link.name, ns.error().message));
-        continue;
+      std::optional<net::Netns> ns;
+      if (!is_vm(run, end.node)) {
+        auto found = netns_of(run, end.node);
+        if (!found) {
+          errors.push_back(fmt::format("link {}: {}", link.name, found.error().message));
+          continue;
+        }
+        ns = std::move(*found);
       }
       if (action.why == plan::Reason::rewire) {
-        // Whichever way it was wired before (kernel or relay mode), nothing of it stays.
+        // Whichever way it was wired before (kernel or relay mode), nothing of it stays but a
+        // VM's tap (its NIC, made with the VM): what the kernel path shaped on it goes.
         for (const auto &name : all_hosts(run, link)) {
           (void)run.b.netlink->delete_link(name);
         }
-        (void)run.b.netlink->delete_link(end.iface, ns->fd());
+        if (ns) {
+          (void)run.b.netlink->delete_link(end.iface, ns->fd());
+        } else {
+          (void)run.b.tc->set_impairment(joined_host(lab, link, end.node), -1, net::Impairment{});
+        }
       }
-      auto created = joined ? wire_joined(run, link, end, ns->fd(), action.node)
+      auto created = joined ? wire_joined(run, link, end, ns ? ns->fd() : -1, action.node)
                             : run.b.netlink->create_veth({end.iface, ns->fd(), end.node},
                                                          {host, -1, action.node}, link.mtu);
       if (!created) {
@@ -434,33 +436,31 @@ public:
   }
 
 private:
-  /// The container end shapes what it sends inside its node; the port shapes what the bridge
-  /// sends to it. A cable pulled is the port down (the node's end then has no carrier). A joined
-  /// segment link (relay mode) is impaired in the relay, and pulled as a point-to-point link's
-  /// host ends are: both joined interfaces down.
+  /// A plain segment link (a container's, on the kernel path): the container end shapes what it
+  /// sends inside its node, the port what the bridge sends to it; a cable pulled is the port
+  /// down (the node's end then has no carrier). A joined one is impaired as a point-to-point
+  /// link's host ends are (in the relay, or on the egress of the joined interface the frames
+  /// leave by: the port's peer for what the node sends, the node's tap or veth peer for what the
+  /// bridge sends), and pulled as they are: both joined interfaces down.
   static Status settings(Run &run, const plan::PlannedLink &link, bool fresh) {
+    const auto &lab = run.plan.lab;
     const std::string port = host_of(run, link);
     if (joined_segment(run, link)) {
-      auto none = [&](const topology::Endpoint &) -> Result<Place> {
-        return fail(fmt::format("link {} is impaired by the relay", link.name));
+      LTB_CHECK(refuse_vm_port(run, link));
+      auto egress = [&](const topology::Endpoint &from) -> Result<Place> {
+        const auto &other = &from == &link.a ? link.b : link.a;
+        return Place{joined_host(lab, link, other.node)};
       };
-      return apply_settings(run, link, fresh, none, [&]() -> Result<std::vector<Place>> {
+      return apply_settings(run, link, fresh, egress, [&]() -> Result<std::vector<Place>> {
         std::vector<Place> places;
-        places.push_back(Place{joined_host(run.plan.lab, link, link.container_end())});
-        places.push_back(Place{joined_host(run.plan.lab, link, link.bridge_node)});
+        places.push_back(Place{joined_host(lab, link, link.container_end())});
+        places.push_back(Place{joined_host(lab, link, link.bridge_node)});
         return places;
       });
     }
     auto egress = [&](const topology::Endpoint &from) -> Result<Place> {
       if (from.node == link.bridge_node) {
         return Place{port};
-      }
-      if (is_vm(run, from.node)) {
-        return fail(fmt::format("what a VM sends into a segment cannot be shaped on the host "
-                                "(its tap's ingress)"),
-                    fmt::format("set the impairments on the other direction (packets leaving {}), "
-                                "or link the VM point to point",
-                                link.bridge_node));
       }
       LTB_TRY(ns, netns_of(run, from.node));
       return Place{from.iface, std::move(ns)};
@@ -472,14 +472,31 @@ private:
     });
   }
 
-  /// The node's veth to its own peer, and the port to the peer joined with it.
+  /// A VM's segment link wired by an older ltb (legacy_vm_port): its NIC is the bridge port, so
+  /// there is no host interface to shape what the VM sends, nor to relay.
+  static Status refuse_vm_port(Run &run, const plan::PlannedLink &link) {
+    if (!legacy_vm_port(run, link)) {
+      return {};
+    }
+    return fail(fmt::format("link {}: VM {}'s NIC is the bridge port itself (wired by an older "
+                            "ltb), so its impairments and carrier cannot be set",
+                            link.name, link.container_end()),
+                fmt::format("run `ltb up` on the lab file: VM {} is made again with its NIC on a "
+                            "tap of ltb's, joined to the port",
+                            link.container_end()));
+  }
+
+  /// The node's veth to its own peer (a VM's tap is there already, made with the VM), and the
+  /// port to the peer joined with it.
   static Status wire_joined(Run &run, const plan::PlannedLink &link, const topology::Endpoint &end,
                             int netns_fd, const std::string &bridge_node) {
     const auto &lab = run.plan.lab;
     const auto node_side = joined_host(lab, link, end.node);
     const auto bridge_side = joined_host(lab, link, bridge_node);
-    LTB_CHECK(run.b.netlink->create_veth({end.iface, netns_fd, end.node}, {node_side, -1, "host"},
-                                         link.mtu));
+    if (!is_vm(run, end.node)) {
+      LTB_CHECK(run.b.netlink->create_veth({end.iface, netns_fd, end.node}, {node_side, -1, "host"},
+                                           link.mtu));
+    }
     LTB_CHECK(run.b.netlink->create_veth({host_of(run, link), -1, bridge_node},
                                          {bridge_side, -1, "host"}, link.mtu));
     return run.b.host->redirect_pair(node_side, bridge_side);
@@ -490,15 +507,48 @@ private:
     return plan::host_veth_name(run.plan.lab, link.key, link.container_end());
   }
 
-  /// Every host interface the link may have, wired in kernel or in relay mode.
+  /// Every host interface the link may have, wired in kernel or in relay mode, but a VM's tap
+  /// (the VM's NIC: it goes with the VM).
   static std::vector<std::string> all_hosts(const Run &run, const plan::PlannedLink &link) {
     const auto &lab = run.plan.lab;
-    return {host_of(run, link), joined_host(lab, link, link.container_end()),
-            joined_host(lab, link, link.bridge_node)};
+    std::vector<std::string> hosts{host_of(run, link), joined_host(lab, link, link.bridge_node)};
+    if (!is_vm(run, link.container_end())) {
+      hosts.push_back(joined_host(lab, link, link.container_end()));
+    }
+    return hosts;
   }
 };
 
 } // namespace
+
+bool legacy_vm_port(Run &run, const plan::PlannedLink &link) {
+  if (link.bridge_node.empty() || !is_vm(run, link.container_end())) {
+    return false;
+  }
+  auto tap = run.b.netlink->link_exists(joined_host(run.plan.lab, link, link.container_end()), -1);
+  return tap && !*tap;
+}
+
+Status restore_legacy_vm_port(Run &run, const plan::PlannedLink &link) {
+  if (!legacy_vm_port(run, link)) {
+    return {};
+  }
+  const auto &lab = run.plan.lab;
+  const auto port = plan::host_veth_name(lab, link.key, link.container_end());
+  const std::vector<net::OvsPort> ports{
+      {port, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, link.key}}}};
+  if (auto added = run.b.ovs->add_ports(plan::bridge_name(lab, link.bridge_node), ports); !added) {
+    return fail(with_context("link " + link.name, added.error()));
+  }
+  const auto &toward_vm = link.a.node == link.bridge_node ? link.applied_a : link.applied_b;
+  if (run.options.relay_mode || toward_vm.empty()) {
+    return {};
+  }
+  if (auto set = run.b.tc->set_impairment(port, -1, to_net(toward_vm)); !set) {
+    return fail(with_context("link " + link.name, set.error()));
+  }
+  return {};
+}
 
 LinkDriver &link_driver(LinkType type) {
   static VethDriver veth;

@@ -1,6 +1,6 @@
-// Host-joined links (point-to-point links, and segment links in relay mode) through the lab's
-// impairment relay: the one place apply/ sets a link's direction in the relay, recording the
-// relay before it starts.
+// Host-joined links (point-to-point links, a VM's segment links, and in relay mode every
+// segment link) through the lab's impairment relay: the one place apply/ sets a link's direction
+// in the relay, recording the relay before it starts.
 
 #include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"

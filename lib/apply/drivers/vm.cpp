@@ -1,5 +1,5 @@
 // The VM driver: a node is a transient libvirt domain on a copy-on-write overlay of its base
-// disk, NIC 0 on the management bridge, one tap (or OVS port) per link.
+// disk, NIC 0 on the management bridge, one tap of ltb's per link.
 
 #include "access/install.hpp"
 #include "apply/drivers/driver.hpp"
@@ -108,20 +108,21 @@ public:
     for (const auto &[iface, link] : plan::vm_interfaces(*run.desired, node->name)) {
       const auto &peer = link->a.node == node->name ? link->b.node : link->a.node;
       const auto *peer_node = run.node(peer);
-      auto tap = plan::host_veth_name(plan.lab, topology::link_key(*link), node->name);
-      auto mac = plan::vm_mac(plan.lab, node->name, index);
-      if (peer_node && peer_node->runtime == topology::Runtime::ovs_bridge) {
-        spec.nics.push_back({"ovs", plan::bridge_name(plan.lab, peer), mac, tap, node->nic_model});
-      } else {
-        // Recorded before it is made, with the VM as owner: removing the VM finds its taps
-        // even when the link records went first (a link dropped from the file).
-        LTB_TRY(tap_id, run.record_object(state::ObjectType::veth, tap, node->name));
-        if (auto made = run.b.host->create_tap(tap); !made) {
-          return context(made.error());
-        }
-        LTB_CHECK(run.b.store->update_object(tap_id, tap, state::RecordStatus::created));
-        spec.nics.push_back({"ethernet", tap, mac, "", node->nic_model});
+      const auto key = topology::link_key(*link);
+      // A segment NIC's tap is not the bridge port: it is joined to the port's veth peer (by the
+      // segment's wiring), so that both directions shape on host interfaces.
+      auto tap = peer_node && peer_node->runtime == topology::Runtime::ovs_bridge
+                     ? plan::segment_node_veth_name(plan.lab, key, node->name)
+                     : plan::host_veth_name(plan.lab, key, node->name);
+      // Recorded before it is made, with the VM as owner: removing the VM finds its taps even
+      // when the link records went first (a link dropped from the file).
+      LTB_TRY(tap_id, run.record_object(state::ObjectType::veth, tap, node->name));
+      if (auto made = run.b.host->create_tap(tap); !made) {
+        return context(made.error());
       }
+      LTB_CHECK(run.b.store->update_object(tap_id, tap, state::RecordStatus::created));
+      spec.nics.push_back(
+          {"ethernet", tap, plan::vm_mac(plan.lab, node->name, index), "", node->nic_model});
       ++index;
     }
     spec.metadata = {{plan::k_label_lab, plan.lab},
@@ -204,7 +205,8 @@ public:
   }
 
   /// Boots the kept domain again: same uuid, disk and NICs. What the links carried on the taps
-  /// stayed with them; libvirt makes the ports of segment NICs again.
+  /// stayed with them (a segment NIC's tap too: the bridge port is ltb's veth, which stays);
+  /// only a segment NIC wired by an older ltb, whose port libvirt makes again, needs more.
   Status start(Run &run, const plan::Action &action) override {
     if (!run.b.vms) {
       return no_libvirt(action.node);
@@ -242,27 +244,16 @@ public:
   Access access() const override { return {Access::Exec::ssh, true, Access::Capture::host_tap}; }
 
 private:
-  /// libvirt made the ports of the VM's segment NICs again as it booted, without ltb's
-  /// external_ids and without what the link carried on them (the port shapes what the bridge
-  /// sends to the VM): both are set again.
+  /// A VM whose segment NICs were wired by an older ltb: libvirt made their ports again as it
+  /// booted, which restore_legacy_vm_port completes.
   static Status segment_ports_back(Run &run, const plan::Action &action) {
-    const auto &lab = run.plan.lab;
     for (const auto &key : action.links) {
       auto it = run.plan.links.find(key);
-      if (it == run.plan.links.end() || it->second.bridge_node.empty()) {
+      if (it == run.plan.links.end()) {
         continue;
       }
-      plan::PlannedLink link = it->second;
-      const auto port = plan::host_veth_name(lab, key, link.container_end());
-      const std::vector<net::OvsPort> ports{
-          {port, {{plan::k_ovs_lab, lab}, {plan::k_ovs_owner, key}}}};
-      if (auto added = run.b.ovs->add_ports(plan::bridge_name(lab, link.bridge_node), ports);
-          !added) {
-        return fail(with_context("VM " + action.node + ": link " + link.name, added.error()));
-      }
-      (link.a.node == link.bridge_node ? link.applied_a : link.applied_b) = {};
-      if (auto configured = link_driver(link_type(run, link)).configure(run, link); !configured) {
-        return fail(with_context("VM " + action.node, configured.error()));
+      if (auto restored = restore_legacy_vm_port(run, it->second); !restored) {
+        return fail(with_context("VM " + action.node, restored.error()));
       }
     }
     return {};
