@@ -7,7 +7,7 @@
 #     RTT 30 ms more; then only `sw:p1` (what the bridge sends to vm1) 20 ms: 20 ms more; c1 <-> c2
 #     stays unaffected;
 #   - `ltb link down vm1:eth1` cuts vm1 off the segment (c1 <-> c2 still pass), `link up` brings
-#     it back;
+#     it back; `ltb capture vm1:eth1` and `ltb capture sw --port vm1` see vm1's pings;
 # then the kernel path (LTB_IMPAIRMENTS=kernel: the lab is rewired in place, vm1 not made again):
 #   - the tap and the port's peer are joined by tc redirects; a rate (tbf, which this kernel has)
 #     on each direction lands on the egress of the host interface facing that direction;
@@ -17,6 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
 command -v nsenter >/dev/null || fail "nsenter is missing (util-linux)"
 command -v tc >/dev/null || fail "tc is missing (iproute2)"
+command -v tcpdump >/dev/null || fail "tcpdump is missing (apt-get install tcpdump)"
 virsh -c qemu:///system version >/dev/null 2>&1 ||
   fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
 images=${LTB_IMAGES:-/var/lib/ltb/images}
@@ -104,6 +105,19 @@ ltb link down vm1:eth1
 expect_rtt c1 10.239.0.3 0 5 "c1 -> c2 while vm1's link is down"
 ltb link up vm1:eth1
 expect_rtt c1 10.239.0.1 "$(lo 20)" "$(hi 20)" "c1 -> vm1 after link up"
+
+log "capture: vm1's end of the segment link, and the segment at vm1's port"
+cexec "$lab" c1 ping -c 60 -i 0.1 10.239.0.1 >/dev/null 2>&1 &
+pinger=$!
+track_pid "$pinger"
+for target in "vm1:eth1" "sw --port vm1"; do
+  # shellcheck disable=SC2086 # the target is two words for the segment
+  timeout 20 "$LTB" --state "$LTB_STATE" capture $target --lab "$lab" -f icmp -c 4 \
+    -w "$IT_TMP/cap.pcap" 2>"$IT_TMP/cap.err" || fail "ltb capture $target: $(cat "$IT_TMP/cap.err")"
+  n=$(tcpdump -n -r "$IT_TMP/cap.pcap" 2>/dev/null | grep -c 'ICMP echo')
+  ((n == 4)) || fail "ltb capture $target wrote $n ICMP echoes, not 4"
+done
+wait "$pinger" || true
 
 log "kernel path: the lab is rewired in place"
 ltb link set sw:p1 --delay 0ms # the kernel here has no netem: only rate (tbf) can go there
