@@ -17,6 +17,7 @@ _ltb_option() {
     up)
       case $2 in
         -h|--help) return 0 ;;
+        --template) REPLY='text'; return 0 ;;
         --lab) REPLY='lab'; return 0 ;;
         -n|--dry-run) return 0 ;;
         -j|--jobs) REPLY='text'; return 0 ;;
@@ -202,6 +203,15 @@ _ltb_option() {
       esac
       return 1
       ;;
+    template)
+      case $2 in
+        -h|--help) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     schedule)
       case $2 in
         -h|--help) return 0 ;;
@@ -263,7 +273,7 @@ _ltb_option() {
 _ltb_options() {
   case $1 in
     '') REPLY='-h --help --version --state -q --quiet --wait' ;;
-    up) REPLY='-h --help --lab -n --dry-run -j --jobs --until --state -q --quiet --wait' ;;
+    up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --state -q --quiet --wait' ;;
     down) REPLY='-h --help --lab --all --state -q --quiet --wait' ;;
     status|ps) REPLY='-h --help --format --state -q --quiet --wait' ;;
     stop) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
@@ -280,6 +290,7 @@ _ltb_options() {
     link) REPLY='-h --help --state -q --quiet --wait' ;;
     exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
     reserve) REPLY='-h --help --state -q --quiet --wait' ;;
+    template) REPLY='-h --help --state -q --quiet --wait' ;;
     schedule) REPLY='-h --help --state -q --quiet --wait' ;;
     config) REPLY='-h --help --state -q --quiet --wait' ;;
     validate) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -450,7 +461,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

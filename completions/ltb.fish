@@ -35,7 +35,7 @@ end
 function __ltb_takes_value --argument-names cmd option
     switch $cmd
         case up
-            contains -- $option --lab -j --jobs --until --state --wait
+            contains -- $option --template --lab -j --jobs --until --state --wait
             return
         case down
             contains -- $option --lab --state --wait
@@ -83,6 +83,9 @@ function __ltb_takes_value --argument-names cmd option
             contains -- $option --lab --label --state --wait
             return
         case reserve
+            contains -- $option --state --wait
+            return
+        case template
             contains -- $option --state --wait
             return
         case schedule
@@ -227,38 +230,40 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'events' -d 'Follow what happens to labs, one line per event'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'link' -d 'List links, change their impairments, pull a cable'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'events' -d 'Follow what happens to labs, one line per event'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'link' -d 'List links, change their impairments, pull a cable'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'template' -d 'Keep lab templates: versioned topology bundles'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -a 'completion' -d 'Print a shell completion script'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve schedule config validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
 
 # ltb up
+complete -c ltb -n '__fish_seen_subcommand_from up' -l template -x -d 'Deploy a version from the template store (ltb template) instead of a file'
 complete -c ltb -n '__fish_seen_subcommand_from up' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (overrides the file\'s `name`)'
 complete -c ltb -n '__fish_seen_subcommand_from up' -s n -l dry-run -d 'Print the actions without performing them'
 complete -c ltb -n '__fish_seen_subcommand_from up' -s j -l jobs -x -d 'Actions performed in parallel (default 8)'

@@ -41,6 +41,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_link(*app, globals, registry);
   add_exec(*app, globals, registry);
   add_reserve(*app, globals, registry);
+  add_template(*app, globals, registry);
   add_schedule(*app, globals, registry);
   add_config(*app, globals, registry);
   add_validate(*app, globals, registry);

@@ -152,6 +152,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                        {"status", state::to_string(lab.status)},
                        {"owner", lab.owner},
                        {"file", lab.topology_file},
+                       {"source", lab.source},
                        {"topology_hash", lab.topology_hash},
                        {"mgmt", {{"network", lab.mgmt_network}, {"ipv4_subnet", lab.mgmt_subnet}}},
                        {"created_at", lab.created_at},
@@ -169,11 +170,12 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n"
+  fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n{}"
              "management:  {} on Docker network {}\n\n",
              lab.name, state::to_string(lab.status), lab.owner,
-             lab.topology_file.empty() ? "-" : lab.topology_file, lab.mgmt_subnet,
-             lab.mgmt_network);
+             lab.topology_file.empty() ? "-" : lab.topology_file,
+             lab.source.empty() ? "" : fmt::format("source:      {}\n", lab.source),
+             lab.mgmt_subnet, lab.mgmt_network);
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "MGMT-IPV4", "RUNS AS", "INTERFACES"},
                                 node_rows));
   fmt::print("\n{}", format_table({"DEVICE", "KIND", "IMAGE", "VERSION", "GROUP", "LABELS",

@@ -7,6 +7,7 @@
 #include "schedule/units.hpp"
 #include "service/deploy.hpp"
 #include "service/reservations.hpp"
+#include "service/templates.hpp"
 #include "topology/loader.hpp"
 
 #include <algorithm>
@@ -69,75 +70,9 @@ Instant now_seconds() {
   return static_cast<Instant>(std::time(nullptr));
 }
 
-bool valid_template_name(const std::string &name) {
-  return !name.empty() && name.front() != '.' && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-Result<std::string> read_text(const std::string &path, const std::string &what) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    return fail(fmt::format("{} {} does not exist", what, path), {}, ExitCode::usage);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return fail(fmt::format("cannot read {} {}", what, path), "check its permissions",
-                ExitCode::usage);
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-/// Where a reservation's topology comes from: the text, the name it shows, its base directory.
-struct Source {
-  std::string text;
-  std::string file;   // for diagnostics
-  std::string source; // recorded: absolute path or "template:NAME"
-  std::string base_dir;
-};
-
-Result<Source> read_source(const Globals &globals, const CreateOptions &options) {
-  if (!options.template_name.empty()) {
-    const std::string dir = schedule::templates_dir(globals.state_path);
-    if (!valid_template_name(options.template_name)) {
-      return fail(fmt::format("invalid template name '{}'", options.template_name),
-                  "a template name has letters, digits, '-', '_' and '.', and names " + dir +
-                      "/NAME.yaml",
-                  ExitCode::usage);
-    }
-    const std::string path = dir + "/" + options.template_name + ".yaml";
-    std::error_code ec;
-    if (!fs::exists(path, ec)) {
-      std::vector<std::string> names;
-      for (const auto &entry : fs::directory_iterator(dir, ec)) {
-        if (entry.path().extension() == ".yaml") {
-          names.push_back(entry.path().stem().string());
-        }
-      }
-      std::sort(names.begin(), names.end());
-      auto guess = topology::did_you_mean(options.template_name, names);
-      std::string help =
-          !guess.empty() ? fmt::format("did you mean '{}'?", guess)
-          : names.empty()
-              ? fmt::format("templates are topology files in {}; copy one there as NAME.yaml", dir)
-              : fmt::format("templates in {}: {}", dir, fmt::join(names, ", "));
-      return fail(
-          fmt::format("no template named '{}' ({} does not exist)", options.template_name, path),
-          help, ExitCode::usage);
-    }
-    LTB_TRY(text, read_text(path, "template"));
-    return Source{text, path, "template:" + options.template_name, dir};
-  }
-  const std::string path = fs::absolute(options.file).lexically_normal().string();
-  LTB_TRY(text, read_text(options.file, "topology file"));
-  return Source{text, options.file, path, fs::path(path).parent_path().string()};
-}
-
 /// Validates the text as lab `lab`, printing diagnostics; nullopt when invalid.
-std::optional<topology::Topology> validate(const Globals &globals, const Source &source,
-                                           const std::string &lab) {
+std::optional<topology::Topology>
+validate(const Globals &globals, const service::ReservationSource &source, const std::string &lab) {
   topology::Diagnostics warnings;
   topology::LoadOptions options;
   options.lab_name = lab;
@@ -181,7 +116,13 @@ int run_create(const Globals &globals, const CreateOptions &options) {
                                  "give a --start in the future, or --start now", ExitCode::usage});
   }
   start = std::max(start, std::min(now, end - 1)); // a start a few seconds ago means now
-  auto source = read_source(globals, options);
+  auto store = open_store(globals);
+  if (!store) {
+    return report(globals, store.error());
+  }
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto source = service::reservation_source(session, **store, options.file, options.template_name);
   if (!source) {
     return report(globals, source.error());
   }
@@ -215,12 +156,6 @@ int run_create(const Globals &globals, const CreateOptions &options) {
       topologies.push_back(std::move(*each));
     }
   }
-  auto store = open_store(globals);
-  if (!store) {
-    return report(globals, store.error());
-  }
-  PrintSink events(globals);
-  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
   service::CreateReservations request;
   request.labs = labs;
   request.group = first->name;
@@ -473,8 +408,9 @@ void add_reserve(CLI::App &app, Globals &globals, Registry &registry) {
   sub->add_option("file", create->file, "Topology file (its text is stored with the reservation)")
       ->type_name("FILE");
   sub->add_option("--template", create->template_name,
-                  "Reserve <state dir>/templates/NAME.yaml instead of a file")
-      ->type_name("NAME");
+                  "Reserve a version from the template store (ltb template) instead of a file; "
+                  "the reservation pins it")
+      ->type_name("NAME[@VERSION]");
   sub->add_option("--start", create->start, "When the lab deploys")->required()->type_name("TIME");
   sub->add_option("--end", create->end, "When the lab is removed")->type_name("TIME");
   sub->add_option("--for", create->duration, "How long it stays (instead of --end)")

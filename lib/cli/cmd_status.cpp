@@ -47,11 +47,13 @@ void print_all(const service::StatusOverview &overview, bool json) {
                    {"bridges", summary.bridges},
                    {"owner", lab.owner},
                    {"file", lab.topology_file},
+                   {"source", lab.source},
                    {"mgmt_subnet", lab.mgmt_subnet},
                    {"reservation", reservation_json(summary.reservation, overview.now)}});
     rows.push_back({lab.name, summary.status,
                     fmt::format("{}/{}", summary.running, summary.workloads),
-                    std::to_string(summary.bridges), lab.mgmt_subnet, lab.owner, lab.topology_file,
+                    std::to_string(summary.bridges), lab.mgmt_subnet, lab.owner,
+                    lab.source.empty() ? lab.topology_file : lab.source,
                     until_column(summary.reservation, overview.now)});
   }
   if (json) {

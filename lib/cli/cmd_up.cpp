@@ -1,6 +1,7 @@
 // ltb up FILE [--lab NAME] [--dry-run] [--until TIME]
 #include "cli/context.hpp"
 #include "service/deploy.hpp"
+#include "service/templates.hpp"
 #include "topology/loader.hpp"
 
 #include <chrono>
@@ -13,6 +14,7 @@ namespace {
 
 struct UpOptions {
   std::string file;
+  std::string template_ref; // --template NAME[@VERSION]: from the template store
   std::string lab;
   bool dry_run = false;
   int workers = 8;
@@ -36,23 +38,56 @@ std::optional<topology::Topology> load(const Globals &globals, const std::string
 
 int run_up(const Globals &globals, const UpOptions &options) {
   auto start = std::chrono::steady_clock::now();
-  auto desired = load(globals, options.file, options.lab);
-  if (!desired) {
-    return static_cast<int>(ExitCode::usage);
+  if (options.file.empty() == options.template_ref.empty()) {
+    return report(globals, Error{"say what to deploy: a topology FILE or --template "
+                                 "NAME[@VERSION] (one of them)",
+                                 "for example: ltb up lab.yaml, or ltb up --template class --lab "
+                                 "class-7",
+                                 ExitCode::usage});
+  }
+  std::optional<service::TemplateRef> ref;
+  std::optional<topology::Topology> desired;
+  if (!options.template_ref.empty()) {
+    auto parsed = service::parse_template_ref(options.template_ref);
+    if (!parsed) {
+      return report(globals, parsed.error());
+    }
+    ref = *parsed;
+  } else {
+    desired = load(globals, options.file, options.lab);
+    if (!desired) {
+      return static_cast<int>(ExitCode::usage);
+    }
   }
   auto connection = connect(globals);
   if (!connection) {
     return report(globals, connection.error());
   }
   PrintSink events(globals);
-  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  const auto context = service_context(globals);
+  const auto who = caller();
+  const service::Session session{context, who, interrupt_token(), events};
   service::DeployRequest request;
   request.dry_run = options.dry_run;
   request.workers = options.workers;
   // Capacity: an unreserved lab must not leave an admitted reservation short.
   request.admit = true;
   request.until = options.until;
-  auto outcome = service::deploy_lab(session, *connection, *desired, request);
+  Result<service::DeployOutcome> outcome;
+  if (ref) {
+    auto deployed = service::deploy_template(session, *connection, *ref, options.lab, request);
+    if (!deployed) {
+      return report(globals, deployed.error());
+    }
+    if (deployed->invalid) {
+      print_diagnostics(globals, *deployed->invalid);
+      return static_cast<int>(ExitCode::usage);
+    }
+    desired = std::move(deployed->desired);
+    outcome = std::move(deployed->outcome);
+  } else {
+    outcome = service::deploy_lab(session, *connection, *desired, request);
+  }
   if (!outcome) {
     return report(globals, outcome.error());
   }
@@ -107,7 +142,10 @@ int run_up(const Globals &globals, const UpOptions &options) {
 void add_up(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<UpOptions>();
   auto *sub = app.add_subcommand("up", "Deploy a lab, or bring it in line with its file");
-  sub->add_option("file", options->file, "Topology file")->required()->type_name("FILE");
+  sub->add_option("file", options->file, "Topology file")->type_name("FILE");
+  sub->add_option("--template", options->template_ref,
+                  "Deploy a version from the template store (ltb template) instead of a file")
+      ->type_name("NAME[@VERSION]");
   sub->add_option("--lab", options->lab, "Lab name (overrides the file's `name`)")
       ->type_name("NAME");
   sub->add_flag("-n,--dry-run", options->dry_run, "Print the actions without performing them");

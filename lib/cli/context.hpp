@@ -100,6 +100,7 @@ void add_events(CLI::App &app, Globals &globals, Registry &registry);
 void add_exec(CLI::App &app, Globals &globals, Registry &registry);
 void add_schedule(CLI::App &app, Globals &globals, Registry &registry);
 void add_reserve(CLI::App &app, Globals &globals, Registry &registry);
+void add_template(CLI::App &app, Globals &globals, Registry &registry);
 void add_config(CLI::App &app, Globals &globals, Registry &registry);
 void add_graph(CLI::App &app, Globals &globals, Registry &registry);
 void add_save(CLI::App &app, Globals &globals, Registry &registry);

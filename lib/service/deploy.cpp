@@ -214,8 +214,15 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
       session.events.notice("notice: the lab's access files: " + finished.error().message);
     }
   };
+  auto record_source = [&] {
+    if (auto recorded_source = connection.store->set_lab_source(desired.name, options.source);
+        !recorded_source) {
+      session.events.notice("notice: " + recorded_source.error().message);
+    }
+  };
   if (plan.empty()) {
     finish_access(true);
+    record_source();
     return outcome;
   }
   if (admission.claim) {
@@ -257,6 +264,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   auto result = apply::apply_up(plan, desired, backends, *progress, apply_options);
   progress->finish();
   finish_access(result.ok());
+  record_source();
   outcome.done = result.done + claimed;
   outcome.failed = result.failed;
   outcome.skipped = result.skipped;

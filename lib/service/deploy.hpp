@@ -20,6 +20,9 @@ struct DeployRequest {
   /// text of --until ("" = none). The scheduler deploys reserved labs and leaves this off.
   bool admit = false;
   std::string until;
+  /// Recorded as the lab's source (state::LabRecord::source): "template:NAME@VERSION" for a lab
+  /// deployed from the template store, "" for a file.
+  std::string source;
 };
 
 struct DeployOutcome {

@@ -2,6 +2,7 @@
 
 #include "schedule/ledger.hpp"
 #include "service/events.hpp"
+#include "service/templates.hpp"
 
 #include <ctime>
 
@@ -11,9 +12,18 @@ Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
   LTB_TRY(connection, connect(m_session.context));
   DeployRequest request;
   request.owner = r.owner;
+  std::string file = r.source;
+  std::string base_dir = schedule::reservation_base_dir(r, m_session.context.state_path);
+  if (auto ref = parse_template_source(r.source)) {
+    // The pinned version's files, written out again if they were cleaned away meanwhile; the
+    // text is the reservation's own copy.
+    LTB_TRY(materialized, materialize_template(m_session, *connection.store, *ref));
+    file = materialized.file;
+    base_dir = materialized.dir;
+    request.source = r.source;
+  }
   LTB_TRY(outcome,
-          deploy_text(m_session, connection, r.topology_text, r.lab, r.source,
-                      schedule::reservation_base_dir(r, m_session.context.state_path), request));
+          deploy_text(m_session, connection, r.topology_text, r.lab, file, base_dir, request));
   if (outcome.interrupted) {
     return fail("interrupted", "", ExitCode::interrupted);
   }

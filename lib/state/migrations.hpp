@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 6> k_migrations{{
+inline constexpr std::array<std::string_view, 7> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -154,6 +154,44 @@ ALTER TABLE links ADD COLUMN override_a_set INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE links ADD COLUMN override_b_set INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE links ADD COLUMN impair_via     TEXT    NOT NULL DEFAULT '';
 ALTER TABLE links ADD COLUMN down           INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 7: the template store (`ltb template`). A template version is a bundle of files; each
+    // file's content is a blob, stored once however many versions hold it and named by its
+    // SHA-256, so that adding the same content again is recognised by the bundle's digest (of its
+    // file list: paths, modes and blob digests). template_names keeps the last version given a
+    // name, so that a number is never given twice, even after `ltb template rm`. A lab's source
+    // says which template version it was deployed from ("template:NAME@VERSION"; '' = a file).
+    R"sql(
+CREATE TABLE blobs (
+  digest  TEXT    NOT NULL PRIMARY KEY,
+  size    INTEGER NOT NULL DEFAULT 0,
+  content BLOB    NOT NULL
+);
+CREATE TABLE template_names (
+  name         TEXT    NOT NULL PRIMARY KEY,
+  last_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE templates (
+  name        TEXT    NOT NULL REFERENCES template_names(name),
+  version     INTEGER NOT NULL,
+  digest      TEXT    NOT NULL DEFAULT '',
+  topology    TEXT    NOT NULL DEFAULT '',
+  description TEXT    NOT NULL DEFAULT '',
+  created_by  TEXT    NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE template_files (
+  name    TEXT    NOT NULL,
+  version INTEGER NOT NULL,
+  path    TEXT    NOT NULL,
+  blob    TEXT    NOT NULL REFERENCES blobs(digest),
+  mode    INTEGER NOT NULL DEFAULT 420,
+  PRIMARY KEY (name, version, path),
+  FOREIGN KEY (name, version) REFERENCES templates(name, version) ON DELETE CASCADE
+);
+CREATE INDEX template_files_blob ON template_files(blob);
+ALTER TABLE labs ADD COLUMN source TEXT NOT NULL DEFAULT '';
 )sql",
 }};
 

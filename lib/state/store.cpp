@@ -122,6 +122,7 @@ LabRecord read_lab(SQLite::Statement &q) {
   r.status = status_column(q, 7);
   r.created_at = q.getColumn(8).getInt64();
   r.updated_at = q.getColumn(9).getInt64();
+  r.source = q.getColumn(10).getString();
   return r;
 }
 
@@ -158,7 +159,7 @@ private:
 
 constexpr const char *k_lab_columns = "name, topology_file, topology_text, topology_hash, "
                                       "mgmt_network, mgmt_subnet, owner, status, created_at, "
-                                      "updated_at";
+                                      "updated_at, source";
 
 // The text lives in its own table (see migration 2); a reservation without a text row has "".
 constexpr const char *k_reservation_select =
@@ -833,6 +834,177 @@ Status Store::delete_meta(const std::string &key) {
   return m_impl->write(fmt::format("delete setting '{}'", key), [&]() -> Status {
     SQLite::Statement q(m_impl->db, "DELETE FROM meta WHERE key = ?");
     q.bind(1, key);
+    q.exec();
+    return {};
+  });
+}
+
+// --- templates ---------------------------------------------------------------------------------
+
+namespace {
+
+TemplateRecord read_template(SQLite::Statement &q) {
+  TemplateRecord t;
+  t.name = q.getColumn(0).getString();
+  t.version = q.getColumn(1).getInt();
+  t.digest = q.getColumn(2).getString();
+  t.topology = q.getColumn(3).getString();
+  t.description = q.getColumn(4).getString();
+  t.created_by = q.getColumn(5).getString();
+  t.created_at = q.getColumn(6).getInt64();
+  return t;
+}
+
+constexpr const char *k_template_select =
+    "SELECT name, version, digest, topology, description, created_by, created_at FROM templates";
+
+} // namespace
+
+Result<std::vector<TemplateRecord>> Store::templates(const std::string &name) {
+  return m_impl->read<std::vector<TemplateRecord>>("list templates", [&] {
+    SQLite::Statement q(m_impl->db, fmt::format("{} WHERE ?1 = '' OR name = ?1 ORDER BY name, "
+                                                "version",
+                                                k_template_select));
+    q.bind(1, name);
+    std::vector<TemplateRecord> out;
+    while (q.executeStep()) {
+      out.push_back(read_template(q));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<TemplateRecord>> Store::template_version(const std::string &name,
+                                                              int version) {
+  return m_impl->read<std::optional<TemplateRecord>>(
+      fmt::format("read template '{}'", name), [&]() -> std::optional<TemplateRecord> {
+        SQLite::Statement q(m_impl->db,
+                            fmt::format("{} WHERE name = ?1 AND (?2 = 0 OR version = ?2) ORDER "
+                                        "BY version DESC LIMIT 1",
+                                        k_template_select));
+        q.bind(1, name);
+        q.bind(2, version);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        TemplateRecord t = read_template(q);
+        SQLite::Statement f(m_impl->db,
+                            "SELECT f.path, f.blob, b.size, f.mode FROM template_files f JOIN "
+                            "blobs b ON b.digest = f.blob WHERE f.name = ? AND f.version = ? "
+                            "ORDER BY f.path");
+        f.bind(1, t.name);
+        f.bind(2, t.version);
+        while (f.executeStep()) {
+          t.files.push_back({f.getColumn(0).getString(), f.getColumn(1).getString(),
+                             f.getColumn(2).getInt64(),
+                             static_cast<std::uint32_t>(f.getColumn(3).getInt())});
+        }
+        return t;
+      });
+}
+
+Result<TemplateAdded> Store::add_template(const TemplateRecord &t,
+                                          const std::map<std::string, std::string> &blobs) {
+  TemplateAdded out;
+  LTB_CHECK(m_impl->write(fmt::format("add template '{}'", t.name), [&]() -> Status {
+    auto &db = m_impl->db;
+    {
+      SQLite::Statement q(
+          db, fmt::format("{} WHERE name = ? ORDER BY version DESC LIMIT 1", k_template_select));
+      q.bind(1, t.name);
+      if (q.executeStep()) {
+        auto newest = read_template(q);
+        if (newest.digest == t.digest) {
+          out.record = std::move(newest);
+          out.added = false;
+          return {};
+        }
+      }
+    }
+    for (const auto &file : t.files) {
+      SQLite::Statement have(db, "SELECT 1 FROM blobs WHERE digest = ?");
+      have.bind(1, file.digest);
+      if (have.executeStep()) {
+        continue;
+      }
+      auto content = blobs.find(file.digest);
+      if (content == blobs.end()) {
+        return fail(fmt::format("template '{}': the content of '{}' is missing", t.name, file.path),
+                    "this is a bug in ltb; please report it");
+      }
+      SQLite::Statement put(db, "INSERT INTO blobs (digest, size, content) VALUES (?, ?, ?)");
+      put.bind(1, file.digest);
+      put.bind(2, static_cast<std::int64_t>(content->second.size()));
+      put.bind(3, content->second.data(), static_cast<int>(content->second.size()));
+      put.exec();
+    }
+    SQLite::Statement next(db, "INSERT INTO template_names (name, last_version) VALUES (?, 1) "
+                               "ON CONFLICT (name) DO UPDATE SET last_version = last_version + 1 "
+                               "RETURNING last_version");
+    next.bind(1, t.name);
+    next.executeStep();
+    out.record = t;
+    out.record.version = next.getColumn(0).getInt();
+    out.record.created_at = out.record.created_at != 0 ? out.record.created_at : now_seconds();
+    next.reset();
+    SQLite::Statement put(db, "INSERT INTO templates (name, version, digest, topology, "
+                              "description, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    put.bind(1, t.name);
+    put.bind(2, out.record.version);
+    put.bind(3, t.digest);
+    put.bind(4, t.topology);
+    put.bind(5, t.description);
+    put.bind(6, t.created_by);
+    put.bind(7, out.record.created_at);
+    put.exec();
+    for (const auto &file : t.files) {
+      SQLite::Statement f(db, "INSERT INTO template_files (name, version, path, blob, mode) "
+                              "VALUES (?, ?, ?, ?, ?)");
+      f.bind(1, t.name);
+      f.bind(2, out.record.version);
+      f.bind(3, file.path);
+      f.bind(4, file.digest);
+      f.bind(5, static_cast<int>(file.mode));
+      f.exec();
+    }
+    out.added = true;
+    return {};
+  }));
+  return out;
+}
+
+Status Store::delete_template(const std::string &name, int version) {
+  return m_impl->write(fmt::format("delete template '{}'", name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM templates WHERE name = ?1 AND (?2 = 0 OR "
+                                    "version = ?2)");
+    q.bind(1, name);
+    q.bind(2, version);
+    q.exec();
+    m_impl->db.exec("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM template_files f WHERE "
+                    "f.blob = blobs.digest)");
+    return {};
+  });
+}
+
+Result<std::optional<std::string>> Store::blob(const std::string &digest) {
+  return m_impl->read<std::optional<std::string>>(
+      "read a template file", [&]() -> std::optional<std::string> {
+        SQLite::Statement q(m_impl->db, "SELECT content FROM blobs WHERE digest = ?");
+        q.bind(1, digest);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        const auto column = q.getColumn(0);
+        return std::string(static_cast<const char *>(column.getBlob()),
+                           static_cast<std::size_t>(column.getBytes()));
+      });
+}
+
+Status Store::set_lab_source(const std::string &lab, const std::string &source) {
+  return m_impl->write(fmt::format("save the source of lab '{}'", lab), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "UPDATE labs SET source = ? WHERE name = ?");
+    q.bind(1, source);
+    q.bind(2, lab);
     q.exec();
     return {};
   });

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,9 @@ struct LabRecord {
   RecordStatus status = RecordStatus::deploying; // deploying, running, failed, removing
   std::int64_t created_at = 0;                   // unix seconds
   std::int64_t updated_at = 0;
+  /// Where it was deployed from beyond its file: "template:NAME@VERSION", or "" for a file.
+  /// Written by set_lab_source() only; put_lab() keeps it.
+  std::string source = {};
 };
 
 struct NodeRecord {
@@ -114,6 +118,32 @@ struct EventRecord {
   std::string attributes = "{}";
 };
 
+/// One file of a template version: its path inside the bundle and its content's SHA-256.
+struct TemplateFileRecord {
+  std::string path;
+  std::string digest;
+  std::int64_t size = 0;
+  std::uint32_t mode = 0644;
+};
+
+/// One version of a template (`ltb template`): a bundle of files, content-addressed.
+struct TemplateRecord {
+  std::string name;
+  int version = 0;
+  std::string digest;   // of the bundle: equal digests, equal content
+  std::string topology; // the topology file's path inside the bundle
+  std::string description;
+  std::string created_by;
+  std::int64_t created_at = 0;
+  std::vector<TemplateFileRecord> files; // by path; filled by template_version() only
+};
+
+/// What add_template() did: `added` false when the newest version had the same digest already.
+struct TemplateAdded {
+  TemplateRecord record;
+  bool added = false;
+};
+
 /// How many events the state file keeps: add_event() drops the oldest beyond it.
 inline constexpr std::int64_t k_events_kept = 10000;
 
@@ -167,6 +197,25 @@ public:
                                                 std::size_t limit = 1000);
   /// The id of the newest event (0 when there is none): a follower starts after it.
   Result<std::int64_t> last_event_id();
+
+  /// Every template version of `name` ("" = of every template), by name then version; without
+  /// their files.
+  Result<std::vector<TemplateRecord>> templates(const std::string &name = {});
+  /// One version with its files; version 0 = the newest. nullopt when there is none.
+  Result<std::optional<TemplateRecord>> template_version(const std::string &name, int version = 0);
+  /// Stores `t` (its name, digest, topology, description, creator and files) as the next version
+  /// of its name, with the blobs it needs (digest -> content; those stored already may be left
+  /// out) - unless the newest version has the same digest: then nothing changes and that version
+  /// is returned. Version numbers are never reused, even after delete_template().
+  Result<TemplateAdded> add_template(const TemplateRecord &t,
+                                     const std::map<std::string, std::string> &blobs);
+  /// Deletes a version (0 = every version of the name) and the blobs no version holds any more.
+  /// Deleting what does not exist succeeds.
+  Status delete_template(const std::string &name, int version);
+  /// A blob's content by digest; nullopt when it is not stored.
+  Result<std::optional<std::string>> blob(const std::string &digest);
+  /// Records where a lab was deployed from (LabRecord::source); a lab not recorded is left alone.
+  Status set_lab_source(const std::string &lab, const std::string &source);
 
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);

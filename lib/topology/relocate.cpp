@@ -88,14 +88,17 @@ private:
   }
 
   std::string absolute(const std::string &path) const {
-    if (path.empty() || path.rfind("~/", 0) == 0 || fs::path(path).is_absolute()) {
+    if (path.empty() || path.rfind("~/", 0) == 0) {
       return path;
     }
     std::string out = (fs::path(m_relocation.base_dir) / path).lexically_normal().string();
     while (out.size() > 1 && out.back() == '/') {
       out.pop_back();
     }
-    return out;
+    if (auto mapped = m_relocation.paths.find(out); mapped != m_relocation.paths.end()) {
+      return mapped->second;
+    }
+    return fs::path(path).is_absolute() ? path : out;
   }
 
   /// Whether the map or list holding POINTER's value is in flow style ({...} or [...]).

@@ -18,11 +18,16 @@ struct Relocation {
   /// Node name -> the startup-config value to write for it (as given: a path relative to the
   /// new file's directory, say). Replaces the node's own value or adds one to its map.
   std::map<std::string, std::string> startup_configs;
+  /// Absolute path (of a file or directory the text names, after the above) -> the value to
+  /// write instead, as given (a template bundle's relative name, say). Paths not in it are made
+  /// absolute as above.
+  std::map<std::string, std::string> paths;
 };
 
 /// TEXT (a valid lab file) with every relative path in defaults, kinds, groups and nodes made
 /// absolute against relocation.base_dir (startup-config files, bind sources, ssh-key, a VM's
-/// kernel, initrd and disk image) and relocation.startup_configs and relocation.name applied.
+/// kernel, initrd and disk image), or written as relocation.paths says, and
+/// relocation.startup_configs and relocation.name applied.
 /// Changed values are written double-quoted. An Error, naming the line, where a value cannot be
 /// rewritten in place (a multi-line plain scalar, or a node map shared through a YAML alias).
 Result<std::string> relocate_text(const std::string &text, const Relocation &relocation);

@@ -129,14 +129,16 @@ expect_rc 0 ltb reserve list --format json
 [[ $(json_field ".[] | select(.id == $id_a) | .state") == pending ]] || fail "json state"
 [[ $(json_field ".[] | select(.id == $id_a) | .demand.cpus") == 2 ]] || fail "json demand"
 
-# --template NAME reads <state dir>/templates/NAME.yaml.
+# --template NAME: a plain-file template, <state dir>/templates/NAME.yaml, is imported into the
+# template store on first use (version 1), and the reservation pins that version.
 mkdir -p "$(dirname "$LTB_STATE")/templates"
 lab_file "$(dirname "$LTB_STATE")/templates/class.yaml" "$prefix-t" 1
 expect_rc 0 ltb reserve create --template class --start "$(at 360)" --for 1h
 expect_output out "lab $prefix-t, "
+expect_output err 'imported the plain-file template .*class.yaml into the template store as class@1'
 id_t=$(sed -E 's/^reservation ([0-9]+):.*/\1/' "$IT_TMP/out")
 expect_rc 0 ltb reserve show "$id_t"
-expect_output out '^  source: +template:class$'
+expect_output out '^  source: +template:class@1$'
 expect_rc 2 ltb reserve create --template clas --start +6h --for 1h
 expect_output err "no template named 'clas'"
 expect_output err "did you mean 'class'"

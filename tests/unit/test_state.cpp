@@ -56,7 +56,9 @@ std::vector<std::string> raw_tables(const std::string &path) {
 }
 
 const std::vector<std::string> k_tables{
-    "events", "labs", "links", "meta", "nodes", "objects", "reservation_texts", "reservations"};
+    "blobs",        "events",         "labs",           "links",
+    "meta",         "nodes",          "objects",        "reservation_texts",
+    "reservations", "template_files", "template_names", "templates"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;
