@@ -161,6 +161,15 @@ _ltb_option() {
       esac
       return 1
       ;;
+    snapshot)
+      case $2 in
+        -h|--help) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     events)
       case $2 in
         -h|--help) return 0 ;;
@@ -286,6 +295,7 @@ _ltb_options() {
     capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
     graph) REPLY='-h --help --lab --format -o --output --state -q --quiet --wait' ;;
     save) REPLY='-h --help --node -o --output --state -q --quiet --wait' ;;
+    snapshot) REPLY='-h --help --state -q --quiet --wait' ;;
     events) REPLY='-h --help --format --initial-state --state -q --quiet --wait' ;;
     link) REPLY='-h --help --state -q --quiet --wait' ;;
     exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
@@ -461,7 +471,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save events link exec reserve template schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

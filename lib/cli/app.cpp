@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <exception>
 #include <fmt/format.h>
+#include <set>
 #include <unistd.h>
 
 namespace ltb::cli {
@@ -37,6 +38,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_capture(*app, globals, registry);
   add_graph(*app, globals, registry);
   add_save(*app, globals, registry);
+  add_snapshot(*app, globals, registry);
   add_events(*app, globals, registry);
   add_link(*app, globals, registry);
   add_exec(*app, globals, registry);
@@ -77,6 +79,17 @@ int main(int argc, char **argv) {
   try {
     for (auto &command : registry) {
       if (command.app->parsed()) {
+        // A killed `ltb snapshot` is finished by whatever ltb runs next (but those that touch no
+        // lab).
+        const CLI::App *top = command.app;
+        while (top->get_parent() != nullptr && top->get_parent()->get_parent() != nullptr) {
+          top = top->get_parent();
+        }
+        static const std::set<std::string> k_no_recovery{"completion", "version", "validate",
+                                                         "relay", "__complete"};
+        if (!k_no_recovery.count(top->get_name())) {
+          finish_interrupted_snapshots(globals);
+        }
         return command.run();
       }
     }

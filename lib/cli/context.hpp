@@ -106,5 +106,9 @@ void add_graph(CLI::App &app, Globals &globals, Registry &registry);
 void add_save(CLI::App &app, Globals &globals, Registry &registry);
 void add_relay(CLI::App &app, Globals &globals, Registry &registry);
 void add_link(CLI::App &app, Globals &globals, Registry &registry);
+void add_snapshot(CLI::App &app, Globals &globals, Registry &registry);
+/// Resumes nodes a killed `ltb snapshot` left paused and finishes or removes what it left half
+/// made (service::recover_snapshots); a failure is a notice only.
+void finish_interrupted_snapshots(const Globals &globals);
 
 } // namespace ltb::cli

@@ -115,6 +115,13 @@ Result<std::vector<Booking>> current_bookings(state::Store &store, Instant now,
     b.demand = recorded_lab_demand(store, lab, defaults);
     out.push_back(std::move(b));
   }
+  // Snapshots (`ltb snapshot`) hold disk until removed, whether their lab runs or not.
+  LTB_TRY(snapshots, store.snapshots_size());
+  if (snapshots > 0) {
+    Booking b{0, "snapshots", now, k_forever, {}};
+    b.demand.disk_bytes = snapshots;
+    out.push_back(std::move(b));
+  }
   return out;
 }
 

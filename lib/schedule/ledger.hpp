@@ -43,7 +43,8 @@ Resources recorded_lab_demand(state::Store &store, const state::LabRecord &lab,
                               const DemandDefaults &defaults, bool as_running = false);
 
 /// Every claim on capacity at `now`: the reservations that hold capacity (id != 0), and each
-/// recorded lab that no active reservation covers, open-ended from `now` (id 0).
+/// recorded lab that no active reservation covers, open-ended from `now` (id 0), and the disk
+/// every snapshot holds (lab "snapshots", id 0).
 /// `skip_lab`: a lab left out (the one being deployed or re-checked).
 Result<std::vector<Booking>> current_bookings(state::Store &store, Instant now,
                                               const DemandDefaults &defaults,

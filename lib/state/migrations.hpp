@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 7> k_migrations{{
+inline constexpr std::array<std::string_view, 8> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -192,6 +192,36 @@ CREATE TABLE template_files (
 );
 CREATE INDEX template_files_blob ON template_files(blob);
 ALTER TABLE labs ADD COLUMN source TEXT NOT NULL DEFAULT '';
+)sql",
+    // 8: snapshots of running labs (`ltb snapshot`). Not tied to labs by a foreign key: a
+    // snapshot outlives `ltb down` of its lab. status 'creating' until every artifact is made; a
+    // row left 'creating' by a killed ltb is cleaned up by the next one. state is JSON (nodes,
+    // links, addresses, impairments, stopped nodes as of the snapshot); artifacts are what the
+    // snapshot owns outside the state file (images, overlays, memory files, copied files).
+    R"sql(
+CREATE TABLE snapshots (
+  lab           TEXT    NOT NULL,
+  name          TEXT    NOT NULL,
+  status        TEXT    NOT NULL DEFAULT 'creating',
+  memory        INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL DEFAULT 0,
+  topology_file TEXT    NOT NULL DEFAULT '',
+  topology_text TEXT    NOT NULL DEFAULT '',
+  state         TEXT    NOT NULL DEFAULT '{}',
+  size_bytes    INTEGER NOT NULL DEFAULT 0,
+  pause_ms      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (lab, name)
+);
+CREATE TABLE snapshot_artifacts (
+  lab        TEXT    NOT NULL,
+  snapshot   TEXT    NOT NULL,
+  node       TEXT    NOT NULL DEFAULT '',
+  type       TEXT    NOT NULL DEFAULT '',
+  ref        TEXT    NOT NULL DEFAULT '',
+  size_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (lab, snapshot, node, type, ref),
+  FOREIGN KEY (lab, snapshot) REFERENCES snapshots(lab, name) ON DELETE CASCADE
+);
 )sql",
 }};
 

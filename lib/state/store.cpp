@@ -807,6 +807,174 @@ Result<std::int64_t> Store::last_event_id() {
   });
 }
 
+namespace {
+
+SnapshotRecord snapshot_row(SQLite::Statement &q, bool full) {
+  SnapshotRecord s;
+  s.lab = q.getColumn(0).getString();
+  s.name = q.getColumn(1).getString();
+  s.status = q.getColumn(2).getString();
+  s.memory = q.getColumn(3).getInt() != 0;
+  s.created_at = q.getColumn(4).getInt64();
+  s.topology_file = q.getColumn(5).getString();
+  s.size_bytes = q.getColumn(6).getInt64();
+  s.pause_ms = q.getColumn(7).getInt64();
+  if (full) {
+    s.topology_text = q.getColumn(8).getString();
+    s.state = q.getColumn(9).getString();
+  }
+  return s;
+}
+
+constexpr const char *k_snapshot_columns =
+    "SELECT lab, name, status, memory, created_at, topology_file, size_bytes, pause_ms{} FROM "
+    "snapshots ";
+
+} // namespace
+
+Result<std::vector<SnapshotRecord>> Store::snapshots(const std::string &lab, bool full) {
+  return m_impl->read<std::vector<SnapshotRecord>>("read snapshots", [&] {
+    SQLite::Statement q(m_impl->db, fmt::format(fmt::runtime(k_snapshot_columns),
+                                                full ? ", topology_text, state" : "") +
+                                        "WHERE ?1 = '' OR lab = ?1 ORDER BY lab, created_at, name");
+    q.bind(1, lab);
+    std::vector<SnapshotRecord> out;
+    while (q.executeStep()) {
+      out.push_back(snapshot_row(q, full));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<SnapshotRecord>> Store::snapshot(const std::string &lab,
+                                                      const std::string &name) {
+  return m_impl->read<std::optional<SnapshotRecord>>(
+      fmt::format("read snapshot '{}' of lab '{}'", name, lab),
+      [&]() -> std::optional<SnapshotRecord> {
+        SQLite::Statement q(
+            m_impl->db, fmt::format(fmt::runtime(k_snapshot_columns), ", topology_text, state") +
+                            "WHERE lab = ? AND name = ?");
+        q.bind(1, lab);
+        q.bind(2, name);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return snapshot_row(q, true);
+      });
+}
+
+Status Store::add_snapshot(const SnapshotRecord &s) {
+  const auto op = fmt::format("record snapshot '{}' of lab '{}'", s.name, s.lab);
+  return m_impl->write(op, [&]() -> Status {
+    SQLite::Statement exists(m_impl->db, "SELECT 1 FROM snapshots WHERE lab = ? AND name = ?");
+    exists.bind(1, s.lab);
+    exists.bind(2, s.name);
+    if (exists.executeStep()) {
+      return fail(Error{fmt::format("lab '{}' has a snapshot named '{}' already", s.lab, s.name),
+                        fmt::format("choose another name, or remove it first (ltb snapshot rm "
+                                    "{} {})",
+                                    s.lab, s.name),
+                        ExitCode::failed, ErrorKind::already_exists});
+    }
+    SQLite::Statement q(m_impl->db,
+                        "INSERT INTO snapshots (lab, name, status, memory, created_at, "
+                        "topology_file, topology_text, state, size_bytes, pause_ms) VALUES (?, ?, "
+                        "?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, s.lab);
+    q.bind(2, s.name);
+    q.bind(3, s.status);
+    q.bind(4, s.memory ? 1 : 0);
+    q.bind(5, s.created_at);
+    q.bind(6, s.topology_file);
+    q.bind(7, s.topology_text);
+    q.bind(8, s.state);
+    q.bind(9, s.size_bytes);
+    q.bind(10, s.pause_ms);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::put_snapshot(const SnapshotRecord &s) {
+  const auto op = fmt::format("update snapshot '{}' of lab '{}'", s.name, s.lab);
+  return m_impl->write(op, [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "UPDATE snapshots SET status = ?, state = ?, size_bytes = ?, "
+                                    "pause_ms = ? WHERE lab = ? AND name = ?");
+    q.bind(1, s.status);
+    q.bind(2, s.state);
+    q.bind(3, s.size_bytes);
+    q.bind(4, s.pause_ms);
+    q.bind(5, s.lab);
+    q.bind(6, s.name);
+    if (q.exec() == 0) {
+      return fail(fmt::format("cannot {}: it is not recorded", op));
+    }
+    return {};
+  });
+}
+
+Status Store::delete_snapshot(const std::string &lab, const std::string &name) {
+  return m_impl->write(fmt::format("delete snapshot '{}' of lab '{}'", name, lab), [&]() -> Status {
+    SQLite::Statement artifacts(m_impl->db,
+                                "DELETE FROM snapshot_artifacts WHERE lab = ? AND snapshot = ?");
+    artifacts.bind(1, lab);
+    artifacts.bind(2, name);
+    artifacts.exec();
+    SQLite::Statement q(m_impl->db, "DELETE FROM snapshots WHERE lab = ? AND name = ?");
+    q.bind(1, lab);
+    q.bind(2, name);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<SnapshotArtifact>> Store::snapshot_artifacts(const std::string &lab,
+                                                                const std::string &name) {
+  return m_impl->read<std::vector<SnapshotArtifact>>("read snapshot artifacts", [&] {
+    SQLite::Statement q(m_impl->db,
+                        "SELECT lab, snapshot, node, type, ref, size_bytes FROM "
+                        "snapshot_artifacts WHERE lab = ? AND snapshot = ? ORDER BY node, type");
+    q.bind(1, lab);
+    q.bind(2, name);
+    std::vector<SnapshotArtifact> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     q.getColumn(4).getString(), q.getColumn(5).getInt64()});
+    }
+    return out;
+  });
+}
+
+Status Store::add_snapshot_artifact(const SnapshotArtifact &a) {
+  return m_impl->write(
+      fmt::format("record {} {} of snapshot '{}'", a.type, a.ref, a.snapshot), [&]() -> Status {
+        SQLite::Statement q(m_impl->db, "INSERT OR REPLACE INTO snapshot_artifacts (lab, "
+                                        "snapshot, node, type, ref, size_bytes) VALUES (?, "
+                                        "?, ?, ?, ?, ?)");
+        q.bind(1, a.lab);
+        q.bind(2, a.snapshot);
+        q.bind(3, a.node);
+        q.bind(4, a.type);
+        q.bind(5, a.ref);
+        q.bind(6, a.size_bytes);
+        q.exec();
+        return {};
+      });
+}
+
+Status Store::set_snapshot_artifact_size(const SnapshotArtifact &a) {
+  return add_snapshot_artifact(a);
+}
+
+Result<std::int64_t> Store::snapshots_size() {
+  return m_impl->read<std::int64_t>("read snapshot sizes", [&] {
+    SQLite::Statement q(m_impl->db, "SELECT COALESCE(SUM(size_bytes), 0) FROM snapshots");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
 Result<std::optional<std::string>> Store::meta(const std::string &key) {
   return m_impl->read<std::optional<std::string>>(
       fmt::format("read setting '{}'", key), [&]() -> std::optional<std::string> {
@@ -827,6 +995,22 @@ Status Store::set_meta(const std::string &key, const std::string &value) {
     q.bind(2, value);
     q.exec();
     return {};
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>>
+Store::meta_with_prefix(const std::string &prefix) {
+  using Rows = std::vector<std::pair<std::string, std::string>>;
+  return m_impl->read<Rows>(fmt::format("read settings '{}*'", prefix), [&] {
+    SQLite::Statement q(m_impl->db, "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? "
+                                    "ORDER BY key");
+    q.bind(1, static_cast<int>(prefix.size()));
+    q.bind(2, prefix);
+    Rows out;
+    while (q.executeStep()) {
+      out.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString());
+    }
+    return out;
   });
 }
 

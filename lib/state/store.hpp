@@ -144,6 +144,34 @@ struct TemplateAdded {
   bool added = false;
 };
 
+/// A snapshot of a running lab (`ltb snapshot`), kept after its lab is removed.
+struct SnapshotRecord {
+  std::string lab;
+  std::string name;
+  std::string status = "creating"; // k_snapshot_creating until complete
+  bool memory = false;             // VMs' memory and device state too (--memory)
+  std::int64_t created_at = 0;     // unix seconds
+  std::string topology_file;       // the lab's, as recorded then
+  std::string topology_text;
+  std::string state = "{}"; // JSON: nodes, links, addresses, impairments, stopped nodes
+  std::int64_t size_bytes = 0;
+  std::int64_t pause_ms = 0; // first node paused to last resumed
+};
+
+inline constexpr const char *k_snapshot_creating = "creating";
+inline constexpr const char *k_snapshot_complete = "complete";
+
+/// Something a snapshot owns outside the state file: type "image" (a container's committed
+/// image, by name), "overlay", "memory" or "file" (paths).
+struct SnapshotArtifact {
+  std::string lab;
+  std::string snapshot;
+  std::string node;
+  std::string type;
+  std::string ref;
+  std::int64_t size_bytes = 0;
+};
+
 /// How many events the state file keeps: add_event() drops the oldest beyond it.
 inline constexpr std::int64_t k_events_kept = 10000;
 
@@ -217,9 +245,30 @@ public:
   /// Records where a lab was deployed from (LabRecord::source); a lab not recorded is left alone.
   Status set_lab_source(const std::string &lab, const std::string &source);
 
+  /// Snapshots of lab `lab` ("" = of every lab), by lab then creation; without the topology text
+  /// and state unless `full`.
+  Result<std::vector<SnapshotRecord>> snapshots(const std::string &lab = {}, bool full = false);
+  Result<std::optional<SnapshotRecord>> snapshot(const std::string &lab, const std::string &name);
+  /// Inserts a new snapshot; an ErrorKind::already_exists error when the lab has one so named.
+  Status add_snapshot(const SnapshotRecord &snapshot);
+  /// Updates status, state, size and pause of a recorded snapshot.
+  Status put_snapshot(const SnapshotRecord &snapshot);
+  /// Deletes a snapshot and its artifacts' records (not the artifacts).
+  Status delete_snapshot(const std::string &lab, const std::string &name);
+  Result<std::vector<SnapshotArtifact>> snapshot_artifacts(const std::string &lab,
+                                                           const std::string &name);
+  /// Records an artifact before it is made, so that a killed ltb leaves a trace of it.
+  Status add_snapshot_artifact(const SnapshotArtifact &artifact);
+  Status set_snapshot_artifact_size(const SnapshotArtifact &artifact);
+  /// The sum of every snapshot's size (they count against the host's disk in admission).
+  Result<std::int64_t> snapshots_size();
+
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);
   Status delete_meta(const std::string &key); // deleting a missing key succeeds
+  /// Every setting whose key starts with `prefix`, by key.
+  Result<std::vector<std::pair<std::string, std::string>>>
+  meta_with_prefix(const std::string &prefix);
 
   /// Runs fn inside one IMMEDIATE transaction; rolls back when fn fails.
   Status transaction(const std::function<Status()> &fn);

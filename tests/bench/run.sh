@@ -32,6 +32,11 @@
 #                      `ltb events`; median < 200 ms (BENCH_EVENTS_RUNS kills, default 7)
 #  13. link set:       tests/bench/link_set.sh: `ltb link set` from its start to the new rate in
 #                      the interface's qdisc, 20 times; median < 50 ms
+#  14. snapshot:       tests/bench/snapshot.sh: `ltb snapshot create` of examples/frr-ospf.yaml
+#                      against `docker commit` of its 5 containers in parallel (<= 1.3), its pause
+#                      window (< 1 s), `ltb snapshot restore` against `docker rm -f` + `docker run`
+#                      of the committed images in parallel (<= 1.3), and the snapshot's size
+#                      against its images' (<= 0.1)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -571,6 +576,10 @@ bench_script events events.sh "ltb events: docker kill to the 'died' line"
 # --- 13. ltb link set latency ------------------------------------------------------------------
 
 bench_script link_set link_set.sh "ltb link set: command start to the change visible on the link"
+
+# --- 14. ltb snapshot create / restore -----------------------------------------------------------
+
+bench_script snapshot snapshot.sh "ltb snapshot: create and restore of frr-ospf against docker commit / rm + run"
 
 # --- report --------------------------------------------------------------------------------------
 

@@ -55,10 +55,13 @@ std::vector<std::string> raw_tables(const std::string &path) {
   return out;
 }
 
-const std::vector<std::string> k_tables{
-    "blobs",        "events",         "labs",           "links",
-    "meta",         "nodes",          "objects",        "reservation_texts",
-    "reservations", "template_files", "template_names", "templates"};
+const std::vector<std::string> k_tables{"blobs",          "events",
+                                        "labs",           "links",
+                                        "meta",           "nodes",
+                                        "objects",        "reservation_texts",
+                                        "reservations",   "snapshot_artifacts",
+                                        "snapshots",      "template_files",
+                                        "template_names", "templates"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;

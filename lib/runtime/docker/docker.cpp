@@ -587,6 +587,72 @@ public:
                           conflict, "check the Docker daemon's log, then run ltb again"));
   }
 
+  Status pause_container(const std::string &id) override {
+    LTB_TRY(response, post("/containers/" + path_encode(id) + "/pause"));
+    if (response.status == 204 || response.status == 304) {
+      return {};
+    }
+    // Pausing a paused container is a 409 "already paused": what the caller wanted.
+    if (response.status == 409 &&
+        api_error_message(response.body).find("already paused") != std::string::npos) {
+      return {};
+    }
+    return fail(api_error(fmt::format("cannot pause container '{}'", id), response));
+  }
+
+  Status unpause_container(const std::string &id) override {
+    LTB_TRY(response, post("/containers/" + path_encode(id) + "/unpause"));
+    if (response.status == 204 || response.status == 304) {
+      return {};
+    }
+    if (response.status == 409 &&
+        api_error_message(response.body).find("not paused") != std::string::npos) {
+      return {};
+    }
+    return fail(api_error(fmt::format("cannot unpause container '{}'", id), response,
+                          fmt::format("run `docker unpause {}` by hand", id)));
+  }
+
+  Result<std::string> commit_container(const std::string &id, const std::string &image,
+                                       const std::map<std::string, std::string> &labels) override {
+    const auto ref = split_image(image);
+    auto path =
+        "/commit?pause=0&container=" + url_encode(id) + "&repo=" + url_encode(ref.from_image);
+    if (!ref.tag.empty()) {
+      path += "&tag=" + url_encode(ref.tag);
+    }
+    json body = json::object();
+    body["Labels"] = labels;
+    Request request{Method::post, path, body.dump(), k_no_timeout, nullptr};
+    LTB_TRY(response, send(request));
+    const auto what = fmt::format("cannot commit container '{}' as image '{}'", id, image);
+    if (response.status != 201 && response.status != 200) {
+      return fail(api_error(what, response));
+    }
+    LTB_TRY(parsed, parse_body(what, response));
+    return parsed.value("Id", "");
+  }
+
+  Result<std::int64_t> container_changes_size(const std::string &id) override {
+    LTB_TRY(response, get("/containers/" + path_encode(id) + "/json?size=1"));
+    const auto what = fmt::format("cannot measure container '{}'", id);
+    if (response.status != 200) {
+      return fail(api_error(what, response));
+    }
+    LTB_TRY(body, parse_body(what, response));
+    const auto it = body.find("SizeRw");
+    return it != body.end() && it->is_number() ? it->get<std::int64_t>() : std::int64_t{0};
+  }
+
+  Status remove_image(const std::string &image) override {
+    LTB_TRY(response, del("/images/" + path_encode(image) + "?force=1"));
+    if (response.status == 200 || response.status == 404) {
+      return {};
+    }
+    return fail(api_error(fmt::format("cannot remove image '{}'", image), response,
+                          "a container may still use it: remove the container first"));
+  }
+
   Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
                           int timeout_seconds = 0) override {
     const auto what = fmt::format("cannot run '{}' in container '{}'",

@@ -108,6 +108,20 @@ public:
   virtual Result<ContainerInfo> inspect_container(const std::string &name_or_id) = 0;
   virtual Status remove_container(const std::string &name_or_id) = 0; // force; ok if already gone
 
+  /// Freezes every process of a running container (docker pause); ok when it is paused already.
+  virtual Status pause_container(const std::string &id) = 0;
+  /// Thaws a paused container; ok when it is not paused.
+  virtual Status unpause_container(const std::string &id) = 0;
+  /// The container's file system changes as a new image `image` ("repo:tag") on top of its own,
+  /// carrying `labels`; returns the image's id. Does not pause: the caller has paused it.
+  virtual Result<std::string>
+  commit_container(const std::string &id, const std::string &image,
+                   const std::map<std::string, std::string> &labels) = 0;
+  /// Bytes the container has written on top of its image (Docker's SizeRw).
+  virtual Result<std::int64_t> container_changes_size(const std::string &id) = 0;
+  /// Removes an image (its tag, and its layers no other image uses); ok when it is gone.
+  virtual Status remove_image(const std::string &image) = 0;
+
   /// Runs argv in the container and waits for it, at most `timeout_seconds` (0: Docker client's
   /// own limit of minutes; when it passes, the command may go on in the container).
   virtual Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,

@@ -132,6 +132,15 @@ struct Container {
   std::string state = "created";
   int pid = 0;
   std::vector<std::string> execs;
+  std::int64_t changes = 0; // bytes written on top of its image (SizeRw)
+};
+
+/// An image made by commit_container().
+struct Image {
+  std::string id;
+  std::string parent; // the committed container's image
+  std::int64_t size = 0;
+  std::map<std::string, std::string> labels;
 };
 
 struct Network {
@@ -183,6 +192,8 @@ struct World {
   std::set<std::string> overlays;             // files
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
   std::map<std::string, std::map<std::string, std::string>> image_labels; // by image name
+  std::map<std::string, Image> committed; // by name ("repo:tag"), also in images
+  std::int64_t base_image_size = 10000;   // every image in images but not in committed
   /// What exec prints: (container name, argv) -> output; unset: exit 0 with no output.
   std::function<runtime::ExecOutput(const std::string &, const std::vector<std::string> &)>
       exec_reply;
@@ -488,6 +499,65 @@ public:
     m_w.containers.erase(c->spec.name);
     return {};
   }
+  Status pause_container(const std::string &id) override {
+    LTB_CHECK(m_w.faults.check("pause_container", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c || (c->state != "running" && c->state != "paused")) {
+      return fail(fmt::format("container {} is not running (HTTP 409)", id));
+    }
+    c->state = "paused";
+    return {};
+  }
+  Status unpause_container(const std::string &id) override {
+    LTB_CHECK(m_w.faults.check("unpause_container", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", id));
+    }
+    if (c->state == "paused") {
+      c->state = "running";
+    }
+    return {};
+  }
+  Result<std::string> commit_container(const std::string &id, const std::string &image,
+                                       const std::map<std::string, std::string> &labels) override {
+    LTB_CHECK(m_w.faults.check("commit_container", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", id));
+    }
+    Image made{m_w.new_id("sha256:img"), c->spec.image, size_of(c->spec.image) + c->changes,
+               labels};
+    m_w.committed[image] = made;
+    m_w.images.insert(image);
+    return made.id;
+  }
+  Result<std::int64_t> container_changes_size(const std::string &id) override {
+    LTB_CHECK(m_w.faults.check("container_changes_size", id));
+    std::lock_guard lock(m_w.mutex);
+    auto *c = find(id);
+    if (!c) {
+      return fail(fmt::format("No such container: {} (HTTP 404)", id));
+    }
+    return c->changes;
+  }
+  Status remove_image(const std::string &image) override {
+    LTB_CHECK(m_w.faults.check("remove_image", image));
+    std::lock_guard lock(m_w.mutex);
+    for (const auto &[name, c] : m_w.containers) {
+      if (c.spec.image == image) {
+        return fail(fmt::format("conflict: unable to remove image {}: it is used by container "
+                                "{} (HTTP 409)",
+                                image, name));
+      }
+    }
+    m_w.committed.erase(image);
+    m_w.images.erase(image);
+    return {};
+  }
   Result<runtime::ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
                                    int = 0) override {
     LTB_CHECK(m_w.faults.check("exec", argv.size() > 2 ? argv[2] : id));
@@ -509,10 +579,20 @@ private:
     runtime::ImageInfo info;
     info.id = "sha256:" + image;
     info.tags = {image};
+    info.size_bytes = m_w.base_image_size;
     if (auto it = m_w.image_labels.find(image); it != m_w.image_labels.end()) {
       info.labels = it->second;
     }
+    if (auto it = m_w.committed.find(image); it != m_w.committed.end()) {
+      info.id = it->second.id;
+      info.size_bytes = it->second.size;
+      info.labels = it->second.labels;
+    }
     return info;
+  }
+  std::int64_t size_of(const std::string &image) const {
+    auto it = m_w.committed.find(image);
+    return it == m_w.committed.end() ? m_w.base_image_size : it->second.size;
   }
   Container *find(const std::string &name_or_id) {
     for (auto &[name, c] : m_w.containers) {
@@ -679,7 +759,8 @@ public:
     std::lock_guard lock(m_w.mutex);
     bool running = false;
     for (const auto &[name, c] : m_w.containers) {
-      running = running || (c.pid == pid && c.state == "running");
+      // A paused container's processes are frozen, not gone: their namespace opens.
+      running = running || (c.pid == pid && (c.state == "running" || c.state == "paused"));
     }
     if (!running) {
       return fail(fmt::format("cannot open the network namespace of pid {}: no such process", pid));

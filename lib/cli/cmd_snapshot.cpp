@@ -1,0 +1,172 @@
+// ltb snapshot create LAB [NAME] [--memory]
+// ltb snapshot list [LAB] [--format table|json]
+// ltb snapshot restore LAB NAME [--as NEWLAB]
+// ltb snapshot rm LAB NAME
+#include "cli/context.hpp"
+#include "cli/table.hpp"
+#include "schedule/capacity.hpp"
+#include "service/snapshots.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace ltb::cli {
+
+namespace {
+
+struct SnapshotOptions {
+  std::string lab;
+  std::string name;
+  std::string as;
+  bool memory = false;
+  std::string format = "table";
+};
+
+std::string when(std::int64_t unix_seconds) {
+  const std::time_t t = unix_seconds;
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", &tm);
+  return buffer;
+}
+
+int run_create(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto made = service::create_snapshot(session, {options.lab, options.name, options.memory});
+  if (!made) {
+    return report(globals, made.error());
+  }
+  fmt::print("snapshot {} of lab {}: {} node{}, {}, nodes paused {} ms, took {} ms\n", made->name,
+             made->lab, made->nodes.size(), made->nodes.size() == 1 ? "" : "s",
+             schedule::format_bytes(made->size_bytes), made->pause_ms, made->total_ms);
+  return 0;
+}
+
+int run_list(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto snapshots = service::list_snapshots(session, options.lab);
+  if (!snapshots) {
+    return report(globals, snapshots.error());
+  }
+  if (json_format(options.format)) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto &s : *snapshots) {
+      out.push_back({{"lab", s.lab},
+                     {"name", s.name},
+                     {"created_at", s.created_at},
+                     {"memory", s.memory},
+                     {"size_bytes", s.size_bytes},
+                     {"pause_ms", s.pause_ms}});
+    }
+    fmt::print("{}\n", nlohmann::json{{"snapshots", out}}.dump(2));
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &s : *snapshots) {
+    rows.push_back({s.lab, s.name, when(s.created_at), s.memory ? "yes" : "no",
+                    schedule::format_bytes(s.size_bytes), fmt::format("{} ms", s.pause_ms)});
+  }
+  if (rows.empty()) {
+    if (!globals.quiet) {
+      fmt::print("no snapshots{}\n", options.lab.empty() ? "" : " of lab " + options.lab);
+    }
+    return 0;
+  }
+  fmt::print("{}", format_table({"LAB", "NAME", "CREATED", "MEMORY", "SIZE", "PAUSED"}, rows));
+  return 0;
+}
+
+int run_restore(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto restored = service::restore_snapshot(session, {options.lab, options.name, options.as});
+  if (!restored) {
+    return report(globals, restored.error());
+  }
+  fmt::print("lab {} runs snapshot {} of lab {} ({} node{}, took {} ms)\n", restored->lab,
+             options.name, options.lab, restored->nodes.size(),
+             restored->nodes.size() == 1 ? "" : "s", restored->total_ms);
+  return 0;
+}
+
+int run_rm(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto removed = service::remove_snapshot(session, options.lab, options.name);
+  if (!removed) {
+    return report(globals, removed.error());
+  }
+  if (!globals.quiet) {
+    fmt::print("snapshot {} of lab {} removed\n", options.name, options.lab);
+  }
+  return 0;
+}
+
+} // namespace
+
+void finish_interrupted_snapshots(const Globals &globals) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  // Never in the way of the command the user ran: a failure here is a notice.
+  try {
+    if (auto recovered = service::recover_snapshots(session); !recovered) {
+      print_notice(globals, "notice: finishing a killed `ltb snapshot` failed: " +
+                                recovered.error().message);
+    }
+  } catch (const std::exception &e) {
+    print_notice(globals,
+                 std::string("notice: finishing a killed `ltb snapshot` failed: ") + e.what());
+  }
+}
+
+void add_snapshot(CLI::App &app, Globals &globals, Registry &registry) {
+  auto *snapshot = app.add_subcommand(
+      "snapshot", "Snapshot a running lab (all nodes at one instant), restore it, list, remove");
+  snapshot->require_subcommand(1);
+
+  auto create = std::make_shared<SnapshotOptions>();
+  auto *create_sub = snapshot->add_subcommand(
+      "create", "Take a snapshot of a running lab: its nodes' file systems, addresses and state");
+  create_sub->add_option("lab", create->lab, "Lab name")->required()->type_name("LAB");
+  create_sub->add_option("name", create->name, "Snapshot name (default: the time, 20261206-134501)")
+      ->type_name("NAME");
+  create_sub->add_flag("--memory", create->memory, "Also VMs' memory and device state");
+  create_sub->footer("Example:\n  ltb snapshot create frr-ospf before-change\n"
+                     "Every node is paused at once while the snapshot is taken (see PAUSED in "
+                     "`ltb snapshot list`) and runs again afterwards, also when the snapshot "
+                     "fails. A snapshot outlives `ltb down` of its lab and counts against the "
+                     "disk ltb may use.");
+  registry.push_back({create_sub, [&globals, create] { return run_create(globals, *create); }});
+
+  auto list = std::make_shared<SnapshotOptions>();
+  auto *list_sub = snapshot->add_subcommand("list", "Show snapshots, of one lab or all");
+  list_sub->add_option("lab", list->lab, "Lab name (default: every lab)")->type_name("LAB");
+  add_format_option(list_sub, list->format);
+  registry.push_back({list_sub, [&globals, list] { return run_list(globals, *list); }});
+
+  auto restore = std::make_shared<SnapshotOptions>();
+  auto *restore_sub = snapshot->add_subcommand(
+      "restore", "Replace a lab's nodes by a snapshot's, or run it as a new lab (--as)");
+  restore_sub->add_option("lab", restore->lab, "Lab name")->required()->type_name("LAB");
+  restore_sub->add_option("name", restore->name, "Snapshot name")->required()->type_name("NAME");
+  restore_sub
+      ->add_option("--as", restore->as,
+                   "Run the snapshot as a new lab of this name beside the original")
+      ->type_name("NEWLAB");
+  restore_sub->footer("Examples:\n  ltb snapshot restore frr-ospf before-change\n"
+                      "  ltb snapshot restore frr-ospf before-change --as frr-copy\n"
+                      "--as gives the new lab its own node names, management subnet and MACs.");
+  registry.push_back({restore_sub, [&globals, restore] { return run_restore(globals, *restore); }});
+
+  auto rm = std::make_shared<SnapshotOptions>();
+  auto *rm_sub = snapshot->add_subcommand("rm", "Remove a snapshot and free its images and files");
+  rm_sub->add_option("lab", rm->lab, "Lab name")->required()->type_name("LAB");
+  rm_sub->add_option("name", rm->name, "Snapshot name")->required()->type_name("NAME");
+  registry.push_back({rm_sub, [&globals, rm] { return run_rm(globals, *rm); }});
+}
+
+} // namespace ltb::cli

@@ -1,0 +1,867 @@
+#include "service/snapshots.hpp"
+
+#include "plan/names.hpp"
+#include "schedule/admission.hpp"
+#include "schedule/ledger.hpp"
+#include "service/deploy.hpp"
+#include "service/lifecycle.hpp"
+#include "service/links.hpp"
+#include "topology/impairments.hpp"
+#include "util/hash.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <thread>
+#include <yaml-cpp/yaml.h>
+
+namespace ltb::service {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char *k_restore_key = "snapshot.restore."; // + target lab: an unfinished restore
+
+std::int64_t ms_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+/// The lock a snapshot command of a lab holds for as long as it runs: a killed one releases it,
+/// which is how the next command knows that a snapshot left 'creating' is nobody's any more.
+/// '@' cannot be in a lab's name, so it never is a lab's own lock.
+std::string snapshot_lock_name(const std::string &lab) {
+  return lab + "@snapshot";
+}
+
+Status check_name(const std::string &name) {
+  static const std::regex k_pattern("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+  if (!std::regex_match(name, k_pattern)) {
+    return fail(fmt::format("'{}' is not a valid snapshot name", name),
+                "use letters, digits, '_', '.' and '-' (up to 64), starting with a letter or "
+                "digit",
+                ExitCode::usage);
+  }
+  return {};
+}
+
+std::string default_name(std::int64_t now) {
+  const std::time_t t = now;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%d-%H%M%S", &tm);
+  return buffer;
+}
+
+/// Runs fn(i) for i in [0, n) on up to `workers` threads; the statuses in order.
+std::vector<Status> in_parallel(std::size_t n, int workers,
+                                const std::function<Status(std::size_t)> &fn) {
+  std::vector<Status> out(n);
+  std::mutex mutex;
+  std::size_t next = 0;
+  auto work = [&] {
+    for (;;) {
+      std::size_t i = 0;
+      {
+        std::lock_guard lock(mutex);
+        if (next >= n) {
+          return;
+        }
+        i = next++;
+      }
+      out[i] = fn(i);
+    }
+  };
+  std::vector<std::thread> threads;
+  const auto count = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(workers, 1)));
+  for (std::size_t t = 0; t < count; ++t) {
+    threads.emplace_back(work);
+  }
+  for (auto &thread : threads) {
+    thread.join();
+  }
+  return out;
+}
+
+std::optional<Error> first_error(const std::vector<Status> &statuses) {
+  for (const auto &status : statuses) {
+    if (!status) {
+      return status.error();
+    }
+  }
+  return std::nullopt;
+}
+
+/// A container node of the lab as the snapshot takes it.
+struct Member {
+  state::NodeRecord record;
+  std::string id;
+  int pid = 0;
+  bool running = false; // else stopped (`ltb stop`): committed as it is, not paused
+  std::string image;    // the snapshot's
+};
+
+json link_json(const state::LinkRecord &link) {
+  json out{{"key", link.key},           {"name", link.name},         {"a_node", link.a_node},
+           {"a_iface", link.a_iface},   {"b_node", link.b_node},     {"b_iface", link.b_iface},
+           {"impair_a", link.impair_a}, {"impair_b", link.impair_b}, {"down", link.down}};
+  if (link.override_a) {
+    out["override_a"] = *link.override_a;
+  }
+  if (link.override_b) {
+    out["override_b"] = *link.override_b;
+  }
+  return out;
+}
+
+json iface_json(const net::LinkSnapshot &snapshot) {
+  json routes = json::array();
+  for (const auto &route : snapshot.routes) {
+    routes.push_back({{"family", route.family},
+                      {"destination", route.destination},
+                      {"gateway", route.gateway},
+                      {"metric", route.metric},
+                      {"protocol", route.protocol},
+                      {"scope", route.scope},
+                      {"table", route.table}});
+  }
+  return {{"name", snapshot.name},
+          {"mac", snapshot.mac},
+          {"mtu", snapshot.mtu},
+          {"up", snapshot.up},
+          {"addresses", snapshot.addresses},
+          {"routes", std::move(routes)}};
+}
+
+net::LinkSnapshot iface_of(const json &j) {
+  net::LinkSnapshot s;
+  s.name = j.value("name", "");
+  s.mac = j.value("mac", "");
+  s.mtu = j.value("mtu", 0U);
+  s.up = j.value("up", false);
+  s.addresses = j.value("addresses", std::vector<std::string>{});
+  for (const auto &r : j.value("routes", json::array())) {
+    net::LinkRoute route;
+    route.family = r.value("family", 2);
+    route.destination = r.value("destination", "");
+    route.gateway = r.value("gateway", "");
+    route.metric = r.value("metric", 0U);
+    route.protocol = r.value("protocol", 3);
+    route.scope = r.value("scope", 0);
+    route.table = r.value("table", 254U);
+    s.routes.push_back(std::move(route));
+  }
+  return s;
+}
+
+/// The interfaces of a container node the snapshot reads: its loopback and its link ends.
+std::vector<std::string> node_ifaces(const std::string &node,
+                                     const std::vector<state::LinkRecord> &links) {
+  std::vector<std::string> out{"lo"};
+  for (const auto &link : links) {
+    if (link.a_node == node) {
+      out.push_back(link.a_iface);
+    }
+    if (link.b_node == node) {
+      out.push_back(link.b_iface);
+    }
+  }
+  return out;
+}
+
+/// Whether the disk can hold `need` more bytes beside what is booked now: the capacity rule of
+/// admission (schedule/), with snapshots counted as disk.
+Status check_disk(const Session &session, state::Store &store, std::int64_t need, std::int64_t now,
+                  const std::string &lab) {
+  LTB_TRY(config, schedule::load_config(store));
+  LTB_TRY(facts, schedule::measure_host(fs::path(session.context.state_path).parent_path()));
+  const auto capacity = schedule::capacity(facts, config);
+  LTB_TRY(bookings, schedule::current_bookings(store, now, config.defaults));
+  const auto used = schedule::Timeline(bookings).usage_at(now).disk_bytes;
+  if (used + need > capacity.disk_bytes) {
+    return fail(fmt::format("not enough disk for a snapshot of lab '{}': it needs about {}, and "
+                            "{} of the {} ltb may use are taken",
+                            lab, schedule::format_bytes(need), schedule::format_bytes(used),
+                            schedule::format_bytes(capacity.disk_bytes)),
+                "remove old snapshots (ltb snapshot list, ltb snapshot rm) or raise the disk "
+                "setting (ltb config set disk SIZE)");
+  }
+  return {};
+}
+
+/// Removes what a snapshot owns outside the state file; the first failure, after trying all.
+Status remove_artifacts(apply::Backends &backends, const Context &context, const std::string &lab,
+                        const std::string &name) {
+  LTB_TRY(artifacts, backends.store->snapshot_artifacts(lab, name));
+  std::optional<Error> failed;
+  for (const auto &artifact : artifacts) {
+    if (artifact.type == "image") {
+      if (auto removed = backends.docker->remove_image(artifact.ref); !removed && !failed) {
+        failed = removed.error();
+      }
+    }
+  }
+  // Images made but not yet recorded (a kill between commit and record cannot happen: they are
+  // recorded first), and ones recorded under another name by an older ltb: by their labels.
+  if (auto images =
+          backends.docker->list_images({{k_label_snapshot_lab, lab}, {k_label_snapshot, name}})) {
+    for (const auto &image : *images) {
+      for (const auto &tag : image.tags) {
+        if (auto removed = backends.docker->remove_image(tag); !removed && !failed) {
+          failed = removed.error();
+        }
+      }
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(snapshot_dir(context, lab, name), ec);
+  if (failed) {
+    return fail(*failed);
+  }
+  return {};
+}
+
+/// Thaws the lab's containers that are paused (a killed snapshot's); the names thawed.
+Result<std::vector<std::string>> resume_paused(apply::Backends &backends, const std::string &lab) {
+  LTB_TRY(containers, backends.docker->list_containers({{plan::k_label_lab, lab}}));
+  std::vector<std::string> resumed;
+  for (const auto &container : containers) {
+    if (container.state == "paused") {
+      LTB_CHECK(backends.docker->unpause_container(container.id));
+      resumed.push_back(container.name);
+    }
+  }
+  return resumed;
+}
+
+} // namespace
+
+std::string snapshot_dir(const Context &context, const std::string &lab, const std::string &name) {
+  return (fs::path(context.state_path).parent_path() / "snapshots" / lab / name).string();
+}
+
+std::string snapshot_image(const std::string &lab, const std::string &name,
+                           const std::string &node) {
+  // Tags allow [A-Za-z0-9_.-] (128 at most), as names do; the hash keeps "a.b"+"c" and "a"+"b.c"
+  // apart.
+  auto readable = fmt::format("{}.{}.{}", lab, name, node).substr(0, 100);
+  return fmt::format("ltb-snapshot:{}-{}", readable,
+                     util::sha256_hex(lab + '\0' + name + '\0' + node).substr(0, 8));
+}
+
+Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Backends &backends,
+                                              const SnapshotCreateRequest &request,
+                                              std::int64_t now) {
+  const auto started = Clock::now();
+  auto &store = *backends.store;
+  auto &docker = *backends.docker;
+  const Context &context = session.context;
+  SnapshotCreateOutcome outcome;
+  outcome.lab = request.lab;
+  outcome.name = request.name.empty() ? default_name(now) : request.name;
+  LTB_CHECK(check_name(outcome.name));
+  LTB_TRY(lab, store.lab(request.lab));
+  if (!lab) {
+    return fail(fmt::format("lab '{}' is not running: there is nothing to snapshot", request.lab),
+                "see the labs with `ltb status`; start one with `ltb up FILE`");
+  }
+  if (lab->status != state::RecordStatus::running) {
+    return fail(fmt::format("lab '{}' is not running (it is {}): a snapshot needs a running lab",
+                            request.lab, state::to_string(lab->status)),
+                "bring it up first (ltb up, ltb start)");
+  }
+  LTB_TRY(existing, store.snapshot(request.lab, outcome.name));
+  if (existing) {
+    return fail(
+        Error{fmt::format("lab '{}' has a snapshot named '{}' already", request.lab, outcome.name),
+              fmt::format("choose another name, or remove it first (ltb snapshot rm {} {})",
+                          request.lab, outcome.name),
+              ExitCode::failed, ErrorKind::already_exists});
+  }
+  if (request.memory) {
+    return fail(Error{"--memory needs VM nodes' snapshots, which this ltb does not make yet",
+                      "snapshot without --memory (containers' file systems and the lab's state)",
+                      ExitCode::usage, ErrorKind::not_supported});
+  }
+  LTB_TRY(lab_lock, state::LabLock::acquire(context.state_path, request.lab, context.wait_seconds));
+  LTB_TRY(snapshot_lock,
+          state::LabLock::acquire(context.state_path, snapshot_lock_name(request.lab),
+                                  context.wait_seconds));
+  LTB_TRY(nodes, store.nodes(request.lab));
+  LTB_TRY(links, store.links(request.lab));
+  std::vector<Member> members;
+  for (const auto &node : nodes) {
+    if (node.runtime == state::k_runtime_vm) {
+      return fail(Error{fmt::format("lab '{}' has VM node '{}': snapshots of VMs come with a "
+                                    "later ltb",
+                                    request.lab, node.name),
+                        "snapshot a lab of containers and bridges", ExitCode::failed,
+                        ErrorKind::not_supported});
+    }
+    if (node.runtime != state::k_runtime_container) {
+      continue; // bridges hold no state of their own: the topology makes them again
+    }
+    Member m;
+    m.record = node;
+    LTB_TRY(info, docker.inspect_container(plan::container_name(request.lab, node.name)));
+    m.id = info.id;
+    m.pid = info.pid;
+    m.running = info.state == "running" || info.state == "paused";
+    m.image = snapshot_image(request.lab, outcome.name, node.name);
+    members.push_back(std::move(m));
+  }
+  // Disk first: a refusal pauses nothing and records nothing.
+  std::int64_t need = 0;
+  for (const auto &m : members) {
+    LTB_TRY(size, docker.container_changes_size(m.id));
+    need += size;
+  }
+  LTB_CHECK(check_disk(session, store, need, now, request.lab));
+
+  // Recorded before anything is made: a kill from here on leaves a row 'creating' that the next
+  // ltb command cleans up with what it lists.
+  state::SnapshotRecord record;
+  record.lab = request.lab;
+  record.name = outcome.name;
+  record.status = state::k_snapshot_creating;
+  record.memory = request.memory;
+  record.created_at = now;
+  record.topology_file = lab->topology_file;
+  record.topology_text = lab->topology_text;
+  LTB_CHECK(store.add_snapshot(record));
+  auto discard = [&](Error error) -> Result<SnapshotCreateOutcome> {
+    if (auto removed = remove_artifacts(backends, context, request.lab, outcome.name); !removed) {
+      session.events.notice("notice: " + removed.error().message);
+    }
+    (void)store.delete_snapshot(request.lab, outcome.name);
+    return fail(std::move(error));
+  };
+  for (const auto &m : members) {
+    auto recorded = store.add_snapshot_artifact(
+        {request.lab, outcome.name, m.record.name, "image", m.image, 0});
+    if (!recorded) {
+      return discard(recorded.error());
+    }
+  }
+  const auto dir = snapshot_dir(context, request.lab, outcome.name);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return discard(
+        Error{fmt::format("cannot create the snapshot's directory {}: {}", dir, ec.message()),
+              "check the permissions of the state file's directory"});
+  }
+
+  // Every running node paused at once; the guard thaws whatever was paused, however this ends.
+  std::vector<std::size_t> running;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (members[i].running) {
+      running.push_back(i);
+    }
+  }
+  std::vector<char> paused(members.size(), 0);
+  Clock::time_point first_paused{};
+  bool resumed = false;
+  auto resume = [&]() -> std::optional<Error> {
+    if (resumed) {
+      return std::nullopt;
+    }
+    resumed = true;
+    auto statuses = in_parallel(members.size(), std::max<int>(request.workers, members.size()),
+                                [&](std::size_t i) -> Status {
+                                  if (!paused[i]) {
+                                    return {};
+                                  }
+                                  return docker.unpause_container(members[i].id);
+                                });
+    return first_error(statuses);
+  };
+  struct Guard {
+    std::function<void()> fn;
+    ~Guard() { fn(); }
+  } guard{[&] { (void)resume(); }};
+
+  first_paused = Clock::now();
+  auto pausing = in_parallel(running.size(), std::max<int>(request.workers, running.size()),
+                             [&](std::size_t k) -> Status {
+                               const auto i = running[k];
+                               LTB_CHECK(docker.pause_container(members[i].id));
+                               paused[i] = 1;
+                               return {};
+                             });
+  if (auto error = first_error(pausing)) {
+    (void)resume();
+    return discard(*error);
+  }
+  // The instant: what the state file records, each node's interfaces (read from its namespace,
+  // which a frozen node does not change), its startup configuration's copy and its file system.
+  json taken{{"lab", request.lab},           {"mgmt_subnet", lab->mgmt_subnet},
+             {"nodes", json::array()},       {"links", json::array()},
+             {"interfaces", json::object()}, {"stopped", json::array()}};
+  for (const auto &node : nodes) {
+    taken["nodes"].push_back({{"name", node.name},
+                              {"kind", node.kind},
+                              {"runtime", node.runtime},
+                              {"image", node.image},
+                              {"mgmt_ipv4", node.mgmt_ipv4},
+                              {"status", state::to_string(node.status)}});
+    if (node.status == state::RecordStatus::stopped) {
+      taken["stopped"].push_back(node.name);
+    }
+  }
+  for (const auto &link : links) {
+    taken["links"].push_back(link_json(link));
+  }
+  for (const auto &m : members) {
+    if (!m.running || m.pid == 0) {
+      continue;
+    }
+    auto ns = backends.host->netns_of_pid(m.pid);
+    if (!ns) {
+      (void)resume();
+      return discard(ns.error());
+    }
+    json ifaces = json::array();
+    for (const auto &name : node_ifaces(m.record.name, links)) {
+      auto exists = backends.netlink->link_exists(name, ns->fd());
+      if (!exists || !*exists) {
+        continue; // a link not wired (failed): nothing to keep
+      }
+      auto snapshot = backends.netlink->snapshot_link(name, ns->fd());
+      if (!snapshot) {
+        (void)resume();
+        return discard(snapshot.error());
+      }
+      ifaces.push_back(iface_json(*snapshot));
+    }
+    taken["interfaces"][m.record.name] = std::move(ifaces);
+  }
+  for (const auto &m : members) {
+    const auto copy = fs::path(context.lab_dir(request.lab)) / m.record.name / "startup-config";
+    if (fs::is_regular_file(copy, ec)) {
+      const auto kept = fs::path(dir) / (m.record.name + ".startup-config");
+      fs::copy_file(copy, kept, fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        (void)resume();
+        return discard(
+            Error{fmt::format("cannot copy {} into the snapshot: {}", copy.string(), ec.message()),
+                  "check the disk and the permissions of " + dir});
+      }
+      auto recorded = store.add_snapshot_artifact(
+          {request.lab, outcome.name, m.record.name, "file", kept.string(),
+           static_cast<std::int64_t>(fs::file_size(kept, ec))});
+      if (!recorded) {
+        (void)resume();
+        return discard(recorded.error());
+      }
+    }
+  }
+  const std::map<std::string, std::string> base_labels{{k_label_snapshot_lab, request.lab},
+                                                       {k_label_snapshot, outcome.name}};
+  auto commits = in_parallel(
+      members.size(), std::max<int>(request.workers, members.size()), [&](std::size_t i) -> Status {
+        auto labels = base_labels;
+        labels[k_label_snapshot_node] = members[i].record.name;
+        LTB_TRY(id, docker.commit_container(members[i].id, members[i].image, labels));
+        (void)id;
+        return {};
+      });
+  auto thawed = resume();
+  outcome.pause_ms = running.empty() ? 0 : ms_since(first_paused);
+  if (auto error = first_error(commits)) {
+    return discard(*error);
+  }
+  if (thawed) {
+    session.events.notice("notice: " + thawed->message);
+  }
+
+  // What the snapshot adds on disk: each image's own layer (its size less its parent's).
+  std::map<std::string, std::int64_t> base_sizes;
+  for (const auto &m : members) {
+    LTB_TRY(made, docker.inspect_image(m.image));
+    if (!made) {
+      return fail(fmt::format("the image {} of snapshot '{}' vanished as it was made", m.image,
+                              outcome.name),
+                  "see the Docker daemon's log; remove the snapshot (ltb snapshot rm)");
+    }
+    if (!base_sizes.count(m.record.image)) {
+      auto base = docker.inspect_image(m.record.image);
+      base_sizes[m.record.image] = base && *base ? (*base)->size_bytes : 0;
+    }
+    const auto own = std::max<std::int64_t>(made->size_bytes - base_sizes[m.record.image], 0);
+    (void)store.set_snapshot_artifact_size(
+        {request.lab, outcome.name, m.record.name, "image", m.image, own});
+    outcome.size_bytes += own;
+    outcome.nodes.push_back(m.record.name);
+  }
+  LTB_TRY(artifacts, store.snapshot_artifacts(request.lab, outcome.name));
+  for (const auto &artifact : artifacts) {
+    if (artifact.type == "file") {
+      outcome.size_bytes += artifact.size_bytes;
+    }
+  }
+  record.status = state::k_snapshot_complete;
+  record.state = taken.dump();
+  record.size_bytes = outcome.size_bytes;
+  record.pause_ms = outcome.pause_ms;
+  LTB_CHECK(store.put_snapshot(record));
+  outcome.total_ms = ms_since(started);
+  return outcome;
+}
+
+Result<SnapshotCreateOutcome> create_snapshot(const Session &session,
+                                              const SnapshotCreateRequest &request) {
+  LTB_TRY(connection, connect(session.context));
+  auto backends = connection.backends();
+  return create_snapshot(session, backends, request, std::time(nullptr));
+}
+
+Result<std::vector<state::SnapshotRecord>> list_snapshots(const Session &session,
+                                                          const std::string &lab) {
+  LTB_TRY(store, open_store(session.context));
+  LTB_TRY(all, store->snapshots(lab));
+  std::vector<state::SnapshotRecord> out;
+  for (auto &snapshot : all) {
+    if (snapshot.status == state::k_snapshot_complete) {
+      out.push_back(std::move(snapshot));
+    }
+  }
+  return out;
+}
+
+Status remove_snapshot(const Session &session, apply::Backends &backends, const std::string &lab,
+                       const std::string &name) {
+  LTB_TRY(snapshot, backends.store->snapshot(lab, name));
+  if (!snapshot) {
+    return fail(fmt::format("lab '{}' has no snapshot named '{}'", lab, name),
+                "see the snapshots with `ltb snapshot list`");
+  }
+  LTB_TRY(lock, state::LabLock::acquire(session.context.state_path, snapshot_lock_name(lab),
+                                        session.context.wait_seconds));
+  // A restored lab still runs on the snapshot's images: they stay until it goes.
+  LTB_TRY(artifacts, backends.store->snapshot_artifacts(lab, name));
+  LTB_TRY(users, backends.docker->list_containers({}));
+  for (const auto &artifact : artifacts) {
+    if (artifact.type != "image") {
+      continue;
+    }
+    for (const auto &user : users) {
+      if (user.image == artifact.ref) {
+        auto lab_of = user.labels.count(plan::k_label_lab) ? user.labels.at(plan::k_label_lab)
+                                                           : std::string("?");
+        return fail(fmt::format("snapshot '{}' of lab '{}' is in use: container {} (lab '{}') "
+                                "runs on its image {}",
+                                name, lab, user.name, lab_of, artifact.ref),
+                    fmt::format("remove that lab first (ltb down --lab {})", lab_of));
+      }
+    }
+  }
+  LTB_CHECK(remove_artifacts(backends, session.context, lab, name));
+  LTB_CHECK(backends.store->delete_snapshot(lab, name));
+  std::error_code ec;
+  fs::remove(fs::path(snapshot_dir(session.context, lab, name)).parent_path(), ec); // if empty
+  return {};
+}
+
+Status remove_snapshot(const Session &session, const std::string &lab, const std::string &name) {
+  LTB_TRY(connection, connect(session.context));
+  auto backends = connection.backends();
+  return remove_snapshot(session, backends, lab, name);
+}
+
+Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
+                                 const std::vector<state::SnapshotArtifact> &artifacts,
+                                 const std::string &as) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(snapshot.topology_text);
+  } catch (const YAML::Exception &e) {
+    return fail(fmt::format("the topology of snapshot '{}' of lab '{}' does not load: {}",
+                            snapshot.name, snapshot.lab, e.what()),
+                "this snapshot cannot be restored; remove it (ltb snapshot rm)");
+  }
+  if (!root.IsMap()) {
+    return fail(fmt::format("the topology of snapshot '{}' of lab '{}' is not a mapping",
+                            snapshot.name, snapshot.lab));
+  }
+  auto state = json::parse(snapshot.state, nullptr, false);
+  if (!as.empty()) {
+    root["name"] = as;
+    if (root["mgmt"] && root["mgmt"].IsMap()) {
+      root["mgmt"].remove("ipv4-subnet");
+      root["mgmt"].remove("network");
+    }
+  } else if (state.is_object() && !state.value("mgmt_subnet", "").empty()) {
+    // In place: the lab keeps the subnet it had, and so its nodes their addresses.
+    root["mgmt"]["ipv4-subnet"] = state.value("mgmt_subnet", "");
+  }
+  auto nodes = root["topology"]["nodes"];
+  for (const auto &artifact : artifacts) {
+    auto node = nodes[artifact.node];
+    if (!node || !node.IsMap()) {
+      continue;
+    }
+    if (artifact.type == "image") {
+      node["image"] = artifact.ref;
+    } else if (artifact.type == "file") {
+      node["startup-config"] = artifact.ref;
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+Status apply_recorded_state(const Session &session, apply::Backends &backends,
+                            const state::SnapshotRecord &snapshot, const std::string &lab,
+                            bool in_place) {
+  auto state = json::parse(snapshot.state, nullptr, false);
+  if (!state.is_object()) {
+    return fail(fmt::format("the recorded state of snapshot '{}' of lab '{}' is damaged",
+                            snapshot.name, snapshot.lab),
+                "remove the snapshot (ltb snapshot rm)");
+  }
+  const json interfaces = state.value("interfaces", json::object());
+  for (const auto &[node, ifaces] : interfaces.items()) {
+    LTB_TRY(info, backends.docker->inspect_container(plan::container_name(lab, node)));
+    if (info.pid == 0) {
+      continue;
+    }
+    LTB_TRY(ns, backends.host->netns_of_pid(info.pid));
+    for (const auto &iface : ifaces) {
+      auto snapshot_of = iface_of(iface);
+      if (!in_place) {
+        snapshot_of.mac.clear(); // a lab beside the original gets MACs of its own
+      }
+      LTB_TRY(exists, backends.netlink->link_exists(snapshot_of.name, ns.fd()));
+      if (exists) {
+        LTB_CHECK(backends.netlink->restore_link(snapshot_of, ns.fd()));
+      }
+    }
+  }
+  for (const auto &link : state.value("links", json::array())) {
+    for (const auto &[end, node_key, iface_key] : {std::tuple{"override_a", "a_node", "a_iface"},
+                                                   std::tuple{"override_b", "b_node", "b_iface"}}) {
+      if (!link.contains(end)) {
+        continue;
+      }
+      auto decoded = topology::decode_impairments(link.value(end, ""));
+      if (!decoded) {
+        continue;
+      }
+      LinkSetRequest set;
+      set.lab = lab;
+      set.target = link.value(node_key, "") + ":" + link.value(iface_key, "");
+      set.reset = true;
+      for (const auto &[field, value] : topology::impairment_fields(*decoded)) {
+        set.values[field] = value;
+      }
+      if (!set.values.empty()) {
+        LTB_TRY(changed, set_link(session, backends, set));
+        (void)changed;
+      }
+    }
+    if (link.value("down", false)) {
+      LinkStateRequest down{lab, link.value("name", ""), false};
+      LTB_TRY(changed, set_link_state(session, backends, down));
+      (void)changed;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &connection,
+                                           const SnapshotRestoreRequest &request,
+                                           const state::SnapshotRecord &snapshot,
+                                           const std::vector<state::SnapshotArtifact> &artifacts) {
+  const auto started = Clock::now();
+  auto &store = *connection.store;
+  const bool in_place = request.as.empty() || request.as == request.lab;
+  const std::string target = in_place ? request.lab : request.as;
+  LTB_TRY(text, restore_text(snapshot, artifacts, in_place ? std::string() : target));
+  // Marked before the lab changes: a killed restore is run again by the next ltb command.
+  LTB_CHECK(store.set_meta(
+      k_restore_key + target,
+      json{{"lab", request.lab}, {"name", request.name}, {"as", request.as}}.dump()));
+  if (in_place) {
+    LTB_TRY(recorded, store.lab(target));
+    if (recorded) {
+      LTB_TRY(removed, remove_lab(session, connection, target));
+      if (!removed.ok()) {
+        return fail(fmt::format("cannot restore lab '{}': removing its nodes failed: {}", target,
+                                failure_summary(removed.errors, removed.interrupted)),
+                    "run the restore again; `ltb status` shows what is left");
+      }
+    }
+  }
+  const auto base_dir = snapshot.topology_file.empty()
+                            ? std::string()
+                            : fs::path(snapshot.topology_file).parent_path().string();
+  DeployRequest deploy;
+  deploy.workers = request.workers;
+  LTB_TRY(deployed,
+          deploy_text(session, connection, text, target, snapshot.topology_file, base_dir, deploy));
+  if (!deployed.ok()) {
+    return fail(fmt::format("cannot restore snapshot '{}' of lab '{}' as lab '{}': {}",
+                            request.name, request.lab, target,
+                            failure_summary(deployed.errors, deployed.interrupted)),
+                "see `ltb status`; run the restore again");
+  }
+  auto backends = connection.backends();
+  LTB_CHECK(apply_recorded_state(session, backends, snapshot, target, in_place));
+  auto state = json::parse(snapshot.state, nullptr, false);
+  std::vector<std::string> stopped = state.value("stopped", std::vector<std::string>{});
+  if (!stopped.empty()) {
+    LifecycleRequest stop;
+    stop.lab = target;
+    stop.nodes = stopped;
+    LTB_TRY(changed, change_lab(session, connection, LifecycleAction::stop, stop));
+    if (!changed.ok()) {
+      return fail(fmt::format("lab '{}' is restored, but stopping {} again failed", target,
+                              fmt::join(stopped, ", ")),
+                  "stop them by hand (ltb stop)");
+    }
+  }
+  LTB_CHECK(store.delete_meta(k_restore_key + target));
+  SnapshotRestoreOutcome outcome;
+  outcome.lab = target;
+  for (const auto &node : state.value("nodes", json::array())) {
+    outcome.nodes.push_back(node.value("name", ""));
+  }
+  outcome.total_ms = ms_since(started);
+  return outcome;
+}
+
+Result<SnapshotRestoreOutcome> restore_on(const Session &session, Connection &connection,
+                                          const SnapshotRestoreRequest &request, bool resuming) {
+  auto &store = *connection.store;
+  LTB_TRY(snapshot, store.snapshot(request.lab, request.name));
+  if (!snapshot || snapshot->status != state::k_snapshot_complete) {
+    return fail(fmt::format("lab '{}' has no snapshot named '{}'", request.lab, request.name),
+                "see the snapshots with `ltb snapshot list`");
+  }
+  const bool in_place = request.as.empty() || request.as == request.lab;
+  if (!in_place && !resuming) {
+    LTB_TRY(taken, store.lab(request.as));
+    if (taken) {
+      return fail(fmt::format("lab '{}' exists already", request.as),
+                  "choose another name for --as, or remove that lab (ltb down --lab " + request.as +
+                      ")");
+    }
+  }
+  LTB_TRY(lock, state::LabLock::acquire(session.context.state_path, snapshot_lock_name(request.lab),
+                                        session.context.wait_seconds));
+  LTB_TRY(artifacts, store.snapshot_artifacts(request.lab, request.name));
+  for (const auto &artifact : artifacts) {
+    if (artifact.type == "image") {
+      LTB_TRY(present, connection.docker->image_present(artifact.ref));
+      if (!present) {
+        return fail(fmt::format("snapshot '{}' of lab '{}' lost its image {} (removed outside "
+                                "ltb)",
+                                request.name, request.lab, artifact.ref),
+                    "the snapshot cannot be restored; remove it (ltb snapshot rm)");
+      }
+    }
+  }
+  return run_restore(session, connection, request, *snapshot, artifacts);
+}
+
+} // namespace
+
+Result<SnapshotRestoreOutcome> restore_snapshot(const Session &session,
+                                                const SnapshotRestoreRequest &request) {
+  LTB_TRY(connection, connect(session.context));
+  return restore_on(session, connection, request, false);
+}
+
+Status recover_snapshots(const Session &session, apply::Backends &backends) {
+  auto &store = *backends.store;
+  LTB_TRY(all, store.snapshots());
+  for (const auto &snapshot : all) {
+    if (snapshot.status != state::k_snapshot_creating) {
+      continue;
+    }
+    auto lock =
+        state::LabLock::acquire(session.context.state_path, snapshot_lock_name(snapshot.lab), 0);
+    if (!lock) {
+      continue; // its ltb still runs
+    }
+    LTB_TRY(resumed, resume_paused(backends, snapshot.lab));
+    LTB_CHECK(remove_artifacts(backends, session.context, snapshot.lab, snapshot.name));
+    LTB_CHECK(store.delete_snapshot(snapshot.lab, snapshot.name));
+    session.events.notice(fmt::format(
+        "notice: lab {}: removed the half-made snapshot '{}' of a killed `ltb snapshot create`{}",
+        snapshot.lab, snapshot.name,
+        resumed.empty() ? std::string()
+                        : fmt::format(" and resumed {} it left paused", fmt::join(resumed, ", "))));
+  }
+  return {};
+}
+
+Status recover_snapshots(const Session &session) {
+  // Nothing to do without a state file, and nothing to create either.
+  std::error_code ec;
+  if (!fs::exists(session.context.state_path, ec)) {
+    return {};
+  }
+  // A state file this user cannot open is the command's own business to report.
+  auto opened = open_store(session.context);
+  if (!opened) {
+    return {};
+  }
+  auto store = std::move(*opened);
+  LTB_TRY(all, store->snapshots());
+  const bool creating = std::any_of(
+      all.begin(), all.end(), [](const auto &s) { return s.status == state::k_snapshot_creating; });
+  LTB_TRY(markers, store->meta_with_prefix(k_restore_key));
+  std::vector<std::pair<std::string, json>> restores;
+  for (const auto &[key, value] : markers) {
+    restores.emplace_back(key.substr(std::string_view(k_restore_key).size()),
+                          json::parse(value, nullptr, false));
+  }
+  if (!creating && restores.empty()) {
+    return {};
+  }
+  store.reset();
+  LTB_TRY(connection, connect(session.context));
+  auto backends = connection.backends();
+  if (creating) {
+    LTB_CHECK(recover_snapshots(session, backends));
+  }
+  for (const auto &[target, marker] : restores) {
+    if (!marker.is_object()) {
+      continue;
+    }
+    SnapshotRestoreRequest request;
+    request.lab = marker.value("lab", "");
+    request.name = marker.value("name", "");
+    request.as = marker.value("as", "");
+    {
+      // Held by a restore that still runs.
+      auto lock =
+          state::LabLock::acquire(session.context.state_path, snapshot_lock_name(request.lab), 0);
+      if (!lock) {
+        continue;
+      }
+    }
+    session.events.notice(fmt::format("notice: lab {}: finishing the restore of snapshot '{}' "
+                                      "that a killed `ltb snapshot restore` left",
+                                      target, request.name));
+    LTB_TRY(restored, restore_on(session, connection, request, true));
+    (void)restored;
+  }
+  return {};
+}
+
+} // namespace ltb::service
