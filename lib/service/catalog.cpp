@@ -1,6 +1,7 @@
 #include "service/catalog.hpp"
 
 #include "service/backends.hpp"
+#include "service/snapshots.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/loader.hpp"
 #include "topology/vm_image.hpp"
@@ -253,6 +254,11 @@ Result<Catalog> build_catalog(const Session &session, const CatalogSources &sour
     auto built = sources.docker->list_images({{std::string(k_recipe_label), ""}});
     if (built) {
       for (const auto &image : *built) {
+        // A snapshot's images inherit the recipe's label from the image they were committed on
+        // top of; they are a lab's saved state (`ltb snapshot list`), not something to deploy.
+        if (image.labels.count(k_label_snapshot) != 0) {
+          continue;
+        }
         for (const auto &tag : image.tags) {
           add_unique(container_sources[tag], "built by `make images`");
         }

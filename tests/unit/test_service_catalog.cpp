@@ -78,6 +78,10 @@ struct Fixture {
                                             {"org.opencontainers.image.version", "8.4.4"}};
     world.image_labels["ltb/busybox:latest"] = {{"ltb.recipe", "bb"},
                                                 {"org.label-schema.version", "1.35.0"}};
+    // A snapshot's image, committed on top of ltb/frr: it inherits the recipe's label.
+    world.image_labels["ltb-snapshot:web.s1.r1-0123abcd"] = {
+        {"ltb.recipe", "aa"}, {"ltb.snapshot", "s1"}, {"ltb.snapshot.lab", "web"}};
+    world.images.insert("ltb-snapshot:web.s1.r1-0123abcd");
     auto opened = state::Store::open(context.state_path);
     REQUIRE(opened);
     store = std::move(*opened);
@@ -166,6 +170,8 @@ TEST_CASE("service catalog: kinds from the registry, images with versions from l
   CHECK(frr->labs == std::vector<std::string>{"web"});
   CHECK(frr->groups == std::vector<std::string>{"routers"});
   CHECK(contains(frr->sources, "default of kind frr"));
+
+  CHECK(catalog->find_image("ltb-snapshot:web.s1.r1-0123abcd") == nullptr); // not deployable
 
   const auto *busybox = catalog->find_image("ltb/busybox:latest");
   REQUIRE(busybox != nullptr);
