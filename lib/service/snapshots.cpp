@@ -394,7 +394,14 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
   auto pausing = in_parallel(running.size(), std::max<int>(request.workers, running.size()),
                              [&](std::size_t k) -> Status {
                                const auto i = running[k];
-                               LTB_CHECK(docker.pause_container(members[i].id));
+                               // The cgroup freezer can fail to freeze a container whose
+                               // processes are busy forking ("unable to freeze"): try again.
+                               auto frozen = docker.pause_container(members[i].id);
+                               for (int attempt = 1; !frozen && attempt < 3; ++attempt) {
+                                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                                 frozen = docker.pause_container(members[i].id);
+                               }
+                               LTB_CHECK(frozen);
                                paused[i] = 1;
                                return {};
                              });
@@ -580,7 +587,7 @@ Status remove_snapshot(const Session &session, const std::string &lab, const std
 
 Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
                                  const std::vector<state::SnapshotArtifact> &artifacts,
-                                 const std::string &as) {
+                                 const std::string &as, const std::string &restore_id) {
   YAML::Node root;
   try {
     root = YAML::Load(snapshot.topology_text);
@@ -612,6 +619,9 @@ Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
     }
     if (artifact.type == "image") {
       node["image"] = artifact.ref;
+      // A node of the lab that runs is made again even when it runs this image already (a
+      // second restore of the same snapshot): the label changes its configuration.
+      node["labels"][k_label_snapshot_restored] = fmt::format("{}@{}", snapshot.name, restore_id);
     } else if (artifact.type == "file") {
       node["startup-config"] = artifact.ref;
     }
@@ -689,22 +699,17 @@ Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &c
   auto &store = *connection.store;
   const bool in_place = request.as.empty() || request.as == request.lab;
   const std::string target = in_place ? request.lab : request.as;
-  LTB_TRY(text, restore_text(snapshot, artifacts, in_place ? std::string() : target));
+  LTB_TRY(text, restore_text(snapshot, artifacts, in_place ? std::string() : target,
+                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count())));
   // Marked before the lab changes: a killed restore is run again by the next ltb command.
   LTB_CHECK(store.set_meta(
       k_restore_key + target,
       json{{"lab", request.lab}, {"name", request.name}, {"as", request.as}}.dump()));
-  if (in_place) {
-    LTB_TRY(recorded, store.lab(target));
-    if (recorded) {
-      LTB_TRY(removed, remove_lab(session, connection, target));
-      if (!removed.ok()) {
-        return fail(fmt::format("cannot restore lab '{}': removing its nodes failed: {}", target,
-                                failure_summary(removed.errors, removed.interrupted)),
-                    "run the restore again; `ltb status` shows what is left");
-      }
-    }
-  }
+  // In place, the lab is not removed first: every container node carries a label of this
+  // restore (restore_text), so the planner recreates each from the snapshot's image and rewires
+  // its links, while the management network and the bridges stay.
   const auto base_dir = snapshot.topology_file.empty()
                             ? std::string()
                             : fs::path(snapshot.topology_file).parent_path().string();
@@ -799,6 +804,21 @@ Status recover_snapshots(const Session &session, apply::Backends &backends) {
     }
     LTB_TRY(resumed, resume_paused(backends, snapshot.lab));
     LTB_CHECK(remove_artifacts(backends, session.context, snapshot.lab, snapshot.name));
+    // Docker finishes a commit whose client was killed: images of the snapshot may still appear.
+    // Remove them until none has shown up for a while (a commit of a lab's changes takes
+    // seconds at most).
+    const std::map<std::string, std::string> labels{{k_label_snapshot_lab, snapshot.lab},
+                                                    {k_label_snapshot, snapshot.name}};
+    auto quiet_since = Clock::now();
+    for (auto deadline = Clock::now() + std::chrono::seconds(10);
+         Clock::now() < deadline && Clock::now() - quiet_since < std::chrono::milliseconds(1500);) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      LTB_TRY(late, backends.docker->list_images(labels));
+      if (!late.empty()) {
+        LTB_CHECK(remove_artifacts(backends, session.context, snapshot.lab, snapshot.name));
+        quiet_since = Clock::now();
+      }
+    }
     LTB_CHECK(store.delete_snapshot(snapshot.lab, snapshot.name));
     session.events.notice(fmt::format(
         "notice: lab {}: removed the half-made snapshot '{}' of a killed `ltb snapshot create`{}",

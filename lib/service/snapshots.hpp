@@ -73,11 +73,12 @@ Result<SnapshotRestoreOutcome> restore_snapshot(const Session &session,
                                                 const SnapshotRestoreRequest &request);
 
 /// The topology text a restore deploys: the recorded one with each container's image replaced
-/// by the snapshot's, each startup-config by the snapshot's copy, and for a new lab (`as` not
-/// "") without a pinned management subnet. Pure but for reading nothing; exposed for tests.
+/// by the snapshot's and labelled k_label_snapshot_restored = NAME@`restore_id` (so that each
+/// is made again), each startup-config by the snapshot's copy, and for a new lab (`as` not "")
+/// without a pinned management subnet. Pure; exposed for tests.
 Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
                                  const std::vector<state::SnapshotArtifact> &artifacts,
-                                 const std::string &as);
+                                 const std::string &as, const std::string &restore_id);
 
 /// What was recorded beside the topology, put back on a restored lab `lab` whose nodes run:
 /// each container's interface addresses and routes (and, in place, MACs), impairments set at
@@ -103,5 +104,7 @@ std::string snapshot_image(const std::string &lab, const std::string &name,
 inline constexpr const char *k_label_snapshot_lab = "ltb.snapshot.lab";
 inline constexpr const char *k_label_snapshot = "ltb.snapshot";
 inline constexpr const char *k_label_snapshot_node = "ltb.snapshot.node";
+/// On the containers of a restored lab: the snapshot and the restore they come from.
+inline constexpr const char *k_label_snapshot_restored = "ltb.snapshot.restored";
 
 } // namespace ltb::service
