@@ -48,8 +48,11 @@ cleanup() {
   done
   "$LTB" --quiet down --lab "$LAB" >/dev/null 2>&1 || say "ltb down --lab $LAB failed"
   docker network rm "$FLOOR" >/dev/null 2>&1
-  docker images -q --filter "label=ltb.snapshot.lab=$LAB" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1
-  docker images -q "ltbtest-snapfloor" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1
+  # By name, not id: a later round's images sit on an earlier round's (a restored lab's containers
+  # run on them), and an image with children cannot be removed by id.
+  docker images --format '{{.Repository}}:{{.Tag}}' --filter "label=ltb.snapshot.lab=$LAB" |
+    xargs -r docker rmi -f >/dev/null 2>&1
+  docker images --format '{{.Repository}}:{{.Tag}}' "$FLOOR" | xargs -r docker rmi -f >/dev/null 2>&1
   rm -rf "$WORK"
   exit "$rc"
 }

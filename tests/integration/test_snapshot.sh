@@ -18,7 +18,7 @@ grep -q '^  ipv4-subnet: 172\.20\.30\.0/24$' "$example" ||
   fail "$example no longer pins mgmt ipv4-subnet 172.20.30.0/24; update this test"
 sed 's|^  ipv4-subnet: 172\.20\.30\.0/24$|  ipv4-subnet: 172.20.232.0/24|' "$example" >"$file"
 cp -r "$LTB_SOURCE_DIR/examples/frr-ospf" "$IT_TMP/"
-on_cleanup "docker images -q --filter label=ltb.snapshot.lab=$lab | xargs -r docker rmi -f"
+on_cleanup "docker images --format '{{.Repository}}:{{.Tag}}' --filter label=ltb.snapshot.lab=$lab | xargs -r docker rmi -f"
 
 snapshot_images() { docker images -q --filter "label=ltb.snapshot.lab=$lab" --filter "label=ltb.snapshot=$1" | sort -u | wc -l; }
 full_neighbours() {
