@@ -39,32 +39,6 @@ Result<Ran> run(const Context &context, state::Store &store, const std::string &
   return ran;
 }
 
-/// A running configuration without the banner vtysh puts before it ("Building
-/// configuration...", "Current configuration:"), so that the file reads like the one FRR writes.
-std::string running_config(const std::string &shown) {
-  std::string out;
-  std::size_t pos = 0;
-  bool body = false;
-  while (pos < shown.size()) {
-    std::size_t end = shown.find('\n', pos);
-    end = end == std::string::npos ? shown.size() : end + 1;
-    std::string_view line(shown.data() + pos, end - pos);
-    std::string_view bare = line.substr(0, line.find_last_not_of("\r\n") + 1);
-    if (!body &&
-        (bare.empty() || bare == "Building configuration..." || bare == "Current configuration:")) {
-      pos = end;
-      continue;
-    }
-    body = true;
-    out.append(line);
-    pos = end;
-  }
-  if (!out.empty() && out.back() != '\n') {
-    out += '\n';
-  }
-  return out;
-}
-
 Status write_file(const fs::path &path, const std::string &content) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
@@ -110,6 +84,30 @@ std::string error_line(const std::string &text) {
 }
 
 } // namespace
+
+std::string running_config_text(const std::string &shown) {
+  std::string out;
+  std::size_t pos = 0;
+  bool body = false;
+  while (pos < shown.size()) {
+    std::size_t end = shown.find('\n', pos);
+    end = end == std::string::npos ? shown.size() : end + 1;
+    std::string_view line(shown.data() + pos, end - pos);
+    std::string_view bare = line.substr(0, line.find_last_not_of("\r\n") + 1);
+    if (!body &&
+        (bare.empty() || bare == "Building configuration..." || bare == "Current configuration:")) {
+      pos = end;
+      continue;
+    }
+    body = true;
+    out.append(line);
+    pos = end;
+  }
+  if (!out.empty() && out.back() != '\n') {
+    out += '\n';
+  }
+  return out;
+}
 
 Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request) {
   LTB_TRY(store, open_store(session.context));
@@ -224,7 +222,7 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
                          node.name, lab, shell)});
         continue;
       }
-      content = running_config(shown->out);
+      content = running_config_text(shown->out);
       how = shell;
       name = std::string(kind->saved_config);
       // The node's own copy too (FRR's `write memory` into its copy of the startup-config in

@@ -38,6 +38,11 @@ struct SaveOutcome {
   bool ok() const { return errors.empty(); }
 };
 
+/// A running configuration as a node printed it (`vtysh -c 'show running-config'`), without the
+/// banner vtysh puts before it ("Building configuration...", "Current configuration:"), so that
+/// it reads like the file FRR writes. Shared by `ltb save` and `ltb snapshot create`.
+std::string running_config_text(const std::string &shown);
+
 /// Saves the nodes' configurations: an FRR node's `show running-config` into DIR/NODE/frr.conf
 /// (and `write memory` inside it), another node's startup-config file as the node has it now
 /// (through Docker's exec for a container, ssh for a VM) into DIR/NODE/; then DIR/topology.yaml.

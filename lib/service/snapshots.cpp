@@ -6,14 +6,18 @@
 #include "service/deploy.hpp"
 #include "service/lifecycle.hpp"
 #include "service/links.hpp"
+#include "service/save.hpp"
 #include "topology/impairments.hpp"
+#include "topology/kinds.hpp"
 #include "util/hash.hpp"
+#include "util/shell_split.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,6 +33,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// How long a node may take to print its running configuration before the snapshot gives up.
+constexpr int k_show_config_seconds = 10;
 constexpr const char *k_restore_key = "snapshot.restore."; // + target lab: an unfinished restore
 
 std::int64_t ms_since(Clock::time_point start) {
@@ -361,6 +367,40 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
               "check the permissions of the state file's directory"});
   }
 
+  // A router's configuration lives in its daemons as much as in a file: what `vtysh` was told
+  // and not written is in no file the commit holds. Asked for just before the pause (a frozen
+  // node answers nothing) and kept as the node's startup-config, which a restore starts it from.
+  std::vector<std::size_t> shows;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto *kind = topology::find_kind(members[i].record.kind);
+    if (members[i].running && kind && !kind->running_config_command.empty()) {
+      shows.push_back(i);
+    }
+  }
+  std::vector<std::string> running_configs(members.size());
+  auto shown = in_parallel(
+      shows.size(), std::max<int>(request.workers, shows.size()), [&](std::size_t k) -> Status {
+        const auto &m = members[shows[k]];
+        const auto *kind = topology::find_kind(m.record.kind);
+        const std::vector<std::string> argv(kind->running_config_command.begin(),
+                                            kind->running_config_command.end());
+        auto out = docker.exec(m.id, argv, k_show_config_seconds);
+        if (!out || out->exit_code != 0) {
+          const std::string why = !out ? out.error().message
+                                       : fmt::format("exit status {}: {}", out->exit_code,
+                                                     out->err.empty() ? out->out : out->err);
+          return fail(fmt::format("cannot read the running configuration of node '{}' ({}): {}",
+                                  m.record.name, util::shell_join(argv), why),
+                      fmt::format("check that its daemons run: ltb exec {} --lab {} -- {}",
+                                  m.record.name, request.lab, util::shell_join(argv)));
+        }
+        running_configs[shows[k]] = running_config_text(out->out);
+        return {};
+      });
+  if (auto error = first_error(shown)) {
+    return discard(*error);
+  }
+
   // Every running node paused at once; the guard thaws whatever was paused, however this ends.
   std::vector<std::size_t> running;
   for (std::size_t i = 0; i < members.size(); ++i) {
@@ -452,15 +492,27 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     }
     taken["interfaces"][m.record.name] = std::move(ifaces);
   }
-  for (const auto &m : members) {
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto &m = members[i];
     const auto copy = fs::path(context.lab_dir(request.lab)) / m.record.name / "startup-config";
-    if (fs::is_regular_file(copy, ec)) {
-      const auto kept = fs::path(dir) / (m.record.name + ".startup-config");
-      fs::copy_file(copy, kept, fs::copy_options::overwrite_existing, ec);
+    const auto kept = fs::path(dir) / (m.record.name + ".startup-config");
+    const bool has_copy = fs::is_regular_file(copy, ec);
+    ec.clear();
+    if (!running_configs[i].empty() || has_copy) {
+      if (!running_configs[i].empty()) {
+        std::ofstream out(kept, std::ios::binary | std::ios::trunc);
+        out << running_configs[i];
+        out.close();
+        if (!out) {
+          ec = std::make_error_code(std::errc::io_error);
+        }
+      } else {
+        fs::copy_file(copy, kept, fs::copy_options::overwrite_existing, ec);
+      }
       if (ec) {
         (void)resume();
         return discard(
-            Error{fmt::format("cannot copy {} into the snapshot: {}", copy.string(), ec.message()),
+            Error{fmt::format("cannot write {} into the snapshot: {}", kept.string(), ec.message()),
                   "check the disk and the permissions of " + dir});
       }
       auto recorded = store.add_snapshot_artifact(

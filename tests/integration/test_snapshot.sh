@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Snapshots of examples/frr-ospf.yaml: a loopback address added by hand on r1 and a file written
-# in it are in the snapshot; after removing them and changing r2, a restore brings r1's back and
+# Snapshots of examples/frr-ospf.yaml: a loopback address added by hand on r1, a file written in
+# it and FRR configuration told at its prompt (not written) are in the snapshot; after removing them and changing r2, a restore brings r1's back and
 # takes r2's change away, OSPF converges and the hosts ping across. --as runs the snapshot as a
 # second lab beside the original, both at once. SIGKILL during create and during restore: after
 # the next ltb command the nodes run and no half snapshot is listed. `ltb down` leaves only the
@@ -55,6 +55,8 @@ converged "$lab"
 log "r1 gets a loopback address and a file by hand, then the snapshot"
 cexec "$lab" r1 ip addr add 10.0.0.11/32 dev lo
 cexec "$lab" r1 sh -c 'echo before > /root/snapshot-marker'
+# Told to FRR at its prompt and not written: in no file, only in the daemons' running config.
+cexec "$lab" r1 vtysh -c 'configure terminal' -c 'interface lo' -c 'description told-not-written' >/dev/null
 retry 10 cexec "$lab" h1 ping -c 1 -W 2 10.0.0.11 >/dev/null ||
   fail "h1 cannot reach r1's new loopback 10.0.0.11 (OSPF should carry it)"
 expect_rc 0 ltb snapshot create "$lab" s1
@@ -72,11 +74,17 @@ cexec "$lab" r1 ip addr del 10.0.0.11/32 dev lo
 cexec "$lab" r1 rm /root/snapshot-marker
 cexec "$lab" r2 ip addr add 10.0.0.22/32 dev lo
 cexec "$lab" r2 sh -c 'echo after > /root/r2-change'
+cexec "$lab" r1 vtysh -c 'configure terminal' -c 'interface lo' -c 'no description' >/dev/null
+cexec "$lab" r2 vtysh -c 'configure terminal' -c 'interface lo' -c 'description after-snapshot' >/dev/null
 expect_rc 0 ltb snapshot restore "$lab" s1
 expect_output out "lab $lab runs snapshot s1 of lab $lab"
 assert_all_running "$lab"
 has_address "$lab" r1 10.0.0.11 || fail "r1's loopback address 10.0.0.11 is not back after the restore"
 [[ $(cexec "$lab" r1 cat /root/snapshot-marker) == before ]] || fail "r1's file is not back after the restore"
+cexec "$lab" r1 vtysh -c 'show running-config' | grep -q 'description told-not-written' ||
+  fail "r1's running FRR configuration (told at the prompt, not written) is not back after the restore"
+cexec "$lab" r2 vtysh -c 'show running-config' | grep -q 'description after-snapshot' &&
+  fail "r2's FRR configuration made after the snapshot is still there"
 has_address "$lab" r2 10.0.0.22 && fail "r2's address 10.0.0.22 (made after the snapshot) is still there"
 cexec "$lab" r2 test -e /root/r2-change && fail "r2's file (made after the snapshot) is still there"
 converged "$lab"

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 using namespace ltb;
@@ -281,5 +282,77 @@ TEST_CASE("snapshot restore: the restore text and the recorded state put back") 
     std::lock_guard lock(f.h.fakes.world.mutex);
     CHECK(f.h.fakes.world.ifaces.at({r1_ns, "eth1"}).addresses ==
           std::vector<std::string>{"10.0.12.1/30", "10.99.0.1/32"});
+  }
+}
+
+TEST_CASE("snapshot create: a router's running configuration is kept as its startup-config") {
+  Fixture f;
+  f.up(f.load(R"(name: sn
+mgmt:
+  ipv4-subnet: 172.31.9.0/24
+topology:
+  nodes:
+    r1: {kind: frr}
+    h1: {kind: linux, image: ltb/busybox:latest}
+  links:
+    - endpoints: [r1:eth1, h1:eth1]
+)"));
+  // What vtysh prints: a banner, then the configuration, with what was told at the prompt.
+  std::vector<std::string> shown_by;
+  f.h.fakes.world.exec_reply = [&](const std::string &container,
+                                   const std::vector<std::string> &argv) {
+    shown_by.push_back(container);
+    CHECK(argv.front() == "vtysh");
+    return runtime::ExecOutput{
+        0,
+        "Building configuration...\n\nCurrent configuration:\nfrr version 8.4.4\n!\ninterface lo\n"
+        " ip address 10.255.0.1/32\nexit\n!\nend\n",
+        ""};
+  };
+
+  SUBCASE("asked before the pause, kept without the banner, started from at a restore") {
+    auto made = f.create("s1");
+    REQUIRE_MESSAGE(made, (made ? "" : made.error().message));
+    CHECK(shown_by == std::vector<std::string>{"ltb-sn-r1"}); // a linux node has no such command
+    auto artifacts = f.h.store->snapshot_artifacts("sn", "s1");
+    REQUIRE(artifacts);
+    std::string kept;
+    for (const auto &artifact : *artifacts) {
+      if (artifact.type == "file") {
+        CHECK(artifact.node == "r1");
+        kept = artifact.ref;
+      }
+    }
+    REQUIRE_FALSE(kept.empty());
+    std::ifstream in(kept);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.rfind("frr version 8.4.4\n", 0) == 0);
+    CHECK(text.find(" ip address 10.255.0.1/32\n") != std::string::npos);
+
+    auto snapshot = f.h.store->snapshot("sn", "s1");
+    REQUIRE(snapshot);
+    REQUIRE(*snapshot);
+    auto restored_text = service::restore_text(**snapshot, *artifacts, "", "1");
+    REQUIRE(restored_text);
+    auto restored = f.load(*restored_text);
+    for (const auto &node : restored.nodes) {
+      if (node.name == "r1") {
+        CHECK(node.startup_config_text == text);
+      }
+    }
+  }
+  SUBCASE("a router that cannot say fails the snapshot before anything is paused") {
+    f.h.fakes.world.exec_reply = [](const std::string &, const std::vector<std::string> &) {
+      return runtime::ExecOutput{1, "", "Exiting: failed to connect to any daemons.\n"};
+    };
+    auto made = f.create("s2");
+    REQUIRE_FALSE(made);
+    CHECK(made.error().message.find("running configuration of node 'r1'") != std::string::npos);
+    CHECK(made.error().message.find("failed to connect to any daemons") != std::string::npos);
+    CHECK(f.h.fakes.world.faults.calls("pause_container") == 0);
+    auto listed = f.h.store->snapshots("sn");
+    REQUIRE(listed);
+    CHECK(listed->empty());
+    all_running(f);
   }
 }
