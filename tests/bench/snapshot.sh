@@ -32,16 +32,12 @@ WORK=$(mktemp -d /tmp/ltbtest-snapbench.XXXXXX)
 export LTB_STATE=$WORK/state/state.db
 NODES=(r1 r2 r3 h1 h2)
 
-say() { printf 'bench snapshot: %s\n' "$*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
+BENCH_NAME='bench snapshot'
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
 cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
   local node
   for node in "${NODES[@]}"; do
     docker rm -f "$FLOOR-$node" >/dev/null 2>&1
@@ -54,14 +50,9 @@ cleanup() {
     xargs -r docker rmi -f >/dev/null 2>&1
   docker images --format '{{.Repository}}:{{.Tag}}' "$FLOOR" | xargs -r docker rmi -f >/dev/null 2>&1
   rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 T=0
 timed() {
