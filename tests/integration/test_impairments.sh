@@ -87,7 +87,7 @@ if [[ $netem == no ]]; then
   expect_output err "LTB_IMPAIRMENTS=relay"
 else
   LTB_IMPAIRMENTS=kernel expect_rc 0 ltb link set r1:eth1 --delay 5ms
-  in_node r1 tc qdisc show dev eth1 | grep -q 'netem' || fail "no netem on r1:eth1"
+  grep -q 'netem' <<<"$(in_node r1 tc qdisc show dev eth1)" || fail "no netem on r1:eth1"
 fi
 expect_rc 0 ltb down --lab "$lab"
 

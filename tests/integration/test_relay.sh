@@ -59,7 +59,7 @@ ping_median() {
 relay_pid() { cat "$DIR/relay.pid" 2>/dev/null; }
 # alive PID: the process runs (a zombie waiting for init to reap it does not count).
 alive() { [[ -e /proc/$1 && $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]; }
-has_ingress() { tc qdisc show dev "$1" | grep -q ingress; }
+has_ingress() { grep -q ingress <<<"$(tc qdisc show dev "$1")"; }
 
 log "without the relay: the redirects carry the link"
 ip netns exec "$NS_A" ping -n -c 3 -i 0.2 -W 2 10.77.0.2 >/dev/null || fail "no ping over the redirects"

@@ -129,7 +129,7 @@ LTB_IMPAIRMENTS=kernel ltb up "$file"
 # The tap's ingress redirects to the port's peer, whose ingress redirects back to the tap.
 peer=$(tc filter show dev "$tap" ingress | sed -n 's/.*Redirect to device \([^)]*\)).*/\1/p')
 [[ -n $peer ]] || fail "no redirect on vm1's tap $tap: $(tc filter show dev "$tap" ingress)"
-tc filter show dev "$peer" ingress | grep -q "Redirect to device $tap" ||
+grep -q "Redirect to device $tap" <<<"$(tc filter show dev "$peer" ingress)" ||
   fail "no redirect from $peer back to $tap: $(tc filter show dev "$peer" ingress)"
 port=$(ip -o link show dev "$peer" | sed -n 's/^[0-9]*: [^@]*@\([^:]*\):.*/\1/p')
 ovs-vsctl list-ports "$bridge" | grep -qx "$port" || fail "$peer's veth peer '$port' is no port of $bridge"
@@ -137,12 +137,12 @@ expect_rtt c1 10.239.0.1 0 "$(hi 0)" "c1 -> vm1 through the redirects"
 
 log "kernel path: a rate on each direction, on the egress facing it"
 LTB_IMPAIRMENTS=kernel ltb link set vm1:eth1 --rate 10mbit
-tc qdisc show dev "$peer" | grep -q tbf || fail "no tbf on $peer (vm1 -> segment): $(tc qdisc show dev "$peer")"
-tc qdisc show dev "$tap" | grep -q tbf && fail "tbf on the tap for vm1 -> segment: $(tc qdisc show dev "$tap")"
+grep -q tbf <<<"$(tc qdisc show dev "$peer")" || fail "no tbf on $peer (vm1 -> segment): $(tc qdisc show dev "$peer")"
+grep -q tbf <<<"$(tc qdisc show dev "$tap")" && fail "tbf on the tap for vm1 -> segment: $(tc qdisc show dev "$tap")"
 LTB_IMPAIRMENTS=kernel ltb link set sw:p1 --rate 5mbit
-tc qdisc show dev "$tap" | grep -q 'tbf.*rate 5Mbit' ||
+grep -q 'tbf.*rate 5Mbit' <<<"$(tc qdisc show dev "$tap")" ||
   fail "no 5mbit tbf on the tap (segment -> vm1): $(tc qdisc show dev "$tap")"
-tc qdisc show dev "$peer" | grep -q 'tbf.*rate 10Mbit' ||
+grep -q 'tbf.*rate 10Mbit' <<<"$(tc qdisc show dev "$peer")" ||
   fail "the 10mbit tbf on $peer went: $(tc qdisc show dev "$peer")"
 expect_rtt c1 10.239.0.1 0 "$(hi 0)" "c1 -> vm1 rate-limited both ways"
 
