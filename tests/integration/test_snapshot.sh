@@ -37,6 +37,8 @@ converged() {
   retry 5 cexec "$1" h1 ping -c 2 -W 2 192.168.10.12 >/dev/null ||
     fail "lab $1: h1 cannot ping h2"
 }
+# has_config LAB NODE TEXT: the node's running FRR configuration has a line with TEXT.
+has_config() { grep -q -- "$3" <<<"$(cexec "$1" "$2" vtysh -c 'show running-config' 2>/dev/null)"; }
 has_address() { cexec "$1" "$2" ip -o addr show dev lo | grep -q " $3/32 "; }
 # No container of the lab is paused, and every one runs.
 none_paused() {
@@ -81,9 +83,11 @@ expect_output out "lab $lab runs snapshot s1 of lab $lab"
 assert_all_running "$lab"
 has_address "$lab" r1 10.0.0.11 || fail "r1's loopback address 10.0.0.11 is not back after the restore"
 [[ $(cexec "$lab" r1 cat /root/snapshot-marker) == before ]] || fail "r1's file is not back after the restore"
-cexec "$lab" r1 vtysh -c 'show running-config' | grep -q 'description told-not-written' ||
+# FRR reads its configuration a moment after the container starts: wait for r1's to be loaded.
+wait_until 30 has_config "$lab" r1 'description told-not-written' ||
   fail "r1's running FRR configuration (told at the prompt, not written) is not back after the restore"
-cexec "$lab" r2 vtysh -c 'show running-config' | grep -q 'description after-snapshot' &&
+wait_until 30 has_config "$lab" r2 'description to r1 eth1' || fail "r2's FRR configuration is not loaded"
+has_config "$lab" r2 'description after-snapshot' &&
   fail "r2's FRR configuration made after the snapshot is still there"
 has_address "$lab" r2 10.0.0.22 && fail "r2's address 10.0.0.22 (made after the snapshot) is still there"
 cexec "$lab" r2 test -e /root/r2-change && fail "r2's file (made after the snapshot) is still there"
