@@ -1,5 +1,6 @@
 #include "service/snapshots.hpp"
 
+#include "net/link_json.hpp"
 #include "plan/names.hpp"
 #include "schedule/admission.hpp"
 #include "schedule/ledger.hpp"
@@ -127,46 +128,6 @@ json link_json(const state::LinkRecord &link) {
     out["override_b"] = *link.override_b;
   }
   return out;
-}
-
-json iface_json(const net::LinkSnapshot &snapshot) {
-  json routes = json::array();
-  for (const auto &route : snapshot.routes) {
-    routes.push_back({{"family", route.family},
-                      {"destination", route.destination},
-                      {"gateway", route.gateway},
-                      {"metric", route.metric},
-                      {"protocol", route.protocol},
-                      {"scope", route.scope},
-                      {"table", route.table}});
-  }
-  return {{"name", snapshot.name},
-          {"mac", snapshot.mac},
-          {"mtu", snapshot.mtu},
-          {"up", snapshot.up},
-          {"addresses", snapshot.addresses},
-          {"routes", std::move(routes)}};
-}
-
-net::LinkSnapshot iface_of(const json &j) {
-  net::LinkSnapshot s;
-  s.name = j.value("name", "");
-  s.mac = j.value("mac", "");
-  s.mtu = j.value("mtu", 0U);
-  s.up = j.value("up", false);
-  s.addresses = j.value("addresses", std::vector<std::string>{});
-  for (const auto &r : j.value("routes", json::array())) {
-    net::LinkRoute route;
-    route.family = r.value("family", 2);
-    route.destination = r.value("destination", "");
-    route.gateway = r.value("gateway", "");
-    route.metric = r.value("metric", 0U);
-    route.protocol = r.value("protocol", 3);
-    route.scope = r.value("scope", 0);
-    route.table = r.value("table", 254U);
-    s.routes.push_back(std::move(route));
-  }
-  return s;
 }
 
 /// The interfaces of a container node the snapshot reads: its loopback and its link ends.
@@ -488,7 +449,7 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
         (void)resume();
         return discard(snapshot.error());
       }
-      ifaces.push_back(iface_json(*snapshot));
+      ifaces.push_back(net::link_snapshot_json(*snapshot));
     }
     taken["interfaces"][m.record.name] = std::move(ifaces);
   }
@@ -700,7 +661,8 @@ Status apply_recorded_state(const Session &session, apply::Backends &backends,
     }
     LTB_TRY(ns, backends.host->netns_of_pid(info.pid));
     for (const auto &iface : ifaces) {
-      auto snapshot_of = iface_of(iface);
+      net::LinkSnapshot snapshot_of;
+      net::read_link_snapshot(iface, snapshot_of);
       if (!in_place) {
         snapshot_of.mac.clear(); // a lab beside the original gets MACs of its own
       }

@@ -3,6 +3,7 @@
 
 #include "access/install.hpp"
 #include "apply/drivers/driver.hpp"
+#include "net/link_json.hpp"
 #include "plan/names.hpp"
 #include "util/shell_split.hpp"
 
@@ -488,21 +489,9 @@ private:
   }
 
   static std::string snapshot_json(const net::LinkSnapshot &snapshot, const std::string &netns) {
-    nlohmann::json routes = nlohmann::json::array();
-    for (const auto &route : snapshot.routes) {
-      routes.push_back({{"family", route.family},
-                        {"destination", route.destination},
-                        {"gateway", route.gateway},
-                        {"metric", route.metric},
-                        {"protocol", route.protocol},
-                        {"scope", route.scope},
-                        {"table", route.table}});
-    }
-    return nlohmann::json{{"netns", netns},      {"name", snapshot.name},
-                          {"mac", snapshot.mac}, {"mtu", snapshot.mtu},
-                          {"up", snapshot.up},   {"addresses", snapshot.addresses},
-                          {"routes", routes}}
-        .dump();
+    auto json = net::link_snapshot_json(snapshot);
+    json["netns"] = netns;
+    return json.dump();
   }
 
   static Result<net::LinkSnapshot> parse_snapshot(const std::string &text,
@@ -514,22 +503,8 @@ private:
       return snapshot; // recorded by a stop that did not finish: at least bring it up
     }
     try {
-      auto json = nlohmann::json::parse(text);
-      snapshot.mac = json.value("mac", "");
-      snapshot.mtu = json.value("mtu", 0u);
-      snapshot.up = json.value("up", true);
-      snapshot.addresses = json.value("addresses", std::vector<std::string>{});
-      for (const auto &route : json.value("routes", nlohmann::json::array())) {
-        net::LinkRoute kept;
-        kept.family = route.value("family", 2);
-        kept.destination = route.value("destination", "");
-        kept.gateway = route.value("gateway", "");
-        kept.metric = route.value("metric", 0u);
-        kept.protocol = route.value("protocol", 3);
-        kept.scope = route.value("scope", 0);
-        kept.table = route.value("table", 254u);
-        snapshot.routes.push_back(std::move(kept));
-      }
+      net::read_link_snapshot(nlohmann::json::parse(text), snapshot);
+      snapshot.name = iface; // the record's key, whatever the text says
     } catch (const std::exception &e) {
       return fail(fmt::format("the recorded state of parked interface {} is unreadable ({})", iface,
                               e.what()),
