@@ -260,19 +260,24 @@ std::optional<event::Event> vm_event(const runtime::VmEvent &e) {
 namespace {
 /// The host's namespace as a LinkWatch key ("LAB/NODE" are the nodes').
 constexpr const char *k_host_netns = "host";
+
+/// `lab`, or every recorded lab's name when it is "".
+Result<std::vector<std::string>> lab_names(state::Store &store, const std::string &lab) {
+  if (!lab.empty()) {
+    return std::vector<std::string>{lab};
+  }
+  LTB_TRY(all, store.labs());
+  std::vector<std::string> labs;
+  for (const auto &record : all) {
+    labs.push_back(record.name);
+  }
+  return labs;
+}
 } // namespace
 
 Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &containers,
                              const std::string &lab) {
-  std::vector<std::string> labs;
-  if (!lab.empty()) {
-    labs.push_back(lab);
-  } else {
-    LTB_TRY(all, store.labs());
-    for (const auto &record : all) {
-      labs.push_back(record.name);
-    }
-  }
+  LTB_TRY(labs, lab_names(store, lab));
   LinkWatch watch;
   bool host = false;
   for (const auto &name : labs) {
@@ -400,15 +405,7 @@ bool Deduplicator::pass(const event::Event &e, std::int64_t now_ns) {
 
 Result<std::vector<event::Event>> initial_events(const Session &session, state::Store &store,
                                                  const std::string &lab) {
-  std::vector<std::string> labs;
-  if (!lab.empty()) {
-    labs.push_back(lab);
-  } else {
-    LTB_TRY(all, store.labs());
-    for (const auto &record : all) {
-      labs.push_back(record.name);
-    }
-  }
+  LTB_TRY(labs, lab_names(store, lab));
   std::vector<event::Event> out;
   for (const auto &name : labs) {
     LTB_TRY(status, status_lab(session, name));
