@@ -134,8 +134,9 @@ const char *type_name(unsigned type) {
 }
 
 // Walks the archive's entries, checking each against the rules and the limits, and hands each
-// regular file to `on_file(name, size_hint)`, which must then read its data through `read_data`.
-// Directories are skipped.
+// regular file to `on_file(name, mode, size, read_data)` (size: as the header says), which may
+// then read its data through `read_data`; what it does not read is skipped. Directories are
+// skipped.
 template <class OnFile>
 Status walk(const fs::path &file, const TarLimits &limits, OnFile &&on_file) {
   LTB_TRY(a, open_reader(file));
@@ -215,7 +216,10 @@ Status walk(const fs::path &file, const TarLimits &limits, OnFile &&on_file) {
       }
     };
     std::uint32_t mode = static_cast<std::uint32_t>(archive_entry_perm(e)) & 0755;
-    LTB_CHECK(on_file(name, mode, read_data));
+    const auto size = archive_entry_size_is_set(e) != 0 && archive_entry_size(e) > 0
+                          ? static_cast<std::uint64_t>(archive_entry_size(e))
+                          : std::uint64_t{0};
+    LTB_CHECK(on_file(name, mode, size, read_data));
   }
   return {};
 }
@@ -344,14 +348,33 @@ Status write_tar(const fs::path &file, const std::vector<TarEntry> &entries) {
 }
 
 Result<std::vector<TarEntry>> read_tar(const fs::path &file, const TarLimits &limits) {
+  return scan_tar(file, limits, [](std::string_view) { return true; });
+}
+
+Result<std::vector<TarEntry>> scan_tar(const fs::path &file, const TarLimits &limits,
+                                       const std::function<bool(std::string_view)> &wanted) {
   std::vector<TarEntry> out;
+  std::uint64_t skipped = 0; // bytes not read, counted against the total all the same
   LTB_CHECK(walk(file, limits,
-                 [&](const std::string &name, std::uint32_t mode, auto &&read_data) -> Status {
-                   TarEntry entry{name, {}, {}, mode};
-                   LTB_CHECK(read_data([&](const char *data, std::size_t size) -> Status {
-                     entry.data.append(data, size);
+                 [&](const std::string &name, std::uint32_t mode, std::uint64_t size,
+                     auto &&read_data) -> Status {
+                   TarEntry entry{name, {}, {}, mode, size};
+                   if (!wanted(name)) {
+                     skipped += size;
+                     if (skipped > limits.max_total_bytes) {
+                       return fail(fmt::format("'{}' holds more than the limit of {} bytes",
+                                               file.string(), limits.max_total_bytes),
+                                   "the archive is not one ltb wrote, or it is too large to "
+                                   "import");
+                     }
+                     out.push_back(std::move(entry));
+                     return Status{};
+                   }
+                   LTB_CHECK(read_data([&](const char *data, std::size_t n) -> Status {
+                     entry.data.append(data, n);
                      return {};
                    }));
+                   entry.size = entry.data.size();
                    out.push_back(std::move(entry));
                    return Status{};
                  }));
@@ -388,7 +411,9 @@ Result<std::vector<std::string>> extract_tar(const fs::path &file, const fs::pat
   auto status = [&]() -> Status {
     LTB_CHECK(make_dirs(dir));
     return walk(
-        file, limits, [&](const std::string &name, std::uint32_t mode, auto &&read_data) -> Status {
+        file, limits,
+        [&](const std::string &name, std::uint32_t mode, std::uint64_t,
+            auto &&read_data) -> Status {
           fs::path target = dir / name;
           LTB_CHECK(make_dirs(target.parent_path()));
           Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,7 @@ struct TarEntry {
   std::string data;
   std::filesystem::path source;
   std::uint32_t mode = 0644;
+  std::uint64_t size = 0; // read entries only: the content's size (also when it was not read)
 };
 
 /// What a reader accepts. Sizes are of the uncompressed content.
@@ -40,6 +42,12 @@ Status write_tar(const std::filesystem::path &file, const std::vector<TarEntry> 
 /// error naming the entry, and nothing is returned.
 Result<std::vector<TarEntry>> read_tar(const std::filesystem::path &file,
                                        const TarLimits &limits = {});
+
+/// Like read_tar, but reads into memory only the files `wanted` picks; the others are listed with
+/// their name and size and an empty `data` (skipped, not read). Every entry is checked all the
+/// same, so a hostile archive is refused before anything is taken out of it.
+Result<std::vector<TarEntry>> scan_tar(const std::filesystem::path &file, const TarLimits &limits,
+                                       const std::function<bool(std::string_view)> &wanted);
 
 /// Like read_tar, but streams each file into `dir` (created if missing) under its name, with
 /// parent directories as needed; returns the names written. On error, the files written so far

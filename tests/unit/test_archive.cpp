@@ -1,11 +1,10 @@
 // util/archive: tar round trips, and hostile archives refused before anything is written.
 
+#include "raw_tar.hpp"
 #include "testutil.hpp"
 #include "util/archive.hpp"
 #include "util/exec.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fmt/format.h>
@@ -17,6 +16,7 @@
 namespace fs = std::filesystem;
 using ltb::util::TarEntry;
 using ltb::util::TarLimits;
+using namespace ltb::raw_tar;
 
 namespace {
 
@@ -25,56 +25,6 @@ std::string slurp(const fs::path &p) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-// One raw entry for a hand-made (possibly hostile) archive.
-struct Raw {
-  std::string name;
-  unsigned type = AE_IFREG;
-  std::string data = {};
-  std::string link = {};     // symlink target
-  std::string hardlink = {}; // hard link target
-};
-
-Raw file(std::string name, std::string data) {
-  return Raw{std::move(name), AE_IFREG, std::move(data)};
-}
-Raw special(std::string name, unsigned type) {
-  return Raw{std::move(name), type};
-}
-
-// Writes a tar with libarchive directly, bypassing write_tar's checks, as an attacker would.
-void write_raw(const fs::path &file, const std::vector<Raw> &entries, bool gzip = false) {
-  struct archive *a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (gzip) {
-    archive_write_add_filter_gzip(a);
-  }
-  REQUIRE(archive_write_open_filename(a, file.c_str()) == ARCHIVE_OK);
-  for (const auto &r : entries) {
-    archive_entry *e = archive_entry_new();
-    archive_entry_set_pathname(e, r.name.c_str());
-    archive_entry_set_filetype(e, r.type);
-    archive_entry_set_perm(e, 0644);
-    if (!r.link.empty()) {
-      archive_entry_set_symlink(e, r.link.c_str());
-    }
-    if (!r.hardlink.empty()) {
-      archive_entry_set_hardlink(e, r.hardlink.c_str());
-    }
-    if (r.type == AE_IFCHR) {
-      archive_entry_set_rdev(e, makedev(1, 3));
-    }
-    archive_entry_set_size(
-        e, r.type == AE_IFREG && r.hardlink.empty() ? static_cast<la_int64_t>(r.data.size()) : 0);
-    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
-    if (r.type == AE_IFREG && !r.data.empty()) {
-      archive_write_data(a, r.data.data(), r.data.size());
-    }
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
 }
 
 } // namespace
@@ -226,4 +176,30 @@ TEST_CASE("archive: a file that is not a tar is a clear error") {
   auto missing = ltb::util::read_tar(dir.path / "missing.tar");
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.find("missing.tar") != std::string::npos);
+}
+
+TEST_CASE("archive: scan_tar reads only the entries asked for and checks every one") {
+  ltb::test::TempDir dir;
+  const auto tar = dir.path / "scan.tar";
+  REQUIRE(ltb::util::write_tar(tar, {{"manifest.json", "{}", {}, 0644},
+                                     {"images/0-a.tar", std::string(100000, 'x'), {}, 0644}}));
+  auto scanned =
+      ltb::util::scan_tar(tar, {}, [](std::string_view name) { return name == "manifest.json"; });
+  REQUIRE(scanned);
+  REQUIRE(scanned->size() == 2);
+  CHECK((*scanned)[0].data == "{}");
+  CHECK((*scanned)[0].size == 2);
+  CHECK((*scanned)[1].name == "images/0-a.tar");
+  CHECK((*scanned)[1].data.empty());
+  CHECK((*scanned)[1].size == 100000);
+
+  TarLimits small;
+  small.max_total_bytes = 50000; // what is skipped counts too
+  CHECK_FALSE(ltb::util::scan_tar(tar, small, [](std::string_view) { return false; }));
+
+  write_raw(dir.path / "hostile.tar", {file("manifest.json", "{}"), file("../x", "escaped")});
+  auto hostile =
+      ltb::util::scan_tar(dir.path / "hostile.tar", {}, [](std::string_view) { return false; });
+  REQUIRE_FALSE(hostile);
+  CHECK(hostile.error().message.find("refusing entry '../x'") != std::string::npos);
 }

@@ -299,3 +299,18 @@ TEST_CASE("docker json: images from inspect and from the list, labels and create
   CHECK(image_filters({}) == "{}");
   CHECK(image_filters({{"ltb.recipe", ""}}) == R"({"label":["ltb.recipe"]})");
 }
+
+TEST_CASE("docker json: what an image load says it loaded, or its error") {
+  auto by_id = parse_load_output(
+      "{\"stream\":\"Loaded image ID: sha256:0123abcd\\n\"}\r\n{\"stream\":\"Loaded image: "
+      "ltb-snapshot:lab.s1.r1-deadbeef\\n\"}");
+  CHECK(by_id.loaded ==
+        std::vector<std::string>{"sha256:0123abcd", "ltb-snapshot:lab.s1.r1-deadbeef"});
+  CHECK_FALSE(by_id.error);
+  auto failed = parse_load_output(
+      "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
+  CHECK(failed.loaded.empty());
+  REQUIRE(failed.error);
+  CHECK(*failed.error == "unexpected EOF");
+  CHECK(parse_load_output("").loaded.empty());
+}

@@ -6,12 +6,15 @@
 #include <chrono>
 #include <cstring>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 namespace ltb::runtime {
 namespace {
@@ -108,6 +111,10 @@ struct Request {
   // Streams that last until told (events): set means "abort the transfer", looked at every
   // k_stop_poll_ms.
   const std::atomic<bool> *stop = nullptr;
+  // A POST body streamed from this file descriptor (image load), `upload_size` bytes, instead
+  // of `body`.
+  int upload_fd = -1;
+  std::int64_t upload_size = 0;
 };
 
 struct Response {
@@ -133,6 +140,19 @@ size_t write_body(char *data, size_t size, size_t count, void *user) {
     sink->response->body.append(chunk);
   }
   return chunk.size();
+}
+
+size_t read_upload(char *buffer, size_t size, size_t count, void *user) {
+  const int fd = *static_cast<const int *>(user);
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, size * count);
+    if (n >= 0) {
+      return static_cast<size_t>(n);
+    }
+    if (errno != EINTR) {
+      return CURL_READFUNC_ABORT;
+    }
+  }
 }
 
 int check_stop(void *user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -242,7 +262,13 @@ public:
       break;
     case Method::post:
       curl_easy_setopt(handle, CURLOPT_POST, 1L);
-      if (request.body) {
+      if (request.upload_fd >= 0) {
+        headers.reset(curl_slist_append(headers.release(), "Content-Type: application/x-tar"));
+        curl_easy_setopt(handle, CURLOPT_READFUNCTION, read_upload);
+        curl_easy_setopt(handle, CURLOPT_READDATA, &request.upload_fd);
+        curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request.upload_size));
+      } else if (request.body) {
         headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
         curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(request.body->size()));
@@ -651,6 +677,79 @@ public:
     }
     return fail(api_error(fmt::format("cannot remove image '{}'", image), response,
                           "a container may still use it: remove the container first"));
+  }
+
+  Status save_image(const std::string &image, const std::string &file) override {
+    const auto what = fmt::format("cannot save image '{}' to {}", image, file);
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail(fmt::format("{}: {}", what, std::strerror(errno)),
+                  "check the folder's permissions and free space");
+    }
+    std::atomic<bool> stop{false};
+    int write_errno = 0;
+    Request request{Method::get, "/images/get?names=" + url_encode(image), std::nullopt,
+                    k_no_timeout, [&](std::string_view chunk) {
+                      while (!chunk.empty() && !stop.load()) {
+                        const ssize_t n = ::write(fd, chunk.data(), chunk.size());
+                        if (n < 0 && errno == EINTR) {
+                          continue;
+                        }
+                        if (n < 0) {
+                          write_errno = errno;
+                          stop = true; // the transfer ends at once: the disk is full, say
+                          break;
+                        }
+                        chunk.remove_prefix(static_cast<std::size_t>(n));
+                      }
+                    }};
+    request.stop = &stop;
+    auto response = send(request);
+    const bool closed = ::close(fd) == 0;
+    if (write_errno != 0 || !closed) {
+      return fail(
+          fmt::format("{}: {}", what, std::strerror(write_errno != 0 ? write_errno : errno)),
+          "check the free space of the state file's disk");
+    }
+    if (!response) {
+      return fail(response.error());
+    }
+    if (response->status != 200) {
+      return fail(api_error(what, *response));
+    }
+    return {};
+  }
+
+  Result<std::vector<std::string>> load_image(const std::string &file) override {
+    const auto what = fmt::format("cannot load the image archive {} into Docker", file);
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      const int error = errno;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      return fail(fmt::format("{}: {}", what, std::strerror(error)));
+    }
+    Request request{Method::post, "/images/load?quiet=1", std::nullopt, k_no_timeout, nullptr};
+    request.upload_fd = fd;
+    request.upload_size = st.st_size;
+    auto response = send(request);
+    ::close(fd);
+    LTB_TRY(answered, std::move(response));
+    if (answered.status != 200) {
+      return fail(api_error(what, answered, "the archive is damaged; export it again"));
+    }
+    auto output = parse_load_output(answered.body);
+    if (output.error) {
+      return fail(fmt::format("{}: {}", what, *output.error),
+                  "the archive is damaged; export it again");
+    }
+    if (output.loaded.empty()) {
+      return fail(fmt::format("{}: Docker loaded no image from it", what),
+                  "the archive is damaged; export it again");
+    }
+    return output.loaded;
   }
 
   Result<ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,

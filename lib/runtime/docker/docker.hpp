@@ -121,6 +121,12 @@ public:
   virtual Result<std::int64_t> container_changes_size(const std::string &id) = 0;
   /// Removes an image (its tag, and its layers no other image uses); ok when it is gone.
   virtual Status remove_image(const std::string &image) = 0;
+  /// `docker save` of one image (name or id) into `file` (made or replaced), streamed: images can
+  /// be larger than memory. Saved by id, the archive names no tag, so a load tags nothing.
+  virtual Status save_image(const std::string &image, const std::string &file) = 0;
+  /// `docker load` of an archive of save_image(), streamed from `file`; what Docker says it loaded
+  /// ("sha256:..." for an image saved by id, else "name:tag").
+  virtual Result<std::vector<std::string>> load_image(const std::string &file) = 0;
 
   /// Runs argv in the container and waits for it, at most `timeout_seconds` (0: Docker client's
   /// own limit of minutes; when it passes, the command may go on in the container).

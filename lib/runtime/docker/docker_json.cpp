@@ -479,6 +479,34 @@ ImageRef split_image(std::string_view image) {
   return {std::string(image), "latest"};
 }
 
+LoadOutput parse_load_output(std::string_view body) {
+  LoadOutput out;
+  LineSplitter lines;
+  auto all = lines.feed(body);
+  for (auto &last : lines.feed("\n")) { // a last line without its newline
+    all.push_back(std::move(last));
+  }
+  for (const auto &line : all) {
+    auto parsed = parse_pull_line(line);
+    if (parsed && parsed->error && !out.error) {
+      out.error = parsed->error;
+      continue;
+    }
+    const auto json_line = json::parse(line, nullptr, false);
+    std::string text = json_line.is_object() ? string_at(json_line, "stream") : std::string(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+      text.pop_back();
+    }
+    for (std::string_view prefix : {"Loaded image ID: ", "Loaded image: "}) {
+      if (text.rfind(prefix, 0) == 0 && text.size() > prefix.size()) {
+        out.loaded.push_back(text.substr(prefix.size()));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<PullLine> parse_pull_line(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
     line.remove_suffix(1);

@@ -78,6 +78,14 @@ struct PullLine {
 };
 std::optional<PullLine> parse_pull_line(std::string_view line);
 
+/// What POST /images/load answered (JSON lines): the images loaded ("Loaded image ID: X" gives
+/// X, "Loaded image: NAME:TAG" gives NAME:TAG), or the first error it reported.
+struct LoadOutput {
+  std::vector<std::string> loaded;
+  std::optional<std::string> error;
+};
+LoadOutput parse_load_output(std::string_view body);
+
 /// {"type":["container"],"label":["k=v" or "k",...]} for GET /events.
 std::string event_filters(const std::map<std::string, std::string> &labels);
 

@@ -805,6 +805,33 @@ Result<std::unique_ptr<VmEvents>> connect_libvirt_events(const std::string &uri)
   return std::make_unique<LibvirtEvents>(uri, std::move(conn));
 }
 
+namespace {
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+/// The format of disk image `path` ("qcow2", "raw", ...), from `qemu-img info`.
+Result<std::string> image_format(const std::string &path) {
+  // --force-share: the image may be open in running VMs; only its format is wanted.
+  LTB_TRY(probe, util::run({"qemu-img", "info", "--force-share", "--output=json", path}));
+  if (probe.exit_code != 0) {
+    return fail(fmt::format("cannot read disk image '{}': {}", path, trimmed(probe.err)),
+                "check the image path in the topology");
+  }
+  try {
+    return nlohmann::json::parse(probe.out).at("format").get<std::string>();
+  } catch (const std::exception &e) {
+    return fail(fmt::format("cannot read disk image '{}': unexpected `qemu-img info` output ({})",
+                            path, e.what()));
+  }
+}
+
+} // namespace
+
 Status create_overlay(const std::string &base, const std::string &overlay,
                       const std::string &size) {
   std::error_code ec;
@@ -814,23 +841,7 @@ Status create_overlay(const std::string &base, const std::string &overlay,
   }
   // qemu-img resolves a relative backing path against the overlay's folder, not ours.
   const auto base_abs = std::filesystem::absolute(base, ec).lexically_normal().string();
-  // --force-share: the base may be open in running VMs; only its format is wanted.
-  LTB_TRY(probe, util::run({"qemu-img", "info", "--force-share", "--output=json", base_abs}));
-  if (probe.exit_code != 0) {
-    auto err = probe.err;
-    while (!err.empty() && err.back() == '\n') {
-      err.pop_back();
-    }
-    return fail(fmt::format("cannot read disk image '{}': {}", base, err),
-                "check the image path in the topology");
-  }
-  std::string format;
-  try {
-    format = nlohmann::json::parse(probe.out).at("format").get<std::string>();
-  } catch (const std::exception &e) {
-    return fail(fmt::format("cannot read disk image '{}': unexpected `qemu-img info` output ({})",
-                            base, e.what()));
-  }
+  LTB_TRY(format, image_format(base_abs));
   std::vector<std::string> argv{"qemu-img", "create", "-f",   "qcow2", "-b",
                                 base_abs,   "-F",     format, overlay};
   if (!size.empty()) {
@@ -838,12 +849,22 @@ Status create_overlay(const std::string &base, const std::string &overlay,
   }
   LTB_TRY(made, util::run(argv));
   if (made.exit_code != 0) {
-    auto err = made.err;
-    while (!err.empty() && err.back() == '\n') {
-      err.pop_back();
-    }
-    return fail(fmt::format("cannot create disk overlay '{}' on '{}': {}", overlay, base, err),
+    return fail(fmt::format("cannot create disk overlay '{}' on '{}': {}", overlay, base,
+                            trimmed(made.err)),
                 "check that the folder exists and has space");
+  }
+  return {};
+}
+
+Status rebase_overlay_unsafe(const std::string &layer, const std::string &backing) {
+  std::error_code ec;
+  const auto backing_abs = std::filesystem::absolute(backing, ec).lexically_normal().string();
+  LTB_TRY(format, image_format(backing_abs));
+  LTB_TRY(rebased, util::run({"qemu-img", "rebase", "-u", "-b", backing_abs, "-F", format, layer}));
+  if (rebased.exit_code != 0) {
+    return fail(fmt::format("cannot point disk layer '{}' at '{}': {}", layer, backing,
+                            trimmed(rebased.err)),
+                "check that the layer is a qcow2 file ltb wrote");
   }
   return {};
 }
@@ -862,6 +883,9 @@ public:
     std::error_code ec;
     std::filesystem::remove(overlay, ec);
     return {};
+  }
+  Status rebase_unsafe(const std::string &layer, const std::string &backing) override {
+    return rebase_overlay_unsafe(layer, backing);
   }
 };
 

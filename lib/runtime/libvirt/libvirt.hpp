@@ -95,6 +95,11 @@ std::string vm_event_detail(int event, int detail);
 Status create_overlay(const std::string &base, const std::string &overlay,
                       const std::string &size = {});
 
+/// `qemu-img rebase -u -b BACKING -F <its format> LAYER`: only the header changes (the backing
+/// file's name and format), not a byte of data: for a layer whose backing file moved (a snapshot
+/// imported from another host) and holds the same content.
+Status rebase_overlay_unsafe(const std::string &layer, const std::string &backing);
+
 /// A VM's copy-on-write disks (qemu-img and files), behind a seam for unit tests of apply/.
 class Overlays {
 public:
@@ -104,6 +109,8 @@ public:
                         const std::string &size) = 0;
   /// Deletes the overlay file. Ok when it does not exist.
   virtual Status remove(const std::string &overlay) = 0;
+  /// Points qcow2 file `layer` at `backing` (rebase_overlay_unsafe()).
+  virtual Status rebase_unsafe(const std::string &layer, const std::string &backing) = 0;
 };
 
 /// The real one. Stateless, so one instance serves all.

@@ -8,15 +8,19 @@
 #include "apply/apply.hpp"
 #include "event/progress.hpp"
 #include "net/link_events.hpp"
+#include "util/archive.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -190,6 +194,7 @@ struct World {
   std::map<std::string, DhcpServer> dhcp;     // by lab directory
   std::map<std::string, RelayProcess> relays; // by lab directory
   std::set<std::string> overlays;             // files
+  std::map<std::string, std::string> rebased; // rebase_unsafe: layer file -> its backing file
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
   std::map<std::string, std::map<std::string, std::string>> image_labels; // by image name
   std::map<std::string, Image> committed; // by name ("repo:tag"), also in images
@@ -554,9 +559,71 @@ public:
                                 image, name));
       }
     }
+    std::string parent;
+    if (auto it = m_w.committed.find(image); it != m_w.committed.end()) {
+      parent = it->second.parent;
+    }
     m_w.committed.erase(image);
     m_w.images.erase(image);
+    // Like Docker: an untagged parent (an image loaded by id) goes with its last child.
+    if (parent.rfind("sha256:", 0) == 0 && m_w.committed.count(parent) &&
+        std::none_of(m_w.committed.begin(), m_w.committed.end(),
+                     [&](const auto &child) { return child.second.parent == parent; }) &&
+        std::none_of(m_w.containers.begin(), m_w.containers.end(),
+                     [&](const auto &c) { return c.second.spec.image == parent; })) {
+      m_w.committed.erase(parent);
+      m_w.images.erase(parent);
+    }
     return {};
+  }
+  /// The archive is a tar, as Docker's: a manifest.json naming no tags (as an image saved by id
+  /// has) and the image's record as JSON; it loads under its id, untagged.
+  Status save_image(const std::string &image, const std::string &file) override {
+    LTB_CHECK(m_w.faults.check("save_image", image));
+    std::lock_guard lock(m_w.mutex);
+    std::string name = image;
+    for (const auto &[tag, made] : m_w.committed) {
+      if (made.id == image) {
+        name = tag;
+      }
+    }
+    if (!m_w.images.count(name)) {
+      return fail(fmt::format("reference does not exist: {} (HTTP 404)", image));
+    }
+    const auto info = image_info(name);
+    const nlohmann::json record{
+        {"fake-docker-save", info.id},
+        {"parent", m_w.committed.count(name) ? m_w.committed.at(name).parent : std::string()},
+        {"size", info.size_bytes},
+        {"labels", info.labels}};
+    const nlohmann::json manifest = nlohmann::json::array(
+        {{{"Config", "image.json"}, {"RepoTags", nullptr}, {"Layers", nlohmann::json::array()}}});
+    return util::write_tar(file, {{"manifest.json", manifest.dump(), {}, 0644},
+                                  {"image.json", record.dump(), {}, 0644}});
+  }
+  Result<std::vector<std::string>> load_image(const std::string &file) override {
+    LTB_CHECK(m_w.faults.check("load_image", file));
+    nlohmann::json saved;
+    if (auto entries = util::read_tar(file)) {
+      for (const auto &entry : *entries) {
+        if (entry.name == "image.json") {
+          saved = nlohmann::json::parse(entry.data, nullptr, false);
+        }
+      }
+    }
+    if (saved.is_discarded() || !saved.is_object() || !saved.contains("fake-docker-save")) {
+      return fail(fmt::format("Error processing tar file(exit status 1): unexpected EOF (HTTP "
+                              "500): {}",
+                              file));
+    }
+    std::lock_guard lock(m_w.mutex);
+    const std::string id = saved["fake-docker-save"];
+    if (!m_w.images.count(id)) {
+      m_w.committed[id] = {id, saved.value("parent", ""), saved.value("size", std::int64_t{0}),
+                           saved.value("labels", std::map<std::string, std::string>{})};
+      m_w.images.insert(id);
+    }
+    return std::vector<std::string>{id};
   }
   Result<runtime::ExecOutput> exec(const std::string &id, const std::vector<std::string> &argv,
                                    int = 0) override {
@@ -1252,6 +1319,19 @@ public:
     LTB_CHECK(m_w.faults.check("remove_overlay", overlay));
     std::lock_guard lock(m_w.mutex);
     m_w.overlays.erase(overlay);
+    return {};
+  }
+  /// Like qemu-img: the layer must exist (a real file: imports write them), and so must the
+  /// backing file.
+  Status rebase_unsafe(const std::string &layer, const std::string &backing) override {
+    LTB_CHECK(m_w.faults.check("rebase_overlay", layer));
+    std::error_code ec;
+    if (!std::filesystem::exists(layer, ec) || !std::filesystem::exists(backing, ec)) {
+      return fail(
+          fmt::format("fake qemu-img: cannot rebase {} on {}: no such file", layer, backing));
+    }
+    std::lock_guard lock(m_w.mutex);
+    m_w.rebased[layer] = backing;
     return {};
   }
 
