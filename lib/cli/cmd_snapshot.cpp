@@ -2,9 +2,12 @@
 // ltb snapshot list [LAB] [--format table|json]
 // ltb snapshot restore LAB NAME [--as NEWLAB]
 // ltb snapshot rm LAB NAME
+// ltb snapshot export LAB NAME -o FILE
+// ltb snapshot import FILE [--lab NEWLAB]
 #include "cli/context.hpp"
 #include "cli/table.hpp"
 #include "schedule/capacity.hpp"
+#include "service/snapshot_transfer.hpp"
 #include "service/snapshots.hpp"
 
 #include <ctime>
@@ -19,6 +22,7 @@ struct SnapshotOptions {
   std::string lab;
   std::string name;
   std::string as;
+  std::string file; // export: the archive to write
   bool memory = false;
   std::string format = "table";
 };
@@ -106,6 +110,42 @@ int run_rm(const Globals &globals, const SnapshotOptions &options) {
   return 0;
 }
 
+int run_export(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto exported = service::export_snapshot(session, {options.lab, options.name, options.file});
+  if (!exported) {
+    return report(globals, exported.error());
+  }
+  if (!globals.quiet) {
+    fmt::print("snapshot {} of lab {} exported to {} ({} artifact{}, {}, took {} ms)\n",
+               options.name, options.lab, exported->file, exported->artifacts,
+               exported->artifacts == 1 ? "" : "s", schedule::format_bytes(exported->bytes),
+               exported->total_ms);
+  }
+  return 0;
+}
+
+int run_import(const Globals &globals, const SnapshotOptions &options) {
+  PrintSink events(globals);
+  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
+  auto imported = service::import_snapshot(session, {options.file, options.lab});
+  if (!imported) {
+    return report(globals, imported.error());
+  }
+  if (!globals.quiet) {
+    fmt::print("snapshot {} of lab {} imported{} ({} artifact{}, {}, took {} ms); restore it "
+               "with: ltb snapshot restore {} {}\n",
+               imported->name, imported->lab,
+               imported->lab == imported->from_lab ? ""
+                                                   : " (taken of lab " + imported->from_lab + ")",
+               imported->artifacts, imported->artifacts == 1 ? "" : "s",
+               schedule::format_bytes(imported->size_bytes), imported->total_ms, imported->lab,
+               imported->name);
+  }
+  return 0;
+}
+
 } // namespace
 
 void finish_interrupted_snapshots(const Globals &globals) {
@@ -125,7 +165,9 @@ void finish_interrupted_snapshots(const Globals &globals) {
 
 void add_snapshot(CLI::App &app, Globals &globals, Registry &registry) {
   auto *snapshot = app.add_subcommand(
-      "snapshot", "Snapshot a running lab (all nodes at one instant), restore it, list, remove");
+      "snapshot",
+      "Snapshot a running lab (all nodes at one instant), restore it, list, remove, export, "
+      "import");
   snapshot->require_subcommand(1);
 
   auto create = std::make_shared<SnapshotOptions>();
@@ -167,6 +209,36 @@ void add_snapshot(CLI::App &app, Globals &globals, Registry &registry) {
   rm_sub->add_option("lab", rm->lab, "Lab name")->required()->type_name("LAB");
   rm_sub->add_option("name", rm->name, "Snapshot name")->required()->type_name("NAME");
   registry.push_back({rm_sub, [&globals, rm] { return run_rm(globals, *rm); }});
+
+  auto exporting = std::make_shared<SnapshotOptions>();
+  auto *export_sub = snapshot->add_subcommand(
+      "export", "Write a snapshot into one tar file (images, files, state) to import elsewhere");
+  export_sub->add_option("lab", exporting->lab, "Lab name")->required()->type_name("LAB");
+  export_sub->add_option("name", exporting->name, "Snapshot name")->required()->type_name("NAME");
+  export_sub->add_option("-o,--output", exporting->file, "The tar file to write")
+      ->required()
+      ->type_name("FILE");
+  export_sub->footer("Example:\n  ltb snapshot export frr-ospf before-change -o before.tar\n"
+                     "The file appears whole or not at all. Import it with `ltb snapshot import`.");
+  registry.push_back(
+      {export_sub, [&globals, exporting] { return run_export(globals, *exporting); }});
+
+  auto importing = std::make_shared<SnapshotOptions>();
+  auto *import_sub = snapshot->add_subcommand(
+      "import", "Take in a snapshot exported by `ltb snapshot export` (here or on another host)");
+  import_sub->add_option("file", importing->file, "The tar file `ltb snapshot export` wrote")
+      ->required()
+      ->type_name("FILE");
+  import_sub
+      ->add_option("--lab", importing->lab,
+                   "Record it as a snapshot of this lab (default: the lab it was taken of)")
+      ->type_name("NEWLAB");
+  import_sub->footer("Examples:\n  ltb snapshot import before.tar\n"
+                     "  ltb snapshot import before.tar --lab frr-copy\n"
+                     "Then restore it: ltb snapshot restore LAB NAME. A VM node's base image must "
+                     "exist at the same path as where the snapshot was taken.");
+  registry.push_back(
+      {import_sub, [&globals, importing] { return run_import(globals, *importing); }});
 }
 
 } // namespace ltb::cli

@@ -8,6 +8,7 @@
 #include "service/lifecycle.hpp"
 #include "service/links.hpp"
 #include "service/save.hpp"
+#include "service/snapshot_transfer.hpp"
 #include "topology/impairments.hpp"
 #include "topology/kinds.hpp"
 #include "util/hash.hpp"
@@ -223,6 +224,15 @@ std::string snapshot_image(const std::string &lab, const std::string &name,
   auto readable = fmt::format("{}.{}.{}", lab, name, node).substr(0, 100);
   return fmt::format("ltb-snapshot:{}-{}", readable,
                      util::sha256_hex(lab + '\0' + name + '\0' + node).substr(0, 8));
+}
+
+std::string snapshot_lock(const std::string &lab) {
+  return snapshot_lock_name(lab);
+}
+
+Status check_snapshot_disk(const Session &session, state::Store &store, std::int64_t need,
+                           std::int64_t now, const std::string &lab) {
+  return check_disk(session, store, need, now, lab);
 }
 
 Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Backends &backends,
@@ -717,6 +727,8 @@ Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &c
                              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
                                                 .count())));
+  LTB_CHECK(
+      check_bind_sources(snapshot, text, fs::path(snapshot.topology_file).parent_path().string()));
   // Marked before the lab changes: a killed restore is run again by the next ltb command.
   LTB_CHECK(store.set_meta(
       k_restore_key + target,

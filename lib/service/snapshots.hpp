@@ -100,6 +100,15 @@ std::string snapshot_dir(const Context &context, const std::string &lab, const s
 std::string snapshot_image(const std::string &lab, const std::string &name,
                            const std::string &node);
 
+/// The lock a snapshot command of lab `lab` holds while it runs: a killed one releases it, which
+/// is how recover_snapshots() knows that a snapshot left 'creating' is nobody's any more.
+std::string snapshot_lock(const std::string &lab);
+
+/// Whether the disk ltb may use holds `need` more bytes of snapshots of lab `lab` beside what is
+/// booked at `now`: admission's capacity rule, with snapshots counted as disk.
+Status check_snapshot_disk(const Session &session, state::Store &store, std::int64_t need,
+                           std::int64_t now, const std::string &lab);
+
 /// Labels of a snapshot's images: the lab, the snapshot and the node.
 inline constexpr const char *k_label_snapshot_lab = "ltb.snapshot.lab";
 inline constexpr const char *k_label_snapshot = "ltb.snapshot";
