@@ -321,11 +321,6 @@ void replace_strings(json &value, const std::map<std::string, std::string> &with
   }
 }
 
-/// The container an import makes for a moment to give a loaded image the labels of `image`.
-std::string relabel_container(const std::string &image) {
-  return "ltb-import-" + util::sha256_hex(image).substr(0, 12);
-}
-
 /// Makes `image` from the loaded image `loaded`, labelled for the importing lab: Docker cannot
 /// change a loaded image's labels, but a commit of a container made (not started) from it adds
 /// them, with no layer of its own. The loaded image stays as its untagged parent, and goes with
@@ -361,6 +356,28 @@ Status relabel(runtime::ContainerRuntime &docker, const std::string &loaded,
 }
 
 } // namespace
+
+std::string relabel_container(const std::string &image) {
+  return "ltb-import-" + util::sha256_hex(image).substr(0, 12);
+}
+
+void remove_import_leftovers(runtime::ContainerRuntime &docker, const std::string &image) {
+  auto container = docker.inspect_container(relabel_container(image));
+  if (!container) {
+    return; // none: the usual case
+  }
+  (void)docker.remove_container(container->id);
+  // The image it was made from, loaded by the import, unless something here names it (it was
+  // here before) or builds on it (Docker refuses then).
+  auto loaded = docker.inspect_image(container->image);
+  const auto named = [](const runtime::ImageInfo &info) {
+    return std::any_of(info.tags.begin(), info.tags.end(),
+                       [](const std::string &tag) { return tag != "<none>:<none>"; });
+  };
+  if (loaded && *loaded && !named(**loaded)) {
+    (void)docker.remove_image((*loaded)->id);
+  }
+}
 
 Result<SnapshotExportOutcome> export_snapshot(const Session &session, apply::Backends &backends,
                                               const SnapshotExportRequest &request) {
@@ -590,7 +607,7 @@ Result<SnapshotImportOutcome> import_snapshot(const Session &session, apply::Bac
     for (const auto &artifact : manifest.artifacts) {
       std::error_code ec;
       if (artifact.type == "image") {
-        (void)docker.remove_container(relabel_container(artifact.new_ref));
+        remove_import_leftovers(docker, artifact.new_ref);
         (void)docker.remove_image(artifact.new_ref);
       } else if (artifact.type == "disk") {
         fs::remove(artifact.new_ref, ec);

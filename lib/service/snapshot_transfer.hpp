@@ -68,6 +68,15 @@ Result<SnapshotImportOutcome> import_snapshot(const Session &session, apply::Bac
                                               const SnapshotImportRequest &request,
                                               std::int64_t now);
 
+/// The container an import makes for a moment to give the image it loaded the labels of `image`
+/// (an image artifact's name here): Docker cannot change a loaded image's labels, but a commit
+/// of a container made (not started) from it adds them.
+std::string relabel_container(const std::string &image);
+
+/// What a killed import may have left of image artifact `image`: that container and, when
+/// nothing names it, the image it was made from. Nothing to do is the usual case (one lookup).
+void remove_import_leftovers(runtime::ContainerRuntime &docker, const std::string &image);
+
 /// Fails, naming the node and the path, when topology `text` (a restore's) has a container node
 /// that binds a host path missing here: a snapshot holds each node's own file system, not what it
 /// binds from the host, and Docker would make an empty folder in its place. A text that does not

@@ -173,6 +173,7 @@ Status remove_artifacts(apply::Backends &backends, const Context &context, const
   std::optional<Error> failed;
   for (const auto &artifact : artifacts) {
     if (artifact.type == "image") {
+      remove_import_leftovers(*backends.docker, artifact.ref);
       if (auto removed = backends.docker->remove_image(artifact.ref); !removed && !failed) {
         failed = removed.error();
       }

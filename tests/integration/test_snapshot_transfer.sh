@@ -7,7 +7,8 @@
 # snapshot that exists is refused with a pointer to --lab, and `ltb snapshot rm` of the imports
 # frees their images (checked with docker from outside). VM disk layers: qcow2 files made by hand
 # with qemu-img are imported under new names and pointed at each other and at the base image;
-# a base image missing here is refused.
+# a base image missing here is refused. SIGKILL during an import: the next command lists nothing
+# of it and leaves none of its images.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
 command -v python3 >/dev/null || fail "python3 is missing (it writes the tampered archive)"
@@ -128,6 +129,31 @@ for id in "${image_ids[@]}"; do
   ! docker image inspect "$id" >/dev/null 2>&1 || fail "the loaded image $id is still there after ltb snapshot rm"
 done
 [[ -z $(docker ps -aq --filter name=ltb-import-) ]] || fail "containers of the import's relabelling are left"
+
+log "SIGKILL during an import: the next command lists nothing of it and leaves nothing"
+killed=it-xferk
+on_cleanup "docker images -q --filter label=ltb.snapshot.lab=$killed | sort -u | xargs -r docker rmi -f"
+for attempt in 1 2 3; do
+  "$LTB" --state "$host2" snapshot import "$IT_TMP/s1.tar" --lab "$killed" >"$IT_TMP/killed.out" 2>&1 &
+  pid=$!
+  track_pid "$pid"
+  # Killed as soon as it has recorded the snapshot and begun to take the archive apart.
+  for ((i = 0; i < 200000; i++)); do
+    [[ -e $IT_TMP/host2/snapshots/$killed/s1 ]] && break
+  done
+  rc=0
+  kill_and_reap "$pid" || rc=$?
+  ((rc == 137)) && break
+  log "attempt $attempt: the import ended (status $rc) before it was killed; again"
+  expect_rc 0 ltb2 snapshot rm "$killed" s1
+done
+((rc == 137)) || fail "the import always ended before it could be killed: $(cat "$IT_TMP/killed.out")"
+expect_rc 0 ltb2 snapshot list --format json
+jq -e --arg lab "$killed" 'all(.snapshots[]; .lab != $lab)' "$IT_TMP/out" >/dev/null ||
+  fail "a killed import is listed: $(cat "$IT_TMP/out")"
+[[ $(snapshot_images "$killed") -eq 0 ]] || fail "a killed import left $(snapshot_images "$killed") images"
+[[ ! -e $IT_TMP/host2/snapshots/$killed/s1 ]] || fail "a killed import left its folder"
+[[ -z $(docker ps -aq --filter name=ltb-import-) ]] || fail "a killed import left its relabelling container"
 
 log "VM disk layers made by hand: renamed, chained, pointed at the base image"
 vm="$IT_TMP/vm"

@@ -584,3 +584,34 @@ TEST_CASE("snapshot import: VM disk layers pointed at each other and at the base
     CHECK((!fs::exists(layers / "vmcopy", ec) || fs::is_empty(layers / "vmcopy", ec)));
   }
 }
+
+TEST_CASE("snapshot import: what a killed import left goes with the next ltb command") {
+  Fixture f;
+  // A kill between the relabelling container's create and its commit: the snapshot recorded
+  // 'creating' with its image artifact, the image loaded (untagged) and the container made.
+  const auto saved = f.h.dir.file("h1.tar");
+  const auto image = service::snapshot_image("sn", "s1", "h1");
+  REQUIRE(f.h.fakes.docker.save_image(image, saved));
+  auto b = f.h.backends();
+  REQUIRE(service::remove_snapshot(f.session, b, "sn", "s1"));
+  REQUIRE(f.images() == 0);
+  auto loaded = f.h.fakes.docker.load_image(saved);
+  REQUIRE(loaded);
+  const auto ref = service::snapshot_image("other", "s1", "h1");
+  runtime::ContainerSpec spec;
+  spec.name = service::relabel_container(ref);
+  spec.image = loaded->front();
+  REQUIRE(f.h.fakes.docker.create_container(spec));
+  state::SnapshotRecord half;
+  half.lab = "other";
+  half.name = "s1";
+  REQUIRE(f.h.store->add_snapshot(half));
+  REQUIRE(f.h.store->add_snapshot_artifact({"other", "s1", "h1", "image", ref, 0}));
+  REQUIRE(f.images() == 1);
+
+  REQUIRE(service::recover_snapshots(f.session, b));
+  CHECK(f.h.store->snapshots()->empty());
+  CHECK(f.images() == 0);
+  std::lock_guard lock(f.h.fakes.world.mutex);
+  CHECK_FALSE(f.h.fakes.world.containers.count(spec.name));
+}

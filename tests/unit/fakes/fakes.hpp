@@ -645,7 +645,9 @@ private:
   runtime::ImageInfo image_info(const std::string &image) const {
     runtime::ImageInfo info;
     info.id = "sha256:" + image;
-    info.tags = {image};
+    if (image.rfind("sha256:", 0) != 0) { // an image loaded by id has no name
+      info.tags = {image};
+    }
     info.size_bytes = m_w.base_image_size;
     if (auto it = m_w.image_labels.find(image); it != m_w.image_labels.end()) {
       info.labels = it->second;
