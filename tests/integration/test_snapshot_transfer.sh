@@ -17,12 +17,14 @@ command -v qemu-img >/dev/null || fail "qemu-img is missing (scripts/setup.sh in
 lab=it-xfer
 other=it-xferb
 tampered=it-xferc
+beside=it-xferd
 host2="$IT_TMP/host2/state.db"
 ltb2() { "$LTB" --state "$host2" "$@"; }
 # Brought down through the second state file; ltb down finds a lab's containers by their labels
 # also where that file does not record them.
 track_lab_state "$host2" "$lab"
 track_lab_state "$host2" "$other"
+track_lab_state "$host2" "$beside"
 for l in "$lab" "$other" "$tampered"; do
   on_cleanup "docker images -q --filter label=ltb.snapshot.lab=$l | sort -u | xargs -r docker rmi -f"
 done
@@ -99,6 +101,10 @@ expect_rc 0 ltb2 --quiet down --lab "$lab"
 expect_rc 0 ltb2 snapshot restore "$other" s1
 LTB_STATE=$host2 assert_all_running "$other"
 [[ $(cexec "$other" a cat /root/marker) == kept-by-the-snapshot ]] || fail "the file is not back in lab $other"
+expect_rc 0 ltb2 snapshot restore "$lab" s1 --as "$beside"
+LTB_STATE=$host2 assert_all_running "$beside"
+[[ $(cexec "$beside" a cat /root/marker) == kept-by-the-snapshot ]] || fail "the file is not back in lab $beside (--as)"
+expect_rc 0 ltb2 --quiet down --lab "$beside"
 
 log "a tampered archive (a member ../x) is refused, nothing recorded"
 python3 - "$IT_TMP/s1.tar" "$IT_TMP/tampered.tar" <<'EOF'
