@@ -615,3 +615,21 @@ TEST_CASE("snapshot import: what a killed import left goes with the next ltb com
   std::lock_guard lock(f.h.fakes.world.mutex);
   CHECK_FALSE(f.h.fakes.world.containers.count(spec.name));
 }
+
+TEST_CASE("snapshot restore: a bind source missing on this host is named, not made empty") {
+  Fixture f;
+  fs::create_directories(f.h.dir.path / "shared");
+  state::SnapshotRecord snapshot;
+  snapshot.lab = "sn";
+  snapshot.name = "s1";
+  const std::string text = "name: sn\ntopology:\n  nodes:\n    a: {kind: linux, image: "
+                           "ltb/busybox:latest, binds: ['shared:/shared', 'gone/x:/x:ro']}\n";
+  auto checked = service::check_bind_sources(snapshot, text, f.h.dir.path.string());
+  REQUIRE_FALSE(checked);
+  CHECK(checked.error().message ==
+        fmt::format("cannot restore snapshot 's1' of lab 'sn': node 'a' binds {} from the host, "
+                    "which does not exist here",
+                    (f.h.dir.path / "gone/x").string()));
+  fs::create_directories(f.h.dir.path / "gone" / "x");
+  CHECK(service::check_bind_sources(snapshot, text, f.h.dir.path.string()));
+}
