@@ -665,23 +665,34 @@ Status apply_recorded_state(const Session &session, apply::Backends &backends,
                 "remove the snapshot (ltb snapshot rm)");
   }
   const json interfaces = state.value("interfaces", json::object());
+  std::vector<std::pair<std::string, json>> nodes;
   for (const auto &[node, ifaces] : interfaces.items()) {
-    LTB_TRY(info, backends.docker->inspect_container(plan::container_name(lab, node)));
-    if (info.pid == 0) {
-      continue;
-    }
-    LTB_TRY(ns, backends.host->netns_of_pid(info.pid));
-    for (const auto &iface : ifaces) {
-      net::LinkSnapshot snapshot_of;
-      net::read_link_snapshot(iface, snapshot_of);
-      if (!in_place) {
-        snapshot_of.mac.clear(); // a lab beside the original gets MACs of its own
-      }
-      LTB_TRY(exists, backends.netlink->link_exists(snapshot_of.name, ns.fd()));
-      if (exists) {
-        LTB_CHECK(backends.netlink->restore_link(snapshot_of, ns.fd()));
-      }
-    }
+    nodes.emplace_back(node, ifaces);
+  }
+  // Node by node in parallel: each is a round trip to Docker and a few to the kernel.
+  auto restored =
+      in_parallel(nodes.size(), static_cast<int>(nodes.size()), [&](std::size_t i) -> Status {
+        const auto &[node, ifaces] = nodes[i];
+        LTB_TRY(info, backends.docker->inspect_container(plan::container_name(lab, node)));
+        if (info.pid == 0) {
+          return Status{};
+        }
+        LTB_TRY(ns, backends.host->netns_of_pid(info.pid));
+        for (const auto &iface : ifaces) {
+          net::LinkSnapshot snapshot_of;
+          net::read_link_snapshot(iface, snapshot_of);
+          if (!in_place) {
+            snapshot_of.mac.clear(); // a lab beside the original gets MACs of its own
+          }
+          LTB_TRY(exists, backends.netlink->link_exists(snapshot_of.name, ns.fd()));
+          if (exists) {
+            LTB_CHECK(backends.netlink->restore_link(snapshot_of, ns.fd()));
+          }
+        }
+        return Status{};
+      });
+  if (auto error = first_error(restored)) {
+    return fail(*error);
   }
   for (const auto &link : state.value("links", json::array())) {
     for (const auto &[end, node_key, iface_key] : {std::tuple{"override_a", "a_node", "a_iface"},
