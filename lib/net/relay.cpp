@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -330,18 +331,34 @@ Status relay_stop(const std::string &dir) {
 
 namespace {
 
+/// relay.conf is read, changed and written whole: the actions of one run that wire links at once
+/// change it one at a time (other processes wait for the lab's lock).
 class RealRelay final : public Relay {
 public:
-  RelayState state(const std::string &dir) override { return relay_state(dir); }
+  RelayState state(const std::string &dir) override {
+    std::lock_guard lock(m_mutex);
+    return relay_state(dir);
+  }
   Status set(const std::string &dir, const RelayLink &link, Direction direction,
              const Impairment &impairment) override {
+    std::lock_guard lock(m_mutex);
     return relay_set(dir, link, direction, impairment);
   }
   Status forget(const std::string &dir, const std::string &key) override {
+    std::lock_guard lock(m_mutex);
     return relay_forget(dir, key);
   }
-  Status resume(const std::string &dir) override { return relay_resume(dir); }
-  Status stop(const std::string &dir) override { return relay_stop(dir); }
+  Status resume(const std::string &dir) override {
+    std::lock_guard lock(m_mutex);
+    return relay_resume(dir);
+  }
+  Status stop(const std::string &dir) override {
+    std::lock_guard lock(m_mutex);
+    return relay_stop(dir);
+  }
+
+private:
+  std::mutex m_mutex;
 };
 
 } // namespace

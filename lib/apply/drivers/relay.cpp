@@ -47,27 +47,32 @@ Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endp
 }
 
 Status record_relay(Run &run) {
-  auto relay = run.b.relay->state(run.options.lab_dir);
-  LTB_TRY(objects, run.b.store->objects(run.plan.lab));
-  bool recorded = false;
-  for (const auto &object : objects) {
-    if (object.type != state::ObjectType::relay) {
-      continue;
+  // One transaction, with the relay's state read inside it: actions wiring links at once each
+  // record what they see, and the last one sees what all of them made (one action could
+  // otherwise delete the record, finding no link left, while another updates it).
+  return run.b.store->transaction([&]() -> Status {
+    auto relay = run.b.relay->state(run.options.lab_dir);
+    LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+    bool recorded = false;
+    for (const auto &object : objects) {
+      if (object.type != state::ObjectType::relay) {
+        continue;
+      }
+      recorded = true;
+      if (relay.config.empty()) {
+        LTB_CHECK(run.b.store->delete_object(object.id));
+      } else {
+        LTB_CHECK(run.b.store->update_object(object.id, std::to_string(relay.pid),
+                                             state::RecordStatus::created));
+      }
     }
-    recorded = true;
-    if (relay.config.empty()) {
-      LTB_CHECK(run.b.store->delete_object(object.id));
-    } else {
-      LTB_CHECK(run.b.store->update_object(object.id, std::to_string(relay.pid),
-                                           state::RecordStatus::created));
+    if (!recorded && !relay.config.empty()) {
+      LTB_TRY(id, run.record_object(state::ObjectType::relay, "relay", ""));
+      LTB_CHECK(
+          run.b.store->update_object(id, std::to_string(relay.pid), state::RecordStatus::created));
     }
-  }
-  if (!recorded && !relay.config.empty()) {
-    LTB_TRY(id, run.record_object(state::ObjectType::relay, "relay", ""));
-    LTB_CHECK(
-        run.b.store->update_object(id, std::to_string(relay.pid), state::RecordStatus::created));
-  }
-  return {};
+    return {};
+  });
 }
 
 } // namespace ltb::apply
