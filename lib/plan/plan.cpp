@@ -250,8 +250,10 @@ private:
   std::vector<std::size_t> m_removals; // of containers and VMs
   std::map<std::string, std::size_t> m_bridge_removals;
   std::map<std::string, std::size_t> m_unwired_bridges; // bridge node -> its unwiring
-  std::vector<Pending> m_workloads;                     // containers and VMs to (re)create
-  std::set<std::string> m_fresh;                        // nodes created by this plan
+  // node:iface -> the unwirings of links removed from the file that used that interface
+  std::map<std::string, std::vector<std::size_t>> m_unwiring_at;
+  std::vector<Pending> m_workloads; // containers and VMs to (re)create
+  std::set<std::string> m_fresh;    // nodes created by this plan
   std::map<std::string, std::size_t> m_bridge_creations;
   std::map<std::string, std::size_t> m_node_creations;
   std::optional<std::size_t> m_network_creation;
@@ -333,12 +335,14 @@ private:
       if (!bridge.empty()) {
         segment_unwiring[bridge].push_back(record.key);
       } else {
-        m_builder.add({ActionKind::unwire_links,
-                       "",
-                       {record.key},
-                       record.name,
-                       Reason::removed_from_file,
-                       {}});
+        auto index = m_builder.add({ActionKind::unwire_links,
+                                    "",
+                                    {record.key},
+                                    record.name,
+                                    Reason::removed_from_file,
+                                    {}});
+        m_unwiring_at[record.a_node + ":" + record.a_iface].push_back(index);
+        m_unwiring_at[record.b_node + ":" + record.b_iface].push_back(index);
       }
     }
     for (const auto &[bridge, keys] : segment_unwiring) {
@@ -348,6 +352,11 @@ private:
                                                  bridge_name(m_desired.name, bridge),
                                                  Reason::removed_from_file,
                                                  {}});
+      for (const auto &key : keys) {
+        const auto &unwired = m_plan.links[key];
+        m_unwiring_at[unwired.a.node + ":" + unwired.a.iface].push_back(m_unwired_bridges[bridge]);
+        m_unwiring_at[unwired.b.node + ":" + unwired.b.iface].push_back(m_unwired_bridges[bridge]);
+      }
     }
   }
 
@@ -634,7 +643,7 @@ private:
       m_segment_wiring[planned.bridge_node].push_back(planned.key);
       return {};
     }
-    std::vector<std::size_t> deps;
+    auto deps = wiring_deps(planned);
     for (const auto *end : {&link.a, &link.b}) {
       if (auto it = m_node_creations.find(end->node); it != m_node_creations.end()) {
         deps.push_back(it->second);
@@ -649,6 +658,19 @@ private:
     m_node_wiring[link.a.node].push_back(index);
     m_node_wiring[link.b.node].push_back(index);
     return {};
+  }
+
+  /// What a link's wiring waits for besides its ends' creation: every removal of a container or
+  /// VM (it takes its links' ends in the nodes that stay with it: an interface the new link may
+  /// reuse), and the unwiring of a link removed from the file that used one of its interfaces.
+  std::vector<std::size_t> wiring_deps(const PlannedLink &link) const {
+    auto deps = m_removals;
+    for (const auto *end : {&link.a, &link.b}) {
+      if (auto it = m_unwiring_at.find(end->node + ":" + end->iface); it != m_unwiring_at.end()) {
+        append(deps, it->second);
+      }
+    }
+    return deps;
   }
 
   /// The file's values or the run-time changes kept differ from the record's (nothing to apply,
@@ -691,27 +713,32 @@ private:
     return wire;
   }
 
-  /// Every link of one bridge is wired by one action, after the bridge and its container ends.
+  /// A bridge's links are wired by one action per node on it (one ovs-vsctl call for that node's
+  /// ports), after the bridge and that node: a node's port does not wait for the slowest node of
+  /// the segment to start, nor its exec commands for the other nodes' ports.
   void wire_segments() {
     for (const auto &[bridge, keys] : m_segment_wiring) {
-      std::vector<std::size_t> deps;
-      if (auto it = m_bridge_creations.find(bridge); it != m_bridge_creations.end()) {
-        deps.push_back(it->second);
-      }
-      bool rewire = false;
+      std::map<std::string, std::vector<std::string>> by_node;
       for (const auto &key : keys) {
-        const auto &planned = m_plan.links[key];
-        if (auto it = m_node_creations.find(planned.container_end());
-            it != m_node_creations.end()) {
-          append(deps, {it->second});
+        by_node[m_plan.links[key].container_end()].push_back(key);
+      }
+      for (const auto &[node, node_keys] : by_node) {
+        std::vector<std::size_t> deps;
+        for (const auto &key : node_keys) {
+          append(deps, wiring_deps(m_plan.links[key]));
         }
-        rewire = rewire || m_link_records.count(key);
-      }
-      auto index =
-          m_builder.add({ActionKind::wire_links, bridge, keys, bridge_name(m_desired.name, bridge),
-                         rewire ? Reason::rewire : Reason::new_object, deps});
-      for (const auto &key : keys) {
-        m_node_wiring[m_plan.links[key].container_end()].push_back(index);
+        if (auto it = m_bridge_creations.find(bridge); it != m_bridge_creations.end()) {
+          deps.push_back(it->second);
+        }
+        if (auto it = m_node_creations.find(node); it != m_node_creations.end()) {
+          deps.push_back(it->second);
+        }
+        const bool rewire = std::any_of(node_keys.begin(), node_keys.end(),
+                                        [&](const auto &key) { return m_link_records.count(key); });
+        auto index = m_builder.add({ActionKind::wire_links, bridge, node_keys,
+                                    bridge_name(m_desired.name, bridge),
+                                    rewire ? Reason::rewire : Reason::new_object, deps});
+        m_node_wiring[node].push_back(index);
       }
     }
   }

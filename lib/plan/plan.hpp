@@ -61,8 +61,8 @@ enum class ActionKind {
   remove_bridge,
   create_node,
   remove_node,
-  wire_links,   // one p2p link, or every link of one bridge (one ovs-vsctl call)
-  unwire_links, // likewise
+  wire_links,   // one p2p link, or one node's links to one bridge (one ovs-vsctl call)
+  unwire_links, // one p2p link, or every link of one bridge
   run_exec,     // a node's exec commands, after its links are wired
   remove_host_link,
   create_vm, // a libvirt domain, with taps for its point-to-point links made first

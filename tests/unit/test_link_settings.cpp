@@ -555,7 +555,8 @@ TEST_CASE("link settings: a switch between the kernel and the relay rewires the 
   h.relay_mode = true;
   auto plan = h.plan_up(t);
   REQUIRE(plan);
-  CHECK_MESSAGE(plan->actions.size() == 2, fakes::describe_plan(*plan)); // the two wirings
+  // The wirings: c3's p2p link, and c1's and c2's ports on sw.
+  CHECK_MESSAGE(plan->actions.size() == 3, fakes::describe_plan(*plan));
   auto report = h.up(t);
   REQUIRE(report);
   REQUIRE_MESSAGE(report->ok(), fakes::errors_of(*report));

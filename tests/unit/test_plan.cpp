@@ -156,8 +156,8 @@ TEST_CASE("a new lab creates the network, every node, bridge and link, in depend
   CHECK(count(*p, ActionKind::create_network) == 1);
   CHECK(count(*p, ActionKind::create_node) == 3);
   CHECK(count(*p, ActionKind::create_bridge) == 1);
-  // one p2p link, and one batched wiring of both segment links
-  CHECK(count(*p, ActionKind::wire_links) == 2);
+  // one p2p link, and one wiring per node on the segment (r1's port, h1's port)
+  CHECK(count(*p, ActionKind::wire_links) == 3);
   CHECK(p->addresses.at("r1") == "172.31.5.2");
   CHECK(p->addresses.at("r2") == "172.31.5.3");
   CHECK(p->addresses.at("h1") == "172.31.5.4");
@@ -171,12 +171,20 @@ TEST_CASE("a new lab creates the network, every node, bridge and link, in depend
   const auto *r1 = find(*p, ActionKind::create_node, "r1");
   REQUIRE(r1);
   CHECK(p->actions[r1->deps.at(0)].kind == ActionKind::create_network);
+  // A port waits for the bridge and its own node only, not for the segment's other nodes.
+  std::set<std::string> ports_of;
   for (const auto &a : p->actions) {
     if (a.kind == ActionKind::wire_links && a.node == "sw1") {
-      CHECK(a.links.size() == 2);
-      CHECK(a.deps.size() == 3); // the bridge, h1 and r1
+      REQUIRE(a.links.size() == 1);
+      const auto &member = p->links.at(a.links[0]).container_end();
+      ports_of.insert(member);
+      REQUIRE(a.deps.size() == 2);
+      CHECK(p->actions[a.deps[0]].kind == ActionKind::create_bridge);
+      CHECK(p->actions[a.deps[1]].kind == ActionKind::create_node);
+      CHECK(p->actions[a.deps[1]].node == member);
     }
   }
+  CHECK(ports_of == std::set<std::string>{"h1", "r1"});
 }
 
 TEST_CASE("an unchanged lab plans nothing") {
@@ -288,7 +296,7 @@ TEST_CASE("drift: a missing bridge is recreated and all its ports rewired") {
   REQUIRE(p);
   CHECK(count(*p, ActionKind::create_bridge) == 1);
   CHECK(count(*p, ActionKind::create_node) == 0);
-  REQUIRE(count(*p, ActionKind::wire_links) == 1);
+  REQUIRE(count(*p, ActionKind::wire_links) == 2); // r1's port and h1's
 }
 
 TEST_CASE("an interrupted run: unfinished records are redone, finished ones kept") {
@@ -312,6 +320,59 @@ TEST_CASE("a container left without a record is replaced") {
   REQUIRE(p);
   CHECK(find(*p, ActionKind::remove_node, "r1"));
   CHECK(find(*p, ActionKind::create_node, "r1")->why == plan::Reason::not_in_state);
+}
+
+TEST_CASE("a link on an interface that another link frees waits for the unwiring and removals") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  auto waits_for = [](const plan::Plan &p, const plan::Action *a, ActionKind kind) {
+    REQUIRE(a);
+    return std::any_of(a->deps.begin(), a->deps.end(),
+                       [&](std::size_t d) { return p.actions[d].kind == kind; });
+  };
+  auto wiring = [](const plan::Plan &p, const std::string &name) -> const plan::Action * {
+    for (const auto &a : p.actions) {
+      if (a.kind == ActionKind::wire_links && a.name == name) {
+        return &a;
+      }
+    }
+    return nullptr;
+  };
+
+  SUBCASE("r1:eth1 moves from r2 to h1") {
+    t.links[0] = link("r1", "eth1", "h1", "eth2");
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    CHECK(count(*p, ActionKind::unwire_links) == 1);
+    CHECK(waits_for(*p, wiring(*p, "r1-h1"), ActionKind::unwire_links));
+  }
+
+  SUBCASE("r2 leaves the file; its interface's peer r1:eth1 goes to h1, a kept node") {
+    t.nodes.erase(t.nodes.begin() + 1);
+    t.links[0] = link("r1", "eth1", "h1", "eth2");
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    REQUIRE(find(*p, ActionKind::remove_node, "r2"));
+    CHECK(waits_for(*p, wiring(*p, "r1-h1"), ActionKind::remove_node));
+  }
+
+  SUBCASE("a kept node's port on a segment waits for the removals too") {
+    t.nodes.erase(t.nodes.begin() + 1); // r2
+    t.links[0] = link("r2x", "eth1", "r1", "eth9");
+    t.nodes.push_back(container("r2x"));
+    t.links.push_back(link("h1", "eth2", "sw1", "p9"));
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    const plan::Action *port = nullptr;
+    for (const auto &a : p->actions) {
+      if (a.kind == ActionKind::wire_links && a.node == "sw1") {
+        port = &a;
+      }
+    }
+    CHECK(waits_for(*p, port, ActionKind::remove_node));
+  }
 }
 
 TEST_CASE("management subnet: allocated around used ones, then kept") {
@@ -539,13 +600,18 @@ TEST_CASE("VMs: created after the network; links wired after, segment links too"
   CHECK_FALSE(after_bridge); // its segment NIC is a tap of ltb's, joined to the port later
   CHECK(after_network);
   CHECK(p->addresses.count("v1") == 1);
+  int vm_wirings = 0;
   for (const auto &a : p->actions) {
-    if (a.kind == ActionKind::wire_links && (a.node == "sw1" || a.name == "v1-r1")) {
+    const bool vm_port = a.kind == ActionKind::wire_links && a.node == "sw1" &&
+                         p->links.at(a.links.front()).container_end() == "v1";
+    if (vm_port || (a.kind == ActionKind::wire_links && a.name == "v1-r1")) {
+      ++vm_wirings;
       CHECK(std::find_if(a.deps.begin(), a.deps.end(), [&](std::size_t d) {
               return p->actions[d].kind == ActionKind::create_vm;
             }) != a.deps.end());
     }
   }
+  CHECK(vm_wirings == 2);
 }
 
 TEST_CASE("VMs: unchanged plans nothing; destroyed by hand is recreated and its links rewired") {
@@ -829,8 +895,8 @@ TEST_CASE("killed down: a lab recorded as removing plans as absent and is made a
                       static_cast<std::size_t>(remove - p->actions.data())) != create->deps.end());
     }
   }
-  // Every link is wired again, to the new nodes.
-  CHECK(count(*p, ActionKind::wire_links) == 2);
+  // Every link is wired again, to the new nodes (the p2p link, and a port per segment node).
+  CHECK(count(*p, ActionKind::wire_links) == 3);
   // Once applied, the next plan is empty.
   auto again = checked_up(t, converged(t, *p).recorded, converged(t, *p).observed, {});
   REQUIRE(again);

@@ -202,8 +202,10 @@ TEST_CASE("VM on a segment: a switch between the kernel and the relay rewires it
   h.relay_mode = true;
   auto plan = h.plan_up(t);
   REQUIRE(plan);
-  REQUIRE_MESSAGE(plan->actions.size() == 1, fakes::describe_plan(*plan)); // the segment wiring
+  // The segment's wirings: one per node on it (the VM's port and c1's).
+  REQUIRE_MESSAGE(plan->actions.size() == 2, fakes::describe_plan(*plan));
   CHECK(plan->actions[0].kind == plan::ActionKind::wire_links);
+  CHECK(plan->actions[1].kind == plan::ActionKind::wire_links);
   up_ok(h, t);
   CHECK(uuid_of(h) == uuid); // the VM is not made again, its tap stays
   check_wired(h, true);
