@@ -247,7 +247,8 @@ private:
   bool m_lab_removing = false;
   std::map<std::string, const state::NodeRecord *> m_records;
   std::map<std::string, const state::LinkRecord *> m_link_records;
-  std::vector<std::size_t> m_removals; // of containers and VMs
+  std::vector<std::size_t> m_removals;               // of containers and VMs
+  std::map<std::size_t, std::string> m_removed_node; // removal -> its node
   std::map<std::string, std::size_t> m_bridge_removals;
   std::map<std::string, std::size_t> m_unwired_bridges; // bridge node -> its unwiring
   // node:iface -> the unwirings of links removed from the file that used that interface
@@ -381,6 +382,9 @@ private:
                                      {}}));
     }
     append(m_removals, added);
+    for (auto index : added) {
+      m_removed_node[index] = name;
+    }
     if (keep != Runtime::ovs_bridge &&
         (m_observed.bridges.count(name) || recorded_as(is_bridge_kind))) {
       // Not among the removals: a bridge goes after its ports are unwired, and nothing waits for
@@ -559,7 +563,17 @@ private:
     for (auto &pending : m_workloads) {
       const auto &name = pending.node->name;
       auto deps = pending.deps;
-      append(deps, m_removals); // a removed node's address may be reused
+      // After the removal of whatever may hold the address it gets (another node's, unless that
+      // one's recorded address is another), not after every removal: each node is made again as
+      // soon as what it replaces is gone.
+      const auto &address = m_plan.addresses[name];
+      for (auto removal : m_removals) {
+        const auto *removed = record_of(m_removed_node[removal]);
+        if (!removed || removed->mgmt_ipv4.empty() || address.empty() ||
+            removed->mgmt_ipv4 == address) {
+          append(deps, {removal});
+        }
+      }
       if (m_network_creation) {
         deps.push_back(*m_network_creation);
       }

@@ -322,6 +322,59 @@ TEST_CASE("a container left without a record is replaced") {
   CHECK(find(*p, ActionKind::create_node, "r1")->why == plan::Reason::not_in_state);
 }
 
+TEST_CASE("a recreated node waits for the removals that free its name or address, not for all") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  auto index_of = [](const plan::Plan &p, const plan::Action *a) {
+    REQUIRE(a);
+    return static_cast<std::size_t>(a - p.actions.data());
+  };
+  auto waits = [](const plan::Action *a, std::size_t dep) {
+    REQUIRE(a);
+    return std::find(a->deps.begin(), a->deps.end(), dep) != a->deps.end();
+  };
+
+  SUBCASE("two nodes recreated: each after its own removal only") {
+    t.nodes[0].image = "ltb/frr:latest"; // r1
+    t.nodes[2].image = "ltb/frr:latest"; // h1
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    const auto *create_r1 = find(*p, ActionKind::create_node, "r1");
+    const auto *create_h1 = find(*p, ActionKind::create_node, "h1");
+    const auto remove_r1 = index_of(*p, find(*p, ActionKind::remove_node, "r1"));
+    const auto remove_h1 = index_of(*p, find(*p, ActionKind::remove_node, "h1"));
+    CHECK(waits(create_r1, remove_r1));
+    CHECK_FALSE(waits(create_r1, remove_h1));
+    CHECK(waits(create_h1, remove_h1));
+    CHECK_FALSE(waits(create_h1, remove_r1));
+  }
+
+  SUBCASE("a node that takes a departed node's address waits for that node's removal") {
+    const auto h1_address = first->addresses.at("h1");
+    t.nodes.erase(t.nodes.begin() + 2); // h1, with its link
+    t.links.erase(t.links.begin() + 1);
+    t.nodes[1].mgmt_ipv4 = h1_address;   // r2
+    t.nodes[0].image = "ltb/frr:latest"; // r1, recreated for another reason
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    CHECK(p->addresses.at("r2") == h1_address);
+    const auto remove_h1 = index_of(*p, find(*p, ActionKind::remove_node, "h1"));
+    CHECK(waits(find(*p, ActionKind::create_node, "r2"), remove_h1));
+    CHECK_FALSE(waits(find(*p, ActionKind::create_node, "r1"), remove_h1));
+  }
+
+  SUBCASE("a container without a record holds an address nobody knows: every node waits") {
+    w.observed.containers["x9"] = {"orphan", "ltb-t-x9", "running", "x"};
+    t.nodes[0].image = "ltb/frr:latest"; // r1
+    auto p = checked_up(t, w.recorded, w.observed, {});
+    REQUIRE(p);
+    const auto remove_x9 = index_of(*p, find(*p, ActionKind::remove_node, "x9"));
+    CHECK(waits(find(*p, ActionKind::create_node, "r1"), remove_x9));
+  }
+}
+
 TEST_CASE("a link on an interface that another link frees waits for the unwiring and removals") {
   auto t = lab();
   auto first = checked_up(t, {}, {}, {});
