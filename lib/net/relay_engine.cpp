@@ -76,6 +76,25 @@ void ImpairedPath::push(Frame frame, std::int64_t now) {
   }
 }
 
+bool ImpairedPath::pass(std::size_t size, std::int64_t now) {
+  const auto &impairment = m_impairment;
+  if (!idle() || impairment.rate_bps == 0 || impairment.delay_us != 0 ||
+      impairment.jitter_us != 0 || impairment.loss_pct > 0 || impairment.corrupt_pct > 0 ||
+      impairment.duplicate_pct > 0 || impairment.reorder_pct > 0) {
+    return false;
+  }
+  // What enqueue() and queue_due() decide for a frame alone in the queue at `now`.
+  refill(now);
+  if (size > limit_bytes(impairment.rate_bps) ||
+      m_tokens < std::min(tokens_of(size), tokens_of(burst_bytes(impairment.rate_bps)))) {
+    return false;
+  }
+  m_tokens -= tokens_of(size);
+  ++m_stats.received;
+  ++m_stats.sent;
+  return true;
+}
+
 void ImpairedPath::delay(Frame frame, std::int64_t now, bool reordered) {
   std::int64_t when = now;
   if (reordered) {

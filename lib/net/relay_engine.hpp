@@ -61,6 +61,12 @@ public:
   /// A frame arrived at `now`.
   void push(Frame frame, std::int64_t now);
 
+  /// A frame of `size` bytes (without the header carried along) arriving at `now` that leaves at
+  /// once, as push() then pop_due(now) would send it, without being held: true when nothing is
+  /// held, only a rate applies and the bucket has the frame's tokens. It is then counted and its
+  /// tokens taken, and the caller sends it as it is; false changes nothing (push it).
+  bool pass(std::size_t size, std::int64_t now);
+
   /// When the next frame is due (it may be in the past); nullopt when nothing is held.
   std::optional<std::int64_t> next_due() const;
 

@@ -652,7 +652,14 @@ private:
         if (!view) {
           continue;
         }
-        if (path.idle() && path.impairment().empty()) {
+        bool now_goes = path.idle() && path.impairment().empty();
+        if (!now_goes && path.impairment().rate_bps != 0) {
+          if (now == 0) {
+            now = now_ns();
+          }
+          now_goes = path.pass(view->size - k_vnet, now); // a rate with tokens for it
+        }
+        if (now_goes) {
           queue_frame(out, view->data, view->size);
           if (view->scratch) {
             flush(out); // before the next big frame takes the scratch buffer

@@ -341,3 +341,59 @@ TEST_CASE("the relay engine: the generator is the same for a seed and differs be
   }
   CHECK(differs);
 }
+
+TEST_CASE("the relay engine: a frame passed at once leaves as pushing it would, tokens and all") {
+  // The same arrivals through two paths at 2 Mbit/s (a 1000-byte frame is 4 ms of line): one
+  // passes each frame it can and pushes the rest, the other pushes all; they send the same frames
+  // at the same times and count the same.
+  ImpairedPath passing({.rate_bps = 2'000'000});
+  ImpairedPath pushing({.rate_bps = 2'000'000});
+  std::vector<std::pair<std::int64_t, std::uint32_t>> sent_passing;
+  std::vector<std::pair<std::int64_t, std::uint32_t>> sent_pushing;
+  std::uint32_t passed = 0;
+  auto send_due = [](ImpairedPath &path, std::int64_t now, auto &sent) {
+    std::vector<Frame> frames;
+    path.pop_due(now, frames);
+    for (const auto &frame : frames) {
+      sent.emplace_back(now, number(frame));
+    }
+  };
+  std::int64_t now = 0;
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    // Bursts of 5 every 30 ms (3 fit the bucket, 2 wait), and one of 30 that overflows.
+    now += (i % 5 == 0 && (i < 100 || i >= 130)) ? 30 * k_ms : 0;
+    send_due(passing, now, sent_passing);
+    send_due(pushing, now, sent_pushing);
+    if (passing.pass(1000, now)) {
+      sent_passing.emplace_back(now, i);
+      ++passed;
+    } else {
+      passing.push(numbered(i, 1000), now);
+    }
+    send_due(passing, now, sent_passing);
+    pushing.push(numbered(i, 1000), now);
+    send_due(pushing, now, sent_pushing);
+  }
+  for (auto *path : {&passing, &pushing}) {
+    auto &sent = path == &passing ? sent_passing : sent_pushing;
+    for (auto &out : drain(*path)) {
+      sent.emplace_back(std::max(out.at, now), number(out.frame));
+    }
+  }
+  CHECK(passed > 20); // some went at once, some waited
+  CHECK(passing.stats().sent > passed);
+  CHECK(passing.stats().overflowed > 0);
+  CHECK(sent_passing == sent_pushing);
+  CHECK(passing.stats().received == pushing.stats().received);
+  CHECK(passing.stats().sent == pushing.stats().sent);
+  CHECK(passing.stats().overflowed == pushing.stats().overflowed);
+
+  // Anything but a rate, or a frame held already, is never passed.
+  ImpairedPath delayed({.delay_us = 1, .rate_bps = 1'000'000});
+  CHECK_FALSE(delayed.pass(100, 0));
+  ImpairedPath lossy({.loss_pct = 1, .rate_bps = 1'000'000});
+  CHECK_FALSE(lossy.pass(100, 0));
+  ImpairedPath unlimited;
+  CHECK_FALSE(unlimited.pass(100, 0));
+  CHECK(delayed.stats().received == 0);
+}
