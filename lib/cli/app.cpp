@@ -64,8 +64,24 @@ int main(int argc, char **argv) {
       globals.stderr_tty && !(no_color && *no_color) && !(term && std::string(term) == "dumb");
   Registry registry;
   auto app = build_app(globals, registry);
+  // CLI11 reads a word in brackets ('[ -f x ]') as a list and drops its brackets: after `--`,
+  // such words are marked so that they reach the command whole (command_words() unmarks them).
+  std::vector<std::string> words(argv, argv + argc);
+  bool dashes = false;
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    if (!dashes && words[i] == "--") {
+      dashes = true;
+    } else if (dashes && words[i].size() >= 2 && words[i].front() == '[' &&
+               words[i].back() == ']') {
+      words[i].insert(0, 1, k_word_mark);
+    }
+  }
+  std::vector<char *> marked;
+  for (auto &word : words) {
+    marked.push_back(word.data());
+  }
   try {
-    app->parse(argc, argv);
+    app->parse(argc, marked.data());
   } catch (const CLI::CallForHelp &e) {
     return app->exit(e);
   } catch (const CLI::CallForAllHelp &e) {

@@ -189,8 +189,8 @@ int run_multi(const Globals &globals, state::Store &store, const state::LabRecor
 
 int run_exec(const Globals &globals, const ExecOptions &options) {
   const bool multi = options.all || !options.labels.empty();
-  std::string node = options.node;
-  std::vector<std::string> argv = options.command;
+  std::string node = command_word(options.node);
+  std::vector<std::string> argv = command_words(options.command);
   if (multi && !node.empty()) {
     argv.insert(argv.begin(), node);
     node.clear();

@@ -55,10 +55,11 @@ int run_ssh(const Globals &globals, const SshOptions &options) {
   // One argument is a command line for the remote shell (`-- 'ls | wc -l'`); several are words,
   // quoted so that the remote shell sees exactly them (`-- vtysh -c 'show ip route'`).
   std::string command;
-  if (options.command.size() == 1) {
-    command = options.command.front();
-  } else if (!options.command.empty()) {
-    command = util::shell_join(options.command);
+  const auto words = command_words(options.command);
+  if (words.size() == 1) {
+    command = words.front();
+  } else if (!words.empty()) {
+    command = util::shell_join(words);
   }
   const bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) != -1;
   access::SessionIo io;

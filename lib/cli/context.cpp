@@ -80,6 +80,20 @@ std::string lab_dir(const Globals &globals, const std::string &lab) {
   return service_context(globals).lab_dir(lab);
 }
 
+std::string command_word(std::string word) {
+  if (!word.empty() && word.front() == k_word_mark) {
+    word.erase(0, 1);
+  }
+  return word;
+}
+
+std::vector<std::string> command_words(std::vector<std::string> words) {
+  for (auto &word : words) {
+    word = command_word(std::move(word));
+  }
+  return words;
+}
+
 std::string current_user() {
   if (const char *sudo = std::getenv("SUDO_USER"); sudo && *sudo) {
     return sudo;

@@ -34,6 +34,13 @@ struct Command {
 
 using Registry = std::vector<Command>;
 
+/// Marks a word after `--` that CLI11 would otherwise read as a list (see main()).
+inline constexpr char k_word_mark = '\x1f';
+
+/// The words of a command given after `--`, as they were typed (the marks main() set removed).
+std::vector<std::string> command_words(std::vector<std::string> words);
+std::string command_word(std::string word);
+
 /// Prints `ltb: error: MESSAGE` and a help line to stderr; returns the error's exit code.
 int report(const Globals &globals, const Error &error);
 void print_notice(const Globals &globals, const std::string &line);

@@ -33,6 +33,10 @@ expect_rc 0 ltb exec vm1 --lab "$lab" -- hostname
 # Words with spaces and quotes reach the VM as they were given (ssh runs one shell line).
 expect_rc 0 ltb exec vm1 -- printf '%s|' "a b" "it's" '$HOME' ''
 [[ $(cat "$IT_TMP/out") == "a b|it's|\$HOME||" ]] || fail "arguments arrived changed: '$(cat "$IT_TMP/out")'"
+# A word in brackets stays one word with its brackets (not a list): test's [ ... ] works.
+expect_rc 0 ltb exec vm1 -- printf '%s|' '[ -d / ]' '[a,b]'
+[[ $(cat "$IT_TMP/out") == "[ -d / ]|[a,b]|" ]] || fail "bracketed words arrived changed: '$(cat "$IT_TMP/out")'"
+expect_rc 0 ltb exec vm1 -- sh -c '[ -d / ]'
 
 log "stdin"
 out=$(echo hi | ltb exec vm1 -- cat) || fail "echo hi | ltb exec vm1 -- cat failed"
