@@ -26,7 +26,7 @@ readonly k_packages=(
   libcli11-dev libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev libfmt-dev libssh-dev doctest-dev
   libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
   libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
-  libarchive-dev
+  libarchive-dev libxml2-dev
   docker.io openvswitch-switch mmdebstrap busybox-static
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose zsh fish

@@ -36,6 +36,13 @@ struct Backends {
   net::Tc *tc = &net::host_tc(); // netem/tbf impairments and link ends' up/down state
 };
 
+/// A VM node that a snapshot restore makes again as the snapshot holds it (service/snapshots).
+struct VmRestore {
+  std::string layer;       // its disk builds on this frozen layer, not on its image; "" = image
+  std::string memory_file; // it resumes from this memory state instead of booting; "" = boots
+  std::string saved_disk;  // the disk file the memory state names (replaced by the new disk)
+};
+
 struct ApplyOptions {
   int workers = 8;
   const std::atomic<bool> *interrupted = nullptr;
@@ -50,6 +57,8 @@ struct ApplyOptions {
   /// Called as each action of the plan ends (done, failed or skipped), from a worker thread, one
   /// call at a time: the service records ltb's events from it (node created, removed, ...).
   std::function<void(const plan::Action &, const TaskResult &)> on_action;
+  /// By node: VMs that are made from a snapshot (a restore).
+  std::map<std::string, VmRestore> vm_restores;
 };
 
 } // namespace ltb::apply

@@ -5,6 +5,7 @@
 #include "capture/records.hpp"
 #include "service/events.hpp"
 #include "service/reservations.hpp"
+#include "service/snapshots.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
@@ -238,6 +239,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   apply_options.owner = owner;
   apply_options.lab_dir = context.lab_dir(desired.name);
   apply_options.on_action = record_actions(session, *connection.store, plan);
+  apply_options.vm_restores = options.vm_restores;
   if (!desired.links.empty()) {
     apply_options.relay_mode = relay_mode;
     const bool impaired = std::any_of(desired.links.begin(), desired.links.end(), [](auto &link) {
@@ -374,6 +376,18 @@ Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
   outcome.skipped = result.skipped;
   outcome.interrupted = result.interrupted;
   outcome.errors = failed_errors(result);
+  if (outcome.failed == 0 && !outcome.interrupted) {
+    // A restore of a snapshot into this lab that a killed ltb left is not finished any more.
+    if (auto forgotten = forget_restore(*connection.store, lab); !forgotten) {
+      session.events.notice("notice: " + forgotten.error().message);
+    }
+  }
+  if (vms && outcome.failed == 0 && !outcome.interrupted) {
+    // The VMs' disks are gone: so are the snapshot layers they alone built on.
+    if (auto collected = collect_disk_layers(context, backends); !collected) {
+      session.events.notice("notice: " + collected.error().message);
+    }
+  }
   return outcome;
 }
 

@@ -23,6 +23,8 @@ struct DeployRequest {
   /// Recorded as the lab's source (state::LabRecord::source): "template:NAME@VERSION" for a lab
   /// deployed from the template store, "" for a file.
   std::string source;
+  /// A snapshot restore's VMs: made from the snapshot's disk layers and memory (by node).
+  std::map<std::string, apply::VmRestore> vm_restores;
 };
 
 struct DeployOutcome {

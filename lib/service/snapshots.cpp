@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <thread>
 #include <yaml-cpp/yaml.h>
 
@@ -118,6 +119,28 @@ struct Member {
   std::string image;    // the snapshot's
 };
 
+/// A VM node of the lab as the snapshot takes it.
+struct VmMember {
+  state::NodeRecord record;
+  std::string domain;
+  bool running = false; // else shut off (`ltb stop`): its disk is taken, it has no memory
+  std::string disk;     // its active layer now ("" = a VM without a disk)
+  std::string layer;    // the name the snapshot keeps that layer under
+  std::string overlay;  // the new active layer a running VM goes on
+  std::string memory;   // where its memory state goes ("" = not kept)
+  std::int64_t memory_mib = 0;
+};
+
+/// Where frozen VM disk layers live: <state dir>/disk-layers/LAB/. Snapshots name them; a lab's
+/// disks build on them; collect_disk_layers() removes those nothing uses any more.
+fs::path layers_root(const Context &context) {
+  return fs::path(context.state_path).parent_path() / "disk-layers";
+}
+
+fs::path labs_root(const Context &context) {
+  return fs::path(context.lab_dir("_")).parent_path();
+}
+
 json link_json(const state::LinkRecord &link) {
   json out{{"key", link.key},           {"name", link.name},         {"a_node", link.a_node},
            {"a_iface", link.a_iface},   {"b_node", link.b_node},     {"b_iface", link.b_iface},
@@ -192,7 +215,10 @@ Status remove_artifacts(apply::Backends &backends, const Context &context, const
     }
   }
   std::error_code ec;
-  fs::remove_all(snapshot_dir(context, lab, name), ec);
+  fs::remove_all(snapshot_dir(context, lab, name), ec); // memory files and kept configurations
+  if (auto collected = collect_disk_layers(context, backends, lab, name); !collected && !failed) {
+    failed = collected.error();
+  }
   if (failed) {
     return fail(*failed);
   }
@@ -209,10 +235,90 @@ Result<std::vector<std::string>> resume_paused(apply::Backends &backends, const 
       resumed.push_back(container.name);
     }
   }
+  if (backends.vms) {
+    LTB_TRY(domains, backends.vms->list({{plan::k_label_lab, lab}}));
+    for (const auto &domain : domains) {
+      if (domain.state == "paused") {
+        LTB_CHECK(backends.vms->resume(domain.name));
+        resumed.push_back(domain.name);
+      }
+    }
+  }
   return resumed;
 }
 
+/// Takes a VM's part of the snapshot, its node paused (or shut off): its disk's active layer is
+/// kept under the snapshot's name of it and the VM goes on writing to a new layer over it; with
+/// memory, its memory and device state are written first.
+Status take_vm(apply::Backends &backends, const VmMember &vm) {
+  if (vm.layer.empty()) {
+    if (!vm.memory.empty()) {
+      return backends.vms->snapshot(vm.domain, {"", "", vm.memory});
+    }
+    return {};
+  }
+  auto &overlays = *backends.overlays;
+  LTB_CHECK(overlays.link(vm.disk, vm.layer));
+  if (vm.running) {
+    LTB_CHECK(overlays.create(vm.layer, vm.overlay, ""));
+    if (auto taken = backends.vms->snapshot(vm.domain, {"vda", vm.overlay, vm.memory}); !taken) {
+      (void)overlays.remove(vm.overlay);
+      auto error = taken.error();
+      error.message = fmt::format("VM {}: {}", vm.record.name, error.message);
+      return fail(std::move(error));
+    }
+    return {};
+  }
+  // Shut off: its definition names vm.disk, which becomes a new layer over the kept one (made
+  // beside it, then renamed over it: the name is never missing).
+  LTB_CHECK(overlays.create(vm.layer, vm.overlay, ""));
+  if (auto moved = overlays.move(vm.overlay, vm.disk); !moved) {
+    (void)overlays.remove(vm.overlay);
+    return moved;
+  }
+  return {};
+}
+
 } // namespace
+
+Status collect_disk_layers(const Context &context, apply::Backends &backends,
+                           const std::string &except_lab, const std::string &except_name) {
+  auto &overlays = *backends.overlays;
+  LTB_TRY(stored, overlays.files_under(layers_root(context).string()));
+  if (stored.empty()) {
+    return {};
+  }
+  std::set<std::string> used;
+  LTB_TRY(snapshots, backends.store->snapshots());
+  for (const auto &snapshot : snapshots) {
+    if (snapshot.lab == except_lab && snapshot.name == except_name) {
+      continue;
+    }
+    LTB_TRY(artifacts, backends.store->snapshot_artifacts(snapshot.lab, snapshot.name));
+    for (const auto &artifact : artifacts) {
+      if (artifact.type == "disk") {
+        used.insert(artifact.ref);
+      }
+    }
+  }
+  // Every VM disk of every lab, and what it builds on. A chain that cannot be read keeps
+  // everything: a layer removed by mistake is a VM's disk lost.
+  LTB_TRY(disks, overlays.files_under(labs_root(context).string()));
+  for (const auto &disk : disks) {
+    LTB_TRY(chain, overlays.backing_chain(disk));
+    used.insert(chain.begin(), chain.end());
+  }
+  for (const auto &layer : stored) {
+    if (!used.count(layer)) {
+      LTB_CHECK(overlays.remove(layer));
+    }
+  }
+  return {};
+}
+
+Status forget_restore(state::Store &store, const std::string &lab) {
+  return store.delete_meta(k_restore_key + lab);
+}
 
 std::string snapshot_dir(const Context &context, const std::string &lab, const std::string &name) {
   return (fs::path(context.state_path).parent_path() / "snapshots" / lab / name).string();
@@ -265,11 +371,6 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
                           request.lab, outcome.name),
               ExitCode::failed, ErrorKind::already_exists});
   }
-  if (request.memory) {
-    return fail(Error{"--memory needs VM nodes' snapshots, which this ltb does not make yet",
-                      "snapshot without --memory (containers' file systems and the lab's state)",
-                      ExitCode::usage, ErrorKind::not_supported});
-  }
   LTB_TRY(lab_lock, state::LabLock::acquire(context.state_path, request.lab, context.wait_seconds));
   LTB_TRY(snapshot_lock,
           state::LabLock::acquire(context.state_path, snapshot_lock_name(request.lab),
@@ -277,13 +378,40 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
   LTB_TRY(nodes, store.nodes(request.lab));
   LTB_TRY(links, store.links(request.lab));
   std::vector<Member> members;
+  std::vector<VmMember> vms;
+  // One stamp for the files this snapshot makes: names never used before, even when a snapshot
+  // of the same name was removed and made again.
+  const auto stamp = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
   for (const auto &node : nodes) {
     if (node.runtime == state::k_runtime_vm) {
-      return fail(Error{fmt::format("lab '{}' has VM node '{}': snapshots of VMs come with a "
-                                    "later ltb",
-                                    request.lab, node.name),
-                        "snapshot a lab of containers and bridges", ExitCode::failed,
-                        ErrorKind::not_supported});
+      if (!backends.vms) {
+        return fail(fmt::format("lab '{}' has VM node '{}', and libvirt is not connected",
+                                request.lab, node.name),
+                    "start it: virtlogd -d && libvirtd -d (or make setup)");
+      }
+      VmMember vm;
+      vm.record = node;
+      vm.domain = plan::container_name(request.lab, node.name);
+      LTB_TRY(info, backends.vms->info(vm.domain));
+      vm.running = info.state == "running" || info.state == "paused";
+      vm.memory_mib = info.memory_mib;
+      LTB_TRY(disk, backends.vms->disk_path(vm.domain));
+      vm.disk = disk;
+      const auto name = fmt::format("{}.{}", node.name, stamp);
+      if (!vm.disk.empty()) {
+        vm.layer = (layers_root(context) / request.lab / (name + ".qcow2")).string();
+        vm.overlay =
+            (fs::path(vm.disk).parent_path() / fmt::format("disk-{}.qcow2", stamp)).string();
+      }
+      if (request.memory && vm.running) {
+        vm.memory =
+            (fs::path(snapshot_dir(context, request.lab, outcome.name)) / (node.name + ".memory"))
+                .string();
+      }
+      vms.push_back(std::move(vm));
+      continue;
     }
     if (node.runtime != state::k_runtime_container) {
       continue; // bridges hold no state of their own: the topology makes them again
@@ -303,7 +431,19 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     LTB_TRY(size, docker.container_changes_size(m.id));
     need += size;
   }
+  for (const auto &vm : vms) {
+    // A VM's disk layer is a second name of a file that exists; its memory state is new, and
+    // at most its memory's size.
+    if (!vm.memory.empty()) {
+      need += vm.memory_mib * 1024 * 1024;
+    }
+  }
   LTB_CHECK(check_disk(session, store, need, now, request.lab));
+  if (request.memory &&
+      std::any_of(members.begin(), members.end(), [](const Member &m) { return m.running; })) {
+    session.events.notice("notice: --memory keeps the VMs' memory; containers keep their file "
+                          "systems, and their processes start again on restore");
+  }
 
   // Recorded before anything is made: a kill from here on leaves a row 'creating' that the next
   // ltb command cleans up with what it lists.
@@ -330,12 +470,43 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
       return discard(recorded.error());
     }
   }
+  // A VM's disk: the layer it keeps, then the older layers that one builds on (a snapshot's or
+  // a restore's), nearest first; the node's image under them is not the snapshot's.
+  for (const auto &vm : vms) {
+    std::vector<std::string> layers;
+    if (!vm.layer.empty()) {
+      layers.push_back(vm.layer);
+      auto chain = backends.overlays->backing_chain(vm.disk);
+      if (!chain) {
+        return discard(chain.error());
+      }
+      const auto root = layers_root(context).string() + "/";
+      for (const auto &file : *chain) {
+        if (file.rfind(root, 0) == 0) {
+          layers.push_back(file);
+        }
+      }
+    }
+    if (!vm.memory.empty()) {
+      layers.push_back(vm.memory);
+    }
+    for (const auto &file : layers) {
+      auto recorded = store.add_snapshot_artifact({request.lab, outcome.name, vm.record.name,
+                                                   file == vm.memory ? "memory" : "disk", file, 0});
+      if (!recorded) {
+        return discard(recorded.error());
+      }
+    }
+  }
   const auto dir = snapshot_dir(context, request.lab, outcome.name);
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (!ec && !vms.empty()) {
+    fs::create_directories(layers_root(context) / request.lab, ec);
+  }
   if (ec) {
     return discard(
-        Error{fmt::format("cannot create the snapshot's directory {}: {}", dir, ec.message()),
+        Error{fmt::format("cannot create the snapshot's directories ({}): {}", dir, ec.message()),
               "check the permissions of the state file's directory"});
   }
 
@@ -374,13 +545,18 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
   }
 
   // Every running node paused at once; the guard thaws whatever was paused, however this ends.
+  // Containers first, then VMs: index i < members.size() is a container, else VM i - that.
+  const std::size_t count = members.size() + vms.size();
+  auto is_running = [&](std::size_t i) {
+    return i < members.size() ? members[i].running : vms[i - members.size()].running;
+  };
   std::vector<std::size_t> running;
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    if (members[i].running) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (is_running(i)) {
       running.push_back(i);
     }
   }
-  std::vector<char> paused(members.size(), 0);
+  std::vector<char> paused(count, 0);
   Clock::time_point first_paused{};
   bool resumed = false;
   auto resume = [&]() -> std::optional<Error> {
@@ -388,13 +564,16 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
       return std::nullopt;
     }
     resumed = true;
-    auto statuses = in_parallel(members.size(), std::max<int>(request.workers, members.size()),
-                                [&](std::size_t i) -> Status {
-                                  if (!paused[i]) {
-                                    return {};
-                                  }
-                                  return docker.unpause_container(members[i].id);
-                                });
+    auto statuses =
+        in_parallel(count, std::max<int>(request.workers, count), [&](std::size_t i) -> Status {
+          if (!paused[i]) {
+            return {};
+          }
+          if (i >= members.size()) {
+            return backends.vms->resume(vms[i - members.size()].domain);
+          }
+          return docker.unpause_container(members[i].id);
+        });
     return first_error(statuses);
   };
   struct Guard {
@@ -406,6 +585,11 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
   auto pausing = in_parallel(running.size(), std::max<int>(request.workers, running.size()),
                              [&](std::size_t k) -> Status {
                                const auto i = running[k];
+                               if (i >= members.size()) {
+                                 LTB_CHECK(backends.vms->suspend(vms[i - members.size()].domain));
+                                 paused[i] = 1;
+                                 return {};
+                               }
                                // The cgroup freezer can fail to freeze a container whose
                                // processes are busy forking ("unable to freeze"): try again.
                                auto frozen = docker.pause_container(members[i].id);
@@ -496,10 +680,19 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
       }
     }
   }
+  for (const auto &vm : vms) {
+    taken["vms"][vm.record.name] = {{"disk", vm.disk},
+                                    {"layer", vm.layer},
+                                    {"memory", !vm.memory.empty()},
+                                    {"running", vm.running}};
+  }
   const std::map<std::string, std::string> base_labels{{k_label_snapshot_lab, request.lab},
                                                        {k_label_snapshot, outcome.name}};
-  auto commits = in_parallel(
-      members.size(), std::max<int>(request.workers, members.size()), [&](std::size_t i) -> Status {
+  auto commits =
+      in_parallel(count, std::max<int>(request.workers, count), [&](std::size_t i) -> Status {
+        if (i >= members.size()) {
+          return take_vm(backends, vms[i - members.size()]);
+        }
         auto labels = base_labels;
         labels[k_label_snapshot_node] = members[i].record.name;
         LTB_TRY(id, docker.commit_container(members[i].id, members[i].image, labels));
@@ -534,6 +727,20 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     outcome.size_bytes += own;
     outcome.nodes.push_back(m.record.name);
   }
+  for (const auto &vm : vms) {
+    for (const auto &[type, file] : {std::pair{"disk", vm.layer}, std::pair{"memory", vm.memory}}) {
+      if (file.empty()) {
+        continue;
+      }
+      const auto size = fs::file_size(file, ec);
+      const std::int64_t own = ec ? 0 : static_cast<std::int64_t>(size);
+      ec.clear();
+      (void)store.set_snapshot_artifact_size(
+          {request.lab, outcome.name, vm.record.name, type, file, own});
+      outcome.size_bytes += own;
+    }
+    outcome.nodes.push_back(vm.record.name);
+  }
   LTB_TRY(artifacts, store.snapshot_artifacts(request.lab, outcome.name));
   for (const auto &artifact : artifacts) {
     if (artifact.type == "file") {
@@ -552,6 +759,11 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
 Result<SnapshotCreateOutcome> create_snapshot(const Session &session,
                                               const SnapshotCreateRequest &request) {
   LTB_TRY(connection, connect(session.context));
+  LTB_TRY(nodes, connection.store->nodes(request.lab));
+  if (std::any_of(nodes.begin(), nodes.end(),
+                  [](const auto &node) { return node.runtime == state::k_runtime_vm; })) {
+    LTB_CHECK(connection.connect_vms(true));
+  }
   auto backends = connection.backends();
   return create_snapshot(session, backends, request, std::time(nullptr));
 }
@@ -650,9 +862,52 @@ Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
       node["startup-config"] = artifact.ref;
     }
   }
+  // Every VM of the snapshot is made again too: on its kept disk layer, from its memory state.
+  if (state.is_object()) {
+    const json vms = state.value("vms", json::object());
+    for (const auto &[name, vm] : vms.items()) {
+      auto node = nodes[name];
+      if (node && node.IsMap()) {
+        node["labels"][k_label_snapshot_restored] = fmt::format("{}@{}", snapshot.name, restore_id);
+      }
+    }
+  }
   YAML::Emitter out;
   out << root;
   return std::string(out.c_str()) + "\n";
+}
+
+std::map<std::string, apply::VmRestore>
+vm_restores(const state::SnapshotRecord &snapshot,
+            const std::vector<state::SnapshotArtifact> &artifacts, bool in_place,
+            bool *memory_dropped) {
+  std::map<std::string, apply::VmRestore> out;
+  auto state = json::parse(snapshot.state, nullptr, false);
+  if (!state.is_object()) {
+    return out;
+  }
+  const json vms = state.value("vms", json::object());
+  for (const auto &[name, vm] : vms.items()) {
+    apply::VmRestore restore;
+    restore.layer = vm.value("layer", "");
+    if (vm.value("memory", false)) {
+      // A lab beside the original has its own management subnet, which the guest's memory
+      // does not know: its VMs boot from the kept disk instead. So does a snapshot imported
+      // under another lab's name: its saved domains carry the names of the lab it was taken of.
+      if (in_place && state.value("lab", snapshot.lab) == snapshot.lab) {
+        for (const auto &artifact : artifacts) {
+          if (artifact.node == name && artifact.type == "memory") {
+            restore.memory_file = artifact.ref;
+          }
+        }
+        restore.saved_disk = vm.value("disk", "");
+      } else if (memory_dropped) {
+        *memory_dropped = true;
+      }
+    }
+    out[name] = restore;
+  }
+  return out;
 }
 
 Status apply_recorded_state(const Session &session, apply::Backends &backends,
@@ -753,6 +1008,14 @@ Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &c
                             : fs::path(snapshot.topology_file).parent_path().string();
   DeployRequest deploy;
   deploy.workers = request.workers;
+  bool memory_dropped = false;
+  deploy.vm_restores = vm_restores(snapshot, artifacts, in_place, &memory_dropped);
+  if (memory_dropped) {
+    session.events.notice(fmt::format(
+        "notice: lab {} gets a management subnet of its own, which the VMs' saved memory does "
+        "not know: they boot from the snapshot's disks (restore in place to resume them)",
+        target));
+  }
   LTB_TRY(deployed,
           deploy_text(session, connection, text, target, snapshot.topology_file, base_dir, deploy));
   if (!deployed.ok()) {
@@ -893,6 +1156,7 @@ Status recover_snapshots(const Session &session) {
   }
   store.reset();
   LTB_TRY(connection, connect(session.context));
+  LTB_CHECK(connection.connect_vms(false)); // a killed create may have left VMs paused
   auto backends = connection.backends();
   if (creating) {
     LTB_CHECK(recover_snapshots(session, backends));

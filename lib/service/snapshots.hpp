@@ -14,6 +14,7 @@
 #include "util/error.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,14 @@ Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
                                  const std::vector<state::SnapshotArtifact> &artifacts,
                                  const std::string &as, const std::string &restore_id);
 
+/// How a restore makes the snapshot's VMs (by node): each on a new disk over its kept layer, and
+/// in place from its saved memory. A lab beside the original (`in_place` false) has another
+/// management subnet, which the saved memory does not know: its VMs boot (`memory_dropped`).
+std::map<std::string, apply::VmRestore>
+vm_restores(const state::SnapshotRecord &snapshot,
+            const std::vector<state::SnapshotArtifact> &artifacts, bool in_place,
+            bool *memory_dropped = nullptr);
+
 /// What was recorded beside the topology, put back on a restored lab `lab` whose nodes run:
 /// each container's interface addresses and routes (and, in place, MACs), impairments set at
 /// run time and links taken down.
@@ -92,6 +101,17 @@ Status apply_recorded_state(const Session &session, apply::Backends &backends,
 /// to do (one read of the state file). Run by every ltb command before its own work.
 Status recover_snapshots(const Session &session);
 Status recover_snapshots(const Session &session, apply::Backends &backends);
+
+/// Removes the frozen VM disk layers (<state dir>/disk-layers/) that no snapshot records and no
+/// VM disk in the labs' folders builds on; the records of snapshot `except_name` of lab
+/// `except_lab` (one being removed) do not count. Keeps everything when a disk cannot be read.
+/// Run when a snapshot or a lab with VMs goes.
+Status collect_disk_layers(const Context &context, apply::Backends &backends,
+                           const std::string &except_lab = {}, const std::string &except_name = {});
+
+/// Drops the mark of an unfinished restore into lab `lab` (`ltb down` of that lab: it is not to
+/// be made again).
+Status forget_restore(state::Store &store, const std::string &lab);
 
 /// Where a snapshot's files live: <state dir>/snapshots/LAB/NAME.
 std::string snapshot_dir(const Context &context, const std::string &lab, const std::string &name);

@@ -931,9 +931,9 @@ Status Store::delete_snapshot(const std::string &lab, const std::string &name) {
 Result<std::vector<SnapshotArtifact>> Store::snapshot_artifacts(const std::string &lab,
                                                                 const std::string &name) {
   return m_impl->read<std::vector<SnapshotArtifact>>("read snapshot artifacts", [&] {
-    SQLite::Statement q(m_impl->db,
-                        "SELECT lab, snapshot, node, type, ref, size_bytes FROM "
-                        "snapshot_artifacts WHERE lab = ? AND snapshot = ? ORDER BY node, type");
+    SQLite::Statement q(
+        m_impl->db, "SELECT lab, snapshot, node, type, ref, size_bytes FROM "
+                    "snapshot_artifacts WHERE lab = ? AND snapshot = ? ORDER BY node, type, rowid");
     q.bind(1, lab);
     q.bind(2, name);
     std::vector<SnapshotArtifact> out;
@@ -949,9 +949,11 @@ Result<std::vector<SnapshotArtifact>> Store::snapshot_artifacts(const std::strin
 Status Store::add_snapshot_artifact(const SnapshotArtifact &a) {
   return m_impl->write(
       fmt::format("record {} {} of snapshot '{}'", a.type, a.ref, a.snapshot), [&]() -> Status {
-        SQLite::Statement q(m_impl->db, "INSERT OR REPLACE INTO snapshot_artifacts (lab, "
-                                        "snapshot, node, type, ref, size_bytes) VALUES (?, "
-                                        "?, ?, ?, ?, ?)");
+        // An upsert, not a replace: the row keeps its place in the recorded order.
+        SQLite::Statement q(m_impl->db,
+                            "INSERT INTO snapshot_artifacts (lab, snapshot, node, type, ref, "
+                            "size_bytes) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lab, snapshot, "
+                            "node, type, ref) DO UPDATE SET size_bytes = excluded.size_bytes");
         q.bind(1, a.lab);
         q.bind(2, a.snapshot);
         q.bind(3, a.node);

@@ -255,6 +255,7 @@ public:
   Status put_snapshot(const SnapshotRecord &snapshot);
   /// Deletes a snapshot and its artifacts' records (not the artifacts).
   Status delete_snapshot(const std::string &lab, const std::string &name);
+  /// By node and type, each in the order recorded (a VM disk's layers: nearest first).
   Result<std::vector<SnapshotArtifact>> snapshot_artifacts(const std::string &lab,
                                                            const std::string &name);
   /// Records an artifact before it is made, so that a killed ltb leaves a trace of it.

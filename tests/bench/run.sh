@@ -37,6 +37,9 @@
 #                      window (< 1 s), `ltb snapshot restore` against `docker rm -f` + `docker run`
 #                      of the committed images in parallel (<= 1.3), and the snapshot's size
 #                      against its images' (<= 0.1)
+#  15. VM snapshot:    tests/bench/snapshot_vm.sh: `ltb snapshot create --memory` of 4 VMs against
+#                      `virsh save` of the same domains in parallel (<= 1.3), and `ltb snapshot
+#                      restore` against `virsh restore` of the saved states in parallel (<= 1.3)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -580,6 +583,10 @@ bench_script link_set link_set.sh "ltb link set: command start to the change vis
 # --- 14. ltb snapshot create / restore -----------------------------------------------------------
 
 bench_script snapshot snapshot.sh "ltb snapshot: create and restore of frr-ospf against docker commit / rm + run"
+
+# --- 15. ltb snapshot of VMs with memory ---------------------------------------------------------
+
+bench_script snapshot_vm snapshot_vm.sh "ltb snapshot --memory: create and restore of 4 VMs against virsh save / restore"
 
 # --- report --------------------------------------------------------------------------------------
 

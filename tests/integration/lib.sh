@@ -192,7 +192,7 @@ lab_leftovers() {
   else
     log "NOT CHECKED: libvirt domains of lab $lab (virsh is missing; with CI=true this fails)"
   fi
-  out=$(find "$IT_TMP/state/labs/$lab" -name 'disk.qcow2' 2>/dev/null || true)
+  out=$(find "$IT_TMP/state/labs/$lab" -name '*.qcow2' 2>/dev/null || true)
   [[ -n $out ]] && echo "overlay disks: $(tr '\n' ' ' <<<"$out")"
   # The VMs' DHCP server (dnsmasq) runs with the lab directory's pid file on its command line.
   out=$(pgrep -f -- "--pid-file=$IT_TMP/state/labs/$lab/dnsmasq.pid" || true)

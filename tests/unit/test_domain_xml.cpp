@@ -169,3 +169,53 @@ TEST_CASE("domain xml: metadata labels read back in the form libvirt returns the
             .empty());
   CHECK(parse_metadata_labels("").empty());
 }
+
+TEST_CASE("a saved domain's XML: its name and disk read, the disk moved to a new file") {
+  // As libvirt writes it into a saved state (virsh save-image-dumpxml), abridged.
+  const std::string saved = R"(<domain type='qemu'>
+  <name>ltb-lab-vm1</name>
+  <uuid>c109adf0-fd16-4dba-8115-5975f2f0120b</uuid>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='cdrom'>
+      <source file='/srv/iso &amp; more.iso'/>
+      <target dev='hdc' bus='ide'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/ltb/labs/lab/vm1/disk-17.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>
+    </disk>
+    <interface type='ethernet'>
+      <mac address='52:54:00:e5:b7:9f'/>
+      <target dev='lvabc' managed='no'/>
+    </interface>
+  </devices>
+</domain>
+)";
+  CHECK(ltb::runtime::domain_name_of(saved) == "ltb-lab-vm1");
+  CHECK(ltb::runtime::disk_source(saved) == "/var/lib/ltb/labs/lab/vm1/disk-17.qcow2");
+  const auto moved = ltb::runtime::replace_disk_source(
+      saved, "/var/lib/ltb/labs/lab/vm1/disk-17.qcow2", "/var/lib/ltb/labs/lab/vm1/disk.qcow2");
+  CHECK(ltb::runtime::disk_source(moved) == "/var/lib/ltb/labs/lab/vm1/disk.qcow2");
+  CHECK(moved.find("disk-17") == std::string::npos);
+  // Everything else stays: the CD-ROM, the device addresses, the NIC's MAC and tap.
+  CHECK(moved.find("iso &amp; more.iso") != std::string::npos);
+  CHECK(moved.find("slot=\"0x03\"") != std::string::npos);
+  CHECK(moved.find("52:54:00:e5:b7:9f") != std::string::npos);
+  CHECK(moved.find("lvabc") != std::string::npos);
+  // A file it does not have, an empty one, or XML that does not parse: unchanged.
+  CHECK(ltb::runtime::replace_disk_source(saved, "/other.qcow2", "/x.qcow2") == saved);
+  CHECK(ltb::runtime::replace_disk_source(saved, "", "/x.qcow2") == saved);
+  CHECK(ltb::runtime::replace_disk_source("<domain", "a", "b") == "<domain");
+  CHECK(ltb::runtime::disk_source("<domain><devices/></domain>").empty());
+  CHECK(ltb::runtime::domain_name_of("not xml").empty());
+}
+
+TEST_CASE("the metadata element alone reads back as the labels it holds") {
+  const std::map<std::string, std::string> labels{{"ltb.lab", "a&b"}, {"ltb.node", "vm<1>"}};
+  const auto xml = ltb::runtime::metadata_xml(labels);
+  CHECK(xml.find("xmlns") == std::string::npos); // libvirt adds the namespace
+  CHECK(ltb::runtime::parse_metadata_labels(xml) == labels);
+}

@@ -92,10 +92,16 @@ public:
     spec.accel = accel;
     spec.vcpus = node->cpus > 0 ? static_cast<int>(node->cpus + 0.999) : 1;
     spec.memory_mib = node->memory_bytes > 0 ? node->memory_bytes / (1024 * 1024) : 256;
-    if (!node->image.empty()) {
+    // A restore of a snapshot: the disk builds on the snapshot's frozen layer, and the VM may
+    // resume from its memory state.
+    const auto restoring = run.options.vm_restores.find(node->name);
+    const VmRestore *restore =
+        restoring == run.options.vm_restores.end() ? nullptr : &restoring->second;
+    const auto &base = restore && !restore->layer.empty() ? restore->layer : node->image;
+    if (!base.empty()) {
       spec.disk = (dir / "disk.qcow2").string();
       auto size = node->disk_size_bytes > 0 ? std::to_string(node->disk_size_bytes) : std::string();
-      if (auto made = run.b.overlays->create(node->image, spec.disk, size); !made) {
+      if (auto made = run.b.overlays->create(base, spec.disk, size); !made) {
         return context(made.error());
       }
     }
@@ -131,7 +137,10 @@ public:
                      {plan::k_label_hash, record.config_hash},
                      {plan::k_label_accel, accel}};
     spec.serial_log = (dir / "console.log").string();
-    auto created = run.b.vms->create(spec);
+    auto created = restore && !restore->memory_file.empty()
+                       ? run.b.vms->restore(restore->memory_file, restore->saved_disk, spec.disk,
+                                            spec.metadata)
+                       : run.b.vms->create(spec);
     if (!created) {
       return context(created.error());
     }
@@ -181,8 +190,17 @@ public:
       }
     }
     LTB_CHECK(run.forget_objects(state::ObjectType::veth, taps));
-    auto disk = fs::path(run.options.lab_dir) / action.node / "disk.qcow2";
-    LTB_CHECK(run.b.overlays->remove(disk.string()));
+    // disk.qcow2, and the layers a snapshot put the VM on (disk-*.qcow2); what they build on
+    // has other names (a snapshot's) and stays.
+    const auto node_dir = fs::path(run.options.lab_dir) / action.node;
+    LTB_TRY(files, run.b.overlays->files_under(node_dir.string()));
+    files.push_back((node_dir / "disk.qcow2").string());
+    for (const auto &file : files) {
+      if (fs::path(file).parent_path() == node_dir &&
+          fs::path(file).filename().string().rfind("disk", 0) == 0) {
+        LTB_CHECK(run.b.overlays->remove(file));
+      }
+    }
     if (!action.node.empty()) {
       LTB_CHECK(run.b.store->delete_node(run.plan.lab, action.node));
     }

@@ -4,6 +4,10 @@
 
 #include <cstdint>
 #include <fmt/format.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <memory>
 #include <string_view>
 
 namespace ltb::runtime {
@@ -183,6 +187,118 @@ std::string domain_xml(const VmSpec &spec) {
   w.line(1, "</devices>");
   w.line(0, "</domain>");
   return w.out;
+}
+
+std::string metadata_xml(const std::map<std::string, std::string> &metadata) {
+  Writer w;
+  // No namespace of its own: libvirt puts the element in k_metadata_ns under the key it is given.
+  w.line(0, "<labels>");
+  for (const auto &[key, value] : metadata) {
+    w.line(1, fmt::format("<label key={}>{}</label>", attr(key), xml_escape(value)));
+  }
+  w.line(0, "</labels>");
+  return w.out;
+}
+
+namespace {
+
+struct DocFree {
+  void operator()(xmlDoc *doc) const noexcept { xmlFreeDoc(doc); }
+};
+struct XPathContextFree {
+  void operator()(xmlXPathContext *context) const noexcept { xmlXPathFreeContext(context); }
+};
+struct XPathObjectFree {
+  void operator()(xmlXPathObject *object) const noexcept { xmlXPathFreeObject(object); }
+};
+using Doc = std::unique_ptr<xmlDoc, DocFree>;
+
+Doc parse_xml(const std::string &xml) {
+  return Doc{xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)};
+}
+
+/// The nodes an XPath expression finds in `doc`.
+std::vector<xmlNode *> find_nodes(xmlDoc *doc, const char *expression) {
+  std::vector<xmlNode *> out;
+  std::unique_ptr<xmlXPathContext, XPathContextFree> context{xmlXPathNewContext(doc)};
+  if (!context) {
+    return out;
+  }
+  std::unique_ptr<xmlXPathObject, XPathObjectFree> found{
+      xmlXPathEvalExpression(reinterpret_cast<const xmlChar *>(expression), context.get())};
+  if (found && found->nodesetval) {
+    out.assign(found->nodesetval->nodeTab, found->nodesetval->nodeTab + found->nodesetval->nodeNr);
+  }
+  return out;
+}
+
+std::string text_of(xmlNode *node) {
+  std::unique_ptr<xmlChar, xmlFreeFunc> value{xmlNodeGetContent(node), xmlFree};
+  return value ? reinterpret_cast<const char *>(value.get()) : "";
+}
+
+/// The `file` attributes of the sources of the domain's file disks, in document order.
+std::vector<xmlAttr *> disk_sources(xmlDoc *doc) {
+  std::vector<xmlAttr *> out;
+  for (auto *node :
+       find_nodes(doc, "/domain/devices/disk[@type='file' and @device='disk']/source/@file")) {
+    if (node->type == XML_ATTRIBUTE_NODE) {
+      out.push_back(reinterpret_cast<xmlAttr *>(node));
+    }
+  }
+  return out;
+}
+
+std::string attribute_value(xmlAttr *attribute) {
+  return text_of(reinterpret_cast<xmlNode *>(attribute));
+}
+
+} // namespace
+
+std::string domain_name_of(const std::string &xml) {
+  auto doc = parse_xml(xml);
+  if (!doc) {
+    return "";
+  }
+  auto names = find_nodes(doc.get(), "/domain/name");
+  return names.empty() ? "" : text_of(names.front());
+}
+
+std::string disk_source(const std::string &xml) {
+  auto doc = parse_xml(xml);
+  if (!doc) {
+    return "";
+  }
+  auto sources = disk_sources(doc.get());
+  return sources.empty() ? "" : attribute_value(sources.front());
+}
+
+std::string replace_disk_source(const std::string &xml, const std::string &from,
+                                const std::string &to) {
+  if (from.empty()) {
+    return xml;
+  }
+  auto doc = parse_xml(xml);
+  if (!doc) {
+    return xml;
+  }
+  bool changed = false;
+  for (auto *attribute : disk_sources(doc.get())) {
+    if (attribute_value(attribute) == from) {
+      xmlSetProp(attribute->parent, attribute->name, reinterpret_cast<const xmlChar *>(to.c_str()));
+      changed = true;
+    }
+  }
+  if (!changed) {
+    return xml;
+  }
+  xmlChar *text = nullptr;
+  int size = 0;
+  xmlDocDumpMemory(doc.get(), &text, &size);
+  std::unique_ptr<xmlChar, xmlFreeFunc> owned{text, xmlFree};
+  return text ? std::string(reinterpret_cast<const char *>(text), static_cast<std::size_t>(size))
+              : xml;
 }
 
 std::map<std::string, std::string> parse_metadata_labels(const std::string &xml) {

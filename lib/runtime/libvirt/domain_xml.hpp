@@ -40,6 +40,21 @@ inline constexpr const char *k_metadata_ns = "https://ltb.invalid/xmlns/1";
 /// The domain XML for virDomainCreateXML. Values are XML-escaped.
 std::string domain_xml(const VmSpec &spec);
 
+/// The metadata element alone, as virDomainSetMetadata takes it: without a namespace (libvirt
+/// adds k_metadata_ns).
+std::string metadata_xml(const std::map<std::string, std::string> &metadata);
+
+/// The `<name>` of a domain XML; "" when it has none.
+std::string domain_name_of(const std::string &xml);
+
+/// The file of the first `<disk type='file' device='disk'>` of a domain XML; "" when none.
+std::string disk_source(const std::string &xml);
+
+/// The domain XML with every disk `<source file='FROM'/>` naming `to` instead. Unchanged when
+/// `from` is empty or not found.
+std::string replace_disk_source(const std::string &xml, const std::string &from,
+                                const std::string &to);
+
 /// Reads the key/value pairs back from the metadata element as libvirt returns it
 /// (virDomainGetMetadata: `<labels><label key="k">v</label>...</labels>`, prefix dropped or not).
 std::map<std::string, std::string> parse_metadata_labels(const std::string &xml);

@@ -1,6 +1,7 @@
 #include "runtime/libvirt/libvirt.hpp"
 
 #include "util/exec.hpp"
+#include "util/xml.hpp"
 
 #include <algorithm>
 #include <array>
@@ -432,6 +433,100 @@ public:
 
   Result<VmInfo> info(const std::string &name) override {
     LTB_TRY(dom, lookup(name));
+    int code = VIR_ERR_OK;
+    return info_of(dom.get(), &code);
+  }
+
+  Status suspend(const std::string &name) override {
+    LTB_TRY(dom, lookup(name));
+    int state = 0;
+    if (virDomainGetState(dom.get(), &state, nullptr, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
+      return {};
+    }
+    if (virDomainSuspend(dom.get()) < 0) {
+      return fail(fmt::format("cannot pause VM '{}': {}", name, last_message()),
+                  fmt::format("see `virsh -c {} domstate {}`", m_uri, name));
+    }
+    return {};
+  }
+
+  Status resume(const std::string &name) override {
+    LTB_TRY(dom, lookup(name));
+    int state = 0;
+    if (virDomainGetState(dom.get(), &state, nullptr, 0) == 0 && state != VIR_DOMAIN_PAUSED) {
+      return {};
+    }
+    if (virDomainResume(dom.get()) < 0) {
+      return fail(fmt::format("cannot resume VM '{}': {}", name, last_message()),
+                  fmt::format("try `virsh -c {} resume {}`", m_uri, name));
+    }
+    return {};
+  }
+
+  Result<std::string> disk_path(const std::string &name) override {
+    LTB_TRY(dom, lookup(name));
+    const CString xml{virDomainGetXMLDesc(dom.get(), 0)};
+    if (!xml) {
+      return fail(fmt::format("cannot read the definition of VM '{}': {}", name, last_message()));
+    }
+    return disk_source(xml.get());
+  }
+
+  Status snapshot(const std::string &name, const VmSnapshotSpec &spec) override {
+    LTB_TRY(dom, lookup(name));
+    std::string xml = "<domainsnapshot>\n";
+    if (!spec.memory_file.empty()) {
+      xml += fmt::format("  <memory snapshot='external' file='{}'/>\n",
+                         util::xml_escape(spec.memory_file));
+    } else {
+      xml += "  <memory snapshot='no'/>\n";
+    }
+    if (!spec.disk_target.empty()) {
+      xml += fmt::format("  <disks><disk name='{}' snapshot='external' type='file'><source "
+                         "file='{}'/></disk></disks>\n",
+                         util::xml_escape(spec.disk_target), util::xml_escape(spec.overlay));
+    }
+    xml += "</domainsnapshot>\n";
+    // REUSE_EXT: the overlay is the caller's (it names the frozen layer as its backing file);
+    // NO_METADATA: libvirt keeps no snapshot object, which it could not revert anyway.
+    unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+    if (!spec.disk_target.empty()) {
+      flags |= VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    }
+    if (spec.memory_file.empty()) {
+      flags |= VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY;
+    }
+    virDomainSnapshotPtr made = virDomainSnapshotCreateXML(dom.get(), xml.c_str(), flags);
+    if (made == nullptr) {
+      return fail(fmt::format("cannot snapshot VM '{}': {}", name, last_message()),
+                  fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", name));
+    }
+    virDomainSnapshotFree(made);
+    return {};
+  }
+
+  Result<VmInfo> restore(const std::string &memory_file, const std::string &saved_disk,
+                         const std::string &disk,
+                         const std::map<std::string, std::string> &metadata) override {
+    const CString saved{virDomainSaveImageGetXMLDesc(m_conn.get(), memory_file.c_str(), 0)};
+    if (!saved) {
+      return fail(fmt::format("cannot read the saved VM state {}: {}", memory_file, last_message()),
+                  "the snapshot's memory file is damaged or missing: restore it without memory "
+                  "by removing and taking the snapshot again");
+    }
+    const auto xml = replace_disk_source(saved.get(), saved_disk, disk);
+    if (virDomainRestoreFlags(m_conn.get(), memory_file.c_str(), xml.c_str(),
+                              VIR_DOMAIN_SAVE_RUNNING) < 0) {
+      return fail(fmt::format("cannot restore a VM from {}: {}", memory_file, last_message()),
+                  "QEMU's own logs: /var/log/libvirt/qemu/");
+    }
+    const auto name = domain_name_of(xml);
+    LTB_TRY(dom, lookup(name));
+    const auto labels = metadata_xml(metadata);
+    if (virDomainSetMetadata(dom.get(), VIR_DOMAIN_METADATA_ELEMENT, labels.c_str(), "ltb",
+                             k_metadata_ns, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+      return fail(fmt::format("cannot label the restored VM '{}': {}", name, last_message()));
+    }
     int code = VIR_ERR_OK;
     return info_of(dom.get(), &code);
   }
@@ -886,6 +981,53 @@ public:
   }
   Status rebase_unsafe(const std::string &layer, const std::string &backing) override {
     return rebase_overlay_unsafe(layer, backing);
+  }
+  Status link(const std::string &from, const std::string &to) override {
+    std::error_code ec;
+    std::filesystem::create_hard_link(from, to, ec);
+    if (ec) {
+      return fail(fmt::format("cannot keep disk layer {} as {}: {}", from, to, ec.message()),
+                  "the state file's folder and the labs' folders must be on one file system");
+    }
+    return {};
+  }
+  Status move(const std::string &from, const std::string &to) override {
+    std::error_code ec;
+    std::filesystem::rename(from, to, ec);
+    if (ec) {
+      return fail(fmt::format("cannot rename disk {} to {}: {}", from, to, ec.message()));
+    }
+    return {};
+  }
+  Result<std::vector<std::string>> files_under(const std::string &dir) override {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->is_regular_file(ec) && it->path().extension() == ".qcow2") {
+        out.push_back(it->path().string());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  Result<std::vector<std::string>> backing_chain(const std::string &image) override {
+    LTB_TRY(probe, util::run({"qemu-img", "info", "--force-share", "--backing-chain",
+                              "--output=json", image}));
+    if (probe.exit_code != 0) {
+      return fail(fmt::format("cannot read disk image '{}': {}", image, probe.err));
+    }
+    std::vector<std::string> chain;
+    try {
+      const auto parsed = nlohmann::json::parse(probe.out);
+      for (std::size_t i = 1; i < parsed.size(); ++i) {
+        chain.push_back(parsed[i].at("filename").get<std::string>());
+      }
+    } catch (const std::exception &e) {
+      return fail(fmt::format("cannot read disk image '{}': unexpected `qemu-img info` output ({})",
+                              image, e.what()));
+    }
+    return chain;
   }
 };
 

@@ -16,6 +16,13 @@
 
 namespace ltb::runtime {
 
+/// An external snapshot of a domain (see VmRuntime::snapshot).
+struct VmSnapshotSpec {
+  std::string disk_target = "vda"; // the disk that goes on a new layer ("" = the domain has none)
+  std::string overlay;     // the new active layer, made by the caller (its backing file included)
+  std::string memory_file; // where memory and device state go; "" = the disk alone
+};
+
 struct VmInfo {
   std::string name;
   std::string uuid;
@@ -47,6 +54,23 @@ public:
   /// Boots a defined domain that is shut off. Ok when it runs.
   virtual Status start(const std::string &name) = 0;
   virtual Result<VmInfo> info(const std::string &name) = 0;
+  /// Pauses a running domain's vCPUs (libvirt's suspend); ok when it is paused already.
+  virtual Status suspend(const std::string &name) = 0;
+  /// Runs a paused domain again; ok when it runs.
+  virtual Status resume(const std::string &name) = 0;
+  /// The file of the domain's first disk as it is now (its active layer); "" when it has none.
+  virtual Result<std::string> disk_path(const std::string &name) = 0;
+  /// An external snapshot, kept by no libvirt metadata: the domain goes on writing to
+  /// `spec.overlay` (which the caller made, backed by the current layer or a name of it), and
+  /// with a memory file its memory and device state are written there first. A paused domain
+  /// stays paused. libvirt 9.0 cannot revert such snapshots: restore() does it.
+  virtual Status snapshot(const std::string &name, const VmSnapshotSpec &spec) = 0;
+  /// Starts the domain a memory file of snapshot() holds, running, as it was at that instant,
+  /// with its disk at `disk` in place of the file it had then (`saved_disk`; both "" for a VM
+  /// without a disk) and `metadata` as its ltb metadata. The domain must not exist.
+  virtual Result<VmInfo> restore(const std::string &memory_file, const std::string &saved_disk,
+                                 const std::string &disk,
+                                 const std::map<std::string, std::string> &metadata) = 0;
   /// Copies in_fd to the domain's serial console and the console to out_fd until `escape` is
   /// read from in_fd, in_fd ends, or the console closes. Raw mode is the caller's business.
   virtual Status console(const std::string &name, int in_fd, int out_fd, char escape) = 0;
@@ -111,6 +135,16 @@ public:
   virtual Status remove(const std::string &overlay) = 0;
   /// Points qcow2 file `layer` at `backing` (rebase_overlay_unsafe()).
   virtual Status rebase_unsafe(const std::string &layer, const std::string &backing) = 0;
+  /// Gives the file `from` a second name `to` (a hard link, same folder tree and file system):
+  /// a snapshot's frozen layer keeps its content after the lab's name of it is gone.
+  virtual Status link(const std::string &from, const std::string &to) = 0;
+  /// Renames `from` to `to`, replacing it (one step: `to` is never missing).
+  virtual Status move(const std::string &from, const std::string &to) = 0;
+  /// The qcow2 files (".qcow2") under `dir`, recursively; none when it does not exist.
+  virtual Result<std::vector<std::string>> files_under(const std::string &dir) = 0;
+  /// The files `image` builds on, nearest first, without itself (`qemu-img info
+  /// --backing-chain`, shared: the image may be open in a running VM).
+  virtual Result<std::vector<std::string>> backing_chain(const std::string &image) = 0;
 };
 
 /// The real one. Stateless, so one instance serves all.

@@ -157,6 +157,7 @@ struct Domain {
   std::string uuid;
   std::string state = "running"; // "shutoff" once shut down (then it is persistent)
   bool persistent = false;
+  std::string restored_from; // the memory file it was restored from; "" = booted
 };
 
 struct Bridge {
@@ -195,6 +196,8 @@ struct World {
   std::map<std::string, RelayProcess> relays; // by lab directory
   std::set<std::string> overlays;             // files
   std::map<std::string, std::string> rebased; // rebase_unsafe: layer file -> its backing file
+  std::map<std::string, std::string> backing; // overlay file -> the file it builds on
+  std::map<std::string, Domain> saved;        // memory file -> the domain it holds
   std::set<std::string> images{"ltb/busybox:latest", "ltb/frr:latest"};
   std::map<std::string, std::map<std::string, std::string>> image_labels; // by image name
   std::map<std::string, Image> committed; // by name ("repo:tag"), also in images
@@ -1171,6 +1174,86 @@ public:
   Status console(const std::string &, int, int, char) override {
     return fail("fake libvirt has no console");
   }
+  Status suspend(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("suspend_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end() || it->second.state == "shutoff") {
+      return fail(fmt::format("cannot pause VM '{}': not running", name));
+    }
+    it->second.state = "paused";
+    return {};
+  }
+  Status resume(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("resume_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return fail(fmt::format("no domain named '{}'", name));
+    }
+    if (it->second.state == "paused") {
+      it->second.state = "running";
+    }
+    return {};
+  }
+  Result<std::string> disk_path(const std::string &name) override {
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end()) {
+      return fail(fmt::format("no domain named '{}'", name));
+    }
+    return it->second.spec.disk;
+  }
+  /// Like libvirt: the overlay must exist; the memory file holds the domain as it is.
+  Status snapshot(const std::string &name, const runtime::VmSnapshotSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("snapshot_domain", name));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.domains.find(name);
+    if (it == m_w.domains.end() || it->second.state == "shutoff") {
+      return fail(fmt::format("cannot snapshot VM '{}': not running", name));
+    }
+    if (!spec.disk_target.empty() && !m_w.overlays.count(spec.overlay)) {
+      return fail(fmt::format("cannot open disk {}: No such file", spec.overlay));
+    }
+    if (!spec.memory_file.empty()) {
+      m_w.saved[spec.memory_file] = it->second;
+    }
+    if (!spec.disk_target.empty()) {
+      it->second.spec.disk = spec.overlay;
+    }
+    return {};
+  }
+  Result<runtime::VmInfo> restore(const std::string &memory_file, const std::string &saved_disk,
+                                  const std::string &disk,
+                                  const std::map<std::string, std::string> &metadata) override {
+    LTB_CHECK(m_w.faults.check("restore_domain", memory_file));
+    std::lock_guard lock(m_w.mutex);
+    auto saved = m_w.saved.find(memory_file);
+    if (saved == m_w.saved.end()) {
+      return fail(fmt::format("cannot read the saved VM state {}: no such file", memory_file));
+    }
+    Domain d = saved->second;
+    if (m_w.domains.count(d.spec.name)) {
+      return fail(fmt::format("domain '{}' already exists", d.spec.name));
+    }
+    if (d.spec.disk == saved_disk) {
+      d.spec.disk = disk;
+    }
+    if (!d.spec.disk.empty() && !m_w.overlays.count(d.spec.disk)) {
+      return fail(fmt::format("cannot open disk {}: No such file", d.spec.disk));
+    }
+    for (const auto &nic : d.spec.nics) {
+      if (nic.kind == "ethernet" && !m_w.ifaces.count({"", nic.source})) {
+        return fail(fmt::format("cannot use tap {}: no such device", nic.source));
+      }
+    }
+    d.spec.metadata = metadata;
+    d.state = "running";
+    d.persistent = false;
+    d.restored_from = memory_file;
+    m_w.domains[d.spec.name] = d;
+    return info_of(d);
+  }
 
 private:
   /// Caller holds the mutex.
@@ -1315,12 +1398,14 @@ public:
       return fail("fake qemu-img: no base image");
     }
     m_w.overlays.insert(overlay);
+    m_w.backing[overlay] = base;
     return {};
   }
   Status remove(const std::string &overlay) override {
     LTB_CHECK(m_w.faults.check("remove_overlay", overlay));
     std::lock_guard lock(m_w.mutex);
     m_w.overlays.erase(overlay);
+    m_w.backing.erase(overlay);
     return {};
   }
   /// Like qemu-img: the layer must exist (a real file: imports write them), and so must the
@@ -1334,7 +1419,51 @@ public:
     }
     std::lock_guard lock(m_w.mutex);
     m_w.rebased[layer] = backing;
+    m_w.backing[layer] = backing;
     return {};
+  }
+  Status link(const std::string &from, const std::string &to) override {
+    LTB_CHECK(m_w.faults.check("link_overlay", to));
+    std::lock_guard lock(m_w.mutex);
+    if (!m_w.overlays.count(from) || m_w.overlays.count(to)) {
+      return fail(fmt::format("cannot keep disk layer {} as {}", from, to));
+    }
+    m_w.overlays.insert(to);
+    if (auto it = m_w.backing.find(from); it != m_w.backing.end()) {
+      m_w.backing[to] = it->second;
+    }
+    return {};
+  }
+  Status move(const std::string &from, const std::string &to) override {
+    LTB_CHECK(m_w.faults.check("move_overlay", to));
+    std::lock_guard lock(m_w.mutex);
+    if (!m_w.overlays.count(from)) {
+      return fail(fmt::format("cannot rename disk {}: no such file", from));
+    }
+    m_w.overlays.erase(from);
+    m_w.overlays.insert(to);
+    m_w.backing[to] = m_w.backing[from];
+    m_w.backing.erase(from);
+    return {};
+  }
+  Result<std::vector<std::string>> files_under(const std::string &dir) override {
+    std::lock_guard lock(m_w.mutex);
+    std::vector<std::string> out;
+    for (const auto &file : m_w.overlays) {
+      if (file.rfind(dir + "/", 0) == 0) {
+        out.push_back(file);
+      }
+    }
+    return out;
+  }
+  Result<std::vector<std::string>> backing_chain(const std::string &image) override {
+    std::lock_guard lock(m_w.mutex);
+    std::vector<std::string> chain;
+    for (auto it = m_w.backing.find(image); it != m_w.backing.end();
+         it = m_w.backing.find(it->second)) {
+      chain.push_back(it->second);
+    }
+    return chain;
   }
 
 private:

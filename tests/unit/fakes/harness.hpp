@@ -96,7 +96,8 @@ struct Harness {
   FakeBackends fakes;
   RecordingProgress progress;
   int workers = 4;
-  bool relay_mode = false; // apply::ApplyOptions::relay_mode for up
+  bool relay_mode = false;                             // apply::ApplyOptions::relay_mode for up
+  std::map<std::string, apply::VmRestore> vm_restores; // apply::ApplyOptions::vm_restores for up
 
   Harness() {
     auto opened = state::Store::open(dir.file("state.db"));
@@ -130,6 +131,7 @@ struct Harness {
     options.owner = "tester";
     options.lab_dir = lab_dir(t.name);
     options.relay_mode = relay_mode;
+    options.vm_restores = vm_restores;
     return apply::apply_up(plan, t, b, progress, options);
   }
 
