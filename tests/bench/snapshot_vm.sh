@@ -10,7 +10,7 @@
 # Medians of BENCH_RUNS rounds (default 3).
 #
 # Environment: LTB (required), LTB_IMAGES (default /var/lib/ltb/images), BENCH_RUNS,
-# BENCH_SNAPVM_SUBNET (default 172.20.148.0/24), BENCH_OUT (append the rows there). Exit status:
+# BENCH_SNAPVM_SUBNET (default: a free one ltb picks), BENCH_OUT (append the rows there). Exit status:
 # 0 when every target was met, 2 when one was missed, 1 when something failed. The lab is
 # ltbtest-snapvm; it and its snapshots are removed on exit.
 
@@ -19,10 +19,11 @@ export LC_ALL=C
 
 : "${LTB:?set LTB to the ltb binary}"
 RUNS=${BENCH_RUNS:-3}
-SUBNET=${BENCH_SNAPVM_SUBNET:-172.20.148.0/24}
+SUBNET=${BENCH_SNAPVM_SUBNET:-}
 IMAGES=${LTB_IMAGES:-/var/lib/ltb/images}
 LAB=ltbtest-snapvm
 WORK=$(mktemp -d /tmp/ltbtest-snapvm.XXXXXX)
+chmod a+x "$WORK" # QEMU runs as libvirt's user: it opens the VMs' disks in the lab folder
 export LTB_STATE=$WORK/state/state.db
 NODES=(vm1 vm2 vm3 vm4)
 VIRSH=(virsh -q -c qemu:///system)
@@ -85,7 +86,9 @@ command -v qemu-img >/dev/null || die "qemu-img is missing (apt-get install qemu
 mkdir -p "$WORK/state"
 qemu-img create -q -f qcow2 "$WORK/data.qcow2" 64M || die "qemu-img create failed"
 {
-  printf 'name: %s\nmgmt:\n  ipv4-subnet: %s\ntopology:\n  defaults:\n    accel: qemu\n  nodes:\n' "$LAB" "$SUBNET"
+  printf 'name: %s\n' "$LAB"
+  [[ -z $SUBNET ]] || printf 'mgmt:\n  ipv4-subnet: %s\n' "$SUBNET"
+  printf 'topology:\n  defaults:\n    accel: qemu\n  nodes:\n'
   for node in "${NODES[@]}"; do
     printf '    %s:\n      kind: vm\n      image: %s\n      kernel: %s\n      initrd: %s\n      cmdline: console=ttyS0\n' \
       "$node" "$WORK/data.qcow2" "$IMAGES/ltb-vm/vmlinux" "$IMAGES/ltb-vm/initrd.img"
