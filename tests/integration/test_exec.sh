@@ -37,10 +37,10 @@ expect_rc 0 ltb exec r1 --lab "$lab" -- true
 # --lab left out: r1 is in one lab of this user's.
 expect_rc 42 ltb exec r1 -- sh -c 'exit 42'
 expect_rc 0 ltb exec h1 -- hostname
+[[ $(cat "$IT_TMP/out") == h1 ]] || fail "ltb exec h1 -- hostname printed '$(cat "$IT_TMP/out")'"
 # A word in brackets stays one word with its brackets (CLI11 would read it as a list).
 expect_rc 0 ltb exec h1 -- printf '%s|' '[ -d / ]' '[a,b]'
 [[ $(cat "$IT_TMP/out") == "[ -d / ]|[a,b]|" ]] || fail "bracketed words arrived changed: '$(cat "$IT_TMP/out")'"
-[[ $(cat "$IT_TMP/out") == h1 ]] || fail "ltb exec h1 -- hostname printed '$(cat "$IT_TMP/out")'"
 
 log "stdout and stderr stay apart"
 expect_rc 5 ltb exec h1 -- sh -c 'echo out1; echo err1 >&2; echo out2; echo err2 >&2; exit 5'
