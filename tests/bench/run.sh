@@ -39,7 +39,7 @@
 #                      against its images' (<= 0.1)
 #  15. VM snapshot:    tests/bench/snapshot_vm.sh: `ltb snapshot create --memory` of 4 VMs against
 #                      `virsh save` of the same domains in parallel (<= 1.3), and `ltb snapshot
-#                      restore` against `virsh restore` of the saved states in parallel (<= 1.3)
+#                      restore` against `virsh destroy` + `virsh restore` in parallel (<= 1.3)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
