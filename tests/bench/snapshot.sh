@@ -52,42 +52,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 
-calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-
-T=0
-timed() {
-  local start=$EPOCHREALTIME rc=0
-  "$@" >"$WORK/last.log" 2>&1 || rc=$?
-  T=$(calc "$EPOCHREALTIME - $start")
-  return $rc
-}
-
-ROWS=()
-row() {
-  local name=$1 seconds=$2 ratio=${3:-} target=${4:-}
-  if [[ -z $target ]]; then
-    ROWS+=("$name	$seconds	${ratio:--}	-")
-    return
-  fi
-  local limit=${target##*[<=]} pass
-  pass=$(awk -v v="$ratio" -v l="$limit" 'BEGIN { print (v <= l ? "PASS" : "MISS") }')
-  ROWS+=("$name	$seconds	$ratio (target $target)	$pass")
-}
-
 ltb() { "$LTB" --quiet "$@"; }
-
-# each CMD...: CMD NODE for every node at once; fails when one fails.
-each() {
-  local node pids=() pid rc=0
-  for node in "${NODES[@]}"; do
-    "$@" "$node" >/dev/null &
-    pids+=($!)
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" || rc=1
-  done
-  return $rc
-}
 
 floor_commit() { docker commit "ltb-$LAB-$1" "$FLOOR:$1-$run"; }
 floor_replace() {
@@ -156,14 +121,4 @@ row "docker rm + run of 5 images (floor)" "$FLOOR_RESTORE"
 row "ltb snapshot restore / floor" "$RESTORE" "$(calc "$RESTORE / $FLOOR_RESTORE")" "<=1.3"
 row "snapshot size / its images' size (bytes)" "$SIZE" "$(calc "$SIZE / $SUM")" "<=0.1"
 
-printf '\nltb snapshot of examples/frr-ospf.yaml, %s, %s cores, median of %s rounds\n\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$RUNS"
-printf '%-46s %11s  %-24s %s\n' MEASUREMENT VALUE RATIO RESULT
-for line in "${ROWS[@]}"; do
-  IFS=$'\t' read -r name value ratio result <<<"$line"
-  printf '%-46s %11s  %-24s %s\n' "$name" "$value" "$ratio" "$result"
-done
-if [[ -n ${BENCH_OUT:-} ]]; then
-  printf '%s\n' "${ROWS[@]}" >>"$BENCH_OUT" || die "cannot write $BENCH_OUT"
-fi
-printf '%s\n' "${ROWS[@]}" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench snapshot"
+report "ltb snapshot of examples/frr-ospf.yaml"

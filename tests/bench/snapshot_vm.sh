@@ -45,41 +45,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 
-calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-
-T=0
-timed() {
-  local start=$EPOCHREALTIME rc=0
-  "$@" >"$WORK/last.log" 2>&1 || rc=$?
-  T=$(calc "$EPOCHREALTIME - $start")
-  return $rc
-}
-
-ROWS=()
-row() {
-  local name=$1 seconds=$2 ratio=${3:-} target=${4:-}
-  if [[ -z $target ]]; then
-    ROWS+=("$name	$seconds	${ratio:--}	-")
-    return
-  fi
-  local limit=${target##*[<=]} pass
-  pass=$(awk -v v="$ratio" -v l="$limit" 'BEGIN { print (v <= l ? "PASS" : "MISS") }')
-  ROWS+=("$name	$seconds	$ratio (target $target)	$pass")
-}
-
-# each CMD...: CMD NODE for every node at once; fails when one fails.
-each() {
-  local node pids=() pid rc=0
-  for node in "${NODES[@]}"; do
-    "$@" "$node" >/dev/null &
-    pids+=($!)
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" || rc=1
-  done
-  return $rc
-}
-
 floor_save() { "${VIRSH[@]}" save "ltb-$LAB-$1" "$WORK/floor-$1.memory"; }
 floor_restore() { "${VIRSH[@]}" restore "$WORK/floor-$1.memory" --running; }
 floor_replace() {
@@ -149,14 +114,4 @@ row "ltb snapshot create --memory, 4 VMs / floor" "$CREATE" "$(calc "$CREATE / $
 row "virsh destroy + restore, 4 in parallel (floor)" "$FLOOR_RESTORE"
 row "ltb snapshot restore, 4 VMs / floor" "$RESTORE" "$(calc "$RESTORE / $FLOOR_RESTORE")" "<=1.3"
 
-printf '\nltb snapshot of 4 VMs with memory, %s, %s cores, median of %s rounds\n\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$RUNS"
-printf '%-46s %11s  %-24s %s\n' MEASUREMENT VALUE RATIO RESULT
-for line in "${ROWS[@]}"; do
-  IFS=$'\t' read -r name value ratio result <<<"$line"
-  printf '%-46s %11s  %-24s %s\n' "$name" "$value" "$ratio" "$result"
-done
-if [[ -n ${BENCH_OUT:-} ]]; then
-  printf '%s\n' "${ROWS[@]}" >>"$BENCH_OUT" || die "cannot write $BENCH_OUT"
-fi
-printf '%s\n' "${ROWS[@]}" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench snapshot (VMs)"
+report "ltb snapshot of 4 VMs with memory"
