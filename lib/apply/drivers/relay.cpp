@@ -47,6 +47,25 @@ Status set_relayed(Run &run, const plan::PlannedLink &link, const topology::Endp
 }
 
 Status record_relay(Run &run) {
+  // Most calls change nothing (an unimpaired link in relay mode, the record already saying what
+  // runs): they look without taking the state file's write lock, which every action shares.
+  {
+    auto relay = run.b.relay->state(run.options.lab_dir);
+    LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+    const auto pid = std::to_string(relay.pid);
+    bool recorded = false;
+    bool current = true;
+    for (const auto &object : objects) {
+      if (object.type == state::ObjectType::relay) {
+        recorded = true;
+        current = current && !relay.config.empty() && object.runtime_id == pid &&
+                  object.status == state::RecordStatus::created;
+      }
+    }
+    if (recorded ? current : relay.config.empty()) {
+      return {};
+    }
+  }
   // One transaction, with the relay's state read inside it: actions wiring links at once each
   // record what they see, and the last one sees what all of them made (one action could
   // otherwise delete the record, finding no link left, while another updates it).
