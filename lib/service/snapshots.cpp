@@ -426,9 +426,19 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     members.push_back(std::move(m));
   }
   // Disk first: a refusal pauses nothing and records nothing.
+  // Docker sums a container's changes by walking its layer: each asked for at once.
+  std::vector<std::int64_t> changes(members.size(), 0);
+  auto sized = in_parallel(members.size(), std::max<int>(request.workers, members.size()),
+                           [&](std::size_t i) -> Status {
+                             LTB_TRY(size, docker.container_changes_size(members[i].id));
+                             changes[i] = size;
+                             return {};
+                           });
+  if (auto error = first_error(sized)) {
+    return fail(*error);
+  }
   std::int64_t need = 0;
-  for (const auto &m : members) {
-    LTB_TRY(size, docker.container_changes_size(m.id));
+  for (const auto size : changes) {
     need += size;
   }
   for (const auto &vm : vms) {
