@@ -57,29 +57,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 
-calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-
-# timed CMD...: runs CMD (output to $WORK/last.log); sets T to its wall time in seconds.
-T=0
-timed() {
-  local start=$EPOCHREALTIME rc=0
-  "$@" >"$WORK/last.log" 2>&1 || rc=$?
-  T=$(calc "$EPOCHREALTIME - $start")
-  return $rc
-}
-
-ROWS=()
-row() {
-  local name=$1 seconds=$2 ratio=${3:-} target=${4:-}
-  if [[ -z $target ]]; then
-    ROWS+=("$name	$seconds	${ratio:--}	-")
-    return
-  fi
-  local limit=${target##*[<=]} pass
-  pass=$(awk -v v="$ratio" -v l="$limit" 'BEGIN { print (v <= l ? "PASS" : "MISS") }')
-  ROWS+=("$name	$seconds	$ratio (target $target)	$pass")
-}
-
 ltb() { "$LTB" --quiet "$@"; }
 
 # in_parallel VERB PREFIX: `docker VERB NAME` for every container PREFIX-i at once; fails when
@@ -183,14 +160,4 @@ row "docker start, $N, no network (reference)" "$PLAIN_START"
 row "ltb start / no-network reference" "$START" "$(calc "$START / $PLAIN_START")"
 row "ltb restart of 1 of $N: links carry traffic" "$(median "${restarts[@]}")"
 
-printf '\nltb stop/start/restart, %s, %s cores, median of %s rounds\n\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$RUNS"
-printf '%-46s %9s  %-24s %s\n' MEASUREMENT SECONDS RATIO RESULT
-for line in "${ROWS[@]}"; do
-  IFS=$'\t' read -r name value ratio result <<<"$line"
-  printf '%-46s %9s  %-24s %s\n' "$name" "$value" "$ratio" "$result"
-done
-if [[ -n ${BENCH_OUT:-} ]]; then
-  printf '%s\n' "${ROWS[@]}" >>"$BENCH_OUT" || die "cannot write $BENCH_OUT"
-fi
-printf '%s\n' "${ROWS[@]}" | bash "$(dirname "${BASH_SOURCE[0]}")/verdict.sh" "bench lifecycle"
+report "ltb stop/start/restart"
