@@ -194,7 +194,6 @@ public:
     // has other names (a snapshot's) and stays.
     const auto node_dir = fs::path(run.options.lab_dir) / action.node;
     LTB_TRY(files, run.b.overlays->files_under(node_dir.string()));
-    files.push_back((node_dir / "disk.qcow2").string());
     for (const auto &file : files) {
       if (fs::path(file).parent_path() == node_dir &&
           fs::path(file).filename().string().rfind("disk", 0) == 0) {
