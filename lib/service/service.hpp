@@ -15,10 +15,16 @@
 
 namespace ltb::service {
 
-/// Who asks. Recorded as the owner of what they make; roles come later.
+/// Who asks: a Unix user, by the uid the kernel vouches for (the CLI's own uid, or the daemon's
+/// SO_PEERCRED), with the role and groups ltb's user table gives it. Recorded as the owner of what
+/// they make. root is always an admin; an admin sees and acts on everything, a user on their own.
 struct Caller {
   uid_t uid = 0;
   std::string name;
+  bool admin = true;
+  /// The Unix groups ltb knows this user through (quota resolution: user, then group, then the
+  /// default).
+  std::vector<std::string> groups;
 };
 
 /// Where the service keeps its state: the state file (locks, lab directories and templates live
