@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 8> k_migrations{{
+inline constexpr std::array<std::string_view, 9> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -221,6 +221,22 @@ CREATE TABLE snapshot_artifacts (
   size_bytes INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (lab, snapshot, node, type, ref),
   FOREIGN KEY (lab, snapshot) REFERENCES snapshots(lab, name) ON DELETE CASCADE
+);
+)sql",
+    // 9: ltb's users and groups (`ltb user`): a Unix user or group (kind 'user' or 'group') that
+    // ltb knows, by name with its uid or gid, its role ('admin' or 'user') and its quotas (a JSON
+    // object, quota name -> number; a quota not in it is not set there). The system's default
+    // quotas are the meta key 'quotas.default' (the same JSON). root needs no row: it is always an
+    // admin.
+    R"sql(
+CREATE TABLE users (
+  kind       TEXT    NOT NULL,
+  name       TEXT    NOT NULL,
+  id         INTEGER NOT NULL DEFAULT 0,
+  role       TEXT    NOT NULL DEFAULT 'user',
+  quotas     TEXT    NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (kind, name)
 );
 )sql",
 }};

@@ -977,6 +977,65 @@ Result<std::int64_t> Store::snapshots_size() {
   });
 }
 
+Result<std::vector<UserRecord>> Store::users(const std::string &kind) {
+  return m_impl->read<std::vector<UserRecord>>("read users", [&] {
+    SQLite::Statement q(m_impl->db, "SELECT kind, name, id, role, quotas, created_at FROM users "
+                                    "WHERE ? = '' OR kind = ? ORDER BY kind DESC, name");
+    q.bind(1, kind);
+    q.bind(2, kind);
+    std::vector<UserRecord> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                     q.getColumn(2).getInt64(), q.getColumn(3).getString(),
+                     q.getColumn(4).getString(), q.getColumn(5).getInt64()});
+    }
+    return out;
+  });
+}
+
+Result<std::optional<UserRecord>> Store::user(const std::string &kind, const std::string &name) {
+  return m_impl->read<std::optional<UserRecord>>(
+      fmt::format("read {} '{}'", kind, name), [&]() -> std::optional<UserRecord> {
+        SQLite::Statement q(m_impl->db, "SELECT kind, name, id, role, quotas, created_at FROM "
+                                        "users WHERE kind = ? AND name = ?");
+        q.bind(1, kind);
+        q.bind(2, name);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return UserRecord{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                          q.getColumn(2).getInt64(),  q.getColumn(3).getString(),
+                          q.getColumn(4).getString(), q.getColumn(5).getInt64()};
+      });
+}
+
+Status Store::put_user(const UserRecord &user) {
+  return m_impl->write(fmt::format("save {} '{}'", user.kind, user.name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db,
+                        "INSERT INTO users (kind, name, id, role, quotas, created_at) VALUES (?, "
+                        "?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET id = excluded.id, "
+                        "role = excluded.role, quotas = excluded.quotas");
+    q.bind(1, user.kind);
+    q.bind(2, user.name);
+    q.bind(3, user.id);
+    q.bind(4, user.role);
+    q.bind(5, user.quotas);
+    q.bind(6, user.created_at);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::delete_user(const std::string &kind, const std::string &name) {
+  return m_impl->write(fmt::format("remove {} '{}'", kind, name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM users WHERE kind = ? AND name = ?");
+    q.bind(1, kind);
+    q.bind(2, name);
+    q.exec();
+    return {};
+  });
+}
+
 Result<std::optional<std::string>> Store::meta(const std::string &key) {
   return m_impl->read<std::optional<std::string>>(
       fmt::format("read setting '{}'", key), [&]() -> std::optional<std::string> {

@@ -172,6 +172,19 @@ struct SnapshotArtifact {
   std::int64_t size_bytes = 0;
 };
 
+/// A Unix user or group ltb knows (`ltb user`): its role and the quotas set on it.
+struct UserRecord {
+  std::string kind = "user"; // k_user or k_group
+  std::string name;
+  std::int64_t id = 0;       // uid or gid
+  std::string role = "user"; // "admin" or "user"
+  std::string quotas = "{}"; // JSON object: quota name -> number (schedule/quota.hpp)
+  std::int64_t created_at = 0;
+};
+
+inline constexpr const char *k_user = "user";
+inline constexpr const char *k_group = "group";
+
 /// How many events the state file keeps: add_event() drops the oldest beyond it.
 inline constexpr std::int64_t k_events_kept = 10000;
 
@@ -263,6 +276,13 @@ public:
   Status set_snapshot_artifact_size(const SnapshotArtifact &artifact);
   /// The sum of every snapshot's size (they count against the host's disk in admission).
   Result<std::int64_t> snapshots_size();
+
+  /// The users and groups ltb knows, of one kind ("" = both), by kind then name.
+  Result<std::vector<UserRecord>> users(const std::string &kind = {});
+  Result<std::optional<UserRecord>> user(const std::string &kind, const std::string &name);
+  /// Inserts or replaces by (kind, name), keeping created_at of a row already there.
+  Status put_user(const UserRecord &user);
+  Status delete_user(const std::string &kind, const std::string &name); // missing: succeeds
 
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);

@@ -61,7 +61,8 @@ const std::vector<std::string> k_tables{"blobs",          "events",
                                         "objects",        "reservation_texts",
                                         "reservations",   "snapshot_artifacts",
                                         "snapshots",      "template_files",
-                                        "template_names", "templates"};
+                                        "template_names", "templates",
+                                        "users"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;
