@@ -239,6 +239,15 @@ _ltb_option() {
       esac
       return 1
       ;;
+    user)
+      case $2 in
+        -h|--help) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     validate)
       case $2 in
         -h|--help) return 0 ;;
@@ -303,6 +312,7 @@ _ltb_options() {
     template) REPLY='-h --help --state -q --quiet --wait' ;;
     schedule) REPLY='-h --help --state -q --quiet --wait' ;;
     config) REPLY='-h --help --state -q --quiet --wait' ;;
+    user) REPLY='-h --help --state -q --quiet --wait' ;;
     validate) REPLY='-h --help --state -q --quiet --wait' ;;
     version) REPLY='-h --help --format --state -q --quiet --wait' ;;
     completion) REPLY='-h --help --state -q --quiet --wait' ;;
@@ -471,7 +481,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -46,6 +46,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_template(*app, globals, registry);
   add_schedule(*app, globals, registry);
   add_config(*app, globals, registry);
+  add_user(*app, globals, registry);
   add_validate(*app, globals, registry);
   add_version(*app, globals, registry);
   add_completion(*app, globals, registry);
@@ -104,6 +105,10 @@ int main(int argc, char **argv) {
         static const std::set<std::string> k_no_recovery{"completion", "version", "validate",
                                                          "relay", "__complete"};
         if (!k_no_recovery.count(top->get_name())) {
+          // Who asks, before anything is done for them: a user ltb does not know is refused.
+          if (auto identified = identify_caller(globals); !identified) {
+            return report(globals, identified.error());
+          }
           finish_interrupted_snapshots(globals);
         }
         return command.run();

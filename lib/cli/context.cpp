@@ -1,12 +1,13 @@
 #include "cli/context.hpp"
 
 #include "service/nodes.hpp"
+#include "service/users.hpp"
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
-#include <pwd.h>
 #include <unistd.h>
 
 namespace ltb::cli {
@@ -34,8 +35,47 @@ service::Context service_context(const Globals &globals) {
   return {globals.state_path, globals.wait_seconds};
 }
 
+namespace {
+std::optional<service::Caller> &identified() {
+  static std::optional<service::Caller> who;
+  return who;
+}
+
+/// The uid the command runs for: LTB_CALLER_UID when root runs it (the daemon's child for a
+/// request), else the process's own.
+Result<uid_t> caller_uid() {
+  const char *text = std::getenv("LTB_CALLER_UID");
+  if (text == nullptr || *text == '\0') {
+    return getuid();
+  }
+  if (getuid() != 0) {
+    return fail("LTB_CALLER_UID is set, and only root (the ltb daemon) may act for another user",
+                "unset LTB_CALLER_UID: ltb runs as you", ExitCode::usage);
+  }
+  const std::string value = text;
+  uid_t uid = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), uid);
+  if (ec != std::errc() || ptr != value.data() + value.size()) {
+    return fail(fmt::format("LTB_CALLER_UID '{}' is not a uid", value),
+                "set it to a number, like LTB_CALLER_UID=1000", ExitCode::usage);
+  }
+  return uid;
+}
+} // namespace
+
+Status identify_caller(const Globals &globals) {
+  LTB_TRY(uid, caller_uid());
+  LTB_TRY(who, service::identify(service_context(globals), uid));
+  identified() = who;
+  return {};
+}
+
 service::Caller caller() {
-  return {getuid(), current_user()};
+  if (identified()) {
+    return *identified();
+  }
+  // A command that identifies nobody (validate, completion): the process itself.
+  return {getuid(), current_user(), getuid() == 0, {}};
 }
 
 void PrintSink::notice(const std::string &line) {
@@ -95,11 +135,8 @@ std::vector<std::string> command_words(std::vector<std::string> words) {
 }
 
 std::string current_user() {
-  if (const char *sudo = std::getenv("SUDO_USER"); sudo && *sudo) {
-    return sudo;
-  }
-  if (const auto *pw = getpwuid(getuid())) {
-    return pw->pw_name;
+  if (auto user = service::system_accounts().user_by_uid(getuid())) {
+    return user->name;
   }
   return std::to_string(getuid());
 }

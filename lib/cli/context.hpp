@@ -57,7 +57,12 @@ Result<Connection> connect(const Globals &globals, bool docker = true);
 /// What the service needs of the global options.
 service::Context service_context(const Globals &globals);
 
-/// The user who runs ltb, as the service's caller.
+/// Who the command runs for (service::identify of the process's uid, or of LTB_CALLER_UID when
+/// root runs it: the daemon's child for a request); refuses a user ltb does not know. main()
+/// calls it once before a command that acts for someone.
+Status identify_caller(const Globals &globals);
+
+/// The caller identify_caller() found (the process's own uid before it ran).
 service::Caller caller();
 
 /// The process's one cancellation token: SIGINT and SIGTERM set it once a cancellable phase has
@@ -79,7 +84,7 @@ private:
 /// The per-lab directory beside the state file (inline configs, later access files).
 std::string lab_dir(const Globals &globals, const std::string &lab);
 
-/// The user who runs ltb (SUDO_USER when run through sudo).
+/// The Unix name of the process's uid.
 std::string current_user();
 
 /// Checks a --format value.
@@ -114,6 +119,7 @@ void add_save(CLI::App &app, Globals &globals, Registry &registry);
 void add_relay(CLI::App &app, Globals &globals, Registry &registry);
 void add_link(CLI::App &app, Globals &globals, Registry &registry);
 void add_snapshot(CLI::App &app, Globals &globals, Registry &registry);
+void add_user(CLI::App &app, Globals &globals, Registry &registry);
 /// Resumes nodes a killed `ltb snapshot` left paused and finishes or removes what it left half
 /// made (service::recover_snapshots); a failure is a notice only.
 void finish_interrupted_snapshots(const Globals &globals);

@@ -6,6 +6,7 @@
 #include "service/events.hpp"
 #include "service/nodes.hpp"
 #include "service/reservations.hpp"
+#include "service/users.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
@@ -193,6 +194,17 @@ Status admit_start(const Session &session, state::Store &store, const state::Lab
   // A lab without a reservation: as an unreserved `ltb up`, under the admission lock.
   LTB_TRY(lock, state::LabLock::acquire_admission(session.context.state_path,
                                                   session.context.wait_seconds));
+  LTB_TRY(limits, quotas_of(store, session.caller));
+  if (!schedule::unlimited(limits)) {
+    LTB_TRY(config, schedule::load_config(store));
+    const auto running = schedule::recorded_lab_demand(store, lab, config.defaults, true);
+    if (!running.fits_in(schedule::recorded_lab_demand(store, lab, config.defaults))) {
+      LTB_TRY(nodes, store.nodes(lab.name));
+      LTB_CHECK(check_up_quotas(session, store, limits, lab.name, static_cast<int>(nodes.size()),
+                                running, config.defaults,
+                                fmt::format("cannot start lab {}", lab.name)));
+    }
+  }
   LTB_TRY(claims, store.reservation_claims(now));
   if (claims.empty()) {
     return {};

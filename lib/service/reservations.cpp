@@ -4,6 +4,7 @@
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
 #include "service/deploy.hpp"
+#include "service/users.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -141,6 +142,7 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
   // hold until their lab is recorded: nobody else takes the last free capacity meanwhile.
   LTB_TRY(lock, state::LabLock::acquire_admission(session.context.state_path,
                                                   session.context.wait_seconds));
+  LTB_TRY(limits, quotas_of(store, session.caller));
   LTB_CHECK(store.transaction([&]() -> Status {
     LTB_TRY(all, store.reservation_claims(now));
     for (const auto &lab : labs) {
@@ -149,6 +151,13 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
         return {};
       }
     }
+    LTB_CHECK(check_reservation_quotas(
+        session, store, limits, labs, static_cast<int>(request.topology->nodes.size()), demand,
+        start, end, 0, capacity.config.defaults,
+        labs.size() == 1
+            ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
+            : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(), request.group,
+                          request.group, labs.size(), span(start, end))));
     LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
     // The N instances are admitted together, as one booking of N times the demand.
     Booking group{0, labs.size() == 1 ? labs.front() : request.group + "-*", start, end,
@@ -193,6 +202,7 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
 Result<state::ReservationRecord> update_reservation(const Session &session, state::Store &store,
                                                     const UpdateReservation &request) {
   LTB_TRY(capacity, host_capacity(session.context, store));
+  LTB_TRY(limits, quotas_of(store, session.caller));
   const Instant now = now_seconds();
   std::optional<Error> refused;
   state::ReservationRecord saved;
@@ -228,6 +238,10 @@ Result<state::ReservationRecord> update_reservation(const Session &session, stat
       refused = overlap_error(*other);
       return {};
     }
+    LTB_CHECK(check_reservation_quotas(
+        session, store, limits, {r.lab}, nodes_in_text(r.topology_text), schedule::demand_of(r),
+        start, end, r.id, capacity.config.defaults,
+        fmt::format("cannot move reservation {} (lab {}) to {}", r.id, r.lab, span(start, end))));
     LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
     // What is past needs no capacity any more: an active one is checked from now on.
     Booking candidate{r.id, r.lab, std::max(start, std::min(now, end - 1)), end,
@@ -366,9 +380,30 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
     answer.lock = std::move(lock);
   }
   {
+    LTB_TRY(claims, store.reservation_claims(now));
+    // The caller's quotas, unless a reservation covers the lab now (it was checked when made).
+    LTB_TRY(limits, quotas_of(store, session.caller));
+    const bool covered = std::any_of(claims.begin(), claims.end(), [&](const auto &r) {
+      return r.lab == desired.name && r.start_at <= now && now < r.end_at;
+    });
+    if (!covered && !schedule::unlimited(limits)) {
+      LTB_TRY(config, schedule::load_config(store));
+      const int nodes = static_cast<int>(desired.nodes.size());
+      const Resources need = schedule::lab_demand(desired, config.defaults);
+      if (until) {
+        // Deployed until a time: a reservation from now, under the reservations' quotas too.
+        LTB_CHECK(check_reservation_quotas(
+            session, store, limits, {desired.name}, nodes, need, now, *until, 0, config.defaults,
+            fmt::format("cannot deploy lab {} until {}", desired.name,
+                        schedule::format_local_short(*until))));
+      } else {
+        LTB_CHECK(check_up_quotas(session, store, limits, desired.name, nodes, need,
+                                  config.defaults,
+                                  fmt::format("cannot deploy lab {}", desired.name)));
+      }
+    }
     // Without reservations there is nothing to protect: `ltb up` stays as fast as before. The
     // lab still claims its place before the lock is released, for a reservation made meanwhile.
-    LTB_TRY(claims, store.reservation_claims(now));
     if (claims.empty() && !until) {
       answer.claim = !dry_run;
       return answer;

@@ -9,6 +9,7 @@
 #include "service/links.hpp"
 #include "service/save.hpp"
 #include "service/snapshot_transfer.hpp"
+#include "service/users.hpp"
 #include "topology/impairments.hpp"
 #include "topology/kinds.hpp"
 #include "util/hash.hpp"
@@ -449,6 +450,8 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     }
   }
   LTB_CHECK(check_disk(session, store, need, now, request.lab));
+  LTB_CHECK(check_snapshot_quota(session, store, need,
+                                 fmt::format("cannot snapshot lab '{}'", request.lab)));
   if (request.memory &&
       std::any_of(members.begin(), members.end(), [](const Member &m) { return m.running; })) {
     session.events.notice("notice: --memory keeps the VMs' memory; containers keep their file "

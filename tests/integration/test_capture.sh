@@ -130,10 +130,12 @@ expect_rc 2 ltb capture sw1 --port h9 -w "$IT_TMP/x.pcap"
 expect_output err "did you mean 'h[12]'"
 expect_rc 1 ltb capture r1-r2 --lab nosuchlab -w "$IT_TMP/x.pcap"
 expect_output err "no lab named 'nosuchlab'"
-# Without --lab only the caller's running labs count; another user's lab is named, not taken.
-expect_rc 1 env SUDO_USER=ltbtest-someone-else "$LTB" --state "$LTB_STATE" capture r1-r2 -w "$IT_TMP/x.pcap"
+# Without --lab only the caller's running labs count; another user's lab is named, not taken
+# (the other user: nobody, as the daemon would run a request of theirs).
+expect_rc 0 ltb user add nobody
+expect_rc 1 env LTB_CALLER_UID="$(id -u nobody)" "$LTB" --state "$LTB_STATE" capture r1-r2 -w "$IT_TMP/x.pcap"
 expect_output err "lab $lab \(running, owned by [^)]+\) has it: pass --lab $lab"
-expect_rc 0 env SUDO_USER=ltbtest-someone-else "$LTB" --state "$LTB_STATE" capture r1-r2 --lab "$lab" -c 1 -w "$IT_TMP/x.pcap"
+expect_rc 0 env LTB_CALLER_UID="$(id -u nobody)" "$LTB" --state "$LTB_STATE" capture r1-r2 --lab "$lab" -c 1 -w "$IT_TMP/x.pcap"
 
 log "a bad filter is named, and a segment capture that fails to start leaves nothing"
 expect_rc 2 ltb capture r1-r2 -f 'proto ospf and' -w "$IT_TMP/x.pcap"
