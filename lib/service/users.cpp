@@ -105,13 +105,15 @@ private:
   }
 };
 
-/// "ask an ltb admin (alice, bob)" or "ask root", for refusals.
+/// "ask an ltb admin (alice, a member of group staff)" or "ask root", for refusals.
 std::string admins_to_ask(state::Store &store) {
   std::vector<std::string> admins;
-  if (auto rows = store.users(state::k_user)) {
+  if (auto rows = store.users()) {
     for (const auto &row : *rows) {
-      if (row.role == "admin" && row.name != "root") {
+      if (row.role == "admin" && row.kind == state::k_user && row.name != "root") {
         admins.push_back(row.name);
+      } else if (row.role == "admin" && row.kind == state::k_group) {
+        admins.push_back("a member of group " + row.name);
       }
     }
   }

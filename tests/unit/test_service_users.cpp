@@ -130,7 +130,8 @@ TEST_CASE("users: identify root, a user, a group member, an admin by group, and 
   REQUIRE(f.store->put_user({"user", "erin", 1006, "admin", "{}", 0}));
   stranger = service::identify(*f.store, f.accounts, 1004);
   REQUIRE_FALSE(stranger);
-  CHECK(stranger.error().help == "ask an ltb admin (erin) to run `ltb user add dave`");
+  CHECK(stranger.error().help ==
+        "ask an ltb admin (erin, a member of group staff) to run `ltb user add dave`");
   auto nobody = service::identify(*f.store, f.accounts, 4242);
   REQUIRE_FALSE(nobody);
   CHECK(has(nobody.error().message, "uid 4242 has no Unix user"));
