@@ -6,6 +6,7 @@
 #include "service/events.hpp"
 #include "service/reservations.hpp"
 #include "service/snapshots.hpp"
+#include "service/users.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
 
@@ -153,6 +154,10 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     LTB_TRY(admitted,
             admit_up(session, *connection.store, desired, options.until, options.dry_run));
     admission = std::move(admitted);
+  } else {
+    // A restored snapshot: no capacity rule, but the caller's quotas (the scheduler's caller,
+    // root, has none).
+    LTB_CHECK(check_deploy_quotas(session, *connection.store, desired));
   }
   const std::string owner = options.owner.empty() ? session.caller.name : options.owner;
   clean_stale_captures(session.events, *connection.store, desired.name);

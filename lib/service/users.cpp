@@ -300,6 +300,19 @@ Status check_up_quotas(const Session &session, state::Store &store, const schedu
                                     {lab, now, schedule::k_forever, 1, nodes, demand}, what);
 }
 
+Status check_deploy_quotas(const Session &session, state::Store &store,
+                           const topology::Topology &desired) {
+  LTB_TRY(limits, quotas_of(store, session.caller));
+  if (schedule::unlimited(limits)) {
+    return {};
+  }
+  LTB_TRY(config, schedule::load_config(store));
+  return check_up_quotas(session, store, limits, desired.name,
+                         static_cast<int>(desired.nodes.size()),
+                         schedule::lab_demand(desired, config.defaults), config.defaults,
+                         fmt::format("cannot deploy lab {}", desired.name));
+}
+
 Status check_reservation_quotas(const Session &session, state::Store &store,
                                 const schedule::Limits &limits,
                                 const std::vector<std::string> &labs, int nodes,

@@ -6,6 +6,7 @@
 #include "schedule/quota.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
+#include "topology/model.hpp"
 
 #include <optional>
 #include <string>
@@ -66,6 +67,10 @@ Status check_reservation_quotas(const Session &session, state::Store &store,
                                 const schedule::Resources &demand, schedule::Instant start,
                                 schedule::Instant end, std::int64_t skip_reservation,
                                 const schedule::DemandDefaults &defaults, const std::string &what);
+/// The quotas of a lab deployed outside `ltb up`'s admission (a snapshot restored, possibly as
+/// a new lab): as an unreserved `ltb up` of `desired`.
+Status check_deploy_quotas(const Session &session, state::Store &store,
+                           const topology::Topology &desired);
 /// The snapshot-disk quota (quotas_of itself; a no-op when unlimited).
 Status check_snapshot_quota(const Session &session, state::Store &store, std::int64_t need,
                             const std::string &what);

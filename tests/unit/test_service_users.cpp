@@ -383,3 +383,16 @@ TEST_CASE("users: the snapshot-disk quota refuses a snapshot before anything is 
   CHECK(h.fakes.world.faults.calls("pause_container") == 0);
   CHECK(h.store->snapshots()->empty());
 }
+
+TEST_CASE("users: a lab deployed outside `ltb up` (a snapshot restored as a new lab) is checked") {
+  Fixture f;
+  f.add(f.root, {"alice", false, false, std::nullopt, "labs=1", false});
+  f.record_lab(f.lab("first", 1), "alice");
+  auto refused = service::check_deploy_quotas(f.session(f.who(1001)), *f.store, f.lab("copy", 1));
+  REQUIRE_FALSE(refused);
+  CHECK(has(refused.error().message, "cannot deploy lab copy: labs over the labs quota: it needs "
+                                     "1, your other labs hold 1 (first)"));
+  // In place: the lab itself is not counted twice. root (the scheduler) has no quotas.
+  CHECK(service::check_deploy_quotas(f.session(f.who(1001)), *f.store, f.lab("first", 1)));
+  CHECK(service::check_deploy_quotas(f.session(f.root), *f.store, f.lab("copy", 9)));
+}
