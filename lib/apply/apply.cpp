@@ -486,6 +486,7 @@ state::LabRecord deploying_lab(std::optional<state::LabRecord> existing, const p
   lab.mgmt_subnet = plan.subnet;
   lab.owner = owner;
   lab.status = state::RecordStatus::deploying;
+  lab.confined = lab.confined || desired.confined;
   return lab;
 }
 

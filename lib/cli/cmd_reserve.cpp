@@ -71,12 +71,14 @@ Instant now_seconds() {
 }
 
 /// Validates the text as lab `lab`, printing diagnostics; nullopt when invalid.
-std::optional<topology::Topology>
-validate(const Globals &globals, const service::ReservationSource &source, const std::string &lab) {
+std::optional<topology::Topology> validate(const Globals &globals, const service::Session &session,
+                                           const service::ReservationSource &source,
+                                           const std::string &lab) {
   topology::Diagnostics warnings;
   topology::LoadOptions options;
   options.lab_name = lab;
   options.warnings = &warnings;
+  options = service::load_options(session, options);
   auto loaded = topology::load_text(source.text, source.file, source.base_dir, options);
   if (!loaded) {
     print_diagnostics(globals, loaded.error());
@@ -127,7 +129,7 @@ int run_create(const Globals &globals, const CreateOptions &options) {
     return report(globals, source.error());
   }
   // The names first: NAME, or NAME-1 ... NAME-N for --count.
-  auto first = validate(globals, *source, options.lab);
+  auto first = validate(globals, session, *source, options.lab);
   if (!first) {
     return static_cast<int>(ExitCode::usage);
   }
@@ -149,7 +151,7 @@ int run_create(const Globals &globals, const CreateOptions &options) {
     }
     for (int i = 1; i <= options.count; ++i) {
       labs.push_back(fmt::format("{}-{}", first->name, i));
-      auto each = validate(globals, *source, labs.back());
+      auto each = validate(globals, session, *source, labs.back());
       if (!each) {
         return static_cast<int>(ExitCode::usage);
       }

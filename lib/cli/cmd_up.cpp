@@ -22,10 +22,10 @@ struct UpOptions {
 };
 
 /// Loads a topology file, printing its diagnostics (warnings too). nullopt = invalid (exit 2).
-std::optional<topology::Topology> load(const Globals &globals, const std::string &file,
-                                       const std::string &lab) {
+std::optional<topology::Topology> load(const Globals &globals, const service::Session &session,
+                                       const std::string &file, const std::string &lab) {
   topology::Diagnostics warnings;
-  auto loaded = topology::load_file(file, {lab, &warnings});
+  auto loaded = topology::load_file(file, service::load_options(session, {lab, &warnings}));
   if (!loaded) {
     print_diagnostics(globals, loaded.error());
     return std::nullopt;
@@ -45,6 +45,10 @@ int run_up(const Globals &globals, const UpOptions &options) {
                                  "class-7",
                                  ExitCode::usage});
   }
+  PrintSink events(globals);
+  const auto context = service_context(globals);
+  const auto who = caller();
+  const service::Session session{context, who, interrupt_token(), events};
   std::optional<service::TemplateRef> ref;
   std::optional<topology::Topology> desired;
   if (!options.template_ref.empty()) {
@@ -54,7 +58,7 @@ int run_up(const Globals &globals, const UpOptions &options) {
     }
     ref = *parsed;
   } else {
-    desired = load(globals, options.file, options.lab);
+    desired = load(globals, session, options.file, options.lab);
     if (!desired) {
       return static_cast<int>(ExitCode::usage);
     }
@@ -63,10 +67,6 @@ int run_up(const Globals &globals, const UpOptions &options) {
   if (!connection) {
     return report(globals, connection.error());
   }
-  PrintSink events(globals);
-  const auto context = service_context(globals);
-  const auto who = caller();
-  const service::Session session{context, who, interrupt_token(), events};
   service::DeployRequest request;
   request.dry_run = options.dry_run;
   request.workers = options.workers;

@@ -11,6 +11,7 @@
 #include "topology/loader.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fmt/format.h>
 #include <set>
 #include <sstream>
@@ -138,15 +139,82 @@ Result<plan::Plan> claim_subnet(EventSink &events, plan::Plan plan,
   }
 }
 
+/// The base directory a loaded topology's relative paths resolved against.
+std::string base_dir_of(const topology::Topology &desired) {
+  if (desired.file.empty() || desired.file.front() != '/') {
+    std::error_code ec;
+    return std::filesystem::current_path(ec).string();
+  }
+  return std::filesystem::path(desired.file).parent_path().string();
+}
+
+/// DESIRED, loaded for a caller who may use everything, as a confined lab: its text is checked
+/// again with LoadOptions::confined (an admin deploying a confined lab again), and every node is
+/// marked confined.
+Result<topology::Topology> confine(const topology::Topology &desired) {
+  if (!desired.confined) {
+    topology::LoadOptions options;
+    options.lab_name = desired.name;
+    options.confined = true;
+    auto checked = topology::load_text(desired.text, desired.file, base_dir_of(desired), options);
+    if (!checked) {
+      auto text = topology::render(checked.error(), false);
+      while (!text.empty() && text.back() == '\n') {
+        text.pop_back();
+      }
+      return fail(fmt::format("lab '{}' is confined (it was deployed for a user who is not an "
+                              "admin), and its topology uses what only admins may:\n{}",
+                              desired.name, text),
+                  "remove those keys from the file, or remove the lab (ltb down) and deploy it "
+                  "anew as an admin",
+                  ExitCode::usage);
+    }
+  }
+  topology::Topology out = desired;
+  out.confined = true;
+  for (auto &node : out.nodes) {
+    // The loader refused them in the file; a model made otherwise must not carry them either.
+    if (!node.binds.empty()) {
+      return fail(fmt::format("lab '{}' is confined, and node '{}' binds host paths", desired.name,
+                              node.name),
+                  "bind mounts of host paths are for admins: remove 'binds'", ExitCode::usage);
+    }
+    node.confined = true;
+  }
+  return out;
+}
+
 } // namespace
 
+topology::LoadOptions load_options(const Session &session, topology::LoadOptions options) {
+  options.confined = options.confined || !session.caller.admin;
+  return options;
+}
+
+Result<bool> deploys_confined(const Session &session, state::Store &store, const std::string &lab,
+                              const DeployRequest &request) {
+  if (!session.caller.admin || request.confined) {
+    return true;
+  }
+  LTB_TRY(record, store.lab(lab));
+  return record && record->confined;
+}
+
 Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
-                                 const topology::Topology &desired, const DeployRequest &options) {
+                                 const topology::Topology &given, const DeployRequest &options) {
   const Context &context = session.context;
   DeployOutcome outcome;
-  outcome.lab = desired.name;
+  outcome.lab = given.name;
   auto backends = connection.backends();
-  LTB_TRY(lock, state::LabLock::acquire(context.state_path, desired.name, context.wait_seconds));
+  LTB_TRY(lock, state::LabLock::acquire(context.state_path, given.name, context.wait_seconds));
+  // Confinement before anything else: a topology it refuses changes nothing.
+  LTB_TRY(confined, deploys_confined(session, *connection.store, given.name, options));
+  std::optional<topology::Topology> confined_desired;
+  if (confined) {
+    LTB_TRY(made, confine(given));
+    confined_desired = std::move(made);
+  }
+  const topology::Topology &desired = confined_desired ? *confined_desired : given;
   // Capacity first: a refused lab changes nothing. When admitted, no other lab is admitted until
   // this one's claim is recorded below.
   UpAdmission admission;
@@ -302,8 +370,11 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
                                   const std::string &file, const std::string &base_dir,
                                   const DeployRequest &options) {
   topology::Diagnostics warnings;
-  auto loaded = topology::load_text(topology_text, file.empty() ? "<stored>" : file, base_dir,
-                                    {lab, &warnings});
+  topology::LoadOptions load{lab, &warnings};
+  LTB_TRY(confined, deploys_confined(session, *connection.store, lab, options));
+  load.confined = confined;
+  auto loaded =
+      topology::load_text(topology_text, file.empty() ? "<stored>" : file, base_dir, load);
   if (!loaded) {
     // One line (it becomes a reservation's reason and a log line): the errors, without the
     // quoted source and carets.

@@ -5,6 +5,7 @@
 
 #include "service/backends.hpp"
 #include "service/service.hpp"
+#include "topology/loader.hpp"
 #include "topology/model.hpp"
 
 #include <string>
@@ -25,6 +26,9 @@ struct DeployRequest {
   std::string source;
   /// A snapshot restore's VMs: made from the snapshot's disk layers and memory (by node).
   std::map<std::string, apply::VmRestore> vm_restores;
+  /// Deploy the lab confined whoever the caller is: the scheduler deploying a reservation that a
+  /// user who is not an admin made. Only ever adds confinement (see deploys_confined()).
+  bool confined = false;
 };
 
 struct DeployOutcome {
@@ -41,9 +45,20 @@ struct DeployOutcome {
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 
+/// The options to load a topology that the session's caller deploys with: confined
+/// (topology::LoadOptions::confined) unless the caller is an admin.
+topology::LoadOptions load_options(const Session &session, topology::LoadOptions options = {});
+
+/// Whether lab LAB deploys confined (ltb-topology(5), CONFINEMENT): the caller is not an admin,
+/// the request says so, or the lab is recorded confined. Nothing in a topology turns it off, and
+/// once a lab is confined it stays so whoever deploys it again.
+Result<bool> deploys_confined(const Session &session, state::Store &store, const std::string &lab,
+                              const DeployRequest &request);
+
 /// `ltb up` of an already loaded topology: lock, admit (with request.admit), observe, plan, record
 /// the lab's claim, apply. An Error only when it could not start (lock held, capacity refused,
-/// Docker or libvirt not answering, no free subnet); failed actions are in the outcome.
+/// Docker or libvirt not answering, no free subnet, a confined lab whose topology uses what only
+/// admins may); failed actions are in the outcome.
 Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
                                  const topology::Topology &desired,
                                  const DeployRequest &request = {});

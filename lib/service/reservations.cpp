@@ -176,6 +176,7 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
       state::ReservationRecord r;
       r.lab = lab;
       r.owner = session.caller.name;
+      r.confined = !session.caller.admin;
       r.source = request.source;
       r.topology_text = request.text;
       r.start_at = start;
@@ -504,6 +505,7 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
       state::ReservationRecord r;
       r.lab = desired.name;
       r.owner = session.caller.name;
+      r.confined = !session.caller.admin || desired.confined;
       r.source = desired.file;
       r.topology_text = desired.text;
       r.start_at = now;

@@ -12,6 +12,7 @@ Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
   LTB_TRY(connection, connect(m_session.context));
   DeployRequest request;
   request.owner = r.owner;
+  request.confined = r.confined;
   std::string file = r.source;
   std::string base_dir = schedule::reservation_base_dir(r, m_session.context.state_path);
   if (auto ref = parse_template_source(r.source)) {

@@ -1021,6 +1021,9 @@ Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &c
                             : fs::path(snapshot.topology_file).parent_path().string();
   DeployRequest deploy;
   deploy.workers = request.workers;
+  // A confined lab's snapshot restores confined, in place and as another lab.
+  LTB_TRY(source_lab, store.lab(request.lab));
+  deploy.confined = source_lab && source_lab->confined;
   bool memory_dropped = false;
   deploy.vm_restores = vm_restores(snapshot, artifacts, in_place, &memory_dropped);
   if (memory_dropped) {

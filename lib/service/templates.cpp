@@ -759,7 +759,10 @@ Result<DeployedTemplate> deploy_template(const Session &session, Connection &con
   LTB_TRY(materialized, materialize_template(session, *connection.store, ref));
   out.from = std::move(materialized);
   topology::Diagnostics warnings;
-  auto loaded = topology::load_text(out.from.text, out.from.file, out.from.dir, {lab, &warnings});
+  topology::LoadOptions options{lab, &warnings};
+  options.confined = request.confined;
+  auto loaded = topology::load_text(out.from.text, out.from.file, out.from.dir,
+                                    load_options(session, options));
   if (!loaded) {
     out.invalid = loaded.error();
     return out;

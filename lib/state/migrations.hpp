@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 9> k_migrations{{
+inline constexpr std::array<std::string_view, 10> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -238,6 +238,12 @@ CREATE TABLE users (
   created_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (kind, name)
 );
+)sql",
+    // 10: confinement (ltb-topology(5), CONFINEMENT): a lab deployed for a user who is not an
+    // admin, and a reservation such a user made, are confined. Once set, never cleared.
+    R"sql(
+ALTER TABLE labs ADD COLUMN confined INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reservations ADD COLUMN confined INTEGER NOT NULL DEFAULT 0;
 )sql",
 }};
 

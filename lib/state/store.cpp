@@ -123,6 +123,7 @@ LabRecord read_lab(SQLite::Statement &q) {
   r.created_at = q.getColumn(8).getInt64();
   r.updated_at = q.getColumn(9).getInt64();
   r.source = q.getColumn(10).getString();
+  r.confined = q.getColumn(11).getInt() != 0;
   return r;
 }
 
@@ -159,13 +160,13 @@ private:
 
 constexpr const char *k_lab_columns = "name, topology_file, topology_text, topology_hash, "
                                       "mgmt_network, mgmt_subnet, owner, status, created_at, "
-                                      "updated_at, source";
+                                      "updated_at, source, confined";
 
 // The text lives in its own table (see migration 2); a reservation without a text row has "".
 constexpr const char *k_reservation_select =
     "SELECT r.id, r.lab, r.owner, r.source, COALESCE(t.topology_text, ''), r.start_at, r.end_at, "
     "r.state, r.reason, r.attempts, r.next_attempt_at, r.demand_cpus, r.demand_memory_bytes, "
-    "r.demand_disk_bytes, r.created_at, r.updated_at FROM reservations r "
+    "r.demand_disk_bytes, r.created_at, r.updated_at, r.confined FROM reservations r "
     "LEFT JOIN reservation_texts t ON t.reservation = r.id";
 
 ReservationRecord read_reservation(SQLite::Statement &q) {
@@ -186,6 +187,7 @@ ReservationRecord read_reservation(SQLite::Statement &q) {
   r.demand_disk_bytes = q.getColumn(13).getInt64();
   r.created_at = q.getColumn(14).getInt64();
   r.updated_at = q.getColumn(15).getInt64();
+  r.confined = q.getColumn(16).getInt() != 0;
   return r;
 }
 
@@ -375,13 +377,13 @@ Status Store::put_lab(const LabRecord &lab) {
     // take the lab's nodes, links and objects with it.
     SQLite::Statement q(m_impl->db, R"sql(
 INSERT INTO labs (name, topology_file, topology_text, topology_hash, mgmt_network, mgmt_subnet,
-                  owner, status, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                  owner, status, created_at, updated_at, confined)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (name) DO UPDATE SET
   topology_file = excluded.topology_file, topology_text = excluded.topology_text,
   topology_hash = excluded.topology_hash, mgmt_network = excluded.mgmt_network,
   mgmt_subnet = excluded.mgmt_subnet, owner = excluded.owner, status = excluded.status,
-  updated_at = excluded.updated_at)sql");
+  updated_at = excluded.updated_at, confined = MAX(confined, excluded.confined))sql");
     const std::int64_t now = now_seconds();
     q.bind(1, lab.name);
     q.bind(2, lab.topology_file);
@@ -393,6 +395,7 @@ ON CONFLICT (name) DO UPDATE SET
     q.bind(8, to_string(lab.status));
     q.bind(9, lab.created_at != 0 ? lab.created_at : now);
     q.bind(10, now);
+    q.bind(11, lab.confined ? 1 : 0);
     q.exec();
     return {};
   });
@@ -708,12 +711,13 @@ Result<std::int64_t> Store::add_reservation(const ReservationRecord &reservation
                             SQLite::Statement q(m_impl->db, R"sql(
 INSERT INTO reservations (lab, owner, source, start_at, end_at, state, reason, attempts,
                           next_attempt_at, demand_cpus, demand_memory_bytes, demand_disk_bytes,
-                          created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql");
+                          created_at, updated_at, confined)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
                             bind_reservation(q, reservation);
                             const std::int64_t now = now_seconds();
                             q.bind(13, reservation.created_at != 0 ? reservation.created_at : now);
                             q.bind(14, now);
+                            q.bind(15, reservation.confined ? 1 : 0);
                             q.exec();
                             id = m_impl->db.getLastInsertRowid();
                             put_reservation_text(m_impl->db, id, reservation.topology_text);

@@ -30,6 +30,9 @@ struct LabRecord {
   /// Where it was deployed from beyond its file: "template:NAME@VERSION", or "" for a file.
   /// Written by set_lab_source() only; put_lab() keeps it.
   std::string source = {};
+  /// Its nodes are confined (deployed for a user who is not an admin). put_lab() sets it and
+  /// never clears it.
+  bool confined = false;
 };
 
 struct NodeRecord {
@@ -104,6 +107,9 @@ struct ReservationRecord {
   std::int64_t demand_disk_bytes = 0;
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
+  /// Made by a user who is not an admin: the lab deploys confined. Written by add_reservation()
+  /// only.
+  bool confined = false;
 };
 
 /// One thing that happened to a lab (event::Event as the state file keeps it: type and action

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <regex>
 
 namespace ltb::topology {
@@ -65,6 +66,18 @@ constexpr std::array<std::string_view, 3> k_frr_version{"vtysh", "-c", "show ver
 constexpr std::array<std::string_view, 3> k_os_release{"cat", "/etc/os-release", "/usr/lib/os-release"};
 constexpr std::string_view k_os_release_pattern = R"(^PRETTY_NAME=["']?([^"'\n]+))";
 
+// Confined containers: the least each kind's image needs (tried on this host; see the man page).
+// ip and ping: NET_ADMIN, NET_RAW. FRR: its daemons refuse to start without NET_ADMIN, NET_RAW and
+// SYS_ADMIN (zebra's "initial cap_set_proc failed"); the start script chowns FRR's run directory
+// and reads /etc/frr as root (CHOWN, DAC_OVERRIDE), signals the daemons (KILL), which drop to user
+// frr (SETUID, SETGID) and bind their ports (NET_BIND_SERVICE); sshd chroots (SYS_CHROOT).
+constexpr std::array<std::string_view, 2> k_host_caps{"NET_ADMIN", "NET_RAW"};
+constexpr std::array<std::string_view, 10> k_frr_caps{
+    "NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SYS_ADMIN", "SETUID",
+    "SETGID",    "CHOWN",   "DAC_OVERRIDE",     "KILL",      "SYS_CHROOT"};
+constexpr std::array<std::string_view, 2> k_router_sysctls{"net.ipv4.ip_forward=1",
+                                                           "net.ipv6.conf.all.forwarding=1"};
+
 const std::array k_kinds{
     Kind{.name = "linux",
          .runtime = Runtime::container,
@@ -78,7 +91,8 @@ const std::array k_kinds{
          .entry_note = "",
          .runtime_text = "container",
          .version_command = k_os_release,
-         .version_pattern = k_os_release_pattern},
+         .version_pattern = k_os_release_pattern,
+         .confined_capabilities = k_host_caps},
     Kind{.name = "frr",
          .runtime = Runtime::container,
          .default_image = "ltb/frr:latest",
@@ -95,7 +109,9 @@ const std::array k_kinds{
          .keep_config_ok = "[OK]",
          .saved_config = "frr.conf",
          .version_command = k_frr_version,
-         .version_pattern = R"(^(FRRouting \S+))"},
+         .version_pattern = R"(^(FRRouting \S+))",
+         .confined_capabilities = k_frr_caps,
+         .confined_sysctls = k_router_sysctls},
     Kind{.name = "vm",
          .runtime = Runtime::vm,
          .default_image = "ltb-vm",
@@ -215,6 +231,13 @@ std::optional<std::string> running_version(const Kind &kind, std::string_view ou
   return std::nullopt;
 }
 
+std::string confined_capabilities_text(const Kind &kind) {
+  if (kind.confined_capabilities.empty()) {
+    return "none";
+  }
+  return fmt::format("{}", fmt::join(kind.confined_capabilities, ", "));
+}
+
 std::string kinds_man_table() {
   // Two tables of few columns: one of six does not fit 80 columns.
   std::string runs = "[[ *Kind*\n"
@@ -251,8 +274,20 @@ std::string kinds_man_table() {
                                 : fmt::format("_{}_", kind.startup_config_path),
                             login);
   }
+  std::string confined = "[[ *Kind*\n"
+                         ":[ *Capabilities in a confined lab*\n";
+  for (const auto &kind : k_kinds) {
+    if (kind.runtime == Runtime::container) {
+      std::string sysctls;
+      for (const auto &sysctl : kind.confined_sysctls) {
+        sysctls += fmt::format(", {}", sysctl);
+      }
+      confined += fmt::format("|  *{}*\n:  {}{}\n", kind.name, confined_capabilities_text(kind),
+                              sysctls.empty() ? "" : "; sysctls" + sysctls.substr(1));
+    }
+  }
   // scdoc ends a table at a blank line.
-  return runs + "\n" + defaults + "\n";
+  return runs + "\n" + defaults + "\n" + confined + "\n";
 }
 
 } // namespace ltb::topology

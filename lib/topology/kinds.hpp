@@ -66,6 +66,11 @@ struct Kind {
   /// output) whose first group is that version.
   std::span<const std::string_view> version_command = {};
   std::string_view version_pattern = {};
+  /// A container of the kind in a confined lab (a non-admin's; ltb-topology(5), CONFINEMENT):
+  /// every capability is dropped and these (Docker's names, without CAP_) added back; the
+  /// sysctls ("net.ipv4.ip_forward=1") are set as it is made, since /proc/sys is read-only in it.
+  std::span<const std::string_view> confined_capabilities = {};
+  std::span<const std::string_view> confined_sysctls = {};
 };
 
 /// Every kind, in the order the documentation lists them.
@@ -94,6 +99,9 @@ std::string login_text(const Kind &kind);
 /// The version in the output of KIND's version_command (the first line version_pattern
 /// matches); nullopt when none matches or the kind has no pattern.
 std::optional<std::string> running_version(const Kind &kind, std::string_view output);
+
+/// "NET_ADMIN, NET_RAW" or "none".
+std::string confined_capabilities_text(const Kind &kind);
 
 /// The man page's kind tables (scdoc), generated from the registry: ltb-topology(5) holds it
 /// between the comment lines `; kinds table begin` and `; kinds table end`, and a unit

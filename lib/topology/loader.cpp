@@ -189,6 +189,10 @@ public:
     m_kinds = object_member(topology, "kinds");
     m_groups = object_member(topology, "groups");
     check_kind_levels();
+    m_topology.confined = m_options.confined;
+    if (m_options.confined) {
+      check_confined_levels(topology);
+    }
     if (const Json *nodes = object_member(topology, "nodes")) {
       m_node_names = keys_of(*nodes, "/topology/nodes");
       m_node_set.insert(m_node_names.begin(), m_node_names.end());
@@ -404,6 +408,99 @@ private:
     }
   }
 
+  // --- confinement (LoadOptions::confined) ---
+
+  /// Keys that give a node part of the host. binds would mount host paths; ltb ignores the
+  /// containerlab keys (devices, cap-add, network-mode), but for a confined lab they are errors,
+  /// so that nobody believes they apply.
+  void check_confined_levels(const Json *topology) {
+    struct HostKey {
+      const char *key;
+      const char *what;
+      const char *why;
+    };
+    static constexpr std::array<HostKey, 4> k_host_keys{{
+        {"binds", "mounts host paths into the node", "bind mounts of host paths are for admins"},
+        {"devices", "gives the node host devices", "host devices are for admins"},
+        {"cap-add", "gives the node more capabilities", "extra capabilities are for admins"},
+        {"network-mode", "puts the node in another network namespace",
+         "the host's namespaces are for admins"},
+    }};
+    std::vector<std::pair<const Json *, std::string>> levels;
+    if (m_defaults) {
+      levels.emplace_back(m_defaults, "/topology/defaults");
+    }
+    for (const auto &[section, map] : {std::pair{"kinds", m_kinds}, std::pair{"groups", m_groups},
+                                       std::pair{"nodes", object_member(topology, "nodes")}}) {
+      if (!map) {
+        continue;
+      }
+      const std::string base = pointer_append("/topology", section);
+      for (const auto &name : keys_of(*map, base)) {
+        if (const Json *object = object_member(map, name.c_str())) {
+          levels.emplace_back(object, pointer_append(base, name));
+        }
+      }
+    }
+    for (const auto &[object, pointer] : levels) {
+      for (const auto &host : k_host_keys) {
+        const Json *value = member(object, host.key);
+        if (!value || (value->is_array() && value->empty())) {
+          continue;
+        }
+        const bool bind = std::string_view(host.key) == "binds";
+        m_reporter.error(
+            key_at(pointer_append(pointer, host.key)),
+            fmt::format("'{}' {}: {}", host.key, host.what, host.why),
+            bind ? "put the file beside the topology file (startup-config copies one into the "
+                   "node), or ask an ltb admin to deploy this lab"
+                 : "remove it: a non-admin's nodes get their kind's capabilities "
+                   "(ltb-topology(5), CONFINEMENT); or ask an ltb admin to deploy this lab");
+      }
+    }
+  }
+
+  /// In a confined lab, a file the topology names (WHAT, written WRITTEN at POINTER) must be in
+  /// the topology file's directory or below it: ltb reads it as root, and the daemon's client
+  /// sends only those. False after reporting it.
+  bool confined_path(const std::string &written, const std::string &pointer,
+                     std::string_view what) {
+    if (!m_options.confined) {
+      return true;
+    }
+    std::string problem;
+    const fs::path path(written);
+    if (written.rfind('~', 0) == 0 || path.is_absolute()) {
+      problem = "is a host path";
+    } else {
+      const fs::path joined = (m_base_dir / path).lexically_normal();
+      const fs::path inside = joined.lexically_relative(m_base_dir);
+      std::error_code ec;
+      const fs::path real_base = fs::weakly_canonical(m_base_dir, ec);
+      const fs::path real = fs::weakly_canonical(joined, ec);
+      const fs::path real_inside = real.lexically_relative(real_base);
+      auto outside = [](const fs::path &relative) {
+        return relative.empty() || *relative.begin() == "..";
+      };
+      if (outside(inside)) {
+        problem = "leaves the topology file's directory";
+      } else if (ec || outside(real_inside)) {
+        problem = "leads out of the topology file's directory (a symbolic link)";
+      }
+    }
+    if (problem.empty()) {
+      return true;
+    }
+    if (m_reported_files.insert(pointer + "\nconfined").second) {
+      m_reporter.error(at(pointer),
+                       fmt::format("{} '{}' {}: files elsewhere on the host are for admins", what,
+                                   written, problem),
+                       "put the file in the topology file's directory (or below it) and name it "
+                       "by a relative path; or ask an ltb admin to deploy this lab");
+    }
+    return false;
+  }
+
   std::map<std::string, std::string> merged_map(const std::vector<Level> &levels,
                                                 const char *key) const {
     std::map<std::string, std::string> out;
@@ -617,7 +714,8 @@ private:
       node.password = text_of(*password->first, password->second);
     }
     const auto key = inherited(levels, "ssh-key");
-    if (!key || !key->first->is_string() || failed(key->second)) {
+    if (!key || !key->first->is_string() || failed(key->second) ||
+        !confined_path(key->first->get<std::string>(), key->second, "ssh-key")) {
       return;
     }
     node.ssh_key = absolute_source(key->first->get<std::string>());
@@ -675,6 +773,9 @@ private:
                                            SourceLoc loc, const std::string &pointer) {
     VmSource source;
     if (detail::is_disk_path(written)) {
+      if (!confined_path(written, pointer, "base disk")) {
+        return std::nullopt;
+      }
       source.disk = absolute_source(written);
       if (!check_vm_file(node, "base disk", source.disk, loc, pointer,
                          "a relative path is relative to the topology file's directory; a value "
@@ -743,7 +844,8 @@ private:
                            const std::optional<VmSource> &source, SourceLoc image_loc,
                            const std::string &image_pointer, std::string &out) {
     if (const auto own = inherited(levels, key)) {
-      if (own->first->is_string() && !failed(own->second)) {
+      if (own->first->is_string() && !failed(own->second) &&
+          confined_path(own->first->get<std::string>(), own->second, key)) {
         out = absolute_source(own->first->get<std::string>());
         if (!check_vm_file(node, key, out, at(own->second), own->second,
                            "a relative path is relative to the topology file's directory")) {
@@ -901,6 +1003,9 @@ private:
   void build_startup_config(Node &node, const std::string &value, const std::string &pointer) {
     if (value.find('\n') != std::string::npos) {
       node.startup_config_text = value;
+      return;
+    }
+    if (!confined_path(value, pointer, "startup-config")) {
       return;
     }
     const fs::path written(value);

@@ -18,6 +18,9 @@ struct LoadOptions {
   /// When set, receives the warnings of a successful load (a failed load returns them with the
   /// errors); render them with render().
   Diagnostics *warnings = nullptr;
+  /// The lab is a non-admin's (ltb-topology(5), CONFINEMENT): bind mounts, host devices, network
+  /// modes and capabilities, and files outside the topology file's directory are errors.
+  bool confined = false;
 };
 
 using LoadResult = tl::expected<Topology, Diagnostics>;

@@ -38,6 +38,11 @@ std::string node_config_hash(const Node &node) {
   j["memory_bytes"] = node.memory_bytes;
   j["startup_config_text"] = node.startup_config_text;
   j["startup_config_path"] = node.startup_config_path;
+  // Only when set, so that the hashes of nodes recorded before confinement existed stay as they
+  // were.
+  if (node.confined) {
+    j["confined"] = true;
+  }
   // VM fields only for VMs: adding keys for containers would change the hash of every container
   // recorded before VMs existed, and `ltb up` would recreate them all. For a VM, `image` is the
   // absolute path of its base disk, so a different disk means a new VM too.

@@ -57,6 +57,9 @@ struct Node {
   std::string username;
   std::string password; // empty = none: the lab's key (or ssh_key) only
   std::string ssh_key;  // absolute path of a private key file; empty = the lab's key only
+  /// The node's lab is confined (deployed for a user who is not an admin): set by the service
+  /// from the caller, never from the file. Part of the configuration hash.
+  bool confined = false;
   SourceLoc loc;
 };
 
@@ -106,6 +109,9 @@ struct Topology {
   ImpairmentPath impairment_path = ImpairmentPath::automatic;
   std::vector<Node> nodes; // in file order
   std::vector<Link> links; // in file order
+  /// Loaded for a confined lab (LoadOptions::confined): the file was checked for what only admins
+  /// may use.
+  bool confined = false;
 
   const Node *find_node(const std::string &name) const;
 };

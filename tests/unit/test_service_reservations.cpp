@@ -179,3 +179,19 @@ TEST_CASE("service reservations: ltb down of a lab ends its active reservation, 
   REQUIRE(pending);
   CHECK(pending->state == ltb::schedule::k_pending);
 }
+
+TEST_CASE("service reservations: a reservation of a user who is not an admin deploys confined") {
+  Fixture f;
+  f.caller.admin = false;
+  auto created = f.create("c", f.base, f.base + 3600);
+  REQUIRE(created);
+  REQUIRE(created->ids.size() == 1);
+  auto user_made = f.store->reservation(created->ids.front());
+  REQUIRE(user_made);
+  REQUIRE(*user_made);
+  CHECK((*user_made)->confined);
+  f.caller.admin = true;
+  created = f.create("d", f.base + 7200, f.base + 10800);
+  REQUIRE(created);
+  CHECK_FALSE((*f.store->reservation(created->ids.front()))->confined);
+}

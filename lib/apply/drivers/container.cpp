@@ -5,6 +5,7 @@
 #include "apply/drivers/driver.hpp"
 #include "net/link_json.hpp"
 #include "plan/names.hpp"
+#include "topology/kinds.hpp"
 #include "util/shell_split.hpp"
 
 #include <algorithm>
@@ -588,6 +589,19 @@ private:
         }
       }
       spec.binds.push_back(copy + ":" + node.startup_config_path);
+    }
+    if (node.confined) {
+      spec.confined = true;
+      spec.privileged = false;
+      if (const auto *kind = topology::find_kind(node.kind)) {
+        spec.capabilities.assign(kind->confined_capabilities.begin(),
+                                 kind->confined_capabilities.end());
+        for (const auto &sysctl : kind->confined_sysctls) {
+          const auto equals = sysctl.find('=');
+          spec.sysctls[std::string(sysctl.substr(0, equals))] =
+              std::string(sysctl.substr(equals + 1));
+        }
+      }
     }
     spec.network = run.plan.network;
     spec.ipv4 = run.plan.addresses.at(node.name);

@@ -30,6 +30,14 @@ struct ContainerSpec {
   double cpus = 0;
   std::int64_t memory_bytes = 0;
   bool privileged = true; // routing daemons need it (as containerlab does)
+  /// A non-admin's node (ltb-topology(5), CONFINEMENT): never privileged (`privileged` is then
+  /// ignored), every capability dropped and `capabilities` added back, no-new-privileges,
+  /// Docker's default seccomp and AppArmor profiles; with SYS_ADMIN among `capabilities`, ltb's
+  /// seccomp profile instead, which denies what SYS_ADMIN would open (mount, unshare, ...).
+  bool confined = false;
+  std::vector<std::string> capabilities; // Docker's names, without CAP_
+  std::map<std::string, std::string>
+      sysctls; // set as it is made (confined: /proc/sys is read-only)
 };
 
 struct ContainerInfo {

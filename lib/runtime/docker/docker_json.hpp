@@ -46,6 +46,15 @@ Privileges privileges_for(std::uint64_t bounding_set, int cap_last_cap);
 /// This process's bounding set, read from /proc (the daemon runs on the same host).
 Privileges host_privileges();
 
+/// The seccomp profile of a confined container granted SYS_ADMIN (FRR's daemons refuse to start
+/// without it). Docker's default profile allows mount, unshare, setns and more to a container
+/// with SYS_ADMIN, and on a cgroup v1 host without AppArmor a mount of a cgroup hierarchy is a way
+/// out (its release_agent runs on the host). This one allows every system call but those:
+/// mounts and the new mount API, namespaces (unshare, setns, clone with a CLONE_NEW* flag, clone3),
+/// kernel modules, kexec, BPF, perf, keyrings, swap, quotas, the clock, the kernel log, reboot, and
+/// the rest of what Docker's default profile denies.
+nlohmann::json confined_seccomp_profile();
+
 nlohmann::json container_create_body(const ContainerSpec &spec, const Privileges &privileges = {});
 nlohmann::json network_create_body(const NetworkSpec &spec);
 nlohmann::json exec_create_body(const std::vector<std::string> &argv);
