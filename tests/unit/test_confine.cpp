@@ -387,6 +387,20 @@ TEST_CASE("confine: a non-admin's unconfined lab is made again confined") {
   CHECK((*f.connection.store->lab("ml"))->confined);
 }
 
+TEST_CASE("confine: a lab an admin deploys for an owner who is not an admin is confined") {
+  ServiceFixture f;
+  f.dir.write("lab/lab.yaml", "name: ol\ntopology:\n  nodes:\n    h1: {kind: linux, image: "
+                              "ltb/busybox:latest}\n");
+  // nobody: a Unix user (Debian has it) that ltb does not know, so not an admin.
+  service::DeployRequest request;
+  request.owner = "nobody";
+  auto outcome = f.up(f.root, "lab/lab.yaml", request);
+  REQUIRE_MESSAGE(outcome, outcome.error().message);
+  CHECK(outcome->ok());
+  CHECK(f.spec("ltb-ol-h1").confined);
+  CHECK((*f.connection.store->lab("ol"))->confined);
+}
+
 TEST_CASE("confine: a reservation keeps its maker's confinement; put_lab never clears it") {
   TempDir dir;
   auto opened = state::Store::open(dir.file("state.db"));
