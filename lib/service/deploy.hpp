@@ -50,7 +50,8 @@ struct DeployOutcome {
 topology::LoadOptions load_options(const Session &session, topology::LoadOptions options = {});
 
 /// Whether lab LAB deploys confined (ltb-topology(5), CONFINEMENT): the caller is not an admin,
-/// the request says so, or the lab is recorded confined. Nothing in a topology turns it off, and
+/// the request says so, the lab is recorded confined, or it is deployed for an owner
+/// (DeployRequest::owner) who is not an admin. Nothing in a topology turns it off, and
 /// once a lab is confined it stays so whoever deploys it again.
 Result<bool> deploys_confined(const Session &session, state::Store &store, const std::string &lab,
                               const DeployRequest &request);
