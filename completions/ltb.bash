@@ -23,6 +23,7 @@ _ltb_option() {
         -j|--jobs) REPLY='text'; return 0 ;;
         --until) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -34,6 +35,7 @@ _ltb_option() {
         --lab) REPLY='lab'; return 0 ;;
         --all) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -44,6 +46,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --format) REPLY='choice:table json'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -55,6 +58,7 @@ _ltb_option() {
         --node) REPLY='node'; return 0 ;;
         --timeout) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -65,6 +69,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --node) REPLY='node'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -76,6 +81,7 @@ _ltb_option() {
         --node) REPLY='node'; return 0 ;;
         --timeout) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -86,6 +92,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --format) REPLY='choice:table json'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -96,6 +103,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --format) REPLY='choice:table json'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -106,6 +114,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --lab) REPLY='lab'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -119,6 +128,7 @@ _ltb_option() {
         -n|--no-stdin) return 0 ;;
         --timeout) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -133,6 +143,7 @@ _ltb_option() {
         -w|--write) REPLY='file'; return 0 ;;
         --port) REPLY='node'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -145,6 +156,7 @@ _ltb_option() {
         --format) REPLY='choice:dot mermaid json html'; return 0 ;;
         -o|--output) REPLY='path'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -156,6 +168,7 @@ _ltb_option() {
         --node) REPLY='node'; return 0 ;;
         -o|--output) REPLY='path'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -165,6 +178,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -176,6 +190,7 @@ _ltb_option() {
         --format) REPLY='choice:plain json'; return 0 ;;
         --initial-state) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -185,6 +200,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -198,6 +214,7 @@ _ltb_option() {
         --label) REPLY='text'; return 0 ;;
         -n|--no-stdin) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -207,6 +224,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -216,6 +234,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -225,6 +244,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -234,6 +254,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -243,6 +264,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -252,6 +274,7 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -262,6 +285,7 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --format) REPLY='choice:table json'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -271,6 +295,19 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
+    serve)
+      case $2 in
+        -h|--help) return 0 ;;
+        --group) REPLY='text'; return 0 ;;
+        --schedule) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
         --wait) REPLY='text'; return 0 ;;
       esac
@@ -281,6 +318,7 @@ _ltb_option() {
     -h|--help) return 0 ;;
     --version) return 0 ;;
     --state) REPLY='path'; return 0 ;;
+    --socket) REPLY='text'; return 0 ;;
     -q|--quiet) return 0 ;;
     --wait) REPLY='text'; return 0 ;;
   esac
@@ -290,32 +328,33 @@ _ltb_option() {
 # _ltb_options COMMAND: sets REPLY to the options offered after COMMAND (empty before it).
 _ltb_options() {
   case $1 in
-    '') REPLY='-h --help --version --state -q --quiet --wait' ;;
-    up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --state -q --quiet --wait' ;;
-    down) REPLY='-h --help --lab --all --state -q --quiet --wait' ;;
-    status|ps) REPLY='-h --help --format --state -q --quiet --wait' ;;
-    stop) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
-    start) REPLY='-h --help --node --state -q --quiet --wait' ;;
-    restart) REPLY='-h --help --node --timeout --state -q --quiet --wait' ;;
-    inspect) REPLY='-h --help --format --state -q --quiet --wait' ;;
-    catalog) REPLY='-h --help --format --state -q --quiet --wait' ;;
-    console) REPLY='-h --help --lab --state -q --quiet --wait' ;;
-    ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state -q --quiet --wait' ;;
-    capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state -q --quiet --wait' ;;
-    graph) REPLY='-h --help --lab --format -o --output --state -q --quiet --wait' ;;
-    save) REPLY='-h --help --node -o --output --state -q --quiet --wait' ;;
-    snapshot) REPLY='-h --help --state -q --quiet --wait' ;;
-    events) REPLY='-h --help --format --initial-state --state -q --quiet --wait' ;;
-    link) REPLY='-h --help --state -q --quiet --wait' ;;
-    exec) REPLY='-h --help --lab --all --label -n --no-stdin --state -q --quiet --wait' ;;
-    reserve) REPLY='-h --help --state -q --quiet --wait' ;;
-    template) REPLY='-h --help --state -q --quiet --wait' ;;
-    schedule) REPLY='-h --help --state -q --quiet --wait' ;;
-    config) REPLY='-h --help --state -q --quiet --wait' ;;
-    user) REPLY='-h --help --state -q --quiet --wait' ;;
-    validate) REPLY='-h --help --state -q --quiet --wait' ;;
-    version) REPLY='-h --help --format --state -q --quiet --wait' ;;
-    completion) REPLY='-h --help --state -q --quiet --wait' ;;
+    '') REPLY='-h --help --version --state --socket -q --quiet --wait' ;;
+    up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --state --socket -q --quiet --wait' ;;
+    down) REPLY='-h --help --lab --all --state --socket -q --quiet --wait' ;;
+    status|ps) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
+    stop) REPLY='-h --help --node --timeout --state --socket -q --quiet --wait' ;;
+    start) REPLY='-h --help --node --state --socket -q --quiet --wait' ;;
+    restart) REPLY='-h --help --node --timeout --state --socket -q --quiet --wait' ;;
+    inspect) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
+    catalog) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
+    console) REPLY='-h --help --lab --state --socket -q --quiet --wait' ;;
+    ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state --socket -q --quiet --wait' ;;
+    capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state --socket -q --quiet --wait' ;;
+    graph) REPLY='-h --help --lab --format -o --output --state --socket -q --quiet --wait' ;;
+    save) REPLY='-h --help --node -o --output --state --socket -q --quiet --wait' ;;
+    snapshot) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    events) REPLY='-h --help --format --initial-state --state --socket -q --quiet --wait' ;;
+    link) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    exec) REPLY='-h --help --lab --all --label -n --no-stdin --state --socket -q --quiet --wait' ;;
+    reserve) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    template) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    schedule) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    config) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    user) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    validate) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    version) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
+    completion) REPLY='-h --help --state --socket -q --quiet --wait' ;;
+    serve) REPLY='-h --help --group --schedule --state --socket -q --quiet --wait' ;;
     *) REPLY= ;;
   esac
 }
@@ -481,7 +520,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -35,82 +35,85 @@ end
 function __ltb_takes_value --argument-names cmd option
     switch $cmd
         case up
-            contains -- $option --template --lab -j --jobs --until --state --wait
+            contains -- $option --template --lab -j --jobs --until --state --socket --wait
             return
         case down
-            contains -- $option --lab --state --wait
+            contains -- $option --lab --state --socket --wait
             return
         case status ps
-            contains -- $option --format --state --wait
+            contains -- $option --format --state --socket --wait
             return
         case stop
-            contains -- $option --node --timeout --state --wait
+            contains -- $option --node --timeout --state --socket --wait
             return
         case start
-            contains -- $option --node --state --wait
+            contains -- $option --node --state --socket --wait
             return
         case restart
-            contains -- $option --node --timeout --state --wait
+            contains -- $option --node --timeout --state --socket --wait
             return
         case inspect
-            contains -- $option --format --state --wait
+            contains -- $option --format --state --socket --wait
             return
         case catalog
-            contains -- $option --format --state --wait
+            contains -- $option --format --state --socket --wait
             return
         case console
-            contains -- $option --lab --state --wait
+            contains -- $option --lab --state --socket --wait
             return
         case ssh
-            contains -- $option --lab --timeout --state --wait
+            contains -- $option --lab --timeout --state --socket --wait
             return
         case capture
-            contains -- $option --lab -f --filter -c --count -w --write --port --state --wait
+            contains -- $option --lab -f --filter -c --count -w --write --port --state --socket --wait
             return
         case graph
-            contains -- $option --lab --format -o --output --state --wait
+            contains -- $option --lab --format -o --output --state --socket --wait
             return
         case save
-            contains -- $option --node -o --output --state --wait
+            contains -- $option --node -o --output --state --socket --wait
             return
         case snapshot
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case events
-            contains -- $option --format --state --wait
+            contains -- $option --format --state --socket --wait
             return
         case link
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case exec
-            contains -- $option --lab --label --state --wait
+            contains -- $option --lab --label --state --socket --wait
             return
         case reserve
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case template
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case schedule
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case config
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case user
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case validate
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
             return
         case version
-            contains -- $option --format --state --wait
+            contains -- $option --format --state --socket --wait
             return
         case completion
-            contains -- $option --state --wait
+            contains -- $option --state --socket --wait
+            return
+        case serve
+            contains -- $option --group --state --socket --wait
             return
     end
-    contains -- $option --state --wait
+    contains -- $option --state --socket --wait
 end
 
 # __ltb_arg_is KIND: whether the word being completed is a positional argument of KIND.
@@ -236,37 +239,39 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'snapshot' -d 'Snapshot a running lab (all nodes at one instant), restore it, list, remove, export, import'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'events' -d 'Follow what happens to labs, one line per event'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'link' -d 'List links, change their impairments, pull a cable'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'template' -d 'Keep lab templates: versioned topology bundles'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'schedule' -d 'Deploy and remove reserved labs on time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'config' -d 'Show or change the capacity settings'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'user' -d 'Manage ltb\'s users, groups, roles and quotas'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'snapshot' -d 'Snapshot a running lab (all nodes at one instant), restore it, list, remove, export, import'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'events' -d 'Follow what happens to labs, one line per event'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'link' -d 'List links, change their impairments, pull a cable'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'template' -d 'Keep lab templates: versioned topology bundles'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'user' -d 'Manage ltb\'s users, groups, roles and quotas'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'serve' -d 'Run the ltb daemon: the API (on a unix socket) through which users who are not root run ltb'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
+complete -c ltb -l socket -x -d 'The ltb daemon\'s socket (default: $LTB_SOCKET, else /run/ltb/ltb.sock)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
 complete -c ltb -l wait -x -d 'Seconds to wait for another ltb working on the same lab (default 60)'
 
@@ -338,6 +343,10 @@ complete -c ltb -n '__fish_seen_subcommand_from exec' -s n -l no-stdin -d 'Do no
 
 # ltb version
 complete -c ltb -n '__fish_seen_subcommand_from version' -l format -x -a 'table json' -d 'Output format'
+
+# ltb serve
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l group -x -d 'The group whose members may use the socket (default ltb)'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l schedule -d 'Also run the reservation scheduler (`ltb schedule run`) beside the daemon'
 
 # Positional arguments
 complete -c ltb -n '__ltb_arg_is "file"' -k -a '(__ltb_files)'

@@ -2,6 +2,7 @@
 
 #include "cli/completion.hpp"
 #include "cli/context.hpp"
+#include "cli/remote.hpp"
 
 #include <cstdlib>
 #include <exception>
@@ -23,6 +24,9 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   app->add_option("--state", globals.state_path,
                   "State file (default: $LTB_STATE, else /var/lib/ltb/state.db)")
       ->type_name("PATH");
+  app->add_option("--socket", globals.socket_path,
+                  "The ltb daemon's socket (default: $LTB_SOCKET, else /run/ltb/ltb.sock)")
+      ->type_name("SOCKET");
   app->add_flag("-q,--quiet", globals.quiet, "Print only errors and results");
   app->add_option("--wait", globals.wait_seconds,
                   "Seconds to wait for another ltb working on the same lab (default 60)")
@@ -50,6 +54,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_validate(*app, globals, registry);
   add_version(*app, globals, registry);
   add_completion(*app, globals, registry);
+  add_serve(*app, globals, registry);
   add_relay(*app, globals, registry); // hidden
   return app;
 }
@@ -92,6 +97,18 @@ int main(int argc, char **argv) {
   } catch (const CLI::ParseError &e) {
     app->exit(e);
     return static_cast<int>(ExitCode::usage);
+  }
+  // A user who is not root runs commands through the daemon; the daemon's own child takes file
+  // arguments only from what that client sent.
+  if (goes_remote(*app)) {
+    return run_remote(globals, *app, std::vector<std::string>(argv + 1, argv + argc),
+                      daemon_socket(globals.socket_path));
+  }
+  if (const char *remote = std::getenv("LTB_REMOTE");
+      remote && std::string(remote) == "1" && getuid() == 0) {
+    if (auto checked = check_remote_files(*app); !checked) {
+      return report(globals, checked.error());
+    }
   }
   try {
     for (auto &command : registry) {

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 #include <map>
-#include <nlohmann/json.hpp>
 
 namespace ltb::cli {
 
@@ -19,37 +18,15 @@ std::string until_column(const std::optional<state::ReservationRecord> &reservat
                      : "-";
 }
 
-nlohmann::json reservation_json(const std::optional<state::ReservationRecord> &reservation,
-                                schedule::Instant now) {
-  if (!reservation) {
-    return nullptr;
-  }
-  return {{"id", reservation->id},
-          {"state", reservation->state},
-          {"end", schedule::format_utc(reservation->end_at)},
-          {"left_seconds", std::max<std::int64_t>(0, reservation->end_at - now)}};
-}
-
 struct StatusOptions {
   std::string lab;
   std::string format = "table";
 };
 
 void print_all(const service::StatusOverview &overview, bool json) {
-  nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto &summary : overview.labs) {
     const auto &lab = summary.lab;
-    out.push_back({{"name", lab.name},
-                   {"status", summary.status},
-                   {"containers", summary.workloads},
-                   {"containers_running", summary.running},
-                   {"bridges", summary.bridges},
-                   {"owner", lab.owner},
-                   {"file", lab.topology_file},
-                   {"source", lab.source},
-                   {"mgmt_subnet", lab.mgmt_subnet},
-                   {"reservation", reservation_json(summary.reservation, overview.now)}});
     rows.push_back({lab.name, summary.status,
                     fmt::format("{}/{}", summary.running, summary.workloads),
                     std::to_string(summary.bridges), lab.mgmt_subnet, lab.owner,
@@ -57,7 +34,7 @@ void print_all(const service::StatusOverview &overview, bool json) {
                     until_column(summary.reservation, overview.now)});
   }
   if (json) {
-    fmt::print("{}\n", nlohmann::json{{"labs", out}}.dump(2));
+    fmt::print("{}\n", service::status_json(overview).dump(2));
   } else if (rows.empty()) {
     fmt::print("no labs\n");
   } else {
@@ -69,26 +46,13 @@ void print_all(const service::StatusOverview &overview, bool json) {
 
 void print_lab(const service::LabStatus &status, bool json) {
   const auto &lab = status.lab;
-  nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto &[node, state] : status.nodes) {
-    out.push_back({{"name", node.name},
-                   {"kind", node.kind},
-                   {"image", node.image},
-                   {"state", state},
-                   {"mgmt_ipv4", node.mgmt_ipv4},
-                   {"runtime_id", node.runtime_id}});
     rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image, state,
                     node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
   }
   if (json) {
-    fmt::print("{}\n",
-               nlohmann::json{{"lab", lab.name},
-                              {"status", state::to_string(lab.status)},
-                              {"mgmt_subnet", lab.mgmt_subnet},
-                              {"reservation", reservation_json(status.reservation, status.now)},
-                              {"nodes", out}}
-                   .dump(2));
+    fmt::print("{}\n", service::status_json(status).dump(2));
     return;
   }
   fmt::print("lab {} ({}), management {} on {}\n", lab.name, state::to_string(lab.status),

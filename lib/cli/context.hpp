@@ -19,6 +19,7 @@ namespace ltb::cli {
 
 struct Globals {
   std::string state_path;
+  std::string socket_path; // --socket: the daemon's (ltb serve, and the client of a user)
   bool quiet = false;
   bool color = false; // stderr may carry colour
   bool stdout_tty = false;
@@ -116,6 +117,7 @@ void add_template(CLI::App &app, Globals &globals, Registry &registry);
 void add_config(CLI::App &app, Globals &globals, Registry &registry);
 void add_graph(CLI::App &app, Globals &globals, Registry &registry);
 void add_save(CLI::App &app, Globals &globals, Registry &registry);
+void add_serve(CLI::App &app, Globals &globals, Registry &registry);
 void add_relay(CLI::App &app, Globals &globals, Registry &registry);
 void add_link(CLI::App &app, Globals &globals, Registry &registry);
 void add_snapshot(CLI::App &app, Globals &globals, Registry &registry);

@@ -120,4 +120,55 @@ Result<LabStatus> status_lab(const Session &session, const std::string &lab) {
   return status;
 }
 
+namespace {
+
+nlohmann::json reservation_json(const std::optional<state::ReservationRecord> &reservation,
+                                schedule::Instant now) {
+  if (!reservation) {
+    return nullptr;
+  }
+  return {{"id", reservation->id},
+          {"state", reservation->state},
+          {"end", schedule::format_utc(reservation->end_at)},
+          {"left_seconds", std::max<std::int64_t>(0, reservation->end_at - now)}};
+}
+
+} // namespace
+
+nlohmann::json status_json(const StatusOverview &overview) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto &summary : overview.labs) {
+    const auto &lab = summary.lab;
+    out.push_back({{"name", lab.name},
+                   {"status", summary.status},
+                   {"containers", summary.workloads},
+                   {"containers_running", summary.running},
+                   {"bridges", summary.bridges},
+                   {"owner", lab.owner},
+                   {"file", lab.topology_file},
+                   {"source", lab.source},
+                   {"mgmt_subnet", lab.mgmt_subnet},
+                   {"reservation", reservation_json(summary.reservation, overview.now)}});
+  }
+  return nlohmann::json{{"labs", out}};
+}
+
+nlohmann::json status_json(const LabStatus &status) {
+  const auto &lab = status.lab;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto &[node, state] : status.nodes) {
+    out.push_back({{"name", node.name},
+                   {"kind", node.kind},
+                   {"image", node.image},
+                   {"state", state},
+                   {"mgmt_ipv4", node.mgmt_ipv4},
+                   {"runtime_id", node.runtime_id}});
+  }
+  return nlohmann::json{{"lab", lab.name},
+                        {"status", state::to_string(lab.status)},
+                        {"mgmt_subnet", lab.mgmt_subnet},
+                        {"reservation", reservation_json(status.reservation, status.now)},
+                        {"nodes", out}};
+}
+
 } // namespace ltb::service

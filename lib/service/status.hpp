@@ -7,6 +7,7 @@
 #include "service/service.hpp"
 #include "state/store.hpp"
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,5 +46,10 @@ struct LabStatus {
 
 /// One lab; "no lab named X" (with a did-you-mean) when the state file has none.
 Result<LabStatus> status_lab(const Session &session, const std::string &lab);
+
+/// `ltb status --format json` (and the daemon's GET /v1/labs): every lab.
+nlohmann::json status_json(const StatusOverview &overview);
+/// `ltb status LAB --format json` (GET /v1/labs/{lab}).
+nlohmann::json status_json(const LabStatus &status);
 
 } // namespace ltb::service

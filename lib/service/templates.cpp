@@ -288,29 +288,21 @@ Error not_found(state::Store &store, const Context &context, const TemplateRef &
   return Error{fmt::format("no template named '{}'", ref.name), help, ExitCode::usage};
 }
 
-/// Adds the file as the next version of `name`, unless its content is the newest version's.
-Result<AddedTemplate> add_file(const Session &session, state::Store &store, const fs::path &file,
-                               std::string name, const std::string &description) {
-  AddedTemplate out;
+} // namespace
+
+Result<TopologyBundle> bundle_topology(const std::string &file) {
+  TopologyBundle out;
   topology::LoadOptions options;
   options.warnings = &out.warnings;
-  auto loaded = topology::load_file(file.string(), options);
+  auto loaded = topology::load_file(file, options);
   if (!loaded) {
     out.invalid = loaded.error();
     return out;
   }
-  if (name.empty()) {
-    name = loaded->name;
-  }
-  if (!valid_name(name)) {
-    return fail(fmt::format("invalid template name '{}'", name),
-                "a template name has letters, digits, '-', '_' and '.', and does not start with "
-                "'.'; pass --name NAME",
-                ExitCode::usage);
-  }
+  out.name = loaded->name;
   const fs::path absolute = fs::absolute(file).lexically_normal();
-  const std::string topology_name = absolute.filename().string();
-  Collector collector(absolute.parent_path(), topology_name);
+  out.topology = absolute.filename().string();
+  Collector collector(absolute.parent_path(), out.topology);
   LTB_CHECK(collect(collector, *loaded));
   auto &bundle = collector.bundle();
   topology::Relocation relocation;
@@ -318,11 +310,40 @@ Result<AddedTemplate> add_file(const Session &session, state::Store &store, cons
   relocation.paths = bundle.paths;
   auto text = topology::relocate_text(loaded->text, relocation);
   if (!text) {
-    return fail(Error{fmt::format("{}: {}", file.string(), text.error().message), text.error().help,
+    return fail(Error{fmt::format("{}: {}", file, text.error().message), text.error().help,
                       ExitCode::usage});
   }
-  bundle.contents[topology_name] = std::move(*text);
-  bundle.modes[topology_name] = 0644;
+  bundle.contents[out.topology] = std::move(*text);
+  bundle.modes[out.topology] = 0644;
+  out.contents = std::move(bundle.contents);
+  out.modes = std::move(bundle.modes);
+  out.host_paths = std::move(bundle.host_paths);
+  out.moved = std::move(bundle.moved);
+  return out;
+}
+
+namespace {
+
+/// Adds the file as the next version of `name`, unless its content is the newest version's.
+Result<AddedTemplate> add_file(const Session &session, state::Store &store, const fs::path &file,
+                               std::string name, const std::string &description) {
+  AddedTemplate out;
+  LTB_TRY(bundle, bundle_topology(file.string()));
+  out.warnings = std::move(bundle.warnings);
+  if (bundle.invalid) {
+    out.invalid = std::move(bundle.invalid);
+    return out;
+  }
+  if (name.empty()) {
+    name = bundle.name;
+  }
+  if (!valid_name(name)) {
+    return fail(fmt::format("invalid template name '{}'", name),
+                "a template name has letters, digits, '-', '_' and '.', and does not start with "
+                "'.'; pass --name NAME",
+                ExitCode::usage);
+  }
+  const std::string topology_name = bundle.topology;
 
   state::TemplateRecord record;
   record.name = name;

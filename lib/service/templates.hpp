@@ -21,6 +21,8 @@
 #include "topology/diagnostics.hpp"
 #include "topology/model.hpp"
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +50,23 @@ std::string legacy_templates_dir(const Context &context);
 
 /// Where bundles are materialized: <state dir>/template-bundles.
 std::string bundles_dir(const Context &context);
+
+/// A topology file and every file it references, as a bundle (see above): what `ltb template add`
+/// stores and what the client of `ltb serve` sends.
+struct TopologyBundle {
+  std::string name;                            // the lab's name in the file
+  std::string topology;                        // the topology's name in the bundle (its file name)
+  std::map<std::string, std::string> contents; // name in the bundle -> bytes
+  std::map<std::string, std::uint32_t> modes;
+  std::vector<std::string> host_paths; // referenced, not bundled
+  std::vector<std::string> moved;      // "PATH -> outside/NAME"
+  /// The topology did not load: its diagnostics; nothing else is set then.
+  std::optional<topology::Diagnostics> invalid;
+  topology::Diagnostics warnings;
+};
+
+/// Loads FILE and bundles it with what it references (limits: 64 MiB a file, 256 MiB in all).
+Result<TopologyBundle> bundle_topology(const std::string &file);
 
 struct AddTemplate {
   std::string file;        // the topology file

@@ -13,10 +13,13 @@
 #include <boost/process/extend.hpp>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <mutex>
 #include <optional>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -223,6 +226,144 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
   // running() reaped the child; its status is cached.
   result.exit_code = exit_code_of(child.native_exit_code());
   return result;
+}
+
+Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &options) {
+  if (argv.empty()) {
+    return fail("cannot run a program: empty command line",
+                "this is a bug in ltb; please report it");
+  }
+  LTB_TRY(exe, find_program(argv[0]));
+  ignore_sigpipe();
+  // Everything the child needs is made before fork(): after it, only async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char **e = environ; e && *e; ++e) {
+    const std::string entry(*e);
+    const auto key = entry.substr(0, entry.find('='));
+    const bool replaced = std::any_of(options.env.begin(), options.env.end(), [&](const auto &v) {
+      return v.substr(0, v.find('=')) == key;
+    });
+    if (!replaced) {
+      env_strings.push_back(entry);
+    }
+  }
+  env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+  std::vector<char *> envp;
+  for (auto &e : env_strings) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  std::vector<std::string> args(argv);
+  std::vector<char *> argp;
+  for (auto &a : args) {
+    argp.push_back(a.data());
+  }
+  argp.push_back(nullptr);
+
+  Child child;
+  int in[2] = {-1, -1};
+  int out[2] = {-1, -1};
+  int err[2] = {-1, -1};
+  int master = -1;
+  int slave = -1;
+  auto close_all = [&] {
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], master, slave}) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  };
+  if (options.pty) {
+    struct winsize size {};
+    size.ws_row = options.rows;
+    size.ws_col = options.cols;
+    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
+      return fail(fmt::format("cannot open a terminal for '{}': {}", argv[0], std::strerror(errno)),
+                  "check /dev/ptmx and the devpts mount");
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+  } else if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+             ::pipe2(err, O_CLOEXEC) != 0) {
+    const int saved = errno;
+    close_all();
+    return fail(fmt::format("cannot run '{}': {}", argv[0], std::strerror(saved)),
+                "too many open files? check ulimit -n");
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int saved = errno;
+    close_all();
+    return fail(fmt::format("cannot run '{}': {}", argv[0], std::strerror(saved)),
+                "the host is out of processes or memory");
+  }
+  if (pid == 0) {
+    if (options.pty) {
+      ::setsid();
+      ::ioctl(slave, TIOCSCTTY, 0);
+      ::dup2(slave, 0);
+      ::dup2(slave, 1);
+      ::dup2(slave, 2);
+    } else {
+      ::setpgid(0, 0);
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+    }
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(exe.c_str(), argp.data(), envp.data());
+    ::_exit(127);
+  }
+  child.pid = pid;
+  if (options.pty) {
+    ::close(slave);
+    child.in = master;
+    child.out = master;
+  } else {
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    child.in = in[1];
+    child.out = out[0];
+    child.err = err[0];
+  }
+  return child;
+}
+
+int wait_child(pid_t pid, bool block) {
+  int status = 0;
+  pid_t got = 0;
+  do {
+    got = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+  } while (got < 0 && errno == EINTR);
+  if (got == 0) {
+    return -2;
+  }
+  if (got < 0) {
+    return -1;
+  }
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  if (WIFSIGNALED(status)) {
+    return 128 + WTERMSIG(status);
+  }
+  return -1;
+}
+
+void set_terminal_size(int fd, unsigned short rows, unsigned short cols) {
+  struct winsize size {};
+  size.ws_row = rows;
+  size.ws_col = cols;
+  ::ioctl(fd, TIOCSWINSZ, &size);
 }
 
 } // namespace ltb::util

@@ -2,11 +2,12 @@
 // The one way ltb starts another program: an argv vector (never a shell string), stdout and stderr
 // drained concurrently, a timeout, the exit status with both outputs.
 
+#include "util/error.hpp"
+
 #include <chrono>
 #include <string>
+#include <sys/types.h>
 #include <vector>
-
-#include "util/error.hpp"
 
 namespace ltb::util {
 
@@ -25,5 +26,34 @@ struct ExecResult {
 /// Runs argv[0] (looked up in PATH) and waits. Fails only when the program cannot be started; a
 /// non-zero exit is a value for the caller to judge.
 Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &options = {});
+
+/// A program started to run beside ltb (the daemon's per-request `ltb`), its standard streams
+/// ltb's to feed and drain: three pipes, or one pseudo-terminal (in == out, err == -1) when
+/// asked for a terminal.
+struct SpawnOptions {
+  std::vector<std::string> env; // KEY=VALUE, added to (or replacing in) ltb's own environment
+  bool pty = false;
+  unsigned short rows = 24;
+  unsigned short cols = 80;
+};
+
+struct Child {
+  pid_t pid = -1;
+  int in = -1;  // write end of its stdin (the pty's master with a terminal)
+  int out = -1; // read end of its stdout (the same master with a terminal)
+  int err = -1; // read end of its stderr (-1 with a terminal: it writes to the terminal)
+};
+
+/// Starts argv[0] (a path, or looked up in PATH) with the given streams, in its own process group
+/// (a session of its own with a terminal), and returns at once. The caller closes the fds and
+/// reaps the child with wait_child().
+Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &options = {});
+
+/// The exit code of a child spawn() started (128 + signal when a signal ended it); blocks unless
+/// `block` is false, then nullopt-like -2 while it still runs.
+int wait_child(pid_t pid, bool block = true);
+
+/// Sets a terminal's size (the pty of spawn()).
+void set_terminal_size(int fd, unsigned short rows, unsigned short cols);
 
 } // namespace ltb::util

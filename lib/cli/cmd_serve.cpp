@@ -1,0 +1,165 @@
+// ltb serve [--socket PATH] [--group NAME] [--schedule]
+// ltb serve install --systemd [--root DIR]
+#include "cli/context.hpp"
+#include "server/server.hpp"
+#include "service/users.hpp"
+#include "state/store.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <unistd.h>
+
+namespace ltb::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServeOptions {
+  std::string group = "ltb";
+  bool schedule = false;
+};
+
+struct InstallOptions {
+  bool systemd = false;
+  std::string root;
+};
+
+std::string self_binary() {
+  std::error_code ec;
+  auto path = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("/usr/local/bin/ltb") : path.string();
+}
+
+void log_line(const std::string &line) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fmt::print(stderr, "{} {}\n", stamp, line);
+}
+
+int run_serve(const Globals &globals, const ServeOptions &options) {
+  if (::geteuid() != 0) {
+    return report(globals,
+                  Error{"ltb serve runs as root: it is the privileged part of ltb",
+                        "start it as root (sudo ltb serve), or ask an admin", ExitCode::usage});
+  }
+  server::ServeOptions serve;
+  if (!globals.socket_path.empty()) {
+    serve.socket_path = globals.socket_path;
+  }
+  std::error_code ec;
+  serve.state_path = fs::absolute(globals.state_path, ec).lexically_normal().string();
+  serve.group = options.group;
+  serve.schedule = options.schedule;
+  serve.wait_seconds = globals.wait_seconds;
+  serve.ltb_binary = self_binary();
+  // The state file exists (and is migrated) before the first request's child opens it.
+  if (auto store = open_store(globals); !store) {
+    return report(globals, store.error());
+  }
+  const std::atomic<bool> *stop = interrupt_token().watch();
+  // Who a peer uid is to ltb: its user table (a Unix user it does not know is refused).
+  const server::Identify identify = [](const service::Context &context, uid_t uid) {
+    return service::identify(context, uid);
+  };
+  auto served = server::serve(serve, identify, *stop, log_line);
+  if (!served) {
+    return report(globals, served.error());
+  }
+  log_line("stopped");
+  return 0;
+}
+
+std::string service_unit(const std::string &ltb, const std::string &state) {
+  return fmt::format(
+      "# Written by `ltb serve install --systemd`.\n"
+      "[Unit]\n"
+      "Description=ltb daemon: the API of a shared lab host (ltb serve)\n"
+      "Documentation=man:ltb(1)\n"
+      "After=network.target docker.service libvirtd.service openvswitch-switch.service\n"
+      "\n"
+      "[Service]\n"
+      "Type=simple\n"
+      "ExecStart={} --state {} serve --schedule\n"
+      "Restart=on-failure\n"
+      "RestartSec=2\n"
+      "KillMode=mixed\n"
+      "TimeoutStopSec=30\n"
+      "\n"
+      "[Install]\n"
+      "WantedBy=multi-user.target\n",
+      ltb, state);
+}
+
+int run_install(const Globals &globals, const InstallOptions &options) {
+  if (!options.systemd) {
+    return report(globals, Error{"say what to install", "ltb serve install --systemd [--root DIR]",
+                                 ExitCode::usage});
+  }
+  std::error_code ec;
+  const std::string state = fs::absolute(globals.state_path, ec).lexically_normal().string();
+  const std::string root = options.root.empty() ? "/" : options.root;
+  const bool live = fs::equivalent(root, "/", ec);
+  const fs::path dir =
+      fs::path(live ? "/" : fs::absolute(root, ec).string()) / "etc/systemd/system";
+  fs::create_directories(dir, ec);
+  const fs::path unit = dir / "ltb.service";
+  std::ofstream out(unit, std::ios::trunc);
+  out << service_unit(self_binary(), state);
+  out.close();
+  if (ec || !out) {
+    return report(globals, Error{fmt::format("cannot write {}", unit.string()),
+                                 "run as root, or pass --root DIR to write it elsewhere"});
+  }
+  fmt::print("wrote {}\n", unit.string());
+  std::ifstream comm("/proc/1/comm");
+  std::string pid1;
+  std::getline(comm, pid1);
+  if (!live) {
+    fmt::print("it is under {}, not /: nothing was enabled. To use it, copy it to "
+               "/etc/systemd/system, then run: systemctl daemon-reload && systemctl enable --now "
+               "ltb\n",
+               root);
+  } else if (pid1 != "systemd") {
+    fmt::print("systemd is not running here (PID 1 is {}), so nothing was enabled. Start the "
+               "daemon by hand instead, for example:\n"
+               "  nohup {} --state {} serve --schedule >>/var/log/ltb-serve.log 2>&1 &\n",
+               pid1.empty() ? "unknown" : pid1, self_binary(), state);
+  } else {
+    fmt::print("enable and start it: systemctl daemon-reload && systemctl enable --now ltb\n");
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_serve(CLI::App &app, Globals &globals, Registry &registry) {
+  auto options = std::make_shared<ServeOptions>();
+  auto *sub = app.add_subcommand(
+      "serve", "Run the ltb daemon: the API (on a unix socket) through which users who are not "
+               "root run ltb");
+  sub->add_option("--group", options->group,
+                  "The group whose members may use the socket (default ltb)")
+      ->type_name("NAME");
+  sub->add_flag("--schedule", options->schedule,
+                "Also run the reservation scheduler (`ltb schedule run`) beside the daemon");
+  sub->footer("The socket is --socket PATH (default /run/ltb/ltb.sock), mode 0660, owned by "
+              "root:GROUP.\nExamples:\n  ltb serve --schedule\n  ltb serve install --systemd");
+
+  auto install = std::make_shared<InstallOptions>();
+  auto *install_cmd = sub->add_subcommand("install", "Write the daemon's systemd unit");
+  install_cmd->add_flag("--systemd", install->systemd, "Write ltb.service")->required();
+  install_cmd->add_option("--root", install->root, "Write under DIR instead of / (nothing enabled)")
+      ->type_name("DIR");
+  registry.push_back({install_cmd, [&globals, install] { return run_install(globals, *install); }});
+  // After install: the first parsed command of the registry runs, and `serve install` parses both.
+  registry.push_back({sub, [&globals, options] { return run_serve(globals, *options); }});
+}
+
+} // namespace ltb::cli

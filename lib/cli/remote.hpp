@@ -1,0 +1,34 @@
+#pragma once
+// The transparent client of `ltb serve`: a user who is not root runs the same `ltb` commands, and
+// they run in the daemon (same output, same exit codes, streams included); and the other side,
+// the child `ltb` the daemon runs for a request, which takes file arguments only from the files
+// the client sent (remote mode, LTB_REMOTE=1).
+
+#include "cli/context.hpp"
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ltb::cli {
+
+/// The socket of the daemon: --socket, else $LTB_SOCKET, else /run/ltb/ltb.sock.
+std::string daemon_socket(const std::string &option);
+
+/// Whether this parsed command goes to the daemon: ltb runs as a user who is not root, was given
+/// no --state, and the command needs state or privilege (not validate, completion, version's
+/// --version flag, serve).
+bool goes_remote(const CLI::App &app);
+
+/// Runs the parsed command (argv as typed, without the program name) through the daemon at
+/// `socket`; returns the exit code to end with.
+int run_remote(const Globals &globals, const CLI::App &app, const std::vector<std::string> &argv,
+               const std::string &socket);
+
+/// In remote mode (the daemon's child): every file argument (FILE, PATH, DIR options) must lie
+/// under the request's directory LTB_REMOTE_DIR, and a topology must not reference files outside
+/// it. A usage error otherwise.
+Status check_remote_files(const CLI::App &app);
+
+} // namespace ltb::cli

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# `ltb serve` and its transparent client: a Unix user (made by the test) in the daemon's group runs
+# ltb without root, through the socket. The lab file only that user can read deploys (the client
+# sent it), status prints what root's prints, exec's exit code and streams come through, capture
+# gives pcap bytes (to stdout, and to a -w file the client writes as the user), events stream,
+# down removes everything; a file argument naming /etc/shadow is refused by the daemon's side even
+# in a hand-made request; a missing daemon and a user outside the group get messages that say what
+# to do.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
+require_services "$k_busybox"
+
+lab=ltbtest-serve
+track_lab "$lab"
+serve_setup
+
+log "a daemon that is not there"
+expect_rc 1 ultb status
+expect_output err "cannot reach the ltb daemon at $SERVE_SOCK"
+expect_output err "ask an admin to start it"
+
+serve_start
+log "socket: mode 0660, group $SERVE_GROUP"
+[[ $(stat -c '%a %G' "$SERVE_SOCK") == "660 $SERVE_GROUP" ]] ||
+  fail "socket is $(stat -c '%a %U:%G' "$SERVE_SOCK")"
+
+log "a user outside the group"
+expect_rc 1 setpriv --reuid "$SERVE_USER" --regid nogroup --clear-groups \
+  env -i PATH=/usr/bin:/bin LTB_SOCKET="$SERVE_SOCK" "$IT_TMP/bin/ltb" status
+expect_output err "not in group ltb"
+expect_output err "usermod -aG ltb"
+
+log "ltb version through the daemon"
+expect_rc 0 ultb version
+expect_output out "^ltb "
+out=$(raw_request GET /v1/whoami) || fail "GET /v1/whoami failed: $out"
+[[ $out == *'"name":"root"'* ]] || fail "whoami as root said: $out"
+out=$(as_user python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: ltb\r\nConnection: close\r\n\r\n")
+d = b""
+while True:
+    c = s.recv(4096)
+    if not c: break
+    d += c
+print(d.decode())
+' "$SERVE_SOCK") || fail "GET /v1/whoami as the user failed"
+[[ $out == *"\"name\":\"$SERVE_USER\""* && $out == *'"admin":false'* ]] ||
+  fail "whoami as $SERVE_USER said: $out"
+
+log "up from a file only the user can read"
+cat >"$IT_TMP/lab.yaml" <<LAB
+name: $lab
+mgmt:
+  ipv4-subnet: 172.20.181.0/24
+topology:
+  nodes:
+    a:
+      kind: linux
+      image: $k_busybox
+      exec:
+        - ip addr add 10.233.81.1/30 dev eth1
+        - ip link set eth1 up
+    b:
+      kind: linux
+      image: $k_busybox
+      exec:
+        - ip addr add 10.233.81.2/30 dev eth1
+        - ip link set eth1 up
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+LAB
+mkdir -p "$SERVE_HOME/lab"
+mv "$IT_TMP/lab.yaml" "$SERVE_HOME/lab/lab.yaml"
+chown -R "$SERVE_USER" "$SERVE_HOME/lab"
+chmod 0700 "$SERVE_HOME/lab"
+chmod 0600 "$SERVE_HOME/lab/lab.yaml"
+expect_rc 0 ultb up lab/lab.yaml
+assert_all_running "$lab"
+
+log "status: what root sees"
+expect_rc 0 ultb status "$lab"
+cp "$IT_TMP/out" "$IT_TMP/status.user"
+expect_rc 0 ltb status "$lab"
+diff "$IT_TMP/out" "$IT_TMP/status.user" >&2 || fail "ltb status $lab differs between the user and root"
+expect_rc 0 ultb status --format json
+jq -e --arg lab "$lab" '.labs | any(.name == $lab)' "$IT_TMP/out" >/dev/null ||
+  fail "ltb status --format json through the daemon lists no $lab: $(cat "$IT_TMP/out")"
+out=$(raw_request GET "/v1/labs/$lab") || fail "GET /v1/labs/$lab failed: $out"
+[[ $out == *'"nodes"'* ]] || fail "GET /v1/labs/$lab: $out"
+out=$(raw_request GET /v1/labs/ltbtest-no-such-lab) && fail "GET of a missing lab succeeded: $out"
+[[ $out == "HTTP/1.1 404"* ]] || fail "GET of a missing lab: $out"
+
+log "exec: exit code, stdout and stderr apart, stdin"
+expect_rc 3 ultb exec a -- sh -c 'exit 3'
+expect_rc 5 ultb exec a -- sh -c 'echo out1; echo err1 >&2; exit 5'
+[[ $(cat "$IT_TMP/out") == out1 && $(cat "$IT_TMP/err") == err1 ]] ||
+  fail "exec streams: out '$(cat "$IT_TMP/out")' err '$(cat "$IT_TMP/err")'"
+head -c 200000 /dev/urandom >"$IT_TMP/random"
+ultb exec a -- cat <"$IT_TMP/random" >"$IT_TMP/random.back" || fail "binary stdin through the daemon failed"
+cmp "$IT_TMP/random" "$IT_TMP/random.back" || fail "binary stdin did not come back unchanged"
+
+log "capture: pcap bytes to stdout, and -w FILE written by the client as the user"
+user_bg ltb exec a -- ping -c 600 -i 0.1 10.233.81.2 >/dev/null 2>&1 &
+pinger=$!
+track_pid "$pinger"
+ultb capture a:eth1 -c 4 >"$IT_TMP/cap.pcap" 2>"$IT_TMP/cap.err" ||
+  fail "ltb capture through the daemon failed: $(cat "$IT_TMP/cap.err")"
+pcap_magic() { od -An -tx1 -N4 "$1" | tr -d ' '; }
+is_pcap() { [[ $(pcap_magic "$1") =~ ^(d4c3b2a1|a1b2c3d4|4d3cb2a1|a1b23c4d)$ ]]; }
+is_pcap "$IT_TMP/cap.pcap" || fail "capture's stdout is not pcap (magic $(pcap_magic "$IT_TMP/cap.pcap"))"
+(($(stat -c %s "$IT_TMP/cap.pcap") > 24 + 4 * 16)) || fail "capture's stdout has no 4 packets"
+expect_rc 0 ultb capture a:eth1 -c 3 -w caps/x.pcap
+[[ $(stat -c %U "$SERVE_HOME/caps/x.pcap" 2>&1) == "$SERVE_USER" ]] ||
+  fail "the capture file is not written as the user: $(stat -c %U "$SERVE_HOME/caps/x.pcap" 2>&1)"
+is_pcap "$SERVE_HOME/caps/x.pcap" || fail "capture -w wrote no pcap"
+kill -INT "$pinger" 2>/dev/null || true
+wait "$pinger" 2>/dev/null || true
+
+log "events stream"
+user_bg ltb events "$lab" >"$IT_TMP/events.out" 2>"$IT_TMP/events.err" &
+events=$!
+track_pid "$events"
+wait_until 20 grep -q "following events" "$IT_TMP/events.err" ||
+  fail "ltb events through the daemon did not start: $(cat "$IT_TMP/events.err")"
+expect_rc 0 ultb restart "$lab" --node b
+wait_until 20 grep -q "node started b" "$IT_TMP/events.out" ||
+  fail "ltb events through the daemon showed no restart: $(cat "$IT_TMP/events.out")"
+kill -INT "$events" 2>/dev/null || true
+wait "$events" 2>/dev/null || true
+
+log "file arguments the daemon will not open"
+# The client cannot read /etc/shadow itself; a hand-made request naming it is refused inside.
+expect_rc 1 ultb up /etc/shadow
+expect_output err "/etc/shadow"
+out=$(as_user python3 -c '
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+body = json.dumps({"argv": ["up", "/etc/shadow"], "tty": None, "files": []}).encode()
+s.sendall(b"POST /v1/commands HTTP/1.1\r\nHost: ltb\r\nConnection: Upgrade\r\nUpgrade: ltb-stream/1\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+data = b""
+while True:
+    c = s.recv(65536)
+    if not c: break
+    data += c
+head, _, rest = data.partition(b"\r\n\r\n")
+assert head.startswith(b"HTTP/1.1 101"), head
+err, code = b"", None
+while len(rest) >= 8:
+    stream, size = rest[0], struct.unpack(">I", rest[4:8])[0]
+    payload, rest = rest[8:8 + size], rest[8 + size:]
+    if stream == 2: err += payload
+    if stream == 3: code = json.loads(payload)["code"]
+print(code, err.decode())
+' "$SERVE_SOCK") || fail "the hand-made request failed: $out"
+[[ $out == "2 "*"/etc/shadow: through the ltb daemon"* ]] || fail "a request naming /etc/shadow was not refused: $out"
+out=$(raw_request POST /v1/commands '{"argv":["status"]}') && fail "a command without an upgrade ran: $out"
+[[ $out == "HTTP/1.1 426"* ]] || fail "a command without an upgrade: $out"
+
+log "down"
+expect_rc 0 ultb down --lab "$lab"
+assert_lab_gone "$lab"
+[[ -z $(find "$(dirname "$SERVE_SOCK")" -name 'req-*') ]] || fail "request directories were left behind"
+[[ -z $(daemon_children) ]] || fail "the daemon has children left: $(daemon_children)"
+daemon_alive
+log "ok"
