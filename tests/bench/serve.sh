@@ -24,7 +24,7 @@ LAB=ltbtest-servebench
 WORK=$(mktemp -d /tmp/ltbtest-servebench.XXXXXX)
 STATE=$WORK/state.db
 SOCK=$WORK/run/ltb.sock
-GROUP=ltbb$$
+GROUP=ltbbg$$
 USER_NAME=ltbb$$
 PIDS=()
 
