@@ -45,6 +45,8 @@ _ltb_option() {
       case $2 in
         -h|--help) return 0 ;;
         --format) REPLY='choice:table json'; return 0 ;;
+        --all) return 0 ;;
+        --owner) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
         --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
@@ -331,7 +333,7 @@ _ltb_options() {
     '') REPLY='-h --help --version --state --socket -q --quiet --wait' ;;
     up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --state --socket -q --quiet --wait' ;;
     down) REPLY='-h --help --lab --all --state --socket -q --quiet --wait' ;;
-    status|ps) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
+    status|ps) REPLY='-h --help --format --all --owner --state --socket -q --quiet --wait' ;;
     stop) REPLY='-h --help --node --timeout --state --socket -q --quiet --wait' ;;
     start) REPLY='-h --help --node --state --socket -q --quiet --wait' ;;
     restart) REPLY='-h --help --node --timeout --state --socket -q --quiet --wait' ;;

@@ -41,7 +41,7 @@ function __ltb_takes_value --argument-names cmd option
             contains -- $option --lab --state --socket --wait
             return
         case status ps
-            contains -- $option --format --state --socket --wait
+            contains -- $option --format --owner --state --socket --wait
             return
         case stop
             contains -- $option --node --timeout --state --socket --wait
@@ -284,10 +284,12 @@ complete -c ltb -n '__fish_seen_subcommand_from up' -l until -x -d 'Keep the lab
 
 # ltb down
 complete -c ltb -n '__fish_seen_subcommand_from down' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (works without the file)'
-complete -c ltb -n '__fish_seen_subcommand_from down' -l all -d 'Remove every lab recorded in the state file'
+complete -c ltb -n '__fish_seen_subcommand_from down' -l all -d 'Remove every lab of yours the state file records'
 
 # ltb status
 complete -c ltb -n '__fish_seen_subcommand_from status ps' -l format -x -a 'table json' -d 'Output format'
+complete -c ltb -n '__fish_seen_subcommand_from status ps' -l all -d 'Every user\'s (admins)'
+complete -c ltb -n '__fish_seen_subcommand_from status ps' -l owner -x -d 'That user\'s (admins)'
 
 # ltb stop
 complete -c ltb -n '__fish_seen_subcommand_from stop' -l node -x -a '(__ltb_names nodes (__ltb_value_of --lab))' -d 'Only this node (repeat for more)'

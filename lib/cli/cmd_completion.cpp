@@ -1,8 +1,8 @@
 // ltb completion bash|zsh|fish, and the hidden `ltb __complete labs|nodes LAB` used by the scripts.
-#include <fmt/format.h>
-
 #include "cli/completion.hpp"
 #include "cli/context.hpp"
+
+#include <fmt/format.h>
 
 namespace ltb::cli {
 
@@ -32,19 +32,26 @@ int run_complete(const Globals &globals, const CompleteOptions &options) {
   if (!store) {
     return 0;
   }
+  const auto who = caller();
   if (options.what == "labs") {
     if (auto labs = (*store)->labs()) {
       for (const auto &lab : *labs) {
-        fmt::print("{}\n", lab.name);
+        if (service::shows(who, {}, lab.owner)) {
+          fmt::print("{}\n", service::lab_shown(who, lab.name));
+        }
       }
     }
   } else if (options.what == "nodes") {
     std::vector<std::string> labs;
     if (!options.lab.empty()) {
-      labs.push_back(options.lab);
+      if (auto id = service::resolve_lab(**store, who, options.lab)) {
+        labs.push_back(id->name);
+      }
     } else if (auto all = (*store)->labs()) {
       for (const auto &lab : *all) {
-        labs.push_back(lab.name);
+        if (service::shows(who, {}, lab.owner)) {
+          labs.push_back(lab.name);
+        }
       }
     }
     for (const auto &lab : labs) {

@@ -17,10 +17,16 @@ struct DownOptions {
   bool all = false;
 };
 
-int down_one(const Globals &globals, Connection &connection, const std::string &lab) {
+int down_one(const Globals &globals, Connection &connection, const std::string &named) {
   PrintSink events(globals);
-  const service::Session session{service_context(globals), caller(), interrupt_token(), events};
-  auto outcome = service::remove_lab(session, connection, lab);
+  const auto who = caller();
+  const service::Session session{service_context(globals), who, interrupt_token(), events};
+  auto id = service::resolve_lab_id(*connection.store, who, named);
+  if (!id) {
+    return report(globals, id.error());
+  }
+  const auto lab = service::lab_shown(who, *id);
+  auto outcome = service::remove_lab(session, connection, *id);
   if (!outcome) {
     return report(globals, outcome.error());
   }
@@ -44,7 +50,7 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
                lab);
     return static_cast<int>(ExitCode::failed);
   }
-  if (auto ended = service::end_reservations_of(session, *connection.store, lab); !ended) {
+  if (auto ended = service::end_reservations_of(session, *connection.store, *id); !ended) {
     return report(globals, ended.error());
   }
   if (!globals.quiet) {
@@ -83,8 +89,11 @@ int run_down(const Globals &globals, const DownOptions &options) {
   if (!recorded) {
     return report(globals, recorded.error());
   }
+  const auto who = caller();
   for (const auto &record : *recorded) {
-    labs.insert(record.name);
+    if (service::shows(who, {}, record.owner)) {
+      labs.insert(record.name);
+    }
   }
   int code = 0;
   for (const auto &name : labs) {
@@ -103,12 +112,12 @@ void add_down(CLI::App &app, Globals &globals, Registry &registry) {
   auto *sub = app.add_subcommand("down", "Remove a lab and everything ltb made for it");
   sub->add_option("file", options->file, "Topology file of the lab")->type_name("FILE");
   sub->add_option("--lab", options->lab, "Lab name (works without the file)")->type_name("NAME");
-  sub->add_flag("--all", options->all, "Remove every lab recorded in the state file");
+  sub->add_flag("--all", options->all, "Remove every lab of yours the state file records");
   sub->footer("Examples:\n  ltb down examples/frr-ospf.yaml\n  ltb down --lab frr-ospf\n"
               "Finds what to remove from the state file and from runtime labels, so it works after "
-              "a crash or with the topology file gone. --all takes only the labs this state file "
-              "records (other state files' labs stay); a lab left without any record is removed "
-              "with --lab NAME.");
+              "a crash or with the topology file gone. --all takes only your labs that this state "
+              "file records (other users' and other state files' labs stay); a lab left without "
+              "any record is removed with --lab NAME.");
   registry.push_back({sub, [&globals, options] { return run_down(globals, *options); }});
 }
 

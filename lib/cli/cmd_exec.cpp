@@ -224,17 +224,14 @@ int run_exec(const Globals &globals, const ExecOptions &options) {
     }
     lab = *found;
   }
-  auto record = (*store)->lab(lab);
+  auto record = service::resolve_lab(**store, caller(), lab);
   if (!record) {
     return report(globals, record.error());
   }
-  if (!*record) {
-    return report(globals, unknown_lab(**store, lab));
-  }
   if (multi) {
-    return run_multi(globals, **store, **record, argv, *filters);
+    return run_multi(globals, **store, *record, argv, *filters);
   }
-  return run_single(globals, **store, lab, node, argv, options);
+  return run_single(globals, **store, record->name, node, argv, options);
 }
 
 } // namespace

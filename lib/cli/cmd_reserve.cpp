@@ -6,6 +6,7 @@
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
 #include "service/deploy.hpp"
+#include "service/owners.hpp"
 #include "service/reservations.hpp"
 #include "service/templates.hpp"
 #include "topology/loader.hpp"
@@ -44,6 +45,7 @@ struct CreateOptions {
 
 struct ListOptions {
   bool all = false;
+  std::string owner;
   std::string format = "table";
 };
 
@@ -239,8 +241,18 @@ int run_list(const Globals &globals, const ListOptions &options) {
     return report(globals, all.error());
   }
   const Instant now = now_seconds();
+  // A user sees their own; an admin the host's whole calendar (or one user's with --owner).
+  const auto who = caller();
+  const service::OwnerFilter owners{who.admin && options.owner.empty(), options.owner};
+  if (auto allowed = service::check_filter(who, owners); !allowed) {
+    return report(globals, allowed.error());
+  }
   std::vector<state::ReservationRecord> shown;
-  for (const auto &r : *all) {
+  for (auto r : *all) {
+    if (!service::shows(who, owners, r.owner)) {
+      continue;
+    }
+    r.lab = service::lab_shown(who, r.lab);
     if (options.all || schedule::holds_capacity(r, now)) {
       shown.push_back(r);
     }
@@ -274,10 +286,12 @@ int run_show(const Globals &globals, const ShowOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto r = service::find_reservation(**store, options.id);
+  const auto who = caller();
+  auto r = service::find_reservation(**store, who, options.id);
   if (!r) {
     return report(globals, r.error());
   }
+  r->lab = service::lab_shown(who, r->lab);
   if (json_format(options.format)) {
     fmt::print("{}\n", to_json(*r, true).dump(2));
     return 0;
@@ -355,7 +369,7 @@ int run_delete(const Globals &globals, const DeleteOptions &options) {
   if (!store) {
     return report(globals, store.error());
   }
-  auto prepared = service::prepare_delete(**store, options.id);
+  auto prepared = service::prepare_delete(**store, caller(), options.id);
   if (!prepared) {
     return report(globals, prepared.error());
   }
@@ -431,6 +445,8 @@ void add_reserve(CLI::App &app, Globals &globals, Registry &registry) {
   auto list = std::make_shared<ListOptions>();
   sub = reserve->add_subcommand("list", "List pending and active reservations");
   sub->add_flag("--all", list->all, "Also ended, cancelled and failed ones");
+  sub->add_option("--owner", list->owner, "That user's only (admins; a user sees their own)")
+      ->type_name("USER");
   add_format_option(sub, list->format);
   registry.push_back({sub, [&globals, list] { return run_list(globals, *list); }});
 

@@ -91,6 +91,9 @@ void refresh(state::Store &store, bool log) {
 }
 
 int run_schedule(const Globals &globals, const RunOptions &options) {
+  if (auto allowed = service::require_admin(caller(), "running the scheduler"); !allowed) {
+    return report(globals, allowed.error());
+  }
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -230,6 +233,9 @@ Status systemctl(const std::vector<std::string> &args) {
 }
 
 int run_install(const Globals &globals, const InstallOptions &options) {
+  if (auto allowed = service::require_admin(caller(), "installing the scheduler"); !allowed) {
+    return report(globals, allowed.error());
+  }
   if (options.systemd && options.cron) {
     return report(globals,
                   Error{"--systemd and --cron exclude each other", "pick one", ExitCode::usage});

@@ -25,6 +25,7 @@ struct SnapshotOptions {
   std::string file; // export: the archive to write
   bool memory = false;
   std::string format = "table";
+  service::OwnerFilter owners; // list
 };
 
 std::string when(std::int64_t unix_seconds) {
@@ -52,7 +53,7 @@ int run_create(const Globals &globals, const SnapshotOptions &options) {
 int run_list(const Globals &globals, const SnapshotOptions &options) {
   PrintSink events(globals);
   const service::Session session{service_context(globals), caller(), interrupt_token(), events};
-  auto snapshots = service::list_snapshots(session, options.lab);
+  auto snapshots = service::list_snapshots(session, options.lab, options.owners);
   if (!snapshots) {
     return report(globals, snapshots.error());
   }
@@ -186,8 +187,10 @@ void add_snapshot(CLI::App &app, Globals &globals, Registry &registry) {
 
   auto list = std::make_shared<SnapshotOptions>();
   auto *list_sub = snapshot->add_subcommand("list", "Show snapshots, of one lab or all");
-  list_sub->add_option("lab", list->lab, "Lab name (default: every lab)")->type_name("LAB");
+  list_sub->add_option("lab", list->lab, "Lab name (default: every lab of yours)")
+      ->type_name("LAB");
   add_format_option(list_sub, list->format);
+  add_owner_options(list_sub, list->owners);
   registry.push_back({list_sub, [&globals, list] { return run_list(globals, *list); }});
 
   auto restore = std::make_shared<SnapshotOptions>();

@@ -21,6 +21,7 @@ std::string until_column(const std::optional<state::ReservationRecord> &reservat
 struct StatusOptions {
   std::string lab;
   std::string format = "table";
+  service::OwnerFilter owners;
 };
 
 void print_all(const service::StatusOverview &overview, bool json) {
@@ -77,11 +78,15 @@ int run_status(const Globals &globals, const StatusOptions &options) {
   const service::Session session{service_context(globals), caller(), interrupt_token(), events};
   bool json = json_format(options.format);
   if (options.lab.empty()) {
-    auto overview = service::status_all(session);
+    auto overview = service::status_all(session, options.owners);
     if (!overview) {
       return report(globals, overview.error());
     }
     print_all(*overview, json);
+    if (!json && overview->hidden > 0 && !options.owners.all) {
+      print_notice(globals, fmt::format("{} lab{} of other users: `ltb status --all` lists them",
+                                        overview->hidden, overview->hidden == 1 ? "" : "s"));
+    }
     return 0;
   }
   auto status = service::status_lab(session, options.lab);
@@ -100,7 +105,8 @@ void add_status(CLI::App &app, Globals &globals, Registry &registry) {
   sub->alias("ps");
   sub->add_option("lab", options->lab, "Lab name")->type_name("LAB");
   add_format_option(sub, options->format);
-  sub->footer("Examples:\n  ltb status\n  ltb ps frr-ospf --format json\n"
+  add_owner_options(sub, options->owners);
+  sub->footer("Examples:\n  ltb status\n  ltb status --all\n  ltb ps frr-ospf --format json\n"
               "A node whose container was removed or stopped outside ltb shows as missing or "
               "exited; `ltb up` recreates it.");
   registry.push_back({sub, [&globals, options] { return run_status(globals, *options); }});

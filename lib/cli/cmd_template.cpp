@@ -16,6 +16,12 @@ struct AddOptions {
   std::string file;
   std::string name;
   std::string description;
+  bool shared = false;
+};
+
+struct ShareOptions {
+  std::string name;
+  bool private_ = false;
 };
 
 struct RefOptions {
@@ -87,8 +93,8 @@ int print_added(const Globals &globals, const service::AddedTemplate &added) {
 
 int run_add(const Globals &globals, const AddOptions &options) {
   return with_store(globals, [&](const service::Session &session, state::Store &store) {
-    auto added =
-        service::add_template(session, store, {options.file, options.name, options.description});
+    auto added = service::add_template(
+        session, store, {options.file, options.name, options.description, options.shared});
     if (!added) {
       return report(globals, added.error());
     }
@@ -97,8 +103,8 @@ int run_add(const Globals &globals, const AddOptions &options) {
 }
 
 int run_list(const Globals &globals, const RefOptions &options) {
-  return with_store(globals, [&](const service::Session &, state::Store &store) {
-    auto all = store.templates();
+  return with_store(globals, [&](const service::Session &session, state::Store &store) {
+    auto all = service::list_templates(session, store);
     if (!all) {
       return report(globals, all.error());
     }
@@ -117,6 +123,8 @@ int run_list(const Globals &globals, const RefOptions &options) {
                        {"versions", entry.second},
                        {"description", entry.first.description},
                        {"created_by", entry.first.created_by},
+                       {"owner", entry.first.owner},
+                       {"shared", entry.first.shared},
                        {"created", schedule::format_utc(entry.first.created_at)}});
       }
       fmt::print("{}\n", out.dump(2));
@@ -131,11 +139,12 @@ int run_list(const Globals &globals, const RefOptions &options) {
     std::vector<std::vector<std::string>> rows;
     for (const auto &[name, entry] : newest) {
       rows.push_back({name, std::to_string(entry.first.version), std::to_string(entry.second),
-                      when(entry.first.created_at), entry.first.created_by,
-                      entry.first.description});
+                      when(entry.first.created_at), entry.first.owner,
+                      entry.first.shared ? "shared" : "private", entry.first.description});
     }
-    fmt::print("{}",
-               format_table({"NAME", "LATEST", "VERSIONS", "CREATED", "BY", "DESCRIPTION"}, rows));
+    fmt::print("{}", format_table({"NAME", "LATEST", "VERSIONS", "CREATED", "OWNER", "ACCESS",
+                                   "DESCRIPTION"},
+                                  rows));
     return 0;
   });
 }
@@ -150,7 +159,7 @@ int run_versions(const Globals &globals, const RefOptions &options) {
     if (auto found = service::find_template(session, store, {ref->name, 0}); !found) {
       return report(globals, found.error());
     }
-    auto all = store.templates(ref->name);
+    auto all = service::list_templates(session, store, ref->name);
     if (!all) {
       return report(globals, all.error());
     }
@@ -186,7 +195,7 @@ int run_show(const Globals &globals, const RefOptions &options) {
     if (!t) {
       return report(globals, t.error());
     }
-    auto users = service::template_users(store, t->name, t->version);
+    auto users = service::template_users(store, session.caller, t->name, t->version);
     if (!users) {
       return report(globals, users.error());
     }
@@ -204,6 +213,8 @@ int run_show(const Globals &globals, const RefOptions &options) {
                                         {"topology", t->topology},
                                         {"description", t->description},
                                         {"created_by", t->created_by},
+                                        {"owner", t->owner},
+                                        {"shared", t->shared},
                                         {"created", schedule::format_utc(t->created_at)},
                                         {"files", files},
                                         {"reservations", users->reservations},
@@ -215,6 +226,8 @@ int run_show(const Globals &globals, const RefOptions &options) {
     fmt::print("  digest:       {}\n", t->digest);
     fmt::print("  description:  {}\n", t->description.empty() ? "-" : t->description);
     fmt::print("  created:      {} by {}\n", when(t->created_at), t->created_by);
+    fmt::print("  owner:        {} ({})\n", t->owner.empty() ? "-" : t->owner,
+               t->shared ? "shared with every user" : "private");
     fmt::print("  topology:     {}\n", t->topology);
     fmt::print("  reservations: {}\n",
                users->reservations.empty()
@@ -222,6 +235,10 @@ int run_show(const Globals &globals, const RefOptions &options) {
                    : fmt::format("{}", fmt::join(users->reservations, ", ")));
     fmt::print("  labs:         {}\n",
                users->labs.empty() ? "-" : fmt::format("{}", fmt::join(users->labs, ", ")));
+    if (users->others > 0) {
+      fmt::print("  other users:  {} reservation{} or lab{}\n", users->others,
+                 users->others == 1 ? "" : "s", users->others == 1 ? "" : "s");
+    }
     std::vector<std::vector<std::string>> rows;
     for (const auto &f : t->files) {
       rows.push_back(
@@ -278,6 +295,21 @@ int run_import(const Globals &globals, const ImportOptions &options) {
   });
 }
 
+int run_share(const Globals &globals, const ShareOptions &options) {
+  return with_store(globals, [&](const service::Session &session, state::Store &store) {
+    if (auto shared = service::share_template(session, store, options.name, !options.private_);
+        !shared) {
+      return report(globals, shared.error());
+    }
+    if (!globals.quiet) {
+      fmt::print("template {} is {}\n", options.name,
+                 options.private_ ? "private: only its owner (and admins) see it"
+                                  : "shared: every user may see and deploy it");
+    }
+    return 0;
+  });
+}
+
 } // namespace
 
 void add_template(CLI::App &app, Globals &globals, Registry &registry) {
@@ -295,8 +327,16 @@ void add_template(CLI::App &app, Globals &globals, Registry &registry) {
   sub->add_option("--name", add->name, "Template name (default: the topology's name)")
       ->type_name("NAME");
   sub->add_option("--description", add->description, "What the template is for")->type_name("TEXT");
-  sub->footer("The same content again adds nothing; a change makes the next version.");
+  sub->add_flag("--shared", add->shared, "Every user may see and deploy it (default: private)");
+  sub->footer("The same content again adds nothing; a change makes the next version. A template "
+              "name is its first adder's: only they (and admins) add versions to it.");
   registry.push_back({sub, [&globals, add] { return run_add(globals, *add); }});
+
+  auto share = std::make_shared<ShareOptions>();
+  sub = group->add_subcommand("share", "Let every user see and deploy a template (or stop)");
+  sub->add_option("name", share->name, "Template name")->required()->type_name("NAME");
+  sub->add_flag("--private", share->private_, "Only its owner (and admins) again");
+  registry.push_back({sub, [&globals, share] { return run_share(globals, *share); }});
 
   auto list = std::make_shared<RefOptions>();
   sub = group->add_subcommand("list", "List templates and their newest version");

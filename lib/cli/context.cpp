@@ -151,6 +151,11 @@ void add_format_option(CLI::App *command, std::string &format) {
       ->type_name("table|json");
 }
 
+void add_owner_options(CLI::App *command, service::OwnerFilter &filter) {
+  command->add_flag("--all", filter.all, "Every user's (admins)");
+  command->add_option("--owner", filter.owner, "That user's (admins)")->type_name("USER");
+}
+
 Error unknown_lab(state::Store &store, const std::string &lab) {
   return service::unknown_lab(store, lab);
 }

@@ -3,6 +3,7 @@
 
 #include "event/progress.hpp"
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
 #include "topology/diagnostics.hpp"
@@ -93,6 +94,9 @@ bool json_format(const std::string &format);
 
 /// Adds `--format table|json` (every listing has it).
 void add_format_option(CLI::App *command, std::string &format);
+
+/// `--all` and `--owner NAME` of a listing (admins: every user's, or one user's).
+void add_owner_options(CLI::App *command, service::OwnerFilter &filter);
 
 /// "no lab named 'X'", with a did-you-mean over the labs the state file records.
 Error unknown_lab(state::Store &store, const std::string &lab);

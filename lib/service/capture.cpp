@@ -4,6 +4,7 @@
 #include "runtime/docker/docker.hpp"
 #include "service/events.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -27,16 +28,16 @@ Result<capture::LabRecords> lab_records(state::Store &store, const std::string &
 Result<capture::LabRecords> choose_lab(state::Store &store, const Caller &caller,
                                        const CaptureRequest &request) {
   if (!request.lab.empty()) {
-    LTB_TRY(record, store.lab(request.lab));
-    if (!record) {
-      return fail(unknown_lab(store, request.lab));
-    }
-    return lab_records(store, request.lab);
+    LTB_TRY(record, resolve_lab(store, caller, request.lab));
+    return lab_records(store, record.name);
   }
   LTB_TRY(labs, store.labs());
   std::vector<capture::LabRecords> mine;
   std::vector<capture::LabRecords> others; // other users' labs, and labs not running
   for (const auto &lab : labs) {
+    if (!may_act(caller, lab.owner)) {
+      continue; // another user's: not even named
+    }
     LTB_TRY(records, lab_records(store, lab.name));
     const bool own = lab.status == state::RecordStatus::running &&
                      (lab.owner == caller.name || lab.owner.empty());

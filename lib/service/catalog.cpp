@@ -1,6 +1,7 @@
 #include "service/catalog.hpp"
 
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "service/snapshots.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/loader.hpp"
@@ -232,6 +233,9 @@ Result<Catalog> build_catalog(const Session &session, const CatalogSources &sour
   for (const auto &lab : labs) {
     if (!sources.only_lab.empty() && lab.name != sources.only_lab) {
       continue;
+    }
+    if (!may_act(session.caller, lab.owner)) {
+      continue; // another user's lab is not named to this one
     }
     LTB_TRY(nodes, store.nodes(lab.name));
     topologies.push_back(recorded_topology(session.context, lab));

@@ -1,6 +1,7 @@
 #include "service/config.hpp"
 
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 
 #include <filesystem>
 #include <fmt/format.h>
@@ -85,6 +86,7 @@ Result<std::string> config_get(const Session &session, const std::string &name) 
 
 Result<std::string> config_set(const Session &session, const std::string &name,
                                const std::string &value) {
+  LTB_CHECK(require_admin(session.caller, "changing the host's settings"));
   LTB_TRY(normal, schedule::normalise_setting(name, value));
   LTB_TRY(store, open_store(session.context));
   LTB_CHECK(store->set_meta(schedule::setting_key(name), normal));
@@ -92,6 +94,7 @@ Result<std::string> config_set(const Session &session, const std::string &name,
 }
 
 Status config_unset(const Session &session, const std::string &name) {
+  LTB_CHECK(require_admin(session.caller, "changing the host's settings"));
   if (auto check = schedule::normalise_setting(name, "1");
       !check && check.error().message.rfind("no setting named", 0) == 0) {
     return fail(check.error());

@@ -3,7 +3,9 @@
 #include "access/lab.hpp"
 #include "apply/observe.hpp"
 #include "capture/records.hpp"
+#include "plan/names.hpp"
 #include "service/events.hpp"
+#include "service/owners.hpp"
 #include "service/reservations.hpp"
 #include "service/snapshots.hpp"
 #include "service/users.hpp"
@@ -216,18 +218,40 @@ Result<bool> deploys_confined(const Session &session, state::Store &store, const
 Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
                                  const topology::Topology &given, const DeployRequest &options) {
   const Context &context = session.context;
+  const std::string owner = options.owner.empty() ? session.caller.name : options.owner;
+  // The lab's id: its name for root's labs, OWNER__NAME for anyone else's (owners.hpp), so that
+  // two users may each have a lab of one name while runtime names stay unique on the host.
+  const std::string id = lab_id(owner, given.name);
   DeployOutcome outcome;
-  outcome.lab = given.name;
+  outcome.lab = lab_shown(session.caller, id);
   auto backends = connection.backends();
-  LTB_TRY(lock, state::LabLock::acquire(context.state_path, given.name, context.wait_seconds));
-  // Confinement before anything else: a topology it refuses changes nothing.
-  LTB_TRY(confined, deploys_confined(session, *connection.store, given.name, options));
-  std::optional<topology::Topology> confined_desired;
+  LTB_TRY(lock, state::LabLock::acquire(context.state_path, id, context.wait_seconds));
+  // A lab of that id that someone else owns (an admin's re-`up` keeps the owner it has).
+  LTB_TRY(existing_lab, connection.store->lab(id));
+  if (existing_lab && !may_act(session.caller, existing_lab->owner)) {
+    return fail(fmt::format("the lab name '{}' is taken on this host", given.name),
+                "give your lab another name (`name:` in the file, or `ltb up --lab NAME`)");
+  }
+  const std::string recorded_owner =
+      existing_lab && !existing_lab->owner.empty() ? existing_lab->owner : owner;
+  // Confinement before anything else: a topology it refuses changes nothing. It loads the file
+  // again, so under the name its owner gave it; the id comes after.
+  LTB_TRY(confined, deploys_confined(session, *connection.store, id, options));
+  std::optional<topology::Topology> confined_given;
   if (confined) {
     LTB_TRY(made, confine(given));
-    confined_desired = std::move(made);
+    confined_given = std::move(made);
   }
-  const topology::Topology &desired = confined_desired ? *confined_desired : given;
+  const topology::Topology &named = confined_given ? *confined_given : given;
+  topology::Topology mapped;
+  if (id != named.name) {
+    mapped = named;
+    mapped.name = id;
+    if (named.mgmt.network_loc.line == 0 && named.mgmt.network == "ltb-" + named.name) {
+      mapped.mgmt.network = plan::network_name(id);
+    }
+  }
+  const topology::Topology &desired = id == named.name ? named : mapped;
   // Capacity first: a refused lab changes nothing. When admitted, no other lab is admitted until
   // this one's claim is recorded below.
   UpAdmission admission;
@@ -240,7 +264,6 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     // root, has none).
     LTB_CHECK(check_deploy_quotas(session, *connection.store, desired));
   }
-  const std::string owner = options.owner.empty() ? session.caller.name : options.owner;
   clean_stale_captures(session.events, *connection.store, desired.name);
   LTB_TRY(recorded, apply::read_recorded(*connection.store, desired.name));
   bool has_bridges = false;
@@ -313,7 +336,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     return outcome;
   }
   if (admission.claim) {
-    LTB_CHECK(record_claim(*connection.store, plan, desired, owner));
+    LTB_CHECK(record_claim(*connection.store, plan, desired, recorded_owner));
     admission.lock.reset();
   }
   for (auto &drift : drift_events(plan)) {
@@ -322,7 +345,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   apply::ApplyOptions apply_options;
   apply_options.workers = options.workers;
   apply_options.interrupted = session.cancel.watch();
-  apply_options.owner = owner;
+  apply_options.owner = recorded_owner;
   apply_options.lab_dir = context.lab_dir(desired.name);
   apply_options.on_action = record_actions(session, *connection.store, plan);
   apply_options.vm_restores = options.vm_restores;
@@ -383,7 +406,10 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
                                   const std::string &file, const std::string &base_dir,
                                   const DeployRequest &options) {
   topology::Diagnostics warnings;
-  topology::LoadOptions load{lab, &warnings};
+  // The loader takes the lab's name as its owner gave it; deploy_lab() makes the id again.
+  const auto owner = options.owner.empty() ? session.caller.name : options.owner;
+  const auto name = lab_shown(Caller{0, owner}, lab);
+  topology::LoadOptions load{name, &warnings};
   LTB_TRY(confined, deploys_confined(session, *connection.store, lab, options));
   load.confined = confined;
   auto loaded =
@@ -409,10 +435,13 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
 }
 
 Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,
-                                 const std::string &lab) {
+                                 const std::string &named) {
   const Context &context = session.context;
+  // The caller's lab of that name (an admin's: any); one that only runtime labels know of is
+  // looked for under the caller's own id, never under another user's.
+  LTB_TRY(lab, resolve_lab_id(*connection.store, session.caller, named));
   RemoveOutcome outcome;
-  outcome.lab = lab;
+  outcome.lab = lab_shown(session.caller, lab);
   auto backends = connection.backends();
   LTB_TRY(lock, state::LabLock::acquire(context.state_path, lab, context.wait_seconds));
   clean_stale_captures(session.events, *connection.store, lab);

@@ -2,6 +2,7 @@
 
 #include "plan/names.hpp"
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "service/status.hpp"
 
 #include <algorithm>
@@ -408,6 +409,10 @@ Result<std::vector<event::Event>> initial_events(const Session &session, state::
   LTB_TRY(labs, lab_names(store, lab));
   std::vector<event::Event> out;
   for (const auto &name : labs) {
+    LTB_TRY(record, store.lab(name));
+    if (!record || !may_act(session.caller, record->owner)) {
+      continue;
+    }
     LTB_TRY(status, status_lab(session, name));
     const auto now = event::now_ns();
     for (const auto &node : status.nodes) {
@@ -569,13 +574,39 @@ bool changed_by_ltb(state::Store &store, const std::string &lab) {
 } // namespace
 
 Status follow_events(const Session &session, const FollowRequest &request, FollowSources &sources,
-                     const std::function<bool(const event::Event &)> &emit,
+                     const std::function<bool(const event::Event &)> &emit_all,
                      const std::function<void()> &ready) {
   if (!sources.store) {
     return fail("cannot follow events without the state file", "this is a bug in ltb");
   }
   auto &store = *sources.store;
   const auto *cancelled = session.cancel.watch();
+  // Only events of labs the caller may see, by the names the caller sees. A lab's owner is read
+  // when one of its events first comes (labs are made while this runs); its id tells it when the
+  // lab is gone already.
+  std::map<std::string, bool> may_see;
+  auto owned = [&](const event::Event &e) {
+    if (session.caller.admin) {
+      return true;
+    }
+    auto known = may_see.find(e.lab);
+    if (known == may_see.end()) {
+      std::string owner = lab_id_owner(e.lab);
+      if (auto lab = store.lab(e.lab); lab && *lab) {
+        owner = (*lab)->owner;
+      }
+      known = may_see.emplace(e.lab, may_act(session.caller, owner)).first;
+    }
+    return known->second;
+  };
+  const std::function<bool(const event::Event &)> emit = [&](const event::Event &e) {
+    if (!owned(e)) {
+      return true;
+    }
+    auto shown = e;
+    shown.lab = lab_shown(session.caller, e.lab);
+    return emit_all(shown);
+  };
   // Everything from this instant on is followed; the initial state is read after it, so that a
   // change in between shows twice at worst, never not at all.
   LTB_TRY(last_id, store.last_event_id());
@@ -749,16 +780,19 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
   return {};
 }
 
-Status follow_events(const Session &session, const FollowRequest &request,
+Status follow_events(const Session &session, const FollowRequest &given,
                      const std::function<bool(const event::Event &)> &emit,
                      const std::function<void()> &ready) {
   LTB_TRY(store, open_store(session.context));
+  auto request = given;
   if (!request.lab.empty()) {
+    LTB_TRY(id, resolve_lab_id(*store, session.caller, request.lab));
+    request.lab = id;
     LTB_TRY(lab, store->lab(request.lab));
     if (!lab) {
       session.events.notice(fmt::format("notice: no lab named '{}' yet; its events show from when "
                                         "it is deployed",
-                                        request.lab));
+                                        given.lab));
     }
   }
   FollowSources sources;

@@ -2,6 +2,7 @@
 
 #include "service/backends.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 #include "service/status.hpp"
 #include "topology/impairments.hpp"
 #include "topology/kinds.hpp"
@@ -146,14 +147,20 @@ Result<graph::Graph> graph_of_file(const Session &session, const topology::Topol
   return graph;
 }
 
-Result<graph::Graph> graph_of_lab(const Session &session, const std::string &lab) {
+Result<graph::Graph> graph_of_lab(const Session &session, const std::string &named) {
+  std::string lab;
+  {
+    LTB_TRY(store, open_store(session.context));
+    LTB_TRY(record, resolve_lab(*store, session.caller, named));
+    lab = record.name;
+  }
   LTB_TRY(live, live_state(session, lab));
   if (!live) {
     LTB_TRY(store, open_store(session.context));
-    return fail(unknown_lab(*store, lab));
+    return fail(unknown_lab(*store, named));
   }
   graph::Graph graph;
-  graph.lab = lab;
+  graph.lab = lab_shown(session.caller, lab);
   graph.source = "state";
   graph.live = true;
   std::map<std::string, std::string> kinds;

@@ -4,6 +4,7 @@
 #include "plan/names.hpp"
 #include "service/backends.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 #include "topology/kinds.hpp"
 #include "topology/vm_image.hpp"
 #include "util/shell_split.hpp"
@@ -92,9 +93,11 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &name) 
   return inspect_lab(session, name, std::move(devices));
 }
 
-Result<LabDetails> inspect_lab(const Session &session, const std::string &name,
+Result<LabDetails> inspect_lab(const Session &session, const std::string &named,
                                DeviceSources devices) {
   LTB_TRY(store, open_store(session.context));
+  LTB_TRY(owned, resolve_lab(*store, session.caller, named));
+  const std::string name = owned.name;
   LTB_TRY(recorded, apply::read_recorded(*store, name));
   if (!recorded.lab) {
     return fail(unknown_lab(*store, name));
@@ -191,6 +194,7 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &name,
   details.captures = capture::active_captures(recorded.objects);
   std::error_code ec;
   details.access_files = std::filesystem::exists(details.access.ssh_config(), ec);
+  details.lab.name = lab_shown(session.caller, details.lab.name);
   return details;
 }
 

@@ -5,6 +5,7 @@
 #include "schedule/scheduler.hpp"
 #include "service/events.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 #include "service/reservations.hpp"
 #include "service/users.hpp"
 #include "topology/kinds.hpp"
@@ -215,7 +216,8 @@ Status admit_start(const Session &session, state::Store &store, const state::Lab
   if (demand.fits_in(schedule::recorded_lab_demand(store, lab, defaults))) {
     return {}; // nothing of it is stopped: it takes nothing more
   }
-  LTB_TRY(others, schedule::current_bookings(store, now, defaults, lab.name));
+  LTB_TRY(all_others, schedule::current_bookings(store, now, defaults, lab.name));
+  const auto others = as_seen_by(session.caller, std::move(all_others));
   schedule::Booking candidate{0, lab.name, now, schedule::k_forever, demand};
   auto admission = schedule::check_unreserved_up(others, candidate, capacity.capacity);
   if (admission.admitted) {
@@ -243,9 +245,12 @@ Result<LifecycleOutcome> change_lab(const Session &session, Connection &connecti
   if (lab.empty()) {
     LTB_TRY(chosen, choose_lab(store, session.caller, action));
     lab = chosen;
+  } else {
+    LTB_TRY(owned, resolve_lab(store, session.caller, lab));
+    lab = owned.name;
   }
   LifecycleOutcome outcome;
-  outcome.lab = lab;
+  outcome.lab = lab_shown(session.caller, lab);
   LTB_TRY(lock,
           state::LabLock::acquire(session.context.state_path, lab, session.context.wait_seconds));
   LTB_TRY(record, store.lab(lab));

@@ -5,6 +5,7 @@
 #include "service/backends.hpp"
 #include "service/events.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 #include "state/store.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/impairments.hpp"
@@ -22,11 +23,8 @@ namespace {
 Result<std::string> lab_for(state::Store &store, const Caller &caller, const std::string &lab,
                             const std::string &target) {
   if (!lab.empty()) {
-    LTB_TRY(record, store.lab(lab));
-    if (!record) {
-      return tl::unexpected(unknown_lab(store, lab));
-    }
-    return lab;
+    LTB_TRY(record, resolve_lab(store, caller, lab));
+    return record.name;
   }
   if (auto colon = target.find(':'); colon != std::string::npos && colon > 0) {
     if (auto found = lab_of_node(store, caller, target.substr(0, colon))) {

@@ -5,6 +5,7 @@
 #include "runtime/docker/docker.hpp"
 #include "runtime/libvirt/libvirt.hpp"
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
@@ -78,14 +79,18 @@ Result<std::string> lab_of_node(state::Store &store, const Caller &caller,
     return running.front();
   }
   if (found.size() > 1) {
+    for (auto &name : found) {
+      name = lab_shown(caller, name);
+    }
     return fail(fmt::format("node '{}' is in several of your labs ({})", node, join_words(found)),
                 "say which with --lab LAB", ExitCode::usage);
   }
-  // Not among the caller's labs: another user's lab may have it, but only by name.
+  // Not among the caller's labs: another user's lab may have it, told to an admin only (a user
+  // learns nothing of other users' labs).
   LTB_TRY(labs, store.labs());
   std::vector<std::string> elsewhere;
   for (const auto &lab : labs) {
-    if (lab.owner == caller.name) {
+    if (lab.owner == caller.name || !may_act(caller, lab.owner)) {
       continue;
     }
     LTB_TRY(nodes, store.nodes(lab.name));
@@ -124,7 +129,12 @@ Result<std::string> only_lab(state::Store &store, const Caller &caller) {
   }
   if (names.empty()) {
     return fail("you have no labs to run the command in",
-                "deploy one with `ltb up FILE`, or name another user's with --lab LAB");
+                caller.admin ? "deploy one with `ltb up FILE`, or name another user's with --lab "
+                               "LAB"
+                             : "deploy one with `ltb up FILE`");
+  }
+  for (auto &name : names) {
+    name = lab_shown(caller, name);
   }
   return fail(fmt::format("you have several labs ({})", join_words(names)),
               "say which with --lab LAB", ExitCode::usage);
@@ -242,6 +252,9 @@ Result<Console> Console::open(const Session &session, state::Store &store, const
   if (lab.empty()) {
     LTB_TRY(found, lab_of_node(store, session.caller, node));
     lab = found;
+  } else {
+    LTB_TRY(owned, resolve_lab(store, session.caller, lab));
+    lab = owned.name;
   }
   LTB_TRY(nodes, store.nodes(lab));
   const state::NodeRecord *record = nullptr;
@@ -313,6 +326,9 @@ Result<access::SshSession> open_ssh(const Session &session, const SshRequest &re
     if (lab.empty()) {
       LTB_TRY(found, lab_of_node(*store, session.caller, request.node));
       lab = found;
+    } else {
+      LTB_TRY(owned, resolve_lab(*store, session.caller, lab));
+      lab = owned.name;
     }
     LTB_TRY(found, access::ssh_target(*store, session.context.lab_dir(lab), lab, request.node));
     target = std::move(found);

@@ -4,6 +4,7 @@
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
 #include "service/deploy.hpp"
+#include "service/owners.hpp"
 #include "service/users.hpp"
 
 #include <algorithm>
@@ -55,6 +56,29 @@ Result<state::ReservationRecord> find_reservation(state::Store &store, std::int6
                 "see `ltb reserve list --all` for the reservations there are");
   }
   return *record;
+}
+
+Result<state::ReservationRecord> find_reservation(state::Store &store, const Caller &caller,
+                                                  std::int64_t id) {
+  LTB_TRY(record, store.reservation(id));
+  if (!record || !may_act(caller, record->owner)) {
+    return fail(fmt::format("no reservation {}", id),
+                "see `ltb reserve list --all` for your reservations");
+  }
+  return *record;
+}
+
+std::vector<Booking> as_seen_by(const Caller &caller, std::vector<Booking> bookings) {
+  for (auto &b : bookings) {
+    const auto owner = lab_id_owner(b.lab);
+    if (!caller.admin && owner != caller.name) {
+      b.lab = "a lab of another user";
+      b.id = 0;
+    } else {
+      b.lab = lab_shown(caller, b.lab);
+    }
+  }
+  return bookings;
 }
 
 std::string span(Instant start, Instant end) {
@@ -130,7 +154,10 @@ Result<std::pair<Instant, Instant>> reservation_window(const std::string &start_
 Result<CreatedReservations> create_reservations(const Session &session, state::Store &store,
                                                 const CreateReservations &request) {
   const Instant now = now_seconds();
-  const auto &labs = request.labs;
+  std::vector<std::string> labs;
+  for (const auto &lab : request.labs) {
+    labs.push_back(lab_id(session.caller.name, lab));
+  }
   const Instant start = request.start;
   const Instant end = request.end;
   LTB_TRY(capacity, host_capacity(session.context, store));
@@ -147,7 +174,9 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
     LTB_TRY(all, store.reservation_claims(now));
     for (const auto &lab : labs) {
       if (auto other = same_lab_overlap(all, lab, start, end, now, 0)) {
-        refused = overlap_error(*other);
+        auto seen = *other;
+        seen.lab = lab_shown(session.caller, seen.lab);
+        refused = overlap_error(seen);
         return {};
       }
     }
@@ -155,18 +184,20 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
         session, store, limits, labs, static_cast<int>(request.topology->nodes.size()), demand,
         start, end, 0, capacity.config.defaults,
         labs.size() == 1
-            ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
+            ? fmt::format("cannot reserve lab {} {}", request.labs.front(), span(start, end))
             : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(), request.group,
                           request.group, labs.size(), span(start, end))));
-    LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+    LTB_TRY(all_bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+    const auto bookings = as_seen_by(session.caller, std::move(all_bookings));
     // The N instances are admitted together, as one booking of N times the demand.
-    Booking group{0, labs.size() == 1 ? labs.front() : request.group + "-*", start, end,
+    Booking group{0, labs.size() == 1 ? request.labs.front() : request.group + "-*", start, end,
                   demand * static_cast<std::int64_t>(labs.size())};
     auto admission = schedule::admit(bookings, group, capacity.capacity);
     if (!admission.admitted) {
       refused =
           refusal(labs.size() == 1
-                      ? fmt::format("cannot reserve lab {} {}", labs.front(), span(start, end))
+                      ? fmt::format("cannot reserve lab {} {}", request.labs.front(),
+                                    span(start, end))
                       : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(),
                                     request.group, request.group, labs.size(), span(start, end)),
                   admission, group, capacity.capacity);
@@ -210,7 +241,7 @@ Result<state::ReservationRecord> update_reservation(const Session &session, stat
   LTB_TRY(lock, state::LabLock::acquire_admission(session.context.state_path,
                                                   session.context.wait_seconds));
   LTB_CHECK(store.transaction([&]() -> Status {
-    LTB_TRY(r, find_reservation(store, request.id));
+    LTB_TRY(r, find_reservation(store, session.caller, request.id));
     if (r.state == schedule::k_ended || r.state == schedule::k_cancelled) {
       return fail(
           fmt::format("reservation {} (lab {}) is {}: it cannot change", r.id, r.lab, r.state),
@@ -236,14 +267,17 @@ Result<state::ReservationRecord> update_reservation(const Session &session, stat
     }
     LTB_TRY(all, store.reservation_claims(now));
     if (auto other = same_lab_overlap(all, r.lab, start, end, now, r.id)) {
-      refused = overlap_error(*other);
+      auto seen = *other;
+      seen.lab = lab_shown(session.caller, seen.lab);
+      refused = overlap_error(seen);
       return {};
     }
     LTB_CHECK(check_reservation_quotas(
         session, store, limits, {r.lab}, nodes_in_text(r.topology_text), schedule::demand_of(r),
         start, end, r.id, capacity.config.defaults,
-        fmt::format("cannot move reservation {} (lab {}) to {}", r.id, r.lab, span(start, end))));
-    LTB_TRY(bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+        fmt::format("cannot move reservation {} (lab {}) to {}", r.id, lab_shown(session.caller, r.lab), span(start, end))));
+    LTB_TRY(all_bookings, schedule::current_bookings(store, now, capacity.config.defaults));
+    const auto bookings = as_seen_by(session.caller, std::move(all_bookings));
     // What is past needs no capacity any more: an active one is checked from now on.
     Booking candidate{r.id, r.lab, std::max(start, std::min(now, end - 1)), end,
                       schedule::demand_of(r)};
@@ -274,9 +308,10 @@ Result<state::ReservationRecord> update_reservation(const Session &session, stat
   return saved;
 }
 
-Result<DeleteReservation> prepare_delete(state::Store &store, std::int64_t id) {
+Result<DeleteReservation> prepare_delete(state::Store &store, const Caller &caller,
+                                         std::int64_t id) {
   DeleteReservation prepared;
-  LTB_TRY(r, find_reservation(store, id));
+  LTB_TRY(r, find_reservation(store, caller, id));
   prepared.record = r;
   if (r.state == schedule::k_cancelled || r.state == schedule::k_ended) {
     prepared.finished = true;
@@ -431,12 +466,15 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
         return {};
       }
       // --until moves the reservation's end, admitted like `ltb reserve update --end`.
-      LTB_TRY(others,
+      LTB_TRY(all_others,
               schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
-      Booking candidate{covering.id, desired.name, now, *until, demand};
+      const auto others = as_seen_by(session.caller, std::move(all_others));
+      Booking candidate{covering.id, lab_shown(session.caller, desired.name), now, *until,
+                        demand};
       auto admission = schedule::admit(others, candidate, capacity.capacity);
       if (!admission.admitted) {
-        refused = refusal(fmt::format("cannot keep lab {} until {} (reservation {})", desired.name,
+        refused = refusal(fmt::format("cannot keep lab {} until {} (reservation {})",
+                                      lab_shown(session.caller, desired.name),
                                       schedule::format_local_short(*until), covering.id),
                           admission, candidate, capacity.capacity);
         return {};
@@ -460,8 +498,11 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
         }
       }
     }
-    LTB_TRY(others, schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
-    Booking candidate{0, desired.name, now, until.value_or(schedule::k_forever), demand};
+    LTB_TRY(all_others,
+            schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
+    const auto others = as_seen_by(session.caller, std::move(all_others));
+    Booking candidate{0, lab_shown(session.caller, desired.name), now,
+                      until.value_or(schedule::k_forever), demand};
     auto admission = schedule::check_unreserved_up(others, candidate, capacity.capacity);
     if (!admission.admitted) {
       std::string names;
@@ -471,7 +512,7 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
       }
       std::string message = fmt::format(
           "lab {} cannot start without a reservation: it would leave reservation{} {} short",
-          desired.name, admission.conflicts.size() == 1 ? "" : "s", names);
+          lab_shown(session.caller, desired.name), admission.conflicts.size() == 1 ? "" : "s", names);
       for (const auto &line :
            schedule::describe_refusal(admission, candidate, capacity.capacity, 0)) {
         message += "\n  " + line;

@@ -25,6 +25,14 @@ Result<HostCapacity> host_capacity(const Context &context, state::Store &store);
 
 /// One reservation by id; "no reservation ID" otherwise.
 Result<state::ReservationRecord> find_reservation(state::Store &store, std::int64_t id);
+/// The same for a caller: another user's reservation is "no reservation ID" to a user.
+Result<state::ReservationRecord> find_reservation(state::Store &store, const Caller &caller,
+                                                  std::int64_t id);
+
+/// Bookings as `caller` may read them in a refusal: their own labs by the names they see, other
+/// users' as "a lab of another user" (their names and reservations are not told to a user).
+std::vector<schedule::Booking> as_seen_by(const Caller &caller,
+                                          std::vector<schedule::Booking> bookings);
 
 /// "2024-05-14 09:00 to 2024-05-14 11:00 (2h)".
 std::string span(schedule::Instant start, schedule::Instant end);
@@ -47,8 +55,8 @@ reservation_window(const std::string &start_text, const std::string &end_text,
 
 /// New reservations of one topology: one lab, or the instances NAME-1 ... NAME-N of --count.
 struct CreateReservations {
-  std::vector<std::string> labs;
-  std::string group;                            // NAME, for the message about several instances
+  std::vector<std::string> labs; // as the caller names them (recorded by id, owners.hpp)
+  std::string group;             // NAME, for the message about several instances
   const topology::Topology *topology = nullptr; // the first instance: its demand is each one's
   std::string source;                           // recorded: absolute path or "template:NAME"
   std::string text;                             // the topology text that deploys
@@ -88,7 +96,8 @@ struct DeleteReservation {
   bool deployed = false; // active, or its lab is held by the scheduler for it: the lab goes too
   bool held = false;
 };
-Result<DeleteReservation> prepare_delete(state::Store &store, std::int64_t id);
+Result<DeleteReservation> prepare_delete(state::Store &store, const Caller &caller,
+                                         std::int64_t id);
 
 struct DeletedReservation {
   bool removed = false; // its lab was removed

@@ -2,6 +2,7 @@
 
 #include "service/backends.hpp"
 #include "service/nodes.hpp"
+#include "service/owners.hpp"
 #include "topology/diagnostics.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
@@ -115,6 +116,9 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
   if (lab.empty()) {
     LTB_TRY(found, only_lab(*store, session.caller));
     lab = found;
+  } else {
+    LTB_TRY(owned, resolve_lab(*store, session.caller, lab));
+    lab = owned.name;
   }
   LTB_TRY(record, store->lab(lab));
   if (!record) {
@@ -148,9 +152,9 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
                 "that loads first");
   }
   SaveOutcome outcome;
-  outcome.lab = lab;
+  outcome.lab = lab_shown(session.caller, lab);
   std::error_code ec;
-  outcome.dir = fs::absolute(request.dir.empty() ? lab + "-saved" : request.dir, ec)
+  outcome.dir = fs::absolute(request.dir.empty() ? outcome.lab + "-saved" : request.dir, ec)
                     .lexically_normal()
                     .string();
   while (outcome.dir.size() > 1 && outcome.dir.back() == '/') {

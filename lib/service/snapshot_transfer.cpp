@@ -2,6 +2,7 @@
 
 #include "plan/names.hpp"
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "service/snapshots.hpp"
 #include "topology/loader.hpp"
 #include "util/archive.hpp"
@@ -473,8 +474,11 @@ Result<SnapshotExportOutcome> export_snapshot(const Session &session, apply::Bac
 }
 
 Result<SnapshotExportOutcome> export_snapshot(const Session &session,
-                                              const SnapshotExportRequest &request) {
+                                              const SnapshotExportRequest &given) {
   LTB_TRY(connection, connect(session.context));
+  LTB_TRY(snapshot, find_snapshot(*connection.store, session.caller, given.lab, given.name));
+  auto request = given;
+  request.lab = snapshot.lab;
   auto backends = connection.backends();
   return export_snapshot(session, backends, request);
 }
@@ -522,12 +526,18 @@ Result<SnapshotImportOutcome> import_snapshot(const Session &session, apply::Bac
 
   SnapshotImportOutcome outcome;
   outcome.from_lab = manifest.snapshot.lab;
-  outcome.lab = request.lab.empty() ? manifest.snapshot.lab : request.lab;
+  // The snapshot becomes the importing user's, under their lab of that name (an exported lab id
+  // keeps its name, not its owner).
+  std::string plain = request.lab.empty() ? manifest.snapshot.lab : request.lab;
+  if (const auto cut = plain.rfind(k_owner_separator); cut != std::string::npos) {
+    plain = plain.substr(cut + std::string_view(k_owner_separator).size());
+  }
+  outcome.lab = lab_id(session.caller.name, plain);
   outcome.name = manifest.snapshot.name;
   outcome.artifacts = manifest.artifacts.size();
   outcome.size_bytes = manifest.snapshot.size_bytes;
-  if (!valid_name(outcome.lab, 40)) {
-    return fail(fmt::format("'{}' is not a valid lab name", outcome.lab),
+  if (!valid_name(plain, 40)) {
+    return fail(fmt::format("'{}' is not a valid lab name", plain),
                 "use 1 to 40 letters, digits, '_', '.' and '-', starting with a letter or digit",
                 ExitCode::usage);
   }
@@ -597,6 +607,7 @@ Result<SnapshotImportOutcome> import_snapshot(const Session &session, apply::Bac
   // ltb command removes with what it lists.
   state::SnapshotRecord record = manifest.snapshot;
   record.lab = lab;
+  record.owner = session.caller.name;
   record.status = state::k_snapshot_creating;
   record.state = "{}";
   if (auto added = store.add_snapshot(record); !added) {
@@ -720,7 +731,9 @@ Result<SnapshotImportOutcome> import_snapshot(const Session &session,
                                               const SnapshotImportRequest &request) {
   LTB_TRY(connection, connect(session.context));
   auto backends = connection.backends();
-  return import_snapshot(session, backends, request, std::time(nullptr));
+  LTB_TRY(outcome, import_snapshot(session, backends, request, std::time(nullptr)));
+  outcome.lab = lab_shown(session.caller, outcome.lab);
+  return outcome;
 }
 
 Status check_bind_sources(const state::SnapshotRecord &snapshot, const std::string &text,

@@ -7,6 +7,7 @@
 #include "service/deploy.hpp"
 #include "service/lifecycle.hpp"
 #include "service/links.hpp"
+#include "service/owners.hpp"
 #include "service/save.hpp"
 #include "service/snapshot_transfer.hpp"
 #include "service/users.hpp"
@@ -468,6 +469,7 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
   record.created_at = now;
   record.topology_file = lab->topology_file;
   record.topology_text = lab->topology_text;
+  record.owner = lab->owner;
   LTB_CHECK(store.add_snapshot(record));
   auto discard = [&](Error error) -> Result<SnapshotCreateOutcome> {
     if (auto removed = remove_artifacts(backends, context, request.lab, outcome.name); !removed) {
@@ -770,28 +772,55 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
 }
 
 Result<SnapshotCreateOutcome> create_snapshot(const Session &session,
-                                              const SnapshotCreateRequest &request) {
+                                              const SnapshotCreateRequest &given) {
   LTB_TRY(connection, connect(session.context));
+  LTB_TRY(owned, resolve_lab(*connection.store, session.caller, given.lab));
+  auto request = given;
+  request.lab = owned.name;
   LTB_TRY(nodes, connection.store->nodes(request.lab));
   if (std::any_of(nodes.begin(), nodes.end(),
                   [](const auto &node) { return node.runtime == state::k_runtime_vm; })) {
     LTB_CHECK(connection.connect_vms(true));
   }
   auto backends = connection.backends();
-  return create_snapshot(session, backends, request, std::time(nullptr));
+  LTB_TRY(outcome, create_snapshot(session, backends, request, std::time(nullptr)));
+  outcome.lab = lab_shown(session.caller, outcome.lab);
+  return outcome;
 }
 
-Result<std::vector<state::SnapshotRecord>> list_snapshots(const Session &session,
-                                                          const std::string &lab) {
+Result<std::vector<state::SnapshotRecord>>
+list_snapshots(const Session &session, const std::string &named, const OwnerFilter &filter) {
+  LTB_CHECK(check_filter(session.caller, filter));
   LTB_TRY(store, open_store(session.context));
+  std::string lab;
+  if (!named.empty()) {
+    LTB_TRY(id, resolve_lab_id(*store, session.caller, named));
+    lab = id;
+  }
   LTB_TRY(all, store->snapshots(lab));
   std::vector<state::SnapshotRecord> out;
   for (auto &snapshot : all) {
-    if (snapshot.status == state::k_snapshot_complete) {
+    // A lab named: its snapshots the caller may see; else the filter's (by default their own).
+    const bool visible = lab.empty() ? shows(session.caller, filter, snapshot.owner)
+                                     : may_act(session.caller, snapshot.owner);
+    if (snapshot.status == state::k_snapshot_complete && visible) {
+      snapshot.lab = lab_shown(session.caller, snapshot.lab);
       out.push_back(std::move(snapshot));
     }
   }
   return out;
+}
+
+Result<state::SnapshotRecord> find_snapshot(state::Store &store, const Caller &caller,
+                                            const std::string &named, const std::string &name) {
+  LTB_TRY(lab, resolve_lab_id(store, caller, named));
+  LTB_TRY(snapshot, store.snapshot(lab, name));
+  if (!snapshot || !may_act(caller, snapshot->owner) ||
+      snapshot->status != state::k_snapshot_complete) {
+    return fail(fmt::format("lab '{}' has no snapshot named '{}'", named, name),
+                "see the snapshots with `ltb snapshot list`");
+  }
+  return std::move(*snapshot);
 }
 
 Status remove_snapshot(const Session &session, apply::Backends &backends, const std::string &lab,
@@ -828,10 +857,11 @@ Status remove_snapshot(const Session &session, apply::Backends &backends, const 
   return {};
 }
 
-Status remove_snapshot(const Session &session, const std::string &lab, const std::string &name) {
+Status remove_snapshot(const Session &session, const std::string &named, const std::string &name) {
   LTB_TRY(connection, connect(session.context));
+  LTB_TRY(snapshot, find_snapshot(*connection.store, session.caller, named, name));
   auto backends = connection.backends();
-  return remove_snapshot(session, backends, lab, name);
+  return remove_snapshot(session, backends, snapshot.lab, name);
 }
 
 Result<std::string> restore_text(const state::SnapshotRecord &snapshot,
@@ -1024,6 +1054,8 @@ Result<SnapshotRestoreOutcome> run_restore(const Session &session, Connection &c
   // A confined lab's snapshot restores confined, in place and as another lab.
   LTB_TRY(source_lab, store.lab(request.lab));
   deploy.confined = source_lab && source_lab->confined;
+  // Whoever restores (or finishes a killed restore), the lab is its id's owner's.
+  deploy.owner = lab_id_owner(target);
   bool memory_dropped = false;
   deploy.vm_restores = vm_restores(snapshot, artifacts, in_place, &memory_dropped);
   if (memory_dropped) {
@@ -1102,9 +1134,17 @@ Result<SnapshotRestoreOutcome> restore_on(const Session &session, Connection &co
 } // namespace
 
 Result<SnapshotRestoreOutcome> restore_snapshot(const Session &session,
-                                                const SnapshotRestoreRequest &request) {
+                                                const SnapshotRestoreRequest &given) {
   LTB_TRY(connection, connect(session.context));
-  return restore_on(session, connection, request, false);
+  LTB_TRY(snapshot, find_snapshot(*connection.store, session.caller, given.lab, given.name));
+  auto request = given;
+  request.lab = snapshot.lab;
+  if (!request.as.empty()) {
+    request.as = lab_id(session.caller.name, request.as);
+  }
+  LTB_TRY(outcome, restore_on(session, connection, request, false));
+  outcome.lab = lab_shown(session.caller, outcome.lab);
+  return outcome;
 }
 
 Status recover_snapshots(const Session &session, apply::Backends &backends) {
@@ -1193,10 +1233,15 @@ Status recover_snapshots(const Session &session) {
         continue;
       }
     }
-    session.events.notice(fmt::format("notice: lab {}: finishing the restore of snapshot '{}' "
-                                      "that a killed `ltb snapshot restore` left",
-                                      target, request.name));
-    LTB_TRY(restored, restore_on(session, connection, request, true));
+    if (may_act(session.caller, lab_id_owner(target))) {
+      session.events.notice(fmt::format("notice: lab {}: finishing the restore of snapshot '{}' "
+                                        "that a killed `ltb snapshot restore` left",
+                                        lab_shown(session.caller, target), request.name));
+    }
+    // Finished on behalf of the lab's owner, whoever's command came first.
+    const Caller system{0, "root", true, {}};
+    const Session as_system{session.context, system, session.cancel, session.events};
+    LTB_TRY(restored, restore_on(as_system, connection, request, true));
     (void)restored;
   }
   return {};

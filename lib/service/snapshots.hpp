@@ -9,6 +9,7 @@
 
 #include "apply/backends.hpp"
 #include "service/backends.hpp"
+#include "service/owners.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
 #include "util/error.hpp"
@@ -46,9 +47,15 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
                                               const SnapshotCreateRequest &request,
                                               std::int64_t now);
 
-/// `ltb snapshot list [LAB]`: complete snapshots, by lab then age.
-Result<std::vector<state::SnapshotRecord>> list_snapshots(const Session &session,
-                                                          const std::string &lab);
+/// `ltb snapshot list [LAB]`: complete snapshots, by lab then age; of LAB (one the caller may see),
+/// else those the filter shows (by default the caller's own). Labs by the names the caller sees.
+Result<std::vector<state::SnapshotRecord>>
+list_snapshots(const Session &session, const std::string &lab, const OwnerFilter &filter = {});
+
+/// A complete snapshot of a lab the caller names (LAB may be gone: snapshots outlive their lab)
+/// that the caller may act on; "lab X has no snapshot named N" otherwise.
+Result<state::SnapshotRecord> find_snapshot(state::Store &store, const Caller &caller,
+                                            const std::string &lab, const std::string &name);
 
 /// `ltb snapshot rm LAB NAME`: the snapshot's images, files and record.
 Status remove_snapshot(const Session &session, const std::string &lab, const std::string &name);

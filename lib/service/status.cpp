@@ -35,9 +35,19 @@ reservation_of(const std::map<std::string, state::ReservationRecord> &reserved,
 
 } // namespace
 
-Result<StatusOverview> status_all(const Session &session) {
+Result<StatusOverview> status_all(const Session &session, const OwnerFilter &filter) {
+  LTB_CHECK(check_filter(session.caller, filter));
   LTB_TRY(connection, connect(session.context));
-  LTB_TRY(labs, connection.store->labs());
+  LTB_TRY(all_labs, connection.store->labs());
+  std::vector<state::LabRecord> labs;
+  int hidden = 0;
+  for (auto &lab : all_labs) {
+    if (shows(session.caller, filter, lab.owner)) {
+      labs.push_back(std::move(lab));
+    } else {
+      hidden += may_act(session.caller, lab.owner);
+    }
+  }
   LTB_TRY(containers, connection.docker->list_containers({}));
   std::map<std::string, int> running;
   for (const auto &container : containers) {
@@ -69,9 +79,11 @@ Result<StatusOverview> status_all(const Session &session) {
   LTB_TRY(reserved, reservations_now(*connection.store));
   StatusOverview overview;
   overview.now = reserved.second;
+  overview.hidden = hidden;
   for (const auto &lab : labs) {
     LabSummary summary;
     summary.lab = lab;
+    summary.lab.name = lab_shown(session.caller, lab.name);
     int stopped = 0; // by `ltb stop`: not running, on purpose
     for (const auto &node : nodes[lab.name]) {
       (runs_as(node, topology::Runtime::ovs_bridge) ? summary.bridges : summary.workloads)++;
@@ -89,12 +101,10 @@ Result<StatusOverview> status_all(const Session &session) {
   return overview;
 }
 
-Result<LabStatus> status_lab(const Session &session, const std::string &lab) {
+Result<LabStatus> status_lab(const Session &session, const std::string &named) {
   LTB_TRY(connection, connect(session.context));
-  LTB_TRY(record, connection.store->lab(lab));
-  if (!record) {
-    return fail(unknown_lab(*connection.store, lab));
-  }
+  LTB_TRY(record, resolve_lab(*connection.store, session.caller, named));
+  const std::string lab = record.name;
   LTB_TRY(nodes, connection.store->nodes(lab));
   bool bridges = false;
   bool vms = false;
@@ -108,7 +118,8 @@ Result<LabStatus> status_lab(const Session &session, const std::string &lab) {
   auto backends = connection.backends();
   LTB_TRY(observed, apply::observe(lab, backends, {bridges, false, false, {}}));
   LabStatus status;
-  status.lab = *record;
+  status.lab = record;
+  status.lab.name = lab_shown(session.caller, lab);
   for (const auto &node : nodes) {
     auto state = plan::node_state(node, observed, bridges);
     status.drift += state != "running" && state != "stopped";

@@ -4,6 +4,7 @@
 // it as a table or JSON.
 
 #include "schedule/time.hpp"
+#include "service/owners.hpp"
 #include "service/service.hpp"
 #include "state/store.hpp"
 
@@ -24,12 +25,13 @@ struct LabSummary {
 };
 
 struct StatusOverview {
-  std::vector<LabSummary> labs;
+  std::vector<LabSummary> labs; // by the name the caller sees (owners.hpp's lab_shown())
   schedule::Instant now = 0;
+  int hidden = 0; // labs of other users an admin could list with --all
 };
 
-/// Every lab of the state file.
-Result<StatusOverview> status_all(const Session &session);
+/// The labs the filter shows the caller (by default their own).
+Result<StatusOverview> status_all(const Session &session, const OwnerFilter &filter = {});
 
 struct NodeState {
   state::NodeRecord record;
@@ -44,7 +46,8 @@ struct LabStatus {
   schedule::Instant now = 0;
 };
 
-/// One lab; "no lab named X" (with a did-you-mean) when the state file has none.
+/// One lab the caller may see (owners.hpp's resolve_lab()); "no lab named X" (with a
+/// did-you-mean) otherwise. The record's name is the one the caller sees.
 Result<LabStatus> status_lab(const Session &session, const std::string &lab);
 
 /// `ltb status --format json` (and the daemon's GET /v1/labs): every lab.

@@ -1,5 +1,6 @@
 #include "service/templates.hpp"
 
+#include "service/owners.hpp"
 #include "state/dirs.hpp"
 #include "topology/loader.hpp"
 #include "topology/relocate.hpp"
@@ -253,8 +254,14 @@ Error flatten(const topology::Diagnostics &diagnostics, const std::string &what)
                "fix it and add it again (ltb template add FILE --name NAME)", ExitCode::usage};
 }
 
-Error not_found(state::Store &store, const Context &context, const TemplateRef &ref,
+/// Whether the caller may see (and deploy) a template: their own, a shared one, or any (admin).
+bool visible(const Caller &caller, const state::TemplateRecord &t) {
+  return t.shared || may_act(caller, t.owner);
+}
+
+Error not_found(state::Store &store, const Session &session, const TemplateRef &ref,
                 bool version_only) {
+  const Context &context = session.context;
   if (version_only) {
     std::vector<std::string> versions;
     if (auto all = store.templates(ref.name)) {
@@ -270,7 +277,9 @@ Error not_found(state::Store &store, const Context &context, const TemplateRef &
   std::set<std::string> names;
   if (auto all = store.templates()) {
     for (const auto &t : *all) {
-      names.insert(t.name);
+      if (visible(session.caller, t)) {
+        names.insert(t.name);
+      }
     }
   }
   std::error_code ec;
@@ -326,7 +335,8 @@ namespace {
 
 /// Adds the file as the next version of `name`, unless its content is the newest version's.
 Result<AddedTemplate> add_file(const Session &session, state::Store &store, const fs::path &file,
-                               std::string name, const std::string &description) {
+                               std::string name, const std::string &description,
+                               bool shared = false) {
   AddedTemplate out;
   LTB_TRY(bundle, bundle_topology(file.string()));
   out.warnings = std::move(bundle.warnings);
@@ -350,6 +360,8 @@ Result<AddedTemplate> add_file(const Session &session, state::Store &store, cons
   record.topology = topology_name;
   record.description = description;
   record.created_by = session.caller.name;
+  record.owner = session.caller.name;
+  record.shared = shared;
   std::map<std::string, std::string> blobs;
   for (auto &[path, content] : bundle.contents) {
     state::TemplateFileRecord f;
@@ -361,7 +373,17 @@ Result<AddedTemplate> add_file(const Session &session, state::Store &store, cons
     blobs[f.digest] = std::move(content);
   }
   record.digest = bundle_digest(record.topology, record.files);
+  // A name is one owner's: others add versions of their own template, not of it.
+  LTB_TRY(existing, store.template_version(name));
+  if (existing && !may_act(session.caller, existing->owner)) {
+    return fail(fmt::format("the template name '{}' is taken by another user", name),
+                "choose another name with --name NAME", ExitCode::usage);
+  }
   LTB_TRY(added, store.add_template(record, blobs));
+  if (existing && shared && !existing->shared) {
+    LTB_CHECK(store.set_template_shared(name, true));
+    added.record.shared = true;
+  }
   out.added = added.added;
   if (added.added) {
     out.record = std::move(added.record);
@@ -379,17 +401,20 @@ Result<AddedTemplate> add_file(const Session &session, state::Store &store, cons
 Result<state::TemplateRecord> resolve(const Session &session, state::Store &store,
                                       const TemplateRef &ref) {
   LTB_TRY(found, store.template_version(ref.name, ref.version));
-  if (found) {
+  if (found && visible(session.caller, *found)) {
     return *found;
   }
   LTB_TRY(any, store.templates(ref.name));
+  if (!any.empty() && !visible(session.caller, any.front())) {
+    return fail(not_found(store, session, ref, false));
+  }
   if (!any.empty()) {
-    return fail(not_found(store, session.context, ref, true));
+    return fail(not_found(store, session, ref, true));
   }
   const fs::path legacy = fs::path(legacy_templates_dir(session.context)) / (ref.name + ".yaml");
   std::error_code ec;
   if (!valid_name(ref.name) || !fs::is_regular_file(legacy, ec)) {
-    return fail(not_found(store, session.context, ref, false));
+    return fail(not_found(store, session, ref, false));
   }
   LTB_TRY(added, add_file(session, store, legacy, ref.name, "imported from " + legacy.string()));
   if (added.invalid) {
@@ -401,7 +426,7 @@ Result<state::TemplateRecord> resolve(const Session &session, state::Store &stor
       "for a new version)",
       legacy.string(), ref.name, added.record.version, legacy.string(), ref.name));
   if (ref.version != 0 && ref.version != added.record.version) {
-    return fail(not_found(store, session.context, ref, true));
+    return fail(not_found(store, session, ref, true));
   }
   return added.record;
 }
@@ -537,7 +562,30 @@ Result<AddedTemplate> add_template(const Session &session, state::Store &store,
     return fail(fmt::format("topology file {} does not exist", request.file),
                 "give the path of a lab's topology file", ExitCode::usage);
   }
-  return add_file(session, store, request.file, request.name, request.description);
+  return add_file(session, store, request.file, request.name, request.description, request.shared);
+}
+
+Result<std::vector<state::TemplateRecord>>
+list_templates(const Session &session, state::Store &store, const std::string &name) {
+  LTB_TRY(all, store.templates(name));
+  std::vector<state::TemplateRecord> out;
+  for (auto &t : all) {
+    if (visible(session.caller, t)) {
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+Status share_template(const Session &session, state::Store &store, const std::string &name,
+                      bool shared) {
+  LTB_TRY(found, resolve(session, store, {name, 0}));
+  if (!may_act(session.caller, found.owner)) {
+    return fail(fmt::format("template '{}' is {}'s: only its owner or an admin may share it", name,
+                            found.owner),
+                "ask them, or add a copy of your own (ltb template export, then import --name)");
+  }
+  return store.set_template_shared(name, shared);
 }
 
 Result<state::TemplateRecord> find_template(const Session &session, state::Store &store,
@@ -545,19 +593,29 @@ Result<state::TemplateRecord> find_template(const Session &session, state::Store
   return resolve(session, store, ref);
 }
 
-Result<TemplateUsers> template_users(state::Store &store, const std::string &name, int version) {
+Result<TemplateUsers> template_users(state::Store &store, const Caller &caller,
+                                     const std::string &name, int version) {
   TemplateUsers users;
   const std::string source = template_source(name, version);
   LTB_TRY(reservations, store.reservations());
   for (const auto &r : reservations) {
     if (r.source == source && pinning_state(r.state)) {
-      users.reservations.push_back(fmt::format("{} (lab {}, {})", r.id, r.lab, r.state));
+      if (may_act(caller, r.owner)) {
+        users.reservations.push_back(
+            fmt::format("{} (lab {}, {})", r.id, lab_shown(caller, r.lab), r.state));
+      } else {
+        ++users.others;
+      }
     }
   }
   LTB_TRY(labs, store.labs());
   for (const auto &lab : labs) {
     if (lab.source == source) {
-      users.labs.push_back(lab.name);
+      if (may_act(caller, lab.owner)) {
+        users.labs.push_back(lab_shown(caller, lab.name));
+      } else {
+        ++users.others;
+      }
     }
   }
   return users;
@@ -574,13 +632,26 @@ Result<RemovedTemplate> remove_template(const Session &session, state::Store &st
         versions.push_back(t.version);
       }
     }
-    if (versions.empty()) {
-      return fail(not_found(store, session.context, ref, !all.empty()));
+    if (versions.empty() || !visible(session.caller, all.front())) {
+      return fail(
+          not_found(store, session, ref, !all.empty() && visible(session.caller, all.front())));
+    }
+    if (!may_act(session.caller, all.front().owner)) {
+      return fail(fmt::format("template {} is {}'s: only its owner or an admin may remove it",
+                              ref.name, all.front().owner),
+                  "it stays; deploy it as it is, or add a copy under a name of yours");
     }
     std::vector<std::string> users;
     std::vector<std::string> todo;
     for (int version : versions) {
-      LTB_TRY(held, template_users(store, ref.name, version));
+      LTB_TRY(held, template_users(store, session.caller, ref.name, version));
+      if (held.others > 0) {
+        users.push_back(fmt::format("{} reservation{} or lab{} of other users use{} {}@{}",
+                                    held.others, held.others == 1 ? "" : "s",
+                                    held.others == 1 ? "" : "s", held.others == 1 ? "s" : "",
+                                    ref.name, version));
+        todo.push_back("ask an admin");
+      }
       for (const auto &r : held.reservations) {
         users.push_back(fmt::format("reservation {} pins {}@{}", r, ref.name, version));
         todo.push_back("ltb reserve delete " + r.substr(0, r.find(' ')));

@@ -72,6 +72,7 @@ struct AddTemplate {
   std::string file;        // the topology file
   std::string name;        // "" = the file's name without its extension
   std::string description; // "" = none
+  bool shared = false;     // every user may see and deploy it (--shared)
 };
 
 struct AddedTemplate {
@@ -94,12 +95,24 @@ Result<AddedTemplate> add_template(const Session &session, state::Store &store,
 Result<state::TemplateRecord> find_template(const Session &session, state::Store &store,
                                             const TemplateRef &ref);
 
-/// What holds a version: reservations not finished, and labs deployed from it.
+/// What holds a version: reservations not finished, and labs deployed from it; those of other
+/// users than the caller may see are only counted.
 struct TemplateUsers {
   std::vector<std::string> reservations; // "12 (lab class-1, pending)"
   std::vector<std::string> labs;
+  int others = 0;
 };
-Result<TemplateUsers> template_users(state::Store &store, const std::string &name, int version);
+Result<TemplateUsers> template_users(state::Store &store, const Caller &caller,
+                                     const std::string &name, int version);
+
+/// The versions (of `name`, "" = of every template) the caller may see: their own, shared ones,
+/// and (admins) all.
+Result<std::vector<state::TemplateRecord>>
+list_templates(const Session &session, state::Store &store, const std::string &name = {});
+
+/// `ltb template share NAME [--private]`: every user may see and deploy it, or only its owner.
+Status share_template(const Session &session, state::Store &store, const std::string &name,
+                      bool shared);
 
 struct RemovedTemplate {
   std::vector<int> versions; // removed

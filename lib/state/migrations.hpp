@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 10> k_migrations{{
+inline constexpr std::array<std::string_view, 11> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -244,6 +244,17 @@ CREATE TABLE users (
     R"sql(
 ALTER TABLE labs ADD COLUMN confined INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE reservations ADD COLUMN confined INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 11: owners of snapshots and templates (issue 12: every lab, reservation, template and
+    // snapshot has one; labs and reservations had theirs). A snapshot's is its lab's; a template's
+    // is who added its first version, and a template is private until shared.
+    R"sql(
+ALTER TABLE snapshots ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+UPDATE snapshots SET owner = COALESCE((SELECT owner FROM labs WHERE labs.name = snapshots.lab), '');
+ALTER TABLE template_names ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE template_names ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+UPDATE template_names SET owner = COALESCE((SELECT created_by FROM templates t WHERE t.name =
+  template_names.name ORDER BY t.version LIMIT 1), '');
 )sql",
 }};
 

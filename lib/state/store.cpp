@@ -823,15 +823,17 @@ SnapshotRecord snapshot_row(SQLite::Statement &q, bool full) {
   s.topology_file = q.getColumn(5).getString();
   s.size_bytes = q.getColumn(6).getInt64();
   s.pause_ms = q.getColumn(7).getInt64();
+  s.owner = q.getColumn(8).getString();
   if (full) {
-    s.topology_text = q.getColumn(8).getString();
-    s.state = q.getColumn(9).getString();
+    s.topology_text = q.getColumn(9).getString();
+    s.state = q.getColumn(10).getString();
   }
   return s;
 }
 
 constexpr const char *k_snapshot_columns =
-    "SELECT lab, name, status, memory, created_at, topology_file, size_bytes, pause_ms{} FROM "
+    "SELECT lab, name, status, memory, created_at, topology_file, size_bytes, pause_ms, owner{} "
+    "FROM "
     "snapshots ";
 
 } // namespace
@@ -882,8 +884,8 @@ Status Store::add_snapshot(const SnapshotRecord &s) {
     }
     SQLite::Statement q(m_impl->db,
                         "INSERT INTO snapshots (lab, name, status, memory, created_at, "
-                        "topology_file, topology_text, state, size_bytes, pause_ms) VALUES (?, ?, "
-                        "?, ?, ?, ?, ?, ?, ?, ?)");
+                        "topology_file, topology_text, state, size_bytes, pause_ms, owner) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, s.lab);
     q.bind(2, s.name);
     q.bind(3, s.status);
@@ -894,6 +896,7 @@ Status Store::add_snapshot(const SnapshotRecord &s) {
     q.bind(8, s.state);
     q.bind(9, s.size_bytes);
     q.bind(10, s.pause_ms);
+    q.bind(11, s.owner);
     q.exec();
     return {};
   });
@@ -1101,18 +1104,21 @@ TemplateRecord read_template(SQLite::Statement &q) {
   t.description = q.getColumn(4).getString();
   t.created_by = q.getColumn(5).getString();
   t.created_at = q.getColumn(6).getInt64();
+  t.owner = q.getColumn(7).getString();
+  t.shared = q.getColumn(8).getInt() != 0;
   return t;
 }
 
 constexpr const char *k_template_select =
-    "SELECT name, version, digest, topology, description, created_by, created_at FROM templates";
+    "SELECT t.name, t.version, t.digest, t.topology, t.description, t.created_by, t.created_at, "
+    "n.owner, n.shared FROM templates t JOIN template_names n ON n.name = t.name";
 
 } // namespace
 
 Result<std::vector<TemplateRecord>> Store::templates(const std::string &name) {
   return m_impl->read<std::vector<TemplateRecord>>("list templates", [&] {
-    SQLite::Statement q(m_impl->db, fmt::format("{} WHERE ?1 = '' OR name = ?1 ORDER BY name, "
-                                                "version",
+    SQLite::Statement q(m_impl->db, fmt::format("{} WHERE ?1 = '' OR t.name = ?1 ORDER BY t.name, "
+                                                "t.version",
                                                 k_template_select));
     q.bind(1, name);
     std::vector<TemplateRecord> out;
@@ -1128,8 +1134,8 @@ Result<std::optional<TemplateRecord>> Store::template_version(const std::string 
   return m_impl->read<std::optional<TemplateRecord>>(
       fmt::format("read template '{}'", name), [&]() -> std::optional<TemplateRecord> {
         SQLite::Statement q(m_impl->db,
-                            fmt::format("{} WHERE name = ?1 AND (?2 = 0 OR version = ?2) ORDER "
-                                        "BY version DESC LIMIT 1",
+                            fmt::format("{} WHERE t.name = ?1 AND (?2 = 0 OR t.version = ?2) "
+                                        "ORDER BY t.version DESC LIMIT 1",
                                         k_template_select));
         q.bind(1, name);
         q.bind(2, version);
@@ -1158,8 +1164,8 @@ Result<TemplateAdded> Store::add_template(const TemplateRecord &t,
   LTB_CHECK(m_impl->write(fmt::format("add template '{}'", t.name), [&]() -> Status {
     auto &db = m_impl->db;
     {
-      SQLite::Statement q(
-          db, fmt::format("{} WHERE name = ? ORDER BY version DESC LIMIT 1", k_template_select));
+      SQLite::Statement q(db, fmt::format("{} WHERE t.name = ? ORDER BY t.version DESC LIMIT 1",
+                                          k_template_select));
       q.bind(1, t.name);
       if (q.executeStep()) {
         auto newest = read_template(q);
@@ -1187,13 +1193,18 @@ Result<TemplateAdded> Store::add_template(const TemplateRecord &t,
       put.bind(3, content->second.data(), static_cast<int>(content->second.size()));
       put.exec();
     }
-    SQLite::Statement next(db, "INSERT INTO template_names (name, last_version) VALUES (?, 1) "
-                               "ON CONFLICT (name) DO UPDATE SET last_version = last_version + 1 "
-                               "RETURNING last_version");
+    SQLite::Statement next(db, "INSERT INTO template_names (name, last_version, owner, shared) "
+                               "VALUES (?, 1, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                               "last_version = last_version + 1 RETURNING last_version, owner, "
+                               "shared");
     next.bind(1, t.name);
+    next.bind(2, t.owner.empty() ? t.created_by : t.owner);
+    next.bind(3, t.shared ? 1 : 0);
     next.executeStep();
     out.record = t;
     out.record.version = next.getColumn(0).getInt();
+    out.record.owner = next.getColumn(1).getString();
+    out.record.shared = next.getColumn(2).getInt() != 0;
     out.record.created_at = out.record.created_at != 0 ? out.record.created_at : now_seconds();
     next.reset();
     SQLite::Statement put(db, "INSERT INTO templates (name, version, digest, topology, "
@@ -1231,6 +1242,18 @@ Status Store::delete_template(const std::string &name, int version) {
     q.exec();
     m_impl->db.exec("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM template_files f WHERE "
                     "f.blob = blobs.digest)");
+    return {};
+  });
+}
+
+Status Store::set_template_shared(const std::string &name, bool shared) {
+  return m_impl->write(fmt::format("share template '{}'", name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "UPDATE template_names SET shared = ? WHERE name = ?");
+    q.bind(1, shared ? 1 : 0);
+    q.bind(2, name);
+    if (q.exec() == 0) {
+      return fail(fmt::format("no template named '{}'", name), "see `ltb template list`");
+    }
     return {};
   });
 }

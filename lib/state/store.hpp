@@ -142,6 +142,10 @@ struct TemplateRecord {
   std::string created_by;
   std::int64_t created_at = 0;
   std::vector<TemplateFileRecord> files; // by path; filled by template_version() only
+  /// The template's (every version's): who added its first version, and whether every user may
+  /// see and deploy it. Kept by name; add_template() sets the owner of a new name only.
+  std::string owner = {};
+  bool shared = false;
 };
 
 /// What add_template() did: `added` false when the newest version had the same digest already.
@@ -162,6 +166,7 @@ struct SnapshotRecord {
   std::string state = "{}"; // JSON: nodes, links, addresses, impairments, stopped nodes
   std::int64_t size_bytes = 0;
   std::int64_t pause_ms = 0; // first node paused to last resumed
+  std::string owner = {};    // the user whose lab it was taken of
 };
 
 inline constexpr const char *k_snapshot_creating = "creating";
@@ -259,6 +264,8 @@ public:
   /// Deletes a version (0 = every version of the name) and the blobs no version holds any more.
   /// Deleting what does not exist succeeds.
   Status delete_template(const std::string &name, int version);
+  /// Shares a template with every user, or makes it private again.
+  Status set_template_shared(const std::string &name, bool shared);
   /// A blob's content by digest; nullopt when it is not stored.
   Result<std::optional<std::string>> blob(const std::string &digest);
   /// Records where a lab was deployed from (LabRecord::source); a lab not recorded is left alone.

@@ -275,7 +275,8 @@ private:
       m_topology.name = m_options.lab_name;
       const std::regex pattern(rule.value("pattern", std::string(".*")));
       const auto max = rule.value("maxLength", std::size_t{40});
-      if (!std::regex_search(m_options.lab_name, pattern) || m_options.lab_name.size() > max) {
+      if (!std::regex_search(m_options.lab_name, pattern) || m_options.lab_name.size() > max ||
+          m_options.lab_name.find("__") != std::string::npos) {
         m_reporter.error({},
                          fmt::format("invalid lab name '{}' given with --lab", m_options.lab_name),
                          rule.value("description", std::string()));
@@ -284,6 +285,10 @@ private:
     }
     if (const Json *name = member(&root, "name"); name && name->is_string()) {
       m_topology.name = name->get<std::string>();
+      if (m_topology.name.find("__") != std::string::npos) {
+        m_reporter.error(at("/name"), fmt::format("lab name '{}' contains '__'", m_topology.name),
+                         "ltb keeps '__' between a lab's owner and its name: use one '_' or '-'");
+      }
     }
   }
 

@@ -304,44 +304,47 @@ TEST_CASE("confine: a non-admin's lab is confined on the fakes, and stays so") {
   auto outcome = f.up(f.student, "lab/lab.yaml");
   REQUIRE_MESSAGE(outcome, outcome.error().message);
   REQUIRE(outcome->ok());
-  const auto &r1 = f.spec("ltb-cl-r1");
+  const auto &r1 = f.spec("ltb-student__cl-r1");
   CHECK(r1.confined);
   CHECK_FALSE(r1.privileged);
   CHECK(r1.capabilities == std::vector<std::string>{"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE",
                                                     "SYS_ADMIN", "SETUID", "SETGID", "CHOWN",
                                                     "DAC_OVERRIDE", "KILL", "SYS_CHROOT"});
   CHECK(r1.sysctls.at("net.ipv4.ip_forward") == "1");
-  const auto &h1 = f.spec("ltb-cl-h1");
+  const auto &h1 = f.spec("ltb-student__cl-h1");
   CHECK(h1.confined);
   CHECK(h1.capabilities == std::vector<std::string>{"NET_ADMIN", "NET_RAW"});
   CHECK(h1.sysctls.empty());
   // No host path among the binds: only ltb's own files in the lab directory.
   for (const auto &bind : r1.binds) {
-    CHECK(bind.rfind(f.context.lab_dir("cl"), 0) == 0);
+    CHECK(bind.rfind(f.context.lab_dir("student__cl"), 0) == 0);
   }
-  auto record = f.connection.store->lab("cl");
+  auto record = f.connection.store->lab("student__cl");
   REQUIRE(record);
   REQUIRE(*record);
   CHECK((*record)->confined);
 
-  // root deploys it again: still confined (nothing changes, so nothing is remade).
-  auto again = f.up(f.root, "lab/lab.yaml");
+  // root deploys it again for its owner (as the scheduler does): still confined (nothing
+  // changes, so nothing is remade).
+  service::DeployRequest for_student;
+  for_student.owner = "student";
+  auto again = f.up(f.root, "lab/lab.yaml", for_student);
   REQUIRE_MESSAGE(again, again.error().message);
   CHECK(again->up_to_date);
-  CHECK((*f.connection.store->lab("cl"))->confined);
+  CHECK((*f.connection.store->lab("student__cl"))->confined);
 
   // ... and a file with a bind mount is refused for it, with the place in the file.
   f.dir.write("lab/lab.yaml", "name: cl\ntopology:\n  nodes:\n    r1: {kind: frr}\n"
                               "    h1: {kind: linux, image: ltb/busybox:latest, binds: "
                               "['/etc:/e']}\n");
-  auto refused = f.up(f.root, "lab/lab.yaml");
+  auto refused = f.up(f.root, "lab/lab.yaml", for_student);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("lab 'cl' is confined") != std::string::npos);
   CHECK(refused.error().message.find("lab.yaml:5:") != std::string::npos);
   CHECK(refused.error().message.find("bind mounts of host paths are for admins") !=
         std::string::npos);
-  for (const auto &bind : f.spec("ltb-cl-h1").binds) {
-    CHECK(bind.rfind(f.context.lab_dir("cl"), 0) == 0);
+  for (const auto &bind : f.spec("ltb-student__cl-h1").binds) {
+    CHECK(bind.rfind(f.context.lab_dir("student__cl"), 0) == 0);
   }
 }
 
@@ -365,8 +368,9 @@ TEST_CASE("confine: an admin's lab is made as before; a bind mount is theirs to 
   auto refused = f.up(f.student, "lab2/lab.yaml");
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("lab.yaml:4:") != std::string::npos);
-  CHECK(f.world.containers.count("ltb-ul-h1") == 0);
-  CHECK_FALSE(f.connection.store->lab("ul")->has_value());
+  CHECK(f.world.containers.count("ltb-student__ul-h1") == 0);
+  CHECK(f.world.containers.size() == 1); // the admin's h1 only
+  CHECK_FALSE(f.connection.store->lab("student__ul")->has_value());
 }
 
 TEST_CASE("confine: a non-admin's unconfined lab is made again confined") {
@@ -397,8 +401,8 @@ TEST_CASE("confine: a lab an admin deploys for an owner who is not an admin is c
   auto outcome = f.up(f.root, "lab/lab.yaml", request);
   REQUIRE_MESSAGE(outcome, outcome.error().message);
   CHECK(outcome->ok());
-  CHECK(f.spec("ltb-ol-h1").confined);
-  CHECK((*f.connection.store->lab("ol"))->confined);
+  CHECK(f.spec("ltb-nobody__ol-h1").confined); // nobody's lab: its id
+  CHECK((*f.connection.store->lab("nobody__ol"))->confined);
 }
 
 TEST_CASE("confine: a reservation keeps its maker's confinement; put_lab never clears it") {

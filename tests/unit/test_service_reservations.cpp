@@ -80,7 +80,7 @@ TEST_CASE("service reservations: created pending, owned by the caller, with the 
   CHECK(created->deployed_now == std::vector<bool>{false});
   auto r = service::find_reservation(*f.store, created->ids.front());
   REQUIRE(r);
-  CHECK(r->lab == "a");
+  CHECK(r->lab == "alice__a"); // the id of alice's lab a
   CHECK(r->owner == "alice");
   CHECK(r->state == ltb::schedule::k_pending);
   CHECK(r->topology_text == f.two.text);
@@ -134,7 +134,7 @@ TEST_CASE("service reservations: deleting a pending one cancels it and removes n
   Fixture f;
   auto a = f.create("a", f.base, f.base + 3600);
   REQUIRE(a);
-  auto prepared = service::prepare_delete(*f.store, a->ids.front());
+  auto prepared = service::prepare_delete(*f.store, f.caller, a->ids.front());
   REQUIRE(prepared);
   CHECK_FALSE(prepared->finished);
   CHECK_FALSE(prepared->deployed);
@@ -144,13 +144,13 @@ TEST_CASE("service reservations: deleting a pending one cancels it and removes n
   auto r = service::find_reservation(*f.store, a->ids.front());
   REQUIRE(r);
   CHECK(r->state == ltb::schedule::k_cancelled);
-  auto again = service::prepare_delete(*f.store, a->ids.front());
+  auto again = service::prepare_delete(*f.store, f.caller, a->ids.front());
   REQUIRE(again);
   CHECK(again->finished);
   // A reservation deleted meanwhile is not cancelled twice from a stale answer.
   auto b = f.create("b", f.base, f.base + 3600);
   REQUIRE(b);
-  auto stale = service::prepare_delete(*f.store, b->ids.front());
+  auto stale = service::prepare_delete(*f.store, f.caller, b->ids.front());
   REQUIRE(stale);
   REQUIRE(service::delete_reservation(f.session, *f.store, *stale));
   auto twice = service::delete_reservation(f.session, *f.store, *stale);

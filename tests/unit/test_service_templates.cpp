@@ -39,7 +39,7 @@ struct Fixture {
   test::TempDir dir;
   std::unique_ptr<state::Store> store;
   service::Context context;
-  service::Caller caller{0, "teacher"};
+  service::Caller caller{0, "root"};
   service::CancelToken cancel;
   Notices events;
   service::Session session{context, caller, cancel, events};
@@ -105,7 +105,7 @@ TEST_CASE("template store: add, the same content again, a change, versions, rm")
   CHECK(first->added);
   CHECK(first->record.name == "one"); // the topology's name by default
   CHECK(first->record.version == 1);
-  CHECK(first->record.created_by == "teacher");
+  CHECK(first->record.created_by == "root");
   CHECK(first->record.description == "first");
   CHECK(paths_of(first->record) == std::vector<std::string>{"lab.yaml"});
 
@@ -442,8 +442,65 @@ TEST_CASE("template store: up --template on the fakes records the source and pin
   r.start_at = 4000000000;
   r.end_at = 4000003600;
   REQUIRE(f.store->add_reservation(r));
-  auto users = service::template_users(*f.store, "class", 1);
+  auto users = service::template_users(*f.store, f.caller, "class", 1);
   REQUIRE(users);
   CHECK(users->reservations.size() == 1);
   CHECK(users->labs == std::vector<std::string>{"class-2"});
+}
+
+TEST_CASE("template store: a template is its owner's until shared; two users deploy it as one "
+          "lab name") {
+  Fixture f;
+  f.dir.write("lab/lab.yaml", "name: class\ntopology:\n  nodes:\n    n1:\n      kind: linux\n"
+                              "      image: ltb/busybox:latest\n");
+  const service::Caller alice{1000, "alice", false, {}};
+  const service::Caller bob{1001, "bob", false, {}};
+  service::Session as_alice{f.context, alice, f.cancel, f.events};
+  service::Session as_bob{f.context, bob, f.cancel, f.events};
+  auto added = service::add_template(as_alice, *f.store, {f.dir.file("lab/lab.yaml"), "ospf", ""});
+  REQUIRE(added);
+  CHECK(added->record.owner == "alice");
+  CHECK_FALSE(added->record.shared);
+
+  // Private: bob neither sees, deploys, removes, exports nor shares it.
+  CHECK(service::list_templates(as_bob, *f.store)->empty());
+  auto unseen = service::find_template(as_bob, *f.store, {"ospf", 0});
+  REQUIRE_FALSE(unseen);
+  CHECK(unseen.error().message == "no template named 'ospf'");
+  CHECK_FALSE(service::remove_template(as_bob, *f.store, {"ospf", 0}));
+  CHECK_FALSE(service::share_template(as_bob, *f.store, "ospf", true));
+  // Nor adds a version to alice's name.
+  auto taken = service::add_template(as_bob, *f.store, {f.dir.file("lab/lab.yaml"), "ospf", ""});
+  REQUIRE_FALSE(taken);
+  CHECK(taken.error().message == "the template name 'ospf' is taken by another user");
+  CHECK(f.store->templates("ospf")->size() == 1);
+
+  // Shared: bob sees and deploys it, still cannot remove it.
+  REQUIRE(service::share_template(as_alice, *f.store, "ospf", true));
+  REQUIRE(service::list_templates(as_bob, *f.store)->size() == 1);
+  auto refused = service::remove_template(as_bob, *f.store, {"ospf", 0});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message ==
+        "template ospf is alice's: only its owner or an admin may remove it");
+
+  fakes::World world;
+  service::Connection connection;
+  auto opened = state::Store::open(f.context.state_path);
+  REQUIRE(opened);
+  connection.store = std::move(*opened);
+  connection.docker = std::make_unique<fakes::FakeDocker>(world);
+  connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
+  connection.ovs = std::make_unique<fakes::FakeOvs>(world);
+  for (const auto *session : {&as_alice, &as_bob}) {
+    auto deployed = service::deploy_template(*session, connection, {"ospf", 0}, "");
+    REQUIRE(deployed);
+    REQUIRE(deployed->outcome);
+    CHECK(deployed->outcome->ok());
+    CHECK(deployed->outcome->lab == "class"); // as each of them sees it
+  }
+  // One lab name each, runtime names unique on the host, each recorded as its owner's.
+  CHECK(world.containers.count("ltb-alice__class-n1"));
+  CHECK(world.containers.count("ltb-bob__class-n1"));
+  CHECK((*connection.store->lab("alice__class"))->owner == "alice");
+  CHECK((*connection.store->lab("bob__class"))->owner == "bob");
 }

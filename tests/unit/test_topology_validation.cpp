@@ -234,7 +234,7 @@ help: set 'kind' on the node, in its group or in topology.defaults; ltb knows li
 
 TEST_CASE("topology validation: missing name and topology.nodes") {
   CHECK(errors("mgmt: {}\n") == R"(lab.yaml: error: missing required key 'name' at the top level
-help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
+help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit, without '__'. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
 lab.yaml: error: missing required key 'topology' at the top level
 help: Nodes, links, and the defaults they inherit.
 )");
@@ -259,7 +259,7 @@ TEST_CASE("topology validation: --lab stands in for a missing name, and is check
   options.lab_name = "no spaces please";
   CHECK(errors(yaml, options) ==
         R"(lab.yaml: error: invalid lab name 'no spaces please' given with --lab
-help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
+help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit, without '__'. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
 )");
 }
 
@@ -270,7 +270,7 @@ TEST_CASE("topology validation: malformed and too long lab names") {
         R"(lab.yaml:1:7: error: malformed lab name 'my lab'
    1 | name: my lab
      |       ^
-help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
+help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit, without '__'. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` overrides it.
 )");
   CHECK(errors("name: " + std::string(41, 'a') +
                "\n"
@@ -282,8 +282,24 @@ help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a
             "\n"
             "     |       ^\n"
             "help: Name of the lab: 1 to 40 letters, digits, '_', '.' or '-', starting with a "
-            "letter or digit. Containers are named ltb-<lab>-<node>. `ltb up --lab NAME` "
-            "overrides it.\n");
+            "letter or digit, without '__'. Containers are named ltb-<lab>-<node>. `ltb up "
+            "--lab NAME` overrides it.\n");
+}
+
+TEST_CASE("topology validation: a lab name with '__' (between a lab's owner and its name)") {
+  CHECK(errors("name: a__b\n"
+               "topology:\n"
+               "  nodes: {r1: {kind: linux, image: alpine}}\n") ==
+        R"(lab.yaml:1:7: error: lab name 'a__b' contains '__'
+   1 | name: a__b
+     |       ^
+help: ltb keeps '__' between a lab's owner and its name: use one '_' or '-'
+)");
+  TempDir dir;
+  LoadOptions options;
+  options.lab_name = "x__y";
+  CHECK_FALSE(load_text("topology:\n  nodes: {r1: {kind: linux, image: alpine}}\n", "lab.yaml",
+                        dir.path.string(), options));
 }
 
 TEST_CASE("topology validation: malformed node name") {
