@@ -2,8 +2,10 @@
 // `ltb relay-set` / `ltb relay-stop` (one link's impairment straight into a lab directory's
 // relay, for tests and benchmarks).
 #include "cli/context.hpp"
+#include "service/owners.hpp"
 #include "service/relay.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace ltb::cli {
@@ -30,7 +32,21 @@ std::string absolute(const std::string &path) {
   return ec ? path : full.lexically_normal().string();
 }
 
+/// The relay commands are ltb's own (it starts the relay as root on a lab's directory), never a
+/// user's, who could name any directory: refused for a request the daemon runs for a user
+/// (`relay` identifies nobody, so the daemon's LTB_CALLER_UID is still there) and for users.
+Status internal_only(bool identified) {
+  if (!identified && std::getenv("LTB_CALLER_UID") != nullptr) {
+    return fail(Error{"`ltb relay` is ltb's own command, run for labs by ltb itself",
+                      "change a link's impairments with `ltb link set`", ExitCode::usage});
+  }
+  return service::require_admin(caller(), "ltb's internal relay commands");
+}
+
 int run_relay(const Globals &globals, const RelayOptions &options) {
+  if (auto allowed = internal_only(false); !allowed) {
+    return report(globals, allowed.error());
+  }
   if (auto served = service::run_relay(absolute(options.lab_dir), options.foreground); !served) {
     return report(globals, served.error());
   }
@@ -38,6 +54,9 @@ int run_relay(const Globals &globals, const RelayOptions &options) {
 }
 
 int run_relay_set(const Globals &globals, const RelaySetOptions &options) {
+  if (auto allowed = internal_only(true); !allowed) {
+    return report(globals, allowed.error());
+  }
   service::RelaySetRequest request{absolute(options.lab_dir),
                                    {options.key, options.a, options.b},
                                    options.direction == "b" ? net::Direction::b_to_a
@@ -82,6 +101,9 @@ void add_relay(CLI::App &app, Globals &globals, Registry &registry) {
   stopper->group("");
   stopper->add_option("--lab-dir", *stop_dir)->required();
   registry.push_back({stopper, [&globals, stop_dir] {
+                        if (auto allowed = internal_only(true); !allowed) {
+                          return report(globals, allowed.error());
+                        }
                         if (auto stopped = service::relay_stop(absolute(*stop_dir)); !stopped) {
                           return report(globals, stopped.error());
                         }

@@ -67,6 +67,9 @@ Status identify_caller(const Globals &globals) {
   LTB_TRY(uid, caller_uid());
   LTB_TRY(who, service::identify(service_context(globals), uid));
   identified() = who;
+  // What this process starts for the request (the relay, helpers) is ltb's own work, run as
+  // root: it must not pass for the caller's request again.
+  ::unsetenv("LTB_CALLER_UID");
   return {};
 }
 

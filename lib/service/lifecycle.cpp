@@ -201,9 +201,10 @@ Status admit_start(const Session &session, state::Store &store, const state::Lab
     const auto running = schedule::recorded_lab_demand(store, lab, config.defaults, true);
     if (!running.fits_in(schedule::recorded_lab_demand(store, lab, config.defaults))) {
       LTB_TRY(nodes, store.nodes(lab.name));
-      LTB_CHECK(check_up_quotas(session, store, limits, lab.name, static_cast<int>(nodes.size()),
-                                running, config.defaults,
-                                fmt::format("cannot start lab {}", lab.name)));
+      LTB_CHECK(
+          check_up_quotas(session, store, limits, lab.name, static_cast<int>(nodes.size()), running,
+                          config.defaults,
+                          fmt::format("cannot start lab {}", lab_shown(session.caller, lab.name))));
     }
   }
   LTB_TRY(claims, store.reservation_claims(now));

@@ -194,13 +194,12 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
                   demand * static_cast<std::int64_t>(labs.size())};
     auto admission = schedule::admit(bookings, group, capacity.capacity);
     if (!admission.admitted) {
-      refused =
-          refusal(labs.size() == 1
-                      ? fmt::format("cannot reserve lab {} {}", request.labs.front(),
-                                    span(start, end))
-                      : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(),
-                                    request.group, request.group, labs.size(), span(start, end)),
-                  admission, group, capacity.capacity);
+      refused = refusal(
+          labs.size() == 1
+              ? fmt::format("cannot reserve lab {} {}", request.labs.front(), span(start, end))
+              : fmt::format("cannot reserve {} labs {}-1 ... {}-{} {}", labs.size(), request.group,
+                            request.group, labs.size(), span(start, end)),
+          admission, group, capacity.capacity);
       return {};
     }
     for (const auto &lab : labs) {
@@ -272,10 +271,11 @@ Result<state::ReservationRecord> update_reservation(const Session &session, stat
       refused = overlap_error(seen);
       return {};
     }
-    LTB_CHECK(check_reservation_quotas(
-        session, store, limits, {r.lab}, nodes_in_text(r.topology_text), schedule::demand_of(r),
-        start, end, r.id, capacity.config.defaults,
-        fmt::format("cannot move reservation {} (lab {}) to {}", r.id, lab_shown(session.caller, r.lab), span(start, end))));
+    LTB_CHECK(
+        check_reservation_quotas(session, store, limits, {r.lab}, nodes_in_text(r.topology_text),
+                                 schedule::demand_of(r), start, end, r.id, capacity.config.defaults,
+                                 fmt::format("cannot move reservation {} (lab {}) to {}", r.id,
+                                             lab_shown(session.caller, r.lab), span(start, end))));
     LTB_TRY(all_bookings, schedule::current_bookings(store, now, capacity.config.defaults));
     const auto bookings = as_seen_by(session.caller, std::move(all_bookings));
     // What is past needs no capacity any more: an active one is checked from now on.
@@ -430,12 +430,12 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
         // Deployed until a time: a reservation from now, under the reservations' quotas too.
         LTB_CHECK(check_reservation_quotas(
             session, store, limits, {desired.name}, nodes, need, now, *until, 0, config.defaults,
-            fmt::format("cannot deploy lab {} until {}", desired.name,
+            fmt::format("cannot deploy lab {} until {}", lab_shown(session.caller, desired.name),
                         schedule::format_local_short(*until))));
       } else {
-        LTB_CHECK(check_up_quotas(session, store, limits, desired.name, nodes, need,
-                                  config.defaults,
-                                  fmt::format("cannot deploy lab {}", desired.name)));
+        LTB_CHECK(check_up_quotas(
+            session, store, limits, desired.name, nodes, need, config.defaults,
+            fmt::format("cannot deploy lab {}", lab_shown(session.caller, desired.name))));
       }
     }
     // Without reservations there is nothing to protect: `ltb up` stays as fast as before. The
@@ -469,8 +469,7 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
       LTB_TRY(all_others,
               schedule::current_bookings(store, now, capacity.config.defaults, desired.name));
       const auto others = as_seen_by(session.caller, std::move(all_others));
-      Booking candidate{covering.id, lab_shown(session.caller, desired.name), now, *until,
-                        demand};
+      Booking candidate{covering.id, lab_shown(session.caller, desired.name), now, *until, demand};
       auto admission = schedule::admit(others, candidate, capacity.capacity);
       if (!admission.admitted) {
         refused = refusal(fmt::format("cannot keep lab {} until {} (reservation {})",
@@ -512,7 +511,8 @@ Result<UpAdmission> admit_up(const Session &session, state::Store &store,
       }
       std::string message = fmt::format(
           "lab {} cannot start without a reservation: it would leave reservation{} {} short",
-          lab_shown(session.caller, desired.name), admission.conflicts.size() == 1 ? "" : "s", names);
+          lab_shown(session.caller, desired.name), admission.conflicts.size() == 1 ? "" : "s",
+          names);
       for (const auto &line :
            schedule::describe_refusal(admission, candidate, capacity.capacity, 0)) {
         message += "\n  " + line;

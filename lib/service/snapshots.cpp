@@ -451,8 +451,9 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     }
   }
   LTB_CHECK(check_disk(session, store, need, now, request.lab));
-  LTB_CHECK(check_snapshot_quota(session, store, need,
-                                 fmt::format("cannot snapshot lab '{}'", request.lab)));
+  LTB_CHECK(check_snapshot_quota(
+      session, store, need,
+      fmt::format("cannot snapshot lab '{}'", lab_shown(session.caller, request.lab))));
   if (request.memory &&
       std::any_of(members.begin(), members.end(), [](const Member &m) { return m.running; })) {
     session.events.notice("notice: --memory keeps the VMs' memory; containers keep their file "

@@ -1,6 +1,7 @@
 #include "service/users.hpp"
 
 #include "schedule/ledger.hpp"
+#include "service/owners.hpp"
 #include "service/reservations.hpp"
 
 #include <algorithm>
@@ -166,8 +167,9 @@ Result<std::vector<schedule::Holding>> holdings(state::Store &store, const std::
       if (r.owner != name || r.id == skip_reservation || !schedule::holds_capacity(r, now)) {
         continue;
       }
-      out.push_back(
-          {r.lab, r.start_at, r.end_at, 1, nodes_in_text(r.topology_text), schedule::demand_of(r)});
+      // Named in refusals to their owner: by the names the owner sees.
+      out.push_back({lab_shown(Caller{0, name}, r.lab), r.start_at, r.end_at, 1,
+                     nodes_in_text(r.topology_text), schedule::demand_of(r)});
       if (r.start_at <= now && now < r.end_at) {
         reserved_now.insert(r.lab);
       }
@@ -180,7 +182,8 @@ Result<std::vector<schedule::Holding>> holdings(state::Store &store, const std::
       continue;
     }
     LTB_TRY(nodes, store.nodes(lab.name));
-    out.push_back({lab.name, now, schedule::k_forever, 1, static_cast<int>(nodes.size()),
+    out.push_back({lab_shown(Caller{0, name}, lab.name), now, schedule::k_forever, 1,
+                   static_cast<int>(nodes.size()),
                    schedule::recorded_lab_demand(store, lab, defaults)});
   }
   return out;
@@ -341,16 +344,9 @@ Status check_reservation_quotas(const Session &session, state::Store &store,
 
 Result<std::int64_t> snapshot_usage(state::Store &store, const std::string &name) {
   LTB_TRY(snapshots, store.snapshots());
-  LTB_TRY(labs, store.labs());
-  std::set<std::string> owned;
-  for (const auto &lab : labs) {
-    if (lab.owner == name) {
-      owned.insert(lab.name);
-    }
-  }
   std::int64_t total = 0;
   for (const auto &s : snapshots) {
-    if (owned.count(s.lab)) {
+    if (s.owner == name) { // its own owner: a snapshot outlives its lab
       total += s.size_bytes;
     }
   }
@@ -375,11 +371,9 @@ Result<Owned> owned_by(state::Store &store, const std::string &name) {
   Owned owned;
   const Instant now = now_seconds();
   LTB_TRY(labs, store.labs());
-  std::set<std::string> lab_names;
   for (const auto &lab : labs) {
     if (lab.owner == name) {
       owned.labs.push_back(lab.name);
-      lab_names.insert(lab.name);
     }
   }
   LTB_TRY(reservations, store.reservations());
@@ -390,14 +384,14 @@ Result<Owned> owned_by(state::Store &store, const std::string &name) {
   }
   LTB_TRY(templates, store.templates());
   for (const auto &t : templates) {
-    if (t.created_by == name && std::find(owned.templates.begin(), owned.templates.end(), t.name) ==
-                                    owned.templates.end()) {
+    if (t.owner == name && std::find(owned.templates.begin(), owned.templates.end(), t.name) ==
+                               owned.templates.end()) {
       owned.templates.push_back(t.name);
     }
   }
   LTB_TRY(snapshots, store.snapshots());
   for (const auto &s : snapshots) {
-    if (lab_names.count(s.lab)) {
+    if (s.owner == name) {
       owned.snapshots.push_back(s.lab + "/" + s.name);
     }
   }

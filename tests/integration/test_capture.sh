@@ -130,12 +130,17 @@ expect_rc 2 ltb capture sw1 --port h9 -w "$IT_TMP/x.pcap"
 expect_output err "did you mean 'h[12]'"
 expect_rc 1 ltb capture r1-r2 --lab nosuchlab -w "$IT_TMP/x.pcap"
 expect_output err "no lab named 'nosuchlab'"
-# Without --lab only the caller's running labs count; another user's lab is named, not taken
-# (the other user: nobody, as the daemon would run a request of theirs).
+# Without --lab only the caller's running labs count; another user's lab is neither taken nor
+# named, not even with --lab (the other user: nobody, as the daemon would run a request of
+# theirs).
 expect_rc 0 ltb user add nobody
+rm -f "$IT_TMP/x.pcap"
 expect_rc 1 env LTB_CALLER_UID="$(id -u nobody)" "$LTB" --state "$LTB_STATE" capture r1-r2 -w "$IT_TMP/x.pcap"
-expect_output err "lab $lab \(running, owned by [^)]+\) has it: pass --lab $lab"
-expect_rc 0 env LTB_CALLER_UID="$(id -u nobody)" "$LTB" --state "$LTB_STATE" capture r1-r2 --lab "$lab" -c 1 -w "$IT_TMP/x.pcap"
+expect_output err "no lab is running to capture 'r1-r2' in"
+grep -q "$lab" "$IT_TMP/err" && fail "another user's lab was named: $(cat "$IT_TMP/err")"
+expect_rc 1 env LTB_CALLER_UID="$(id -u nobody)" "$LTB" --state "$LTB_STATE" capture r1-r2 --lab "$lab" -w "$IT_TMP/x.pcap"
+expect_output err "no lab named '$lab'"
+[[ ! -s $IT_TMP/x.pcap ]] || fail "a refused capture wrote packets"
 
 log "a bad filter is named, and a segment capture that fails to start leaves nothing"
 expect_rc 2 ltb capture r1-r2 -f 'proto ospf and' -w "$IT_TMP/x.pcap"

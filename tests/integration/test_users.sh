@@ -15,7 +15,9 @@ bob=ltbt-b$suffix
 group=ltbt-g$suffix
 lab1=it-users1
 lab2=it-users2
-track_lab "$lab1" # lab2 is only ever refused or a dry run
+# alice's lab1: its id (ltb up of a user: OWNER__NAME) is what root names it by.
+lab1_id=${alice}__$lab1
+track_lab "$lab1_id" # lab2 is only ever refused or a dry run
 
 groupadd "$group"
 on_cleanup "groupdel $group"
@@ -120,13 +122,13 @@ expect_rc 0 ltb user set --group "$group" --quota vcpus=
 expect_rc 0 as "$alice_uid" start "$lab1"
 
 log "snapshot create: over the snapshot-disk quota, refused before anything is paused"
-expect_rc 0 ltb exec n1 --lab "$lab1" -- dd if=/dev/zero of=/filler bs=1024 count=200
+expect_rc 0 ltb exec n1 --lab "$lab1_id" -- dd if=/dev/zero of=/filler bs=1024 count=200
 expect_rc 0 ltb user add "$alice" --quota snapshot-disk=100KiB
 expect_rc 1 as "$alice_uid" snapshot create "$lab1" s1
 expect_output err "cannot snapshot lab '$lab1': over the snapshot-disk quota: it needs about [0-9.]+ KiB, your snapshots hold 0, and the snapshot-disk quota \(your own\) is 100 KiB"
 expect_rc 0 ltb snapshot list --format json
 [[ $(jq '.snapshots | length' "$IT_TMP/out") == 0 ]] || fail "a refused snapshot was recorded"
-[[ $(docker inspect -f '{{.State.Status}}' "ltb-$lab1-n1") == running ]] || fail "n1 is not running"
+[[ $(docker inspect -f '{{.State.Status}}' "ltb-$lab1_id-n1") == running ]] || fail "n1 is not running"
 
 log "show: usage against each quota, with its source"
 expect_rc 0 as "$alice_uid" user show --format json
@@ -137,7 +139,7 @@ jq -e '.quotas[] | select(.name == "snapshot-disk") | .source == "user"' "$IT_TM
 
 log "rm: refused while the user owns a lab, unless --force"
 expect_rc 1 ltb user rm "$alice"
-expect_output err "user '$alice' still owns labs $lab1"
+expect_output err "user '$alice' still owns labs $lab1_id"
 expect_rc 0 as "$alice_uid" down --lab "$lab1"
 expect_rc 0 ltb user rm "$alice"
 expect_rc 0 ltb user rm --group "$group"
