@@ -11,7 +11,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 require_services "$k_busybox"
 
 lab=ltbtest-serve
-track_lab "$lab"
+# The user's lab: root (and the runtimes) know it by its id, OWNER__NAME; the user by its name.
+lab_id=${SERVE_USER}__$lab
+track_lab "$lab_id"
 serve_setup
 
 log "a daemon that is not there"
@@ -77,18 +79,20 @@ chown -R "$SERVE_USER" "$SERVE_HOME/lab"
 chmod 0700 "$SERVE_HOME/lab"
 chmod 0600 "$SERVE_HOME/lab/lab.yaml"
 expect_rc 0 ultb up lab/lab.yaml
-assert_all_running "$lab"
+assert_all_running "$lab_id"
 
 log "status: what root sees"
 expect_rc 0 ultb status "$lab"
 cp "$IT_TMP/out" "$IT_TMP/status.user"
-expect_rc 0 ltb status "$lab"
-diff "$IT_TMP/out" "$IT_TMP/status.user" >&2 || fail "ltb status $lab differs between the user and root"
+expect_rc 0 ltb status "$lab_id"
+# The same but for the name each sees the lab by.
+sed "1s/^lab $lab_id /lab $lab /" "$IT_TMP/out" | diff - "$IT_TMP/status.user" >&2 ||
+  fail "ltb status $lab differs between the user and root"
 expect_rc 0 ultb status --format json
 jq -e --arg lab "$lab" '.labs | any(.name == $lab)' "$IT_TMP/out" >/dev/null ||
   fail "ltb status --format json through the daemon lists no $lab: $(cat "$IT_TMP/out")"
-out=$(raw_request GET "/v1/labs/$lab") || fail "GET /v1/labs/$lab failed: $out"
-[[ $out == *'"nodes"'* ]] || fail "GET /v1/labs/$lab: $out"
+out=$(raw_request GET "/v1/labs/$lab_id") || fail "GET /v1/labs/$lab_id failed: $out"
+[[ $out == *'"nodes"'* ]] || fail "GET /v1/labs/$lab_id: $out"
 out=$(raw_request GET /v1/labs/ltbtest-no-such-lab) && fail "GET of a missing lab succeeded: $out"
 [[ $out == "HTTP/1.1 404"* ]] || fail "GET of a missing lab: $out"
 
@@ -161,7 +165,7 @@ out=$(raw_request POST /v1/commands '{"argv":["status"]}') && fail "a command wi
 
 log "down"
 expect_rc 0 ultb down --lab "$lab"
-assert_lab_gone "$lab"
+assert_lab_gone "$lab_id"
 [[ -z $(find "$(dirname "$SERVE_SOCK")" -name 'req-*') ]] || fail "request directories were left behind"
 [[ -z $(daemon_children) ]] || fail "the daemon has children left: $(daemon_children)"
 daemon_alive

@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 require_services "$k_busybox"
 
 lab=ltbtest-servesurv
-track_lab "$lab"
+lab_id=${SERVE_USER}__$lab # the user's lab, as root knows it
+track_lab "$lab_id"
 serve_setup
 serve_start
 
@@ -150,7 +151,7 @@ wait_until 30 has_mirror || fail "the capture through the daemon made no mirror:
 kill_and_reap "$client" || true
 wait_until 30 no_mirror || fail "the capture's mirror is left after its client died: $(mirrors)"
 wait_until 30 no_children || fail "the daemon's capture child is left: $(daemon_children)"
-expect_rc 0 ltb --wait 0 up "$file"
+expect_rc 0 ultb --wait 0 up lab.yaml # the user's lab: its lock is free
 daemon_alive
 
 log "a client killed in the middle of an exec"
@@ -163,7 +164,7 @@ kill_and_reap "$client" || true
 wait_until 30 no_children || fail "the daemon's exec child is left: $(daemon_children)"
 # (The command inside the node is Docker's: `ltb exec` interrupted, directly or here, leaves it
 # to end by itself; not checked.)
-expect_rc 0 ltb --wait 0 up "$file"
+expect_rc 0 ultb --wait 0 up lab.yaml # the user's lab: its lock is free
 daemon_alive
 
 log "Ctrl-C of a client: the command is interrupted and its exit code comes back"
@@ -179,6 +180,6 @@ test -s "$SERVE_HOME/caps/x.pcap" || fail "the interrupted capture's file did no
 wait_until 30 no_mirror || fail "the interrupted capture's mirror is left"
 
 expect_rc 0 ultb down --lab "$lab"
-assert_lab_gone "$lab"
+assert_lab_gone "$lab_id"
 daemon_alive
 log "ok"
