@@ -408,7 +408,7 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
   topology::Diagnostics warnings;
   // The loader takes the lab's name as its owner gave it; deploy_lab() makes the id again.
   const auto owner = options.owner.empty() ? session.caller.name : options.owner;
-  const auto name = lab_shown(Caller{0, owner}, lab);
+  const auto name = lab_shown(Caller{0, owner, true, {}}, lab);
   topology::LoadOptions load{name, &warnings};
   LTB_TRY(confined, deploys_confined(session, *connection.store, lab, options));
   load.confined = confined;

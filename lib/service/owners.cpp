@@ -83,7 +83,7 @@ Result<state::LabRecord> resolve_lab(state::Store &store, const Caller &caller,
       continue;
     }
     mine.push_back(lab_shown(caller, lab.name));
-    if (lab.owner != caller.name && lab_shown(Caller{0, lab.owner}, lab.name) == named) {
+    if (lab.owner != caller.name && lab_shown(Caller{0, lab.owner, true, {}}, lab.name) == named) {
       others.push_back(lab.name);
     }
   }

@@ -168,7 +168,7 @@ Result<std::vector<schedule::Holding>> holdings(state::Store &store, const std::
         continue;
       }
       // Named in refusals to their owner: by the names the owner sees.
-      out.push_back({lab_shown(Caller{0, name}, r.lab), r.start_at, r.end_at, 1,
+      out.push_back({lab_shown(Caller{0, name, true, {}}, r.lab), r.start_at, r.end_at, 1,
                      nodes_in_text(r.topology_text), schedule::demand_of(r)});
       if (r.start_at <= now && now < r.end_at) {
         reserved_now.insert(r.lab);
@@ -182,7 +182,7 @@ Result<std::vector<schedule::Holding>> holdings(state::Store &store, const std::
       continue;
     }
     LTB_TRY(nodes, store.nodes(lab.name));
-    out.push_back({lab_shown(Caller{0, name}, lab.name), now, schedule::k_forever, 1,
+    out.push_back({lab_shown(Caller{0, name, true, {}}, lab.name), now, schedule::k_forever, 1,
                    static_cast<int>(nodes.size()),
                    schedule::recorded_lab_demand(store, lab, defaults)});
   }
