@@ -49,7 +49,7 @@ none_paused() {
 
 log "errors: a lab that does not run"
 expect_rc 1 ltb snapshot create "$lab" s0
-expect_output err "lab '$lab' is not running"
+expect_output err "no lab named '$lab'"
 
 expect_rc 0 ltb up "$file" --lab "$lab"
 converged "$lab"
