@@ -60,9 +60,10 @@ user_bg() {
 # ultb ARGS...: ltb as the user, through the daemon.
 ultb() { as_user ltb "$@"; }
 
-# raw_request METHOD PATH [BODY]: one HTTP request on the socket (as root); prints the answer.
+# raw_request METHOD PATH [BODY]: one HTTP request on the socket (as root, or as RAW_USER when
+# set: a command prefix such as as_bob); prints the answer.
 raw_request() {
-  python3 - "$SERVE_SOCK" "$@" <<'PY'
+  ${RAW_USER:-} python3 - "$SERVE_SOCK" "$@" <<'PY'
 import socket, sys
 path, method, target = sys.argv[1:4]
 body = sys.argv[4].encode() if len(sys.argv) > 4 else b""

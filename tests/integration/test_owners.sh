@@ -109,24 +109,9 @@ expect_output out "$bob_id-r1|r1"
 grep -q "$alice" "$IT_TMP/out" && fail "bob's exec r1 ran in alice's lab"
 
 log "hand-written requests as bob: GET /v1/labs/ID and POST /v1/commands with alice's lab id"
-# bob_request METHOD PATH [BODY]: one request as bob; prints the status line and the body.
-bob_request() {
-  as_bob python3 - "$SERVE_SOCK" "$@" <<'PY'
-import socket, sys
-path, method, target = sys.argv[1:4]
-body = sys.argv[4].encode() if len(sys.argv) > 4 else b""
-s = socket.socket(socket.AF_UNIX)
-s.connect(path)
-s.sendall(f"{method} {target} HTTP/1.1\r\nHost: ltb\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-sys.stdout.write(data.decode(errors="replace"))
-PY
-}
+# bob_request METHOD PATH [BODY]: one request as bob (serve_lib's raw_request); prints the
+# status line and the body.
+bob_request() { RAW_USER=as_bob raw_request "$@" || true; }
 out=$(bob_request GET "/v1/labs/$alice_id")
 [[ $out == "HTTP/1.1 404"* ]] || fail "bob's GET /v1/labs/$alice_id: $out"
 [[ $out == *"no lab named"* ]] || fail "bob's GET /v1/labs/$alice_id said: $out"
