@@ -154,6 +154,12 @@ Status remove_mirror(const std::string &bridge, const std::string &name, const V
   const auto what =
       fmt::format("cannot remove capture mirror '{}' from Open vSwitch bridge '{}'", name, bridge);
   LTB_TRY(result, checked(vsctl, remove_mirror_argv(bridge, name), what));
+  if (result.exit_code == -1) {
+    // A signal ended ovs-vsctl (a second Ctrl-C reaches the whole process group): once more,
+    // since leaving the mirror would keep copying the bridge's traffic.
+    LTB_TRY(again, checked(vsctl, remove_mirror_argv(bridge, name), what));
+    result = std::move(again);
+  }
   if (result.exit_code == 0) {
     return {};
   }

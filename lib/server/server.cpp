@@ -339,8 +339,13 @@ private:
 
 void CommandSession::stop_child() {
   // The command's own cancellation: SIGINT to its process group (as Ctrl-C would), then SIGKILL.
-  ::kill(-m_child.pid, SIGINT);
-  const auto deadline = std::chrono::steady_clock::now() + m_grace;
+  // Once only: a second SIGINT would reach what the command runs to clean up (an ovs-vsctl
+  // removing a capture's mirror) and leave its objects behind.
+  if (!m_interrupted_at) {
+    ::kill(-m_child.pid, SIGINT);
+    m_interrupted_at = std::chrono::steady_clock::now();
+  }
+  const auto deadline = *m_interrupted_at + m_grace;
   while (std::chrono::steady_clock::now() < deadline) {
     if (util::wait_child(m_child.pid, false) != -2) {
       return;

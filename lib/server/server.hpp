@@ -27,7 +27,8 @@ struct ServeOptions {
   std::uint64_t body_limit = std::uint64_t{256} << 20;
   std::chrono::seconds header_timeout{10}; // a slow client's request head
   std::chrono::seconds body_timeout{300};  // and its body (an upload of up to body_limit)
-  std::chrono::milliseconds grace{3000};   // SIGINT to SIGKILL for a gone client's command
+  // SIGINT to SIGKILL for a gone client's command: time to end its current step and record it.
+  std::chrono::milliseconds grace{20000};
   bool schedule = false;                   // run `ltb schedule run` beside the daemon
 };
 

@@ -385,6 +385,11 @@ TEST_CASE("capture mirror: removal is one call, falling back to the port when th
     REQUIRE(calls.size() == 2);
     CHECK(calls[1] == remove_port_argv("br0", "lvm1"));
   }
+  SUBCASE("ovs-vsctl ended by a signal (a second Ctrl-C): the removal runs once more") {
+    CHECK(remove_mirror("br0", "lvm1", fake(-1, "")));
+    REQUIRE(calls.size() == 2);
+    CHECK(calls[1] == remove_mirror_argv("br0", "lvm1"));
+  }
   SUBCASE("another failure is reported with the command to run by hand") {
     auto failed = remove_mirror("br0", "lvm1", fake(1, "ovs-vsctl: database connection failed\n"));
     REQUIRE(!failed);
