@@ -2,6 +2,7 @@
 
 #include "util/base64.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -203,6 +204,7 @@ Result<Workspace> materialize(const CommandRequest &request, const std::string &
   ::mkdir(workspace.cwd.c_str(), 0700);
   workspace.argv = request.argv;
   workspace.outputs.assign(request.files.size(), "");
+  bool placed_as_typed = false;
   for (std::size_t k = 0; k < request.files.size(); ++k) {
     const auto &file = request.files[k];
     const fs::path base = fs::path(dir) / fmt::format("f{}", k);
@@ -212,10 +214,20 @@ Result<Workspace> materialize(const CommandRequest &request, const std::string &
       workspace.argv[file.index] = workspace.outputs[k];
       continue;
     }
+    // Where the user's own path can stand: relative, plain, ending in the main file's name; the
+    // first such file argument only, so that no two share a directory.
+    const fs::path raw = request.argv[file.index];
+    const auto typed = raw.lexically_normal();
+    const bool as_typed = !placed_as_typed && !typed.empty() && typed.is_relative() &&
+                          std::find(raw.begin(), raw.end(), "..") == raw.end() &&
+                          check_relative(typed.string()) && typed.filename() == file.main;
+    const fs::path root = as_typed ? fs::path(workspace.cwd) / typed.parent_path() : base;
+    placed_as_typed = placed_as_typed || as_typed;
     for (const auto &entry : file.entries) {
-      LTB_CHECK(write_file(base / entry.path, entry.data, entry.mode));
+      LTB_CHECK(write_file(root / entry.path, entry.data, entry.mode));
+      workspace.inputs.push_back((root / entry.path).lexically_normal().string());
     }
-    workspace.argv[file.index] = (base / file.main).string();
+    workspace.argv[file.index] = as_typed ? request.argv[file.index] : (root / file.main).string();
   }
   return workspace;
 }
@@ -234,7 +246,10 @@ std::vector<OutputFile> collect_outputs(const Workspace &workspace) {
     }
     for (auto it = fs::recursive_directory_iterator(root, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file() && !it->is_symlink()) {
+      const auto path = it->path().lexically_normal().string();
+      if (it->is_regular_file() && !it->is_symlink() &&
+          std::find(workspace.inputs.begin(), workspace.inputs.end(), path) ==
+              workspace.inputs.end()) {
         out.push_back({file, fs::relative(it->path(), root).string(), it->path().string()});
       }
     }

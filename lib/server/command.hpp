@@ -54,9 +54,13 @@ struct Workspace {
   std::string cwd;               // the child's working directory in it (outputs by default go here)
   std::vector<std::string> argv; // the request's argv with file arguments pointing into dir
   std::vector<std::string> outputs; // per file argument: the path the command writes ("" = input)
+  std::vector<std::string> inputs;  // every input file written (never sent back as an output)
 };
 
 /// Writes the request's files under `dir` (made here, 0700; it must not exist) and rewrites argv.
+/// An input named by a plain relative path (`lab.yaml`, `labs/ospf.yaml`) goes at that path under
+/// the working directory and keeps its argument, so that diagnostics name the file as its user
+/// typed it; any other goes under a directory of its own (`f0/`).
 Result<Workspace> materialize(const CommandRequest &request, const std::string &dir);
 
 struct OutputFile {

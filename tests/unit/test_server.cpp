@@ -213,9 +213,10 @@ TEST_CASE("command files: written under the private directory, outputs collected
   auto workspace = server::materialize(request, dir);
   REQUIRE(workspace);
   CHECK((fs::status(dir).permissions() & fs::perms::all) == fs::perms::owner_all);
-  CHECK(workspace->argv[1] == dir + "/f0/lab.yaml");
-  CHECK(slurp(dir + "/f0/lab.yaml") == "name: x\n");
-  CHECK(slurp(dir + "/f0/configs/r1.conf") == "hostname r1\n");
+  // A plain relative path keeps its argument: the file is there under the working directory.
+  CHECK(workspace->argv[1] == "lab.yaml");
+  CHECK(slurp(workspace->cwd + "/lab.yaml") == "name: x\n");
+  CHECK(slurp(workspace->cwd + "/configs/r1.conf") == "hostname r1\n");
   CHECK(workspace->argv[3] == dir + "/f1/out");
   CHECK(server::collect_outputs(*workspace).empty());
   // The command writes its output file, and something into its working directory.
@@ -230,6 +231,29 @@ TEST_CASE("command files: written under the private directory, outputs collected
   CHECK(outputs[1].path == "lab-saved/r1.conf");
   // An existing directory is never reused.
   CHECK_FALSE(server::materialize(request, dir));
+}
+
+TEST_CASE("command files: only a plain relative path stands as typed") {
+  test::TempDir tmp;
+  auto placed = [&](const std::string &typed, const std::string &req) {
+    server::CommandRequest request;
+    request.argv = {"validate", typed};
+    server::FileArg in;
+    in.index = 1;
+    in.main = "lab.yaml";
+    in.entries = {{"lab.yaml", "name: x\n", 0644}};
+    request.files = {in};
+    auto workspace = server::materialize(request, tmp.file(req));
+    REQUIRE(workspace);
+    return workspace->argv[1];
+  };
+  CHECK(placed("labs/ospf/lab.yaml", "a") == "labs/ospf/lab.yaml");
+  CHECK(slurp(tmp.file("a/cwd/labs/ospf/lab.yaml")) == "name: x\n");
+  CHECK(placed("./lab.yaml", "b") == "./lab.yaml");
+  CHECK(placed("../lab.yaml", "c") == tmp.file("c") + "/f0/lab.yaml");
+  CHECK(placed("x/../lab.yaml", "d") == tmp.file("d") + "/f0/lab.yaml");
+  CHECK(placed("/home/u/lab.yaml", "e") == tmp.file("e") + "/f0/lab.yaml");
+  CHECK(placed("other.yaml", "f") == tmp.file("f") + "/f0/lab.yaml");
 }
 
 TEST_CASE("remote mode: a file argument outside the request's directory is refused") {
