@@ -1,7 +1,7 @@
 # Developer entry points. `make up` and `make test` work as root on a fresh Debian 12 machine: they
 # install what is missing, start dockerd and Open vSwitch, build and install ltb and the example
-# images (scripts/setup.sh all; each step checks first, so a second run takes seconds), then bring
-# up the example lab or run every test.
+# images, start the daemon (scripts/setup.sh all; each step checks first, so a second run takes
+# seconds), then bring up the example lab or run every test.
 
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 BUILD_DIR ?= $(ROOT)/build
@@ -16,7 +16,7 @@ TESTS := LTB_BUILD_DIR="$(BUILD_DIR)" $(ROOT)/scripts/run-tests.sh
 FORMAT_FILES = $(shell cd $(ROOT) && find cmd lib tests \( -name '*.cpp' -o -name '*.hpp' \) -print 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test setup deps services build images unit integration bench format \
+.PHONY: help up down test setup deps services build images daemon unit integration bench format \
 	check-format clean
 
 help: ## list the targets
@@ -32,7 +32,7 @@ down: ## take the example lab down (LAB=...)
 test: setup ## set everything up, then run every test (unit + integration)
 	$(TESTS)
 
-setup: ## packages, services, build + install, images (scripts/setup.sh all)
+setup: ## packages, services, build + install, images, daemon (scripts/setup.sh all)
 	$(SETUP) all
 
 deps: ## install the Debian packages ltb needs
@@ -46,6 +46,9 @@ build: ## build and install ltb (PREFIX=/usr/local)
 
 images: ## build the example images ltb/busybox and ltb/frr (cached by recipe hash)
 	$(SETUP) images
+
+daemon: ## make the group ltb and start ltb serve unless it answers (systemd units where systemd runs)
+	$(SETUP) daemon
 
 unit: ## build, then run the unit tests
 	$(SETUP) build

@@ -6,6 +6,9 @@
 #   scripts/setup.sh services  start dockerd, Open vSwitch and libvirtd unless they already answer
 #   scripts/setup.sh build     configure, build and install ltb (PREFIX, default /usr/local)
 #   scripts/setup.sh images    build the example images (scripts/build-images.sh)
+#   scripts/setup.sh daemon    make the group ltb and start the daemon (ltb serve) unless it answers
+#                              with the installed binary: through systemd's units where systemd
+#                              runs, else by hand (pid in /run/ltb/serve.pid, log /var/log/ltb-serve.log)
 #   scripts/setup.sh all       all of the above, in that order
 #
 # Environment: LTB_BUILD_DIR (default <repo>/build), PREFIX (default /usr/local).
@@ -292,8 +295,74 @@ do_images() {
   "$k_root/scripts/build-images.sh"
 }
 
+# --- daemon -----------------------------------------------------------------------------------------
+
+readonly k_socket=/run/ltb/ltb.sock
+readonly k_serve_pid=/run/ltb/serve.pid
+readonly k_serve_log=/var/log/ltb-serve.log
+
+daemon_answers() {
+  [[ -S $k_socket ]] &&
+    curl -sf --max-time 2 --unix-socket "$k_socket" http://ltb/v1/version >/dev/null 2>&1
+}
+
+# The pid of the daemon this script started, when it still runs (and is ltb).
+started_daemon() {
+  local pid
+  pid=$(cat "$k_serve_pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == ltb ]] || return 1
+  echo "$pid"
+}
+
+do_daemon() {
+  require_root
+  local ltb=$k_prefix/bin/ltb
+  [[ -x $ltb ]] || die "$ltb is not installed; run: scripts/setup.sh build"
+  if ! getent group ltb >/dev/null; then
+    groupadd --system ltb
+    log "made the group ltb: its members use ltb through the daemon (usermod -aG ltb USER)"
+  fi
+  if has_systemd; then
+    "$ltb" serve install --systemd >/dev/null
+    systemctl daemon-reload
+    systemctl enable --quiet ltb.socket ltb.service
+    # A daemon still running a binary that the build replaced is restarted.
+    local main
+    main=$(systemctl show -p MainPID --value ltb.service 2>/dev/null || echo 0)
+    if [[ $main != 0 && $(readlink "/proc/$main/exe" 2>/dev/null) == *" (deleted)" ]]; then
+      systemctl restart ltb.service
+    else
+      systemctl start ltb.socket ltb.service
+    fi
+  else
+    local pid
+    if pid=$(started_daemon); then
+      if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) != *" (deleted)" ]] && daemon_answers; then
+        log "ltb serve answers on $k_socket (pid $pid)"
+        return 0
+      fi
+      log "restarting ltb serve (pid $pid): its binary was replaced, or it does not answer"
+      kill "$pid"
+      local i
+      for i in $(seq 100); do
+        [[ -d /proc/$pid ]] || break
+        sleep 0.1
+      done
+    elif daemon_answers; then
+      log "a daemon this script did not start answers on $k_socket; leaving it"
+      return 0
+    fi
+    mkdir -p "$(dirname "$k_socket")"
+    # Its own session: it outlives this script and the terminal.
+    setsid "$ltb" serve --schedule >>"$k_serve_log" 2>&1 </dev/null &
+    echo $! >"$k_serve_pid"
+  fi
+  wait_for 20 "ltb serve ($k_socket)" daemon_answers ||
+    die "ltb serve does not answer on $k_socket; see $k_serve_log (or journalctl -u ltb)"
+}
+
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -310,11 +379,13 @@ main() {
     services) step services do_services ;;
     build) step build do_build ;;
     images) step images do_images ;;
+    daemon) step daemon do_daemon ;;
     all)
       step deps do_deps
       step services do_services
       step build do_build
       step images do_images
+      step daemon do_daemon
       ;;
     -h | --help | help)
       usage

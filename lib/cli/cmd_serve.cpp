@@ -76,63 +76,99 @@ int run_serve(const Globals &globals, const ServeOptions &options) {
   return 0;
 }
 
-std::string service_unit(const std::string &ltb, const std::string &state) {
-  return fmt::format(
-      "# Written by `ltb serve install --systemd`.\n"
-      "[Unit]\n"
-      "Description=ltb daemon: the API of a shared lab host (ltb serve)\n"
-      "Documentation=man:ltb(1)\n"
-      "After=network.target docker.service libvirtd.service openvswitch-switch.service\n"
-      "\n"
-      "[Service]\n"
-      "Type=simple\n"
-      "ExecStart={} --state {} serve --schedule\n"
-      "Restart=on-failure\n"
-      "RestartSec=2\n"
-      "KillMode=mixed\n"
-      "TimeoutStopSec=30\n"
-      "\n"
-      "[Install]\n"
-      "WantedBy=multi-user.target\n",
-      ltb, state);
+std::string service_unit(const std::string &command) {
+  return fmt::format("# Written by `ltb serve install --systemd`.\n"
+                     "[Unit]\n"
+                     "Description=ltb daemon: the API of a shared lab host (ltb serve)\n"
+                     "Documentation=man:ltb(1)\n"
+                     "Requires=ltb.socket\n"
+                     "After=ltb.socket network.target docker.service libvirtd.service "
+                     "openvswitch-switch.service\n"
+                     "\n"
+                     "[Service]\n"
+                     "Type=simple\n"
+                     "ExecStart={}\n"
+                     "Restart=on-failure\n"
+                     "RestartSec=2\n"
+                     "KillMode=mixed\n"
+                     "TimeoutStopSec=30\n"
+                     "\n"
+                     "[Install]\n"
+                     "WantedBy=multi-user.target\n"
+                     "Also=ltb.socket\n",
+                     command);
 }
 
-int run_install(const Globals &globals, const InstallOptions &options) {
+std::string socket_unit(const std::string &socket, const std::string &group) {
+  return fmt::format("# Written by `ltb serve install --systemd`.\n"
+                     "[Unit]\n"
+                     "Description=ltb daemon's socket: ltb for users who are not root\n"
+                     "Documentation=man:ltb(1)\n"
+                     "\n"
+                     "[Socket]\n"
+                     "ListenStream={}\n"
+                     "SocketUser=root\n"
+                     "SocketGroup={}\n"
+                     "SocketMode=0660\n"
+                     "DirectoryMode=0755\n"
+                     "RemoveOnStop=yes\n"
+                     "\n"
+                     "[Install]\n"
+                     "WantedBy=sockets.target\n",
+                     socket, group);
+}
+
+int run_install(const Globals &globals, const ServeOptions &serve, const InstallOptions &options) {
   if (!options.systemd) {
     return report(globals, Error{"say what to install", "ltb serve install --systemd [--root DIR]",
                                  ExitCode::usage});
   }
   std::error_code ec;
   const std::string state = fs::absolute(globals.state_path, ec).lexically_normal().string();
+  const std::string socket =
+      globals.socket_path.empty() ? server::ServeOptions{}.socket_path : globals.socket_path;
+  std::string command = fmt::format("{} --state {}", self_binary(), state);
+  if (!globals.socket_path.empty()) {
+    command += " --socket " + socket;
+  }
+  command += " serve --schedule";
+  if (serve.group != "ltb") {
+    command += " --group " + serve.group;
+  }
   const std::string root = options.root.empty() ? "/" : options.root;
   const bool live = fs::equivalent(root, "/", ec);
   const fs::path dir =
       fs::path(live ? "/" : fs::absolute(root, ec).string()) / "etc/systemd/system";
   fs::create_directories(dir, ec);
-  const fs::path unit = dir / "ltb.service";
-  std::ofstream out(unit, std::ios::trunc);
-  out << service_unit(self_binary(), state);
-  out.close();
-  if (ec || !out) {
-    return report(globals, Error{fmt::format("cannot write {}", unit.string()),
-                                 "run as root, or pass --root DIR to write it elsewhere"});
+  for (const auto &[name, text] :
+       {std::pair{std::string("ltb.socket"), socket_unit(socket, serve.group)},
+        std::pair{std::string("ltb.service"), service_unit(command)}}) {
+    const fs::path unit = dir / name;
+    std::ofstream out(unit, std::ios::trunc);
+    out << text;
+    out.close();
+    if (ec || !out) {
+      return report(globals, Error{fmt::format("cannot write {}", unit.string()),
+                                   "run as root, or pass --root DIR to write it elsewhere"});
+    }
+    fmt::print("wrote {}\n", unit.string());
   }
-  fmt::print("wrote {}\n", unit.string());
   std::ifstream comm("/proc/1/comm");
   std::string pid1;
   std::getline(comm, pid1);
   if (!live) {
-    fmt::print("it is under {}, not /: nothing was enabled. To use it, copy it to "
+    fmt::print("they are under {}, not /: nothing was enabled. To use them, copy them to "
                "/etc/systemd/system, then run: systemctl daemon-reload && systemctl enable --now "
-               "ltb\n",
+               "ltb.socket ltb.service\n",
                root);
   } else if (pid1 != "systemd") {
     fmt::print("systemd is not running here (PID 1 is {}), so nothing was enabled. Start the "
-               "daemon by hand instead, for example:\n"
-               "  nohup {} --state {} serve --schedule >>/var/log/ltb-serve.log 2>&1 &\n",
-               pid1.empty() ? "unknown" : pid1, self_binary(), state);
+               "daemon by hand instead (group {} must exist: groupadd {}), for example:\n"
+               "  nohup {} >>/var/log/ltb-serve.log 2>&1 &\n",
+               pid1.empty() ? "unknown" : pid1, serve.group, serve.group, command);
   } else {
-    fmt::print("enable and start it: systemctl daemon-reload && systemctl enable --now ltb\n");
+    fmt::print("enable and start them: systemctl daemon-reload && systemctl enable --now "
+               "ltb.socket ltb.service\n");
   }
   return 0;
 }
@@ -153,11 +189,14 @@ void add_serve(CLI::App &app, Globals &globals, Registry &registry) {
               "root:GROUP.\nExamples:\n  ltb serve --schedule\n  ltb serve install --systemd");
 
   auto install = std::make_shared<InstallOptions>();
-  auto *install_cmd = sub->add_subcommand("install", "Write the daemon's systemd unit");
-  install_cmd->add_flag("--systemd", install->systemd, "Write ltb.service")->required();
+  auto *install_cmd = sub->add_subcommand("install", "Write the daemon's systemd units");
+  install_cmd->add_flag("--systemd", install->systemd, "Write ltb.service and ltb.socket")
+      ->required();
   install_cmd->add_option("--root", install->root, "Write under DIR instead of / (nothing enabled)")
       ->type_name("DIR");
-  registry.push_back({install_cmd, [&globals, install] { return run_install(globals, *install); }});
+  registry.push_back({install_cmd, [&globals, options, install] {
+                        return run_install(globals, *options, *install);
+                      }});
   // After install: the first parsed command of the registry runs, and `serve install` parses both.
   registry.push_back({sub, [&globals, options] { return run_serve(globals, *options); }});
 }

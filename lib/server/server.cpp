@@ -17,7 +17,9 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -638,6 +640,32 @@ bool answering(const std::string &path) {
   return ok;
 }
 
+/// The listening socket systemd passed (socket activation, sd_listen_fds(3)'s protocol: fd 3
+/// when LISTEN_PID is this process); -1 when there is none. The variables are dropped so that the
+/// daemon's children do not take the socket for theirs.
+int activated_socket() {
+  const char *pid = std::getenv("LISTEN_PID");
+  const char *fds = std::getenv("LISTEN_FDS");
+  const bool ours = pid && fds && std::strtol(pid, nullptr, 10) == ::getpid() &&
+                    std::strtol(fds, nullptr, 10) >= 1;
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  if (!ours) {
+    return -1;
+  }
+  constexpr int k_first = 3; // SD_LISTEN_FDS_START
+  int domain = 0;
+  int listening = 0;
+  socklen_t size = sizeof(int);
+  if (::getsockopt(k_first, SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0 || domain != AF_UNIX ||
+      ::getsockopt(k_first, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || !listening) {
+    return -1;
+  }
+  ::fcntl(k_first, F_SETFD, FD_CLOEXEC);
+  return k_first;
+}
+
 Result<int> listen_on(const ServeOptions &options) {
   if (options.socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
     return fail(fmt::format("socket path {} is too long", options.socket_path),
@@ -705,9 +733,15 @@ Result<service::Caller> passwd_caller(const service::Context &, uid_t uid) {
 Status serve(const ServeOptions &options, const Identify &identify, const std::atomic<bool> &stop,
              const std::function<void(const std::string &)> &log) {
   ::signal(SIGPIPE, SIG_IGN);
-  LTB_TRY(listener, listen_on(options));
-  log(fmt::format("ltb {} serving on {} (group {}, state {})", LTB_VERSION, options.socket_path,
-                  options.group, options.state_path));
+  // systemd's socket (ltb.socket) when it started the daemon, else one of its own.
+  const int activated = activated_socket();
+  int listener = activated;
+  if (activated < 0) {
+    LTB_TRY(made, listen_on(options));
+    listener = made;
+  }
+  log(fmt::format("ltb {} serving on {}{} (group {}, state {})", LTB_VERSION, options.socket_path,
+                  activated < 0 ? "" : " (from systemd)", options.group, options.state_path));
   Daemon daemon(options, identify, stop, log);
   std::atomic<std::size_t> active{0};
   std::optional<util::Child> scheduler;
@@ -759,7 +793,9 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
   }
   ::close(listener);
   std::error_code ec;
-  fs::remove(options.socket_path, ec);
+  if (activated < 0) { // systemd's socket stays systemd's
+    fs::remove(options.socket_path, ec);
+  }
   // Connections see the stop flag and stop their commands.
   for (int i = 0; i < 500 && active.load() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -29,7 +29,7 @@ struct ServeOptions {
   std::chrono::seconds body_timeout{300};  // and its body (an upload of up to body_limit)
   // SIGINT to SIGKILL for a gone client's command: time to end its current step and record it.
   std::chrono::milliseconds grace{20000};
-  bool schedule = false;                   // run `ltb schedule run` beside the daemon
+  bool schedule = false; // run `ltb schedule run` beside the daemon
 };
 
 /// The caller the daemon serves for a peer uid (name from the passwd database; root is admin).

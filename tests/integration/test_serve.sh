@@ -134,6 +134,17 @@ wait_until 20 grep -q "node started b" "$IT_TMP/events.out" ||
 kill -INT "$events" 2>/dev/null || true
 wait "$events" 2>/dev/null || true
 
+log "a bad topology: the same diagnostics through the daemon as directly, naming the user's path"
+mkdir -p "$SERVE_HOME/bad/configs"
+printf 'name: bad\ntopology:\n  nodes:\n    a:\n      kind: nope\n' >"$SERVE_HOME/bad/lab.yaml"
+chown -R "$SERVE_USER" "$SERVE_HOME/bad"
+expect_rc 2 ultb validate bad/lab.yaml
+remote_err=$(cat "$IT_TMP/err")
+(cd "$SERVE_HOME" && ltb validate bad/lab.yaml) >/dev/null 2>"$IT_TMP/direct.err" && fail "validate of a bad file passed"
+[[ $remote_err == "$(cat "$IT_TMP/direct.err")" ]] ||
+  fail "diagnostics differ through the daemon: '$remote_err' against '$(cat "$IT_TMP/direct.err")'"
+[[ $remote_err == "bad/lab.yaml:5:13: error: unknown kind 'nope'"* ]] || fail "diagnostics: $remote_err"
+
 log "file arguments the daemon will not open"
 # The client cannot read /etc/shadow itself; a hand-made request naming it is refused inside.
 expect_rc 1 ultb up /etc/shadow
@@ -169,4 +180,32 @@ assert_lab_gone "$lab_id"
 [[ -z $(find "$(dirname "$SERVE_SOCK")" -name 'req-*') ]] || fail "request directories were left behind"
 [[ -z $(daemon_children) ]] || fail "the daemon has children left: $(daemon_children)"
 daemon_alive
+
+log "serve install: units that systemd-analyze verifies"
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (apt-get install systemd)"
+expect_rc 0 ltb serve --group "$SERVE_GROUP" install --systemd --root "$IT_TMP/units"
+units=$IT_TMP/units/etc/systemd/system
+grep -qx "ListenStream=/run/ltb/ltb.sock" "$units/ltb.socket" || fail "ltb.socket: $(cat "$units/ltb.socket")"
+grep -qx "SocketGroup=$SERVE_GROUP" "$units/ltb.socket" || fail "ltb.socket's group: $(cat "$units/ltb.socket")"
+grep -q "^ExecStart=.* --state $LTB_STATE serve --schedule --group $SERVE_GROUP\$" "$units/ltb.service" ||
+  fail "ltb.service: $(cat "$units/ltb.service")"
+systemd-analyze verify "$units/ltb.socket" "$units/ltb.service" >"$IT_TMP/verify.out" 2>&1 ||
+  fail "systemd-analyze verify: $(cat "$IT_TMP/verify.out")"
+
+log "socket activation: the daemon serves on the socket systemd hands it"
+command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is missing (apt-get install systemd)"
+act_sock=$IT_TMP/run/act.sock
+systemd-socket-activate -l "$act_sock" "$LTB" --state "$LTB_STATE" --socket "$act_sock" serve \
+  --group "$SERVE_GROUP" 2>"$IT_TMP/act.log" &
+act_pid=$!
+track_pid "$act_pid"
+wait_until 10 test -S "$act_sock" || fail "systemd-socket-activate made no socket: $(cat "$IT_TMP/act.log")"
+# As ltb.socket's SocketGroup and SocketMode would have it.
+chgrp "$SERVE_GROUP" "$act_sock" && chmod 0660 "$act_sock"
+as_user env LTB_SOCKET="$act_sock" ltb status >"$IT_TMP/act.out" 2>&1 ||
+  fail "ltb status through the activated daemon failed: $(cat "$IT_TMP/act.out") $(cat "$IT_TMP/act.log")"
+grep -q "serving on $act_sock (from systemd)" "$IT_TMP/act.log" || fail "the daemon did not take systemd's socket: $(cat "$IT_TMP/act.log")"
+kill "$act_pid"
+wait "$act_pid" 2>/dev/null
+grep -q "stopped" "$IT_TMP/act.log" || fail "the activated daemon did not stop cleanly: $(cat "$IT_TMP/act.log")"
 log "ok"
