@@ -746,12 +746,14 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
   std::atomic<std::size_t> active{0};
   std::optional<util::Child> scheduler;
   auto start_scheduler = [&] {
+    // Its lines go to the daemon's log (a closed pipe would end it at its first line).
+    util::SpawnOptions spawn;
+    spawn.inherit_output = true;
+    spawn.dies_with_parent = true; // a daemon killed outright leaves no scheduler behind
     auto child =
-        util::spawn({options.ltb_binary, "--state", options.state_path, "schedule", "run"});
+        util::spawn({options.ltb_binary, "--state", options.state_path, "schedule", "run"}, spawn);
     if (child) {
-      for (int fd : {child->in, child->out, child->err}) {
-        ::close(fd);
-      }
+      ::close(child->in);
       scheduler = *child;
     } else {
       log("cannot start the scheduler: " + child.error().message);

@@ -20,6 +20,7 @@
 #include <optional>
 #include <pty.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -289,6 +290,7 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
     return fail(fmt::format("cannot run '{}': {}", argv[0], std::strerror(saved)),
                 "too many open files? check ulimit -n");
   }
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int saved = errno;
@@ -297,6 +299,10 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
                 "the host is out of processes or memory");
   }
   if (pid == 0) {
+    if (options.dies_with_parent &&
+        (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent)) {
+      ::_exit(127); // the parent is gone already
+    }
     if (options.pty) {
       ::setsid();
       ::ioctl(slave, TIOCSCTTY, 0);
@@ -306,8 +312,10 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
     } else {
       ::setpgid(0, 0);
       ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
+      if (!options.inherit_output) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+      }
     }
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
       for (int fd = 3; fd < 65536; ++fd) {
@@ -334,6 +342,12 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
     child.in = in[1];
     child.out = out[0];
     child.err = err[0];
+    if (options.inherit_output) {
+      ::close(out[0]);
+      ::close(err[0]);
+      child.out = -1;
+      child.err = -1;
+    }
   }
   return child;
 }

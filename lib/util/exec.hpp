@@ -33,6 +33,8 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
 struct SpawnOptions {
   std::vector<std::string> env; // KEY=VALUE, added to (or replacing in) ltb's own environment
   bool pty = false;
+  bool inherit_output = false;   // stdout and stderr are ltb's own (out and err are then -1)
+  bool dies_with_parent = false; // SIGTERM when ltb ends, even by SIGKILL (PR_SET_PDEATHSIG)
   unsigned short rows = 24;
   unsigned short cols = 80;
 };

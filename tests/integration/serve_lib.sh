@@ -88,4 +88,4 @@ daemon_alive() {
 }
 
 # The daemon's children: the commands it runs now.
-daemon_children() { pgrep -P "$SERVE_PID" || true; }
+daemon_children() { pgrep -P "$SERVE_PID" | grep -vxF -f <(pgrep -f -- "--state $LTB_STATE schedule run" || true) || true; }

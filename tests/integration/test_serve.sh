@@ -21,7 +21,7 @@ expect_rc 1 ultb status
 expect_output err "cannot reach the ltb daemon at $SERVE_SOCK"
 expect_output err "ask an admin to start it"
 
-serve_start
+serve_start --schedule
 log "socket: mode 0660, group $SERVE_GROUP"
 [[ $(stat -c '%a %G' "$SERVE_SOCK") == "660 $SERVE_GROUP" ]] ||
   fail "socket is $(stat -c '%a %U:%G' "$SERVE_SOCK")"
@@ -134,6 +134,32 @@ wait_until 20 grep -q "node started b" "$IT_TMP/events.out" ||
 kill -INT "$events" 2>/dev/null || true
 wait "$events" 2>/dev/null || true
 
+log "the daemon's scheduler deploys the user's reservation on time, as the user's lab"
+rlab=ltbtest-serve-rsv
+track_lab "${SERVE_USER}__$rlab"
+cat >"$SERVE_HOME/rsv.yaml" <<LAB
+name: $rlab
+mgmt:
+  ipv4-subnet: 172.20.182.0/24
+topology:
+  nodes:
+    x:
+      kind: linux
+      image: $k_busybox
+LAB
+chown "$SERVE_USER" "$SERVE_HOME/rsv.yaml"
+expect_rc 0 ultb reserve create rsv.yaml --start "$(date -u -d @$(($(date +%s) + 3)) +%Y-%m-%dT%H:%M:%SZ)" --for 10m
+rid=$(sed -nE 's/^reservation ([0-9]+):.*/\1/p' "$IT_TMP/out" | head -1)
+[[ -n $rid ]] || fail "no reservation id in: $(cat "$IT_TMP/out")"
+wait_until 60 docker inspect -f '{{.State.Running}}' "ltb-${SERVE_USER}__$rlab-x" ||
+  fail "the daemon's scheduler did not deploy reservation $rid: $(tail -20 "$IT_TMP/serve.log")"
+expect_rc 0 ultb status "$rlab"
+expect_rc 0 ultb reserve delete "$rid" --yes # removes its lab
+assert_lab_gone "${SERVE_USER}__$rlab"
+if grep -q "the scheduler ended" "$IT_TMP/serve.log"; then
+  fail "the daemon's scheduler kept ending: $(grep -c "the scheduler ended" "$IT_TMP/serve.log") times"
+fi
+
 log "a bad topology: the same diagnostics through the daemon as directly, naming the user's path"
 mkdir -p "$SERVE_HOME/bad/configs"
 printf 'name: bad\ntopology:\n  nodes:\n    a:\n      kind: nope\n' >"$SERVE_HOME/bad/lab.yaml"
@@ -208,4 +234,10 @@ grep -q "serving on $act_sock (from systemd)" "$IT_TMP/act.log" || fail "the dae
 kill "$act_pid"
 wait "$act_pid" 2>/dev/null
 grep -q "stopped" "$IT_TMP/act.log" || fail "the activated daemon did not stop cleanly: $(cat "$IT_TMP/act.log")"
+
+log "a daemon killed outright leaves no scheduler behind"
+pgrep -f -- "--state $LTB_STATE schedule run" >/dev/null || fail "the daemon runs no scheduler (--schedule)"
+kill_and_reap "$SERVE_PID" || true
+wait_until 10 eval '! pgrep -f -- "--state $LTB_STATE schedule run"' ||
+  fail "the scheduler outlived its daemon: $(pgrep -af -- "--state $LTB_STATE schedule run")"
 log "ok"
