@@ -241,6 +241,10 @@ private:
       return configure_dhcp(action);
     case ActionKind::remove_dhcp:
       return remove_dhcp(action);
+    case ActionKind::configure_firewall:
+      return configure_firewall();
+    case ActionKind::remove_firewall:
+      return remove_firewall();
     case ActionKind::resume_relay:
       return resume_relay();
     case ActionKind::remove_relay:
@@ -314,6 +318,42 @@ private:
   Status remove_dhcp(const Action &) {
     LTB_CHECK(m_run.b.dhcp->stop(m_run.options.lab_dir));
     return m_run.forget_objects(state::ObjectType::dhcp, {"dnsmasq"});
+  }
+
+  /// Recorded before it is made (a crash in between leaves a trace for `ltb down`); a failure
+  /// leaves none of the lab's rules (HostFirewall::apply), and the record goes again.
+  Status configure_firewall() {
+    auto &run = m_run;
+    LTB_TRY(objects, run.b.store->objects(run.plan.lab));
+    bool recorded = std::any_of(objects.begin(), objects.end(), [](const auto &object) {
+      return object.type == state::ObjectType::firewall;
+    });
+    if (!recorded) {
+      LTB_CHECK(run.record_object(state::ObjectType::firewall, "firewall", "",
+                                  run.plan.firewall.interface));
+    }
+    const net::HostFirewallSpec spec{run.plan.lab, run.plan.firewall.interface,
+                                     run.plan.firewall.dhcp};
+    if (auto applied = run.b.firewall->apply(spec); !applied) {
+      (void)run.forget_objects(state::ObjectType::firewall, {"firewall"});
+      return fail(applied.error().message,
+                  applied.error().help.empty()
+                      ? "the lab's nodes were not made; fix the cause and run `ltb up` again"
+                      : applied.error().help);
+    }
+    LTB_TRY(now, run.b.store->objects(run.plan.lab));
+    for (const auto &object : now) {
+      if (object.type == state::ObjectType::firewall) {
+        LTB_CHECK(run.b.store->update_object(object.id, run.plan.firewall.interface,
+                                             state::RecordStatus::created));
+      }
+    }
+    return {};
+  }
+
+  Status remove_firewall() {
+    LTB_CHECK(m_run.b.firewall->remove(m_run.plan.lab));
+    return m_run.forget_objects(state::ObjectType::firewall, {"firewall"});
   }
 
   Status resume_relay() {

@@ -4,6 +4,7 @@
 
 #include "apply/executor.hpp"
 #include "net/dhcp.hpp"
+#include "net/host_firewall.hpp"
 #include "net/netlink.hpp"
 #include "net/ovs.hpp"
 #include "net/redirect.hpp"
@@ -34,6 +35,7 @@ struct Backends {
   runtime::Overlays *overlays = &runtime::host_overlays(); // VM disks (qemu-img)
   net::Relay *relay = &net::host_relay();                  // the per-lab userspace impairment relay
   net::Tc *tc = &net::host_tc(); // netem/tbf impairments and link ends' up/down state
+  net::HostFirewall *firewall = &net::host_firewall(); // confined labs' iptables rules
 };
 
 /// A VM node that a snapshot restore makes again as the snapshot holds it (service/snapshots).

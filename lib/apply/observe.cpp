@@ -43,6 +43,14 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
         relay.running || !relay.config.empty()) {
       observed.relay_running = relay.running;
     }
+    // Tables that cannot be read (no iptables, not root) hold none of the lab's rules that ltb
+    // could see: a confined lab then plans to install them, and that fails with the reason.
+    if (auto firewall = backends.firewall->state(lab); firewall && firewall->present) {
+      observed.firewall_present = true;
+      if (firewall->complete) {
+        observed.firewall = plan::FirewallRules{firewall->spec.interface, firewall->spec.dhcp};
+      }
+    }
   }
   if (options.host_links) {
     for (auto type : {LinkType::veth, LinkType::tap_redirect, LinkType::ovs_port}) {

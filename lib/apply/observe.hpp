@@ -17,7 +17,8 @@ struct ObserveOptions {
   bool bridges = false;    // ask Open vSwitch (needed when the lab has or had bridges)
   bool host_links = false; // list host interfaces with the lab's prefixes (teardown)
   bool networks = true;    // list the lab's Docker networks (`ltb status` does not show them)
-  std::string lab_dir;     // when set, look for the lab's DHCP server (net/dhcp.hpp) there
+  std::string lab_dir;     // when set, look for the lab's DHCP server (net/dhcp.hpp) there,
+                           // and for its host firewall rules (net/host_firewall.hpp)
 };
 
 Result<plan::Observed> observe(const std::string &lab, Backends &backends,

@@ -220,6 +220,7 @@ public:
     plan_nodes();
     plan_network();
     plan_dhcp();
+    plan_firewall();
     create_workloads();
     LTB_CHECK(plan_links());
     wire_segments();
@@ -259,6 +260,7 @@ private:
   std::map<std::string, std::size_t> m_node_creations;
   std::optional<std::size_t> m_network_creation;
   std::optional<std::size_t> m_dhcp_configuration;
+  std::optional<std::size_t> m_firewall_configuration;
   std::map<std::string, std::vector<std::string>> m_segment_wiring; // bridge node -> link keys
   std::map<std::string, std::vector<std::size_t>> m_node_wiring;    // node -> wire actions
 
@@ -558,6 +560,43 @@ private:
     }
   }
 
+  /// A confined lab's host firewall: in place before any of its nodes is made (a failure to
+  /// install it makes nothing), made again when it is missing or incomplete, or when the DHCP it
+  /// lets through changes. An unconfined lab keeps none (rules left by a lab of that name).
+  void plan_firewall() {
+    const bool confined = m_desired.confined || (m_recorded.lab && m_recorded.lab->confined);
+    if (!confined) {
+      if (m_observed.firewall_present) {
+        m_builder.add({ActionKind::remove_firewall,
+                       "",
+                       {},
+                       mgmt_bridge_name(m_desired.name),
+                       Reason::not_in_state,
+                       {}});
+      }
+      return;
+    }
+    m_plan.firewall = {mgmt_bridge_name(m_desired.name), !m_plan.dhcp_hosts.empty()};
+    const bool recorded =
+        std::any_of(m_recorded.objects.begin(), m_recorded.objects.end(),
+                    [](const auto &object) { return object.type == state::ObjectType::firewall; });
+    std::optional<Why> reason;
+    if (!m_observed.firewall_present) {
+      reason =
+          recorded ? Why(Reason::missing, state::ObjectType::firewall) : Why(Reason::new_object);
+    } else if (!m_observed.firewall) {
+      reason = Why(Reason::missing, state::ObjectType::firewall); // some of its rules
+    } else if (*m_observed.firewall != m_plan.firewall) {
+      reason = Why(Reason::configuration_changed);
+    } else if (!recorded) {
+      reason = Why(Reason::not_in_state);
+    }
+    if (reason) {
+      m_firewall_configuration = m_builder.add(
+          {ActionKind::configure_firewall, "", {}, m_plan.firewall.interface, *reason, {}});
+    }
+  }
+
   /// The containers and VMs planned by plan_workload, after the removals and the network.
   void create_workloads() {
     for (auto &pending : m_workloads) {
@@ -580,6 +619,9 @@ private:
       const bool vm = pending.node->runtime == Runtime::vm;
       if (m_dhcp_configuration && vm) {
         deps.push_back(*m_dhcp_configuration);
+      }
+      if (m_firewall_configuration) {
+        deps.push_back(*m_firewall_configuration);
       }
       m_node_creations[name] = m_builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
                                               name,
@@ -1091,6 +1133,19 @@ private:
       m_builder.add(
           {ActionKind::remove_dhcp, "", {}, mgmt_bridge_name(m_lab), Reason::lab_removed, {}});
     }
+    bool firewall = m_observed.firewall_present;
+    for (const auto &object : m_recorded.objects) {
+      firewall = firewall || object.type == state::ObjectType::firewall;
+    }
+    if (firewall) {
+      // Last: the nodes stay fenced off from the host until they are gone.
+      m_builder.add({ActionKind::remove_firewall,
+                     "",
+                     {},
+                     mgmt_bridge_name(m_lab),
+                     Reason::lab_removed,
+                     m_removals});
+    }
     for (const auto &name : host_links) {
       if (m_bridge_names.count(name)) {
         continue; // a bridge's own interface goes with the bridge
@@ -1249,6 +1304,12 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("configure the VMs' DHCP server on {} [{}]", action.name, reason_text);
   case ActionKind::remove_dhcp:
     return fmt::format("stop the VMs' DHCP server on {} [{}]", action.name, reason_text);
+  case ActionKind::configure_firewall:
+    return fmt::format("close the host to the nodes on {}{} [{}]", action.name,
+                       plan.firewall.dhcp ? " (DHCP to ltb's dnsmasq let through)" : "",
+                       reason_text);
+  case ActionKind::remove_firewall:
+    return fmt::format("remove the host firewall rules of {} [{}]", action.name, reason_text);
   case ActionKind::resume_relay:
     return fmt::format("start the lab's impairment relay again [{}]", reason_text);
   case ActionKind::remove_relay:

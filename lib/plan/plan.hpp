@@ -29,6 +29,15 @@ struct ObservedBridge {
   std::set<std::string> ports;
 };
 
+/// The host firewall of a confined lab (net/host_firewall.hpp): the host refuses what the lab's
+/// nodes start towards it over `interface`, its management bridge; with `dhcp`, DHCP requests to
+/// the lab's dnsmasq pass.
+struct FirewallRules {
+  std::string interface;
+  bool dhcp = false;
+  bool operator==(const FirewallRules &) const = default;
+};
+
 /// What runs now for one lab, found by labels and external_ids (not from state).
 struct Observed {
   std::map<std::string, ObservedContainer> containers; // by node name
@@ -44,6 +53,10 @@ struct Observed {
   /// The impairment path this run takes (apply::choose_relay_mode), when known: a link wired for
   /// the other one (its record's impair_via), where the two wire it differently, is rewired.
   std::optional<bool> relay_mode = std::nullopt;
+  /// The lab's host firewall rules when every one is in place (found by their comment), and
+  /// whether any of its rules is there at all (complete or not).
+  std::optional<FirewallRules> firewall = std::nullopt;
+  bool firewall_present = false;
 };
 
 /// What the state file says about one lab.
@@ -76,6 +89,8 @@ enum class ActionKind {
   remove_netns,   // a kept (or parking) namespace, with whatever is still parked in it
   set_impairment, // apply one link's impairments and carrier (links[0]) without rewiring it;
                   // `node` is its bridge node for a segment link
+  configure_firewall, // a confined lab's host firewall rules (Plan::firewall), before its nodes
+  remove_firewall,    // remove them (the lab goes, after its nodes)
 };
 
 struct Action {
@@ -134,6 +149,7 @@ struct Plan {
   std::map<std::string, std::string> addresses; // node -> management IPv4
   std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
   std::string dhcp_hosts; // the DHCP reservations of the lab's VMs (configure_dhcp)
+  FirewallRules firewall; // what configure_firewall installs (a confined lab)
   std::vector<Action> actions;
   bool teardown = false;
 

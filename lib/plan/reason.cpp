@@ -44,7 +44,7 @@ constexpr std::array k_reasons{
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,
-                                state::ObjectType::bridge};
+                                state::ObjectType::bridge, state::ObjectType::firewall};
 
 /// Matches `text` against one pattern: an optional leading "{subject} ", literal text, and an
 /// optional trailing "{detail}".

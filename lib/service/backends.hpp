@@ -18,8 +18,14 @@ struct Connection {
   std::unique_ptr<net::Netlink> netlink;
   std::unique_ptr<net::Ovs> ovs;
   std::unique_ptr<runtime::VmRuntime> vms; // connected by connect_vms() when a lab has VMs
+  /// Confined labs' host firewall rules: the host's (net::host_firewall()) unless set.
+  std::unique_ptr<net::HostFirewall> firewall;
   apply::Backends backends() const {
-    return {docker.get(), netlink.get(), ovs.get(), store.get(), vms.get()};
+    apply::Backends b{docker.get(), netlink.get(), ovs.get(), store.get(), vms.get()};
+    if (firewall) {
+      b.firewall = firewall.get();
+    }
+    return b;
   }
   /// Connects to libvirt. `required`: fail when it does not answer; else stay without it.
   Status connect_vms(bool required);

@@ -32,6 +32,7 @@ constexpr std::array k_types{
     std::pair{ObjectType::relay, "relay"},
     std::pair{ObjectType::netns, "netns"},
     std::pair{ObjectType::parked, "parked"},
+    std::pair{ObjectType::firewall, "firewall"},
 };
 
 template <class Table, class Enum> const char *text_of(const Table &table, Enum value) {

@@ -30,6 +30,7 @@ enum class ObjectType {
   relay,        // the lab's userspace impairment relay (net/relay.hpp)
   netns,        // a named network namespace: the lab's parking namespace (`ltb stop`)
   parked,       // a stopped node's link interface, parked in it (detail: what it carried)
+  firewall,     // a confined lab's host firewall rules (net/host_firewall.hpp)
 };
 
 const char *to_string(RecordStatus status);

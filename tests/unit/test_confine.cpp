@@ -277,6 +277,7 @@ struct ServiceFixture {
     connection.docker = std::make_unique<fakes::FakeDocker>(world);
     connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
     connection.ovs = std::make_unique<fakes::FakeOvs>(world);
+    connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
   }
 
   Result<service::DeployOutcome> up(const service::Caller &caller, const std::string &file,
@@ -323,6 +324,10 @@ TEST_CASE("confine: a non-admin's lab is confined on the fakes, and stays so") {
   REQUIRE(record);
   REQUIRE(*record);
   CHECK((*record)->confined);
+  // The host is closed to its nodes: its rules, on its management bridge.
+  REQUIRE(f.world.firewall.count("student__cl"));
+  CHECK(f.world.firewall.at("student__cl").first ==
+        net::HostFirewallSpec{"student__cl", plan::mgmt_bridge_name("student__cl"), false});
 
   // root deploys it again for its owner (as the scheduler does): still confined (nothing
   // changes, so nothing is remade).
@@ -361,6 +366,7 @@ TEST_CASE("confine: an admin's lab is made as before; a bind mount is theirs to 
   CHECK(h1.capabilities.empty());
   CHECK(h1.binds.front() == "/etc/hostname:/h:ro");
   CHECK_FALSE((*f.connection.store->lab("al"))->confined);
+  CHECK(f.world.firewall.empty()); // its nodes reach the host as before
 
   // The same file as a non-admin: refused at load, nothing made.
   f.dir.write("lab2/lab.yaml", "name: ul\ntopology:\n  nodes:\n    h1: {kind: linux, image: "
@@ -389,6 +395,7 @@ TEST_CASE("confine: a non-admin's unconfined lab is made again confined") {
   CHECK(f.spec("ltb-ml-h1").confined);
   CHECK(f.world.containers.at("ltb-ml-h1").id != first);
   CHECK((*f.connection.store->lab("ml"))->confined);
+  CHECK(f.world.firewall.count("ml") == 1);
 }
 
 TEST_CASE("confine: a lab an admin deploys for an owner who is not an admin is confined") {

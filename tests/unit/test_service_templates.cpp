@@ -395,6 +395,7 @@ TEST_CASE("template store: up --template on the fakes records the source and pin
   connection.docker = std::make_unique<fakes::FakeDocker>(world);
   connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
   connection.ovs = std::make_unique<fakes::FakeOvs>(world);
+  connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
 
   std::set<std::string> subnets;
   std::set<std::string> dirs;
@@ -491,6 +492,7 @@ TEST_CASE("template store: a template is its owner's until shared; two users dep
   connection.docker = std::make_unique<fakes::FakeDocker>(world);
   connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
   connection.ovs = std::make_unique<fakes::FakeOvs>(world);
+  connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
   for (const auto *session : {&as_alice, &as_bob}) {
     auto deployed = service::deploy_template(*session, connection, {"ospf", 0}, "");
     REQUIRE(deployed);

@@ -1,9 +1,9 @@
 #pragma once
 // In-memory fakes of every outside system apply/ touches (apply::Backends): Docker, libvirt,
-// netlink, Open vSwitch, namespaces/taps/tc redirects, the per-lab dnsmasq and qemu-img. They
-// share one World, so that removing a container also removes the veths in its namespace, and so
-// that a test can list everything that exists. Any call can be made to fail (Faults). Used by the
-// unit tests of apply/ only; nothing here touches the host.
+// netlink, Open vSwitch, namespaces/taps/tc redirects, the per-lab dnsmasq, the host firewall and
+// qemu-img. They share one World, so that removing a container also removes the veths in its
+// namespace, and so that a test can list everything that exists. Any call can be made to fail
+// (Faults). Used by the unit tests of apply/ only; nothing here touches the host.
 
 #include "apply/apply.hpp"
 #include "event/progress.hpp"
@@ -194,6 +194,9 @@ struct World {
   bool netem = true;                          // the kernel has netem (FakeTc)
   std::map<std::string, DhcpServer> dhcp;     // by lab directory
   std::map<std::string, RelayProcess> relays; // by lab directory
+  /// Confined labs' host firewall rules, by lab; `false`: only some of them (a test removed
+  /// one by hand).
+  std::map<std::string, std::pair<net::HostFirewallSpec, bool>> firewall;
   std::set<std::string> overlays;             // files
   std::map<std::string, std::string> rebased; // rebase_unsafe: layer file -> its backing file
   std::map<std::string, std::string> backing; // overlay file -> the file it builds on
@@ -283,7 +286,7 @@ struct World {
     std::lock_guard lock(mutex);
     return containers.empty() && networks.empty() && domains.empty() && bridges.empty() &&
            ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty() &&
-           relays.empty() && named_netns.empty();
+           relays.empty() && named_netns.empty() && firewall.empty();
   }
 
   /// One line per object, for messages.
@@ -321,6 +324,10 @@ struct World {
     }
     for (const auto &name : named_netns) {
       out += "netns " + name + "\n";
+    }
+    for (const auto &[lab, rules] : firewall) {
+      out += fmt::format("firewall {} on {}{}\n", lab, rules.first.interface,
+                         rules.second ? "" : " (incomplete)");
     }
     return out;
   }
@@ -1303,6 +1310,42 @@ private:
   World &m_w;
 };
 
+/// Like net::host_firewall(): a lab's rules, all or some of them; an apply that fails leaves
+/// none of them.
+class FakeFirewall final : public net::HostFirewall {
+public:
+  explicit FakeFirewall(World &world) : m_w(world) {}
+
+  Result<net::HostFirewallState> state(const std::string &lab) override {
+    LTB_CHECK(m_w.faults.check("firewall_state", lab));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.firewall.find(lab);
+    if (it == m_w.firewall.end()) {
+      return net::HostFirewallState{};
+    }
+    return net::HostFirewallState{true, it->second.second, it->second.first};
+  }
+  Status apply(const net::HostFirewallSpec &spec) override {
+    auto checked = m_w.faults.check("firewall_apply", spec.lab);
+    std::lock_guard lock(m_w.mutex);
+    if (!checked) {
+      m_w.firewall.erase(spec.lab);
+      return checked;
+    }
+    m_w.firewall[spec.lab] = {spec, true};
+    return {};
+  }
+  Status remove(const std::string &lab) override {
+    LTB_CHECK(m_w.faults.check("firewall_remove", lab));
+    std::lock_guard lock(m_w.mutex);
+    m_w.firewall.erase(lab);
+    return {};
+  }
+
+private:
+  World &m_w;
+};
+
 /// Like net::host_relay(): a link moves from its redirects into the relay when impaired, and
 /// back; the relay needs both host interfaces; it stops when it serves nothing.
 class FakeRelay final : public net::Relay {
@@ -1666,6 +1709,7 @@ struct FakeBackends {
   FakeOverlays overlays{world};
   FakeRelay relay{world};
   FakeTc tc{world};
+  FakeFirewall firewall{world};
 
   apply::Backends backends(state::Store &store) {
     apply::Backends b;
@@ -1679,6 +1723,7 @@ struct FakeBackends {
     b.overlays = &overlays;
     b.relay = &relay;
     b.tc = &tc;
+    b.firewall = &firewall;
     return b;
   }
 };

@@ -266,6 +266,9 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   if (w.dhcp.count(h.lab_dir(lab)) && !object(state::ObjectType::dhcp, "dnsmasq")) {
     problems.push_back("unrecorded dnsmasq");
   }
+  if (w.firewall.count(lab) && !object(state::ObjectType::firewall, "firewall")) {
+    problems.push_back("unrecorded host firewall rules");
+  }
   if (w.relays.count(h.lab_dir(lab)) && !object(state::ObjectType::relay, "relay")) {
     problems.push_back("unrecorded relay");
   }
@@ -320,6 +323,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       exists = w.dhcp.count(h.lab_dir(lab)) > 0;
     } else if (o.type == state::ObjectType::relay) {
       exists = w.relays.count(h.lab_dir(lab)) > 0;
+    } else if (o.type == state::ObjectType::firewall) {
+      exists = w.firewall.count(lab) > 0;
     }
     if (!exists) {
       problems.push_back(fmt::format("{} {} recorded as {} is missing", state::to_string(o.type),
