@@ -1251,6 +1251,26 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
                             Reason::requested,
                             {}});
   }
+  // A confined lab's nodes start behind its host firewall: rules lost meanwhile (a reboot
+  // empties the tables) are made again first.
+  if (!stop && !plan.actions.empty() && recorded.lab && recorded.lab->confined) {
+    const bool dhcp =
+        std::any_of(recorded.objects.begin(), recorded.objects.end(),
+                    [](const auto &object) { return object.type == state::ObjectType::dhcp; });
+    plan.firewall = {mgmt_bridge_name(lab), dhcp};
+    if (observed.firewall != plan.firewall) {
+      plan.actions.insert(plan.actions.begin(),
+                          Action{ActionKind::configure_firewall,
+                                 "",
+                                 {},
+                                 plan.firewall.interface,
+                                 Why(Reason::missing, state::ObjectType::firewall),
+                                 {}});
+      for (std::size_t i = 1; i < plan.actions.size(); ++i) {
+        plan.actions[i].deps.push_back(0);
+      }
+    }
+  }
   return plan;
 }
 

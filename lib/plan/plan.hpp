@@ -169,7 +169,8 @@ Plan plan_down(const std::string &lab, const Recorded &recorded, const Observed 
 /// when not empty (each must be a recorded container or VM node: a usage error names the one
 /// that is not). One independent action per node that is not already so: a stopped node
 /// observed not running is not stopped again; a node that runs as recorded and has nothing
-/// parked is not started again. The plan's links are the recorded ones.
+/// parked is not started again. The plan's links are the recorded ones. Starting nodes of a
+/// confined lab whose host firewall rules are not all observed makes them first.
 Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
                             const Observed &observed, const std::vector<std::string> &nodes,
                             bool stop);

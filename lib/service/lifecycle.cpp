@@ -103,14 +103,20 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
   }
   LTB_CHECK(connection.connect_vms(vms));
   auto backends = connection.backends();
-  LTB_TRY(observed, apply::observe(lab, backends, {false, false, false, {}}));
+  // A confined lab's host firewall is looked at before its nodes start (with the lab directory).
+  const bool confined = !stop && recorded.lab && recorded.lab->confined;
+  LTB_TRY(observed,
+          apply::observe(lab, backends,
+                         {false, false, false, confined ? session.context.lab_dir(lab) : ""}));
   LTB_TRY(plan, plan::plan_lifecycle(lab, recorded, observed, nodes, stop));
   if (plan.empty()) {
     return {};
   }
   std::vector<std::string> names;
   for (const auto &action : plan.actions) {
-    names.push_back(action.node);
+    if (!action.node.empty()) {
+      names.push_back(action.node);
+    }
   }
   auto desired = recorded.lab ? recorded_topology(*recorded.lab) : nullptr;
   apply::ApplyOptions options;
@@ -133,7 +139,7 @@ Status run_pass(const Session &session, Connection &connection, const std::strin
   progress->finish();
   std::vector<std::string> done;
   for (std::size_t i = 0; i < report.actions.size() && i < plan.actions.size(); ++i) {
-    if (report.actions[i].result.outcome == apply::Outcome::done) {
+    if (report.actions[i].result.outcome == apply::Outcome::done && !plan.actions[i].node.empty()) {
       done.push_back(plan.actions[i].node);
     }
   }

@@ -355,3 +355,64 @@ TEST_CASE("host firewall: a failure to install the rules makes no node and leave
   REQUIRE(h.down(t.name));
   CHECK_MESSAGE(w.empty(), w.describe());
 }
+
+TEST_CASE("host firewall: ltb start of a confined lab makes lost rules first") {
+  Harness h;
+  auto t = confined_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE(report->ok());
+  auto stopped = h.lifecycle(t.name, {}, true);
+  REQUIRE(stopped);
+  CHECK(stopped->ok());
+  auto &w = h.fakes.world;
+  w.firewall.clear(); // a reboot empties the tables
+
+  auto b = h.backends();
+  auto plan_start = [&] {
+    auto recorded = apply::read_recorded(*h.store, t.name);
+    REQUIRE(recorded);
+    auto observed = apply::observe(t.name, b, {false, false, false, h.lab_dir(t.name)});
+    REQUIRE(observed);
+    auto p = plan::plan_lifecycle(t.name, *recorded, *observed, {}, false);
+    REQUIRE(p);
+    return *p;
+  };
+  auto p = plan_start();
+  REQUIRE(p.actions.size() == 3);
+  CHECK(p.actions[0].kind == ActionKind::configure_firewall);
+  CHECK(p.actions[0].name == plan::mgmt_bridge_name(t.name));
+  for (std::size_t i = 1; i < p.actions.size(); ++i) {
+    CHECK(p.actions[i].kind == ActionKind::start_node);
+    CHECK(depends_on(p.actions[i], 0));
+  }
+  apply::ApplyOptions options;
+  options.lab_dir = h.lab_dir(t.name);
+  auto started = apply::apply_lifecycle(p, &t, b, h.progress, options);
+  INFO(fakes::errors_of(started));
+  CHECK(started.ok());
+  REQUIRE(w.firewall.count(t.name));
+  CHECK(w.firewall.at(t.name).first.interface == plan::mgmt_bridge_name(t.name));
+  CHECK(fakes::problems(h, t.name, {t}) == "");
+
+  // Rules in place: a start plans none; a failed install starts no node.
+  REQUIRE(h.lifecycle(t.name, {}, true));
+  p = plan_start();
+  CHECK(count(p, ActionKind::configure_firewall) == 0);
+  CHECK(count(p, ActionKind::start_node) == 2);
+  w.firewall.clear();
+  w.faults.inject("firewall_apply", t.name, 1);
+  p = plan_start();
+  started = apply::apply_lifecycle(p, &t, b, h.progress, options);
+  CHECK_FALSE(started.ok());
+  CHECK(started.done == 0);
+  for (const auto &[name, container] : w.containers) {
+    CHECK(container.state == "exited");
+  }
+  // A stop never touches them.
+  auto recorded = apply::read_recorded(*h.store, t.name);
+  REQUIRE(recorded);
+  auto stop = plan::plan_lifecycle(t.name, *recorded, {}, {}, true);
+  REQUIRE(stop);
+  CHECK(count(*stop, ActionKind::configure_firewall) == 0);
+}
