@@ -197,6 +197,10 @@ lab_leftovers() {
   # The VMs' DHCP server (dnsmasq) runs with the lab directory's pid file on its command line.
   out=$(pgrep -f -- "--pid-file=$IT_TMP/state/labs/$lab/dnsmasq.pid" || true)
   [[ -n $out ]] && echo "DHCP server (dnsmasq) pids: $(tr '\n' ' ' <<<"$out")"
+  # A confined lab's host firewall rules carry the comment ltb:LAB (net/host_firewall.hpp).
+  out=$({ iptables -S 2>/dev/null || true; ip6tables -S 2>/dev/null || true; } |
+    grep -E -- "--comment \"?ltb:$lab(:[a-z]+)?\"? " || true)
+  [[ -n $out ]] && echo "host firewall rules: $(tr '\n' ';' <<<"$out")"
   if [[ -e $LTB_STATE ]] && lab_in_status "$lab"; then
     echo "still listed by ltb status"
   fi
