@@ -73,10 +73,19 @@ http::status status_of(const Error &error) {
 }
 
 /// Writes a whole buffer to a blocking fd; false when the peer is gone.
+/// Sends all of DATA. The connection's socket is non-blocking (asio made it so for the request's
+/// timeouts): a full send buffer waits for the client to read, up to a minute.
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd pfd{fd, POLLOUT, 0};
+      if (::poll(&pfd, 1, 60000) <= 0 || (pfd.revents & (POLLERR | POLLHUP))) {
+        return false; // a client that reads nothing for a minute is gone
+      }
       continue;
     }
     if (n <= 0) {

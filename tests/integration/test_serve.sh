@@ -104,6 +104,9 @@ expect_rc 5 ultb exec a -- sh -c 'echo out1; echo err1 >&2; exit 5'
 head -c 200000 /dev/urandom >"$IT_TMP/random"
 ultb exec a -- cat <"$IT_TMP/random" >"$IT_TMP/random.back" || fail "binary stdin through the daemon failed"
 cmp "$IT_TMP/random" "$IT_TMP/random.back" || fail "binary stdin did not come back unchanged"
+# A reader slower than the command: the daemon waits for it (its socket buffer fills).
+got=$(ultb exec a -- head -c 20000000 /dev/zero | (sleep 3; wc -c)) || fail "a large output through the daemon failed"
+((got == 20000000)) || fail "a large output to a slow reader came back as $got bytes of 20000000"
 
 log "capture: pcap bytes to stdout, and -w FILE written by the client as the user"
 user_bg ltb exec a -- ping -c 600 -i 0.1 10.233.81.2 >/dev/null 2>&1 &
