@@ -333,7 +333,7 @@ private:
                                   run.plan.firewall.interface));
     }
     const net::HostFirewallSpec spec{run.plan.lab, run.plan.firewall.interface,
-                                     run.plan.firewall.dhcp};
+                                     run.plan.firewall.dhcp, run.plan.firewall.links};
     if (auto applied = run.b.firewall->apply(spec); !applied) {
       (void)run.forget_objects(state::ObjectType::firewall, {"firewall"});
       return fail(applied.error().message,

@@ -48,7 +48,8 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     if (auto firewall = backends.firewall->state(lab); firewall && firewall->present) {
       observed.firewall_present = true;
       if (firewall->complete) {
-        observed.firewall = plan::FirewallRules{firewall->spec.interface, firewall->spec.dhcp};
+        observed.firewall = plan::FirewallRules{firewall->spec.interface, firewall->spec.dhcp,
+                                                firewall->spec.links};
       }
     }
   }

@@ -97,6 +97,13 @@ std::vector<std::vector<std::string>> host_firewall_rules(const HostFirewallSpec
   rules.push_back(rule({"-p", "tcp"}, {"-j", "REJECT", "--reject-with", "tcp-reset"}));
   rules.push_back(rule({}, {"-j", "REJECT", "--reject-with",
                             v6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited"}));
+  // A node could route to the host's addresses over a data link whose host end is a plain
+  // interface (the relay's), with its management address as the source: the answers would come
+  // back over the management bridge. Nothing of the host's own is reached that way.
+  for (const auto &pattern : spec.links) {
+    rules.push_back(
+        {"-i", pattern, "-m", "comment", "--comment", host_firewall_comment(spec), "-j", "DROP"});
+  }
   return rules;
 }
 
@@ -166,6 +173,13 @@ HostFirewallState host_firewall_state(const FirewallListing &v4, const FirewallL
   const auto &first = v4.lab_rules.empty() ? v6 : v4;
   state.spec.lab = v4.lab;
   state.spec.interface = word_after(first.lab_rules.front(), "-i");
+  for (const auto &rule : first.lab_rules) {
+    auto in = word_after(rule, "-i");
+    if (in != state.spec.interface &&
+        std::find(state.spec.links.begin(), state.spec.links.end(), in) == state.spec.links.end()) {
+      state.spec.links.push_back(in);
+    }
+  }
   const auto comment = first.comments.front();
   state.spec.dhcp = comment.size() > std::strlen(k_dhcp_suffix) &&
                     comment.compare(comment.size() - std::strlen(k_dhcp_suffix), std::string::npos,
@@ -176,9 +190,12 @@ HostFirewallState host_firewall_state(const FirewallListing &v4, const FirewallL
         listing.lab_rules.size() != host_firewall_rules(state.spec, family).size()) {
       return false;
     }
+    // Rule for rule as ltb makes them, but for the words iptables adds (-m udp) or reorders.
+    const auto rules = host_firewall_rules(state.spec, family);
     for (std::size_t i = 0; i < listing.lab_rules.size(); ++i) {
       if (listing.comments[i] != expected ||
-          word_after(listing.lab_rules[i], "-i") != state.spec.interface) {
+          word_after(listing.lab_rules[i], "-i") != word_after(rules[i], "-i") ||
+          word_after(listing.lab_rules[i], "-j") != word_after(rules[i], "-j")) {
         return false;
       }
     }

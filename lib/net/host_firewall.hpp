@@ -1,7 +1,10 @@
 #pragma once
 // The host firewall of a confined lab (a non-admin's): the host refuses what its nodes start
 // towards it over the lab's management bridge, IPv4 and IPv6, except DHCP to ltb's own dnsmasq
-// when the lab has VMs; replies to what the host started (ltb ssh, exec, capture) pass. The
+// when the lab has VMs; replies to what the host started (ltb ssh, exec, capture) pass. What
+// reaches the host's own stack from the lab's link interfaces in the host namespace (veths and
+// taps joined by redirects or the impairment relay, OVS bridges' own interfaces) is dropped:
+// they are plumbing, and the relay, redirects, OVS and captures take frames before it. The
 // rules live in one chain of the filter table, LTB-INPUT, that INPUT jumps to first; each rule
 // carries the comment "ltb:LAB" (":dhcp" added when the lab's DHCP is let through), so that
 // `ltb down` finds a lab's rules without its state. Changes go through iptables-restore
@@ -23,6 +26,8 @@ struct HostFirewallSpec {
   std::string lab;
   std::string interface; // the lab's management bridge (plan::mgmt_bridge_name)
   bool dhcp = false;     // let DHCP requests reach the lab's dnsmasq (IPv4, udp 67)
+  /// The lab's link interfaces in the host namespace, as iptables wildcards ("lvabcdef+").
+  std::vector<std::string> links = {};
   bool operator==(const HostFirewallSpec &) const = default;
 };
 
@@ -34,9 +39,10 @@ struct HostFirewallState {
 
 enum class IpFamily { v4, v6 };
 
-/// The lab's rules of one family, each the words after "-A LTB-INPUT", in order: replies
-/// accepted, (IPv6) neighbour discovery accepted, (IPv4, dhcp) DHCP accepted, then TCP refused
-/// with a reset and everything else with an ICMP "administratively prohibited".
+/// The lab's rules of one family, each the words after "-A LTB-INPUT", in order: on the
+/// management bridge, replies accepted, (IPv6) neighbour discovery accepted, (IPv4, dhcp) DHCP
+/// accepted, then TCP refused with a reset and everything else with an ICMP "administratively
+/// prohibited"; then everything from each of the link interfaces dropped.
 std::vector<std::vector<std::string>> host_firewall_rules(const HostFirewallSpec &spec,
                                                           IpFamily family);
 

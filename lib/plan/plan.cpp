@@ -35,6 +35,14 @@ void append(std::vector<std::size_t> &deps, const std::vector<std::size_t> &more
   }
 }
 
+} // namespace
+
+FirewallRules firewall_rules(const std::string &lab, bool dhcp) {
+  return {mgmt_bridge_name(lab), dhcp, {veth_prefix(lab) + "+", bridge_prefix(lab) + "+"}};
+}
+
+namespace {
+
 /// The file's subnet, else the recorded one, else that of the lab's network that exists (left by
 /// a lost state file: its containers would not fit another), else the first free /24.
 Result<util::Subnet> choose_subnet(const topology::Topology &desired, const Recorded &recorded,
@@ -576,7 +584,7 @@ private:
       }
       return;
     }
-    m_plan.firewall = {mgmt_bridge_name(m_desired.name), !m_plan.dhcp_hosts.empty()};
+    m_plan.firewall = firewall_rules(m_desired.name, !m_plan.dhcp_hosts.empty());
     const bool recorded =
         std::any_of(m_recorded.objects.begin(), m_recorded.objects.end(),
                     [](const auto &object) { return object.type == state::ObjectType::firewall; });
@@ -1257,7 +1265,7 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
     const bool dhcp =
         std::any_of(recorded.objects.begin(), recorded.objects.end(),
                     [](const auto &object) { return object.type == state::ObjectType::dhcp; });
-    plan.firewall = {mgmt_bridge_name(lab), dhcp};
+    plan.firewall = firewall_rules(lab, dhcp);
     if (observed.firewall != plan.firewall) {
       plan.actions.insert(plan.actions.begin(),
                           Action{ActionKind::configure_firewall,

@@ -35,8 +35,14 @@ struct ObservedBridge {
 struct FirewallRules {
   std::string interface;
   bool dhcp = false;
+  std::vector<std::string> links = {}; // the lab's host link interfaces, as wildcards
+
   bool operator==(const FirewallRules &) const = default;
 };
+
+/// A confined lab's host firewall: its management bridge, and its host link interfaces by
+/// their prefixes (veth_prefix, bridge_prefix).
+FirewallRules firewall_rules(const std::string &lab, bool dhcp);
 
 /// What runs now for one lab, found by labels and external_ids (not from state).
 struct Observed {

@@ -43,6 +43,8 @@ topology:
       kind: linux
       image: $k_busybox
       mgmt-ipv4: 172.20.$2.11
+  links:
+    - endpoints: ["h1:eth1", "r1:eth1"]
 EOF
 }
 topology "$lab" 246
@@ -64,10 +66,13 @@ ip -o -4 addr show dev "$bridge" | grep -q " $gw/" || fail "the user's bridge $b
 
 log "the rules: in LTB-INPUT, reached first from INPUT, tagged with the lab's id"
 rules=$(rules_of "$id")
-[[ $(grep -c '^4 ' <<<"$rules") -eq 3 && $(grep -c '^6 ' <<<"$rules") -eq 5 ]] ||
-  fail "the user's lab has not 3 IPv4 and 5 IPv6 rules: $rules"
-grep -v -- "-A LTB-INPUT -i $bridge " <<<"$rules" | grep . &&
-  fail "a rule of the user's lab is not in LTB-INPUT for $bridge"
+[[ $(grep -c '^4 ' <<<"$rules") -eq 5 && $(grep -c '^6 ' <<<"$rules") -eq 7 ]] ||
+  fail "the user's lab has not 5 IPv4 and 7 IPv6 rules: $rules"
+hash=$(lab_hash "$id")
+grep -Ev -- "^[46] -A LTB-INPUT -i ($bridge|lv$hash\\+|lb$hash\\+) " <<<"$rules" | grep . &&
+  fail "a rule of the user's lab is not in LTB-INPUT for $bridge or its link interfaces"
+[[ $(grep -c -- "-i lv$hash+ .* -j DROP$" <<<"$rules") -eq 2 && $(grep -c -- "-i lb$hash+ .* -j DROP$" <<<"$rules") -eq 2 ]] ||
+  fail "the lab's link interfaces (lv$hash+, lb$hash+) are not dropped in both families: $rules"
 for tool in iptables ip6tables; do
   [[ $($tool -S INPUT | grep -m1 -- '^-A INPUT') == "-A INPUT -j LTB-INPUT" ]] ||
     fail "$tool: INPUT does not jump to LTB-INPUT first: $($tool -S INPUT | tr '\n' ';')"
@@ -179,15 +184,39 @@ ping -c 1 -W 2 172.20.246.11 >/dev/null || fail "the host cannot ping the user's
 retry 10 as_user ssh --lab "$lab" r1 -- true || fail "ltb ssh to the user's r1 fails"
 [[ $(as_user exec --lab "$lab" -n h1 -- echo ok) == ok ]] || fail "ltb exec in the user's h1 fails"
 
+log "nor over a data link whose host end is a plain interface (the impairment relay's)"
+# h1 routes to the host's gateway address over eth1, with its management address as the
+# source: the host's answers would come back over the management bridge. An impaired link goes
+# through ltb's relay on a kernel without netem (this one): its host ends are then plain host
+# interfaces, which answer ARP for the host's addresses.
+expect_rc 0 as_user link set --lab "$lab" h1:eth1 --delay 1ms
+plain_end=
+for end in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^lv$hash" || true); do
+  [[ -n $(tc filter show dev "$end" ingress 2>/dev/null) ]] || plain_end=$end
+done
+via_link="ip link set eth1 up && ip route add $gw/32 dev eth1 src 172.20.246.11 && nc -w 3 $gw $port </dev/null; rc=\$?; ip route del $gw/32 dev eth1; exit \$rc"
+if [[ -n $plain_end ]]; then
+  must_fail h1 "TCP to the host's $gw over the data link (host end $plain_end)" "$via_link"
+  # The control: without the rule that drops what comes in on the lab's link interfaces.
+  dropping=$(iptables -S LTB-INPUT | grep -E -- "-i lv$hash\+ .*--comment \"?ltb:$id\"? ")
+  eval "iptables ${dropping/-A /-D }" || fail "cannot remove the rule '$dropping' by hand"
+  in_node h1 "$via_link" >"$IT_TMP/try.out" 2>&1 ||
+    fail "without the lab's link rule, h1 does not reach the host over the data link either (so the check above proves nothing): $(cat "$IT_TMP/try.out")"
+  expect_rc 0 as_user up "$IT_TMP/$lab.yaml"
+  must_fail h1 "TCP to the host's $gw over the data link with the rules back" "$via_link"
+else
+  log "the link's host ends are redirected or absent here (netem): no way to the host over it"
+fi
+
 log "a rule removed by hand is made again by ltb up"
-last=$(iptables -S LTB-INPUT | grep -E -- "--comment \"?ltb:$id\"? " | tail -1)
+last=$(iptables -S LTB-INPUT | grep -E -- "-i $bridge .*--comment \"?ltb:$id\"? .*icmp-admin-prohibited")
 eval "iptables ${last/-A /-D }" || fail "cannot remove the rule '$last' by hand"
 in_node h1 "ping -c 1 -W 1 $gw" >/dev/null 2>&1 || fail "the test's rule removal did not open the way (so the check below proves nothing)"
 expect_rc 0 as_user up --dry-run "$IT_TMP/$lab.yaml"
 expect_output out "close the host to the nodes on $bridge \\[firewall missing \\(removed outside ltb\\)\\]"
 [[ $(grep -c . "$IT_TMP/out") -le 2 ]] || fail "ltb up --dry-run plans more than the rules: $(cat "$IT_TMP/out")"
 expect_rc 0 as_user up "$IT_TMP/$lab.yaml"
-[[ $(rules_of "$id" | grep -c '^4 ') -eq 3 ]] || fail "the rules were not made again: $(rules_of "$id")"
+[[ $(rules_of "$id" | grep -c '^4 ') -eq 5 ]] || fail "the rules were not made again: $(rules_of "$id")"
 must_fail h1 "pinging the host at $gw once the rules are back" "ping -c 2 -W 1 $gw"
 
 log "ltb start makes them again before the nodes run (a reboot empties the tables)"
@@ -200,7 +229,7 @@ done
 [[ -z $(rules_of "$id") ]] || fail "the test could not remove the lab's rules: $(rules_of "$id")"
 expect_rc 0 as_user start "$lab"
 rules=$(rules_of "$id")
-[[ $(grep -c '^4 ' <<<"$rules") -eq 3 && $(grep -c '^6 ' <<<"$rules") -eq 5 ]] ||
+[[ $(grep -c '^4 ' <<<"$rules") -eq 5 && $(grep -c '^6 ' <<<"$rules") -eq 7 ]] ||
   fail "ltb start did not make the rules again: $rules"
 must_fail h1 "pinging the host at $gw after ltb start" "ping -c 2 -W 1 $gw"
 

@@ -46,8 +46,8 @@ bridge=lm$(lab_hash "$id")
 rules=$(rules_of "$id")
 grep -q "^4 -A LTB-INPUT -i $bridge -p udp -m udp --dport 67 -m comment --comment \"ltb:$id:dhcp\" -j ACCEPT$" <<<"$rules" ||
   fail "the VM lab's rules do not let DHCP through: $rules"
-[[ $(grep -c '^4 ' <<<"$rules") -eq 4 && $(grep -c '^6 ' <<<"$rules") -eq 5 ]] ||
-  fail "the VM lab has not 4 IPv4 and 5 IPv6 rules: $rules"
+[[ $(grep -c '^4 ' <<<"$rules") -eq 6 && $(grep -c '^6 ' <<<"$rules") -eq 7 ]] ||
+  fail "the VM lab has not 6 IPv4 and 7 IPv6 rules: $rules"
 
 log "vm1 gets its address by DHCP through the rules"
 console=$IT_TMP/state/labs/$id/vm1/console.log
@@ -98,7 +98,7 @@ if [[ -n $v6 ]]; then
     fail "without the rules, vm1 cannot ping the host's $gw6 either"
 fi
 expect_rc 0 as_user up "$IT_TMP/$lab.yaml"
-[[ $(rules_of "$id" | grep -c .) -eq 9 ]] || fail "ltb up did not put the rules back: $(rules_of "$id")"
+[[ $(rules_of "$id" | grep -c .) -eq 13 ]] || fail "ltb up did not put the rules back: $(rules_of "$id")"
 must_fail "pinging the host at $gw with the rules back" "ping -c 2 -W 1 $gw"
 [[ -z $v6 ]] || must_fail "pinging the host's $gw6 with the rules back" "ping -6 -c 2 -W 1 $gw6%eth0"
 

@@ -326,8 +326,10 @@ TEST_CASE("confine: a non-admin's lab is confined on the fakes, and stays so") {
   CHECK((*record)->confined);
   // The host is closed to its nodes: its rules, on its management bridge.
   REQUIRE(f.world.firewall.count("student__cl"));
-  CHECK(f.world.firewall.at("student__cl").first ==
-        net::HostFirewallSpec{"student__cl", plan::mgmt_bridge_name("student__cl"), false});
+  const auto &rules = f.world.firewall.at("student__cl").first;
+  CHECK(rules.interface == plan::mgmt_bridge_name("student__cl"));
+  CHECK(rules.links == std::vector<std::string>{plan::veth_prefix("student__cl") + "+",
+                                                plan::bridge_prefix("student__cl") + "+"});
 
   // root deploys it again for its owner (as the scheduler does): still confined (nothing
   // changes, so nothing is remade).

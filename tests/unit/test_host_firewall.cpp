@@ -127,6 +127,15 @@ TEST_CASE("host firewall: the rules of a lab, per family") {
   CHECK(v4[1] == fmt::format("-i lmabcdef -p udp -m udp --dport 67 {} -j ACCEPT", dhcp_tag));
   CHECK(v4[3].find("REJECT") != std::string::npos);
   CHECK(net::host_firewall_rules(spec, IpFamily::v6).size() == 5);
+
+  // The lab's link interfaces in the host namespace: everything from them dropped, last.
+  spec.links = {"lvabcdef+", "lbabcdef+"};
+  for (auto family : {IpFamily::v4, IpFamily::v6}) {
+    auto rules = joined_rules(net::host_firewall_rules(spec, family));
+    REQUIRE(rules.size() == (family == IpFamily::v4 ? 6 : 7));
+    CHECK(rules[rules.size() - 2] == fmt::format("-i lvabcdef+ {} -j DROP", dhcp_tag));
+    CHECK(rules.back() == fmt::format("-i lbabcdef+ {} -j DROP", dhcp_tag));
+  }
 }
 
 TEST_CASE("host firewall: a listing gives the lab's rules, not another lab's of a longer name") {
@@ -147,7 +156,7 @@ TEST_CASE("host firewall: a listing gives the lab's rules, not another lab's of 
 }
 
 TEST_CASE("host firewall: the state says complete only for every rule of one spec, reached") {
-  net::HostFirewallSpec spec{"bob__x", "lm123456", true};
+  net::HostFirewallSpec spec{"bob__x", "lm123456", true, {"lv123456+", "lb123456+"}};
   auto v4 = net::parse_firewall_listing(listing_of(spec, IpFamily::v4), spec.lab);
   auto v6 = net::parse_firewall_listing(listing_of(spec, IpFamily::v6), spec.lab);
   auto state = net::host_firewall_state(v4, v6);
@@ -167,13 +176,19 @@ TEST_CASE("host firewall: the state says complete only for every rule of one spe
   auto unreached = net::parse_firewall_listing(listing_of(spec, IpFamily::v4, false), spec.lab);
   CHECK_FALSE(net::host_firewall_state(unreached, v6).complete);
 
-  // The rules of another spec (without DHCP) are read as that spec.
+  // A rule's target changed by hand.
+  auto edited = v4;
+  edited.lab_rules.back().back() = "ACCEPT";
+  CHECK_FALSE(net::host_firewall_state(edited, v6).complete);
+
+  // The rules of another spec (without DHCP or links) are read as that spec.
   net::HostFirewallSpec plain{"bob__x", "lm123456", false};
   auto p4 = net::parse_firewall_listing(listing_of(plain, IpFamily::v4), spec.lab);
   auto p6 = net::parse_firewall_listing(listing_of(plain, IpFamily::v6), spec.lab);
   state = net::host_firewall_state(p4, p6);
   CHECK(state.complete);
   CHECK_FALSE(state.spec.dhcp);
+  CHECK(state.spec.links.empty());
 
   // Nothing of the lab.
   auto empty = net::parse_firewall_listing("-P INPUT ACCEPT\n", spec.lab);
@@ -226,7 +241,10 @@ TEST_CASE("host firewall: a confined lab's rules are planned before its nodes, n
   REQUIRE(p);
   auto fw = index_of(*p, ActionKind::configure_firewall);
   CHECK(p->actions[fw].why == plan::Reason::new_object);
-  CHECK(p->firewall == plan::FirewallRules{plan::mgmt_bridge_name(t.name), false});
+  CHECK(p->firewall ==
+        plan::FirewallRules{plan::mgmt_bridge_name(t.name),
+                            false,
+                            {plan::veth_prefix(t.name) + "+", plan::bridge_prefix(t.name) + "+"}});
   for (const auto &action : p->actions) {
     if (action.kind == ActionKind::create_node || action.kind == ActionKind::create_vm) {
       CHECK(depends_on(action, fw));
@@ -287,7 +305,8 @@ TEST_CASE("host firewall: plan -> apply -> record on the fakes, drift and down")
   auto &w = h.fakes.world;
   REQUIRE(w.firewall.count(t.name));
   CHECK(w.firewall.at(t.name).first ==
-        net::HostFirewallSpec{t.name, plan::mgmt_bridge_name(t.name), true});
+        net::HostFirewallSpec{t.name, plan::mgmt_bridge_name(t.name), true,
+                              plan::firewall_rules(t.name, true).links});
   CHECK(fakes::problems(h, t.name, {t}) == "");
   auto again = h.plan_up(t);
   REQUIRE(again);
@@ -304,7 +323,8 @@ TEST_CASE("host firewall: plan -> apply -> record on the fakes, drift and down")
                     plan::mgmt_bridge_name(t.name)));
   // Only some rules left: made again too.
   w.firewall[t.name].second = false;
-  w.firewall[t.name].first = {t.name, plan::mgmt_bridge_name(t.name), true};
+  w.firewall[t.name].first = {t.name, plan::mgmt_bridge_name(t.name), true,
+                              plan::firewall_rules(t.name, true).links};
   REQUIRE(h.up(t));
   CHECK(w.firewall.at(t.name).second);
   again = h.plan_up(t);
