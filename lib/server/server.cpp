@@ -31,6 +31,7 @@
 #include <random>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
@@ -419,6 +420,17 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
     in = -1;
   };
   std::optional<std::chrono::steady_clock::time_point> exited_at;
+  // Readable when the command ends, so that its end wakes the loop at once (without it, the
+  // poll's timeout would add up to 100 ms to every command).
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m_child.pid, 0));
+  struct PidfdCloser {
+    int &fd;
+    ~PidfdCloser() {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  } pidfd_closer{pidfd};
   bool client = true;
   for (;;) {
     if (m_stop.load()) {
@@ -447,7 +459,7 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
         std::chrono::steady_clock::now() - *m_interrupted_at > m_grace) {
       ::kill(-m_child.pid, SIGKILL);
     }
-    pollfd fds[4];
+    pollfd fds[5];
     nfds_t count = 0;
     fds[count++] = {m_socket, static_cast<short>(m_interrupted_at ? 0 : POLLIN), 0};
     const nfds_t out_at = out >= 0 ? count : 99;
@@ -461,6 +473,9 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
     const nfds_t in_at = in >= 0 && !m_stdin.empty() && !m_pty ? count : 99;
     if (in_at != 99) {
       fds[count++] = {in, POLLOUT, 0};
+    }
+    if (pidfd >= 0 && !m_code) {
+      fds[count++] = {pidfd, POLLIN, 0};
     }
     if (m_pty && !m_stdin.empty() && in >= 0) {
       fds[out_at].events |= POLLOUT;
