@@ -7,6 +7,7 @@
 // clang-format on
 
 #include "server/command.hpp"
+#include "server/forkserver.hpp"
 #include "server/frame.hpp"
 #include "server/router.hpp"
 #include "service/status.hpp"
@@ -321,8 +322,9 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
 class CommandSession {
 public:
   CommandSession(int socket, const util::Child &child, bool pty, std::chrono::milliseconds grace,
-                 const std::atomic<bool> &stop)
-      : m_socket(socket), m_child(child), m_pty(pty), m_grace(grace), m_stop(stop) {}
+                 const std::atomic<bool> &stop, std::function<int(pid_t, bool)> wait)
+      : m_socket(socket), m_child(child), m_pty(pty), m_grace(grace), m_stop(stop),
+        m_wait(std::move(wait)) {}
 
   /// The exit code, or nullopt when the client went away (the command was stopped then).
   std::optional<int> run(const std::string &early_bytes);
@@ -340,6 +342,7 @@ private:
   bool m_pty;
   std::chrono::milliseconds m_grace;
   const std::atomic<bool> &m_stop;
+  std::function<int(pid_t, bool)> m_wait; // util::wait_child, or the fork server's
   Decoder m_decoder;
   std::string m_stdin; // waiting for the child to read
   bool m_stdin_eof = false;
@@ -359,13 +362,13 @@ void CommandSession::stop_child() {
   }
   const auto deadline = *m_interrupted_at + m_grace;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (util::wait_child(m_child.pid, false) != -2) {
+    if (m_wait(m_child.pid, false) != -2) {
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::kill(-m_child.pid, SIGKILL);
-  util::wait_child(m_child.pid, true);
+  m_wait(m_child.pid, true);
 }
 
 CommandSession::Read CommandSession::from_client() {
@@ -443,7 +446,7 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
       close_in();
     }
     if (!m_code) {
-      const int code = util::wait_child(m_child.pid, false);
+      const int code = m_wait(m_child.pid, false);
       if (code != -2) {
         m_code = code;
         exited_at = std::chrono::steady_clock::now();
@@ -474,13 +477,19 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
     if (in_at != 99) {
       fds[count++] = {in, POLLOUT, 0};
     }
-    if (pidfd >= 0 && !m_code) {
+    const nfds_t pidfd_at = pidfd >= 0 && !m_code ? count : 99;
+    if (pidfd_at != 99) {
       fds[count++] = {pidfd, POLLIN, 0};
     }
     if (m_pty && !m_stdin.empty() && in >= 0) {
       fds[out_at].events |= POLLOUT;
     }
     ::poll(fds, count, m_code ? 20 : 100);
+    if (pidfd_at != 99 && (fds[pidfd_at].revents & POLLIN)) {
+      // It ended: its code is the reaper's to tell, at once (the fork server's comes by message).
+      m_code = m_wait(m_child.pid, true);
+      exited_at = std::chrono::steady_clock::now();
+    }
     if (!m_interrupted_at && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       const auto read = from_client();
       if (read == Read::bad) {
@@ -609,7 +618,13 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   // the daemon's own cwd is the request's while it forks (one at a time).
   static std::mutex cwd_mutex;
   Result<util::Child> child = fail("not started");
-  {
+  auto *forks = ForkServer::instance();
+  std::function<int(pid_t, bool)> wait = util::wait_child;
+  if (forks) {
+    // A fork of the pristine `ltb` the fork server holds: no exec, no loading (see forkserver).
+    child = forks->spawn(argv, spawn, workspace->cwd);
+    wait = [forks](pid_t pid, bool block) { return forks->wait(pid, block); };
+  } else {
     std::lock_guard lock(cwd_mutex);
     const auto previous = fs::current_path();
     std::error_code ec;
@@ -627,7 +642,7 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   const std::string early(static_cast<const char *>(buffer.data().data()), buffer.size());
   buffer.consume(buffer.size());
   m_log(fmt::format("uid {} ({}): ltb {}", peer.uid, caller->name, fmt::join(parsed->argv, " ")));
-  CommandSession session(fd, *child, spawn.pty, m_options.grace, m_stop);
+  CommandSession session(fd, *child, spawn.pty, m_options.grace, m_stop, wait);
   const auto code = session.run(early);
   if (!code) {
     m_log(fmt::format("uid {}: client gone; command stopped (pid {})", peer.uid, child->pid));

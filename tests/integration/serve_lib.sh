@@ -87,5 +87,16 @@ daemon_alive() {
   raw_request GET /v1/version >/dev/null || fail "the daemon no longer answers /v1/version"
 }
 
-# The daemon's children: the commands it runs now.
-daemon_children() { pgrep -P "$SERVE_PID" | grep -vxF -f <(pgrep -f -- "--state $LTB_STATE schedule run" || true) || true; }
+# The commands the daemon runs now: the children of its fork server (the child whose command
+# line is the daemon's own), or its own children without one; never its scheduler.
+daemon_children() {
+  local child own
+  own=$(tr '\0' ' ' <"/proc/$SERVE_PID/cmdline" 2>/dev/null)
+  for child in $(pgrep -P "$SERVE_PID"); do
+    if [[ $(tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null) == "$own" ]]; then
+      pgrep -P "$child" || true
+    elif ! tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null | grep -q -- "--state $LTB_STATE schedule run"; then
+      echo "$child"
+    fi
+  done
+}

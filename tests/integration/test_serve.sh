@@ -123,7 +123,10 @@ expect_rc 0 ultb capture a:eth1 -c 3 -w caps/x.pcap
   fail "the capture file is not written as the user: $(stat -c %U "$SERVE_HOME/caps/x.pcap" 2>&1)"
 is_pcap "$SERVE_HOME/caps/x.pcap" || fail "capture -w wrote no pcap"
 kill -INT "$pinger" 2>/dev/null || true
-wait "$pinger" 2>/dev/null || true
+rc=0
+wait "$pinger" 2>/dev/null || rc=$?
+# Ended by the SIGINT itself (130), not by the SIGKILL after the grace period (137).
+((rc == 130)) || fail "ltb exec interrupted through the daemon exited $rc, not 130"
 
 log "events stream"
 user_bg ltb events "$lab" >"$IT_TMP/events.out" 2>"$IT_TMP/events.err" &

@@ -1,0 +1,421 @@
+#include "server/forkserver.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+namespace ltb::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t k_max_message = 1 << 20;
+constexpr int k_max_fds = 3;
+
+bool send_message(int socket, const std::string &payload, const std::vector<int> &fds = {}) {
+  iovec iov{const_cast<char *>(payload.data()), payload.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n = 0;
+  do {
+    n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(payload.size());
+}
+
+/// One message and the descriptors it carries; false at the end of the connection.
+bool receive_message(int socket, std::string &payload, std::vector<int> &fds) {
+  payload.assign(k_max_message, '\0');
+  iovec iov{payload.data(), payload.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)] = {};
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = 0;
+  do {
+    n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    return false;
+  }
+  payload.resize(static_cast<std::size_t>(n));
+  fds.clear();
+  for (cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+      const auto count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+        fds.push_back(fd);
+      }
+    }
+  }
+  return true;
+}
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  if (WIFSIGNALED(status)) {
+    return 128 + WTERMSIG(status);
+  }
+  return -1;
+}
+
+/// In the forked command: becomes what an exec of `ltb ARGV` would have made, then runs it.
+[[noreturn]] void run_command(const json &request, const std::vector<int> &fds,
+                              ForkServer::Entry entry) {
+  // As util::spawn does: what the daemon's own start ignored (SIGINT, in a shell's background
+  // job) is the command's to handle.
+  for (int signal : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD}) {
+    ::signal(signal, SIG_DFL);
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  const bool pty = request.value("pty", false);
+  if (pty) {
+    ::setsid();
+    ::ioctl(fds[0], TIOCSCTTY, 0);
+    for (int target = 0; target < 3; ++target) {
+      ::dup2(fds[0], target);
+    }
+  } else {
+    ::setpgid(0, 0);
+    for (int target = 0; target < 3; ++target) {
+      ::dup2(fds[static_cast<std::size_t>(target)], target);
+    }
+  }
+  ::close_range(3, ~0U, 0);
+  const auto cwd = request.value("cwd", std::string());
+  if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+    fmt::print(stderr, "ltb: error: cannot enter {}: {}\n", cwd, std::strerror(errno));
+    std::_Exit(127);
+  }
+  ::clearenv();
+  for (const auto &entry_value : request.at("env")) {
+    ::putenv(::strdup(entry_value.get<std::string>().c_str()));
+  }
+  std::vector<std::string> args = request.at("argv").get<std::vector<std::string>>();
+  std::vector<char *> argv;
+  for (auto &arg : args) {
+    argv.push_back(arg.data());
+  }
+  argv.push_back(nullptr);
+  std::exit(entry(static_cast<int>(args.size()), argv.data()));
+}
+
+/// The server's loop: a request -> fork -> its pid; a child's end -> its exit code. It ends
+/// with its connection (the daemon gone).
+[[noreturn]] void serve_forks(int socket, ForkServer::Entry entry) {
+  ::setsid(); // not the terminal's: a Ctrl-C of `ltb serve` reaches the daemon only
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  sigset_t children;
+  ::sigemptyset(&children);
+  ::sigaddset(&children, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &children, nullptr);
+  const int signals = ::signalfd(-1, &children, SFD_CLOEXEC | SFD_NONBLOCK);
+  std::string payload;
+  std::vector<int> fds;
+  for (;;) {
+    pollfd watched[2] = {{socket, POLLIN, 0}, {signals, POLLIN, 0}};
+    if (::poll(watched, 2, -1) < 0) {
+      continue;
+    }
+    if (watched[1].revents & POLLIN) {
+      signalfd_siginfo info{};
+      while (::read(signals, &info, sizeof(info)) == sizeof(info)) {
+      }
+      int status = 0;
+      pid_t pid = 0;
+      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        send_message(socket, json{{"exit", pid}, {"code", exit_code(status)}}.dump());
+      }
+    }
+    if (!(watched[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      continue;
+    }
+    if (!receive_message(socket, payload, fds)) {
+      std::_Exit(0);
+    }
+    auto request = json::parse(payload, nullptr, false);
+    const bool pty = request.is_object() && request.value("pty", false);
+    if (!request.is_object() || !request.contains("argv") || !request.contains("env") ||
+        fds.size() != (pty ? 1U : 3U)) {
+      send_message(socket, json{{"error", "a malformed spawn request"}}.dump());
+    } else {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        run_command(request, fds, entry);
+      }
+      // Its process group (its session with a terminal) exists before the daemon hears of it, so
+      // that a signal to the group reaches it from the start.
+      if (pid > 0 && !pty) {
+        ::setpgid(pid, pid);
+      }
+      for (int i = 0; pid > 0 && i < 2000 && ::getpgid(pid) != pid; ++i) {
+        ::usleep(100);
+      }
+      send_message(socket, pid > 0 ? json{{"pid", pid}}.dump()
+                                   : json{{"error", std::strerror(errno)}}.dump());
+    }
+    for (int fd : fds) {
+      ::close(fd);
+    }
+  }
+}
+
+std::unique_ptr<ForkServer> &the_instance() {
+  static std::unique_ptr<ForkServer> instance;
+  return instance;
+}
+
+} // namespace
+
+Result<std::unique_ptr<ForkServer>> ForkServer::start(Entry entry) {
+  // Nothing buffered goes along into the copies (each command would write it again at its exit).
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  int pair[2] = {-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return fail(fmt::format("cannot start the fork server: {}", std::strerror(errno)));
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int saved = errno;
+    ::close(pair[0]);
+    ::close(pair[1]);
+    return fail(fmt::format("cannot start the fork server: {}", std::strerror(saved)));
+  }
+  if (pid == 0) {
+    ::close(pair[0]);
+    serve_forks(pair[1], entry);
+  }
+  ::close(pair[1]);
+  return std::unique_ptr<ForkServer>(new ForkServer(pair[0], pid));
+}
+
+void ForkServer::start_if_serving(int argc, char **argv, Entry entry) {
+  if (::geteuid() != 0) {
+    return;
+  }
+  // The command is the first word that is neither an option nor a global option's value.
+  bool serving = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "-h" || word == "--help" || word == "--version") {
+      return;
+    }
+    if (word == "--state" || word == "--socket" || word == "--wait") {
+      ++i;
+      continue;
+    }
+    if (!word.empty() && word.front() == '-') {
+      continue;
+    }
+    if (!serving) {
+      if (word != "serve") {
+        return;
+      }
+      serving = true;
+      continue;
+    }
+    if (word == "install") {
+      return;
+    }
+  }
+  if (serving) {
+    if (auto started = start(entry)) {
+      the_instance() = std::move(*started);
+    } // else the daemon execs its commands, as without a fork server
+  }
+}
+
+ForkServer *ForkServer::instance() {
+  return the_instance().get();
+}
+
+ForkServer::ForkServer(int socket, pid_t pid)
+    : m_socket(socket), m_pid(pid), m_reader([this] { read_loop(); }) {}
+
+ForkServer::~ForkServer() {
+  ::shutdown(m_socket, SHUT_RDWR);
+  if (m_reader.joinable()) {
+    m_reader.join();
+  }
+  ::close(m_socket);
+  int status = 0;
+  ::waitpid(m_pid, &status, 0);
+}
+
+void ForkServer::read_loop() {
+  std::string payload;
+  std::vector<int> fds;
+  while (receive_message(m_socket, payload, fds)) {
+    for (int fd : fds) {
+      ::close(fd);
+    }
+    auto message = json::parse(payload, nullptr, false);
+    if (!message.is_object()) {
+      continue;
+    }
+    std::lock_guard lock(m_mutex);
+    if (message.contains("exit")) {
+      m_exits[message.value("exit", 0)] = message.value("code", -1);
+    } else {
+      m_answers.push_back(payload);
+    }
+    m_changed.notify_all();
+  }
+  std::lock_guard lock(m_mutex);
+  m_gone = true;
+  m_changed.notify_all();
+}
+
+Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
+                                      const util::SpawnOptions &options, const std::string &cwd) {
+  std::lock_guard spawning(m_spawn_mutex);
+  json env = json::array();
+  for (char **e = environ; e && *e; ++e) {
+    const std::string entry(*e);
+    const auto key = entry.substr(0, entry.find('='));
+    const bool replaced = std::any_of(options.env.begin(), options.env.end(), [&](const auto &v) {
+      return v.substr(0, v.find('=')) == key;
+    });
+    if (!replaced) {
+      env.push_back(entry);
+    }
+  }
+  for (const auto &entry : options.env) {
+    env.push_back(entry);
+  }
+  util::Child child;
+  std::vector<int> theirs; // the command's ends, closed here once the server has them
+  auto close_theirs = [&] {
+    for (int fd : theirs) {
+      ::close(fd);
+    }
+  };
+  if (options.pty) {
+    int master = -1;
+    int slave = -1;
+    winsize size{};
+    size.ws_row = options.rows;
+    size.ws_col = options.cols;
+    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
+      return fail(
+          fmt::format("cannot open a terminal for '{}': {}", argv.at(0), std::strerror(errno)),
+          "check /dev/ptmx and the devpts mount");
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+    child.in = master;
+    child.out = master;
+    theirs = {slave};
+  } else {
+    int in[2];
+    int out[2];
+    int err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) {
+      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
+    }
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
+    }
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      for (int fd : {in[0], in[1], out[0], out[1]}) {
+        ::close(fd);
+      }
+      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
+    }
+    child.in = in[1];
+    child.out = out[0];
+    child.err = err[0];
+    theirs = {in[0], out[1], err[1]};
+  }
+  auto undo = [&](const std::string &why) {
+    close_theirs();
+    for (int fd : {child.in, child.out == child.in ? -1 : child.out, child.err}) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+    return fail(fmt::format("cannot run '{}': {}", argv.at(0), why),
+                "see the daemon's log; restarting it starts its fork server again");
+  };
+  const json request{{"argv", argv}, {"env", env}, {"cwd", cwd}, {"pty", options.pty}};
+  if (!send_message(m_socket, request.dump(), theirs)) {
+    return undo(fmt::format("the fork server does not answer ({})", std::strerror(errno)));
+  }
+  std::unique_lock lock(m_mutex);
+  m_changed.wait_for(lock, std::chrono::seconds(10), [&] { return !m_answers.empty() || m_gone; });
+  if (m_answers.empty()) {
+    lock.unlock();
+    return undo("the fork server does not answer");
+  }
+  auto answer = json::parse(m_answers.front(), nullptr, false);
+  m_answers.erase(m_answers.begin());
+  lock.unlock();
+  close_theirs();
+  if (!answer.is_object() || !answer.contains("pid")) {
+    theirs.clear();
+    return undo(answer.is_object() ? answer.value("error", "no answer") : "no answer");
+  }
+  child.pid = answer.value("pid", -1);
+  return child;
+}
+
+int ForkServer::wait(pid_t pid, bool block) {
+  std::unique_lock lock(m_mutex);
+  for (;;) {
+    if (auto found = m_exits.find(pid); found != m_exits.end()) {
+      const int code = found->second;
+      m_exits.erase(found);
+      return code;
+    }
+    if (m_gone) {
+      return -1;
+    }
+    if (!block) {
+      return -2;
+    }
+    m_changed.wait(lock);
+  }
+}
+
+} // namespace ltb::server
