@@ -40,6 +40,10 @@
 #  15. VM snapshot:    tests/bench/snapshot_vm.sh: `ltb snapshot create --memory` of 4 VMs against
 #                      `virsh save` of the same domains in parallel (<= 1.3), and `ltb snapshot
 #                      restore` against `virsh destroy` + `virsh restore` in parallel (<= 1.3)
+#  16. daemon:         tests/bench/serve.sh: a user's commands through `ltb serve` against root's
+#                      direct ones on the same 50-node lab: `ltb status` (overhead < 10 ms),
+#                      `ltb exec NODE -- true` (<= 1.2), `ltb capture` under a flood (<= 1.2, no
+#                      drops where direct has none)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -587,6 +591,10 @@ bench_script snapshot snapshot.sh "ltb snapshot: create and restore of frr-ospf 
 # --- 15. ltb snapshot of VMs with memory ---------------------------------------------------------
 
 bench_script snapshot_vm snapshot_vm.sh "ltb snapshot --memory: create and restore of 4 VMs against virsh save / restore"
+
+# --- 16. ltb serve: through the daemon against direct -------------------------------------------
+
+bench_script serve serve.sh "ltb serve: a user's status, exec and capture through the daemon against root's direct ones"
 
 # --- report --------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
 #   - `ltb capture` under a UDP flood (iperf3 in the FRR image, 64-byte payloads), both at once on
 #     the same interface: packets/s direct / through the daemon <= 1.2, and no drops through the
 #     daemon when the direct one has none
-# Environment: LTB (the ltb binary, required), BENCH_RUNS (rounds, default 15), BENCH_SERVE_RATE
+# Environment: LTB (the ltb binary, required), BENCH_SERVE_RUNS (rounds, default 15), BENCH_SERVE_RATE
 # (offered packets/s, default 20000), BENCH_SERVE_SECONDS (default 5), BENCH_SERVE_SUBNET
 # (default 172.20.183.0/24), BENCH_OUT (append the rows there). The lab is the user's (deployed
 # through the daemon); root names it by its id, USER__LAB.
@@ -17,7 +17,7 @@ set -uo pipefail
 export LC_ALL=C
 
 : "${LTB:?set LTB to the ltb binary}"
-RUNS=${BENCH_RUNS:-15}
+RUNS=${BENCH_SERVE_RUNS:-15} # its own: differences of a few ms need more rounds than BENCH_RUNS
 RATE=${BENCH_SERVE_RATE:-20000}
 SECS=${BENCH_SERVE_SECONDS:-5}
 SUBNET=${BENCH_SERVE_SUBNET:-172.20.183.0/24}
