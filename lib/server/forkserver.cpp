@@ -19,8 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 namespace ltb::server {
 
 namespace {
@@ -308,20 +306,7 @@ void ForkServer::read_loop() {
 Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
                                       const util::SpawnOptions &options, const std::string &cwd) {
   std::lock_guard spawning(m_spawn_mutex);
-  json env = json::array();
-  for (char **e = environ; e && *e; ++e) {
-    const std::string entry(*e);
-    const auto key = entry.substr(0, entry.find('='));
-    const bool replaced = std::any_of(options.env.begin(), options.env.end(), [&](const auto &v) {
-      return v.substr(0, v.find('=')) == key;
-    });
-    if (!replaced) {
-      env.push_back(entry);
-    }
-  }
-  for (const auto &entry : options.env) {
-    env.push_back(entry);
-  }
+  const json env = util::environment_with(options.env);
   util::Child child;
   std::vector<int> theirs; // the command's ends, closed here once the server has them
   auto close_theirs = [&] {

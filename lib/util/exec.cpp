@@ -229,6 +229,21 @@ Result<ExecResult> run(const std::vector<std::string> &argv, const ExecOptions &
   return result;
 }
 
+std::vector<std::string> environment_with(const std::vector<std::string> &added) {
+  std::vector<std::string> out;
+  for (char **e = environ; e && *e; ++e) {
+    const std::string entry(*e);
+    const auto key = entry.substr(0, entry.find('='));
+    const bool replaced = std::any_of(
+        added.begin(), added.end(), [&](const auto &v) { return v.substr(0, v.find('=')) == key; });
+    if (!replaced) {
+      out.push_back(entry);
+    }
+  }
+  out.insert(out.end(), added.begin(), added.end());
+  return out;
+}
+
 Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &options) {
   if (argv.empty()) {
     return fail("cannot run a program: empty command line",
@@ -237,18 +252,7 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
   LTB_TRY(exe, find_program(argv[0]));
   ignore_sigpipe();
   // Everything the child needs is made before fork(): after it, only async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (char **e = environ; e && *e; ++e) {
-    const std::string entry(*e);
-    const auto key = entry.substr(0, entry.find('='));
-    const bool replaced = std::any_of(options.env.begin(), options.env.end(), [&](const auto &v) {
-      return v.substr(0, v.find('=')) == key;
-    });
-    if (!replaced) {
-      env_strings.push_back(entry);
-    }
-  }
-  env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+  std::vector<std::string> env_strings = environment_with(options.env);
   std::vector<char *> envp;
   for (auto &e : env_strings) {
     envp.push_back(e.data());

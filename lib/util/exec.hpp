@@ -39,6 +39,9 @@ struct SpawnOptions {
   unsigned short cols = 80;
 };
 
+/// ltb's environment with ADDED (KEY=VALUE) added or replacing what it has: a child's.
+std::vector<std::string> environment_with(const std::vector<std::string> &added);
+
 struct Child {
   pid_t pid = -1;
   int in = -1;  // write end of its stdin (the pty's master with a terminal)

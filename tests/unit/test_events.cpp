@@ -418,7 +418,7 @@ struct Follower {
   service::CancelToken cancel;
   service::NullSink sink;
   service::Context context;
-  service::Caller caller{0, "tester"};
+  service::Caller caller{0, "tester", true, {}};
   std::mutex mutex;
   std::vector<event::Event> seen;
   std::atomic<bool> ready{false};

@@ -206,7 +206,7 @@ TEST_CASE("service graph: a file not deployed has no live state; an unknown lab 
           "did-you-mean") {
   TempDir tmp;
   service::Context context{tmp.file("state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   const service::Session session{context, caller, cancel, events};

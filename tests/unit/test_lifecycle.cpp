@@ -433,7 +433,7 @@ TEST_CASE("lifecycle: a reserved lab starts only within its window") {
   schedule::StoreBook book(store);
   REQUIRE(book.put_hold("booked", schedule::Hold{*id, 0, 0}));
   service::Context context{tmp.file("state.db"), 0};
-  service::Caller caller{0, "root"};
+  service::Caller caller{0, "root", true, {}};
   service::CancelToken cancel;
   service::NullSink sink;
   service::Session session{context, caller, cancel, sink};

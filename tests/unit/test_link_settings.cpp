@@ -78,7 +78,7 @@ std::string container_id(Harness &h, const std::string &lab, const std::string &
 /// A session over the harness's state file.
 struct Service {
   service::Context context;
-  service::Caller caller{0, "tester"};
+  service::Caller caller{0, "tester", true, {}};
   service::CancelToken cancel;
   service::NullSink sink;
   service::Session session{context, caller, cancel, sink};

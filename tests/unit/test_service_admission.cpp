@@ -22,7 +22,7 @@ struct Fixture {
   TempDir tmp;
   std::string state = tmp.file("state.db");
   service::Context context{state, 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   service::Session session{context, caller, cancel, events};

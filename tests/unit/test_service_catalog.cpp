@@ -58,7 +58,7 @@ bool contains(const std::vector<std::string> &list, const std::string &item) {
 struct Fixture {
   TempDir tmp;
   service::Context context{tmp.file("state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   service::Session session{context, caller, cancel, events};

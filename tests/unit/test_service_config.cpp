@@ -11,7 +11,7 @@ namespace service = ltb::service;
 TEST_CASE("service config: set, get, the capacity it gives, unset back to the measured value") {
   TempDir tmp;
   service::Context context{tmp.file("state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   const service::Session session{context, caller, cancel, events};
@@ -50,7 +50,7 @@ TEST_CASE("service config: set, get, the capacity it gives, unset back to the me
 TEST_CASE("service config: unknown names and bad values are usage errors with a did-you-mean") {
   TempDir tmp;
   service::Context context{tmp.file("state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   const service::Session session{context, caller, cancel, events};

@@ -12,7 +12,7 @@ namespace service = ltb::service;
 TEST_CASE("service inspect: links typed by their ends, interfaces per node, eth0 first") {
   TempDir tmp;
   service::Context context{tmp.file("state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   const service::Session session{context, caller, cancel, events};

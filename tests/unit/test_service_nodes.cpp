@@ -14,8 +14,8 @@ namespace {
 struct Labs {
   TempDir tmp;
   std::unique_ptr<ltb::state::Store> store;
-  service::Caller alice{1000, "alice"};
-  service::Caller bob{1001, "bob"};
+  service::Caller alice{1000, "alice", true, {}};
+  service::Caller bob{1001, "bob", true, {}};
 
   Labs() {
     auto opened = ltb::state::Store::open(tmp.file("state.db"));

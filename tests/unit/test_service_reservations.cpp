@@ -21,7 +21,7 @@ struct Fixture {
   TempDir tmp;
   std::string state = tmp.file("state.db");
   service::Context context{state, 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   service::Session session{context, caller, cancel, events};
@@ -71,7 +71,8 @@ struct Fixture {
 
 } // namespace
 
-TEST_CASE("service reservations: created pending, owned by the caller, with the demand of one instance") {
+TEST_CASE(
+    "service reservations: created pending, owned by the caller, with the demand of one instance") {
   Fixture f;
   auto created = f.create("a", f.base, f.base + 3600);
   REQUIRE(created);
@@ -86,7 +87,8 @@ TEST_CASE("service reservations: created pending, owned by the caller, with the 
   CHECK(r->topology_text == f.two.text);
 }
 
-TEST_CASE("service reservations: a second one that does not fit is refused with the earliest start") {
+TEST_CASE(
+    "service reservations: a second one that does not fit is refused with the earliest start") {
   Fixture f;
   REQUIRE(f.create("a", f.base, f.base + 3600));
   auto refused = f.create("b", f.base + 1800, f.base + 5400);
@@ -111,7 +113,8 @@ TEST_CASE("service reservations: the same lab name twice at once is refused") {
   CHECK(again.error().message.find("lab a is already reserved") == 0);
 }
 
-TEST_CASE("service reservations: update moves a window when it fits, and refuses when it does not") {
+TEST_CASE(
+    "service reservations: update moves a window when it fits, and refuses when it does not") {
   Fixture f;
   auto a = f.create("a", f.base, f.base + 3600);
   auto b = f.create("b", f.base + 3600, f.base + 7200);
@@ -158,7 +161,8 @@ TEST_CASE("service reservations: deleting a pending one cancels it and removes n
   CHECK(twice.error().message.find("changed while deleting it") != std::string::npos);
 }
 
-TEST_CASE("service reservations: ltb down of a lab ends its active reservation, pending ones stay") {
+TEST_CASE(
+    "service reservations: ltb down of a lab ends its active reservation, pending ones stay") {
   Fixture f;
   auto now = std::time(nullptr);
   ltb::state::ReservationRecord active;

@@ -19,7 +19,7 @@ namespace {
 struct Fixture {
   TempDir tmp;
   service::Context context{tmp.file("state/state.db"), 5};
-  service::Caller caller{1000, "alice"};
+  service::Caller caller{1000, "alice", true, {}};
   service::CancelToken cancel;
   service::NullSink events;
   service::Session session{context, caller, cancel, events};

@@ -37,7 +37,7 @@ const char *k_frr_config = "frr version 8.4.4\n!\ninterface lo\n ip address 10.2
 struct Fixture {
   Harness h;
   service::Context context{h.dir.file("state.db"), 5};
-  service::Caller caller{0, "root"}; // root's labs: ids are their names
+  service::Caller caller{0, "root", true, {}}; // root's labs: ids are their names
   service::CancelToken cancel;
   service::NullSink events;
   service::Session session{context, caller, cancel, events};

@@ -43,7 +43,7 @@ struct Names {
 
 struct Service {
   service::Context context;
-  service::Caller caller{0, "tester"};
+  service::Caller caller{0, "tester", true, {}};
   service::CancelToken cancel;
   service::NullSink sink;
   service::Session session{context, caller, cancel, sink};

@@ -1117,7 +1117,7 @@ public:
         m_w.bridges[nic.source].ports.emplace(nic.target, std::map<std::string, std::string>{});
       }
     }
-    Domain d{spec, m_w.new_id("uuid-"), "running", false};
+    Domain d{spec, m_w.new_id("uuid-"), "running", false, ""};
     m_w.domains[spec.name] = d;
     return info_of(d);
   }
