@@ -343,6 +343,10 @@ complete -c ltb -n '__fish_seen_subcommand_from exec' -l all -d 'Run on every no
 complete -c ltb -n '__fish_seen_subcommand_from exec' -l label -x -d 'Run on the nodes whose topology labels include KEY=VALUE (repeat: all must match), in parallel'
 complete -c ltb -n '__fish_seen_subcommand_from exec' -s n -l no-stdin -d 'Do not pass stdin on (the command reads an empty input)'
 
+# ltb validate
+complete -c ltb -n '__fish_seen_subcommand_from validate' -l confined -d 'Check as a confined lab: what a user who is not an ltb admin may deploy (the default for users who are not root)'
+complete -c ltb -n '__fish_seen_subcommand_from validate' -l unconfined -d 'Check as an admin\'s lab (binds, devices and host paths allowed)'
+
 # ltb version
 complete -c ltb -n '__fish_seen_subcommand_from version' -l format -x -a 'table json' -d 'Output format'
 

@@ -344,6 +344,16 @@ Result<AddedTemplate> add_file(const Session &session, state::Store &store, cons
     out.invalid = std::move(bundle.invalid);
     return out;
   }
+  if (!session.caller.admin) {
+    // A user's labs are confined: what only admins may use (binds, devices, host paths) is
+    // refused now, located in the file, not at the template's first deploy.
+    topology::LoadOptions options;
+    options.confined = true;
+    if (auto checked = topology::load_file(file.string(), options); !checked) {
+      out.invalid = std::move(checked.error());
+      return out;
+    }
+  }
   if (name.empty()) {
     name = bundle.name;
   }

@@ -44,6 +44,10 @@ expect_rc 2 as_user up "$IT_TMP/bind.yaml"
 expect_output err "bind\.yaml:10:7: error: 'binds' mounts host paths into the node: bind mounts of host paths are for admins"
 expect_output err "help: put the file beside the topology file"
 [[ -z $(docker ps -aq --filter "label=ltb.owner=$user") ]] || fail "the refused lab left containers"
+# validate says the same before any deploy: --confined (a user's default), not for root's.
+expect_rc 2 ltb validate --confined "$IT_TMP/bind.yaml"
+expect_output err "bind\.yaml:10:7: error: 'binds' mounts host paths into the node"
+expect_rc 0 ltb validate "$IT_TMP/bind.yaml"
 expect_rc 0 ltb up "$IT_TMP/bind.yaml"
 [[ $(cexec "$other" x1 cat /etc/motd) == "from the host" ]] || fail "the admin's bind mount is not in x1"
 # Privileged, or (on a host whose bounding set lacks a capability, like this one) every
@@ -66,8 +70,8 @@ container_of() {
 for node in r1 r2 r3 h1 h2; do
   id=$(container_of "$node")
   [[ -n $id ]] || fail "no running container of the user's node $node"
-  got=$(docker inspect -f '{{.HostConfig.Privileged}} {{.HostConfig.CapDrop}} {{index .HostConfig.SecurityOpt 0}} net={{.HostConfig.NetworkMode}} pid={{.HostConfig.PidMode}} ipc={{.HostConfig.IpcMode}} uts={{.HostConfig.UTSMode}} cgroup={{.HostConfig.CgroupnsMode}} devices={{len .HostConfig.Devices}} binds={{join .HostConfig.Binds ","}}' "$id")
-  [[ $got == "false [ALL] no-new-privileges net=ltb-"*" pid= ipc=private uts= cgroup=private devices=0 binds="* ]] ||
+  got=$(docker inspect -f '{{.HostConfig.Privileged}} {{.HostConfig.CapDrop}} {{index .HostConfig.SecurityOpt 0}} net={{.HostConfig.NetworkMode}} pid={{.HostConfig.PidMode}} ipc={{.HostConfig.IpcMode}} uts={{.HostConfig.UTSMode}} cgroup={{.HostConfig.CgroupnsMode}} devices={{len .HostConfig.Devices}} pids={{.HostConfig.PidsLimit}} binds={{join .HostConfig.Binds ","}}' "$id")
+  [[ $got == "false [ALL] no-new-privileges net=ltb-"*" pid= ipc=private uts= cgroup=private devices=0 pids=4096 binds="* ]] ||
     fail "node $node is not confined: $got"
   # FRR (SYS_ADMIN) gets ltb's seccomp profile, a host Docker's default one (no option).
   security=$(docker inspect -f '{{len .HostConfig.SecurityOpt}} {{range .HostConfig.SecurityOpt}}{{printf "%.8s " .}}{{end}}' "$id")

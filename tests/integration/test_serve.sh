@@ -176,6 +176,12 @@ remote_err=$(cat "$IT_TMP/err")
 [[ $remote_err == "$(cat "$IT_TMP/direct.err")" ]] ||
   fail "diagnostics differ through the daemon: '$remote_err' against '$(cat "$IT_TMP/direct.err")'"
 [[ $remote_err == "bad/lab.yaml:5:13: error: unknown kind 'nope'"* ]] || fail "diagnostics: $remote_err"
+# A user's validate checks the file as the user's lab would deploy: confined.
+printf 'name: binds\ntopology:\n  nodes:\n    a:\n      kind: linux\n      image: ltb/busybox:latest\n      binds: ["/etc:/x"]\n' >"$SERVE_HOME/bad/binds.yaml"
+chown "$SERVE_USER" "$SERVE_HOME/bad/binds.yaml"
+expect_rc 2 ultb validate bad/binds.yaml
+expect_output err "bad/binds\.yaml:7:7: error: 'binds' mounts host paths into the node"
+expect_rc 0 ltb validate "$SERVE_HOME/bad/binds.yaml"
 
 log "file arguments the daemon will not open"
 # The client cannot read /etc/shadow itself; a hand-made request naming it is refused inside.

@@ -201,6 +201,7 @@ TEST_CASE("confine: a confined container is not privileged and gets only its kin
     CHECK(host["SecurityOpt"] == nlohmann::json::array({"no-new-privileges"}));
     CHECK(host["IpcMode"] == "private");
     CHECK(host["CgroupnsMode"] == "private");
+    CHECK(host["PidsLimit"] == 4096);
     CHECK(host["NetworkMode"] == "ltb-x");
     CHECK_FALSE(host.contains("MaskedPaths"));
     CHECK_FALSE(host.contains("ReadonlyPaths"));

@@ -39,7 +39,7 @@ struct Fixture {
   test::TempDir dir;
   std::unique_ptr<state::Store> store;
   service::Context context;
-  service::Caller caller{0, "root"};
+  service::Caller caller{0, "root", true, {}};
   service::CancelToken cancel;
   Notices events;
   service::Session session{context, caller, cancel, events};
@@ -181,6 +181,29 @@ TEST_CASE("template store: an invalid topology gives every diagnostic, and nothi
   }
   CHECK(errors >= 2);
   CHECK(f.store->templates()->empty());
+}
+
+TEST_CASE("template store: a user's template may not use what only admins may, refused at add") {
+  Fixture f;
+  f.dir.write("lab/lab.yaml",
+              "name: class\ntopology:\n  nodes:\n    n1:\n      kind: linux\n"
+              "      image: ltb/busybox:latest\n      binds: [\"/etc:/host-etc\"]\n");
+  const service::Caller alice{1000, "alice", false, {}};
+  service::Session as_alice{f.context, alice, f.cancel, f.events};
+  auto added = service::add_template(as_alice, *f.store, {f.dir.file("lab/lab.yaml"), "c", ""});
+  REQUIRE(added);
+  REQUIRE(added->invalid);
+  bool located = false;
+  for (const auto &d : added->invalid->items) {
+    located = located || (d.severity == topology::Severity::error && d.loc.line == 7 &&
+                          d.file.find("lab.yaml") != std::string::npos);
+  }
+  CHECK(located);
+  CHECK(f.store->templates()->empty());
+  // An admin's template may.
+  auto admins = f.add("lab/lab.yaml", "c");
+  REQUIRE(admins);
+  CHECK_FALSE(admins->invalid);
 }
 
 TEST_CASE("template store: the bundle holds what the topology references, rewritten") {

@@ -246,6 +246,9 @@ Privileges host_privileges() {
   return privileges_for(bounding, last);
 }
 
+/// The processes (and threads) a confined node may have at once.
+constexpr int k_confined_pids_limit = 4096;
+
 json confined_seccomp_profile() {
   static const std::array<const char *, 59> k_denied{"_sysctl",
                                                      "acct",
@@ -364,6 +367,8 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
     host["IpcMode"] = "private";
     // Docker's default on a cgroup v1 host is the host's cgroup namespace.
     host["CgroupnsMode"] = "private";
+    // A fork bomb in a user's node stops at its own limit, not at the host's.
+    host["PidsLimit"] = k_confined_pids_limit;
   } else if (spec.privileged && !privileges.full) {
     host["Privileged"] = false;
     host["CapAdd"] = privileges.capabilities;
