@@ -188,6 +188,17 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
     run_op(io, socket, std::chrono::seconds(30),
            [&](auto handler) { http::async_write(socket, res, handler); });
   };
+  // An error answer, after which the connection ends (what else the client sent is not read).
+  auto refuse = [&](http::status status, const std::string &message, const std::string &help,
+                    unsigned version = 11) {
+    reply(json_response(status, error_json(message, help), version, false));
+    return false;
+  };
+  const auto too_large = [&] {
+    return refuse(http::status::payload_too_large,
+                  fmt::format("the request's body is over {} MiB", m_options.body_limit >> 20),
+                  "send smaller files (a lab's files, not images)");
+  };
   auto ec = run_op(io, socket, m_options.header_timeout,
                    [&](auto handler) { http::async_read_header(socket, buffer, parser, handler); });
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -195,34 +206,21 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
     return false; // the client closed between requests
   }
   if (ec == beast::error::timeout) {
-    reply(json_response(http::status::request_timeout,
-                        error_json("the request's head did not arrive in time",
-                                   "send the whole request head at once"),
-                        11, false));
-    return false;
+    return refuse(http::status::request_timeout, "the request's head did not arrive in time",
+                  "send the whole request head at once");
   }
   if (ec == http::error::header_limit) {
-    reply(json_response(
-        http::status::request_header_fields_too_large,
-        error_json(fmt::format("the request's head is over {} bytes", m_options.header_limit),
-                   "send shorter headers"),
-        11, false));
-    return false;
+    return refuse(http::status::request_header_fields_too_large,
+                  fmt::format("the request's head is over {} bytes", m_options.header_limit),
+                  "send shorter headers");
   }
   if (ec == http::error::body_limit) {
-    reply(json_response(
-        http::status::payload_too_large,
-        error_json(fmt::format("the request's body is over {} MiB", m_options.body_limit >> 20),
-                   "send smaller files (a lab's files, not images)"),
-        11, false));
-    return false;
+    return too_large();
   }
   if (ec) {
-    reply(json_response(http::status::bad_request,
-                        error_json(fmt::format("malformed HTTP request: {}", ec.message()),
-                                   "send HTTP/1.1 (see schemas/ltb-api.openapi.json)"),
-                        11, false));
-    return false;
+    return refuse(http::status::bad_request,
+                  fmt::format("malformed HTTP request: {}", ec.message()),
+                  "send HTTP/1.1 (see schemas/ltb-api.openapi.json)");
   }
   const auto &head = parser.get();
   const std::string method(head.method_string());
@@ -231,41 +229,29 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
   if (!match.route) {
     const bool path = match.path_matched;
     // The body (if any) is not read: the connection ends after the answer.
-    reply(json_response(path ? http::status::method_not_allowed : http::status::not_found,
-                        error_json(path ? fmt::format("{} is not allowed on {}", method, target)
-                                        : fmt::format("no route {} {}", method, target),
-                                   "the routes are in schemas/ltb-api.openapi.json"),
-                        head.version(), false));
-    return false;
+    return refuse(path ? http::status::method_not_allowed : http::status::not_found,
+                  path ? fmt::format("{} is not allowed on {}", method, target)
+                       : fmt::format("no route {} {}", method, target),
+                  "the routes are in schemas/ltb-api.openapi.json", head.version());
   }
   if (!parser.is_done()) {
     ec = run_op(io, socket, m_options.body_timeout,
                 [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
     if (ec == http::error::body_limit) {
-      reply(json_response(
-          http::status::payload_too_large,
-          error_json(fmt::format("the request's body is over {} MiB", m_options.body_limit >> 20),
-                     "send smaller files (a lab's files, not images)"),
-          11, false));
-      return false;
+      return too_large();
     }
     if (ec == beast::error::timeout) {
-      reply(json_response(
-          http::status::request_timeout,
-          error_json("the request's body did not arrive in time", "send the body without pauses"),
-          11, false));
-      return false;
+      return refuse(http::status::request_timeout, "the request's body did not arrive in time",
+                    "send the body without pauses");
     }
     if (ec == http::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::connection_reset) {
       return false; // the client went away in the middle
     }
     if (ec) {
-      reply(json_response(http::status::bad_request,
-                          error_json(fmt::format("malformed HTTP request body: {}", ec.message()),
-                                     "send HTTP/1.1 (see schemas/ltb-api.openapi.json)"),
-                          11, false));
-      return false;
+      return refuse(http::status::bad_request,
+                    fmt::format("malformed HTTP request body: {}", ec.message()),
+                    "send HTTP/1.1 (see schemas/ltb-api.openapi.json)");
     }
   }
   const Request request = parser.release();
