@@ -11,7 +11,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <poll.h>
-#include <pty.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -307,64 +306,14 @@ Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
                                       const util::SpawnOptions &options, const std::string &cwd) {
   std::lock_guard spawning(m_spawn_mutex);
   const json env = util::environment_with(options.env);
-  util::Child child;
-  std::vector<int> theirs; // the command's ends, closed here once the server has them
-  auto close_theirs = [&] {
-    for (int fd : theirs) {
-      ::close(fd);
-    }
-  };
-  if (options.pty) {
-    int master = -1;
-    int slave = -1;
-    winsize size{};
-    size.ws_row = options.rows;
-    size.ws_col = options.cols;
-    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
-      return fail(
-          fmt::format("cannot open a terminal for '{}': {}", argv.at(0), std::strerror(errno)),
-          "check /dev/ptmx and the devpts mount");
-    }
-    ::fcntl(master, F_SETFD, FD_CLOEXEC);
-    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
-    child.in = master;
-    child.out = master;
-    theirs = {slave};
-  } else {
-    int in[2];
-    int out[2];
-    int err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0) {
-      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
-    }
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      ::close(in[0]);
-      ::close(in[1]);
-      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
-    }
-    if (::pipe2(err, O_CLOEXEC) != 0) {
-      for (int fd : {in[0], in[1], out[0], out[1]}) {
-        ::close(fd);
-      }
-      return fail(fmt::format("cannot run '{}': {}", argv.at(0), std::strerror(errno)));
-    }
-    child.in = in[1];
-    child.out = out[0];
-    child.err = err[0];
-    theirs = {in[0], out[1], err[1]};
-  }
+  LTB_TRY(streams, util::make_streams(argv.at(0), options));
   auto undo = [&](const std::string &why) {
-    close_theirs();
-    for (int fd : {child.in, child.out == child.in ? -1 : child.out, child.err}) {
-      if (fd >= 0) {
-        ::close(fd);
-      }
-    }
+    streams.close_all();
     return fail(fmt::format("cannot run '{}': {}", argv.at(0), why),
                 "see the daemon's log; restarting it starts its fork server again");
   };
   const json request{{"argv", argv}, {"env", env}, {"cwd", cwd}, {"pty", options.pty}};
-  if (!send_message(m_socket, request.dump(), theirs)) {
+  if (!send_message(m_socket, request.dump(), streams.theirs)) {
     return undo(fmt::format("the fork server does not answer ({})", std::strerror(errno)));
   }
   std::unique_lock lock(m_mutex);
@@ -376,11 +325,13 @@ Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
   auto answer = json::parse(m_answers.front(), nullptr, false);
   m_answers.erase(m_answers.begin());
   lock.unlock();
-  close_theirs();
   if (!answer.is_object() || !answer.contains("pid")) {
-    theirs.clear();
     return undo(answer.is_object() ? answer.value("error", "no answer") : "no answer");
   }
+  for (int fd : streams.theirs) { // the command has its own copies now
+    ::close(fd);
+  }
+  util::Child child = streams.ours;
   child.pid = answer.value("pid", -1);
   return child;
 }

@@ -244,6 +244,56 @@ std::vector<std::string> environment_with(const std::vector<std::string> &added)
   return out;
 }
 
+void ChildStreams::close_all() {
+  for (int fd : theirs) {
+    ::close(fd);
+  }
+  for (int fd : {ours.in, ours.out == ours.in ? -1 : ours.out, ours.err}) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+}
+
+Result<ChildStreams> make_streams(const std::string &program, const SpawnOptions &options) {
+  ChildStreams streams;
+  if (options.pty) {
+    int master = -1;
+    int slave = -1;
+    struct winsize size {};
+    size.ws_row = options.rows;
+    size.ws_col = options.cols;
+    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
+      return fail(fmt::format("cannot open a terminal for '{}': {}", program, std::strerror(errno)),
+                  "check /dev/ptmx and the devpts mount");
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+    streams.ours.in = master;
+    streams.ours.out = master;
+    streams.theirs = {slave};
+    return streams;
+  }
+  int in[2] = {-1, -1};
+  int out[2] = {-1, -1};
+  int err[2] = {-1, -1};
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    const int saved = errno;
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+    return fail(fmt::format("cannot run '{}': {}", program, std::strerror(saved)),
+                "too many open files? check ulimit -n");
+  }
+  streams.ours.in = in[1];
+  streams.ours.out = out[0];
+  streams.ours.err = err[0];
+  streams.theirs = {in[0], out[1], err[1]};
+  return streams;
+}
+
 Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &options) {
   if (argv.empty()) {
     return fail("cannot run a program: empty command line",
@@ -265,40 +315,13 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
   }
   argp.push_back(nullptr);
 
-  Child child;
-  int in[2] = {-1, -1};
-  int out[2] = {-1, -1};
-  int err[2] = {-1, -1};
-  int master = -1;
-  int slave = -1;
-  auto close_all = [&] {
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], master, slave}) {
-      if (fd >= 0) {
-        ::close(fd);
-      }
-    }
-  };
-  if (options.pty) {
-    struct winsize size {};
-    size.ws_row = options.rows;
-    size.ws_col = options.cols;
-    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
-      return fail(fmt::format("cannot open a terminal for '{}': {}", argv[0], std::strerror(errno)),
-                  "check /dev/ptmx and the devpts mount");
-    }
-    ::fcntl(master, F_SETFD, FD_CLOEXEC);
-  } else if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-             ::pipe2(err, O_CLOEXEC) != 0) {
-    const int saved = errno;
-    close_all();
-    return fail(fmt::format("cannot run '{}': {}", argv[0], std::strerror(saved)),
-                "too many open files? check ulimit -n");
-  }
+  LTB_TRY(streams, make_streams(argv[0], options));
+  const auto &theirs = streams.theirs;
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int saved = errno;
-    close_all();
+    streams.close_all();
     return fail(fmt::format("cannot run '{}': {}", argv[0], std::strerror(saved)),
                 "the host is out of processes or memory");
   }
@@ -309,16 +332,16 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
     }
     if (options.pty) {
       ::setsid();
-      ::ioctl(slave, TIOCSCTTY, 0);
-      ::dup2(slave, 0);
-      ::dup2(slave, 1);
-      ::dup2(slave, 2);
+      ::ioctl(theirs[0], TIOCSCTTY, 0);
+      ::dup2(theirs[0], 0);
+      ::dup2(theirs[0], 1);
+      ::dup2(theirs[0], 2);
     } else {
       ::setpgid(0, 0);
-      ::dup2(in[0], 0);
+      ::dup2(theirs[0], 0);
       if (!options.inherit_output) {
-        ::dup2(out[1], 1);
-        ::dup2(err[1], 2);
+        ::dup2(theirs[1], 1);
+        ::dup2(theirs[2], 2);
       }
     }
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -334,24 +357,16 @@ Result<Child> spawn(const std::vector<std::string> &argv, const SpawnOptions &op
     ::execve(exe.c_str(), argp.data(), envp.data());
     ::_exit(127);
   }
+  for (int fd : theirs) {
+    ::close(fd);
+  }
+  Child child = streams.ours;
   child.pid = pid;
-  if (options.pty) {
-    ::close(slave);
-    child.in = master;
-    child.out = master;
-  } else {
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    child.in = in[1];
-    child.out = out[0];
-    child.err = err[0];
-    if (options.inherit_output) {
-      ::close(out[0]);
-      ::close(err[0]);
-      child.out = -1;
-      child.err = -1;
-    }
+  if (options.inherit_output) {
+    ::close(child.out);
+    ::close(child.err);
+    child.out = -1;
+    child.err = -1;
   }
   return child;
 }

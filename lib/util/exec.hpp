@@ -49,6 +49,15 @@ struct Child {
   int err = -1; // read end of its stderr (-1 with a terminal: it writes to the terminal)
 };
 
+/// A child's standard streams before it starts: ltb's ends as `ours` (pid unset) and the
+/// child's (stdin, stdout, stderr; the one terminal with a pty) as `theirs`, all close-on-exec.
+struct ChildStreams {
+  Child ours;
+  std::vector<int> theirs;
+  void close_all(); // both sides (a start that failed)
+};
+Result<ChildStreams> make_streams(const std::string &program, const SpawnOptions &options);
+
 /// Starts argv[0] (a path, or looked up in PATH) with the given streams, in its own process group
 /// (a session of its own with a terminal), and returns at once. The caller closes the fds and
 /// reaps the child with wait_child().
