@@ -101,8 +101,15 @@ int main(int argc, char **argv) {
   // A user who is not root runs commands through the daemon; the daemon's own child takes file
   // arguments only from what that client sent.
   if (goes_remote(*app)) {
-    return run_remote(globals, *app, std::vector<std::string>(argv + 1, argv + argc),
-                      daemon_socket(globals.socket_path));
+    const auto socket = daemon_socket(globals.socket_path);
+    for (auto &command : registry) {
+      if (command.app->parsed() && command.remote) {
+        if (auto code = command.remote(socket)) {
+          return *code;
+        }
+      }
+    }
+    return run_remote(globals, *app, std::vector<std::string>(argv + 1, argv + argc), socket);
   }
   if (const char *remote = std::getenv("LTB_REMOTE");
       remote && std::string(remote) == "1" && getuid() == 0) {

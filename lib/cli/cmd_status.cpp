@@ -1,10 +1,15 @@
 // ltb status [LAB] [--format table|json]  (alias: ps)
 #include "cli/context.hpp"
+#include "cli/remote.hpp"
 #include "cli/table.hpp"
 #include "service/status.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <map>
+#include <nlohmann/json.hpp>
 
 namespace ltb::cli {
 
@@ -73,6 +78,73 @@ void print_lab(const service::LabStatus &status, bool json) {
   }
 }
 
+/// The hidden-labs notice under the table of every lab.
+void notice_hidden(const Globals &globals, const service::StatusOverview &overview, bool json,
+                   const StatusOptions &options) {
+  if (!json && overview.hidden > 0 && !options.owners.all) {
+    print_notice(globals, fmt::format("{} lab{} of other users: `ltb status --all` lists them",
+                                      overview.hidden, overview.hidden == 1 ? "" : "s"));
+  }
+}
+
+/// Characters a path segment or query value carries as they are (RFC 3986 unreserved).
+bool unreserved(const std::string &text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
+}
+
+/// A user who is not root: the daemon answers GET /v1/labs[/LAB] itself (no command to run for
+/// it, so `ltb status` costs what it costs as root), and the answer prints as a direct run's.
+std::optional<int> remote_status(const Globals &globals, const StatusOptions &options,
+                                 const std::string &socket) {
+  std::string target = "/v1/labs";
+  if (!options.lab.empty()) {
+    if (!unreserved(options.lab)) {
+      return std::nullopt; // not a name the route carries: the command says what is wrong
+    }
+    target += "/" + options.lab;
+  } else {
+    std::vector<std::string> query;
+    if (options.owners.all) {
+      query.emplace_back("all=true");
+    }
+    if (!options.owners.owner.empty()) {
+      if (!unreserved(options.owners.owner)) {
+        return std::nullopt;
+      }
+      query.push_back("owner=" + options.owners.owner);
+    }
+    if (!query.empty()) {
+      target += "?" + fmt::format("{}", fmt::join(query, "&"));
+    }
+  }
+  auto reply = daemon_get(socket, target);
+  if (!reply) {
+    return report(globals, reply.error());
+  }
+  if (reply->status != 200) {
+    return report(globals, daemon_refusal(reply->status, reply->body));
+  }
+  const auto body = nlohmann::json::parse(reply->body, nullptr, false);
+  const bool json = json_format(options.format);
+  if (options.lab.empty()) {
+    auto overview = service::overview_from_json(body);
+    if (!overview) {
+      return report(globals, overview.error());
+    }
+    print_all(*overview, json);
+    notice_hidden(globals, *overview, json, options);
+    return 0;
+  }
+  auto status = service::lab_status_from_json(body);
+  if (!status) {
+    return report(globals, status.error());
+  }
+  print_lab(*status, json);
+  return 0;
+}
+
 int run_status(const Globals &globals, const StatusOptions &options) {
   PrintSink events(globals);
   const service::Session session{service_context(globals), caller(), interrupt_token(), events};
@@ -83,10 +155,7 @@ int run_status(const Globals &globals, const StatusOptions &options) {
       return report(globals, overview.error());
     }
     print_all(*overview, json);
-    if (!json && overview->hidden > 0 && !options.owners.all) {
-      print_notice(globals, fmt::format("{} lab{} of other users: `ltb status --all` lists them",
-                                        overview->hidden, overview->hidden == 1 ? "" : "s"));
-    }
+    notice_hidden(globals, *overview, json, options);
     return 0;
   }
   auto status = service::status_lab(session, options.lab);
@@ -109,7 +178,10 @@ void add_status(CLI::App &app, Globals &globals, Registry &registry) {
   sub->footer("Examples:\n  ltb status\n  ltb status --all\n  ltb ps frr-ospf --format json\n"
               "A node whose container was removed or stopped outside ltb shows as missing or "
               "exited; `ltb up` recreates it.");
-  registry.push_back({sub, [&globals, options] { return run_status(globals, *options); }});
+  registry.push_back({sub, [&globals, options] { return run_status(globals, *options); },
+                      [&globals, options](const std::string &socket) {
+                        return remote_status(globals, *options, socket);
+                      }});
 }
 
 } // namespace ltb::cli

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,14 @@ struct Globals {
   int wait_seconds = 60; // for the per-lab lock
 };
 
-/// A registered command: its CLI11 subcommand and the function that runs it after parsing.
+/// A registered command: its CLI11 subcommand and the function that runs it after parsing; and,
+/// for a command that a plain API request of `ltb serve` answers, how a user who is not root runs
+/// it (given the daemon's socket; nullopt where that request cannot, and the daemon runs the
+/// command instead).
 struct Command {
   CLI::App *app = nullptr;
   std::function<int()> run;
+  std::function<std::optional<int>(const std::string &socket)> remote = {};
 };
 
 using Registry = std::vector<Command>;

@@ -304,6 +304,41 @@ bool goes_remote(const CLI::App &app) {
   return !k_local.count(top_command(app));
 }
 
+Error daemon_refusal(int status, const std::string &body) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  Error error{fmt::format("the ltb daemon refused the command ({})", status), "",
+              status == 400 || status == 413 ? ExitCode::usage : ExitCode::failed};
+  if (json.is_object() && json.contains("error") && json["error"].is_string()) {
+    error.message = json["error"].get<std::string>();
+    if (json.contains("help") && json["help"].is_string()) {
+      error.help = json["help"].get<std::string>();
+    }
+    // The exit code a direct run ends with, where the daemon says (usage errors are 2).
+    if (json.contains("exit") && json["exit"].is_number_integer()) {
+      const int code = json["exit"].get<int>();
+      if (code == 1 || code == 2 || code == 130) {
+        error.code = static_cast<ExitCode>(code);
+      }
+    }
+  }
+  return error;
+}
+
+Result<DaemonReply> daemon_get(const std::string &socket, const std::string &target) {
+  LTB_TRY(fd, connect_daemon(socket));
+  const auto request =
+      fmt::format("GET {} HTTP/1.1\r\nHost: ltb\r\nConnection: close\r\n\r\n", target);
+  if (!send_all(fd, request)) {
+    ::shutdown(fd, SHUT_WR); // it may have answered already: read what it said
+  }
+  auto answer = read_answer(fd);
+  ::close(fd);
+  if (!answer) {
+    return fail(answer.error());
+  }
+  return DaemonReply{answer->status, std::move(answer->body)};
+}
+
 int run_remote(const Globals &globals, const CLI::App &app, const std::vector<std::string> &words,
                const std::string &socket) {
   server::CommandRequest request;
@@ -365,17 +400,7 @@ int run_remote(const Globals &globals, const CLI::App &app, const std::vector<st
   }
   if (answer->status != 101) {
     ::close(*fd);
-    auto json = nlohmann::json::parse(answer->body, nullptr, false);
-    Error error{fmt::format("the ltb daemon refused the command ({})", answer->status), "",
-                answer->status == 400 || answer->status == 413 ? ExitCode::usage
-                                                               : ExitCode::failed};
-    if (json.is_object() && json.contains("error") && json["error"].is_string()) {
-      error.message = json["error"].get<std::string>();
-      if (json.contains("help") && json["help"].is_string()) {
-        error.help = json["help"].get<std::string>();
-      }
-    }
-    return report(globals, error);
+    return report(globals, daemon_refusal(answer->status, answer->body));
   }
 
   RawTerminal raw;

@@ -26,6 +26,16 @@ bool goes_remote(const CLI::App &app);
 int run_remote(const Globals &globals, const CLI::App &app, const std::vector<std::string> &argv,
                const std::string &socket);
 
+/// A plain request to the daemon (no upgrade): GET TARGET, its HTTP status and body.
+struct DaemonReply {
+  int status = 0;
+  std::string body;
+};
+Result<DaemonReply> daemon_get(const std::string &socket, const std::string &target);
+
+/// The daemon's refusal (a body of error, help and exit code) as the Error a direct run reports.
+Error daemon_refusal(int status, const std::string &body);
+
 /// In remote mode (the daemon's child): every file argument (FILE, PATH, DIR options) must lie
 /// under the request's directory LTB_REMOTE_DIR, and a topology must not reference files outside
 /// it. A usage error otherwise.

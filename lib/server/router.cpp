@@ -1,5 +1,6 @@
 #include "server/router.hpp"
 
+#include <cctype>
 #include <sstream>
 
 namespace ltb::server {
@@ -16,7 +17,47 @@ std::vector<std::string> split(const std::string &path) {
   return parts;
 }
 
+std::optional<std::string> decode(const std::string &text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] != '%') {
+      out += text[i];
+    } else if (i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
 } // namespace
+
+std::optional<std::map<std::string, std::string>> query_params(const std::string &target) {
+  std::map<std::string, std::string> out;
+  const auto mark = target.find('?');
+  if (mark == std::string::npos) {
+    return out;
+  }
+  std::stringstream in(target.substr(mark + 1));
+  for (std::string pair; std::getline(in, pair, '&');) {
+    if (pair.empty()) {
+      continue;
+    }
+    const auto equals = pair.find('=');
+    auto name = decode(pair.substr(0, equals));
+    auto value = decode(equals == std::string::npos ? "" : pair.substr(equals + 1));
+    if (!name || !value) {
+      return std::nullopt;
+    }
+    out[*name] = *value;
+  }
+  return out;
+}
 
 const std::vector<Route> &routes() {
   static const std::vector<Route> k_routes{

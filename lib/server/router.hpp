@@ -28,4 +28,8 @@ struct RouteMatch {
 /// Matches a request target (the query, if any, is ignored) against the table.
 RouteMatch match_route(const std::string &method, const std::string &target);
 
+/// The query of a request target (`?all=true&owner=bob`), percent-decoded ('+' is a space);
+/// nullopt for a malformed escape. A name given twice keeps its last value.
+std::optional<std::map<std::string, std::string>> query_params(const std::string &target);
+
 } // namespace ltb::server

@@ -69,6 +69,13 @@ json error_json(const std::string &message, const std::string &help) {
   return {{"error", message}, {"help", help.empty() ? json(nullptr) : json(help)}};
 }
 
+/// A use case's error, with the exit code a direct run ends with (the client ends with it too).
+json error_json(const Error &error) {
+  auto out = error_json(error.message, error.help);
+  out["exit"] = static_cast<int>(error.code);
+  return out;
+}
+
 http::status status_of(const Error &error) {
   return error.code == ExitCode::usage ? http::status::bad_request
                                        : http::status::internal_server_error;
@@ -273,7 +280,7 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
   auto caller = m_identify(m_context, peer.uid);
   if (!caller) {
     return json_response(http::status::forbidden,
-                         error_json(caller.error().message, caller.error().help), version, keep);
+                         error_json(caller.error()), version, keep);
   }
   if (match.route->id == RouteId::whoami) {
     return json_response(http::status::ok,
@@ -287,10 +294,29 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
   service::NullSink sink;
   const service::Session session{m_context, *caller, cancel, sink};
   if (match.route->id == RouteId::labs) {
-    auto overview = service::status_all(session);
+    // ?all=true and ?owner=NAME: `ltb status --all`, `--owner NAME`
+    const auto query = query_params(std::string(request.target()));
+    const auto refuse_query = [&](const std::string &message) {
+      return json_response(http::status::bad_request,
+                           error_json(message, "GET /v1/labs takes all=true|false and owner=NAME"),
+                           version, keep);
+    };
+    if (!query) {
+      return refuse_query("malformed query (a bad %-escape)");
+    }
+    service::OwnerFilter filter;
+    for (const auto &[name, value] : *query) {
+      if (name == "all" && (value == "true" || value == "false")) {
+        filter.all = value == "true";
+      } else if (name == "owner" && !value.empty()) {
+        filter.owner = value;
+      } else {
+        return refuse_query(fmt::format("unknown query parameter {}={}", name, value));
+      }
+    }
+    auto overview = service::status_all(session, filter);
     if (!overview) {
-      return json_response(status_of(overview.error()),
-                           error_json(overview.error().message, overview.error().help), version,
+      return json_response(status_of(overview.error()), error_json(overview.error()), version,
                            keep);
     }
     return json_response(http::status::ok, service::status_json(*overview), version, keep);
@@ -299,7 +325,7 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
   if (!status) {
     const bool missing = status.error().message.rfind("no lab named", 0) == 0;
     return json_response(missing ? http::status::not_found : status_of(status.error()),
-                         error_json(status.error().message, status.error().help), version, keep);
+                         error_json(status.error()), version, keep);
   }
   return json_response(http::status::ok, service::status_json(*status), version, keep);
 }

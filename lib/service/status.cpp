@@ -8,6 +8,7 @@
 #include "service/nodes.hpp"
 #include "topology/kinds.hpp"
 
+#include <fmt/format.h>
 #include <map>
 
 namespace ltb::service {
@@ -161,7 +162,8 @@ nlohmann::json status_json(const StatusOverview &overview) {
                    {"mgmt_subnet", lab.mgmt_subnet},
                    {"reservation", reservation_json(summary.reservation, overview.now)}});
   }
-  return nlohmann::json{{"labs", out}};
+  return nlohmann::json{
+      {"labs", out}, {"hidden", overview.hidden}, {"now", schedule::format_utc(overview.now)}};
 }
 
 nlohmann::json status_json(const LabStatus &status) {
@@ -178,8 +180,103 @@ nlohmann::json status_json(const LabStatus &status) {
   return nlohmann::json{{"lab", lab.name},
                         {"status", state::to_string(lab.status)},
                         {"mgmt_subnet", lab.mgmt_subnet},
+                        {"mgmt_network", lab.mgmt_network},
+                        {"file", lab.topology_file},
+                        {"drift", status.drift},
+                        {"now", schedule::format_utc(status.now)},
                         {"reservation", reservation_json(status.reservation, status.now)},
                         {"nodes", out}};
+}
+
+namespace {
+
+tl::unexpected<Error> not_status(const std::string &what) {
+  return fail(fmt::format("the ltb daemon's answer is not {}", what),
+              "the daemon and this ltb differ in version? (`ltb version` on both)");
+}
+
+struct Malformed {}; // a field that is there but not what it should be
+
+schedule::Instant instant_of(const nlohmann::json &text) {
+  auto parsed = schedule::parse_time(text.get<std::string>(), 0);
+  if (!parsed) {
+    throw Malformed{};
+  }
+  return *parsed;
+}
+
+std::optional<state::ReservationRecord> reservation_from_json(const nlohmann::json &json) {
+  if (json.is_null()) {
+    return std::nullopt;
+  }
+  state::ReservationRecord reservation;
+  reservation.id = json.at("id").get<std::int64_t>();
+  reservation.state = json.at("state").get<std::string>();
+  reservation.end_at = instant_of(json.at("end"));
+  return reservation;
+}
+
+} // namespace
+
+Result<StatusOverview> overview_from_json(const nlohmann::json &json) {
+  try {
+    StatusOverview overview;
+    overview.now = instant_of(json.at("now"));
+    overview.hidden = json.at("hidden").get<int>();
+    for (const auto &lab : json.at("labs")) {
+      LabSummary summary;
+      summary.lab.name = lab.at("name").get<std::string>();
+      summary.status = lab.at("status").get<std::string>();
+      summary.workloads = lab.at("containers").get<int>();
+      summary.running = lab.at("containers_running").get<int>();
+      summary.bridges = lab.at("bridges").get<int>();
+      summary.lab.owner = lab.at("owner").get<std::string>();
+      summary.lab.topology_file = lab.at("file").get<std::string>();
+      summary.lab.source = lab.at("source").get<std::string>();
+      summary.lab.mgmt_subnet = lab.at("mgmt_subnet").get<std::string>();
+      summary.reservation = reservation_from_json(lab.at("reservation"));
+      overview.labs.push_back(std::move(summary));
+    }
+    return overview;
+  } catch (const nlohmann::json::exception &) {
+    return not_status("a list of labs");
+  } catch (const Malformed &) {
+    return not_status("a list of labs");
+  }
+}
+
+Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
+  try {
+    LabStatus status;
+    status.lab.name = json.at("lab").get<std::string>();
+    const auto recorded = state::parse_record_status(json.at("status").get<std::string>());
+    if (!recorded) {
+      throw Malformed{};
+    }
+    status.lab.status = *recorded;
+    status.lab.mgmt_subnet = json.at("mgmt_subnet").get<std::string>();
+    status.lab.mgmt_network = json.at("mgmt_network").get<std::string>();
+    status.lab.topology_file = json.at("file").get<std::string>();
+    status.drift = json.at("drift").get<int>();
+    status.now = instant_of(json.at("now"));
+    status.reservation = reservation_from_json(json.at("reservation"));
+    for (const auto &node : json.at("nodes")) {
+      NodeState out;
+      out.record.lab = status.lab.name;
+      out.record.name = node.at("name").get<std::string>();
+      out.record.kind = node.at("kind").get<std::string>();
+      out.record.image = node.at("image").get<std::string>();
+      out.record.mgmt_ipv4 = node.at("mgmt_ipv4").get<std::string>();
+      out.record.runtime_id = node.at("runtime_id").get<std::string>();
+      out.state = node.at("state").get<std::string>();
+      status.nodes.push_back(std::move(out));
+    }
+    return status;
+  } catch (const nlohmann::json::exception &) {
+    return not_status("a lab's status");
+  } catch (const Malformed &) {
+    return not_status("a lab's status");
+  }
 }
 
 } // namespace ltb::service

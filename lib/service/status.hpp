@@ -55,4 +55,9 @@ nlohmann::json status_json(const StatusOverview &overview);
 /// `ltb status LAB --format json` (GET /v1/labs/{lab}).
 nlohmann::json status_json(const LabStatus &status);
 
+/// The inverses, for the client of `ltb serve`: what the daemon answered, as the CLI renders it
+/// (the fields the JSON carries; a reply that is not such JSON is an error).
+Result<StatusOverview> overview_from_json(const nlohmann::json &json);
+Result<LabStatus> lab_status_from_json(const nlohmann::json &json);
+
 } // namespace ltb::service

@@ -88,9 +88,27 @@ expect_rc 0 ltb status "$lab_id"
 # The same but for the name each sees the lab by.
 sed "1s/^lab $lab_id /lab $lab /" "$IT_TMP/out" | diff - "$IT_TMP/status.user" >&2 ||
   fail "ltb status $lab differs between the user and root"
+expect_rc 0 ultb status "$lab" --format json
+jq 'del(.now)' "$IT_TMP/out" >"$IT_TMP/status.user.json"
+expect_rc 0 ltb status "$lab_id" --format json
+jq --arg lab "$lab" 'del(.now) | .lab = $lab' "$IT_TMP/out" | diff - "$IT_TMP/status.user.json" >&2 ||
+  fail "ltb status $lab --format json differs between the user and root"
 expect_rc 0 ultb status --format json
 jq -e --arg lab "$lab" '.labs | any(.name == $lab)' "$IT_TMP/out" >/dev/null ||
   fail "ltb status --format json through the daemon lists no $lab: $(cat "$IT_TMP/out")"
+expect_rc 0 ultb status
+expect_output out "^$lab +running +2/2 +0 "
+log "status: the daemon answers it from its API (GET /v1/labs), no command run for it"
+grep -q "ltb status" "$IT_TMP/serve.log" && fail "ltb status ran as a command: $(grep "ltb status" "$IT_TMP/serve.log")"
+log "status: refusals as a direct run's (message, help, exit code)"
+expect_rc 1 ultb status ltbtest-no-such-lab
+cp "$IT_TMP/err" "$IT_TMP/status.err.user"
+expect_rc 1 ltb status ltbtest-no-such-lab
+diff "$IT_TMP/err" "$IT_TMP/status.err.user" >&2 || fail "status of a missing lab: the user's error differs"
+expect_rc 2 ultb status --owner root
+expect_output err "error: --owner root: you may list your own only"
+expect_rc 1 ultb status "no/such lab" # a name no route carries: the daemon runs the command
+expect_output err "no lab named 'no/such lab'"
 out=$(raw_request GET "/v1/labs/$lab_id") || fail "GET /v1/labs/$lab_id failed: $out"
 [[ $out == *'"nodes"'* ]] || fail "GET /v1/labs/$lab_id: $out"
 out=$(raw_request GET /v1/labs/ltbtest-no-such-lab) && fail "GET of a missing lab succeeded: $out"
