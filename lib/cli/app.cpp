@@ -5,9 +5,14 @@
 #include "cli/remote.hpp"
 
 #include <cstdlib>
+#include <curl/curl.h>
 #include <exception>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <set>
+#include <sqlite3.h>
+#include <string>
 #include <unistd.h>
 
 namespace ltb::cli {
@@ -57,6 +62,19 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_serve(*app, globals, registry);
   add_relay(*app, globals, registry); // hidden
   return app;
+}
+
+void warm_up() {
+  if (const passwd *root = ::getpwuid(0)) {
+    const std::string name = root->pw_name;
+    const gid_t gid = root->pw_gid;
+    gid_t groups[8];
+    int count = 8;
+    (void)::getgrouplist(name.c_str(), gid, groups, &count);
+  }
+  (void)::getgrgid(0);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  sqlite3_initialize();
 }
 
 int main(int argc, char **argv) {

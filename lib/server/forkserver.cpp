@@ -136,9 +136,12 @@ int exit_code(int status) {
 
 /// The server's loop: a request -> fork -> its pid; a child's end -> its exit code. It ends
 /// with its connection (the daemon gone).
-[[noreturn]] void serve_forks(int socket, ForkServer::Entry entry) {
+[[noreturn]] void serve_forks(int socket, ForkServer::Entry entry, ForkServer::Warm warm) {
   ::setsid(); // not the terminal's: a Ctrl-C of `ltb serve` reaches the daemon only
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (warm) {
+    warm();
+  }
   sigset_t children;
   ::sigemptyset(&children);
   ::sigaddset(&children, SIGCHLD);
@@ -201,7 +204,7 @@ std::unique_ptr<ForkServer> &the_instance() {
 
 } // namespace
 
-Result<std::unique_ptr<ForkServer>> ForkServer::start(Entry entry) {
+Result<std::unique_ptr<ForkServer>> ForkServer::start(Entry entry, Warm warm) {
   // Nothing buffered goes along into the copies (each command would write it again at its exit).
   std::cout.flush();
   std::cerr.flush();
@@ -219,13 +222,13 @@ Result<std::unique_ptr<ForkServer>> ForkServer::start(Entry entry) {
   }
   if (pid == 0) {
     ::close(pair[0]);
-    serve_forks(pair[1], entry);
+    serve_forks(pair[1], entry, warm);
   }
   ::close(pair[1]);
   return std::unique_ptr<ForkServer>(new ForkServer(pair[0], pid));
 }
 
-void ForkServer::start_if_serving(int argc, char **argv, Entry entry) {
+void ForkServer::start_if_serving(int argc, char **argv, Entry entry, Warm warm) {
   if (::geteuid() != 0) {
     return;
   }
@@ -255,7 +258,7 @@ void ForkServer::start_if_serving(int argc, char **argv, Entry entry) {
     }
   }
   if (serving) {
-    if (auto started = start(entry)) {
+    if (auto started = start(entry, warm)) {
       the_instance() = std::move(*started);
     } // else the daemon execs its commands, as without a fork server
   }

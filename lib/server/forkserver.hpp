@@ -23,12 +23,15 @@ namespace ltb::server {
 class ForkServer {
 public:
   using Entry = int (*)(int argc, char **argv);
+  using Warm = void (*)();
 
-  /// Forks the server; ENTRY is what each forked command runs (ltb::cli::main).
-  static Result<std::unique_ptr<ForkServer>> start(Entry entry);
+  /// Forks the server; ENTRY is what each forked command runs (ltb::cli::main). The server runs
+  /// WARM first, if given: what every command would do at its start and may do once for all
+  /// (load the name-service modules, initialise libraries), so that the copies inherit it.
+  static Result<std::unique_ptr<ForkServer>> start(Entry entry, Warm warm = nullptr);
   /// In main(), before anything else: starts the server of this process when its command line is
   /// `ltb [global options] serve ...` (not `serve install`) run as root.
-  static void start_if_serving(int argc, char **argv, Entry entry);
+  static void start_if_serving(int argc, char **argv, Entry entry, Warm warm = nullptr);
   /// The server start_if_serving started, or nullptr.
   static ForkServer *instance();
 
