@@ -68,6 +68,7 @@ int run_single(const Globals &globals, state::Store &store, const std::string &l
   service::CommandStreams streams;
   streams.on_out = [&out](std::string_view data) { out.write(data); };
   streams.on_err = [&err](std::string_view data) { err.write(data); };
+  streams.cancel = &interrupt_token(); // Ctrl-C stops the command in the node too
   if (!options.no_stdin && stdin_usable()) {
     streams.stdin_fd = STDIN_FILENO;
     streams.tty = isatty(STDIN_FILENO) != 0 && isatty(STDOUT_FILENO) != 0;
@@ -160,6 +161,7 @@ int run_multi(const Globals &globals, state::Store &store, const state::LabRecor
       service::CommandStreams streams;
       streams.on_out = [&out_lines](std::string_view data) { out_lines.feed(data); };
       streams.on_err = [&err_lines](std::string_view data) { err_lines.feed(data); };
+      streams.cancel = &interrupt_token();
       Result<int> status = 0;
       const auto record = std::find_if(
           records->begin(), records->end(),
@@ -176,6 +178,7 @@ int run_multi(const Globals &globals, state::Store &store, const state::LabRecor
       }
     }
   };
+  interrupt_token().watch(); // armed once, before the threads share it
   std::vector<std::thread> threads;
   const auto count = std::min(k_max_parallel, selection.nodes.size());
   for (std::size_t i = 0; i < count; ++i) {

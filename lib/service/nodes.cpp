@@ -206,6 +206,9 @@ Result<int> run_in_node(const Context &context, state::Store &store, const std::
     spec.window_fd = streams.window_fd;
     spec.env = streams.env;
   }
+  if (streams.cancel) {
+    spec.interrupted = streams.cancel->watch();
+  }
   return runtime::exec_attached(spec);
 }
 

@@ -58,6 +58,9 @@ struct CommandStreams {
   std::vector<std::string> env; // with tty: TERM=... for a container
   runtime::OutputSink on_out;
   runtime::OutputSink on_err;
+  /// Given: the token's interruption stops the command in a container, not only ltb (see
+  /// runtime::AttachedExec::interrupted; a VM's ssh session ends with ltb).
+  CancelToken *cancel = nullptr;
 };
 
 /// Runs `argv` in a node (see command_access()); returns the command's exit status.

@@ -104,6 +104,13 @@ retry() {
 
 container_name() { printf 'ltb-%s-%s' "$1" "$2"; }
 
+# runs_in LAB NODE WORDS: a process of exactly that command line runs in the node's container
+# (as the host sees it: images without ps or pgrep are fine).
+runs_in() {
+  docker top "$(container_name "$1" "$2")" -eo pid,args | awk 'NR > 1 { $1 = ""; print substr($0, 2) }' |
+    grep -qx "$3"
+}
+
 # cexec LAB NODE CMD...: runs CMD in the node's container.
 cexec() {
   local lab=$1 node=$2

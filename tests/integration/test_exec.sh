@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ltb exec against a copy of examples/frr-ospf.yaml with labels added: the command's exit status
 # comes through, stdout and stderr stay apart, stdin is passed on (binary-safe, with EOF), --all
-# and --label prefix every line with the node's name and return the highest status, an
+# and --label prefix every line with the node's name and return the highest status, Ctrl-C ends
+# the command in the node as well (SIGINT, then SIGKILL 3 s later), an
 # interactive session through tmux gets a TTY of the window's size that follows resizes and
 # leaves the terminal as it was (also when ltb is killed), and the errors name what is wrong.
 # shellcheck disable=SC2016 # single-quoted commands are for the node's shell to expand
@@ -70,6 +71,33 @@ out=$(echo hidden | ltb exec -n h1 -- cat) || fail "ltb exec -n h1 -- cat failed
 # stdin that is closed
 expect_rc 0 ltb exec h1 -- sh -c 'cat; echo done' <&-
 [[ $(cat "$IT_TMP/out") == "done" ]] || fail "with stdin closed, the command printed '$(cat "$IT_TMP/out")'"
+
+log "interrupted: the command in the node ends too (Docker alone would leave it running)"
+# ltb in the background, its pid known ($! of a subshell that execs it).
+(exec "$LTB" --state "$LTB_STATE" exec h1 -- sleep 4242 </dev/null >/dev/null 2>"$IT_TMP/int.err") &
+pid=$!
+wait_until 10 runs_in "$lab" h1 "sleep 4242" ||
+  fail "sleep 4242 did not start in h1"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+((rc == 130)) || fail "ltb exec interrupted ended with $rc, not 130: $(cat "$IT_TMP/int.err")"
+runs_in "$lab" h1 "sleep 4242" &&
+  fail "the interrupted command still runs in h1"
+# One that ignores SIGINT gets SIGKILL 3 s later; every node's with --all.
+(exec "$LTB" --state "$LTB_STATE" exec --all -- sh -c 'trap "" INT; sleep 4243; :' </dev/null \
+  >/dev/null 2>"$IT_TMP/int.err") &
+pid=$!
+wait_until 10 runs_in "$lab" r2 "sleep 4243" ||
+  fail "sleep 4243 did not start in r2"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+((rc == 137)) || fail "ltb exec --all of a command ignoring SIGINT ended with $rc, not 137: $(cat "$IT_TMP/int.err")"
+for node in r1 r2 r3 h1 h2; do
+  runs_in "$lab" "$node" "sleep 4243" &&
+    fail "the interrupted command still runs in $node"
+done
 
 log "--all: every node, every line prefixed, the highest status"
 expect_rc 5 ltb exec --all --lab "$lab" -- sh -c 'h=$(hostname); i=0; while [ $i -lt 500 ]; do echo "$h $i"; i=$((i+1)); done; printf "$h last"; echo "$h oops" >&2; case $h in r2) exit 5;; h1) exit 2;; esac'
@@ -169,7 +197,7 @@ cmp -s "$IT_TMP/stty.before" "$IT_TMP/stty.after" ||
   fail "the terminal was not restored: before $(cat "$IT_TMP/stty.before"), after $(cat "$IT_TMP/stty.after")"
 tmx kill-session -t exec
 
-log "the terminal is restored when ltb is killed in raw mode"
+log "the terminal is restored when ltb is killed in raw mode, and the node's shell ends"
 rm -f "$IT_TMP/stty.before" "$IT_TMP/stty.after" "$IT_TMP/ltb.pid"
 tmx new-session -d -s exec -x 100 -y 30 "bash $IT_TMP/session.sh"
 wait_until 20 pane_has '# *$' || fail "no shell prompt from r1 in tmux: $(pane_text)"
@@ -178,7 +206,8 @@ pid=$(cat "$IT_TMP/ltb.pid")
 [[ $(stty -g <"$(tmx display -p -t exec '#{pane_tty}')") != "$(cat "$IT_TMP/stty.before")" ]] ||
   fail "ltb exec did not put the terminal in raw mode"
 kill -TERM "$pid"
-wait_until 10 pane_has '^LTB_RC=143' || fail "ltb exec did not end on SIGTERM with 143: $(pane_text)"
+# The shell in the node gets SIGHUP (its terminal went away) and ends: its status, 128 + 1.
+wait_until 10 pane_has 'LTB_RC=129$' || fail "ltb exec did not end on SIGTERM with 129 (the shell's SIGHUP): $(pane_text)"
 wait_until 5 test -s "$IT_TMP/stty.after" || fail "no terminal settings after the session"
 cmp -s "$IT_TMP/stty.before" "$IT_TMP/stty.after" ||
   fail "the terminal was not restored after SIGTERM: before $(cat "$IT_TMP/stty.before"), after $(cat "$IT_TMP/stty.after")"

@@ -125,6 +125,16 @@ cmp "$IT_TMP/random" "$IT_TMP/random.back" || fail "binary stdin did not come ba
 # A reader slower than the command: the daemon waits for it (its socket buffer fills).
 got=$(ultb exec a -- head -c 20000000 /dev/zero | (sleep 3; wc -c)) || fail "a large output through the daemon failed"
 ((got == 20000000)) || fail "a large output to a slow reader came back as $got bytes of 20000000"
+log "exec interrupted (Ctrl-C): the command in the node ends too, status 130"
+user_bg ltb exec a -- sleep 4244 </dev/null >/dev/null 2>"$IT_TMP/int.err" &
+pid=$!
+track_pid "$pid"
+wait_until 10 runs_in "$lab_id" a "sleep 4244" || fail "sleep 4244 did not start in a"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+((rc == 130)) || fail "ltb exec interrupted through the daemon ended with $rc, not 130: $(cat "$IT_TMP/int.err")"
+runs_in "$lab_id" a "sleep 4244" && fail "the interrupted command still runs in a"
 
 log "capture: pcap bytes to stdout, and -w FILE written by the client as the user"
 user_bg ltb exec a -- ping -c 600 -i 0.1 10.233.81.2 >/dev/null 2>&1 &
@@ -143,8 +153,10 @@ is_pcap "$SERVE_HOME/caps/x.pcap" || fail "capture -w wrote no pcap"
 kill -INT "$pinger" 2>/dev/null || true
 rc=0
 wait "$pinger" 2>/dev/null || rc=$?
-# Ended by the SIGINT itself (130), not by the SIGKILL after the grace period (137).
-((rc == 130)) || fail "ltb exec interrupted through the daemon exited $rc, not 130"
+# ping in the node got the SIGINT and ended as after a Ctrl-C (its summary, status 0: it had
+# replies), not by the SIGKILL after the grace period (137).
+((rc == 0)) || fail "ltb exec ping interrupted through the daemon exited $rc, not ping's 0"
+runs_in "$lab_id" a "ping -c 600 -i 0.1 10.233.81.2" && fail "the interrupted ping still runs in a"
 
 log "events stream"
 user_bg ltb events "$lab" >"$IT_TMP/events.out" 2>"$IT_TMP/events.err" &

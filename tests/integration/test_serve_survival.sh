@@ -2,7 +2,7 @@
 # What the daemon must survive: malformed HTTP, a huge body, a slow client, 100 concurrent clients,
 # and clients that disconnect in the middle of `ltb capture` and of `ltb exec`. After each, the
 # daemon answers /v1/version; after a disconnect, no capture mirror is left, the daemon has no
-# child left, and the lab's lock is free.
+# child left (nor an exec's command in the node), and the lab's lock is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 require_services "$k_busybox"
@@ -155,15 +155,15 @@ expect_rc 0 ultb --wait 0 up lab.yaml # the user's lab: its lock is free
 daemon_alive
 
 log "a client killed in the middle of an exec"
-user_bg ltb exec a -- sleep 300 >/dev/null 2>&1 &
+user_bg ltb exec a -- sleep 4245 >/dev/null 2>&1 &
 client=$!
 track_pid "$client"
 wait_until 30 has_children || fail "the exec through the daemon did not start"
-sleep 1
+wait_until 10 runs_in "$lab_id" a "sleep 4245" || fail "sleep 4245 did not start in a"
 kill_and_reap "$client" || true
 wait_until 30 no_children || fail "the daemon's exec child is left: $(daemon_children)"
-# (The command inside the node is Docker's: `ltb exec` interrupted, directly or here, leaves it
-# to end by itself; not checked.)
+# The daemon interrupted the command, which stopped the one in the node (Docker would not).
+runs_in "$lab_id" a "sleep 4245" && fail "the exec's command still runs in a after its client died"
 expect_rc 0 ultb --wait 0 up lab.yaml # the user's lab: its lock is free
 daemon_alive
 

@@ -2,17 +2,23 @@
 
 #include "runtime/docker/docker_json.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <poll.h>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <termios.h>
@@ -303,6 +309,41 @@ private:
   bool m_installed = false;
 };
 
+/// PID and every process below it, as /proc shows them now (a shell's children too: a terminal's
+/// Ctrl-C reaches its whole foreground group, and a SIGKILL of the shell alone would leave them).
+std::vector<pid_t> process_tree(pid_t root) {
+  std::multimap<pid_t, pid_t> children;
+  std::error_code ec;
+  for (const auto &entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) {
+      continue;
+    }
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so after the last ')'.
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (rest >> state >> parent) {
+      children.emplace(parent, static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  std::vector<pid_t> tree{root};
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    auto [first, last] = children.equal_range(tree[i]);
+    for (auto it = first; it != last; ++it) {
+      tree.push_back(it->second);
+    }
+  }
+  return tree;
+}
+
 class Session {
 public:
   Session(const AttachedExec &spec, std::string socket)
@@ -438,12 +479,19 @@ private:
       if (winch_slot >= 0) {
         fds[count++] = {winch->fd(), POLLIN, 0};
       }
-      if (poll(fds, count, -1) < 0) {
-        if (errno == EINTR) {
+      // Interruptible: a signal may land in another thread (`exec --all`), so look now and then.
+      const int ready = poll(fds, count, m_spec.interrupted ? 100 : -1);
+      const int poll_errno = errno;
+      if (!stop_if_interrupted()) {
+        return fail(fmt::format("{}: interrupted, and its stream did not end after SIGKILL", what),
+                    "see the Docker daemon's log", ExitCode::interrupted);
+      }
+      if (ready < 0) {
+        if (poll_errno == EINTR) {
           continue;
         }
         return fail(fmt::format("{}: waiting for the command's streams failed: {}", what,
-                                std::strerror(errno)));
+                                std::strerror(poll_errno)));
       }
       if (winch_slot >= 0 && (fds[winch_slot].revents & POLLIN) && winch->drain()) {
         resize();
@@ -507,6 +555,38 @@ private:
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+  }
+
+  /// The interruption passed on to the command itself (see AttachedExec::interrupted); false
+  /// when it is time to stop waiting for its stream (3 s after SIGKILL).
+  bool stop_if_interrupted() {
+    if (!m_spec.interrupted || !m_spec.interrupted->load()) {
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (m_interrupted_at && now - *m_interrupted_at < std::chrono::seconds(3)) {
+      return true;
+    }
+    if (m_killed) {
+      return false;
+    }
+    // Its pid on the host (the exec's process, as Docker inspects it; 0 once it ended).
+    auto inspected = request(m_socket, "GET", m_prefix + "/exec/" + m_exec_id + "/json");
+    if (!inspected || inspected->status != 200) {
+      m_killed = m_interrupted_at.has_value();
+      m_interrupted_at = now;
+      return true;
+    }
+    const auto state = json::parse(inspected->body, nullptr, false);
+    const pid_t pid = state.is_object() && state.value("Running", false) ? state.value("Pid", 0) : 0;
+    if (pid > 0) {
+      for (const pid_t process : process_tree(pid)) {
+        ::kill(process, m_interrupted_at ? SIGKILL : (m_spec.tty ? SIGHUP : SIGINT));
+      }
+    }
+    m_killed = m_interrupted_at.has_value();
+    m_interrupted_at = now;
+    return true;
   }
 
   void deliver(std::string_view data) {
@@ -617,6 +697,8 @@ private:
   std::string m_socket;
   std::string m_prefix;
   std::string m_exec_id;
+  std::optional<std::chrono::steady_clock::time_point> m_interrupted_at; // SIGINT sent then
+  bool m_killed = false;                                                 // SIGKILL sent
   CurlPtr m_handle;
   int m_socket_fd = -1;
   std::string m_outgoing;

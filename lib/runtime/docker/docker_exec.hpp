@@ -7,6 +7,7 @@
 
 #include "util/error.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,11 @@ struct AttachedExec {
   /// With a TTY: the terminal whose size is passed on at start and on every SIGWINCH (-1: none).
   /// SIGWINCH is handled for the duration of the call, so only one exec at a time may set it.
   int window_fd = -1;
+  /// Set (by the caller's SIGINT/SIGTERM handler) to stop the command: Docker does not end an
+  /// exec whose client went away, so it gets SIGINT (SIGHUP with a TTY) at its host pid, and
+  /// SIGKILL 3 s later if it still runs; its output goes on to the end and the status is its
+  /// own (130 for SIGINT). Null: not interruptible (the process's default handling applies).
+  const std::atomic<bool> *interrupted = nullptr;
 };
 
 /// Runs the command and waits for it; returns its exit status (128+N when killed by signal N,
