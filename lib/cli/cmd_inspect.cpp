@@ -155,6 +155,11 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                        {"source", lab.source},
                        {"topology_hash", lab.topology_hash},
                        {"mgmt", {{"network", lab.mgmt_network}, {"ipv4_subnet", lab.mgmt_subnet}}},
+                       {"confined", lab.confined},
+                       {"host_firewall", details.host_firewall.empty()
+                                             ? nlohmann::json(nullptr)
+                                             : nlohmann::json{{"interface",
+                                                               details.host_firewall}}},
                        {"created_at", lab.created_at},
                        {"updated_at", lab.updated_at},
                        {"nodes", nodes},
@@ -170,12 +175,20 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
+  std::string confined = "no (an admin's: its topology may use privileges and host paths)";
+  if (lab.confined) {
+    confined = "yes (no privileged mode, host namespaces, devices or host paths";
+    confined += details.host_firewall.empty()
+                    ? "; no host firewall recorded: `ltb up` adds it)"
+                    : fmt::format("; the host refuses its nodes' traffic on {})",
+                                  details.host_firewall);
+  }
   fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n{}"
-             "management:  {} on Docker network {}\n\n",
+             "management:  {} on Docker network {}\nconfined:    {}\n\n",
              lab.name, state::to_string(lab.status), lab.owner,
              lab.topology_file.empty() ? "-" : lab.topology_file,
              lab.source.empty() ? "" : fmt::format("source:      {}\n", lab.source),
-             lab.mgmt_subnet, lab.mgmt_network);
+             lab.mgmt_subnet, lab.mgmt_network, confined);
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "MGMT-IPV4", "RUNS AS", "INTERFACES"},
                                 node_rows));
   fmt::print("\n{}", format_table({"DEVICE", "KIND", "IMAGE", "VERSION", "GROUP", "LABELS",

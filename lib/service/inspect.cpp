@@ -192,6 +192,11 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &named,
     device.running = versions[i];
   }
   details.captures = capture::active_captures(recorded.objects);
+  for (const auto &object : recorded.objects) {
+    if (object.type == state::ObjectType::firewall) {
+      details.host_firewall = object.runtime_id.empty() ? object.name : object.runtime_id;
+    }
+  }
   std::error_code ec;
   details.access_files = std::filesystem::exists(details.access.ssh_config(), ec);
   details.lab.name = lab_shown(session.caller, details.lab.name);

@@ -63,6 +63,9 @@ struct LabDetails {
   std::vector<NodeDetails> nodes;
   std::vector<LinkDetails> links;
   std::vector<capture::ActiveCapture> captures; // whose process runs
+  /// A confined lab's host firewall: the management interface whose traffic to the host is
+  /// refused (net/host_firewall.hpp), as recorded; "" when none is recorded.
+  std::string host_firewall;
   access::LabPaths access;
   bool access_files = false; // ssh_config and the others were written
 };

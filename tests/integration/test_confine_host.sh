@@ -64,6 +64,15 @@ bridge=lm$(lab_hash "$id")
 admin_bridge=lm$(lab_hash "$admin")
 ip -o -4 addr show dev "$bridge" | grep -q " $gw/" || fail "the user's bridge $bridge has no $gw"
 
+log "ltb inspect says which lab is confined, and where the host refuses its traffic"
+expect_rc 0 ltb inspect "$id"
+expect_output out "^confined: +yes \(no privileged mode.*the host refuses its nodes' traffic on $bridge\)$"
+expect_rc 0 ltb inspect "$id" --format json
+jq -e --arg b "$bridge" '.confined == true and .host_firewall.interface == $b' "$IT_TMP/out" >/dev/null ||
+  fail "inspect --format json: $(jq -c '{confined, host_firewall}' "$IT_TMP/out")"
+expect_rc 0 ltb inspect "$admin"
+expect_output out "^confined: +no \(an admin's"
+
 log "the rules: in LTB-INPUT, reached first from INPUT, tagged with the lab's id"
 rules=$(rules_of "$id")
 [[ $(grep -c '^4 ' <<<"$rules") -eq 5 && $(grep -c '^6 ' <<<"$rules") -eq 7 ]] ||
