@@ -1,5 +1,6 @@
 // ltb reserve create|list|show|update|delete
 #include "cli/context.hpp"
+#include "cli/remote.hpp"
 #include "cli/table.hpp"
 #include "schedule/admission.hpp"
 #include "schedule/ledger.hpp"
@@ -129,6 +130,9 @@ int run_create(const Globals &globals, const CreateOptions &options) {
   auto source = service::reservation_source(session, **store, options.file, options.template_name);
   if (!source) {
     return report(globals, source.error());
+  }
+  if (auto origin = remote_origin(options.file); !origin.empty()) {
+    source->source = origin; // the user's own path, not the daemon's copy
   }
   // The names first: NAME, or NAME-1 ... NAME-N for --count.
   auto first = validate(globals, session, *source, options.lab);

@@ -1,5 +1,6 @@
 // ltb up FILE [--lab NAME] [--dry-run] [--until TIME]
 #include "cli/context.hpp"
+#include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/templates.hpp"
 #include "topology/loader.hpp"
@@ -73,6 +74,9 @@ int run_up(const Globals &globals, const UpOptions &options) {
   // Capacity: an unreserved lab must not leave an admitted reservation short.
   request.admit = true;
   request.until = options.until;
+  // Through the daemon: the user's own path of the file, as the lab's source (the file itself is
+  // the daemon's copy).
+  request.source = ref ? std::string() : remote_origin(options.file);
   Result<service::DeployOutcome> outcome;
   if (ref) {
     auto deployed = service::deploy_template(session, *connection, *ref, options.lab, request);

@@ -304,6 +304,21 @@ bool goes_remote(const CLI::App &app) {
   return !k_local.count(top_command(app));
 }
 
+std::string remote_origin(const std::string &path) {
+  const char *remote = std::getenv("LTB_REMOTE");
+  const char *origins = std::getenv("LTB_REMOTE_ORIGINS");
+  if (!remote || std::string(remote) != "1" || !origins || ::getuid() != 0 || path.empty()) {
+    return "";
+  }
+  const auto map = nlohmann::json::parse(origins, nullptr, false);
+  std::error_code ec;
+  const auto key = fs::absolute(path, ec).lexically_normal().string();
+  if (!map.is_object() || !map.contains(key) || !map[key].is_string()) {
+    return "";
+  }
+  return map[key].get<std::string>();
+}
+
 Error daemon_refusal(int status, const std::string &body) {
   auto json = nlohmann::json::parse(body, nullptr, false);
   Error error{fmt::format("the ltb daemon refused the command ({})", status), "",
@@ -362,6 +377,8 @@ int run_remote(const Globals &globals, const CLI::App &app, const std::vector<st
       if (!input) {
         return report(globals, input.error());
       }
+      std::error_code absolute_ec;
+      input->origin = fs::absolute(file.value, absolute_ec).lexically_normal().string();
       request.files.push_back(std::move(*input));
     } else {
       server::FileArg out;

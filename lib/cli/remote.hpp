@@ -36,6 +36,10 @@ Result<DaemonReply> daemon_get(const std::string &socket, const std::string &tar
 /// The daemon's refusal (a body of error, help and exit code) as the Error a direct run reports.
 Error daemon_refusal(int status, const std::string &body);
 
+/// In remote mode (the daemon's child): the client's own path of a file argument the client
+/// sent (display only: recorded as a lab's or reservation's source); "" otherwise.
+std::string remote_origin(const std::string &path);
+
 /// In remote mode (the daemon's child): every file argument (FILE, PATH, DIR options) must lie
 /// under the request's directory LTB_REMOTE_DIR, and a topology must not reference files outside
 /// it. A usage error otherwise.

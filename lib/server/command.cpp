@@ -56,6 +56,9 @@ std::string to_json(const CommandRequest &request) {
     if (!file.output) {
       one["main"] = file.main;
       one["entries"] = std::move(entries);
+      if (!file.origin.empty()) {
+        one["origin"] = file.origin;
+      }
     }
     files.push_back(std::move(one));
   }
@@ -155,6 +158,16 @@ Result<CommandRequest> parse_command_request(const std::string &body) {
         if (!has_main) {
           return fail(bad(fmt::format("no entry is the main file '{}'", file.main)));
         }
+        if (f.contains("origin")) {
+          // Display only; still a plain absolute path, as a user would see it.
+          if (!f["origin"].is_string() || f["origin"].get<std::string>().empty() ||
+              f["origin"].get<std::string>().front() != '/' ||
+              f["origin"].get<std::string>().size() > 4096 ||
+              f["origin"].get<std::string>().find('\0') != std::string::npos) {
+            return fail(bad("a file's 'origin' is its absolute path on the client"));
+          }
+          file.origin = f["origin"].get<std::string>();
+        }
       }
       request.files.push_back(std::move(file));
     }
@@ -228,6 +241,9 @@ Result<Workspace> materialize(const CommandRequest &request, const std::string &
       workspace.inputs.push_back((root / entry.path).lexically_normal().string());
     }
     workspace.argv[file.index] = as_typed ? request.argv[file.index] : (root / file.main).string();
+    if (!file.origin.empty()) {
+      workspace.origins[(root / file.main).lexically_normal().string()] = file.origin;
+    }
   }
   return workspace;
 }

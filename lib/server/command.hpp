@@ -6,6 +6,7 @@
 #include "util/error.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct FileArg {
   bool output = false;
   std::string main;
   std::vector<Upload> entries;
+  /// An input's absolute path on the client, for display only (recorded as the lab's source so
+  /// that `ltb status` shows the user's own path); never opened. "" when not sent.
+  std::string origin;
 };
 
 struct Terminal {
@@ -55,6 +59,8 @@ struct Workspace {
   std::vector<std::string> argv; // the request's argv with file arguments pointing into dir
   std::vector<std::string> outputs; // per file argument: the path the command writes ("" = input)
   std::vector<std::string> inputs;  // every input file written (never sent back as an output)
+  /// Input main file as written here (absolute) -> its path on the client (FileArg::origin).
+  std::map<std::string, std::string> origins;
 };
 
 /// Writes the request's files under `dir` (made here, 0700; it must not exist) and rewrites argv.

@@ -620,6 +620,9 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   util::SpawnOptions spawn;
   spawn.env = {fmt::format("LTB_CALLER_UID={}", peer.uid), "LTB_REMOTE=1", "LTB_REMOTE_DIR=" + dir,
                "PWD=" + workspace->cwd};
+  if (!workspace->origins.empty()) {
+    spawn.env.push_back("LTB_REMOTE_ORIGINS=" + json(workspace->origins).dump());
+  }
   if (parsed->tty) {
     spawn.pty = true;
     spawn.rows = parsed->tty->rows;

@@ -182,6 +182,7 @@ nlohmann::json status_json(const LabStatus &status) {
                         {"mgmt_subnet", lab.mgmt_subnet},
                         {"mgmt_network", lab.mgmt_network},
                         {"file", lab.topology_file},
+                        {"source", lab.source},
                         {"drift", status.drift},
                         {"now", schedule::format_utc(status.now)},
                         {"reservation", reservation_json(status.reservation, status.now)},
@@ -257,6 +258,7 @@ Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
     status.lab.mgmt_subnet = json.at("mgmt_subnet").get<std::string>();
     status.lab.mgmt_network = json.at("mgmt_network").get<std::string>();
     status.lab.topology_file = json.at("file").get<std::string>();
+    status.lab.source = json.at("source").get<std::string>();
     status.drift = json.at("drift").get<int>();
     status.now = instant_of(json.at("now"));
     status.reservation = reservation_from_json(json.at("reservation"));

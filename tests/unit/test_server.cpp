@@ -150,6 +150,7 @@ TEST_CASE("command requests: JSON both ways, and bad ones refused with what is w
   in.main = "lab.yaml";
   in.entries = {{"lab.yaml", "name: x\n", 0644},
                 {"configs/r1.conf", std::string("\0\xff", 2), 0600}};
+  in.origin = "/home/alice/lab.yaml";
   request.files.push_back(in);
   server::FileArg out;
   out.index = 3;
@@ -165,6 +166,7 @@ TEST_CASE("command requests: JSON both ways, and bad ones refused with what is w
   CHECK(parsed->files[0].entries[1].data == std::string("\0\xff", 2));
   CHECK(parsed->files[0].entries[1].mode == 0600);
   CHECK(parsed->files[1].output);
+  CHECK(parsed->files[0].origin == "/home/alice/lab.yaml");
 
   for (const char *body : {
            "not json",
@@ -181,6 +183,8 @@ TEST_CASE("command requests: JSON both ways, and bad ones refused with what is w
                "entries": [{"path": "a", "data": ""}]}]})",
            R"({"argv": ["up", "x"], "files": [{"index": 1, "direction": "in", "main": "a",
                "entries": [{"path": "a", "data": "@@@@"}]}]})",
+           R"({"argv": ["up", "x"], "files": [{"index": 1, "direction": "in", "main": "a",
+               "entries": [{"path": "a", "data": ""}], "origin": "relative/a"}]})",
        }) {
     CAPTURE(body);
     auto bad = server::parse_command_request(body);
@@ -205,6 +209,7 @@ TEST_CASE("command files: written under the private directory, outputs collected
   in.index = 1;
   in.main = "lab.yaml";
   in.entries = {{"lab.yaml", "name: x\n", 0644}, {"configs/r1.conf", "hostname r1\n", 0755}};
+  in.origin = "/home/alice/lab.yaml";
   server::FileArg out;
   out.index = 3;
   out.output = true;
@@ -212,6 +217,9 @@ TEST_CASE("command files: written under the private directory, outputs collected
   const auto dir = tmp.file("req");
   auto workspace = server::materialize(request, dir);
   REQUIRE(workspace);
+  // The main file as written here -> the user's own path (display only).
+  CHECK(workspace->origins ==
+        std::map<std::string, std::string>{{dir + "/cwd/lab.yaml", "/home/alice/lab.yaml"}});
   CHECK((fs::status(dir).permissions() & fs::perms::all) == fs::perms::owner_all);
   // A plain relative path keeps its argument: the file is there under the working directory.
   CHECK(workspace->argv[1] == "lab.yaml");

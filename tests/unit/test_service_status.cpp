@@ -26,7 +26,8 @@ TEST_CASE("status JSON: a lab's status reads back as it was written") {
   status.lab.status = state::RecordStatus::running;
   status.lab.mgmt_subnet = "172.20.30.0/24";
   status.lab.mgmt_network = "ltb-alice__ospf-lab";
-  status.lab.topology_file = "/home/alice/labs/ospf.yaml";
+  status.lab.topology_file = "/run/ltb/req-1/cwd/ospf.yaml";
+  status.lab.source = "/home/alice/labs/ospf.yaml";
   status.now = 1'800'000'000;
   status.drift = 1;
   status.reservation = reservation(7, status.now + 5400);
@@ -44,7 +45,8 @@ TEST_CASE("status JSON: a lab's status reads back as it was written") {
 
   const auto json = service::status_json(status);
   CHECK(json.at("mgmt_network") == "ltb-alice__ospf-lab");
-  CHECK(json.at("file") == "/home/alice/labs/ospf.yaml");
+  CHECK(json.at("file") == "/run/ltb/req-1/cwd/ospf.yaml");
+  CHECK(json.at("source") == "/home/alice/labs/ospf.yaml");
   CHECK(json.at("drift") == 1);
   CHECK(json.at("now") == "2027-01-15T08:00:00Z");
   CHECK(json.at("reservation").at("left_seconds") == 5400);
@@ -99,7 +101,7 @@ TEST_CASE("status JSON: every lab reads back, hidden count included") {
 TEST_CASE("status JSON: an answer that is not a status is an error, not a crash") {
   for (const auto *text : {"null", "[]", "{}", R"({"labs":[{"name":1}],"hidden":0,"now":"x"})",
                            R"({"lab":"a","status":"sleeping","mgmt_subnet":"","mgmt_network":"",
-                               "file":"","drift":0,"now":"2027-01-15T08:00:00Z",
+                               "file":"","source":"","drift":0,"now":"2027-01-15T08:00:00Z",
                                "reservation":null,"nodes":[]})"}) {
     CAPTURE(text);
     const auto json = nlohmann::json::parse(text);
