@@ -91,6 +91,36 @@ int exit_code(int status) {
   return -1;
 }
 
+/// What ps shows of the command: its name (`ltb exec`, what ps -e and top show; always) and its
+/// command line (`ltb --state S exec r1 -- ip route`, not the daemon's `ltb serve` it was forked
+/// from; root may point the kernel at a new one with PR_SET_MM, given CAP_SYS_RESOURCE, which
+/// some containers drop: then the daemon's stays).
+void show_command_line(const std::vector<std::string> &args) {
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--state" || args[i] == "--socket" || args[i] == "--wait") {
+      ++i;
+    } else if (!args[i].empty() && args[i].front() != '-') {
+      ::prctl(PR_SET_NAME, ("ltb " + args[i]).substr(0, 15).c_str(), 0, 0, 0);
+      break;
+    }
+  }
+  std::string line;
+  for (const auto &arg : args) {
+    line += arg;
+    line += '\0';
+  }
+  // Never freed: the kernel reads it for the process's life.
+  auto *buffer = new char[line.size()];
+  std::memcpy(buffer, line.data(), line.size());
+  const auto start = reinterpret_cast<unsigned long>(buffer);
+  const auto end = start + line.size();
+  // The kernel checks start <= end at each step: the buffer is on the heap, below the stack
+  // where the old one is, so the start goes first.
+  if (::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0) {
+    ::prctl(PR_SET_MM, PR_SET_MM_ARG_END, end, 0, 0);
+  }
+}
+
 /// In the forked command: becomes what an exec of `ltb ARGV` would have made, then runs it.
 [[noreturn]] void run_command(const json &request, const std::vector<int> &fds,
                               ForkServer::Entry entry) {
@@ -126,6 +156,7 @@ int exit_code(int status) {
     ::putenv(::strdup(entry_value.get<std::string>().c_str()));
   }
   std::vector<std::string> args = request.at("argv").get<std::vector<std::string>>();
+  show_command_line(args);
   std::vector<char *> argv;
   for (auto &arg : args) {
     argv.push_back(arg.data());

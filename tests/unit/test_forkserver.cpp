@@ -5,9 +5,11 @@
 #include "testutil.hpp"
 
 #include <csignal>
+#include <linux/capability.h>
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <unistd.h>
@@ -25,6 +27,13 @@ int entry(int argc, char **argv) {
               << (::getpgid(0) == ::getpid() ? "leader" : "member");
     std::cerr << "to stderr";
     return 7;
+  }
+  if (argc > 3 && std::string(argv[3]) == "cmdline") { // ltb --state /x cmdline ...
+    std::ifstream comm("/proc/self/comm", std::ios::binary);
+    std::cout << comm.rdbuf();
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::cout << in.rdbuf();
+    return 0;
   }
   if (mode == "cat") {
     std::cout << std::cin.rdbuf();
@@ -74,6 +83,22 @@ TEST_CASE("fork server: a forked command as an exec would make it, and its end")
   CHECK(forks.wait(cat->pid, true) == 0);
   ::close(cat->out);
   ::close(cat->err);
+
+  // ps shows the command's name, and its own command line where root may set it (not the one
+  // of the process it was forked from).
+  auto cmdline = forks.spawn({"ltb", "--state", "/x", "cmdline", "--", "a b"}, {}, dir);
+  REQUIRE(cmdline);
+  ::close(cmdline->in);
+  const auto shown = read_all(cmdline->out);
+  CHECK(shown.rfind("ltb cmdline\n", 0) == 0);
+  if (test::has_capability(CAP_SYS_RESOURCE)) {
+    CHECK(shown.substr(12) == std::string("ltb\0--state\0/x\0cmdline\0--\0a b\0", 30));
+  } else {
+    MESSAGE("no CAP_SYS_RESOURCE here: the command line is not checked, only the name");
+  }
+  CHECK(forks.wait(cmdline->pid, true) == 0);
+  ::close(cmdline->out);
+  ::close(cmdline->err);
 
   auto sleeper = forks.spawn({"ltb", "sleep"}, {}, dir);
   REQUIRE(sleeper);

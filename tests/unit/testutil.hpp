@@ -41,6 +41,18 @@ struct TempDir {
 };
 
 /// True when the tests run under CI (CI=true), where every prerequisite must be there.
+/// Whether this process holds the capability in its effective set (/proc/self/status CapEff).
+inline bool has_capability(int capability) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      const auto mask = std::stoull(line.substr(7), nullptr, 16);
+      return (mask >> capability) & 1U;
+    }
+  }
+  return false;
+}
+
 inline bool in_ci() {
   const char *ci = std::getenv("CI");
   return ci != nullptr && std::string(ci) == "true";
