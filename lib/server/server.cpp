@@ -279,8 +279,7 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
   }
   auto caller = m_identify(m_context, peer.uid);
   if (!caller) {
-    return json_response(http::status::forbidden,
-                         error_json(caller.error()), version, keep);
+    return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
   }
   if (match.route->id == RouteId::whoami) {
     return json_response(http::status::ok,

@@ -5,12 +5,12 @@
 #include "testutil.hpp"
 
 #include <csignal>
-#include <linux/capability.h>
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <linux/capability.h>
 #include <string>
 #include <unistd.h>
 

@@ -578,7 +578,8 @@ private:
       return true;
     }
     const auto state = json::parse(inspected->body, nullptr, false);
-    const pid_t pid = state.is_object() && state.value("Running", false) ? state.value("Pid", 0) : 0;
+    const pid_t pid =
+        state.is_object() && state.value("Running", false) ? state.value("Pid", 0) : 0;
     if (pid > 0) {
       for (const pid_t process : process_tree(pid)) {
         ::kill(process, m_interrupted_at ? SIGKILL : (m_spec.tty ? SIGHUP : SIGINT));
