@@ -148,23 +148,23 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                             active.user.empty() ? "-" : active.user});
   }
   if (json_format(options.format)) {
-    nlohmann::json out{{"name", lab.name},
-                       {"status", state::to_string(lab.status)},
-                       {"owner", lab.owner},
-                       {"file", lab.topology_file},
-                       {"source", lab.source},
-                       {"topology_hash", lab.topology_hash},
-                       {"mgmt", {{"network", lab.mgmt_network}, {"ipv4_subnet", lab.mgmt_subnet}}},
-                       {"confined", lab.confined},
-                       {"host_firewall", details.host_firewall.empty()
-                                             ? nlohmann::json(nullptr)
-                                             : nlohmann::json{{"interface",
-                                                               details.host_firewall}}},
-                       {"created_at", lab.created_at},
-                       {"updated_at", lab.updated_at},
-                       {"nodes", nodes},
-                       {"links", links},
-                       {"captures", captures}};
+    nlohmann::json out{
+        {"name", lab.name},
+        {"status", state::to_string(lab.status)},
+        {"owner", lab.owner},
+        {"file", lab.topology_file},
+        {"source", lab.source},
+        {"topology_hash", lab.topology_hash},
+        {"mgmt", {{"network", lab.mgmt_network}, {"ipv4_subnet", lab.mgmt_subnet}}},
+        {"confined", lab.confined},
+        {"host_firewall", details.host_firewall.empty()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json{{"interface", details.host_firewall}}},
+        {"created_at", lab.created_at},
+        {"updated_at", lab.updated_at},
+        {"nodes", nodes},
+        {"links", links},
+        {"captures", captures}};
     if (details.access_files) {
       out["access"] = {{"ssh_config", access_paths.ssh_config()},
                        {"inventory", access_paths.inventory()},
@@ -178,16 +178,21 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
   std::string confined = "no (an admin's: its topology may use privileges and host paths)";
   if (lab.confined) {
     confined = "yes (no privileged mode, host namespaces, devices or host paths";
-    confined += details.host_firewall.empty()
-                    ? "; no host firewall recorded: `ltb up` adds it)"
-                    : fmt::format("; the host refuses its nodes' traffic on {})",
-                                  details.host_firewall);
+    confined +=
+        details.host_firewall.empty()
+            ? "; no host firewall recorded: `ltb up` adds it)"
+            : fmt::format("; the host refuses its nodes' traffic on {})", details.host_firewall);
   }
+  // A lab deployed through the daemon: its source is the user's own path of the file (the
+  // recorded file is the daemon's copy of it, gone with the request).
+  const bool sent = !lab.source.empty() && lab.source.front() == '/';
+  const std::string file = sent                        ? lab.source + " (sent to the ltb daemon)"
+                           : lab.topology_file.empty() ? std::string("-")
+                                                       : lab.topology_file;
   fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n{}"
              "management:  {} on Docker network {}\nconfined:    {}\n\n",
-             lab.name, state::to_string(lab.status), lab.owner,
-             lab.topology_file.empty() ? "-" : lab.topology_file,
-             lab.source.empty() ? "" : fmt::format("source:      {}\n", lab.source),
+             lab.name, state::to_string(lab.status), lab.owner, file,
+             lab.source.empty() || sent ? "" : fmt::format("source:      {}\n", lab.source),
              lab.mgmt_subnet, lab.mgmt_network, confined);
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "MGMT-IPV4", "RUNS AS", "INTERFACES"},
                                 node_rows));

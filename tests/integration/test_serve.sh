@@ -99,6 +99,8 @@ jq -e --arg lab "$lab" '.labs | any(.name == $lab)' "$IT_TMP/out" >/dev/null ||
 expect_rc 0 ultb status
 # FILE: the user's own path of the file (the daemon deployed its copy).
 expect_output out "^$lab +running +2/2 +0 .* $SERVE_HOME/lab/lab.yaml +-$"
+expect_rc 0 ultb inspect "$lab"
+expect_output out "^file: +$SERVE_HOME/lab/lab.yaml \(sent to the ltb daemon\)$"
 log "status: the daemon answers it from its API (GET /v1/labs), no command run for it"
 grep -q "ltb status" "$IT_TMP/serve.log" && fail "ltb status ran as a command: $(grep "ltb status" "$IT_TMP/serve.log")"
 log "status: refusals as a direct run's (message, help, exit code)"
