@@ -25,8 +25,10 @@ grep -q '^      startup-config: h1.conf$' "$file" || fail "could not give h1 a s
 expect_rc 0 ltb up "$file" --lab "$lab"
 assert_all_running "$lab"
 
-vtysh_ready() { cexec "$lab" "$1" vtysh -c 'show running-config' >/dev/null 2>&1; }
-wait_until 60 vtysh_ready r1 || fail "vtysh does not answer in r1 after 60 s"
+# ospfd itself, not only vtysh: zebra answers first, and a change of an OSPF setting before
+# ospfd runs fails with "ospfd is not running".
+ospfd_ready() { cexec "$lab" "$1" vtysh -c 'show ip ospf' 2>/dev/null | grep -q 'OSPF Routing Process'; }
+wait_until 60 ospfd_ready r1 || fail "ospfd does not answer in r1 after 60 s"
 
 cost() { # the OSPF cost of r1's eth1 as FRR reports it
   cexec "$lab" r1 vtysh -c 'show ip ospf interface eth1' 2>/dev/null | sed -n 's/.*Cost: \([0-9]*\).*/\1/p'
@@ -86,7 +88,7 @@ expect_rc 0 ltb down --lab "$lab"
 assert_lab_gone "$lab"
 expect_rc 0 ltb up "$saved/topology.yaml"
 assert_all_running "$lab"
-wait_until 60 vtysh_ready r1 || fail "vtysh does not answer in r1 after 60 s (saved lab)"
+wait_until 60 ospfd_ready r1 || fail "ospfd does not answer in r1 after 60 s (saved lab)"
 wait_until 30 has_cost 77 || fail "r1 eth1 has OSPF cost '$(cost)' after up from the saved file, expected 77"
 [[ $(cexec "$lab" h1 cat /etc/ltb/startup-config) == "$(cat "$IT_TMP/lab/h1.conf")" ]] ||
   fail "h1's startup-config after up from the saved file: $(cexec "$lab" h1 cat /etc/ltb/startup-config 2>&1)"
