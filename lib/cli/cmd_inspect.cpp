@@ -2,6 +2,7 @@
 #include "cli/context.hpp"
 #include "cli/table.hpp"
 #include "service/inspect.hpp"
+#include "service/status.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -183,12 +184,11 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
             ? "; no host firewall recorded: `ltb up` adds it)"
             : fmt::format("; the host refuses its nodes' traffic on {})", details.host_firewall);
   }
-  // A lab deployed through the daemon: its source is the user's own path of the file (the
-  // recorded file is the daemon's copy of it, gone with the request).
-  const bool sent = !lab.source.empty() && lab.source.front() == '/';
-  const std::string file = sent                        ? lab.source + " (sent to the ltb daemon)"
-                           : lab.topology_file.empty() ? std::string("-")
-                                                       : lab.topology_file;
+  const auto shown = service::lab_file_shown(lab);
+  const bool sent = shown != lab.topology_file; // through the daemon: its source is the file
+  const std::string file = shown.empty() ? std::string("-")
+                           : sent        ? shown + " (sent to the ltb daemon)"
+                                         : shown;
   fmt::print("lab:         {}\nstatus:      {}\nowner:       {}\nfile:        {}\n{}"
              "management:  {} on Docker network {}\nconfined:    {}\n\n",
              lab.name, state::to_string(lab.status), lab.owner, file,

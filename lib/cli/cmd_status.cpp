@@ -71,10 +71,8 @@ void print_lab(const service::LabStatus &status, bool json) {
   }
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
   if (status.drift > 0) {
-    // The file to give `ltb up`: the user's own path where the lab came through the daemon.
-    const auto &file = !lab.source.empty() && lab.source.front() == '/' ? lab.source
-                       : lab.topology_file.empty()                      ? std::string("FILE")
-                                                                        : lab.topology_file;
+    const auto shown = service::lab_file_shown(lab);
+    const auto &file = shown.empty() ? std::string("FILE") : shown;
     fmt::print("{} node{} not as recorded; `ltb up {}` recreates {}\n", status.drift,
                status.drift == 1 ? " is" : "s are", file, status.drift == 1 ? "it" : "them");
   }

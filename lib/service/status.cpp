@@ -189,6 +189,10 @@ nlohmann::json status_json(const LabStatus &status) {
                         {"nodes", out}};
 }
 
+std::string lab_file_shown(const state::LabRecord &lab) {
+  return !lab.source.empty() && lab.source.front() == '/' ? lab.source : lab.topology_file;
+}
+
 namespace {
 
 tl::unexpected<Error> not_status(const std::string &what) {
@@ -206,6 +210,16 @@ schedule::Instant instant_of(const nlohmann::json &text) {
   return *parsed;
 }
 
+/// READ's value, or "not WHAT" when the reply lacks a field or holds one of another type.
+template <class T, class Read> Result<T> read_reply(const std::string &what, Read &&read) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception &) {
+  } catch (const Malformed &) {
+  }
+  return not_status(what);
+}
+
 std::optional<state::ReservationRecord> reservation_from_json(const nlohmann::json &json) {
   if (json.is_null()) {
     return std::nullopt;
@@ -220,7 +234,7 @@ std::optional<state::ReservationRecord> reservation_from_json(const nlohmann::js
 } // namespace
 
 Result<StatusOverview> overview_from_json(const nlohmann::json &json) {
-  try {
+  return read_reply<StatusOverview>("a list of labs", [&] {
     StatusOverview overview;
     overview.now = instant_of(json.at("now"));
     overview.hidden = json.at("hidden").get<int>();
@@ -239,15 +253,11 @@ Result<StatusOverview> overview_from_json(const nlohmann::json &json) {
       overview.labs.push_back(std::move(summary));
     }
     return overview;
-  } catch (const nlohmann::json::exception &) {
-    return not_status("a list of labs");
-  } catch (const Malformed &) {
-    return not_status("a list of labs");
-  }
+  });
 }
 
 Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
-  try {
+  return read_reply<LabStatus>("a lab's status", [&] {
     LabStatus status;
     status.lab.name = json.at("lab").get<std::string>();
     const auto recorded = state::parse_record_status(json.at("status").get<std::string>());
@@ -274,11 +284,7 @@ Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
       status.nodes.push_back(std::move(out));
     }
     return status;
-  } catch (const nlohmann::json::exception &) {
-    return not_status("a lab's status");
-  } catch (const Malformed &) {
-    return not_status("a lab's status");
-  }
+  });
 }
 
 } // namespace ltb::service

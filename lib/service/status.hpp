@@ -55,6 +55,11 @@ nlohmann::json status_json(const StatusOverview &overview);
 /// `ltb status LAB --format json` (GET /v1/labs/{lab}).
 nlohmann::json status_json(const LabStatus &status);
 
+/// The lab's file as its user knows it: the user's own path for a lab deployed through the daemon
+/// (its source; the recorded file is the daemon's copy, gone with the request), else the recorded
+/// file ("" for a lab from stdin).
+std::string lab_file_shown(const state::LabRecord &lab);
+
 /// The inverses, for the client of `ltb serve`: what the daemon answered, as the CLI renders it
 /// (the fields the JSON carries; a reply that is not such JSON is an error).
 Result<StatusOverview> overview_from_json(const nlohmann::json &json);
