@@ -242,13 +242,11 @@ NodeLogin login_of(const state::LabRecord &lab, const state::NodeRecord &node,
     return it->second;
   }
   if (!lab.topology_text.empty()) {
-    const std::string base = lab.topology_file.empty()
-                                 ? std::string()
-                                 : fs::path(lab.topology_file).parent_path().string();
     topology::Diagnostics ignored;
-    auto loaded = topology::load_text(lab.topology_text,
-                                      lab.topology_file.empty() ? "<stdin>" : lab.topology_file,
-                                      base, {lab.name, &ignored});
+    topology::LoadOptions options;
+    options.warnings = &ignored;
+    auto loaded =
+        topology::load_recorded(lab.topology_text, lab.topology_file, lab.name, {}, options);
     if (loaded) {
       if (const auto *desired = loaded->find_node(node.name)) {
         return {desired->username, desired->password, desired->ssh_key};

@@ -60,14 +60,8 @@ Resources recorded_lab_demand(state::Store &store, const state::LabRecord &lab,
     return r;
   };
   if (!lab.topology_text.empty()) {
-    const std::string base = lab.topology_file.empty()
-                                 ? std::filesystem::current_path().string()
-                                 : std::filesystem::path(lab.topology_file).parent_path().string();
-    topology::LoadOptions options;
-    options.lab_name = lab.name;
-    auto loaded = topology::load_text(lab.topology_text,
-                                      lab.topology_file.empty() ? "<recorded>" : lab.topology_file,
-                                      base, options);
+    auto loaded = topology::load_recorded(lab.topology_text, lab.topology_file, lab.name,
+                                          std::filesystem::current_path().string());
     if (loaded) {
       Resources total;
       for (const auto &node : loaded->nodes) {

@@ -38,14 +38,8 @@ std::map<std::string, topology::Node> recorded_topology(const Context &context,
   if (lab.topology_text.empty()) {
     return nodes;
   }
-  const auto base_dir = lab.topology_file.empty()
-                            ? context.lab_dir(lab.name)
-                            : fs::path(lab.topology_file).parent_path().string();
-  topology::LoadOptions options;
-  options.lab_name = lab.name;
-  auto loaded = topology::load_text(
-      lab.topology_text, lab.topology_file.empty() ? "<recorded topology>" : lab.topology_file,
-      base_dir, options);
+  auto loaded = topology::load_recorded(lab.topology_text, lab.topology_file, lab.name,
+                                        context.lab_dir(lab.name));
   if (loaded) {
     for (auto &node : loaded->nodes) {
       nodes.emplace(node.name, std::move(node));

@@ -68,14 +68,8 @@ std::unique_ptr<topology::Topology> recorded_topology(const state::LabRecord &la
   if (lab.topology_text.empty()) {
     return nullptr;
   }
-  const std::string base = lab.topology_file.empty()
-                               ? std::filesystem::current_path().string()
-                               : std::filesystem::path(lab.topology_file).parent_path().string();
-  topology::LoadOptions options;
-  options.lab_name = lab.name;
-  auto loaded = topology::load_text(lab.topology_text,
-                                    lab.topology_file.empty() ? "<recorded>" : lab.topology_file,
-                                    base, options);
+  auto loaded = topology::load_recorded(lab.topology_text, lab.topology_file, lab.name,
+                                        std::filesystem::current_path().string());
   if (!loaded) {
     return nullptr;
   }

@@ -215,14 +215,8 @@ Result<int> run_in_node(const Context &context, state::Store &store, const std::
 Result<std::map<std::string, std::map<std::string, std::string>>>
 node_labels(const Session &session, const state::LabRecord &lab) {
   std::map<std::string, std::map<std::string, std::string>> labels;
-  const auto base_dir = lab.topology_file.empty()
-                            ? session.context.lab_dir(lab.name)
-                            : std::filesystem::path(lab.topology_file).parent_path().string();
-  topology::LoadOptions load_options;
-  load_options.lab_name = lab.name;
-  auto loaded = topology::load_text(
-      lab.topology_text, lab.topology_file.empty() ? "<recorded topology>" : lab.topology_file,
-      base_dir, load_options);
+  auto loaded = topology::load_recorded(lab.topology_text, lab.topology_file, lab.name,
+                                        session.context.lab_dir(lab.name));
   if (loaded) {
     for (const auto &node : loaded->nodes) {
       labels[node.name] = node.labels;

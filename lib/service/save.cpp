@@ -130,14 +130,11 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
     (void)found;
   }
   // The lab's file as recorded: where each node's startup-config goes, and the text to copy.
-  const std::string file =
-      record->topology_file.empty() ? std::string("<recorded topology>") : record->topology_file;
-  const std::string base_dir = record->topology_file.empty()
+  const std::string base_dir = record->topology_file.empty() || record->topology_file[0] != '/'
                                    ? session.context.lab_dir(lab)
                                    : fs::path(record->topology_file).parent_path().string();
-  topology::LoadOptions load_options;
-  load_options.lab_name = lab;
-  auto loaded = topology::load_text(record->topology_text, file, base_dir, load_options);
+  auto loaded = topology::load_recorded(record->topology_text, record->topology_file, lab,
+                                        session.context.lab_dir(lab));
   if (!loaded) {
     std::string first;
     for (const auto &item : loaded.error().items) {
@@ -147,7 +144,8 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
         break;
       }
     }
-    return fail(fmt::format("the file lab '{}' was deployed from no longer loads ({})", lab, first),
+    return fail(fmt::format("the file lab '{}' was deployed from no longer loads ({})",
+                            lab_shown(session.caller, lab), first),
                 "restore the files it names (startup-config, binds), or run `ltb up` with a file "
                 "that loads first");
   }
@@ -169,7 +167,8 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
   const std::set<std::string> chosen(request.nodes.begin(), request.nodes.end());
   topology::Relocation relocation;
   relocation.base_dir = base_dir;
-  relocation.name = lab;
+  // The name its owner gave it (a user's lab id is OWNER__NAME, which no file may name).
+  relocation.name = lab_shown(Caller{0, record->owner, true, {}}, lab);
   for (const auto &node : loaded->nodes) {
     if (!chosen.empty() && !chosen.count(node.name)) {
       continue;

@@ -273,6 +273,9 @@ private:
     const Json &rule = m_schema.document()["properties"]["name"];
     if (!m_options.lab_name.empty()) {
       m_topology.name = m_options.lab_name;
+      if (m_options.lab_name_is_id) {
+        return;
+      }
       const std::regex pattern(rule.value("pattern", std::string(".*")));
       const auto max = rule.value("maxLength", std::size_t{40});
       if (!std::regex_search(m_options.lab_name, pattern) || m_options.lab_name.size() > max ||
@@ -1419,6 +1422,15 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
                    "please report this as a bug in ltb");
     return tl::unexpected(std::move(diagnostics));
   }
+}
+
+LoadResult load_recorded(const std::string &text, const std::string &file, const std::string &id,
+                         const std::string &fallback_dir, LoadOptions options) {
+  options.lab_name = id;
+  options.lab_name_is_id = !id.empty();
+  const std::string base =
+      file.empty() || file.front() != '/' ? fallback_dir : fs::path(file).parent_path().string();
+  return load_text(text, file.empty() ? std::string("<recorded topology>") : file, base, options);
 }
 
 LoadResult load_file(const std::string &path, const LoadOptions &options) {

@@ -21,6 +21,9 @@ struct LoadOptions {
   /// The lab is a non-admin's (ltb-topology(5), CONFINEMENT): bind mounts, host devices, network
   /// modes and capabilities, and files outside the topology file's directory are errors.
   bool confined = false;
+  /// lab_name is a recorded lab's id (OWNER__NAME for a user's lab, see load_recorded()): taken
+  /// as it is, without the rules of a name a user gives.
+  bool lab_name_is_id = false;
 };
 
 using LoadResult = tl::expected<Topology, Diagnostics>;
@@ -32,5 +35,12 @@ LoadResult load_file(const std::string &path, const LoadOptions &options = {});
 /// (binds, startup-config) resolve against `base_dir`.
 LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
                      const LoadOptions &options = {});
+
+/// A recorded lab's topology loaded again from the text it was deployed with: ID (the lab's
+/// recorded id) becomes its name, and relative paths resolve beside FILE (the file recorded with
+/// it: the lab's own copy of its files when it came through the daemon), or in FALLBACK_DIR when
+/// none was recorded. Diagnostics name FILE, or "<recorded topology>".
+LoadResult load_recorded(const std::string &text, const std::string &file, const std::string &id,
+                         const std::string &fallback_dir, LoadOptions options = {});
 
 } // namespace ltb::topology

@@ -474,3 +474,26 @@ TEST_CASE("topology loader: text from stdin keeps its name") {
   CHECK(result->file == "<stdin>");
   CHECK(node(*result, "r1").binds == std::vector<std::string>{(dir.path / "x").string() + ":/x"});
 }
+
+TEST_CASE("loader: a recorded lab loads again under its id, with paths beside its recorded file") {
+  ltb::test::TempDir dir;
+  dir.write("kept/configs/a.conf", "hello\n");
+  const std::string text = "name: ospf\ntopology:\n  nodes:\n    a:\n      kind: linux\n"
+                           "      image: x\n      startup-config: configs/a.conf\n";
+  // A user's lab: its id holds the separator that no name given in a file or with --lab may.
+  auto loaded = ltb::topology::load_recorded(text, dir.file("kept/lab.yaml"), "alice__ospf", "/");
+  REQUIRE(loaded);
+  CHECK(loaded->name == "alice__ospf");
+  CHECK(loaded->mgmt.network == "ltb-alice__ospf");
+  CHECK(loaded->nodes.at(0).startup_config == dir.file("kept/configs/a.conf"));
+  ltb::topology::LoadOptions given;
+  given.lab_name = "alice__ospf";
+  CHECK_FALSE(ltb::topology::load_text(text, dir.file("kept/lab.yaml"), dir.file("kept"), given));
+  // Without a recorded file, paths resolve in the fallback directory, and diagnostics say so.
+  auto elsewhere = ltb::topology::load_recorded(text, "", "ospf", dir.file("nowhere"));
+  REQUIRE_FALSE(elsewhere);
+  CHECK(elsewhere.error().items.at(0).file == "<recorded topology>");
+  auto fallback = ltb::topology::load_recorded(text, "", "ospf", dir.file("kept"));
+  REQUIRE(fallback);
+  CHECK(fallback->name == "ospf");
+}
