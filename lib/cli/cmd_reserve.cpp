@@ -170,6 +170,9 @@ int run_create(const Globals &globals, const CreateOptions &options) {
   request.topology = &topologies.front();
   request.source = source->source;
   request.text = source->text;
+  if (options.template_name.empty() && remote_input(options.file)) {
+    request.keep_files = source->base_dir; // the request's copy goes when the command ends
+  }
   request.start = start;
   request.end = end;
   auto created = service::create_reservations(session, **store, request);

@@ -77,6 +77,7 @@ int run_up(const Globals &globals, const UpOptions &options) {
   // Through the daemon: the user's own path of the file, as the lab's source (the file itself is
   // the daemon's copy).
   request.source = ref ? std::string() : remote_origin(options.file);
+  request.keep_files = !ref && remote_input(options.file);
   Result<service::DeployOutcome> outcome;
   if (ref) {
     auto deployed = service::deploy_template(session, *connection, *ref, options.lab, request);

@@ -319,6 +319,18 @@ std::string remote_origin(const std::string &path) {
   return map[key].get<std::string>();
 }
 
+bool remote_input(const std::string &path) {
+  const char *remote = std::getenv("LTB_REMOTE");
+  const char *dir = std::getenv("LTB_REMOTE_DIR");
+  if (!remote || std::string(remote) != "1" || !dir || !*dir || ::getuid() != 0 || path.empty()) {
+    return false;
+  }
+  std::error_code ec;
+  const auto rel = fs::weakly_canonical(fs::absolute(path), ec)
+                       .lexically_relative(fs::weakly_canonical(dir, ec));
+  return !ec && !rel.empty() && *rel.begin() != ".." && fs::is_regular_file(path, ec);
+}
+
 Error daemon_refusal(int status, const std::string &body) {
   auto json = nlohmann::json::parse(body, nullptr, false);
   Error error{fmt::format("the ltb daemon refused the command ({})", status), "",

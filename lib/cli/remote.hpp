@@ -40,6 +40,10 @@ Error daemon_refusal(int status, const std::string &body);
 /// sent (display only: recorded as a lab's or reservation's source); "" otherwise.
 std::string remote_origin(const std::string &path);
 
+/// In remote mode (the daemon's child): PATH is a file the client sent (under the request's
+/// directory LTB_REMOTE_DIR), a copy that goes when the command ends.
+bool remote_input(const std::string &path);
+
 /// In remote mode (the daemon's child): every file argument (FILE, PATH, DIR options) must lie
 /// under the request's directory LTB_REMOTE_DIR, and a topology must not reference files outside
 /// it. A usage error otherwise.

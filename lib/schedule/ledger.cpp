@@ -30,6 +30,9 @@ std::string templates_dir(const std::string &state_path) {
 
 std::string reservation_base_dir(const state::ReservationRecord &reservation,
                                  const std::string &state_path) {
+  if (!reservation.files_dir.empty()) {
+    return reservation.files_dir;
+  }
   if (reservation.source.rfind("template:", 0) == 0) {
     return templates_dir(state_path);
   }

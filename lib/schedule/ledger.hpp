@@ -28,7 +28,8 @@ Booking booking_of(const state::ReservationRecord &reservation);
 Resources demand_of(const state::ReservationRecord &reservation);
 
 /// The directory a reservation's stored topology resolves relative paths against (binds,
-/// startup-config): the file's directory for a file, <state dir>/templates for "template:NAME".
+/// startup-config): its kept copy of the files (files_dir) when it has one, else the file's
+/// directory for a file, <state dir>/templates for "template:NAME".
 std::string reservation_base_dir(const state::ReservationRecord &reservation,
                                  const std::string &state_path);
 

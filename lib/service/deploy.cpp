@@ -5,6 +5,7 @@
 #include "capture/records.hpp"
 #include "plan/names.hpp"
 #include "service/events.hpp"
+#include "service/kept_files.hpp"
 #include "service/owners.hpp"
 #include "service/reservations.hpp"
 #include "service/snapshots.hpp"
@@ -243,15 +244,13 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     confined_given = std::move(made);
   }
   const topology::Topology &named = confined_given ? *confined_given : given;
-  topology::Topology mapped;
+  topology::Topology desired = named;
   if (id != named.name) {
-    mapped = named;
-    mapped.name = id;
+    desired.name = id;
     if (named.mgmt.network_loc.line == 0 && named.mgmt.network == "ltb-" + named.name) {
-      mapped.mgmt.network = plan::network_name(id);
+      desired.mgmt.network = plan::network_name(id);
     }
   }
-  const topology::Topology &desired = id == named.name ? named : mapped;
   // Capacity first: a refused lab changes nothing. When admitted, no other lab is admitted until
   // this one's claim is recorded below.
   UpAdmission admission;
@@ -317,6 +316,22 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   }
   // The lab's key pair exists before nodes are made: they get its public half.
   LTB_CHECK(access::prepare_lab(context.lab_dir(desired.name), desired));
+  if (options.keep_files && !desired.file.empty() && desired.file.front() == '/') {
+    // Through the daemon: the request's copy goes when the command ends; the lab keeps its own,
+    // which later reads of its topology (exec --label, save, start) resolve paths in.
+    const auto kept = lab_files_dir(context, desired.name);
+    LTB_CHECK(keep_files(std::filesystem::path(desired.file).parent_path().string(), kept));
+    desired.file =
+        (std::filesystem::path(kept) / std::filesystem::path(desired.file).filename()).string();
+    if (plan.empty()) {
+      // Nothing else to record: the record takes the lab's copy as its file all the same.
+      LTB_TRY(record, connection.store->lab(desired.name));
+      if (record && record->topology_file != desired.file) {
+        record->topology_file = desired.file;
+        LTB_CHECK(connection.store->put_lab(*record));
+      }
+    }
+  }
   auto finish_access = [&](bool complete) {
     if (auto finished = access::finish_lab(*connection.store, context.lab_dir(desired.name),
                                            desired, recorded.nodes, complete);

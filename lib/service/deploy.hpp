@@ -29,6 +29,9 @@ struct DeployRequest {
   /// Deploy the lab confined whoever the caller is: the scheduler deploying a reservation that a
   /// user who is not an admin made. Only ever adds confinement (see deploys_confined()).
   bool confined = false;
+  /// The topology file and what it references are the daemon's per-request copy: the lab keeps
+  /// a copy of its own (lab_files_dir()) and records that as its file.
+  bool keep_files = false;
 };
 
 struct DeployOutcome {

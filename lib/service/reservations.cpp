@@ -4,6 +4,7 @@
 #include "schedule/scheduler.hpp"
 #include "schedule/units.hpp"
 #include "service/deploy.hpp"
+#include "service/kept_files.hpp"
 #include "service/owners.hpp"
 #include "service/users.hpp"
 
@@ -202,12 +203,18 @@ Result<CreatedReservations> create_reservations(const Session &session, state::S
           admission, group, capacity.capacity);
       return {};
     }
+    std::string files_dir;
+    if (!request.keep_files.empty()) {
+      LTB_TRY(kept, keep_reservation_files(session.context, store, request.keep_files));
+      files_dir = std::move(kept);
+    }
     for (const auto &lab : labs) {
       state::ReservationRecord r;
       r.lab = lab;
       r.owner = session.caller.name;
       r.confined = !session.caller.admin;
       r.source = request.source;
+      r.files_dir = files_dir;
       r.topology_text = request.text;
       r.start_at = start;
       r.end_at = end;

@@ -62,6 +62,9 @@ struct CreateReservations {
   std::string text;                             // the topology text that deploys
   schedule::Instant start = 0;
   schedule::Instant end = 0;
+  /// The directory of the topology's files when they are the daemon's per-request copy: the
+  /// reservations keep a copy of their own (keep_reservation_files()). "" = none.
+  std::string keep_files;
 };
 
 struct CreatedReservations {

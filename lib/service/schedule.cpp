@@ -5,6 +5,7 @@
 #include "service/templates.hpp"
 
 #include <ctime>
+#include <filesystem>
 
 namespace ltb::service {
 
@@ -15,6 +16,12 @@ Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
   request.confined = r.confined;
   std::string file = r.source;
   std::string base_dir = schedule::reservation_base_dir(r, m_session.context.state_path);
+  if (!r.files_dir.empty()) {
+    // Made through the daemon: the files are the reservation's copy, never the user's path.
+    file =
+        (std::filesystem::path(r.files_dir) / std::filesystem::path(r.source).filename()).string();
+    request.source = r.source;
+  }
   if (auto ref = parse_template_source(r.source)) {
     // The pinned version's files, written out again if they were cleaned away meanwhile; the
     // text is the reservation's own copy.

@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 11> k_migrations{{
+inline constexpr std::array<std::string_view, 12> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -255,6 +255,11 @@ ALTER TABLE template_names ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE template_names ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
 UPDATE template_names SET owner = COALESCE((SELECT created_by FROM templates t WHERE t.name =
   template_names.name ORDER BY t.version LIMIT 1), '');
+)sql",
+    // 12: a reservation made through the daemon keeps its own copy of the files its topology
+    // references (the request's copy is gone when the command ends): the directory, or ''.
+    R"sql(
+ALTER TABLE reservations ADD COLUMN files_dir TEXT NOT NULL DEFAULT '';
 )sql",
 }};
 

@@ -166,7 +166,7 @@ constexpr const char *k_lab_columns = "name, topology_file, topology_text, topol
 constexpr const char *k_reservation_select =
     "SELECT r.id, r.lab, r.owner, r.source, COALESCE(t.topology_text, ''), r.start_at, r.end_at, "
     "r.state, r.reason, r.attempts, r.next_attempt_at, r.demand_cpus, r.demand_memory_bytes, "
-    "r.demand_disk_bytes, r.created_at, r.updated_at, r.confined FROM reservations r "
+    "r.demand_disk_bytes, r.created_at, r.updated_at, r.confined, r.files_dir FROM reservations r "
     "LEFT JOIN reservation_texts t ON t.reservation = r.id";
 
 ReservationRecord read_reservation(SQLite::Statement &q) {
@@ -188,6 +188,7 @@ ReservationRecord read_reservation(SQLite::Statement &q) {
   r.created_at = q.getColumn(14).getInt64();
   r.updated_at = q.getColumn(15).getInt64();
   r.confined = q.getColumn(16).getInt() != 0;
+  r.files_dir = q.getColumn(17).getString();
   return r;
 }
 
@@ -711,13 +712,14 @@ Result<std::int64_t> Store::add_reservation(const ReservationRecord &reservation
                             SQLite::Statement q(m_impl->db, R"sql(
 INSERT INTO reservations (lab, owner, source, start_at, end_at, state, reason, attempts,
                           next_attempt_at, demand_cpus, demand_memory_bytes, demand_disk_bytes,
-                          created_at, updated_at, confined)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
+                          created_at, updated_at, confined, files_dir)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16))sql");
                             bind_reservation(q, reservation);
                             const std::int64_t now = now_seconds();
                             q.bind(13, reservation.created_at != 0 ? reservation.created_at : now);
                             q.bind(14, now);
                             q.bind(15, reservation.confined ? 1 : 0);
+                            q.bind(16, reservation.files_dir);
                             q.exec();
                             id = m_impl->db.getLastInsertRowid();
                             put_reservation_text(m_impl->db, id, reservation.topology_text);

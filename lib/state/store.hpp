@@ -110,6 +110,9 @@ struct ReservationRecord {
   /// Made by a user who is not an admin: the lab deploys confined. Written by add_reservation()
   /// only.
   bool confined = false;
+  /// Where the files its topology references are kept (a reservation made through the daemon);
+  /// "" = beside `source`. Written by add_reservation() only.
+  std::string files_dir;
 };
 
 /// One thing that happened to a lab (event::Event as the state file keeps it: type and action

@@ -61,6 +61,8 @@ topology:
     a:
       kind: linux
       image: $k_busybox
+      labels: {side: left}
+      startup-config: configs/a.conf
       exec:
         - ip addr add 10.233.81.1/30 dev eth1
         - ip link set eth1 up
@@ -73,13 +75,32 @@ topology:
   links:
     - endpoints: ["a:eth1", "b:eth1"]
 LAB
-mkdir -p "$SERVE_HOME/lab"
+mkdir -p "$SERVE_HOME/lab/configs"
 mv "$IT_TMP/lab.yaml" "$SERVE_HOME/lab/lab.yaml"
+echo "config of a, v1" >"$SERVE_HOME/lab/configs/a.conf"
 chown -R "$SERVE_USER" "$SERVE_HOME/lab"
 chmod 0700 "$SERVE_HOME/lab"
 chmod 0600 "$SERVE_HOME/lab/lab.yaml"
 expect_rc 0 ultb up lab/lab.yaml
 assert_all_running "$lab_id"
+log "the lab keeps its own copy of the files its topology references (the request's copy goes)"
+expect_rc 0 ultb exec a -- cat /etc/ltb/startup-config
+expect_output out "^config of a, v1$"
+expect_rc 0 ltb inspect "$lab_id" --format json
+kept=$(jq -r .file "$IT_TMP/out")
+[[ $kept == "$IT_TMP/state/labs/$lab_id/.files/lab.yaml" ]] || fail "the lab's recorded file is $kept"
+[[ $(cat "$IT_TMP/state/labs/$lab_id/.files/configs/a.conf") == "config of a, v1" ]] ||
+  fail "the lab's copy of configs/a.conf: $(cat "$IT_TMP/state/labs/$lab_id/.files/configs/a.conf" 2>&1)"
+compgen -G "$(dirname "$SERVE_SOCK")/req-*" >/dev/null && fail "request directories were left: $(ls -d "$(dirname "$SERVE_SOCK")"/req-*)"
+# Re-reads of the recorded topology (exec --label selects by the file's labels) find its files.
+expect_rc 0 ultb exec --label side=left -- hostname
+expect_output out "^a: "
+grep -q "no longer loads" "$IT_TMP/err" && fail "exec --label could not load the lab's topology: $(cat "$IT_TMP/err")"
+log "save: the user's lab as a file the user can load again (its own name, its files)"
+expect_rc 0 ultb save "$lab" -o saved
+[[ $(cat "$SERVE_HOME/saved/a/a.conf") == "config of a, v1" ]] || fail "saved a.conf: $(cat "$SERVE_HOME/saved/a/a.conf" 2>&1)"
+grep -q "^name: $lab\$" "$SERVE_HOME/saved/topology.yaml" || fail "the saved topology's name: $(grep name: "$SERVE_HOME/saved/topology.yaml")"
+expect_rc 0 ultb validate saved/topology.yaml
 
 log "status: what root sees"
 expect_rc 0 ultb status "$lab"
@@ -185,13 +206,22 @@ topology:
     x:
       kind: linux
       image: $k_busybox
+      startup-config: x.conf
 LAB
-chown "$SERVE_USER" "$SERVE_HOME/rsv.yaml"
+echo "config of x" >"$SERVE_HOME/x.conf"
+chown "$SERVE_USER" "$SERVE_HOME/rsv.yaml" "$SERVE_HOME/x.conf"
 expect_rc 0 ultb reserve create rsv.yaml --start "$(date -u -d @$(($(date +%s) + 3)) +%Y-%m-%dT%H:%M:%SZ)" --for 10m
 rid=$(sed -nE 's/^reservation ([0-9]+):.*/\1/p' "$IT_TMP/out" | head -1)
 [[ -n $rid ]] || fail "no reservation id in: $(cat "$IT_TMP/out")"
+# The reservation deploys the files as they were sent: the daemon never reads the user's path.
+echo "changed afterwards" >"$SERVE_HOME/x.conf"
 wait_until 60 docker inspect -f '{{.State.Running}}' "ltb-${SERVE_USER}__$rlab-x" ||
   fail "the daemon's scheduler did not deploy reservation $rid: $(tail -20 "$IT_TMP/serve.log")"
+expect_rc 0 ultb exec x --lab "$rlab" -- cat /etc/ltb/startup-config
+expect_output out "^config of x$"
+expect_rc 0 ltb inspect "${SERVE_USER}__$rlab" --format json
+[[ $(jq -r .file "$IT_TMP/out") == "$IT_TMP/state/reservation-files/"*/rsv.yaml ]] ||
+  fail "the reservation's lab records $(jq -r .file "$IT_TMP/out") as its file, not the reservation's copy"
 expect_rc 0 ultb status "$rlab"
 expect_rc 0 ultb reserve delete "$rid" --yes # removes its lab
 assert_lab_gone "${SERVE_USER}__$rlab"

@@ -2,6 +2,7 @@
 // its place in the file; what Docker is asked for (capabilities, privileges, security options);
 // how the service derives it from the caller and keeps it on the lab and its reservations.
 
+#include "fakes/connection.hpp"
 #include "fakes/harness.hpp"
 #include "runtime/docker/docker_json.hpp"
 #include "runtime/libvirt/domain_xml.hpp"
@@ -272,13 +273,7 @@ struct ServiceFixture {
 
   ServiceFixture() {
     context.state_path = dir.file("state/state.db");
-    auto opened = state::Store::open(context.state_path);
-    REQUIRE(opened);
-    connection.store = std::move(*opened);
-    connection.docker = std::make_unique<fakes::FakeDocker>(world);
-    connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
-    connection.ovs = std::make_unique<fakes::FakeOvs>(world);
-    connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
+    connection = fakes::fake_connection(world, context.state_path);
   }
 
   Result<service::DeployOutcome> up(const service::Caller &caller, const std::string &file,

@@ -1,7 +1,7 @@
 // The template store: state (add, versions, no-op, rm), bundle collection, export/import, and
 // `ltb up --template` on the fakes.
 
-#include "fakes/fakes.hpp"
+#include "fakes/connection.hpp"
 #include "service/templates.hpp"
 #include "state/store.hpp"
 #include "testutil.hpp"
@@ -411,14 +411,7 @@ TEST_CASE("template store: up --template on the fakes records the source and pin
   REQUIRE(f.add("lab/lab.yaml"));
 
   fakes::World world;
-  service::Connection connection;
-  auto opened = state::Store::open(f.context.state_path);
-  REQUIRE(opened);
-  connection.store = std::move(*opened);
-  connection.docker = std::make_unique<fakes::FakeDocker>(world);
-  connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
-  connection.ovs = std::make_unique<fakes::FakeOvs>(world);
-  connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
+  auto connection = fakes::fake_connection(world, f.context.state_path);
 
   std::set<std::string> subnets;
   std::set<std::string> dirs;
@@ -508,14 +501,7 @@ TEST_CASE("template store: a template is its owner's until shared; two users dep
         "template ospf is alice's: only its owner or an admin may remove it");
 
   fakes::World world;
-  service::Connection connection;
-  auto opened = state::Store::open(f.context.state_path);
-  REQUIRE(opened);
-  connection.store = std::move(*opened);
-  connection.docker = std::make_unique<fakes::FakeDocker>(world);
-  connection.netlink = std::make_unique<fakes::FakeNetlink>(world);
-  connection.ovs = std::make_unique<fakes::FakeOvs>(world);
-  connection.firewall = std::make_unique<fakes::FakeFirewall>(world);
+  auto connection = fakes::fake_connection(world, f.context.state_path);
   for (const auto *session : {&as_alice, &as_bob}) {
     auto deployed = service::deploy_template(*session, connection, {"ospf", 0}, "");
     REQUIRE(deployed);

@@ -303,7 +303,7 @@ TEST_CASE("users: quotas refuse `ltb reserve create` and `update`, and record no
   auto session = f.session(alice);
   const auto t = f.lab("r", 1);
   const schedule::Instant start = now() + 3600;
-  service::CreateReservations request{{"r"}, "r", &t, t.file, t.text, start, start + 3 * 3600};
+  service::CreateReservations request{{"r"}, "r", &t, t.file, t.text, start, start + 3 * 3600, {}};
 
   auto longest = service::create_reservations(session, *f.store, request);
   REQUIRE_FALSE(longest);
@@ -322,8 +322,8 @@ TEST_CASE("users: quotas refuse `ltb reserve create` and `update`, and record no
 
   // Two instances at once are two labs.
   const auto two = f.lab("g-1", 1);
-  service::CreateReservations pair{{"g-1", "g-2"}, "g",   &two,        two.file,
-                                   two.text,       start, start + 3600};
+  service::CreateReservations pair{{"g-1", "g-2"}, "g",   &two,         two.file,
+                                   two.text,       start, start + 3600, {}};
   auto labs = service::create_reservations(session, *f.store, pair);
   REQUIRE_FALSE(labs);
   CHECK(has(labs.error().message, "labs over the labs quota: it needs 2"));
@@ -347,8 +347,8 @@ TEST_CASE("users: quotas refuse `ltb reserve create` and `update`, and record no
 
   // A lab deployed meanwhile is a second lab during the window.
   f.record_lab(f.lab("other", 1), "alice");
-  service::CreateReservations later{{"s"},           "s", &t, t.file, t.text, start + 5 * 3600,
-                                    start + 6 * 3600};
+  service::CreateReservations later{
+      {"s"}, "s", &t, t.file, t.text, start + 5 * 3600, start + 6 * 3600, {}};
   auto second = service::create_reservations(session, *f.store, later);
   REQUIRE_FALSE(second);
   CHECK(has(second.error().message, "your other labs hold 1 (other)"));

@@ -172,7 +172,7 @@ TEST_CASE("reservations: every column is NOT NULL with a default; start_at is in
   { open_ok(path); }
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
   for (const auto &[table, want] :
-       std::vector<std::pair<std::string, int>>{{"reservations", 16}, {"reservation_texts", 2}}) {
+       std::vector<std::pair<std::string, int>>{{"reservations", 17}, {"reservation_texts", 2}}) {
     SQLite::Statement q(db, "PRAGMA table_info(" + table + ")");
     int columns = 0;
     while (q.executeStep()) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <stdlib.h>
 #include <string>
 #include <sys/types.h>
@@ -39,6 +40,14 @@ struct TempDir {
     std::ofstream(path / name, std::ios::binary) << content;
   }
 };
+
+/// The whole content of the file at PATH ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
 
 /// True when the tests run under CI (CI=true), where every prerequisite must be there.
 /// Whether this process holds the capability in its effective set (/proc/self/status CapEff).
