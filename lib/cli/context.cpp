@@ -65,8 +65,17 @@ Result<uid_t> caller_uid() {
 
 Status identify_caller(const Globals &globals) {
   LTB_TRY(uid, caller_uid());
-  LTB_TRY(who, service::identify(service_context(globals), uid));
-  identified() = who;
+  // The daemon's child: the daemon identified the caller already (LTB_CALLER, trusted from root
+  // only, as LTB_CALLER_UID is), so the passwd and group lookups are not made twice.
+  const char *given = ::getuid() == 0 ? std::getenv("LTB_CALLER") : nullptr;
+  auto passed = given ? service::caller_from_json(given) : std::nullopt;
+  ::unsetenv("LTB_CALLER");
+  if (passed && passed->uid == uid) {
+    identified() = std::move(*passed);
+  } else {
+    LTB_TRY(who, service::identify(service_context(globals), uid));
+    identified() = who;
+  }
   // What this process starts for the request (the relay, helpers) is ltb's own work, run as
   // root: it must not pass for the caller's request again.
   ::unsetenv("LTB_CALLER_UID");

@@ -145,7 +145,10 @@ void show_command_line(const std::vector<std::string> &args) {
       ::dup2(fds[static_cast<std::size_t>(target)], target);
     }
   }
-  ::close_range(3, ~0U, 0);
+  // The exit code's pipe becomes fd 3, closed on exec (a program the command runs does not get it).
+  ::dup2(fds.back(), 3);
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  ::close_range(4, ~0U, 0);
   const auto cwd = request.value("cwd", std::string());
   if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
     fmt::print(stderr, "ltb: error: cannot enter {}: {}\n", cwd, std::strerror(errno));
@@ -162,7 +165,24 @@ void show_command_line(const std::vector<std::string> &args) {
     argv.push_back(arg.data());
   }
   argv.push_back(nullptr);
-  std::exit(entry(static_cast<int>(args.size()), argv.data()));
+  const pid_t self = ::getpid();
+  const int code = entry(static_cast<int>(args.size()), argv.data());
+  // Not from a copy of this process that the command forked and that returned here as well.
+  if (::getpid() == self) {
+    std::cout.flush(); // what it printed is in the pipes before its code is known
+    std::cerr.flush();
+    std::fflush(nullptr);
+    (void)!::write(3, &code, sizeof(code));
+    // Its streams end now, not after the teardown of a whole ltb (static destructors, library
+    // cleanups: about 10 ms): the daemon answers as soon as it has the code and their ends.
+    if (const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+      for (int target = 0; target < 3; ++target) {
+        ::dup2(null, target);
+      }
+      ::close(null);
+    }
+  }
+  std::exit(code);
 }
 
 /// The server's loop: a request -> fork -> its pid; a child's end -> its exit code. It ends
@@ -203,8 +223,9 @@ void show_command_line(const std::vector<std::string> &args) {
     }
     auto request = json::parse(payload, nullptr, false);
     const bool pty = request.is_object() && request.value("pty", false);
+    // The streams (one terminal, or stdin, stdout, stderr), then the exit code's pipe.
     if (!request.is_object() || !request.contains("argv") || !request.contains("env") ||
-        fds.size() != (pty ? 1U : 3U)) {
+        fds.size() != (pty ? 2U : 4U)) {
       send_message(socket, json{{"error", "a malformed spawn request"}}.dump());
     } else {
       const pid_t pid = ::fork();
@@ -341,13 +362,23 @@ Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
   std::lock_guard spawning(m_spawn_mutex);
   const json env = util::environment_with(options.env);
   LTB_TRY(streams, util::make_streams(argv.at(0), options));
+  int status[2] = {-1, -1};
+  if (::pipe2(status, O_CLOEXEC) != 0) {
+    const auto why = std::strerror(errno);
+    streams.close_all();
+    return fail(fmt::format("cannot run '{}': {}", argv.at(0), why), "see the daemon's log");
+  }
   auto undo = [&](const std::string &why) {
     streams.close_all();
+    ::close(status[0]);
+    ::close(status[1]);
     return fail(fmt::format("cannot run '{}': {}", argv.at(0), why),
                 "see the daemon's log; restarting it starts its fork server again");
   };
   const json request{{"argv", argv}, {"env", env}, {"cwd", cwd}, {"pty", options.pty}};
-  if (!send_message(m_socket, request.dump(), streams.theirs)) {
+  auto fds = streams.theirs;
+  fds.push_back(status[1]);
+  if (!send_message(m_socket, request.dump(), fds)) {
     return undo(fmt::format("the fork server does not answer ({})", std::strerror(errno)));
   }
   std::unique_lock lock(m_mutex);
@@ -362,11 +393,12 @@ Result<util::Child> ForkServer::spawn(const std::vector<std::string> &argv,
   if (!answer.is_object() || !answer.contains("pid")) {
     return undo(answer.is_object() ? answer.value("error", "no answer") : "no answer");
   }
-  for (int fd : streams.theirs) { // the command has its own copies now
+  for (int fd : fds) { // the command has its own copies now
     ::close(fd);
   }
   util::Child child = streams.ours;
   child.pid = answer.value("pid", -1);
+  child.status = status[0];
   return child;
 }
 

@@ -11,6 +11,7 @@
 #include "server/frame.hpp"
 #include "server/router.hpp"
 #include "service/status.hpp"
+#include "service/users.hpp"
 #include "service/version.hpp"
 #include "util/exec.hpp"
 
@@ -282,12 +283,8 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
     return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
   }
   if (match.route->id == RouteId::whoami) {
-    return json_response(http::status::ok,
-                         {{"uid", caller->uid},
-                          {"name", caller->name},
-                          {"admin", caller->admin},
-                          {"groups", caller->groups}},
-                         version, keep);
+    return json_response(http::status::ok, json::parse(service::caller_json(*caller)), version,
+                         keep);
   }
   service::CancelToken cancel;
   service::NullSink sink;
@@ -337,6 +334,18 @@ public:
       : m_socket(socket), m_child(child), m_pty(pty), m_grace(grace), m_stop(stop),
         m_wait(std::move(wait)) {}
 
+  CommandSession(const CommandSession &) = delete;
+  CommandSession &operator=(const CommandSession &) = delete;
+  /// Reaps the command if its code came through its status pipe (after the answer was sent).
+  ~CommandSession() {
+    if (m_child.status >= 0) {
+      ::close(m_child.status);
+    }
+    if (!m_reaped) {
+      reap(true);
+    }
+  }
+
   /// The exit code, or nullopt when the client went away (the command was stopped then).
   std::optional<int> run(const std::string &early_bytes);
   bool send(Stream stream, std::string_view payload) {
@@ -345,6 +354,12 @@ public:
 
 private:
   void stop_child();
+  /// m_wait's answer (-2: it still runs); remembers that the command was reaped.
+  int reap(bool block) {
+    const int code = m_wait(m_child.pid, block);
+    m_reaped = m_reaped || code != -2;
+    return code;
+  }
   enum class Read { ok, eof, bad };
   Read from_client();
 
@@ -358,6 +373,7 @@ private:
   std::string m_stdin; // waiting for the child to read
   bool m_stdin_eof = false;
   std::optional<int> m_code;
+  bool m_reaped = false;
   // The client half-closed (its Ctrl-C, or it is gone): the command was interrupted then, and
   // gets the grace period to end before SIGKILL.
   std::optional<std::chrono::steady_clock::time_point> m_interrupted_at;
@@ -373,13 +389,13 @@ void CommandSession::stop_child() {
   }
   const auto deadline = *m_interrupted_at + m_grace;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (m_wait(m_child.pid, false) != -2) {
+    if (m_reaped || reap(false) != -2) {
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::kill(-m_child.pid, SIGKILL);
-  m_wait(m_child.pid, true);
+  reap(true);
 }
 
 CommandSession::Read CommandSession::from_client() {
@@ -456,10 +472,10 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
     if (!m_pty && m_stdin_eof && m_stdin.empty() && in >= 0) {
       close_in();
     }
-    if (!m_code) {
-      const int code = m_wait(m_child.pid, false);
+    if (!exited_at) {
+      const int code = reap(false);
       if (code != -2) {
-        m_code = code;
+        m_code = m_code.value_or(code); // the command's own word, if it said it
         exited_at = std::chrono::steady_clock::now();
       }
     }
@@ -473,7 +489,7 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
         std::chrono::steady_clock::now() - *m_interrupted_at > m_grace) {
       ::kill(-m_child.pid, SIGKILL);
     }
-    pollfd fds[5];
+    pollfd fds[6];
     nfds_t count = 0;
     fds[count++] = {m_socket, static_cast<short>(m_interrupted_at ? 0 : POLLIN), 0};
     const nfds_t out_at = out >= 0 ? count : 99;
@@ -488,17 +504,35 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
     if (in_at != 99) {
       fds[count++] = {in, POLLOUT, 0};
     }
-    const nfds_t pidfd_at = pidfd >= 0 && !m_code ? count : 99;
+    const nfds_t pidfd_at = pidfd >= 0 && !exited_at ? count : 99;
     if (pidfd_at != 99) {
       fds[count++] = {pidfd, POLLIN, 0};
+    }
+    const nfds_t status_at = m_child.status >= 0 && !m_code ? count : 99;
+    if (status_at != 99) {
+      fds[count++] = {m_child.status, POLLIN, 0};
     }
     if (m_pty && !m_stdin.empty() && in >= 0) {
       fds[out_at].events |= POLLOUT;
     }
     ::poll(fds, count, m_code ? 20 : 100);
+    if (status_at != 99 && (fds[status_at].revents & (POLLIN | POLLHUP | POLLERR))) {
+      // The command's own word on its code, written as it exits: no wait for the fork server's
+      // reap and its message (the reap comes after the answer). Nothing there (a signal ended
+      // it): the reap tells.
+      int code = 0;
+      if (::read(m_child.status, &code, sizeof(code)) == sizeof(code)) {
+        m_code = code; // its output still comes, until its end closes the pipes
+      }
+      ::close(m_child.status);
+      m_child.status = -1;
+    }
     if (pidfd_at != 99 && (fds[pidfd_at].revents & POLLIN)) {
-      // It ended: its code is the reaper's to tell, at once (the fork server's comes by message).
-      m_code = m_wait(m_child.pid, true);
+      // It ended: its code is the reaper's to tell, at once (the fork server's comes by message),
+      // unless the command said it already.
+      if (!m_code) {
+        m_code = reap(true);
+      }
       exited_at = std::chrono::steady_clock::now();
     }
     if (!m_interrupted_at && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -617,8 +651,9 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   std::vector<std::string> argv{m_options.ltb_binary, "--state", m_options.state_path};
   argv.insert(argv.end(), workspace->argv.begin(), workspace->argv.end());
   util::SpawnOptions spawn;
-  spawn.env = {fmt::format("LTB_CALLER_UID={}", peer.uid), "LTB_REMOTE=1", "LTB_REMOTE_DIR=" + dir,
-               "PWD=" + workspace->cwd};
+  spawn.env = {fmt::format("LTB_CALLER_UID={}", peer.uid),
+               "LTB_CALLER=" + service::caller_json(*caller), "LTB_REMOTE=1",
+               "LTB_REMOTE_DIR=" + dir, "PWD=" + workspace->cwd};
   if (!workspace->origins.empty()) {
     spawn.env.push_back("LTB_REMOTE_ORIGINS=" + json(workspace->origins).dump());
   }

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <grp.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <set>
 #include <unistd.h>
@@ -638,6 +639,34 @@ Result<UserReport> show_user(const Session &session, state::Store &store, Accoun
     report.quotas.push_back(line);
   }
   return report;
+}
+
+std::string caller_json(const Caller &caller) {
+  return nlohmann::json{{"uid", caller.uid},
+                        {"name", caller.name},
+                        {"admin", caller.admin},
+                        {"groups", caller.groups}}
+      .dump();
+}
+
+std::optional<Caller> caller_from_json(const std::string &text) {
+  const auto json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object() || !json.contains("uid") || !json["uid"].is_number_unsigned() ||
+      !json.contains("name") || !json["name"].is_string() || !json.contains("admin") ||
+      !json["admin"].is_boolean() || !json.contains("groups") || !json["groups"].is_array()) {
+    return std::nullopt;
+  }
+  Caller caller;
+  caller.uid = json["uid"].get<uid_t>();
+  caller.name = json["name"].get<std::string>();
+  caller.admin = json["admin"].get<bool>();
+  for (const auto &group : json["groups"]) {
+    if (!group.is_string()) {
+      return std::nullopt;
+    }
+    caller.groups.push_back(group.get<std::string>());
+  }
+  return caller;
 }
 
 } // namespace ltb::service

@@ -45,6 +45,12 @@ Result<Caller> identify(state::Store &store, Accounts &accounts, uid_t uid);
 /// The same with the state file of `context` (root needs no state file).
 Result<Caller> identify(const Context &context, uid_t uid);
 
+/// A Caller as JSON (`GET /v1/whoami`'s answer: uid, name, admin, groups), and back: the daemon
+/// hands its child the caller it identified, so that the child does not identify it again.
+std::string caller_json(const Caller &caller);
+/// nullopt when TEXT is not such an object.
+std::optional<Caller> caller_from_json(const std::string &text);
+
 /// The quotas that apply to `caller` (user -> group -> default -> unlimited; admins: their own).
 Result<schedule::Limits> quotas_of(state::Store &store, const Caller &caller);
 

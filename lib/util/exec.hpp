@@ -47,6 +47,9 @@ struct Child {
   int in = -1;  // write end of its stdin (the pty's master with a terminal)
   int out = -1; // read end of its stdout (the same master with a terminal)
   int err = -1; // read end of its stderr (-1 with a terminal: it writes to the terminal)
+  /// Read end of a pipe that a command of the fork server writes its exit code to (an int) just
+  /// before it exits: known without waiting for the reap. -1 otherwise; the reap still counts.
+  int status = -1;
 };
 
 /// A child's standard streams before it starts: ltb's ends as `ours` (pid unset) and the

@@ -396,3 +396,20 @@ TEST_CASE("users: a lab deployed outside `ltb up` (a snapshot restored as a new 
   CHECK(service::check_deploy_quotas(f.session(f.who(1001)), *f.store, f.lab("first", 1)));
   CHECK(service::check_deploy_quotas(f.session(f.root), *f.store, f.lab("copy", 9)));
 }
+
+TEST_CASE("service users: a caller as JSON and back (the daemon hands it to its child)") {
+  const service::Caller alice{1001, "alice", false, {"class", "staff"}};
+  auto back = service::caller_from_json(service::caller_json(alice));
+  REQUIRE(back);
+  CHECK(back->uid == 1001);
+  CHECK(back->name == "alice");
+  CHECK_FALSE(back->admin);
+  CHECK(back->groups == std::vector<std::string>{"class", "staff"});
+  for (const char *bad : {"", "[]", "{}", R"({"uid":-1,"name":"a","admin":true,"groups":[]})",
+                          R"({"uid":1,"name":2,"admin":true,"groups":[]})",
+                          R"({"uid":1,"name":"a","admin":"yes","groups":[]})",
+                          R"({"uid":1,"name":"a","admin":true,"groups":[3]})"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(service::caller_from_json(bad));
+  }
+}
