@@ -28,7 +28,7 @@ readonly k_packages=(
   build-essential cmake pkg-config ccache clang-format
   libcli11-dev libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev libfmt-dev libssh-dev doctest-dev
   libcurl4-openssl-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libvalijson-dev
-  libexpected-dev libvirt-dev libpcap-dev libssl-dev libboost-dev libboost-filesystem-dev scdoc
+  libexpected-dev libvirt-dev libpcap-dev libssl-dev libcrypt-dev libboost-dev libboost-filesystem-dev scdoc
   libarchive-dev libxml2-dev
   docker.io openvswitch-switch mmdebstrap busybox-static
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils

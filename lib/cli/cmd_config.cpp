@@ -31,19 +31,8 @@ std::string readable(const SettingInfo &setting, const std::string &value) {
   return value;
 }
 
-/// The session of a config command: it needs no caller's events beyond errors.
-struct ConfigSession {
-  explicit ConfigSession(const Globals &globals)
-      : context(service_context(globals)), who(caller()),
-        events(globals), session{context, who, interrupt_token(), events} {}
-  service::Context context;
-  service::Caller who;
-  PrintSink events;
-  service::Session session;
-};
-
 int run_list(const Globals &globals, const ConfigOptions &options) {
-  ConfigSession config(globals);
+  CliSession config(globals);
   auto view = service::read_config(config.session, true);
   if (!view) {
     return report(globals, view.error());
@@ -84,7 +73,7 @@ int run_list(const Globals &globals, const ConfigOptions &options) {
 }
 
 int run_get(const Globals &globals, const ConfigOptions &options) {
-  ConfigSession config(globals);
+  CliSession config(globals);
   auto value = service::config_get(config.session, options.name);
   if (!value) {
     return report(globals, value.error());
@@ -94,7 +83,7 @@ int run_get(const Globals &globals, const ConfigOptions &options) {
 }
 
 int run_set(const Globals &globals, const ConfigOptions &options) {
-  ConfigSession config(globals);
+  CliSession config(globals);
   auto value = service::config_set(config.session, options.name, options.value);
   if (!value) {
     return report(globals, value.error());
@@ -106,7 +95,7 @@ int run_set(const Globals &globals, const ConfigOptions &options) {
 }
 
 int run_unset(const Globals &globals, const ConfigOptions &options) {
-  ConfigSession config(globals);
+  CliSession config(globals);
   if (auto removed = service::config_unset(config.session, options.name); !removed) {
     return report(globals, removed.error());
   }

@@ -20,16 +20,6 @@ struct UserOptions {
   std::string format = "table";
 };
 
-struct UserSession {
-  explicit UserSession(const Globals &globals)
-      : context(service_context(globals)), who(caller()),
-        events(globals), session{context, who, interrupt_token(), events} {}
-  service::Context context;
-  service::Caller who;
-  PrintSink events;
-  service::Session session;
-};
-
 service::UserChange change_of(const UserOptions &options) {
   service::UserChange change;
   change.group = !options.group.empty();
@@ -79,7 +69,7 @@ int run_add(const Globals &globals, const UserOptions &options) {
   if (auto ok = check_target(options, false); !ok) {
     return report(globals, ok.error());
   }
-  UserSession user(globals);
+  CliSession user(globals);
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -100,7 +90,7 @@ int run_set(const Globals &globals, const UserOptions &options) {
   if (auto ok = check_target(options, true); !ok) {
     return report(globals, ok.error());
   }
-  UserSession user(globals);
+  CliSession user(globals);
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -125,7 +115,7 @@ int run_rm(const Globals &globals, const UserOptions &options) {
   if (auto ok = check_target(options, false); !ok) {
     return report(globals, ok.error());
   }
-  UserSession user(globals);
+  CliSession user(globals);
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -141,7 +131,7 @@ int run_rm(const Globals &globals, const UserOptions &options) {
 }
 
 int run_list(const Globals &globals, const UserOptions &options) {
-  UserSession user(globals);
+  CliSession user(globals);
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -180,7 +170,7 @@ int run_list(const Globals &globals, const UserOptions &options) {
 }
 
 int run_show(const Globals &globals, const UserOptions &options) {
-  UserSession user(globals);
+  CliSession user(globals);
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -287,6 +277,8 @@ void add_user(CLI::App &app, Globals &globals, Registry &registry) {
                 "Also when the user still owns labs, reservations, templates or snapshots (they "
                 "stay)");
   registry.push_back({sub, [&globals, rm] { return run_rm(globals, *rm); }});
+
+  add_user_credentials(*user, globals, registry);
 }
 
 } // namespace ltb::cli

@@ -88,6 +88,18 @@ private:
   const Globals &m_globals;
 };
 
+/// What a command hands the service: the context of its global options, its caller, a sink that
+/// prints and the CLI's cancellation token (call after identification).
+struct CliSession {
+  explicit CliSession(const Globals &globals)
+      : context(service_context(globals)), who(caller()),
+        events(globals), session{context, who, interrupt_token(), events} {}
+  service::Context context;
+  service::Caller who;
+  PrintSink events;
+  service::Session session;
+};
+
 /// The per-lab directory beside the state file (inline configs, later access files).
 std::string lab_dir(const Globals &globals, const std::string &lab);
 
@@ -131,6 +143,8 @@ void add_relay(CLI::App &app, Globals &globals, Registry &registry);
 void add_link(CLI::App &app, Globals &globals, Registry &registry);
 void add_snapshot(CLI::App &app, Globals &globals, Registry &registry);
 void add_user(CLI::App &app, Globals &globals, Registry &registry);
+/// `ltb user passwd` and `ltb user token` (cmd_credentials.cpp), under `ltb user`.
+void add_user_credentials(CLI::App &user, Globals &globals, Registry &registry);
 /// Resumes nodes a killed `ltb snapshot` left paused and finishes or removes what it left half
 /// made (service::recover_snapshots); a failure is a notice only.
 void finish_interrupted_snapshots(const Globals &globals);

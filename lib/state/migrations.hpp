@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 12> k_migrations{{
+inline constexpr std::array<std::string_view, 13> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -260,6 +260,25 @@ UPDATE template_names SET owner = COALESCE((SELECT created_by FROM templates t W
     // references (the request's copy is gone when the command ends): the directory, or ''.
     R"sql(
 ALTER TABLE reservations ADD COLUMN files_dir TEXT NOT NULL DEFAULT '';
+)sql",
+    // 13: logging in over the network (issue 13): a user's web password (a yescrypt hash), and
+    // API tokens (the SHA-256 of their secret; the secret itself is shown once).
+    R"sql(
+CREATE TABLE web_passwords (
+  name       TEXT    PRIMARY KEY,
+  hash       TEXT    NOT NULL,
+  updated_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE api_tokens (
+  id           TEXT    PRIMARY KEY,
+  user         TEXT    NOT NULL,
+  label        TEXT    NOT NULL DEFAULT '',
+  digest       TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL DEFAULT 0,
+  expires_at   INTEGER NOT NULL DEFAULT 0,
+  last_used_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX api_tokens_user ON api_tokens (user);
 )sql",
 }};
 

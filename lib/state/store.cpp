@@ -1018,6 +1018,111 @@ Result<std::optional<UserRecord>> Store::user(const std::string &kind, const std
       });
 }
 
+Result<std::string> Store::web_password(const std::string &name) {
+  return m_impl->read<std::string>(fmt::format("read the web password of '{}'", name), [&] {
+    SQLite::Statement q(m_impl->db, "SELECT hash FROM web_passwords WHERE name = ?");
+    q.bind(1, name);
+    return q.executeStep() ? q.getColumn(0).getString() : std::string();
+  });
+}
+
+Status Store::set_web_password(const std::string &name, const std::string &hash) {
+  return m_impl->write(fmt::format("save the web password of '{}'", name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "INSERT INTO web_passwords (name, hash, updated_at) VALUES "
+                                    "(?, ?, ?) ON CONFLICT (name) DO UPDATE SET hash = "
+                                    "excluded.hash, updated_at = excluded.updated_at");
+    q.bind(1, name);
+    q.bind(2, hash);
+    q.bind(3, now_seconds());
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::delete_web_password(const std::string &name) {
+  return m_impl->write(fmt::format("remove the web password of '{}'", name), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM web_passwords WHERE name = ?");
+    q.bind(1, name);
+    q.exec();
+    return {};
+  });
+}
+
+namespace {
+constexpr const char *k_token_columns =
+    "id, user, label, digest, created_at, expires_at, last_used_at";
+TokenRecord read_token(SQLite::Statement &q) {
+  return TokenRecord{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     q.getColumn(4).getInt64(),  q.getColumn(5).getInt64(),
+                     q.getColumn(6).getInt64()};
+}
+} // namespace
+
+Result<std::vector<TokenRecord>> Store::tokens(const std::string &user) {
+  return m_impl->read<std::vector<TokenRecord>>("list API tokens", [&] {
+    SQLite::Statement q(m_impl->db,
+                        fmt::format("SELECT {} FROM api_tokens WHERE ?1 = '' OR user = ?1 ORDER "
+                                    "BY created_at, id",
+                                    k_token_columns));
+    q.bind(1, user);
+    std::vector<TokenRecord> out;
+    while (q.executeStep()) {
+      out.push_back(read_token(q));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<TokenRecord>> Store::token(const std::string &id) {
+  return m_impl->read<std::optional<TokenRecord>>(
+      fmt::format("read API token {}", id), [&]() -> std::optional<TokenRecord> {
+        SQLite::Statement q(m_impl->db,
+                            fmt::format("SELECT {} FROM api_tokens WHERE id = ?", k_token_columns));
+        q.bind(1, id);
+        if (!q.executeStep()) {
+          return std::nullopt;
+        }
+        return read_token(q);
+      });
+}
+
+Status Store::add_token(const TokenRecord &token) {
+  return m_impl->write(fmt::format("save API token {}", token.id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "INSERT INTO api_tokens (id, user, label, digest, created_at, "
+                                    "expires_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, 0)");
+    q.bind(1, token.id);
+    q.bind(2, token.user);
+    q.bind(3, token.label);
+    q.bind(4, token.digest);
+    q.bind(5, token.created_at != 0 ? token.created_at : now_seconds());
+    q.bind(6, token.expires_at);
+    q.exec();
+    return {};
+  });
+}
+
+Result<bool> Store::delete_token(const std::string &id) {
+  bool deleted = false;
+  LTB_CHECK(m_impl->write(fmt::format("remove API token {}", id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "DELETE FROM api_tokens WHERE id = ?");
+    q.bind(1, id);
+    deleted = q.exec() > 0;
+    return {};
+  }));
+  return deleted;
+}
+
+Status Store::touch_token(const std::string &id, std::int64_t when) {
+  return m_impl->write(fmt::format("note the use of API token {}", id), [&]() -> Status {
+    SQLite::Statement q(m_impl->db, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?");
+    q.bind(1, when);
+    q.bind(2, id);
+    q.exec();
+    return {};
+  });
+}
+
 Status Store::put_user(const UserRecord &user) {
   return m_impl->write(fmt::format("save {} '{}'", user.kind, user.name), [&]() -> Status {
     SQLite::Statement q(m_impl->db,

@@ -196,6 +196,18 @@ struct UserRecord {
   std::int64_t created_at = 0;
 };
 
+/// An API token (`ltb user token`): the bearer presents ltb_ID_SECRET; only SECRET's SHA-256 is
+/// kept.
+struct TokenRecord {
+  std::string id; // public part, unique
+  std::string user;
+  std::string label;
+  std::string digest; // hex SHA-256 of the secret
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0; // 0 = never
+  std::int64_t last_used_at = 0;
+};
+
 inline constexpr const char *k_user = "user";
 inline constexpr const char *k_group = "group";
 
@@ -299,6 +311,18 @@ public:
   /// Inserts or replaces by (kind, name), keeping created_at of a row already there.
   Status put_user(const UserRecord &user);
   Status delete_user(const std::string &kind, const std::string &name); // missing: succeeds
+
+  /// A user's web password (a crypt(3) hash), "" when none is set.
+  Result<std::string> web_password(const std::string &name);
+  Status set_web_password(const std::string &name, const std::string &hash);
+  Status delete_web_password(const std::string &name); // missing: succeeds
+
+  /// API tokens: one user's ("" = everyone's), by creation.
+  Result<std::vector<TokenRecord>> tokens(const std::string &user = {});
+  Result<std::optional<TokenRecord>> token(const std::string &id);
+  Status add_token(const TokenRecord &token);
+  Result<bool> delete_token(const std::string &id); // false: there was none
+  Status touch_token(const std::string &id, std::int64_t when);
 
   Result<std::optional<std::string>> meta(const std::string &key);
   Status set_meta(const std::string &key, const std::string &value);

@@ -102,6 +102,30 @@ expect_rc 0 ultb save "$lab" -o saved
 grep -q "^name: $lab\$" "$SERVE_HOME/saved/topology.yaml" || fail "the saved topology's name: $(grep name: "$SERVE_HOME/saved/topology.yaml")"
 expect_rc 0 ultb validate saved/topology.yaml
 
+log "credentials: a web password and API tokens, set by the user through the daemon"
+echo "a phrase of the user" | ultb user passwd --stdin >/dev/null 2>&1 || fail "ltb user passwd --stdin as the user failed"
+hash=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT hash FROM web_passwords WHERE name = ?", (sys.argv[2],)).fetchone()[0])' "$LTB_STATE" "$SERVE_USER")
+[[ $hash == '$y$'* ]] || fail "the web password is not kept as a yescrypt hash: $hash"
+expect_rc 2 ultb user passwd root --stdin <<<"a phrase of the user"
+expect_output err "you may set only your own web password"
+expect_rc 2 ultb user passwd </dev/null # no terminal and no --stdin
+expect_output err "no terminal to ask the password on"
+expect_rc 0 ultb user token create --expires 1h --name it
+token=$(head -1 "$IT_TMP/out")
+[[ $token =~ ^ltb_([0-9a-f]{16})_[0-9a-f]{64}$ ]] || fail "not a token: $token"
+tid=${BASH_REMATCH[1]}
+python3 -c 'import sqlite3, sys; sys.exit(any(sys.argv[2] in str(r) for r in sqlite3.connect(sys.argv[1]).execute("SELECT * FROM api_tokens")))' \
+  "$LTB_STATE" "${token#ltb_*_}" || fail "the token's secret is in the state file"
+expect_rc 0 ultb user token list
+expect_output out "^$tid +$SERVE_USER +it "
+expect_rc 0 ltb user token list "$SERVE_USER"
+expect_output out "^$tid "
+expect_rc 2 ultb user token list root
+expect_output err "root's tokens are theirs to see"
+expect_rc 0 ultb user token rm "$tid"
+expect_rc 2 ultb user token rm "$tid"
+expect_output err "no token $tid"
+
 log "status: what root sees"
 expect_rc 0 ultb status "$lab"
 cp "$IT_TMP/out" "$IT_TMP/status.user"

@@ -55,14 +55,23 @@ std::vector<std::string> raw_tables(const std::string &path) {
   return out;
 }
 
-const std::vector<std::string> k_tables{"blobs",          "events",
-                                        "labs",           "links",
-                                        "meta",           "nodes",
-                                        "objects",        "reservation_texts",
-                                        "reservations",   "snapshot_artifacts",
-                                        "snapshots",      "template_files",
-                                        "template_names", "templates",
-                                        "users"};
+const std::vector<std::string> k_tables{"api_tokens",
+                                        "blobs",
+                                        "events",
+                                        "labs",
+                                        "links",
+                                        "meta",
+                                        "nodes",
+                                        "objects",
+                                        "reservation_texts",
+                                        "reservations",
+                                        "snapshot_artifacts",
+                                        "snapshots",
+                                        "template_files",
+                                        "template_names",
+                                        "templates",
+                                        "users",
+                                        "web_passwords"};
 
 LabRecord make_lab(const std::string &name) {
   LabRecord lab;
