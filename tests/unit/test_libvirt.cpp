@@ -388,3 +388,17 @@ TEST_CASE("libvirt: lifecycle events and details by name") {
   CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED) == "booted");
   CHECK(vm_event_detail(VIR_DOMAIN_EVENT_STOPPED, 999).empty());
 }
+
+TEST_CASE("libvirt overlays: disks are found under a lab, never in a hidden directory") {
+  ltb::test::TempDir dir;
+  dir.write("labs/l/vm1/disk.qcow2", "");
+  dir.write("labs/l/vm1/seed.iso", "");
+  dir.write("labs/l/.files/images/evil.qcow2", ""); // a file a user sent with the topology
+  dir.write("labs/l/.files/deeper/x/evil.qcow2", "");
+  auto found = ltb::runtime::host_overlays().files_under(dir.file("labs"));
+  REQUIRE(found);
+  CHECK(*found == std::vector<std::string>{dir.file("labs/l/vm1/disk.qcow2")});
+  auto none = ltb::runtime::host_overlays().files_under(dir.file("missing"));
+  REQUIRE(none);
+  CHECK(none->empty());
+}

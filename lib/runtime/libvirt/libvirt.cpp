@@ -1004,6 +1004,10 @@ public:
     std::error_code ec;
     for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
          it.increment(ec)) {
+      if (it->is_directory(ec) && it->path().filename().string().rfind('.', 0) == 0) {
+        it.disable_recursion_pending();
+        continue;
+      }
       if (it->is_regular_file(ec) && it->path().extension() == ".qcow2") {
         out.push_back(it->path().string());
       }

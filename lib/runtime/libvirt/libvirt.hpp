@@ -140,7 +140,9 @@ public:
   virtual Status link(const std::string &from, const std::string &to) = 0;
   /// Renames `from` to `to`, replacing it (one step: `to` is never missing).
   virtual Status move(const std::string &from, const std::string &to) = 0;
-  /// The qcow2 files (".qcow2") under `dir`, recursively; none when it does not exist.
+  /// The qcow2 files (".qcow2") under `dir`, recursively; none when it does not exist. Not under
+  /// a directory whose name starts with '.': a lab's copy of the files a user sent (.files) is
+  /// no VM's disk, and qemu-img must never open such a file as one.
   virtual Result<std::vector<std::string>> files_under(const std::string &dir) = 0;
   /// The files `image` builds on, nearest first, without itself (`qemu-img info
   /// --backing-chain`, shared: the image may be open in a running VM).
