@@ -304,10 +304,27 @@ bool goes_remote(const CLI::App &app) {
   return !k_local.count(top_command(app));
 }
 
-std::string remote_origin(const std::string &path) {
+namespace {
+
+/// Remote mode: this is the daemon's child for a request (root, LTB_REMOTE=1).
+bool remote_mode() {
   const char *remote = std::getenv("LTB_REMOTE");
+  return remote && std::string(remote) == "1" && ::getuid() == 0;
+}
+
+/// Whether PATH lies under DIR (both resolved), the request's directory.
+bool inside_dir(const fs::path &dir, const fs::path &path) {
+  std::error_code ec;
+  const auto rel = fs::weakly_canonical(fs::absolute(path), ec)
+                       .lexically_relative(fs::weakly_canonical(dir, ec));
+  return !ec && !rel.empty() && *rel.begin() != "..";
+}
+
+} // namespace
+
+std::string remote_origin(const std::string &path) {
   const char *origins = std::getenv("LTB_REMOTE_ORIGINS");
-  if (!remote || std::string(remote) != "1" || !origins || ::getuid() != 0 || path.empty()) {
+  if (!remote_mode() || !origins || path.empty()) {
     return "";
   }
   const auto map = nlohmann::json::parse(origins, nullptr, false);
@@ -320,15 +337,10 @@ std::string remote_origin(const std::string &path) {
 }
 
 bool remote_input(const std::string &path) {
-  const char *remote = std::getenv("LTB_REMOTE");
   const char *dir = std::getenv("LTB_REMOTE_DIR");
-  if (!remote || std::string(remote) != "1" || !dir || !*dir || ::getuid() != 0 || path.empty()) {
-    return false;
-  }
   std::error_code ec;
-  const auto rel = fs::weakly_canonical(fs::absolute(path), ec)
-                       .lexically_relative(fs::weakly_canonical(dir, ec));
-  return !ec && !rel.empty() && *rel.begin() != ".." && fs::is_regular_file(path, ec);
+  return remote_mode() && dir && *dir && !path.empty() && inside_dir(dir, path) &&
+         fs::is_regular_file(path, ec);
 }
 
 Error daemon_refusal(int status, const std::string &body) {
@@ -592,14 +604,8 @@ Status check_remote_files(const CLI::App &app) {
     return fail("remote mode without its request directory", "this is a bug in ltb");
   }
   std::error_code ec;
-  const auto dir = fs::weakly_canonical(dir_env, ec);
-  auto inside = [&](const fs::path &path) {
-    const auto canonical = fs::weakly_canonical(fs::absolute(path), ec);
-    const auto rel = canonical.lexically_relative(dir);
-    return !ec && !rel.empty() && *rel.begin() != "..";
-  };
   for (const auto &file : file_options(app)) {
-    if (!inside(file.value)) {
+    if (!inside_dir(dir_env, file.value)) {
       return fail(fmt::format("{}: through the ltb daemon, a command reads and writes only the "
                               "files its client sent",
                               file.value),

@@ -283,8 +283,7 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
     return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
   }
   if (match.route->id == RouteId::whoami) {
-    return json_response(http::status::ok, json::parse(service::caller_json(*caller)), version,
-                         keep);
+    return json_response(http::status::ok, service::caller_json(*caller), version, keep);
   }
   service::CancelToken cancel;
   service::NullSink sink;
@@ -652,7 +651,7 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   argv.insert(argv.end(), workspace->argv.begin(), workspace->argv.end());
   util::SpawnOptions spawn;
   spawn.env = {fmt::format("LTB_CALLER_UID={}", peer.uid),
-               "LTB_CALLER=" + service::caller_json(*caller), "LTB_REMOTE=1",
+               "LTB_CALLER=" + service::caller_json(*caller).dump(), "LTB_REMOTE=1",
                "LTB_REMOTE_DIR=" + dir, "PWD=" + workspace->cwd};
   if (!workspace->origins.empty()) {
     spawn.env.push_back("LTB_REMOTE_ORIGINS=" + json(workspace->origins).dump());

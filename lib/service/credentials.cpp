@@ -15,11 +15,10 @@ namespace {
 /// USER may get credentials from the caller: the caller's own, or an admin's doing; and ltb
 /// knows USER (its Unix user is one ltb lets in).
 Status check_target(const Session &session, state::Store &store, const std::string &user,
-                    Accounts &accounts, const char *what) {
+                    Accounts &accounts, const char *what, const char *command) {
   if (!may_act(session.caller, user)) {
     return fail(fmt::format("you may set only your own {}", what),
-                fmt::format("run it for yourself (ltb user {} {}), or ask an admin",
-                            std::string(what) == "web password" ? "passwd" : "token create",
+                fmt::format("run it for yourself (ltb user {} {}), or ask an admin", command,
                             session.caller.name),
                 ExitCode::usage);
   }
@@ -39,7 +38,7 @@ std::int64_t now_seconds() {
 
 Status set_web_password(const Session &session, state::Store &store, const std::string &user,
                         const std::string &password, Accounts &accounts) {
-  LTB_CHECK(check_target(session, store, user, accounts, "web password"));
+  LTB_CHECK(check_target(session, store, user, accounts, "web password", "passwd"));
   if (password.size() < k_min_password || password.size() > k_max_password ||
       password.find('\0') != std::string::npos) {
     return fail(
@@ -65,7 +64,7 @@ Result<bool> check_web_password(state::Store &store, const std::string &user,
 Result<CreatedToken> create_token(const Session &session, state::Store &store,
                                   const std::string &user, std::int64_t lifetime,
                                   const std::string &label, Accounts &accounts) {
-  LTB_CHECK(check_target(session, store, user, accounts, "API tokens"));
+  LTB_CHECK(check_target(session, store, user, accounts, "API tokens", "token create"));
   if (lifetime <= 0 || lifetime > k_max_token_lifetime) {
     return fail("a token expires within a year", "pass --expires DURATION, like 30d (the default)",
                 ExitCode::usage);

@@ -641,12 +641,11 @@ Result<UserReport> show_user(const Session &session, state::Store &store, Accoun
   return report;
 }
 
-std::string caller_json(const Caller &caller) {
-  return nlohmann::json{{"uid", caller.uid},
-                        {"name", caller.name},
-                        {"admin", caller.admin},
-                        {"groups", caller.groups}}
-      .dump();
+nlohmann::json caller_json(const Caller &caller) {
+  return {{"uid", caller.uid},
+          {"name", caller.name},
+          {"admin", caller.admin},
+          {"groups", caller.groups}};
 }
 
 std::optional<Caller> caller_from_json(const std::string &text) {

@@ -8,6 +8,7 @@
 #include "state/store.hpp"
 #include "topology/model.hpp"
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -47,7 +48,7 @@ Result<Caller> identify(const Context &context, uid_t uid);
 
 /// A Caller as JSON (`GET /v1/whoami`'s answer: uid, name, admin, groups), and back: the daemon
 /// hands its child the caller it identified, so that the child does not identify it again.
-std::string caller_json(const Caller &caller);
+nlohmann::json caller_json(const Caller &caller);
 /// nullopt when TEXT is not such an object.
 std::optional<Caller> caller_from_json(const std::string &text);
 

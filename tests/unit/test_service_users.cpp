@@ -399,7 +399,7 @@ TEST_CASE("users: a lab deployed outside `ltb up` (a snapshot restored as a new 
 
 TEST_CASE("service users: a caller as JSON and back (the daemon hands it to its child)") {
   const service::Caller alice{1001, "alice", false, {"class", "staff"}};
-  auto back = service::caller_from_json(service::caller_json(alice));
+  auto back = service::caller_from_json(service::caller_json(alice).dump());
   REQUIRE(back);
   CHECK(back->uid == 1001);
   CHECK(back->name == "alice");
