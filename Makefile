@@ -16,7 +16,7 @@ TESTS := LTB_BUILD_DIR="$(BUILD_DIR)" $(ROOT)/scripts/run-tests.sh
 FORMAT_FILES = $(shell cd $(ROOT) && find cmd lib tests \( -name '*.cpp' -o -name '*.hpp' \) -print 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test setup deps services build images daemon unit integration bench format \
+.PHONY: help up down test setup deps services build web images daemon unit integration bench format \
 	check-format clean
 
 help: ## list the targets
@@ -43,6 +43,9 @@ services: ## start dockerd and Open vSwitch unless they already answer
 
 build: ## build and install ltb (PREFIX=/usr/local)
 	$(SETUP) build
+
+web: ## build the web UI (npm ci, vite) and install it to $(PREFIX)/share/ltb/web (build does this too)
+	$(SETUP) web
 
 images: ## build the example images ltb/busybox and ltb/frr (cached by recipe hash)
 	$(SETUP) images

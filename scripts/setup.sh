@@ -4,7 +4,9 @@
 #
 #   scripts/setup.sh deps      install the Debian packages ltb needs (apt-get update only if any is missing)
 #   scripts/setup.sh services  start dockerd, Open vSwitch and libvirtd unless they already answer
-#   scripts/setup.sh build     configure, build and install ltb (PREFIX, default /usr/local)
+#   scripts/setup.sh build     configure, build and install ltb (PREFIX, default /usr/local), then web
+#   scripts/setup.sh web       build the web UI (npm ci, vite) into web/dist, install it to
+#                              PREFIX/share/ltb/web; npm ci of the browser tests (tests/browser)
 #   scripts/setup.sh images    build the example images (scripts/build-images.sh)
 #   scripts/setup.sh daemon    make the group ltb and start the daemon (ltb serve) unless it answers
 #                              with the installed binary: through systemd's units where systemd
@@ -286,6 +288,51 @@ do_build() {
   grep -v -e '-- Up-to-date:' -e '-- Install configuration:' <<<"$installed" >&2 || true
   [[ -x $k_prefix/bin/ltb ]] || die "$k_prefix/bin/ltb was not installed"
   log "installed $k_prefix/bin/ltb ($("$k_prefix/bin/ltb" --version 2>/dev/null || echo 'version unknown'))"
+  step web do_web
+}
+
+# --- web --------------------------------------------------------------------------------------------
+
+readonly k_web_dir=$k_root/web
+readonly k_web_install=$k_prefix/share/ltb/web
+readonly k_browser_tests_dir=$k_root/tests/browser
+
+# npm_ci DIR: installs DIR's locked node modules unless they are there for this lockfile.
+npm_ci() {
+  local dir=$1
+  if [[ -f $dir/node_modules/.package-lock.json && ! $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    log "node modules of ${dir#"$k_root"/} up to date"
+    return 0
+  fi
+  log "npm ci in ${dir#"$k_root"/}"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in $dir failed"
+}
+
+# The bundle is rebuilt when a source, the lockfile or the build configuration is newer than it.
+web_bundle_stale() {
+  local stamp=$k_web_dir/dist/index.html
+  [[ -f $stamp ]] || return 0
+  [[ -n $(find "$k_web_dir/src" "$k_web_dir/index.html" "$k_web_dir/package-lock.json" \
+    "$k_web_dir/vite.config.ts" "$k_web_dir/tsconfig.json" -newer "$stamp" -print -quit) ]]
+}
+
+do_web() {
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    die "node and npm are missing: install Node.js 20 with npm (the web UI is built with them)"
+  npm_ci "$k_web_dir"
+  if web_bundle_stale; then
+    log "build the web UI (tsc, vite)"
+    (cd "$k_web_dir" && npm run --silent build) || die "the web UI did not build (cd web && npm run build)"
+  else
+    log "web UI bundle up to date"
+  fi
+  log "web UI: $(du -sh "$k_web_dir/dist" | cut -f1) in web/dist; install to $k_web_install"
+  rm -rf "$k_web_install.new"
+  mkdir -p "$(dirname "$k_web_install")"
+  cp -r "$k_web_dir/dist" "$k_web_install.new"
+  rm -rf "$k_web_install"
+  mv "$k_web_install.new" "$k_web_install"
+  npm_ci "$k_browser_tests_dir"
 }
 
 # --- images -----------------------------------------------------------------------------------------
@@ -362,7 +409,7 @@ do_daemon() {
 }
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -378,6 +425,7 @@ main() {
     deps) step deps do_deps ;;
     services) step services do_services ;;
     build) step build do_build ;;
+    web) step web do_web ;;
     images) step images do_images ;;
     daemon) step daemon do_daemon ;;
     all)
