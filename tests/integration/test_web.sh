@@ -8,8 +8,7 @@
 # drawing; stop and start the lab; book a reservation that is admitted, one that is refused with a
 # proposed start, and book at that start; download a capture of r1-r2 and read it with tshark;
 # log in as the second user and see none of the first user's labs or templates; remove the lab.
-# Screenshots of each page go to $LTB_WEB_ARTIFACTS (default <build>/web-test-artifacts, not
-# committed). Needs chromium, node and npm, tshark, the built bundle (make web) and the browser
+# Screenshots of each page go to build/test-artifacts/web/ (not committed). Needs chromium, node and npm, tshark, the built bundle (make web) and the browser
 # test's node modules (make web installs them too).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
@@ -19,7 +18,8 @@ require_services "$k_frr" "$k_busybox"
 k_web_dist=${LTB_WEB_ROOT:-$LTB_SOURCE_DIR/web/dist}
 k_browser_dir=$LTB_SOURCE_DIR/tests/browser
 k_chromium=${CHROMIUM:-/usr/bin/chromium}
-artifacts=${LTB_WEB_ARTIFACTS:-$LTB_SOURCE_DIR/build/web-test-artifacts}
+# Screenshots and the pcap: the build tree's test-artifacts (LTB is <build>/ltb), as test_graph's.
+artifacts=${LTB_ARTIFACTS:-$(dirname "$LTB")/test-artifacts}/web
 
 [[ -x $k_chromium ]] || fail "$k_chromium is missing (apt-get install chromium; scripts/setup.sh deps installs it)"
 command -v node >/dev/null || fail "node is missing (apt-get install nodejs npm)"
