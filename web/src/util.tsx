@@ -90,11 +90,11 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs =
   }, deps);
   useEffect(() => {
     reload();
-    if (intervalMs > 0) {
-      const t = setInterval(reload, intervalMs);
-      return () => clearInterval(t);
-    }
-    return undefined;
+  }, [reload]);
+  useEffect(() => {
+    if (intervalMs <= 0) return undefined;
+    const t = setInterval(reload, intervalMs);
+    return () => clearInterval(t);
   }, [reload, intervalMs]);
   return { data, error, loading, reload };
 }
@@ -119,6 +119,13 @@ export function useEventStream(lab: string | undefined, onEvent: () => void): bo
         if (timer) clearTimeout(timer);
         timer = setTimeout(() => cb.current(), 250);
       };
+      // The daemon's own "error" event (the stream's command failed): stop and poll; try again later.
+      es.addEventListener("error", (ev) => {
+        if ((ev as MessageEvent).data === undefined) return;
+        setOpen(false);
+        es?.close();
+        if (!closed) retry = setTimeout(connect, 60000);
+      });
       es.onerror = () => {
         setOpen(false);
         // The browser retries by itself unless the stream was refused; try again later then.

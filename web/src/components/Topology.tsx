@@ -220,8 +220,8 @@ export function Topology({
       className="topology"
       data-testid="topology"
       viewBox={`0 0 ${width} ${height}`}
-      width={width}
-      height={height}
+      width="100%"
+      style={{ maxWidth: width, maxHeight: "70vh" }}
       onClick={() => onSelect(null)}
       onPointerMove={(ev) => {
         if (!drag.current) return;

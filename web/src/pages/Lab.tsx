@@ -23,7 +23,7 @@ function Copy({ text, testid }: { text: string; testid?: string }) {
           }
         }}
       >
-        {done ? "✓" : "⧉"}
+        {done ? "copied" : "copy"}
       </button>
     </span>
   );

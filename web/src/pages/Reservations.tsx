@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { CommandError, errorText, get, ltb, ltbJson, runCommand, toBase64 } from "../api";
-import type { ConfigList, Reservation, Template, Top } from "../types";
+import type { ConfigList, LabList, Reservation, Template, Top } from "../types";
 import { ActionButton, ErrorBox, Section, StateBadge, fmtBytes, fmtTime, toLocalInput, useLoad } from "../util";
 
 // A time for ltb: `+1h`, `now` and ISO texts as typed; a value of the date picker (local time in
@@ -182,6 +182,7 @@ export function Reservations() {
   const config = useLoad(() => ltbJson<ConfigList>(["config", "list"]), []);
   const templates = useLoad(() => ltbJson<Template[]>(["template", "list"]), []);
   const top = useLoad(() => get<Top>("v1/top").catch(() => null), []);
+  const labs = useLoad(() => get<LabList>("v1/labs").catch(() => null), []);
   const [tpl, setTpl] = useState("");
   const [file, setFile] = useState<File | null>(null);
   const [lab, setLab] = useState("");
@@ -221,9 +222,16 @@ export function Reservations() {
   const res = list.data ?? [];
   const sel = res.find((r) => r.id === selected);
   // Labs running without a reservation count with an open end (from GET v1/top when it answers).
-  const openLabs = (top.data?.labs ?? [])
-    .filter((l) => !res.some((r) => r.lab === l.lab && r.state === "active"))
-    .map((l) => ({ lab: l.lab, cpus: l.reserved_cpus, memory: l.reserved_memory_bytes }));
+  // Without GET v1/top, a running lab's demand is estimated from its containers and the
+  // container-cpus and container-memory settings.
+  const setting = (n: string) => Number(config.data?.settings.find((x) => x.name === n)?.value ?? 0);
+  const openLabs = top.data
+    ? top.data.labs
+        .filter((l) => !res.some((r) => r.lab === l.lab && r.state === "active"))
+        .map((l) => ({ lab: l.lab, cpus: l.reserved_cpus, memory: l.reserved_memory_bytes }))
+    : (labs.data?.labs ?? [])
+        .filter((l) => !l.reservation && l.status !== "stopped")
+        .map((l) => ({ lab: l.name, cpus: l.containers * setting("container-cpus"), memory: l.containers * setting("container-memory") }));
 
   return (
     <div data-testid="reservations-page">
