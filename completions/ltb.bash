@@ -323,6 +323,11 @@ _ltb_option() {
     --version) return 0 ;;
     --state) REPLY='path'; return 0 ;;
     --socket) REPLY='text'; return 0 ;;
+        --listen) REPLY='text'; return 0 ;;
+        --tls-cert) REPLY='file'; return 0 ;;
+        --tls-key) REPLY='file'; return 0 ;;
+        --allow-plain-http) return 0 ;;
+        --web-root) REPLY='text'; return 0 ;;
     -q|--quiet) return 0 ;;
     --wait) REPLY='text'; return 0 ;;
   esac
@@ -358,7 +363,7 @@ _ltb_options() {
     validate) REPLY='-h --help --confined --unconfined --state --socket -q --quiet --wait' ;;
     version) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
     completion) REPLY='-h --help --state --socket -q --quiet --wait' ;;
-    serve) REPLY='-h --help --group --schedule --state --socket -q --quiet --wait' ;;
+    serve) REPLY='-h --help --group --schedule --listen --tls-cert --tls-key --allow-plain-http --web-root --state --socket -q --quiet --wait' ;;
     *) REPLY= ;;
   esac
 }

@@ -110,7 +110,7 @@ function __ltb_takes_value --argument-names cmd option
             contains -- $option --state --socket --wait
             return
         case serve
-            contains -- $option --group --state --socket --wait
+            contains -- $option --group --listen --tls-cert --tls-key --web-root --state --socket --wait
             return
     end
     contains -- $option --state --socket --wait
@@ -359,3 +359,8 @@ complete -c ltb -n '__ltb_arg_is "file"' -k -a '(__ltb_files)'
 complete -c ltb -n '__ltb_arg_is "lab"' -a '(__ltb_names labs)'
 complete -c ltb -n '__ltb_arg_is "node"' -a '(__ltb_names nodes (__ltb_value_of --lab))'
 complete -c ltb -n '__ltb_arg_is "choice:bash zsh fish"' -a 'bash zsh fish'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l listen -x -d 'Also serve the API and the web UI on this TCP address (127.0.0.1:8443, [::]:8443); callers log in or send a bearer token'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-cert -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate (PEM, with its chain)'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-key -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate\'s key (PEM)'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l allow-plain-http -d 'Allow --listen without TLS on an address that is not loopback'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l web-root -x -d 'The web UI\'s files (default: PREFIX/share/ltb/web, when installed)'

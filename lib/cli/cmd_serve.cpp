@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <optional>
 #include <unistd.h>
 
 namespace ltb::cli {
@@ -21,7 +22,17 @@ namespace fs = std::filesystem;
 struct ServeOptions {
   std::string group = "ltb";
   bool schedule = false;
+  std::string listen;
+  std::string tls_cert;
+  std::string tls_key;
+  bool allow_plain_http = false;
+  std::optional<std::string> web_root;
 };
+
+/// The installed web UI beside the binary: PREFIX/bin/ltb -> PREFIX/share/ltb/web.
+std::string default_web_root(const std::string &binary) {
+  return (fs::path(binary).parent_path().parent_path() / "share/ltb/web").string();
+}
 
 struct InstallOptions {
   bool systemd = false;
@@ -59,6 +70,23 @@ int run_serve(const Globals &globals, const ServeOptions &options) {
   serve.schedule = options.schedule;
   serve.wait_seconds = globals.wait_seconds;
   serve.ltb_binary = self_binary();
+  serve.listen = options.listen;
+  serve.tls_cert = options.tls_cert;
+  serve.tls_key = options.tls_key;
+  serve.allow_plain_http = options.allow_plain_http;
+  if (!options.listen.empty()) {
+    // The UI when it is installed (or named); the API answers without it.
+    std::error_code exists_ec;
+    const auto root = options.web_root.value_or(default_web_root(serve.ltb_binary));
+    if (options.web_root && !fs::is_regular_file(fs::path(root) / "index.html", exists_ec)) {
+      return report(globals,
+                    Error{fmt::format("--web-root {}: no index.html there", root),
+                          "build the UI (make web) and name its dist directory", ExitCode::usage});
+    }
+    if (fs::is_regular_file(fs::path(root) / "index.html", exists_ec)) {
+      serve.web_root = root;
+    }
+  }
   // The state file exists (and is migrated) before the first request's child opens it.
   if (auto store = open_store(globals); !store) {
     return report(globals, store.error());
@@ -185,8 +213,24 @@ void add_serve(CLI::App &app, Globals &globals, Registry &registry) {
       ->type_name("NAME");
   sub->add_flag("--schedule", options->schedule,
                 "Also run the reservation scheduler (`ltb schedule run`) beside the daemon");
+  sub->add_option("--listen", options->listen,
+                  "Also serve the API and the web UI on this TCP address (127.0.0.1:8443, "
+                  "[::]:8443); callers log in or send a bearer token")
+      ->type_name("ADDR:PORT");
+  sub->add_option("--tls-cert", options->tls_cert,
+                  "HTTPS on --listen: the certificate (PEM, with its chain)")
+      ->type_name("FILE");
+  sub->add_option("--tls-key", options->tls_key, "HTTPS on --listen: the certificate's key (PEM)")
+      ->type_name("FILE");
+  sub->add_flag("--allow-plain-http", options->allow_plain_http,
+                "Allow --listen without TLS on an address that is not loopback");
+  sub->add_option("--web-root", options->web_root,
+                  "The web UI's files (default: PREFIX/share/ltb/web, when installed)")
+      ->type_name("DIR");
   sub->footer("The socket is --socket PATH (default /run/ltb/ltb.sock), mode 0660, owned by "
-              "root:GROUP.\nExamples:\n  ltb serve --schedule\n  ltb serve install --systemd");
+              "root:GROUP.\nExamples:\n  ltb serve --schedule\n  ltb serve --listen "
+              "127.0.0.1:8080\n  ltb serve --listen [::]:8443 --tls-cert /etc/ltb/cert.pem "
+              "--tls-key /etc/ltb/key.pem\n  ltb serve install --systemd");
 
   auto install = std::make_shared<InstallOptions>();
   auto *install_cmd = sub->add_subcommand("install", "Write the daemon's systemd units");

@@ -9,7 +9,18 @@
 
 namespace ltb::server {
 
-enum class RouteId { version, whoami, labs, lab, commands };
+enum class RouteId {
+  version,
+  whoami,
+  labs,
+  lab,
+  commands,
+  login,
+  logout,
+  events,
+  capture,
+  terminal,
+};
 
 struct Route {
   RouteId id;

@@ -4,39 +4,56 @@
 // clang-format off
 #include <utility>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 // clang-format on
 
+#include "server/child.hpp"
 #include "server/command.hpp"
 #include "server/forkserver.hpp"
 #include "server/frame.hpp"
 #include "server/router.hpp"
+#include "server/static_files.hpp"
+#include "server/terminal.hpp"
+#include "server/web_auth.hpp"
+#include "service/credentials.hpp"
 #include "service/status.hpp"
 #include "service/users.hpp"
 #include "service/version.hpp"
+#include "util/base64.hpp"
 #include "util/exec.hpp"
+#include "util/password.hpp"
 
+#include <algorithm>
+#include <arpa/inet.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <grp.h>
 #include <mutex>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
 #include <pwd.h>
 #include <random>
+#include <set>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
+#include <variant>
 
 namespace ltb::server {
 namespace {
@@ -44,16 +61,29 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace fs = std::filesystem;
 using local = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
 using nlohmann::json;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
+/// Who is at the other end of a connection: a local process (its uid from SO_PEERCRED) or a
+/// network client (who it is comes with each request: a session cookie or a bearer token).
 struct Peer {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
+  bool network = false;
+  bool tls = false;
+  std::string address; // a network client's IP address
+};
+
+/// The caller of one request, and the browser session it came with (cookie authentication).
+struct Authed {
+  service::Caller caller;
+  std::optional<WebSession> session;
 };
 
 Response json_response(http::status status, const json &body, unsigned version, bool keep_alive) {
@@ -61,9 +91,17 @@ Response json_response(http::status status, const json &body, unsigned version, 
   res.set(http::field::server, "ltb/" LTB_VERSION);
   res.set(http::field::content_type, "application/json");
   res.keep_alive(keep_alive);
-  res.body() = body.dump() + "\n";
+  // A command's output need not be UTF-8: what is not becomes U+FFFD rather than no answer.
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   res.prepare_payload();
   return res;
+}
+
+/// The security headers every answer carries (web_auth's list).
+template <class Message> void secure(Message &message, const Peer &peer, bool page) {
+  for (const auto &[name, value] : security_headers(peer.tls, page)) {
+    message.set(name, value);
+  }
 }
 
 json error_json(const std::string &message, const std::string &help) {
@@ -106,6 +144,18 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
+/// Removes a request's directory (and what its command left there) when the request ends.
+struct RequestDir {
+  std::string path;
+  explicit RequestDir(std::string dir) : path(std::move(dir)) {}
+  RequestDir(const RequestDir &) = delete;
+  RequestDir &operator=(const RequestDir &) = delete;
+  ~RequestDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 /// A request's private directory under the socket's directory: /run/ltb/req-XXXX.
 std::string request_dir(const ServeOptions &options) {
   static std::mt19937_64 random{std::random_device{}()};
@@ -118,42 +168,71 @@ std::string request_dir(const ServeOptions &options) {
 class Daemon {
 public:
   Daemon(const ServeOptions &options, const Identify &identify, const std::atomic<bool> &stop,
-         const std::function<void(const std::string &)> &log)
-      : m_options(options), m_identify(identify), m_stop(stop), m_log(log) {
+         const std::function<void(const std::string &)> &log, asio::ssl::context *tls)
+      : m_options(options), m_identify(identify), m_stop(stop), m_log(log), m_tls(tls),
+        m_sessions(options.session_lifetime) {
     m_context.state_path = options.state_path;
     m_context.wait_seconds = options.wait_seconds;
   }
 
+  /// A connection on the unix socket.
   void connection(int fd);
+  /// A connection on the network listener, from ADDRESS.
+  void network_connection(int fd, const std::string &address);
 
 private:
+  template <class Stream> void serve_connection(Stream &stream, asio::io_context &io, Peer &peer);
   /// Serves one request; false ends the connection.
-  bool serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::io_context &io,
+  template <class Stream>
+  bool serve_one(Stream &stream, beast::flat_buffer &buffer, asio::io_context &io,
                  const Peer &peer);
-  Response handle(const Request &request, const RouteMatch &match, const Peer &peer);
+  /// The caller of a request, or the answer that refuses it (401, 403).
+  std::variant<Authed, Response> authenticate(const Request &request, const RouteMatch &match,
+                                              const Peer &peer);
+  Response handle(const Request &request, const RouteMatch &match, const Authed &who,
+                  const Peer &peer);
+  Response login(const Request &request, const Peer &peer);
+  Response buffered_command(const Request &request, const Authed &who);
+  /// An answer streamed from a command's standard output (events, a capture) until it ends or
+  /// the client goes.
+  template <class Stream>
+  void stream_command(Stream &stream, const Request &request, const Peer &peer, const Authed &who,
+                      const std::vector<std::string> &argv, bool events,
+                      const std::string &filename);
+  /// GET /v1/terminal: a node's shell over a WebSocket (terminal.hpp's sessions).
+  template <class Stream>
+  void terminal(Stream &stream, asio::io_context &io, const Request &request, const Peer &peer,
+                const Authed &who);
+  template <class Stream>
+  void static_answer(Stream &stream, asio::io_context &io, const Request &request,
+                     const Peer &peer);
   void command(local::socket &socket, const Request &request, beast::flat_buffer &buffer,
-               const Peer &peer);
+               const Peer &peer, const service::Caller &caller);
 
   const ServeOptions &m_options;
   const Identify &m_identify;
   const std::atomic<bool> &m_stop;
   const std::function<void(const std::string &)> &m_log;
+  asio::ssl::context *m_tls; // null: plain HTTP on the network listener
   service::Context m_context;
+  Sessions m_sessions;
+  LoginLimiter m_limiter;
+  TerminalHub m_terminals;
 };
 
 /// Runs an async operation on the connection's own io_context until it completes or `timeout`
 /// passes; then it is cancelled (the socket stays open, for the 408) and `beast::error::timeout`
 /// returned.
-template <class Start>
-beast::error_code run_op(asio::io_context &io, local::socket &socket,
-                         std::chrono::milliseconds timeout, Start start) {
+template <class Stream, class Start>
+beast::error_code run_op(asio::io_context &io, Stream &stream, std::chrono::milliseconds timeout,
+                         Start start) {
   beast::error_code result = asio::error::would_block;
   start([&result](beast::error_code ec, std::size_t) { result = ec; });
   io.restart();
   io.run_for(timeout);
   if (result == asio::error::would_block) {
     beast::error_code ignored;
-    socket.cancel(ignored);
+    beast::get_lowest_layer(stream).cancel(ignored);
     io.restart();
     io.run();
     return beast::error::timeout;
@@ -180,21 +259,71 @@ void Daemon::connection(int fd) {
     ::close(fd);
     return;
   }
-  beast::flat_buffer buffer;
-  while (!m_stop.load() && serve_one(socket, buffer, io, peer)) {
-  }
+  serve_connection(socket, io, peer);
   socket.shutdown(local::socket::shutdown_both, ec);
   socket.close(ec);
 }
 
-bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::io_context &io,
+void Daemon::network_connection(int fd, const std::string &address) {
+  Peer peer;
+  peer.network = true;
+  peer.address = address;
+  peer.tls = m_tls != nullptr;
+  asio::io_context io;
+  sockaddr_storage local_address{};
+  socklen_t size = sizeof(local_address);
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&local_address), &size);
+  const auto protocol = local_address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+  beast::error_code ec;
+  if (!m_tls) {
+    tcp::socket socket(io);
+    socket.assign(protocol, fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    serve_connection(socket, io, peer);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    return;
+  }
+  asio::ssl::stream<tcp::socket> stream(io, *m_tls);
+  stream.next_layer().assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  ec = run_op(io, stream, m_options.header_timeout, [&](auto handler) {
+    stream.async_handshake(asio::ssl::stream_base::server,
+                           [handler](beast::error_code e) mutable { handler(e, 0); });
+  });
+  if (!ec) {
+    serve_connection(stream, io, peer);
+    run_op(io, stream, std::chrono::seconds(2), [&](auto handler) {
+      stream.async_shutdown([handler](beast::error_code e) mutable { handler(e, 0); });
+    });
+  }
+  stream.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+  stream.next_layer().close(ec);
+}
+
+template <class Stream>
+void Daemon::serve_connection(Stream &stream, asio::io_context &io, Peer &peer) {
+  beast::flat_buffer buffer;
+  while (!m_stop.load() && serve_one(stream, buffer, io, peer)) {
+  }
+}
+
+template <class Stream>
+bool Daemon::serve_one(Stream &stream, beast::flat_buffer &buffer, asio::io_context &io,
                        const Peer &peer) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(m_options.header_limit);
   parser.body_limit(m_options.body_limit);
-  auto reply = [&](const Response &res) {
-    run_op(io, socket, std::chrono::seconds(30),
-           [&](auto handler) { http::async_write(socket, res, handler); });
+  auto reply = [&](Response res) {
+    secure(res, peer, false);
+    run_op(io, stream, std::chrono::seconds(30),
+           [&](auto handler) { http::async_write(stream, res, handler); });
   };
   // An error answer, after which the connection ends (what else the client sent is not read).
   auto refuse = [&](http::status status, const std::string &message, const std::string &help,
@@ -207,10 +336,10 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
                   fmt::format("the request's body is over {} MiB", m_options.body_limit >> 20),
                   "send smaller files (a lab's files, not images)");
   };
-  auto ec = run_op(io, socket, m_options.header_timeout,
-                   [&](auto handler) { http::async_read_header(socket, buffer, parser, handler); });
+  auto ec = run_op(io, stream, m_options.header_timeout,
+                   [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset) {
+      ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated) {
     return false; // the client closed between requests
   }
   if (ec == beast::error::timeout) {
@@ -235,6 +364,13 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
   const std::string target(head.target());
   const auto match = match_route(method, target);
   if (!match.route) {
+    const bool api =
+        target.rfind("/v1/", 0) == 0 || target == "/v1" || target.rfind("/metrics", 0) == 0;
+    if (!api && !match.path_matched && (method == "GET" || method == "HEAD") &&
+        !m_options.web_root.empty()) {
+      static_answer(stream, io, parser.get(), peer);
+      return parser.get().keep_alive();
+    }
     const bool path = match.path_matched;
     // The body (if any) is not read: the connection ends after the answer.
     return refuse(path ? http::status::method_not_allowed : http::status::not_found,
@@ -243,8 +379,8 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
                   "the routes are in schemas/ltb-api.openapi.json", head.version());
   }
   if (!parser.is_done()) {
-    ec = run_op(io, socket, m_options.body_timeout,
-                [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
+    ec = run_op(io, stream, m_options.body_timeout,
+                [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
     if (ec == http::error::body_limit) {
       return too_large();
     }
@@ -253,7 +389,7 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
                     "send the body without pauses");
     }
     if (ec == http::error::partial_message || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
+        ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated) {
       return false; // the client went away in the middle
     }
     if (ec) {
@@ -263,32 +399,285 @@ bool Daemon::serve_one(local::socket &socket, beast::flat_buffer &buffer, asio::
     }
   }
   const Request request = parser.release();
-  if (match.route->id == RouteId::commands) {
-    command(socket, request, buffer, peer);
+  const auto id = match.route->id;
+  if (id == RouteId::login) {
+    const auto res = login(request, peer);
+    reply(res);
+    return res.keep_alive();
+  }
+  if (id == RouteId::version && !peer.network) {
+    // The one route a local process needs no ltb user for (the CLI's compatibility check).
+    const auto res = handle(request, match, Authed{}, peer);
+    reply(res);
+    return res.keep_alive();
+  }
+  auto authed = authenticate(request, match, peer);
+  if (auto *refusal = std::get_if<Response>(&authed)) {
+    reply(std::move(*refusal));
     return false;
   }
-  const auto res = handle(request, match, peer);
+  const auto &who = std::get<Authed>(authed);
+  const auto version = request.version();
+  if (id == RouteId::commands) {
+    if (request[http::field::upgrade].empty()) {
+      const auto res = buffered_command(request, who);
+      reply(res);
+      return res.keep_alive();
+    }
+    if constexpr (std::is_same_v<Stream, local::socket>) {
+      command(stream, request, buffer, peer, who.caller);
+      return false;
+    } else {
+      return refuse(http::status::not_implemented,
+                    "a streamed command (Upgrade: ltb-stream/1) runs on the unix socket only",
+                    "run ltb on the host itself; over the network, send POST /v1/commands "
+                    "without Upgrade for its whole output, or open GET /v1/terminal",
+                    version);
+    }
+  }
+  if (id == RouteId::events || id == RouteId::capture) {
+    const auto query = query_params(std::string(request.target()));
+    if (!query) {
+      return refuse(http::status::bad_request, "malformed query (a bad %-escape)",
+                    "escape the query's values");
+    }
+    const auto get = [&](const std::string &name) {
+      auto it = query->find(name);
+      return it == query->end() ? std::string() : it->second;
+    };
+    for (const auto &[name, value] : *query) {
+      static const std::set<std::string> k_events{"lab", "initial"};
+      static const std::set<std::string> k_capture{"lab", "target", "filter", "count", "port"};
+      if (!(id == RouteId::events ? k_events : k_capture).contains(name)) {
+        return refuse(
+            http::status::bad_request, fmt::format("unknown query parameter {}={}", name, value),
+            id == RouteId::events ? "GET /v1/events/stream takes lab=LAB and initial=true"
+                                  : "GET /v1/capture takes lab, target, filter, count and port");
+      }
+    }
+    std::vector<std::string> argv;
+    std::string filename;
+    if (id == RouteId::events) {
+      argv = {"events", "--format", "json"};
+      if (get("initial") == "true") {
+        argv.emplace_back("--initial-state");
+      }
+      if (!get("lab").empty()) {
+        argv.push_back(get("lab"));
+      }
+    } else {
+      if (get("target").empty()) {
+        return refuse(http::status::bad_request, "GET /v1/capture needs target=TARGET",
+                      "a link (r1-r2), NODE:IFACE or a segment, as `ltb capture` takes");
+      }
+      // "--" ends the options: a target that starts with '-' is a target, not a flag.
+      argv = {"capture", "-w", "-"};
+      for (const char *flag : {"lab", "filter", "count", "port"}) {
+        if (!get(flag).empty()) {
+          argv.push_back(fmt::format("--{}", flag));
+          argv.push_back(get(flag));
+        }
+      }
+      argv.emplace_back("--");
+      argv.push_back(get("target"));
+      std::string name = get("lab").empty() ? get("target") : get("lab") + "-" + get("target");
+      for (char &c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+          c = '_';
+        }
+      }
+      filename = name + ".pcap";
+    }
+    stream_command(stream, request, peer, who, argv, id == RouteId::events, filename);
+    return false;
+  }
+  if (id == RouteId::terminal) {
+    terminal(stream, io, request, peer, who);
+    return false;
+  }
+  const auto res = handle(request, match, who, peer);
   reply(res);
   return res.keep_alive();
 }
 
-Response Daemon::handle(const Request &request, const RouteMatch &match, const Peer &peer) {
+std::variant<Authed, Response> Daemon::authenticate(const Request &request, const RouteMatch &match,
+                                                    const Peer &peer) {
   const auto version = request.version();
   const bool keep = request.keep_alive();
-  if (match.route->id == RouteId::version) {
-    return json_response(http::status::ok, {{"ltb", LTB_VERSION}, {"api", "v1"}}, version, keep);
+  if (!peer.network) {
+    auto caller = m_identify(m_context, peer.uid);
+    if (!caller) {
+      return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
+    }
+    return Authed{*caller, std::nullopt};
   }
-  auto caller = m_identify(m_context, peer.uid);
+  const auto unauthorized = [&](const std::string &message) {
+    auto res = json_response(
+        http::status::unauthorized,
+        error_json(message, "log in (POST /v1/login with the web password `ltb user passwd` "
+                            "sets), or send Authorization: Bearer TOKEN (`ltb user token "
+                            "create`)"),
+        version, false);
+    res.set(http::field::www_authenticate, "Bearer realm=\"ltb\"");
+    return res;
+  };
+  std::string user;
+  std::optional<WebSession> session;
+  const auto token = bearer_token(std::string(request[http::field::authorization]));
+  if (!token.empty()) {
+    auto store = state::Store::open(m_context.state_path);
+    if (!store) {
+      return json_response(http::status::internal_server_error, error_json(store.error()), version,
+                           false);
+    }
+    auto named = service::token_user(**store, token, std::time(nullptr));
+    if (!named) {
+      return json_response(http::status::internal_server_error, error_json(named.error()), version,
+                           false);
+    }
+    if (!*named) {
+      return unauthorized("the bearer token is unknown, revoked or expired");
+    }
+    user = **named;
+  } else if (auto cookie =
+                 cookie_value(std::string(request[http::field::cookie]), k_session_cookie)) {
+    session = m_sessions.find(*cookie, Clock::now());
+    if (!session) {
+      return unauthorized("the session has ended (logged out, expired, or the daemon restarted)");
+    }
+    user = session->user;
+  } else {
+    return unauthorized("no credentials: log in first");
+  }
+  const auto *pw = ::getpwnam(user.c_str());
+  if (!pw) {
+    return unauthorized(fmt::format("user {} no longer exists on this host", user));
+  }
+  auto caller = m_identify(m_context, pw->pw_uid);
+  if (!caller) {
+    return json_response(http::status::forbidden, error_json(caller.error()), version, false);
+  }
+  if (session) {
+    // A browser sends its cookie with any site's request: a change needs the session's CSRF
+    // token too, which only the UI's own pages can read; a WebSocket's Origin must be ours.
+    const bool change = request.method() != http::verb::get && request.method() != http::verb::head;
+    if (change &&
+        !util::equal_in_constant_time(std::string(request[k_csrf_header]), session->csrf)) {
+      return json_response(http::status::forbidden,
+                           error_json("missing or wrong X-CSRF-Token",
+                                      "send the csrf_token of POST /v1/login or GET /v1/whoami "
+                                      "in the X-CSRF-Token header"),
+                           version, false);
+    }
+    if (match.route->id == RouteId::terminal || match.route->id == RouteId::events ||
+        match.route->id == RouteId::capture) {
+      const std::string origin(request[http::field::origin]);
+      const std::string host(request[http::field::host]);
+      const bool same = origin.empty() || origin == "http://" + host || origin == "https://" + host;
+      if (!same) {
+        return json_response(http::status::forbidden,
+                             error_json(fmt::format("origin {} is not this server's", origin),
+                                        "open the web UI from this server's own address"),
+                             version, false);
+      }
+    }
+  }
+  return Authed{*caller, session};
+}
+
+Response Daemon::login(const Request &request, const Peer &peer) {
+  const auto version = request.version();
+  const bool keep = request.keep_alive();
+  if (!peer.network) {
+    return json_response(http::status::bad_request,
+                         error_json("logging in is for the network listener",
+                                    "on this host, the socket's peer is who you are"),
+                         version, keep);
+  }
+  const auto body = json::parse(request.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("user") ||
+      !body["user"].is_string() || !body.contains("password") || !body["password"].is_string()) {
+    return json_response(http::status::bad_request,
+                         error_json("the body must be {\"user\": NAME, \"password\": PASSWORD}",
+                                    "send the user's name and web password as JSON"),
+                         version, keep);
+  }
+  const auto user = body["user"].get<std::string>();
+  const auto password = body["password"].get<std::string>();
+  const auto now = Clock::now();
+  if (auto wait = m_limiter.blocked(user, peer.address, now)) {
+    auto res =
+        json_response(http::status::too_many_requests,
+                      error_json("too many failed logins",
+                                 fmt::format("wait {} s before trying again", wait->count())),
+                      version, false);
+    res.set(http::field::retry_after, std::to_string(wait->count()));
+    return res;
+  }
+  auto store = state::Store::open(m_context.state_path);
+  if (!store) {
+    return json_response(http::status::internal_server_error, error_json(store.error()), version,
+                         false);
+  }
+  const auto wrong = [&] {
+    m_limiter.failed(user, peer.address, now);
+    m_log(fmt::format("{}: failed login as {}", peer.address, user.substr(0, 64)));
+    return json_response(http::status::unauthorized,
+                         error_json("wrong user name or password",
+                                    "an admin sets a web password with `ltb user passwd NAME`"),
+                         version, keep);
+  };
+  auto right = service::check_web_password(**store, user, password);
+  if (!right) {
+    return json_response(http::status::internal_server_error, error_json(right.error()), version,
+                         false);
+  }
+  const auto *pw = *right ? ::getpwnam(user.c_str()) : nullptr;
+  if (!pw) {
+    return wrong();
+  }
+  auto caller = m_identify(m_context, pw->pw_uid);
   if (!caller) {
     return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
   }
-  if (match.route->id == RouteId::whoami) {
-    return json_response(http::status::ok, service::caller_json(*caller), version, keep);
+  m_limiter.succeeded(user);
+  const auto session = m_sessions.open(caller->name, now);
+  m_log(fmt::format("{}: {} logged in", peer.address, caller->name));
+  auto res = json_response(
+      http::status::ok,
+      {{"user", caller->name}, {"admin", caller->admin}, {"csrf_token", session.csrf}}, version,
+      keep);
+  res.set(http::field::set_cookie, session_cookie(session.id, peer.tls, m_sessions.lifetime()));
+  return res;
+}
+
+Response Daemon::handle(const Request &request, const RouteMatch &match, const Authed &who,
+                        const Peer &peer) {
+  const auto version = request.version();
+  const bool keep = request.keep_alive();
+  const auto id = match.route->id;
+  if (id == RouteId::version) {
+    return json_response(http::status::ok, {{"ltb", LTB_VERSION}, {"api", "v1"}}, version, keep);
+  }
+  if (id == RouteId::whoami) {
+    auto out = service::caller_json(who.caller);
+    if (who.session) {
+      out["csrf_token"] = who.session->csrf;
+    }
+    return json_response(http::status::ok, out, version, keep);
+  }
+  if (id == RouteId::logout) {
+    if (who.session) {
+      m_sessions.close(who.session->id);
+    }
+    auto res = json_response(http::status::ok, json::object(), version, keep);
+    res.set(http::field::set_cookie, session_cookie("", peer.tls, std::chrono::seconds(0)));
+    return res;
   }
   service::CancelToken cancel;
   service::NullSink sink;
-  const service::Session session{m_context, *caller, cancel, sink};
-  if (match.route->id == RouteId::labs) {
+  const service::Session session{m_context, who.caller, cancel, sink};
+  if (id == RouteId::labs) {
     // ?all=true and ?owner=NAME: `ltb status --all`, `--owner NAME`
     const auto query = query_params(std::string(request.target()));
     const auto refuse_query = [&](const std::string &message) {
@@ -323,6 +712,563 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const P
                          error_json(status.error()), version, keep);
   }
   return json_response(http::status::ok, service::status_json(*status), version, keep);
+}
+
+Response Daemon::buffered_command(const Request &request, const Authed &who) {
+  const auto version = request.version();
+  const bool keep = request.keep_alive();
+  const auto refuse = [&](http::status status, const std::string &message,
+                          const std::string &help) {
+    return json_response(status, error_json(message, help), version, keep);
+  };
+  auto parsed = parse_command_request(request.body());
+  if (!parsed) {
+    return refuse(http::status::bad_request, parsed.error().message, parsed.error().help);
+  }
+  if (parsed->tty) {
+    return refuse(http::status::bad_request, "a command with a terminal streams",
+                  "send tty: null for the whole output at once, or open GET /v1/terminal");
+  }
+  if (auto refusal = refuse_argv(parsed->argv)) {
+    return refuse(http::status::forbidden, refusal->message, refusal->help);
+  }
+  const auto dir = request_dir(m_options);
+  auto workspace = materialize(*parsed, dir);
+  const RequestDir cleanup{dir};
+  if (!workspace) {
+    return refuse(workspace.error().code == ExitCode::usage ? http::status::bad_request
+                                                            : http::status::internal_server_error,
+                  workspace.error().message, workspace.error().help);
+  }
+  ChildRequest child_request{m_options.ltb_binary, m_options.state_path, workspace->argv, dir,
+                             workspace->cwd,       workspace->origins,   std::nullopt};
+  auto running = start_child(child_request, who.caller);
+  if (!running) {
+    return refuse(http::status::internal_server_error, running.error().message,
+                  running.error().help);
+  }
+  m_log(fmt::format("{}: ltb {} (buffered)", who.caller.name, fmt::join(parsed->argv, " ")));
+  auto output = collect_child(*running, m_options.output_limit, m_stop, m_options.grace);
+  if (output.truncated) {
+    return refuse(http::status::insufficient_storage,
+                  fmt::format("the command's output is over {} MiB; it was stopped",
+                              m_options.output_limit >> 20),
+                  "ask for less (a filter, one lab), or run it on the host");
+  }
+  json files = json::array();
+  std::size_t total = 0;
+  for (const auto &file : collect_outputs(*workspace)) {
+    std::ifstream in(file.abs, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    total += data.size();
+    if (total > m_options.output_limit) {
+      return refuse(
+          http::status::insufficient_storage,
+          fmt::format("the command's files are over {} MiB", m_options.output_limit >> 20),
+          "run it on the host, or through the unix socket");
+    }
+    files.push_back(
+        {{"file", file.file}, {"path", file.path}, {"data", util::base64_encode(data)}});
+  }
+  return json_response(
+      http::status::ok,
+      {{"exit", output.code}, {"stdout", output.out}, {"stderr", output.err}, {"files", files}},
+      version, keep);
+}
+
+/// Whether a connection's client has gone (closed or reset) while it sends nothing more.
+bool client_gone(int fd) {
+  pollfd pfd{fd, POLLRDHUP, 0};
+  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+template <class Stream>
+void Daemon::stream_command(Stream &stream, const Request &request, const Peer &peer,
+                            const Authed &who, const std::vector<std::string> &argv, bool events,
+                            const std::string &filename) {
+  const auto version = request.version();
+  beast::error_code ec;
+  auto answer = [&](Response res) {
+    secure(res, peer, false);
+    http::write(stream, res, ec);
+  };
+  // A request directory, even with no files: remote mode takes file arguments (`-w -` is none)
+  // only from under it.
+  const auto dir = request_dir(m_options);
+  CommandRequest command_request;
+  command_request.argv = argv;
+  auto workspace = materialize(command_request, dir);
+  const RequestDir cleanup{dir};
+  if (!workspace) {
+    answer(json_response(http::status::internal_server_error, error_json(workspace.error()),
+                         version, false));
+    return;
+  }
+  ChildRequest child_request{
+      m_options.ltb_binary, m_options.state_path, workspace->argv, dir, workspace->cwd, {}, {}};
+  auto running = start_child(child_request, who.caller);
+  if (!running) {
+    answer(json_response(http::status::internal_server_error, error_json(running.error()), version,
+                         false));
+    return;
+  }
+  auto &child = running->child;
+  if (child.in >= 0) {
+    ::close(child.in);
+  }
+  if (child.status >= 0) {
+    ::close(child.status);
+  }
+  m_log(fmt::format("{}: ltb {} (streamed)", who.caller.name, fmt::join(argv, " ")));
+  const int socket_fd = beast::get_lowest_layer(stream).native_handle();
+  std::string err;
+  std::string pending; // events: a line not yet whole
+  bool started = false;
+  bool out_open = true;
+  bool err_open = true;
+  auto last_write = std::chrono::steady_clock::now();
+  auto start = [&] {
+    http::response<http::empty_body> res{http::status::ok, version};
+    res.set(http::field::server, "ltb/" LTB_VERSION);
+    if (events) {
+      res.set(http::field::content_type, "text/event-stream");
+    } else {
+      res.set(http::field::content_type, "application/vnd.tcpdump.pcap");
+      res.set(http::field::content_disposition,
+              fmt::format("attachment; filename=\"{}\"", filename));
+    }
+    res.keep_alive(false);
+    res.chunked(true);
+    secure(res, peer, false);
+    http::response_serializer<http::empty_body> serializer{res};
+    http::write_header(stream, serializer, ec);
+    started = true;
+    return !ec;
+  };
+  auto send = [&](std::string_view data) {
+    if (data.empty()) {
+      return true;
+    }
+    asio::write(stream, http::make_chunk(asio::buffer(data.data(), data.size())), ec);
+    last_write = std::chrono::steady_clock::now();
+    return !ec;
+  };
+  if (events && !start()) {
+    stop_child(*running, m_options.grace);
+    ::close(child.out);
+    ::close(child.err);
+    return;
+  }
+  bool client = true;
+  while (out_open && client) {
+    if (m_stop.load() || client_gone(socket_fd)) {
+      client = false;
+      break;
+    }
+    pollfd fds[2] = {{child.out, POLLIN, 0}, {err_open ? child.err : -1, POLLIN, 0}};
+    ::poll(fds, 2, 500);
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char data[16384];
+      const ssize_t n = ::read(child.err, data, sizeof(data));
+      if (n <= 0) {
+        err_open = false;
+      } else if (err.size() < 65536) {
+        err.append(data, static_cast<std::size_t>(n));
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char data[65536];
+      const ssize_t n = ::read(child.out, data, sizeof(data));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        continue;
+      }
+      if (n <= 0) {
+        out_open = false;
+        break;
+      }
+      if (!started && !start()) {
+        client = false;
+        break;
+      }
+      std::string_view bytes(data, static_cast<std::size_t>(n));
+      if (!events) {
+        client = send(bytes);
+        continue;
+      }
+      pending.append(bytes);
+      std::string framed;
+      for (auto end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
+        framed += "data: " + pending.substr(0, end) + "\n\n";
+        pending.erase(0, end + 1);
+      }
+      client = send(framed);
+    } else if (events && std::chrono::steady_clock::now() - last_write > std::chrono::seconds(15)) {
+      client = send(": keepalive\n\n"); // proxies and browsers keep an idle stream open
+    }
+  }
+  if (!client) {
+    stop_child(*running, m_options.grace);
+    ::close(child.out);
+    ::close(child.err);
+    return;
+  }
+  // Its output ended: the rest of its errors, and its code.
+  for (char data[16384]; err_open;) {
+    const ssize_t n = ::read(child.err, data, sizeof(data));
+    if (n <= 0) {
+      break;
+    }
+    if (err.size() < 65536) {
+      err.append(data, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(child.out);
+  ::close(child.err);
+  const int code = running->wait(child.pid, true);
+  if (started) {
+    if (events && code != 0) {
+      send("event: error\ndata: " + json{{"exit", code}, {"stderr", err}}.dump() + "\n\n");
+    }
+    asio::write(stream, http::make_chunk_last(), ec);
+    return;
+  }
+  // It ended before any output: its error, as the CLI would have said it.
+  const auto status = code == 2 ? http::status::bad_request : http::status::unprocessable_entity;
+  answer(
+      json_response(status,
+                    {{"error", err.empty() ? fmt::format("the command ended with {}", code) : err},
+                     {"help", nullptr},
+                     {"exit", code}},
+                    version, false));
+}
+
+/// A WebSocket's side of a terminal session: what the session's thread hands it is posted to the
+/// connection's own io_context and written there, one message at a time, in order.
+template <class Ws>
+class WsClient : public TerminalClient, public std::enable_shared_from_this<WsClient<Ws>> {
+public:
+  WsClient(Ws &ws, asio::io_context &io) : m_ws(ws), m_io(io) {}
+
+  void output(std::string_view bytes) override { post(false, std::string(bytes), false); }
+  void ended(int code) override { post(true, json{{"type", "exit"}, {"code", code}}.dump(), true); }
+  void replaced() override {
+    post(true,
+         json{{"type", "error"},
+              {"error", "this terminal was opened again elsewhere (another tab or window)"},
+              {"help", "use that one, or reload this page to take it back"}}
+             .dump(),
+         true);
+  }
+  /// From the connection's thread.
+  void send(bool text, std::string data, bool close_after) {
+    m_queue.push_back({text, std::move(data), close_after});
+    if (!m_writing) {
+      write_next();
+    }
+  }
+  bool closing() const { return m_closing; }
+
+private:
+  struct Message {
+    bool text;
+    std::string data;
+    bool close_after;
+  };
+  void post(bool text, std::string data, bool close_after) {
+    asio::post(m_io, [self = this->shared_from_this(), text, data = std::move(data),
+                      close_after]() mutable { self->send(text, std::move(data), close_after); });
+  }
+  void write_next() {
+    if (m_queue.empty() || m_closing) {
+      return;
+    }
+    m_writing = true;
+    m_ws.text(m_queue.front().text);
+    m_ws.async_write(asio::buffer(m_queue.front().data), [self = this->shared_from_this()](
+                                                             beast::error_code ec, std::size_t) {
+      self->m_writing = false;
+      const bool close = self->m_queue.front().close_after;
+      self->m_queue.pop_front();
+      if (ec) {
+        self->m_closing = true;
+        return;
+      }
+      if (close) {
+        self->m_closing = true;
+        self->m_ws.async_close(websocket::close_code::normal, [self](beast::error_code) {});
+        return;
+      }
+      self->write_next();
+    });
+  }
+
+  Ws &m_ws;
+  asio::io_context &m_io;
+  std::deque<Message> m_queue;
+  bool m_writing = false;
+  bool m_closing = false;
+};
+
+template <class Stream>
+void Daemon::terminal(Stream &stream, asio::io_context &io, const Request &request,
+                      const Peer &peer, const Authed &who) {
+  const auto version = request.version();
+  beast::error_code ec;
+  auto answer = [&](http::status status, const std::string &message, const std::string &help) {
+    auto res = json_response(status, error_json(message, help), version, false);
+    secure(res, peer, false);
+    http::write(stream, res, ec);
+  };
+  if (!websocket::is_upgrade(request)) {
+    answer(http::status::upgrade_required, "GET /v1/terminal is a WebSocket",
+           "open it with new WebSocket(...) from the web UI, or send Upgrade: websocket");
+    return;
+  }
+  const auto query = query_params(std::string(request.target()));
+  if (!query) {
+    answer(http::status::bad_request, "malformed query (a bad %-escape)", "escape its values");
+    return;
+  }
+  const auto get = [&](const std::string &name) {
+    auto it = query->find(name);
+    return it == query->end() ? std::string() : it->second;
+  };
+  for (const auto &[name, value] : *query) {
+    static const std::set<std::string> k_names{"lab",   "node", "via", "session",
+                                               "watch", "rows", "cols"};
+    if (!k_names.contains(name)) {
+      answer(http::status::bad_request, fmt::format("unknown query parameter {}={}", name, value),
+             "GET /v1/terminal takes lab and node (and via=console for a VM's console), "
+             "session=ID to reattach, or watch=SHARE");
+      return;
+    }
+  }
+  std::shared_ptr<TerminalSession> session;
+  bool writer = true;
+  if (!get("session").empty()) {
+    session = m_terminals.find(get("session"));
+    // Another user's session reads as missing, as every other object does.
+    if (!session || session->info().owner != who.caller.name) {
+      answer(http::status::not_found, "no such terminal session (it ended, or is not yours)",
+             "open a new one: GET /v1/terminal?lab=LAB&node=NODE");
+      return;
+    }
+  } else if (!get("watch").empty()) {
+    session = m_terminals.find_share(get("watch"));
+    if (!session) {
+      answer(http::status::not_found, "no terminal session is shared under that link",
+             "ask its owner for the current link (it ends with the session)");
+      return;
+    }
+    writer = false;
+  } else {
+    if (get("lab").empty() || get("node").empty()) {
+      answer(http::status::bad_request, "GET /v1/terminal needs lab and node",
+             "GET /v1/terminal?lab=LAB&node=NODE, or session=ID to reattach");
+      return;
+    }
+    service::CancelToken cancel;
+    service::NullSink sink;
+    const service::Session use{m_context, who.caller, cancel, sink};
+    auto status = service::status_lab(use, get("lab"));
+    if (!status) {
+      answer(http::status::not_found, status.error().message, status.error().help);
+      return;
+    }
+    const auto node = std::find_if(status->nodes.begin(), status->nodes.end(),
+                                   [&](const auto &n) { return n.record.name == get("node"); });
+    if (node == status->nodes.end()) {
+      answer(http::status::not_found,
+             fmt::format("lab {} has no node {}", status->lab.name, get("node")),
+             "open a terminal on one of the lab's nodes");
+      return;
+    }
+    const auto &runtime = node->record.runtime;
+    std::string via = get("via");
+    if (via.empty()) {
+      via = runtime == state::k_runtime_vm ? "ssh" : "exec";
+    }
+    std::vector<std::string> argv;
+    if (runtime == state::k_runtime_container && via == "exec") {
+      // The node's best shell: bash where the image has it.
+      argv = {"exec",
+              "--lab",
+              status->lab.name,
+              node->record.name,
+              "--",
+              "sh",
+              "-c",
+              "command -v bash >/dev/null 2>&1 && exec bash -l; exec sh -l"};
+    } else if (runtime == state::k_runtime_vm && (via == "ssh" || via == "console")) {
+      argv = {via, "--lab", status->lab.name, node->record.name};
+    } else {
+      answer(http::status::bad_request,
+             fmt::format("node {} ({}) has no terminal through {}", node->record.name,
+                         runtime.empty() ? "?" : runtime, via),
+             "containers: via=exec (the default); VMs: via=ssh (the default) or via=console; an "
+             "ovs-bridge has no shell");
+      return;
+    }
+    const auto size = [&](const std::string &name, unsigned fallback) {
+      const auto text = get(name);
+      unsigned value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      return error == std::errc{} && end == text.data() + text.size() && value > 0 && value <= 1000
+                 ? static_cast<unsigned short>(value)
+                 : static_cast<unsigned short>(fallback);
+    };
+    const auto dir = request_dir(m_options);
+    CommandRequest command_request;
+    command_request.argv = argv;
+    auto workspace = materialize(command_request, dir);
+    if (!workspace) {
+      answer(http::status::internal_server_error, workspace.error().message,
+             workspace.error().help);
+      return;
+    }
+    ChildRequest child_request{m_options.ltb_binary,
+                               m_options.state_path,
+                               workspace->argv,
+                               dir,
+                               workspace->cwd,
+                               {},
+                               Terminal{size("rows", 24), size("cols", 80)}};
+    auto running = start_child(child_request, who.caller);
+    if (!running) {
+      RequestDir cleanup(dir);
+      answer(http::status::internal_server_error, running.error().message, running.error().help);
+      return;
+    }
+    auto id = util::random_hex(16);
+    auto share = util::random_hex(16);
+    if (!id || !share) {
+      RequestDir cleanup(dir);
+      stop_child(*running, m_options.grace);
+      answer(http::status::internal_server_error, "no random bytes for a session id",
+             "check the host's kernel");
+      return;
+    }
+    m_log(fmt::format("{}: terminal on {} {} via {}", who.caller.name, status->lab.name,
+                      node->record.name, via));
+    session = m_terminals.add(
+        TerminalInfo{*id, *share, who.caller.name, status->lab.name, node->record.name, via, dir},
+        std::move(*running), std::chrono::milliseconds(3000));
+  }
+  websocket::stream<Stream &> ws(stream);
+  ws.read_message_max(std::size_t{1} << 20);
+  ws.set_option(websocket::stream_base::decorator([&](websocket::response_type &res) {
+    res.set(http::field::server, "ltb/" LTB_VERSION);
+    secure(res, peer, false);
+  }));
+  ws.accept(request, ec);
+  if (ec) {
+    return;
+  }
+  const auto &info = session->info();
+  ws.text(true);
+  ws.write(asio::buffer(json{{"type", "hello"},
+                             {"session", writer ? info.id : ""},
+                             {"share", writer ? info.share : ""},
+                             {"mode", writer ? "rw" : "ro"},
+                             {"via", info.via},
+                             {"lab", info.lab},
+                             {"node", info.node}}
+                            .dump()),
+           ec);
+  if (ec) {
+    return;
+  }
+  auto client = std::make_shared<WsClient<websocket::stream<Stream &>>>(ws, io);
+  io.restart();
+  session->attach(client, writer);
+  beast::flat_buffer buffer;
+  bool done = false;
+  std::function<void()> read_next = [&] {
+    ws.async_read(buffer, [&](beast::error_code error, std::size_t) {
+      if (error) {
+        done = true;
+        return;
+      }
+      const std::string data = beast::buffers_to_string(buffer.data());
+      buffer.consume(buffer.size());
+      if (!ws.got_text()) {
+        session->input(client.get(), data);
+      } else {
+        const auto message = json::parse(data, nullptr, false);
+        const auto type = message.is_object() ? message.value("type", "") : "";
+        if (type == "resize" && message.value("rows", 0) > 0 && message.value("cols", 0) > 0 &&
+            message.value("rows", 0) <= 1000 && message.value("cols", 0) <= 1000) {
+          session->resize(client.get(), static_cast<unsigned short>(message.value("rows", 24)),
+                          static_cast<unsigned short>(message.value("cols", 80)));
+        } else if (type == "ack" && message.value("bytes", std::int64_t{0}) > 0) {
+          session->ack(client.get(),
+                       static_cast<std::size_t>(message.value("bytes", std::int64_t{0})));
+        }
+      }
+      read_next();
+    });
+  };
+  read_next();
+  // The daemon's end closes the WebSocket too.
+  asio::steady_timer timer(io);
+  std::function<void()> watch_stop = [&] {
+    timer.expires_after(std::chrono::milliseconds(500));
+    timer.async_wait([&](beast::error_code error) {
+      if (error || done) {
+        return;
+      }
+      if (m_stop.load()) {
+        beast::get_lowest_layer(ws).cancel();
+        return;
+      }
+      watch_stop();
+    });
+  };
+  watch_stop();
+  while (!done) {
+    io.run_one();
+  }
+  timer.cancel();
+  // What the session posted meanwhile is dropped with the connection's io_context.
+  session->detach(client.get());
+}
+
+template <class Stream>
+void Daemon::static_answer(Stream &stream, asio::io_context &io, const Request &request,
+                           const Peer &peer) {
+  const auto file = static_file(m_options.web_root, std::string(request.target()));
+  beast::error_code ec;
+  if (!file) {
+    auto res = json_response(http::status::not_found,
+                             error_json(fmt::format("no page {}", std::string(request.target())),
+                                        "the web UI is at / (installed by make up or make web)"),
+                             request.version(), request.keep_alive());
+    secure(res, peer, false);
+    run_op(io, stream, std::chrono::seconds(30),
+           [&](auto handler) { http::async_write(stream, res, handler); });
+    return;
+  }
+  http::response<http::file_body> res{http::status::ok, request.version()};
+  res.body().open(file->path.c_str(), beast::file_mode::scan, ec);
+  if (ec) {
+    return;
+  }
+  res.set(http::field::server, "ltb/" LTB_VERSION);
+  res.set(http::field::content_type, file->content_type);
+  res.keep_alive(request.keep_alive());
+  res.prepare_payload();
+  secure(res, peer, true);
+  res.set(http::field::cache_control, file->cache_control);
+  if (request.method() == http::verb::head) {
+    http::response<http::empty_body> head{http::status::ok, request.version()};
+    head.base() = res.base();
+    head.content_length(res.body().size());
+    run_op(io, stream, std::chrono::seconds(30),
+           [&](auto handler) { http::async_write(stream, head, handler); });
+    return;
+  }
+  run_op(io, stream, std::chrono::seconds(300),
+         [&](auto handler) { http::async_write(stream, res, handler); });
 }
 
 /// The command's streams and the client's frames, until the command ends or the client goes.
@@ -605,24 +1551,21 @@ std::optional<int> CommandSession::run(const std::string &early_bytes) {
 }
 
 void Daemon::command(local::socket &socket, const Request &request, beast::flat_buffer &buffer,
-                     const Peer &peer) {
+                     const Peer &peer, const service::Caller &caller) {
   const auto version = request.version();
   const int fd = socket.native_handle();
   auto refuse = [&](http::status status, const std::string &message, const std::string &help) {
-    const auto res = json_response(status, error_json(message, help), version, false);
+    auto res = json_response(status, error_json(message, help), version, false);
+    secure(res, peer, false);
     std::ostringstream text;
     text << res;
     write_all(fd, text.str());
   };
   auto upgrade = request[http::field::upgrade];
   if (!beast::iequals(upgrade, "ltb-stream/1")) {
-    refuse(http::status::upgrade_required, "POST /v1/commands upgrades the connection",
-           "send Connection: Upgrade and Upgrade: ltb-stream/1");
-    return;
-  }
-  auto caller = m_identify(m_context, peer.uid);
-  if (!caller) {
-    refuse(http::status::forbidden, caller.error().message, caller.error().help);
+    refuse(http::status::upgrade_required, "POST /v1/commands upgrades to ltb-stream/1",
+           "send Connection: Upgrade and Upgrade: ltb-stream/1, or no Upgrade for the whole "
+           "output at once");
     return;
   }
   auto parsed = parse_command_request(request.body());
@@ -636,61 +1579,28 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
   }
   const auto dir = request_dir(m_options);
   auto workspace = materialize(*parsed, dir);
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const RequestDir cleanup{dir};
   if (!workspace) {
     refuse(http::status::internal_server_error, workspace.error().message, workspace.error().help);
     return;
   }
-  std::vector<std::string> argv{m_options.ltb_binary, "--state", m_options.state_path};
-  argv.insert(argv.end(), workspace->argv.begin(), workspace->argv.end());
-  util::SpawnOptions spawn;
-  spawn.env = {fmt::format("LTB_CALLER_UID={}", peer.uid),
-               "LTB_CALLER=" + service::caller_json(*caller).dump(), "LTB_REMOTE=1",
-               "LTB_REMOTE_DIR=" + dir, "PWD=" + workspace->cwd};
-  if (!workspace->origins.empty()) {
-    spawn.env.push_back("LTB_REMOTE_ORIGINS=" + json(workspace->origins).dump());
-  }
-  if (parsed->tty) {
-    spawn.pty = true;
-    spawn.rows = parsed->tty->rows;
-    spawn.cols = parsed->tty->cols;
-    spawn.env.push_back("TERM=xterm-256color");
-  }
-  // The child starts in the request's working directory: spawn() runs it from the daemon's, so
-  // the daemon's own cwd is the request's while it forks (one at a time).
-  static std::mutex cwd_mutex;
-  Result<util::Child> child = fail("not started");
-  auto *forks = ForkServer::instance();
-  std::function<int(pid_t, bool)> wait = util::wait_child;
-  if (forks) {
-    // A fork of the pristine `ltb` the fork server holds: no exec, no loading (see forkserver).
-    child = forks->spawn(argv, spawn, workspace->cwd);
-    wait = [forks](pid_t pid, bool block) { return forks->wait(pid, block); };
-  } else {
-    std::lock_guard lock(cwd_mutex);
-    const auto previous = fs::current_path();
-    std::error_code ec;
-    fs::current_path(workspace->cwd, ec);
-    child = util::spawn(argv, spawn);
-    fs::current_path(previous, ec);
-  }
-  if (!child) {
-    refuse(http::status::internal_server_error, child.error().message, child.error().help);
+  ChildRequest child_request{m_options.ltb_binary, m_options.state_path, workspace->argv, dir,
+                             workspace->cwd,       workspace->origins,   parsed->tty};
+  auto running = start_child(child_request, caller);
+  if (!running) {
+    refuse(http::status::internal_server_error, running.error().message, running.error().help);
     return;
   }
+  const auto *child = &running->child;
+  const bool pty = parsed->tty.has_value();
+  const auto wait = running->wait;
   write_all(fd,
             "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ltb-stream/1\r\n"
             "Server: ltb/" LTB_VERSION "\r\n\r\n");
   const std::string early(static_cast<const char *>(buffer.data().data()), buffer.size());
   buffer.consume(buffer.size());
-  m_log(fmt::format("uid {} ({}): ltb {}", peer.uid, caller->name, fmt::join(parsed->argv, " ")));
-  CommandSession session(fd, *child, spawn.pty, m_options.grace, m_stop, wait);
+  m_log(fmt::format("uid {} ({}): ltb {}", peer.uid, caller.name, fmt::join(parsed->argv, " ")));
+  CommandSession session(fd, *child, pty, m_options.grace, m_stop, wait);
   const auto code = session.run(early);
   if (!code) {
     m_log(fmt::format("uid {}: client gone; command stopped (pid {})", peer.uid, child->pid));
@@ -802,6 +1712,77 @@ Result<int> listen_on(const ServeOptions &options) {
   return fd;
 }
 
+/// The network listener's socket, bound to ADDRESS.
+Result<int> listen_network(const ListenAddress &address) {
+  sockaddr_storage storage{};
+  socklen_t size = 0;
+  boost::system::error_code error;
+  const auto ip = asio::ip::make_address(address.host, error);
+  if (ip.is_v6()) {
+    auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(address.port);
+    const auto bytes = ip.to_v6().to_bytes();
+    std::memcpy(&in6->sin6_addr, bytes.data(), bytes.size());
+    size = sizeof(sockaddr_in6);
+  } else {
+    auto *in4 = reinterpret_cast<sockaddr_in *>(&storage);
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(address.port);
+    const auto bytes = ip.to_v4().to_bytes();
+    std::memcpy(&in4->sin_addr, bytes.data(), bytes.size());
+    size = sizeof(sockaddr_in);
+  }
+  const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&storage), size) != 0 ||
+      ::listen(fd, 512) != 0) {
+    const int saved = errno;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return fail(
+        fmt::format("cannot listen on {}:{}: {}", address.host, address.port, std::strerror(saved)),
+        saved == EADDRINUSE ? "something else listens there: pick another port"
+                            : "check the address (one of this host's) and the port");
+  }
+  return fd;
+}
+
+/// The TLS server context of --tls-cert and --tls-key (TLS 1.2 and later).
+Result<std::unique_ptr<asio::ssl::context>> tls_context(const ServeOptions &options) {
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code error;
+  context->use_certificate_chain_file(options.tls_cert, error);
+  if (error) {
+    return fail(fmt::format("--tls-cert {}: {}", options.tls_cert, error.message()),
+                "give a PEM certificate (chain) file readable by root", ExitCode::usage);
+  }
+  context->use_private_key_file(options.tls_key, asio::ssl::context::pem, error);
+  if (error) {
+    return fail(fmt::format("--tls-key {}: {}", options.tls_key, error.message()),
+                "give the PEM private key of --tls-cert's certificate", ExitCode::usage);
+  }
+  return context;
+}
+
+/// The client's address of an accepted network connection.
+std::string peer_address(const sockaddr_storage &storage) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_addr, text,
+                sizeof(text));
+  } else {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&storage)->sin_addr, text,
+                sizeof(text));
+  }
+  return text;
+}
+
 } // namespace
 
 Result<service::Caller> passwd_caller(const service::Context &, uid_t uid) {
@@ -820,6 +1801,36 @@ Result<service::Caller> passwd_caller(const service::Context &, uid_t uid) {
 Status serve(const ServeOptions &options, const Identify &identify, const std::atomic<bool> &stop,
              const std::function<void(const std::string &)> &log) {
   ::signal(SIGPIPE, SIG_IGN);
+  std::optional<ListenAddress> network;
+  std::unique_ptr<asio::ssl::context> tls;
+  if (!options.listen.empty()) {
+    LTB_TRY(address, parse_listen(options.listen));
+    if (options.tls_cert.empty() != options.tls_key.empty()) {
+      return fail("--tls-cert and --tls-key go together",
+                  "give both: the certificate and its private key", ExitCode::usage);
+    }
+    if (options.tls_cert.empty() && !address.loopback && !options.allow_plain_http) {
+      return fail(fmt::format("--listen {} without TLS would send passwords and session "
+                              "cookies in clear over the network",
+                              options.listen),
+                  "give --tls-cert FILE --tls-key FILE, listen on loopback (127.0.0.1) behind a "
+                  "TLS proxy, or pass --allow-plain-http if the network is yours",
+                  ExitCode::usage);
+    }
+    if (!options.tls_cert.empty()) {
+      LTB_TRY(context, tls_context(options));
+      tls = std::move(context);
+    }
+    network = address;
+  } else if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    return fail("--tls-cert and --tls-key are for the network listener",
+                "add --listen ADDRESS:PORT", ExitCode::usage);
+  }
+  int network_listener = -1;
+  if (network) {
+    LTB_TRY(fd, listen_network(*network));
+    network_listener = fd;
+  }
   // systemd's socket (ltb.socket) when it started the daemon, else one of its own.
   const int activated = activated_socket();
   int listener = activated;
@@ -829,7 +1840,13 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
   }
   log(fmt::format("ltb {} serving on {}{} (group {}, state {})", LTB_VERSION, options.socket_path,
                   activated < 0 ? "" : " (from systemd)", options.group, options.state_path));
-  Daemon daemon(options, identify, stop, log);
+  if (network) {
+    log(fmt::format("and on {}://{}{}{}:{}{}", tls ? "https" : "http",
+                    network->host.find(':') != std::string::npos ? "[" : "", network->host,
+                    network->host.find(':') != std::string::npos ? "]" : "", network->port,
+                    options.web_root.empty() ? "" : " (web UI from " + options.web_root + ")"));
+  }
+  Daemon daemon(options, identify, stop, log, tls.get());
   std::atomic<std::size_t> active{0};
   std::optional<util::Child> scheduler;
   auto start_scheduler = [&] {
@@ -855,11 +1872,16 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
       std::this_thread::sleep_for(std::chrono::seconds(1));
       start_scheduler();
     }
-    pollfd pfd{listener, POLLIN, 0};
-    if (::poll(&pfd, 1, 200) <= 0) {
+    pollfd pfds[2] = {{listener, POLLIN, 0}, {network_listener, POLLIN, 0}};
+    if (::poll(pfds, network_listener >= 0 ? 2 : 1, 200) <= 0) {
       continue;
     }
-    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    const bool from_network = network_listener >= 0 && (pfds[1].revents & POLLIN);
+    sockaddr_storage client{};
+    socklen_t client_size = sizeof(client);
+    const int fd = from_network ? ::accept4(network_listener, reinterpret_cast<sockaddr *>(&client),
+                                            &client_size, SOCK_CLOEXEC)
+                                : ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       continue;
     }
@@ -875,12 +1897,22 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
       continue;
     }
     ++active;
+    if (from_network) {
+      std::thread([&daemon, &active, fd, address = peer_address(client)] {
+        daemon.network_connection(fd, address);
+        --active;
+      }).detach();
+      continue;
+    }
     std::thread([&daemon, &active, fd] {
       daemon.connection(fd);
       --active;
     }).detach();
   }
   ::close(listener);
+  if (network_listener >= 0) {
+    ::close(network_listener);
+  }
   std::error_code ec;
   if (activated < 0) { // systemd's socket stays systemd's
     fs::remove(options.socket_path, ec);

@@ -30,6 +30,15 @@ struct ServeOptions {
   // SIGINT to SIGKILL for a gone client's command: time to end its current step and record it.
   std::chrono::milliseconds grace{20000};
   bool schedule = false; // run `ltb schedule run` beside the daemon
+  // The network listener (`--listen ADDR:PORT`, "" = none): the same API, for callers who log in
+  // (a session cookie) or send a bearer token; HTTPS with a certificate and its key.
+  std::string listen;
+  std::string tls_cert;
+  std::string tls_key;
+  bool allow_plain_http = false; // plain HTTP on an address that is not loopback
+  std::string web_root;          // the web UI's files ("" = none)
+  std::chrono::seconds session_lifetime{12 * 3600};
+  std::size_t output_limit = std::size_t{64} << 20; // a buffered command's stdout, and stderr
 };
 
 /// The caller the daemon serves for a peer uid (name from the passwd database; root is admin).
@@ -38,8 +47,10 @@ using Identify = std::function<Result<service::Caller>(const service::Context &,
 /// The caller of a uid by the passwd database alone (root is the admin).
 Result<service::Caller> passwd_caller(const service::Context &context, uid_t uid);
 
-/// Prepares the socket (its directory 0755, the socket 0660 root:GROUP), then serves until *stop
-/// is set. Fails before serving when the group is missing or a daemon already answers there.
+/// Prepares the socket (its directory 0755, the socket 0660 root:GROUP) and the network listener
+/// when asked, then serves until *stop is set. Fails before serving when the group is missing, a
+/// daemon already answers there, the address cannot be bound, the certificate or key does not
+/// load, or plain HTTP is asked for on an address other than loopback without allow_plain_http.
 Status serve(const ServeOptions &options, const Identify &identify, const std::atomic<bool> &stop,
              const std::function<void(const std::string &)> &log);
 

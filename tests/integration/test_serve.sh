@@ -296,8 +296,21 @@ while len(rest) >= 8:
 print(code, err.decode())
 ' "$SERVE_SOCK") || fail "the hand-made request failed: $out"
 [[ $out == "2 "*"/etc/shadow: through the ltb daemon"* ]] || fail "a request naming /etc/shadow was not refused: $out"
-out=$(raw_request POST /v1/commands '{"argv":["status"]}') && fail "a command without an upgrade ran: $out"
-[[ $out == "HTTP/1.1 426"* ]] || fail "a command without an upgrade: $out"
+# Without an upgrade a command runs to its end and answers its whole output in JSON (the web
+# UI's form), as the user, with the same refusals.
+out=$(RAW_USER=as_user raw_request POST /v1/commands '{"argv":["status","--format","json"]}') ||
+  fail "a buffered command failed: $out"
+body=$(sed -n '/^\r\{0,1\}$/,$p' <<<"$out" | tail -n +2)
+jq -e '.exit == 0 and (.stdout | fromjson | .labs | map(.name) | index("'"$lab"'") != null)' \
+  <<<"$body" >/dev/null || fail "the buffered status did not list the user's lab: $out"
+out=$(RAW_USER=as_user raw_request POST /v1/commands '{"argv":["up","/etc/shadow"]}') ||
+  fail "a buffered command failed: $out"
+body=$(sed -n '/^\r\{0,1\}$/,$p' <<<"$out" | tail -n +2)
+jq -e '.exit == 2 and (.stderr | contains("/etc/shadow"))' <<<"$body" >/dev/null ||
+  fail "a buffered request naming /etc/shadow was not refused: $out"
+out=$(raw_request POST /v1/commands '{"argv":["status"],"tty":{"rows":24,"cols":80}}') &&
+  fail "a buffered command with a terminal ran: $out"
+[[ $out == "HTTP/1.1 400"* ]] || fail "a buffered command with a terminal: $out"
 
 log "down"
 expect_rc 0 ultb down --lab "$lab"

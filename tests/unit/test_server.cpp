@@ -394,9 +394,17 @@ TEST_CASE("daemon: limits and malformed requests get their status, and it carrie
       std::to_string(body.size()) + "\r\n\r\n" + body);
   CHECK(bad_body.rfind("HTTP/1.1 400", 0) == 0);
   CHECK(bad_body.find("bad command request") != std::string::npos);
+  // Without an upgrade, the whole output in JSON; the body is checked all the same.
   const auto no_upgrade = daemon.ask("POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Length: 2"
                                      "\r\n\r\n{}");
-  CHECK(no_upgrade.rfind("HTTP/1.1 426", 0) == 0);
+  CHECK(no_upgrade.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(no_upgrade.find("bad command request") != std::string::npos);
+  const auto other_upgrade = daemon.ask("POST /v1/commands HTTP/1.1\r\nHost: x\r\nConnection: "
+                                        "Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\n{}");
+  CHECK(other_upgrade.rfind("HTTP/1.1 426", 0) == 0);
+  // Every answer carries the security headers.
+  CHECK(no_upgrade.find("X-Content-Type-Options: nosniff") != std::string::npos);
+  CHECK(no_upgrade.find("X-Frame-Options: DENY") != std::string::npos);
   // After all that it still answers.
   CHECK(daemon.ask(version).rfind("HTTP/1.1 200", 0) == 0);
   auto whoami = daemon.ask("GET /v1/whoami HTTP/1.1\r\nHost: ltb\r\nConnection: close\r\n\r\n");

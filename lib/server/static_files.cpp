@@ -1,0 +1,84 @@
+#include "server/static_files.hpp"
+
+#include <filesystem>
+#include <map>
+
+namespace ltb::server {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string content_type(const fs::path &path) {
+  static const std::map<std::string, std::string> k_types{
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"},
+  };
+  auto it = k_types.find(path.extension().string());
+  return it == k_types.end() ? "application/octet-stream" : it->second;
+}
+
+/// Whether PATH (made canonical) lies under ROOT (canonical).
+bool inside(const fs::path &root, const fs::path &path) {
+  auto r = root.begin();
+  auto p = path.begin();
+  for (; r != root.end(); ++r, ++p) {
+    if (p == path.end() || *r != *p) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<StaticFile> static_file(const std::string &root_dir, const std::string &target) {
+  std::error_code ec;
+  const fs::path root = fs::canonical(root_dir, ec);
+  if (ec || !fs::is_regular_file(root / "index.html", ec)) {
+    return std::nullopt;
+  }
+  const auto index = [&] {
+    return StaticFile{(root / "index.html").string(), "text/html; charset=utf-8", "no-cache"};
+  };
+  std::string path = target.substr(0, target.find_first_of("?#"));
+  if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos ||
+      path.find('%') != std::string::npos || path.find('\\') != std::string::npos) {
+    return std::nullopt; // the UI's files have plain names: an escape is no file of theirs
+  }
+  if (path == "/" || path == "/index.html") {
+    return index();
+  }
+  const fs::path relative = fs::path(path.substr(1));
+  for (const auto &part : relative) {
+    if (part == ".." || part == "." || (!part.empty() && part.string().front() == '.')) {
+      return std::nullopt;
+    }
+  }
+  const fs::path wanted = root / relative;
+  if (fs::is_regular_file(wanted, ec)) {
+    const fs::path real = fs::canonical(wanted, ec);
+    if (ec || !inside(root, real)) {
+      return std::nullopt;
+    }
+    const bool hashed = relative.begin() != relative.end() && *relative.begin() == "assets";
+    return StaticFile{real.string(), content_type(real),
+                      hashed ? "public, max-age=31536000, immutable" : "no-cache"};
+  }
+  // A path with an extension is a file that is not there; one without is a route of the UI.
+  if (relative.has_extension()) {
+    return std::nullopt;
+  }
+  return index();
+}
+
+} // namespace ltb::server
