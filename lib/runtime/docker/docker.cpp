@@ -524,6 +524,26 @@ public:
     return result;
   }
 
+  Result<std::vector<std::pair<ContainerInfo, std::int64_t>>>
+  list_containers_sized(const std::map<std::string, std::string> &labels) override {
+    LTB_TRY(response,
+            get("/containers/json?all=1&size=1&filters=" + url_encode(label_filters(labels))));
+    const std::string what = "cannot list Docker containers";
+    if (response.status != 200) {
+      return fail(api_error(what, response));
+    }
+    LTB_TRY(body, parse_body(what, response));
+    std::vector<std::pair<ContainerInfo, std::int64_t>> result;
+    for (const auto &container : body) {
+      // Docker leaves SizeRw out when it is 0.
+      const auto size = container.find("SizeRw");
+      result.emplace_back(parse_container_summary(container),
+                          size != container.end() && size->is_number() ? size->get<std::int64_t>()
+                                                                       : std::int64_t{0});
+    }
+    return result;
+  }
+
   Result<std::string> create_container(const ContainerSpec &spec) override {
     LTB_TRY(response, post("/containers/create?name=" + url_encode(spec.name),
                            container_create_body(spec, m_privileges).dump()));

@@ -256,6 +256,41 @@ void on_terminal_event(int /*watch*/, int fd, int events, void *opaque) {
   }
 }
 
+/// One record of virConnectGetAllDomainStats as VmStats; a figure libvirt did not give is 0.
+VmStats stats_of(virDomainPtr dom, virTypedParameterPtr params, int count) {
+  auto number = [&](const std::string &key) {
+    unsigned long long value = 0;
+    return virTypedParamsGetULLong(params, count, key.c_str(), &value) == 1
+               ? static_cast<std::int64_t>(value)
+               : std::int64_t{0};
+  };
+  auto counter = [&](const char *key) {
+    unsigned int value = 0;
+    return virTypedParamsGetUInt(params, count, key, &value) == 1 ? value : 0U;
+  };
+  VmStats stats;
+  const char *name = virDomainGetName(dom);
+  stats.name = name != nullptr ? name : "";
+  int state = 0;
+  if (virTypedParamsGetInt(params, count, "state.state", &state) == 1) {
+    stats.state = state_name(state);
+  }
+  stats.cpu_time_ns = number("cpu.time");
+  stats.rss_bytes = number("balloon.rss") * 1024; // KiB
+  for (unsigned int n = 0; n < counter("net.count"); ++n) {
+    const auto prefix = fmt::format("net.{}.", n);
+    const char *iface = nullptr;
+    if (virTypedParamsGetString(params, count, (prefix + "name").c_str(), &iface) != 1) {
+      continue;
+    }
+    stats.interfaces.push_back({iface, number(prefix + "rx.bytes"), number(prefix + "tx.bytes")});
+  }
+  for (unsigned int n = 0; n < counter("block.count"); ++n) {
+    stats.disk_allocation_bytes += number(fmt::format("block.{}.allocation", n));
+  }
+  return stats;
+}
+
 class LibvirtRuntime final : public VmRuntime {
 public:
   LibvirtRuntime(std::string uri, ConnectPtr conn)
@@ -529,6 +564,28 @@ public:
     }
     int code = VIR_ERR_OK;
     return info_of(dom.get(), &code);
+  }
+
+  Result<std::vector<VmStats>> domain_stats() override {
+    virDomainStatsRecordPtr *records = nullptr;
+    const unsigned int kinds = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+                               VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE |
+                               VIR_DOMAIN_STATS_BLOCK;
+    const int count = virConnectGetAllDomainStats(m_conn.get(), kinds, &records, 0);
+    if (count < 0) {
+      return fail(
+          fmt::format("cannot read VM statistics from libvirt ({}): {}", m_uri, last_message()),
+          k_start_help);
+    }
+    std::vector<VmStats> out;
+    for (int i = 0; i < count; ++i) {
+      const auto *record = records[i];
+      out.push_back(stats_of(record->dom, record->params, record->nparams));
+    }
+    virDomainStatsRecordListFree(records);
+    std::sort(out.begin(), out.end(),
+              [](const VmStats &a, const VmStats &b) { return a.name < b.name; });
+    return out;
   }
 
   Status console(const std::string &name, int in_fd, int out_fd, char escape) override {

@@ -33,6 +33,26 @@ struct VmInfo {
   std::int64_t memory_mib = 0;
 };
 
+/// A VM's interface as libvirt counts it: the host's name of it (a tap), bytes from the guest's
+/// side (received: what the guest received).
+struct VmInterfaceStats {
+  std::string name;
+  std::int64_t rx_bytes = 0;
+  std::int64_t tx_bytes = 0;
+};
+
+/// A domain's figures from libvirt's bulk domain stats.
+struct VmStats {
+  std::string name;
+  std::string state; // as VmInfo's
+  std::int64_t cpu_time_ns = 0;
+  /// The QEMU process's resident memory (balloon.rss): what the guest holds of the host's.
+  std::int64_t rss_bytes = 0;
+  std::vector<VmInterfaceStats> interfaces;
+  /// Bytes the host allocated to its disks' active layers (block.N.allocation, summed).
+  std::int64_t disk_allocation_bytes = 0;
+};
+
 class VmRuntime {
 public:
   virtual ~VmRuntime() = default;
@@ -74,6 +94,8 @@ public:
   /// Copies in_fd to the domain's serial console and the console to out_fd until `escape` is
   /// read from in_fd, in_fd ends, or the console closes. Raw mode is the caller's business.
   virtual Status console(const std::string &name, int in_fd, int out_fd, char escape) = 0;
+  /// Every domain's figures in one call (virConnectGetAllDomainStats), by name.
+  virtual Result<std::vector<VmStats>> domain_stats() = 0;
 };
 
 /// Opens the connection. When libvirtd does not answer, fails with one line that says how to

@@ -197,6 +197,9 @@ struct World {
   /// Confined labs' host firewall rules, by lab; `false`: only some of them (a test removed
   /// one by hand).
   std::map<std::string, std::pair<net::HostFirewallSpec, bool>> firewall;
+  /// The figures domain_stats() gives of a domain, set by a test (by domain name; a domain
+  /// without an entry reports zeros).
+  std::map<std::string, runtime::VmStats> vm_stats;
   std::set<std::string> overlays;             // files
   std::map<std::string, std::string> rebased; // rebase_unsafe: layer file -> its backing file
   std::map<std::string, std::string> backing; // overlay file -> the file it builds on
@@ -442,6 +445,18 @@ public:
     for (const auto &[name, c] : m_w.containers) {
       if (labels_match(c.spec.labels, labels)) {
         out.push_back(info_of(c));
+      }
+    }
+    return out;
+  }
+  Result<std::vector<std::pair<runtime::ContainerInfo, std::int64_t>>>
+  list_containers_sized(const std::map<std::string, std::string> &labels) override {
+    LTB_CHECK(m_w.faults.check("list_containers", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<std::pair<runtime::ContainerInfo, std::int64_t>> out;
+    for (const auto &[name, c] : m_w.containers) {
+      if (labels_match(c.spec.labels, labels)) {
+        out.emplace_back(info_of(c), c.changes);
       }
     }
     return out;
@@ -1180,6 +1195,19 @@ public:
   }
   Status console(const std::string &, int, int, char) override {
     return fail("fake libvirt has no console");
+  }
+  Result<std::vector<runtime::VmStats>> domain_stats() override {
+    LTB_CHECK(m_w.faults.check("domain_stats", ""));
+    std::lock_guard lock(m_w.mutex);
+    std::vector<runtime::VmStats> out;
+    for (const auto &[name, d] : m_w.domains) {
+      auto set = m_w.vm_stats.find(name);
+      runtime::VmStats stats = set != m_w.vm_stats.end() ? set->second : runtime::VmStats{};
+      stats.name = name;
+      stats.state = d.state;
+      out.push_back(std::move(stats));
+    }
+    return out;
   }
   Status suspend(const std::string &name) override {
     LTB_CHECK(m_w.faults.check("suspend_domain", name));
