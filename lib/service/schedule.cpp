@@ -4,12 +4,15 @@
 #include "service/events.hpp"
 #include "service/templates.hpp"
 
+#include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <fmt/format.h>
 
 namespace ltb::service {
 
 Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
+  const auto began = std::chrono::system_clock::now();
   LTB_TRY(connection, connect(m_session.context));
   DeployRequest request;
   request.owner = r.owner;
@@ -43,7 +46,16 @@ Status ScheduleDeployer::deploy(const state::ReservationRecord &r) {
   started.type = event::Type::reservation;
   started.action = event::Action::started;
   started.object = std::to_string(r.id);
-  started.attributes = {{"owner", r.owner}, {"end_at", std::to_string(r.end_at)}};
+  // How long the deploy took and how late after the reservation's start it began: the
+  // scheduler's figures in `ltb top` and GET /metrics (service/metrics).
+  const auto seconds = [](auto duration) {
+    return fmt::format("{:.3f}", std::chrono::duration<double>(duration).count());
+  };
+  const auto start = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(r.start_at));
+  started.attributes = {{"owner", r.owner},
+                        {"end_at", std::to_string(r.end_at)},
+                        {"deploy_seconds", seconds(std::chrono::system_clock::now() - began)},
+                        {"late_seconds", seconds(began - start)}};
   record_event(m_session, *connection.store, std::move(started));
   return {};
 }
