@@ -198,6 +198,19 @@ _ltb_option() {
       esac
       return 1
       ;;
+    top)
+      case $2 in
+        -h|--help) return 0 ;;
+        --format) REPLY='choice:table json'; return 0 ;;
+        --interval) REPLY='text'; return 0 ;;
+        --once) return 0 ;;
+        --state) REPLY='path'; return 0 ;;
+        --socket) REPLY='text'; return 0 ;;
+        -q|--quiet) return 0 ;;
+        --wait) REPLY='text'; return 0 ;;
+      esac
+      return 1
+      ;;
     link)
       case $2 in
         -h|--help) return 0 ;;
@@ -310,6 +323,11 @@ _ltb_option() {
         -h|--help) return 0 ;;
         --group) REPLY='text'; return 0 ;;
         --schedule) return 0 ;;
+        --listen) REPLY='text'; return 0 ;;
+        --tls-cert) REPLY='file'; return 0 ;;
+        --tls-key) REPLY='file'; return 0 ;;
+        --allow-plain-http) return 0 ;;
+        --web-root) REPLY='text'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
         --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
@@ -323,11 +341,6 @@ _ltb_option() {
     --version) return 0 ;;
     --state) REPLY='path'; return 0 ;;
     --socket) REPLY='text'; return 0 ;;
-        --listen) REPLY='text'; return 0 ;;
-        --tls-cert) REPLY='file'; return 0 ;;
-        --tls-key) REPLY='file'; return 0 ;;
-        --allow-plain-http) return 0 ;;
-        --web-root) REPLY='text'; return 0 ;;
     -q|--quiet) return 0 ;;
     --wait) REPLY='text'; return 0 ;;
   esac
@@ -353,6 +366,7 @@ _ltb_options() {
     save) REPLY='-h --help --node -o --output --state --socket -q --quiet --wait' ;;
     snapshot) REPLY='-h --help --state --socket -q --quiet --wait' ;;
     events) REPLY='-h --help --format --initial-state --state --socket -q --quiet --wait' ;;
+    top) REPLY='-h --help --format --interval --once --state --socket -q --quiet --wait' ;;
     link) REPLY='-h --help --state --socket -q --quiet --wait' ;;
     exec) REPLY='-h --help --lab --all --label -n --no-stdin --state --socket -q --quiet --wait' ;;
     reserve) REPLY='-h --help --state --socket -q --quiet --wait' ;;
@@ -435,6 +449,11 @@ _ltb_positional() {
       esac
       ;;
     events)
+      case $2 in
+        0) REPLY='lab' ;;
+      esac
+      ;;
+    top)
       case $2 in
         0) REPLY='lab' ;;
       esac
@@ -529,7 +548,7 @@ _ltb() {
     _ltb_options "$cmd"
     mapfile -t COMPREPLY < <(compgen -W "$REPLY" -- "$cur")
   elif [[ -z $cmd ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -- "$cur")
   else
     _ltb_positional "$cmd" "$npos"
     _ltb_value "$REPLY" "$cur"

@@ -79,6 +79,9 @@ function __ltb_takes_value --argument-names cmd option
         case events
             contains -- $option --format --state --socket --wait
             return
+        case top
+            contains -- $option --format --interval --state --socket --wait
+            return
         case link
             contains -- $option --state --socket --wait
             return
@@ -214,6 +217,11 @@ function __ltb_arg_is --argument-names kind
                 case 0
                     set found 'lab'
             end
+        case top
+            switch $n
+                case 0
+                    set found 'lab'
+            end
         case exec
             switch $n
                 case 0
@@ -239,37 +247,38 @@ end
 complete -c ltb -f
 
 # Commands
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'down' -d 'Remove a lab and everything ltb made for it'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'snapshot' -d 'Snapshot a running lab (all nodes at one instant), restore it, list, remove, export, import'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'events' -d 'Follow what happens to labs, one line per event'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'link' -d 'List links, change their impairments, pull a cable'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'template' -d 'Keep lab templates: versioned topology bundles'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'schedule' -d 'Deploy and remove reserved labs on time'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'config' -d 'Show or change the capacity settings'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'user' -d 'Manage ltb\'s users, groups, roles and quotas'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'validate' -d 'Check topology files and report every problem'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'completion' -d 'Print a shell completion script'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -a 'serve' -d 'Run the ltb daemon: the API (on a unix socket) through which users who are not root run ltb'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'up' -d 'Deploy a lab, or bring it in line with its file'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'down' -d 'Remove a lab and everything ltb made for it'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'status' -d 'Show labs, or one lab\'s nodes and their state'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'ps' -d 'Show labs, or one lab\'s nodes and their state (same as status)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'stop' -d 'Stop a lab\'s nodes, keeping them (and their links) for `ltb start`'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'start' -d 'Start a lab\'s stopped nodes again, with their links as they were'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'restart' -d 'Stop, then start, a lab\'s nodes (only those; nothing else is touched)'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'inspect' -d 'Show a lab in detail: nodes, devices and their versions, addresses, interfaces, links'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'catalog' -d 'List the kinds and images ltb can deploy, their versions and who uses them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'console' -d 'Attach the terminal to a VM\'s serial console'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'ssh' -d 'Log in to a node, or run a command on it, over ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'capture' -d 'Capture packets on a link, an interface or a segment, as a pcap stream'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'graph' -d 'Draw a lab file or a deployed lab: dot, Mermaid, JSON or a self-contained HTML page'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'save' -d 'Save the nodes\' running configurations and a lab file that starts from them'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'snapshot' -d 'Snapshot a running lab (all nodes at one instant), restore it, list, remove, export, import'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'events' -d 'Follow what happens to labs, one line per event'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'top' -d 'Show the nodes\' CPU, memory, network and disk use live, like `docker stats`'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'link' -d 'List links, change their impairments, pull a cable'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'exec' -d 'Run a command in a node: containers through Docker, VMs through ssh'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'reserve' -d 'Book host capacity for a lab ahead of time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'template' -d 'Keep lab templates: versioned topology bundles'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'schedule' -d 'Deploy and remove reserved labs on time'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'config' -d 'Show or change the capacity settings'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'user' -d 'Manage ltb\'s users, groups, roles and quotas'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'validate' -d 'Check topology files and report every problem'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'version' -d 'Print ltb\'s version and those of the services it uses'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'completion' -d 'Print a shell completion script'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -a 'serve' -d 'Run the ltb daemon: the API (on a unix socket) through which users who are not root run ltb'
 
 # Global options
 complete -c ltb -s h -l help -d 'Print this help message and exit'
-complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events link exec reserve template schedule config user validate version completion serve' -l version -d 'Display program version information and exit'
+complete -c ltb -n 'not __fish_seen_subcommand_from up down status ps stop start restart inspect catalog console ssh capture graph save snapshot events top link exec reserve template schedule config user validate version completion serve' -l version -d 'Display program version information and exit'
 complete -c ltb -l state -r -F -d 'State file (default: $LTB_STATE, else /var/lib/ltb/state.db)'
 complete -c ltb -l socket -x -d 'The ltb daemon\'s socket (default: $LTB_SOCKET, else /run/ltb/ltb.sock)'
 complete -c ltb -s q -l quiet -d 'Print only errors and results'
@@ -337,6 +346,11 @@ complete -c ltb -n '__fish_seen_subcommand_from save' -s o -l output -r -F -d 'D
 complete -c ltb -n '__fish_seen_subcommand_from events' -l format -x -a 'plain json' -d 'Output format (json: one object per line)'
 complete -c ltb -n '__fish_seen_subcommand_from events' -l initial-state -d 'First one line per existing node and link with its state now'
 
+# ltb top
+complete -c ltb -n '__fish_seen_subcommand_from top' -l format -x -a 'table json' -d 'Output format'
+complete -c ltb -n '__fish_seen_subcommand_from top' -l interval -x -d 'Seconds between two samples (default 2)'
+complete -c ltb -n '__fish_seen_subcommand_from top' -l once -d 'One table after one interval (json: one line at once), then exit'
+
 # ltb exec
 complete -c ltb -n '__fish_seen_subcommand_from exec' -l lab -x -a '(__ltb_names labs)' -d 'Lab of the node(s) (needed when the node is in several of your labs)'
 complete -c ltb -n '__fish_seen_subcommand_from exec' -l all -d 'Run on every node of the lab, in parallel'
@@ -353,14 +367,14 @@ complete -c ltb -n '__fish_seen_subcommand_from version' -l format -x -a 'table 
 # ltb serve
 complete -c ltb -n '__fish_seen_subcommand_from serve' -l group -x -d 'The group whose members may use the socket (default ltb)'
 complete -c ltb -n '__fish_seen_subcommand_from serve' -l schedule -d 'Also run the reservation scheduler (`ltb schedule run`) beside the daemon'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l listen -x -d 'Also serve the API and the web UI on this TCP address (127.0.0.1:8443, [::]:8443); callers log in or send a bearer token'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-cert -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate (PEM, with its chain)'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-key -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate\'s key (PEM)'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l allow-plain-http -d 'Allow --listen without TLS on an address that is not loopback'
+complete -c ltb -n '__fish_seen_subcommand_from serve' -l web-root -x -d 'The web UI\'s files (default: PREFIX/share/ltb/web, when installed)'
 
 # Positional arguments
 complete -c ltb -n '__ltb_arg_is "file"' -k -a '(__ltb_files)'
 complete -c ltb -n '__ltb_arg_is "lab"' -a '(__ltb_names labs)'
 complete -c ltb -n '__ltb_arg_is "node"' -a '(__ltb_names nodes (__ltb_value_of --lab))'
 complete -c ltb -n '__ltb_arg_is "choice:bash zsh fish"' -a 'bash zsh fish'
-complete -c ltb -n '__fish_seen_subcommand_from serve' -l listen -x -d 'Also serve the API and the web UI on this TCP address (127.0.0.1:8443, [::]:8443); callers log in or send a bearer token'
-complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-cert -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate (PEM, with its chain)'
-complete -c ltb -n '__fish_seen_subcommand_from serve' -l tls-key -x -k -a '(__ltb_files)' -d 'HTTPS on --listen: the certificate\'s key (PEM)'
-complete -c ltb -n '__fish_seen_subcommand_from serve' -l allow-plain-http -d 'Allow --listen without TLS on an address that is not loopback'
-complete -c ltb -n '__fish_seen_subcommand_from serve' -l web-root -x -d 'The web UI\'s files (default: PREFIX/share/ltb/web, when installed)'

@@ -49,6 +49,7 @@ std::unique_ptr<CLI::App> build_app(Globals &globals, Registry &registry) {
   add_save(*app, globals, registry);
   add_snapshot(*app, globals, registry);
   add_events(*app, globals, registry);
+  add_top(*app, globals, registry);
   add_link(*app, globals, registry);
   add_exec(*app, globals, registry);
   add_reserve(*app, globals, registry);

@@ -131,6 +131,7 @@ void add_console(CLI::App &app, Globals &globals, Registry &registry);
 void add_ssh(CLI::App &app, Globals &globals, Registry &registry);
 void add_capture(CLI::App &app, Globals &globals, Registry &registry);
 void add_events(CLI::App &app, Globals &globals, Registry &registry);
+void add_top(CLI::App &app, Globals &globals, Registry &registry);
 void add_exec(CLI::App &app, Globals &globals, Registry &registry);
 void add_schedule(CLI::App &app, Globals &globals, Registry &registry);
 void add_reserve(CLI::App &app, Globals &globals, Registry &registry);
