@@ -36,7 +36,7 @@ readonly k_packages=(
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose zsh fish
   dnsmasq-base tshark iperf3 openssh-client systemd iptables
-  graphviz chromium
+  graphviz chromium prometheus openssl
 )
 # Installed when the archive has them; their absence does not fail the setup.
 readonly k_optional_packages=()

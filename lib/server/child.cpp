@@ -136,11 +136,13 @@ ChildOutput collect_child(RunningChild &running, std::size_t limit, const std::a
     }
   }
   child.out = child.err = -1;
+  output.code = stopped ? 130 : running.wait(child.pid, true);
+  // Closed only once it was reaped: the command writes its code there as it ends, and a closed
+  // pipe would end it by SIGPIPE instead.
   if (child.status >= 0) {
     ::close(child.status);
     child.status = -1;
   }
-  output.code = stopped ? 130 : running.wait(child.pid, true);
   return output;
 }
 

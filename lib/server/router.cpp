@@ -61,11 +61,18 @@ std::optional<std::map<std::string, std::string>> query_params(const std::string
 
 const std::vector<Route> &routes() {
   static const std::vector<Route> k_routes{
-      {RouteId::version, "GET", "/v1/version"},    {RouteId::whoami, "GET", "/v1/whoami"},
-      {RouteId::labs, "GET", "/v1/labs"},          {RouteId::lab, "GET", "/v1/labs/{lab}"},
-      {RouteId::commands, "POST", "/v1/commands"}, {RouteId::login, "POST", "/v1/login"},
-      {RouteId::logout, "POST", "/v1/logout"},     {RouteId::events, "GET", "/v1/events/stream"},
-      {RouteId::capture, "GET", "/v1/capture"},    {RouteId::terminal, "GET", "/v1/terminal"},
+      {RouteId::version, "GET", "/v1/version"},
+      {RouteId::whoami, "GET", "/v1/whoami"},
+      {RouteId::labs, "GET", "/v1/labs"},
+      {RouteId::lab, "GET", "/v1/labs/{lab}"},
+      {RouteId::commands, "POST", "/v1/commands"},
+      {RouteId::login, "POST", "/v1/login"},
+      {RouteId::logout, "POST", "/v1/logout"},
+      {RouteId::events, "GET", "/v1/events/stream"},
+      {RouteId::capture, "GET", "/v1/capture"},
+      {RouteId::terminal, "GET", "/v1/terminal"},
+      {RouteId::top, "GET", "/v1/top"},
+      {RouteId::metrics, "GET", "/metrics"},
   };
   return k_routes;
 }

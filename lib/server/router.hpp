@@ -20,6 +20,8 @@ enum class RouteId {
   events,
   capture,
   terminal,
+  top,
+  metrics,
 };
 
 struct Route {

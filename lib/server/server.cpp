@@ -16,6 +16,7 @@
 #include "server/terminal.hpp"
 #include "server/web_auth.hpp"
 #include "service/credentials.hpp"
+#include "service/metrics.hpp"
 #include "service/status.hpp"
 #include "service/users.hpp"
 #include "service/version.hpp"
@@ -52,6 +53,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <variant>
 
@@ -218,7 +220,26 @@ private:
   Sessions m_sessions;
   LoginLimiter m_limiter;
   TerminalHub m_terminals;
+  /// How long the API's answers took, per route, method and status class (GET /metrics).
+  void observe(const Route &route, unsigned status, Clock::time_point began);
+  std::mutex m_request_mutex;
+  std::map<std::tuple<std::string, std::string, std::string>, service::Histogram> m_request_seconds;
 };
+
+void Daemon::observe(const Route &route, unsigned status, Clock::time_point began) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  std::lock_guard lock(m_request_mutex);
+  auto key = std::make_tuple(std::string(route.path), std::string(route.method),
+                             fmt::format("{}xx", status / 100));
+  auto it = m_request_seconds.find(key);
+  if (it == m_request_seconds.end()) {
+    it = m_request_seconds
+             .emplace(key, service::Histogram({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                               0.5, 1, 2.5, 5, 10, 30, 60}))
+             .first;
+  }
+  it->second.observe(seconds);
+}
 
 /// Runs an async operation on the connection's own io_context until it completes or `timeout`
 /// passes; then it is cancelled (the socket stays open, for the 408) and `beast::error::timeout`
@@ -400,29 +421,32 @@ bool Daemon::serve_one(Stream &stream, beast::flat_buffer &buffer, asio::io_cont
   }
   const Request request = parser.release();
   const auto id = match.route->id;
+  const auto began = Clock::now();
+  // An answer of the API, timed for GET /metrics (the streams are not: they last).
+  const auto answered = [&](Response res) {
+    const auto code = res.result_int();
+    const bool keep = res.keep_alive();
+    reply(std::move(res));
+    observe(*match.route, code, began);
+    return keep;
+  };
   if (id == RouteId::login) {
-    const auto res = login(request, peer);
-    reply(res);
-    return res.keep_alive();
+    return answered(login(request, peer));
   }
   if (id == RouteId::version && !peer.network) {
     // The one route a local process needs no ltb user for (the CLI's compatibility check).
-    const auto res = handle(request, match, Authed{}, peer);
-    reply(res);
-    return res.keep_alive();
+    return answered(handle(request, match, Authed{}, peer));
   }
   auto authed = authenticate(request, match, peer);
   if (auto *refusal = std::get_if<Response>(&authed)) {
-    reply(std::move(*refusal));
+    answered(std::move(*refusal));
     return false;
   }
   const auto &who = std::get<Authed>(authed);
   const auto version = request.version();
   if (id == RouteId::commands) {
     if (request[http::field::upgrade].empty()) {
-      const auto res = buffered_command(request, who);
-      reply(res);
-      return res.keep_alive();
+      return answered(buffered_command(request, who));
     }
     if constexpr (std::is_same_v<Stream, local::socket>) {
       command(stream, request, buffer, peer, who.caller);
@@ -495,9 +519,7 @@ bool Daemon::serve_one(Stream &stream, beast::flat_buffer &buffer, asio::io_cont
     terminal(stream, io, request, peer, who);
     return false;
   }
-  const auto res = handle(request, match, who, peer);
-  reply(res);
-  return res.keep_alive();
+  return answered(handle(request, match, who, peer));
 }
 
 std::variant<Authed, Response> Daemon::authenticate(const Request &request, const RouteMatch &match,
@@ -677,6 +699,57 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const A
   service::CancelToken cancel;
   service::NullSink sink;
   const service::Session session{m_context, who.caller, cancel, sink};
+  if (id == RouteId::top || id == RouteId::metrics) {
+    const auto query = query_params(std::string(request.target()));
+    std::optional<std::string> lab;
+    if (query) {
+      for (const auto &[name, value] : *query) {
+        if (name == "lab" && id == RouteId::top && !value.empty()) {
+          lab = value;
+        } else {
+          return json_response(http::status::bad_request,
+                               error_json(fmt::format("unknown query parameter {}={}", name, value),
+                                          id == RouteId::top ? "GET /v1/top takes lab=LAB"
+                                                             : "GET /metrics takes no query"),
+                               version, keep);
+        }
+      }
+    } else {
+      return json_response(http::status::bad_request,
+                           error_json("malformed query (a bad %-escape)", "escape its values"),
+                           version, keep);
+    }
+    auto snapshot = service::collect_metrics(session, lab);
+    if (!snapshot) {
+      const bool missing = snapshot.error().message.rfind("no lab named", 0) == 0;
+      return json_response(missing ? http::status::not_found : status_of(snapshot.error()),
+                           error_json(snapshot.error()), version, keep);
+    }
+    if (id == RouteId::top) {
+      return json_response(http::status::ok, service::metrics_json(*snapshot), version, keep);
+    }
+    std::string text = service::prometheus_text(*snapshot);
+    {
+      std::lock_guard lock(m_request_mutex);
+      std::vector<std::pair<service::MetricLabels, service::Histogram>> series;
+      for (const auto &[key, histogram] : m_request_seconds) {
+        const auto &[path, method, code] = key;
+        series.push_back({{{"route", path}, {"method", method}, {"code", code}}, histogram});
+      }
+      if (!series.empty()) {
+        text += service::prometheus_histograms(
+            "ltb_api_request_duration_seconds",
+            "How long the daemon took to answer API requests (streams not counted).", series);
+      }
+    }
+    Response res{http::status::ok, version};
+    res.set(http::field::server, "ltb/" LTB_VERSION);
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(keep);
+    res.body() = std::move(text);
+    res.prepare_payload();
+    return res;
+  }
   if (id == RouteId::labs) {
     // ?all=true and ?owner=NAME: `ltb status --all`, `--owner NAME`
     const auto query = query_params(std::string(request.target()));
@@ -816,9 +889,15 @@ void Daemon::stream_command(Stream &stream, const Request &request, const Peer &
   if (child.in >= 0) {
     ::close(child.in);
   }
-  if (child.status >= 0) {
-    ::close(child.status);
-  }
+  // child.status stays open until the reap: the command writes its code there as it ends.
+  struct StatusPipe {
+    int &fd;
+    ~StatusPipe() {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  } status_pipe{child.status};
   m_log(fmt::format("{}: ltb {} (streamed)", who.caller.name, fmt::join(argv, " ")));
   const int socket_fd = beast::get_lowest_layer(stream).native_handle();
   std::string err;
@@ -1090,7 +1169,8 @@ void Daemon::terminal(Stream &stream, asio::io_context &io, const Request &reque
     }
     std::vector<std::string> argv;
     if (runtime == state::k_runtime_container && via == "exec") {
-      // The node's best shell: bash where the image has it.
+      // The node's best shell: bash where the image has it, in a UTF-8 locale unless the
+      // image sets one (a browser's terminal is UTF-8; readline in the C locale mangles it).
       argv = {"exec",
               "--lab",
               status->lab.name,
@@ -1098,7 +1178,8 @@ void Daemon::terminal(Stream &stream, asio::io_context &io, const Request &reque
               "--",
               "sh",
               "-c",
-              "command -v bash >/dev/null 2>&1 && exec bash -l; exec sh -l"};
+              ": \"${LANG:=C.UTF-8}\"; export LANG; command -v bash >/dev/null 2>&1 && exec "
+              "bash -l; exec sh -l"};
     } else if (runtime == state::k_runtime_vm && (via == "ssh" || via == "console")) {
       argv = {via, "--lab", status->lab.name, node->record.name};
     } else {

@@ -15,10 +15,6 @@ TerminalSession::TerminalSession(TerminalInfo info, RunningChild child,
                                  std::chrono::milliseconds stop_grace)
     : m_info(std::move(info)), m_child(std::move(child)), m_stop_grace(stop_grace),
       m_detached_at(std::chrono::steady_clock::now()) {
-  if (m_child.child.status >= 0) {
-    ::close(m_child.child.status); // the reap tells the code
-    m_child.child.status = -1;
-  }
   m_thread = std::thread([this] { pump(); });
 }
 
@@ -41,6 +37,11 @@ TerminalSession::~TerminalSession() {
   }
   if (m_child.child.out >= 0) {
     ::close(m_child.child.out);
+  }
+  // Open until it was reaped: the command writes its code there as it ends, and a closed pipe
+  // would end it by SIGPIPE instead (the reap tells the code).
+  if (m_child.child.status >= 0) {
+    ::close(m_child.child.status);
   }
   std::error_code ec;
   if (!m_info.request_dir.empty()) {

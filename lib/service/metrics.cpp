@@ -707,6 +707,17 @@ Labels node_labels(const NodeMetrics &node) {
 
 } // namespace
 
+std::string prometheus_histograms(const std::string &name, const std::string &help,
+                                  const std::vector<std::pair<MetricLabels, Histogram>> &series) {
+  Family family(name, "histogram", help);
+  for (const auto &[labels, histogram] : series) {
+    family.histogram(labels, histogram);
+  }
+  std::string out;
+  family.write(out);
+  return out;
+}
+
 std::string prometheus_text(const MetricsSnapshot &snapshot) {
   const auto &host = snapshot.host;
   Family cpu("node_cpu_seconds_total", "counter", "Seconds the host's CPUs spent in each mode.");

@@ -132,6 +132,12 @@ Result<MetricsSnapshot> collect_metrics(const Session &session, Connection &conn
 /// labels lab, node, kind, owner, interface, path, cpu, mode.
 std::string prometheus_text(const MetricsSnapshot &snapshot);
 
+/// Histogram families of other figures in the same text format (the daemon's request durations):
+/// NAME with HELP, one series per label set.
+using MetricLabels = std::vector<std::pair<std::string, std::string>>;
+std::string prometheus_histograms(const std::string &name, const std::string &help,
+                                  const std::vector<std::pair<MetricLabels, Histogram>> &series);
+
 /// `ltb top --format json` and `GET /v1/top`: {"time", "host", "nodes", "labs"}.
 nlohmann::json metrics_json(const MetricsSnapshot &snapshot);
 

@@ -217,6 +217,9 @@ try {
     const watcher = await browser.newPage();
     await watcher.goto(link, { waitUntil: "domcontentloaded" });
     await until(watcher, "the watcher to attach", () => document.querySelector('[data-testid="term-mode"]')?.textContent === "ro", undefined, 20000);
+    // Keys go to the page in front: the watcher's tab took it.
+    await term.bringToFront();
+    await term.click(sel("terminal"));
     await term.keyboard.type("echo watched-$((6*7))\n");
     await until(watcher, "the watcher to see the output", () => {
       const b = window.ltbTerm?.buffer.active;

@@ -195,6 +195,15 @@ curl -sS -N --max-time 3 -H "Cookie: $osession" "$base/v1/events/stream?lab=$lab
 expect_status 403 -X POST -H "Cookie: $osession" -H "X-CSRF-Token: $csrf" -d '{"argv":["status"]}' "$base/v1/commands"
 [[ $(ltb status "$lab_id" --format json | jq -r '.nodes[0].state') == running ]] || fail "the lab was touched"
 
+log "the web terminal: owner, watcher, another user, another site, flow control, the end"
+command -v node >/dev/null || fail "node is missing (the web UI's set-up installs it)"
+[[ -d $LTB_SOURCE_DIR/tests/browser/node_modules/ws ]] ||
+  fail "tests/browser's modules are missing: run scripts/setup.sh web"
+node "$LTB_SOURCE_DIR/tests/browser/terminal_api.mjs" "$base" "$session" "$osession" "$lab" n1 ||
+  fail "the web terminal's checks failed"
+wait_until 10 bash -c "! pgrep -f -- 'exec --la[b] $lab n1' >/dev/null" ||
+  fail "a terminal's command outlived its session: $(pgrep -af -- "exec --lab $lab")"
+
 log "the web UI's files: its pages, its fallback, nothing outside"
 expect_status 200 "$base/"
 [[ $(header Content-Type) == text/html* ]] || fail "index type"

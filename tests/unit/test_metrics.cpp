@@ -465,3 +465,24 @@ TEST_CASE("metrics: the scheduler's deploys and lateness from the reservation ev
   CHECK(snapshot->scheduler_lateness_seconds.count == 2);
   CHECK(snapshot->scheduler_lateness_seconds.sum == doctest::Approx(12.25)); // early counts 0
 }
+
+TEST_CASE("metrics: other histograms in the text format, one series per label set") {
+  ltb::service::Histogram fast({0.01, 0.1});
+  fast.observe(0.005);
+  fast.observe(0.05);
+  ltb::service::Histogram slow({0.01, 0.1});
+  slow.observe(2);
+  const auto text =
+      ltb::service::prometheus_histograms("ltb_api_request_duration_seconds", "How long.",
+                                          {{{{"route", "/v1/labs"}, {"method", "GET"}}, fast},
+                                           {{{"route", "/v1/login"}, {"method", "POST"}}, slow}});
+  CHECK(text.find("# HELP ltb_api_request_duration_seconds How long.\n"
+                  "# TYPE ltb_api_request_duration_seconds histogram\n") == 0);
+  CHECK(text.find("ltb_api_request_duration_seconds_bucket{route=\"/v1/labs\",method=\"GET\","
+                  "le=\"0.01\"} 1\n") != std::string::npos);
+  CHECK(text.find("ltb_api_request_duration_seconds_bucket{route=\"/v1/labs\",method=\"GET\","
+                  "le=\"+Inf\"} 2\n") != std::string::npos);
+  CHECK(text.find("ltb_api_request_duration_seconds_count{route=\"/v1/login\",method=\"POST\"} "
+                  "1\n") != std::string::npos);
+  CHECK(text.find("# TYPE", text.find("# TYPE") + 1) == std::string::npos); // once
+}
