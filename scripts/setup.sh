@@ -10,10 +10,12 @@
 #   scripts/setup.sh images    build the example images (scripts/build-images.sh)
 #   scripts/setup.sh daemon    make the group ltb and start the daemon (ltb serve) unless it answers
 #                              with the installed binary: through systemd's units where systemd
-#                              runs, else by hand (pid in /run/ltb/serve.pid, log /var/log/ltb-serve.log)
+#                              runs, else by hand (pid in /run/ltb/serve.pid, log /var/log/ltb-serve.log);
+#                              it also serves the API and the web UI on LTB_LISTEN
+#                              (default 127.0.0.1:8080; empty: the unix socket only)
 #   scripts/setup.sh all       all of the above, in that order
 #
-# Environment: LTB_BUILD_DIR (default <repo>/build), PREFIX (default /usr/local).
+# Environment: LTB_BUILD_DIR (default <repo>/build), PREFIX (default /usr/local), LTB_LISTEN.
 set -euo pipefail
 
 k_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -347,6 +349,14 @@ do_images() {
 readonly k_socket=/run/ltb/ltb.sock
 readonly k_serve_pid=/run/ltb/serve.pid
 readonly k_serve_log=/var/log/ltb-serve.log
+# The web UI and the API on TCP: loopback, where plain HTTP is allowed (a TLS listener on another
+# address needs a certificate: ltb(1), serve).
+readonly k_listen="${LTB_LISTEN-127.0.0.1:8080}"
+k_serve_args=(serve --schedule)
+if [[ -n $k_listen ]]; then
+  k_serve_args+=(--listen "$k_listen")
+fi
+readonly k_serve_args
 
 daemon_answers() {
   [[ -S $k_socket ]] &&
@@ -370,7 +380,7 @@ do_daemon() {
     log "made the group ltb: its members use ltb through the daemon (usermod -aG ltb USER)"
   fi
   if has_systemd; then
-    "$ltb" serve install --systemd >/dev/null
+    "$ltb" "${k_serve_args[@]}" install --systemd >/dev/null
     systemctl daemon-reload
     systemctl enable --quiet ltb.socket ltb.service
     # A daemon still running a binary that the build replaced is restarted.
@@ -384,11 +394,12 @@ do_daemon() {
   else
     local pid
     if pid=$(started_daemon); then
-      if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) != *" (deleted)" ]] && daemon_answers; then
-        log "ltb serve answers on $k_socket (pid $pid)"
+      if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) != *" (deleted)" ]] && daemon_answers &&
+        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline") == *"${k_serve_args[*]} " ]]; then
+        log "ltb serve answers on $k_socket (pid $pid)${k_listen:+ and on http://$k_listen/}"
         return 0
       fi
-      log "restarting ltb serve (pid $pid): its binary was replaced, or it does not answer"
+      log "restarting ltb serve (pid $pid): its binary was replaced, its options changed, or it does not answer"
       kill "$pid"
       local i
       for i in $(seq 100); do
@@ -401,11 +412,14 @@ do_daemon() {
     fi
     mkdir -p "$(dirname "$k_socket")"
     # Its own session: it outlives this script and the terminal.
-    setsid "$ltb" serve --schedule >>"$k_serve_log" 2>&1 </dev/null &
+    setsid "$ltb" "${k_serve_args[@]}" >>"$k_serve_log" 2>&1 </dev/null &
     echo $! >"$k_serve_pid"
   fi
   wait_for 20 "ltb serve ($k_socket)" daemon_answers ||
     die "ltb serve does not answer on $k_socket; see $k_serve_log (or journalctl -u ltb)"
+  if [[ -n $k_listen ]]; then
+    log "the web UI: http://$k_listen/ (log in with a web password: ltb user passwd NAME)"
+  fi
 }
 
 usage() {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <optional>
+#include <string_view>
 #include <unistd.h>
 
 namespace ltb::cli {
@@ -163,6 +164,20 @@ int run_install(const Globals &globals, const ServeOptions &serve, const Install
   if (serve.group != "ltb") {
     command += " --group " + serve.group;
   }
+  // The network listener's options, as given before `install`.
+  for (const auto &[flag, value] :
+       {std::pair{"--listen", serve.listen}, std::pair{"--tls-cert", serve.tls_cert},
+        std::pair{"--tls-key", serve.tls_key},
+        std::pair{"--web-root", serve.web_root.value_or("")}}) {
+    if (!value.empty()) {
+      // Files as absolute paths: systemd starts the daemon from /.
+      const bool path = std::string_view(flag) != "--listen";
+      command += fmt::format(" {} {}", flag, path ? fs::absolute(value, ec).string() : value);
+    }
+  }
+  if (serve.allow_plain_http) {
+    command += " --allow-plain-http";
+  }
   const std::string root = options.root.empty() ? "/" : options.root;
   const bool live = fs::equivalent(root, "/", ec);
   const fs::path dir =
@@ -230,7 +245,8 @@ void add_serve(CLI::App &app, Globals &globals, Registry &registry) {
   sub->footer("The socket is --socket PATH (default /run/ltb/ltb.sock), mode 0660, owned by "
               "root:GROUP.\nExamples:\n  ltb serve --schedule\n  ltb serve --listen "
               "127.0.0.1:8080\n  ltb serve --listen [::]:8443 --tls-cert /etc/ltb/cert.pem "
-              "--tls-key /etc/ltb/key.pem\n  ltb serve install --systemd");
+              "--tls-key /etc/ltb/key.pem\n  ltb serve install --systemd\n  ltb serve --listen "
+              "127.0.0.1:8080 install --systemd");
 
   auto install = std::make_shared<InstallOptions>();
   auto *install_cmd = sub->add_subcommand("install", "Write the daemon's systemd units");
