@@ -144,6 +144,9 @@ _ltb_option() {
         -c|--count) REPLY='text'; return 0 ;;
         -w|--write) REPLY='file'; return 0 ;;
         --port) REPLY='node'; return 0 ;;
+        --remote) REPLY='text'; return 0 ;;
+        --token-file) REPLY='path'; return 0 ;;
+        --cacert) REPLY='path'; return 0 ;;
         --state) REPLY='path'; return 0 ;;
         --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
@@ -361,7 +364,7 @@ _ltb_options() {
     catalog) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
     console) REPLY='-h --help --lab --state --socket -q --quiet --wait' ;;
     ssh) REPLY='-h --help --lab -t --tty -n --no-stdin --timeout --state --socket -q --quiet --wait' ;;
-    capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --state --socket -q --quiet --wait' ;;
+    capture) REPLY='-h --help --lab -f --filter -c --count -w --write --port --remote --token-file --cacert --state --socket -q --quiet --wait' ;;
     graph) REPLY='-h --help --lab --format -o --output --state --socket -q --quiet --wait' ;;
     save) REPLY='-h --help --node -o --output --state --socket -q --quiet --wait' ;;
     snapshot) REPLY='-h --help --state --socket -q --quiet --wait' ;;

@@ -65,7 +65,7 @@ function __ltb_takes_value --argument-names cmd option
             contains -- $option --lab --timeout --state --socket --wait
             return
         case capture
-            contains -- $option --lab -f --filter -c --count -w --write --port --state --socket --wait
+            contains -- $option --lab -f --filter -c --count -w --write --port --remote --token-file --cacert --state --socket --wait
             return
         case graph
             contains -- $option --lab --format -o --output --state --socket --wait
@@ -332,6 +332,9 @@ complete -c ltb -n '__fish_seen_subcommand_from capture' -s f -l filter -x -d 'C
 complete -c ltb -n '__fish_seen_subcommand_from capture' -s c -l count -x -d 'Stop after COUNT packets'
 complete -c ltb -n '__fish_seen_subcommand_from capture' -s w -l write -x -k -a '(__ltb_files)' -d 'Write the pcap to FILE instead of standard output (\'-\': standard output)'
 complete -c ltb -n '__fish_seen_subcommand_from capture' -l port -x -a '(__ltb_names nodes (__ltb_value_of --lab))' -d 'Segment only: mirror just this node\'s port (both directions)'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -l remote -x -d 'Capture through the ltb daemon at URL (ltb serve --listen), e.g. https://labhost:8443; the API token from $LTB_TOKEN or --token-file'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -l token-file -r -F -d 'With --remote: the API token is this file\'s first line (mode 600)'
+complete -c ltb -n '__fish_seen_subcommand_from capture' -l cacert -r -F -d 'With --remote: trust this certificate (a daemon\'s self-signed one) for HTTPS'
 
 # ltb graph
 complete -c ltb -n '__fish_seen_subcommand_from graph' -l lab -x -a '(__ltb_names labs)' -d 'With a FILE: the lab\'s name, as given to `ltb up --lab`'

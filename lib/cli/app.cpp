@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
         }
         static const std::set<std::string> k_no_recovery{"completion", "version", "validate",
                                                          "relay", "__complete"};
-        if (!k_no_recovery.count(top->get_name())) {
+        if (!k_no_recovery.count(top->get_name()) && !network_client(*app)) {
           // Who asks, before anything is done for them: a user ltb does not know is refused.
           if (auto identified = identify_caller(globals); !identified) {
             return report(globals, identified.error());

@@ -1,5 +1,7 @@
 // ltb capture TARGET [--lab LAB] [-f BPF] [-c COUNT] [-w FILE] [--port NODE]
+//   [--remote URL [--token-file FILE] [--cacert FILE]]
 #include "cli/context.hpp"
+#include "cli/remote_capture.hpp"
 #include "service/capture.hpp"
 
 #include <algorithm>
@@ -21,6 +23,9 @@ struct CaptureOptions {
   std::uint64_t count = 0;
   std::string write;
   std::string port;
+  std::string remote; // a daemon's base URL: the capture comes from its network listener
+  std::string token_file;
+  std::string cacert;
 };
 
 void on_hangup(int) {
@@ -49,6 +54,14 @@ int run_capture(const Globals &globals, const CaptureOptions &options) {
                         ExitCode::usage});
   }
   install_capture_signals();
+  if (!options.remote.empty()) {
+    return run_remote_capture(
+        globals, {options.remote,
+                  options.token_file,
+                  options.cacert,
+                  options.write,
+                  {options.target, options.lab, options.filter, options.count, options.port}});
+  }
   auto store = open_store(globals);
   if (!store) {
     return report(globals, store.error());
@@ -133,10 +146,24 @@ void add_capture(CLI::App &app, Globals &globals, Registry &registry) {
   sub->add_option("--port", options->port,
                   "Segment only: mirror just this node's port (both directions)")
       ->type_name("NODE");
+  auto *remote =
+      sub->add_option("--remote", options->remote,
+                      "Capture through the ltb daemon at URL (ltb serve --listen), e.g. "
+                      "https://labhost:8443; the API token from $LTB_TOKEN or --token-file")
+          ->type_name("URL");
+  sub->add_option("--token-file", options->token_file,
+                  "With --remote: the API token is this file's first line (mode 600)")
+      ->type_name("PATH")
+      ->needs(remote);
+  sub->add_option("--cacert", options->cacert,
+                  "With --remote: trust this certificate (a daemon's self-signed one) for HTTPS")
+      ->type_name("PATH")
+      ->needs(remote);
   sub->footer(
       "Examples:\n  ltb capture r1-r2 | wireshark -k -i -\n"
       "  ltb capture r1:eth1 -f 'proto ospf' -c 10 -w hello.pcap\n"
       "  ltb capture sw1 --port h1 | tcpdump -n -r -\n"
+      "  LTB_TOKEN=... ltb capture r1-r2 --remote https://labhost:8443 | wireshark -k -i -\n"
       "A segment is captured through an Open vSwitch mirror made for the capture and removed when "
       "it ends (Ctrl-C, COUNT reached, the reader closing the pipe). Messages go to standard "
       "error; standard output carries only pcap, and never to a terminal.");

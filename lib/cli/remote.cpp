@@ -296,21 +296,25 @@ std::string daemon_socket(const std::string &option) {
   return k_default_socket;
 }
 
+bool network_client(const CLI::App &app) {
+  const auto *remote = deepest(app)->get_option_no_throw("--remote");
+  return remote != nullptr && remote->count() > 0;
+}
+
 bool goes_remote(const CLI::App &app) {
-  if (::geteuid() == 0 || app.get_option("--state")->count() > 0) {
+  if (::geteuid() == 0 || app.get_option("--state")->count() > 0 || network_client(app)) {
     return false;
   }
   static const std::set<std::string> k_local{"validate", "completion", "serve", "relay"};
   return !k_local.count(top_command(app));
 }
 
-namespace {
-
-/// Remote mode: this is the daemon's child for a request (root, LTB_REMOTE=1).
 bool remote_mode() {
   const char *remote = std::getenv("LTB_REMOTE");
   return remote && std::string(remote) == "1" && ::getuid() == 0;
 }
+
+namespace {
 
 /// Whether PATH lies under DIR (both resolved), the request's directory.
 bool inside_dir(const fs::path &dir, const fs::path &path) {

@@ -21,6 +21,14 @@ std::string daemon_socket(const std::string &option);
 /// --version flag, serve).
 bool goes_remote(const CLI::App &app);
 
+/// Whether the parsed command talks to a daemon on the network itself (`ltb capture --remote
+/// URL`): it goes neither through the unix socket nor to the state file, and needs no caller ltb
+/// knows on this machine.
+bool network_client(const CLI::App &app);
+
+/// Remote mode: this process is the daemon's child for a request (root, LTB_REMOTE=1).
+bool remote_mode();
+
 /// Runs the parsed command (argv as typed, without the program name) through the daemon at
 /// `socket`; returns the exit code to end with.
 int run_remote(const Globals &globals, const CLI::App &app, const std::vector<std::string> &argv,
