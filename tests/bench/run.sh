@@ -44,6 +44,13 @@
 #                      direct ones on the same 50-node lab: `ltb status` (overhead < 10 ms),
 #                      `ltb exec NODE -- true` (<= 1.2), `ltb capture` under a flood (<= 1.2, no
 #                      drops where direct has none)
+#  17. web:            tests/bench/web.sh: `ltb serve --listen` with a bearer token: `GET
+#                      /v1/labs/LAB` of a 50-node lab p99 < 20 ms (`GET /v1/version` the floor);
+#                      100 web terminals typing at once, echo p99 < 50 ms (`docker exec` of the
+#                      same shells the floor), the daemon's memory per terminal, their commands
+#                      and shells gone after the grace; `GET /metrics` of 100 nodes median
+#                      < 100 ms; the web UI's bundle sizes and time to interactive in headless
+#                      Chromium (figures)
 #
 # Environment: LTB (the ltb binary; default the build directory's), LTB_BUILD_DIR (default
 # build/), BENCH_RUNS (rounds whose median counts, default 3), BENCH_OUT (also write the figures
@@ -595,6 +602,10 @@ bench_script snapshot_vm snapshot_vm.sh "ltb snapshot --memory: create and resto
 # --- 16. ltb serve: through the daemon against direct -------------------------------------------
 
 bench_script serve serve.sh "ltb serve: a user's status, exec and capture through the daemon against root's direct ones"
+
+# --- 17. ltb serve --listen: the API, web terminals, /metrics, the web UI -----------------------
+
+bench_script web web.sh "ltb serve --listen: API latency, 100 web terminals, /metrics, the web UI's first load"
 
 # --- report --------------------------------------------------------------------------------------
 
