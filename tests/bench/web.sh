@@ -112,6 +112,9 @@ lab() {
 lab "$LAB1" "$SUBNET1" >"$WORK/lab1.yaml"
 lab "$LAB2" "$SUBNET2" >"$WORK/lab2.yaml"
 
+# A copy: a rebuild of $LTB during the run must not take the binary away from it.
+install -m 0755 "$LTB" "$WORK/ltb" || die "cannot copy $LTB"
+LTB=$WORK/ltb
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 groupadd "$GROUP" || die "groupadd failed"
 "$LTB" --state "$STATE" --socket "$WORK/run/ltb.sock" serve --group "$GROUP" --listen "127.0.0.1:$PORT" \
@@ -287,6 +290,7 @@ else
   ROWS+=("terminals: closed, shells left in the nodes	$shells	(target 0)	MISS")
 fi
 
+say "load average after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the figures are this machine's under that load)"
 report "ltb serve --listen: the API, web terminals, /metrics and the web UI"
 rc=$?
 if ((${#FAILED[@]} > 0)); then
