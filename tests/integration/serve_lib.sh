@@ -100,3 +100,15 @@ daemon_children() {
     fi
   done
 }
+
+# daemon_runs COMMAND: whether the daemon runs an `ltb COMMAND` now. A child of its fork server
+# keeps the daemon's command line where ltb may not rewrite it (no CAP_SYS_RESOURCE) and is known
+# by its name ("ltb capture", what ps -e shows); a child made by exec, by its command line.
+daemon_runs() {
+  local child
+  for child in $(daemon_children); do
+    [[ $(cat "/proc/$child/comm" 2>/dev/null) == "ltb $1" ]] && return 0
+    tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null | grep -q -- " $1 " && return 0
+  done
+  return 1
+}

@@ -166,11 +166,15 @@ expect_status 200 --max-time 30 -H "Cookie: $session" "$base/v1/capture?lab=$lab
 packets=$(tshark -r "$IT_TMP/body" 2>/dev/null | wc -l)
 ((packets == 4)) || fail "the capture has $packets packets, not 4"
 tshark -r "$IT_TMP/body" -Y icmp 2>/dev/null | grep -q ICMP || fail "the capture has no ICMP"
-curl -sS -N --max-time 2 -o "$IT_TMP/cut.pcap" -H "Cookie: $session" \
-  "$base/v1/capture?lab=$lab&target=n1-n2" 2>/dev/null || true
-# (The bracket keeps pgrep from matching the shell that runs it.)
-wait_until 10 bash -c "! pgrep -f -- 'capture -w - --la[b] $lab' >/dev/null" ||
-  fail "a capture outlived its client: $(pgrep -af -- "capture -w -")"
+# A download the browser drops: the capture it started must end with it.
+curl -sS -N -o "$IT_TMP/cut.pcap" -H "Cookie: $session" "$base/v1/capture?lab=$lab&target=n1-n2" \
+  2>/dev/null &
+cut_pid=$!
+track_pid "$cut_pid"
+wait_until 10 daemon_runs capture || fail "no capture seen while one ran: the check below would prove nothing"
+kill "$cut_pid"
+wait "$cut_pid" 2>/dev/null || true
+wait_until 10 eval '! daemon_runs capture' || fail "a capture outlived its client"
 expect_status 422 -H "Cookie: $session" "$base/v1/capture?lab=$lab&target=n1-n9"
 jq -e '.error | contains("n9")' "$IT_TMP/body" >/dev/null || fail "capture error: $(cat "$IT_TMP/body")"
 expect_status 400 -H "Cookie: $session" "$base/v1/capture?lab=$lab"
@@ -201,8 +205,7 @@ command -v node >/dev/null || fail "node is missing (the web UI's set-up install
   fail "tests/browser's modules are missing: run scripts/setup.sh web"
 node "$LTB_SOURCE_DIR/tests/browser/terminal_api.mjs" "$base" "$session" "$osession" "$lab" n1 ||
   fail "the web terminal's checks failed"
-wait_until 10 bash -c "! pgrep -f -- 'exec --la[b] $lab n1' >/dev/null" ||
-  fail "a terminal's command outlived its session: $(pgrep -af -- "exec --lab $lab")"
+wait_until 10 eval '! daemon_runs exec' || fail "a terminal's command outlived its session"
 
 log "the web UI's files: its pages, its fallback, nothing outside"
 expect_status 200 "$base/"
