@@ -23,6 +23,10 @@ void install_handler() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A hangup (the terminal or the ssh session that ran ltb went away, or the daemon ended a web
+  // terminal) is an interruption too: without it, ltb died at once and an `ltb exec` shell was
+  // left running in the node.
+  sigaction(SIGHUP, &action, nullptr);
 }
 } // namespace
 

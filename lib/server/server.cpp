@@ -43,6 +43,7 @@
 #include <grp.h>
 #include <mutex>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
 #include <pwd.h>
@@ -296,6 +297,9 @@ void Daemon::network_connection(int fd, const std::string &address) {
   ::getsockname(fd, reinterpret_cast<sockaddr *>(&local_address), &size);
   const auto protocol = local_address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
   beast::error_code ec;
+  // Terminals send keystrokes and echoes of a byte or two: no Nagle delay on them.
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (!m_tls) {
     tcp::socket socket(io);
     socket.assign(protocol, fd, ec);

@@ -19,13 +19,13 @@ TerminalSession::TerminalSession(TerminalInfo info, RunningChild child,
 }
 
 TerminalSession::~TerminalSession() {
-  // The command's end, as a closed terminal's: SIGHUP and SIGINT to its group, SIGKILL after
-  // the grace; the pump reaps it when the pty's last holder is gone.
+  // The command's end, as a closed terminal's: SIGHUP to its group (ltb exec passes a hangup on
+  // to the shell in the node, which would otherwise outlive it), SIGKILL after the grace; the
+  // pump reaps it when the pty's last holder is gone.
   std::unique_lock lock(m_mutex);
   m_stopping = true;
   if (!m_code) {
     ::kill(-m_child.child.pid, SIGHUP);
-    ::kill(-m_child.child.pid, SIGINT);
     if (!m_acked.wait_for(lock, m_stop_grace, [&] { return m_code.has_value(); })) {
       ::kill(-m_child.child.pid, SIGKILL);
     }
