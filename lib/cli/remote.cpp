@@ -328,8 +328,20 @@ bool inside_dir(const fs::path &dir, const fs::path &path) {
 
 std::string remote_origin(const std::string &path) {
   const char *origins = std::getenv("LTB_REMOTE_ORIGINS");
-  if (!remote_mode() || !origins || path.empty()) {
+  if (!remote_mode() || path.empty()) {
     return "";
+  }
+  if (!origins) {
+    // A client that names no origin (the web UI's upload): the name it gave, relative to the
+    // request's directory, rather than the daemon's copy, which is gone after the request.
+    std::error_code ec;
+    const auto relative =
+        fs::absolute(path, ec).lexically_normal().lexically_relative(fs::current_path(ec));
+    const char *dir = std::getenv("LTB_REMOTE_DIR");
+    if (!dir || !inside_dir(dir, path) || relative.empty() || *relative.begin() == "..") {
+      return "";
+    }
+    return relative.string();
   }
   const auto map = nlohmann::json::parse(origins, nullptr, false);
   std::error_code ec;

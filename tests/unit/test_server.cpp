@@ -410,3 +410,32 @@ TEST_CASE("daemon: limits and malformed requests get their status, and it carrie
   auto whoami = daemon.ask("GET /v1/whoami HTTP/1.1\r\nHost: ltb\r\nConnection: close\r\n\r\n");
   CHECK(whoami.find(R"("name":"root")") != std::string::npos);
 }
+
+TEST_CASE("remote mode: a file's source is its origin, else the name the client gave it") {
+  if (::getuid() != 0) {
+    const char *ci = std::getenv("CI");
+    REQUIRE_MESSAGE(!(ci && std::string(ci) == "true"), "remote mode is root's only: run as root");
+    MESSAGE("not root: remote mode is root's (the daemon's child) only; not checked");
+    return;
+  }
+  test::TempDir tmp;
+  tmp.write("req/cwd/labs/lab.yaml", "name: x\n");
+  const auto previous = std::filesystem::current_path();
+  std::filesystem::current_path(tmp.file("req/cwd"));
+  ::setenv("LTB_REMOTE", "1", 1);
+  ::setenv("LTB_REMOTE_DIR", tmp.file("req").c_str(), 1);
+  ::unsetenv("LTB_REMOTE_ORIGINS");
+  // The web UI names no origin: the name it gave, not the daemon's copy.
+  CHECK(ltb::cli::remote_origin("labs/lab.yaml") == "labs/lab.yaml");
+  CHECK(ltb::cli::remote_origin(tmp.file("req/cwd/labs/lab.yaml")) == "labs/lab.yaml");
+  CHECK(ltb::cli::remote_origin("/etc/hostname").empty());
+  // The CLI names the user's own path.
+  const std::string origins =
+      R"({")" + tmp.file("req/cwd/labs/lab.yaml") + R"(": "/home/alice/labs/lab.yaml"})";
+  ::setenv("LTB_REMOTE_ORIGINS", origins.c_str(), 1);
+  CHECK(ltb::cli::remote_origin("labs/lab.yaml") == "/home/alice/labs/lab.yaml");
+  ::unsetenv("LTB_REMOTE_ORIGINS");
+  ::unsetenv("LTB_REMOTE_DIR");
+  ::unsetenv("LTB_REMOTE");
+  std::filesystem::current_path(previous);
+}
