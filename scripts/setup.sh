@@ -319,8 +319,18 @@ web_bundle_stale() {
 }
 
 do_web() {
-  command -v node >/dev/null && command -v npm >/dev/null ||
-    die "node and npm are missing: install Node.js 20 with npm (the web UI is built with them)"
+  # Debian 12's Node.js 18 and npm build the UI (its tools are kept to what Node 18 runs); a newer
+  # Node.js already there is used as it is.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    require_root
+    log "installing Debian's nodejs and npm (the web UI is built with them)"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm ||
+      die "apt-get install nodejs npm failed"
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  ((major >= 18)) || die "Node.js $(node --version 2>/dev/null) is too old to build the web UI: 18 or later"
   npm_ci "$k_web_dir"
   if web_bundle_stale; then
     log "build the web UI (tsc, vite)"
