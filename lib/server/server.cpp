@@ -155,8 +155,20 @@ struct RequestDir {
   RequestDir &operator=(const RequestDir &) = delete;
   ~RequestDir() {
     std::error_code ec;
-    fs::remove_all(path, ec);
+    if (!path.empty()) {
+      fs::remove_all(path, ec);
+    }
   }
+  /// The directory, now the caller's to remove (a web terminal's outlives its request).
+  std::string release() { return std::exchange(path, std::string()); }
+};
+
+/// A request's command, started: its private directory (removed with this), the files the
+/// request brought written there, and the command.
+struct StartedRequest {
+  std::unique_ptr<RequestDir> dir;
+  Workspace workspace;
+  RunningChild running;
 };
 
 /// A request's private directory under the socket's directory: /run/ltb/req-XXXX.
@@ -195,6 +207,14 @@ private:
   Response handle(const Request &request, const RouteMatch &match, const Authed &who,
                   const Peer &peer);
   Response login(const Request &request, const Peer &peer);
+  /// The caller a user name of the network stands for (the Unix user's uid, then identify as
+  /// for a socket's peer); nullopt when no such Unix user exists.
+  Result<std::optional<service::Caller>> caller_named(const std::string &user);
+  /// Writes REQUEST's files under a new private directory and starts its command there for
+  /// CALLER (on a terminal of request.tty's size when given). materialize's errors keep their
+  /// code (usage: the request's own fault).
+  Result<StartedRequest> start_request(const CommandRequest &request,
+                                       const service::Caller &caller);
   Response buffered_command(const Request &request, const Authed &who);
   /// An answer streamed from a command's standard output (events, a capture) until it ends or
   /// the client goes.
@@ -575,13 +595,12 @@ std::variant<Authed, Response> Daemon::authenticate(const Request &request, cons
   } else {
     return unauthorized("no credentials: log in first");
   }
-  const auto *pw = ::getpwnam(user.c_str());
-  if (!pw) {
-    return unauthorized(fmt::format("user {} no longer exists on this host", user));
-  }
-  auto caller = m_identify(m_context, pw->pw_uid);
+  auto caller = caller_named(user);
   if (!caller) {
     return json_response(http::status::forbidden, error_json(caller.error()), version, false);
+  }
+  if (!*caller) {
+    return unauthorized(fmt::format("user {} no longer exists on this host", user));
   }
   if (session) {
     // A browser sends its cookie with any site's request: a change needs the session's CSRF
@@ -608,7 +627,16 @@ std::variant<Authed, Response> Daemon::authenticate(const Request &request, cons
       }
     }
   }
-  return Authed{*caller, session};
+  return Authed{**caller, session};
+}
+
+Result<std::optional<service::Caller>> Daemon::caller_named(const std::string &user) {
+  const auto account = service::system_accounts().user_by_name(user);
+  if (!account) {
+    return std::optional<service::Caller>();
+  }
+  LTB_TRY(caller, m_identify(m_context, account->uid));
+  return std::optional<service::Caller>(std::move(caller));
 }
 
 Response Daemon::login(const Request &request, const Peer &peer) {
@@ -658,21 +686,24 @@ Response Daemon::login(const Request &request, const Peer &peer) {
     return json_response(http::status::internal_server_error, error_json(right.error()), version,
                          false);
   }
-  const auto *pw = *right ? ::getpwnam(user.c_str()) : nullptr;
-  if (!pw) {
+  if (!*right) {
     return wrong();
   }
-  auto caller = m_identify(m_context, pw->pw_uid);
-  if (!caller) {
-    return json_response(http::status::forbidden, error_json(caller.error()), version, keep);
+  auto named = caller_named(user);
+  if (!named) {
+    return json_response(http::status::forbidden, error_json(named.error()), version, keep);
   }
+  if (!*named) {
+    return wrong();
+  }
+  const auto &caller = **named;
   m_limiter.succeeded(user);
-  const auto session = m_sessions.open(caller->name, now);
-  m_log(fmt::format("{}: {} logged in", peer.address, caller->name));
-  auto res = json_response(
-      http::status::ok,
-      {{"user", caller->name}, {"admin", caller->admin}, {"csrf_token", session.csrf}}, version,
-      keep);
+  const auto session = m_sessions.open(caller.name, now);
+  m_log(fmt::format("{}: {} logged in", peer.address, caller.name));
+  auto res =
+      json_response(http::status::ok,
+                    {{"user", caller.name}, {"admin", caller.admin}, {"csrf_token", session.csrf}},
+                    version, keep);
   res.set(http::field::set_cookie, session_cookie(session.id, peer.tls, m_sessions.lifetime()));
   return res;
 }
@@ -791,6 +822,20 @@ Response Daemon::handle(const Request &request, const RouteMatch &match, const A
   return json_response(http::status::ok, service::status_json(*status), version, keep);
 }
 
+Result<StartedRequest> Daemon::start_request(const CommandRequest &request,
+                                             const service::Caller &caller) {
+  StartedRequest started;
+  started.dir = std::make_unique<RequestDir>(request_dir(m_options));
+  LTB_TRY(workspace, materialize(request, started.dir->path));
+  started.workspace = std::move(workspace);
+  ChildRequest child_request{m_options.ltb_binary, m_options.state_path,  started.workspace.argv,
+                             started.dir->path,    started.workspace.cwd, started.workspace.origins,
+                             request.tty};
+  LTB_TRY(running, start_child(child_request, caller));
+  started.running = std::move(running);
+  return started;
+}
+
 Response Daemon::buffered_command(const Request &request, const Authed &who) {
   const auto version = request.version();
   const bool keep = request.keep_alive();
@@ -809,23 +854,15 @@ Response Daemon::buffered_command(const Request &request, const Authed &who) {
   if (auto refusal = refuse_argv(parsed->argv)) {
     return refuse(http::status::forbidden, refusal->message, refusal->help);
   }
-  const auto dir = request_dir(m_options);
-  auto workspace = materialize(*parsed, dir);
-  const RequestDir cleanup{dir};
-  if (!workspace) {
-    return refuse(workspace.error().code == ExitCode::usage ? http::status::bad_request
-                                                            : http::status::internal_server_error,
-                  workspace.error().message, workspace.error().help);
+  auto started = start_request(*parsed, who.caller);
+  if (!started) {
+    return refuse(started.error().code == ExitCode::usage ? http::status::bad_request
+                                                          : http::status::internal_server_error,
+                  started.error().message, started.error().help);
   }
-  ChildRequest child_request{m_options.ltb_binary, m_options.state_path, workspace->argv, dir,
-                             workspace->cwd,       workspace->origins,   std::nullopt};
-  auto running = start_child(child_request, who.caller);
-  if (!running) {
-    return refuse(http::status::internal_server_error, running.error().message,
-                  running.error().help);
-  }
+  auto &running = started->running;
   m_log(fmt::format("{}: ltb {} (buffered)", who.caller.name, fmt::join(parsed->argv, " ")));
-  auto output = collect_child(*running, m_options.output_limit, m_stop, m_options.grace);
+  auto output = collect_child(running, m_options.output_limit, m_stop, m_options.grace);
   if (output.truncated) {
     return refuse(http::status::insufficient_storage,
                   fmt::format("the command's output is over {} MiB; it was stopped",
@@ -834,7 +871,7 @@ Response Daemon::buffered_command(const Request &request, const Authed &who) {
   }
   json files = json::array();
   std::size_t total = 0;
-  for (const auto &file : collect_outputs(*workspace)) {
+  for (const auto &file : collect_outputs(started->workspace)) {
     std::ifstream in(file.abs, std::ios::binary);
     std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     total += data.size();
@@ -871,24 +908,15 @@ void Daemon::stream_command(Stream &stream, const Request &request, const Peer &
   };
   // A request directory, even with no files: remote mode takes file arguments (`-w -` is none)
   // only from under it.
-  const auto dir = request_dir(m_options);
   CommandRequest command_request;
   command_request.argv = argv;
-  auto workspace = materialize(command_request, dir);
-  const RequestDir cleanup{dir};
-  if (!workspace) {
-    answer(json_response(http::status::internal_server_error, error_json(workspace.error()),
-                         version, false));
-    return;
-  }
-  ChildRequest child_request{
-      m_options.ltb_binary, m_options.state_path, workspace->argv, dir, workspace->cwd, {}, {}};
-  auto running = start_child(child_request, who.caller);
-  if (!running) {
-    answer(json_response(http::status::internal_server_error, error_json(running.error()), version,
+  auto launched = start_request(command_request, who.caller);
+  if (!launched) {
+    answer(json_response(http::status::internal_server_error, error_json(launched.error()), version,
                          false));
     return;
   }
+  auto *running = &launched->running;
   auto &child = running->child;
   if (child.in >= 0) {
     ::close(child.in);
@@ -1202,42 +1230,27 @@ void Daemon::terminal(Stream &stream, asio::io_context &io, const Request &reque
                  ? static_cast<unsigned short>(value)
                  : static_cast<unsigned short>(fallback);
     };
-    const auto dir = request_dir(m_options);
     CommandRequest command_request;
     command_request.argv = argv;
-    auto workspace = materialize(command_request, dir);
-    if (!workspace) {
-      answer(http::status::internal_server_error, workspace.error().message,
-             workspace.error().help);
-      return;
-    }
-    ChildRequest child_request{m_options.ltb_binary,
-                               m_options.state_path,
-                               workspace->argv,
-                               dir,
-                               workspace->cwd,
-                               {},
-                               Terminal{size("rows", 24), size("cols", 80)}};
-    auto running = start_child(child_request, who.caller);
-    if (!running) {
-      RequestDir cleanup(dir);
-      answer(http::status::internal_server_error, running.error().message, running.error().help);
+    command_request.tty = Terminal{size("rows", 24), size("cols", 80)};
+    auto started = start_request(command_request, who.caller);
+    if (!started) {
+      answer(http::status::internal_server_error, started.error().message, started.error().help);
       return;
     }
     auto id = util::random_hex(16);
     auto share = util::random_hex(16);
     if (!id || !share) {
-      RequestDir cleanup(dir);
-      stop_child(*running, m_options.grace);
+      stop_child(started->running, m_options.grace);
       answer(http::status::internal_server_error, "no random bytes for a session id",
              "check the host's kernel");
       return;
     }
     m_log(fmt::format("{}: terminal on {} {} via {}", who.caller.name, status->lab.name,
                       node->record.name, via));
-    session = m_terminals.add(
-        TerminalInfo{*id, *share, who.caller.name, status->lab.name, node->record.name, via, dir},
-        std::move(*running), std::chrono::milliseconds(3000));
+    session = m_terminals.add(TerminalInfo{*id, *share, who.caller.name, status->lab.name,
+                                           node->record.name, via, started->dir->release()},
+                              std::move(started->running), std::chrono::milliseconds(3000));
   }
   websocket::stream<Stream &> ws(stream);
   ws.read_message_max(std::size_t{1} << 20);
@@ -1662,20 +1675,12 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
     refuse(http::status::forbidden, refusal->message, refusal->help);
     return;
   }
-  const auto dir = request_dir(m_options);
-  auto workspace = materialize(*parsed, dir);
-  const RequestDir cleanup{dir};
-  if (!workspace) {
-    refuse(http::status::internal_server_error, workspace.error().message, workspace.error().help);
+  auto started = start_request(*parsed, caller);
+  if (!started) {
+    refuse(http::status::internal_server_error, started.error().message, started.error().help);
     return;
   }
-  ChildRequest child_request{m_options.ltb_binary, m_options.state_path, workspace->argv, dir,
-                             workspace->cwd,       workspace->origins,   parsed->tty};
-  auto running = start_child(child_request, caller);
-  if (!running) {
-    refuse(http::status::internal_server_error, running.error().message, running.error().help);
-    return;
-  }
+  auto *running = &started->running;
   const auto *child = &running->child;
   const bool pty = parsed->tty.has_value();
   const auto wait = running->wait;
@@ -1691,7 +1696,7 @@ void Daemon::command(local::socket &socket, const Request &request, beast::flat_
     m_log(fmt::format("uid {}: client gone; command stopped (pid {})", peer.uid, child->pid));
     return;
   }
-  for (const auto &output : collect_outputs(*workspace)) {
+  for (const auto &output : collect_outputs(started->workspace)) {
     std::ifstream in(output.abs, std::ios::binary);
     std::string chunk(256 * 1024, '\0');
     bool first = true;

@@ -112,3 +112,6 @@ daemon_runs() {
   done
   return 1
 }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now (for a daemon's --listen).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -13,7 +13,6 @@ for tool in prometheus promtool curl jq; do
 done
 
 serve_setup
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 serve_start --listen "127.0.0.1:$port"
 base="http://127.0.0.1:$port"

@@ -25,7 +25,6 @@ useradd -M -N -s /bin/sh "$other" || fail "useradd $other failed"
 IT_CLEANUPS=("userdel $other" "${IT_CLEANUPS[@]}")
 ltb user add "$other" >/dev/null || fail "ltb user add $other failed"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 web="$IT_TMP/web"
 mkdir -p "$web/assets"
