@@ -55,6 +55,10 @@ TEST_CASE("docker json: container create body carries the whole spec") {
   CHECK_FALSE(body.contains("Entrypoint"));
   CHECK(body["Env"] == json::array({"A=1", "B=x=y"}));
   CHECK(body["Labels"]["ltb-node"] == "r1");
+  // containerlab's terminal and open stdin: `cmd: sh` keeps running.
+  CHECK(body["Tty"] == true);
+  CHECK(body["OpenStdin"] == true);
+  CHECK_FALSE(body.contains("StdinOnce"));
   CHECK(body["HostConfig"]["Binds"] == json::array({"/tmp/a:/etc/frr:ro"}));
   CHECK(body["HostConfig"]["Privileged"] == true);
   CHECK(body["HostConfig"]["NetworkMode"] == "lab-mgmt");

@@ -350,6 +350,11 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
   }
   body["Env"] = env;
   body["Labels"] = spec.labels;
+  // As containerlab makes every node: a terminal and an open stdin, so that a shell as the
+  // command (`cmd: sh`, busybox's default) waits for input instead of exiting at once. No
+  // StdinOnce: nothing attaches, and stdin stays open for the container's life.
+  body["Tty"] = true;
+  body["OpenStdin"] = true;
 
   json host = json::object();
   host["Binds"] = spec.binds;
