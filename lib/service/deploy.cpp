@@ -159,6 +159,7 @@ Result<topology::Topology> confine(const topology::Topology &desired) {
     topology::LoadOptions options;
     options.lab_name = desired.name;
     options.confined = true;
+    options.expand_environment = false; // desired.text is already expanded
     auto checked = topology::load_text(desired.text, desired.file, base_dir_of(desired), options);
     if (!checked) {
       auto text = topology::render(checked.error(), false);

@@ -91,10 +91,12 @@ public:
   std::vector<std::string> validate(const YamlTree &tree, Reporter &reporter,
                                     bool name_given_elsewhere) const;
 
-  /// Warns about every key the schema marks as accepted-but-ignored (containerlab keys).
+  /// Warns about every key the schema marks as accepted-but-ignored (x-ltb-ignored: containerlab
+  /// keys that do not matter on one host), and reports every key it marks x-ltb-unsupported (a
+  /// containerlab key ltb does not do, whose absence would change the lab) as an error.
   void warn_ignored(const YamlTree &tree, Reporter &reporter) const;
 
-  /// True when the schema marks the key at POINTER as accepted but ignored.
+  /// True when the schema marks the key at POINTER as ignored or unsupported.
   bool is_ignored(const YamlTree &tree, const std::string &pointer) const;
 
   /// The subschemas that apply to the value at POINTER (after $ref and allOf/anyOf/oneOf).

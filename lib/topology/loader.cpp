@@ -6,6 +6,7 @@
 #include "topology/loader.hpp"
 
 #include "topology/detail.hpp"
+#include "topology/expand.hpp"
 #include "topology/kinds.hpp"
 #include "topology/vm_image.hpp"
 #include "util/hash.hpp"
@@ -183,6 +184,7 @@ public:
     const Json &root = m_tree.root;
     build_name(root);
     build_mgmt(member(&root, "mgmt"));
+    check_mgmt_gateway(member(&root, "mgmt"));
     build_settings(member(&root, "settings"));
     const Json *topology = member(&root, "topology");
     m_defaults = object_member(topology, "defaults");
@@ -224,6 +226,11 @@ private:
   static const Json *object_member(const Json *object, const char *key) {
     const Json *m = member(object, key);
     return m && m->is_object() ? m : nullptr;
+  }
+
+  static std::optional<std::string> string_member(const Json *object, const char *key) {
+    const Json *m = member(object, key);
+    return m && m->is_string() ? std::optional<std::string>(m->get<std::string>()) : std::nullopt;
   }
 
   std::vector<std::string> keys_of(const Json &object, const std::string &pointer) const {
@@ -358,6 +365,34 @@ private:
     }
     m_subnet = s;
     out.ipv4_subnet = s.text();
+  }
+
+  /// containerlab's mgmt.ipv4-gw: Docker gives the gateway the subnet's first host address, so
+  /// that address is accepted and any other is an error (nodes would route through another).
+  void check_mgmt_gateway(const Json *mgmt) {
+    const auto gateway = string_member(mgmt, "ipv4-gw");
+    if (!gateway || gateway->empty() || failed("/mgmt/ipv4-gw")) {
+      return;
+    }
+    const SourceLoc loc = at("/mgmt/ipv4-gw");
+    if (!m_subnet) {
+      if (!m_subnet_given) {
+        m_reporter.error(loc, "mgmt.ipv4-gw is set but mgmt.ipv4-subnet is not",
+                         "ltb's management gateway is the first host address of the subnet: set "
+                         "mgmt.ipv4-subnet to the subnet whose first address it is, or remove "
+                         "ipv4-gw");
+      }
+      return;
+    }
+    const std::string first = ipv4_text(m_subnet->network + 1);
+    if (*gateway != first) {
+      m_reporter.error(loc,
+                       fmt::format("mgmt.ipv4-gw {} is not the first host address of {}",
+                                   *gateway, m_subnet->text()),
+                       fmt::format("ltb's management gateway is {}: remove ipv4-gw, or set it "
+                                   "to {}",
+                                   first, first));
+    }
   }
 
   void build_settings(const Json *settings) {
@@ -591,33 +626,33 @@ private:
     node.name = name;
     node.loc = key_at(pointer);
     std::vector<Level> levels{{object, pointer}};
-    std::string group_label;
-    bool group_unknown = false; // then a missing kind or image is most likely in that group
-    if (const Json *group = member(object, "group"); group && group->is_string()) {
-      node.group = group->get<std::string>();
-      const Json *group_object = member(m_groups, node.group.c_str());
-      if (!group_object) {
-        std::vector<std::string> groups;
-        if (m_groups) {
-          groups = keys_of(*m_groups, "/topology/groups");
-        }
-        group_unknown = true;
-        m_reporter.error(at(pointer_append(pointer, "group")),
-                         fmt::format("unknown group '{}' in node '{}'", node.group, name),
-                         groups.empty() ? std::string("topology.groups defines no groups")
-                                        : detail::suggest(node.group, groups, "the groups are"));
-      } else if (group_object->is_object()) {
-        levels.push_back({group_object, pointer_append("/topology/groups", node.group)});
-        group_label = fmt::format(", in group '{}'", node.group);
+    // containerlab's rules (types/topology.go, GetNodeKind and GetNodeGroup): the kind comes
+    // from the node, its own group, the group of topology.defaults, then the defaults; the group
+    // from the node, its kind's entry under topology.kinds, then the defaults.
+    const auto own_group = string_member(object, "group");
+    const auto defaults_group = string_member(m_defaults, "group");
+    std::vector<Level> kind_sources = levels;
+    for (const auto &group : {own_group, defaults_group}) {
+      if (const Json *group_object = group ? object_member(m_groups, group->c_str()) : nullptr) {
+        kind_sources.push_back({group_object, pointer_append("/topology/groups", *group)});
       }
     }
-    std::vector<Level> kind_sources = levels;
     if (m_defaults) {
       kind_sources.push_back({m_defaults, "/topology/defaults"});
     }
+    // With topology.groups, a group it does not define is an error (most likely a typo, and
+    // the node would silently inherit nothing). Without, a group is only a label: containerlab
+    // files use it to draw the lab.
+    const bool groups_defined = m_groups && !m_groups->empty();
+    auto group_unknown = [&](const std::optional<std::string> &group) {
+      return groups_defined && group && !object_member(m_groups, group->c_str());
+    };
+    // Then a missing kind or image is most likely in that group: not reported again.
+    const bool own_unknown = group_unknown(own_group);
     const auto kind = inherited(kind_sources, "kind");
     if (!kind) {
-      if (group_unknown) {
+      if (own_unknown) {
+        report_unknown_group(*own_group, pointer_append(pointer, "group"), name);
         return;
       }
       m_reporter.error(node.loc, fmt::format("node '{}' has no kind", name),
@@ -630,6 +665,30 @@ private:
         kind->first->is_string() ? find_kind(kind->first->get<std::string>()) : nullptr;
     if (!info) {
       return; // the schema reported it
+    }
+    std::string group_label;
+    std::string group_pointer = pointer_append(pointer, "group");
+    std::optional<std::string> group = own_group;
+    if (!group) {
+      const std::string kind_entry = pointer_append("/topology/kinds", std::string(info->name));
+      if (auto from_kind =
+              string_member(object_member(m_kinds, std::string(info->name).c_str()), "group")) {
+        group = from_kind;
+        group_pointer = pointer_append(kind_entry, "group");
+      } else if (defaults_group) {
+        group = defaults_group;
+        group_pointer = "/topology/defaults/group";
+      }
+    }
+    const bool unknown = group_unknown(group);
+    if (group) {
+      node.group = *group;
+      if (const Json *group_object = object_member(m_groups, group->c_str())) {
+        levels.push_back({group_object, pointer_append("/topology/groups", *group)});
+        group_label = fmt::format(", in group '{}'", *group);
+      } else if (unknown) {
+        report_unknown_group(*group, group_pointer, name);
+      }
     }
     node.kind = std::string(info->name);
     node.runtime = info->runtime;
@@ -679,7 +738,7 @@ private:
       }
     } else if (!info->default_image.empty()) {
       node.image = std::string(info->default_image);
-    } else if (!group_unknown) {
+    } else if (!unknown) {
       m_reporter.error(node.loc, fmt::format("node '{}' has no image", name),
                        fmt::format("set 'image' on the node{}, in topology.kinds.{} or in "
                                    "topology.defaults",
@@ -707,6 +766,25 @@ private:
       build_startup_config(node, config->first->get<std::string>(), config->second);
     }
     m_topology.nodes.push_back(std::move(node));
+  }
+
+  /// A group topology.groups does not define, named at POINTER (the node's own, or inherited
+  /// from its kind's entry or topology.defaults: reported once there).
+  void report_unknown_group(const std::string &group, const std::string &pointer,
+                            const std::string &node) {
+    const bool own = pointer.rfind("/topology/nodes/", 0) == 0;
+    if (!own && !m_reported_files.insert(pointer + "\ngroup").second) {
+      return;
+    }
+    m_reporter.error(at(pointer),
+                     own ? fmt::format("unknown group '{}' in node '{}'", group, node)
+                         : fmt::format("unknown group '{}' in {}", group,
+                                       pointer.rfind("/topology/defaults", 0) == 0
+                                           ? std::string("topology.defaults")
+                                           : "topology.kinds." + detail::pointer_tokens(
+                                                                     pointer)[2]),
+                     detail::suggest(group, keys_of(*m_groups, "/topology/groups"),
+                                     "the groups are"));
   }
 
   /// username, password and ssh-key from the most specific level; the kind's login otherwise.
@@ -1380,6 +1458,30 @@ private:
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
 };
 
+/// containerlab reads `node1:` with nothing after it as a node with no fields of its own (and
+/// an empty group or kind entry as an empty map): so does ltb, before the schema sees them.
+void empty_entries_as_maps(YamlTree &tree) {
+  Json *topology = tree.root.is_object() && tree.root.contains("topology")
+                       ? &tree.root["topology"]
+                       : nullptr;
+  if (!topology || !topology->is_object()) {
+    return;
+  }
+  for (const char *section : {"nodes", "groups", "kinds"}) {
+    auto map = topology->find(section);
+    if (map == topology->end() || !map->is_object()) {
+      continue;
+    }
+    const std::string base = pointer_append("/topology", section);
+    for (auto &[name, value] : map->items()) {
+      if (value.is_null()) {
+        value = Json::object();
+        tree.key_order[pointer_append(base, name)] = {};
+      }
+    }
+  }
+}
+
 Diagnostics single_error(const std::string &file, std::string message, std::string help) {
   Diagnostics d;
   d.items.push_back(Diagnostic{Severity::error, file, {}, std::move(message), std::move(help)});
@@ -1395,10 +1497,32 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
   Reporter reporter(file, diagnostics.items);
   try {
     const SchemaChecker &schema = SchemaChecker::instance();
-    const YamlTree tree = detail::parse_yaml(text, reporter);
+    // containerlab expands the environment in the text before it reads the YAML; so does ltb,
+    // and every position found in the expanded text is mapped back to the file as written.
+    std::optional<Expansion> expansion;
+    if (options.expand_environment) {
+      expansion = expand_environment(
+          text, file, options.environment ? options.environment : process_environment());
+      for (auto &diagnostic : expansion->diagnostics) {
+        diagnostics.items.push_back(std::move(diagnostic));
+      }
+    }
+    const std::string &expanded = expansion ? expansion->text : text;
+    const std::size_t before_parse = diagnostics.items.size();
+    YamlTree tree = detail::parse_yaml(expanded, reporter);
+    if (expansion && expansion->used) {
+      for (std::size_t i = before_parse; i < diagnostics.items.size(); ++i) {
+        diagnostics.items[i].loc = expansion->original(diagnostics.items[i].loc);
+      }
+      for (auto &[pointer, position] : tree.positions) {
+        position.key = expansion->original(position.key);
+        position.value = expansion->original(position.value);
+      }
+    }
     if (!tree.parsed) {
       return tl::unexpected(std::move(diagnostics));
     }
+    empty_entries_as_maps(tree);
     auto failed = schema.validate(tree, reporter, !options.lab_name.empty());
     schema.warn_ignored(tree, reporter);
     std::error_code ec;
@@ -1409,8 +1533,10 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
     if (diagnostics.has_errors()) {
       return tl::unexpected(std::move(diagnostics));
     }
-    topology.text = text;
-    topology.hash = util::sha256_hex(text);
+    // The expanded text is what the lab was made from: loaded again later (ltb down, status, a
+    // confined redeploy) it gives the same lab whatever the environment is then.
+    topology.text = expanded;
+    topology.hash = util::sha256_hex(expanded);
     topology.file = file == "<stdin>" ? file : fs::absolute(file, ec).lexically_normal().string();
     if (options.warnings) {
       *options.warnings = std::move(diagnostics);
@@ -1428,6 +1554,7 @@ LoadResult load_recorded(const std::string &text, const std::string &file, const
                          const std::string &fallback_dir, LoadOptions options) {
   options.lab_name = id;
   options.lab_name_is_id = !id.empty();
+  options.expand_environment = false; // recorded after expansion
   const std::string base =
       file.empty() || file.front() != '/' ? fallback_dir : fs::path(file).parent_path().string();
   return load_text(text, file.empty() ? std::string("<recorded topology>") : file, base, options);

@@ -3,13 +3,13 @@
 // JSON Schema validation (schemas/ltb-topology.schema.json, compiled in) -> semantic checks ->
 // resolved model. Every problem in the file is reported at once.
 
-#include <string>
-#include <vector>
-
-#include <tl/expected.hpp>
-
 #include "topology/diagnostics.hpp"
+#include "topology/expand.hpp"
 #include "topology/model.hpp"
+
+#include <string>
+#include <tl/expected.hpp>
+#include <vector>
 
 namespace ltb::topology {
 
@@ -24,6 +24,11 @@ struct LoadOptions {
   /// lab_name is a recorded lab's id (OWNER__NAME for a user's lab, see load_recorded()): taken
   /// as it is, without the rules of a name a user gives.
   bool lab_name_is_id = false;
+  /// Expand ${VAR} and the other forms containerlab knows (expand.hpp) before reading the YAML.
+  /// Off for text recorded after its expansion (load_recorded()).
+  bool expand_environment = true;
+  /// Where variables come from; empty = the process environment.
+  EnvLookup environment = {};
 };
 
 using LoadResult = tl::expected<Topology, Diagnostics>;

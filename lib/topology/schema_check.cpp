@@ -689,7 +689,7 @@ std::vector<std::string> SchemaChecker::known_keys(const Json &instance,
 
 bool SchemaChecker::is_ignored(const YamlTree &tree, const std::string &pointer) const {
   for (const Json *s : resolve(tree.root, pointer)) {
-    if (s->is_object() && s->contains("x-ltb-ignored")) {
+    if (s->is_object() && (s->contains("x-ltb-ignored") || s->contains("x-ltb-unsupported"))) {
       return true;
     }
   }
@@ -859,12 +859,22 @@ void SchemaChecker::warn_ignored(const YamlTree &tree, Reporter &reporter) const
         const std::string child = pointer_append(pointer, key);
         const auto schemas = resolve(tree.root, child);
         const Json *mark = nullptr;
+        const Json *unsupported = nullptr;
         for (const Json *s : schemas) {
           if (s->is_object() && s->contains("x-ltb-ignored")) {
             mark = &(*s)["x-ltb-ignored"];
           }
+          if (s->is_object() && s->contains("x-ltb-unsupported")) {
+            unsupported = &(*s)["x-ltb-unsupported"];
+          }
         }
-        if (mark) {
+        if (unsupported) {
+          // A key that would change how the lab behaves: ignoring it would be a silent change.
+          reporter.error(key_loc(tree, child),
+                         fmt::format("'{}' is a containerlab key ltb does not support", key),
+                         unsupported->is_string() ? unsupported->get<std::string>()
+                                                  : std::string("remove it"));
+        } else if (mark) {
           reporter.warning(key_loc(tree, child),
                            fmt::format("'{}' is a containerlab key ltb ignores", key),
                            mark->is_string() ? mark->get<std::string>() : std::string());

@@ -633,16 +633,16 @@ help: did you mean 'routers'?
 )");
 }
 
-TEST_CASE("topology validation: 'group' only on nodes, 'kind' not under topology.kinds") {
+TEST_CASE("topology validation: 'group' not in a group, 'kind' not under topology.kinds") {
   CHECK(errors("name: x\n"
                "topology:\n"
-               "  defaults: {group: g}\n"
+               "  groups: {g: {group: h}}\n"
                "  kinds:\n"
                "    linux: {kind: frr, image: alpine}\n"
                "  nodes: {r1: {kind: linux}}\n") ==
-        R"(lab.yaml:3:14: error: 'group' is not allowed in topology.defaults
-   3 |   defaults: {group: g}
-     |              ^
+        R"(lab.yaml:3:16: error: 'group' is not allowed in group 'g'
+   3 |   groups: {g: {group: h}}
+     |                ^
 help: 'group' can only be set on a node.
 lab.yaml:5:13: error: 'kind' is not allowed in topology.kinds.linux
    5 |     linux: {kind: frr, image: alpine}
@@ -780,6 +780,7 @@ TEST_CASE("topology validation: five distinct errors are all reported") {
   auto result = load_text("name: x\n"
                           "mgmt: {ipv4-subnet: 10.0.0.0/8}\n"
                           "topology:\n"
+                          "  groups: {g: {}}\n"
                           "  nodes:\n"
                           "    r1: {kind: linux, image: alpine, mtu: 1500}\n"
                           "    r2: {kind: lnux, image: alpine}\n"
@@ -792,10 +793,10 @@ TEST_CASE("topology validation: five distinct errors are all reported") {
   const std::string text = render(result.error(), false);
   CHECK(text.find("lab.yaml:2:21: error: mgmt.ipv4-subnet '10.0.0.0/8' has prefix length 8") !=
         std::string::npos);
-  CHECK(text.find("lab.yaml:5:38: error: unknown key 'mtu' in node 'r1'") != std::string::npos);
-  CHECK(text.find("lab.yaml:6:16: error: unknown kind 'lnux'") != std::string::npos);
-  CHECK(text.find("lab.yaml:7:45: error: unknown group 'nope' in node 'r3'") != std::string::npos);
-  CHECK(text.find("lab.yaml:9:30: error: unknown node 'r9' in link endpoint") != std::string::npos);
+  CHECK(text.find("lab.yaml:6:38: error: unknown key 'mtu' in node 'r1'") != std::string::npos);
+  CHECK(text.find("lab.yaml:7:16: error: unknown kind 'lnux'") != std::string::npos);
+  CHECK(text.find("lab.yaml:8:45: error: unknown group 'nope' in node 'r3'") != std::string::npos);
+  CHECK(text.find("lab.yaml:10:30: error: unknown node 'r9' in link endpoint") != std::string::npos);
 }
 
 TEST_CASE("topology validation: quoted numbers stay strings (YAML 1.2)") {
