@@ -291,6 +291,8 @@ _ltb_option() {
     validate)
       case $2 in
         -h|--help) return 0 ;;
+        --containerlab) return 0 ;;
+        --format) REPLY='choice:table json'; return 0 ;;
         --confined) return 0 ;;
         --unconfined) return 0 ;;
         --state) REPLY='path'; return 0 ;;
@@ -377,7 +379,7 @@ _ltb_options() {
     schedule) REPLY='-h --help --state --socket -q --quiet --wait' ;;
     config) REPLY='-h --help --state --socket -q --quiet --wait' ;;
     user) REPLY='-h --help --state --socket -q --quiet --wait' ;;
-    validate) REPLY='-h --help --confined --unconfined --state --socket -q --quiet --wait' ;;
+    validate) REPLY='-h --help --containerlab --format --confined --unconfined --state --socket -q --quiet --wait' ;;
     version) REPLY='-h --help --format --state --socket -q --quiet --wait' ;;
     completion) REPLY='-h --help --state --socket -q --quiet --wait' ;;
     serve) REPLY='-h --help --group --schedule --listen --tls-cert --tls-key --allow-plain-http --web-root --state --socket -q --quiet --wait' ;;

@@ -104,7 +104,7 @@ function __ltb_takes_value --argument-names cmd option
             contains -- $option --state --socket --wait
             return
         case validate
-            contains -- $option --state --socket --wait
+            contains -- $option --format --state --socket --wait
             return
         case version
             contains -- $option --format --state --socket --wait
@@ -361,6 +361,8 @@ complete -c ltb -n '__fish_seen_subcommand_from exec' -l label -x -d 'Run on the
 complete -c ltb -n '__fish_seen_subcommand_from exec' -s n -l no-stdin -d 'Do not pass stdin on (the command reads an empty input)'
 
 # ltb validate
+complete -c ltb -n '__fish_seen_subcommand_from validate' -l containerlab -d 'Report which of containerlab\'s features each file uses and whether ltb supports each (exit 1 when one is not)'
+complete -c ltb -n '__fish_seen_subcommand_from validate' -l format -x -a 'table json' -d 'Output format'
 complete -c ltb -n '__fish_seen_subcommand_from validate' -l confined -d 'Check as a confined lab: what a user who is not an ltb admin may deploy (the default for users who are not root)'
 complete -c ltb -n '__fish_seen_subcommand_from validate' -l unconfined -d 'Check as an admin\'s lab (binds, devices and host paths allowed)'
 

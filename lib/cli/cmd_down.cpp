@@ -1,7 +1,9 @@
 // ltb down [FILE | --lab NAME | --all]
 #include "cli/context.hpp"
+#include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/reservations.hpp"
+#include "topology/containerlab.hpp"
 #include "topology/loader.hpp"
 
 #include <fmt/format.h>
@@ -60,7 +62,23 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
   return 0;
 }
 
-int run_down(const Globals &globals, const DownOptions &options) {
+int run_down(const Globals &globals, DownOptions options) {
+  if (options.lab.empty() && !options.all) {
+    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it. Not in the
+    // daemon's child, which reads only the files its client sent.
+    if (options.file.empty() && remote_mode()) {
+      return report(globals, Error{"no topology file given",
+                                   "through the ltb daemon, name the FILE: ltb finds a lab's "
+                                   ".clab.yml by itself only when it runs as root",
+                                   ExitCode::usage});
+    }
+    auto file = topology::find_topology_file(options.file);
+    if (!file) {
+      return report(globals, Error{"say which lab to remove: " + file.error().message,
+                                   "pass a topology FILE, --lab NAME, or --all", ExitCode::usage});
+    }
+    options.file = *file;
+  }
   int given = (!options.file.empty()) + (!options.lab.empty()) + (options.all ? 1 : 0);
   if (given != 1 && !(given == 2 && !options.file.empty() && !options.lab.empty())) {
     return report(globals, Error{"say which lab to remove",
@@ -110,7 +128,10 @@ int run_down(const Globals &globals, const DownOptions &options) {
 void add_down(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<DownOptions>();
   auto *sub = app.add_subcommand("down", "Remove a lab and everything ltb made for it");
-  sub->add_option("file", options->file, "Topology file of the lab")->type_name("FILE");
+  sub->add_option("file", options->file,
+                  "Topology file of the lab (default: the one *.clab.yml or *.clab.yaml file of "
+                  "the current directory)")
+      ->type_name("FILE");
   sub->add_option("--lab", options->lab, "Lab name (works without the file)")->type_name("NAME");
   sub->add_flag("--all", options->all, "Remove every lab of yours the state file records");
   sub->footer("Examples:\n  ltb down examples/frr-ospf.yaml\n  ltb down --lab frr-ospf\n"

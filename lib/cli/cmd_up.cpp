@@ -3,6 +3,7 @@
 #include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/templates.hpp"
+#include "topology/containerlab.hpp"
 #include "topology/loader.hpp"
 
 #include <chrono>
@@ -37,8 +38,23 @@ std::optional<topology::Topology> load(const Globals &globals, const service::Se
   return *loaded;
 }
 
-int run_up(const Globals &globals, const UpOptions &options) {
+int run_up(const Globals &globals, UpOptions options) {
   auto start = std::chrono::steady_clock::now();
+  if (options.template_ref.empty()) {
+    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it. Not in the
+    // daemon's child, which reads only the files its client sent.
+    if (options.file.empty() && remote_mode()) {
+      return report(globals, Error{"no topology file given",
+                                   "through the ltb daemon, name the FILE: ltb finds a lab's "
+                                   ".clab.yml by itself only when it runs as root",
+                                   ExitCode::usage});
+    }
+    auto file = topology::find_topology_file(options.file);
+    if (!file) {
+      return report(globals, file.error());
+    }
+    options.file = *file;
+  }
   if (options.file.empty() == options.template_ref.empty()) {
     return report(globals, Error{"say what to deploy: a topology FILE or --template "
                                  "NAME[@VERSION] (one of them)",
@@ -147,7 +163,10 @@ int run_up(const Globals &globals, const UpOptions &options) {
 void add_up(CLI::App &app, Globals &globals, Registry &registry) {
   auto options = std::make_shared<UpOptions>();
   auto *sub = app.add_subcommand("up", "Deploy a lab, or bring it in line with its file");
-  sub->add_option("file", options->file, "Topology file")->type_name("FILE");
+  sub->add_option("file", options->file,
+                  "Topology file (default: the one *.clab.yml or *.clab.yaml file of the current "
+                  "directory, or of FILE when it is a directory)")
+      ->type_name("FILE");
   sub->add_option("--template", options->template_ref,
                   "Deploy a version from the template store (ltb template) instead of a file")
       ->type_name("NAME[@VERSION]");

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A broken topology file: `ltb validate` reports every error at once as FILE:LINE:COL with the
 # source line, a caret and hints, exits 2, and `ltb up` of it exits 2 and makes nothing. A missing
-# image: `ltb up` exits 1 naming the node and the image, and `ltb down` cleans up.
+# image: `ltb up` exits 1 naming the node and the image, and `ltb down` cleans up. containerlab's
+# file surface: .clab.yml discovery, environment expansion (located errors, a lab deployed from
+# variables) and `ltb validate --containerlab` over tests/data/containerlab.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
 
@@ -118,3 +120,104 @@ state=$(jq -r '.nodes[] | select(.name == "lost") | .state' "$IT_TMP/out")
 expect_rc 1 ltb up "$noimg"
 expect_rc 0 ltb down "$noimg"
 assert_lab_gone "$img_lab"
+
+# --- containerlab's file surface -------------------------------------------------------------
+corpus="$LTB_SOURCE_DIR/tests/data/containerlab"
+[[ -d $corpus ]] || fail "no corpus at $corpus"
+
+# Discovery: with no FILE, the one *.clab.yml of the current directory; several or none is an
+# error that names them.
+one="$IT_TMP/one" two="$IT_TMP/two" none="$IT_TMP/none"
+mkdir -p "$one" "$two" "$none"
+cp "$corpus/empty-nodes.clab.yml" "$one/"
+cp "$corpus/empty-nodes.clab.yml" "$two/a.clab.yml"
+cp "$corpus/group-labels.clab.yml" "$two/b.clab.yaml"
+cd "$one"
+expect_rc 0 ltb validate
+expect_output out '^empty-nodes\.clab\.yml: valid: lab corpus-empty-nodes, 3 nodes'
+cd "$two"
+expect_rc 2 ltb validate
+expect_output err 'a\.clab\.yml, b\.clab\.yaml'
+expect_rc 2 ltb up
+expect_output err 'a\.clab\.yml, b\.clab\.yaml'
+cd "$none"
+expect_rc 2 ltb up
+expect_output err 'none named \*\.clab\.yml'
+cd "$IT_TMP"
+expect_rc 2 ltb up "$two"
+expect_output err 'a\.clab\.yml, b\.clab\.yaml'
+
+# The corpus files of the file surface validate; the one with an unsupported key is an error at
+# its place.
+for file in env-vars empty-nodes group-defaults group-labels mgmt-gateway; do
+  expect_rc 0 ltb validate "$corpus/$file.clab.yml"
+done
+expect_rc 2 ltb validate "$corpus/unsupported-user.clab.yml"
+expect_output err "unsupported-user\.clab\.yml:10:7: error: 'user' is a containerlab key ltb does not support"
+
+# Expansion: located errors in the file as written, even after a long value on the same line.
+expanded="$IT_TMP/expanded.clab.yml"
+cat >"$expanded" <<'YAML'
+name: it-validate-env
+topology:
+  nodes:
+    a: {kind: linux, image: "${IT_IMAGE}", mtu: 1500}
+    b:
+      kind: linux
+      image: busybox:${IT_TAG:=latest
+YAML
+IT_IMAGE=registry.invalid/a/very/long/name/of/an/image:1.0 expect_rc 2 ltb validate "$expanded"
+expect_output err "expanded\.clab\.yml:4:44: error: unknown key 'mtu' in node 'a'"
+expect_output err "expanded\.clab\.yml:7:22: error: '\\$\\{' is not closed on its line"
+grep -qF 'image: "${IT_IMAGE}", mtu' "$IT_TMP/err" || fail "the source line shown is not the file's"
+
+# A lab deployed from variables: the containers get the values, and the lab goes down from the
+# recorded (expanded) text with the variables gone.
+env_lab=it-validate-clab-env
+track_lab "$env_lab"
+env_dir="$IT_TMP/envlab"
+mkdir -p "$env_dir"
+cat >"$env_dir/lab.clab.yml" <<YAML
+name: \${IT_LAB:=none}
+topology:
+  defaults:
+    kind: linux
+    image: \${IT_IMAGE}
+  nodes:
+    n1:
+      env:
+        UPLINK: \${IT_UPLINK:=ens3}
+        SECRET: pa\$\$word
+    n2:
+  links:
+    - endpoints: ["n1:eth1", "n2:eth1"]
+YAML
+cd "$env_dir"
+IT_LAB=$env_lab IT_IMAGE=$k_busybox expect_rc 0 ltb up
+cd "$IT_TMP"
+id=$(node_id "$env_lab" n1)
+[[ -n $id ]] || fail "no container for node n1 of $env_lab"
+envs=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id")
+grep -qx 'UPLINK=ens3' <<<"$envs" || fail "UPLINK is not ens3 in n1: $envs"
+grep -qx 'SECRET=pa$word' <<<"$envs" || fail "SECRET is not pa\$word in n1: $envs"
+expect_rc 0 ltb status "$env_lab"
+expect_rc 0 ltb down --lab "$env_lab"
+assert_lab_gone "$env_lab"
+
+# ltb validate --containerlab: the features a file uses, as a table and as JSON.
+expect_rc 0 ltb validate --containerlab "$corpus/env-vars.clab.yml"
+expect_output out '^env-vars +yes +.*env-vars\.clab\.yml:4:7 '
+expect_output out 'all supported by ltb'
+expect_rc 1 ltb validate --containerlab "$corpus/unsupported-user.clab.yml"
+expect_output out '^user +no +.*unsupported-user\.clab\.yml:10:7'
+expect_rc 1 ltb validate --containerlab --format json "$corpus/unsupported-user.clab.yml" \
+  "$corpus/empty-nodes.clab.yml"
+[[ $(jq -r '.[0].all_supported' "$IT_TMP/out") == false ]] || fail "user is not reported unsupported"
+[[ $(jq -r '.[0].features[] | select(.feature == "user") | .places[0].line' "$IT_TMP/out") == 10 ]] ||
+  fail "the place of 'user' is not line 10: $(cat "$IT_TMP/out")"
+[[ $(jq -r '.[1].features[] | select(.feature == "empty-node") | .places | length' "$IT_TMP/out") == 3 ]] ||
+  fail "three empty nodes are not reported: $(cat "$IT_TMP/out")"
+cd "$one"
+expect_rc 0 ltb validate --containerlab --format json
+[[ $(jq -r '.[0].file' "$IT_TMP/out") == empty-nodes.clab.yml ]] || fail "not the discovered file"
+cd "$IT_TMP"
