@@ -3,7 +3,6 @@
 #include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/reservations.hpp"
-#include "topology/containerlab.hpp"
 #include "topology/loader.hpp"
 
 #include <fmt/format.h>
@@ -64,15 +63,8 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
 
 int run_down(const Globals &globals, DownOptions options) {
   if (options.lab.empty() && !options.all) {
-    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it. Not in the
-    // daemon's child, which reads only the files its client sent.
-    if (options.file.empty() && remote_mode()) {
-      return report(globals, Error{"no topology file given",
-                                   "through the ltb daemon, name the FILE: ltb finds a lab's "
-                                   ".clab.yml by itself only when it runs as root",
-                                   ExitCode::usage});
-    }
-    auto file = topology::find_topology_file(options.file);
+    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it.
+    auto file = topology_argument(options.file);
     if (!file) {
       return report(globals, Error{"say which lab to remove: " + file.error().message,
                                    "pass a topology FILE, --lab NAME, or --all", ExitCode::usage});

@@ -3,7 +3,6 @@
 #include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/templates.hpp"
-#include "topology/containerlab.hpp"
 #include "topology/loader.hpp"
 
 #include <chrono>
@@ -41,15 +40,8 @@ std::optional<topology::Topology> load(const Globals &globals, const service::Se
 int run_up(const Globals &globals, UpOptions options) {
   auto start = std::chrono::steady_clock::now();
   if (options.template_ref.empty()) {
-    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it. Not in the
-    // daemon's child, which reads only the files its client sent.
-    if (options.file.empty() && remote_mode()) {
-      return report(globals, Error{"no topology file given",
-                                   "through the ltb daemon, name the FILE: ltb finds a lab's "
-                                   ".clab.yml by itself only when it runs as root",
-                                   ExitCode::usage});
-    }
-    auto file = topology::find_topology_file(options.file);
+    // No FILE, or a directory: its one *.clab.yml, as containerlab finds it.
+    auto file = topology_argument(options.file);
     if (!file) {
       return report(globals, file.error());
     }

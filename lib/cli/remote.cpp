@@ -3,6 +3,7 @@
 #include "server/command.hpp"
 #include "server/frame.hpp"
 #include "service/templates.hpp"
+#include "topology/containerlab.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -325,6 +326,16 @@ bool inside_dir(const fs::path &dir, const fs::path &path) {
 }
 
 } // namespace
+
+Result<std::string> topology_argument(const std::string &argument) {
+  if (argument.empty() && remote_mode()) {
+    return tl::unexpected(Error{"no topology file given",
+                                "through the ltb daemon, name the FILE: ltb finds a lab's "
+                                ".clab.yml by itself only when it runs as root",
+                                ExitCode::usage});
+  }
+  return topology::find_topology_file(argument);
+}
 
 std::string remote_origin(const std::string &path) {
   const char *origins = std::getenv("LTB_REMOTE_ORIGINS");

@@ -29,6 +29,11 @@ bool network_client(const CLI::App &app);
 /// Remote mode: this process is the daemon's child for a request (root, LTB_REMOTE=1).
 bool remote_mode();
 
+/// The topology file a command (up, down) means by ARGUMENT: topology::find_topology_file's
+/// containerlab rule, except in the daemon's child, which reads only the files its client sent
+/// and so never looks for one.
+Result<std::string> topology_argument(const std::string &argument);
+
 /// Runs the parsed command (argv as typed, without the program name) through the daemon at
 /// `socket`; returns the exit code to end with.
 int run_remote(const Globals &globals, const CLI::App &app, const std::vector<std::string> &argv,
