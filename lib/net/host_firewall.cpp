@@ -276,7 +276,72 @@ public:
     return result;
   }
 
+  Status allow_bridge(const std::string &lab, const std::string &bridge) override {
+    FirewallLock lock;
+    for (auto family : {IpFamily::v4, IpFamily::v6}) {
+      for (const auto &rule : bridge_rules(lab, bridge)) {
+        LTB_TRY(present, has_rule(family, rule));
+        if (present) {
+          continue;
+        }
+        auto added = edit_rule(family, "-I", rule);
+        if (!added && family == IpFamily::v6) {
+          break; // a host without IPv6 filtering forwards no IPv6 to refuse either
+        }
+        LTB_CHECK(added);
+      }
+    }
+    return {};
+  }
+
+  Status forget_bridge(const std::string &lab, const std::string &bridge) override {
+    FirewallLock lock;
+    for (auto family : {IpFamily::v4, IpFamily::v6}) {
+      for (const auto &rule : bridge_rules(lab, bridge)) {
+        // Several copies (two runs that raced) all go.
+        for (int i = 0; i < 8; ++i) {
+          auto present = has_rule(family, rule);
+          if (!present || !*present) {
+            break;
+          }
+          LTB_CHECK(edit_rule(family, "-D", rule));
+        }
+      }
+    }
+    return {};
+  }
+
 private:
+  static std::vector<std::vector<std::string>> bridge_rules(const std::string &lab,
+                                                            const std::string &bridge) {
+    const std::string comment = fmt::format("{}{}:bridge:{}", k_comment_prefix, lab, bridge);
+    std::vector<std::vector<std::string>> rules;
+    for (const char *direction : {"-i", "-o"}) {
+      rules.push_back(
+          {"FORWARD", direction, bridge, "-m", "comment", "--comment", comment, "-j", "ACCEPT"});
+    }
+    return rules;
+  }
+
+  static Result<bool> has_rule(IpFamily family, const std::vector<std::string> &rule) {
+    std::vector<std::string> argv{tool(family), "-w", "-C"};
+    argv.insert(argv.end(), rule.begin(), rule.end());
+    LTB_TRY(result, util::run(argv, {std::chrono::seconds(20), {}}));
+    return result.exit_code == 0;
+  }
+
+  static Status edit_rule(IpFamily family, const char *how, const std::vector<std::string> &rule) {
+    std::vector<std::string> argv{tool(family), "-w", how};
+    argv.insert(argv.end(), rule.begin(), rule.end());
+    LTB_TRY(result, util::run(argv, {std::chrono::seconds(20), {}}));
+    if (result.exit_code != 0) {
+      return fail(fmt::format("`{} {} FORWARD` for bridge {} failed: {}", tool(family), how,
+                              rule[2], first_line(result.err)),
+                  "bridge nodes need ltb to run as root with iptables");
+    }
+    return {};
+  }
+
   static Result<FirewallListing> list(IpFamily family, const std::string &lab) {
     LTB_TRY(result, util::run({tool(family), "-w", "-S"}, {std::chrono::seconds(20), {}}));
     if (result.exit_code != 0) {

@@ -84,6 +84,13 @@ public:
   virtual Status apply(const HostFirewallSpec &spec) = 0;
   /// Removes the lab's rules (ok when there are none), and ltb's chain once it is empty.
   virtual Status remove(const std::string &lab) = 0;
+  /// Lets the host forward what host bridge BRIDGE (a bridge node's) bridges, as containerlab
+  /// does: with br_netfilter loaded, bridged frames pass the FORWARD chain, whose policy Docker
+  /// sets to DROP. Rules in and out of the bridge, first in FORWARD, in both families, with the
+  /// comment "ltb:LAB:bridge:BRIDGE"; ok when they are there already.
+  virtual Status allow_bridge(const std::string &lab, const std::string &bridge) = 0;
+  /// Removes those rules (ok when there are none).
+  virtual Status forget_bridge(const std::string &lab, const std::string &bridge) = 0;
 };
 
 /// The real one (iptables and ip6tables). Stateless, so one instance serves all.

@@ -537,6 +537,87 @@ public:
         .map([](bool) {});
   }
 
+  Result<std::string> link_kind(const std::string &name, int netns_fd) override {
+    LTB_CHECK(check_name(name));
+    return in_netns<std::string>(netns_fd, [&]() -> Result<std::string> {
+      LTB_TRY(socket, RouteSocket::open());
+      rtnl_link *raw = nullptr;
+      const int err = rtnl_link_get_kernel(socket.get(), 0, name.c_str(), &raw);
+      LinkPtr link(raw);
+      if (err < 0) {
+        if (is_no_device(err, socket)) {
+          return std::string();
+        }
+        return fail(fmt::format("cannot look up interface {}: {}", name, socket.error_text(err)),
+                    "ltb needs root (CAP_NET_ADMIN) to manage interfaces");
+      }
+      const char *type = rtnl_link_get_type(link.get());
+      return std::string(type != nullptr ? type : "device");
+    });
+  }
+
+  Status create_bridge(const std::string &name) override {
+    LTB_CHECK(check_name(name));
+    LTB_TRY(socket, RouteSocket::open());
+    LinkPtr link(rtnl_link_alloc());
+    rtnl_link_set_name(link.get(), name.c_str());
+    if (rtnl_link_set_type(link.get(), "bridge") < 0) {
+      return fail(fmt::format("cannot create bridge {}: the kernel has no bridge support", name),
+                  "load the bridge module (modprobe bridge)");
+    }
+    rtnl_link_set_flags(link.get(), IFF_UP);
+    const int err = rtnl_link_add(socket.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
+    if (err < 0) {
+      return fail(fmt::format("cannot create bridge {}: {}", name, socket.error_text(err)),
+                  "check the host's interfaces with 'ip link'");
+    }
+    return ensure_up(name, -1, name).map([](bool) {});
+  }
+
+  Status set_master(const std::string &name, const std::string &bridge) override {
+    LTB_CHECK(check_name(name));
+    LTB_CHECK(check_name(bridge));
+    LTB_TRY(socket, RouteSocket::open());
+    const int master = static_cast<int>(if_nametoindex(bridge.c_str()));
+    const int port = static_cast<int>(if_nametoindex(name.c_str()));
+    if (master == 0 || port == 0) {
+      return fail(fmt::format("cannot attach {} to bridge {}: {} does not exist", name, bridge,
+                              master == 0 ? bridge : name),
+                  "check the host's interfaces with 'ip link'");
+    }
+    const int err = rtnl_link_enslave_ifindex(socket.get(), master, port);
+    if (err < 0) {
+      return fail(
+          fmt::format("cannot attach {} to bridge {}: {}", name, bridge, socket.error_text(err)),
+          "check the bridge with 'ip link show master " + bridge + "'");
+    }
+    return {};
+  }
+
+  Result<std::vector<std::string>> bridge_ports(const std::string &bridge) override {
+    LTB_CHECK(check_name(bridge));
+    LTB_TRY(socket, RouteSocket::open());
+    nl_cache *raw = nullptr;
+    const int err = rtnl_link_alloc_cache(socket.get(), AF_UNSPEC, &raw);
+    CachePtr cache(raw);
+    if (err < 0) {
+      return fail(fmt::format("cannot list network interfaces: {}", socket.error_text(err)),
+                  "ltb needs root (CAP_NET_ADMIN) to manage interfaces");
+    }
+    const int master = rtnl_link_name2i(cache.get(), bridge.c_str());
+    std::vector<std::string> names;
+    for (nl_object *object = nl_cache_get_first(cache.get()); master != 0 && object != nullptr;
+         object = nl_cache_get_next(object)) {
+      auto *link = reinterpret_cast<rtnl_link *>(object);
+      const char *name = rtnl_link_get_name(link);
+      if (name != nullptr && rtnl_link_get_master(link) == master) {
+        names.emplace_back(name);
+      }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
   Result<std::vector<std::string>> list_links(const std::string &prefix) override {
     LTB_TRY(socket, RouteSocket::open());
     nl_cache *raw = nullptr;

@@ -86,6 +86,15 @@ public:
   /// Gives interface `snapshot.name` in `netns_fd` back its MAC, MTU, addresses, up state and
   /// routes. Addresses and routes that exist already are fine.
   virtual Status restore_link(const LinkSnapshot &snapshot, int netns_fd) = 0;
+  /// What the interface is in `netns_fd`: the kernel's link type ("bridge", "veth", "dummy",
+  /// ...), "device" for one without a type (a NIC), "" when there is none of that name.
+  virtual Result<std::string> link_kind(const std::string &name, int netns_fd = -1) = 0;
+  /// Creates a Linux bridge in the host's namespace, up.
+  virtual Status create_bridge(const std::string &name) = 0;
+  /// Makes host interface `name` a port of host bridge `bridge`.
+  virtual Status set_master(const std::string &name, const std::string &bridge) = 0;
+  /// The host interfaces that are ports of host bridge `bridge`, sorted.
+  virtual Result<std::vector<std::string>> bridge_ports(const std::string &bridge) = 0;
 };
 
 /// The real implementation. Safe to use from several threads (one netlink socket per call/thread).

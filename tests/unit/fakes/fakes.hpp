@@ -128,6 +128,7 @@ struct Iface {
   bool up = true;
   std::vector<std::string> addresses = {};
   int ifindex = 0;
+  std::string master = {}; // the host bridge it is a port of
 };
 
 struct Container {
@@ -189,6 +190,7 @@ struct World {
   std::map<std::string, std::string> held;     // named netns -> "pid:N" it names while N runs
   std::map<std::string, Bridge> bridges;       // by name
   std::map<std::pair<std::string, std::string>, Iface> ifaces; // (ns, name)
+  std::set<std::pair<std::string, std::string>> forwarding;    // (lab, bridge): allow_bridge
   std::set<std::pair<std::string, std::string>> redirects;     // (from, to) host interfaces
   std::map<std::pair<std::string, std::string>, net::Impairment> qdiscs; // (ns, name): egress
   bool netem = true;                          // the kernel has netem (FakeTc)
@@ -235,6 +237,13 @@ struct World {
     }
     if (iface.kind == "veth") {
       drop_iface(iface.peer_ns, iface.peer);
+    }
+    if (iface.kind == "bridge") {
+      for (auto &[other_key, other] : ifaces) {
+        if (other_key.first == ns && other.master == name) {
+          other.master.clear(); // its ports stay, detached
+        }
+      }
     }
     // An OVS port stays when its interface goes (as in Open vSwitch, which then reports an
     // error on the interface); the port record is what ltb removes.
@@ -378,6 +387,10 @@ public:
     }
     auto id = m_w.new_id("net");
     m_w.networks[spec.name] = {spec, id};
+    if (!spec.bridge_name.empty()) {
+      // Docker's bridge of the network, in the host's namespace (mgmt-net links are its ports).
+      m_w.ifaces[{"", spec.bridge_name}] = {"bridge", "", "", "", true, {}, m_w.next_ifindex++};
+    }
     return id;
   }
   Status remove_network(const std::string &name_or_id) override {
@@ -393,6 +406,10 @@ public:
       if (c.spec.network == name) {
         return fail(fmt::format("network {} has active endpoints (HTTP 403)", name));
       }
+    }
+    if (auto it = m_w.networks.find(name);
+        it != m_w.networks.end() && !it->second.spec.bridge_name.empty()) {
+      m_w.drop_iface("", it->second.spec.bridge_name);
     }
     m_w.networks.erase(name);
     return {};
@@ -794,6 +811,43 @@ public:
     std::lock_guard lock(m_w.mutex);
     LTB_TRY(ns, ns_of(netns_fd));
     return m_w.ifaces.count({ns, name}) > 0;
+  }
+  Result<std::string> link_kind(const std::string &name, int netns_fd) override {
+    LTB_CHECK(m_w.faults.check("link_kind", name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(netns_fd));
+    auto it = m_w.ifaces.find({ns, name});
+    return it == m_w.ifaces.end() ? std::string() : it->second.kind;
+  }
+  Status create_bridge(const std::string &name) override {
+    LTB_CHECK(m_w.faults.check("create_bridge", name));
+    std::lock_guard lock(m_w.mutex);
+    if (m_w.ifaces.count({"", name})) {
+      return fail(fmt::format("cannot create bridge {}: File exists", name));
+    }
+    m_w.ifaces[{"", name}] = {"bridge", "", "", mac(), true, {}, m_w.next_ifindex++};
+    return {};
+  }
+  Status set_master(const std::string &name, const std::string &bridge) override {
+    LTB_CHECK(m_w.faults.check("set_master", name + ">" + bridge));
+    std::lock_guard lock(m_w.mutex);
+    auto port = m_w.ifaces.find({"", name});
+    auto master = m_w.ifaces.find({"", bridge});
+    if (port == m_w.ifaces.end() || master == m_w.ifaces.end() || master->second.kind != "bridge") {
+      return fail(fmt::format("cannot attach {} to bridge {}: No such device", name, bridge));
+    }
+    port->second.master = bridge;
+    return {};
+  }
+  Result<std::vector<std::string>> bridge_ports(const std::string &bridge) override {
+    std::lock_guard lock(m_w.mutex);
+    std::vector<std::string> out;
+    for (const auto &[key, iface] : m_w.ifaces) {
+      if (key.first.empty() && iface.master == bridge) {
+        out.push_back(key.second);
+      }
+    }
+    return out;
   }
   Result<std::vector<std::string>> list_links(const std::string &prefix) override {
     LTB_CHECK(m_w.faults.check("list_links", prefix));
@@ -1367,6 +1421,18 @@ public:
     LTB_CHECK(m_w.faults.check("firewall_remove", lab));
     std::lock_guard lock(m_w.mutex);
     m_w.firewall.erase(lab);
+    return {};
+  }
+  Status allow_bridge(const std::string &lab, const std::string &bridge) override {
+    LTB_CHECK(m_w.faults.check("firewall_allow_bridge", bridge));
+    std::lock_guard lock(m_w.mutex);
+    m_w.forwarding.insert({lab, bridge});
+    return {};
+  }
+  Status forget_bridge(const std::string &lab, const std::string &bridge) override {
+    LTB_CHECK(m_w.faults.check("firewall_forget_bridge", bridge));
+    std::lock_guard lock(m_w.mutex);
+    m_w.forwarding.erase({lab, bridge});
     return {};
   }
 
