@@ -53,8 +53,9 @@ void print_all(const service::StatusOverview &overview, bool json) {
 void print_lab(const service::LabStatus &status, bool json) {
   const auto &lab = status.lab;
   std::vector<std::vector<std::string>> rows;
-  for (const auto &[node, state] : status.nodes) {
-    rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image, state,
+  for (const auto &[node, state, health] : status.nodes) {
+    rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image,
+                    health.empty() ? state : fmt::format("{} ({})", state, health),
                     node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
   }
   if (json) {
@@ -70,6 +71,11 @@ void print_lab(const service::LabStatus &status, bool json) {
                status.reservation->id);
   }
   fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
+  for (const auto &[node, state, health] : status.nodes) {
+    for (const auto &failure : node.exec_errors) {
+      fmt::print("node {}: {}\n", node.name, failure);
+    }
+  }
   if (status.drift > 0) {
     const auto shown = service::lab_file_shown(lab);
     const auto &file = shown.empty() ? std::string("FILE") : shown;

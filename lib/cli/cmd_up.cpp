@@ -147,6 +147,17 @@ int run_up(const Globals &globals, UpOptions options) {
                desired->links.size(), desired->links.size() == 1 ? "" : "s", outcome->subnet,
                outcome->done, outcome->done == 1 ? "" : "s", seconds);
   }
+  if (!outcome->exec_failures.empty()) {
+    fmt::print(stderr, "ltb: warning: {} exec command{} failed (the lab went on):\n",
+               outcome->exec_failures.size(), outcome->exec_failures.size() == 1 ? "" : "s");
+    for (const auto &failure : outcome->exec_failures) {
+      fmt::print(stderr, "  {}\n", failure);
+    }
+    fmt::print(stderr,
+               "help: fix them in the topology file's exec lists; `ltb status {}` shows "
+               "them too\n",
+               desired->name);
+  }
   return 0;
 }
 

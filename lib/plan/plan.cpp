@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <functional>
 
 namespace ltb::plan {
 
@@ -104,8 +105,9 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   }
   std::vector<const topology::Node *> pending;
   for (const auto &node : desired.nodes) {
-    if (node.runtime == Runtime::ovs_bridge || plan.addresses.count(node.name)) {
-      continue;
+    if (node.runtime == Runtime::ovs_bridge || plan.addresses.count(node.name) ||
+        !node.network_mode.empty()) {
+      continue; // a node with a network-mode is not on the management network
     }
     auto it = previous.find(node.name);
     auto address = it == previous.end() ? std::nullopt : util::parse_ipv4(it->second);
@@ -266,6 +268,7 @@ private:
   std::set<std::string> m_fresh;    // nodes created by this plan
   std::map<std::string, std::size_t> m_bridge_creations;
   std::map<std::string, std::size_t> m_node_creations;
+  std::map<std::string, std::size_t> m_exec_actions; // run_exec of a node made in this run
   std::optional<std::size_t> m_network_creation;
   std::optional<std::size_t> m_dhcp_configuration;
   std::optional<std::size_t> m_firewall_configuration;
@@ -605,11 +608,64 @@ private:
     }
   }
 
+  /// The nodes whose STAGE a node waits for before its own begins: containerlab's
+  /// stages.STAGE.wait-for, and for the create stage the node whose namespace it shares
+  /// (network-mode container:NODE), which must run first.
+  static std::vector<std::string> waited_for(const topology::Node &node, std::string_view stage) {
+    std::vector<std::string> out;
+    for (const auto &wait : node.wait_for) {
+      if (wait.stage == stage) {
+        out.push_back(wait.node);
+      }
+    }
+    if (stage == "create" && node.network_mode.rfind("container:", 0) == 0) {
+      out.push_back(node.network_mode.substr(10));
+    }
+    return out;
+  }
+
+  /// m_workloads with every node after the ones its create and configure stages wait for (the
+  /// loader refused cycles), otherwise in file order.
+  void order_workloads() {
+    std::map<std::string, const Pending *> by_name;
+    for (const auto &pending : m_workloads) {
+      by_name[pending.node->name] = &pending;
+    }
+    std::vector<Pending> ordered;
+    std::set<std::string> placed;
+    std::set<std::string> visiting;
+    std::function<void(const Pending &)> place = [&](const Pending &pending) {
+      const auto &name = pending.node->name;
+      if (placed.count(name) || !visiting.insert(name).second) {
+        return;
+      }
+      for (const char *stage : {"create", "configure"}) {
+        for (const auto &other : waited_for(*pending.node, stage)) {
+          if (auto it = by_name.find(other); it != by_name.end()) {
+            place(*it->second);
+          }
+        }
+      }
+      placed.insert(name);
+      ordered.push_back(pending);
+    };
+    for (const auto &pending : m_workloads) {
+      place(pending);
+    }
+    m_workloads = std::move(ordered);
+  }
+
   /// The containers and VMs planned by plan_workload, after the removals and the network.
   void create_workloads() {
+    order_workloads();
     for (auto &pending : m_workloads) {
       const auto &name = pending.node->name;
       auto deps = pending.deps;
+      for (const auto &other : waited_for(*pending.node, "create")) {
+        if (auto it = m_node_creations.find(other); it != m_node_creations.end()) {
+          append(deps, {it->second}); // a node made in this run (one that runs needs no wait)
+        }
+      }
       // After the removal of whatever may hold the address it gets (another node's, unless that
       // one's recorded address is another), not after every removal: each node is made again as
       // soon as what it replaces is gone.
@@ -815,7 +871,19 @@ private:
       }
       std::vector<std::size_t> deps{m_node_creations[pending.node->name]};
       append(deps, m_node_wiring[pending.node->name]);
-      m_builder.add({ActionKind::run_exec, pending.node->name, {}, "", Reason::node_created, deps});
+      // stages.configure.wait-for: after the other node is made, wired and configured (its exec
+      // commands are planned before this one's: m_workloads is in wait order).
+      for (const auto &other : waited_for(*pending.node, "configure")) {
+        if (auto it = m_node_creations.find(other); it != m_node_creations.end()) {
+          append(deps, {it->second});
+        }
+        append(deps, m_node_wiring[other]);
+        if (auto it = m_exec_actions.find(other); it != m_exec_actions.end()) {
+          append(deps, {it->second});
+        }
+      }
+      m_exec_actions[pending.node->name] = m_builder.add(
+          {ActionKind::run_exec, pending.node->name, {}, "", Reason::node_created, deps});
     }
     // A node that stays but gets a new interface (its peer was recreated) runs its exec commands
     // again, so that what they configured on that interface comes back.

@@ -22,6 +22,7 @@ struct ObservedContainer {
   std::string name;
   std::string state; // Docker's: "running", "exited", "created", ...
   std::string config_hash;
+  std::string health = {}; // Docker's health with a healthcheck ("healthy", ...); else empty
 };
 
 struct ObservedBridge {

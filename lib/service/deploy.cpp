@@ -414,6 +414,13 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
       outcome.errors.push_back(Error{std::move(problem), {}, ExitCode::failed});
     }
   }
+  if (auto now = connection.store->nodes(desired.name)) {
+    for (const auto &node : *now) {
+      for (const auto &failure : node.exec_errors) {
+        outcome.exec_failures.push_back(fmt::format("node {}: {}", node.name, failure));
+      }
+    }
+  }
   return outcome;
 }
 

@@ -45,6 +45,9 @@ struct DeployOutcome {
   int skipped = 0;
   bool interrupted = false;
   std::vector<Error> errors; // one per failed action, with its help
+  /// "node N: exec `CMD` exited with status S: ..." for each exec command that failed and was
+  /// gone past (settings.exec-failures: continue), as the nodes' records keep them.
+  std::vector<std::string> exec_failures;
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 

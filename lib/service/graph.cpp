@@ -57,9 +57,9 @@ Result<std::optional<Live>> live_state(const Session &session, const std::string
   }
   LTB_TRY(status, status_lab(session, lab));
   Live live;
-  for (auto &[record, node_state] : status.nodes) {
-    live.node_states[record.name] = node_state;
-    live.nodes[record.name] = record;
+  for (auto &node : status.nodes) {
+    live.node_states[node.record.name] = node.state;
+    live.nodes[node.record.name] = node.record;
   }
   LTB_TRY(store, open_store(session.context));
   LTB_TRY(links, store->links(lab));

@@ -124,7 +124,11 @@ Result<LabStatus> status_lab(const Session &session, const std::string &named) {
   for (const auto &node : nodes) {
     auto state = plan::node_state(node, observed, bridges);
     status.drift += state != "running" && state != "stopped";
-    status.nodes.push_back({node, std::move(state)});
+    std::string health;
+    if (auto it = observed.containers.find(node.name); it != observed.containers.end()) {
+      health = it->second.health;
+    }
+    status.nodes.push_back({node, std::move(state), std::move(health)});
   }
   LTB_TRY(reserved, reservations_now(*connection.store));
   status.now = reserved.second;
@@ -169,13 +173,15 @@ nlohmann::json status_json(const StatusOverview &overview) {
 nlohmann::json status_json(const LabStatus &status) {
   const auto &lab = status.lab;
   nlohmann::json out = nlohmann::json::array();
-  for (const auto &[node, state] : status.nodes) {
+  for (const auto &[node, state, health] : status.nodes) {
     out.push_back({{"name", node.name},
                    {"kind", node.kind},
                    {"image", node.image},
                    {"state", state},
+                   {"health", health},
                    {"mgmt_ipv4", node.mgmt_ipv4},
-                   {"runtime_id", node.runtime_id}});
+                   {"runtime_id", node.runtime_id},
+                   {"exec_errors", node.exec_errors}});
   }
   return nlohmann::json{{"lab", lab.name},
                         {"status", state::to_string(lab.status)},
@@ -280,7 +286,11 @@ Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
       out.record.image = node.at("image").get<std::string>();
       out.record.mgmt_ipv4 = node.at("mgmt_ipv4").get<std::string>();
       out.record.runtime_id = node.at("runtime_id").get<std::string>();
+      if (auto errors = node.find("exec_errors"); errors != node.end() && errors->is_array()) {
+        out.record.exec_errors = errors->get<std::vector<std::string>>();
+      }
       out.state = node.at("state").get<std::string>();
+      out.health = node.value("health", "");
       status.nodes.push_back(std::move(out));
     }
     return status;

@@ -36,6 +36,8 @@ Result<StatusOverview> status_all(const Session &session, const OwnerFilter &fil
 struct NodeState {
   state::NodeRecord record;
   std::string state; // "running", or what differs from the record (plan::node_state)
+  /// Docker's health of a container with a healthcheck: starting, healthy, unhealthy; else "".
+  std::string health = {};
 };
 
 struct LabStatus {

@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 13> k_migrations{{
+inline constexpr std::array<std::string_view, 14> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -279,6 +279,11 @@ CREATE TABLE api_tokens (
   last_used_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX api_tokens_user ON api_tokens (user);
+)sql",
+    // 14: a node's exec commands that failed at its last configuration (issue 14: containerlab
+    // logs them and goes on), as a JSON array of messages; '' when none failed.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN exec_errors TEXT NOT NULL DEFAULT '';
 )sql",
 }};
 

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sqlite3.h>
 #include <stdexcept>
@@ -418,13 +419,30 @@ std::string legacy_runtime(const std::string &kind) {
   return kind == k_runtime_vm || kind == k_runtime_bridge ? kind : k_runtime_container;
 }
 
+/// A JSON array of strings as written by set_exec_errors(); empty for '' or anything else.
+std::vector<std::string> string_list(const std::string &text) {
+  std::vector<std::string> out;
+  if (text.empty()) {
+    return out;
+  }
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_array()) {
+    for (const auto &item : json) {
+      if (item.is_string()) {
+        out.push_back(item.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
   return m_impl->read<std::vector<NodeRecord>>(fmt::format("list nodes of lab '{}'", lab), [&] {
     SQLite::Statement q(
         m_impl->db, "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, "
-                    "runtime FROM nodes WHERE lab = ? ORDER BY name");
+                    "runtime, exec_errors FROM nodes WHERE lab = ? ORDER BY name");
     q.bind(1, lab);
     std::vector<NodeRecord> out;
     while (q.executeStep()) {
@@ -438,6 +456,7 @@ Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
       r.runtime_id = q.getColumn(6).getString();
       r.status = status_column(q, 7);
       r.runtime = q.getColumn(8).getString();
+      r.exec_errors = string_list(q.getColumn(9).getString());
       out.push_back(std::move(r));
     }
     return out;
@@ -466,6 +485,20 @@ ON CONFLICT (lab, name) DO UPDATE SET
                          q.exec();
                          return {};
                        });
+}
+
+Status Store::set_exec_errors(const std::string &lab, const std::string &name,
+                              const std::vector<std::string> &errors) {
+  return m_impl->write(
+      fmt::format("save the exec errors of node '{}' of lab '{}'", name, lab), [&]() -> Status {
+        SQLite::Statement q(m_impl->db,
+                            "UPDATE nodes SET exec_errors = ? WHERE lab = ? AND name = ?");
+        q.bind(1, errors.empty() ? std::string() : nlohmann::json(errors).dump());
+        q.bind(2, lab);
+        q.bind(3, name);
+        q.exec();
+        return {};
+      });
 }
 
 Status Store::delete_node(const std::string &lab, const std::string &name) {

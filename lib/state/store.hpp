@@ -47,6 +47,9 @@ struct NodeRecord {
   /// What runs the node: k_runtime_container, k_runtime_vm or k_runtime_bridge (topology::Runtime
   /// by name). put_node() fills it from the kind when empty, as migration 3 did for old rows.
   std::string runtime = {};
+  /// The exec commands that failed when the node was last configured, one message each. Read
+  /// by nodes(); written only by set_exec_errors() (put_node() keeps them).
+  std::vector<std::string> exec_errors = {};
 };
 
 inline constexpr const char *k_runtime_container = "container";
@@ -230,6 +233,9 @@ public:
   Result<std::vector<NodeRecord>> nodes(const std::string &lab);
   Status put_node(const NodeRecord &node);
   Status delete_node(const std::string &lab, const std::string &name);
+  /// Replaces the node's exec_errors (NodeRecord); an empty list clears them.
+  Status set_exec_errors(const std::string &lab, const std::string &name,
+                         const std::vector<std::string> &errors);
 
   Result<std::vector<LinkRecord>> links(const std::string &lab);
   /// Inserts or updates a link, keeping its impairments and carrier (put_link_state).

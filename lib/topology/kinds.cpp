@@ -22,8 +22,10 @@ constexpr std::array<std::string_view, 6> k_vm_only_fields{"kernel",    "initrd"
                                                            "disk-size", "nic-model", "accel"};
 /// Container fields a VM cannot have: it runs its own operating system, so nothing is exec'd in
 /// it or mounted into it.
-constexpr std::array<std::string_view, 6> k_container_only_fields{"exec", "startup-config", "binds",
-                                                                  "env",  "entrypoint",     "cmd"};
+constexpr std::array<std::string_view, 15> k_container_only_fields{
+    "exec",    "startup-config", "binds",        "env",         "entrypoint",
+    "cmd",     "ports",          "network-mode", "healthcheck", "dns",
+    "sysctls", "cap-add",        "devices",      "shm-size",    "env-files"};
 /// All a bridge takes: ltb creates it on the host, with no image or management address.
 constexpr std::array<std::string_view, 4> k_bridge_fields{"kind", "group", "labels", "impairments"};
 

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -46,6 +47,9 @@ constexpr std::array<std::string_view, 3> k_docker_predefined_networks{"bridge",
 constexpr std::size_t k_max_ifname = 15; // IFNAMSIZ - 1
 constexpr int k_min_mgmt_prefix = 16;
 constexpr int k_max_mgmt_prefix = 29;
+/// containerlab's default management network, 172.20.20.0/24: a lab whose nodes set mgmt-ipv4
+/// without mgmt.ipv4-subnet gets it.
+constexpr std::uint32_t k_clab_default_network = (172u << 24) | (20u << 16) | (20u << 8);
 
 // --- IPv4 ------------------------------------------------------------------------------------
 
@@ -203,12 +207,14 @@ public:
       }
     }
     check_mgmt_addresses();
+    check_node_references();
     if (const Json *links = member(topology, "links"); links && links->is_array()) {
       for (std::size_t i = 0; i < links->size(); ++i) {
         build_link(i, (*links)[i], pointer_append("/topology/links", i));
       }
     }
     name_links();
+    check_network_mode_links();
     return std::move(m_topology);
   }
 
@@ -413,6 +419,10 @@ private:
         m_topology.impairment_path = ImpairmentPath::relay;
       }
     }
+    if (const Json *failures = member(settings, "exec-failures");
+        failures && failures->is_string()) {
+      m_topology.exec_failures_fatal = failures->get<std::string>() == "fail";
+    }
   }
 
   // --- nodes ---
@@ -453,21 +463,20 @@ private:
 
   // --- confinement (LoadOptions::confined) ---
 
-  /// Keys that give a node part of the host. binds would mount host paths; ltb ignores the
-  /// containerlab keys (devices, cap-add, network-mode), but for a confined lab they are errors,
-  /// so that nobody believes they apply.
+  /// Keys that give a node part of the host, errors in a confined lab: binds mount host paths,
+  /// devices give host devices, cap-add capabilities beyond the kind's.
   void check_confined_levels(const Json *topology) {
     struct HostKey {
       const char *key;
       const char *what;
       const char *why;
     };
-    static constexpr std::array<HostKey, 4> k_host_keys{{
+    // network-mode is checked with the nodes (check_node_references): none and a namespace of
+    // the lab's own are fine, the host's or an outside container's are not.
+    static constexpr std::array<HostKey, 3> k_host_keys{{
         {"binds", "mounts host paths into the node", "bind mounts of host paths are for admins"},
         {"devices", "gives the node host devices", "host devices are for admins"},
         {"cap-add", "gives the node more capabilities", "extra capabilities are for admins"},
-        {"network-mode", "puts the node in another network namespace",
-         "the host's namespaces are for admins"},
     }};
     std::vector<std::pair<const Json *, std::string>> levels;
     if (m_defaults) {
@@ -708,6 +717,7 @@ private:
       return;
     }
     build_login(node, levels, *info);
+    build_stages(node, levels);
 
     if (const auto address = inherited(levels, "mgmt-ipv4");
         address && address->first->is_string()) {
@@ -760,12 +770,433 @@ private:
         }
       }
     }
+    build_container_options(node, levels);
     node.startup_config_path = std::string(info->startup_config_path);
     if (const auto config = inherited(levels, "startup-config");
         config && config->first->is_string() && !failed(config->second)) {
       build_startup_config(node, config->first->get<std::string>(), config->second);
     }
     m_topology.nodes.push_back(std::move(node));
+  }
+
+  // --- containerlab's container options ---
+
+  /// A list of strings at the most specific level that sets KEY: (value, pointer) of each.
+  std::vector<std::pair<std::string, std::string>>
+  inherited_strings(const std::vector<Level> &levels, const char *key) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    const auto list = inherited(levels, key);
+    if (!list || !list->first->is_array() || failed(list->second)) {
+      return out;
+    }
+    for (std::size_t i = 0; i < list->first->size(); ++i) {
+      const Json &item = (*list->first)[i];
+      const std::string pointer = pointer_append(list->second, i);
+      if (item.is_string() && !failed(pointer)) {
+        out.emplace_back(item.get<std::string>(), pointer);
+      }
+    }
+    return out;
+  }
+
+  /// ports, network-mode, healthcheck, dns, sysctls, cap-add, devices, shm-size and env-files of
+  /// a container node, with containerlab's meaning (ltb-topology(5), NODES).
+  void build_container_options(Node &node, const std::vector<Level> &levels) {
+    const auto ports = inherited_strings(levels, "ports");
+    if (!ports.empty() && !m_topology.mgmt.external_access) {
+      // Docker publishes nothing of a container on an internal network (ltb's isolated
+      // management network): refused rather than silently unpublished.
+      m_reporter.error(at(ports.front().second),
+                       fmt::format("node '{}' publishes ports, but the lab's management network "
+                                   "is isolated",
+                                   node.name),
+                       "Docker publishes ports only from a network with external access: set "
+                       "mgmt.external-access: true (the nodes then also reach outside through "
+                       "NAT), or reach the port on the node's management address from the host");
+    }
+    for (const auto &[text, pointer] : ports) {
+      // [HOST-IP:]HOST-PORT:PORT[/PROTO]; the schema checked the shape.
+      std::string rest = text;
+      std::string protocol = "tcp";
+      if (auto slash = rest.find('/'); slash != std::string::npos) {
+        protocol = rest.substr(slash + 1);
+        rest.resize(slash);
+      }
+      std::vector<std::string> parts;
+      std::stringstream in(rest);
+      for (std::string part; std::getline(in, part, ':');) {
+        parts.push_back(part);
+      }
+      const std::string host_ip = parts.size() == 3 ? parts[0] : std::string();
+      const int host_port = std::atoi(parts[parts.size() - 2].c_str());
+      const int port = std::atoi(parts.back().c_str());
+      if (host_port < 1 || host_port > 65535 || port < 1 || port > 65535 ||
+          (!host_ip.empty() && !parse_ipv4(host_ip))) {
+        m_reporter.error(at(pointer), fmt::format("port mapping '{}' is not valid", text),
+                         "write [HOST-IP:]HOST-PORT:PORT[/tcp|/udp] with ports 1 to 65535, for "
+                         "example 8080:80 or 127.0.0.1:2222:22");
+        continue;
+      }
+      if (m_options.confined && host_port < 1024) {
+        m_reporter.error(
+            at(pointer),
+            fmt::format("port mapping '{}' publishes privileged host port {}", text, host_port),
+            "host ports below 1024 are for admins: use a port from 1024, for "
+            "example 8080:80; or ask an ltb admin to deploy this lab");
+        continue;
+      }
+      if (auto first = m_published.find({host_port, protocol}); first != m_published.end()) {
+        m_reporter.error(at(pointer),
+                         fmt::format("host port {}/{} is already published by node '{}'", host_port,
+                                     protocol, first->second),
+                         "each published host port belongs to one node: use another host port");
+        continue;
+      }
+      m_published.emplace(std::make_pair(host_port, protocol), node.name);
+      node.ports.push_back(text);
+    }
+    if (const auto mode = inherited(levels, "network-mode");
+        mode && mode->first->is_string() && !failed(mode->second)) {
+      node.network_mode = mode->first->get<std::string>();
+      m_network_modes.push_back({node.name, node.network_mode, mode->second});
+    }
+    if (const auto health = inherited(levels, "healthcheck");
+        health && health->first->is_object() && !failed(health->second)) {
+      Healthcheck check;
+      const Json &h = *health->first;
+      if (const Json *test = member(&h, "test"); test && test->is_array()) {
+        for (const auto &word : *test) {
+          check.test.push_back(word.is_string() ? word.get<std::string>() : word.dump());
+        }
+      }
+      auto number = [&](const char *key, int &out) {
+        if (const Json *value = member(&h, key); value && value->is_number_integer()) {
+          out = value->get<int>();
+        }
+      };
+      number("interval", check.interval);
+      number("timeout", check.timeout);
+      number("start-period", check.start_period);
+      number("retries", check.retries);
+      static constexpr std::array<std::string_view, 3> k_test_kinds{"CMD", "CMD-SHELL", "NONE"};
+      if (!check.test.empty() && std::find(k_test_kinds.begin(), k_test_kinds.end(),
+                                           check.test.front()) == k_test_kinds.end()) {
+        // containerlab passes test to Docker as it is, which wants the form first.
+        m_reporter.error(at(pointer_append(pointer_append(health->second, "test"), 0)),
+                         fmt::format("healthcheck test starts with '{}'", check.test.front()),
+                         "start it with CMD (then the command and its arguments) or CMD-SHELL "
+                         "(then one shell command), for example [CMD-SHELL, 'test -f /ready']");
+      } else {
+        node.healthcheck = std::move(check);
+      }
+    }
+    if (const auto dns = inherited(levels, "dns"); dns && dns->first->is_object()) {
+      auto list = [&](const char *key, std::vector<std::string> &out) {
+        if (const Json *items = member(dns->first, key); items && items->is_array()) {
+          for (const auto &item : *items) {
+            if (item.is_string()) {
+              out.push_back(item.get<std::string>());
+            }
+          }
+        }
+      };
+      list("servers", node.dns_servers);
+      list("search", node.dns_search);
+      list("options", node.dns_options);
+    }
+    node.sysctls = merged_map(levels, "sysctls");
+    for (const auto &[cap, pointer] : inherited_strings(levels, "cap-add")) {
+      std::string name = cap;
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      if (name.rfind("CAP_", 0) == 0) {
+        name.erase(0, 4);
+      }
+      node.cap_add.push_back(name);
+    }
+    for (const auto &[device, pointer] : inherited_strings(levels, "devices")) {
+      std::error_code ec;
+      if (!fs::exists(device, ec)) {
+        m_reporter.error(at(pointer),
+                         fmt::format("device '{}' does not exist on this host", device),
+                         "give the path of a device of the host, for example /dev/net/tun");
+        continue;
+      }
+      node.devices.push_back(device);
+    }
+    if (const auto shm = inherited(levels, "shm-size"); shm && !failed(shm->second)) {
+      if (auto bytes = size_value(*shm->first, shm->second, "shm-size")) {
+        node.shm_size_bytes = *bytes;
+      }
+    }
+    build_env_files(node, levels);
+  }
+
+  /// env-files of every level, the most general first; the node's env wins over them.
+  void build_env_files(Node &node, const std::vector<Level> &levels) {
+    std::map<std::string, std::string> from_files;
+    for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+      const Json *list = member(level->object, "env-files");
+      const std::string list_pointer = pointer_append(level->pointer, "env-files");
+      if (!list || !list->is_array() || failed(list_pointer)) {
+        continue;
+      }
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const std::string pointer = pointer_append(list_pointer, i);
+        if (!(*list)[i].is_string() || failed(pointer)) {
+          continue;
+        }
+        const std::string written = (*list)[i].get<std::string>();
+        if (!confined_path(written, pointer, "env-file")) {
+          continue;
+        }
+        const std::string path = absolute_source(written);
+        std::ifstream in(path);
+        std::error_code ec;
+        if (!in || fs::is_directory(path, ec)) {
+          if (m_reported_files.insert(pointer + "\nenv-file").second) {
+            m_reporter.error(
+                at(pointer),
+                fmt::format("env-file '{}' cannot be read: {}", written,
+                            fs::exists(path, ec) ? "not a readable file" : "it does not exist"),
+                fmt::format("looked for {}; a relative path is relative to the "
+                            "topology file's directory",
+                            path));
+          }
+          continue;
+        }
+        for (std::string line; std::getline(in, line);) {
+          auto begin = line.find_first_not_of(" \t");
+          if (begin == std::string::npos || line[begin] == '#') {
+            continue;
+          }
+          line.erase(0, begin);
+          if (line.rfind("export ", 0) == 0) {
+            line.erase(0, 7);
+          }
+          const auto equals = line.find('=');
+          if (equals == std::string::npos || equals == 0) {
+            continue;
+          }
+          std::string key = line.substr(0, equals);
+          std::string value = line.substr(equals + 1);
+          while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) {
+            key.pop_back();
+          }
+          while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) {
+            value.pop_back();
+          }
+          if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+              value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+          }
+          from_files[key] = value;
+        }
+      }
+    }
+    for (auto &[key, value] : node.env) {
+      from_files[key] = value;
+    }
+    node.env = std::move(from_files);
+  }
+
+  /// stages.STAGE.wait-for and startup-delay, for containers and VMs alike.
+  void build_stages(Node &node, const std::vector<Level> &levels) {
+    if (const auto delay = inherited(levels, "startup-delay");
+        delay && delay->first->is_number_integer() && !failed(delay->second)) {
+      node.startup_delay = delay->first->get<int>();
+    }
+    // Per stage, the most specific level that sets it (as containerlab merges stages).
+    for (const char *stage : {"create", "create-links", "configure", "healthy"}) {
+      for (const auto &level : levels) {
+        const Json *stages = member(level.object, "stages");
+        const Json *entry = member(stages, stage);
+        const Json *waits = member(entry, "wait-for");
+        if (!waits) {
+          continue;
+        }
+        const std::string pointer = pointer_append(
+            pointer_append(pointer_append(level.pointer, "stages"), stage), "wait-for");
+        if (waits->is_array() && !failed(pointer)) {
+          for (std::size_t i = 0; i < waits->size(); ++i) {
+            const Json &wait = (*waits)[i];
+            const Json *other = member(&wait, "node");
+            if (!other || !other->is_string()) {
+              continue;
+            }
+            const Json *its = member(&wait, "stage");
+            const std::string item = pointer_append(pointer, i);
+            node.wait_for.push_back(
+                {stage, other->get<std::string>(),
+                 its && its->is_string() ? its->get<std::string>() : std::string("create"),
+                 at(pointer_append(item, "node"))});
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  /// A node with a network-mode has no namespace of its own for links (host: the host's), and
+  /// no management address.
+  void check_network_mode_links() {
+    for (const auto &node : m_topology.nodes) {
+      if (node.network_mode.empty()) {
+        continue;
+      }
+      if (node.mgmt_ipv4) {
+        m_reporter.error(node.loc,
+                         fmt::format("node '{}' has network-mode {} and mgmt-ipv4", node.name,
+                                     node.network_mode),
+                         "a node with a network-mode is not on the management network: remove "
+                         "one of them");
+      }
+      // Docker refuses these with another container's namespace (it has its own), and ports
+      // without a network of the node's own.
+      const bool shared = node.network_mode.rfind("container:", 0) == 0;
+      if ((shared || node.network_mode == "none") && !node.ports.empty()) {
+        m_reporter.error(
+            node.loc,
+            fmt::format("node '{}' has network-mode {} and ports", node.name, node.network_mode),
+            shared ? "publish the ports on the node whose namespace it shares"
+                   : "a node without a network publishes nothing: remove one");
+      }
+      if (shared &&
+          (!node.dns_servers.empty() || !node.dns_search.empty() || !node.dns_options.empty())) {
+        m_reporter.error(
+            node.loc,
+            fmt::format("node '{}' has network-mode {} and dns", node.name, node.network_mode),
+            "it uses the resolver of the node whose namespace it shares: set dns "
+            "there");
+      }
+      for (const auto &link : m_topology.links) {
+        for (const Endpoint *end : {&link.a, &link.b}) {
+          if (end->node == node.name) {
+            m_reporter.error(end->loc,
+                             fmt::format("node '{}' has network-mode {}: it has no links of "
+                                         "its own",
+                                         node.name, node.network_mode),
+                             "link the node whose namespace it shares, or remove network-mode");
+          }
+        }
+      }
+    }
+  }
+
+  /// After every node is built: what network-mode and wait-for name exists, and the waits make
+  /// no cycle.
+  void check_node_references() {
+    std::map<std::string, const Node *> by_name;
+    for (const auto &node : m_topology.nodes) {
+      by_name[node.name] = &node;
+    }
+    for (const auto &entry : m_network_modes) {
+      const std::string &mode = entry.mode;
+      const SourceLoc loc = at(entry.pointer);
+      if (mode.rfind("container:", 0) == 0) {
+        const std::string other = mode.substr(10);
+        if (other == entry.node) {
+          m_reporter.error(loc, fmt::format("node '{}' cannot share its own namespace", entry.node),
+                           "name another node: network-mode: container:NODE");
+          continue;
+        }
+        auto it = by_name.find(other);
+        if (it == by_name.end()) {
+          if (m_options.confined) {
+            m_reporter.error(loc,
+                             fmt::format("network-mode '{}' names no node of this lab", mode),
+                             "a confined lab's node shares only the namespace of a node of the "
+                             "same lab; or ask an ltb admin to deploy this lab");
+          }
+          continue; // containerlab allows a container outside the lab: it must exist at up
+        }
+        if (it->second->runtime != Runtime::container) {
+          m_reporter.error(loc, fmt::format("network-mode '{}' names node '{}', which is not a "
+                                            "container",
+                                            mode, other),
+                           "share the network namespace of a container node");
+        } else if (!it->second->network_mode.empty() &&
+                   it->second->network_mode.rfind("container:", 0) == 0) {
+          m_reporter.error(loc,
+                           fmt::format("node '{}' itself shares the namespace of another ({})",
+                                       other, it->second->network_mode),
+                           fmt::format("name that one: network-mode: {}", it->second->network_mode));
+        }
+      } else if (mode == "host" && m_options.confined) {
+        m_reporter.error(loc, "network-mode 'host' puts the node in the host's network namespace",
+                         "the host's namespaces are for admins: remove it, or ask an ltb admin "
+                         "to deploy this lab");
+      }
+    }
+    // wait-for: the nodes exist, and the graph of "stage after stage" has no cycle.
+    std::vector<std::string> names;
+    for (const auto &node : m_topology.nodes) {
+      names.push_back(node.name);
+    }
+    std::map<std::string, std::vector<std::string>> after; // node -> nodes it waits for
+    for (const auto &node : m_topology.nodes) {
+      for (const auto &wait : node.wait_for) {
+        auto it = by_name.find(wait.node);
+        if (it == by_name.end()) {
+          m_reporter.error(wait.loc,
+                           fmt::format("node '{}' waits for unknown node '{}'", node.name,
+                                       wait.node),
+                           detail::suggest(wait.node, names, "the nodes are"));
+        } else if (wait.node == node.name) {
+          m_reporter.error(wait.loc, fmt::format("node '{}' waits for itself", node.name),
+                           "wait-for names other nodes");
+        } else if (wait.its_stage == "healthy" && !it->second->healthcheck) {
+          m_reporter.error(wait.loc,
+                           fmt::format("node '{}' waits for node '{}' to be healthy, but '{}' has "
+                                       "no healthcheck",
+                                       node.name, wait.node, wait.node),
+                           fmt::format("give node '{}' a healthcheck, or wait for its stage "
+                                       "create",
+                                       wait.node));
+        } else {
+          after[node.name].push_back(wait.node);
+        }
+      }
+    }
+    // Depth-first search for a cycle; each node is reported once.
+    std::map<std::string, int> mark; // 1 = on the path, 2 = done
+    std::vector<std::string> path;
+    std::function<bool(const std::string &)> visit = [&](const std::string &name) {
+      mark[name] = 1;
+      path.push_back(name);
+      for (const auto &next : after[name]) {
+        if (mark[next] == 1) {
+          std::string cycle;
+          auto from = std::find(path.begin(), path.end(), next);
+          for (auto it = from; it != path.end(); ++it) {
+            cycle += *it + " -> ";
+          }
+          cycle += next;
+          const Node *node = by_name[name];
+          SourceLoc loc = node->loc;
+          for (const auto &wait : node->wait_for) {
+            if (wait.node == next) {
+              loc = wait.loc;
+            }
+          }
+          m_reporter.error(loc, fmt::format("wait-for makes a cycle: {}", cycle),
+                           "a node cannot wait, directly or not, for a node that waits for it: "
+                           "remove one of the waits");
+          return true;
+        }
+        if (mark[next] == 0 && visit(next)) {
+          return true;
+        }
+      }
+      path.pop_back();
+      mark[name] = 2;
+      return false;
+    };
+    for (const auto &node : m_topology.nodes) {
+      if (mark[node.name] == 0 && visit(node.name)) {
+        break;
+      }
+    }
   }
 
   /// A group topology.groups does not define, named at POINTER (the node's own, or inherited
@@ -1129,6 +1560,12 @@ private:
 
   void check_mgmt_addresses() {
     std::map<std::uint32_t, const MgmtAddress *> used;
+    // A node's fixed address without a subnet: containerlab's default management network.
+    const bool default_subnet = !m_subnet && !m_subnet_given && !m_addresses.empty();
+    if (default_subnet) {
+      m_subnet = Subnet{k_clab_default_network, 24};
+      m_topology.mgmt.ipv4_subnet = m_subnet->text();
+    }
     for (const auto &entry : m_addresses) {
       if (failed(entry.pointer)) {
         continue;
@@ -1156,6 +1593,17 @@ private:
       const std::string range = fmt::format("use an address from {} to {}",
                                             ipv4_text(s.network + 2), ipv4_text(s.broadcast() - 1));
       if (!s.contains(*address)) {
+        if (default_subnet) {
+          m_reporter.error(
+              loc,
+              fmt::format("mgmt-ipv4 {} of node '{}' is outside containerlab's default "
+                          "management subnet {}",
+                          entry.text, entry.node, s.text()),
+              fmt::format("without mgmt.ipv4-subnet the lab uses {}: {}, or set "
+                          "mgmt.ipv4-subnet to the subnet that holds {}, for example {}/24",
+                          s.text(), range, entry.text, ipv4_text(*address & 0xffffff00u)));
+          continue;
+        }
         m_reporter.error(loc,
                          fmt::format("mgmt-ipv4 {} of node '{}' is outside mgmt.ipv4-subnet {}",
                                      entry.text, entry.node, s.text()),
@@ -1456,6 +1904,13 @@ private:
   std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;
   std::set<std::string> m_reported_files; // pointer + path of a vm file already reported
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
+  std::map<std::pair<int, std::string>, std::string> m_published; // host port, proto -> node
+  struct NetworkModeEntry {
+    std::string node;
+    std::string mode;
+    std::string pointer;
+  };
+  std::vector<NetworkModeEntry> m_network_modes;
 };
 
 /// containerlab reads `node1:` with nothing after it as a node with no fields of its own (and

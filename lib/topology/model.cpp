@@ -38,6 +38,38 @@ std::string node_config_hash(const Node &node) {
   j["memory_bytes"] = node.memory_bytes;
   j["startup_config_text"] = node.startup_config_text;
   j["startup_config_path"] = node.startup_config_path;
+  // containerlab's container options, each only when set: the hashes of nodes recorded before
+  // ltb knew them stay as they were.
+  if (!node.ports.empty()) {
+    j["ports"] = node.ports;
+  }
+  if (!node.network_mode.empty()) {
+    j["network_mode"] = node.network_mode;
+  }
+  if (node.healthcheck) {
+    const auto &h = *node.healthcheck;
+    j["healthcheck"] = {{"test", h.test},
+                        {"interval", h.interval},
+                        {"timeout", h.timeout},
+                        {"start_period", h.start_period},
+                        {"retries", h.retries}};
+  }
+  if (!node.dns_servers.empty() || !node.dns_search.empty() || !node.dns_options.empty()) {
+    j["dns"] = {
+        {"servers", node.dns_servers}, {"search", node.dns_search}, {"options", node.dns_options}};
+  }
+  if (!node.sysctls.empty()) {
+    j["sysctls"] = node.sysctls;
+  }
+  if (!node.cap_add.empty()) {
+    j["cap_add"] = node.cap_add;
+  }
+  if (!node.devices.empty()) {
+    j["devices"] = node.devices;
+  }
+  if (node.shm_size_bytes > 0) {
+    j["shm_size_bytes"] = node.shm_size_bytes;
+  }
   // Only when set, so that the hashes of nodes recorded before confinement existed stay as they
   // were.
   if (node.confined) {

@@ -26,6 +26,25 @@ enum class Runtime { container, ovs_bridge, vm };
 /// How a VM is accelerated: KVM, software emulation (TCG), or KVM where it really works.
 enum class Accel { automatic, kvm, qemu };
 
+/// containerlab's `healthcheck` (Docker's HEALTHCHECK); times in seconds, 0 = Docker's default.
+struct Healthcheck {
+  std::vector<std::string> test; // ["CMD", argv...] or ["CMD-SHELL", "command"]
+  int interval = 0;
+  int timeout = 0;
+  int start_period = 0;
+  int retries = 0;
+  bool operator==(const Healthcheck &) const = default;
+};
+
+/// One `stages.STAGE.wait-for` entry of containerlab: this node's STAGE begins once NODE has
+/// reached (finished) ITS_STAGE.
+struct WaitFor {
+  std::string stage;     // this node's: create, create-links, configure, healthy
+  std::string node;      // the node waited for
+  std::string its_stage; // create, create-links, configure, healthy (default create)
+  SourceLoc loc;
+};
+
 struct Node {
   std::string name;
   std::string kind;  // a name from the kind registry (kinds.hpp)
@@ -39,6 +58,19 @@ struct Node {
   std::vector<std::string> binds; // "src:dst[:opts]", src made absolute
   std::vector<std::string> exec;  // run with `sh -c` inside the node after its links are wired
   std::optional<std::string> mgmt_ipv4; // as written in the file (validated to be in the subnet)
+  // containerlab's container options (ltb-topology(5), NODES); each part of the hash when set.
+  std::vector<std::string> ports; // "[HOST-IP:]HOST-PORT:PORT[/tcp|udp]", as written
+  std::string network_mode;       // "" (the management network), host, none, container:NODE
+  std::optional<Healthcheck> healthcheck;
+  std::vector<std::string> dns_servers;
+  std::vector<std::string> dns_search;
+  std::vector<std::string> dns_options;
+  std::map<std::string, std::string> sysctls;
+  std::vector<std::string> cap_add;
+  std::vector<std::string> devices; // host paths, mapped to the same path in the node
+  std::int64_t shm_size_bytes = 0;  // 0 = Docker's 64 MiB
+  std::vector<WaitFor> wait_for;    // stages.*.wait-for
+  int startup_delay = 0;            // seconds before the node is created
   double cpus = 0;                      // 0 = no limit
   std::int64_t memory_bytes = 0;        // 0 = no limit
   std::string startup_config;           // absolute path of a file; empty = none
@@ -107,6 +139,9 @@ struct Topology {
   Mgmt mgmt;
   OvsDatapath ovs_datapath = OvsDatapath::automatic;
   ImpairmentPath impairment_path = ImpairmentPath::automatic;
+  /// settings.exec-failures: fail: a failing exec command fails its node (and `ltb up`);
+  /// otherwise it is reported and the rest goes on, as containerlab does.
+  bool exec_failures_fatal = false;
   std::vector<Node> nodes; // in file order
   std::vector<Link> links; // in file order
   /// Loaded for a confined lab (LoadOptions::confined): the file was checked for what only admins

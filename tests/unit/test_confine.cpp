@@ -71,7 +71,7 @@ topology:
       cap-add: [SYS_ADMIN]
   groups:
     g:
-      devices: [/dev/sda]
+      devices: [/dev/null]
   nodes:
     h1:
       kind: linux
@@ -95,7 +95,7 @@ topology:
   CHECK(has(errors, "8:7 ", "'cap-add' gives the node more capabilities"));
   CHECK(has(errors, "11:7 ", "'devices' gives the node host devices"));
   CHECK(has(errors, "16:7 ", "'binds'"));
-  CHECK(has(errors, "18:7 ", "'network-mode'"));
+  CHECK(has(errors, "18:21 ", "network-mode 'host' puts the node in the host's network namespace"));
   CHECK(errors.size() == 5); // r1's startup-config beside the file is fine
 }
 

@@ -85,6 +85,76 @@ TEST_CASE("docker json: a container without network gets NetworkMode none and no
   CHECK(body["Env"] == json::array());
 }
 
+TEST_CASE("docker json: containerlab's container options go where Docker reads them") {
+  ContainerSpec spec;
+  spec.name = "x";
+  spec.image = "busybox";
+  spec.network = "mgmt";
+  spec.ipv4 = "172.20.20.5";
+  spec.ipv6 = "3fff:172:20:20::5";
+  spec.ports = {{"127.0.0.1", 8080, 80, "tcp"}, {"", 5353, 53, "udp"}};
+  spec.healthcheck = ContainerSpec::Health{{"CMD-SHELL", "test -f /ok"}, 1000000000, 0, 0, 2};
+  spec.dns_servers = {"192.0.2.53"};
+  spec.dns_search = {"lab.example"};
+  spec.dns_options = {"ndots:1"};
+  spec.sysctls = {{"net.ipv4.ip_forward", "1"}};
+  spec.cap_add = {"NET_ADMIN"};
+  spec.devices = {"/dev/net/tun"};
+  spec.shm_size_bytes = 256 * 1024 * 1024;
+  auto body = container_create_body(spec);
+  const auto &host = body["HostConfig"];
+  CHECK(body["ExposedPorts"] == json({{"80/tcp", json::object()}, {"53/udp", json::object()}}));
+  CHECK(host["PortBindings"]["80/tcp"] ==
+        json::array({{{"HostIp", "127.0.0.1"}, {"HostPort", "8080"}}}));
+  CHECK(host["PortBindings"]["53/udp"] == json::array({{{"HostIp", ""}, {"HostPort", "5353"}}}));
+  CHECK(body["Healthcheck"] ==
+        json({{"Test", {"CMD-SHELL", "test -f /ok"}}, {"Interval", 1000000000LL}, {"Retries", 2}}));
+  CHECK(host["Dns"] == json::array({"192.0.2.53"}));
+  CHECK(host["DnsSearch"] == json::array({"lab.example"}));
+  CHECK(host["DnsOptions"] == json::array({"ndots:1"}));
+  CHECK(host["Sysctls"]["net.ipv4.ip_forward"] == "1");
+  CHECK(host["CapAdd"] == json::array({"NET_ADMIN"}));
+  CHECK(host["Devices"] == json::array({{{"PathOnHost", "/dev/net/tun"},
+                                         {"PathInContainer", "/dev/net/tun"},
+                                         {"CgroupPermissions", "rwm"}}}));
+  CHECK(host["ShmSize"] == 268435456LL);
+  CHECK(body["NetworkingConfig"]["EndpointsConfig"]["mgmt"]["IPAMConfig"] ==
+        json({{"IPv4Address", "172.20.20.5"}, {"IPv6Address", "3fff:172:20:20::5"}}));
+
+  // network-mode: Docker's mode, no endpoint on the management network, no own hostname.
+  spec.hostname = "x";
+  spec.network_mode = "container:abc";
+  body = container_create_body(spec);
+  CHECK(body["HostConfig"]["NetworkMode"] == "container:abc");
+  CHECK_FALSE(body.contains("NetworkingConfig"));
+  CHECK_FALSE(body.contains("Hostname"));
+  spec.network_mode = "none";
+  body = container_create_body(spec);
+  CHECK(body["HostConfig"]["NetworkMode"] == "none");
+  CHECK(body["Hostname"] == "x");
+}
+
+TEST_CASE("docker json: a container's health from inspect and from the list") {
+  auto info = parse_container_inspect(
+      json::parse(R"j({"Id":"a","State":{"Status":"running","Pid":5,"Health":{"Status":
+                    "unhealthy","FailingStreak":3}}})j"));
+  CHECK(info.health == "unhealthy");
+  CHECK(parse_container_inspect(json::parse(R"j({"Id":"a","State":{"Status":"running"}})j"))
+            .health.empty());
+  CHECK(parse_container_summary(json::parse(R"j({"Id":"a","State":"running","Status":
+                                            "Up 3 seconds (health: starting)"})j"))
+            .health == "starting");
+  CHECK(parse_container_summary(
+            json::parse(R"j({"Id":"a","State":"running","Status":"Up 1 minute (healthy)"})j"))
+            .health == "healthy");
+  CHECK(parse_container_summary(
+            json::parse(R"j({"Id":"a","State":"running","Status":"Up 1 minute (unhealthy)"})j"))
+            .health == "unhealthy");
+  CHECK(parse_container_summary(
+            json::parse(R"j({"Id":"a","State":"running","Status":"Up 1 minute"})j"))
+            .health.empty());
+}
+
 TEST_CASE("docker json: privileges follow the host's capability bounding set") {
   const std::uint64_t all = (std::uint64_t{1} << 41) - 1;
   CHECK(privileges_for(all, 40).full);

@@ -99,7 +99,8 @@ World converged(const topology::Topology &t, const plan::Plan &p) {
     }
     auto id = "id" + std::to_string(++n) + node.image;
     w.recorded.nodes.push_back({t.name, node.name, node.kind, node.image,
-                                topology::node_config_hash(node), p.addresses.at(node.name), id,
+                                topology::node_config_hash(node),
+                                p.addresses.count(node.name) ? p.addresses.at(node.name) : "", id,
                                 state::RecordStatus::running});
     w.observed.containers[node.name] = {id, plan::container_name(t.name, node.name), "running",
                                         topology::node_config_hash(node)};
@@ -989,4 +990,57 @@ TEST_CASE("after up: a node not observed running is reported, a converged lab is
                          "removing)") == 0);
   CHECK(problems[2].find("node sw1 of lab t is not running after ltb up (its bridge is "
                          "missing)") == 0);
+}
+
+TEST_CASE("plan: containerlab's wait-for and network-mode order the creations") {
+  topology::Topology t;
+  t.name = "w";
+  t.mgmt.ipv4_subnet = "172.31.6.0/24";
+  // In file order a, b, c, d: a waits for c's create, b shares c's namespace, d's configure
+  // stage (its exec) waits for a.
+  t.nodes = {container("a"), container("b"), container("c"), container("d")};
+  t.nodes[0].wait_for = {{"create", "c", "healthy", {}}};
+  t.nodes[1].network_mode = "container:c";
+  t.nodes[3].wait_for = {{"configure", "a", "create", {}}};
+  t.nodes[0].exec = {"true"};
+  t.nodes[3].exec = {"true"};
+  auto p = checked_up(t, {}, {}, {});
+  REQUIRE(p);
+  std::map<std::string, std::size_t> creation;
+  std::map<std::string, std::size_t> exec;
+  for (std::size_t i = 0; i < p->actions.size(); ++i) {
+    const auto &action = p->actions[i];
+    if (action.kind == ActionKind::create_node) {
+      creation[action.node] = i;
+    } else if (action.kind == ActionKind::run_exec) {
+      exec[action.node] = i;
+    }
+  }
+  auto depends = [&](std::size_t action, std::size_t on) {
+    const auto &deps = p->actions[action].deps;
+    return std::find(deps.begin(), deps.end(), on) != deps.end();
+  };
+  CHECK(depends(creation.at("a"), creation.at("c")));
+  CHECK(depends(creation.at("b"), creation.at("c")));
+  CHECK_FALSE(depends(creation.at("c"), creation.at("a")));
+  CHECK_FALSE(depends(creation.at("d"), creation.at("a"))); // only its exec waits
+  CHECK(depends(exec.at("d"), creation.at("a")));
+  CHECK(depends(exec.at("d"), exec.at("a")));
+  // A node in another's namespace has no management address of its own.
+  CHECK(p->addresses["b"].empty());
+  CHECK_FALSE(p->addresses["a"].empty());
+
+  // Nothing to wait for when the node waited for already runs: only the new node is made.
+  auto w = converged(t, *p);
+  w.observed.containers.erase("a");
+  w.recorded.nodes.erase(std::remove_if(w.recorded.nodes.begin(), w.recorded.nodes.end(),
+                                        [](const auto &r) { return r.name == "a"; }),
+                         w.recorded.nodes.end());
+  auto again = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(again);
+  std::size_t made = 0;
+  for (const auto &action : again->actions) {
+    made += action.kind == ActionKind::create_node;
+  }
+  CHECK(made == 1);
 }

@@ -409,7 +409,7 @@ prefix: ""
 mgmt: {ipv6-subnet: "2001:db8::/64"}
 topology:
   nodes:
-    r1: {kind: linux, image: alpine, ports: ["80:80"], license: lic.key, network-mode: host}
+    r1: {kind: linux, image: alpine, license: lic.key}
   links:
     - type: veth
       endpoints: [{node: r1, interface: eth1, mac: "aa:bb:cc:dd:ee:ff"}, "r1:eth2"]
@@ -423,9 +423,7 @@ topology:
   CHECK(messages == std::vector<std::string>{
                         "'prefix' is a containerlab key ltb ignores",
                         "'ipv6-subnet' is a containerlab key ltb ignores",
-                        "'ports' is a containerlab key ltb ignores",
                         "'license' is a containerlab key ltb ignores",
-                        "'network-mode' is a containerlab key ltb ignores",
                         "'mac' is a containerlab key ltb ignores",
                     });
 }

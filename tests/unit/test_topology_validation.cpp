@@ -608,15 +608,26 @@ lab.yaml:11:20: note: node 'f' has it here
 }
 
 TEST_CASE("topology validation: mgmt-ipv4 without mgmt.ipv4-subnet") {
-  CHECK(errors("name: x\n"
-               "topology:\n"
-               "  nodes:\n"
-               "    r1: {kind: linux, image: alpine, mgmt-ipv4: 172.20.30.11}\n") ==
-        R"(lab.yaml:4:49: error: node 'r1' sets mgmt-ipv4 but mgmt.ipv4-subnet is not set
+  // containerlab's default management subnet, 172.20.20.0/24, applies.
+  CHECK(
+      errors("name: x\n"
+             "topology:\n"
+             "  nodes:\n"
+             "    r1: {kind: linux, image: alpine, mgmt-ipv4: 172.20.30.11}\n") ==
+      R"(lab.yaml:4:49: error: mgmt-ipv4 172.20.30.11 of node 'r1' is outside containerlab's default management subnet 172.20.20.0/24
    4 |     r1: {kind: linux, image: alpine, mgmt-ipv4: 172.20.30.11}
      |                                                 ^
-help: set mgmt.ipv4-subnet to the subnet that holds 172.20.30.11, for example 172.20.30.0/24
+help: without mgmt.ipv4-subnet the lab uses 172.20.20.0/24: use an address from 172.20.20.2 to 172.20.20.254, or set mgmt.ipv4-subnet to the subnet that holds 172.20.30.11, for example 172.20.30.0/24
 )");
+  TempDir dir;
+  auto loaded = load_text("name: x\n"
+                          "topology:\n"
+                          "  nodes:\n"
+                          "    r1: {kind: linux, image: alpine, mgmt-ipv4: 172.20.20.11}\n"
+                          "    r2: {kind: linux, image: alpine}\n",
+                          "lab.yaml", dir.path.string());
+  REQUIRE_MESSAGE(loaded.has_value(), render(loaded.error(), false));
+  CHECK(loaded->mgmt.ipv4_subnet == "172.20.20.0/24");
 }
 
 TEST_CASE("topology validation: unknown group") {
@@ -745,7 +756,7 @@ TEST_CASE("topology validation: warnings come with the errors and do not fail a 
   const std::string ok = "name: x\n"
                          "prefix: clab\n"
                          "topology:\n"
-                         "  nodes: {r1: {kind: linux, image: alpine, ports: [\"80:80\"]}}\n";
+                         "  nodes: {r1: {kind: linux, image: alpine, type: t1}}\n";
   Diagnostics warnings;
   LoadOptions options;
   options.warnings = &warnings;
@@ -757,20 +768,20 @@ TEST_CASE("topology validation: warnings come with the errors and do not fail a 
    2 | prefix: clab
      | ^
 help: ltb always names containers ltb-<lab>-<node>
-lab.yaml:4:44: warning: 'ports' is a containerlab key ltb ignores
-   4 |   nodes: {r1: {kind: linux, image: alpine, ports: ["80:80"]}}
+lab.yaml:4:44: warning: 'type' is a containerlab key ltb ignores
+   4 |   nodes: {r1: {kind: linux, image: alpine, type: t1}}
      |                                            ^
 )");
 
   CHECK(errors("name: x\n"
                "topology:\n"
-               "  nodes: {r1: {kind: linux, ports: [\"80:80\"]}}\n") ==
+               "  nodes: {r1: {kind: linux, type: t1}}\n") ==
         R"(lab.yaml:3:11: error: node 'r1' has no image
-   3 |   nodes: {r1: {kind: linux, ports: ["80:80"]}}
+   3 |   nodes: {r1: {kind: linux, type: t1}}
      |           ^
 help: set 'image' on the node, in topology.kinds.linux or in topology.defaults
-lab.yaml:3:29: warning: 'ports' is a containerlab key ltb ignores
-   3 |   nodes: {r1: {kind: linux, ports: ["80:80"]}}
+lab.yaml:3:29: warning: 'type' is a containerlab key ltb ignores
+   3 |   nodes: {r1: {kind: linux, type: t1}}
      |                             ^
 )");
 }

@@ -9,10 +9,12 @@
 #include "util/shell_split.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace ltb::apply {
 
@@ -34,7 +36,8 @@ public:
       }
       auto hash = container.labels.find(plan::k_label_hash);
       observed.containers[node->second] = {container.id, container.name, container.state,
-                                           hash == container.labels.end() ? "" : hash->second};
+                                           hash == container.labels.end() ? "" : hash->second,
+                                           container.health};
     }
     return {};
   }
@@ -49,6 +52,9 @@ public:
     run.phase(action.node, Phase::creating);
     if (auto ok = ensure_image(run, node->image, action.node); !ok) {
       return context(ok.error());
+    }
+    if (auto waited = wait_before_create(run, *node); !waited) {
+      return context(waited.error());
     }
     auto spec = container_spec(run, *node);
     if (!spec) {
@@ -225,17 +231,25 @@ public:
     return Endpoint{Endpoint::Kind::netns, info->pid, info->id};
   }
 
+  /// Runs the node's exec commands in order. A command that fails is, as containerlab does,
+  /// reported and skipped (the node's record keeps it for `ltb status`, the summary of `ltb up`
+  /// lists it); with settings.exec-failures: fail, the first one fails the node instead.
   Status configure(Run &run, const plan::Action &action) override {
     const auto *node = run.node(action.node);
     run.phase(action.node, Phase::configuring);
     LTB_TRY(container, endpoint(run, action.node));
+    const bool fatal = run.desired && run.desired->exec_failures_fatal;
+    std::vector<std::string> failures;
     for (const auto &command : node->exec) {
       auto result = run.b.docker->exec(container.runtime_id, {"sh", "-c", command});
+      std::string problem;
       if (!result) {
-        return fail(
-            with_context(fmt::format("node {}: exec `{}`", action.node, command), result.error()));
-      }
-      if (result->exit_code != 0) {
+        if (fatal) {
+          return fail(with_context(fmt::format("node {}: exec `{}`", action.node, command),
+                                   result.error()));
+        }
+        problem = result.error().message;
+      } else if (result->exit_code != 0) {
         auto output = result->err.empty() ? result->out : result->err;
         while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
           output.pop_back();
@@ -248,10 +262,23 @@ public:
                                           output.empty() ? "" : ": ", output));
           continue;
         }
-        return fail(fmt::format("node {}: exec `{}` exited with status {}{}{}", action.node,
-                                command, result->exit_code, output.empty() ? "" : ": ", output),
-                    "fix the command in the topology file's exec list, then run `ltb up` again");
+        problem = fmt::format("exited with status {}{}{}", result->exit_code,
+                              output.empty() ? "" : ": ", output);
+        if (fatal) {
+          return fail(fmt::format("node {}: exec `{}` {}", action.node, command, problem),
+                      "fix the command in the topology file's exec list, then run `ltb up` "
+                      "again (settings.exec-failures: fail makes a failing command fatal)");
+        }
+      } else {
+        continue;
       }
+      failures.push_back(fmt::format("exec `{}` {}", command, problem));
+      run.progress.notice(
+          fmt::format("warning: node {}: {} (going on; settings.exec-failures: fail stops here)",
+                      action.node, failures.back()));
+    }
+    if (action.why == plan::Reason::node_created || !failures.empty()) {
+      return run.b.store->set_exec_errors(run.plan.lab, action.node, failures);
     }
     return {};
   }
@@ -604,10 +631,128 @@ private:
       }
     }
     spec.network = run.plan.network;
-    spec.ipv4 = run.plan.addresses.at(node.name);
+    if (auto address = run.plan.addresses.find(node.name); address != run.plan.addresses.end()) {
+      spec.ipv4 = address->second;
+    }
     spec.cpus = node.cpus;
     spec.memory_bytes = node.memory_bytes;
+    LTB_CHECK(containerlab_options(run, node, spec));
     return spec;
+  }
+
+  /// containerlab's container options (topology::Node), as Docker takes them.
+  static Status containerlab_options(Run &run, const topology::Node &node,
+                                     runtime::ContainerSpec &spec) {
+    if (node.network_mode.rfind("container:", 0) == 0) {
+      const auto other = node.network_mode.substr(10);
+      // A node of the lab by its container's name; any other container as named.
+      spec.network_mode = "container:" + (run.desired && run.desired->find_node(other)
+                                              ? plan::container_name(run.plan.lab, other)
+                                              : other);
+    } else {
+      spec.network_mode = node.network_mode;
+    }
+    if (!spec.network_mode.empty()) {
+      spec.ipv4.clear();
+    }
+    for (const auto &text : node.ports) {
+      runtime::ContainerSpec::Port port;
+      std::string rest = text;
+      if (auto slash = rest.find('/'); slash != std::string::npos) {
+        port.protocol = rest.substr(slash + 1);
+        rest.resize(slash);
+      }
+      std::vector<std::string> parts;
+      for (std::size_t start = 0;;) {
+        auto colon = rest.find(':', start);
+        parts.push_back(rest.substr(start, colon - start));
+        if (colon == std::string::npos) {
+          break;
+        }
+        start = colon + 1;
+      }
+      if (parts.size() < 2) {
+        return fail(fmt::format("port mapping '{}' is not valid", text), "", ExitCode::usage);
+      }
+      port.host_ip = parts.size() == 3 ? parts[0] : std::string();
+      port.host_port = std::atoi(parts[parts.size() - 2].c_str());
+      port.port = std::atoi(parts.back().c_str());
+      spec.ports.push_back(port);
+    }
+    if (node.healthcheck) {
+      constexpr std::int64_t k_second = 1000000000;
+      const auto &h = *node.healthcheck;
+      spec.healthcheck =
+          runtime::ContainerSpec::Health{h.test, h.interval * k_second, h.timeout * k_second,
+                                         h.start_period * k_second, h.retries};
+    }
+    spec.dns_servers = node.dns_servers;
+    spec.dns_search = node.dns_search;
+    spec.dns_options = node.dns_options;
+    for (const auto &[key, value] : node.sysctls) {
+      spec.sysctls[key] = value; // the file's after a confined kind's
+    }
+    if (!node.confined) { // the loader refuses them for a confined lab
+      spec.cap_add = node.cap_add;
+      spec.devices = node.devices;
+    }
+    spec.shm_size_bytes = node.shm_size_bytes;
+    return {};
+  }
+
+  /// containerlab's startup-delay, then the nodes this one's create stage waits to be healthy
+  /// (stages.create.wait-for with stage: healthy; the plan orders the other waits).
+  static Status wait_before_create(Run &run, const topology::Node &node) {
+    using clock = std::chrono::steady_clock;
+    auto sleep_for = [&](std::chrono::milliseconds total) -> Status {
+      const auto until = clock::now() + total;
+      while (clock::now() < until) {
+        if (run.options.interrupted && run.options.interrupted->load()) {
+          return fail(fmt::format("node {}: interrupted while it waited to start", node.name));
+        }
+        std::this_thread::sleep_for(
+            std::min<clock::duration>(std::chrono::milliseconds(100), until - clock::now()));
+      }
+      return {};
+    };
+    if (node.startup_delay > 0) {
+      run.phase(node.name, Phase::creating, fmt::format("startup-delay {}s", node.startup_delay));
+      LTB_CHECK(sleep_for(std::chrono::seconds(node.startup_delay)));
+    }
+    for (const auto &wait : node.wait_for) {
+      if (wait.stage != "create" || wait.its_stage != "healthy") {
+        continue;
+      }
+      const auto *other = run.node(wait.node);
+      int limit = 300; // seconds; a health check that never passes fails the node, not the run
+      if (other && other->healthcheck) {
+        const auto &h = *other->healthcheck;
+        const int interval = h.interval > 0 ? h.interval : 30;
+        limit = std::max(limit, h.start_period + interval * (std::max(h.retries, 3) + 2));
+      }
+      run.phase(node.name, Phase::creating, fmt::format("waiting for {} to be healthy", wait.node));
+      const auto until = clock::now() + std::chrono::seconds(limit);
+      std::string health;
+      while (true) {
+        auto info = run.b.docker->inspect_container(plan::container_name(run.plan.lab, wait.node));
+        health = info ? info->health : std::string();
+        if (health == "healthy") {
+          break;
+        }
+        if (clock::now() >= until || (info && info->state != "running")) {
+          return fail(fmt::format("node {} waited for node {} to be healthy, and it is {}",
+                                  node.name, wait.node,
+                                  !info                      ? "missing"
+                                  : info->state != "running" ? info->state
+                                  : health.empty()           ? "without health"
+                                                             : health),
+                      fmt::format("see `docker inspect {}` (State.Health) and its healthcheck",
+                                  plan::container_name(run.plan.lab, wait.node)));
+        }
+        LTB_CHECK(sleep_for(std::chrono::milliseconds(250)));
+      }
+    }
+    return {};
   }
 };
 

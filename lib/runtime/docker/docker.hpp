@@ -39,6 +39,26 @@ struct ContainerSpec {
   std::vector<std::string> capabilities; // Docker's names, without CAP_
   std::map<std::string, std::string>
       sysctls; // set as it is made (confined: /proc/sys is read-only)
+  std::string ipv6; // static IPv6 address on `network`
+  /// Docker's NetworkMode when not the management network: "host", "none", "container:ID".
+  std::string network_mode;
+  struct Port {
+    std::string host_ip; // empty = every address
+    int host_port = 0;
+    int port = 0;
+    std::string protocol = "tcp";
+  };
+  std::vector<Port> ports; // published by Docker (PortBindings)
+  struct Health {
+    std::vector<std::string> test;
+    std::int64_t interval_ns = 0, timeout_ns = 0, start_period_ns = 0;
+    int retries = 0;
+  };
+  std::optional<Health> healthcheck;
+  std::vector<std::string> dns_servers, dns_search, dns_options;
+  std::vector<std::string> cap_add; // on top of what `privileged` gives
+  std::vector<std::string> devices; // host paths, the same path inside, rwm
+  std::int64_t shm_size_bytes = 0;  // 0 = Docker's default
 };
 
 struct ContainerInfo {
@@ -49,6 +69,9 @@ struct ContainerInfo {
   int pid = 0;       // 0 unless running (inspect only)
   std::map<std::string, std::string> labels;
   std::string ipv4; // on the management network, if any
+  /// Docker's health of a container with a healthcheck: "starting", "healthy", "unhealthy";
+  /// empty without one.
+  std::string health;
 };
 
 struct NetworkSpec {

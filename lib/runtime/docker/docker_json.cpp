@@ -355,8 +355,37 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
   // StdinOnce: nothing attaches, and stdin stays open for the container's life.
   body["Tty"] = true;
   body["OpenStdin"] = true;
+  if (spec.healthcheck) {
+    const auto &h = *spec.healthcheck;
+    json health = {{"Test", h.test}};
+    if (h.interval_ns > 0) {
+      health["Interval"] = h.interval_ns;
+    }
+    if (h.timeout_ns > 0) {
+      health["Timeout"] = h.timeout_ns;
+    }
+    if (h.start_period_ns > 0) {
+      health["StartPeriod"] = h.start_period_ns;
+    }
+    if (h.retries > 0) {
+      health["Retries"] = h.retries;
+    }
+    body["Healthcheck"] = health;
+  }
+  if (!spec.ports.empty()) {
+    json exposed = json::object();
+    json bindings = json::object();
+    for (const auto &port : spec.ports) {
+      const auto key = fmt::format("{}/{}", port.port, port.protocol);
+      exposed[key] = json::object();
+      bindings[key].push_back(
+          {{"HostIp", port.host_ip}, {"HostPort", std::to_string(port.host_port)}});
+    }
+    body["ExposedPorts"] = exposed;
+    body["HostConfig"]["PortBindings"] = bindings;
+  }
 
-  json host = json::object();
+  json host = body.contains("HostConfig") ? body["HostConfig"] : json::object();
   host["Binds"] = spec.binds;
   if (spec.confined) {
     // Nothing of Privileges applies: a confined node gets what its kind lists and no more.
@@ -384,10 +413,42 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
   } else {
     host["Privileged"] = spec.privileged;
   }
+  if (!spec.cap_add.empty()) {
+    auto caps = host.contains("CapAdd") ? host["CapAdd"] : json::array();
+    for (const auto &cap : spec.cap_add) {
+      if (std::find(caps.begin(), caps.end(), cap) == caps.end()) {
+        caps.push_back(cap);
+      }
+    }
+    host["CapAdd"] = caps;
+  }
+  if (!spec.devices.empty()) {
+    auto devices = json::array();
+    for (const auto &device : spec.devices) {
+      devices.push_back(
+          {{"PathOnHost", device}, {"PathInContainer", device}, {"CgroupPermissions", "rwm"}});
+    }
+    host["Devices"] = devices;
+  }
+  if (spec.shm_size_bytes > 0) {
+    host["ShmSize"] = spec.shm_size_bytes;
+  }
+  if (!spec.dns_servers.empty()) {
+    host["Dns"] = spec.dns_servers;
+  }
+  if (!spec.dns_search.empty()) {
+    host["DnsSearch"] = spec.dns_search;
+  }
+  if (!spec.dns_options.empty()) {
+    host["DnsOptions"] = spec.dns_options;
+  }
   if (!spec.sysctls.empty()) {
     host["Sysctls"] = spec.sysctls;
   }
-  host["NetworkMode"] = spec.network.empty() ? std::string("none") : spec.network;
+  const bool own_mode = !spec.network_mode.empty();
+  host["NetworkMode"] = own_mode               ? spec.network_mode
+                        : spec.network.empty() ? std::string("none")
+                                               : spec.network;
   if (spec.cpus > 0) {
     host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));
   }
@@ -396,10 +457,22 @@ json container_create_body(const ContainerSpec &spec, const Privileges &privileg
   }
   body["HostConfig"] = host;
 
-  if (!spec.network.empty()) {
+  if (own_mode) {
+    // A node in another's namespace (or the host's) has that one's hostname and network.
+    if (spec.network_mode.rfind("container:", 0) == 0 || spec.network_mode == "host") {
+      body.erase("Hostname");
+    }
+  } else if (!spec.network.empty()) {
     json endpoint = json::object();
+    json ipam = json::object();
     if (!spec.ipv4.empty()) {
-      endpoint["IPAMConfig"] = {{"IPv4Address", spec.ipv4}};
+      ipam["IPv4Address"] = spec.ipv4;
+    }
+    if (!spec.ipv6.empty()) {
+      ipam["IPv6Address"] = spec.ipv6;
+    }
+    if (!ipam.empty()) {
+      endpoint["IPAMConfig"] = ipam;
     }
     body["NetworkingConfig"] = {{"EndpointsConfig", {{spec.network, endpoint}}}};
   }
@@ -455,6 +528,9 @@ ContainerInfo parse_container_inspect(const json &inspect) {
   if (inspect.contains("State")) {
     const auto &state = inspect["State"];
     info.state = string_at(state, "Status");
+    if (state.contains("Health") && state["Health"].is_object()) {
+      info.health = string_at(state["Health"], "Status");
+    }
     if (state.contains("Pid") && state["Pid"].is_number_integer()) {
       info.pid = state["Pid"].get<int>();
     }
@@ -477,6 +553,15 @@ ContainerInfo parse_container_summary(const json &summary) {
   }
   info.image = string_at(summary, "Image");
   info.state = string_at(summary, "State");
+  // The list has no health field: Status says it, "Up 5 seconds (unhealthy)".
+  const auto status = string_at(summary, "Status");
+  for (const char *health : {"(healthy)", "(unhealthy)", "(health: starting)"}) {
+    if (status.find(health) != std::string::npos) {
+      info.health = std::string(health) == "(healthy)"     ? "healthy"
+                    : std::string(health) == "(unhealthy)" ? "unhealthy"
+                                                           : "starting";
+    }
+  }
   if (summary.contains("Labels")) {
     info.labels = string_map(summary["Labels"]);
   }

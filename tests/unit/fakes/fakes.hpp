@@ -138,6 +138,8 @@ struct Container {
   int pid = 0;
   std::vector<std::string> execs;
   std::int64_t changes = 0; // bytes written on top of its image (SizeRw)
+  /// With a healthcheck, Docker's health while it runs: "healthy" unless a test sets another.
+  std::string health = "healthy";
 };
 
 /// An image made by commit_container().
@@ -213,6 +215,8 @@ struct World {
   /// What exec prints: (container name, argv) -> output; unset: exit 0 with no output.
   std::function<runtime::ExecOutput(const std::string &, const std::vector<std::string> &)>
       exec_reply;
+  /// The health of a container with a healthcheck once it runs (Container::health).
+  std::string health_of_new = "healthy";
   std::map<int, std::string> netns_fds; // placeholder fd -> namespace
   bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
   int next_pid = 40000;
@@ -494,6 +498,7 @@ public:
     Container c;
     c.spec = spec;
     c.id = m_w.new_id("cid");
+    c.health = m_w.health_of_new;
     m_w.containers[spec.name] = c;
     return c.id;
   }
@@ -714,7 +719,10 @@ private:
     return nullptr;
   }
   static runtime::ContainerInfo info_of(const Container &c) {
-    return {c.id, c.spec.name, c.spec.image, c.state, c.pid, c.spec.labels, c.spec.ipv4};
+    return {c.id,         c.spec.name,
+            c.spec.image, c.state,
+            c.pid,        c.spec.labels,
+            c.spec.ipv4,  c.spec.healthcheck && c.state == "running" ? c.health : std::string()};
   }
   World &m_w;
 };
