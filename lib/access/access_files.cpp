@@ -93,6 +93,9 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
                          link.a.node, link.a.iface, link.b.node, link.b.iface, link.mtu});
   }
   for (const auto &node : desired.nodes) {
+    if (node.runtime == topology::Runtime::host) {
+      continue; // the host itself: no node to reach
+    }
     NodeAccess access;
     access.name = node.name;
     access.kind = node.kind;
@@ -100,9 +103,11 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
     access.group = node.group;
     access.labels = node.labels;
     access.login = {node.username, node.password, node.ssh_key};
-    const bool bridge = node.runtime == topology::Runtime::ovs_bridge;
-    access.runtime_name = bridge ? plan::bridge_name(desired.name, node.name)
-                                 : plan::container_name(desired.name, node.name);
+    const bool bridge = !topology::is_workload(node.runtime);
+    access.runtime_name = node.runtime == topology::Runtime::ovs_bridge
+                              ? plan::bridge_name(desired.name, node.name)
+                          : bridge ? node.name // a Linux bridge's own name
+                                   : plan::container_name(desired.name, node.name);
     if (auto it = records.find(node.name); it != records.end() && !bridge) {
       access.address = it->second->mgmt_ipv4;
       access.interfaces.push_back({"eth0", "mgmt", "", access.address});
@@ -263,7 +268,7 @@ std::string topology_data_text(const LabAccess &lab) {
 std::string logins_text(const topology::Topology &desired) {
   json nodes = json::object();
   for (const auto &node : desired.nodes) {
-    if (node.runtime == topology::Runtime::ovs_bridge) {
+    if (!topology::is_workload(node.runtime)) {
       continue;
     }
     nodes[node.name] = {
@@ -308,8 +313,7 @@ std::map<std::string, NodeReach> node_reach(const std::string &lab_dir,
   const bool lab_key = std::filesystem::exists(paths.private_key(), ec);
   std::map<std::string, NodeReach> out;
   for (const auto &node : nodes) {
-    if (topology::runtime_of_kind(node.kind) == topology::Runtime::ovs_bridge ||
-        node.mgmt_ipv4.empty()) {
+    if (!topology::is_workload(topology::runtime_of_kind(node.kind)) || node.mgmt_ipv4.empty()) {
       continue;
     }
     NodeLogin login;

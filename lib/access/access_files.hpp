@@ -43,7 +43,7 @@ struct NodeAccess {
   NodeLogin login;
   std::vector<InterfaceAccess> interfaces;
   bool reachable() const {
-    return topology::runtime_of_kind(kind) != topology::Runtime::ovs_bridge && !address.empty();
+    return topology::is_workload(topology::runtime_of_kind(kind)) && !address.empty();
   }
 };
 

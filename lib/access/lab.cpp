@@ -12,7 +12,7 @@ namespace {
 std::vector<NodeIdentity> identities(const std::vector<state::NodeRecord> &nodes) {
   std::vector<NodeIdentity> out;
   for (const auto &node : nodes) {
-    if (topology::runtime_of_kind(node.kind) != topology::Runtime::ovs_bridge) {
+    if (topology::is_workload(topology::runtime_of_kind(node.kind))) {
       out.push_back({node.name, node.mgmt_ipv4, node.runtime_id});
     }
   }

@@ -470,10 +470,9 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
                 guess.empty() ? fmt::format("see `ltb inspect {}` for its nodes", lab)
                               : fmt::format("did you mean '{}'?", guess));
   }
-  if (topology::runtime_of_kind(record->kind) == topology::Runtime::ovs_bridge) {
-    return fail(fmt::format("node '{}' of lab '{}' is an Open vSwitch bridge: there is nothing to "
-                            "log in to",
-                            node, lab),
+  if (!topology::is_workload(topology::runtime_of_kind(record->kind))) {
+    return fail(fmt::format("node '{}' of lab '{}' is a bridge ({}): there is nothing to log in to",
+                            node, lab, record->kind),
                 "log in to one of the nodes attached to it");
   }
   if ((record->status != state::RecordStatus::running &&

@@ -156,7 +156,8 @@ private:
     bool bridges = false;
     const topology::Node *probe_node = nullptr;
     for (const auto &action : run.plan.actions) {
-      bridges = bridges || action.kind == ActionKind::create_bridge;
+      bridges = bridges || (action.kind == ActionKind::create_bridge &&
+                            run.runtime_of(action.node) == topology::Runtime::ovs_bridge);
       const auto *node = action.kind == ActionKind::create_vm ? run.node(action.node) : nullptr;
       if (!probe_node && node && node->accel == topology::Accel::automatic) {
         probe_node = node;
@@ -213,6 +214,22 @@ private:
     }
   }
 
+  /// A bridge action's runtime is its node's (an OVS or a Linux bridge); the others' by kind.
+  topology::Runtime runtime_of(const Action &action) const {
+    const auto node = m_run.runtime_of(action.node);
+    if (action.kind == ActionKind::create_bridge || action.kind == ActionKind::remove_bridge) {
+      if (node == topology::Runtime::linux_bridge) {
+        return topology::Runtime::linux_bridge;
+      }
+    }
+    if (action.kind == ActionKind::create_node || action.kind == ActionKind::remove_node) {
+      if (node == topology::Runtime::external) {
+        return topology::Runtime::external; // an ext-container: recorded, never made or removed
+      }
+    }
+    return apply::runtime_of(action.kind);
+  }
+
   Status perform(const Action &action) {
     auto &run = m_run;
     switch (action.kind) {
@@ -223,11 +240,11 @@ private:
     case ActionKind::create_node:
     case ActionKind::create_vm:
     case ActionKind::create_bridge:
-      return node_driver(runtime_of(action.kind)).create(run, action);
+      return node_driver(runtime_of(action)).create(run, action);
     case ActionKind::remove_node:
     case ActionKind::remove_vm:
     case ActionKind::remove_bridge:
-      return node_driver(runtime_of(action.kind)).remove(run, action);
+      return node_driver(runtime_of(action)).remove(run, action);
     case ActionKind::run_exec:
       return node_driver(run.runtime_of(action.node).value_or(topology::Runtime::container))
           .configure(run, action);
@@ -383,9 +400,19 @@ private:
   }
 
   Status remove_host_link(const Action &action) {
-    if (auto deleted = m_run.b.netlink->delete_link(action.name); !deleted) {
-      return fail(with_context("host interface " + action.name, deleted.error()));
+    // A host or bridge link's end is named by the file, not by ltb's prefix: it goes only while
+    // it is still a veth (another program may have taken the name since its container went).
+    const auto &lab = m_run.plan.lab;
+    const bool prefixed = action.name.rfind(plan::veth_prefix(lab), 0) == 0 ||
+                          action.name.rfind(plan::bridge_prefix(lab), 0) == 0;
+    auto kind = prefixed ? Result<std::string>(std::string("veth"))
+                         : m_run.b.netlink->link_kind(action.name);
+    if (kind && *kind == "veth") {
+      if (auto deleted = m_run.b.netlink->delete_link(action.name); !deleted) {
+        return fail(with_context("host interface " + action.name, deleted.error()));
+      }
     }
+    LTB_CHECK(m_run.forget_objects(state::ObjectType::host_end, {action.name}));
     return m_run.forget_objects(state::ObjectType::veth, {action.name});
   }
 

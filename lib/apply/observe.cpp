@@ -35,6 +35,12 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     LTB_CHECK(node_driver(topology::Runtime::ovs_bridge).observe(backends, lab, observed));
   }
   LTB_CHECK(node_driver(topology::Runtime::vm).observe(backends, lab, observed));
+  if (backends.netlink && backends.store) {
+    LTB_CHECK(node_driver(topology::Runtime::linux_bridge).observe(backends, lab, observed));
+  }
+  if (backends.docker && backends.store) {
+    LTB_CHECK(node_driver(topology::Runtime::external).observe(backends, lab, observed));
+  }
   if (!options.lab_dir.empty()) {
     if (auto dhcp = backends.dhcp->state(options.lab_dir); dhcp.running) {
       observed.dhcp_hosts = dhcp.hosts_text;

@@ -57,6 +57,9 @@ Target end_target(const LabRecords &lab, const state::LinkRecord &link, const En
     target.iface = plan::host_veth_name(lab.lab, link.key, other.node);
     target.label =
         fmt::format("{}:{} (port {}, link {})", end.node, end.iface, target.iface, link.name);
+  } else if (runtime == Runtime::linux_bridge) {
+    target.iface = end.iface; // the port, in the host's namespace under the file's name
+    target.label = fmt::format("{}:{} (port, link {})", end.node, end.iface, link.name);
   } else if (runtime == Runtime::vm) {
     target.iface = plan::host_veth_name(lab.lab, link.key, end.node);
     target.label = fmt::format("{}:{} ({} {}, link {})", end.node, end.iface,
@@ -192,7 +195,7 @@ Result<Target> resolve(const LabRecords &lab, const std::string &spec,
     // The bridge end of a segment link is never chosen: its port is the other end's host side.
     const auto rank = [&](const std::string &node) {
       const Runtime runtime = runtime_of(lab, node);
-      return runtime == Runtime::ovs_bridge ? 2 : runtime == Runtime::vm ? 1 : 0;
+      return !topology::is_workload(runtime) ? 2 : runtime == Runtime::vm ? 1 : 0;
     };
     return rank(a.node) <= rank(b.node) ? end_target(lab, *link, a, b)
                                         : end_target(lab, *link, b, a);

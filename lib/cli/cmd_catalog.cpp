@@ -26,6 +26,12 @@ std::string runtime_name(topology::Runtime runtime) {
     return "vm";
   case topology::Runtime::ovs_bridge:
     return "ovs-bridge";
+  case topology::Runtime::linux_bridge:
+    return "linux-bridge";
+  case topology::Runtime::host:
+    return "host";
+  case topology::Runtime::external:
+    return "external";
   }
   return "container";
 }

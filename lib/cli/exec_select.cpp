@@ -35,7 +35,7 @@ Selection select_nodes(const std::vector<ExecCandidate> &candidates,
     if (!match) {
       continue;
     }
-    const bool bridge = topology::runtime_of_kind(candidate.kind) == topology::Runtime::ovs_bridge;
+    const bool bridge = !topology::is_workload(topology::runtime_of_kind(candidate.kind));
     (bridge ? selection.bridges : selection.nodes).push_back(candidate.name);
   }
   return selection;

@@ -92,7 +92,7 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
                         const util::Subnet &subnet, Plan &plan) {
   std::set<std::uint32_t> taken{subnet.network, subnet.host(1), subnet.broadcast()};
   for (const auto &node : desired.nodes) {
-    if (node.runtime != Runtime::ovs_bridge && node.mgmt_ipv4) {
+    if (topology::is_workload(node.runtime) && node.mgmt_ipv4) {
       if (auto address = util::parse_ipv4(*node.mgmt_ipv4)) {
         taken.insert(*address);
         plan.addresses[node.name] = *node.mgmt_ipv4;
@@ -105,7 +105,7 @@ Status assign_addresses(const topology::Topology &desired, const Recorded &recor
   }
   std::vector<const topology::Node *> pending;
   for (const auto &node : desired.nodes) {
-    if (node.runtime == Runtime::ovs_bridge || plan.addresses.count(node.name) ||
+    if (!topology::is_workload(node.runtime) || plan.addresses.count(node.name) ||
         !node.network_mode.empty()) {
       continue; // a node with a network-mode is not on the management network
     }
@@ -144,6 +144,16 @@ bool is_container_kind(const std::string &kind) {
 }
 bool is_bridge_kind(const std::string &kind) {
   return topology::runtime_of_kind(kind) == Runtime::ovs_bridge;
+}
+bool is_linux_bridge_kind(const std::string &kind) {
+  return topology::runtime_of_kind(kind) == Runtime::linux_bridge;
+}
+bool is_external_kind(const std::string &kind) {
+  return topology::runtime_of_kind(kind) == Runtime::external;
+}
+/// The end of a host link that lives in the host's namespace: a bridge node's or the host's.
+bool in_host_namespace(Runtime runtime) {
+  return runtime == Runtime::linux_bridge || runtime == Runtime::host;
 }
 
 /// The drift of a container or VM (by its record's kind) from what runs for it.
@@ -270,6 +280,7 @@ private:
   std::map<std::string, std::size_t> m_node_creations;
   std::map<std::string, std::size_t> m_exec_actions; // run_exec of a node made in this run
   std::optional<std::size_t> m_network_creation;
+  std::vector<const topology::Node *> m_external_exec; // ext-container nodes recorded anew
   std::optional<std::size_t> m_dhcp_configuration;
   std::optional<std::size_t> m_firewall_configuration;
   std::map<std::string, std::vector<std::string>> m_segment_wiring; // bridge node -> link keys
@@ -321,6 +332,24 @@ private:
     return {};
   }
 
+  /// A recorded host link's end in the host's namespace: a bridge node's (by its record), or
+  /// the one whose interface ltb recorded as made on the host for the link.
+  void mark_host_end(PlannedLink &link) const {
+    for (const auto *end : {&link.a, &link.b}) {
+      const auto *rec = record_of(end->node);
+      const bool bridge = rec && is_linux_bridge_kind(rec->kind);
+      const bool made = std::any_of(m_recorded.objects.begin(), m_recorded.objects.end(),
+                                    [&](const auto &object) {
+                                      return object.type == state::ObjectType::host_end &&
+                                             object.owner == link.key && object.name == end->iface;
+                                    });
+      if (bridge || made) {
+        link.host_node = end->node;
+        link.host_bridge = bridge ? end->node : "";
+      }
+    }
+  }
+
   /// Recorded links that are no longer in the file, unwired before the removals that wait for
   /// them (a bridge goes after its ports).
   void unwire_removed_links() {
@@ -346,6 +375,7 @@ private:
                                              {record.b_node, record.b_iface, {}},
                                              0,
                                              bridge};
+      mark_host_end(m_plan.links[record.key]);
       if (!bridge.empty()) {
         segment_unwiring[bridge].push_back(record.key);
       } else {
@@ -410,6 +440,14 @@ private:
           {ActionKind::remove_bridge, name, {}, bridge_name(lab, name), reason, deps});
       added.push_back(m_bridge_removals[name]);
     }
+    if (keep != Runtime::external && recorded_as(is_external_kind)) {
+      // Only its record goes: ltb never removes a container it did not make.
+      added.push_back(m_builder.add({ActionKind::remove_node, name, {}, name, reason, {}}));
+    }
+    if (keep != Runtime::linux_bridge && recorded_as(is_linux_bridge_kind)) {
+      // Its driver removes the bridge only when ltb made it (a recorded linux-bridge object).
+      added.push_back(m_builder.add({ActionKind::remove_bridge, name, {}, name, reason, {}}));
+    }
     return added;
   }
 
@@ -441,6 +479,12 @@ private:
     for (const auto &node : m_desired.nodes) {
       if (node.runtime == Runtime::ovs_bridge) {
         plan_bridge(node);
+      } else if (node.runtime == Runtime::linux_bridge) {
+        plan_linux_bridge(node);
+      } else if (node.runtime == Runtime::host) {
+        // The host is there: nothing to make or record.
+      } else if (node.runtime == Runtime::external) {
+        plan_external(node);
       } else {
         plan_workload(node);
       }
@@ -470,6 +514,54 @@ private:
                                                    *reason,
                                                    deps});
     m_fresh.insert(node.name);
+  }
+
+  /// A bridge node's Linux bridge: found (and then left as it is) or made, and recorded.
+  void plan_linux_bridge(const topology::Node &node) {
+    const auto *record = record_of(node.name);
+    std::optional<Why> reason;
+    if (!record) {
+      reason = Reason::new_object;
+    } else if (!is_linux_bridge_kind(record->kind)) {
+      reason = Reason::kind_changed;
+    } else if (m_lab_removing) {
+      reason = Reason::removal_unfinished;
+    } else {
+      reason = node_drift(*record, m_observed);
+    }
+    if (!reason) {
+      return;
+    }
+    auto deps = remove_existing(node.name, Reason::kind_changed, Runtime::linux_bridge);
+    m_bridge_creations[node.name] =
+        m_builder.add({ActionKind::create_bridge, node.name, {}, node.name, *reason, deps});
+    m_fresh.insert(node.name);
+  }
+
+  /// An ext-container node: its container is looked for and recorded, never made. Found again
+  /// (another container of that name), its links are wired again.
+  void plan_external(const topology::Node &node) {
+    const auto *record = record_of(node.name);
+    std::optional<Why> reason;
+    if (!record) {
+      reason = Reason::new_object;
+    } else if (!is_external_kind(record->kind)) {
+      reason = Reason::kind_changed;
+    } else if (m_lab_removing) {
+      reason = Reason::removal_unfinished;
+    } else {
+      reason = node_drift(*record, m_observed);
+    }
+    if (!reason) {
+      return;
+    }
+    auto deps = remove_existing(node.name, Reason::kind_changed, Runtime::external);
+    m_node_creations[node.name] =
+        m_builder.add({ActionKind::create_node, node.name, {}, node.name, *reason, deps});
+    m_fresh.insert(node.name);
+    if (!node.exec.empty()) {
+      m_external_exec.push_back(&node);
+    }
   }
 
   void plan_workload(const topology::Node &node) {
@@ -510,7 +602,7 @@ private:
     }
     bool has_containers =
         std::any_of(m_desired.nodes.begin(), m_desired.nodes.end(),
-                    [](auto &node) { return node.runtime != Runtime::ovs_bridge; });
+                    [](auto &node) { return topology::is_workload(node.runtime); });
     const bool exists = m_observed.networks.count(m_plan.network);
     if (has_containers && (!exists || m_network_changed)) {
       m_network_creation = m_builder.add({ActionKind::create_network,
@@ -705,6 +797,13 @@ private:
     if (n && n->runtime == Runtime::ovs_bridge) {
       return bridge_name(m_desired.name, node);
     }
+    if (n && in_host_namespace(n->runtime)) {
+      return node; // the Linux bridge's name, or "host"
+    }
+    if (n && n->runtime == Runtime::external) {
+      auto it = m_observed.external.find(node);
+      return it == m_observed.external.end() ? std::string() : it->second.id;
+    }
     const auto &pool = n && n->runtime == Runtime::vm ? m_observed.vms : m_observed.containers;
     auto it = pool.find(node);
     return it == pool.end() ? std::string() : it->second.id;
@@ -737,6 +836,15 @@ private:
     } else if (b->runtime == Runtime::ovs_bridge) {
       planned.bridge_node = b->name;
     }
+    for (const auto *end : {a, b}) {
+      if (in_host_namespace(end->runtime)) {
+        planned.host_node = end->name;
+        planned.host_bridge = end->runtime == Runtime::linux_bridge ? end->name
+                              : end->name == topology::k_mgmt_net_node
+                                  ? mgmt_bridge_name(m_desired.name)
+                                  : "";
+      }
+    }
     auto record_it = m_link_records.find(planned.key);
     const auto *record = record_it == m_link_records.end() ? nullptr : record_it->second;
     if (record && !link.name_given && !record->name.empty()) {
@@ -768,6 +876,12 @@ private:
       if (auto it = m_node_creations.find(end->node); it != m_node_creations.end()) {
         deps.push_back(it->second);
       }
+      if (auto it = m_bridge_creations.find(end->node); it != m_bridge_creations.end()) {
+        deps.push_back(it->second); // a Linux bridge's port
+      }
+    }
+    if (planned.host_node == topology::k_mgmt_net_node && m_network_creation) {
+      deps.push_back(*m_network_creation); // a port of the management network's bridge
     }
     auto index = m_builder.add({ActionKind::wire_links,
                                 "",
@@ -830,6 +944,14 @@ private:
         wire = true;
       }
     }
+    const auto *host = m_desired.find_node(planned.host_node);
+    if (host && host->runtime == Runtime::linux_bridge) {
+      auto bridge = m_observed.linux_bridges.find(planned.host_node);
+      if (bridge == m_observed.linux_bridges.end() ||
+          !bridge->second.ports.count(planned.host_end().iface)) {
+        wire = true;
+      }
+    }
     return wire;
   }
 
@@ -865,6 +987,11 @@ private:
 
   /// exec commands run once the node and all its links are up.
   void plan_exec() {
+    for (const auto *node : m_external_exec) {
+      std::vector<std::size_t> deps{m_node_creations[node->name]};
+      append(deps, m_node_wiring[node->name]);
+      m_builder.add({ActionKind::run_exec, node->name, {}, "", Reason::node_created, deps});
+    }
     for (const auto &pending : m_workloads) {
       if (pending.node->exec.empty()) {
         continue;
@@ -914,6 +1041,19 @@ Result<Plan> plan_up(const topology::Topology &desired, const Recorded &recorded
 
 std::optional<Why> node_drift(const state::NodeRecord &record, const Observed &observed,
                               bool bridges_known) {
+  if (is_external_kind(record.kind)) {
+    auto it = observed.external.find(record.name);
+    return workload_drift(record, it == observed.external.end() ? nullptr : &it->second);
+  }
+  if (is_linux_bridge_kind(record.kind)) {
+    if (record.status != state::RecordStatus::running) {
+      return Reason::unfinished;
+    }
+    if (!observed.linux_bridges.count(record.name)) {
+      return Why(Reason::missing, state::ObjectType::linux_bridge);
+    }
+    return std::nullopt;
+  }
   if (is_bridge_kind(record.kind)) {
     if (record.status != state::RecordStatus::running) {
       return Reason::unfinished;
@@ -937,6 +1077,26 @@ std::vector<std::string> not_converged(const topology::Topology &desired, const 
   std::vector<std::string> problems;
   for (const auto &node : desired.nodes) {
     std::string what;
+    if (node.runtime == Runtime::host) {
+      continue;
+    }
+    if (node.runtime == Runtime::external) {
+      auto it = observed.external.find(node.name);
+      if (it == observed.external.end() || it->second.state != "running") {
+        problems.push_back(fmt::format("ext-container {} of lab {} is not running after ltb up; "
+                                       "start the container, then run `ltb up` again",
+                                       node.name, desired.name));
+      }
+      continue;
+    }
+    if (node.runtime == Runtime::linux_bridge) {
+      if (!observed.linux_bridges.count(node.name)) {
+        problems.push_back(fmt::format("bridge {} of lab {} is missing after ltb up; run `ltb up` "
+                                       "again, `ltb status {}` shows the lab",
+                                       node.name, desired.name, desired.name));
+      }
+      continue;
+    }
     if (stopped.count(node.name) && node.runtime != Runtime::ovs_bridge) {
       const auto &pool = node.runtime == Runtime::vm ? observed.vms : observed.containers;
       auto it = pool.find(node.name);
@@ -1084,6 +1244,8 @@ private:
   Builder m_builder{m_plan};
   std::set<std::string> m_containers; // node names, recorded or observed
   std::set<std::string> m_bridges;
+  std::set<std::string> m_linux_bridges; // bridge nodes (their driver knows whether ltb made one)
+  std::set<std::string> m_external;      // ext-container nodes: only their records go
   std::set<std::string> m_vms;
   std::vector<std::size_t> m_removals; // of containers and VMs
   std::vector<std::size_t> m_bridge_removals;
@@ -1091,6 +1253,14 @@ private:
 
   void gather_nodes() {
     for (const auto &record : m_recorded.nodes) {
+      if (is_linux_bridge_kind(record.kind)) {
+        m_linux_bridges.insert(record.name);
+        continue;
+      }
+      if (is_external_kind(record.kind)) {
+        m_external.insert(record.name);
+        continue;
+      }
       (is_bridge_kind(record.kind) ? m_bridges
        : is_vm_kind(record.kind)   ? m_vms
                                    : m_containers)
@@ -1133,6 +1303,10 @@ private:
                                           Reason::lab_removed,
                                           {}}));
     }
+    for (const auto &name : m_external) {
+      // After the lab's containers: their removal takes the links' ends in these along.
+      m_builder.add({ActionKind::remove_node, name, {}, name, Reason::lab_removed, m_removals});
+    }
     // Objects recorded before they were made (a crash between the record and the label).
     for (const auto &object : m_recorded.objects) {
       if (object.type == state::ObjectType::domain && !container_names.count(object.name)) {
@@ -1157,6 +1331,23 @@ private:
                                                  bridge_name(m_lab, name),
                                                  Reason::lab_removed,
                                                  {}}));
+    }
+    std::set<std::string> linux_bridges;
+    for (const auto &name : m_linux_bridges) {
+      linux_bridges.insert(name);
+      m_bridge_removals.push_back(m_builder.add(
+          {ActionKind::remove_bridge, name, {}, name, Reason::lab_removed, m_removals}));
+    }
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::linux_bridge && !linux_bridges.count(object.name)) {
+        linux_bridges.insert(object.name);
+        m_bridge_removals.push_back(m_builder.add({ActionKind::remove_bridge,
+                                                   object.owner,
+                                                   {},
+                                                   object.name,
+                                                   Reason::interrupted_run,
+                                                   m_removals}));
+      }
     }
     for (const auto &object : m_recorded.objects) {
       if (object.type == state::ObjectType::bridge && !m_bridge_names.count(object.name)) {
@@ -1228,6 +1419,14 @@ private:
       }
       m_builder.add(
           {ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, m_bridge_removals});
+    }
+    // Host and bridge links' ends named by the file: normally gone with their containers; one
+    // left (a container that did not go) is removed after the containers, while still a veth.
+    for (const auto &object : m_recorded.objects) {
+      if (object.type == state::ObjectType::host_end) {
+        m_builder.add(
+            {ActionKind::remove_host_link, "", {}, object.name, Reason::lab_removed, m_removals});
+      }
     }
   }
 };

@@ -51,6 +51,10 @@ struct Observed {
   std::set<std::string> networks;                      // the lab's Docker networks, by name
   std::map<std::string, std::string> network_subnets;  // their subnets (CIDR), where known
   std::map<std::string, ObservedBridge> bridges;       // by node name
+  /// The Linux bridges of the lab's bridge nodes (recorded ones) that exist, by node name.
+  std::map<std::string, ObservedBridge> linux_bridges;
+  /// The containers of the lab's ext-container nodes (recorded ones) that exist, by node name.
+  std::map<std::string, ObservedContainer> external;
   std::map<std::string, ObservedContainer> vms;        // libvirt domains by node name (id = uuid)
   std::vector<std::string> host_links; // host interfaces with the lab's prefixes (for teardown)
   /// The lab's DHCP server (for VMs), when one runs: the hosts it serves (net/dhcp.hpp).
@@ -117,6 +121,12 @@ struct PlannedLink {
   topology::Endpoint b;
   int mtu = 0;
   std::string bridge_node; // the ovs-bridge end ("" for container-to-container)
+  /// A host link: its end on the host (a bridge node's or the host's), whose interface is made
+  /// in the host's namespace under the name the file gives; "" for other links.
+  std::string host_node = {};
+  std::string host_bridge = {}; // the Linux bridge that end is a port of ("" for the host's)
+  std::string node_end() const { return host_node == a.node ? b.node : a.node; }
+  const topology::Endpoint &host_end() const { return host_node == a.node ? a : b; }
   // Impairments of the packets leaving end a / end b and the carrier, as they are to be after
   // this plan: the file's, or a run-time change (`ltb link set`) that the file does not replace
   // (see link_settings()); and what the state file says is applied now.

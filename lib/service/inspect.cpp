@@ -143,7 +143,7 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &named,
   for (const auto &node : recorded.nodes) {
     NodeDetails n;
     n.record = node;
-    n.bridge = is_runtime(node.kind, topology::Runtime::ovs_bridge);
+    n.bridge = !topology::is_workload(topology::runtime_of_kind(node.kind));
     n.runtime_name = n.bridge ? node.runtime_id : plan::container_name(lab.name, node.name);
     if (!n.bridge) {
       n.interfaces.push_back({"eth0", "mgmt", {}, node.mgmt_ipv4});

@@ -366,7 +366,9 @@ private:
 };
 
 std::string runtime_shown(const std::string &recorded) {
-  return recorded == state::k_runtime_bridge ? "bridge" : recorded;
+  return recorded == state::k_runtime_bridge || recorded == state::k_runtime_linux_bridge
+             ? "bridge"
+             : recorded;
 }
 
 std::string owner_of(const state::LabRecord &lab) {

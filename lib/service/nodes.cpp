@@ -166,6 +166,20 @@ Result<Access> command_access(const std::string &lab, const state::NodeRecord &r
                             "host for bridge {}",
                             plan::bridge_name(lab, record.name)));
   }
+  if (runtime == topology::Runtime::external) {
+    return fail(fmt::format("node '{}' of lab '{}' is an ext-container, a container that ltb did "
+                            "not make",
+                            record.name, lab),
+                fmt::format("run the command with `docker exec {}`", record.name));
+  }
+  if (!topology::is_workload(runtime)) {
+    return fail(fmt::format("node '{}' of lab '{}' is a Linux bridge on the host: it has no shell "
+                            "to run a command in",
+                            record.name, lab),
+                fmt::format("run it on a node attached to the bridge, or look at the bridge on "
+                            "the host ('ip link show master {}')",
+                            record.name));
+  }
   if (record.status != state::RecordStatus::running) {
     return fail(fmt::format("node '{}' of lab '{}' is not running (it is {})", record.name, lab,
                             state::to_string(record.status)),

@@ -87,7 +87,13 @@ Result<StatusOverview> status_all(const Session &session, const OwnerFilter &fil
     summary.lab.name = lab_shown(session.caller, lab.name);
     int stopped = 0; // by `ltb stop`: not running, on purpose
     for (const auto &node : nodes[lab.name]) {
-      (runs_as(node, topology::Runtime::ovs_bridge) ? summary.bridges : summary.workloads)++;
+      if (runs_as(node, topology::Runtime::external)) {
+        continue; // not the lab's own: the overview counts what ltb runs
+      }
+      (runs_as(node, topology::Runtime::ovs_bridge) ||
+               runs_as(node, topology::Runtime::linux_bridge)
+           ? summary.bridges
+           : summary.workloads)++;
       stopped += node.status == state::RecordStatus::stopped;
     }
     summary.running = running[lab.name];

@@ -33,6 +33,8 @@ constexpr std::array k_types{
     std::pair{ObjectType::netns, "netns"},
     std::pair{ObjectType::parked, "parked"},
     std::pair{ObjectType::firewall, "firewall"},
+    std::pair{ObjectType::linux_bridge, "linux-bridge"},
+    std::pair{ObjectType::host_end, "host-end"},
 };
 
 template <class Table, class Enum> const char *text_of(const Table &table, Enum value) {

@@ -31,6 +31,8 @@ enum class ObjectType {
   netns,        // a named network namespace: the lab's parking namespace (`ltb stop`)
   parked,       // a stopped node's link interface, parked in it (detail: what it carried)
   firewall,     // a confined lab's host firewall rules (net/host_firewall.hpp)
+  linux_bridge, // a Linux bridge ltb made for a bridge node (one that existed is not recorded)
+  host_end,     // a link's end in the host's namespace, named by the lab file (host, bridge)
 };
 
 const char *to_string(RecordStatus status);

@@ -55,6 +55,8 @@ struct NodeRecord {
 inline constexpr const char *k_runtime_container = "container";
 inline constexpr const char *k_runtime_vm = "vm";
 inline constexpr const char *k_runtime_bridge = "ovs-bridge";
+inline constexpr const char *k_runtime_linux_bridge = "linux-bridge";
+inline constexpr const char *k_runtime_external = "external";
 
 struct LinkRecord {
   std::string lab;

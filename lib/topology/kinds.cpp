@@ -49,6 +49,43 @@ constexpr KindFields k_vm_fields{
     "kernel command line (cmdline)",
 };
 
+/// A Linux bridge (containerlab's kind bridge) is the host's; only labels and impairments apply.
+constexpr std::array<std::string_view, 4> k_linux_bridge_fields{"kind", "group", "labels",
+                                                                "impairments"};
+constexpr KindFields k_linux_bridge_only_fields{
+    true,
+    k_linux_bridge_fields,
+    "'{field}' does not apply to {kind} node '{node}'",
+    "'{field}' does not apply to topology.kinds.{kind}",
+    "a {kind} node is a Linux bridge on the host named '{node}': it takes only kind, group, "
+    "labels and impairments",
+    "a {kind} node is a Linux bridge on the host: it takes only kind, group, labels and "
+    "impairments",
+};
+/// A container ltb did not make: linked into the lab, exec'd in, never made or removed.
+constexpr std::array<std::string_view, 4> k_external_fields{"kind", "group", "labels", "exec"};
+constexpr KindFields k_external_only_fields{
+    true,
+    k_external_fields,
+    "'{field}' does not apply to {kind} node '{node}'",
+    "'{field}' does not apply to topology.kinds.{kind}",
+    "an {kind} node is a container that ltb did not make, named '{node}': it takes only kind, "
+    "group, labels and exec",
+    "an {kind} node is a container that ltb did not make: it takes only kind, group, labels "
+    "and exec",
+};
+/// The host itself: its links' ends are interfaces in the host's namespace.
+constexpr std::array<std::string_view, 3> k_host_fields{"kind", "group", "labels"};
+constexpr KindFields k_host_only_fields{
+    true,
+    k_host_fields,
+    "'{field}' does not apply to {kind} node '{node}'",
+    "'{field}' does not apply to topology.kinds.{kind}",
+    "a {kind} node is the host ltb runs on: it takes only kind, group and labels (ltb runs "
+    "nothing on the host for a lab)",
+    "a {kind} node is the host ltb runs on: it takes only kind, group and labels",
+};
+
 constexpr KindFields k_bridge_only_fields{
     true,
     k_bridge_fields,
@@ -140,6 +177,41 @@ const std::array k_kinds{
          .about = "an Open vSwitch bridge that ltb creates",
          .entry_note = "only labels apply",
          .runtime_text = "Open vSwitch bridge"},
+    Kind{.name = "bridge",
+         .runtime = Runtime::linux_bridge,
+         .default_image = "",
+         .startup_config_path = "",
+         .username = "",
+         .password = "",
+         .demand = {.none = true},
+         .fields = k_linux_bridge_only_fields,
+         .about = "a Linux bridge on the host named as the node, made by ltb (and removed with "
+                  "the lab) when it does not exist",
+         .entry_note = "only labels and impairments apply",
+         .runtime_text = "Linux bridge"},
+    Kind{.name = "host",
+         .runtime = Runtime::host,
+         .default_image = "",
+         .startup_config_path = "",
+         .username = "",
+         .password = "",
+         .demand = {.none = true},
+         .fields = k_host_only_fields,
+         .about = "the host itself, whose interfaces are the ends of host:IFACE links",
+         .entry_note = "only labels apply",
+         .runtime_text = "the host"},
+    Kind{.name = "ext-container",
+         .runtime = Runtime::external,
+         .default_image = "",
+         .startup_config_path = "",
+         .username = "",
+         .password = "",
+         .demand = {.none = true},
+         .fields = k_external_only_fields,
+         .about = "a running container that ltb did not make, named as the node, linked into "
+                  "the lab and never removed by ltb",
+         .entry_note = "only labels and exec apply",
+         .runtime_text = "a container not made by ltb"},
 };
 // clang-format on
 
@@ -148,9 +220,8 @@ struct ForeignKind {
   std::string_view help;
 };
 
-constexpr std::array k_foreign_kinds{
-    ForeignKind{"bridge", "ltb creates Open vSwitch bridges itself: use kind: ovs-bridge"},
-};
+// None today: containerlab's bridge and host are kinds of ltb's.
+constexpr std::array<ForeignKind, 0> k_foreign_kinds{};
 
 std::string format_mib(std::int64_t bytes) {
   return bytes % k_mib == 0 ? fmt::format("{} MiB", bytes / k_mib) : fmt::format("{} B", bytes);

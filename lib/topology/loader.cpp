@@ -208,6 +208,7 @@ public:
     }
     check_mgmt_addresses();
     check_node_references();
+    add_implicit_host(member(topology, "links"));
     if (const Json *links = member(topology, "links"); links && links->is_array()) {
       for (std::size_t i = 0; i < links->size(); ++i) {
         build_link(i, (*links)[i], pointer_append("/topology/links", i));
@@ -251,6 +252,95 @@ private:
   }
 
   bool failed(const std::string &pointer) const { return m_failed.count(pointer) > 0; }
+
+  static bool in_host_namespace(Runtime runtime) {
+    return runtime == Runtime::linux_bridge || runtime == Runtime::host;
+  }
+
+  /// A host or bridge end needs a container at its other end: the link is a veth with one end
+  /// in the container's namespace and the other in the host's.
+  void check_host_link(const std::array<Endpoint, 2> &ends,
+                       const std::array<EndpointPlace, 2> &places) {
+    std::array<Runtime, 2> runtimes{};
+    for (std::size_t j = 0; j < 2; ++j) {
+      runtimes[j] = m_node_runtime.at(ends[j].node);
+    }
+    if (runtimes[0] == Runtime::external && runtimes[1] == Runtime::external) {
+      m_reporter.error(places[1].node,
+                       fmt::format("a link between two ext-container nodes ('{}' and '{}') is "
+                                   "not supported",
+                                   ends[0].node, ends[1].node),
+                       "ltb removes a link with its container, and it removes neither of these: "
+                       "join each of them to a node of the lab");
+      return;
+    }
+    for (std::size_t j = 0; j < 2; ++j) {
+      if (m_options.confined && in_host_namespace(runtimes[j])) {
+        m_reporter.error(places[j].node,
+                         fmt::format("'{}:{}' is an interface in the host's namespace: links to "
+                                     "the host and to its bridges are for admins",
+                                     ends[j].node, ends[j].iface),
+                         "join the nodes with a link between them or an ovs-bridge node, or "
+                         "ask an ltb admin to deploy this lab");
+        return;
+      }
+    }
+    for (std::size_t j = 0; j < 2; ++j) {
+      const Runtime other = runtimes[1 - j];
+      if (!in_host_namespace(runtimes[j]) || other == Runtime::container ||
+          other == Runtime::external) {
+        continue;
+      }
+      m_reporter.error(places[1 - j].node,
+                       fmt::format("a link from {} node '{}' to {} node '{}' is not supported",
+                                   kind_of(ends[j].node), ends[j].node, kind_of(ends[1 - j].node),
+                                   ends[1 - j].node),
+                       "host and bridge links join a container's interface to the host: put a "
+                       "container at the other end (a VM joins a segment through an ovs-bridge "
+                       "node)");
+      return;
+    }
+  }
+
+  std::string kind_of(const std::string &node) const {
+    for (const auto &n : m_topology.nodes) {
+      if (n.name == node) {
+        return n.kind;
+      }
+    }
+    return "a";
+  }
+
+  /// containerlab's `host:IFACE` and `mgmt-net:IFACE` endpoints name the host without declaring
+  /// it: a node `host` (or `mgmt-net`) of kind host, unless the file has a node of that name.
+  void add_implicit_host(const Json *links) {
+    if (!links || !links->is_array()) {
+      return;
+    }
+    for (const std::string name : {k_host_node, k_mgmt_net_node}) {
+      if (m_node_set.count(name)) {
+        continue;
+      }
+      const bool used = std::any_of(links->begin(), links->end(), [&](const Json &link) {
+        const Json *endpoints = member(&link, "endpoints");
+        return endpoints && endpoints->is_array() &&
+               std::any_of(endpoints->begin(), endpoints->end(), [&](const Json &end) {
+                 return (end.is_string() && end.get<std::string>().rfind(name + ":", 0) == 0) ||
+                        (end.is_object() && end.contains("node") && end["node"] == name);
+               });
+      });
+      if (!used) {
+        continue;
+      }
+      Node node;
+      node.name = name;
+      node.kind = "host";
+      node.runtime = Runtime::host;
+      m_topology.nodes.push_back(std::move(node));
+      m_node_set.insert(name);
+      m_node_runtime[name] = Runtime::host;
+    }
+  }
   SourceLoc at(const std::string &pointer) const { return detail::value_loc(m_tree, pointer); }
   SourceLoc key_at(const std::string &pointer) const { return detail::key_loc(m_tree, pointer); }
 
@@ -712,7 +802,30 @@ private:
     m_node_impairments[name] = merged_impairments(levels);
 
     report_kind_fields(*object, pointer, *info, name);
-    if (node.runtime == Runtime::ovs_bridge) {
+    if (node.runtime == Runtime::linux_bridge) {
+      if (std::string problem = interface_problem(name); !problem.empty()) {
+        m_reporter.error(node.loc, fmt::format("bridge node '{}': {}", name, problem),
+                         "a bridge node's name is the Linux bridge's name on the host: use a "
+                         "name of 1 to 15 bytes, for example br-lab");
+      }
+    }
+    if (node.runtime == Runtime::external) {
+      if (const auto exec = inherited(levels, "exec"); exec && exec->first->is_array()) {
+        for (const auto &command : *exec->first) {
+          if (command.is_string()) {
+            node.exec.push_back(command.get<std::string>());
+          }
+        }
+      }
+      if (m_options.confined) {
+        m_reporter.error(node.loc,
+                         fmt::format("ext-container node '{}' links a container that ltb did not "
+                                     "make into the lab: that is for admins",
+                                     name),
+                         "ask an ltb admin to deploy this lab");
+      }
+    }
+    if (!is_workload(node.runtime)) {
       m_topology.nodes.push_back(std::move(node));
       return;
     }
@@ -1745,9 +1858,23 @@ private:
       if (!known) {
         continue;
       }
-      if (auto runtime = m_node_runtime.find(end.node); runtime != m_node_runtime.end() &&
-                                                        runtime->second != Runtime::ovs_bridge &&
-                                                        end.iface == "eth0") {
+      if (auto runtime = m_node_runtime.find(end.node);
+          runtime != m_node_runtime.end() && in_host_namespace(runtime->second)) {
+        // Both ends of a host link live in one namespace, the host's: one name, one interface.
+        if (auto first = m_host_interfaces.find(end.iface); first != m_host_interfaces.end()) {
+          m_reporter.error(
+              places[j].iface,
+              fmt::format("host interface '{}' is already an end of link {}", end.iface,
+                          first->second.second + 1),
+              "the ends of host and bridge links are interfaces in the host's namespace: give "
+              "each one its own name");
+          m_reporter.note(first->second.first, fmt::format("'{}' is first used here", end.iface));
+          continue;
+        }
+        m_host_interfaces.emplace(end.iface, std::make_pair(places[j].iface, index));
+      }
+      if (auto runtime = m_node_runtime.find(end.node);
+          runtime != m_node_runtime.end() && is_workload(runtime->second) && end.iface == "eth0") {
         m_reporter.error(
             places[j].iface,
             fmt::format("interface 'eth0' of node '{}' is its management interface", end.node),
@@ -1763,6 +1890,9 @@ private:
           fmt::format("link {} connects '{}:{}' to itself", index + 1, ends[0].node, ends[0].iface),
           "a link joins two different interfaces: change one of its endpoints");
       usable[1] = false;
+    }
+    if (usable[0] && usable[1]) {
+      check_host_link(ends, places);
     }
     for (std::size_t j = 0; j < 2; ++j) {
       if (!usable[j]) {
@@ -1898,6 +2028,8 @@ private:
   std::vector<std::string> m_node_names; // every node key in the file, valid or not
   std::set<std::string> m_node_set;
   std::map<std::string, Runtime> m_node_runtime;
+  /// Link ends in the host's namespace (host and bridge nodes' interfaces): name -> where, link.
+  std::map<std::string, std::pair<SourceLoc, std::size_t>> m_host_interfaces;
   std::map<std::string, PartialImpairments> m_node_impairments;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::string, SourceLoc> m_link_names;
@@ -1934,6 +2066,86 @@ void empty_entries_as_maps(YamlTree &tree) {
         tree.key_order[pointer_append(base, name)] = {};
       }
     }
+  }
+}
+
+/// containerlab's extended links of types host and mgmt-net (`endpoint` and `host-interface`)
+/// are the brief form's host:IFACE and mgmt-net:IFACE ends: their `endpoints` are made here,
+/// positioned where the file writes them, before the links are built. A link with neither form
+/// is an error at its place.
+void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
+  Json *topology =
+      tree.root.is_object() && tree.root.contains("topology") ? &tree.root["topology"] : nullptr;
+  if (!topology || !topology->is_object() || !topology->contains("links") ||
+      !(*topology)["links"].is_array()) {
+    return;
+  }
+  auto &links = (*topology)["links"];
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    auto &link = links[i];
+    if (!link.is_object()) {
+      continue;
+    }
+    const std::string pointer = pointer_append("/topology/links", i);
+    const auto loc = detail::value_loc(tree, pointer);
+    const std::string type =
+        link.contains("type") && link["type"].is_string() ? link["type"].get<std::string>() : "";
+    if (type != "host" && type != "mgmt-net") {
+      if (!link.contains("endpoints")) {
+        reporter.error(loc, fmt::format("link {} has no endpoints", i + 1),
+                       "a link joins two endpoints: endpoints: [\"r1:eth1\", \"r2:eth1\"] "
+                       "(containerlab's types host and mgmt-net take endpoint and "
+                       "host-interface instead)");
+      }
+      continue;
+    }
+    if (link.contains("endpoints")) {
+      reporter.error(detail::key_loc(tree, pointer_append(pointer, "endpoints")),
+                     fmt::format("a link of type {} has one endpoint and a host-interface, not "
+                                 "endpoints",
+                                 type),
+                     fmt::format("write endpoint: {{node: NODE, interface: IFACE}} and "
+                                 "host-interface: NAME, or the brief form \"NODE:IFACE\", "
+                                 "\"{}:NAME\" without type",
+                                 type));
+      continue;
+    }
+    const bool has_end = link.contains("endpoint") && link["endpoint"].is_object();
+    const bool has_host = link.contains("host-interface") && link["host-interface"].is_string();
+    if (!has_end || !has_host) {
+      reporter.error(loc,
+                     fmt::format("link {} of type {} needs {}", i + 1, type,
+                                 !has_end ? "an endpoint" : "a host-interface"),
+                     "write endpoint: {node: NODE, interface: IFACE} and host-interface: NAME "
+                     "(the interface's name in the host's namespace)");
+      continue;
+    }
+    const std::string from = pointer_append(pointer, "endpoint");
+    const std::string to = pointer_append(pointer_append(pointer, "endpoints"), std::size_t{0});
+    const std::string host = pointer_append(pointer, "host-interface");
+    const std::string host_end =
+        pointer_append(pointer_append(pointer, "endpoints"), std::size_t{1});
+    link["endpoints"] = Json::array(
+        {link["endpoint"], Json{{"node", type}, {"interface", link["host-interface"]}}});
+    std::vector<std::pair<std::string, detail::Position>> copies;
+    for (const auto &[known, position] : tree.positions) {
+      if (known == from || known.rfind(from + "/", 0) == 0) {
+        copies.emplace_back(to + known.substr(from.size()), position);
+      }
+    }
+    for (auto &[name, position] : copies) {
+      tree.positions[name] = position;
+    }
+    if (auto order = tree.key_order.find(from); order != tree.key_order.end()) {
+      tree.key_order[to] = order->second;
+    }
+    if (auto it = tree.positions.find(host); it != tree.positions.end()) {
+      tree.positions[pointer_append(pointer, "endpoints")] = tree.positions[from];
+      for (const auto *child : {"", "/node", "/interface"}) {
+        tree.positions[host_end + child] = it->second;
+      }
+    }
+    tree.key_order[host_end] = {"node", "interface"};
   }
 }
 
@@ -1980,6 +2192,7 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
     empty_entries_as_maps(tree);
     auto failed = schema.validate(tree, reporter, !options.lab_name.empty());
     schema.warn_ignored(tree, reporter);
+    extended_links_as_endpoints(tree, reporter);
     std::error_code ec;
     fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
     Builder builder(tree, text, reporter, schema, std::move(failed), base.lexically_normal(),

@@ -20,8 +20,22 @@ struct SourceLoc {
   int column = 0;
 };
 
-/// What runs a node.
-enum class Runtime { container, ovs_bridge, vm };
+/// What runs a node. linux_bridge and host are the host's own: a Linux bridge in its namespace
+/// (kind bridge), and the host itself (kind host, the implicit end of `host:IFACE` links).
+/// external: a container that ltb did not make, named as the node (kind ext-container).
+enum class Runtime { container, ovs_bridge, vm, linux_bridge, host, external };
+
+/// containerlab's implicit nodes of endpoints "host:IFACE" (an interface in the host's
+/// namespace) and "mgmt-net:IFACE" (one that is a port of the management network's bridge): the
+/// loader adds them, of kind host, when the file has no node of that name.
+inline constexpr const char *k_host_node = "host";
+inline constexpr const char *k_mgmt_net_node = "mgmt-net";
+
+/// A container or a VM: something ltb runs, with a management address, exec and access. The
+/// other runtimes are bridges and the host.
+inline bool is_workload(Runtime runtime) {
+  return runtime == Runtime::container || runtime == Runtime::vm;
+}
 
 /// How a VM is accelerated: KVM, software emulation (TCG), or KVM where it really works.
 enum class Accel { automatic, kvm, qemu };
@@ -47,7 +61,7 @@ struct WaitFor {
 
 struct Node {
   std::string name;
-  std::string kind;  // a name from the kind registry (kinds.hpp)
+  std::string kind; // a name from the kind registry (kinds.hpp)
   Runtime runtime = Runtime::container;
   std::string group; // empty when none
   std::string image;

@@ -260,6 +260,8 @@ enum class LinkType {
   tap_redirect, // point to point with a VM end: taps (and a veth for a container end) joined by
                 // tc redirects
   ovs_port,     // a segment: the link's host end is a port of the bridge node
+  host_veth,    // a container to the host or a Linux bridge: a veth whose host end is named by
+                // the file (a port of the bridge node's Linux bridge)
 };
 
 class LinkDriver {
@@ -290,5 +292,8 @@ LinkType link_type(const Run &run, const plan::PlannedLink &link);
 state::LinkRecord link_record(Run &run, const plan::PlannedLink &link, state::RecordStatus status);
 
 Error with_context(const std::string &what, Error error);
+
+/// A link's impairments as net/ applies them.
+net::Impairment to_net(const topology::Impairments &impairments);
 
 } // namespace ltb::apply

@@ -25,18 +25,6 @@ using EgressOf = std::function<Result<Place>(const topology::Endpoint &from)>;
 /// The interfaces whose state is the link's carrier.
 using CarrierOf = std::function<Result<std::vector<Place>>()>;
 
-net::Impairment to_net(const topology::Impairments &i) {
-  net::Impairment out;
-  out.delay_us = i.delay_us;
-  out.jitter_us = i.jitter_us;
-  out.loss_pct = i.loss_pct;
-  out.corrupt_pct = i.corrupt_pct;
-  out.duplicate_pct = i.duplicate_pct;
-  out.reorder_pct = i.reorder_pct;
-  out.rate_bps = i.rate_bps;
-  return out;
-}
-
 /// One direction through the lab's userspace relay (apply/drivers/relay.cpp).
 Status relay_set(Run &run, const plan::PlannedLink &link, const topology::Endpoint &from,
                  const topology::Impairments &want) {
@@ -107,7 +95,10 @@ Status apply_settings(Run &run, const plan::PlannedLink &link, bool fresh, const
 
 /// Resolves a node's end as a network namespace (a container), or fails.
 Result<net::Netns> netns_of(Run &run, const std::string &node) {
-  LTB_TRY(end, node_driver(topology::Runtime::container).endpoint(run, node));
+  const auto runtime = run.runtime_of(node).value_or(topology::Runtime::container);
+  LTB_TRY(end, node_driver(runtime == topology::Runtime::external ? runtime
+                                                                  : topology::Runtime::container)
+                   .endpoint(run, node));
   return run.b.host->netns_of_pid(end.pid);
 }
 
@@ -521,6 +512,18 @@ private:
 
 } // namespace
 
+net::Impairment to_net(const topology::Impairments &i) {
+  net::Impairment out;
+  out.delay_us = i.delay_us;
+  out.jitter_us = i.jitter_us;
+  out.loss_pct = i.loss_pct;
+  out.corrupt_pct = i.corrupt_pct;
+  out.duplicate_pct = i.duplicate_pct;
+  out.reorder_pct = i.reorder_pct;
+  out.rate_bps = i.rate_bps;
+  return out;
+}
+
 bool legacy_vm_port(Run &run, const plan::PlannedLink &link) {
   if (link.bridge_node.empty() || !is_vm(run, link.container_end())) {
     return false;
@@ -550,11 +553,15 @@ Status restore_legacy_vm_port(Run &run, const plan::PlannedLink &link) {
   return {};
 }
 
+LinkDriver &host_veth_driver();
+
 LinkDriver &link_driver(LinkType type) {
   static VethDriver veth;
   static TapRedirectDriver tap_redirect;
   static OvsPortDriver ovs_port;
   switch (type) {
+  case LinkType::host_veth:
+    return host_veth_driver();
   case LinkType::veth:
     return veth;
   case LinkType::tap_redirect:
@@ -570,6 +577,9 @@ LinkType link_type(const Run &run, const plan::Action &action) {
     return LinkType::ovs_port;
   }
   const auto &link = run.plan.links.at(action.links.front());
+  if (!link.host_node.empty()) {
+    return LinkType::host_veth;
+  }
   return run.options.relay_mode || is_vm(run, link.a.node) || is_vm(run, link.b.node)
              ? LinkType::tap_redirect
              : LinkType::veth;
@@ -578,6 +588,9 @@ LinkType link_type(const Run &run, const plan::Action &action) {
 LinkType link_type(const Run &run, const plan::PlannedLink &link) {
   if (!link.bridge_node.empty()) {
     return LinkType::ovs_port;
+  }
+  if (!link.host_node.empty()) {
+    return LinkType::host_veth;
   }
   return is_vm(run, link.a.node) || is_vm(run, link.b.node) ? LinkType::tap_redirect
                                                             : LinkType::veth;

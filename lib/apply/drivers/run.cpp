@@ -10,6 +10,9 @@ namespace ltb::apply {
 NodeDriver &container_driver();
 NodeDriver &vm_driver();
 NodeDriver &bridge_driver();
+NodeDriver &linux_bridge_driver();
+NodeDriver &host_driver();
+NodeDriver &external_driver();
 
 NodeDriver &node_driver(topology::Runtime runtime) {
   switch (runtime) {
@@ -17,6 +20,12 @@ NodeDriver &node_driver(topology::Runtime runtime) {
     return vm_driver();
   case topology::Runtime::ovs_bridge:
     return bridge_driver();
+  case topology::Runtime::linux_bridge:
+    return linux_bridge_driver();
+  case topology::Runtime::host:
+    return host_driver();
+  case topology::Runtime::external:
+    return external_driver();
   case topology::Runtime::container:
     break;
   }
@@ -32,6 +41,12 @@ std::optional<topology::Runtime> recorded_runtime(const state::NodeRecord &recor
   }
   if (record.runtime == state::k_runtime_bridge) {
     return topology::Runtime::ovs_bridge;
+  }
+  if (record.runtime == state::k_runtime_linux_bridge) {
+    return topology::Runtime::linux_bridge;
+  }
+  if (record.runtime == state::k_runtime_external) {
+    return topology::Runtime::external;
   }
   if (record.runtime.empty() && !record.kind.empty()) {
     return topology::runtime_of_kind(record.kind); // not written by this ltb: by its kind

@@ -49,6 +49,24 @@ inline topology::Node bridge_node(const std::string &name) {
   return node;
 }
 
+/// containerlab's kind bridge: a Linux bridge on the host named as the node.
+inline topology::Node linux_bridge_node(const std::string &name) {
+  topology::Node node;
+  node.name = name;
+  node.kind = "bridge";
+  node.runtime = topology::Runtime::linux_bridge;
+  return node;
+}
+
+/// The host itself (the end of `host:IFACE` links).
+inline topology::Node host_node() {
+  topology::Node node;
+  node.name = "host";
+  node.kind = "host";
+  node.runtime = topology::Runtime::host;
+  return node;
+}
+
 inline topology::Link make_link(const std::string &a, const std::string &ai, const std::string &b,
                                 const std::string &bi) {
   topology::Link link;
@@ -292,6 +310,9 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
         node.status == state::RecordStatus::stopped; // `ltb stop`: kept, not running
     if (node.kind == "ovs-bridge") {
       exists = w.bridges.count(plan::bridge_name(lab, node.name)) > 0;
+    } else if (node.kind == "bridge") {
+      auto it = w.ifaces.find({"", node.name});
+      exists = it != w.ifaces.end() && it->second.kind == "bridge";
     } else if (node.kind == "vm") {
       auto it = w.domains.find(plan::container_name(lab, node.name));
       exists = it != w.domains.end() && it->second.uuid == node.runtime_id &&
@@ -325,6 +346,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       exists = w.relays.count(h.lab_dir(lab)) > 0;
     } else if (o.type == state::ObjectType::firewall) {
       exists = w.firewall.count(lab) > 0;
+    } else if (o.type == state::ObjectType::linux_bridge || o.type == state::ObjectType::host_end) {
+      exists = w.ifaces.count({"", o.name}) > 0;
     }
     if (!exists) {
       problems.push_back(fmt::format("{} {} recorded as {} is missing", state::to_string(o.type),
