@@ -15,6 +15,7 @@
 #include "server/static_files.hpp"
 #include "server/terminal.hpp"
 #include "server/web_auth.hpp"
+#include "service/container_cache.hpp"
 #include "service/credentials.hpp"
 #include "service/metrics.hpp"
 #include "service/status.hpp"
@@ -188,7 +189,19 @@ public:
         m_sessions(options.session_lifetime) {
     m_context.state_path = options.state_path;
     m_context.wait_seconds = options.wait_seconds;
+    // Docker's container listings kept between requests, and forgotten at each of Docker's events
+    // of a lab's container: a lab's status asks Docker nothing while its containers do not change.
+    m_context.container_cache = std::make_shared<service::ContainerCache>();
+    m_cache_thread =
+        std::thread([this] { service::follow_docker(*m_context.container_cache, m_stop); });
   }
+  ~Daemon() {
+    if (m_cache_thread.joinable()) {
+      m_cache_thread.join();
+    }
+  }
+  Daemon(const Daemon &) = delete;
+  Daemon &operator=(const Daemon &) = delete;
 
   /// A connection on the unix socket.
   void connection(int fd);
@@ -238,6 +251,7 @@ private:
   const std::function<void(const std::string &)> &m_log;
   asio::ssl::context *m_tls; // null: plain HTTP on the network listener
   service::Context m_context;
+  std::thread m_cache_thread;
   Sessions m_sessions;
   LoginLimiter m_limiter;
   TerminalHub m_terminals;
@@ -2007,9 +2021,15 @@ Status serve(const ServeOptions &options, const Identify &identify, const std::a
   if (activated < 0) { // systemd's socket stays systemd's
     fs::remove(options.socket_path, ec);
   }
-  // Connections see the stop flag and stop their commands.
-  for (int i = 0; i < 500 && active.load() > 0; ++i) {
+  // Connections see the stop flag and stop their commands: SIGTERM, SIGKILL after the grace.
+  const auto deadline = std::chrono::steady_clock::now() + options.grace + std::chrono::seconds(5);
+  while (active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (active.load() > 0) {
+    log(fmt::format("{} connection(s) did not end within the grace of {} s; stopping anyway",
+                    active.load(),
+                    std::chrono::duration_cast<std::chrono::seconds>(options.grace).count() + 5));
   }
   if (scheduler) {
     ::kill(scheduler->pid, SIGTERM);

@@ -1,5 +1,7 @@
 #include "service/backends.hpp"
 
+#include "service/container_cache.hpp"
+
 namespace ltb::service {
 
 Result<std::unique_ptr<state::Store>> open_store(const Context &context) {
@@ -12,7 +14,9 @@ Result<Connection> connect(const Context &context, bool docker) {
   connection.store = std::move(store);
   if (docker) {
     LTB_TRY(client, runtime::connect_docker());
-    connection.docker = std::move(client);
+    connection.docker = context.container_cache
+                            ? cached_runtime(std::move(client), context.container_cache)
+                            : std::move(client);
   }
   connection.netlink = net::make_netlink();
   connection.ovs = net::make_ovs();

@@ -15,6 +15,8 @@
 
 namespace ltb::service {
 
+class ContainerCache;
+
 /// Who asks: a Unix user, by the uid the kernel vouches for (the CLI's own uid, or the daemon's
 /// SO_PEERCRED), with the role and groups ltb's user table gives it. Recorded as the owner of what
 /// they make. root is always an admin; an admin sees and acts on everything, a user on their own.
@@ -32,6 +34,9 @@ struct Caller {
 struct Context {
   std::string state_path;
   int wait_seconds = 60;
+  /// Docker's container listings kept by a long-lived front end (`ltb serve`), which follows
+  /// Docker's events to know when they change; none in the CLI.
+  std::shared_ptr<ContainerCache> container_cache;
   /// The per-lab directory beside the state file (inline configs, access files).
   std::string lab_dir(const std::string &lab) const;
 };
