@@ -1360,13 +1360,22 @@ void Daemon::static_answer(Stream &stream, asio::io_context &io, const Request &
            [&](auto handler) { http::async_write(stream, res, handler); });
     return;
   }
+  // A precompressed copy to a client that takes gzip (the bundle's text files have one).
+  const bool gzip =
+      !file->gzip_path.empty() && accepts_gzip(std::string(request[http::field::accept_encoding]));
   http::response<http::file_body> res{http::status::ok, request.version()};
-  res.body().open(file->path.c_str(), beast::file_mode::scan, ec);
+  res.body().open(gzip ? file->gzip_path.c_str() : file->path.c_str(), beast::file_mode::scan, ec);
   if (ec) {
     return;
   }
   res.set(http::field::server, "ltb/" LTB_VERSION);
   res.set(http::field::content_type, file->content_type);
+  if (!file->gzip_path.empty()) {
+    res.set(http::field::vary, "Accept-Encoding");
+  }
+  if (gzip) {
+    res.set(http::field::content_encoding, "gzip");
+  }
   res.keep_alive(request.keep_alive());
   res.prepare_payload();
   secure(res, peer, true);

@@ -1,5 +1,6 @@
 #include "server/static_files.hpp"
 
+#include <cctype>
 #include <filesystem>
 #include <map>
 
@@ -39,7 +40,67 @@ bool inside(const fs::path &root, const fs::path &path) {
   return true;
 }
 
+/// FILE.gz beside FILE, when it is a regular file under ROOT no older than FILE.
+std::string gzip_beside(const fs::path &root, const fs::path &file) {
+  std::error_code ec;
+  fs::path gz = file;
+  gz += ".gz";
+  if (!fs::is_regular_file(gz, ec)) {
+    return "";
+  }
+  const fs::path real = fs::canonical(gz, ec);
+  if (ec || !inside(root, real)) {
+    return "";
+  }
+  const auto zipped = fs::last_write_time(real, ec);
+  const auto plain = ec ? zipped : fs::last_write_time(file, ec);
+  return ec || zipped < plain ? "" : real.string();
+}
+
+std::string lower_trimmed(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  std::string out(text);
+  for (char &c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 } // namespace
+
+bool accepts_gzip(const std::string &accept_encoding) {
+  std::optional<bool> gzip;
+  std::optional<bool> any;
+  std::string_view rest = accept_encoding;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const auto semicolon = item.find(';');
+    const std::string coding = lower_trimmed(item.substr(0, semicolon));
+    bool allowed = true;
+    if (semicolon != std::string_view::npos) {
+      const std::string param = lower_trimmed(item.substr(semicolon + 1));
+      if (param.rfind("q=", 0) == 0) {
+        // q=0, 0., 0.0, 0.00 or 0.000: "not acceptable"; any other weight accepts.
+        const std::string weight = param.substr(2);
+        allowed = !(weight.size() >= 1 && weight[0] == '0' &&
+                    weight.find_first_not_of("0.", 0) == std::string::npos);
+      }
+    }
+    if (coding == "gzip" || coding == "x-gzip") {
+      gzip = allowed;
+    } else if (coding == "*") {
+      any = allowed;
+    }
+  }
+  return gzip.value_or(any.value_or(false));
+}
 
 std::optional<StaticFile> static_file(const std::string &root_dir, const std::string &target) {
   std::error_code ec;
@@ -48,7 +109,8 @@ std::optional<StaticFile> static_file(const std::string &root_dir, const std::st
     return std::nullopt;
   }
   const auto index = [&] {
-    return StaticFile{(root / "index.html").string(), "text/html; charset=utf-8", "no-cache"};
+    return StaticFile{(root / "index.html").string(), "text/html; charset=utf-8", "no-cache",
+                      gzip_beside(root, root / "index.html")};
   };
   std::string path = target.substr(0, target.find_first_of("?#"));
   if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos ||
@@ -72,7 +134,8 @@ std::optional<StaticFile> static_file(const std::string &root_dir, const std::st
     }
     const bool hashed = relative.begin() != relative.end() && *relative.begin() == "assets";
     return StaticFile{real.string(), content_type(real),
-                      hashed ? "public, max-age=31536000, immutable" : "no-cache"};
+                      hashed ? "public, max-age=31536000, immutable" : "no-cache",
+                      gzip_beside(root, real)};
   }
   // A path with an extension is a file that is not there; one without is a route of the UI.
   if (relative.has_extension()) {

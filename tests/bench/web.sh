@@ -224,7 +224,7 @@ for a in "${assets[@]}"; do
   [[ -f $WEB_ROOT/$a ]] || die "index.html loads $a, which web/dist lacks"
   paths+=("$WEB_ROOT/$a")
 done
-mapfile -t all_files < <(find "$WEB_ROOT" -type f)
+mapfile -t all_files < <(find "$WEB_ROOT" -type f ! -name "*.gz")
 row "web UI: web/dist, ${#all_files[@]} files (B)" "$(size "${all_files[@]}")"
 row "web UI: web/dist, gzipped (B)" "$(for f in "${all_files[@]}"; do gzsize "$f"; done | awk '{ s += $1 } END { print s }')"
 row "web UI: index.html + its ${#assets[@]} JS/CSS (B)" "$(size "$WEB_ROOT/index.html" "${paths[@]}")"
