@@ -471,8 +471,10 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
                               : fmt::format("did you mean '{}'?", guess));
   }
   if (!topology::is_workload(topology::runtime_of_kind(record->kind))) {
-    return fail(fmt::format("node '{}' of lab '{}' is a bridge ({}): there is nothing to log in to",
-                            node, lab, record->kind),
+    const bool ovs = topology::runtime_of_kind(record->kind) == topology::Runtime::ovs_bridge;
+    return fail(fmt::format("node '{}' of lab '{}' is {}: there is nothing to log in to", node, lab,
+                            ovs ? std::string("an Open vSwitch bridge")
+                                : fmt::format("of kind {}", record->kind)),
                 "log in to one of the nodes attached to it");
   }
   if ((record->status != state::RecordStatus::running &&

@@ -188,8 +188,12 @@ Result<SaveOutcome> save_lab(const Session &session, const SaveRequest &request)
       skip("it is not deployed (run `ltb up` with the lab's file)");
       continue;
     }
+    if (node.runtime == topology::Runtime::ovs_bridge) {
+      skip("an Open vSwitch bridge has no configuration of its own");
+      continue;
+    }
     if (!topology::is_workload(node.runtime)) {
-      skip("a bridge has no configuration of its own");
+      skip(fmt::format("a {} node has no configuration of its own", node.kind));
       continue;
     }
     const topology::Kind *kind = topology::find_kind(node.kind);

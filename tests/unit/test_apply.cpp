@@ -99,7 +99,8 @@ TEST_CASE("apply on fakes: a lab of containers converges and goes") {
     std::lock_guard lock(w.mutex);
     CHECK(w.containers.size() == 3);
     CHECK(w.networks.count("ltb-ct") == 1);
-    CHECK(w.ifaces.size() == 4); // two veth pairs, each end in its container
+    // two veth pairs, each end in its container, and the management network's bridge
+    CHECK(w.ifaces.size() == 5);
     CHECK(w.containers.at(plan::container_name("ct", "r1")).execs ==
           std::vector<std::string>{"ip addr add 10.0.0.1/30 dev eth1"});
   }
@@ -289,7 +290,7 @@ TEST_CASE("apply on fakes: a changed node is recreated and its links rewired") {
     const auto &r2 = h.fakes.world.containers.at(plan::container_name("ct", "r2"));
     CHECK(r2.id != old_id);
     CHECK(r2.spec.image == "ltb/frr:latest");
-    CHECK(h.fakes.world.ifaces.size() == 4);
+    CHECK(h.fakes.world.ifaces.size() == 5); // and the management network's bridge
   }
   round_trip(h, t);
 }

@@ -192,7 +192,7 @@ help: did you mean 'interface'?
 )");
 }
 
-TEST_CASE("topology validation: unknown kind, did-you-mean and containerlab's bridge") {
+TEST_CASE("topology validation: unknown kind, did-you-mean; containerlab's bridge is a kind") {
   CHECK(errors("name: x\n"
                "topology:\n"
                "  kinds:\n"
@@ -209,14 +209,10 @@ lab.yaml:6:16: error: unknown kind 'lnux'
    6 |     r1: {kind: lnux, image: alpine}
      |                ^
 help: did you mean 'linux'?
-lab.yaml:7:16: error: unknown kind 'bridge'
-   7 |     sw: {kind: bridge}
-     |                ^
-help: ltb creates Open vSwitch bridges itself: use kind: ovs-bridge
 lab.yaml:8:16: error: unknown kind 'ceos'
    8 |     r3: {kind: ceos, image: ceos}
      |                ^
-help: 'kind' must be one of: linux, frr, vm, ovs-bridge
+help: 'kind' must be one of: linux, frr, vm, ovs-bridge, bridge, host, ext-container
 )");
 }
 
@@ -228,7 +224,7 @@ TEST_CASE("topology validation: a node without a kind") {
         R"(lab.yaml:4:5: error: node 'r1' has no kind
    4 |     r1: {image: alpine}
      |     ^
-help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr, vm and ovs-bridge
+help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr, vm, ovs-bridge, bridge, host and ext-container
 )");
 }
 
