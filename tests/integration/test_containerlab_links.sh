@@ -27,7 +27,8 @@ ip link del itcl-brx 2>/dev/null || true
 ip link add itcl-brx type bridge
 ip link set itcl-brx up
 docker rm -f itcl-ext >/dev/null 2>&1 || true
-docker run -d --name itcl-ext --network none "$k_busybox" sleep 600 >/dev/null
+# NET_ADMIN: its exec command configures its interface, as a lab node's does.
+docker run -d --name itcl-ext --network none --cap-add NET_ADMIN "$k_busybox" sleep 600 >/dev/null
 
 cat >"$IT_TMP/lab.clab.yml" <<EOF
 name: $lab
@@ -105,12 +106,12 @@ iptables -S FORWARD | grep -q "ltb:$lab:" && fail "FORWARD rules of $lab are lef
 assert_lab_gone "$lab"
 
 log "a host interface ltb did not make is refused where the file names it, and kept"
-ip link add itcl-taken type dummy
+ip link add itcl-taken type veth peer name itcl-taken-p # (no dummy module on every kernel)
 sed -i 's/host:itcl-h1/host:itcl-taken/' "$IT_TMP/lab.clab.yml"
 expect_rc 1 ltb up "$IT_TMP/lab.clab.yml"
-expect_output err "lab\.clab\.yml:31:[0-9]+: link n1-host: the host already has an interface 'itcl-taken' \(dummy\), and ltb did not make it"
+expect_output err "lab\.clab\.yml:31:[0-9]+: link n1-host: the host already has an interface 'itcl-taken' \(veth\), and ltb did not make it"
 expect_rc 0 ltb down --lab "$lab"
-ip -d link show itcl-taken | grep -q dummy || fail "itcl-taken (not ltb's) was removed"
+ip -d link show itcl-taken | grep -q veth || fail "itcl-taken (not ltb's) was removed"
 ip -d link show itcl-brx | grep -q ' bridge ' || fail "the existing bridge itcl-brx was removed"
 ip link show itcl-br >/dev/null 2>&1 && fail "itcl-br is left after ltb down"
 assert_lab_gone "$lab"
