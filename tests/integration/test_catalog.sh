@@ -59,7 +59,7 @@ python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$IT_TMP/out" ||
   fail "ltb catalog --format json is not JSON"
 [[ $(jq -r '.images[] | select(.name == "ltb/frr:latest") | .version' "$IT_TMP/out") == "$frr_version" ]] ||
   fail "the JSON catalog does not give ltb/frr:latest version $frr_version"
-[[ $(jq -r '.kinds | map(.name) | join(",")' "$IT_TMP/out") == "linux,frr,vm,ovs-bridge" ]] ||
+[[ $(jq -r '.kinds | map(.name) | join(",")' "$IT_TMP/out") == "linux,frr,vm,ovs-bridge,bridge,host,ext-container" ]] ||
   fail "the JSON catalog's kinds are $(jq -c '.kinds | map(.name)' "$IT_TMP/out")"
 [[ $(jq -r '.docker.reachable' "$IT_TMP/out") == true ]] || fail "the JSON catalog says Docker is not reachable"
 expect_rc 0 ltb catalog show frr --format json

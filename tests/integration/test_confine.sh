@@ -129,12 +129,18 @@ for node in r1 h1; do
   # Every bind mount comes from Docker's own files or ltb's lab directory (in this test's state
   # directory), or is one of the /proc paths Docker masks: the root of each mount within its file
   # system is /, or under one of them (/tmp and /var/lib/docker are on the root file system here).
-  while read -r _ _ _ root point _; do
+  # /dev/console is the node's terminal (containers have one, as containerlab makes them): a pty
+  # of the node's own devpts, the file system of its /dev/pts.
+  mountinfo=$(in_node "$node" 'cat /proc/self/mountinfo')
+  own_pts=$(awk '$5 == "/dev/pts" { print $3 }' <<<"$mountinfo")
+  [[ -n $own_pts ]] || fail "$node has no /dev/pts of its own"
+  while read -r _ _ device root point _; do
     case $root:$point in
     /:* | *:/proc/* | /var/lib/docker/containers/*:/etc/* | "$IT_TMP/state/labs/"*) ;;
+    /[0-9]*:/dev/console) [[ $device == "$own_pts" ]] || fail "$node's console is not a pty of its own devpts" ;;
     *) fail "$node mounts $root of the host at $point" ;;
     esac
-  done < <(in_node "$node" 'cat /proc/self/mountinfo')
+  done <<<"$mountinfo"
 done
 
 log "escapes, from inside the nodes"
