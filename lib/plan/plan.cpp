@@ -491,18 +491,26 @@ private:
     }
   }
 
-  void plan_bridge(const topology::Node &node) {
+  /// Why a node ltb looks after without a config hash of its own (a bridge, an ext-container) is
+  /// planned again: not recorded, recorded as another kind (`same_kind` false), its lab's removal
+  /// unfinished, or drift; nullopt when it stands.
+  std::optional<Why> why_made_again(const topology::Node &node,
+                                    bool (*same_kind)(const std::string &)) const {
     const auto *record = record_of(node.name);
-    std::optional<Why> reason;
     if (!record) {
-      reason = Reason::new_object;
-    } else if (!is_bridge_kind(record->kind)) {
-      reason = Reason::kind_changed;
-    } else if (m_lab_removing) {
-      reason = Reason::removal_unfinished;
-    } else {
-      reason = node_drift(*record, m_observed);
+      return Reason::new_object;
     }
+    if (!same_kind(record->kind)) {
+      return Reason::kind_changed;
+    }
+    if (m_lab_removing) {
+      return Reason::removal_unfinished;
+    }
+    return node_drift(*record, m_observed);
+  }
+
+  void plan_bridge(const topology::Node &node) {
+    const auto reason = why_made_again(node, is_bridge_kind);
     if (!reason) {
       return;
     }
@@ -518,17 +526,7 @@ private:
 
   /// A bridge node's Linux bridge: found (and then left as it is) or made, and recorded.
   void plan_linux_bridge(const topology::Node &node) {
-    const auto *record = record_of(node.name);
-    std::optional<Why> reason;
-    if (!record) {
-      reason = Reason::new_object;
-    } else if (!is_linux_bridge_kind(record->kind)) {
-      reason = Reason::kind_changed;
-    } else if (m_lab_removing) {
-      reason = Reason::removal_unfinished;
-    } else {
-      reason = node_drift(*record, m_observed);
-    }
+    const auto reason = why_made_again(node, is_linux_bridge_kind);
     if (!reason) {
       return;
     }
@@ -541,17 +539,7 @@ private:
   /// An ext-container node: its container is looked for and recorded, never made. Found again
   /// (another container of that name), its links are wired again.
   void plan_external(const topology::Node &node) {
-    const auto *record = record_of(node.name);
-    std::optional<Why> reason;
-    if (!record) {
-      reason = Reason::new_object;
-    } else if (!is_external_kind(record->kind)) {
-      reason = Reason::kind_changed;
-    } else if (m_lab_removing) {
-      reason = Reason::removal_unfinished;
-    } else {
-      reason = node_drift(*record, m_observed);
-    }
+    const auto reason = why_made_again(node, is_external_kind);
     if (!reason) {
       return;
     }
