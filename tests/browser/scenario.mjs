@@ -79,7 +79,17 @@ async function until(page, what, fn, arg, timeout = 60000) {
     const h = await page.waitForFunction(fn, { timeout, polling: 250 }, arg);
     return await h.jsonValue();
   } catch (e) {
-    throw new Error(`timed out after ${timeout / 1000} s waiting for ${what}`);
+    // What the page showed then: the drawing's node states and the nodes table's, if any.
+    const seen = await page
+      .evaluate(() => {
+        const states = (prefix, attr) =>
+          [...document.querySelectorAll(`[data-testid^="${prefix}"]`)]
+            .map((n) => `${n.getAttribute("data-testid").slice(prefix.length)}=${attr ? n.getAttribute(attr) : n.textContent?.trim()}`)
+            .join(" ");
+        return `drawing: ${states("topo-node-", "data-state") || "-"}; table: ${states("node-state-") || "-"}`;
+      })
+      .catch(() => "");
+    throw new Error(`timed out after ${timeout / 1000} s waiting for ${what}${seen ? ` (page shows ${seen})` : ""}`);
   }
 }
 

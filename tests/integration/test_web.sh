@@ -83,5 +83,5 @@ rc=0
   LTB_WEB_ADMIN="$admin" LTB_WEB_ADMIN_PASS="$pass_admin" LTB_WEB_FILES="$files" \
   LTB_WEB_LAB="$lab" LTB_WEB_TEMPLATE="$template" LTB_WEB_ARTIFACTS="$artifacts" \
   CHROMIUM="$k_chromium" timeout 900 node scenario.mjs) || rc=$?
-((rc == 0)) || fail "the browser scenario failed (exit $rc); screenshots in $artifacts, daemon log: $(tail -n 30 "$IT_TMP/serve.log")"
+((rc == 0)) || fail "the browser scenario failed (exit $rc); screenshots in $artifacts; the lab's status now: $(ltb status "${user1}__$lab" 2>&1 | tail -n 20); daemon log: $(tail -n 30 "$IT_TMP/serve.log")"
 daemon_alive

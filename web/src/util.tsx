@@ -99,6 +99,10 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs =
   return { data, error, loading, reload };
 }
 
+// How often a page that follows the events stream still reloads: a safety net for a change no
+// event reported (an event lost while the stream reconnected), not the way pages stay current.
+export const k_live_poll_ms = 30000;
+
 // Follows GET v1/events/stream[?lab=LAB]; `onEvent` is called (debounced) for each event. Returns
 // whether the stream is open: while it is not, the caller polls.
 export function useEventStream(lab: string | undefined, onEvent: () => void): boolean {

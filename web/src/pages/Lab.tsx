@@ -3,7 +3,7 @@ import { get, ltb, ltbJson } from "../api";
 import { href } from "../app";
 import { Topology, impairmentText, resetLayout, type Selection } from "../components/Topology";
 import type { Graph, Inspect, InspectNode, LabStatus, LinkRow, Snapshot } from "../types";
-import { ActionButton, ErrorBox, Section, StateBadge, fmtTime, useEventStream, useLoad } from "../util";
+import { ActionButton, ErrorBox, Section, StateBadge, fmtTime, k_live_poll_ms, useEventStream, useLoad } from "../util";
 
 function Copy({ text, testid }: { text: string; testid?: string }) {
   const [done, setDone] = useState(false);
@@ -179,9 +179,9 @@ export function LabPage({ lab }: { lab: string }) {
   const [live, setLive] = useState(false);
   const [snapName, setSnapName] = useState("");
   const [notice, setNotice] = useState("");
-  const status = useLoad(() => get<LabStatus>(`v1/labs/${encodeURIComponent(lab)}`), [lab], live ? 0 : 5000);
-  const graph = useLoad(() => ltbJson<Graph>(["graph", lab]), [lab], live ? 0 : 5000);
-  const links = useLoad(() => ltbJson<{ links: LinkRow[] }>(["link", "list", lab]), [lab], live ? 0 : 5000);
+  const status = useLoad(() => get<LabStatus>(`v1/labs/${encodeURIComponent(lab)}`), [lab], live ? k_live_poll_ms : 5000);
+  const graph = useLoad(() => ltbJson<Graph>(["graph", lab]), [lab], live ? k_live_poll_ms : 5000);
+  const links = useLoad(() => ltbJson<{ links: LinkRow[] }>(["link", "list", lab]), [lab], live ? k_live_poll_ms : 5000);
   const inspect = useLoad(() => ltbJson<Inspect>(["inspect", lab]), [lab]);
   const snaps = useLoad(() => ltbJson<{ snapshots: Snapshot[] }>(["snapshot", "list", lab]), [lab]);
   const refresh = useCallback(() => {

@@ -1,7 +1,7 @@
 import { get } from "../api";
 import { href, useMe } from "../app";
 import type { LabList } from "../types";
-import { ErrorBox, Section, StateBadge, useEventStream, useLoad } from "../util";
+import { ErrorBox, Section, StateBadge, k_live_poll_ms, useEventStream, useLoad } from "../util";
 import { useState } from "react";
 
 export function Labs() {
@@ -10,7 +10,7 @@ export function Labs() {
   const path = "v1/labs" + (all ? "?all=1" : "");
   const [live, setLive] = useState(false);
   // Polling every 5 s only while the event stream is not open.
-  const { data, error, reload, loading } = useLoad(() => get<LabList>(path), [path], live ? 0 : 5000);
+  const { data, error, reload, loading } = useLoad(() => get<LabList>(path), [path], live ? k_live_poll_ms : 5000);
   const open = useEventStream(undefined, () => reload());
   if (open !== live) setLive(open);
   return (
