@@ -263,7 +263,11 @@ private:
                        const std::array<EndpointPlace, 2> &places) {
     std::array<Runtime, 2> runtimes{};
     for (std::size_t j = 0; j < 2; ++j) {
-      runtimes[j] = m_node_runtime.at(ends[j].node);
+      auto runtime = m_node_runtime.find(ends[j].node);
+      if (runtime == m_node_runtime.end()) {
+        return; // a node whose kind is unknown: that is its error
+      }
+      runtimes[j] = runtime->second;
     }
     if (runtimes[0] == Runtime::external && runtimes[1] == Runtime::external) {
       m_reporter.error(places[1].node,

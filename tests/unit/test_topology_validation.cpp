@@ -216,6 +216,18 @@ help: 'kind' must be one of: linux, frr, vm, ovs-bridge, bridge, host, ext-conta
 )");
 }
 
+TEST_CASE("topology validation: a link between nodes of unknown kinds reports only the kinds") {
+  // Nodes with no kind known have no runtime: the link's checks skip them (they once threw).
+  const std::string text = errors("name: x\n"
+                                  "topology:\n"
+                                  "  nodes: {a: {kind: foo, image: x}, b: {kind: foo, image: x}}\n"
+                                  "  links:\n"
+                                  "    - endpoints: [\"a:e1-1\", \"b:e1-1\"]\n");
+  CHECK(text.find("internal error") == std::string::npos);
+  CHECK(text.find("lab.yaml:3:21: error: unknown kind 'foo'") != std::string::npos);
+  CHECK(text.find("lab.yaml:3:47: error: unknown kind 'foo'") != std::string::npos);
+}
+
 TEST_CASE("topology validation: a node without a kind") {
   CHECK(errors("name: x\n"
                "topology:\n"
