@@ -123,7 +123,7 @@ void show_command_line(const std::vector<std::string> &args) {
 
 /// In the forked command: becomes what an exec of `ltb ARGV` would have made, then runs it.
 [[noreturn]] void run_command(const json &request, const std::vector<int> &fds,
-                              ForkServer::Entry entry) {
+                              ForkServer::Entry entry, pid_t server) {
   // As util::spawn does: what the daemon's own start ignored (SIGINT, in a shell's background
   // job) is the command's to handle.
   for (int signal : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD}) {
@@ -132,6 +132,14 @@ void show_command_line(const std::vector<std::string> &args) {
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The daemon gone (its fork server ends with it) is as a Ctrl-C: a command cancels at its next
+  // safe point, a stream (`ltb events`, which may wait for hours for an event to write) ends,
+  // instead of living on with nobody to answer. A command on a terminal gets the terminal's
+  // hangup as its daemon's end closes it.
+  ::prctl(PR_SET_PDEATHSIG, SIGINT);
+  if (::getppid() != server) {
+    ::_exit(130); // gone already, before the line above
+  }
   const bool pty = request.value("pty", false);
   if (pty) {
     ::setsid();
@@ -228,9 +236,10 @@ void show_command_line(const std::vector<std::string> &args) {
         fds.size() != (pty ? 2U : 4U)) {
       send_message(socket, json{{"error", "a malformed spawn request"}}.dump());
     } else {
+      const pid_t server = ::getpid();
       const pid_t pid = ::fork();
       if (pid == 0) {
-        run_command(request, fds, entry);
+        run_command(request, fds, entry, server);
       }
       // Its process group (its session with a terminal) exists before the daemon hears of it, so
       // that a signal to the group reaches it from the start.

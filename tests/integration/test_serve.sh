@@ -347,9 +347,18 @@ kill "$act_pid"
 wait "$act_pid" 2>/dev/null
 grep -q "stopped" "$IT_TMP/act.log" || fail "the activated daemon did not stop cleanly: $(cat "$IT_TMP/act.log")"
 
-log "a daemon killed outright leaves no scheduler behind"
+log "a daemon killed outright leaves no scheduler and none of its commands behind"
 pgrep -f -- "--state $LTB_STATE schedule run" >/dev/null || fail "the daemon runs no scheduler (--schedule)"
+# A stream that waits for an event (none comes) and its fork server: they end with the daemon.
+user_bg ltb events >/dev/null 2>&1 &
+track_pid $!
+wait_until 10 daemon_runs events || fail "the daemon runs no 'ltb events' for the user's stream"
+left=$(daemon_children | paste -sd ' ')
+left+=" $(pgrep -P "$SERVE_PID" | paste -sd ' ')"
 kill_and_reap "$SERVE_PID" || true
 wait_until 10 eval '! pgrep -f -- "--state $LTB_STATE schedule run"' ||
   fail "the scheduler outlived its daemon: $(pgrep -af -- "--state $LTB_STATE schedule run")"
+alive() { local pid; for pid in $left; do kill -0 "$pid" 2>/dev/null && return 0; done; return 1; }
+wait_until 10 eval '! alive' ||
+  fail "processes of the daemon outlived it: $(for pid in $left; do ps -o pid=,args= -p "$pid"; done)"
 log "ok"
