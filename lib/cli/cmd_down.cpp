@@ -1,12 +1,15 @@
-// ltb down [FILE | --lab NAME | --all]
+// ltb down [FILE | LAB | --lab NAME | --all]
 #include "cli/context.hpp"
 #include "cli/remote.hpp"
 #include "service/deploy.hpp"
 #include "service/reservations.hpp"
 #include "topology/loader.hpp"
 
+#include <filesystem>
 #include <fmt/format.h>
 #include <set>
+#include <string_view>
+#include <utility>
 
 namespace ltb::cli {
 
@@ -61,7 +64,27 @@ int down_one(const Globals &globals, Connection &connection, const std::string &
   return 0;
 }
 
+/// Whether down's FILE argument is a lab's name: nothing of that name exists here, and it does
+/// not read as a path (no '/', no .yml or .yaml), so a mistyped file stays a file's error.
+bool names_a_lab(const std::string &argument) {
+  if (argument.empty() || argument.find('/') != std::string::npos) {
+    return false;
+  }
+  for (const std::string_view extension : {".yml", ".yaml"}) {
+    if (argument.size() >= extension.size() &&
+        argument.compare(argument.size() - extension.size(), extension.size(), extension) == 0) {
+      return false;
+    }
+  }
+  std::error_code error;
+  return !std::filesystem::exists(argument, error) && !error;
+}
+
 int run_down(const Globals &globals, DownOptions options) {
+  if (options.lab.empty() && !options.all && names_a_lab(options.file)) {
+    // `ltb down frr-ospf`, as `ltb stop frr-ospf`: a lab's name where no such file is.
+    options.lab = std::exchange(options.file, std::string());
+  }
   if (options.lab.empty() && !options.all) {
     // No FILE, or a directory: its one *.clab.yml, as containerlab finds it.
     auto file = topology_argument(options.file);
@@ -122,11 +145,12 @@ void add_down(CLI::App &app, Globals &globals, Registry &registry) {
   auto *sub = app.add_subcommand("down", "Remove a lab and everything ltb made for it");
   sub->add_option("file", options->file,
                   "Topology file of the lab (default: the one *.clab.yml or *.clab.yaml file of "
-                  "the current directory)")
+                  "the current directory), or the lab's name when no such file exists")
       ->type_name("FILE");
   sub->add_option("--lab", options->lab, "Lab name (works without the file)")->type_name("NAME");
   sub->add_flag("--all", options->all, "Remove every lab of yours the state file records");
-  sub->footer("Examples:\n  ltb down examples/frr-ospf.yaml\n  ltb down --lab frr-ospf\n"
+  sub->footer("Examples:\n  ltb down examples/frr-ospf.yaml\n  ltb down frr-ospf\n"
+              "  ltb down --lab frr-ospf\n"
               "Finds what to remove from the state file and from runtime labels, so it works after "
               "a crash or with the topology file gone. --all takes only your labs that this state "
               "file records (other users' and other state files' labs stay); a lab left without "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drift seen by `ltb status` and repaired by `ltb up` (a stopped container, a bridge deleted by
-# hand); `ltb down --all` removes two labs at once; `ltb down` of an unknown lab is a no-op.
+# hand); `ltb down --all` removes two labs at once; `ltb down` of an unknown lab is a no-op;
+# `ltb down NAME` removes a lab by its name.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_services "$k_busybox"
 
@@ -101,3 +102,13 @@ expect_rc 0 ltb down --lab it-drift-never-existed
 expect_output out 'nothing to remove'
 expect_rc 0 ltb down "$IT_TMP/two.yaml"
 expect_output out 'nothing to remove'
+
+# --- `ltb down NAME`: a lab's name where no file of that name exists; a mistyped file name
+# (a path, or .yml/.yaml) stays an error about the file.
+expect_rc 0 ltb up "$IT_TMP/two.yaml"
+[[ ! -e $lab2 ]] || fail "a file named $lab2 exists in $(pwd): this check needs none"
+expect_rc 0 ltb down "$lab2"
+expect_output out "lab $lab2 is down"
+assert_lab_gone "$lab2"
+expect_rc 2 ltb down "$lab2.yaml"
+expect_output err "cannot read the topology file"
