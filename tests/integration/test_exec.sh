@@ -182,6 +182,11 @@ wait_until 20 pane_has '# *$' || fail "no shell prompt from r1 in tmux: $(pane_t
 tmx send-keys -t exec 'tty; stty size; echo mark-$((6*7))' Enter
 wait_until 10 pane_has '^mark-42' || fail "the command typed in the session did not run: $(pane_text)"
 pane_has '^/dev/pts/[0-9]+' || fail "the session has no TTY: $(pane_text)"
+# The terminal is runc's (the container's own process spec), handed to ltb exec, with no Docker
+# exec relaying it: the node's shell is ltb's child (its subreaper), not a containerd shim's.
+direct_shell() { pgrep -P "$(cat "$IT_TMP/ltb.pid")" -x sh; }
+wait_until 5 direct_shell ||
+  fail "the node's shell is not ltb exec's child (a Docker exec?): $(ps -o pid,ppid,args --ppid "$(cat "$IT_TMP/ltb.pid")")"
 pane_has '^40 120' || fail "the TTY does not have the window's size 40x120: $(pane_text)"
 tmx resize-window -t exec -x 100 -y 30
 # The new size reaches the TTY asynchronously: ask until it answers with it.
