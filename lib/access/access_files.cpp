@@ -1,11 +1,13 @@
 #include "access/access_files.hpp"
 
 #include "plan/names.hpp"
+#include "topology/vm_image.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -62,6 +64,13 @@ std::vector<std::string> identity_files(const LabAccess &lab, const NodeAccess &
   return files;
 }
 
+/// A VM gets the lab's key on its kernel command line (ltb.sshkey), which only ltb's VM images
+/// install; a base disk given by path knows nothing of it.
+bool vm_takes_key(const topology::Node &node) {
+  const std::string images = topology::detail::vm_images_dir().string() + "/";
+  return node.image.starts_with(images) || node.kernel.starts_with(images);
+}
+
 } // namespace
 
 LabAccess lab_access(const topology::Topology &desired, const std::vector<state::NodeRecord> &nodes,
@@ -103,6 +112,20 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
     access.group = node.group;
     access.labels = node.labels;
     access.login = {node.username, node.password, node.ssh_key};
+    const topology::Kind *kind = topology::find_kind(node.kind);
+    const auto sshd_label = node.labels.find(std::string(k_sshd_label));
+    const bool sshd =
+        (kind && kind->sshd) || (sshd_label != node.labels.end() && sshd_label->second == "true");
+    if (node.runtime == topology::Runtime::vm) {
+      access.connection = Connection::ssh;
+      access.key_login = vm_takes_key(node);
+    } else if (node.runtime == topology::Runtime::container) {
+      access.connection = sshd ? Connection::ssh : Connection::docker;
+      access.key_login = !node.username.empty();
+    } else if (node.runtime == topology::Runtime::external) {
+      access.connection = Connection::docker;
+    }
+    access.key_login = access.key_login || !node.ssh_key.empty();
     const bool bridge = !topology::is_workload(node.runtime);
     access.runtime_name = node.runtime == topology::Runtime::ovs_bridge
                               ? plan::bridge_name(desired.name, node.name)
@@ -133,6 +156,18 @@ std::string ssh_config_text(const LabAccess &lab) {
       "# Written by `ltb up`, removed by `ltb down`. Host keys go to the lab's known_hosts, which\n"
       "# ltb keeps (a node that ltb recreates gets its new key accepted).\n",
       lab.lab, lab.paths.ssh_config());
+  std::vector<std::string> without_sshd;
+  for (const auto &node : lab.nodes) {
+    if (node.connection == Connection::docker) {
+      without_sshd.push_back(node.name);
+    }
+  }
+  if (!without_sshd.empty()) {
+    out +=
+        fmt::format("# Not here, having no ssh server: {} (ltb exec NODE, or Docker's connection "
+                    "in inventory.yml).\n",
+                    fmt::join(without_sshd, ", "));
+  }
   for (const auto &node : lab.nodes) {
     if (!node.reachable()) {
       continue;
@@ -158,9 +193,11 @@ std::string ssh_config_text(const LabAccess &lab) {
 
 std::string inventory_text(const LabAccess &lab) {
   std::string out = fmt::format(
-      "# Ansible inventory of lab {}: ansible -i {} all -m ping\n"
-      "# Written by `ltb up`, removed by `ltb down`. Groups: one per kind and one per topology "
-      "group.\n"
+      "# Ansible inventory of lab {}: ansible -i {} GROUP -m MODULE\n"
+      "# Written by `ltb up`, removed by `ltb down`. Groups: one per kind (with the kind's\n"
+      "# connection: FRR takes network modules such as ansible.netcommon.cli_command), one per\n"
+      "# topology group and ansible-group label. Nodes without an ssh server go through Docker\n"
+      "# (community.docker.docker); without Python in a node, use -m raw.\n"
       "all:\n"
       "  vars:\n"
       "    ansible_ssh_private_key_file: {}\n"
@@ -171,27 +208,43 @@ std::string inventory_text(const LabAccess &lab) {
                          "-o HashKnownHosts=no",
                          lab.paths.known_hosts())));
   std::map<std::string, std::vector<std::string>> groups;
+  std::map<std::string, const topology::Kind *> kind_groups;
   bool any = false;
   for (const auto &node : lab.nodes) {
-    if (!node.reachable()) {
+    if (node.connection == Connection::docker) {
+      out += fmt::format("    {}:\n      ansible_connection: community.docker.docker\n"
+                         "      ansible_host: {}\n",
+                         yaml_key(node.name), quoted(node.runtime_name));
+    } else if (node.reachable()) {
+      out += fmt::format("    {}:\n      ansible_host: {}\n      ansible_port: {}\n",
+                         yaml_key(node.name), node.address, node.port);
+      if (!node.login.username.empty()) {
+        out += fmt::format("      ansible_user: {}\n", quoted(node.login.username));
+      }
+      if (!node.login.password.empty() && !node.key_login) {
+        out += fmt::format("      ansible_password: {}\n", quoted(node.login.password));
+      }
+      if (!node.login.ssh_key.empty()) {
+        out += fmt::format("      ansible_ssh_private_key_file: {}\n", quoted(node.login.ssh_key));
+      }
+    } else {
       continue;
     }
     any = true;
-    out += fmt::format("    {}:\n      ansible_host: {}\n      ansible_port: {}\n",
-                       yaml_key(node.name), node.address, node.port);
-    if (!node.login.username.empty()) {
-      out += fmt::format("      ansible_user: {}\n", quoted(node.login.username));
-    }
-    if (!node.login.password.empty()) {
-      out += fmt::format("      ansible_password: {}\n", quoted(node.login.password));
-    }
-    if (!node.login.ssh_key.empty()) {
-      out += fmt::format("      ansible_ssh_private_key_file: {}\n", quoted(node.login.ssh_key));
-    }
     out += fmt::format("      ltb_kind: {}\n      ltb_image: {}\n", node.kind, quoted(node.image));
-    groups[group_name(node.kind)].push_back(node.name);
-    if (!node.group.empty()) {
-      auto &members = groups[group_name(node.group)];
+    const std::string kind_group = group_name(node.kind);
+    groups[kind_group].push_back(node.name);
+    kind_groups[kind_group] = topology::find_kind(node.kind);
+    std::vector<std::string> more{node.group};
+    if (auto label = node.labels.find(std::string(k_ansible_group_label));
+        label != node.labels.end()) {
+      more.push_back(label->second);
+    }
+    for (const auto &group : more) {
+      if (group.empty()) {
+        continue;
+      }
+      auto &members = groups[group_name(group)];
       if (std::find(members.begin(), members.end(), node.name) == members.end()) {
         members.push_back(node.name);
       }
@@ -205,7 +258,15 @@ std::string inventory_text(const LabAccess &lab) {
   if (!groups.empty()) {
     out += "  children:\n";
     for (const auto &[group, members] : groups) {
-      out += fmt::format("    {}:\n      hosts:\n", group);
+      out += fmt::format("    {}:\n", group);
+      const auto kind = kind_groups.find(group);
+      if (kind != kind_groups.end() && kind->second && !kind->second->ansible_vars.empty()) {
+        out += "      vars:\n";
+        for (const auto &var : kind->second->ansible_vars) {
+          out += fmt::format("        {}: {}\n", var.name, var.value);
+        }
+      }
+      out += "      hosts:\n";
       for (const auto &member : members) {
         out += fmt::format("        {}:\n", yaml_key(member));
       }
@@ -236,6 +297,9 @@ std::string topology_data_text(const LabAccess &lab) {
                {"runtime_name", node.runtime_name},
                {"mgmt_ipv4", node.address.empty() ? json(nullptr) : json(node.address)},
                {"interfaces", interfaces}};
+    entry["connection"] = node.connection == Connection::ssh      ? json("ssh")
+                          : node.connection == Connection::docker ? json("docker")
+                                                                  : json(nullptr);
     if (node.reachable()) {
       entry["ssh"] = {{"user", node.login.username},
                       {"port", node.port},

@@ -31,6 +31,15 @@ struct InterfaceAccess {
   std::string address; // eth0 only
 };
 
+/// How other tools reach a node: OpenSSH (ssh_config, Ansible over ssh), Docker's exec (a
+/// container without an ssh server: Ansible's community.docker.docker), or not at all (bridges).
+enum class Connection { none, ssh, docker };
+
+/// The node label that says a container's image runs an ssh server its kind does not have.
+inline constexpr std::string_view k_sshd_label = "ltb-sshd";
+/// containerlab's node label naming one more inventory group.
+inline constexpr std::string_view k_ansible_group_label = "ansible-group";
+
 struct NodeAccess {
   std::string name;
   std::string kind;
@@ -41,10 +50,13 @@ struct NodeAccess {
   std::string address;      // management IPv4; empty for bridges
   int port = 22;
   NodeLogin login;
+  /// The lab's key (or the node's own ssh-key) logs in, so the password is not needed: a
+  /// container's login gets the key as it is made, a VM of an ltb VM image from its command
+  /// line.
+  bool key_login = false;
+  Connection connection = Connection::none;
   std::vector<InterfaceAccess> interfaces;
-  bool reachable() const {
-    return topology::is_workload(topology::runtime_of_kind(kind)) && !address.empty();
-  }
+  bool reachable() const { return connection == Connection::ssh && !address.empty(); }
 };
 
 struct LinkAccess {

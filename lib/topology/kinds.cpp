@@ -117,6 +117,21 @@ constexpr std::array<std::string_view, 10> k_frr_caps{
 constexpr std::array<std::string_view, 2> k_router_sysctls{"net.ipv4.ip_forward=1",
                                                            "net.ipv6.conf.all.forwarding=1"};
 
+// FRR over Ansible's network_cli (the frr.frr collection). ltb's image logs root in to bash, so
+// the first shell prompt (user@host:dir# ) is answered with vtysh, whose prompt FRR's terminal
+// plugin knows; a login that lands in vtysh itself never shows that prompt. network_cli goes
+// through paramiko (Debian has no ansible-pylibssh), which reads only ~/.ssh/known_hosts: the
+// lab's own known_hosts cannot be given, and a node's key changes whenever ltb recreates it, so
+// host keys are not checked.
+constexpr std::array<AnsibleVar, 6> k_frr_ansible{{
+    {"ansible_connection", "ansible.netcommon.network_cli"},
+    {"ansible_network_os", "frr.frr.frr"},
+    {"ansible_host_key_checking", "false"},
+    {"ansible_terminal_initial_prompt", R"("\\S+@\\S+:\\S*[#$] ?$")"},
+    {"ansible_terminal_initial_answer", "vtysh"},
+    {"ansible_network_cli_ssh_type", "paramiko"},
+}};
+
 const std::array k_kinds{
     Kind{.name = "linux",
          .runtime = Runtime::container,
@@ -150,7 +165,9 @@ const std::array k_kinds{
          .version_command = k_frr_version,
          .version_pattern = R"(^(FRRouting \S+))",
          .confined_capabilities = k_frr_caps,
-         .confined_sysctls = k_router_sysctls},
+         .confined_sysctls = k_router_sysctls,
+         .sshd = true,
+         .ansible_vars = k_frr_ansible},
     Kind{.name = "vm",
          .runtime = Runtime::vm,
          .default_image = "ltb-vm",
@@ -165,7 +182,8 @@ const std::array k_kinds{
          .entry_note = "container fields such as exec are errors here",
          .runtime_text = "virtual machine (libvirt)",
          .version_command = k_os_release,
-         .version_pattern = k_os_release_pattern},
+         .version_pattern = k_os_release_pattern,
+         .sshd = true},
     Kind{.name = "ovs-bridge",
          .runtime = Runtime::ovs_bridge,
          .default_image = "",

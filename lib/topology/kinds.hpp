@@ -38,6 +38,12 @@ struct KindDemand {
   bool disk = false;
 };
 
+/// One Ansible variable of a kind's hosts in the lab's inventory.yml; `value` is YAML as written.
+struct AnsibleVar {
+  std::string_view name;
+  std::string_view value;
+};
+
 struct Kind {
   std::string_view name;
   Runtime runtime;
@@ -71,6 +77,12 @@ struct Kind {
   /// sysctls ("net.ipv4.ip_forward=1") are set as it is made, since /proc/sys is read-only in it.
   std::span<const std::string_view> confined_capabilities = {};
   std::span<const std::string_view> confined_sysctls = {};
+  /// The access files: whether the kind's image runs an ssh server. Without one (and without
+  /// the node label ltb-sshd: "true"), ssh_config leaves the node out and inventory.yml reaches
+  /// it through Docker's connection.
+  bool sshd = false;
+  /// inventory.yml: the variables of the kind's group (ansible_connection, ansible_network_os).
+  std::span<const AnsibleVar> ansible_vars = {};
 };
 
 /// Every kind, in the order the documentation lists them.

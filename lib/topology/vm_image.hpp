@@ -2,7 +2,8 @@
 // ltb VM images. An image is a directory $LTB_IMAGES/NAME (default /var/lib/ltb/images/NAME)
 // holding image.json, which names the image's base disk and/or the kernel, initrd and kernel
 // command line QEMU boots directly, and its version. The loader resolves a vm node's `image`
-// with it; outside lib/topology only the device catalog (service/catalog) reads it.
+// with it; outside lib/topology only the device catalog (service/catalog) reads it, and the
+// access files ask whether a VM runs an ltb VM image (which takes the lab's key).
 
 #include <filesystem>
 #include <optional>
