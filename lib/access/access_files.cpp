@@ -133,6 +133,7 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
                                    : plan::container_name(desired.name, node.name);
     if (auto it = records.find(node.name); it != records.end() && !bridge) {
       access.address = it->second->mgmt_ipv4;
+      access.address6 = it->second->mgmt_ipv6;
       access.interfaces.push_back({"eth0", "mgmt", "", access.address});
     }
     for (const auto &link : desired.links) {
@@ -231,6 +232,9 @@ std::string inventory_text(const LabAccess &lab) {
       continue;
     }
     any = true;
+    if (!node.address6.empty()) {
+      out += fmt::format("      ltb_mgmt_ipv6: {}\n", quoted(node.address6));
+    }
     out += fmt::format("      ltb_kind: {}\n      ltb_image: {}\n", node.kind, quoted(node.image));
     const std::string kind_group = group_name(node.kind);
     groups[kind_group].push_back(node.name);
@@ -287,6 +291,9 @@ std::string topology_data_text(const LabAccess &lab) {
       if (!iface.address.empty()) {
         entry["ipv4"] = iface.address;
       }
+      if (iface.link == "mgmt" && !node.address6.empty()) {
+        entry["ipv6"] = node.address6;
+      }
       interfaces.push_back(std::move(entry));
     }
     json entry{{"name", node.name},
@@ -296,6 +303,7 @@ std::string topology_data_text(const LabAccess &lab) {
                {"labels", node.labels},
                {"runtime_name", node.runtime_name},
                {"mgmt_ipv4", node.address.empty() ? json(nullptr) : json(node.address)},
+               {"mgmt_ipv6", node.address6.empty() ? json(nullptr) : json(node.address6)},
                {"interfaces", interfaces}};
     entry["connection"] = node.connection == Connection::ssh      ? json("ssh")
                           : node.connection == Connection::docker ? json("docker")

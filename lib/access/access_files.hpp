@@ -48,6 +48,7 @@ struct NodeAccess {
   std::map<std::string, std::string> labels;
   std::string runtime_name; // container or domain name, or the OVS bridge
   std::string address;      // management IPv4; empty for bridges
+  std::string address6 = {}; // management IPv6 in a dual-stack lab; else empty
   int port = 22;
   NodeLogin login;
   /// The lab's key (or the node's own ssh-key) logs in, so the password is not needed: a

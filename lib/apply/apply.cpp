@@ -88,6 +88,8 @@ Status make_network(const plan::Plan &plan, const topology::Topology *desired, B
   spec.name = plan.network;
   spec.subnet = plan.subnet;
   spec.gateway = plan.gateway;
+  spec.subnet6 = plan.subnet6;
+  spec.gateway6 = plan.gateway6;
   spec.internal = !(desired && desired->mgmt.external_access);
   spec.bridge_name = plan::mgmt_bridge_name(plan.lab);
   spec.labels = {{plan::k_label_lab, plan.lab}, {plan::k_label_owner, owner}};
@@ -98,6 +100,43 @@ Status make_network(const plan::Plan &plan, const topology::Topology *desired, B
                              network.error()));
   }
   return backends.store->update_object(id, *network, state::RecordStatus::created);
+}
+
+/// The detail of the record of a management network that ltb joined and did not make.
+constexpr const char *k_external_network = "external";
+
+/// Records the network the lab joined (Plan::network_external), so that the state file says it
+/// is not ltb's; forgets such a record once the lab has a network of its own again. ltb never
+/// removes an external network: `ltb down` removes only networks that carry the lab's label.
+Status record_external_network(const plan::Plan &plan, state::Store &store) {
+  LTB_TRY(objects, store.objects(plan.lab));
+  bool recorded = false;
+  for (const auto &object : objects) {
+    if (object.type != state::ObjectType::network || object.detail != k_external_network) {
+      continue;
+    }
+    if (plan.network_external && object.name == plan.network &&
+        object.runtime_id == plan.network_id) {
+      recorded = true;
+    } else {
+      LTB_CHECK(store.delete_object(object.id));
+    }
+  }
+  if (!plan.network_external || recorded) {
+    return {};
+  }
+  state::ObjectRecord object{0,
+                             plan.lab,
+                             state::ObjectType::network,
+                             plan.network,
+                             "",
+                             plan.network_id,
+                             "",
+                             state::RecordStatus::created};
+  object.detail = k_external_network;
+  LTB_TRY(id, store.add_object(object));
+  (void)id;
+  return {};
 }
 
 /// Runs a plan: dispatches each action to its node or link driver (lab-wide actions, the
@@ -565,6 +604,13 @@ ApplyReport apply_up(const plan::Plan &plan, const topology::Topology &desired, 
     report.failed = 1;
     report.actions.push_back(
         {"record lab " + plan.lab, {Outcome::failed, put.error().message, put.error().help, 0}});
+    return report;
+  }
+  if (auto recorded = record_external_network(plan, *backends.store); !recorded) {
+    report.failed = 1;
+    report.actions.push_back(
+        {"record network " + plan.network,
+         {Outcome::failed, recorded.error().message, recorded.error().help, 0}});
     return report;
   }
   Runner runner(plan, &desired, backends, progress, options);

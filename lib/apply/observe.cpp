@@ -29,6 +29,9 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
       if (!network.subnet.empty()) {
         observed.network_subnets[network.name] = network.subnet;
       }
+      if (!network.subnet6.empty()) {
+        observed.network_subnets6[network.name] = network.subnet6;
+      }
     }
   }
   if (options.bridges) {
@@ -67,7 +70,7 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
   return observed;
 }
 
-Result<std::optional<runtime::NetworkInfo>>
+Result<std::optional<plan::ExternalNetwork>>
 foreign_network(Backends &backends, const std::string &lab, const std::string &name) {
   LTB_TRY(networks, backends.docker->list_networks({}));
   for (const auto &network : networks) {
@@ -76,7 +79,12 @@ foreign_network(Backends &backends, const std::string &lab, const std::string &n
     }
     auto label = network.labels.find(plan::k_label_lab);
     if (label == network.labels.end() || label->second != lab) {
-      return network;
+      return plan::ExternalNetwork{network.name,
+                                   network.id,
+                                   network.subnet,
+                                   network.gateway,
+                                   label == network.labels.end() ? "" : label->second,
+                                   network.subnet6};
     }
   }
   return std::nullopt;

@@ -25,8 +25,8 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
                                const ObserveOptions &options);
 
 /// The Docker network called `name` when one exists and does not carry lab `lab`'s label: a
-/// network ltb did not make for this lab, which it must neither use nor remove.
-Result<std::optional<runtime::NetworkInfo>>
+/// network ltb did not make for this lab, which it may join but never change or remove.
+Result<std::optional<plan::ExternalNetwork>>
 foreign_network(Backends &backends, const std::string &lab, const std::string &name);
 
 /// Subnets in use on this host: every Docker network's, and every other recorded lab's.

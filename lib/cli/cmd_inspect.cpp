@@ -59,6 +59,7 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                      {"image", node.image},
                      {"status", state::to_string(node.status)},
                      {"mgmt_ipv4", node.mgmt_ipv4},
+                     {"mgmt_ipv6", node.mgmt_ipv6},
                      {"runtime_name", detail.runtime_name},
                      {"runtime_id", node.runtime_id},
                      {"interfaces", ifaces}});
@@ -132,9 +133,11 @@ int run_inspect(const Globals &globals, const InspectOptions &options) {
                            fmt::format("{} MiB", vm.memory_mib), console});
       }
     }
+    // A dual-stack node's IPv6 address under its IPv4 one, in the same column.
+    const auto mgmt = node.mgmt_ipv4.empty() ? std::string("-") : node.mgmt_ipv4;
     node_rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image,
-                         node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4, detail.runtime_name,
-                         iface_list});
+                         node.mgmt_ipv6.empty() ? mgmt : mgmt + " " + node.mgmt_ipv6,
+                         detail.runtime_name, iface_list});
   }
   // Captures whose process runs (`ltb capture`); those of dead processes are cleaned elsewhere.
   nlohmann::json captures = nlohmann::json::array();

@@ -53,10 +53,16 @@ void print_all(const service::StatusOverview &overview, bool json) {
 void print_lab(const service::LabStatus &status, bool json) {
   const auto &lab = status.lab;
   std::vector<std::vector<std::string>> rows;
+  // A dual-stack lab's nodes have an IPv6 column too; an IPv4-only lab's table is as it was.
+  const bool ipv6 = std::any_of(status.nodes.begin(), status.nodes.end(),
+                                [](const auto &node) { return !node.record.mgmt_ipv6.empty(); });
   for (const auto &[node, state, health] : status.nodes) {
     rows.push_back({node.name, node.kind, node.image.empty() ? "-" : node.image,
                     health.empty() ? state : fmt::format("{} ({})", state, health),
                     node.mgmt_ipv4.empty() ? "-" : node.mgmt_ipv4});
+    if (ipv6) {
+      rows.back().push_back(node.mgmt_ipv6.empty() ? "-" : node.mgmt_ipv6);
+    }
   }
   if (json) {
     fmt::print("{}\n", service::status_json(status).dump(2));
@@ -70,7 +76,11 @@ void print_lab(const service::LabStatus &status, bool json) {
                schedule::format_time_left(status.reservation->end_at, status.now),
                status.reservation->id);
   }
-  fmt::print("{}", format_table({"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"}, rows));
+  std::vector<std::string> header{"NODE", "KIND", "IMAGE", "STATE", "MGMT-IPV4"};
+  if (ipv6) {
+    header.push_back("MGMT-IPV6");
+  }
+  fmt::print("{}", format_table(header, rows));
   for (const auto &[node, state, health] : status.nodes) {
     for (const auto &failure : node.exec_errors) {
       fmt::print("node {}: {}\n", node.name, failure);

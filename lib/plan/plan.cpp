@@ -4,6 +4,7 @@
 #include "topology/kinds.hpp"
 #include "util/hash.hpp"
 #include "util/ipv4.hpp"
+#include "util/ipv6.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -301,6 +302,170 @@ private:
     return keys;
   }
 
+  /// "FILE:LINE:COL: " of a place in the lab file, or "" when it is not known.
+  std::string where(const topology::SourceLoc &loc) const {
+    return loc.line > 0 ? fmt::format("{}:{}:{}: ", m_desired.file, loc.line, loc.column)
+                        : std::string();
+  }
+
+  /// A fixed address outside the subnet of a network ltb makes: the loader checks it against
+  /// the file's subnet, but containerlab's default one (mgmt.network named, no subnet) is only
+  /// known here to be the network's.
+  Status check_fixed_addresses(const util::Subnet &subnet) const {
+    for (const auto &node : m_desired.nodes) {
+      if (!topology::is_workload(node.runtime) || !node.mgmt_ipv4 || !node.network_mode.empty()) {
+        continue;
+      }
+      const auto address = util::parse_ipv4(*node.mgmt_ipv4);
+      if (address && (!subnet.contains(*address) || *address == subnet.network ||
+                      *address == subnet.host(1) || *address == subnet.broadcast())) {
+        return fail(fmt::format("{}mgmt-ipv4 {} of node '{}' is not a node address of {}, the "
+                                "subnet of the management network {} that ltb makes (its "
+                                "first host address is the gateway)",
+                                where(node.mgmt_ipv4_loc), *node.mgmt_ipv4, node.name,
+                                subnet.to_string(), m_plan.network),
+                    "set mgmt.ipv4-subnet to the subnet that holds it, or make the network "
+                    "beforehand (docker network create --subnet ...) for the lab to join",
+                    ExitCode::usage);
+      }
+    }
+    return {};
+  }
+
+  /// Joins a Docker network that exists and that ltb did not make for this lab (mgmt.network
+  /// names it): its subnet and gateway are the network's, nodes with mgmt-ipv4 get that address
+  /// (which must lie in it) and the others Docker's. What ltb would have to make on the
+  /// network's bridge is refused: VMs (their DHCP server), mgmt-net endpoints (ports of it) and
+  /// a confined lab (its host firewall).
+  Status join_network(const ExternalNetwork &network) {
+    const auto &mgmt = m_desired.mgmt;
+    const auto at_network = where(mgmt.network_loc);
+    if (!network.lab.empty()) {
+      return fail(fmt::format("{}mgmt.network '{}' is the management network of ltb lab '{}'",
+                              at_network, network.name, network.lab),
+                  fmt::format("ltb removes it with lab '{}': give lab '{}' a network of its own "
+                              "(another mgmt.network, or none)",
+                              network.lab, m_desired.name),
+                  ExitCode::usage);
+    }
+    const auto subnet = util::parse_subnet(network.subnet, false);
+    if (!subnet) {
+      return fail(fmt::format("{}mgmt.network '{}' has no IPv4 subnet", at_network, network.name),
+                  "name a bridge network with an IPv4 subnet (see `docker network inspect " +
+                      network.name + "`)",
+                  ExitCode::usage);
+    }
+    if (!mgmt.ipv4_subnet.empty() && !mgmt.ipv4_subnet_default) {
+      const auto wanted = util::parse_subnet(mgmt.ipv4_subnet, false);
+      if (!wanted || wanted->to_string() != subnet->to_string()) {
+        return fail(fmt::format("{}mgmt.ipv4-subnet {} is not the subnet of the existing network "
+                                "'{}' ({})",
+                                where(mgmt.ipv4_subnet_loc), mgmt.ipv4_subnet, network.name,
+                                subnet->to_string()),
+                    fmt::format("ltb joins the network as it is: remove mgmt.ipv4-subnet, or set "
+                                "it to {}",
+                                subnet->to_string()),
+                    ExitCode::usage);
+      }
+    }
+    auto refuse = [&](const topology::SourceLoc &loc, const std::string &what) {
+      return fail(fmt::format("{}{}, and mgmt.network '{}' is an existing network that ltb did "
+                              "not make",
+                              where(loc), what, network.name),
+                  "ltb makes nothing on a network it joins: remove mgmt.network (ltb then makes "
+                  "the lab a network of its own), or remove this from the lab",
+                  ExitCode::usage);
+    };
+    if (m_desired.confined) {
+      return refuse(mgmt.network_loc, "the lab is confined (its host firewall needs a network "
+                                      "of ltb's own)");
+    }
+    for (const auto &link : m_desired.links) {
+      for (const auto *end : {&link.a, &link.b}) {
+        const auto *node = m_desired.find_node(end->node);
+        if (end->node == topology::k_mgmt_net_node && node && node->runtime == Runtime::host) {
+          return refuse(end->loc, fmt::format("endpoint mgmt-net:{} is a port of the management "
+                                              "network's bridge",
+                                              end->iface));
+        }
+      }
+    }
+    const auto range =
+        fmt::format("use an address from {} to {}", util::format_ipv4(subnet->host(2)),
+                    util::format_ipv4(subnet->broadcast() - 1));
+    for (const auto &node : m_desired.nodes) {
+      if (node.runtime == Runtime::vm) {
+        return refuse(node.loc, fmt::format("node '{}' is a VM (its management address comes "
+                                            "from ltb's DHCP server on the network)",
+                                            node.name));
+      }
+      if (node.runtime != Runtime::container || !node.mgmt_ipv4 || !node.network_mode.empty()) {
+        continue;
+      }
+      const auto address = util::parse_ipv4(*node.mgmt_ipv4);
+      if (!address || !subnet->contains(*address) || *address == subnet->network ||
+          *address == subnet->broadcast()) {
+        return fail(fmt::format("{}mgmt-ipv4 {} of node '{}' is not a host address of {}, the "
+                                "subnet of the existing network '{}'",
+                                where(node.mgmt_ipv4_loc), *node.mgmt_ipv4, node.name,
+                                subnet->to_string(), network.name),
+                    range + ", or remove mgmt-ipv4 (Docker then gives the node one)",
+                    ExitCode::usage);
+      }
+      if (network.name == "bridge") {
+        return fail(fmt::format("{}node '{}' sets mgmt-ipv4, and on Docker's default network "
+                                "'bridge' Docker gives the addresses itself",
+                                where(node.mgmt_ipv4_loc), node.name),
+                    "remove mgmt-ipv4, or join a network of your own (docker network create "
+                    "--subnet ...) where fixed addresses work",
+                    ExitCode::usage);
+      }
+      m_plan.addresses[node.name] = *node.mgmt_ipv4;
+    }
+    LTB_CHECK(join_network_ipv6(network));
+    m_plan.network_external = true;
+    m_plan.network_id = network.id;
+    m_plan.subnet = subnet->to_string();
+    m_plan.gateway = network.gateway.empty() ? util::format_ipv4(subnet->host(1)) : network.gateway;
+    return {};
+  }
+
+  /// The IPv6 side of a network ltb joins: the file's mgmt.ipv6-subnet, if written, is the
+  /// network's, and each mgmt-ipv6 lies in it.
+  Status join_network_ipv6(const ExternalNetwork &network) {
+    const auto &mgmt = m_desired.mgmt;
+    const auto subnet6 = util::parse_subnet6(network.subnet6, false);
+    if (!mgmt.ipv6_subnet.empty() && !mgmt.ipv6_subnet_default &&
+        (!subnet6 || subnet6->to_string() != mgmt.ipv6_subnet)) {
+      return fail(fmt::format("{}mgmt.ipv6-subnet {} is not the IPv6 subnet of the existing "
+                              "network '{}' ({})",
+                              where(mgmt.ipv6_subnet_loc), mgmt.ipv6_subnet, network.name,
+                              subnet6 ? subnet6->to_string() : "it has no IPv6"),
+                  subnet6 ? fmt::format("ltb joins the network as it is: remove "
+                                        "mgmt.ipv6-subnet, or set it to {}",
+                                        subnet6->to_string())
+                          : std::string("ltb joins the network as it is: remove "
+                                        "mgmt.ipv6-subnet, or join a network with IPv6 enabled"),
+                  ExitCode::usage);
+    }
+    for (const auto &node : m_desired.nodes) {
+      if (node.runtime != Runtime::container || !node.mgmt_ipv6 || !node.network_mode.empty()) {
+        continue;
+      }
+      const auto address = util::parse_ipv6(*node.mgmt_ipv6);
+      if (!subnet6 || !address || !subnet6->contains(*address)) {
+        return fail(fmt::format("{}mgmt-ipv6 {} of node '{}' is not in the existing network "
+                                "'{}' ({})",
+                                where(node.mgmt_ipv6_loc), *node.mgmt_ipv6, node.name, network.name,
+                                subnet6 ? "IPv6 subnet " + subnet6->to_string() : "no IPv6"),
+                    "remove mgmt-ipv6, or use an address of the network's IPv6 subnet",
+                    ExitCode::usage);
+      }
+    }
+    m_plan.subnet6 = subnet6 ? subnet6->to_string() : std::string();
+    return {};
+  }
+
   /// The management network, subnet and addresses, and what the state file says.
   Status plan_addresses(const std::vector<std::string> &used_subnets) {
     m_plan.lab = m_desired.name;
@@ -312,16 +477,38 @@ private:
       auto parsed = util::parse_subnet(existing->second, false);
       existing_subnet = parsed ? parsed->to_string() : existing->second;
     }
-    LTB_TRY(subnet, choose_subnet(m_desired, m_recorded, existing_subnet, used_subnets));
-    m_plan.subnet = subnet.to_string();
-    m_plan.gateway = util::format_ipv4(subnet.host(1));
-    LTB_CHECK(assign_addresses(m_desired, m_recorded, subnet, m_plan));
+    if (const auto &external = m_observed.external_network;
+        external && external->name == m_plan.network) {
+      LTB_CHECK(join_network(*external));
+    } else {
+      LTB_TRY(subnet, choose_subnet(m_desired, m_recorded, existing_subnet, used_subnets));
+      LTB_CHECK(check_fixed_addresses(subnet));
+      m_plan.subnet = subnet.to_string();
+      m_plan.gateway = util::format_ipv4(subnet.host(1));
+      LTB_CHECK(assign_addresses(m_desired, m_recorded, subnet, m_plan));
+      m_plan.subnet6 = m_desired.mgmt.ipv6_subnet;
+      m_plan.gateway6 = m_desired.mgmt.ipv6_gateway;
+    }
+    for (const auto &node : m_desired.nodes) {
+      if (node.runtime == Runtime::container && node.mgmt_ipv6 && node.network_mode.empty()) {
+        m_plan.addresses6[node.name] = *node.mgmt_ipv6;
+      }
+    }
     const auto &lab = m_recorded.lab;
-    // A network whose subnet is not the plan's is made again (its containers could not start).
+    std::string existing_subnet6;
+    if (auto it = m_observed.network_subnets6.find(m_plan.network);
+        it != m_observed.network_subnets6.end()) {
+      auto parsed = util::parse_subnet6(it->second, false);
+      existing_subnet6 = parsed ? parsed->to_string() : it->second;
+    }
+    // A network whose subnet is not the plan's is made again (its containers could not start);
+    // so is one that gains or loses IPv6, or changes its IPv6 subnet.
     m_network_changed =
         (lab && ((!lab->mgmt_subnet.empty() && lab->mgmt_subnet != m_plan.subnet) ||
                  (!lab->mgmt_network.empty() && lab->mgmt_network != m_plan.network))) ||
-        (!existing_subnet.empty() && existing_subnet != m_plan.subnet);
+        (!existing_subnet.empty() && existing_subnet != m_plan.subnet) ||
+        (!m_plan.network_external && !existing_subnet.empty() &&
+         existing_subnet6 != m_plan.subnet6);
     for (const auto &record : m_recorded.nodes) {
       m_records[record.name] = &record;
     }
@@ -560,8 +747,13 @@ private:
     const ObservedContainer *current = found == pool.end() ? nullptr : &found->second;
     auto hash = vm ? vm_config_hash(m_desired, node) : topology::node_config_hash(node);
     auto legacy = vm ? vm_config_hash(m_desired, node, true) : std::string();
-    auto reason = workload_reason(node, hash, legacy, record, current, m_plan.addresses[node.name],
-                                  m_network_changed);
+    std::string address;
+    if (auto planned = m_plan.addresses.find(node.name); planned != m_plan.addresses.end()) {
+      address = planned->second;
+    } else if (m_plan.network_external && record) {
+      address = record->mgmt_ipv4; // Docker's choice on a network ltb joined stands
+    }
+    auto reason = workload_reason(node, hash, legacy, record, current, address, m_network_changed);
     if (m_lab_removing && record && reason != Reason::kind_changed) {
       reason = Reason::removal_unfinished;
     }
@@ -592,7 +784,7 @@ private:
         std::any_of(m_desired.nodes.begin(), m_desired.nodes.end(),
                     [](auto &node) { return topology::is_workload(node.runtime); });
     const bool exists = m_observed.networks.count(m_plan.network);
-    if (has_containers && (!exists || m_network_changed)) {
+    if (has_containers && !m_plan.network_external && (!exists || m_network_changed)) {
       m_network_creation = m_builder.add({ActionKind::create_network,
                                           "",
                                           {},
@@ -1549,7 +1741,8 @@ std::string describe(const Action &action, const Plan &plan) {
   };
   switch (action.kind) {
   case ActionKind::create_network:
-    return fmt::format("create network {} ({}) [{}]", action.name, plan.subnet, reason_text);
+    return fmt::format("create network {} ({}{}{}) [{}]", action.name, plan.subnet,
+                       plan.subnet6.empty() ? "" : ", ", plan.subnet6, reason_text);
   case ActionKind::remove_network:
     return fmt::format("remove network {} [{}]", action.name, reason_text);
   case ActionKind::create_bridge:
@@ -1558,8 +1751,11 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("remove bridge {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::create_node: {
     auto address = plan.addresses.find(action.node);
-    return fmt::format("create node {} as {} at {} [{}]", action.node, action.name,
-                       address == plan.addresses.end() ? "-" : address->second, reason_text);
+    // No address of ltb's: Docker's, on a network the lab joined.
+    const bool docker = address == plan.addresses.end() || address->second.empty();
+    return fmt::format(
+        "create node {} as {} at {} [{}]", action.node, action.name,
+        docker ? (plan.network_external ? "Docker's address" : "-") : address->second, reason_text);
   }
   case ActionKind::remove_node:
     return fmt::format("remove node {} ({}) [{}]", action.node, action.name, reason_text);

@@ -45,11 +45,26 @@ struct FirewallRules {
 /// their prefixes (veth_prefix, bridge_prefix).
 FirewallRules firewall_rules(const std::string &lab, bool dhcp);
 
+/// A Docker network that mgmt.network names, which exists and was not made by ltb for this lab:
+/// the lab's nodes join it, and ltb never changes or removes it.
+struct ExternalNetwork {
+  std::string name;
+  std::string id;
+  std::string subnet;       // IPv4 CIDR; empty when it has none
+  std::string gateway;      // its IPv4 gateway, where Docker says
+  std::string lab = {};     // the ltb lab whose network it is (its ltb.lab label), if any
+  std::string subnet6 = {}; // its IPv6 subnet, when IPv6 is enabled on it
+  bool operator==(const ExternalNetwork &) const = default;
+};
+
 /// What runs now for one lab, found by labels and external_ids (not from state).
 struct Observed {
   std::map<std::string, ObservedContainer> containers; // by node name
   std::set<std::string> networks;                      // the lab's Docker networks, by name
   std::map<std::string, std::string> network_subnets;  // their subnets (CIDR), where known
+  std::map<std::string, std::string> network_subnets6; // their IPv6 subnets, where enabled
+  /// The network mgmt.network names, when it exists and is not the lab's own (see above).
+  std::optional<ExternalNetwork> external_network = std::nullopt;
   std::map<std::string, ObservedBridge> bridges;       // by node name
   /// The Linux bridges of the lab's bridge nodes (recorded ones) that exist, by node name.
   std::map<std::string, ObservedBridge> linux_bridges;
@@ -161,9 +176,18 @@ state::LinkRecord settings_record(const std::string &lab, const PlannedLink &lin
 struct Plan {
   std::string lab;
   std::string network;                          // management network name
+  /// The management network exists and is not ltb's (ExternalNetwork): never created or
+  /// removed; nodes without a fixed address get Docker's (`addresses` lacks them).
+  bool network_external = false;
+  std::string network_id;                       // its Docker id, when external
   std::string subnet;                           // management subnet (CIDR)
   std::string gateway;                          // its first host address
   std::map<std::string, std::string> addresses; // node -> management IPv4
+  /// Dual stack (mgmt.ipv6-subnet): the IPv6 subnet and gateway ("" = Docker's), and the nodes'
+  /// fixed IPv6 addresses (mgmt-ipv6; the others get Docker's). subnet6 "" = IPv4 only.
+  std::string subnet6 = {};
+  std::string gateway6 = {};
+  std::map<std::string, std::string> addresses6 = {};
   std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
   std::string dhcp_hosts; // the DHCP reservations of the lab's VMs (configure_dhcp)
   FirewallRules firewall; // what configure_firewall installs (a confined lab)

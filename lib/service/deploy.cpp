@@ -50,36 +50,26 @@ void clean_stale_captures(EventSink &events, state::Store &store, const std::str
   }
 }
 
-/// Refuses a management network that exists but is not this lab's (a network of the user's, or
-/// of another tool): ltb would fail to create it, and must never remove it. Joining such a
-/// network is not supported yet.
-Status refuse_foreign_network(const topology::Topology &desired, const plan::Observed &observed,
-                              apply::Backends &backends) {
+/// The management network mgmt.network names, when it exists and ltb did not make it for this
+/// lab: the plan joins it (plan::ExternalNetwork).
+Status find_external_network(const topology::Topology &desired, plan::Observed &observed,
+                             apply::Backends &backends) {
   const auto &name = desired.mgmt.network;
   if (name.empty() || observed.networks.count(name)) {
     return {};
   }
   LTB_TRY(foreign, apply::foreign_network(backends, desired.name, name));
-  if (!foreign) {
-    return {};
+  if (foreign && desired.mgmt.network_loc.line == 0) {
+    // ltb's own name for the lab's network (mgmt.network not written), taken by another.
+    return fail(fmt::format("lab '{}': a Docker network named '{}' exists and was not created "
+                            "by ltb for this lab",
+                            desired.name, name),
+                fmt::format("remove or rename that network (docker network rm {}), or set "
+                            "mgmt.network in {} to join it",
+                            name, desired.file));
   }
-  const auto &loc = desired.mgmt.network_loc;
-  if (loc.line > 0) {
-    return fail(fmt::format("{}:{}:{}: mgmt.network '{}' names a Docker network that exists and "
-                            "was not created by ltb for lab '{}'",
-                            desired.file, loc.line, loc.column, name, desired.name),
-                fmt::format("joining an existing network is not supported yet (a later release "
-                            "adds it), and ltb never removes a network it did not create: "
-                            "remove mgmt.network (ltb then names it ltb-{}), or name a network "
-                            "that does not exist",
-                            desired.name));
-  }
-  return fail(fmt::format("lab '{}': a Docker network named '{}' exists and was not created by "
-                          "ltb for this lab",
-                          desired.name, name),
-              fmt::format("remove or rename that network (docker network rm {}), or set "
-                          "mgmt.network in {} to a name that no network has",
-                          name, desired.file));
+  observed.external_network = foreign;
+  return {};
 }
 
 /// Records the event of each action as it is done (node created, recreated, removed). `plan` is
@@ -287,7 +277,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
   }
   LTB_TRY(observed, apply::observe(desired.name, backends,
                                    {has_bridges, false, true, context.lab_dir(desired.name)}));
-  LTB_CHECK(refuse_foreign_network(desired, observed, backends));
+  LTB_CHECK(find_external_network(desired, observed, backends));
   std::vector<std::string> subnets;
   bool needs_subnet =
       desired.mgmt.ipv4_subnet.empty() && !(recorded.lab && !recorded.lab->mgmt_subnet.empty());

@@ -186,6 +186,7 @@ nlohmann::json status_json(const LabStatus &status) {
                    {"state", state},
                    {"health", health},
                    {"mgmt_ipv4", node.mgmt_ipv4},
+                   {"mgmt_ipv6", node.mgmt_ipv6},
                    {"runtime_id", node.runtime_id},
                    {"exec_errors", node.exec_errors}});
   }
@@ -291,6 +292,7 @@ Result<LabStatus> lab_status_from_json(const nlohmann::json &json) {
       out.record.kind = node.at("kind").get<std::string>();
       out.record.image = node.at("image").get<std::string>();
       out.record.mgmt_ipv4 = node.at("mgmt_ipv4").get<std::string>();
+      out.record.mgmt_ipv6 = node.value("mgmt_ipv6", "");
       out.record.runtime_id = node.at("runtime_id").get<std::string>();
       if (auto errors = node.find("exec_errors"); errors != node.end() && errors->is_array()) {
         out.record.exec_errors = errors->get<std::vector<std::string>>();

@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 14> k_migrations{{
+inline constexpr std::array<std::string_view, 15> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -284,6 +284,11 @@ CREATE INDEX api_tokens_user ON api_tokens (user);
     // logs them and goes on), as a JSON array of messages; '' when none failed.
     R"sql(
 ALTER TABLE nodes ADD COLUMN exec_errors TEXT NOT NULL DEFAULT '';
+)sql",
+    // 15: dual-stack management networks (containerlab's mgmt.ipv6-subnet): a node's IPv6
+    // management address.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN mgmt_ipv6 TEXT NOT NULL DEFAULT '';
 )sql",
 }};
 

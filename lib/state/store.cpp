@@ -442,7 +442,7 @@ Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
   return m_impl->read<std::vector<NodeRecord>>(fmt::format("list nodes of lab '{}'", lab), [&] {
     SQLite::Statement q(
         m_impl->db, "SELECT lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, "
-                    "runtime, exec_errors FROM nodes WHERE lab = ? ORDER BY name");
+                    "runtime, exec_errors, mgmt_ipv6 FROM nodes WHERE lab = ? ORDER BY name");
     q.bind(1, lab);
     std::vector<NodeRecord> out;
     while (q.executeStep()) {
@@ -457,6 +457,7 @@ Result<std::vector<NodeRecord>> Store::nodes(const std::string &lab) {
       r.status = status_column(q, 7);
       r.runtime = q.getColumn(8).getString();
       r.exec_errors = string_list(q.getColumn(9).getString());
+      r.mgmt_ipv6 = q.getColumn(10).getString();
       out.push_back(std::move(r));
     }
     return out;
@@ -467,12 +468,13 @@ Status Store::put_node(const NodeRecord &node) {
   return m_impl->write(fmt::format("save node '{}' of lab '{}'", node.name, node.lab),
                        [&]() -> Status {
                          SQLite::Statement q(m_impl->db, R"sql(
-INSERT INTO nodes (lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, runtime)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+INSERT INTO nodes (lab, name, kind, image, config_hash, mgmt_ipv4, runtime_id, status, runtime,
+                   mgmt_ipv6)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (lab, name) DO UPDATE SET
   kind = excluded.kind, image = excluded.image, config_hash = excluded.config_hash,
   mgmt_ipv4 = excluded.mgmt_ipv4, runtime_id = excluded.runtime_id, status = excluded.status,
-  runtime = excluded.runtime)sql");
+  runtime = excluded.runtime, mgmt_ipv6 = excluded.mgmt_ipv6)sql");
                          q.bind(1, node.lab);
                          q.bind(2, node.name);
                          q.bind(3, node.kind);
@@ -482,6 +484,7 @@ ON CONFLICT (lab, name) DO UPDATE SET
                          q.bind(7, node.runtime_id);
                          q.bind(8, to_string(node.status));
                          q.bind(9, node.runtime.empty() ? legacy_runtime(node.kind) : node.runtime);
+                         q.bind(10, node.mgmt_ipv6);
                          q.exec();
                          return {};
                        });

@@ -50,6 +50,9 @@ struct NodeRecord {
   /// The exec commands that failed when the node was last configured, one message each. Read
   /// by nodes(); written only by set_exec_errors() (put_node() keeps them).
   std::vector<std::string> exec_errors = {};
+  /// The IPv6 management address of a dual-stack lab's node (the file's or Docker's); "" when
+  /// the lab is IPv4 only.
+  std::string mgmt_ipv6 = {};
 };
 
 inline constexpr const char *k_runtime_container = "container";

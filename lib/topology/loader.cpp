@@ -10,6 +10,7 @@
 #include "topology/kinds.hpp"
 #include "topology/vm_image.hpp"
 #include "util/hash.hpp"
+#include "util/ipv6.hpp"
 #include "util/size.hpp"
 
 #include <algorithm>
@@ -40,16 +41,15 @@ using detail::Reporter;
 using detail::SchemaChecker;
 using detail::YamlTree;
 
-/// Docker's own networks: they cannot be created or removed, and containerlab files name
-/// `bridge` as their management network.
-constexpr std::array<std::string_view, 3> k_docker_predefined_networks{"bridge", "host", "none"};
-
 constexpr std::size_t k_max_ifname = 15; // IFNAMSIZ - 1
 constexpr int k_min_mgmt_prefix = 16;
 constexpr int k_max_mgmt_prefix = 29;
 /// containerlab's default management network, 172.20.20.0/24: a lab whose nodes set mgmt-ipv4
 /// without mgmt.ipv4-subnet gets it.
 constexpr std::uint32_t k_clab_default_network = (172u << 24) | (20u << 16) | (20u << 8);
+/// containerlab's default IPv6 management subnet: a lab whose nodes set mgmt-ipv6 without
+/// mgmt.ipv6-subnet gets it.
+constexpr std::string_view k_clab_default_ipv6_subnet = "3fff:172:20:20::/64";
 
 // --- IPv4 ------------------------------------------------------------------------------------
 
@@ -189,6 +189,7 @@ public:
     build_name(root);
     build_mgmt(member(&root, "mgmt"));
     check_mgmt_gateway(member(&root, "mgmt"));
+    build_mgmt_ipv6(member(&root, "mgmt"));
     build_settings(member(&root, "settings"));
     const Json *topology = member(&root, "topology");
     m_defaults = object_member(topology, "defaults");
@@ -207,6 +208,7 @@ public:
       }
     }
     check_mgmt_addresses();
+    check_mgmt_ipv6_addresses();
     check_node_references();
     add_implicit_host(member(topology, "links"));
     if (const Json *links = member(topology, "links"); links && links->is_array()) {
@@ -407,15 +409,16 @@ private:
     if (const Json *network = member(mgmt, "network"); network && network->is_string()) {
       out.network = network->get<std::string>();
       out.network_loc = at("/mgmt/network");
-      if (std::find(k_docker_predefined_networks.begin(), k_docker_predefined_networks.end(),
-                    out.network) != k_docker_predefined_networks.end()) {
+      m_network_given = true;
+      if (out.network == "host" || out.network == "none") {
         m_reporter.error(
             at("/mgmt/network"),
-            fmt::format("mgmt.network '{}' is one of Docker's predefined networks", out.network),
-            "ltb creates the lab's management network and removes it with the lab, "
-            "and joining an existing network is not supported yet (a later release "
-            "adds it): remove mgmt.network (ltb then names it ltb-LAB), or give a "
-            "name of its own");
+            fmt::format("mgmt.network '{}' is Docker's network mode {}, not a network nodes can "
+                        "join",
+                        out.network, out.network),
+            fmt::format("give the nodes `network-mode: {}` instead, or name a bridge network "
+                        "(such as bridge, or one of your own)",
+                        out.network));
       }
     }
     if (out.network.empty()) {
@@ -431,6 +434,7 @@ private:
     const std::string text = subnet->get<std::string>();
     m_subnet_given = true;
     const SourceLoc loc = at("/mgmt/ipv4-subnet");
+    out.ipv4_subnet_loc = loc;
     const std::size_t slash = text.find('/');
     std::optional<std::uint32_t> address;
     int prefix = -1;
@@ -493,6 +497,131 @@ private:
                                    "to {}",
                                    first, first));
     }
+  }
+
+  /// containerlab's dual-stack management: mgmt.ipv6-subnet and mgmt.ipv6-gw.
+  void build_mgmt_ipv6(const Json *mgmt) {
+    Mgmt &out = m_topology.mgmt;
+    const auto text = string_member(mgmt, "ipv6-subnet");
+    if (!text || text->empty() || failed("/mgmt/ipv6-subnet")) {
+      if (const auto gateway = string_member(mgmt, "ipv6-gw"); gateway && !gateway->empty()) {
+        m_reporter.error(at("/mgmt/ipv6-gw"), "mgmt.ipv6-gw is set but mgmt.ipv6-subnet is not",
+                         "set mgmt.ipv6-subnet to the subnet the gateway is in, or remove "
+                         "ipv6-gw");
+      }
+      return;
+    }
+    const SourceLoc loc = at("/mgmt/ipv6-subnet");
+    out.ipv6_subnet_loc = loc;
+    if (*text == "auto") {
+      m_reporter.error(loc, "mgmt.ipv6-subnet 'auto' is not supported",
+                       "write the subnet, for example 3fff:172:20:30::/64");
+      return;
+    }
+    const auto loose = util::parse_subnet6(*text, false);
+    if (!loose) {
+      m_reporter.error(loc, fmt::format("mgmt.ipv6-subnet '{}' is not an IPv6 subnet", *text),
+                       "write ADDRESS/PREFIX-LENGTH, for example 3fff:172:20:30::/64");
+      return;
+    }
+    if (loose->prefix < 48 || loose->prefix > 120) {
+      m_reporter.error(loc,
+                       fmt::format("mgmt.ipv6-subnet '{}' has prefix length {}; ltb accepts 48 "
+                                   "to 120",
+                                   *text, loose->prefix),
+                       "a /64 such as 3fff:172:20:30::/64 is the usual choice");
+      return;
+    }
+    if (!util::parse_subnet6(*text, true)) {
+      m_reporter.error(loc, fmt::format("mgmt.ipv6-subnet '{}' has host bits set", *text),
+                       fmt::format("did you mean '{}'?", loose->to_string()));
+      return;
+    }
+    m_subnet6 = *loose;
+    out.ipv6_subnet = loose->to_string();
+    if (const auto gateway = string_member(mgmt, "ipv6-gw"); gateway && !gateway->empty()) {
+      const auto address = util::parse_ipv6(*gateway);
+      const SourceLoc gateway_loc = at("/mgmt/ipv6-gw");
+      if (!address || !loose->contains(*address) || *address == loose->network) {
+        m_reporter.error(
+            gateway_loc,
+            fmt::format("mgmt.ipv6-gw '{}' is not a host address of {}", *gateway, out.ipv6_subnet),
+            fmt::format("write an address of the subnet, for example {}, or remove "
+                        "ipv6-gw (Docker then takes the first)",
+                        util::format_ipv6(loose->host(1))));
+        return;
+      }
+      out.ipv6_gateway = util::format_ipv6(*address);
+    }
+  }
+
+  /// Nodes' mgmt-ipv6: an IPv6 address in mgmt.ipv6-subnet (containerlab's default
+  /// 3fff:172:20:20::/64 without it), not the gateway, each once.
+  void check_mgmt_ipv6_addresses() {
+    if (m_addresses6.empty()) {
+      return;
+    }
+    Mgmt &mgmt = m_topology.mgmt;
+    const bool defaulted = !m_subnet6 && mgmt.ipv6_subnet_loc.line == 0;
+    if (defaulted) {
+      m_subnet6 = util::parse_subnet6(k_clab_default_ipv6_subnet);
+      mgmt.ipv6_subnet = m_subnet6->to_string();
+      mgmt.ipv6_subnet_default = true;
+    }
+    // mgmt.network may name a network that exists with a subnet of its own: the plan checks.
+    const bool subnet_unknown = defaulted && m_network_given;
+    std::map<util::Ipv6, const MgmtAddress *> used;
+    for (const auto &entry : m_addresses6) {
+      if (failed(entry.pointer)) {
+        continue;
+      }
+      const SourceLoc loc = at(entry.pointer);
+      const auto address = util::parse_ipv6(entry.text);
+      if (!address) {
+        m_reporter.error(loc, fmt::format("mgmt-ipv6 '{}' is not an IPv6 address", entry.text),
+                         "write an address without a prefix length, for example "
+                         "3fff:172:20:20::11");
+        continue;
+      }
+      if (auto *node = find_built_node(entry.node)) {
+        node->mgmt_ipv6 = util::format_ipv6(*address);
+      }
+      if (!m_subnet6) {
+        continue; // mgmt.ipv6-subnet has its own error
+      }
+      const std::string gateway =
+          mgmt.ipv6_gateway.empty() ? util::format_ipv6(m_subnet6->host(1)) : mgmt.ipv6_gateway;
+      if (!subnet_unknown && (!m_subnet6->contains(*address) || *address == m_subnet6->network ||
+                              util::format_ipv6(*address) == gateway)) {
+        const auto role = !m_subnet6->contains(*address)   ? "is outside"
+                          : *address == m_subnet6->network ? "is the network address of"
+                                                           : "is the gateway address of";
+        m_reporter.error(
+            loc,
+            fmt::format("mgmt-ipv6 {} of node '{}' {} {}{}", entry.text, entry.node, role,
+                        mgmt.ipv6_subnet,
+                        defaulted ? " (containerlab's default management subnet)" : ""),
+            fmt::format("use an address of {} from {} on, or set mgmt.ipv6-subnet "
+                        "to the subnet that holds it",
+                        mgmt.ipv6_subnet, util::format_ipv6(m_subnet6->host(2))));
+        continue;
+      }
+      if (auto first = used.emplace(*address, &entry); !first.second) {
+        m_reporter.error(loc,
+                         fmt::format("mgmt-ipv6 {} of node '{}' is already used by node '{}'",
+                                     entry.text, entry.node, first.first->second->node),
+                         "each node needs its own management address");
+      }
+    }
+  }
+
+  Node *find_built_node(const std::string &name) {
+    for (auto &node : m_topology.nodes) {
+      if (node.name == name) {
+        return &node;
+      }
+    }
+    return nullptr;
   }
 
   void build_settings(const Json *settings) {
@@ -839,7 +968,14 @@ private:
     if (const auto address = inherited(levels, "mgmt-ipv4");
         address && address->first->is_string()) {
       node.mgmt_ipv4 = address->first->get<std::string>();
+      node.mgmt_ipv4_loc = at(address->second);
       m_addresses.push_back({name, *node.mgmt_ipv4, address->second});
+    }
+    if (const auto address = inherited(levels, "mgmt-ipv6");
+        address && address->first->is_string() && !address->first->get<std::string>().empty()) {
+      node.mgmt_ipv6 = address->first->get<std::string>();
+      node.mgmt_ipv6_loc = at(address->second);
+      m_addresses6.push_back({name, *node.mgmt_ipv6, address->second});
     }
     const auto cpus = build_cpus(node, levels);
     if (const auto memory = inherited(levels, "memory"); memory && !failed(memory->second)) {
@@ -920,7 +1056,8 @@ private:
   /// a container node, with containerlab's meaning (ltb-topology(5), NODES).
   void build_container_options(Node &node, const std::vector<Level> &levels) {
     const auto ports = inherited_strings(levels, "ports");
-    if (!ports.empty() && !m_topology.mgmt.external_access) {
+    // Docker's default network `bridge` is never internal.
+    if (!ports.empty() && !m_topology.mgmt.external_access && m_topology.mgmt.network != "bridge") {
       // Docker publishes nothing of a container on an internal network (ltb's isolated
       // management network): refused rather than silently unpublished.
       m_reporter.error(at(ports.front().second),
@@ -1682,7 +1819,11 @@ private:
     if (default_subnet) {
       m_subnet = Subnet{k_clab_default_network, 24};
       m_topology.mgmt.ipv4_subnet = m_subnet->text();
+      m_topology.mgmt.ipv4_subnet_default = true;
     }
+    // mgmt.network may name a network that exists, whose subnet only the plan knows: it checks
+    // the addresses then, and here only their form and that no two are the same.
+    const bool subnet_unknown = default_subnet && m_network_given;
     for (const auto &entry : m_addresses) {
       if (failed(entry.pointer)) {
         continue;
@@ -1703,6 +1844,15 @@ private:
               fmt::format("set mgmt.ipv4-subnet to the subnet that holds {}, for "
                           "example {}/24",
                           entry.text, ipv4_text(*address & 0xffffff00u)));
+        }
+        continue;
+      }
+      if (subnet_unknown) {
+        if (auto first = m_seen_addresses.emplace(*address, &entry); !first.second) {
+          m_reporter.error(loc,
+                           fmt::format("mgmt-ipv4 {} of node '{}' is already used by node '{}'",
+                                       entry.text, entry.node, first.first->second->node),
+                           "each node needs its own management address");
         }
         continue;
       }
@@ -2028,6 +2178,7 @@ private:
   const Json *m_kinds = nullptr;
   const Json *m_groups = nullptr;
   std::optional<Subnet> m_subnet;
+  std::optional<util::Subnet6> m_subnet6;
   bool m_subnet_given = false;           // set, valid or not
   std::vector<std::string> m_node_names; // every node key in the file, valid or not
   std::set<std::string> m_node_set;
@@ -2036,6 +2187,9 @@ private:
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_host_interfaces;
   std::map<std::string, PartialImpairments> m_node_impairments;
   std::vector<MgmtAddress> m_addresses;
+  std::map<std::uint32_t, const MgmtAddress *> m_seen_addresses;
+  std::vector<MgmtAddress> m_addresses6;
+  bool m_network_given = false; // mgmt.network is written in the file
   std::map<std::string, SourceLoc> m_link_names;
   std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;
   std::set<std::string> m_reported_files; // pointer + path of a vm file already reported

@@ -46,6 +46,9 @@ std::string node_config_hash(const Node &node) {
   if (!node.network_mode.empty()) {
     j["network_mode"] = node.network_mode;
   }
+  if (node.mgmt_ipv6) {
+    j["mgmt_ipv6"] = *node.mgmt_ipv6;
+  }
   if (node.healthcheck) {
     const auto &h = *node.healthcheck;
     j["healthcheck"] = {{"test", h.test},

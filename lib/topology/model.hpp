@@ -72,6 +72,10 @@ struct Node {
   std::vector<std::string> binds; // "src:dst[:opts]", src made absolute
   std::vector<std::string> exec;  // run with `sh -c` inside the node after its links are wired
   std::optional<std::string> mgmt_ipv4; // as written in the file (validated to be in the subnet)
+  SourceLoc mgmt_ipv4_loc;              // where it is written (an existing network's subnet is
+                                        // checked when the lab is planned)
+  std::optional<std::string> mgmt_ipv6; // containerlab's mgmt-ipv6, canonical (in ipv6_subnet)
+  SourceLoc mgmt_ipv6_loc;
   // containerlab's container options (ltb-topology(5), NODES); each part of the hash when set.
   std::vector<std::string> ports; // "[HOST-IP:]HOST-PORT:PORT[/tcp|udp]", as written
   std::string network_mode;       // "" (the management network), host, none, container:NODE
@@ -132,10 +136,23 @@ struct Link {
   SourceLoc loc;
 };
 
+/// The management network. mgmt.network may name a Docker network that exists and that ltb did
+/// not make (Docker's `bridge`, a user's network): the nodes join it, and ltb never changes or
+/// removes it. A name that no network has is made by ltb and removed with the lab.
 struct Mgmt {
   std::string network;     // Docker network name; default "ltb-<lab>"
   SourceLoc network_loc;   // of mgmt.network in the file; 0:0 for the default
   std::string ipv4_subnet; // CIDR; empty = allocated by ltb from 172.20.0.0/16 in /24 steps
+  SourceLoc ipv4_subnet_loc; // of mgmt.ipv4-subnet; 0:0 when not written
+  /// ipv4_subnet is containerlab's default (172.20.20.0/24, nodes set mgmt-ipv4 without a
+  /// subnet), not the file's: an existing network's own subnet replaces it.
+  bool ipv4_subnet_default = false;
+  /// Dual stack (containerlab's mgmt.ipv6-subnet, canonical): empty = IPv4 only. A node's
+  /// mgmt-ipv6 without it: containerlab's default 3fff:172:20:20::/64 (ipv6_subnet_default).
+  std::string ipv6_subnet;
+  SourceLoc ipv6_subnet_loc;
+  bool ipv6_subnet_default = false;
+  std::string ipv6_gateway;     // mgmt.ipv6-gw; empty = Docker's (the subnet's first address)
   bool external_access = false; // false = isolated (internal network, no NAT)
 };
 

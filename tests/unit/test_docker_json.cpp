@@ -213,6 +213,45 @@ TEST_CASE("docker json: network create body") {
   body = network_create_body(spec);
   CHECK(body["Options"]["com.docker.network.bridge.name"] == "ltb-br0");
   CHECK(body["Internal"] == false);
+  CHECK_FALSE(body.contains("EnableIPv6"));
+
+  // Dual stack: IPv6 enabled, with its subnet (and gateway, when given) as a second config.
+  spec.subnet6 = "3fff:172:20:20::/64";
+  body = network_create_body(spec);
+  CHECK(body["EnableIPv6"] == true);
+  CHECK(body["IPAM"]["Config"] ==
+        json::array({{{"Subnet", "172.20.0.0/24"}, {"Gateway", "172.20.0.1"}},
+                     {{"Subnet", "3fff:172:20:20::/64"}}}));
+  spec.gateway6 = "3fff:172:20:20::fe";
+  body = network_create_body(spec);
+  CHECK(body["IPAM"]["Config"][1]["Gateway"] == "3fff:172:20:20::fe");
+}
+
+TEST_CASE("docker json: IPv6 addresses of containers and networks") {
+  const auto inspect = json::parse(R"({
+    "Id": "abc", "Name": "/x", "State": {"Status": "running", "Pid": 7},
+    "NetworkSettings": {"Networks": {"m": {"IPAddress": "10.0.0.9",
+                                           "GlobalIPv6Address": "3fff:1::9"}}}
+  })");
+  CHECK(parse_container_inspect(inspect).ipv6 == "3fff:1::9");
+  // A stopped one: the address it asked for.
+  const auto stopped = json::parse(R"({
+    "Id": "abc", "Name": "/x", "State": {"Status": "created", "Pid": 0},
+    "NetworkSettings": {"Networks": {"m": {"IPAMConfig": {"IPv6Address": "3fff:1::11"},
+                                           "GlobalIPv6Address": ""}}}
+  })");
+  CHECK(parse_container_inspect(stopped).ipv6 == "3fff:1::11");
+  // A dual-stack network lists either family first; the IPv4 one is `subnet`.
+  const auto network = json::parse(R"({
+    "Name": "bridge", "Id": "n2", "EnableIPv6": true,
+    "IPAM": {"Config": [{"Subnet": "fd00:1::/64", "Gateway": "fd00:1::1"},
+                        {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]}
+  })");
+  const auto info = parse_network(network);
+  CHECK(info.subnet == "172.17.0.0/16");
+  CHECK(info.gateway == "172.17.0.1");
+  CHECK(info.subnet6 == "fd00:1::/64");
+  CHECK(info.gateway6 == "fd00:1::1");
 }
 
 TEST_CASE("docker json: inspect gives pid, state, name and management address") {

@@ -1044,3 +1044,127 @@ TEST_CASE("plan: containerlab's wait-for and network-mode order the creations") 
   }
   CHECK(made == 1);
 }
+
+// --- mgmt.network naming a Docker network that exists (containerlab's `network: bridge`) ---
+
+namespace {
+
+topology::Topology joining_lab() {
+  auto t = lab();
+  t.file = "/labs/t.clab.yml";
+  t.mgmt.network = "users-net";
+  t.mgmt.network_loc = {3, 12};
+  t.mgmt.ipv4_subnet = "172.20.20.0/24"; // containerlab's default, from r1's mgmt-ipv4
+  t.mgmt.ipv4_subnet_default = true;
+  t.nodes[0].mgmt_ipv4 = "10.77.0.10";
+  t.nodes[0].mgmt_ipv4_loc = {9, 18};
+  return t;
+}
+
+plan::Observed users_net() {
+  plan::Observed observed;
+  observed.external_network =
+      plan::ExternalNetwork{"users-net", "abc123", "10.77.0.0/24", "10.77.0.254"};
+  return observed;
+}
+
+} // namespace
+
+TEST_CASE("a lab joins an existing network: never made or removed, Docker's addresses kept") {
+  auto t = joining_lab();
+  auto observed = users_net();
+  auto p = checked_up(t, {}, observed, {});
+  REQUIRE(p);
+  CHECK(p->network == "users-net");
+  CHECK(p->network_external);
+  CHECK(p->network_id == "abc123");
+  CHECK(p->subnet == "10.77.0.0/24");
+  CHECK(p->gateway == "10.77.0.254");
+  CHECK(count(*p, ActionKind::create_network) == 0);
+  CHECK(count(*p, ActionKind::remove_network) == 0);
+  // The fixed address is the file's; the others are Docker's, given when the node is made.
+  CHECK(p->addresses.at("r1") == "10.77.0.10");
+  CHECK((!p->addresses.count("r2") || p->addresses.at("r2").empty()));
+  CHECK(count(*p, ActionKind::create_node) == 3); // r1 r2 h1
+
+  // Converged, with the address Docker gave r2 recorded: nothing to do.
+  auto w = converged(t, *p);
+  w.observed.networks.clear(); // the lab has no network of its own
+  w.observed.external_network = observed.external_network;
+  for (auto &record : w.recorded.nodes) {
+    if (record.name == "r2") {
+      record.mgmt_ipv4 = "10.77.0.3";
+    }
+  }
+  auto again = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(again);
+  CHECK(again->empty());
+
+  // Down removes the nodes and no network (the lab's label is on none).
+  auto down = checked_down("t", w.recorded, w.observed);
+  CHECK(count(down, ActionKind::remove_node) == 3);
+  CHECK(count(down, ActionKind::remove_network) == 0);
+}
+
+TEST_CASE("a lab that leaves its own network for an existing one removes its own") {
+  auto t = lab();
+  auto first = checked_up(t, {}, {}, {});
+  REQUIRE(first);
+  auto w = converged(t, *first);
+  t.mgmt.network = "users-net";
+  t.mgmt.ipv4_subnet.clear();
+  w.observed.external_network = users_net().external_network;
+  auto p = checked_up(t, w.recorded, w.observed, {});
+  REQUIRE(p);
+  CHECK(count(*p, ActionKind::remove_network) == 1); // ltb-t, the lab's own
+  CHECK(count(*p, ActionKind::create_network) == 0);
+  CHECK(count(*p, ActionKind::create_node) == 3); // moved to the other network
+}
+
+TEST_CASE("joining an existing network: what cannot be done is a located error") {
+  auto observed = users_net();
+  SUBCASE("a fixed address outside the network's subnet") {
+    auto t = joining_lab();
+    t.nodes[0].mgmt_ipv4 = "172.20.20.5";
+    auto p = checked_up(t, {}, observed, {});
+    REQUIRE(!p);
+    CHECK(p.error().message.rfind("/labs/t.clab.yml:9:18: mgmt-ipv4 172.20.20.5 of node 'r1'", 0) ==
+          0);
+    CHECK(p.error().message.find("10.77.0.0/24") != std::string::npos);
+    CHECK(p.error().help.find("10.77.0.2 to 10.77.0.254") != std::string::npos);
+  }
+  SUBCASE("a subnet written in the file that is not the network's") {
+    auto t = joining_lab();
+    t.mgmt.ipv4_subnet = "10.88.0.0/24";
+    t.mgmt.ipv4_subnet_default = false;
+    t.mgmt.ipv4_subnet_loc = {4, 16};
+    auto p = checked_up(t, {}, observed, {});
+    REQUIRE(!p);
+    CHECK(p.error().message.rfind("/labs/t.clab.yml:4:16: mgmt.ipv4-subnet 10.88.0.0/24", 0) == 0);
+  }
+  SUBCASE("the network of another ltb lab") {
+    auto t = joining_lab();
+    observed.external_network->lab = "other";
+    auto p = checked_up(t, {}, observed, {});
+    REQUIRE(!p);
+    CHECK(p.error().message.find("3:12: mgmt.network 'users-net' is the management network of "
+                                 "ltb lab 'other'") != std::string::npos);
+  }
+  SUBCASE("a fixed address on Docker's default network") {
+    auto t = joining_lab();
+    t.mgmt.network = "bridge";
+    observed.external_network = plan::ExternalNetwork{"bridge", "b1", "10.77.0.0/24", ""};
+    auto p = checked_up(t, {}, observed, {});
+    REQUIRE(!p);
+    CHECK(p.error().message.find("9:18: node 'r1' sets mgmt-ipv4") != std::string::npos);
+  }
+  SUBCASE("a VM") {
+    auto t = joining_lab();
+    t.nodes[2].runtime = topology::Runtime::vm;
+    t.nodes[2].kind = "vm";
+    t.nodes[2].loc = {12, 5};
+    auto p = checked_up(t, {}, observed, {});
+    REQUIRE(!p);
+    CHECK(p.error().message.find("12:5: node 'h1' is a VM") != std::string::npos);
+  }
+}

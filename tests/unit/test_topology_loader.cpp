@@ -345,6 +345,42 @@ topology:
   CHECK(t.ovs_datapath == OvsDatapath::system);
 }
 
+TEST_CASE("topology loader: dual-stack management (mgmt.ipv6-subnet, mgmt-ipv6)") {
+  TempDir dir;
+  auto t = load_ok(dir, R"(name: lab1
+mgmt: {ipv4-subnet: 172.20.30.0/24, ipv6-subnet: "3fff:172:20:30:0::/64", ipv6-gw: "3fff:172:20:30::fe"}
+topology:
+  nodes:
+    r1: {kind: linux, image: alpine, mgmt-ipv6: "3fff:172:20:30:0:0:0:11"}
+    r2: {kind: linux, image: alpine}
+)");
+  // Canonical text, as Docker and `ltb status` write it.
+  CHECK(t.mgmt.ipv6_subnet == "3fff:172:20:30::/64");
+  CHECK_FALSE(t.mgmt.ipv6_subnet_default);
+  CHECK(t.mgmt.ipv6_gateway == "3fff:172:20:30::fe");
+  CHECK(node(t, "r1").mgmt_ipv6 == "3fff:172:20:30::11");
+  CHECK(node(t, "r1").mgmt_ipv6_loc.line == 5);
+  CHECK_FALSE(node(t, "r2").mgmt_ipv6.has_value());
+  // A fixed address changes the node's configuration; none keeps the hash of before.
+  auto without = node(t, "r1");
+  without.mgmt_ipv6.reset();
+  CHECK(node_config_hash(without) != node_config_hash(node(t, "r1")));
+
+  // mgmt-ipv6 alone: containerlab's default IPv6 subnet.
+  t = load_ok(dir, R"(name: lab1
+topology:
+  nodes:
+    r1: {kind: linux, image: alpine, mgmt-ipv6: "3fff:172:20:20::5"}
+)");
+  CHECK(t.mgmt.ipv6_subnet == "3fff:172:20:20::/64");
+  CHECK(t.mgmt.ipv6_subnet_default);
+  CHECK(t.mgmt.ipv4_subnet.empty()); // IPv4 stays ltb's choice
+
+  // IPv4 only when neither is written.
+  t = load_ok(dir, "name: l\ntopology:\n  nodes: {r1: {kind: linux, image: alpine}}\n");
+  CHECK(t.mgmt.ipv6_subnet.empty());
+}
+
 TEST_CASE("topology loader: load_file records path, text and hash") {
   TempDir dir;
   const std::string text = "name: f\ntopology:\n  nodes: {r1: {kind: linux, image: alpine, "
@@ -406,7 +442,7 @@ TEST_CASE("topology loader: containerlab keys load with a warning") {
   options.warnings = &warnings;
   load_ok(dir, R"(name: lab1
 prefix: ""
-mgmt: {ipv6-subnet: "2001:db8::/64"}
+mgmt: {ipv6-range: "2001:db8::/80"}
 topology:
   nodes:
     r1: {kind: linux, image: alpine, license: lic.key}
@@ -422,7 +458,7 @@ topology:
   }
   CHECK(messages == std::vector<std::string>{
                         "'prefix' is a containerlab key ltb ignores",
-                        "'ipv6-subnet' is a containerlab key ltb ignores",
+                        "'ipv6-range' is a containerlab key ltb ignores",
                         "'license' is a containerlab key ltb ignores",
                         "'mac' is a containerlab key ltb ignores",
                     });

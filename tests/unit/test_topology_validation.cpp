@@ -549,26 +549,92 @@ help: did you mean '172.20.30.0/24'?
 )");
 }
 
-TEST_CASE("topology validation: mgmt.network naming one of Docker's predefined networks") {
-  for (const std::string network : {"bridge", "host", "none"}) {
+TEST_CASE("topology validation: mgmt.network naming Docker's host or none") {
+  for (const std::string network : {"host", "none"}) {
     CAPTURE(network);
-    CHECK(errors("name: x\n"
-                 "mgmt:\n"
-                 "  network: " +
-                 network +
-                 "\n"
-                 "topology:\n"
-                 "  nodes: {r1: {kind: linux, image: alpine}}\n") ==
-          "lab.yaml:3:12: error: mgmt.network '" + network +
-              "' is one of Docker's predefined networks\n"
-              "   3 |   network: " +
-              network +
-              "\n"
-              "     |            ^\n"
-              "help: ltb creates the lab's management network and removes it with the lab, and "
-              "joining an existing network is not supported yet (a later release adds it): "
-              "remove mgmt.network (ltb then names it ltb-LAB), or give a name of its own\n");
+    CHECK(
+        errors("name: x\n"
+               "mgmt:\n"
+               "  network: " +
+               network +
+               "\n"
+               "topology:\n"
+               "  nodes: {r1: {kind: linux, image: alpine}}\n") ==
+        "lab.yaml:3:12: error: mgmt.network '" + network + "' is Docker's network mode " + network +
+            ", not a network nodes can join\n"
+            "   3 |   network: " +
+            network +
+            "\n"
+            "     |            ^\n"
+            "help: give the nodes `network-mode: " +
+            network + "` instead, or name a bridge network (such as bridge, or one of your own)\n");
   }
+  // Docker's `bridge` is a network to join (the plan checks it when it exists).
+  TempDir dir;
+  auto joined = load_text("name: x\nmgmt: {network: bridge}\ntopology:\n"
+                          "  nodes: {r1: {kind: linux, image: alpine}}\n",
+                          "lab.yaml", dir.path.string());
+  REQUIRE(joined);
+  CHECK(joined->mgmt.network == "bridge");
+}
+
+TEST_CASE("topology validation: mgmt-ipv4 without a subnet on a named network") {
+  // The network may exist with a subnet of its own: only the plan knows, so the loader checks
+  // the form and duplicates, not containerlab's default subnet.
+  CHECK(errors("name: x\nmgmt: {network: users}\ntopology:\n"
+               "  defaults: {kind: linux, image: alpine}\n"
+               "  nodes:\n"
+               "    a: {mgmt-ipv4: 10.1.2.3}\n"
+               "    b: {mgmt-ipv4: 10.1.2.3}\n") ==
+        R"(lab.yaml:7:20: error: mgmt-ipv4 10.1.2.3 of node 'b' is already used by node 'a'
+   7 |     b: {mgmt-ipv4: 10.1.2.3}
+     |                    ^
+help: each node needs its own management address
+)");
+}
+
+TEST_CASE("topology validation: IPv6 management") {
+  CHECK(errors("name: x\n"
+               "mgmt: {ipv6-subnet: \"3fff:1::1/64\"}\n"
+               "topology:\n"
+               "  nodes: {r1: {kind: linux, image: alpine}}\n") ==
+        R"(lab.yaml:2:21: error: mgmt.ipv6-subnet '3fff:1::1/64' has host bits set
+   2 | mgmt: {ipv6-subnet: "3fff:1::1/64"}
+     |                     ^
+help: did you mean '3fff:1::/64'?
+)");
+  CHECK(errors("name: x\n"
+               "mgmt: {ipv6-subnet: 10.0.0.0/24}\n"
+               "topology:\n"
+               "  nodes: {r1: {kind: linux, image: alpine}}\n")
+            .find("mgmt.ipv6-subnet '10.0.0.0/24' is not an IPv6 subnet") != std::string::npos);
+  CHECK(errors("name: x\n"
+               "mgmt: {ipv6-subnet: \"3fff:1::/64\"}\n"
+               "topology:\n"
+               "  defaults: {kind: linux, image: alpine}\n"
+               "  nodes:\n"
+               "    a: {mgmt-ipv6: \"3fff:2::5\"}\n"
+               "    b: {mgmt-ipv6: \"3fff:1::1\"}\n"
+               "    c: {mgmt-ipv6: \"3fff:1::7\"}\n"
+               "    d: {mgmt-ipv6: \"3fff:1::7\"}\n"
+               "    e: {mgmt-ipv6: \"nonsense\"}\n") ==
+        R"(lab.yaml:6:20: error: mgmt-ipv6 3fff:2::5 of node 'a' is outside 3fff:1::/64
+   6 |     a: {mgmt-ipv6: "3fff:2::5"}
+     |                    ^
+help: use an address of 3fff:1::/64 from 3fff:1::2 on, or set mgmt.ipv6-subnet to the subnet that holds it
+lab.yaml:7:20: error: mgmt-ipv6 3fff:1::1 of node 'b' is the gateway address of 3fff:1::/64
+   7 |     b: {mgmt-ipv6: "3fff:1::1"}
+     |                    ^
+help: use an address of 3fff:1::/64 from 3fff:1::2 on, or set mgmt.ipv6-subnet to the subnet that holds it
+lab.yaml:9:20: error: mgmt-ipv6 3fff:1::7 of node 'd' is already used by node 'c'
+   9 |     d: {mgmt-ipv6: "3fff:1::7"}
+     |                    ^
+help: each node needs its own management address
+lab.yaml:10:20: error: mgmt-ipv6 'nonsense' is not an IPv6 address
+   10 |     e: {mgmt-ipv6: "nonsense"}
+      |                    ^
+help: write an address without a prefix length, for example 3fff:172:20:20::11
+)");
 }
 
 TEST_CASE("topology validation: management addresses") {

@@ -105,6 +105,13 @@ public:
     }
     run.book.set_container(node->name, {*id, info->pid});
     record.runtime_id = *id;
+    if (spec->network_mode.empty()) {
+      if (record.mgmt_ipv4.empty()) {
+        record.mgmt_ipv4 = info->ipv4; // Docker's, on a network ltb joined (network_external)
+      }
+      // The file's mgmt-ipv6, or Docker's from the network's IPv6 subnet.
+      record.mgmt_ipv6 = !spec->ipv6.empty() ? spec->ipv6 : info->ipv6;
+    }
     run.book.settle(record);
     LTB_CHECK(store.transaction([&]() -> Status {
       LTB_CHECK(store.put_node(record));
@@ -634,6 +641,9 @@ private:
     if (auto address = run.plan.addresses.find(node.name); address != run.plan.addresses.end()) {
       spec.ipv4 = address->second;
     }
+    if (auto address = run.plan.addresses6.find(node.name); address != run.plan.addresses6.end()) {
+      spec.ipv6 = address->second;
+    }
     spec.cpus = node.cpus;
     spec.memory_bytes = node.memory_bytes;
     LTB_CHECK(containerlab_options(run, node, spec));
@@ -654,6 +664,7 @@ private:
     }
     if (!spec.network_mode.empty()) {
       spec.ipv4.clear();
+      spec.ipv6.clear();
     }
     for (const auto &text : node.ports) {
       runtime::ContainerSpec::Port port;

@@ -72,12 +72,15 @@ struct ContainerInfo {
   /// Docker's health of a container with a healthcheck: "starting", "healthy", "unhealthy";
   /// empty without one.
   std::string health;
+  std::string ipv6 = {}; // on the management network, when it has IPv6
 };
 
 struct NetworkSpec {
   std::string name;
   std::string subnet;  // CIDR
   std::string gateway; // first address of the subnet
+  std::string subnet6; // IPv6 CIDR: dual stack (EnableIPv6); empty = IPv4 only
+  std::string gateway6; // empty = Docker's (the first address)
   bool internal = true;
   std::map<std::string, std::string> labels;
   std::string bridge_name; // host bridge interface (<= 15 bytes); empty = Docker's "br-<id>"
@@ -88,7 +91,10 @@ struct NetworkInfo {
   std::string name;
   std::string bridge; // the host bridge interface: the bridge.name option, else "br-<id:12>"
   std::map<std::string, std::string> labels;
-  std::string subnet;
+  std::string subnet;  // the first IPv4 subnet of its IPAM configuration
+  std::string gateway; // that subnet's gateway, when Docker says
+  std::string subnet6; // its IPv6 subnet, when IPv6 is enabled
+  std::string gateway6;
 };
 
 /// What Docker says of an image (GET /images/NAME/json, or one element of GET /images/json).

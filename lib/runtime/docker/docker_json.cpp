@@ -39,21 +39,30 @@ std::map<std::string, std::string> string_map(const json &object) {
 }
 
 // A container is on at most one network here (the management one, or none). While it is not
-// running Docker reports no IPAddress, so fall back to the address that was asked for.
-std::string management_ipv4(const json &networks) {
+// running Docker reports no address, so fall back to the one that was asked for: the address of
+// one family is Docker's KEY (IPAddress, GlobalIPv6Address), else IPAMConfig's REQUESTED.
+std::string management_address(const json &networks, const char *key, const char *requested) {
   if (!networks.is_object()) {
     return {};
   }
   for (const auto &[name, endpoint] : networks.items()) {
-    auto address = string_at(endpoint, "IPAddress");
+    auto address = string_at(endpoint, key);
     if (address.empty() && endpoint.contains("IPAMConfig")) {
-      address = string_at(endpoint["IPAMConfig"], "IPv4Address");
+      address = string_at(endpoint["IPAMConfig"], requested);
     }
     if (!address.empty()) {
       return address;
     }
   }
   return {};
+}
+
+std::string management_ipv4(const json &networks) {
+  return management_address(networks, "IPAddress", "IPv4Address");
+}
+
+std::string management_ipv6(const json &networks) {
+  return management_address(networks, "GlobalIPv6Address", "IPv6Address");
 }
 
 bool parse_version(std::string_view text, int &major, int &minor) {
@@ -494,6 +503,14 @@ json network_create_body(const NetworkSpec &spec) {
     }
     ipam["Config"].push_back(config);
   }
+  if (!spec.subnet6.empty()) {
+    json config = {{"Subnet", spec.subnet6}};
+    if (!spec.gateway6.empty()) {
+      config["Gateway"] = spec.gateway6;
+    }
+    ipam["Config"].push_back(config);
+    body["EnableIPv6"] = true;
+  }
   body["IPAM"] = ipam;
   json options = json::object();
   if (!spec.bridge_name.empty()) {
@@ -537,6 +554,7 @@ ContainerInfo parse_container_inspect(const json &inspect) {
   }
   if (inspect.contains("NetworkSettings") && inspect["NetworkSettings"].contains("Networks")) {
     info.ipv4 = management_ipv4(inspect["NetworkSettings"]["Networks"]);
+    info.ipv6 = management_ipv6(inspect["NetworkSettings"]["Networks"]);
   }
   return info;
 }
@@ -567,6 +585,7 @@ ContainerInfo parse_container_summary(const json &summary) {
   }
   if (summary.contains("NetworkSettings") && summary["NetworkSettings"].contains("Networks")) {
     info.ipv4 = management_ipv4(summary["NetworkSettings"]["Networks"]);
+    info.ipv6 = management_ipv6(summary["NetworkSettings"]["Networks"]);
   }
   return info;
 }
@@ -636,9 +655,16 @@ NetworkInfo parse_network(const json &network) {
   if (network.contains("IPAM") && network["IPAM"].contains("Config") &&
       network["IPAM"]["Config"].is_array()) {
     for (const auto &config : network["IPAM"]["Config"]) {
-      info.subnet = string_at(config, "Subnet");
-      if (!info.subnet.empty()) {
-        break;
+      const auto subnet = string_at(config, "Subnet");
+      if (subnet.empty()) {
+        continue;
+      }
+      if (subnet.find(':') == std::string::npos && info.subnet.empty()) {
+        info.subnet = subnet;
+        info.gateway = string_at(config, "Gateway");
+      } else if (subnet.find(':') != std::string::npos && info.subnet6.empty()) {
+        info.subnet6 = subnet;
+        info.gateway6 = string_at(config, "Gateway");
       }
     }
   }

@@ -9,6 +9,8 @@
 #include "event/progress.hpp"
 #include "net/link_events.hpp"
 #include "util/archive.hpp"
+#include "util/ipv4.hpp"
+#include "util/ipv6.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -375,7 +377,8 @@ public:
     std::vector<runtime::NetworkInfo> out;
     for (const auto &[name, n] : m_w.networks) {
       if (labels_match(n.spec.labels, labels)) {
-        out.push_back({n.id, name, n.spec.bridge_name, n.spec.labels, n.spec.subnet});
+        out.push_back({n.id, name, n.spec.bridge_name, n.spec.labels, n.spec.subnet, n.spec.gateway,
+                       n.spec.subnet6, n.spec.gateway6});
       }
     }
     return out;
@@ -497,6 +500,19 @@ public:
     }
     Container c;
     c.spec = spec;
+    if (spec.network_mode.empty() && !spec.network.empty()) {
+      // Docker's own addresses for a container that asks for none (a network ltb joined, or
+      // IPv6 without mgmt-ipv6): from the network's subnets, after the ones ltb picks.
+      const auto &network = m_w.networks[spec.network].spec;
+      const auto n = 100 + static_cast<std::uint32_t>(m_w.containers.size());
+      if (auto subnet = util::parse_subnet(network.subnet, false); subnet && c.spec.ipv4.empty()) {
+        c.spec.ipv4 = util::format_ipv4(subnet->host(n));
+      }
+      if (auto subnet = util::parse_subnet6(network.subnet6, false);
+          subnet && c.spec.ipv6.empty()) {
+        c.spec.ipv6 = util::format_ipv6(subnet->host(n));
+      }
+    }
     c.id = m_w.new_id("cid");
     c.health = m_w.health_of_new;
     m_w.containers[spec.name] = c;
@@ -722,7 +738,8 @@ private:
     return {c.id,         c.spec.name,
             c.spec.image, c.state,
             c.pid,        c.spec.labels,
-            c.spec.ipv4,  c.spec.healthcheck && c.state == "running" ? c.health : std::string()};
+            c.spec.ipv4,  c.spec.healthcheck && c.state == "running" ? c.health : std::string(),
+            c.spec.ipv6};
   }
   World &m_w;
 };

@@ -131,6 +131,11 @@ struct Harness {
     LTB_TRY(recorded, apply::read_recorded(*store, t.name));
     LTB_TRY(observed, apply::observe(t.name, b, {true, false, true, lab_dir(t.name)}));
     observed.relay_mode = relay_mode; // as deploy chooses it before planning
+    if (t.mgmt.network_loc.line > 0 && !observed.networks.count(t.mgmt.network)) {
+      // As deploy finds it: a network mgmt.network names that exists and is not the lab's.
+      LTB_TRY(external, apply::foreign_network(b, t.name, t.mgmt.network));
+      observed.external_network = external;
+    }
     std::vector<std::string> subnets;
     if (t.mgmt.ipv4_subnet.empty()) {
       LTB_TRY(used, apply::used_subnets(b, t.name));
