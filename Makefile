@@ -47,7 +47,7 @@ build: ## build and install ltb (PREFIX=/usr/local)
 web: ## build the web UI (npm ci, vite) and install it to $(PREFIX)/share/ltb/web (build does this too)
 	$(SETUP) web
 
-images: ## build the example images ltb/busybox and ltb/frr (cached by recipe hash)
+images: ## build the images: ltb/busybox, ltb/frr, the VM image ltb-vm and the tests' stand-in ltb/vendor-standin (cached by recipe hash)
 	$(SETUP) images
 
 daemon: ## make the group ltb and start ltb serve unless it answers (systemd units where systemd runs)

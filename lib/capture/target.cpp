@@ -84,11 +84,12 @@ Error unknown(const LabRecords &lab, const std::string &spec) {
 Result<Target> resolve_node_iface(const LabRecords &lab, const std::string &spec) {
   const auto colon = spec.find(':');
   const auto node_name = spec.substr(0, colon);
-  const auto iface = spec.substr(colon + 1);
   const auto *node = find_node(lab, node_name);
-  if (!node || iface.empty()) {
+  if (!node || colon + 1 >= spec.size()) {
     return fail(unknown(lab, spec));
   }
+  // A vendor kind's alias (srl1:ethernet-1/1) is its Linux interface (e1-1).
+  const auto iface = topology::linux_interface_name(node->kind, spec.substr(colon + 1));
   for (const auto &link : lab.links) {
     const End a{link.a_node, link.a_iface};
     const End b{link.b_node, link.b_iface};

@@ -107,17 +107,49 @@ nlohmann::json kind_json(const service::Catalog &catalog, const service::Catalog
     }
   }
   std::vector<std::string> command(kind.version_command.begin(), kind.version_command.end());
-  return {{"name", std::string(kind.name)},
-          {"runtime", runtime_name(kind.runtime)},
-          {"about", std::string(kind.about)},
-          {"default_image", text_or_null(std::string(kind.default_image))},
-          {"startup_config_path", text_or_null(std::string(kind.startup_config_path))},
-          {"login", login},
-          {"defaults", defaults},
-          {"version_command", command},
-          {"images", entry.images},
-          {"labs", entry.labs},
-          {"groups", entry.groups}};
+  nlohmann::json env = nlohmann::json::object();
+  for (const auto &[name, value] : kind.env) {
+    env[std::string(name)] = std::string(value);
+  }
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto &mount : kind.mounts) {
+    mounts.push_back({{"dir", std::string(mount.dir)}, {"target", std::string(mount.target)}});
+  }
+  nlohmann::json aliases = nlohmann::json::array();
+  for (const auto &alias : kind.interfaces.aliases) {
+    aliases.push_back({{"pattern", std::string(alias.pattern)},
+                       {"linux", std::string(alias.linux)},
+                       {"add", alias.add}});
+  }
+  nlohmann::json interfaces = nullptr;
+  if (!kind.interfaces.linux_pattern.empty()) {
+    interfaces = {{"linux_pattern", std::string(kind.interfaces.linux_pattern)},
+                  {"aliases", aliases},
+                  {"help", std::string(kind.interfaces.help)}};
+  }
+  return {
+      {"name", std::string(kind.name)},
+      {"other_names", std::vector<std::string>(kind.other_names.begin(), kind.other_names.end())},
+      {"env", env},
+      {"cmd", text_or_null(std::string(kind.cmd))},
+      {"entrypoint", text_or_null(std::string(kind.entrypoint))},
+      {"mounts", mounts},
+      {"sysctls", std::vector<std::string>(kind.sysctls.begin(), kind.sysctls.end())},
+      {"exec", std::vector<std::string>(kind.exec.begin(), kind.exec.end())},
+      {"readiness", text_or_null(std::string(kind.readiness))},
+      {"interfaces", interfaces},
+      {"vrnetlab", kind.vrnetlab},
+      {"documentation", text_or_null(std::string(kind.documentation))},
+      {"runtime", runtime_name(kind.runtime)},
+      {"about", std::string(kind.about)},
+      {"default_image", text_or_null(std::string(kind.default_image))},
+      {"startup_config_path", text_or_null(std::string(kind.startup_config_path))},
+      {"login", login},
+      {"defaults", defaults},
+      {"version_command", command},
+      {"images", entry.images},
+      {"labs", entry.labs},
+      {"groups", entry.groups}};
 }
 
 nlohmann::json docker_json(const service::Catalog &catalog) {
@@ -170,6 +202,20 @@ void print_kind(const service::Catalog &catalog, const service::CatalogKind &ent
   fmt::print("kind:            {}\n", kind.name);
   fmt::print("about:           {}\n", kind.about);
   fmt::print("runtime:         {}\n", kind.runtime_text);
+  if (!kind.other_names.empty()) {
+    fmt::print(
+        "also named:      {}\n",
+        join(std::vector<std::string>(kind.other_names.begin(), kind.other_names.end()), ", "));
+  }
+  if (!kind.interfaces.linux_pattern.empty()) {
+    fmt::print("interfaces:      {}\n", kind.interfaces.help);
+  }
+  if (!kind.readiness.empty()) {
+    fmt::print("ready when:      {}\n", kind.readiness);
+  }
+  if (!kind.documentation.empty()) {
+    fmt::print("containerlab:    {}\n", kind.documentation);
+  }
   fmt::print("default image:   {}\n", kind.default_image.empty() ? "-" : kind.default_image);
   fmt::print("login:           {}\n", topology::login_text(kind));
   fmt::print("startup config:  {}\n",

@@ -369,7 +369,7 @@ Result<Catalog> build_catalog(const Session &session, const CatalogSources &sour
     if (image.kinds.empty()) {
       for (const auto &kind : topology::kinds()) {
         // The generic kind of the runtime: the one without an image of its own.
-        if (kind.runtime == image.runtime &&
+        if (kind.runtime == image.runtime && !topology::is_vendor_kind(kind) &&
             (image.runtime == topology::Runtime::vm || kind.default_image.empty())) {
           add_unique(image.kinds, std::string(kind.name));
         }
@@ -451,7 +451,7 @@ Result<Catalog> read_catalog(const Session &session) {
 Result<CatalogEntry> find_in_catalog(Catalog catalog, const std::string &name) {
   CatalogEntry entry;
   for (std::size_t i = 0; i < catalog.kinds.size(); ++i) {
-    if (catalog.kinds[i].kind->name == name) {
+    if (catalog.kinds[i].kind == topology::find_kind(name)) { // or one of its other names
       entry.kind = i;
     }
   }

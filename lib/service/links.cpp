@@ -34,6 +34,20 @@ Result<std::string> lab_for(state::Store &store, const Caller &caller, const std
   return only_lab(store, caller);
 }
 
+/// TARGET with a vendor kind's interface alias (srl1:ethernet-1/1) as its Linux name (srl1:e1-1).
+std::string linux_target(const std::vector<state::NodeRecord> &nodes, const std::string &target) {
+  const auto colon = target.find(':');
+  if (colon == std::string::npos) {
+    return target;
+  }
+  for (const auto &node : nodes) {
+    if (node.name == target.substr(0, colon)) {
+      return node.name + ":" + topology::linux_interface_name(node.kind, target.substr(colon + 1));
+    }
+  }
+  return target;
+}
+
 /// The recorded link TARGET names (its name, or NODE:IFACE of an end); `end` is then 0 or 1 for
 /// NODE:IFACE (a for 0), -1 for a name.
 Result<state::LinkRecord> find_link(const std::vector<state::LinkRecord> &links,
@@ -118,8 +132,9 @@ Result<LinkInfo> change_link(const Session &session, apply::Backends &backends,
   LTB_TRY(lab, lab_for(store, session.caller, requested_lab, target));
   LTB_TRY(lock, state::LabLock::acquire(context.state_path, lab, context.wait_seconds));
   LTB_TRY(links, store.links(lab));
+  LTB_TRY(nodes, store.nodes(lab));
   int end = -1;
-  LTB_TRY(record, find_link(links, lab, target, end));
+  LTB_TRY(record, find_link(links, lab, linux_target(nodes, target), end));
   if (record.status != state::RecordStatus::up) {
     return fail(fmt::format("link {} of lab '{}' is not wired (its record says {})", record.name,
                             lab, state::to_string(record.status)),

@@ -90,7 +90,17 @@ const std::vector<ClabFeature> k_features{
     {"kind-known", "kinds ltb has (linux, bridge, host, ext-container, ovs-bridge, ...)", S::yes,
      "", k_kinds,
      {"@node/kind +registry"}},
-    {"kind-unknown", "kinds ltb does not have (vendor network OSes, ...)",
+    {"kind-vendor", "vendor container kinds (nokia_srlinux/srl, arista_ceos/ceos, "
+     "juniper_crpd/crpd, sonic-vs)", S::yes,
+     "each kind's environment, command, directories, sysctls, readiness and login; interface "
+     "aliases (ethernet-1/1) are Linux names (e1-1)", k_kinds,
+     {"@node/kind %vendor"}},
+    {"kind-vrnetlab", "vrnetlab kinds (nokia_sros/vr-sros, juniper_vmx/vr-vmx, "
+     "cisco_xrv9k/vr-xrv9k, arista_veos/vr-veos)", S::yes,
+     "run as ltb's VMs from the qcow2 disk given as image (a container image is an error); "
+     "aliases such as 1/1/1 are eth1", "https://containerlab.dev/manual/vrnetlab/",
+     {"@node/kind &vrnetlab"}},
+    {"kind-unknown", "kinds ltb does not have (other vendor network OSes, ...)",
      S::unsupported, "ltb-topology(5) lists the kinds ltb has", k_kinds,
      {"@node/kind ?registry"}},
     // --- nodes ---
@@ -188,7 +198,7 @@ constexpr std::array<std::string_view, 4> k_node_levels{"/topology/defaults", "/
 
 struct Pattern {
   std::vector<std::string> tokens;
-  char condition = 0; // 0, '=', '^', '!', '?', '+'
+  char condition = 0; // 0, '=', '^', '!', '?', '+' (not a vendor's), '%' (vendor), '&' (vrnetlab)
   std::string operand;
 };
 
@@ -233,7 +243,17 @@ bool condition_holds(const Pattern &pattern, const detail::Json &value) {
   case '?':
     return value.is_string() && find_kind(value.get<std::string>()) == nullptr;
   case '+':
-    return value.is_string() && find_kind(value.get<std::string>()) != nullptr;
+  case '%':
+  case '&': {
+    const Kind *kind = value.is_string() ? find_kind(value.get<std::string>()) : nullptr;
+    if (!kind) {
+      return false;
+    }
+    if (pattern.condition == '+') {
+      return !is_vendor_kind(*kind);
+    }
+    return is_vendor_kind(*kind) && kind->vrnetlab == (pattern.condition == '&');
+  }
   default:
     return false;
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <fmt/args.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <regex>
@@ -132,6 +133,90 @@ constexpr std::array<AnsibleVar, 6> k_frr_ansible{{
     {"ansible_network_cli_ssh_type", "paramiko"},
 }};
 
+// Vendor kinds, as containerlab's nodes/<kind> package and its manual/kinds page give them.
+// Nokia SR Linux (nodes/srl, manual/kinds/srl): sr_linux as root with SRLINUX=1, its
+// configuration directory /etc/opt/srlinux, its sysctls, ethernet-L/P[/C] aliases of eL-P[-C].
+constexpr std::array<std::string_view, 1> k_srl_names{"srl"};
+constexpr std::array k_srl_env{KindEnv{"SRLINUX", "1"}};
+constexpr std::array k_srl_mounts{KindMount{"config", "/etc/opt/srlinux"}};
+constexpr std::array<std::string_view, 6> k_srl_sysctls{
+    "net.ipv4.ip_forward=0",                "net.ipv6.conf.all.disable_ipv6=0",
+    "net.ipv6.conf.all.accept_dad=0",       "net.ipv6.conf.default.accept_dad=0",
+    "net.ipv6.conf.all.autoconf=0",         "net.ipv6.conf.default.autoconf=0"};
+constexpr std::array k_srl_aliases{
+    InterfaceAlias{R"(ethernet-(\d+)/(\d+))", "e{}-{}"},
+    InterfaceAlias{R"(ethernet-(\d+)/(\d+)/(\d+))", "e{}-{}-{}"}};
+// Arista cEOS (nodes/ceos, manual/kinds/ceos): /sbin/init with the environment also given as
+// systemd.setenv words, the flash directory, EthernetN (and EthernetN/M as ethN_M) aliases.
+constexpr std::array<std::string_view, 1> k_ceos_names{"ceos"};
+constexpr std::array k_ceos_env{KindEnv{"CEOS", "1"},
+                                KindEnv{"EOS_PLATFORM", "ceoslab"},
+                                KindEnv{"container", "docker"},
+                                KindEnv{"ETBA", "1"},
+                                KindEnv{"SKIP_ZEROTOUCH_BARRIER_IN_SYSDBINIT", "1"},
+                                KindEnv{"INTFTYPE", "eth"},
+                                KindEnv{"MAPETH0", "1"},
+                                KindEnv{"MGMT_INTF", "eth0"}};
+constexpr std::array k_ceos_mounts{KindMount{"flash", "/mnt/flash"}};
+constexpr std::array k_ceos_aliases{
+    InterfaceAlias{R"(Ethernet(\d+))", "eth{}"},
+    InterfaceAlias{R"(Ethernet(\d+)/(\d+))", "eth{}_{}"},
+    InterfaceAlias{R"(Ethernet(\d+)/(\d+)/(\d+))", "eth{}_{}_{}"}};
+// Juniper cRPD (nodes/crpd, manual/kinds/crpd): its configuration and log directories.
+constexpr std::array<std::string_view, 1> k_crpd_names{"crpd"};
+constexpr std::array k_crpd_mounts{KindMount{"config", "/config"}, KindMount{"log", "/var/log"}};
+// SONiC-VS (nodes/sonic, manual/kinds/sonic-vs): bash as the entrypoint so that nothing starts
+// before the links exist; supervisord and bgpd are started once they do.
+constexpr std::array<std::string_view, 2> k_sonic_exec{
+    "supervisord >/dev/null 2>&1 &", "sleep 2; supervisorctl start bgpd >/dev/null 2>&1 &"};
+// vrnetlab kinds (nodes/vr_*, manual/vrnetlab): ethX inside, the NOS's names as aliases; ethX is
+// the port's index from eth1 (containerlab's InterfaceOffset and FirstDataIfIndex).
+constexpr std::array<std::string_view, 2> k_sros_names{"vr-sros", "vr-nokia_sros"};
+constexpr std::array k_sros_aliases{InterfaceAlias{R"(1/1/(\d+))", "eth{}"}};
+constexpr std::array<std::string_view, 2> k_vmx_names{"vr-vmx", "vr-juniper_vmx"};
+constexpr std::array k_vmx_aliases{InterfaceAlias{R"((?:et|xe|ge)-0/0/(\d+))", "eth{}", 1}};
+constexpr std::array<std::string_view, 2> k_xrv9k_names{"vr-xrv9k", "vr-cisco_xrv9k"};
+constexpr std::array k_xrv9k_aliases{InterfaceAlias{
+    R"((?:GigabitEthernet|Gi|TenGigabitEthernet|TenGigE|Te)0/0/0/(\d+))", "eth{}", 1}};
+constexpr std::array<std::string_view, 2> k_veos_names{"vr-veos", "vr-arista_veos"};
+constexpr std::array k_veos_aliases{InterfaceAlias{R"((?:Et|Ethernet)1/(\d+))", "eth{}"}};
+constexpr std::string_view k_eth_pattern = R"(eth[1-9]\d*)";
+
+constexpr KindFields k_vrnetlab_fields{
+    false,
+    k_container_only_fields,
+    "'{field}' is not supported on {kind} nodes",
+    "'{field}' is not supported on {kind} nodes",
+    "ltb runs {kind} as a VM from its qcow2 disk, not as vrnetlab's container: configure it "
+    "through its startup configuration or over ssh",
+    "ltb runs {kind} as a VM from its qcow2 disk, not as vrnetlab's container",
+};
+
+/// A vrnetlab kind: a VM of ltb's from the qcow2 disk the node gives.
+constexpr Kind vrnetlab_kind(std::string_view name, std::span<const std::string_view> other,
+                             std::string_view about, std::string_view username,
+                             std::string_view password, double cpus, std::int64_t memory,
+                             std::span<const InterfaceAlias> aliases, std::string_view help,
+                             std::string_view page) {
+  return Kind{.name = name,
+              .runtime = Runtime::vm,
+              .default_image = "",
+              .startup_config_path = "",
+              .username = username,
+              .password = password,
+              .default_cpus = cpus,
+              .default_memory_bytes = memory,
+              .demand = {.none = false, .cpus = cpus, .memory_bytes = memory, .disk = true},
+              .fields = k_vrnetlab_fields,
+              .about = about,
+              .entry_note = "a VM from a qcow2 disk; container fields are errors here",
+              .runtime_text = "virtual machine (vrnetlab's qcow2)",
+              .other_names = other,
+              .interfaces = {k_eth_pattern, aliases, help},
+              .vrnetlab = true,
+              .documentation = page};
+}
+
 const std::array k_kinds{
     Kind{.name = "linux",
          .runtime = Runtime::container,
@@ -230,6 +315,106 @@ const std::array k_kinds{
                   "the lab and never removed by ltb",
          .entry_note = "only labels and exec apply",
          .runtime_text = "a container not made by ltb"},
+    Kind{.name = "nokia_srlinux",
+         .runtime = Runtime::container,
+         .default_image = "",
+         .startup_config_path = "/etc/opt/srlinux/config.json",
+         .username = "admin",
+         .password = "NokiaSrl1!",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container running Nokia SR Linux",
+         .entry_note = "",
+         .runtime_text = "container",
+         .confined_capabilities = k_host_caps,
+         .sshd = true, // the vendor image runs its own ssh server
+         .other_names = k_srl_names,
+         .env = k_srl_env,
+         .cmd = "sudo -E bash -c 'touch /.dockerenv && /opt/srlinux/bin/sr_linux'",
+         .mounts = k_srl_mounts,
+         .sysctls = k_srl_sysctls,
+         .readiness = "test -s /etc/opt/srlinux/devices/app_ephemeral.mgmt_server.ready_for_config",
+         .interfaces = {R"(e\d+-\d+(-\d+)?)", k_srl_aliases,
+                        "ethernet-L/P or ethernet-L/P/C (L, P, C from 1), or the Linux names "
+                        "eL-P and eL-P-C"},
+         .documentation = "manual/kinds/srl/"},
+    Kind{.name = "arista_ceos",
+         .runtime = Runtime::container,
+         .default_image = "",
+         .startup_config_path = "/mnt/flash/startup-config",
+         .username = "admin",
+         .password = "admin",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container running Arista cEOS",
+         .entry_note = "",
+         .runtime_text = "container",
+         .confined_capabilities = k_host_caps,
+         .sshd = true, // the vendor image runs its own ssh server
+         .other_names = k_ceos_names,
+         .env = k_ceos_env,
+         .cmd = "bash -c 'exec /sbin/init systemd.setenv=CEOS=1 systemd.setenv=EOS_PLATFORM=ceoslab "
+                "systemd.setenv=container=docker systemd.setenv=ETBA=1 "
+                "systemd.setenv=SKIP_ZEROTOUCH_BARRIER_IN_SYSDBINIT=1 systemd.setenv=INTFTYPE=eth "
+                "systemd.setenv=MAPETH0=1 systemd.setenv=MGMT_INTF=eth0'",
+         .mounts = k_ceos_mounts,
+         .readiness = "Cli -p 15 -c 'show version'",
+         .interfaces = {R"((eth|et)[1-9]\d*(_\d+)*)", k_ceos_aliases,
+                        "EthernetN, EthernetN/M or EthernetN/M/C, or the Linux names ethN, ethN_M "
+                        "and ethN_M_C"},
+         .documentation = "manual/kinds/ceos/"},
+    Kind{.name = "juniper_crpd",
+         .runtime = Runtime::container,
+         .default_image = "",
+         .startup_config_path = "/config/juniper.conf",
+         .username = "root",
+         .password = "clab123",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container running Juniper cRPD",
+         .entry_note = "",
+         .runtime_text = "container",
+         .confined_capabilities = k_host_caps,
+         .sshd = true, // the vendor image runs its own ssh server
+         .other_names = k_crpd_names,
+         .mounts = k_crpd_mounts,
+         .readiness = "cli show version",
+         .interfaces = {k_eth_pattern, {}, "ethN (N from 1)"},
+         .documentation = "manual/kinds/crpd/"},
+    Kind{.name = "sonic-vs",
+         .runtime = Runtime::container,
+         .default_image = "",
+         .startup_config_path = "",
+         .username = "admin",
+         .password = "YourPaSsWoRd",
+         .demand = {},
+         .fields = k_container_fields,
+         .about = "a container running SONiC's virtual switch",
+         .entry_note = "",
+         .runtime_text = "container",
+         .confined_capabilities = k_host_caps,
+         .sshd = true, // the vendor image runs its own ssh server
+         .entrypoint = "/bin/bash",
+         .exec = k_sonic_exec,
+         .readiness = "supervisorctl status bgpd | grep -q RUNNING",
+         .interfaces = {k_eth_pattern, {}, "ethN (N from 1)"},
+         .documentation = "manual/kinds/sonic-vs/"},
+    vrnetlab_kind("nokia_sros", k_sros_names, "Nokia SR OS (vSIM) as a VM from its qcow2 disk",
+                  "admin", "admin", 2, 4096 * k_mib, k_sros_aliases,
+                  "1/1/X (X from 1), or the Linux names ethX", "manual/kinds/vr-sros/"),
+    vrnetlab_kind("juniper_vmx", k_vmx_names, "Juniper vMX as a VM from its qcow2 disk", "admin",
+                  "admin@123", 2, 4096 * k_mib, k_vmx_aliases,
+                  "ge-0/0/X, xe-0/0/X or et-0/0/X (X from 0), or the Linux names ethX",
+                  "manual/kinds/vr-vmx/"),
+    vrnetlab_kind("cisco_xrv9k", k_xrv9k_names, "Cisco XRv9k as a VM from its qcow2 disk",
+                  "clab", "clab@123", 2, 8192 * k_mib, k_xrv9k_aliases,
+                  "GigabitEthernet0/0/0/X, Gi0/0/0/X, TenGigE0/0/0/X or Te0/0/0/X (X from 0), or "
+                  "the Linux names ethX",
+                  "manual/kinds/vr-xrv9k/"),
+    vrnetlab_kind("arista_veos", k_veos_names, "Arista vEOS as a VM from its qcow2 disk", "admin",
+                  "admin", 1, 2048 * k_mib, k_veos_aliases,
+                  "Ethernet1/X or Et1/X (X from 1), or the Linux names ethX",
+                  "manual/kinds/vr-veos/"),
 };
 // clang-format on
 
@@ -252,8 +437,10 @@ std::span<const Kind> kinds() {
 }
 
 const Kind *find_kind(std::string_view name) {
-  auto it = std::find_if(k_kinds.begin(), k_kinds.end(),
-                         [&](const Kind &kind) { return kind.name == name; });
+  auto it = std::find_if(k_kinds.begin(), k_kinds.end(), [&](const Kind &kind) {
+    return kind.name == name || std::find(kind.other_names.begin(), kind.other_names.end(), name) !=
+                                    kind.other_names.end();
+  });
   return it == k_kinds.end() ? nullptr : &*it;
 }
 
@@ -262,12 +449,63 @@ Runtime runtime_of_kind(std::string_view name) {
   return kind ? kind->runtime : Runtime::container;
 }
 
+std::vector<std::string> names_of(const Kind &kind) {
+  std::vector<std::string> names{std::string(kind.name)};
+  names.insert(names.end(), kind.other_names.begin(), kind.other_names.end());
+  return names;
+}
+
+std::string linux_interface_name(std::string_view kind, std::string_view iface) {
+  const Kind *info = find_kind(kind);
+  if (!info) {
+    return std::string(iface);
+  }
+  InterfaceName name = linux_interface(*info, iface);
+  return name.alias ? name.linux : std::string(iface);
+}
+
 std::vector<std::string> kind_names() {
   std::vector<std::string> names;
   for (const auto &kind : k_kinds) {
-    names.emplace_back(kind.name);
+    auto own = names_of(kind);
+    names.insert(names.end(), own.begin(), own.end());
   }
   return names;
+}
+
+InterfaceName linux_interface(const Kind &kind, std::string_view name) {
+  const InterfaceNaming &naming = kind.interfaces;
+  if (naming.linux_pattern.empty()) {
+    return {std::string(name), "", false};
+  }
+  const std::string text(name);
+  for (const auto &alias : naming.aliases) {
+    const std::regex pattern(alias.pattern.begin(), alias.pattern.end());
+    std::smatch match;
+    if (!std::regex_match(text, match, pattern) ||
+        std::any_of(match.begin() + 1, match.end(),
+                    [](const auto &group) { return group.length() > 6; })) {
+      continue; // no interface has a number that long
+    }
+    fmt::dynamic_format_arg_store<fmt::format_context> args;
+    for (std::size_t i = 1; i < match.size(); ++i) {
+      long number = std::stol(match[i].str());
+      if (i + 1 == match.size()) {
+        number += alias.add;
+      }
+      args.push_back(number);
+    }
+    return {fmt::vformat(alias.linux, args), "", true};
+  }
+  const std::regex linux_pattern(naming.linux_pattern.begin(), naming.linux_pattern.end());
+  if (std::regex_match(text, linux_pattern)) {
+    return {text, "", false};
+  }
+  return {"",
+          fmt::format("'{}' is not an interface name of kind {}: it is neither one of its aliases "
+                      "nor one of its Linux names",
+                      name, kind.name),
+          false};
 }
 
 std::string kind_names_text() {

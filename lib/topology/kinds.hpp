@@ -44,6 +44,36 @@ struct AnsibleVar {
   std::string_view value;
 };
 
+/// An interface alias of a vendor kind: a name as the network OS writes it (SR Linux's
+/// `ethernet-1/1`) and the Linux name of the interface in the node (`e1-1`). `linux` is an fmt
+/// format whose arguments are the pattern's groups (numbers), the last one plus `add`.
+struct InterfaceAlias {
+  std::string_view pattern; // ECMAScript, matched against the whole name
+  std::string_view linux;   // "e{}-{}"
+  int add = 0;              // added to the last group (vrnetlab's ge-0/0/0 is eth1)
+};
+
+/// How a kind's interfaces are named in links. A kind with no linux_pattern takes any valid Linux
+/// name; one with a pattern takes its Linux names and its aliases, and nothing else.
+struct InterfaceNaming {
+  std::string_view linux_pattern; // ECMAScript, whole name; empty: any Linux name
+  std::span<const InterfaceAlias> aliases = {};
+  std::string_view help = {}; // "ethernet-L/P or ethernet-L/P/C, or e1-1, ..."
+};
+
+/// A directory of the node's own, in the lab directory (LAB_DIR/NODE/dir), mounted at target: a
+/// vendor image keeps its configuration there (SR Linux's /etc/opt/srlinux).
+struct KindMount {
+  std::string_view dir;
+  std::string_view target;
+};
+
+/// An environment variable a kind's containers get unless the file sets it.
+struct KindEnv {
+  std::string_view name;
+  std::string_view value;
+};
+
 struct Kind {
   std::string_view name;
   Runtime runtime;
@@ -83,7 +113,35 @@ struct Kind {
   bool sshd = false;
   /// inventory.yml: the variables of the kind's group (ansible_connection, ansible_network_os).
   std::span<const AnsibleVar> ansible_vars = {};
+  // What a vendor's image needs to run (containerlab's kind of the same name does the same), each
+  // under what the file sets: the loader fills a node's env, cmd, entrypoint, sysctls, exec and
+  // healthcheck from them, and the container driver mounts the node's directories. No code
+  // outside this registry branches on a vendor kind.
+  /// containerlab's other names of the kind (`srl` for nokia_srlinux); a node's kind is stored
+  /// under `name`.
+  std::span<const std::string_view> other_names = {};
+  std::span<const KindEnv> env = {};
+  std::string_view cmd = {};        // the node's cmd when the file sets none
+  std::string_view entrypoint = {}; // the node's entrypoint when the file sets none
+  std::span<const KindMount> mounts = {};
+  std::span<const std::string_view> sysctls = {}; // "name=value", under the file's
+  /// Commands run in the node after its links are up, before the file's exec (SONiC's agents,
+  /// which must start once the interfaces exist).
+  std::span<const std::string_view> exec = {};
+  /// A shell command that succeeds once the node's software is ready: the node's healthcheck
+  /// when the file gives none, so `ltb status` and `wait-for: healthy` follow it.
+  std::string_view readiness = {};
+  InterfaceNaming interfaces = {};
+  /// A vrnetlab kind (containerlab runs a VM inside a container): ltb runs it as its own VM,
+  /// from the qcow2 disk inside the vrnetlab image; a container image given is an error.
+  bool vrnetlab = false;
+  std::string_view documentation = {}; // containerlab's page of the kind
 };
+
+/// A vendor's kind (containerlab's manual has its page): it runs only its vendor's images.
+inline bool is_vendor_kind(const Kind &kind) {
+  return !kind.documentation.empty();
+}
 
 /// Every kind, in the order the documentation lists them.
 std::span<const Kind> kinds();
@@ -95,7 +153,23 @@ const Kind *find_kind(std::string_view name);
 /// this ltb does not know, as a newer ltb may have recorded one.
 Runtime runtime_of_kind(std::string_view name);
 
-/// The names of every kind, in order.
+/// A link end's interface NAME on a node of KIND, as the node's Linux interface: an alias mapped
+/// (`ethernet-1/1` -> `e1-1`), a Linux name as it is. `problem` says why NAME fits neither.
+struct InterfaceName {
+  std::string linux;
+  std::string problem;
+  bool alias = false;
+};
+InterfaceName linux_interface(const Kind &kind, std::string_view name);
+
+/// IFACE of a node of the kind named KIND as its Linux name: an alias mapped, anything else as it
+/// is (for commands that take NODE:IFACE of a running lab: `ltb capture`, `ltb link`).
+std::string linux_interface_name(std::string_view kind, std::string_view iface);
+
+/// The names a kind is known by: its name, then its other names.
+std::vector<std::string> names_of(const Kind &kind);
+
+/// The names of every kind (each kind's other names after it), in order.
 std::vector<std::string> kind_names();
 
 /// "linux, frr, vm and ovs-bridge".

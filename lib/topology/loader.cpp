@@ -677,9 +677,10 @@ private:
 
   void check_kind_levels() {
     for (const Kind &kind : kinds()) {
-      const std::string name(kind.name);
-      if (const Json *entry = object_member(m_kinds, name.c_str())) {
-        report_kind_fields(*entry, pointer_append("/topology/kinds", name), kind, {});
+      for (const auto &name : names_of(kind)) {
+        if (const Json *entry = object_member(m_kinds, name.c_str())) {
+          report_kind_fields(*entry, pointer_append("/topology/kinds", name), kind, {});
+        }
       }
     }
   }
@@ -901,12 +902,12 @@ private:
     std::string group_label;
     std::string group_pointer = pointer_append(pointer, "group");
     std::optional<std::string> group = own_group;
+    const auto [kind_object, kind_key] = kind_entry(*info);
     if (!group) {
-      const std::string kind_entry = pointer_append("/topology/kinds", std::string(info->name));
-      if (auto from_kind =
-              string_member(object_member(m_kinds, std::string(info->name).c_str()), "group")) {
+      const std::string kind_pointer = pointer_append("/topology/kinds", kind_key);
+      if (auto from_kind = string_member(kind_object, "group")) {
         group = from_kind;
-        group_pointer = pointer_append(kind_entry, "group");
+        group_pointer = pointer_append(kind_pointer, "group");
       } else if (defaults_group) {
         group = defaults_group;
         group_pointer = "/topology/defaults/group";
@@ -924,13 +925,14 @@ private:
     }
     node.kind = std::string(info->name);
     node.runtime = info->runtime;
-    if (const Json *kind_object = object_member(m_kinds, node.kind.c_str())) {
-      levels.push_back({kind_object, pointer_append("/topology/kinds", node.kind)});
+    if (kind_object) {
+      levels.push_back({kind_object, pointer_append("/topology/kinds", kind_key)});
     }
     if (m_defaults) {
       levels.push_back({m_defaults, "/topology/defaults"});
     }
     m_node_runtime[name] = node.runtime;
+    m_node_kind[name] = info;
     node.labels = merged_map(levels, "labels");
     m_node_impairments[name] = merged_impairments(levels);
 
@@ -1024,12 +1026,47 @@ private:
       }
     }
     build_container_options(node, levels);
+    apply_kind_needs(node, *info);
     node.startup_config_path = std::string(info->startup_config_path);
     if (const auto config = inherited(levels, "startup-config");
         config && config->first->is_string() && !failed(config->second)) {
       build_startup_config(node, config->first->get<std::string>(), config->second);
     }
     m_topology.nodes.push_back(std::move(node));
+  }
+
+  /// topology.kinds' entry of KIND under its name or one of its other names (containerlab's files
+  /// write `kinds: {srl: ...}`), and the key it is under.
+  std::pair<const Json *, std::string> kind_entry(const Kind &kind) const {
+    for (const auto &name : names_of(kind)) {
+      if (const Json *entry = object_member(m_kinds, name.c_str())) {
+        return {entry, name};
+      }
+    }
+    return {nullptr, std::string(kind.name)};
+  }
+
+  /// What a vendor kind's image needs (kinds.hpp), under what the file sets.
+  static void apply_kind_needs(Node &node, const Kind &kind) {
+    for (const auto &[name, value] : kind.env) {
+      node.env.emplace(name, value); // the file's value stays
+    }
+    if (node.cmd.empty()) {
+      node.cmd = std::string(kind.cmd);
+    }
+    if (node.entrypoint.empty()) {
+      node.entrypoint = std::string(kind.entrypoint);
+    }
+    for (const auto &sysctl : kind.sysctls) {
+      const auto equals = sysctl.find('=');
+      node.sysctls.emplace(sysctl.substr(0, equals), sysctl.substr(equals + 1));
+    }
+    node.exec.insert(node.exec.begin(), kind.exec.begin(), kind.exec.end());
+    if (!node.healthcheck && !kind.readiness.empty()) {
+      // Checked every 3 s; failures in the first 5 minutes (a NOS booting) do not count, and
+      // the first success makes the node healthy.
+      node.healthcheck = Healthcheck{{"CMD-SHELL", std::string(kind.readiness)}, 3, 10, 300, 3};
+    }
   }
 
   // --- containerlab's container options ---
@@ -1675,6 +1712,22 @@ private:
         written = image->first->get<std::string>();
       }
     }
+    if (info.vrnetlab && image_usable && !written.ends_with(".qcow2") &&
+        !written.ends_with(".img") && !written.ends_with(".raw")) {
+      // containerlab runs a vrnetlab image (a VM in a container); ltb runs the VM itself.
+      m_reporter.error(
+          image_loc,
+          written.empty()
+              ? fmt::format("node '{}' of kind {} has no image", node.name, info.name)
+              : fmt::format("node '{}' of kind {} names the container image '{}': ltb runs "
+                            "vrnetlab kinds as VMs from a qcow2 disk",
+                            node.name, info.name, written),
+          fmt::format("set image to the VM's qcow2 file, for example image: {}.qcow2 (a path "
+                      "relative to the topology file); vrnetlab's image holds it: docker create "
+                      "IMAGE, then docker cp ID:/FILE.qcow2 .",
+                      info.name));
+      return;
+    }
     std::optional<VmSource> source;
     if (image_usable) {
       source = resolve_vm_image(node, written, image_loc, image_pointer);
@@ -2005,6 +2058,18 @@ private:
                          fmt::format("unknown node '{}' in link endpoint", end.node),
                          detail::suggest(end.node, m_node_names, "the nodes are"));
       }
+      if (auto kind = m_node_kind.find(end.node); known && kind != m_node_kind.end()) {
+        // A vendor kind's alias (ethernet-1/1) becomes the node's Linux name (e1-1) here, so
+        // that the plan, the state, status, capture and link commands see only Linux names.
+        InterfaceName mapped = linux_interface(*kind->second, end.iface);
+        if (!mapped.problem.empty()) {
+          m_reporter.error(places[j].iface, mapped.problem,
+                           fmt::format("write {} for a node of kind {}",
+                                       kind->second->interfaces.help, kind->second->name));
+          continue;
+        }
+        ends[j].iface = mapped.linux;
+      }
       if (std::string problem = interface_problem(end.iface); !problem.empty()) {
         m_reporter.error(places[j].iface, problem, std::string(k_interface_help));
         continue;
@@ -2185,6 +2250,8 @@ private:
   std::map<std::string, Runtime> m_node_runtime;
   /// Link ends in the host's namespace (host and bridge nodes' interfaces): name -> where, link.
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_host_interfaces;
+  /// Each node's kind, for its interface names.
+  std::map<std::string, const Kind *> m_node_kind;
   std::map<std::string, PartialImpairments> m_node_impairments;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::uint32_t, const MgmtAddress *> m_seen_addresses;

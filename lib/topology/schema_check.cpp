@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cmath>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <functional>
 #include <map>
 #include <regex>
@@ -588,6 +589,9 @@ Json schema_with_kinds(Json schema) {
     if (!kind.username.empty()) {
       what += fmt::format("; login {}", login_text(kind));
     }
+    if (!kind.other_names.empty()) {
+      what += fmt::format("; also named {}", fmt::join(kind.other_names, ", "));
+    }
     const std::string_view separator = i == 0 ? "" : i + 1 == all.size() ? " or " : ", ";
     about += fmt::format("{}{} ({})", separator, kind.name, what);
     names += fmt::format("{}{}", i == 0 ? "" : ", ", kind.name);
@@ -598,6 +602,14 @@ Json schema_with_kinds(Json schema) {
                                          ? fmt::format("Fields for every node of kind {}.", name)
                                          : fmt::format("Fields for every node of kind {} ({}).",
                                                        name, kind.entry_note)}};
+    for (const auto &other : kind.other_names) {
+      entries[std::string(other)] = {
+          {"$ref", "#/definitions/kind-fields"},
+          {"title", std::string(other)},
+          {"description", fmt::format("Fields for every node of kind {} (containerlab's other "
+                                      "name of {}).",
+                                      other, name)}};
+    }
   }
   Json &kind = schema["definitions"]["node"]["properties"]["kind"];
   kind["enum"] = kind_names();

@@ -59,9 +59,15 @@ python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$IT_TMP/out" ||
   fail "ltb catalog --format json is not JSON"
 [[ $(jq -r '.images[] | select(.name == "ltb/frr:latest") | .version' "$IT_TMP/out") == "$frr_version" ]] ||
   fail "the JSON catalog does not give ltb/frr:latest version $frr_version"
-[[ $(jq -r '.kinds | map(.name) | join(",")' "$IT_TMP/out") == "linux,frr,vm,ovs-bridge,bridge,host,ext-container" ]] ||
+[[ $(jq -r '.kinds | map(.name) | join(",")' "$IT_TMP/out") == "linux,frr,vm,ovs-bridge,bridge,host,ext-container,nokia_srlinux,arista_ceos,juniper_crpd,sonic-vs,nokia_sros,juniper_vmx,cisco_xrv9k,arista_veos" ]] ||
   fail "the JSON catalog's kinds are $(jq -c '.kinds | map(.name)' "$IT_TMP/out")"
 [[ $(jq -r '.docker.reachable' "$IT_TMP/out") == true ]] || fail "the JSON catalog says Docker is not reachable"
+expect_rc 0 ltb catalog show srl --format json
+jq -e '.kind.name == "nokia_srlinux" and .kind.env.SRLINUX == "1" and (.kind.interfaces.aliases | length) == 2 and .kind.mounts[0].target == "/etc/opt/srlinux"' \
+  "$IT_TMP/out" >/dev/null || fail "ltb catalog show srl is not the kind nokia_srlinux with its needs: $(cat "$IT_TMP/out")"
+expect_rc 0 ltb catalog show vr-sros
+expect_output out '^runtime: +virtual machine \(vrnetlab.s qcow2\)$'
+expect_output out '^interfaces: +1/1/X'
 expect_rc 0 ltb catalog show frr --format json
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["kind"]["name"] == "frr"' \
   "$IT_TMP/out" || fail "ltb catalog show frr --format json is not the kind frr as JSON"

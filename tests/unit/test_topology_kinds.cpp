@@ -57,10 +57,18 @@ TEST_CASE("topology kinds: names are unique and looked up") {
     CHECK(!kind.about.empty());
     CHECK(!kind.runtime_text.empty());
   }
-  CHECK(find_kind("ceos") == nullptr);
+  CHECK(find_kind("cisco_iol") == nullptr);
   // A kind recorded by another version of ltb is taken for a container.
-  CHECK(runtime_of_kind("ceos") == Runtime::container);
-  CHECK(kind_names().size() == kinds().size());
+  CHECK(runtime_of_kind("cisco_iol") == Runtime::container);
+  std::size_t names = 0;
+  for (const Kind &kind : kinds()) {
+    names += 1 + kind.other_names.size();
+    for (const auto &other : kind.other_names) {
+      CHECK_MESSAGE(seen.insert(std::string(other)).second, "kind name used twice: " << other);
+      CHECK(find_kind(other) == &kind);
+    }
+  }
+  CHECK(kind_names().size() == names);
   CHECK(!foreign_kind_help("bridge").has_value()); // containerlab's bridge is a kind of ltb's
   CHECK(!foreign_kind_help("linux").has_value());
 }

@@ -200,7 +200,7 @@ TEST_CASE("topology validation: unknown kind, did-you-mean; containerlab's bridg
                "  nodes:\n"
                "    r1: {kind: lnux, image: alpine}\n"
                "    sw: {kind: bridge}\n"
-               "    r3: {kind: ceos, image: ceos}\n") ==
+               "    r3: {kind: iol, image: iol}\n") ==
         R"(lab.yaml:4:5: error: unknown kind 'lnux' in topology.kinds
    4 |     lnux: {image: alpine}
      |     ^
@@ -209,10 +209,10 @@ lab.yaml:6:16: error: unknown kind 'lnux'
    6 |     r1: {kind: lnux, image: alpine}
      |                ^
 help: did you mean 'linux'?
-lab.yaml:8:16: error: unknown kind 'ceos'
-   8 |     r3: {kind: ceos, image: ceos}
+lab.yaml:8:16: error: unknown kind 'iol'
+   8 |     r3: {kind: iol, image: iol}
      |                ^
-help: 'kind' must be one of: linux, frr, vm, ovs-bridge, bridge, host, ext-container
+help: 'kind' must be one of: linux, frr, vm, ovs-bridge, bridge, host, ext-container, nokia_srlinux, srl, arista_ceos, ceos, juniper_crpd, crpd, sonic-vs, nokia_sros, vr-sros, vr-nokia_sros, juniper_vmx, vr-vmx, vr-juniper_vmx, cisco_xrv9k, vr-xrv9k, vr-cisco_xrv9k, arista_veos, vr-veos, vr-arista_veos
 )");
 }
 
@@ -236,7 +236,7 @@ TEST_CASE("topology validation: a node without a kind") {
         R"(lab.yaml:4:5: error: node 'r1' has no kind
    4 |     r1: {image: alpine}
      |     ^
-help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr, vm, ovs-bridge, bridge, host and ext-container
+help: set 'kind' on the node, in its group or in topology.defaults; ltb knows linux, frr, vm, ovs-bridge, bridge, host, ext-container, nokia_srlinux, arista_ceos, juniper_crpd, sonic-vs, nokia_sros, juniper_vmx, cisco_xrv9k and arista_veos
 )");
 }
 

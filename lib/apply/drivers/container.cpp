@@ -599,6 +599,7 @@ private:
     spec.labels[plan::k_label_owner] = run.options.owner;
     spec.labels[plan::k_label_hash] = topology::node_config_hash(node);
     spec.binds = node.binds;
+    LTB_CHECK(kind_mounts(run, node, spec));
     if (!node.startup_config_path.empty() &&
         (!node.startup_config.empty() || !node.startup_config_text.empty())) {
       // The node gets its own copy, in the lab directory and writable, so that what the node
@@ -648,6 +649,37 @@ private:
     spec.memory_bytes = node.memory_bytes;
     LTB_CHECK(containerlab_options(run, node, spec));
     return spec;
+  }
+
+  /// The node's own directories a vendor kind keeps its configuration in (Kind::mounts), made
+  /// under LAB_DIR/NODE/ and kept across the node's restarts; a bind of the file's to the same
+  /// place wins.
+  static Status kind_mounts(Run &run, const topology::Node &node, runtime::ContainerSpec &spec) {
+    const auto *kind = topology::find_kind(node.kind);
+    if (!kind) {
+      return {};
+    }
+    for (const auto &mount : kind->mounts) {
+      const bool taken = std::any_of(node.binds.begin(), node.binds.end(), [&](const auto &bind) {
+        const auto colon = bind.find(':');
+        const auto target = bind.substr(colon + 1, bind.find(':', colon + 1) - colon - 1);
+        return colon != std::string::npos &&
+               fs::path(target).lexically_normal() == fs::path(mount.target).lexically_normal();
+      });
+      if (taken) {
+        continue;
+      }
+      const auto dir = fs::path(run.options.lab_dir) / node.name / mount.dir;
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) {
+        return fail(fmt::format("node {}: cannot make its directory {}: {}", node.name,
+                                dir.string(), ec.message()),
+                    "check that the lab directory is writable");
+      }
+      spec.binds.push_back(fmt::format("{}:{}", dir.string(), mount.target));
+    }
+    return {};
   }
 
   /// containerlab's container options (topology::Node), as Docker takes them.
