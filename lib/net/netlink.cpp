@@ -18,10 +18,13 @@
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/macvlan.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 #include <optional>
@@ -616,6 +619,148 @@ public:
     }
     std::sort(names.begin(), names.end());
     return names;
+  }
+
+  Status create_device(const DeviceSpec &spec) override {
+    LTB_CHECK(check_name(spec.end.name));
+    const auto what = fmt::format("cannot create {} interface {}", spec.kind, describe(spec.end));
+    LTB_TRY(socket, RouteSocket::open());
+    const bool macvlan = spec.kind == "macvlan";
+    const bool vxlan = spec.kind == "vxlan";
+    LinkPtr link(macvlan ? rtnl_link_macvlan_alloc()
+                 : vxlan ? rtnl_link_vxlan_alloc()
+                         : rtnl_link_alloc());
+    if (!link) {
+      return fail(fmt::format("{}: out of memory", what), "try again");
+    }
+    if (!macvlan && !vxlan && rtnl_link_set_type(link.get(), spec.kind.c_str()) < 0) {
+      return fail(fmt::format("{}: this kernel has no {} interfaces", what, spec.kind),
+                  fmt::format("load the kernel's {} module (modprobe {}), or remove the link",
+                              spec.kind, spec.kind));
+    }
+    int parent = 0;
+    if (!spec.parent.empty()) {
+      parent = static_cast<int>(if_nametoindex(spec.parent.c_str()));
+      if (parent == 0) {
+        return fail(fmt::format("{}: the host has no interface '{}'", what, spec.parent),
+                    "name an interface of the host's namespace ('ip link' lists them)");
+      }
+    }
+    if (macvlan) {
+      const int mode = rtnl_link_macvlan_str2mode(spec.mode.c_str());
+      if (mode < 0 || parent == 0) {
+        return fail(fmt::format("{}: {}", what,
+                                parent == 0 ? "no parent interface"
+                                            : "unknown macvlan mode '" + spec.mode + "'"));
+      }
+      rtnl_link_set_link(link.get(), parent);
+      rtnl_link_macvlan_set_mode(link.get(), static_cast<uint32_t>(mode));
+    }
+    if (vxlan) {
+      nl_addr *raw_remote = nullptr;
+      if (nl_addr_parse(spec.remote.c_str(), AF_UNSPEC, &raw_remote) < 0) {
+        return fail(fmt::format("{}: '{}' is not an address", what, spec.remote));
+      }
+      NlAddrPtr remote(raw_remote);
+      rtnl_link_vxlan_set_id(link.get(), spec.vni);
+      rtnl_link_vxlan_set_group(link.get(), remote.get()); // a unicast group is the remote
+      if (parent != 0) {
+        rtnl_link_vxlan_set_link(link.get(), static_cast<uint32_t>(parent));
+      }
+      rtnl_link_vxlan_set_learning(link.get(), 1);
+      if (spec.dst_port > 0) {
+        rtnl_link_vxlan_set_port(link.get(), static_cast<uint32_t>(spec.dst_port));
+      }
+      if (spec.src_port > 0) {
+        // As containerlab: the range [src, src + 1), in network byte order.
+        ifla_vxlan_port_range range{htons(static_cast<uint16_t>(spec.src_port)),
+                                    htons(static_cast<uint16_t>(spec.src_port + 1))};
+        rtnl_link_vxlan_set_port_range(link.get(), &range);
+      }
+    }
+    rtnl_link_set_name(link.get(), spec.end.name.c_str());
+    if (spec.end.netns_fd >= 0) {
+      rtnl_link_set_ns_fd(link.get(), spec.end.netns_fd);
+    }
+    if (spec.mtu > 0) {
+      rtnl_link_set_mtu(link.get(), static_cast<unsigned>(spec.mtu));
+    }
+    if (!spec.mac.empty()) {
+      nl_addr *mac = nullptr;
+      if (nl_addr_parse(spec.mac.c_str(), AF_LLC, &mac) < 0) {
+        return fail(fmt::format("{}: '{}' is not a MAC address", what, spec.mac));
+      }
+      rtnl_link_set_addr(link.get(), mac);
+      nl_addr_put(mac);
+    }
+    // containerlab puts its macvlan interfaces in promiscuous mode.
+    rtnl_link_set_flags(link.get(), macvlan ? IFF_UP | IFF_PROMISC : IFF_UP);
+    const int err = rtnl_link_add(socket.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
+    if (err < 0) {
+      const bool exists = socket.last_errno() == EEXIST || err == -NLE_EXIST;
+      const bool no_type = socket.last_errno() == EOPNOTSUPP || err == -NLE_OPNOTSUPP;
+      if (no_type) {
+        return fail(fmt::format("{}: this kernel has no {} interfaces ({})", what, spec.kind,
+                                socket.error_text(err)),
+                    fmt::format("load the kernel's {} module (modprobe {}), or remove the link",
+                                spec.kind, spec.kind));
+      }
+      return fail(fmt::format("{}: {}", what, socket.error_text(err)),
+                  exists ? "an interface of that name already exists in that namespace; remove "
+                           "it ('ltb down', or 'ip link del') or choose another name"
+                         : "check the parent interface and that ltb runs as root");
+    }
+    if (auto up = ensure_up(spec.end.name, spec.end.netns_fd, describe(spec.end)); !up) {
+      (void)delete_link(spec.end.name, spec.end.netns_fd);
+      return fail(fmt::format("{}: {}", what, up.error().message), up.error().help);
+    }
+    return {};
+  }
+
+  Result<std::string> route_interface(const std::string &address) override {
+    nl_addr *raw = nullptr;
+    if (nl_addr_parse(address.c_str(), AF_UNSPEC, &raw) < 0) {
+      return fail(fmt::format("'{}' is not an address", address));
+    }
+    NlAddrPtr dst(raw);
+    const auto what = fmt::format("cannot find the route to {}", address);
+    LTB_TRY(socket, RouteSocket::open());
+    // RTM_GETROUTE for the one address: the kernel answers with the route it would take.
+    rtmsg header{};
+    header.rtm_family = static_cast<unsigned char>(nl_addr_get_family(dst.get()));
+    header.rtm_dst_len = static_cast<unsigned char>(nl_addr_get_prefixlen(dst.get()));
+    util::CPtr<nl_msg, nlmsg_free> msg(nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST));
+    if (!msg || nlmsg_append(msg.get(), &header, sizeof(header), NLMSG_ALIGNTO) < 0 ||
+        nla_put_addr(msg.get(), RTA_DST, dst.get()) < 0) {
+      return fail(fmt::format("{}: out of memory", what), "try again");
+    }
+    int err = nl_send_auto(socket.get(), msg.get());
+    int ifindex = 0;
+    if (err >= 0) {
+      auto parse = [](nl_msg *reply, void *arg) -> int {
+        rtnl_route *route = nullptr;
+        if (rtnl_route_parse(nlmsg_hdr(reply), &route) == 0 && route != nullptr) {
+          if (rtnl_route_get_nnexthops(route) > 0) {
+            *static_cast<int *>(arg) = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
+          }
+          rtnl_route_put(route);
+        }
+        return NL_OK;
+      };
+      nl_socket_modify_cb(socket.get(), NL_CB_VALID, NL_CB_CUSTOM, parse, &ifindex);
+      err = nl_recvmsgs_default(socket.get());
+    }
+    if (err < 0 || ifindex == 0) {
+      return fail(
+          fmt::format("{}: {}", what, err < 0 ? socket.error_text(err) : std::string("no route")),
+          "give the host a route to the remote address, or name the interface with "
+          "parent-interface");
+    }
+    std::array<char, IF_NAMESIZE> name{};
+    if (if_indextoname(static_cast<unsigned>(ifindex), name.data()) == nullptr) {
+      return fail(fmt::format("{}: interface {} is gone", what, ifindex), "try again");
+    }
+    return std::string(name.data());
   }
 
   Result<std::vector<std::string>> list_links(const std::string &prefix) override {

@@ -1,6 +1,7 @@
 #pragma once
-// Links through netlink (libnl-3 route): veth pairs created directly into their namespaces with
-// their final names, already up, in one request. Depends on util/ only.
+// Links through netlink (libnl-3 route): veth pairs, and macvlan, dummy and vxlan devices,
+// created directly into their namespaces with their final names, already up, in one request.
+// Depends on util/ only.
 
 #include "util/error.hpp"
 
@@ -40,6 +41,24 @@ struct VethEnd {
   std::string name;  // final interface name (<= 15 bytes)
   int netns_fd = -1; // -1 = host namespace
   std::string owner; // for messages only: the node whose namespace this is ("r1" in "r1:eth1")
+};
+
+/// A device made for one end of a link directly in its namespace, named and up, in one request:
+/// containerlab's link types macvlan (its parent in the host's namespace), dummy and vxlan (whose
+/// tunnel's socket stays in the host's namespace, where the request is made).
+struct DeviceSpec {
+  std::string kind; // "macvlan", "dummy" or "vxlan"
+  VethEnd end;      // its final name and namespace
+  int mtu = 0;      // 0 = the kernel's (a macvlan's: its parent's)
+  std::string mac;  // "" = the kernel's
+  /// macvlan: its parent; vxlan: the device the tunnel's packets leave by ("" = by the route).
+  /// In the host's namespace.
+  std::string parent;
+  std::string mode = "bridge"; // macvlan: private, vepa, bridge, passthru or source
+  unsigned vni = 0;            // vxlan
+  std::string remote;          // vxlan: the remote tunnel end's address
+  int dst_port = 0;            // vxlan: the remote's UDP port
+  int src_port = 0;            // vxlan: the UDP source port; 0 = the kernel's range
 };
 
 /// A route through one interface, as `ltb stop` keeps it: routes configured by hand or by a
@@ -95,6 +114,10 @@ public:
   virtual Status set_master(const std::string &name, const std::string &bridge) = 0;
   /// The host interfaces that are ports of host bridge `bridge`, sorted.
   virtual Result<std::vector<std::string>> bridge_ports(const std::string &bridge) = 0;
+  /// Creates the device SPEC asks for (see DeviceSpec), up.
+  virtual Status create_device(const DeviceSpec &spec) = 0;
+  /// The host interface through which the host reaches ADDRESS (the kernel's route lookup).
+  virtual Result<std::string> route_interface(const std::string &address) = 0;
 };
 
 /// The real implementation. Safe to use from several threads (one netlink socket per call/thread).

@@ -157,6 +157,19 @@ bool in_host_namespace(Runtime runtime) {
   return runtime == Runtime::linux_bridge || runtime == Runtime::host;
 }
 
+/// A recorded link's kind: a device link's node-side device is recorded (ObjectType::link_device,
+/// its detail topology::describe_device, which starts with the type's name).
+void mark_device(PlannedLink &link, const std::vector<state::ObjectRecord> &objects) {
+  for (const auto &object : objects) {
+    if (object.type != state::ObjectType::link_device || object.owner != link.key) {
+      continue;
+    }
+    if (auto kind = topology::device_link_kind(object.detail.substr(0, object.detail.find(' ')))) {
+      link.kind = *kind; // its record's end a is the node's, as the loader makes it
+    }
+  }
+}
+
 /// The drift of a container or VM (by its record's kind) from what runs for it.
 std::optional<Why> workload_drift(const state::NodeRecord &record,
                                   const ObservedContainer *observed) {
@@ -535,6 +548,7 @@ private:
         link.host_bridge = bridge ? end->node : "";
       }
     }
+    mark_device(link, m_recorded.objects);
   }
 
   /// Recorded links that are no longer in the file, unwired before the removals that wait for
@@ -1016,8 +1030,10 @@ private:
     } else if (b->runtime == Runtime::ovs_bridge) {
       planned.bridge_node = b->name;
     }
+    planned.kind = link.kind;
+    planned.device = link.device;
     for (const auto *end : {a, b}) {
-      if (in_host_namespace(end->runtime)) {
+      if (in_host_namespace(end->runtime) && link.kind == topology::LinkKind::veth) {
         planned.host_node = end->name;
         planned.host_bridge = end->runtime == Runtime::linux_bridge ? end->name
                               : end->name == topology::k_mgmt_net_node
@@ -1123,6 +1139,15 @@ private:
       if (bridge == m_observed.bridges.end() || !bridge->second.ports.count(port)) {
         wire = true;
       }
+    }
+    if (planned.kind != topology::LinkKind::veth) {
+      // A device made with other parameters (a vxlan's remote, a macvlan's mode) is made again.
+      const bool same = std::any_of(
+          m_recorded.objects.begin(), m_recorded.objects.end(), [&](const auto &object) {
+            return object.type == state::ObjectType::link_device && object.owner == planned.key &&
+                   object.parent == planned.a.node && object.detail == planned.device_spec();
+          });
+      wire = wire || !same;
     }
     const auto *host = m_desired.find_node(planned.host_node);
     if (host && host->runtime == Runtime::linux_bridge) {
@@ -1412,6 +1437,7 @@ public:
                                              {record.b_node, record.b_iface, {}},
                                              0,
                                              {}};
+      mark_device(m_plan.links[record.key], m_recorded.objects);
     }
     return std::move(m_plan);
   }
@@ -1644,6 +1670,7 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
                                          {record.b_node, record.b_iface, {}},
                                          0,
                                          bridge};
+    mark_device(plan.links[record.key], recorded.objects);
     // What the link carries (impairments, carrier), for the ends `start` brings back.
     link_settings(plan.links[record.key], nullptr, &record);
   }

@@ -140,6 +140,14 @@ struct PlannedLink {
   /// in the host's namespace under the name the file gives; "" for other links.
   std::string host_node = {};
   std::string host_bridge = {}; // the Linux bridge that end is a port of ("" for the host's)
+  /// A device link (containerlab's macvlan, dummy, vxlan, vxlan-stitch): one device in the
+  /// node at end a; end b is the implicit node of its type (topology::LinkKind). In a plan of
+  /// recorded links, the kind comes from the record of its device (state::ObjectType::
+  /// link_device), and the parameters are not known.
+  topology::LinkKind kind = topology::LinkKind::veth;
+  topology::LinkDevice device = {};
+  /// The device's parameters as recorded with it (topology::describe_device).
+  std::string device_spec() const { return topology::describe_device(kind, device, b.iface); }
   std::string node_end() const { return host_node == a.node ? b.node : a.node; }
   const topology::Endpoint &host_end() const { return host_node == a.node ? a : b; }
   // Impairments of the packets leaving end a / end b and the carrier, as they are to be after

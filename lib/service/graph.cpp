@@ -27,10 +27,35 @@ std::string link_type(const std::string &a_kind, const std::string &b_kind) {
   return "veth";
 }
 
+/// containerlab's implicit nodes, which the state file does not record: the host (`host:`,
+/// `mgmt-net:`) and the far ends of device links (`macvlan:`, `dummy:`, `vxlan:`, ...).
+bool implicit_node(const std::string &node, const std::map<std::string, std::string> &known) {
+  return !known.count(node) &&
+         (node == topology::k_host_node || node == topology::k_mgmt_net_node ||
+          topology::device_link_kind(node).has_value());
+}
+
+/// How a device link (containerlab's macvlan, dummy, vxlan, vxlan-stitch) is made: its type,
+/// named by its far end's implicit node; "" for other links.
+std::string device_type(const std::string &a, const std::string &b,
+                        const std::map<std::string, std::string> &kinds) {
+  for (const auto *node : {&a, &b}) {
+    auto kind = topology::device_link_kind(*node);
+    auto known = kinds.find(*node);
+    if (kind && (known == kinds.end() || known->second == "host")) {
+      return topology::to_string(*kind);
+    }
+  }
+  return {};
+}
+
 /// A deployed link's state: its record's, but "down" while a node at either end does not run.
 std::string link_state(const state::LinkRecord &record,
                        const std::map<std::string, std::string> &node_states) {
   for (const auto *node : {&record.a_node, &record.b_node}) {
+    if (implicit_node(*node, node_states)) {
+      continue; // the host, which runs
+    }
     auto it = node_states.find(*node);
     if (it == node_states.end() || it->second != "running") {
       return "down";
@@ -130,7 +155,9 @@ Result<graph::Graph> graph_of_file(const Session &session, const topology::Topol
   for (const auto &link : topology.links) {
     graph::Link drawn;
     drawn.name = link.name;
-    drawn.type = link_type(kinds[link.a.node], kinds[link.b.node]);
+    drawn.type = link.kind != topology::LinkKind::veth
+                     ? topology::to_string(link.kind)
+                     : link_type(kinds[link.a.node], kinds[link.b.node]);
     drawn.a = {link.a.node, link.a.iface};
     drawn.b = {link.b.node, link.b.iface};
     drawn.impairments = impairments_of(drawn, link.impair_a, link.impair_b);
@@ -178,7 +205,10 @@ Result<graph::Graph> graph_of_lab(const Session &session, const std::string &nam
   for (const auto &record : links) {
     graph::Link drawn;
     drawn.name = record.name;
-    drawn.type = link_type(kinds[record.a_node], kinds[record.b_node]);
+    drawn.type = device_type(record.a_node, record.b_node, kinds);
+    if (drawn.type.empty()) {
+      drawn.type = link_type(kinds[record.a_node], kinds[record.b_node]);
+    }
     drawn.a = {record.a_node, record.a_iface};
     drawn.b = {record.b_node, record.b_iface};
     draw_recorded(drawn, record, live->node_states);

@@ -33,6 +33,9 @@ enum class ObjectType {
   firewall,     // a confined lab's host firewall rules (net/host_firewall.hpp)
   linux_bridge, // a Linux bridge ltb made for a bridge node (one that existed is not recorded)
   host_end,     // a link's end in the host's namespace, named by the lab file (host, bridge)
+  /// A device link's device (containerlab's macvlan, dummy, vxlan): name the interface, parent
+  /// the node it is in ("" = the host's namespace), detail topology::describe_device.
+  link_device,
 };
 
 const char *to_string(RecordStatus status);

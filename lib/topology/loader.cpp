@@ -14,6 +14,7 @@
 #include "util/size.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -283,9 +284,13 @@ private:
     for (std::size_t j = 0; j < 2; ++j) {
       if (m_options.confined && in_host_namespace(runtimes[j])) {
         m_reporter.error(places[j].node,
-                         fmt::format("'{}:{}' is an interface in the host's namespace: links to "
-                                     "the host and to its bridges are for admins",
-                                     ends[j].node, ends[j].iface),
+                         is_device_end(ends[j])
+                             ? fmt::format("links of type {} reach the host's interfaces or "
+                                           "network: they are for admins",
+                                           ends[j].node)
+                             : fmt::format("'{}:{}' is an interface in the host's namespace: "
+                                           "links to the host and to its bridges are for admins",
+                                           ends[j].node, ends[j].iface),
                          "join the nodes with a link between them or an ovs-bridge node, or "
                          "ask an ltb admin to deploy this lab");
         return;
@@ -323,7 +328,10 @@ private:
     if (!links || !links->is_array()) {
       return;
     }
-    for (const std::string name : {k_host_node, k_mgmt_net_node}) {
+    // And the far ends of containerlab's device links: `macvlan:PARENT`, and the ends that
+    // extended_links_as_endpoints gave types dummy, vxlan and vxlan-stitch.
+    for (const std::string name :
+         {k_host_node, k_mgmt_net_node, "macvlan", "dummy", "vxlan", "vxlan-stitch"}) {
       if (m_node_set.count(name)) {
         continue;
       }
@@ -345,6 +353,7 @@ private:
       m_topology.nodes.push_back(std::move(node));
       m_node_set.insert(name);
       m_node_runtime[name] = Runtime::host;
+      m_implicit.insert(name);
     }
   }
   SourceLoc at(const std::string &pointer) const { return detail::value_loc(m_tree, pointer); }
@@ -2077,6 +2086,10 @@ private:
       if (!known) {
         continue;
       }
+      if (is_device_end(end)) {
+        usable[j] = true; // a device link's far end names no interface of its own
+        continue;
+      }
       if (auto runtime = m_node_runtime.find(end.node);
           runtime != m_node_runtime.end() && in_host_namespace(runtime->second)) {
         // Both ends of a host link live in one namespace, the host's: one name, one interface.
@@ -2114,7 +2127,7 @@ private:
       check_host_link(ends, places);
     }
     for (std::size_t j = 0; j < 2; ++j) {
-      if (!usable[j]) {
+      if (!usable[j] || is_device_end(ends[j])) {
         continue;
       }
       const std::string key = ends[j].node + ":" + ends[j].iface;
@@ -2131,8 +2144,16 @@ private:
     if (!parsed[0] || !parsed[1]) {
       return;
     }
+    if (is_device_end(ends[0])) {
+      // The brief form's "macvlan:PARENT" may come first: end a is the node's.
+      std::swap(ends[0], ends[1]);
+      std::swap(end_impairments[0], end_impairments[1]);
+    }
     link.a = ends[0];
     link.b = ends[1];
+    if (!build_device(value, pointer, link)) {
+      return;
+    }
     const PartialImpairments both =
         parse_impairments(member(&value, "impairments"), pointer_append(pointer, "impairments"));
     for (std::size_t j = 0; j < 2; ++j) {
@@ -2146,7 +2167,165 @@ private:
       (j == 0 ? link.impair_a : link.impair_b) = merged.values;
       (j == 0 ? link.impair_a_set : link.impair_b_set) = !merged.given.empty();
     }
+    if (link.kind != LinkKind::veth && link.impair_b_set) {
+      const std::string impairments = pointer_append(pointer, "impairments");
+      m_reporter.error(member(&value, "impairments") ? key_at(impairments) : link.loc,
+                       fmt::format("a link of type {} shapes only the packets its node sends",
+                                   to_string(link.kind)),
+                       "set the impairments on the link's endpoint (endpoint: {node, interface, "
+                       "impairments}) or on its node, not on the link");
+    }
     m_topology.links.push_back(std::move(link));
+  }
+
+  /// The far end of a device link: the implicit node of a link type (macvlan:PARENT, dummy:IFACE,
+  /// vxlan:vniN), not a node of the file.
+  bool is_device_end(const Endpoint &end) const {
+    return m_implicit.count(end.node) > 0 && device_link_kind(end.node).has_value();
+  }
+
+  /// A link's containerlab type and, for device links, their parameters; end a becomes the
+  /// node's. False when the link is not usable (reported).
+  bool build_device(const Json &value, const std::string &pointer, Link &link) {
+    const std::string type = string_member(&value, "type").value_or("");
+    const SourceLoc type_loc = at(pointer_append(pointer, "type"));
+    const bool far_device = is_device_end(link.b);
+    // Not `far_device ? ... : std::nullopt`: GCC 12 then warns of an uninitialised optional.
+    std::optional<LinkKind> kind;
+    if (far_device) {
+      kind = device_link_kind(link.b.node);
+    }
+    if (!type.empty() && device_link_kind(type) && !far_device) {
+      if (!m_node_set.count(type) || m_implicit.count(type)) {
+        return false; // written with endpoints: reported already
+      }
+      m_reporter.error(type_loc,
+                       fmt::format("a node of the file is named '{}', the name of the far end of "
+                                   "links of type {}",
+                                   type, type),
+                       fmt::format("rename node '{}'", type));
+      return false;
+    }
+    if (far_device && type.empty() && kind != LinkKind::macvlan) {
+      m_reporter.error(link.b.loc,
+                       fmt::format("'{}' is containerlab's link type, not a node", link.b.node),
+                       fmt::format("write type: {} and endpoint: {{node: NODE, interface: IFACE}}",
+                                   link.b.node));
+      return false;
+    }
+    // Keys of one link type only.
+    struct Only {
+      const char *key;
+      std::vector<LinkKind> kinds;
+    };
+    const std::vector<Only> only{
+        {"mode", {LinkKind::macvlan}},
+        {"remote", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+        {"vni", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+        {"dst-port", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+        {"udp-port", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+        {"src-port", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+        {"parent-interface", {LinkKind::vxlan, LinkKind::vxlan_stitch}},
+    };
+    bool ok = true;
+    for (const auto &rule : only) {
+      if (member(&value, rule.key) &&
+          std::find(rule.kinds.begin(), rule.kinds.end(), kind.value_or(LinkKind::veth)) ==
+              rule.kinds.end()) {
+        m_reporter.error(
+            key_at(pointer_append(pointer, rule.key)),
+            fmt::format("'{}' is for links of type {}", rule.key, to_string(rule.kinds.front())),
+            rule.kinds.size() > 1 ? "use it with type: vxlan or type: vxlan-stitch, "
+                                    "or remove it"
+                                  : "use it with type: macvlan, or remove it");
+        ok = false;
+      }
+    }
+    const Json *endpoint = member(&value, "endpoint");
+    const std::string mac_pointer = pointer_append(pointer_append(pointer, "endpoint"), "mac");
+    const Json *mac = member(endpoint, "mac");
+    if (!kind) {
+      // A veth's ends, given as objects, may carry a MAC that ltb does not set.
+      if (const Json *endpoints = member(&value, "endpoints"); endpoints && endpoints->is_array()) {
+        for (std::size_t j = 0; j < endpoints->size(); ++j) {
+          if (member(&(*endpoints)[j], "mac")) {
+            m_reporter.warning(
+                key_at(
+                    pointer_append(pointer_append(pointer_append(pointer, "endpoints"), j), "mac")),
+                "'mac' is a containerlab key ltb ignores",
+                "ltb sets the MAC of the interfaces of links of types macvlan, dummy, vxlan "
+                "and vxlan-stitch only");
+          }
+        }
+      }
+      if (mac) {
+        m_reporter.warning(key_at(mac_pointer), "'mac' is a containerlab key ltb ignores",
+                           "ltb sets the MAC of the interfaces of links of types macvlan, dummy, "
+                           "vxlan and vxlan-stitch only");
+      }
+      return ok;
+    }
+    link.kind = *kind;
+    if (auto runtime = m_node_runtime.find(link.a.node);
+        runtime != m_node_runtime.end() && runtime->second == Runtime::external) {
+      m_reporter.error(link.a.loc,
+                       fmt::format("a link of type {} into ext-container node '{}' is not "
+                                   "supported",
+                                   to_string(link.kind), link.a.node),
+                       "ltb removes a device link's interface with its container, and it never "
+                       "removes an ext-container: put the link on a node of the lab");
+      ok = false;
+    }
+    if (mac && mac->is_string() && !failed(mac_pointer)) {
+      link.device.mac = mac->get<std::string>();
+    }
+    if (const auto mode = string_member(&value, "mode")) {
+      link.device.mode = *mode;
+    }
+    if (link.kind == LinkKind::macvlan && link.mtu != 0) {
+      m_reporter.warning(key_at(pointer_append(pointer, "mtu")),
+                         "a macvlan interface has its parent's MTU: 'mtu' is ignored",
+                         "as in containerlab; remove mtu, or set the parent's MTU on the host");
+      link.mtu = 0;
+    }
+    if (link.kind == LinkKind::vxlan || link.kind == LinkKind::vxlan_stitch) {
+      const std::string remote_pointer = pointer_append(pointer, "remote");
+      const auto remote = string_member(&value, "remote").value_or("");
+      if (!failed(remote_pointer) && !is_ip_address(remote)) {
+        m_reporter.error(at(remote_pointer),
+                         fmt::format("remote '{}' is not an IPv4 or IPv6 address", remote),
+                         "give the remote tunnel end's address (ltb does not look up host "
+                         "names), for example remote: 192.0.2.10");
+        ok = false;
+      }
+      link.device.remote = remote;
+      if (const Json *vni = member(&value, "vni"); vni && vni->is_number_integer()) {
+        link.device.vni = vni->get<unsigned>();
+      }
+      for (const char *key : {"udp-port", "dst-port"}) { // dst-port wins
+        if (const Json *port = member(&value, key); port && port->is_number_integer()) {
+          link.device.dst_port = port->get<int>();
+        }
+      }
+      if (const Json *port = member(&value, "src-port"); port && port->is_number_integer()) {
+        link.device.src_port = port->get<int>();
+      }
+      const std::string parent_pointer = pointer_append(pointer, "parent-interface");
+      if (const auto parent = string_member(&value, "parent-interface")) {
+        if (std::string problem = interface_problem(*parent); !problem.empty()) {
+          m_reporter.error(at(parent_pointer), problem, std::string(k_interface_help));
+          ok = false;
+        }
+        link.device.parent = *parent;
+      }
+    }
+    return ok;
+  }
+
+  static bool is_ip_address(const std::string &text) {
+    std::array<unsigned char, 16> buffer{};
+    return inet_pton(AF_INET, text.c_str(), buffer.data()) == 1 ||
+           inet_pton(AF_INET6, text.c_str(), buffer.data()) == 1;
   }
 
   // --- impairments ---
@@ -2252,6 +2431,7 @@ private:
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_host_interfaces;
   /// Each node's kind, for its interface names.
   std::map<std::string, const Kind *> m_node_kind;
+  std::set<std::string> m_implicit; // the nodes add_implicit_host added
   std::map<std::string, PartialImpairments> m_node_impairments;
   std::vector<MgmtAddress> m_addresses;
   std::map<std::uint32_t, const MgmtAddress *> m_seen_addresses;
@@ -2294,10 +2474,12 @@ void empty_entries_as_maps(YamlTree &tree) {
   }
 }
 
-/// containerlab's extended links of types host and mgmt-net (`endpoint` and `host-interface`)
-/// are the brief form's host:IFACE and mgmt-net:IFACE ends: their `endpoints` are made here,
-/// positioned where the file writes them, before the links are built. A link with neither form
-/// is an error at its place.
+/// containerlab's extended links with one `endpoint` are made two-ended here, before the links
+/// are built, with their far end positioned where the file writes what names it: types host,
+/// mgmt-net and macvlan are the brief form's host:IFACE, mgmt-net:IFACE and macvlan:PARENT ends
+/// (`host-interface`), and types dummy, vxlan and vxlan-stitch get an end on the implicit node of
+/// their type (dummy:IFACE with the endpoint's interface; vxlan:vniN with the `vni`). A link with
+/// neither form is an error at its place.
 void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
   Json *topology =
       tree.root.is_object() && tree.root.contains("topology") ? &tree.root["topology"] : nullptr;
@@ -2315,43 +2497,69 @@ void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
     const auto loc = detail::value_loc(tree, pointer);
     const std::string type =
         link.contains("type") && link["type"].is_string() ? link["type"].get<std::string>() : "";
-    if (type != "host" && type != "mgmt-net") {
+    const bool host_interface = type == "host" || type == "mgmt-net" || type == "macvlan";
+    const bool one_end =
+        host_interface || type == "dummy" || type == "vxlan" || type == "vxlan-stitch";
+    if (!one_end) {
       if (!link.contains("endpoints")) {
         reporter.error(loc, fmt::format("link {} has no endpoints", i + 1),
                        "a link joins two endpoints: endpoints: [\"r1:eth1\", \"r2:eth1\"] "
-                       "(containerlab's types host and mgmt-net take endpoint and "
-                       "host-interface instead)");
+                       "(containerlab's types host, mgmt-net, macvlan, dummy, vxlan and "
+                       "vxlan-stitch take one endpoint instead)");
       }
       continue;
     }
+    const std::string needs = host_interface    ? "endpoint and host-interface"
+                              : type == "dummy" ? "an endpoint"
+                                                : "endpoint, remote and vni";
     if (link.contains("endpoints")) {
       reporter.error(detail::key_loc(tree, pointer_append(pointer, "endpoints")),
-                     fmt::format("a link of type {} has one endpoint and a host-interface, not "
-                                 "endpoints",
-                                 type),
-                     fmt::format("write endpoint: {{node: NODE, interface: IFACE}} and "
-                                 "host-interface: NAME, or the brief form \"NODE:IFACE\", "
-                                 "\"{}:NAME\" without type",
-                                 type));
+                     fmt::format("a link of type {} has one endpoint, not endpoints", type),
+                     fmt::format("write {}: endpoint: {{node: NODE, interface: IFACE}}", needs));
       continue;
     }
     const bool has_end = link.contains("endpoint") && link["endpoint"].is_object();
-    const bool has_host = link.contains("host-interface") && link["host-interface"].is_string();
-    if (!has_end || !has_host) {
-      reporter.error(loc,
-                     fmt::format("link {} of type {} needs {}", i + 1, type,
-                                 !has_end ? "an endpoint" : "a host-interface"),
-                     "write endpoint: {node: NODE, interface: IFACE} and host-interface: NAME "
-                     "(the interface's name in the host's namespace)");
+    const bool has_other =
+        host_interface ? link.contains("host-interface") && link["host-interface"].is_string()
+        : type == "dummy"
+            ? true
+            : link.contains("remote") && link.contains("vni") && link["vni"].is_number_integer();
+    if (!has_end || !has_other) {
+      reporter.error(
+          loc,
+          fmt::format("link {} of type {} needs {}", i + 1, type,
+                      !has_end         ? "an endpoint"
+                      : host_interface ? "a host-interface"
+                                       : "remote and vni"),
+          host_interface
+              ? "write endpoint: {node: NODE, interface: IFACE} and host-interface: "
+                "NAME (the interface's name in the host's namespace)"
+              : fmt::format("write {}: endpoint: {{node: NODE, interface: IFACE}}", needs));
       continue;
     }
     const std::string from = pointer_append(pointer, "endpoint");
     const std::string to = pointer_append(pointer_append(pointer, "endpoints"), std::size_t{0});
-    const std::string host = pointer_append(pointer, "host-interface");
-    const std::string host_end =
+    // What names the far end, and where the file writes it.
+    std::string other_pointer;
+    Json other_iface;
+    if (host_interface) {
+      other_pointer = pointer_append(pointer, "host-interface");
+      other_iface = link["host-interface"];
+    } else if (type == "dummy") {
+      if (!link["endpoint"].contains("interface") || !link["endpoint"]["interface"].is_string()) {
+        continue; // the schema reported it
+      }
+      other_pointer = pointer_append(from, "interface");
+      other_iface = link["endpoint"]["interface"];
+    } else {
+      other_pointer = pointer_append(pointer, "vni");
+      other_iface = fmt::format("vni{}", link["vni"].get<long long>());
+    }
+    const std::string other_end =
         pointer_append(pointer_append(pointer, "endpoints"), std::size_t{1});
-    link["endpoints"] = Json::array(
-        {link["endpoint"], Json{{"node", type}, {"interface", link["host-interface"]}}});
+    Json node_end = link["endpoint"];
+    node_end.erase("mac"); // the link's: read from "endpoint"
+    link["endpoints"] = Json::array({node_end, Json{{"node", type}, {"interface", other_iface}}});
     std::vector<std::pair<std::string, detail::Position>> copies;
     for (const auto &[known, position] : tree.positions) {
       if (known == from || known.rfind(from + "/", 0) == 0) {
@@ -2362,15 +2570,18 @@ void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
       tree.positions[name] = position;
     }
     if (auto order = tree.key_order.find(from); order != tree.key_order.end()) {
-      tree.key_order[to] = order->second;
+      auto keys = order->second;
+      keys.erase(std::remove(keys.begin(), keys.end(), "mac"), keys.end());
+      tree.key_order[to] = keys;
     }
-    if (auto it = tree.positions.find(host); it != tree.positions.end()) {
+    if (auto it = tree.positions.find(other_pointer); it != tree.positions.end()) {
+      const auto position = it->second;
       tree.positions[pointer_append(pointer, "endpoints")] = tree.positions[from];
       for (const auto *child : {"", "/node", "/interface"}) {
-        tree.positions[host_end + child] = it->second;
+        tree.positions[other_end + child] = position;
       }
     }
-    tree.key_order[host_end] = {"node", "interface"};
+    tree.key_order[other_end] = {"node", "interface"};
   }
 }
 

@@ -4,6 +4,7 @@
 #include "util/hash.hpp"
 
 #include <algorithm>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace ltb::topology {
@@ -91,6 +92,51 @@ std::string node_config_hash(const Node &node) {
     j["accel"] = node.accel == Accel::kvm ? "kvm" : node.accel == Accel::qemu ? "qemu" : "auto";
   }
   return util::sha256_hex(j.dump());
+}
+
+const char *to_string(LinkKind kind) {
+  switch (kind) {
+  case LinkKind::macvlan:
+    return "macvlan";
+  case LinkKind::dummy:
+    return "dummy";
+  case LinkKind::vxlan:
+    return "vxlan";
+  case LinkKind::vxlan_stitch:
+    return "vxlan-stitch";
+  case LinkKind::veth:
+    break;
+  }
+  return "veth";
+}
+
+std::optional<LinkKind> device_link_kind(std::string_view node) {
+  for (auto kind : {LinkKind::macvlan, LinkKind::dummy, LinkKind::vxlan, LinkKind::vxlan_stitch}) {
+    if (node == to_string(kind)) {
+      return kind;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string describe_device(LinkKind kind, const LinkDevice &device, const std::string &parent) {
+  std::string out = to_string(kind);
+  if (!device.mac.empty()) {
+    out += " mac=" + device.mac;
+  }
+  if (kind == LinkKind::macvlan) {
+    out += " parent=" + parent + " mode=" + device.mode;
+  }
+  if (kind == LinkKind::vxlan || kind == LinkKind::vxlan_stitch) {
+    out += fmt::format(" remote={} vni={} dst-port={}", device.remote, device.vni, device.dst_port);
+    if (device.src_port != 0) {
+      out += fmt::format(" src-port={}", device.src_port);
+    }
+    if (!device.parent.empty()) {
+      out += " parent=" + device.parent;
+    }
+  }
+  return out;
 }
 
 std::string link_key(const Link &link) {

@@ -119,7 +119,41 @@ struct Endpoint {
   SourceLoc loc;
 };
 
+/// How a link is made, by containerlab's link types. veth stands for every link whose ends decide
+/// (a veth pair, a VM's tap, a segment's port, a veth to the host or a Linux bridge); the others
+/// are one device in the node at end a, and end b is the implicit node of that name (kind host:
+/// `macvlan:PARENT`, `dummy:IFACE`, `vxlan:vniN`, `vxlan-stitch:vniN`).
+enum class LinkKind { veth, macvlan, dummy, vxlan, vxlan_stitch };
+
+/// containerlab's name of the type, which is also the implicit node of its far end ("macvlan",
+/// "vxlan-stitch"); "veth" for veth.
+const char *to_string(LinkKind kind);
+/// The device link type whose implicit node is NODE; nullopt for any other name.
+std::optional<LinkKind> device_link_kind(std::string_view node);
+
+/// containerlab's default UDP port of its vxlan links (links/link_vxlan.go): not 4789, which
+/// firewalls may filter or other overlays use.
+inline constexpr int k_vxlan_default_port = 14789;
+
+/// The parameters of a device link (LinkKind other than veth), as containerlab defines them.
+struct LinkDevice {
+  std::string mac;             // of the node's interface; "" = the kernel's
+  std::string mode = "bridge"; // macvlan: private, vepa, bridge, passthru, source
+  std::string remote;          // vxlan, vxlan-stitch: the remote tunnel end's address
+  unsigned vni = 0;
+  int dst_port = k_vxlan_default_port; // dst-port (or udp-port, its old name)
+  int src_port = 0;                    // 0 = the kernel's range
+  std::string parent;                  // vxlan: parent-interface ("" = by the route to the remote)
+  bool operator==(const LinkDevice &) const = default;
+};
+
+/// A device link's parameters as one line ("vxlan remote=10.0.0.2 vni=42 ..."), recorded with
+/// what is made: a change means making it again.
+std::string describe_device(LinkKind kind, const LinkDevice &device, const std::string &parent);
+
 struct Link {
+  LinkKind kind = LinkKind::veth;
+  LinkDevice device; // for kinds other than veth
   std::string name; // as written, or generated (see generated_link_name)
   bool name_given = false;
   Endpoint a;

@@ -1,9 +1,10 @@
 #pragma once
 // Node and link drivers: what differs per runtime (container, vm, bridge) and per kind of link
-// (veth, tap+redirect, OVS port) lives here, one implementation each, registered in one table
-// (node_driver(), link_driver()). The runner in apply.cpp only dispatches, records progress and
-// settles nodes. Files here may include apply/backends.hpp, event/progress.hpp, plan/, state/,
-// runtime/, net/, topology/, access/ and util/; never cli/ or apply.hpp's runner.
+// (veth, tap+redirect, OVS port, host veth, macvlan, dummy, vxlan, vxlan-stitch) lives here, one
+// implementation each, registered in one table (node_driver(), link_driver()). The runner in
+// apply.cpp only dispatches, records progress and settles nodes. Files here may include
+// apply/backends.hpp, event/progress.hpp, plan/, state/, runtime/, net/, topology/, access/ and
+// util/; never cli/ or apply.hpp's runner.
 
 #include "apply/backends.hpp"
 #include "event/progress.hpp"
@@ -262,6 +263,11 @@ enum class LinkType {
   ovs_port,     // a segment: the link's host end is a port of the bridge node
   host_veth,    // a container to the host or a Linux bridge: a veth whose host end is named by
                 // the file (a port of the bridge node's Linux bridge)
+  // containerlab's device links (device_links.cpp): one device in a container
+  macvlan,      // a macvlan interface on a host interface
+  dummy,        // a dummy interface
+  vxlan,        // a VXLAN interface, its tunnel in the host's namespace
+  vxlan_stitch, // a VXLAN interface in the host's namespace, redirected to a veth into the node
 };
 
 class LinkDriver {

@@ -554,12 +554,39 @@ Status restore_legacy_vm_port(Run &run, const plan::PlannedLink &link) {
 }
 
 LinkDriver &host_veth_driver();
+LinkDriver &device_link_driver(LinkType type);
+
+namespace {
+
+/// The driver type of a device link (topology::LinkKind other than veth).
+std::optional<LinkType> device_type(const plan::PlannedLink &link) {
+  switch (link.kind) {
+  case topology::LinkKind::macvlan:
+    return LinkType::macvlan;
+  case topology::LinkKind::dummy:
+    return LinkType::dummy;
+  case topology::LinkKind::vxlan:
+    return LinkType::vxlan;
+  case topology::LinkKind::vxlan_stitch:
+    return LinkType::vxlan_stitch;
+  case topology::LinkKind::veth:
+    break;
+  }
+  return std::nullopt;
+}
+
+} // namespace
 
 LinkDriver &link_driver(LinkType type) {
   static VethDriver veth;
   static TapRedirectDriver tap_redirect;
   static OvsPortDriver ovs_port;
   switch (type) {
+  case LinkType::macvlan:
+  case LinkType::dummy:
+  case LinkType::vxlan:
+  case LinkType::vxlan_stitch:
+    return device_link_driver(type);
   case LinkType::host_veth:
     return host_veth_driver();
   case LinkType::veth:
@@ -577,6 +604,9 @@ LinkType link_type(const Run &run, const plan::Action &action) {
     return LinkType::ovs_port;
   }
   const auto &link = run.plan.links.at(action.links.front());
+  if (auto device = device_type(link)) {
+    return *device;
+  }
   if (!link.host_node.empty()) {
     return LinkType::host_veth;
   }
@@ -588,6 +618,9 @@ LinkType link_type(const Run &run, const plan::Action &action) {
 LinkType link_type(const Run &run, const plan::PlannedLink &link) {
   if (!link.bridge_node.empty()) {
     return LinkType::ovs_port;
+  }
+  if (auto device = device_type(link)) {
+    return *device;
   }
   if (!link.host_node.empty()) {
     return LinkType::host_veth;

@@ -131,6 +131,7 @@ struct Iface {
   std::vector<std::string> addresses = {};
   int ifindex = 0;
   std::string master = {}; // the host bridge it is a port of
+  net::DeviceSpec device = {}; // a macvlan, dummy or vxlan: what it was made with
 };
 
 struct Container {
@@ -221,6 +222,11 @@ struct World {
   std::string health_of_new = "healthy";
   std::map<int, std::string> netns_fds; // placeholder fd -> namespace
   bool kernel_datapath = false;         // like this machine: add_bridge(system) fails
+  /// The host's routes for route_interface(): address -> interface; others go by `default_route`.
+  std::map<std::string, std::string> routes;
+  std::string default_route = "eth0";
+  /// Device kinds the kernel lacks (create_device fails as the real kernel does), e.g. "dummy".
+  std::set<std::string> missing_kinds;
   int next_pid = 40000;
   int next_id = 1;
   int next_ifindex = 10;
@@ -873,6 +879,35 @@ public:
       }
     }
     return out;
+  }
+  Status create_device(const net::DeviceSpec &spec) override {
+    LTB_CHECK(m_w.faults.check("create_device", spec.kind + ":" + spec.end.name));
+    std::lock_guard lock(m_w.mutex);
+    LTB_TRY(ns, ns_of(spec.end.netns_fd));
+    if (m_w.missing_kinds.count(spec.kind)) {
+      return fail(fmt::format("cannot create {} interface {}: Operation not supported", spec.kind,
+                              spec.end.name));
+    }
+    if (m_w.ifaces.count({ns, spec.end.name})) {
+      return fail(
+          fmt::format("cannot create {} interface {}: File exists", spec.kind, spec.end.name));
+    }
+    if (spec.kind == "macvlan" && !m_w.ifaces.count({"", spec.parent})) {
+      return fail(fmt::format("cannot create {} interface {}: the host has no interface '{}'",
+                              spec.kind, spec.end.name, spec.parent));
+    }
+    Iface iface{spec.kind,         "", "", spec.mac.empty() ? mac() : spec.mac, true, {},
+                m_w.next_ifindex++};
+    iface.device = spec;
+    iface.device.end.netns_fd = -1; // the fd is the caller's; the namespace is the key
+    m_w.ifaces[{ns, spec.end.name}] = iface;
+    return {};
+  }
+  Result<std::string> route_interface(const std::string &address) override {
+    LTB_CHECK(m_w.faults.check("route_interface", address));
+    std::lock_guard lock(m_w.mutex);
+    auto it = m_w.routes.find(address);
+    return it == m_w.routes.end() ? m_w.default_route : it->second;
   }
   Result<std::vector<std::string>> list_links(const std::string &prefix) override {
     LTB_CHECK(m_w.faults.check("list_links", prefix));
