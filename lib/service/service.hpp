@@ -36,7 +36,7 @@ struct Context {
   int wait_seconds = 60;
   /// Docker's container listings kept by a long-lived front end (`ltb serve`), which follows
   /// Docker's events to know when they change; none in the CLI.
-  std::shared_ptr<ContainerCache> container_cache;
+  std::shared_ptr<ContainerCache> container_cache{};
   /// The per-lab directory beside the state file (inline configs, access files).
   std::string lab_dir(const std::string &lab) const;
 };
