@@ -10,8 +10,10 @@ for tool in ansible ansible-inventory ssh; do
   command -v "$tool" >/dev/null ||
     fail "$tool is missing (Debian's packages ansible and openssh-client; scripts/setup.sh deps installs them)"
 done
-python3 -c 'import paramiko' 2>/dev/null ||
-  fail "python3-paramiko is missing (network_cli needs it; scripts/setup.sh deps installs it)"
+# The Python that runs ansible (its shebang: Debian's /usr/bin/python3, not one a PATH puts first).
+ansible_python=$(sed -n '1s/^#! *//p' "$(command -v ansible)" | awk '{print $1}')
+"${ansible_python:-/usr/bin/python3}" -c 'import paramiko' 2>/dev/null ||
+  fail "python3-paramiko is missing for ${ansible_python:-/usr/bin/python3} (network_cli needs it; scripts/setup.sh deps installs it)"
 
 lab=it-ansible
 track_lab "$lab"
