@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ltb never removes a Docker network it did not create. A lab whose mgmt.network names a network
-# that existed before it is refused up front (with the place of mgmt.network in the file), nothing
-# is made, and `ltb down` of that lab succeeds and leaves the network alone. A lab recorded (by an
+# that existed before it joins it (containerlab's meaning) and makes no network of its own, and
+# `ltb down` of that lab removes its node and leaves the network alone. A lab recorded (by an
 # older ltb) with a network that does not carry the lab's label is forgotten by `ltb down`, and the
 # network stays.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,17 +35,17 @@ topology:
     n1: {kind: linux, image: $k_busybox}
 EOF
 
-log "ltb up of a lab naming an existing network is refused, with the place in the file"
-expect_rc 1 ltb up "$file"
-expect_output err "^ltb: error: $file:3:12: mgmt.network '$usernet' "
-expect_output err "^help: "
-[[ $(count_containers "$lab") -eq 0 ]] || fail "ltb up made containers: $(container_ids "$lab")"
+log "ltb up of a lab naming an existing network joins it and makes no network of its own"
+expect_rc 0 ltb up "$file"
+[[ $(count_containers "$lab") -eq 1 ]] || fail "ltb up made $(count_containers "$lab") containers, expected 1"
 [[ -z $(docker network ls -q --filter "label=ltb.lab=$lab") ]] || fail "ltb up made a network"
-! lab_in_status "$lab" || fail "the refused lab is recorded: $(ltb status)"
-network_intact "after the refused up"
+address=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$usernet\").IPAddress}}" "$(container_name "$lab" n1)")
+[[ $address == 172.31.199.* ]] || fail "n1 is not on $usernet (address '$address')"
+network_intact "after ltb up"
 
-log "ltb down of that lab succeeds and leaves the network"
+log "ltb down of that lab removes its node and leaves the network"
 expect_rc 0 ltb down --lab "$lab"
+[[ $(count_containers "$lab") -eq 0 ]] || fail "ltb down left containers: $(container_ids "$lab")"
 network_intact "after ltb down"
 
 log "a lab recorded with a network that is not labelled as its own: down forgets it, keeps the network"
