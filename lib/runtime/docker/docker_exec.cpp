@@ -351,6 +351,41 @@ std::vector<pid_t> process_tree(pid_t root) {
   return tree;
 }
 
+/// AttachedExec::interrupted carried out on the command: `first` (SIGINT, SIGHUP with a terminal)
+/// to its processes, SIGKILL 3 s later; step() is false 3 s after that, when it is time to stop
+/// waiting for its stream. Shared by Docker's exec and the terminal runc makes.
+class Escalation {
+public:
+  explicit Escalation(const std::atomic<bool> *interrupted) : m_interrupted(interrupted) {}
+
+  /// One look, from the poll loop; `pid()` is the command's host pid now (0: ended or unknown).
+  template <class Pid> bool step(Pid &&pid, int first) {
+    if (!m_interrupted || !m_interrupted->load()) {
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (m_signalled_at && now - *m_signalled_at < std::chrono::seconds(3)) {
+      return true;
+    }
+    if (m_killed) {
+      return false;
+    }
+    if (const pid_t root = pid(); root > 0) {
+      for (const pid_t process : process_tree(root)) {
+        ::kill(process, m_signalled_at ? SIGKILL : first);
+      }
+    }
+    m_killed = m_signalled_at.has_value();
+    m_signalled_at = now;
+    return true;
+  }
+
+private:
+  const std::atomic<bool> *m_interrupted;
+  std::optional<std::chrono::steady_clock::time_point> m_signalled_at; // the first signal sent
+  bool m_killed = false;                                               // SIGKILL sent
+};
+
 class Session {
 public:
   Session(const AttachedExec &spec, std::string socket)
@@ -567,34 +602,16 @@ private:
   /// The interruption passed on to the command itself (see AttachedExec::interrupted); false
   /// when it is time to stop waiting for its stream (3 s after SIGKILL).
   bool stop_if_interrupted() {
-    if (!m_spec.interrupted || !m_spec.interrupted->load()) {
-      return true;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (m_interrupted_at && now - *m_interrupted_at < std::chrono::seconds(3)) {
-      return true;
-    }
-    if (m_killed) {
-      return false;
-    }
     // Its pid on the host (the exec's process, as Docker inspects it; 0 once it ended).
-    auto inspected = request(m_socket, "GET", m_prefix + "/exec/" + m_exec_id + "/json");
-    if (!inspected || inspected->status != 200) {
-      m_killed = m_interrupted_at.has_value();
-      m_interrupted_at = now;
-      return true;
-    }
-    const auto state = json::parse(inspected->body, nullptr, false);
-    const pid_t pid =
-        state.is_object() && state.value("Running", false) ? state.value("Pid", 0) : 0;
-    if (pid > 0) {
-      for (const pid_t process : process_tree(pid)) {
-        ::kill(process, m_interrupted_at ? SIGKILL : (m_spec.tty ? SIGHUP : SIGINT));
+    const auto pid = [this]() -> pid_t {
+      auto inspected = request(m_socket, "GET", m_prefix + "/exec/" + m_exec_id + "/json");
+      if (!inspected || inspected->status != 200) {
+        return 0;
       }
-    }
-    m_killed = m_interrupted_at.has_value();
-    m_interrupted_at = now;
-    return true;
+      const auto state = json::parse(inspected->body, nullptr, false);
+      return state.is_object() && state.value("Running", false) ? state.value("Pid", 0) : 0;
+    };
+    return m_escalation.step(pid, m_spec.tty ? SIGHUP : SIGINT);
   }
 
   void deliver(std::string_view data) {
@@ -705,8 +722,7 @@ private:
   std::string m_socket;
   std::string m_prefix;
   std::string m_exec_id;
-  std::optional<std::chrono::steady_clock::time_point> m_interrupted_at; // SIGINT sent then
-  bool m_killed = false;                                                 // SIGKILL sent
+  Escalation m_escalation{m_spec.interrupted};
   CurlPtr m_handle;
   int m_socket_fd = -1;
   std::string m_outgoing;
@@ -948,30 +964,14 @@ private:
 
   /// As Session's: SIGHUP to the command's processes, SIGKILL 3 s later; false 3 s after that.
   bool stop_if_interrupted() {
-    if (!m_spec.interrupted || !m_spec.interrupted->load()) {
-      return true;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (m_interrupted_at && now - *m_interrupted_at < std::chrono::seconds(3)) {
-      return true;
-    }
-    if (m_killed) {
-      return false;
-    }
-    for (const pid_t process : process_tree(m_pid)) {
-      ::kill(process, m_interrupted_at ? SIGKILL : SIGHUP);
-    }
-    m_killed = m_interrupted_at.has_value();
-    m_interrupted_at = now;
-    return true;
+    return m_escalation.step([this] { return m_pid; }, SIGHUP);
   }
 
   const AttachedExec &m_spec;
   std::string m_dir;
   int m_master = -1;
   pid_t m_pid = -1;
-  std::optional<std::chrono::steady_clock::time_point> m_interrupted_at;
-  bool m_killed = false;
+  Escalation m_escalation{m_spec.interrupted};
 };
 
 } // namespace
