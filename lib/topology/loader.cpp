@@ -2498,8 +2498,7 @@ void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
     const std::string type =
         link.contains("type") && link["type"].is_string() ? link["type"].get<std::string>() : "";
     const bool host_interface = type == "host" || type == "mgmt-net" || type == "macvlan";
-    const bool one_end =
-        host_interface || type == "dummy" || type == "vxlan" || type == "vxlan-stitch";
+    const bool one_end = host_interface || device_link_kind(type).has_value();
     if (!one_end) {
       if (!link.contains("endpoints")) {
         reporter.error(loc, fmt::format("link {} has no endpoints", i + 1),
