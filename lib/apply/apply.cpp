@@ -297,6 +297,10 @@ private:
       return configure_dhcp(action);
     case ActionKind::remove_dhcp:
       return remove_dhcp(action);
+    case ActionKind::publish_ports:
+      return publish_ports();
+    case ActionKind::remove_ports:
+      return remove_ports();
     case ActionKind::configure_firewall:
       return configure_firewall();
     case ActionKind::remove_firewall:
@@ -374,6 +378,44 @@ private:
   Status remove_dhcp(const Action &) {
     LTB_CHECK(m_run.b.dhcp->stop(m_run.options.lab_dir));
     return m_run.forget_objects(state::ObjectType::dhcp, {"dnsmasq"});
+  }
+
+  /// Recorded before any proxy starts (a crash in between leaves a trace for `ltb down`), then
+  /// with the pids of those that run.
+  Status publish_ports() {
+    const auto &dir = m_run.options.lab_dir;
+    if (dir.empty()) {
+      return fail("publishing ports needs the lab's directory");
+    }
+    LTB_TRY(objects, m_run.b.store->objects(m_run.plan.lab));
+    bool recorded = std::any_of(objects.begin(), objects.end(), [](const auto &object) {
+      return object.type == state::ObjectType::port_proxy;
+    });
+    if (!recorded) {
+      LTB_CHECK(m_run.record_object(state::ObjectType::port_proxy, "docker-proxy", ""));
+    }
+    auto applied = m_run.b.ports->apply(dir, m_run.plan.published_ports);
+    // What runs now, even after a failure (the proxies started before it stay, recorded).
+    auto running = m_run.b.ports->state(dir);
+    std::string pids =
+        std::to_string(std::count(running.running.begin(), running.running.end(), '\n'));
+    LTB_TRY(now, m_run.b.store->objects(m_run.plan.lab));
+    for (const auto &object : now) {
+      if (object.type == state::ObjectType::port_proxy) {
+        LTB_CHECK(m_run.b.store->update_object(object.id, pids, state::RecordStatus::created));
+      }
+    }
+    if (!applied) {
+      return fail(with_context("lab " + m_run.plan.lab, applied.error()));
+    }
+    return {};
+  }
+
+  Status remove_ports() {
+    if (!m_run.options.lab_dir.empty()) {
+      LTB_CHECK(m_run.b.ports->stop(m_run.options.lab_dir));
+    }
+    return m_run.forget_objects(state::ObjectType::port_proxy, {"docker-proxy"});
   }
 
   /// Recorded before it is made (a crash in between leaves a trace for `ltb down`); a failure

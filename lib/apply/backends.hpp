@@ -7,6 +7,7 @@
 #include "net/host_firewall.hpp"
 #include "net/netlink.hpp"
 #include "net/ovs.hpp"
+#include "net/port_proxy.hpp"
 #include "net/redirect.hpp"
 #include "net/relay.hpp"
 #include "net/tc.hpp"
@@ -36,6 +37,7 @@ struct Backends {
   net::Relay *relay = &net::host_relay();                  // the per-lab userspace impairment relay
   net::Tc *tc = &net::host_tc(); // netem/tbf impairments and link ends' up/down state
   net::HostFirewall *firewall = &net::host_firewall(); // confined labs' iptables rules
+  net::PortProxies *ports = &net::host_port_proxies(); // published ports of isolated labs
 };
 
 /// A VM node that a snapshot restore makes again as the snapshot holds it (service/snapshots).

@@ -48,6 +48,9 @@ Result<plan::Observed> observe(const std::string &lab, Backends &backends,
     if (auto dhcp = backends.dhcp->state(options.lab_dir); dhcp.running) {
       observed.dhcp_hosts = dhcp.hosts_text;
     }
+    if (auto ports = backends.ports->state(options.lab_dir); ports.present) {
+      observed.published_ports = ports.running;
+    }
     if (auto relay = backends.relay->state(options.lab_dir);
         relay.running || !relay.config.empty()) {
       observed.relay_running = relay.running;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <functional>
+#include <sstream>
 
 namespace ltb::plan {
 
@@ -254,6 +255,7 @@ public:
     plan_nodes();
     plan_network();
     plan_dhcp();
+    plan_ports();
     plan_firewall();
     create_workloads();
     LTB_CHECK(plan_links());
@@ -857,6 +859,46 @@ private:
     }
   }
 
+  /// Ports published from an isolated management network: a proxy per port (net/port_proxy.hpp),
+  /// made to serve the plan's lines when what runs differs (one died, a port or an address
+  /// changed); stopped when no port is left.
+  void plan_ports() {
+    m_plan.ports_by_proxy = !m_desired.mgmt.external_access && !m_plan.network_external;
+    m_plan.published_ports = published_ports(m_desired, m_plan.addresses, !m_plan.ports_by_proxy);
+    const auto &running = m_observed.published_ports;
+    const bool recorded =
+        std::any_of(m_recorded.objects.begin(), m_recorded.objects.end(), [](const auto &object) {
+          return object.type == state::ObjectType::port_proxy;
+        });
+    if (m_plan.published_ports.empty()) {
+      if (running || recorded) {
+        m_builder.add(
+            {ActionKind::remove_ports, "", {}, "docker-proxy", Reason::removed_from_file, {}});
+      }
+      return;
+    }
+    std::optional<Why> reason;
+    if (!running) {
+      reason = recorded ? Why(Reason::missing, state::ObjectType::port_proxy) : Reason::new_object;
+    } else if (*running != m_plan.published_ports) {
+      // Every one that runs is wanted: the others died.
+      std::istringstream lines(*running);
+      bool subset = true;
+      for (std::string line; std::getline(lines, line);) {
+        subset = subset && m_plan.published_ports.find(line + "\n") != std::string::npos;
+      }
+      reason = subset ? Why(Reason::not_running, state::ObjectType::port_proxy, "exited")
+                      : Why(Reason::configuration_changed);
+    }
+    if (reason) {
+      std::vector<std::size_t> deps;
+      if (m_network_creation) {
+        deps.push_back(*m_network_creation);
+      }
+      m_builder.add({ActionKind::publish_ports, "", {}, "docker-proxy", *reason, deps});
+    }
+  }
+
   /// A confined lab's host firewall: in place before any of its nodes is made (a failure to
   /// install it makes nothing), made again when it is missing or incomplete, or when the DHCP it
   /// lets through changes. An unconfined lab keeps none (rules left by a lab of that name).
@@ -1370,6 +1412,36 @@ std::string dhcp_hosts(const topology::Topology &desired,
   return out;
 }
 
+std::string published_ports(const topology::Topology &desired,
+                            const std::map<std::string, std::string> &addresses,
+                            bool network_external) {
+  if (desired.mgmt.external_access || network_external) {
+    return {};
+  }
+  std::vector<std::string> lines;
+  for (const auto &node : desired.nodes) {
+    auto address = addresses.find(node.name);
+    if (node.runtime != Runtime::container || !node.network_mode.empty() ||
+        address == addresses.end() || address->second.empty()) {
+      continue;
+    }
+    for (const auto &text : node.ports) {
+      if (auto port = topology::parse_port_mapping(text)) {
+        // net::PublishedPort::line()
+        lines.push_back(fmt::format("{} {} {} {} {} {}\n", node.name, port->protocol,
+                                    port->host_ip.empty() ? "0.0.0.0" : port->host_ip,
+                                    port->host_port, address->second, port->port));
+      }
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto &line : lines) {
+    out += line;
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, const topology::Link *>>
 vm_interfaces(const topology::Topology &desired, const std::string &node) {
   std::vector<std::pair<std::string, const topology::Link *>> out;
@@ -1598,6 +1670,14 @@ private:
             {ActionKind::remove_netns, "", {}, object.name, Reason::lab_removed, m_removals});
       }
     }
+    bool ports = m_observed.published_ports.has_value();
+    for (const auto &object : m_recorded.objects) {
+      ports = ports || object.type == state::ObjectType::port_proxy;
+    }
+    if (ports) {
+      // It holds nothing the nodes need: nothing waits for it.
+      m_builder.add({ActionKind::remove_ports, "", {}, "docker-proxy", Reason::lab_removed, {}});
+    }
     bool dhcp = m_observed.dhcp_hosts.has_value();
     for (const auto &object : m_recorded.objects) {
       dhcp = dhcp || object.type == state::ObjectType::dhcp;
@@ -1820,6 +1900,21 @@ std::string describe(const Action &action, const Plan &plan) {
     return fmt::format("start the lab's impairment relay again [{}]", reason_text);
   case ActionKind::remove_relay:
     return fmt::format("stop the lab's impairment relay [{}]", reason_text);
+  case ActionKind::publish_ports: {
+    std::string ports;
+    std::istringstream lines(plan.published_ports);
+    for (std::string line; std::getline(lines, line);) {
+      // "NODE PROTO HOST-IP HOST-PORT NODE-IP PORT" -> "HOST-IP:HOST-PORT->NODE:PORT/PROTO"
+      std::istringstream fields(line);
+      std::string node, protocol, host_ip, host_port, node_ip, port;
+      fields >> node >> protocol >> host_ip >> host_port >> node_ip >> port;
+      ports += fmt::format("{}{}:{}->{}:{}/{}", ports.empty() ? "" : ", ", host_ip, host_port, node,
+                           port, protocol);
+    }
+    return fmt::format("publish ports {} [{}]", ports, reason_text);
+  }
+  case ActionKind::remove_ports:
+    return fmt::format("stop the lab's port proxies [{}]", reason_text);
   case ActionKind::stop_node:
     return fmt::format("stop node {} ({}) [{}]", action.node, action.name, reason_text);
   case ActionKind::start_node:

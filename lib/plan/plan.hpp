@@ -79,6 +79,9 @@ struct Observed {
   /// The impairment path this run takes (apply::choose_relay_mode), when known: a link wired for
   /// the other one (its record's impair_via), where the two wire it differently, is rewired.
   std::optional<bool> relay_mode = std::nullopt;
+  /// The lab's published-port proxies (net/port_proxy.hpp), when any is recorded in the lab
+  /// directory: the lines of those that run ("" when none does).
+  std::optional<std::string> published_ports = std::nullopt;
   /// The lab's host firewall rules when every one is in place (found by their comment), and
   /// whether any of its rules is there at all (complete or not).
   std::optional<FirewallRules> firewall = std::nullopt;
@@ -117,6 +120,8 @@ enum class ActionKind {
                   // `node` is its bridge node for a segment link
   configure_firewall, // a confined lab's host firewall rules (Plan::firewall), before its nodes
   remove_firewall,    // remove them (the lab goes, after its nodes)
+  publish_ports,      // make the lab's port proxies those of Plan::published_ports
+  remove_ports,       // stop them all (no port left to publish, or the lab goes)
 };
 
 struct Action {
@@ -198,6 +203,10 @@ struct Plan {
   std::map<std::string, std::string> addresses6 = {};
   std::map<std::string, PlannedLink> links;     // by key, desired links (up) or recorded (down)
   std::string dhcp_hosts; // the DHCP reservations of the lab's VMs (configure_dhcp)
+  /// Ports published by ltb's proxies (an isolated management network; see published_ports()):
+  /// what publish_ports makes run. Containers of such a lab get no Docker port bindings.
+  std::string published_ports;
+  bool ports_by_proxy = false;
   FirewallRules firewall; // what configure_firewall installs (a confined lab)
   std::vector<Action> actions;
   bool teardown = false;
@@ -240,6 +249,14 @@ vm_interfaces(const topology::Topology &desired, const std::string &node);
 /// file: one "mac,ipv4,node" line per VM, sorted by MAC. Empty when the lab has no VM.
 std::string dhcp_hosts(const topology::Topology &desired,
                        const std::map<std::string, std::string> &addresses);
+
+/// The ports a lab publishes through proxies (its management network is ltb's and isolated:
+/// Docker publishes nothing from it), as net::PublishedPort lines: one per port of every
+/// container node with a management address, sorted. Empty when there is none, or when the
+/// network has external access or is not ltb's (Docker publishes them).
+std::string published_ports(const topology::Topology &desired,
+                            const std::map<std::string, std::string> &addresses,
+                            bool network_external);
 
 /// What differs between a node's record and what runs for it (its container, domain or bridge,
 /// by the record's kind): unfinished (the record is not running), missing, not_running (detail:

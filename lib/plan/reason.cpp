@@ -44,7 +44,8 @@ constexpr std::array k_reasons{
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,
-                                state::ObjectType::bridge, state::ObjectType::firewall};
+                                state::ObjectType::bridge, state::ObjectType::firewall,
+                                state::ObjectType::port_proxy};
 
 /// Matches `text` against one pattern: an optional leading "{subject} ", literal text, and an
 /// optional trailing "{detail}".

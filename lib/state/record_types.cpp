@@ -36,6 +36,7 @@ constexpr std::array k_types{
     std::pair{ObjectType::linux_bridge, "linux-bridge"},
     std::pair{ObjectType::host_end, "host-end"},
     std::pair{ObjectType::link_device, "link-device"},
+    std::pair{ObjectType::port_proxy, "port-proxy"},
 };
 
 template <class Table, class Enum> const char *text_of(const Table &table, Enum value) {

@@ -36,6 +36,9 @@ enum class ObjectType {
   /// A device link's device (containerlab's macvlan, dummy, vxlan): name the interface, parent
   /// the node it is in ("" = the host's namespace), detail topology::describe_device.
   link_device,
+  /// The lab's published-port proxies (net/port_proxy.hpp): one record, name "docker-proxy",
+  /// runtime id how many of them run.
+  port_proxy,
 };
 
 const char *to_string(RecordStatus status);

@@ -1102,41 +1102,18 @@ private:
   /// a container node, with containerlab's meaning (ltb-topology(5), NODES).
   void build_container_options(Node &node, const std::vector<Level> &levels) {
     const auto ports = inherited_strings(levels, "ports");
-    // Docker's default network `bridge` is never internal.
-    if (!ports.empty() && !m_topology.mgmt.external_access && m_topology.mgmt.network != "bridge") {
-      // Docker publishes nothing of a container on an internal network (ltb's isolated
-      // management network): refused rather than silently unpublished.
-      m_reporter.error(at(ports.front().second),
-                       fmt::format("node '{}' publishes ports, but the lab's management network "
-                                   "is isolated",
-                                   node.name),
-                       "Docker publishes ports only from a network with external access: set "
-                       "mgmt.external-access: true (the nodes then also reach outside through "
-                       "NAT), or reach the port on the node's management address from the host");
-    }
     for (const auto &[text, pointer] : ports) {
-      // [HOST-IP:]HOST-PORT:PORT[/PROTO]; the schema checked the shape.
-      std::string rest = text;
-      std::string protocol = "tcp";
-      if (auto slash = rest.find('/'); slash != std::string::npos) {
-        protocol = rest.substr(slash + 1);
-        rest.resize(slash);
-      }
-      std::vector<std::string> parts;
-      std::stringstream in(rest);
-      for (std::string part; std::getline(in, part, ':');) {
-        parts.push_back(part);
-      }
-      const std::string host_ip = parts.size() == 3 ? parts[0] : std::string();
-      const int host_port = std::atoi(parts[parts.size() - 2].c_str());
-      const int port = std::atoi(parts.back().c_str());
-      if (host_port < 1 || host_port > 65535 || port < 1 || port > 65535 ||
-          (!host_ip.empty() && !parse_ipv4(host_ip))) {
+      // [HOST-IP:]HOST-PORT:PORT[/PROTO]; the schema checked the shape. Docker publishes them
+      // from a network with external access; ltb's isolated one gets a docker-proxy per port.
+      const auto mapping = parse_port_mapping(text);
+      if (!mapping) {
         m_reporter.error(at(pointer), fmt::format("port mapping '{}' is not valid", text),
                          "write [HOST-IP:]HOST-PORT:PORT[/tcp|/udp] with ports 1 to 65535, for "
                          "example 8080:80 or 127.0.0.1:2222:22");
         continue;
       }
+      const int host_port = mapping->host_port;
+      const auto &protocol = mapping->protocol;
       if (m_options.confined && host_port < 1024) {
         m_reporter.error(
             at(pointer),
@@ -1352,14 +1329,17 @@ private:
                          "one of them");
       }
       // Docker refuses these with another container's namespace (it has its own), and ports
-      // without a network of the node's own.
+      // without a network of the node's own (in the host's, Docker drops them with a warning).
       const bool shared = node.network_mode.rfind("container:", 0) == 0;
-      if ((shared || node.network_mode == "none") && !node.ports.empty()) {
+      if (!node.ports.empty()) {
         m_reporter.error(
             node.loc,
             fmt::format("node '{}' has network-mode {} and ports", node.name, node.network_mode),
             shared ? "publish the ports on the node whose namespace it shares"
-                   : "a node without a network publishes nothing: remove one");
+            : node.network_mode == "host"
+                ? "a node in the host's namespace listens on the host's "
+                  "ports itself: remove ports"
+                : "a node without a network publishes nothing: remove one");
       }
       if (shared &&
           (!node.dns_servers.empty() || !node.dns_search.empty() || !node.dns_options.empty())) {

@@ -2,6 +2,7 @@
 
 #include "topology/kinds.hpp"
 #include "util/hash.hpp"
+#include "util/ipv4.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -13,6 +14,52 @@ const Node *Topology::find_node(const std::string &node_name) const {
   auto it = std::find_if(nodes.begin(), nodes.end(),
                          [&](const Node &node) { return node.name == node_name; });
   return it == nodes.end() ? nullptr : &*it;
+}
+
+std::optional<PortMapping> parse_port_mapping(std::string_view text) {
+  PortMapping mapping;
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    mapping.protocol = std::string(text.substr(slash + 1));
+    text = text.substr(0, slash);
+  }
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon == std::string_view::npos ? colon : colon - start));
+    if (colon == std::string_view::npos) {
+      break;
+    }
+    start = colon + 1;
+  }
+  auto number = [](std::string_view digits) {
+    int value = 0;
+    if (digits.empty() || digits.size() > 5) {
+      return 0;
+    }
+    for (char c : digits) {
+      if (c < '0' || c > '9') {
+        return 0;
+      }
+      value = value * 10 + (c - '0');
+    }
+    return value > 65535 ? 0 : value;
+  };
+  if (parts.size() < 2 || parts.size() > 3 ||
+      (mapping.protocol != "tcp" && mapping.protocol != "udp")) {
+    return std::nullopt;
+  }
+  if (parts.size() == 3) {
+    if (!util::parse_ipv4(parts[0])) {
+      return std::nullopt;
+    }
+    mapping.host_ip = std::string(parts[0]);
+  }
+  mapping.host_port = number(parts[parts.size() - 2]);
+  mapping.port = number(parts.back());
+  if (mapping.host_port == 0 || mapping.port == 0) {
+    return std::nullopt;
+  }
+  return mapping;
 }
 
 Login default_login(std::string_view kind) {

@@ -40,6 +40,19 @@ inline bool is_workload(Runtime runtime) {
 /// How a VM is accelerated: KVM, software emulation (TCG), or KVM where it really works.
 enum class Accel { automatic, kvm, qemu };
 
+/// One of containerlab's `ports` ("[HOST-IP:]HOST-PORT:PORT[/tcp|udp]", docker run -p's form).
+struct PortMapping {
+  std::string host_ip; // empty = every IPv4 address
+  int host_port = 0;
+  int port = 0;
+  std::string protocol = "tcp";
+  bool operator==(const PortMapping &) const = default;
+};
+
+/// The mapping TEXT writes; nullopt when it is not of that form (ports 1 to 65535, tcp or udp,
+/// an IPv4 host address).
+std::optional<PortMapping> parse_port_mapping(std::string_view text);
+
 /// containerlab's `healthcheck` (Docker's HEALTHCHECK); times in seconds, 0 = Docker's default.
 struct Healthcheck {
   std::vector<std::string> test; // ["CMD", argv...] or ["CMD-SHELL", "command"]

@@ -22,6 +22,7 @@ declare -A files=(
   [ltbtest-clab-wait]=wait-for.clab.yml
   [ltbtest-clab-opts]=container-options.clab.yml
   [ltbtest-clab-ports]=ports.clab.yml
+  [ltbtest-clab-portsiso]=ports-isolated.clab.yml
 )
 declare -A ups=()
 for lab in "${!files[@]}"; do
@@ -123,12 +124,50 @@ wait_until 10 fetch || fail "nothing answers on 127.0.0.1:18480"
 [[ $(fetch) == *hello-from-web* ]] || fail "127.0.0.1:18480 did not answer with the node's page"
 listening=$(ss -Hltn 'sport = :18480' | awk '{print $4}' | sort -u | paste -sd ' ')
 [[ $listening == 127.0.0.1:18480 ]] || fail "port 18480 listens on '$listening', not only 127.0.0.1"
-# Without external access the file is refused where the port is.
-sed -e "s|^name: .*|name: ltbtest-clab-ports2|" -e "s|^  external-access: true|  external-access: false|" \
-  "$corpus/ports.clab.yml" >"$IT_TMP/ports-isolated.clab.yml"
-expect_rc 2 ltb up "$IT_TMP/ports-isolated.clab.yml"
-grep -q "ports-isolated.clab.yml:16:11: error: node 'web' publishes ports, but the lab's management network is isolated" "$IT_TMP/err" ||
-  fail "an isolated lab's ports were not refused at the value: $(cat "$IT_TMP/err")"
+
+log "ports from an isolated management network: a docker-proxy per port, restarted by ltb up"
+lab=ltbtest-clab-portsiso
+fetch_iso() { exec 3<>/dev/tcp/127.0.0.1/18481 && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && cat <&3; }
+wait_until 10 fetch_iso || fail "nothing answers on 127.0.0.1:18481"
+[[ $(fetch_iso) == *hello-from-isolated-web* ]] || fail "127.0.0.1:18481 did not answer with the node's page"
+# The lab's network is isolated (no NAT), and the listeners are docker-proxy processes that
+# forward to the node's management address.
+network=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$(container_name "$lab" web)")
+[[ $(docker network inspect -f '{{.Internal}}' "$network") == true ]] || fail "network $network is not internal"
+address=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$(container_name "$lab" web)")
+proxies() { pgrep -a -f "docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port 1848[12] -container-ip $address " || true; }
+[[ $(proxies | wc -l) == 2 ]] || fail "expected 2 docker-proxy processes for $address, found: $(proxies)"
+listening=$(ss -Hltnp 'sport = :18481' | grep -c docker-proxy || true)
+[[ $listening == 1 ]] || fail "18481 is not docker-proxy's: $(ss -Hltnp 'sport = :18481')"
+ltb up --dry-run "$IT_TMP/ports-isolated.clab.yml" >"$IT_TMP/dry" 2>&1
+grep -q "publish ports" "$IT_TMP/dry" && fail "a converged lab plans its ports again: $(cat "$IT_TMP/dry")"
+# A proxy that dies is started again by ltb up, and only it: the node stays.
+pid=$(proxies | awk '/-host-port 18481 /{print $1}')
+kill "$pid"
+wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "docker-proxy $pid did not end"
+fetch_iso >/dev/null 2>&1 && fail "18481 still answers with its proxy gone"
+id_before=$(docker inspect -f '{{.Id}}' "$(container_name "$lab" web)")
+ltb up --dry-run "$IT_TMP/ports-isolated.clab.yml" >"$IT_TMP/dry" 2>&1
+grep -q "publish ports 127.0.0.1:18481->web:80/tcp, 127.0.0.1:18482->web:8080/tcp \[port-proxy exited\]" "$IT_TMP/dry" ||
+  fail "ltb up --dry-run does not plan the dead proxy with its reason: $(cat "$IT_TMP/dry")"
+[[ $(grep -c "node web" "$IT_TMP/dry") == 0 ]] || fail "a dead proxy makes the node again: $(cat "$IT_TMP/dry")"
+ltb up "$IT_TMP/ports-isolated.clab.yml" >"$IT_TMP/up2" 2>&1 || fail "ltb up again failed: $(cat "$IT_TMP/up2")"
+[[ $(docker inspect -f '{{.Id}}' "$(container_name "$lab" web)") == "$id_before" ]] ||
+  fail "restarting a proxy made the node again"
+[[ $(fetch_iso) == *hello-from-isolated-web* ]] || fail "18481 did not answer after ltb up"
+[[ $(proxies | wc -l) == 2 ]] || fail "expected 2 proxies after ltb up, found: $(proxies)"
+# A host port another program holds: ltb up fails with the reason, and its lab goes down clean.
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",18483)); s.listen(); time.sleep(60)' &
+holder=$!
+on_cleanup "kill $holder"
+wait_until 5 bash -c "ss -Hltn 'sport = :18483' | grep -q 18483" || fail "the test's listener did not start"
+sed -e "s|^name: .*|name: ltbtest-clab-portsbusy|" -e "s|18481|18483|; s|18482|18484|" \
+  "$corpus/ports-isolated.clab.yml" >"$IT_TMP/ports-busy.clab.yml"
+track_lab ltbtest-clab-portsbusy
+expect_rc 1 ltb up "$IT_TMP/ports-busy.clab.yml"
+grep -q "cannot publish host port 18483/tcp on 127.0.0.1: .*address already in use" "$IT_TMP/err" ||
+  fail "a taken host port was not reported: $(cat "$IT_TMP/err")"
+kill "$holder"
 
 log "all down"
 declare -A downs=()
@@ -141,3 +180,5 @@ for lab in "${!downs[@]}"; do
   assert_lab_gone "$lab"
 done
 IT_LABS=()
+left=$(pgrep -a -f "docker-proxy .*-host-port 1848[0-4] " || true)
+[[ -z $left ]] || fail "docker-proxy processes outlived their labs: $left"

@@ -12,6 +12,7 @@ using fakes::Harness;
 TEST_CASE("apply clab: the options reach Docker, a shared namespace has no address") {
   Harness h;
   auto t = fakes::make_lab("op");
+  t.mgmt.external_access = true; // Docker publishes the ports (an isolated lab: test_ports.cpp)
   t.nodes = {fakes::container_node("web"), fakes::container_node("side")};
   auto &web = t.nodes[0];
   web.ports = {"127.0.0.1:8080:80", "5353:53/udp"};

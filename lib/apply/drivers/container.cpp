@@ -698,29 +698,14 @@ private:
       spec.ipv4.clear();
       spec.ipv6.clear();
     }
-    for (const auto &text : node.ports) {
-      runtime::ContainerSpec::Port port;
-      std::string rest = text;
-      if (auto slash = rest.find('/'); slash != std::string::npos) {
-        port.protocol = rest.substr(slash + 1);
-        rest.resize(slash);
-      }
-      std::vector<std::string> parts;
-      for (std::size_t start = 0;;) {
-        auto colon = rest.find(':', start);
-        parts.push_back(rest.substr(start, colon - start));
-        if (colon == std::string::npos) {
-          break;
-        }
-        start = colon + 1;
-      }
-      if (parts.size() < 2) {
+    // From an isolated management network ltb's proxies publish them (publish_ports), not Docker.
+    for (const auto &text : run.plan.ports_by_proxy ? std::vector<std::string>{} : node.ports) {
+      auto mapping = topology::parse_port_mapping(text);
+      if (!mapping) {
         return fail(fmt::format("port mapping '{}' is not valid", text), "", ExitCode::usage);
       }
-      port.host_ip = parts.size() == 3 ? parts[0] : std::string();
-      port.host_port = std::atoi(parts[parts.size() - 2].c_str());
-      port.port = std::atoi(parts.back().c_str());
-      spec.ports.push_back(port);
+      spec.ports.push_back(
+          {mapping->host_ip, mapping->host_port, mapping->port, mapping->protocol});
     }
     if (node.healthcheck) {
       constexpr std::int64_t k_second = 1000000000;

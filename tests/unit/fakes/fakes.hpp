@@ -177,6 +177,13 @@ struct DhcpServer {
   int pid = 0;
 };
 
+/// A published port's proxy (net/port_proxy.hpp): the line it serves, and whether it runs (a
+/// test may "kill" it).
+struct PortProxy {
+  std::string line;
+  bool running = true;
+};
+
 /// A lab's relay: what it serves, and whether its process runs (a test may "kill" it).
 struct RelayProcess {
   net::RelayConfig config;
@@ -201,6 +208,9 @@ struct World {
   bool netem = true;                          // the kernel has netem (FakeTc)
   std::map<std::string, DhcpServer> dhcp;     // by lab directory
   std::map<std::string, RelayProcess> relays; // by lab directory
+  std::map<std::string, std::vector<PortProxy>> proxies; // by lab directory
+  /// Host ports taken by another program ("tcp 8080"): a proxy for one fails to start.
+  std::set<std::string> taken_ports;
   /// Confined labs' host firewall rules, by lab; `false`: only some of them (a test removed
   /// one by hand).
   std::map<std::string, std::pair<net::HostFirewallSpec, bool>> firewall;
@@ -310,7 +320,7 @@ struct World {
     std::lock_guard lock(mutex);
     return containers.empty() && networks.empty() && domains.empty() && bridges.empty() &&
            ifaces.empty() && redirects.empty() && dhcp.empty() && overlays.empty() &&
-           relays.empty() && named_netns.empty() && firewall.empty();
+           relays.empty() && named_netns.empty() && firewall.empty() && proxies.empty();
   }
 
   /// One line per object, for messages.
@@ -338,6 +348,11 @@ struct World {
     }
     for (const auto &[dir, d] : dhcp) {
       out += "dnsmasq " + dir + "\n";
+    }
+    for (const auto &[dir, list] : proxies) {
+      for (const auto &proxy : list) {
+        out += fmt::format("docker-proxy {} {}", dir, proxy.line);
+      }
     }
     for (const auto &[dir, r] : relays) {
       out += fmt::format("relay {} ({} links, {})\n", dir, r.config.size(),
@@ -1452,6 +1467,66 @@ private:
   World &m_w;
 };
 
+/// Like net::host_port_proxies(): a lab's proxies by the lines they serve.
+class FakePortProxies final : public net::PortProxies {
+public:
+  explicit FakePortProxies(World &world) : m_w(world) {}
+
+  State state(const std::string &dir) override {
+    std::lock_guard lock(m_w.mutex);
+    State state;
+    auto it = m_w.proxies.find(dir);
+    if (it == m_w.proxies.end()) {
+      return state;
+    }
+    state.present = true;
+    std::vector<std::string> lines;
+    for (const auto &proxy : it->second) {
+      if (proxy.running) {
+        lines.push_back(proxy.line);
+      }
+    }
+    std::sort(lines.begin(), lines.end());
+    for (const auto &line : lines) {
+      state.running += line;
+    }
+    return state;
+  }
+  Status apply(const std::string &dir, const std::string &text) override {
+    LTB_CHECK(m_w.faults.check("ports_apply", dir));
+    LTB_TRY(wanted, net::parse_published_ports(text));
+    std::lock_guard lock(m_w.mutex);
+    auto &list = m_w.proxies[dir];
+    std::erase_if(list, [&](const PortProxy &proxy) {
+      return !proxy.running || std::none_of(wanted.begin(), wanted.end(), [&](const auto &port) {
+        return port.line() == proxy.line;
+      });
+    });
+    for (const auto &port : wanted) {
+      if (std::any_of(list.begin(), list.end(),
+                      [&](const PortProxy &proxy) { return proxy.line == port.line(); })) {
+        continue;
+      }
+      if (m_w.taken_ports.count(fmt::format("{} {}", port.protocol, port.host_port))) {
+        return fail(fmt::format("node '{}': cannot publish host port {}/{} on {}: listen: "
+                                "address already in use",
+                                port.node, port.host_port, port.protocol, port.host_ip));
+      }
+      list.push_back({port.line(), true});
+    }
+    return {};
+  }
+  Status stop(const std::string &dir) override {
+    LTB_CHECK(m_w.faults.check("ports_stop", dir));
+    std::lock_guard lock(m_w.mutex);
+    m_w.proxies.erase(dir);
+    return {};
+  }
+
+private:
+  World &m_w;
+};
+
 /// Like net::host_firewall(): a lab's rules, all or some of them; an apply that fails leaves
 /// none of them.
 class FakeFirewall final : public net::HostFirewall {
@@ -1864,6 +1939,7 @@ struct FakeBackends {
   FakeRelay relay{world};
   FakeTc tc{world};
   FakeFirewall firewall{world};
+  FakePortProxies ports{world};
 
   apply::Backends backends(state::Store &store) {
     apply::Backends b;
@@ -1878,6 +1954,7 @@ struct FakeBackends {
     b.relay = &relay;
     b.tc = &tc;
     b.firewall = &firewall;
+    b.ports = &ports;
     return b;
   }
 };

@@ -292,6 +292,9 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
   if (w.firewall.count(lab) && !object(state::ObjectType::firewall, "firewall")) {
     problems.push_back("unrecorded host firewall rules");
   }
+  if (w.proxies.count(h.lab_dir(lab)) && !object(state::ObjectType::port_proxy, "docker-proxy")) {
+    problems.push_back("unrecorded docker-proxy");
+  }
   if (w.relays.count(h.lab_dir(lab)) && !object(state::ObjectType::relay, "relay")) {
     problems.push_back("unrecorded relay");
   }
@@ -347,6 +350,8 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       exists = w.bridges.count(o.name) > 0;
     } else if (o.type == state::ObjectType::dhcp) {
       exists = w.dhcp.count(h.lab_dir(lab)) > 0;
+    } else if (o.type == state::ObjectType::port_proxy) {
+      exists = w.proxies.count(h.lab_dir(lab)) > 0;
     } else if (o.type == state::ObjectType::relay) {
       exists = w.relays.count(h.lab_dir(lab)) > 0;
     } else if (o.type == state::ObjectType::firewall) {
