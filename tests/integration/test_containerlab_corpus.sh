@@ -288,16 +288,13 @@ declare -A got=() problems=() seconds=() lab_of=()
 # run_file FILE N: deploys FILE as lab ltbtest-corpus-N, checks it, brings it down; records what
 # happened in got[FILE] and problems[FILE].
 run_file() {
-  local file=$1 lab=ltbtest-corpus-$2 copy=$IT_TMP/$1 want=${expect[$1]} rc=0 out err t0 msg
+  local file=$1 lab=ltbtest-corpus-$2 copy=$IT_TMP/$1 rc=0 out err t0 msg
   local -a bad=()
   t0=$(date +%s%N)
   lab_of[$file]=$lab
   out=$IT_TMP/$lab.out err=$IT_TMP/$lab.err
   sed "s|^name: .*|name: $lab|" "$corpus/$file" >"$copy"
   grep -qx "name: $lab" "$copy" || bad+=("the file has no top-level 'name:' line to give this test's lab name")
-  if [[ $want == deploys-with-prerequisite ]]; then
-    prepare "$file" || fail "$file expects a prerequisite, but prepare() of $IT_NAME.sh does not know it"
-  fi
   host_names | LC_ALL=C sort -u >"$IT_TMP/$lab.before"
   track_lab "$lab"
   ltb up "$copy" >"$out" 2>"$err" || rc=$?
@@ -338,6 +335,14 @@ wanted() {
   *) echo "${expect[$1]}" ;;
   esac
 }
+
+# The prerequisites first, all of them: a conflict (a container of that name that is not this
+# test's) fails the test before anything is deployed.
+for file in "${files[@]}"; do
+  if [[ ${expect[$file]} == deploys-with-prerequisite ]]; then
+    prepare "$file" || fail "$file expects a prerequisite, but prepare() of $IT_NAME.sh does not make one"
+  fi
+done
 
 # One file after another: about 2 min on a 2-core machine, so not worth batches, which would
 # have to keep apart the files that name the same host interface (host-kind and mgmt-net-link:
