@@ -80,10 +80,10 @@ done
 # The files' variables take their defaults, whatever the caller's environment holds.
 unset ALPINE_VERSION HOST_LINK CLAB_CORPUS_LAB CLAB_CORPUS_ROLE
 
-# 19 files run alpine:3, which cannot be pulled here (no registry). Where it is missing, the
-# busybox image stands in under that name for this test, and the tag is removed at the end, only
-# if this test made it and it still names the busybox image; an alpine:3 that exists is used and
-# never overwritten.
+# 18 files name alpine:3 and env-vars.clab.yml gets it by default; nothing can be pulled here
+# (no registry). Where alpine:3 is missing, the busybox image stands in under that name for this
+# test, and the tag is removed at the end, only if this test made it and it still names the
+# busybox image; an alpine:3 that exists is used and never overwritten.
 if ! docker image inspect alpine:3 >/dev/null 2>&1; then
   docker tag "$k_busybox" alpine:3
   busybox_id=$(docker image inspect -f '{{.Id}}' "$k_busybox")
@@ -94,7 +94,7 @@ fi
 # The corpus files under this test's lab names, with their side files (env-files), in $IT_TMP.
 find "$corpus" -maxdepth 1 -type f ! -name '*.clab.yml' -exec cp {} "$IT_TMP/" \;
 
-# dummy.clab.yml deploys where the kernel makes dummy interfaces, and is refused elsewhere.
+# dummy.clab.yml deploys where the kernel makes dummy interfaces; elsewhere ltb up fails saying so.
 if ip link add "ltbcdum$$" type dummy 2>/dev/null; then
   ip link del "ltbcdum$$"
   kernel_has_dummy=yes
