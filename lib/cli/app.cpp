@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <curl/curl.h>
 #include <exception>
+#include <filesystem>
 #include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
@@ -107,6 +108,14 @@ int main(int argc, char **argv) {
   }
   try {
     app->parse(argc, marked.data());
+    // The lab directories live beside the state file, and their paths go into bind mounts:
+    // a relative --state (or LTB_STATE) is taken from the current directory once, here.
+    if (std::error_code ec; !globals.state_path.empty()) {
+      auto absolute = std::filesystem::absolute(globals.state_path, ec);
+      if (!ec) {
+        globals.state_path = absolute.lexically_normal().string();
+      }
+    }
   } catch (const CLI::CallForHelp &e) {
     return app->exit(e);
   } catch (const CLI::CallForAllHelp &e) {
