@@ -32,6 +32,48 @@ Status record_claim(state::Store &store, const plan::Plan &plan, const topology:
   return store.put_lab(lab);
 }
 
+/// The images of the containers the plan makes are there before anything is made, as
+/// containerlab pulls them first: an image that is missing and cannot be pulled fails the up
+/// with nothing made (no network, no half-made lab). Each pull is announced.
+Status ensure_images(const Session &session, const plan::Plan &plan,
+                     const topology::Topology &desired, runtime::ContainerRuntime *docker) {
+  std::vector<std::string> images;
+  for (const auto &action : plan.actions) {
+    const auto *node =
+        action.kind == plan::ActionKind::create_node ? desired.find_node(action.node) : nullptr;
+    if (node && node->runtime == topology::Runtime::container && !node->image.empty() &&
+        std::find(images.begin(), images.end(), node->image) == images.end()) {
+      images.push_back(node->image);
+    }
+  }
+  if (images.empty() || docker == nullptr) {
+    return {};
+  }
+  std::vector<std::string> missing;
+  for (const auto &image : images) {
+    LTB_TRY(present, docker->image_present(image));
+    if (present) {
+      continue;
+    }
+    session.events.notice(fmt::format("pulling image {}", image));
+    if (auto pulled = docker->pull_image(image, {}); !pulled) {
+      missing.push_back(fmt::format("image '{}' is not available: {}", image,
+                                    pull_failure(pulled.error().message)));
+    }
+  }
+  if (missing.empty()) {
+    return {};
+  }
+  std::string message;
+  for (const auto &line : missing) {
+    message += (message.empty() ? "" : "; ") + line;
+  }
+  return fail(message, fmt::format("nothing of lab '{}' was made: build the image (make images "
+                                   "builds ltb's own), load it (docker load) or make it "
+                                   "pullable, then run ltb up again",
+                                   plan.lab));
+}
+
 std::vector<Error> failed_errors(const apply::ApplyReport &report) {
   std::vector<Error> errors;
   for (const auto &action : report.actions) {
@@ -305,6 +347,7 @@ Result<DeployOutcome> deploy_lab(const Session &session, Connection &connection,
     }
     return outcome;
   }
+  LTB_CHECK(ensure_images(session, plan, desired, backends.docker));
   // The lab's key pair exists before nodes are made: they get its public half.
   LTB_CHECK(access::prepare_lab(context.lab_dir(desired.name), desired));
   if (options.keep_files && !desired.file.empty() && desired.file.front() == '/') {
@@ -531,6 +574,16 @@ std::string failure_summary(const std::vector<Error> &errors, bool interrupted) 
   }
   return fmt::format("{} (and {} more failed action{})", errors.front().message, errors.size() - 1,
                      errors.size() == 2 ? "" : "s");
+}
+
+std::string pull_failure(const std::string &message) {
+  if (message.find("dial tcp") != std::string::npos ||
+      message.find("i/o timeout") != std::string::npos) {
+    const auto last = message.rfind(": ");
+    return fmt::format("its registry cannot be reached from this host ({})",
+                       last == std::string::npos ? message : message.substr(last + 2));
+  }
+  return message;
 }
 
 } // namespace ltb::service

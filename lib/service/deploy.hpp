@@ -51,6 +51,10 @@ struct DeployOutcome {
   bool ok() const { return failed == 0 && skipped == 0 && !interrupted; }
 };
 
+/// Docker's words for an image pull that failed, without the registry's address: "its registry
+/// cannot be reached from this host (no such host)" for a network failure, else as Docker says.
+std::string pull_failure(const std::string &message);
+
 /// The options to load a topology that the session's caller deploys with: confined
 /// (topology::LoadOptions::confined) unless the caller is an admin.
 topology::LoadOptions load_options(const Session &session, topology::LoadOptions options = {});
