@@ -112,10 +112,7 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
     access.group = node.group;
     access.labels = node.labels;
     access.login = {node.username, node.password, node.ssh_key};
-    const topology::Kind *kind = topology::find_kind(node.kind);
-    const auto sshd_label = node.labels.find(std::string(k_sshd_label));
-    const bool sshd =
-        (kind && kind->sshd) || (sshd_label != node.labels.end() && sshd_label->second == "true");
+    const bool sshd = has_sshd(node);
     if (node.runtime == topology::Runtime::vm) {
       access.connection = Connection::ssh;
       access.key_login = vm_takes_key(node);
@@ -337,14 +334,25 @@ std::string topology_data_text(const LabAccess &lab) {
   return out.dump(2) + "\n";
 }
 
+bool has_sshd(const topology::Node &node) {
+  if (node.runtime == topology::Runtime::vm) {
+    return true;
+  }
+  const topology::Kind *kind = topology::find_kind(node.kind);
+  const auto label = node.labels.find(std::string(k_sshd_label));
+  return (kind && kind->sshd) || (label != node.labels.end() && label->second == "true");
+}
+
 std::string logins_text(const topology::Topology &desired) {
   json nodes = json::object();
   for (const auto &node : desired.nodes) {
     if (!topology::is_workload(node.runtime)) {
       continue;
     }
-    nodes[node.name] = {
-        {"username", node.username}, {"password", node.password}, {"ssh_key", node.ssh_key}};
+    nodes[node.name] = {{"username", node.username},
+                        {"password", node.password},
+                        {"ssh_key", node.ssh_key},
+                        {"sshd", has_sshd(node)}};
   }
   return json{{"nodes", nodes}}.dump(2) + "\n";
 }
@@ -361,8 +369,11 @@ std::map<std::string, NodeLogin> parse_logins(std::string_view text) {
   };
   for (const auto &[name, entry] : doc["nodes"].items()) {
     if (entry.is_object()) {
+      // Files of an older ltb say nothing of sshd: they are taken as having it.
+      auto sshd = entry.find("sshd");
       out[name] = {text_of(entry, "username"), text_of(entry, "password"),
-                   text_of(entry, "ssh_key")};
+                   text_of(entry, "ssh_key"),
+                   sshd == entry.end() || !sshd->is_boolean() || sshd->get<bool>()};
     }
   }
   return out;
@@ -391,6 +402,9 @@ std::map<std::string, NodeReach> node_reach(const std::string &lab_dir,
     NodeLogin login;
     if (auto it = logins.find(node.name); it != logins.end()) {
       login = it->second;
+      if (!login.sshd) {
+        continue; // reached by Docker's exec only
+      }
     } else {
       const auto fallback = topology::default_login(node.kind);
       login = {fallback.username, fallback.password, {}};

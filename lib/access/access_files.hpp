@@ -22,7 +22,12 @@ struct NodeLogin {
   std::string username;
   std::string password; // empty = none
   std::string ssh_key;  // the node's own private key file; empty = the lab's only
+  bool sshd = true;     // an ssh server runs in it (has_sshd); false: Docker's exec only
 };
+
+/// Whether a node runs an ssh server: a VM, a container of a kind that has one (the kind
+/// registry's sshd), or one whose labels say so (ltb-sshd: "true").
+bool has_sshd(const topology::Node &node);
 
 struct InterfaceAccess {
   std::string name;

@@ -249,7 +249,7 @@ NodeLogin login_of(const state::LabRecord &lab, const state::NodeRecord &node,
         topology::load_recorded(lab.topology_text, lab.topology_file, lab.name, {}, options);
     if (loaded) {
       if (const auto *desired = loaded->find_node(node.name)) {
-        return {desired->username, desired->password, desired->ssh_key};
+        return {desired->username, desired->password, desired->ssh_key, has_sshd(*desired)};
       }
     }
   }
@@ -488,6 +488,13 @@ Result<SshTarget> ssh_target(state::Store &store, const std::string &lab_dir,
   }
   const LabPaths paths{lab_dir};
   const NodeLogin login = login_of(*lab_record, *record, lab_dir);
+  if (!login.sshd) {
+    return fail(fmt::format("node '{}' of lab '{}' runs no ssh server (kind {}, image {})", node,
+                            lab, record->kind, record->image.empty() ? "-" : record->image),
+                fmt::format("run commands in it with `ltb exec {} -- sh` (Docker's exec); a node "
+                            "whose image has one gets the label ltb-sshd: \"true\"",
+                            node));
+  }
   SshTarget target;
   target.lab = lab;
   target.node = node;

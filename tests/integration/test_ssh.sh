@@ -95,8 +95,9 @@ expect_rc 255 ltb ssh rr1 -- true
 expect_output err "no node named 'rr1' in any of your labs"
 expect_rc 255 ltb ssh sw1 -- true
 expect_output err "is an Open vSwitch bridge"
-expect_rc 255 ltb ssh h1 -- true # busybox image: no ssh server
-expect_output err "connection refused by node 'h1' \(172\.20\.41\.[0-9]+\): no ssh server listens on port 22"
+expect_rc 255 ltb ssh h1 -- true # busybox image: no ssh server, known from its kind and labels
+expect_output err "node 'h1' of lab '$lab' runs no ssh server \(kind linux, image ltb/busybox:latest\)"
+expect_output err "ltb exec h1 -- sh"
 [[ $(wc -l <"$IT_TMP/err") -eq 2 ]] || fail "the error is not one line and a help line: $(cat "$IT_TMP/err")"
 
 log "the generated ssh_config works with the system ssh, non-interactively"

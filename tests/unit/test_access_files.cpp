@@ -379,13 +379,26 @@ TEST_CASE("access files: node_reach for ltb inspect, from logins.json or the kin
   CHECK_FALSE(reach.at("h1").password);
 
   const auto t = load(dir, "name: lab1\ntopology:\n  nodes:\n    r1: {kind: frr, username: ops}\n"
-                           "    h1: {kind: linux, image: alpine, password: pw}\n");
+                           "    h1: {kind: linux, image: alpine, password: pw,\n"
+                           "         labels: {ltb-sshd: \"true\"}}\n"
+                           "    h2: {kind: linux, image: alpine}\n");
   REQUIRE(access::ensure_lab_key(lab_dir, "lab1"));
   REQUIRE(access::write_logins(lab_dir, t));
-  reach = access::node_reach(lab_dir, records);
+  auto with_h2 = records;
+  with_h2.push_back({"lab1", "h2", "linux", "alpine", "h", "172.20.41.4", "c3",
+                     ltb::state::RecordStatus::running});
+  reach = access::node_reach(lab_dir, with_h2);
   CHECK(reach.at("r1").user == "ops");
   CHECK(reach.at("r1").host == "172.20.41.2");
   CHECK(reach.at("r1").port == 22);
   CHECK(reach.at("r1").identity_files == std::vector<std::string>{lab_dir + "/id_ed25519"});
   CHECK(reach.at("h1").password);
+  // No ssh server in h2 (a linux node without the label): inspect shows no ssh login for it.
+  CHECK(reach.count("h2") == 0);
+  const auto logins = access::parse_logins(access::logins_text(t));
+  CHECK(logins.at("r1").sshd);
+  CHECK(logins.at("h1").sshd);
+  CHECK_FALSE(logins.at("h2").sshd);
+  // A file of an older ltb, without the field: taken as having one.
+  CHECK(access::parse_logins(R"({"nodes": {"x": {"username": "u"}}})").at("x").sshd);
 }
