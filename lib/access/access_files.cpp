@@ -124,10 +124,12 @@ LabAccess lab_access(const topology::Topology &desired, const std::vector<state:
     }
     access.key_login = access.key_login || !node.ssh_key.empty();
     const bool bridge = !topology::is_workload(node.runtime);
-    access.runtime_name = node.runtime == topology::Runtime::ovs_bridge
-                              ? plan::bridge_name(desired.name, node.name)
-                          : bridge ? node.name // a Linux bridge's own name
-                                   : plan::container_name(desired.name, node.name);
+    access.runtime_name =
+        node.runtime == topology::Runtime::ovs_bridge ? plan::bridge_name(desired.name, node.name)
+        : bridge                                      ? node.name // a Linux bridge's own name
+        : node.runtime == topology::Runtime::vm
+            ? plan::container_name(desired.name, node.name)
+            : plan::container_name(desired.name, node.name, desired.container_prefix);
     if (auto it = records.find(node.name); it != records.end() && !bridge) {
       access.address = it->second->mgmt_ipv4;
       access.address6 = it->second->mgmt_ipv6;

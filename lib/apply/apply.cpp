@@ -635,6 +635,7 @@ state::LabRecord deploying_lab(std::optional<state::LabRecord> existing, const p
   lab.owner = owner;
   lab.status = state::RecordStatus::deploying;
   lab.confined = lab.confined || desired.confined;
+  lab.container_prefix = plan.container_prefix;
   return lab;
 }
 

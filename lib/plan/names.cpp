@@ -14,6 +14,20 @@ std::string container_name(const std::string &lab, const std::string &node) {
   return "ltb-" + lab + "-" + node;
 }
 
+std::string container_name(const std::string &lab, const std::string &node,
+                           const std::optional<std::string> &prefix) {
+  if (!prefix) {
+    return container_name(lab, node);
+  }
+  if (prefix->empty()) {
+    return node;
+  }
+  if (*prefix == k_prefix_lab_name) {
+    return lab + "-" + node;
+  }
+  return *prefix + "-" + lab + "-" + node;
+}
+
 std::string network_name(const std::string &lab) {
   return "ltb-" + lab;
 }

@@ -2,12 +2,22 @@
 // Names of the runtime objects ltb makes for a lab. Host-side names (bridges, veths) share a prefix
 // derived from the lab name so that `ltb down` finds them even without state.
 
+#include <optional>
 #include <string>
 
 namespace ltb::plan {
 
-/// Docker container name of a node: ltb-<lab>-<node>.
+/// Docker container name of a node: ltb-<lab>-<node>. Also a VM's libvirt domain name.
 std::string container_name(const std::string &lab, const std::string &node);
+
+/// A container node's name under containerlab's `prefix` (a lab record's container_prefix):
+/// ltb's own (above) without one, the node's name for "", <lab>-<node> for "__lab-name",
+/// else <prefix>-<lab>-<node>. VMs keep ltb's names whatever the prefix.
+std::string container_name(const std::string &lab, const std::string &node,
+                           const std::optional<std::string> &prefix);
+
+/// containerlab's prefix that names containers by the lab and node only.
+inline constexpr const char *k_prefix_lab_name = "__lab-name";
 
 /// Default management network name: ltb-<lab>.
 std::string network_name(const std::string &lab);

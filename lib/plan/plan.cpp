@@ -249,6 +249,7 @@ public:
       : m_desired(desired), m_recorded(recorded), m_observed(observed) {}
 
   Result<Plan> run(const std::vector<std::string> &used_subnets) {
+    m_plan.container_prefix = m_desired.container_prefix;
     LTB_CHECK(plan_addresses(used_subnets));
     unwire_removed_links();
     remove_departed_nodes();
@@ -617,7 +618,7 @@ private:
     if (keep != Runtime::container &&
         (m_observed.containers.count(name) || recorded_as(is_container_kind))) {
       added.push_back(m_builder.add(
-          {ActionKind::remove_node, name, {}, container_name(lab, name), reason, {}}));
+          {ActionKind::remove_node, name, {}, recorded_container_name(name), reason, {}}));
     }
     if (keep != Runtime::vm && (m_observed.vms.count(name) || recorded_as(is_vm_kind))) {
       added.push_back(m_builder.add({ActionKind::remove_vm,
@@ -755,6 +756,17 @@ private:
     }
   }
 
+  /// The name of what runs for a container node now: Docker's, else the one the lab's recorded
+  /// prefix gives (a lab whose prefix changed has its containers under the old one).
+  std::string recorded_container_name(const std::string &node) const {
+    if (auto it = m_observed.containers.find(node);
+        it != m_observed.containers.end() && !it->second.name.empty()) {
+      return it->second.name;
+    }
+    return container_name(m_desired.name, node,
+                          m_recorded.lab ? m_recorded.lab->container_prefix : std::nullopt);
+  }
+
   void plan_workload(const topology::Node &node) {
     const auto *record = record_of(node.name);
     const bool vm = node.runtime == Runtime::vm;
@@ -770,6 +782,11 @@ private:
       address = record->mgmt_ipv4; // Docker's choice on a network ltb joined stands
     }
     auto reason = workload_reason(node, hash, legacy, record, current, address, m_network_changed);
+    if (const auto name = container_name(m_desired.name, node.name, m_desired.container_prefix);
+        !reason && !vm && current && !current->name.empty() && current->name != name) {
+      reason = Why(Reason::renamed, state::ObjectType::container,
+                   fmt::format("{} -> {}", current->name, name));
+    }
     if (m_lab_removing && record && reason != Reason::kind_changed) {
       reason = Reason::removal_unfinished;
     }
@@ -1015,12 +1032,14 @@ private:
       if (m_firewall_configuration) {
         deps.push_back(*m_firewall_configuration);
       }
-      m_node_creations[name] = m_builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
-                                              name,
-                                              {},
-                                              container_name(m_desired.name, name),
-                                              pending.reason,
-                                              deps});
+      m_node_creations[name] =
+          m_builder.add({vm ? ActionKind::create_vm : ActionKind::create_node,
+                         name,
+                         {},
+                         vm ? container_name(m_desired.name, name)
+                            : container_name(m_desired.name, name, m_desired.container_prefix),
+                         pending.reason,
+                         deps});
     }
   }
 
@@ -1494,6 +1513,7 @@ public:
     m_plan.lab = m_lab;
     m_plan.teardown = true;
     if (m_recorded.lab) {
+      m_plan.container_prefix = m_recorded.lab->container_prefix;
       m_plan.network = m_recorded.lab->mgmt_network;
       m_plan.subnet = m_recorded.lab->mgmt_subnet;
     }
@@ -1558,13 +1578,15 @@ private:
   void remove_workloads() {
     std::set<std::string> container_names;
     for (const auto &name : m_containers) {
-      container_names.insert(container_name(m_lab, name));
-      m_removals.push_back(m_builder.add({ActionKind::remove_node,
-                                          name,
-                                          {},
-                                          container_name(m_lab, name),
-                                          Reason::lab_removed,
-                                          {}}));
+      // Docker's name of it, else the one the lab's prefix gives.
+      auto observed = m_observed.containers.find(name);
+      const auto runtime_name =
+          observed != m_observed.containers.end() && !observed->second.name.empty()
+              ? observed->second.name
+              : container_name(m_lab, name, m_plan.container_prefix);
+      container_names.insert(runtime_name);
+      m_removals.push_back(m_builder.add(
+          {ActionKind::remove_node, name, {}, runtime_name, Reason::lab_removed, {}}));
     }
     for (const auto &name : m_vms) {
       std::vector<std::string> keys;
@@ -1731,6 +1753,7 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
   if (recorded.lab) {
     plan.network = recorded.lab->mgmt_network;
     plan.subnet = recorded.lab->mgmt_subnet;
+    plan.container_prefix = recorded.lab->container_prefix;
   }
   std::map<std::string, const state::NodeRecord *> records;
   for (const auto &record : recorded.nodes) {
@@ -1809,7 +1832,9 @@ Result<Plan> plan_lifecycle(const std::string &lab, const Recorded &recorded,
     plan.actions.push_back({stop ? ActionKind::stop_node : ActionKind::start_node,
                             record->name,
                             keys,
-                            container_name(lab, record->name),
+                            is_vm_kind(record->kind)
+                                ? container_name(lab, record->name)
+                                : container_name(lab, record->name, plan.container_prefix),
                             Reason::requested,
                             {}});
   }

@@ -189,6 +189,8 @@ state::LinkRecord settings_record(const std::string &lab, const PlannedLink &lin
 struct Plan {
   std::string lab;
   std::string network;                          // management network name
+  /// containerlab's prefix of the lab's container names (plan::container_name; nullopt: ltb's).
+  std::optional<std::string> container_prefix = std::nullopt;
   /// The management network exists and is not ltb's (ExternalNetwork): never created or
   /// removed; nodes without a fixed address get Docker's (`addresses` lacks them).
   bool network_external = false;

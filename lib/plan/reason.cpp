@@ -41,6 +41,7 @@ constexpr std::array k_reasons{
     std::pair{Reason::impairments_changed, "impairments changed"},
     std::pair{Reason::run_time_change, "set at run time"},
     std::pair{Reason::segment_nics_retapped, "segment NICs wired through ltb's taps now"},
+    std::pair{Reason::renamed, "container name changed: {detail}"},
 };
 
 constexpr std::array k_subjects{state::ObjectType::container, state::ObjectType::domain,

@@ -40,6 +40,7 @@ enum class Reason {
   impairments_changed,   // "impairments changed": the file's impairments of a link changed
   run_time_change,       // "set at run time": `ltb link set|up|down`
   segment_nics_retapped, // "segment NICs wired through ltb's taps now": a VM made by an older ltb
+  renamed, // "container name changed: {detail}", detail "OLD -> NEW" (the file's prefix changed)
 };
 
 /// A reason with what its text names: the kind of runtime object (missing, replaced,

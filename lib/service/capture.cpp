@@ -111,7 +111,10 @@ Capture::start(const Session &session, state::Store &store, const CaptureRequest
     if (!docker) {
       return failed(docker.error());
     }
-    const auto name = plan::container_name(target->lab, target->node);
+    auto lab_record = store.lab(target->lab);
+    const auto name = plan::container_name(
+        target->lab, target->node,
+        lab_record && *lab_record ? (*lab_record)->container_prefix : std::nullopt);
     auto info = (*docker)->inspect_container(name);
     if (!info) {
       return failed(info.error());

@@ -298,7 +298,8 @@ Result<LinkWatch> link_watch(state::Store &store, runtime::ContainerRuntime &con
       if (node.runtime != state::k_runtime_container) {
         continue;
       }
-      auto info = containers.inspect_container(plan::container_name(name, node.name));
+      auto info = containers.inspect_container(
+          node.runtime_id.empty() ? plan::container_name(name, node.name) : node.runtime_id);
       if (!info || info->state != "running" || info->pid <= 0) {
         continue; // gone or stopped: nothing to watch until it starts
       }

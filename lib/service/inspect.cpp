@@ -73,8 +73,10 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &name) 
       return fail(fmt::format("Docker not reachable: {}", docker_problem));
     }
     const auto started = std::chrono::steady_clock::now();
-    auto exec =
-        client->exec(plan::container_name(node.lab, node.name), argv, k_running_version_timeout_s);
+    // By the id ltb recorded: the container's name depends on the lab's prefix.
+    auto exec = client->exec(node.runtime_id.empty() ? plan::container_name(node.lab, node.name)
+                                                     : node.runtime_id,
+                             argv, k_running_version_timeout_s);
     if (!exec) {
       // Docker's words for a timeout name the exec's HTTP request; say what it means here.
       if (std::chrono::steady_clock::now() - started >=
@@ -144,7 +146,10 @@ Result<LabDetails> inspect_lab(const Session &session, const std::string &named,
     NodeDetails n;
     n.record = node;
     n.bridge = !topology::is_workload(topology::runtime_of_kind(node.kind));
-    n.runtime_name = n.bridge ? node.runtime_id : plan::container_name(lab.name, node.name);
+    n.runtime_name = n.bridge ? node.runtime_id
+                     : is_runtime(node.kind, topology::Runtime::vm)
+                         ? plan::container_name(lab.name, node.name)
+                         : plan::container_name(lab.name, node.name, lab.container_prefix);
     if (!n.bridge) {
       n.interfaces.push_back({"eth0", "mgmt", {}, node.mgmt_ipv4});
     }

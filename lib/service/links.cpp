@@ -154,6 +154,10 @@ Result<LinkInfo> change_link(const Session &session, apply::Backends &backends,
 
   plan::Plan plan;
   plan.lab = lab;
+  LTB_TRY(lab_record, store.lab(lab));
+  if (lab_record) {
+    plan.container_prefix = lab_record->container_prefix; // its containers' names
+  }
   plan.links[planned.key] = planned;
   plan.actions.push_back({plan::ActionKind::set_impairment,
                           planned.bridge_node,

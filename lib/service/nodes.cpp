@@ -210,7 +210,9 @@ Result<int> run_in_node(const Context &context, state::Store &store, const std::
     return session->run(util::shell_join(argv), io);
   }
   runtime::AttachedExec spec;
-  spec.container = plan::container_name(lab, record.name);
+  // By the id ltb recorded: the container's name depends on the lab's prefix.
+  spec.container =
+      record.runtime_id.empty() ? plan::container_name(lab, record.name) : record.runtime_id;
   spec.argv = argv;
   spec.tty = streams.tty;
   spec.stdin_fd = streams.stdin_fd;
@@ -279,10 +281,12 @@ Result<Console> Console::open(const Session &session, state::Store &store, const
                 ExitCode::failed);
   }
   if (topology::runtime_of_kind(record->kind) != topology::Runtime::vm) {
+    LTB_TRY(lab_record, store.lab(lab));
     return fail(
         fmt::format("node '{}' is a {} node; only VMs have a serial console", node, record->kind),
-        fmt::format("for a shell in a container: docker exec -it {} sh",
-                    plan::container_name(lab, node)),
+        fmt::format("for a shell in it: ltb exec {} sh, or docker exec -it {} sh", node,
+                    plan::container_name(lab, node,
+                                         lab_record ? lab_record->container_prefix : std::nullopt)),
         ExitCode::failed);
   }
   LTB_TRY(vms, runtime::connect_libvirt());
@@ -298,7 +302,7 @@ Status Console::attach(int in_fd, int out_fd, char escape) {
 }
 
 std::optional<Error> not_running(const access::SshTarget &target) {
-  const std::string name = plan::container_name(target.lab, target.node);
+  std::string name = plan::container_name(target.lab, target.node);
   std::string state;
   const bool vm = topology::runtime_of_kind(target.kind) == topology::Runtime::vm;
   if (vm) {
@@ -319,6 +323,9 @@ std::optional<Error> not_running(const access::SshTarget &target) {
       return std::nullopt;
     }
     state = found->empty() ? "missing" : found->front().state;
+    if (!found->empty()) {
+      name = found->front().name; // under the lab's prefix
+    }
   }
   if (state == "running") {
     return std::nullopt;

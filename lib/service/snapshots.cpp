@@ -420,7 +420,9 @@ Result<SnapshotCreateOutcome> create_snapshot(const Session &session, apply::Bac
     }
     Member m;
     m.record = node;
-    LTB_TRY(info, docker.inspect_container(plan::container_name(request.lab, node.name)));
+    LTB_TRY(info, docker.inspect_container(node.runtime_id.empty()
+                                               ? plan::container_name(request.lab, node.name)
+                                               : node.runtime_id));
     m.id = info.id;
     m.pid = info.pid;
     m.running = info.state == "running" || info.state == "paused";
@@ -968,11 +970,14 @@ Status apply_recorded_state(const Session &session, apply::Backends &backends,
   for (const auto &[node, ifaces] : interfaces.items()) {
     nodes.emplace_back(node, ifaces);
   }
+  // The containers' names under the lab's prefix.
+  LTB_TRY(lab_record, backends.store->lab(lab));
+  const auto prefix = lab_record ? lab_record->container_prefix : std::nullopt;
   // Node by node in parallel: each is a round trip to Docker and a few to the kernel.
   auto restored =
       in_parallel(nodes.size(), static_cast<int>(nodes.size()), [&](std::size_t i) -> Status {
         const auto &[node, ifaces] = nodes[i];
-        LTB_TRY(info, backends.docker->inspect_container(plan::container_name(lab, node)));
+        LTB_TRY(info, backends.docker->inspect_container(plan::container_name(lab, node, prefix)));
         if (info.pid == 0) {
           return Status{};
         }

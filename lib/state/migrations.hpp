@@ -8,7 +8,7 @@
 
 namespace ltb::state::detail {
 
-inline constexpr std::array<std::string_view, 15> k_migrations{{
+inline constexpr std::array<std::string_view, 16> k_migrations{{
     // 1: the first schema. Every column is NOT NULL with a default so that records map 1:1 to the
     // structs in store.hpp without optional fields. nodes and links need no separate index on lab:
     // their primary keys start with lab, which serves both lookups by lab and the cascade.
@@ -289,6 +289,11 @@ ALTER TABLE nodes ADD COLUMN exec_errors TEXT NOT NULL DEFAULT '';
     // management address.
     R"sql(
 ALTER TABLE nodes ADD COLUMN mgmt_ipv6 TEXT NOT NULL DEFAULT '';
+)sql",
+    // 16: containerlab's prefix, the lab's container names (plan::container_name): NULL =
+    // ltb's own (ltb-LAB-NODE), else the prefix as the file gives it ('' = the node's name).
+    R"sql(
+ALTER TABLE labs ADD COLUMN container_prefix TEXT;
 )sql",
 }};
 

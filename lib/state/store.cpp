@@ -125,6 +125,9 @@ LabRecord read_lab(SQLite::Statement &q) {
   r.updated_at = q.getColumn(9).getInt64();
   r.source = q.getColumn(10).getString();
   r.confined = q.getColumn(11).getInt() != 0;
+  if (!q.getColumn(12).isNull()) {
+    r.container_prefix = q.getColumn(12).getString();
+  }
   return r;
 }
 
@@ -161,7 +164,7 @@ private:
 
 constexpr const char *k_lab_columns = "name, topology_file, topology_text, topology_hash, "
                                       "mgmt_network, mgmt_subnet, owner, status, created_at, "
-                                      "updated_at, source, confined";
+                                      "updated_at, source, confined, container_prefix";
 
 // The text lives in its own table (see migration 2); a reservation without a text row has "".
 constexpr const char *k_reservation_select =
@@ -379,13 +382,14 @@ Status Store::put_lab(const LabRecord &lab) {
     // take the lab's nodes, links and objects with it.
     SQLite::Statement q(m_impl->db, R"sql(
 INSERT INTO labs (name, topology_file, topology_text, topology_hash, mgmt_network, mgmt_subnet,
-                  owner, status, created_at, updated_at, confined)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                  owner, status, created_at, updated_at, confined, container_prefix)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 ON CONFLICT (name) DO UPDATE SET
   topology_file = excluded.topology_file, topology_text = excluded.topology_text,
   topology_hash = excluded.topology_hash, mgmt_network = excluded.mgmt_network,
   mgmt_subnet = excluded.mgmt_subnet, owner = excluded.owner, status = excluded.status,
-  updated_at = excluded.updated_at, confined = MAX(confined, excluded.confined))sql");
+  updated_at = excluded.updated_at, confined = MAX(confined, excluded.confined),
+  container_prefix = excluded.container_prefix)sql");
     const std::int64_t now = now_seconds();
     q.bind(1, lab.name);
     q.bind(2, lab.topology_file);
@@ -398,6 +402,11 @@ ON CONFLICT (name) DO UPDATE SET
     q.bind(9, lab.created_at != 0 ? lab.created_at : now);
     q.bind(10, now);
     q.bind(11, lab.confined ? 1 : 0);
+    if (lab.container_prefix) {
+      q.bind(12, *lab.container_prefix);
+    } else {
+      q.bind(12);
+    }
     q.exec();
     return {};
   });

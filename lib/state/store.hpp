@@ -33,6 +33,8 @@ struct LabRecord {
   /// Its nodes are confined (deployed for a user who is not an admin). put_lab() sets it and
   /// never clears it.
   bool confined = false;
+  /// containerlab's prefix of its container names (plan::container_name); nullopt = ltb's own.
+  std::optional<std::string> container_prefix = std::nullopt;
 };
 
 struct NodeRecord {

@@ -33,8 +33,8 @@ using S = Support;
 const std::vector<ClabFeature> k_features{
     // --- the file ---
     {"name", "lab name (name)", S::yes, "", k_topo, {"/name"}},
-    {"prefix", "container name prefix (prefix)", S::ignored,
-     "ltb names containers ltb-<lab>-<node> whatever prefix says", k_topo, {"/prefix"}},
+    {"prefix", "container name prefix (prefix)", S::yes,
+     "<prefix>-<lab>-<node>; without it ltb's ltb-<lab>-<node>", k_topo, {"/prefix"}},
     {"env-vars", "environment variables in the file (${VAR}, ${VAR:=default})", S::yes,
      "expanded from ltb's environment, as containerlab does", k_topo, {}, "env"},
     {"magic-vars", "magic variables (__clabNodeName__, __clabDir__, ...)", S::unsupported,

@@ -188,6 +188,7 @@ public:
   Topology build() {
     const Json &root = m_tree.root;
     build_name(root);
+    build_prefix(root);
     build_mgmt(member(&root, "mgmt"));
     check_mgmt_gateway(member(&root, "mgmt"));
     build_mgmt_ipv6(member(&root, "mgmt"));
@@ -410,6 +411,24 @@ private:
         m_reporter.error(at("/name"), fmt::format("lab name '{}' contains '__'", m_topology.name),
                          "ltb keeps '__' between a lab's owner and its name: use one '_' or '-'");
       }
+    }
+  }
+
+  /// containerlab's `prefix` of container names (the schema checked its form).
+  void build_prefix(const Json &root) {
+    const Json *prefix = member(&root, "prefix");
+    if (!prefix || !prefix->is_string() || failed("/prefix")) {
+      return;
+    }
+    m_topology.container_prefix = prefix->get<std::string>();
+    m_topology.container_prefix_loc = at("/prefix");
+    if (m_options.confined && m_topology.container_prefix->empty()) {
+      // A user's containers carry their lab's name, so that they cannot take names of others'.
+      m_reporter.error(at("/prefix"),
+                       "an empty prefix names containers by their node names alone, which is "
+                       "for admins",
+                       "remove prefix, or set it (for example prefix: clab); or ask an ltb admin "
+                       "to deploy this lab");
     }
   }
 

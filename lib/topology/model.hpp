@@ -220,6 +220,9 @@ struct Topology {
   /// settings.exec-failures: fail: a failing exec command fails its node (and `ltb up`);
   /// otherwise it is reported and the rest goes on, as containerlab does.
   bool exec_failures_fatal = false;
+  /// containerlab's `prefix` of container names (plan::container_name); nullopt: ltb's own.
+  std::optional<std::string> container_prefix;
+  SourceLoc container_prefix_loc;
   std::vector<Node> nodes; // in file order
   std::vector<Link> links; // in file order
   /// Loaded for a confined lab (LoadOptions::confined): the file was checked for what only admins

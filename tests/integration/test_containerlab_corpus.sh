@@ -42,6 +42,8 @@ declare -A expect=(
   [mgmt-network-bridge.clab.yml]=deploys
   [network-mode.clab.yml]=deploys
   [ports.clab.yml]=deploys
+  [ports-isolated.clab.yml]=deploys
+  [prefix.clab.yml]=deploys
   [vxlan-stitch.clab.yml]=deploys
   [vxlan.clab.yml]=deploys
   [wait-for.clab.yml]=deploys
@@ -234,10 +236,11 @@ check_running() {
     *)
       containers=$((containers + 1))
       want_id=$(jq -r --arg n "$node" '.nodes[] | select(.name == $n) | .runtime_id' <<<"$json")
-      id=$(docker inspect -f '{{.Id}} {{.State.Status}}' "$(container_name "$lab" "$node")" 2>&1) ||
+      # By the recorded id: the container's name depends on the file's prefix.
+      id=$(docker inspect -f '{{.Id}} {{.State.Status}} {{index .Config.Labels "ltb.node"}}' "$want_id" 2>&1) ||
         id="none ($id)"
-      [[ $id == "$want_id running" ]] ||
-        echo "node $node: docker has '$id' for $(container_name "$lab" "$node"), ltb status has $want_id running"
+      [[ $id == "$want_id running $node" ]] ||
+        echo "node $node: docker has '$id' for the recorded id $want_id, not it running as node $node"
       ;;
     esac
   done

@@ -23,6 +23,7 @@ declare -A files=(
   [ltbtest-clab-opts]=container-options.clab.yml
   [ltbtest-clab-ports]=ports.clab.yml
   [ltbtest-clab-portsiso]=ports-isolated.clab.yml
+  [ltbtest-clab-prefix]=prefix.clab.yml
 )
 declare -A ups=()
 for lab in "${!files[@]}"; do
@@ -168,6 +169,26 @@ expect_rc 1 ltb up "$IT_TMP/ports-busy.clab.yml"
 grep -q "cannot publish host port 18483/tcp on 127.0.0.1: .*address already in use" "$IT_TMP/err" ||
   fail "a taken host port was not reported: $(cat "$IT_TMP/err")"
 kill "$holder"
+
+log "prefix: containerlab's container names, and a changed prefix renames the containers"
+lab=ltbtest-clab-prefix
+for node in n1 n2; do
+  [[ $(docker inspect -f '{{.State.Status}} {{index .Config.Labels "ltb.node"}}' "clab-$lab-$node") == "running $node" ]] ||
+    fail "no running container clab-$lab-$node for node $node: $(docker ps -a --filter "label=ltb.lab=$lab" --format '{{.Names}}')"
+done
+[[ -z $(docker ps -aq --filter "name=^ltb-$lab-") ]] || fail "containers of $lab under ltb's names too"
+ltb exec n1 --lab "$lab" -- ip link show eth1 >/dev/null || fail "ltb exec n1 found no eth1 under the prefix"
+ltb inspect "$lab" --format json | jq -e '.nodes[] | select(.name == "n1") | .runtime_name == "clab-'"$lab"'-n1"' >/dev/null ||
+  fail "ltb inspect does not show the prefixed name: $(ltb inspect "$lab" --format json | jq -c '.nodes[0]')"
+sed -e "s|^name: .*|name: $lab|" -e 's|^prefix: clab|prefix: __lab-name|' "$corpus/prefix.clab.yml" >"$IT_TMP/prefix2.clab.yml"
+ltb up "$IT_TMP/prefix2.clab.yml" >"$IT_TMP/prefix2.out" 2>&1 || fail "ltb up with a new prefix failed: $(cat "$IT_TMP/prefix2.out")"
+grep -q "container name changed: clab-$lab-n1 -> $lab-n1" "$IT_TMP/prefix2.out" ||
+  log "(ltb up did not say why it made n1 again: $(cat "$IT_TMP/prefix2.out"))"
+[[ $(docker inspect -f '{{.State.Status}}' "$lab-n1") == running ]] || fail "no running $lab-n1 after the prefix changed"
+[[ -z $(docker ps -aq --filter "name=^clab-$lab-") ]] || fail "the old clab-$lab-* containers stayed"
+for node in n1 n2; do
+  ltb exec "$node" --lab "$lab" -- ip link show eth1 | grep -q LOWER_UP || fail "$node's eth1 is not wired after the rename"
+done
 
 log "all down"
 declare -A downs=()

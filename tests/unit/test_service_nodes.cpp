@@ -150,7 +150,8 @@ TEST_CASE("console: found by the same rule, and only for VMs (before libvirt is 
   auto container = service::Console::open(session, *f.store, "r1", "");
   REQUIRE_FALSE(container);
   CHECK(container.error().message == "node 'r1' is a linux node; only VMs have a serial console");
-  CHECK(container.error().help == "for a shell in a container: docker exec -it ltb-mine-r1 sh");
+  CHECK(container.error().help ==
+        "for a shell in it: ltb exec r1 sh, or docker exec -it ltb-mine-r1 sh");
   auto missing = service::Console::open(session, *f.store, "r9", "mine");
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message == "lab 'mine' has no node 'r9'");

@@ -441,7 +441,6 @@ TEST_CASE("topology loader: containerlab keys load with a warning") {
   LoadOptions options;
   options.warnings = &warnings;
   load_ok(dir, R"(name: lab1
-prefix: ""
 mgmt: {ipv6-range: "2001:db8::/80"}
 topology:
   nodes:
@@ -457,7 +456,6 @@ topology:
     messages.push_back(d.message);
   }
   CHECK(messages == std::vector<std::string>{
-                        "'prefix' is a containerlab key ltb ignores",
                         "'ipv6-range' is a containerlab key ltb ignores",
                         "'license' is a containerlab key ltb ignores",
                         "'mac' is a containerlab key ltb ignores",

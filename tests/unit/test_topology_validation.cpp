@@ -828,7 +828,6 @@ help: did you mean 'netdev'?
 TEST_CASE("topology validation: warnings come with the errors and do not fail a load") {
   TempDir dir;
   const std::string ok = "name: x\n"
-                         "prefix: clab\n"
                          "topology:\n"
                          "  nodes: {r1: {kind: linux, image: alpine, type: t1}}\n";
   Diagnostics warnings;
@@ -838,12 +837,8 @@ TEST_CASE("topology validation: warnings come with the errors and do not fail a 
   REQUIRE(loaded.has_value());
   CHECK_FALSE(warnings.has_errors());
   CHECK(render(warnings, false) ==
-        R"(lab.yaml:2:1: warning: 'prefix' is a containerlab key ltb ignores
-   2 | prefix: clab
-     | ^
-help: ltb always names containers ltb-<lab>-<node>
-lab.yaml:4:44: warning: 'type' is a containerlab key ltb ignores
-   4 |   nodes: {r1: {kind: linux, image: alpine, type: t1}}
+        R"(lab.yaml:3:44: warning: 'type' is a containerlab key ltb ignores
+   3 |   nodes: {r1: {kind: linux, image: alpine, type: t1}}
      |                                            ^
 )");
 

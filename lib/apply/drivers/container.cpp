@@ -224,7 +224,8 @@ public:
     if (auto known = run.book.container(node)) {
       return Endpoint{Endpoint::Kind::netns, known->pid, known->id};
     }
-    auto info = run.b.docker->inspect_container(plan::container_name(run.plan.lab, node));
+    auto info = run.b.docker->inspect_container(
+        plan::container_name(run.plan.lab, node, run.plan.container_prefix));
     if (!info) {
       return fail(with_context("node " + node, info.error()));
     }
@@ -575,7 +576,7 @@ private:
 
   static Result<runtime::ContainerSpec> container_spec(Run &run, const topology::Node &node) {
     runtime::ContainerSpec spec;
-    spec.name = plan::container_name(run.plan.lab, node.name);
+    spec.name = plan::container_name(run.plan.lab, node.name, run.plan.container_prefix);
     spec.hostname = node.name;
     spec.image = node.image;
     if (!node.cmd.empty()) {
@@ -688,9 +689,10 @@ private:
     if (node.network_mode.rfind("container:", 0) == 0) {
       const auto other = node.network_mode.substr(10);
       // A node of the lab by its container's name; any other container as named.
-      spec.network_mode = "container:" + (run.desired && run.desired->find_node(other)
-                                              ? plan::container_name(run.plan.lab, other)
-                                              : other);
+      spec.network_mode =
+          "container:" + (run.desired && run.desired->find_node(other)
+                              ? plan::container_name(run.plan.lab, other, run.plan.container_prefix)
+                              : other);
     } else {
       spec.network_mode = node.network_mode;
     }
@@ -762,7 +764,8 @@ private:
       const auto until = clock::now() + std::chrono::seconds(limit);
       std::string health;
       while (true) {
-        auto info = run.b.docker->inspect_container(plan::container_name(run.plan.lab, wait.node));
+        auto info = run.b.docker->inspect_container(
+            plan::container_name(run.plan.lab, wait.node, run.plan.container_prefix));
         health = info ? info->health : std::string();
         if (health == "healthy") {
           break;
@@ -775,7 +778,8 @@ private:
                                   : health.empty()           ? "without health"
                                                              : health),
                       fmt::format("see `docker inspect {}` (State.Health) and its healthcheck",
-                                  plan::container_name(run.plan.lab, wait.node)));
+                                  plan::container_name(run.plan.lab, wait.node,
+                                                       run.plan.container_prefix)));
         }
         LTB_CHECK(sleep_for(std::chrono::milliseconds(250)));
       }

@@ -326,7 +326,9 @@ inline std::vector<std::string> inconsistencies(Harness &h, const std::string &l
       exists = it != w.domains.end() && it->second.uuid == node.runtime_id &&
                it->second.state == (stopped ? "shutoff" : "running");
     } else {
-      auto it = w.containers.find(plan::container_name(lab, node.name));
+      // Under the lab's prefix (containerlab's), when it has one.
+      auto it = w.containers.find(plan::container_name(
+          lab, node.name, recorded->lab ? recorded->lab->container_prefix : std::nullopt));
       exists = it != w.containers.end() && it->second.id == node.runtime_id &&
                it->second.state == (stopped ? "exited" : "running");
     }
