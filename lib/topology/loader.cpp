@@ -1837,6 +1837,17 @@ private:
       node.startup_config_text = value;
       return;
     }
+    if (const auto scheme = value.find("://"); scheme != std::string::npos &&
+                                              scheme > 0 && value.find('/') > scheme) {
+      // containerlab downloads such a config (http, https, ftp, scp, sftp) when it deploys.
+      m_reporter.error(at(pointer),
+                       fmt::format("startup-config '{}' is a URL; ltb reads startup configs "
+                                   "from files",
+                                   value),
+                       "download it beside the topology file (curl -o r1.cfg URL, scp) and give "
+                       "the file's path: ltb fetches nothing from the network when it deploys");
+      return;
+    }
     if (!confined_path(value, pointer, "startup-config")) {
       return;
     }

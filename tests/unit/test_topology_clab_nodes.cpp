@@ -280,3 +280,25 @@ TEST_CASE("clab nodes: the corpus files of these options load") {
   REQUIRE(defaulted);
   CHECK(defaulted->mgmt.ipv4_subnet == "172.20.20.0/24");
 }
+
+TEST_CASE("clab nodes: a startup-config given as a URL is refused at its place, with what to do") {
+  TempDir dir;
+  const auto text = errors(dir, R"(name: url
+topology:
+  nodes:
+    a:
+      kind: linux
+      image: alpine:3
+      startup-config: https://example.invalid/configs/a.cfg
+    b:
+      kind: linux
+      image: alpine:3
+      startup-config: scp://user@192.0.2.1:2222/config/b.json
+)");
+  CHECK(has(text, "lab.clab.yml:7:23: error: startup-config "
+                  "'https://example.invalid/configs/a.cfg' is a URL; ltb reads startup configs "
+                  "from files"));
+  CHECK(has(text, "lab.clab.yml:11:23: error: startup-config "
+                  "'scp://user@192.0.2.1:2222/config/b.json' is a URL"));
+  CHECK(has(text, "ltb fetches nothing from the network when it deploys"));
+}
