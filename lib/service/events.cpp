@@ -615,23 +615,28 @@ Status follow_events(const Session &session, const FollowRequest &request, Follo
   Inbox inbox;
   std::optional<SourceThread> docker;
   if (sources.docker) {
-    // Connected again after a break (dockerd restarted) from the last event it delivered.
+    // Docker delivers the events of containers that change at once slightly out of time order
+    // (two starts 0.2 ms apart came newest first), so none is dropped for being older than the
+    // last one. Connected again after a break (dockerd restarted), it replays from a second
+    // before the newest event seen, and skips what it delivered already.
     docker.emplace(
         session, "Docker's events",
         [&sources, &inbox,
          labels = std::map<std::string, std::string>{{plan::k_label_lab, request.lab}},
-         since = start_ns, last_id = std::string()](const std::atomic<bool> &stop,
-                                                    const std::function<void()> &) mutable {
+         start = start_ns, newest = start_ns,
+         seen = std::set<std::pair<std::int64_t, std::string>>()](
+            const std::atomic<bool> &stop, const std::function<void()> &) mutable {
+          constexpr std::int64_t k_replay_ns = 1'000'000'000;
           return sources.docker->watch(
-              labels, since,
+              labels, std::max(start, newest - k_replay_ns),
               [&](const runtime::ContainerEvent &e) {
-                // A reconnection replays from the last event's time: skip what was
-                // seen.
-                if (e.time_ns < since || (e.time_ns == since && last_id == e.id + e.action)) {
+                if (e.time_ns < start || !seen.insert({e.time_ns, e.id + e.action}).second) {
                   return;
                 }
-                since = e.time_ns;
-                last_id = e.id + e.action;
+                newest = std::max(newest, e.time_ns);
+                while (!seen.empty() && seen.begin()->first < newest - 2 * k_replay_ns) {
+                  seen.erase(seen.begin());
+                }
                 inbox.push(e);
               },
               stop);

@@ -527,6 +527,32 @@ TEST_CASE("events: the follow loop streams ltb's records from other processes an
   CHECK(docker.sinces.front() >= before);
 }
 
+TEST_CASE("events: Docker's events out of time order are all shown, each once") {
+  test::TempDir dir;
+  const auto path = dir.file("state.db");
+  auto store = state::Store::open(path);
+  REQUIRE(store);
+  fakes::FakeContainerEvents docker;
+  service::FollowSources sources;
+  sources.store = store->get();
+  sources.docker = &docker;
+  Follower follower(path, sources, {"lab1", false, 5});
+  // Two containers started at once: Docker delivered the later start first (seen in CI).
+  auto a = docker_event("start", "ca", "lab1", "a");
+  auto b = docker_event("start", "cb", "lab1", "b");
+  b.time_ns = a.time_ns + 200'000;
+  docker.push(b);
+  docker.push(a);
+  docker.push(a); // the same event again (a replay after a reconnection): once
+  auto seen = follower.wait_for(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  follower.stop();
+  std::lock_guard lock(follower.mutex);
+  REQUIRE(follower.seen.size() == 2);
+  CHECK(follower.seen[0].object == "b");
+  CHECK(follower.seen[1].object == "a");
+}
+
 TEST_CASE("events: a container's death while ltb removes its lab is ltb's doing, not shown") {
   test::TempDir dir;
   const auto path = dir.file("state.db");
