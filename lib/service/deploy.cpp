@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <set>
 #include <sstream>
 
@@ -37,27 +38,35 @@ Status record_claim(state::Store &store, const plan::Plan &plan, const topology:
 /// with nothing made (no network, no half-made lab). Each pull is announced.
 Status ensure_images(const Session &session, const plan::Plan &plan,
                      const topology::Topology &desired, runtime::ContainerRuntime *docker) {
-  std::vector<std::string> images;
+  // Each image once, with the nodes that use it (in the plan's order).
+  std::vector<std::pair<std::string, std::vector<std::string>>> images;
   for (const auto &action : plan.actions) {
     const auto *node =
         action.kind == plan::ActionKind::create_node ? desired.find_node(action.node) : nullptr;
-    if (node && node->runtime == topology::Runtime::container && !node->image.empty() &&
-        std::find(images.begin(), images.end(), node->image) == images.end()) {
-      images.push_back(node->image);
+    if (!node || node->runtime != topology::Runtime::container || node->image.empty()) {
+      continue;
+    }
+    auto it = std::find_if(images.begin(), images.end(),
+                           [&](const auto &entry) { return entry.first == node->image; });
+    if (it == images.end()) {
+      images.push_back({node->image, {node->name}});
+    } else {
+      it->second.push_back(node->name);
     }
   }
   if (images.empty() || docker == nullptr) {
     return {};
   }
   std::vector<std::string> missing;
-  for (const auto &image : images) {
+  for (const auto &[image, nodes] : images) {
     LTB_TRY(present, docker->image_present(image));
     if (present) {
       continue;
     }
     session.events.notice(fmt::format("pulling image {}", image));
     if (auto pulled = docker->pull_image(image, {}); !pulled) {
-      missing.push_back(fmt::format("image '{}' is not available: {}", image,
+      missing.push_back(fmt::format("image '{}' of node{} '{}' is not available: {}", image,
+                                    nodes.size() == 1 ? "" : "s", fmt::join(nodes, "', '"),
                                     pull_failure(pulled.error().message)));
     }
   }

@@ -278,7 +278,7 @@ failed_outcome() {
     echo needs-disk
   elif ((rc == 2)) && grep -Eq '^[^ ]+:[0-9]+:[0-9]+: error: ' "$err"; then
     echo refused
-  elif grep -Eq "image '[^']+' is not available" "$err"; then
+  elif grep -Eq "image '[^']+' (of nodes? '.*' )?is not available" "$err"; then
     echo image-unavailable
   else
     echo "failed (exit $rc)"
@@ -314,7 +314,7 @@ run_file() {
       ;;
     image-unavailable)
       local image
-      image=$(grep -oE -m1 "image '[^']+' is not available" "$err" | cut -d"'" -f2)
+      image=$(grep -oE -m1 "image '[^']+' (of nodes? '.*' )?is not available" "$err" | cut -d"'" -f2)
       grep -qF -- "$image" "$copy" || bad+=("the missing image '$image' is not one the file names")
       docker image inspect "$image" >/dev/null 2>&1 && bad+=("image '$image' is here, yet ltb says it is not available")
       ;;

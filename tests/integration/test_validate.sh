@@ -112,11 +112,15 @@ grep -E "error: .*lost.*$missing_image|error: .*$missing_image.*lost" "$IT_TMP/e
   fail "the error does not name node 'lost' and image $missing_image"
 }
 grep -q "^help: " "$IT_TMP/err" || fail "no help line after the error: $(cat "$IT_TMP/err")"
+grep -q "nothing of lab '$img_lab' was made" "$IT_TMP/err" || fail "the help does not say nothing was made: $(cat "$IT_TMP/err")"
+# Images come first (as containerlab pulls first): nothing of the lab is made, not even the node
+# whose image is there, nor its network, nor its record.
 [[ -z $(node_id "$img_lab" lost) ]] || fail "a container was made for node 'lost' without its image"
-expect_rc 0 ltb status "$img_lab" --format json
-state=$(jq -r '.nodes[] | select(.name == "lost") | .state' "$IT_TMP/out")
-[[ $state != running ]] || fail "node 'lost' shows as running in ltb status"
-# Still failing on a second try, and still exit 1.
+[[ -z $(node_id "$img_lab" good) ]] || fail "node 'good' was made though the lab cannot come up"
+assert_lab_gone "$img_lab"
+expect_rc 1 ltb status "$img_lab" --format json
+expect_output err "no lab named '$img_lab'"
+# Still failing on a second try, and still exit 1; down has nothing to remove.
 expect_rc 1 ltb up "$noimg"
 expect_rc 0 ltb down "$noimg"
 assert_lab_gone "$img_lab"

@@ -23,6 +23,13 @@ topology:
     d: {kind: linux, image: other/pullable:2}
 )";
 
+const char *k_two = R"(name: two
+topology:
+  nodes:
+    x: {kind: linux, image: vendor/nos:1}
+    y: {kind: linux, image: vendor/nos:1}
+)";
+
 struct Fixture {
   test::TempDir dir;
   service::Context context;
@@ -46,8 +53,8 @@ TEST_CASE("deploy: an image that cannot be had fails the up before anything is m
   REQUIRE(desired);
   auto outcome = service::deploy_lab(f.session, connection, *desired, {});
   REQUIRE_FALSE(outcome);
-  CHECK(outcome.error().message ==
-        "image 'vendor/nos:1' is not available: injected failure of pull_image(vendor/nos:1)");
+  CHECK(outcome.error().message == "image 'vendor/nos:1' of node 'b' is not available: "
+                                   "injected failure of pull_image(vendor/nos:1)");
   CHECK(outcome.error().help.find("nothing of lab 'img' was made") != std::string::npos);
   CHECK(world.empty());
   auto record = connection.store->lab("img");
@@ -71,6 +78,22 @@ TEST_CASE("deploy: an image that cannot be had fails the up before anything is m
   CHECK(second->ok());
   std::lock_guard lock(world.mutex);
   CHECK(world.containers.size() == 4);
+}
+
+TEST_CASE("deploy: an image several nodes use is named once, with each of them") {
+  Fixture f;
+  fakes::World world;
+  world.faults.inject("pull_image", "vendor/nos");
+  auto connection = fakes::fake_connection(world, f.context.state_path);
+  auto desired = topology::load_text(k_two, f.dir.file("two.yaml"), f.dir.path.string(),
+                                     service::load_options(f.session, {}));
+  REQUIRE(desired);
+  auto outcome = service::deploy_lab(f.session, connection, *desired, {});
+  REQUIRE_FALSE(outcome);
+  CHECK(outcome.error().message.rfind("image 'vendor/nos:1' of nodes 'x', 'y' is not available",
+                                      0) == 0);
+  CHECK(world.faults.calls("pull_image") == 1);
+  CHECK(world.empty());
 }
 
 TEST_CASE("deploy: a registry that cannot be reached is said without its address") {
