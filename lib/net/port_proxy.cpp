@@ -172,7 +172,8 @@ Status start_proxy(const std::string &lab_dir, const PublishedPort &port) {
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawnattr_init(&attributes);
   // A session of its own (not ended with ltb's terminal or process group), no signal mask or
-  // dispositions of ltb's; its streams to /dev/null; the write end of the pipe as fd 3.
+  // dispositions of ltb's; its streams to /dev/null; the write end of the pipe as fd 3, and no
+  // other descriptor.
   sigset_t none;
   sigset_t all;
   ::sigemptyset(&none);
@@ -185,6 +186,9 @@ Status start_proxy(const std::string &lab_dir, const PublishedPort &port) {
   ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   ::posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   ::posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
+  // Nothing else of ltb's: a proxy outlives ltb, and an inherited descriptor would keep ltb's
+  // Docker connection, a daemon request's pipe or a lock open for as long as it runs.
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   pid_t pid = -1;
   const int spawned =
       ::posix_spawnp(&pid, program.c_str(), &actions, &attributes, args.data(), environ);

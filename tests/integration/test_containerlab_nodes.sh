@@ -138,6 +138,10 @@ network=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}
 address=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$(container_name "$lab" web)")
 proxies() { pgrep -a -f "docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port 1848[12] -container-ip $address " || true; }
 [[ $(proxies | wc -l) == 2 ]] || fail "expected 2 docker-proxy processes for $address, found: $(proxies)"
+# They hold nothing of ltb's: no Docker connection or pipe inherited from the ltb that started them.
+pids=$(proxies | awk '{print $1}' | paste -sd '|')
+inherited=$(ss -xpa | grep -E "pid=($pids)," || true)
+[[ -z $inherited ]] || fail "docker-proxy holds unix sockets inherited from ltb: $inherited"
 listening=$(ss -Hltnp 'sport = :18481' | grep -c docker-proxy || true)
 [[ $listening == 1 ]] || fail "18481 is not docker-proxy's: $(ss -Hltnp 'sport = :18481')"
 ltb up --dry-run "$IT_TMP/ports-isolated.clab.yml" >"$IT_TMP/dry" 2>&1
