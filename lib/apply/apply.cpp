@@ -381,7 +381,7 @@ private:
   }
 
   /// Recorded before any proxy starts (a crash in between leaves a trace for `ltb down`), then
-  /// with the pids of those that run.
+  /// with how many of them run.
   Status publish_ports() {
     const auto &dir = m_run.options.lab_dir;
     if (dir.empty()) {
@@ -397,12 +397,13 @@ private:
     auto applied = m_run.b.ports->apply(dir, m_run.plan.published_ports);
     // What runs now, even after a failure (the proxies started before it stay, recorded).
     auto running = m_run.b.ports->state(dir);
-    std::string pids =
+    const auto how_many =
         std::to_string(std::count(running.running.begin(), running.running.end(), '\n'));
     LTB_TRY(now, m_run.b.store->objects(m_run.plan.lab));
     for (const auto &object : now) {
       if (object.type == state::ObjectType::port_proxy) {
-        LTB_CHECK(m_run.b.store->update_object(object.id, pids, state::RecordStatus::created));
+        LTB_CHECK(
+            m_run.b.store->update_object(object.id, how_many, state::RecordStatus::created));
       }
     }
     if (!applied) {

@@ -73,11 +73,7 @@ Status ensure_images(const Session &session, const plan::Plan &plan,
   if (missing.empty()) {
     return {};
   }
-  std::string message;
-  for (const auto &line : missing) {
-    message += (message.empty() ? "" : "; ") + line;
-  }
-  return fail(message, fmt::format("nothing of lab '{}' was made: build the image (make images "
+  return fail(fmt::format("{}", fmt::join(missing, "; ")), fmt::format("nothing of lab '{}' was made: build the image (make images "
                                    "builds ltb's own), load it (docker load) or make it "
                                    "pullable, then run ltb up again",
                                    plan.lab));

@@ -39,6 +39,14 @@ struct Fixture {
   service::Session session{context, caller, cancel, events};
 
   Fixture() { context.state_path = dir.file("state/state.db"); }
+
+  /// TEXT as the caller loads it, from FILE in the fixture's directory.
+  topology::Topology load(const char *text, const std::string &file) {
+    auto loaded = topology::load_text(text, dir.file(file), dir.path.string(),
+                                      service::load_options(session, {}));
+    REQUIRE(loaded);
+    return *loaded;
+  }
 };
 
 } // namespace
@@ -48,10 +56,8 @@ TEST_CASE("deploy: an image that cannot be had fails the up before anything is m
   fakes::World world;
   world.faults.inject("pull_image", "vendor/nos");
   auto connection = fakes::fake_connection(world, f.context.state_path);
-  auto desired = topology::load_text(k_lab, f.dir.file("lab.yaml"), f.dir.path.string(),
-                                     service::load_options(f.session, {}));
-  REQUIRE(desired);
-  auto outcome = service::deploy_lab(f.session, connection, *desired, {});
+  const auto desired = f.load(k_lab, "lab.yaml");
+  auto outcome = service::deploy_lab(f.session, connection, desired, {});
   REQUIRE_FALSE(outcome);
   CHECK(outcome.error().message == "image 'vendor/nos:1' of node 'b' is not available: "
                                    "injected failure of pull_image(vendor/nos:1)");
@@ -73,7 +79,7 @@ TEST_CASE("deploy: an image that cannot be had fails the up before anything is m
     std::lock_guard lock(world.mutex);
     world.images.insert("vendor/nos:1");
   }
-  auto second = service::deploy_lab(f.session, connection, *desired, {});
+  auto second = service::deploy_lab(f.session, connection, desired, {});
   REQUIRE(second);
   CHECK(second->ok());
   std::lock_guard lock(world.mutex);
@@ -85,10 +91,8 @@ TEST_CASE("deploy: an image several nodes use is named once, with each of them")
   fakes::World world;
   world.faults.inject("pull_image", "vendor/nos");
   auto connection = fakes::fake_connection(world, f.context.state_path);
-  auto desired = topology::load_text(k_two, f.dir.file("two.yaml"), f.dir.path.string(),
-                                     service::load_options(f.session, {}));
-  REQUIRE(desired);
-  auto outcome = service::deploy_lab(f.session, connection, *desired, {});
+  const auto desired = f.load(k_two, "two.yaml");
+  auto outcome = service::deploy_lab(f.session, connection, desired, {});
   REQUIRE_FALSE(outcome);
   CHECK(outcome.error().message.rfind("image 'vendor/nos:1' of nodes 'x', 'y' is not available",
                                       0) == 0);
