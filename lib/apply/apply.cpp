@@ -2,6 +2,7 @@
 
 #include "apply/drivers/driver.hpp"
 #include "plan/names.hpp"
+#include "util/fault.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -156,10 +157,16 @@ public:
       deps.push_back(action.deps);
     }
     auto results = execute(
-        deps, [this](std::size_t i) { return perform(m_run.plan.actions[i]); },
+        deps,
+        [this](std::size_t i) {
+          auto status = perform(m_run.plan.actions[i]);
+          util::fault::point("action");
+          return status;
+        },
         m_run.options.workers, m_run.options.interrupted,
         [this](std::size_t i, const TaskResult &result) {
           finished(m_run.plan.actions[i], result);
+          util::fault::point("action-recorded");
         });
     ApplyReport report;
     for (std::size_t i = 0; i < results.size(); ++i) {

@@ -2,6 +2,7 @@
 
 #include "state/dirs.hpp"
 #include "state/migrations.hpp"
+#include "util/fault.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
@@ -250,7 +251,9 @@ struct Store::Impl {
       }
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
       LTB_CHECK(fn());
+      util::fault::point("state-write");
       tx.commit();
+      util::fault::point("state-commit");
       return {};
     } catch (const SQLite::Exception &e) {
       return fail(sqlite_error(path, op, e));
@@ -1459,7 +1462,9 @@ Status Store::transaction(const std::function<Status()> &fn) {
       impl.transaction_hook();
     }
     LTB_CHECK(fn()); // ~Transaction rolls back
+    util::fault::point("state-write");
     tx.commit();
+    util::fault::point("state-commit");
     return {};
   } catch (const SQLite::Exception &e) {
     return fail(sqlite_error(impl.path, "run a transaction", e));
