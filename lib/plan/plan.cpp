@@ -1113,6 +1113,11 @@ private:
     bool wire = needs_wiring(link, planned, record);
     link_settings(planned, &link, record);
     m_plan.links[planned.key] = planned;
+    if (wire && stopped_end(link)) {
+      // A node that stays stopped has no namespace to take a new interface. The link waits:
+      // `ltb start` reports it lost, and the next `ltb up` wires it.
+      return {};
+    }
     if (!wire) {
       if (record && (planned.settings_change() || record_differs(planned, *record))) {
         m_builder.add({ActionKind::set_impairment,
@@ -1175,6 +1180,19 @@ private:
 
   /// A link is wired when it is not recorded up, when an end runs as something other than what
   /// it was wired to, or when its bridge port is gone.
+  /// Whether an end of the link is a container or VM recorded stopped that this plan does not
+  /// make again (a stopped node is left stopped: see workload_drift).
+  bool stopped_end(const topology::Link &link) const {
+    for (const auto *end : {&link.a, &link.b}) {
+      const auto *record = record_of(end->node);
+      if (record && record->status == state::RecordStatus::stopped &&
+          !m_node_creations.count(end->node)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   bool needs_wiring(const topology::Link &link, const PlannedLink &planned,
                     const state::LinkRecord *record) const {
     if (!record || record->status != state::RecordStatus::up) {
@@ -1672,9 +1690,19 @@ private:
 
   void remove_dhcp_and_host_links() {
     std::set<std::string> host_links(m_observed.host_links.begin(), m_observed.host_links.end());
+    // A VM's taps are recorded with the VM as owner: they go after it (its removal deletes them),
+    // so that a VM whose removal fails keeps its NICs' taps and its links can be wired again.
+    std::map<std::string, std::size_t> removal_of;
+    for (auto index : m_removals) {
+      removal_of[m_plan.actions[index].node] = index;
+    }
+    std::map<std::string, std::size_t> owner_removal;
     for (const auto &object : m_recorded.objects) {
       if (object.type == state::ObjectType::veth && object.name.rfind("lv", 0) == 0) {
         host_links.insert(object.name);
+        if (auto it = removal_of.find(object.owner); it != removal_of.end()) {
+          owner_removal[object.name] = it->second;
+        }
       }
     }
     bool relay = m_observed.relay_running.has_value();
@@ -1725,8 +1753,11 @@ private:
       if (m_bridge_names.count(name)) {
         continue; // a bridge's own interface goes with the bridge
       }
-      m_builder.add(
-          {ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, m_bridge_removals});
+      auto deps = m_bridge_removals;
+      if (auto it = owner_removal.find(name); it != owner_removal.end()) {
+        deps.push_back(it->second);
+      }
+      m_builder.add({ActionKind::remove_host_link, "", {}, name, Reason::lab_removed, deps});
     }
     // Host and bridge links' ends named by the file: normally gone with their containers; one
     // left (a container that did not go) is removed after the containers, while still a veth.

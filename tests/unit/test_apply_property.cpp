@@ -145,3 +145,78 @@ TEST_CASE("apply on fakes: random labs, a random failure and cancel; state stays
     CHECK(!*gone);
   }
 }
+
+TEST_CASE("apply on fakes: each backend call of an up and of a down fails in turn; state stays "
+          "consistent, the next up converges and down leaves nothing") {
+  constexpr int k_labs = 12;
+  int runs = 0;
+  for (int seed = 1001; seed < 1001 + k_labs; ++seed) {
+    CAPTURE(seed);
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    const std::string lab = "e" + std::to_string(seed);
+    auto target = random_lab(rng, lab);
+    // How many calls a clean up and a clean down make, on a harness of their own.
+    int up_calls = 0;
+    int down_calls = 0;
+    {
+      fakes::Harness h;
+      auto up = h.up(target);
+      REQUIRE(up);
+      REQUIRE(up->ok());
+      up_calls = h.fakes.world.faults.total();
+      auto down = h.down(lab);
+      REQUIRE(down);
+      REQUIRE(down->ok());
+      down_calls = h.fakes.world.faults.total() - up_calls;
+    }
+    REQUIRE(up_calls > 0);
+    REQUIRE(down_calls > 0);
+    for (int n = 1; n <= up_calls + down_calls; ++n) {
+      CAPTURE(n);
+      ++runs;
+      fakes::Harness h;
+      h.workers = 1 + n % 4;
+      auto &faults = h.fakes.world.faults;
+      const bool in_down = n > up_calls;
+      if (in_down) {
+        auto up = h.up(target);
+        REQUIRE(up);
+        REQUIRE(up->ok());
+        faults.fail_nth(faults.total() + (n - up_calls));
+        auto failed = h.down(lab);
+        std::string failed_calls;
+        for (const auto &call : faults.failed()) {
+          failed_calls += call + " ";
+        }
+        CAPTURE(failed_calls);
+        faults.clear();
+        if (failed) {
+          // A down that failed keeps the lab recorded as far as it still runs.
+          CHECK(fakes::problems(h, lab, {target}) == "");
+        }
+      } else {
+        faults.fail_nth(n);
+        auto failed = h.up(target);
+        faults.clear();
+        if (failed) {
+          INFO(fakes::errors_of(*failed));
+          CHECK(fakes::problems(h, lab, {target}) == "");
+        }
+      }
+      auto converging = h.up(target);
+      REQUIRE(converging);
+      INFO(fakes::errors_of(*converging));
+      CHECK(converging->ok());
+      auto again = h.plan_up(target);
+      REQUIRE(again);
+      CHECK_MESSAGE(again->empty(), fakes::describe_plan(*again));
+      CHECK(fakes::problems(h, lab, {target}) == "");
+      auto down = h.down(lab);
+      REQUIRE(down);
+      CHECK(down->ok());
+      CHECK_MESSAGE(h.fakes.world.empty(), h.fakes.world.describe());
+    }
+  }
+  MESSAGE(runs << " runs, each with one failing backend call");
+  CHECK(runs > 100);
+}

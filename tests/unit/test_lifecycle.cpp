@@ -496,3 +496,37 @@ TEST_CASE("lifecycle: a container that fails to stop gets its parked links back"
   run_ok(h, "lc", {"r2"}, true);
   CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::stopped);
 }
+
+TEST_CASE("lifecycle: a node made again beside a stopped peer leaves their link to the peer's "
+          "start; up converges, and after start the next up wires it") {
+  // Found by the fault harness: `ltb stop` killed after r1 stopped; r2 exited with its record
+  // still running. `ltb up` made r2 again and failed wiring r1-r2 ("node r1 is not running").
+  Harness h;
+  auto t = chain();
+  up_ok(h, t);
+  run_ok(h, "lc", {"r1"}, true);
+  auto b = h.backends();
+  REQUIRE(b.docker->stop_container(plan::container_name("lc", "r2")));
+  auto plan = h.plan_up(t);
+  REQUIRE(plan);
+  const auto text = fakes::describe_plan(*plan);
+  CHECK(text.find("create node r2") != std::string::npos);
+  CHECK(text.find("r1-r2") == std::string::npos);
+  up_ok(h, t);
+  CHECK(nodes_of(h, "lc").at("r1").status == state::RecordStatus::stopped);
+  CHECK(nodes_of(h, "lc").at("r2").status == state::RecordStatus::running);
+  auto replan = h.plan_up(t);
+  REQUIRE(replan);
+  CHECK_MESSAGE(replan->empty(), fakes::describe_plan(*replan));
+  // r1 starts; its end of r1-r2 went with the old r2, which start reports; up wires it.
+  auto started = h.lifecycle("lc", {"r1"}, false);
+  REQUIRE(started);
+  CHECK(fakes::errors_of(*started).find("did not survive the stop") != std::string::npos);
+  up_ok(h, t);
+  CHECK(iface(h, ns_of(h, "lc", "r1"), "eth1"));
+  CHECK(iface(h, ns_of(h, "lc", "r2"), "eth1"));
+  CHECK(fakes::problems(h, "lc", {t}) == "");
+  auto last = h.plan_up(t);
+  REQUIRE(last);
+  CHECK_MESSAGE(last->empty(), fakes::describe_plan(*last));
+}
