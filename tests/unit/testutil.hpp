@@ -18,9 +18,10 @@ namespace ltb::test {
 struct TempDir {
   std::filesystem::path path;
 
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "ltb-unit-XXXXXX").string();
+  TempDir() : TempDir(std::filesystem::temp_directory_path()) {}
+  /// Under `parent` (for example /dev/shm, where a test syncs many small files).
+  explicit TempDir(const std::filesystem::path &parent) {
+    std::string pattern = (parent / "ltb-unit-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     path = pattern;
   }
