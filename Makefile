@@ -16,8 +16,8 @@ TESTS := LTB_BUILD_DIR="$(BUILD_DIR)" $(ROOT)/scripts/run-tests.sh
 FORMAT_FILES = $(shell cd $(ROOT) && find cmd lib tests \( -name '*.cpp' -o -name '*.hpp' \) -print 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test setup deps services build web images daemon unit integration bench format \
-	check-format clean
+.PHONY: help up down test setup deps services build web images daemon unit integration bench fault \
+	format check-format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(lastword $(MAKEFILE_LIST)) | \
@@ -66,6 +66,19 @@ bench: setup ## set everything up, then run the benchmarks (tests/bench/run.sh)
 	else \
 		echo "bench: no tests/bench/run.sh yet"; \
 	fi
+
+FAULT_POINTS ?= 1000
+FAULT_ROUNDS ?= 100
+FAULT_WORKERS ?= 2
+FAULT_SERVE_POINTS ?= 50
+FAULT_SEED ?= $(shell date -u +%Y%m%d)
+fault: setup ## crash tests: FAULT_POINTS kill points (1000), FAULT_SERVE_POINTS in the daemon (50), FAULT_ROUNDS concurrency rounds (100)
+	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/fault.sh \
+		--points $(FAULT_POINTS) --workers $(FAULT_WORKERS) --seed $(FAULT_SEED)
+	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/concurrency.sh \
+		--rounds $(FAULT_ROUNDS) --seed $(FAULT_SEED)
+	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/serve.sh \
+		--points $(FAULT_SERVE_POINTS) --seed $(FAULT_SEED)
 
 format: ## reformat the C++ sources in place (clang-format 14)
 	@cd $(ROOT) && $(CLANG_FORMAT) -i $(FORMAT_FILES)
