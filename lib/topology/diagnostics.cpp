@@ -1,6 +1,7 @@
 #include "topology/diagnostics.hpp"
 
 #include "topology/detail.hpp"
+#include "util/utf8.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -105,7 +106,8 @@ void render_one(std::string &out, const Diagnostic &d, const std::vector<std::st
   } else {
     out += fmt::format("{}: ", severity_name(d.severity));
   }
-  out += d.message;
+  // A value quoted in a message, and the source line, may hold what a terminal must not get.
+  out += util::printable(d.message);
   out += '\n';
   if (d.loc.line > 0 && static_cast<std::size_t>(d.loc.line) <= lines.size()) {
     const std::string_view line = lines[d.loc.line - 1];
@@ -113,8 +115,8 @@ void render_one(std::string &out, const Diagnostic &d, const std::vector<std::st
     const Window window = window_around(line, caret);
     const std::string_view source = line.substr(window.begin, window.end - window.begin);
     const std::string number = std::to_string(d.loc.line);
-    out += fmt::format("   {} | {}{}{}\n", number, window.begin > 0 ? k_ellipsis : "", source,
-                       window.end < line.size() ? k_ellipsis : "");
+    out += fmt::format("   {} | {}{}{}\n", number, window.begin > 0 ? k_ellipsis : "",
+                       util::printable(source), window.end < line.size() ? k_ellipsis : "");
     // Keep tabs in the padding so that the caret lines up under tab-indented text; one space
     // per character, not per byte, of UTF-8 text.
     std::string pad(window.begin > 0 ? 1 : 0, ' ');
@@ -133,9 +135,9 @@ void render_one(std::string &out, const Diagnostic &d, const std::vector<std::st
   }
   if (!d.help.empty()) {
     if (color) {
-      out += fmt::format("{}help:{} {}\n", k_cyan, k_reset, d.help);
+      out += fmt::format("{}help:{} {}\n", k_cyan, k_reset, util::printable(d.help));
     } else {
-      out += fmt::format("help: {}\n", d.help);
+      out += fmt::format("help: {}\n", util::printable(d.help));
     }
   }
 }

@@ -3,6 +3,7 @@
 // itself: scalars are typed by the YAML 1.2 core schema, duplicates are reported.
 
 #include "topology/detail.hpp"
+#include "util/utf8.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +20,10 @@
 namespace ltb::topology::detail {
 
 namespace {
+
+constexpr std::string_view k_nul_help =
+    "ltb hands values to Linux and Docker as C strings, which end at a NUL: remove the '\\0' "
+    "escape";
 
 constexpr std::string_view k_nesting_help =
     "a topology needs only a few levels: check the brackets, or an alias used inside the map or "
@@ -128,6 +133,11 @@ public:
       return nullptr;
     case YAML::NodeType::Scalar:
       position.raw = node.Scalar();
+      if (position.raw.find('\0') != std::string::npos) {
+        m_reporter.error(position.value, "a NUL character ('\\0') in a value",
+                         std::string(k_nul_help));
+        return nullptr;
+      }
       return scalar_value(node);
     case YAML::NodeType::Sequence: {
       Json array = Json::array();
@@ -152,6 +162,10 @@ public:
           continue;
         }
         const std::string name = key_node.IsNull() ? std::string() : key_node.Scalar();
+        if (name.find('\0') != std::string::npos) {
+          m_reporter.error(here, "a NUL character ('\\0') in a key", std::string(k_nul_help));
+          continue;
+        }
         if (name == "<<" && is_plain(key_node)) {
           merges.push_back(it->second);
           continue;
@@ -358,10 +372,75 @@ bool tab_indented(const std::string &text, int line) {
   return false;
 }
 
+/// What YAML allows in a file (https://yaml.org/spec/1.2.2/#51-character-set): UTF-8 of
+/// printable characters, tab, newline and carriage return. yaml-cpp takes any bytes and keeps
+/// them in values, where a NUL cuts a C string short and an escape sequence reaches a terminal:
+/// each line's first bad byte is an error, for the first few lines that have one.
+bool check_characters(const std::string &text, Reporter &reporter) {
+  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF") ||
+      text.starts_with(std::string_view("\0\0\xFE\xFF", 4))) {
+    reporter.error({1, 1}, "the file is UTF-16 or UTF-32 (it starts with a byte order mark)",
+                   "ltb reads topology files in UTF-8: convert it (iconv -f UTF-16 -t UTF-8)");
+    return false;
+  }
+  constexpr int k_max_reported = 10;
+  int reported = 0;
+  int more = 0;
+  int line = 1;
+  std::size_t line_start = 0;
+  int reported_line = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line;
+      line_start = ++i;
+      continue;
+    }
+    const std::size_t length = util::utf8_sequence_length(text, i);
+    std::string message;
+    std::string_view help;
+    if (c == 0) {
+      message = "a NUL byte: a topology file is text";
+      help = "is this the right file? remove the NUL bytes (tr -d '\\000' < FILE)";
+    } else if (length == 0) {
+      message = fmt::format("invalid UTF-8 (byte 0x{:02X})", c);
+      help = "ltb reads topology files in UTF-8: convert it (iconv -f LATIN1 -t UTF-8 FILE)";
+    } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F ||
+               (length == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0 &&
+                static_cast<unsigned char>(text[i + 1]) != 0x85)) {
+      const unsigned code = length == 2 ? static_cast<unsigned char>(text[i + 1]) : c;
+      message = fmt::format("control character U+{:04X}", code);
+      help = "YAML allows tab, newline and carriage return only; an escape in a double-quoted "
+             "string (\"\\e\") writes the others";
+    }
+    if (!message.empty() && reported_line != line) {
+      reported_line = line;
+      if (reported < k_max_reported) {
+        reporter.error({line, static_cast<int>(i - line_start) + 1}, std::move(message),
+                       std::string(help));
+        ++reported;
+      } else {
+        ++more;
+      }
+    }
+    i += length == 0 ? 1 : length;
+  }
+  if (more > 0) {
+    reporter.error({},
+                   fmt::format("and {} more line{} with bytes YAML does not allow", more,
+                               more == 1 ? "" : "s"),
+                   "is this the right file? a topology file is UTF-8 text");
+  }
+  return reported == 0;
+}
+
 } // namespace
 
 YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
   YamlTree tree;
+  if (!check_characters(text, reporter)) {
+    return tree;
+  }
   YAML::Node document;
   try {
     {

@@ -11,6 +11,7 @@ namespace {
 
 using namespace ltb::topology;
 using ltb::test::TempDir;
+using namespace std::string_literals;
 
 std::string errors(const std::string &yaml) {
   TempDir dir;
@@ -139,4 +140,73 @@ TEST_CASE("topology limits: nesting through aliases is bounded too") {
   const std::string text = errors(yaml);
   CHECK(text.find("error: nesting too deep: maps and lists nest at most 64 levels") !=
         std::string::npos);
+}
+
+TEST_CASE("topology limits: invalid UTF-8, NUL bytes and control characters are located") {
+  const std::string text = errors("name: x\n"
+                                  "topology:\n"
+                                  "  nodes:\n"
+                                  "    a: {kind: linux, image: \"ltb/busy\xFF"
+                                  "box\"}\n"
+                                  "    b: {kind: linux, image: ltb/busybox}\0\n"
+                                  "    c: {kind: linux, image: \"\x1B[2J\"}\n"s);
+  CHECK(text.find("lab.yaml:4:38: error: invalid UTF-8 (byte 0xFF)\n"
+                  "   4 |     a: {kind: linux, image: \"ltb/busy\xEF\xBF\xBD"
+                  "box\"}\n") != std::string::npos);
+  CHECK(text.find("help: ltb reads topology files in UTF-8") != std::string::npos);
+  CHECK(text.find("lab.yaml:5:41: error: a NUL byte: a topology file is text\n") !=
+        std::string::npos);
+  CHECK(text.find("lab.yaml:6:30: error: control character U+001B\n"
+                  "   6 |     c: {kind: linux, image: \"\xEF\xBF\xBD[2J\"}\n") !=
+        std::string::npos);
+  // Nothing of the file is read further: no other error.
+  CHECK(text.find("node") == std::string::npos);
+}
+
+TEST_CASE("topology limits: a NUL byte, written or as an escape, is an error at its place") {
+  CHECK(errors("name: x\ntopology: {nodes: {a: {kind: linux, image: alpine}}}\n\0\n"s) ==
+        "lab.yaml:3:1: error: a NUL byte: a topology file is text\n"
+        "   3 | \xEF\xBF\xBD\n"
+        "     | ^\n"
+        "help: is this the right file? remove the NUL bytes (tr -d '\\000' < "
+        "FILE)\n");
+  const std::string escaped = errors("name: x\n"
+                                     "topology:\n"
+                                     "  nodes:\n"
+                                     "    a: {kind: linux, image: \"alpine\\0:evil\"}\n"
+                                     "    \"b\\0\": {kind: linux, image: alpine}\n");
+  CHECK(escaped.find("lab.yaml:4:29: error: a NUL character ('\\0') in a value") !=
+        std::string::npos);
+  CHECK(escaped.find("lab.yaml:5:5: error: a NUL character ('\\0') in a key") != std::string::npos);
+}
+
+TEST_CASE("topology limits: a UTF-16 file, and a binary one, say so once") {
+  CHECK(errors("\xFF\xFEn\0a\0"s)
+            .find("lab.yaml:1:1: error: the file is UTF-16 or "
+                  "UTF-32") != std::string::npos);
+  // A line of 300 bad bytes on each of 30 lines: ten errors, then how many more lines.
+  std::string binary = "name: x\n";
+  for (int line = 0; line < 30; ++line) {
+    binary += std::string(300, '\x01') + "\n";
+  }
+  const std::string text = errors(binary);
+  std::size_t count = 0;
+  for (std::size_t at = text.find("error: control"); at != std::string::npos;
+       at = text.find("error: control", at + 1)) {
+    ++count;
+  }
+  CHECK(count == 10);
+  CHECK(text.find("lab.yaml: error: and 20 more lines with bytes YAML does not allow") !=
+        std::string::npos);
+}
+
+TEST_CASE("topology limits: UTF-8 text, tabs and carriage returns load") {
+  TempDir dir;
+  auto result = load_text(
+      "name: x\r\n"
+      "topology:\r\n"
+      "  nodes:\r\n"
+      "    a: {kind: linux, image: alpine, labels: {note: \"caf\xC3\xA9\t\xE2\x82\xAC\"}}\r\n",
+      "lab.yaml", dir.path.string());
+  REQUIRE(result.has_value());
 }
