@@ -12,6 +12,7 @@
 #include "util/hash.hpp"
 #include "util/ipv6.hpp"
 #include "util/size.hpp"
+#include "util/utf8.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -2620,6 +2621,25 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
       }
     }
     const std::string &expanded = expansion ? expansion->text : text;
+    // yaml-cpp reads any bytes, but what the loader gives on goes out as JSON (Docker's API, the
+    // state file, the access files), which must be UTF-8: a stray Latin-1 byte made the access
+    // files throw after the nodes were made.
+    if (const auto bad = util::invalid_utf8(expanded)) {
+      const std::string_view before = std::string_view(expanded).substr(0, *bad);
+      const std::size_t newline = before.rfind('\n');
+      SourceLoc loc{
+          static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
+          static_cast<int>(newline == std::string_view::npos ? *bad + 1 : *bad - newline)};
+      if (expansion && expansion->used) {
+        loc = expansion->original(loc);
+      }
+      reporter.error(loc,
+                     fmt::format("byte 0x{:02x} is not UTF-8 text",
+                                 static_cast<unsigned char>(expanded[*bad])),
+                     "a topology file is UTF-8: convert it (iconv -f LATIN1 -t UTF-8 FILE) or "
+                     "remove the byte");
+      return tl::unexpected(std::move(diagnostics));
+    }
     const std::size_t before_parse = diagnostics.items.size();
     YamlTree tree = detail::parse_yaml(expanded, reporter);
     if (expansion && expansion->used) {
