@@ -39,6 +39,9 @@ readonly k_packages=(
   iproute2 tcpdump iputils-ping cpio e2fsprogs tmux jq curl python3 ca-certificates docker-compose zsh fish
   dnsmasq-base tshark iperf3 openssh-client systemd iptables
   graphviz chromium prometheus openssl
+  # make sanitize, make fuzz, make tsan: clang, its sanitizer runtimes and libFuzzer
+  # (libclang-rt-14-dev), llvm-symbolizer for the reports' stacks (llvm-14).
+  clang-14 libclang-rt-14-dev llvm-14
   # The access files' test runs Ansible as users do: the frr.frr, ansible.netcommon and
   # community.docker collections come with ansible; network_cli goes through paramiko.
   ansible python3-paramiko

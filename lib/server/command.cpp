@@ -123,7 +123,10 @@ Result<CommandRequest> parse_command_request(const std::string &body) {
           return fail(bad(fmt::format("two files name argv[{}]", file.index)));
         }
       }
-      const auto direction = f.value("direction", std::string());
+      // Not value(): it throws on a direction that is not a string.
+      const auto it = f.find("direction");
+      const std::string direction =
+          it != f.end() && it->is_string() ? it->get<std::string>() : std::string();
       if (direction != "in" && direction != "out") {
         return fail(bad("a file's 'direction' is \"in\" or \"out\""));
       }

@@ -71,4 +71,36 @@ Result<FileChunk> parse_file_out(const std::string &payload) {
   return chunk;
 }
 
+namespace {
+
+std::optional<unsigned short> terminal_dimension(const nlohmann::json &object, const char *key,
+                                                 unsigned short max) {
+  // A whole number that JSON wrote as one: not a string, a float (1e300 is no size, and its
+  // conversion would be undefined) or a negative number. value() would throw on a string.
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_number_unsigned()) {
+    return std::nullopt;
+  }
+  const auto value = it->get<std::uint64_t>();
+  if (value == 0 || value > max) {
+    return std::nullopt;
+  }
+  return static_cast<unsigned short>(value);
+}
+
+} // namespace
+
+std::optional<WindowSize> parse_resize(std::string_view payload, unsigned short max) {
+  const auto size = nlohmann::json::parse(payload, nullptr, false);
+  if (!size.is_object()) {
+    return std::nullopt;
+  }
+  const auto rows = terminal_dimension(size, "rows", max);
+  const auto cols = terminal_dimension(size, "cols", max);
+  if (!rows || !cols) {
+    return std::nullopt;
+  }
+  return WindowSize{*rows, *cols};
+}
+
 } // namespace ltb::server

@@ -58,4 +58,16 @@ struct FileChunk {
 };
 Result<FileChunk> parse_file_out(const std::string &payload);
 
+/// The most rows or columns a terminal may have (as a command request's `tty`).
+inline constexpr unsigned short k_max_terminal_size = 10000;
+
+struct WindowSize {
+  unsigned short rows = 24;
+  unsigned short cols = 80;
+};
+/// A resize frame's payload, a JSON object with "rows" and "cols", each a whole number in
+/// 1..MAX; nullopt for anything else (a string, a float, 0, too large: any client may send it).
+std::optional<WindowSize> parse_resize(std::string_view payload,
+                                       unsigned short max = k_max_terminal_size);
+
 } // namespace ltb::server

@@ -1306,15 +1306,11 @@ void Daemon::terminal(Stream &stream, asio::io_context &io, const Request &reque
       if (!ws.got_text()) {
         session->input(client.get(), data);
       } else {
-        const auto message = json::parse(data, nullptr, false);
-        const auto type = message.is_object() ? message.value("type", "") : "";
-        if (type == "resize" && message.value("rows", 0) > 0 && message.value("cols", 0) > 0 &&
-            message.value("rows", 0) <= 1000 && message.value("cols", 0) <= 1000) {
-          session->resize(client.get(), static_cast<unsigned short>(message.value("rows", 24)),
-                          static_cast<unsigned short>(message.value("cols", 80)));
-        } else if (type == "ack" && message.value("bytes", std::int64_t{0}) > 0) {
-          session->ack(client.get(),
-                       static_cast<std::size_t>(message.value("bytes", std::int64_t{0})));
+        const auto message = parse_terminal_message(data);
+        if (message.type == TerminalMessage::Type::resize) {
+          session->resize(client.get(), message.rows, message.cols);
+        } else if (message.type == TerminalMessage::Type::ack) {
+          session->ack(client.get(), message.bytes);
         }
       }
       read_next();
@@ -1494,10 +1490,8 @@ CommandSession::Read CommandSession::from_client() {
         m_stdin += '\x04'; // the terminal's end-of-file character
       }
     } else if (f.stream == Stream::resize && m_pty) {
-      auto size = json::parse(f.payload, nullptr, false);
-      if (size.is_object() && size.value("rows", 0) > 0 && size.value("cols", 0) > 0) {
-        util::set_terminal_size(m_child.in, static_cast<unsigned short>(size.value("rows", 24)),
-                                static_cast<unsigned short>(size.value("cols", 80)));
+      if (const auto size = parse_resize(f.payload)) {
+        util::set_terminal_size(m_child.in, size->rows, size->cols);
       }
     }
   }

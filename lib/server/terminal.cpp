@@ -1,15 +1,45 @@
 #include "server/terminal.hpp"
 
+#include "server/frame.hpp"
 #include "util/exec.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <unistd.h>
 
 namespace ltb::server {
+
+TerminalMessage parse_terminal_message(std::string_view text) {
+  // Any text may come from the browser: no value() here, which throws on a value of another
+  // type (a string for a number), and no float converted to an integer.
+  const auto message = nlohmann::json::parse(text, nullptr, false);
+  TerminalMessage out;
+  if (!message.is_object()) {
+    return out;
+  }
+  const auto type = message.find("type");
+  if (type == message.end() || !type->is_string()) {
+    return out;
+  }
+  if (*type == "resize") {
+    if (const auto size = parse_resize(text, 1000)) {
+      out.type = TerminalMessage::Type::resize;
+      out.rows = size->rows;
+      out.cols = size->cols;
+    }
+  } else if (*type == "ack") {
+    const auto bytes = message.find("bytes");
+    if (bytes != message.end() && bytes->is_number_unsigned() && bytes->get<std::uint64_t>() > 0) {
+      out.type = TerminalMessage::Type::ack;
+      out.bytes = static_cast<std::size_t>(bytes->get<std::uint64_t>());
+    }
+  }
+  return out;
+}
 
 TerminalSession::TerminalSession(TerminalInfo info, RunningChild child,
                                  std::chrono::milliseconds stop_grace)

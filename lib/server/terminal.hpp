@@ -45,6 +45,17 @@ public:
   virtual void replaced() = 0;
 };
 
+/// A text message of the web terminal's WebSocket: {"type": "resize", "rows": R, "cols": C}
+/// (each 1..1000) or {"type": "ack", "bytes": N} (N > 0); anything else is ignored (none).
+struct TerminalMessage {
+  enum class Type { none, resize, ack };
+  Type type = Type::none;
+  unsigned short rows = 0;
+  unsigned short cols = 0;
+  std::size_t bytes = 0;
+};
+TerminalMessage parse_terminal_message(std::string_view text);
+
 class TerminalSession {
 public:
   TerminalSession(TerminalInfo info, RunningChild child, std::chrono::milliseconds stop_grace);

@@ -47,7 +47,9 @@ TEST_CASE("host links on fakes: a missing bridge is made, wired, and goes with t
   auto bridge = host_iface(h, "br-lab");
   REQUIRE(bridge);
   CHECK(bridge->kind == "bridge");
-  for (const auto &[port, node] : {std::pair{"br-p1", "c1"}, std::pair{"br-p2", "c2"}}) {
+  for (const auto &port_node : {std::pair{"br-p1", "c1"}, std::pair{"br-p2", "c2"}}) {
+    const char *port = port_node.first; // not a structured binding: doctest's macros capture it
+    const char *node = port_node.second;
     auto end = host_iface(h, port);
     REQUIRE_MESSAGE(end, port);
     CHECK(end->kind == "veth");

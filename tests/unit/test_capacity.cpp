@@ -40,16 +40,17 @@ TEST_CASE("capacity: settings are checked and normalised") {
   CHECK(*normalise_setting("disk", "10GB") == "10000000000");
   CHECK(*normalise_setting("container-cpus", "0") == "0");
   CHECK(*normalise_setting("vm-disk", "0") == "0");
-  for (auto [name, value] :
-       std::vector<std::pair<const char *, const char *>>{{"cpus", "0"},
-                                                          {"cpus", "-1"},
-                                                          {"cpus", "two"},
-                                                          {"cpu-overcommit", "0"},
-                                                          {"cpu-overcommit", "1e3"},
-                                                          {"cpu-overcommit", "2000"},
-                                                          {"memory", "0"},
-                                                          {"memory", "12 parsecs"},
-                                                          {"disk", ""}}) {
+  for (auto setting : std::vector<std::pair<const char *, const char *>>{{"cpus", "0"},
+                                                                         {"cpus", "-1"},
+                                                                         {"cpus", "two"},
+                                                                         {"cpu-overcommit", "0"},
+                                                                         {"cpu-overcommit", "1e3"},
+                                                                         {"cpu-overcommit", "2000"},
+                                                                         {"memory", "0"},
+                                                                         {"memory", "12 parsecs"},
+                                                                         {"disk", ""}}) {
+    const char *name = setting.first; // not a structured binding: doctest's macros capture it
+    const char *value = setting.second;
     CAPTURE(name);
     CAPTURE(value);
     auto r = normalise_setting(name, value);

@@ -427,3 +427,25 @@ TEST_CASE("docker json: what an image load says it loaded, or its error") {
   CHECK(*failed.error == "unexpected EOF");
   CHECK(parse_load_output("").loaded.empty());
 }
+
+// Found while fuzzing runtime/docker (fuzz_docker_json): value() threw on a member of another
+// type, in the daemon's thread that follows Docker's events, and a `time` in seconds past
+// 2262 overflowed when made nanoseconds (undefined behaviour).
+TEST_CASE("docker json: an event of any shape is read without throwing or overflowing") {
+  for (const char *line : {R"({"Type": 5, "Action": "die", "Actor": {"ID": "c1"}})",
+                           R"({"Type": "container", "Action": ["die"], "Actor": {"ID": "c1"}})",
+                           R"({"Type": "container", "Action": "die", "Actor": {"ID": 7}})",
+                           R"({"Type": "container", "Action": "die", "id": null})"}) {
+    CAPTURE(line);
+    CHECK_FALSE(parse_container_event(line));
+  }
+  const auto late = parse_container_event(
+      R"({"Type": "container", "Action": "die", "time": 9223372036854775807, "Actor": {"ID": "c1"}})");
+  REQUIRE(late);
+  CHECK(late->time_ns == 0);
+  const auto fine = parse_container_event(
+      R"({"Type": "container", "Action": "die", "time": 1700000000, "Actor": {"ID": "c1"}})");
+  REQUIRE(fine);
+  CHECK(fine->time_ns == 1700000000LL * 1000000000LL);
+  CHECK(fine->id == "c1");
+}

@@ -167,7 +167,9 @@ TEST_CASE("metrics: Prometheus text, HELP and TYPE once per family, counters as 
     }
   }
   CHECK(helps.size() == types.size());
-  for (const auto &[name, type] : types) {
+  for (const auto &entry : types) {
+    const std::string &name = entry.first; // not a structured binding: doctest's macros capture it
+    const std::string &type = entry.second;
     CHECK_MESSAGE((type == "counter") ==
                       (name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0),
                   name << " is a " << type);

@@ -8,6 +8,7 @@
 #include "server/frame.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
+#include "server/terminal.hpp"
 #include "testutil.hpp"
 #include "util/base64.hpp"
 
@@ -438,4 +439,45 @@ TEST_CASE("remote mode: a file's source is its origin, else the name the client 
   ::unsetenv("LTB_REMOTE_DIR");
   ::unsetenv("LTB_REMOTE");
   std::filesystem::current_path(previous);
+}
+
+// Found by fuzz_api_request: nlohmann's value() throws on a value of another type, and nothing
+// in a connection's thread catches it, so one message ended the daemon.
+TEST_CASE("terminal messages and resize frames of any shape are read without throwing") {
+  using server::TerminalMessage;
+  const auto resize = server::parse_terminal_message(R"({"type":"resize","rows":40,"cols":120})");
+  CHECK(resize.type == TerminalMessage::Type::resize);
+  CHECK(resize.rows == 40);
+  CHECK(resize.cols == 120);
+  const auto ack = server::parse_terminal_message(R"({"type":"ack","bytes":65536})");
+  CHECK(ack.type == TerminalMessage::Type::ack);
+  CHECK(ack.bytes == 65536);
+  for (const char *text :
+       {R"({"type":"resize","rows":"40","cols":120})", R"({"type":"resize","rows":40,"cols":null})",
+        R"({"type":"resize","rows":1e300,"cols":80})", R"({"type":"resize","rows":1001,"cols":80})",
+        R"({"type":"resize","rows":-1,"cols":80})", R"({"type":5})", R"({"type":["ack"]})",
+        R"({"type":"ack","bytes":"9"})", R"({"type":"ack","bytes":1e300})",
+        R"({"type":"ack","bytes":-5})", "[]", "not json"}) {
+    CAPTURE(text);
+    CHECK(server::parse_terminal_message(text).type == TerminalMessage::Type::none);
+  }
+
+  const auto size = server::parse_resize(R"({"rows":50,"cols":200})");
+  REQUIRE(size);
+  CHECK(size->rows == 50);
+  CHECK(size->cols == 200);
+  for (const char *payload :
+       {R"({"rows":"50","cols":200})", R"({"rows":50})", R"({"rows":1e300,"cols":200})",
+        R"({"rows":70000,"cols":200})", R"({"rows":0,"cols":200})", "{}", "7"}) {
+    CAPTURE(payload);
+    CHECK_FALSE(server::parse_resize(payload));
+  }
+}
+
+TEST_CASE("a command request's file with a direction that is not a string is refused") {
+  const auto bad = server::parse_command_request(
+      R"({"argv": ["up", "x"], "files": [{"index": 1, "direction": 5}]})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == ExitCode::usage);
+  CHECK(bad.error().message.find("'direction'") != std::string::npos);
 }

@@ -217,7 +217,8 @@ void only_the_original(Fixture &f, const std::string &lab, std::size_t images) {
     CHECK_FALSE(fs::exists(service::snapshot_dir(f.context, lab, "s1")));
   }
   std::lock_guard lock(f.h.fakes.world.mutex);
-  for (const auto &[name, container] : f.h.fakes.world.containers) {
+  for (const auto &entry : f.h.fakes.world.containers) {
+    const std::string &name = entry.first; // doctest's macros cannot capture a structured binding
     CHECK_MESSAGE(name.rfind("ltb-import-", 0) != 0, name);
   }
 }
@@ -292,7 +293,9 @@ TEST_CASE("snapshot import: the round trip, under its own lab name and under ano
     CHECK_FALSE(fs::exists(fs::path(service::snapshot_dir(f.context, "other", "s1")) / ".import"));
     {
       std::lock_guard lock(f.h.fakes.world.mutex);
-      for (const auto &[name, container] : f.h.fakes.world.containers) {
+      for (const auto &entry : f.h.fakes.world.containers) {
+        const std::string &name =
+            entry.first; // doctest's macros cannot capture a structured binding
         CHECK_MESSAGE(name.rfind("ltb-import-", 0) != 0, name);
       }
     }

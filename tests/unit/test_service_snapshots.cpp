@@ -76,8 +76,9 @@ struct Fixture {
 };
 
 void all_running(Fixture &f) {
-  for (const auto &[name, state] : f.states()) {
-    CHECK_MESSAGE(state == "running", name << " is " << state);
+  for (const auto &entry : f.states()) {
+    // Not a structured binding: doctest's macros capture the names.
+    CHECK_MESSAGE(entry.second == "running", entry.first << " is " << entry.second);
   }
 }
 

@@ -171,8 +171,9 @@ TEST_CASE("reservations: every column is NOT NULL with a default; start_at is in
   const auto path = tmp.file("state.db");
   { open_ok(path); }
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
-  for (const auto &[table, want] :
+  for (const auto &table_want :
        std::vector<std::pair<std::string, int>>{{"reservations", 17}, {"reservation_texts", 2}}) {
+    const auto &[table, want] = table_want;
     SQLite::Statement q(db, "PRAGMA table_info(" + table + ")");
     int columns = 0;
     while (q.executeStep()) {
@@ -181,7 +182,7 @@ TEST_CASE("reservations: every column is NOT NULL with a default; start_at is in
       if (q.getColumn(5).getInt() != 0) {
         continue; // the primary key
       }
-      CAPTURE(table);
+      CAPTURE(table_want.first); // doctest's macros cannot capture a structured binding
       CAPTURE(name);
       CHECK(q.getColumn(3).getInt() == 1); // notnull
       CHECK(!q.getColumn(4).isNull());     // dflt_value

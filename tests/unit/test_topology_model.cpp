@@ -75,7 +75,8 @@ TEST_CASE("topology model: node_config_hash changes with what needs a new contai
       {"startup_config_path", [](Node &n) { n.startup_config_path = "/etc/frr/frr.conf"; }},
   };
   for (const auto &[field, change] : changes) {
-    CAPTURE(field);
+    const std::string shown = field; // doctest's macros cannot capture a structured binding
+    CAPTURE(shown);
     Node changed = base;
     change(changed);
     CHECK(node_config_hash(changed) != h);
@@ -118,7 +119,8 @@ TEST_CASE("topology model: node_config_hash of a VM covers its VM fields") {
   };
   std::vector<std::string> seen{h};
   for (const auto &[field, change] : changes) {
-    CAPTURE(field);
+    const std::string shown = field; // doctest's macros cannot capture a structured binding
+    CAPTURE(shown);
     Node changed = base;
     change(changed);
     const std::string changed_hash = node_config_hash(changed);

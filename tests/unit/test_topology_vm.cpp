@@ -311,7 +311,8 @@ TEST_CASE("topology vm: every nic-model and accel value") {
   const std::pair<const char *, Accel> accels[] = {
       {"auto", Accel::automatic}, {"kvm", Accel::kvm}, {"qemu", Accel::qemu}};
   for (const auto &[written, accel] : accels) {
-    CAPTURE(written);
+    const std::string shown = written; // doctest's macros cannot capture a structured binding
+    CAPTURE(shown);
     const auto t = lab.load_ok(std::string("name: v\ntopology:\n  nodes:\n    vm1: {kind: vm, "
                                            "accel: ") +
                                written + "}\n");

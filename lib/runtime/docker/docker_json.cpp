@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
+#include <limits>
 
 namespace ltb::runtime::docker {
 namespace {
@@ -129,20 +130,25 @@ std::string event_filters(const std::map<std::string, std::string> &labels) {
 }
 
 std::optional<ContainerEvent> parse_container_event(std::string_view line) {
+  // string_at, not value(): value() throws on a member of another type, and this runs in the
+  // daemon's thread that follows Docker's events.
   auto j = json::parse(line, nullptr, false);
-  if (!j.is_object() || j.value("Type", "") != "container") {
+  if (!j.is_object() || string_at(j, "Type") != "container") {
     return std::nullopt;
   }
   ContainerEvent event;
-  event.action = j.value("Action", "");
+  event.action = string_at(j, "Action");
+  constexpr std::int64_t k_ns = 1000000000;
   if (j.contains("timeNano") && j["timeNano"].is_number_integer()) {
     event.time_ns = j["timeNano"].get<std::int64_t>();
-  } else if (j.contains("time") && j["time"].is_number_integer()) {
-    event.time_ns = j["time"].get<std::int64_t>() * 1000000000;
+  } else if (j.contains("time") && j["time"].is_number_integer() &&
+             j["time"].get<std::int64_t>() >= 0 &&
+             j["time"].get<std::int64_t>() <= std::numeric_limits<std::int64_t>::max() / k_ns) {
+    event.time_ns = j["time"].get<std::int64_t>() * k_ns;
   }
   if (j.contains("Actor") && j["Actor"].is_object()) {
     const auto &actor = j["Actor"];
-    event.id = actor.value("ID", "");
+    event.id = string_at(actor, "ID");
     if (actor.contains("Attributes") && actor["Attributes"].is_object()) {
       for (const auto &[key, value] : actor["Attributes"].items()) {
         if (value.is_string()) {
@@ -152,7 +158,7 @@ std::optional<ContainerEvent> parse_container_event(std::string_view line) {
     }
   }
   if (event.id.empty()) {
-    event.id = j.value("id", "");
+    event.id = string_at(j, "id");
   }
   if (event.action.empty() || event.id.empty()) {
     return std::nullopt;
