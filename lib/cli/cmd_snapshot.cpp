@@ -44,8 +44,8 @@ int run_create(const Globals &globals, const SnapshotOptions &options) {
   if (!made) {
     return report(globals, made.error());
   }
-  fmt::print("snapshot {} of lab {}: {} node{}, {}, nodes paused {} ms, took {} ms\n", made->name,
-             made->lab, made->nodes.size(), made->nodes.size() == 1 ? "" : "s",
+  fmt::print("snapshot {} of lab {}: {} node{}, size {}, nodes paused {} ms, took {} ms\n",
+             made->name, made->lab, made->nodes.size(), made->nodes.size() == 1 ? "" : "s",
              schedule::format_bytes(made->size_bytes), made->pause_ms, made->total_ms);
   return 0;
 }
