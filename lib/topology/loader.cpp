@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -30,6 +31,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace ltb::topology {
 
@@ -51,6 +54,72 @@ constexpr std::uint32_t k_clab_default_network = (172u << 24) | (20u << 16) | (2
 /// containerlab's default IPv6 management subnet: a lab whose nodes set mgmt-ipv6 without
 /// mgmt.ipv6-subnet gets it.
 constexpr std::string_view k_clab_default_ipv6_subnet = "3fff:172:20:20::/64";
+
+// --- files the loader reads --------------------------------------------------------------------
+
+/// A file read whole, at most `limit` bytes of it.
+struct BoundedRead {
+  std::string text;
+  int error = 0;          // errno of a failed open or read
+  bool too_large = false; // more than the limit: nothing is kept
+  std::uint64_t size = 0; // a regular file's size, known before reading it; 0 for a pipe
+};
+
+/// A regular file larger than LIMIT is refused by its size, before a byte is read (a sparse file
+/// of terabytes costs nothing); anything else (a pipe, /dev/stdin) is read up to one byte past it.
+BoundedRead read_bounded(const std::string &path, std::uint64_t limit) {
+  BoundedRead out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    out.error = errno;
+    return out;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    out.size = static_cast<std::uint64_t>(st.st_size);
+    if (out.size > limit) {
+      out.too_large = true;
+      ::close(fd);
+      return out;
+    }
+    out.text.reserve(out.size);
+  }
+  char buffer[65536];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      out.error = errno;
+      break;
+    }
+    if (got == 0) {
+      break;
+    }
+    if (out.text.size() + static_cast<std::size_t>(got) > limit) {
+      out.too_large = true; // a pipe, or a file that grew while read
+      break;
+    }
+    out.text.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+  if (out.too_large || out.error != 0) {
+    out.text.clear();
+  }
+  return out;
+}
+
+/// "100.0 MiB", "1.0 GiB", or "more than 4 MiB" for a pipe whose size is only known to pass the
+/// limit.
+std::string size_text(const BoundedRead &read, std::uint64_t limit) {
+  if (read.size > limit) {
+    const double size = static_cast<double>(read.size);
+    return size >= (1 << 30) ? fmt::format("{:.1f} GiB", size / (1 << 30))
+                             : fmt::format("{:.1f} MiB", size / (1 << 20));
+  }
+  return fmt::format("more than {} MiB", limit >> 20);
+}
 
 // --- IPv4 ------------------------------------------------------------------------------------
 
@@ -1247,20 +1316,40 @@ private:
           continue;
         }
         const std::string path = absolute_source(written);
-        std::ifstream in(path);
-        std::error_code ec;
-        if (!in || fs::is_directory(path, ec)) {
+        auto report = [&](std::string message, std::string help) {
           if (m_reported_files.insert(pointer + "\nenv-file").second) {
-            m_reporter.error(
-                at(pointer),
-                fmt::format("env-file '{}' cannot be read: {}", written,
-                            fs::exists(path, ec) ? "not a readable file" : "it does not exist"),
-                fmt::format("looked for {}; a relative path is relative to the "
-                            "topology file's directory",
-                            path));
+            m_reporter.error(at(pointer), std::move(message), std::move(help));
           }
+        };
+        // Only a regular file: /dev/zero or a FIFO would be read without end.
+        std::error_code ec;
+        const auto status = fs::status(path, ec);
+        if (ec || !fs::exists(status)) {
+          report(fmt::format("env-file '{}' cannot be read: it does not exist", written),
+                 fmt::format("looked for {}; a relative path is relative to the topology file's "
+                             "directory",
+                             path));
           continue;
         }
+        if (!fs::is_regular_file(status)) {
+          report(fmt::format("env-file '{}' is not a regular file", written),
+                 fmt::format("{} must be a file of VAR=value lines", path));
+          continue;
+        }
+        const BoundedRead read = read_bounded(path, k_max_referenced_bytes);
+        if (read.too_large) {
+          report(fmt::format("env-file '{}' is {}; ltb reads env-files of up to {} MiB", written,
+                             size_text(read, k_max_referenced_bytes), k_max_referenced_bytes >> 20),
+                 fmt::format("is {} the right file? an env-file holds VAR=value lines", path));
+          continue;
+        }
+        if (read.error != 0) {
+          report(
+              fmt::format("env-file '{}' cannot be read: {}", written, std::strerror(read.error)),
+              "check the file's permissions");
+          continue;
+        }
+        std::istringstream in(read.text);
         for (std::string line; std::getline(in, line);) {
           auto begin = line.find_first_not_of(" \t");
           if (begin == std::string::npos || line[begin] == '#') {
@@ -1870,18 +1959,25 @@ private:
           fmt::format("{} must be a file whose content is copied into the node", path.string()));
       return;
     }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (!in) {
+    BoundedRead read = read_bounded(path.string(), k_max_referenced_bytes);
+    if (read.too_large) {
       m_reporter.error(
           at(pointer),
-          fmt::format("cannot read startup-config file '{}': {}", value, std::strerror(errno)),
+          fmt::format("startup-config '{}' is {}; ltb reads startup configs of up "
+                      "to {} MiB",
+                      value, size_text(read, k_max_referenced_bytes), k_max_referenced_bytes >> 20),
+          fmt::format("is {} the right file? it is copied into the node whole", path.string()));
+      return;
+    }
+    if (read.error != 0) {
+      m_reporter.error(
+          at(pointer),
+          fmt::format("cannot read startup-config file '{}': {}", value, std::strerror(read.error)),
           "check the file's permissions");
       return;
     }
     node.startup_config = path.string();
-    node.startup_config_text = content.str();
+    node.startup_config_text = std::move(read.text);
   }
 
   void check_mgmt_addresses() {
@@ -2594,6 +2690,10 @@ void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
   }
 }
 
+constexpr std::string_view k_too_large_help =
+    "is this the right file? a lab of 4,096 nodes takes about 150 KiB; keep long startup "
+    "configurations in files of their own (startup-config: FILE)";
+
 Diagnostics single_error(const std::string &file, std::string message, std::string help) {
   Diagnostics d;
   d.items.push_back(Diagnostic{Severity::error, file, {}, std::move(message), std::move(help)});
@@ -2602,8 +2702,10 @@ Diagnostics single_error(const std::string &file, std::string message, std::stri
 
 } // namespace
 
-LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
-                     const LoadOptions &options) {
+namespace {
+
+LoadResult load_any_size(const std::string &text, const std::string &file,
+                         const std::string &base_dir, const LoadOptions &options) {
   Diagnostics diagnostics;
   diagnostics.source_text = text;
   Reporter reporter(file, diagnostics.items);
@@ -2663,6 +2765,21 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
   }
 }
 
+} // namespace
+
+LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
+                     const LoadOptions &options) {
+  if (text.size() > k_max_topology_bytes) {
+    // Text from a template or a daemon's request: refused before it is parsed.
+    return tl::unexpected(single_error(
+        file,
+        fmt::format("the topology is {:.1f} MiB; ltb reads topology files of up to {} MiB",
+                    static_cast<double>(text.size()) / (1 << 20), k_max_topology_bytes >> 20),
+        std::string(k_too_large_help)));
+  }
+  return load_any_size(text, file, base_dir, options);
+}
+
 LoadResult load_recorded(const std::string &text, const std::string &file, const std::string &id,
                          const std::string &fallback_dir, LoadOptions options) {
   options.lab_name = id;
@@ -2670,30 +2787,41 @@ LoadResult load_recorded(const std::string &text, const std::string &file, const
   options.expand_environment = false; // recorded after expansion
   const std::string base =
       file.empty() || file.front() != '/' ? fallback_dir : fs::path(file).parent_path().string();
-  return load_text(text, file.empty() ? std::string("<recorded topology>") : file, base, options);
+  // Without the size limit: a lab recorded by an ltb that had none must still come down.
+  return load_any_size(text, file.empty() ? std::string("<recorded topology>") : file, base,
+                       options);
 }
 
-LoadResult load_file(const std::string &path, const LoadOptions &options) {
+tl::expected<std::string, Diagnostics> read_topology_file(const std::string &path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     return tl::unexpected(single_error(path, "cannot read the topology file: it is a directory",
                                        "give the path of a YAML file"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  BoundedRead read = read_bounded(path, k_max_topology_bytes);
+  if (read.too_large) {
     return tl::unexpected(
-        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-                     "check the path and the file's permissions"));
+        single_error(path,
+                     fmt::format("the file is {}; ltb reads topology files of up to {} MiB",
+                                 size_text(read, k_max_topology_bytes), k_max_topology_bytes >> 20),
+                     std::string(k_too_large_help)));
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) {
-    return tl::unexpected(
-        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-                     "check the path and the file's permissions"));
+  if (read.error != 0) {
+    return tl::unexpected(single_error(
+        path, fmt::format("cannot read the topology file: {}", std::strerror(read.error)),
+        "check the path and the file's permissions"));
   }
+  return std::move(read.text);
+}
+
+LoadResult load_file(const std::string &path, const LoadOptions &options) {
+  auto content = read_topology_file(path);
+  if (!content) {
+    return tl::unexpected(std::move(content.error()));
+  }
+  std::error_code ec;
   const fs::path absolute = fs::absolute(path, ec).lexically_normal();
-  auto result = load_text(content.str(), path, absolute.parent_path().string(), options);
+  auto result = load_text(*content, path, absolute.parent_path().string(), options);
   if (result) {
     result->file = absolute.string();
   }
