@@ -121,6 +121,32 @@ std::string size_text(const BoundedRead &read, std::uint64_t limit) {
   return fmt::format("more than {} MiB", limit >> 20);
 }
 
+// --- container images --------------------------------------------------------------------------
+
+/// Whether Docker takes TEXT as an image reference: the grammar of its reference package
+/// (github.com/distribution/reference, regexp.go), [REGISTRY[:PORT]/]PATH[:TAG][@DIGEST], with a
+/// name of at most 255 characters.
+bool image_reference(const std::string &text) {
+  static const std::regex k_reference = [] {
+    const std::string alnum = "[a-z0-9]+";
+    const std::string component = alnum + "(?:(?:[._]|__|-+)" + alnum + ")*";
+    const std::string label = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    const std::string domain =
+        "(?:" + label + "(?:\\." + label + ")*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?";
+    const std::string name = "(?:" + domain + "/)?" + component + "(?:/" + component + ")*";
+    const std::string tag = "[\\w][\\w.-]{0,127}";
+    const std::string digest =
+        "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+    return std::regex("(" + name + ")(?::" + tag + ")?(?:@" + digest + ")?");
+  }();
+  // Longer than any reference Docker takes; and std::regex recurses once per character.
+  if (text.size() > 512) {
+    return false;
+  }
+  std::smatch match;
+  return std::regex_match(text, match, k_reference) && match.length(1) <= 255;
+}
+
 // --- IPv4 ------------------------------------------------------------------------------------
 
 std::optional<std::uint32_t> parse_ipv4(std::string_view text) {
@@ -189,6 +215,10 @@ std::string interface_problem(const std::string &name) {
   }
   if (name == "." || name == "..") {
     return fmt::format("interface name '{}' is refused by Linux", name);
+  }
+  if (name == "lo") {
+    return "interface name 'lo' is taken: it is the loopback interface every network namespace "
+           "has";
   }
   for (char c : name) {
     if (c == '/' || c == ':') {
@@ -279,6 +309,7 @@ public:
       }
     }
     check_mgmt_addresses();
+    check_mgmt_capacity();
     check_mgmt_ipv6_addresses();
     check_node_references();
     add_implicit_host(member(topology, "links"));
@@ -1097,6 +1128,19 @@ private:
     if (const auto image = inherited(levels, "image")) {
       if (image->first->is_string()) {
         node.image = image->first->get<std::string>();
+        auto known = m_image_references.find(node.image);
+        if (known == m_image_references.end()) {
+          known = m_image_references.emplace(node.image, image_reference(node.image)).first;
+        }
+        if (!failed(image->second) && !known->second) {
+          m_reporter.error(at(image->second),
+                           fmt::format("image '{}' of node '{}' is not an image reference "
+                                       "Docker takes",
+                                       node.image, name),
+                           "an image is [REGISTRY/]NAME[:TAG][@DIGEST], NAME of lower-case "
+                           "letters, digits and '.', '_', '__' or '-' between them, in parts "
+                           "joined by '/': for example ltb/busybox:latest");
+        }
       }
     } else if (!info->default_image.empty()) {
       node.image = std::string(info->default_image);
@@ -1980,6 +2024,42 @@ private:
     node.startup_config_text = std::move(read.text);
   }
 
+  /// The management subnet holds an address for every node on it (as the plan gives them: the
+  /// subnet's first host address is the gateway's), or `ltb up` would stop at the first node
+  /// without one.
+  void check_mgmt_capacity() {
+    if (!m_subnet || (m_topology.mgmt.ipv4_subnet_default && m_network_given) ||
+        failed("/mgmt/ipv4-subnet")) {
+      return;
+    }
+    const std::size_t on_network =
+        std::count_if(m_topology.nodes.begin(), m_topology.nodes.end(), [](const Node &node) {
+          return is_workload(node.runtime) && (node.mgmt_ipv4 || node.network_mode.empty());
+        });
+    const std::uint64_t room = (std::uint64_t{1} << (32 - m_subnet->prefix)) - 3;
+    if (on_network <= room) {
+      return;
+    }
+    int fits = 32 - k_max_mgmt_prefix;
+    while (fits < 32 - k_min_mgmt_prefix && (std::uint64_t{1} << fits) - 3 < on_network) {
+      ++fits;
+    }
+    const bool fit = (std::uint64_t{1} << fits) - 3 >= on_network;
+    const std::string help =
+        fit ? fmt::format("use a larger mgmt.ipv4-subnet: a /{} holds {} nodes", 32 - fits,
+                          (std::uint64_t{1} << fits) - 3)
+            : fmt::format("the largest management subnet, a /{}, holds {} nodes: split the lab, "
+                          "or give nodes network-mode: none",
+                          k_min_mgmt_prefix, (std::uint64_t{1} << (32 - k_min_mgmt_prefix)) - 3);
+    const std::string message =
+        fmt::format("{} nodes need an address on the management network, but {}{} has room for {}",
+                    on_network, m_subnet->text(),
+                    m_topology.mgmt.ipv4_subnet_default ? " (containerlab's default)" : "", room);
+    m_reporter.error(m_topology.mgmt.ipv4_subnet_default ? key_at("/topology/nodes")
+                                                         : at("/mgmt/ipv4-subnet"),
+                     message, help);
+  }
+
   void check_mgmt_addresses() {
     std::map<std::uint32_t, const MgmtAddress *> used;
     // A node's fixed address without a subnet: containerlab's default management network.
@@ -2384,6 +2464,7 @@ private:
     }
     if (mac && mac->is_string() && !failed(mac_pointer)) {
       link.device.mac = mac->get<std::string>();
+      ok = check_mac(link.device.mac, at(mac_pointer), link.a) && ok;
     }
     if (const auto mode = string_member(&value, "mode")) {
       link.device.mode = *mode;
@@ -2432,6 +2513,39 @@ private:
     std::array<unsigned char, 16> buffer{};
     return inet_pton(AF_INET, text.c_str(), buffer.data()) == 1 ||
            inet_pton(AF_INET6, text.c_str(), buffer.data()) == 1;
+  }
+
+  /// A MAC address Linux gives an interface (unicast, not zero), and not one another interface
+  /// of the file has: two on one network make both unreachable.
+  bool check_mac(const std::string &mac, SourceLoc loc, const Endpoint &end) {
+    std::string key;
+    for (char c : mac) {
+      key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    const std::string owner = fmt::format("{}:{}", end.node, end.iface);
+    if (key == "00:00:00:00:00:00" || (std::stoi(key.substr(0, 2), nullptr, 16) & 1) != 0) {
+      m_reporter.error(loc,
+                       fmt::format("MAC address {} of {} is {}, which Linux refuses for an "
+                                   "interface",
+                                   mac, owner,
+                                   key == "00:00:00:00:00:00"
+                                       ? "all zeros"
+                                       : "a multicast address (its first byte is odd)"),
+                       "use a unicast address, for example aa:c1:ab:00:00:01 (locally "
+                       "administered), or remove 'mac': the kernel then picks one");
+      return false;
+    }
+    auto [first, fresh] = m_macs.emplace(key, std::make_pair(loc, owner));
+    if (!fresh) {
+      m_reporter.error(loc,
+                       fmt::format("MAC address {} of {} is already used by {}", mac, owner,
+                                   first->second.second),
+                       "each interface needs its own MAC address; change one of them, or remove "
+                       "'mac': the kernel then picks one");
+      m_reporter.note(first->second.first, fmt::format("{} has it here", first->second.second));
+      return false;
+    }
+    return true;
   }
 
   // --- impairments ---
@@ -2547,6 +2661,8 @@ private:
   std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;
   std::set<std::string> m_reported_files; // pointer + path of a vm file already reported
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
+  std::map<std::string, std::pair<SourceLoc, std::string>> m_macs; // lower case -> where, whose
+  std::map<std::string, bool> m_image_references; // image -> whether Docker takes it
   std::map<std::pair<int, std::string>, std::string> m_published; // host port, proto -> node
   struct NetworkModeEntry {
     std::string node;
