@@ -29,14 +29,12 @@ std::string place_text(const std::string &file, topology::SourceLoc loc) {
 /// 0 when every one is, 1 when one is not, 2 when the file cannot be read as YAML.
 int report_containerlab(const Globals &globals, const ValidateOptions &options,
                         const std::string &file, nlohmann::json &out) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return report(globals, Error{fmt::format("cannot read {}", file),
-                                 "check the path and the file's permissions", ExitCode::usage});
+  const auto text = topology::read_topology_file(file);
+  if (!text) {
+    print_diagnostics(globals, text.error());
+    return static_cast<int>(ExitCode::usage);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  const auto result = topology::containerlab_report(text.str(), file);
+  const auto result = topology::containerlab_report(*text, file);
   if (!result.parsed) {
     print_diagnostics(globals, result.problems);
     return static_cast<int>(ExitCode::usage);

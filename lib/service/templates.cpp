@@ -81,11 +81,20 @@ public:
 
   Bundle &bundle() { return m_bundle; }
 
+  /// Files outside the base directory are errors (see bundle_topology's `inside_only`).
+  void inside_only() { m_inside_only = true; }
+
   /// A file the topology names: bundled under its relative name, or as outside/NAME.
   Status file(const fs::path &path, const std::string &what) {
     const std::string key = path.lexically_normal().string();
     if (m_bundle.paths.count(key)) {
       return {};
+    }
+    if (m_inside_only && !under_base(path)) {
+      return fail(fmt::format("{} {} is outside the archive", what, key),
+                  "an archive of `ltb template export` names only files it holds; this one was "
+                  "made or changed by hand to read a file of this host: do not import it",
+                  ExitCode::usage);
     }
     std::string name;
     if (auto inside = relative_inside(path)) {
@@ -148,6 +157,13 @@ public:
   }
 
 private:
+  /// PATH is the base directory's or below it, by name (the directory an archive is written to
+  /// holds no symbolic link).
+  bool under_base(const fs::path &path) const {
+    const auto rel = path.lexically_normal().lexically_relative(m_base).string();
+    return !rel.empty() && rel != "." && !rel.starts_with("..") && util::safe_archive_name(rel);
+  }
+
   std::optional<std::string> relative_inside(const fs::path &path) const {
     const auto rel = path.lexically_normal().lexically_relative(m_base).string();
     if (rel.empty() || rel == "." || rel.starts_with("..") || !util::safe_archive_name(rel)) {
@@ -202,6 +218,7 @@ private:
   }
 
   fs::path m_base;
+  bool m_inside_only = false;
   std::string m_topology;
   std::set<std::string> m_taken;
   Bundle m_bundle;
@@ -299,7 +316,7 @@ Error not_found(state::Store &store, const Session &session, const TemplateRef &
 
 } // namespace
 
-Result<TopologyBundle> bundle_topology(const std::string &file) {
+Result<TopologyBundle> bundle_topology(const std::string &file, bool inside_only) {
   TopologyBundle out;
   topology::LoadOptions options;
   options.warnings = &out.warnings;
@@ -312,6 +329,9 @@ Result<TopologyBundle> bundle_topology(const std::string &file) {
   const fs::path absolute = fs::absolute(file).lexically_normal();
   out.topology = absolute.filename().string();
   Collector collector(absolute.parent_path(), out.topology);
+  if (inside_only) {
+    collector.inside_only();
+  }
   LTB_CHECK(collect(collector, *loaded));
   auto &bundle = collector.bundle();
   topology::Relocation relocation;
@@ -336,9 +356,9 @@ namespace {
 /// Adds the file as the next version of `name`, unless its content is the newest version's.
 Result<AddedTemplate> add_file(const Session &session, state::Store &store, const fs::path &file,
                                std::string name, const std::string &description,
-                               bool shared = false) {
+                               bool shared = false, bool inside_only = false) {
   AddedTemplate out;
-  LTB_TRY(bundle, bundle_topology(file.string()));
+  LTB_TRY(bundle, bundle_topology(file.string(), inside_only));
   out.warnings = std::move(bundle.warnings);
   if (bundle.invalid) {
     out.invalid = std::move(bundle.invalid);
@@ -810,7 +830,11 @@ Result<AddedTemplate> import_template(const Session &session, state::Store &stor
     // The mode is part of the digest: an executable file stays one.
     fs::permissions(dir / path, static_cast<fs::perms>(modes[path]), ec);
   }
-  LTB_TRY(added, add_file(session, store, dir / topology, name, manifest.value("description", "")));
+  // Every file its topology names is one of the archive's: a topology that names a host file
+  // (an absolute path, '..') would otherwise copy that file into the store, to be exported or
+  // shared from there.
+  LTB_TRY(added, add_file(session, store, dir / topology, name, manifest.value("description", ""),
+                          false, true));
   added.moved.clear(); // outside/NAME came from outside the original's directory, not the tar's
   return added;
 }

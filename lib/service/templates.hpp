@@ -66,7 +66,9 @@ struct TopologyBundle {
 };
 
 /// Loads FILE and bundles it with what it references (limits: 64 MiB a file, 256 MiB in all).
-Result<TopologyBundle> bundle_topology(const std::string &file);
+/// With `inside_only` (an imported archive, which holds every file it needs), a file outside
+/// FILE's directory is an error instead of a copy of a host file: nothing of it is read.
+Result<TopologyBundle> bundle_topology(const std::string &file, bool inside_only = false);
 
 struct AddTemplate {
   std::string file;        // the topology file

@@ -6,10 +6,14 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,6 +22,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 #include <utility>
 
 namespace ltb::state {
@@ -239,6 +244,9 @@ struct Store::Impl {
   std::function<void()> transaction_hook; // tests only (set_transaction_hook)
 
   Status migrate();
+  /// Refuses, before anything is written, a database that is not an ltb state file this ltb
+  /// may use: one of a newer ltb, or another program's.
+  Status check_kind();
 
   // Runs fn as one writer: in its own IMMEDIATE transaction, or inside the caller's. IMMEDIATE
   // takes the write lock up front so that the busy timeout applies; a deferred transaction that
@@ -272,6 +280,30 @@ struct Store::Impl {
   }
 };
 
+Status Store::Impl::check_kind() {
+  const int v = user_version(db);
+  if (v > k_known_schema) {
+    return fail(newer_schema_error(path, v));
+  }
+  if (v != 0) {
+    return {};
+  }
+  // Version 0 with tables: ltb's own files get their version with their first tables.
+  SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  std::vector<std::string> tables;
+  while (q.executeStep() && tables.size() < 4) {
+    tables.push_back(q.getColumn(0).getString());
+  }
+  if (!tables.empty()) {
+    return fail(fmt::format("state file {} is not ltb's: it is an SQLite database with other "
+                            "tables ({}{})",
+                            path, fmt::join(tables, ", "), tables.size() == 4 ? ", ..." : ""),
+                "pass --state PATH with ltb's state file; ltb adds nothing to another program's "
+                "database");
+  }
+  return {};
+}
+
 Status Store::Impl::migrate() {
   if (const int v = user_version(db); v > k_known_schema) {
     return fail(newer_schema_error(path, v));
@@ -294,6 +326,54 @@ Status Store::Impl::migrate() {
   }
 }
 
+/// A new state file appears whole: made and migrated beside PATH, then linked into place (two
+/// processes making it at once use the first one's). So ltb never leaves an empty file at PATH,
+/// and an empty file there is not an ltb state file.
+Status Store::create_file(const std::string &path) {
+  std::string temp = path + ".new-XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) {
+    return fail(fmt::format("cannot create state file {}: {}", path, std::strerror(errno)),
+                "run as root or pass --state PATH");
+  }
+  // SQLite's mode for a new database: 0644 less the umask (mkstemp's is 0600).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0644 & ~mask);
+  ::close(fd);
+  struct Cleanup {
+    std::string temp;
+    ~Cleanup() {
+      ::unlink(temp.c_str());
+      ::unlink((temp + "-journal").c_str());
+    }
+  } cleanup{temp};
+  std::string op = "create it";
+  try {
+    Impl made(temp, SQLite::OPEN_READWRITE);
+    // No one else sees the file yet: one sync of the whole, below, instead of one per step.
+    made.db.execAndGet("PRAGMA journal_mode = MEMORY");
+    made.db.exec("PRAGMA synchronous = OFF");
+    made.db.exec("PRAGMA foreign_keys = ON");
+    op = "create its schema";
+    LTB_CHECK(made.migrate());
+  } catch (const SQLite::Exception &e) {
+    return fail(sqlite_error(path, op, e));
+  }
+  if (const int made_fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC); made_fd >= 0) {
+    ::fsync(made_fd);
+    ::close(made_fd);
+  }
+  // A file system without hard links (EPERM): renamed, unless the file appeared meanwhile.
+  if (::link(temp.c_str(), path.c_str()) != 0 && errno != EEXIST &&
+      (errno != EPERM ||
+       (::access(path.c_str(), F_OK) != 0 && ::rename(temp.c_str(), path.c_str()) != 0))) {
+    return fail(fmt::format("cannot create state file {}: {}", path, std::strerror(errno)),
+                "run as root or pass --state PATH");
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Store>> Store::open(const std::string &path) {
   if (path.empty()) {
     return fail("the state file path is empty", "pass --state PATH or set LTB_STATE",
@@ -301,9 +381,23 @@ Result<std::unique_ptr<Store>> Store::open(const std::string &path) {
   }
   LTB_CHECK(detail::make_dirs(parent_dir(path), fmt::format("state file {}", path)));
   // SQLite would only say "unable to open database file".
-  if (struct stat st{}; ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (struct stat st{}; ::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return fail(fmt::format("state file {}: {}", path, std::strerror(errno)),
+                  "run as root or pass --state PATH");
+    }
+    LTB_CHECK(create_file(path));
+  } else if (S_ISDIR(st.st_mode)) {
     return fail(fmt::format("state file {} is a directory", path),
                 "pass --state PATH with the path of a file");
+  } else if (st.st_size == 0) {
+    // SQLite would take it for a new database; it may be a state file that lost its content.
+    return fail(fmt::format("state file {} is empty, so it is not an ltb state file (ltb makes a "
+                            "new one itself where there is none)",
+                            path),
+                fmt::format("if it held labs, restore it from a backup; else remove it (rm {}) "
+                            "or pass --state PATH",
+                            path));
   }
   std::unique_ptr<Impl> impl;
   std::string op = "open it";
@@ -313,9 +407,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string &path) {
   for (int attempt = 0;; ++attempt) {
     op = "open it";
     try {
-      impl = std::make_unique<Impl>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      impl = std::make_unique<Impl>(path, SQLite::OPEN_READWRITE);
       auto &db = impl->db;
       db.exec(fmt::format("PRAGMA busy_timeout = {}", k_busy_timeout_ms));
+      // Before the switch to WAL, which writes to the file.
+      LTB_CHECK(impl->check_kind());
       // The result is not checked: where WAL is impossible (some network file systems) SQLite
       // keeps a rollback journal, which is slower but still correct with the busy timeout.
       db.execAndGet("PRAGMA journal_mode = WAL");

@@ -355,6 +355,7 @@ public:
 private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
+  static Status create_file(const std::string &path);
   std::unique_ptr<Impl> m_impl;
 };
 

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -30,6 +31,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace ltb::topology {
 
@@ -51,6 +54,98 @@ constexpr std::uint32_t k_clab_default_network = (172u << 24) | (20u << 16) | (2
 /// containerlab's default IPv6 management subnet: a lab whose nodes set mgmt-ipv6 without
 /// mgmt.ipv6-subnet gets it.
 constexpr std::string_view k_clab_default_ipv6_subnet = "3fff:172:20:20::/64";
+
+// --- files the loader reads --------------------------------------------------------------------
+
+/// A file read whole, at most `limit` bytes of it.
+struct BoundedRead {
+  std::string text;
+  int error = 0;          // errno of a failed open or read
+  bool too_large = false; // more than the limit: nothing is kept
+  std::uint64_t size = 0; // a regular file's size, known before reading it; 0 for a pipe
+};
+
+/// A regular file larger than LIMIT is refused by its size, before a byte is read (a sparse file
+/// of terabytes costs nothing); anything else (a pipe, /dev/stdin) is read up to one byte past it.
+BoundedRead read_bounded(const std::string &path, std::uint64_t limit) {
+  BoundedRead out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    out.error = errno;
+    return out;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    out.size = static_cast<std::uint64_t>(st.st_size);
+    if (out.size > limit) {
+      out.too_large = true;
+      ::close(fd);
+      return out;
+    }
+    out.text.reserve(out.size);
+  }
+  char buffer[65536];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      out.error = errno;
+      break;
+    }
+    if (got == 0) {
+      break;
+    }
+    if (out.text.size() + static_cast<std::size_t>(got) > limit) {
+      out.too_large = true; // a pipe, or a file that grew while read
+      break;
+    }
+    out.text.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+  if (out.too_large || out.error != 0) {
+    out.text.clear();
+  }
+  return out;
+}
+
+/// "100.0 MiB", "1.0 GiB", or "more than 4 MiB" for a pipe whose size is only known to pass the
+/// limit.
+std::string size_text(const BoundedRead &read, std::uint64_t limit) {
+  if (read.size > limit) {
+    const double size = static_cast<double>(read.size);
+    return size >= (1 << 30) ? fmt::format("{:.1f} GiB", size / (1 << 30))
+                             : fmt::format("{:.1f} MiB", size / (1 << 20));
+  }
+  return fmt::format("more than {} MiB", limit >> 20);
+}
+
+// --- container images --------------------------------------------------------------------------
+
+/// Whether Docker takes TEXT as an image reference: the grammar of its reference package
+/// (github.com/distribution/reference, regexp.go), [REGISTRY[:PORT]/]PATH[:TAG][@DIGEST], with a
+/// name of at most 255 characters.
+bool image_reference(const std::string &text) {
+  static const std::regex k_reference = [] {
+    const std::string alnum = "[a-z0-9]+";
+    const std::string component = alnum + "(?:(?:[._]|__|-+)" + alnum + ")*";
+    const std::string label = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    const std::string domain =
+        "(?:" + label + "(?:\\." + label + ")*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?";
+    const std::string name = "(?:" + domain + "/)?" + component + "(?:/" + component + ")*";
+    const std::string tag = "[\\w][\\w.-]{0,127}";
+    const std::string digest =
+        "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+    return std::regex("(" + name + ")(?::" + tag + ")?(?:@" + digest + ")?");
+  }();
+  // Longer than any reference Docker takes; and std::regex recurses once per character.
+  if (text.size() > 512) {
+    return false;
+  }
+  std::smatch match;
+  return std::regex_match(text, match, k_reference) && match.length(1) <= 255;
+}
 
 // --- IPv4 ------------------------------------------------------------------------------------
 
@@ -120,6 +215,10 @@ std::string interface_problem(const std::string &name) {
   }
   if (name == "." || name == "..") {
     return fmt::format("interface name '{}' is refused by Linux", name);
+  }
+  if (name == "lo") {
+    return "interface name 'lo' is taken: it is the loopback interface every network namespace "
+           "has";
   }
   for (char c : name) {
     if (c == '/' || c == ':') {
@@ -210,6 +309,7 @@ public:
       }
     }
     check_mgmt_addresses();
+    check_mgmt_capacity();
     check_mgmt_ipv6_addresses();
     check_node_references();
     add_implicit_host(member(topology, "links"));
@@ -1028,6 +1128,19 @@ private:
     if (const auto image = inherited(levels, "image")) {
       if (image->first->is_string()) {
         node.image = image->first->get<std::string>();
+        auto known = m_image_references.find(node.image);
+        if (known == m_image_references.end()) {
+          known = m_image_references.emplace(node.image, image_reference(node.image)).first;
+        }
+        if (!failed(image->second) && !known->second) {
+          m_reporter.error(at(image->second),
+                           fmt::format("image '{}' of node '{}' is not an image reference "
+                                       "Docker takes",
+                                       node.image, name),
+                           "an image is [REGISTRY/]NAME[:TAG][@DIGEST], NAME of lower-case "
+                           "letters, digits and '.', '_', '__' or '-' between them, in parts "
+                           "joined by '/': for example ltb/busybox:latest");
+        }
       }
     } else if (!info->default_image.empty()) {
       node.image = std::string(info->default_image);
@@ -1247,20 +1360,40 @@ private:
           continue;
         }
         const std::string path = absolute_source(written);
-        std::ifstream in(path);
-        std::error_code ec;
-        if (!in || fs::is_directory(path, ec)) {
+        auto report = [&](std::string message, std::string help) {
           if (m_reported_files.insert(pointer + "\nenv-file").second) {
-            m_reporter.error(
-                at(pointer),
-                fmt::format("env-file '{}' cannot be read: {}", written,
-                            fs::exists(path, ec) ? "not a readable file" : "it does not exist"),
-                fmt::format("looked for {}; a relative path is relative to the "
-                            "topology file's directory",
-                            path));
+            m_reporter.error(at(pointer), std::move(message), std::move(help));
           }
+        };
+        // Only a regular file: /dev/zero or a FIFO would be read without end.
+        std::error_code ec;
+        const auto status = fs::status(path, ec);
+        if (ec || !fs::exists(status)) {
+          report(fmt::format("env-file '{}' cannot be read: it does not exist", written),
+                 fmt::format("looked for {}; a relative path is relative to the topology file's "
+                             "directory",
+                             path));
           continue;
         }
+        if (!fs::is_regular_file(status)) {
+          report(fmt::format("env-file '{}' is not a regular file", written),
+                 fmt::format("{} must be a file of VAR=value lines", path));
+          continue;
+        }
+        const BoundedRead read = read_bounded(path, k_max_referenced_bytes);
+        if (read.too_large) {
+          report(fmt::format("env-file '{}' is {}; ltb reads env-files of up to {} MiB", written,
+                             size_text(read, k_max_referenced_bytes), k_max_referenced_bytes >> 20),
+                 fmt::format("is {} the right file? an env-file holds VAR=value lines", path));
+          continue;
+        }
+        if (read.error != 0) {
+          report(
+              fmt::format("env-file '{}' cannot be read: {}", written, std::strerror(read.error)),
+              "check the file's permissions");
+          continue;
+        }
+        std::istringstream in(read.text);
         for (std::string line; std::getline(in, line);) {
           auto begin = line.find_first_not_of(" \t");
           if (begin == std::string::npos || line[begin] == '#') {
@@ -1870,18 +2003,61 @@ private:
           fmt::format("{} must be a file whose content is copied into the node", path.string()));
       return;
     }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (!in) {
+    BoundedRead read = read_bounded(path.string(), k_max_referenced_bytes);
+    if (read.too_large) {
       m_reporter.error(
           at(pointer),
-          fmt::format("cannot read startup-config file '{}': {}", value, std::strerror(errno)),
+          fmt::format("startup-config '{}' is {}; ltb reads startup configs of up "
+                      "to {} MiB",
+                      value, size_text(read, k_max_referenced_bytes), k_max_referenced_bytes >> 20),
+          fmt::format("is {} the right file? it is copied into the node whole", path.string()));
+      return;
+    }
+    if (read.error != 0) {
+      m_reporter.error(
+          at(pointer),
+          fmt::format("cannot read startup-config file '{}': {}", value, std::strerror(read.error)),
           "check the file's permissions");
       return;
     }
     node.startup_config = path.string();
-    node.startup_config_text = content.str();
+    node.startup_config_text = std::move(read.text);
+  }
+
+  /// The management subnet holds an address for every node on it (as the plan gives them: the
+  /// subnet's first host address is the gateway's), or `ltb up` would stop at the first node
+  /// without one.
+  void check_mgmt_capacity() {
+    if (!m_subnet || (m_topology.mgmt.ipv4_subnet_default && m_network_given) ||
+        failed("/mgmt/ipv4-subnet")) {
+      return;
+    }
+    const std::size_t on_network =
+        std::count_if(m_topology.nodes.begin(), m_topology.nodes.end(), [](const Node &node) {
+          return is_workload(node.runtime) && (node.mgmt_ipv4 || node.network_mode.empty());
+        });
+    const std::uint64_t room = (std::uint64_t{1} << (32 - m_subnet->prefix)) - 3;
+    if (on_network <= room) {
+      return;
+    }
+    int fits = 32 - k_max_mgmt_prefix;
+    while (fits < 32 - k_min_mgmt_prefix && (std::uint64_t{1} << fits) - 3 < on_network) {
+      ++fits;
+    }
+    const bool fit = (std::uint64_t{1} << fits) - 3 >= on_network;
+    const std::string help =
+        fit ? fmt::format("use a larger mgmt.ipv4-subnet: a /{} holds {} nodes", 32 - fits,
+                          (std::uint64_t{1} << fits) - 3)
+            : fmt::format("the largest management subnet, a /{}, holds {} nodes: split the lab, "
+                          "or give nodes network-mode: none",
+                          k_min_mgmt_prefix, (std::uint64_t{1} << (32 - k_min_mgmt_prefix)) - 3);
+    const std::string message =
+        fmt::format("{} nodes need an address on the management network, but {}{} has room for {}",
+                    on_network, m_subnet->text(),
+                    m_topology.mgmt.ipv4_subnet_default ? " (containerlab's default)" : "", room);
+    m_reporter.error(m_topology.mgmt.ipv4_subnet_default ? key_at("/topology/nodes")
+                                                         : at("/mgmt/ipv4-subnet"),
+                     message, help);
   }
 
   void check_mgmt_addresses() {
@@ -2288,6 +2464,7 @@ private:
     }
     if (mac && mac->is_string() && !failed(mac_pointer)) {
       link.device.mac = mac->get<std::string>();
+      ok = check_mac(link.device.mac, at(mac_pointer), link.a) && ok;
     }
     if (const auto mode = string_member(&value, "mode")) {
       link.device.mode = *mode;
@@ -2336,6 +2513,39 @@ private:
     std::array<unsigned char, 16> buffer{};
     return inet_pton(AF_INET, text.c_str(), buffer.data()) == 1 ||
            inet_pton(AF_INET6, text.c_str(), buffer.data()) == 1;
+  }
+
+  /// A MAC address Linux gives an interface (unicast, not zero), and not one another interface
+  /// of the file has: two on one network make both unreachable.
+  bool check_mac(const std::string &mac, SourceLoc loc, const Endpoint &end) {
+    std::string key;
+    for (char c : mac) {
+      key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    const std::string owner = fmt::format("{}:{}", end.node, end.iface);
+    if (key == "00:00:00:00:00:00" || (std::stoi(key.substr(0, 2), nullptr, 16) & 1) != 0) {
+      m_reporter.error(loc,
+                       fmt::format("MAC address {} of {} is {}, which Linux refuses for an "
+                                   "interface",
+                                   mac, owner,
+                                   key == "00:00:00:00:00:00"
+                                       ? "all zeros"
+                                       : "a multicast address (its first byte is odd)"),
+                       "use a unicast address, for example aa:c1:ab:00:00:01 (locally "
+                       "administered), or remove 'mac': the kernel then picks one");
+      return false;
+    }
+    auto [first, fresh] = m_macs.emplace(key, std::make_pair(loc, owner));
+    if (!fresh) {
+      m_reporter.error(loc,
+                       fmt::format("MAC address {} of {} is already used by {}", mac, owner,
+                                   first->second.second),
+                       "each interface needs its own MAC address; change one of them, or remove "
+                       "'mac': the kernel then picks one");
+      m_reporter.note(first->second.first, fmt::format("{} has it here", first->second.second));
+      return false;
+    }
+    return true;
   }
 
   // --- impairments ---
@@ -2451,6 +2661,8 @@ private:
   std::map<std::string, tl::expected<detail::VmImage, detail::VmImageError>> m_vm_images;
   std::set<std::string> m_reported_files; // pointer + path of a vm file already reported
   std::map<std::string, std::pair<SourceLoc, std::size_t>> m_used_interfaces;
+  std::map<std::string, std::pair<SourceLoc, std::string>> m_macs; // lower case -> where, whose
+  std::map<std::string, bool> m_image_references; // image -> whether Docker takes it
   std::map<std::pair<int, std::string>, std::string> m_published; // host port, proto -> node
   struct NetworkModeEntry {
     std::string node;
@@ -2594,6 +2806,10 @@ void extended_links_as_endpoints(YamlTree &tree, Reporter &reporter) {
   }
 }
 
+constexpr std::string_view k_too_large_help =
+    "is this the right file? a lab of 4,096 nodes takes about 150 KiB; keep long startup "
+    "configurations in files of their own (startup-config: FILE)";
+
 Diagnostics single_error(const std::string &file, std::string message, std::string help) {
   Diagnostics d;
   d.items.push_back(Diagnostic{Severity::error, file, {}, std::move(message), std::move(help)});
@@ -2602,8 +2818,10 @@ Diagnostics single_error(const std::string &file, std::string message, std::stri
 
 } // namespace
 
-LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
-                     const LoadOptions &options) {
+namespace {
+
+LoadResult load_any_size(const std::string &text, const std::string &file,
+                         const std::string &base_dir, const LoadOptions &options) {
   Diagnostics diagnostics;
   diagnostics.source_text = text;
   Reporter reporter(file, diagnostics.items);
@@ -2663,6 +2881,21 @@ LoadResult load_text(const std::string &text, const std::string &file, const std
   }
 }
 
+} // namespace
+
+LoadResult load_text(const std::string &text, const std::string &file, const std::string &base_dir,
+                     const LoadOptions &options) {
+  if (text.size() > k_max_topology_bytes) {
+    // Text from a template or a daemon's request: refused before it is parsed.
+    return tl::unexpected(single_error(
+        file,
+        fmt::format("the topology is {:.1f} MiB; ltb reads topology files of up to {} MiB",
+                    static_cast<double>(text.size()) / (1 << 20), k_max_topology_bytes >> 20),
+        std::string(k_too_large_help)));
+  }
+  return load_any_size(text, file, base_dir, options);
+}
+
 LoadResult load_recorded(const std::string &text, const std::string &file, const std::string &id,
                          const std::string &fallback_dir, LoadOptions options) {
   options.lab_name = id;
@@ -2670,30 +2903,41 @@ LoadResult load_recorded(const std::string &text, const std::string &file, const
   options.expand_environment = false; // recorded after expansion
   const std::string base =
       file.empty() || file.front() != '/' ? fallback_dir : fs::path(file).parent_path().string();
-  return load_text(text, file.empty() ? std::string("<recorded topology>") : file, base, options);
+  // Without the size limit: a lab recorded by an ltb that had none must still come down.
+  return load_any_size(text, file.empty() ? std::string("<recorded topology>") : file, base,
+                       options);
 }
 
-LoadResult load_file(const std::string &path, const LoadOptions &options) {
+tl::expected<std::string, Diagnostics> read_topology_file(const std::string &path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     return tl::unexpected(single_error(path, "cannot read the topology file: it is a directory",
                                        "give the path of a YAML file"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  BoundedRead read = read_bounded(path, k_max_topology_bytes);
+  if (read.too_large) {
     return tl::unexpected(
-        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-                     "check the path and the file's permissions"));
+        single_error(path,
+                     fmt::format("the file is {}; ltb reads topology files of up to {} MiB",
+                                 size_text(read, k_max_topology_bytes), k_max_topology_bytes >> 20),
+                     std::string(k_too_large_help)));
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) {
-    return tl::unexpected(
-        single_error(path, fmt::format("cannot read the topology file: {}", std::strerror(errno)),
-                     "check the path and the file's permissions"));
+  if (read.error != 0) {
+    return tl::unexpected(single_error(
+        path, fmt::format("cannot read the topology file: {}", std::strerror(read.error)),
+        "check the path and the file's permissions"));
   }
+  return std::move(read.text);
+}
+
+LoadResult load_file(const std::string &path, const LoadOptions &options) {
+  auto content = read_topology_file(path);
+  if (!content) {
+    return tl::unexpected(std::move(content.error()));
+  }
+  std::error_code ec;
   const fs::path absolute = fs::absolute(path, ec).lexically_normal();
-  auto result = load_text(content.str(), path, absolute.parent_path().string(), options);
+  auto result = load_text(*content, path, absolute.parent_path().string(), options);
   if (result) {
     result->file = absolute.string();
   }

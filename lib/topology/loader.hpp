@@ -7,6 +7,7 @@
 #include "topology/expand.hpp"
 #include "topology/model.hpp"
 
+#include <cstdint>
 #include <string>
 #include <tl/expected.hpp>
 #include <vector>
@@ -32,6 +33,17 @@ struct LoadOptions {
 };
 
 using LoadResult = tl::expected<Topology, Diagnostics>;
+
+/// The largest topology file ltb reads (ltb-topology(5), LIMITS): a lab of 4,096 nodes and 2,048
+/// links takes about 150 KiB, and parsing takes about half a second per MiB.
+inline constexpr std::uint64_t k_max_topology_bytes = std::uint64_t{4} << 20;
+/// The largest startup-config or env-file the loader reads.
+inline constexpr std::uint64_t k_max_referenced_bytes = std::uint64_t{16} << 20;
+
+/// Reads a topology file whole: a directory, a file that cannot be read or one larger than
+/// k_max_topology_bytes is an error naming it, before anything of it is parsed (a pipe is read
+/// up to the limit).
+tl::expected<std::string, Diagnostics> read_topology_file(const std::string &path);
 
 /// Reads and validates FILE. On failure every diagnostic found is returned (exit code 2 territory).
 LoadResult load_file(const std::string &path, const LoadOptions &options = {});

@@ -365,6 +365,44 @@ TEST_CASE("template store: export and import round trip, and altered archives re
     CHECK(invalid->invalid->items.front().loc.line == 4);
     CHECK(third.store->templates()->empty());
   }
+  SUBCASE("a topology that names a file of the importing host, by '..' or absolute") {
+    // What an export never writes: the import would copy the host's file into the store.
+    f.dir.write("host-secret", "secret of the importing host\n");
+    const std::string secret = f.dir.file("host-secret");
+    const std::string climb = "../../../../../../../../../.." + secret;
+    for (const auto &[case_name, reference] : std::vector<std::pair<std::string, std::string>>{
+             {"startup-config, absolute", "startup-config: " + secret},
+             {"startup-config, '..'", "startup-config: " + climb},
+             {"bind source", "binds: [\"" + climb + ":/etc/x\"]"}}) {
+      CAPTURE(case_name);
+      auto entries = util::read_tar(tar);
+      REQUIRE(entries);
+      auto manifest = nlohmann::json::parse((*entries)[0].data);
+      const std::string evil = "name: class\ntopology:\n  nodes:\n    r1:\n      kind: linux\n"
+                               "      image: ltb/busybox:latest\n      " +
+                               reference + "\n";
+      for (auto &file : manifest["files"]) {
+        if (file["path"] == "lab.yaml") {
+          file["sha256"] = util::sha256_hex(evil);
+        }
+      }
+      (*entries)[0].data = manifest.dump();
+      for (auto &e : *entries) {
+        if (e.name == "files/lab.yaml") {
+          e.data = evil;
+        }
+      }
+      REQUIRE(util::write_tar(f.dir.path / "evil.tar", *entries));
+      Fixture third;
+      auto refused = service::import_template(third.session, *third.store,
+                                              {(f.dir.path / "evil.tar").string(), ""});
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().message.find("node r1: ") == 0);
+      CHECK(refused.error().message.find(secret + " is outside the archive") != std::string::npos);
+      CHECK(refused.error().help.find("do not import it") != std::string::npos);
+      CHECK(third.store->templates()->empty());
+    }
+  }
 }
 
 TEST_CASE("template store: a plain-file template is imported on first use, with a notice") {

@@ -5,6 +5,7 @@
 #include "testutil.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <sys/stat.h>
@@ -292,6 +294,79 @@ TEST_CASE("state: a file from a newer ltb is refused untouched") {
                     path, latest + 5, latest));
   CHECK(raw_user_version(path) == latest + 5);
   CHECK(raw_tables(path).empty());
+}
+
+TEST_CASE("state: refused files keep every byte: a newer ltb's, another program's, an empty one") {
+  TempDir tmp;
+  auto bytes = [](const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  int latest = 0;
+  {
+    auto fresh = open_ok(tmp.file("fresh.db"));
+    latest = fresh->schema_version();
+  }
+  SUBCASE("a newer ltb's, in rollback-journal mode: not switched to WAL") {
+    const std::string path = tmp.file("future.db");
+    {
+      SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec("CREATE TABLE labs (name TEXT)");
+      raw.exec(fmt::format("PRAGMA user_version = {}", latest + 1));
+    }
+    const std::string before = bytes(path);
+    auto store = Store::open(path);
+    REQUIRE(!store);
+    CHECK(store.error().message.find("was written by a newer ltb") != std::string::npos);
+    CHECK(bytes(path) == before);
+    CHECK(!fs::exists(path + "-wal"));
+  }
+  SUBCASE("another program's database: not given ltb's tables") {
+    const std::string path = tmp.file("places.sqlite");
+    {
+      SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec("CREATE TABLE moz_places (url TEXT); INSERT INTO moz_places VALUES ('x')");
+    }
+    const std::string before = bytes(path);
+    auto store = Store::open(path);
+    REQUIRE(!store);
+    CHECK(store.error().message ==
+          fmt::format("state file {} is not ltb's: it is an SQLite database with other tables "
+                      "(moz_places)",
+                      path));
+    CHECK(store.error().help.find("pass --state PATH") != std::string::npos);
+    CHECK(bytes(path) == before);
+    CHECK(raw_user_version(path) == 0);
+  }
+  SUBCASE("an empty file: not taken for a new database") {
+    const std::string path = tmp.file("empty.db");
+    { std::ofstream out(path); }
+    auto store = Store::open(path);
+    REQUIRE(!store);
+    CHECK(store.error().message ==
+          fmt::format("state file {} is empty, so it is not an ltb state file (ltb makes a new "
+                      "one itself where there is none)",
+                      path));
+    CHECK(store.error().help.find("restore it from a backup") != std::string::npos);
+    CHECK(fs::file_size(path) == 0);
+    CHECK(!fs::exists(path + "-wal"));
+  }
+}
+
+TEST_CASE("state: a new state file appears whole, and nothing else beside it") {
+  TempDir tmp;
+  const std::string path = tmp.file("state.db");
+  open_ok(path);
+  std::vector<std::string> names;
+  for (const auto &entry : fs::directory_iterator(tmp.path)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  // The WAL files of the open that followed the creation; no ".new-" file is left.
+  for (const auto &name : names) {
+    CHECK((name == "state.db" || name == "state.db-wal" || name == "state.db-shm"));
+  }
+  CHECK(raw_tables(path) == k_tables);
 }
 
 TEST_CASE("state: labs CRUD keeps created_at and sets updated_at") {

@@ -5,7 +5,10 @@
 #include "topology/loader.hpp"
 
 #include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <sys/stat.h>
 
 namespace {
 
@@ -209,4 +212,64 @@ TEST_CASE("topology limits: UTF-8 text, tabs and carriage returns load") {
       "    a: {kind: linux, image: alpine, labels: {note: \"caf\xC3\xA9\t\xE2\x82\xAC\"}}\r\n",
       "lab.yaml", dir.path.string());
   REQUIRE(result.has_value());
+}
+
+TEST_CASE("topology limits: a topology file over 4 MiB is refused before it is read") {
+  TempDir dir;
+  const std::string head = "name: big\ntopology: {nodes: {a: {kind: linux, image: alpine}}}\n";
+  dir.write("big.yaml", head + "# " + std::string(k_max_topology_bytes, 'x') + "\n");
+  auto big = load_file(dir.file("big.yaml"));
+  REQUIRE(!big);
+  CHECK(render(big.error(), false) ==
+        dir.file("big.yaml") +
+            ": error: the file is 4.0 MiB; ltb reads topology files of up to 4 MiB\n"
+            "help: is this the right file? a lab of 4,096 nodes takes about 150 KiB; keep long "
+            "startup configurations in files of their own (startup-config: FILE)\n");
+  // A sparse terabyte is refused by its size: nothing of it is read.
+  { std::ofstream(dir.file("sparse.yaml")) << head; }
+  std::filesystem::resize_file(dir.file("sparse.yaml"), std::uintmax_t{1} << 40);
+  auto sparse = load_file(dir.file("sparse.yaml"));
+  REQUIRE(!sparse);
+  CHECK(render(sparse.error(), false).find("the file is 1024.0 GiB") != std::string::npos);
+  // What is not a regular file is read up to the limit.
+  auto zero = load_file("/dev/zero");
+  REQUIRE(!zero);
+  CHECK(render(zero.error(), false).find("/dev/zero: error: the file is more than 4 MiB") == 0);
+  // Text given whole (a template's, a daemon request's) is held to the same limit.
+  CHECK(errors(head + std::string(5 << 20, '#')) ==
+        "lab.yaml: error: the topology is 5.0 MiB; ltb reads topology files of up to 4 MiB\n"
+        "help: is this the right file? a lab of 4,096 nodes takes about 150 KiB; keep long "
+        "startup configurations in files of their own (startup-config: FILE)\n");
+  // At the limit it loads.
+  dir.write("limit.yaml",
+            head + "#" + std::string(k_max_topology_bytes - head.size() - 2, 'x') + "\n");
+  CHECK(load_file(dir.file("limit.yaml")).has_value());
+}
+
+TEST_CASE("topology limits: env-files and startup-configs that never end are refused") {
+  TempDir dir;
+  { std::ofstream(dir.file("huge.cfg")) << "hostname r1\n"; }
+  std::filesystem::resize_file(dir.file("huge.cfg"), std::uintmax_t{1} << 40);
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  const std::string text = errors("name: x\n"
+                                  "topology:\n"
+                                  "  nodes:\n"
+                                  "    a: {kind: linux, image: alpine, env-files: [/dev/zero]}\n"
+                                  "    b: {kind: linux, image: alpine, env-files: [" +
+                                  dir.file("fifo") +
+                                  "]}\n"
+                                  "    c: {kind: linux, image: alpine, env-files: [" +
+                                  dir.file("huge.cfg") +
+                                  "]}\n"
+                                  "    d: {kind: linux, image: alpine, startup-config: " +
+                                  dir.file("huge.cfg") + "}\n");
+  CHECK(text.find("lab.yaml:4:49: error: env-file '/dev/zero' is not a regular file") !=
+        std::string::npos);
+  CHECK(text.find("lab.yaml:5:49: error: env-file '" + dir.file("fifo") +
+                  "' is not a regular file") != std::string::npos);
+  CHECK(text.find("lab.yaml:6:49: error: env-file '" + dir.file("huge.cfg") +
+                  "' is 1024.0 GiB; ltb reads env-files of up to 16 MiB") != std::string::npos);
+  CHECK(text.find("lab.yaml:7:53: error: startup-config '" + dir.file("huge.cfg") +
+                  "' is 1024.0 GiB; ltb reads startup configs of up to 16 MiB") !=
+        std::string::npos);
 }
