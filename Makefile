@@ -14,15 +14,14 @@ SHELL := /bin/bash
 SETUP := LTB_BUILD_DIR="$(BUILD_DIR)" PREFIX="$(PREFIX)" $(ROOT)/scripts/setup.sh
 TESTS := LTB_BUILD_DIR="$(BUILD_DIR)" $(ROOT)/scripts/run-tests.sh
 SAN_BUILD_DIR ?= $(ROOT)/build-san
-TSAN_BUILD_DIR ?= $(ROOT)/build-tsan
 FUZZ_SECONDS ?= 60
-SANITIZE := LTB_SAN_BUILD_DIR="$(SAN_BUILD_DIR)" LTB_TSAN_BUILD_DIR="$(TSAN_BUILD_DIR)" \
-	FUZZ_SECONDS="$(FUZZ_SECONDS)" $(ROOT)/scripts/sanitize.sh
+SANITIZE := LTB_SAN_BUILD_DIR="$(SAN_BUILD_DIR)" FUZZ_SECONDS="$(FUZZ_SECONDS)" \
+	$(ROOT)/scripts/sanitize.sh
 FORMAT_FILES = $(shell cd $(ROOT) && find cmd lib tests \( -name '*.cpp' -o -name '*.hpp' \) -print 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
 .PHONY: help up down test setup deps services build web images daemon unit integration bench fault \
-	format check-format clean sanitize fuzz tsan
+	format check-format clean sanitize fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(lastword $(MAKEFILE_LIST)) | \
@@ -71,9 +70,6 @@ sanitize: ## the unit tests under ASan+UBSan (clang 14, in build-san; any report
 fuzz: ## every fuzz target of tests/fuzz for FUZZ_SECONDS each (60): runs, coverage; fails on a crash, hang or leak
 	$(SANITIZE) fuzz
 
-tsan: ## the threaded code's unit tests (executor, scheduler, daemon) under TSan (in build-tsan)
-	$(SANITIZE) tsan
-
 bench: setup ## set everything up, then run the benchmarks (tests/bench/run.sh)
 	@if [[ -f $(ROOT)/tests/bench/run.sh ]]; then \
 		LTB="$(LTB)" LTB_BUILD_DIR="$(BUILD_DIR)" bash $(ROOT)/tests/bench/run.sh; \
@@ -103,4 +99,4 @@ check-format: ## fail if any C++ source is not formatted
 	@echo "check-format: $(words $(FORMAT_FILES)) files formatted"
 
 clean: ## remove the build directories (images, labs and installed files stay)
-	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(TSAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)
