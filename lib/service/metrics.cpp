@@ -353,7 +353,9 @@ private:
     if (!text) {
       return std::nullopt;
     }
-    const auto words = words_of(text->substr(0, text->find('\n')));
+    // Named: words_of's views point into it (a temporary here left them dangling).
+    const std::string line = text->substr(0, text->find('\n'));
+    const auto words = words_of(line);
     if (words.empty()) {
       return std::nullopt;
     }
