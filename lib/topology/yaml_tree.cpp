@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <yaml-cpp/depthguard.h>
@@ -258,11 +259,29 @@ class LimitCheck : public YAML::EventHandler {
 public:
   explicit LimitCheck(const std::string &text) : m_text(text) {}
 
-  void OnDocumentStart(const YAML::Mark &) override {
+  void OnDocumentStart(const YAML::Mark &mark) override {
     // yaml-cpp numbers anchors anew in each document.
     m_sizes.clear();
     m_open.clear();
+    // yaml-cpp 0.7 does not consume a token it cannot start a value with (',' at the start of a
+    // line): it reports a null document there, again and again, without end (its issue 1040).
+    if (m_documents > 0 && mark.pos == m_last_start) {
+      const auto at = static_cast<std::size_t>(mark.pos);
+      throw LimitExceeded{
+          loc_of(mark),
+          at < m_text.size() && std::isprint(static_cast<unsigned char>(m_text[at]))
+              ? fmt::format("invalid YAML: a value cannot start with '{}'", m_text[at])
+              : std::string("invalid YAML: a value cannot start here"),
+          "check the indentation and the brackets and quotes around this place"};
+    }
+    if (m_documents == 1) {
+      m_second = mark;
+    }
+    m_last_start = mark.pos;
+    ++m_documents;
   }
+  /// Where the second document starts, when the text holds more than one.
+  const std::optional<YAML::Mark> &second_document() const { return m_second; }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark &mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
   void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
@@ -347,6 +366,9 @@ private:
   const std::string &m_text;
   std::size_t m_values = 0;   // values so far, aliases counted as what they expand to
   std::size_t m_expanded = 0; // values that aliases expanded to, so far
+  int m_documents = 0;
+  int m_last_start = 0;               // where the last document started (Mark::pos)
+  std::optional<YAML::Mark> m_second; // where the second document started
   std::map<YAML::anchor_t, std::size_t> m_sizes;              // of anchored values, expanded
   std::vector<std::pair<YAML::anchor_t, std::size_t>> m_open; // anchor, m_values at its start
 };
@@ -443,21 +465,21 @@ YamlTree parse_yaml(const std::string &text, Reporter &reporter) {
   }
   YAML::Node document;
   try {
+    std::optional<YAML::Mark> second;
     {
       std::istringstream in(text);
       YAML::Parser parser(in);
       LimitCheck check(text);
       while (parser.HandleNextDocument(check)) {
       }
+      second = check.second_document();
     }
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      reporter.error(loc_of(documents[1].Mark()), "the file holds more than one YAML document",
+    if (second) {
+      reporter.error(loc_of(*second), "the file holds more than one YAML document",
                      "a topology file is one document: remove the '---' line or split the file");
     }
-    if (!documents.empty()) {
-      document = documents.front();
-    }
+    // The first document only: YAML::LoadAll has the endless loop LimitCheck stops.
+    document = YAML::Load(text);
   } catch (const LimitExceeded &e) {
     reporter.error(e.loc, e.message, e.help);
     return tree;

@@ -273,3 +273,22 @@ TEST_CASE("topology limits: env-files and startup-configs that never end are ref
                   "' is 1024.0 GiB; ltb reads startup configs of up to 16 MiB") !=
         std::string::npos);
 }
+
+TEST_CASE("topology limits: a ',' where a value starts is an error at it, not an endless parse") {
+  // yaml-cpp 0.7 reports a null document at a token it cannot start a value with, and again at
+  // the same place, without end (its issue 1040): found by fuzz_topology_loader (198 bytes that
+  // `ltb validate` did not finish in 60 s).
+  CHECK(errors(",\n") == R"(lab.yaml:1:1: error: invalid YAML: a value cannot start with ','
+   1 | ,
+     | ^
+help: check the indentation and the brackets and quotes around this place
+)");
+  const auto found = errors("# a comment\n , never\n      image: alpine:3\n      user: nobody\n");
+  CHECK_MESSAGE(found.find("lab.yaml:2:2: error: invalid YAML: a value cannot start with ','") !=
+                    std::string::npos,
+                found);
+  // Two documents are still one error at the second, and the first is what loads.
+  CHECK(errors("name: a\n---\nname: b\n")
+            .find("lab.yaml:2:1: error: the file holds more than "
+                  "one YAML document") != std::string::npos);
+}

@@ -63,8 +63,8 @@ TEST_CASE("topology validation: more than one YAML document") {
                "  nodes: {r1: {kind: linux, image: alpine}}\n"
                "---\n"
                "name: y\n") ==
-        R"(lab.yaml:5:1: error: the file holds more than one YAML document
-   5 | name: y
+        R"(lab.yaml:4:1: error: the file holds more than one YAML document
+   4 | ---
      | ^
 help: a topology file is one document: remove the '---' line or split the file
 )");
