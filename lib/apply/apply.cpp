@@ -96,6 +96,15 @@ Status make_network(const plan::Plan &plan, const topology::Topology *desired, B
   spec.labels = {{plan::k_label_lab, plan.lab}, {plan::k_label_owner, owner}};
   auto network = backends.docker->create_network(spec);
   if (!network) {
+    // A killed ltb's create that Docker finished after this run's planner looked: the network is
+    // there with the lab's label and subnet, and is the lab's.
+    if (auto listed = backends.docker->list_networks({{plan::k_label_lab, plan.lab}}); listed) {
+      for (const auto &existing : *listed) {
+        if (existing.name == plan.network && existing.subnet == plan.subnet) {
+          return backends.store->update_object(id, existing.id, state::RecordStatus::created);
+        }
+      }
+    }
     (void)backends.store->delete_object(id);
     return fail(with_context(fmt::format("management network {} ({})", plan.network, plan.subnet),
                              network.error()));
