@@ -268,6 +268,21 @@ assert_converged() {
     fail "a second ltb up was not a no-op: $(tr '\n' ';' <<<"$(tail -8 "$IT_TMP/again.out")")"
 }
 
+# hook NAME: runs the scenario's optional function NAME (check_X, after_X), when it has one.
+hook() { if declare -F "$1" >/dev/null; then "$1"; fi; }
+
+# run_sample ENTRY...: runs each "SCENARIO SITE N" entry as a point, logging its survival.
+run_sample() {
+  local i=0 entry sc site n
+  for entry in "$@"; do
+    i=$((i + 1))
+    read -r sc site n <<<"$entry"
+    run_point "$sc" "$site" "$n"
+    log "point $i/$#: $sc $site:$n survived"
+    [[ -z $result_file ]] || echo "$survived $killed $finished" >"$result_file"
+  done
+}
+
 # --- running a point ------------------------------------------------------------------------------
 
 killed=0 finished=0 survived=0
@@ -275,7 +290,7 @@ killed=0 finished=0 survived=0
 # run_point SCENARIO SITE N: the precondition, the operation killed at the point (SITE `time`: N
 # ms after its start), then convergence and down.
 run_point() {
-  local sc=$1 site=$2 n=$3 rc=0 final check pid
+  local sc=$1 site=$2 n=$3 rc=0 final pid
   final="final_$sc"
   final=${!final}
   "pre_$sc" >"$IT_TMP/pre.out" 2>&1 || fail "[$sc] the precondition failed: $(tail -5 "$IT_TMP/pre.out")"
@@ -303,16 +318,11 @@ run_point() {
     fail "[$sc $site:$n seed $seed] ltb up does not converge after the kill: $(tail -8 "$IT_TMP/conv.out" | tr '\n' ';')"
   fi
   assert_converged "$final"
-  check="check_$sc"
-  if declare -F "$check" >/dev/null; then
-    "$check"
-  fi
+  hook "check_$sc"
   if ! ltb down --lab "$lab" >"$IT_TMP/down.out" 2>&1; then
     fail "[$sc $site:$n seed $seed] ltb down fails: $(tail -5 "$IT_TMP/down.out" | tr '\n' ';')"
   fi
-  if declare -F "after_$sc" >/dev/null; then
-    "after_$sc"
-  fi
+  hook "after_$sc"
   assert_nothing_left
   survived=$((survived + 1))
 }
@@ -335,9 +345,9 @@ count_points() {
     duration_ms[$sc]=$((($(date +%s%N) - start) / 1000000))
     local final="final_$sc"
     ltb up "${!final}" >/dev/null 2>&1 || fail "[$sc] ltb up ${!final} fails after the traced run"
-    declare -F "check_$sc" >/dev/null && "check_$sc"
+    hook "check_$sc"
     ltb down --lab "$lab" >/dev/null 2>&1 || fail "[$sc] ltb down fails after the traced run"
-    declare -F "after_$sc" >/dev/null && "after_$sc"
+    hook "after_$sc"
     assert_nothing_left
     while read -r line; do
       all_points+=("$sc $line")
@@ -349,14 +359,7 @@ count_points() {
 if [[ -n $sample_file ]]; then
   # A copy: run the points it was given.
   mapfile -t sample <"$sample_file"
-  i=0
-  for entry in "${sample[@]}"; do
-    i=$((i + 1))
-    read -r sc site n <<<"$entry"
-    run_point "$sc" "$site" "$n"
-    log "point $i/${#sample[@]}: $sc $site:$n survived"
-    echo "$survived $killed $finished" >"$result_file"
-  done
+  run_sample "${sample[@]}"
   exit 0
 fi
 
@@ -385,13 +388,7 @@ fi
 
 log "running ${#sample[@]} points (seed $seed, $workers worker(s)) over ${#scenarios[@]} scenarios, ${#all_points[@]} points counted"
 if ((workers == 1)); then
-  i=0
-  for entry in "${sample[@]}"; do
-    i=$((i + 1))
-    read -r sc site n <<<"$entry"
-    run_point "$sc" "$site" "$n"
-    log "point $i/${#sample[@]}: $sc $site:$n survived"
-  done
+  run_sample "${sample[@]}"
 else
   pids=()
   for ((w = 1; w <= workers; ++w)); do
