@@ -248,6 +248,23 @@ TEST_CASE("apply on fakes: a mixed lab converges and goes") {
   round_trip(h, mixed_lab());
 }
 
+TEST_CASE("apply on fakes: Docker not answering about an image is not called a missing image") {
+  Harness h;
+  auto t = mixed_lab();
+  // dockerd stopped after the plan: the image check fails as Docker failed, not as "not
+  // available" with the help to build the image.
+  h.fakes.world.faults.inject("image_present");
+  auto report = h.up(t);
+  REQUIRE(report);
+  CHECK_FALSE(report->ok());
+  const auto errors = fakes::errors_of(*report);
+  CHECK(errors.find("injected failure of image_present") != std::string::npos);
+  CHECK(errors.find("is not available") == std::string::npos);
+  CHECK(fakes::problems(h, t.name, {t}) == "");
+  h.fakes.world.faults.clear();
+  round_trip(h, t);
+}
+
 TEST_CASE("apply on fakes: a failed create leaves consistent state; the next up converges") {
   Harness h;
   auto t = mixed_lab();

@@ -556,22 +556,24 @@ private:
     auto future = run.book.image(image, promise, mine);
     if (mine) {
       promise.set_value([&]() -> Status {
+        // Docker not answering is said as it is (which service, what to do), not as a missing
+        // image.
         LTB_TRY(present, run.b.docker->image_present(image));
         if (present) {
           return {};
         }
         run.phase(node, Phase::pulling, image);
-        return run.b.docker->pull_image(
+        auto pulled = run.b.docker->pull_image(
             image, [&](const std::string &line) { run.phase(node, Phase::pulling, line); });
+        if (!pulled) {
+          return fail(
+              fmt::format("image '{}' is not available: {}", image, pulled.error().message),
+              "build it (make images) or make it pullable; ltb pulls images that a registry has");
+        }
+        return {};
       }());
     }
-    auto status = future.get();
-    if (!status) {
-      return fail(
-          fmt::format("image '{}' is not available: {}", image, status.error().message),
-          "build it (make images) or make it pullable; ltb pulls images that a registry has");
-    }
-    return {};
+    return future.get();
   }
 
   static Result<runtime::ContainerSpec> container_spec(Run &run, const topology::Node &node) {
