@@ -248,6 +248,29 @@ TEST_CASE("apply on fakes: a mixed lab converges and goes") {
   round_trip(h, mixed_lab());
 }
 
+TEST_CASE("apply on fakes: down removes the tap a bridge left when ovs-vswitchd was not running") {
+  Harness h;
+  auto t = mixed_lab();
+  auto report = h.up(t);
+  REQUIRE(report);
+  REQUIRE(report->ok());
+  const auto bridge = plan::bridge_name(t.name, "sw");
+  {
+    // The bridge left the database while ovs-vswitchd was stopped: its userspace datapath's
+    // device stays in the kernel, and so does ltb's record of the bridge.
+    std::lock_guard lock(h.fakes.world.mutex);
+    h.fakes.world.bridges.erase(bridge);
+    h.fakes.world.ifaces[{"", bridge}] = fakes::Iface{"tun", "", ""};
+  }
+  auto down = h.down(t.name);
+  REQUIRE(down);
+  INFO(fakes::errors_of(*down));
+  CHECK(down->ok());
+  std::lock_guard lock(h.fakes.world.mutex);
+  CHECK_FALSE(h.fakes.world.ifaces.count({"", bridge}));
+  CHECK(h.fakes.world.ifaces.empty());
+}
+
 TEST_CASE("apply on fakes: Docker not answering about an image is not called a missing image") {
   Harness h;
   auto t = mixed_lab();

@@ -96,14 +96,52 @@ public:
     if (!run.b.ovs) {
       return fail("Open vSwitch is needed to remove bridge " + action.name);
     }
+    // Looked at before del-br, which changes nothing when it fails: the state stays true.
+    LTB_TRY(tap, has_tap(run, action));
     if (auto removed = run.b.ovs->del_bridge(action.name); !removed) {
       return fail(
           with_context("bridge " + action.node + " (" + action.name + ")", removed.error()));
+    }
+    if (tap) {
+      LTB_CHECK(remove_orphan_tap(run, action));
     }
     if (!action.node.empty()) {
       LTB_CHECK(run.b.store->delete_node(run.plan.lab, action.node));
     }
     return run.forget_objects(state::ObjectType::bridge, {action.name});
+  }
+
+  /// The userspace datapath's device of a bridge is a tap named as the bridge. ovs-vswitchd
+  /// removes it with the bridge; but when the bridge left the database while ovs-vswitchd was not
+  /// running (stopped or restarting during an `ltb down`), the tap stays, and a new ovs-vswitchd
+  /// knows nothing of it.
+  static Result<bool> has_tap(Run &run, const plan::Action &action) {
+    if (!run.b.netlink) {
+      return false;
+    }
+    auto kind = run.b.netlink->link_kind(action.name);
+    if (!kind) {
+      return fail(with_context("bridge " + action.node + " (" + action.name + ")", kind.error()));
+    }
+    return *kind == "tun";
+  }
+
+  /// After del-br: the tap if it is still there. Should this fail, the bridge stays recorded and
+  /// the next `ltb down` tries again (del-br of a missing bridge is a no-op).
+  static Status remove_orphan_tap(Run &run, const plan::Action &action) {
+    const auto context =
+        "bridge " + action.node + " (" + action.name + "): the device ovs-vswitchd left behind";
+    auto kind = run.b.netlink->link_kind(action.name);
+    if (!kind) {
+      return fail(with_context(context, kind.error()));
+    }
+    if (*kind != "tun") {
+      return {};
+    }
+    if (auto deleted = run.b.netlink->delete_link(action.name); !deleted) {
+      return fail(with_context(context, deleted.error()));
+    }
+    return {};
   }
 
   // A bridge forwards as long as it exists: nothing to start or stop.
