@@ -107,10 +107,29 @@ public:
     if (!parsed) {
       return fail(fmt::format("{}: {}", what, parsed.error().message), parsed.error().help);
     }
+    if (!parsed->empty()) {
+      LTB_CHECK(switch_answers());
+    }
     return std::move(*parsed);
   }
 
 private:
+  /// Bridges in the database forward only while ovs-vswitchd runs: with it stopped, ovsdb-server
+  /// still lists them and every change waits for it until ovs-vsctl's timeout.
+  static Status switch_answers() {
+    util::ExecOptions options;
+    options.timeout = std::chrono::seconds(k_timeout_s);
+    auto result =
+        util::run({"ovs-appctl", "--timeout=5", "-t", "ovs-vswitchd", "version"}, options);
+    if (result && !result->timed_out && result->exit_code == 0) {
+      return {};
+    }
+    return fail("Open vSwitch's ovs-vswitchd does not answer: its bridges are in the database but "
+                "nothing forwards on them",
+                "start it (see README: make setup; on a systemd host: systemctl start "
+                "openvswitch-switch), then run the command again");
+  }
+
   static Result<util::ExecResult> vsctl(const std::vector<std::string> &argv,
                                         const std::string &what) {
     util::ExecOptions options;
@@ -120,9 +139,16 @@ private:
     if (!result) {
       return fail(fmt::format("{}: {}", what, result.error().message), result.error().help);
     }
-    if (result->timed_out || (result->exit_code == -1 && result->err.empty())) {
-      return fail(fmt::format("{}: ovs-vsctl did not finish within {} s", what, k_timeout_s),
-                  "check that ovsdb-server and ovs-vswitchd are running (see README: make setup)");
+    // ovs-vsctl's own --timeout ends it with SIGALRM ("terminating with signal 14 (Alarm
+    // clock)"): typically a change that ovsdb-server took but ovs-vswitchd, stopped or stuck,
+    // never applied.
+    const bool alarm = result->err.find("signal 14") != std::string::npos ||
+                       result->err.find("timeout expired") != std::string::npos;
+    if (result->timed_out || alarm || (result->exit_code == -1 && result->err.empty())) {
+      return fail(fmt::format("{}: Open vSwitch did not answer within {} s (ovs-vsctl timed out)",
+                              what, k_timeout_s),
+                  "check that ovsdb-server and ovs-vswitchd are running (see README: make "
+                  "setup), then run the command again");
     }
     if (result->exit_code != 0) {
       const auto reason = first_error_line(result->err);
