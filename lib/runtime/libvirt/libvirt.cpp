@@ -299,24 +299,24 @@ public:
   Result<std::string> version() override {
     unsigned long lib = 0;
     unsigned long hv = 0;
-    if (virConnectGetLibVersion(m_conn.get(), &lib) < 0 ||
-        virConnectGetVersion(m_conn.get(), &hv) < 0) {
-      return fail(fmt::format("cannot read the libvirt version ({}): {}", m_uri, last_message()),
-                  k_start_help);
+    virConnectPtr c = conn();
+    if (virConnectGetLibVersion(c, &lib) < 0 || virConnectGetVersion(c, &hv) < 0) {
+      return failure(fmt::format("cannot read the libvirt version ({}): {}", m_uri, last_message()),
+                     k_start_help);
     }
-    const char *type = virConnectGetType(m_conn.get());
+    const char *type = virConnectGetType(c);
     return fmt::format("libvirt {}, {} {}", version_text(lib),
                        type != nullptr ? type : "hypervisor", version_text(hv));
   }
 
   Result<bool> kvm_usable() override {
-    const CString caps{
-        virConnectGetDomainCapabilities(m_conn.get(), nullptr, nullptr, nullptr, "kvm", 0)};
+    virConnectPtr c = conn();
+    const CString caps{virConnectGetDomainCapabilities(c, nullptr, nullptr, nullptr, "kvm", 0)};
     if (!caps) {
       // libvirt refuses the kvm type when the host lacks it (or the driver has no such notion);
       // that is an answer, unless the connection itself is gone.
       const std::string msg = last_message(); // virConnectIsAlive resets it
-      if (virConnectIsAlive(m_conn.get()) != 1) {
+      if (virConnectIsAlive(c) != 1) {
         return fail(fmt::format("lost the connection to libvirt ({}): {}", m_uri, msg),
                     k_start_help);
       }
@@ -335,10 +335,10 @@ public:
 
   Result<std::vector<VmInfo>> list(const std::map<std::string, std::string> &metadata) override {
     virDomainPtr *raw = nullptr;
-    const int count = virConnectListAllDomains(m_conn.get(), &raw, 0);
+    const int count = virConnectListAllDomains(conn(), &raw, 0);
     if (count < 0) {
-      return fail(fmt::format("cannot list VMs in libvirt ({}): {}", m_uri, last_message()),
-                  k_start_help);
+      return failure(fmt::format("cannot list VMs in libvirt ({}): {}", m_uri, last_message()),
+                     k_start_help);
     }
     // Own every handle before anything can return early.
     const DomainArray array{raw};
@@ -356,7 +356,7 @@ public:
         if (code == VIR_ERR_NO_DOMAIN) {
           continue; // went away while listing
         }
-        return fail(labels.error());
+        return failure(labels.error());
       }
       const bool match = std::all_of(metadata.begin(), metadata.end(), [&](const auto &kv) {
         const auto it = labels->find(kv.first);
@@ -370,7 +370,7 @@ public:
         if (code == VIR_ERR_NO_DOMAIN) {
           continue;
         }
-        return fail(info.error());
+        return failure(info.error());
       }
       out.push_back(std::move(*info));
     }
@@ -381,40 +381,40 @@ public:
 
   Result<VmInfo> create(const VmSpec &spec) override {
     const auto xml = domain_xml(spec);
-    DomainPtr dom{virDomainCreateXML(m_conn.get(), xml.c_str(), 0)};
+    DomainPtr dom{virDomainCreateXML(conn(), xml.c_str(), 0)};
     if (!dom) {
       std::string help = fmt::format("see `virsh -c {} list --all` for a VM of that name", m_uri);
       if (m_uri.rfind("qemu", 0) == 0) {
         help = fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", spec.name);
       }
-      return fail(fmt::format("cannot create VM '{}': {}", spec.name, last_message()), help);
+      return failure(fmt::format("cannot create VM '{}': {}", spec.name, last_message()), help);
     }
     int code = VIR_ERR_OK;
     return info_of(dom.get(), &code);
   }
 
   Status destroy(const std::string &name) override {
-    DomainPtr dom{virDomainLookupByName(m_conn.get(), name.c_str())};
+    DomainPtr dom{virDomainLookupByName(conn(), name.c_str())};
     if (!dom) {
       if (last_code() == VIR_ERR_NO_DOMAIN) {
         return {};
       }
-      return fail(fmt::format("cannot remove VM '{}': {}", name, last_message()), k_start_help);
+      return failure(fmt::format("cannot remove VM '{}': {}", name, last_message()), k_start_help);
     }
     if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) < 0) {
       const int code = last_code();
       // A transient domain that stopped meanwhile is gone; a persistent one is just inactive.
       if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID) {
-        return fail(fmt::format("cannot stop VM '{}': {}", name, last_message()),
-                    fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
+        return failure(fmt::format("cannot stop VM '{}': {}", name, last_message()),
+                       fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
       }
     }
     if (virDomainIsPersistent(dom.get()) == 1 &&
         virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                                               VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0 &&
         last_code() != VIR_ERR_NO_DOMAIN) {
-      return fail(fmt::format("cannot undefine VM '{}': {}", name, last_message()),
-                  fmt::format("try `virsh -c {} undefine {}`", m_uri, name));
+      return failure(fmt::format("cannot undefine VM '{}': {}", name, last_message()),
+                     fmt::format("try `virsh -c {} undefine {}`", m_uri, name));
     }
     return {};
   }
@@ -428,10 +428,10 @@ public:
       // Defining the running transient domain's own XML makes it persistent: it stays in
       // libvirt, shut off, once its guest powers off.
       const CString xml{virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE)};
-      DomainPtr defined{xml ? virDomainDefineXML(m_conn.get(), xml.get()) : nullptr};
+      DomainPtr defined{xml ? virDomainDefineXML(conn(), xml.get()) : nullptr};
       if (!defined) {
-        return fail(fmt::format("cannot keep VM '{}' for a restart: {}", name, last_message()),
-                    fmt::format("see `virsh -c {} dumpxml {}`", m_uri, name));
+        return failure(fmt::format("cannot keep VM '{}' for a restart: {}", name, last_message()),
+                       fmt::format("see `virsh -c {} dumpxml {}`", m_uri, name));
       }
     }
     if (virDomainShutdown(dom.get()) < 0 && virDomainIsActive(dom.get()) == 1) {
@@ -445,8 +445,8 @@ public:
     }
     if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) < 0 &&
         virDomainIsActive(dom.get()) == 1) {
-      return fail(fmt::format("cannot stop VM '{}': {}", name, last_message()),
-                  fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
+      return failure(fmt::format("cannot stop VM '{}': {}", name, last_message()),
+                     fmt::format("try `virsh -c {} destroy {}`", m_uri, name));
     }
     return {};
   }
@@ -461,7 +461,7 @@ public:
       if (m_uri.rfind("qemu", 0) == 0) {
         help = fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", name);
       }
-      return fail(fmt::format("cannot start VM '{}': {}", name, last_message()), help);
+      return failure(fmt::format("cannot start VM '{}': {}", name, last_message()), help);
     }
     return {};
   }
@@ -479,8 +479,8 @@ public:
       return {};
     }
     if (virDomainSuspend(dom.get()) < 0) {
-      return fail(fmt::format("cannot pause VM '{}': {}", name, last_message()),
-                  fmt::format("see `virsh -c {} domstate {}`", m_uri, name));
+      return failure(fmt::format("cannot pause VM '{}': {}", name, last_message()),
+                     fmt::format("see `virsh -c {} domstate {}`", m_uri, name));
     }
     return {};
   }
@@ -492,8 +492,8 @@ public:
       return {};
     }
     if (virDomainResume(dom.get()) < 0) {
-      return fail(fmt::format("cannot resume VM '{}': {}", name, last_message()),
-                  fmt::format("try `virsh -c {} resume {}`", m_uri, name));
+      return failure(fmt::format("cannot resume VM '{}': {}", name, last_message()),
+                     fmt::format("try `virsh -c {} resume {}`", m_uri, name));
     }
     return {};
   }
@@ -502,7 +502,8 @@ public:
     LTB_TRY(dom, lookup(name));
     const CString xml{virDomainGetXMLDesc(dom.get(), 0)};
     if (!xml) {
-      return fail(fmt::format("cannot read the definition of VM '{}': {}", name, last_message()));
+      return failure(
+          fmt::format("cannot read the definition of VM '{}': {}", name, last_message()));
     }
     return disk_source(xml.get());
   }
@@ -533,8 +534,8 @@ public:
     }
     virDomainSnapshotPtr made = virDomainSnapshotCreateXML(dom.get(), xml.c_str(), flags);
     if (made == nullptr) {
-      return fail(fmt::format("cannot snapshot VM '{}': {}", name, last_message()),
-                  fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", name));
+      return failure(fmt::format("cannot snapshot VM '{}': {}", name, last_message()),
+                     fmt::format("QEMU's own log: /var/log/libvirt/qemu/{}.log", name));
     }
     virDomainSnapshotFree(made);
     return {};
@@ -543,24 +544,25 @@ public:
   Result<VmInfo> restore(const std::string &memory_file, const std::string &saved_disk,
                          const std::string &disk,
                          const std::map<std::string, std::string> &metadata) override {
-    const CString saved{virDomainSaveImageGetXMLDesc(m_conn.get(), memory_file.c_str(), 0)};
+    const CString saved{virDomainSaveImageGetXMLDesc(conn(), memory_file.c_str(), 0)};
     if (!saved) {
-      return fail(fmt::format("cannot read the saved VM state {}: {}", memory_file, last_message()),
-                  "the snapshot's memory file is damaged or missing: restore it without memory "
-                  "by removing and taking the snapshot again");
+      return failure(
+          fmt::format("cannot read the saved VM state {}: {}", memory_file, last_message()),
+          "the snapshot's memory file is damaged or missing: restore it without memory "
+          "by removing and taking the snapshot again");
     }
     const auto xml = replace_disk_source(saved.get(), saved_disk, disk);
-    if (virDomainRestoreFlags(m_conn.get(), memory_file.c_str(), xml.c_str(),
-                              VIR_DOMAIN_SAVE_RUNNING) < 0) {
-      return fail(fmt::format("cannot restore a VM from {}: {}", memory_file, last_message()),
-                  "QEMU's own logs: /var/log/libvirt/qemu/");
+    if (virDomainRestoreFlags(conn(), memory_file.c_str(), xml.c_str(), VIR_DOMAIN_SAVE_RUNNING) <
+        0) {
+      return failure(fmt::format("cannot restore a VM from {}: {}", memory_file, last_message()),
+                     "QEMU's own logs: /var/log/libvirt/qemu/");
     }
     const auto name = domain_name_of(xml);
     LTB_TRY(dom, lookup(name));
     const auto labels = metadata_xml(metadata);
     if (virDomainSetMetadata(dom.get(), VIR_DOMAIN_METADATA_ELEMENT, labels.c_str(), "ltb",
                              k_metadata_ns, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-      return fail(fmt::format("cannot label the restored VM '{}': {}", name, last_message()));
+      return failure(fmt::format("cannot label the restored VM '{}': {}", name, last_message()));
     }
     int code = VIR_ERR_OK;
     return info_of(dom.get(), &code);
@@ -571,9 +573,9 @@ public:
     const unsigned int kinds = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                                VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE |
                                VIR_DOMAIN_STATS_BLOCK;
-    const int count = virConnectGetAllDomainStats(m_conn.get(), kinds, &records, 0);
+    const int count = virConnectGetAllDomainStats(conn(), kinds, &records, 0);
     if (count < 0) {
-      return fail(
+      return failure(
           fmt::format("cannot read VM statistics from libvirt ({}): {}", m_uri, last_message()),
           k_start_help);
     }
@@ -590,7 +592,7 @@ public:
 
   Status console(const std::string &name, int in_fd, int out_fd, char escape) override {
     LTB_TRY(dom, lookup(name));
-    StreamPtr stream{virStreamNew(m_conn.get(), VIR_STREAM_NONBLOCK)};
+    StreamPtr stream{virStreamNew(conn(), VIR_STREAM_NONBLOCK)};
     if (!stream || virDomainOpenConsole(dom.get(), nullptr, stream.get(), 0) < 0) {
       const std::string msg = last_message();
       std::string help = fmt::format("is VM '{}' running? `virsh -c {} list`", name, m_uri);
@@ -599,7 +601,7 @@ public:
       } else if (msg.find("Active console session") != std::string::npos) {
         help = "another console is attached to it; close that one first";
       }
-      return fail(fmt::format("cannot open the console of VM '{}': {}", name, msg), help);
+      return failure(fmt::format("cannot open the console of VM '{}': {}", name, msg), help);
     }
 
     auto session = std::make_shared<ConsoleSession>();
@@ -612,14 +614,14 @@ public:
                                   on_stream_event, new SessionRef(session), release_session) < 0) {
       const std::string msg = last_message();
       virStreamAbort(stream.get());
-      return fail(fmt::format("cannot watch the console of VM '{}': {}", name, msg));
+      return failure(fmt::format("cannot watch the console of VM '{}': {}", name, msg));
     }
     const int watch = virEventAddHandle(in_fd, VIR_EVENT_HANDLE_READABLE, on_terminal_event,
                                         new SessionRef(session), release_session);
     if (watch < 0) {
       virStreamEventRemoveCallback(stream.get());
       virStreamAbort(stream.get());
-      return fail(fmt::format("cannot watch the terminal for the console of VM '{}'", name));
+      return failure(fmt::format("cannot watch the terminal for the console of VM '{}'", name));
     }
 
     std::unique_lock lock(session->mutex);
@@ -637,21 +639,21 @@ public:
       virStreamAbort(stream.get());
     }
     if (!error.empty()) {
-      return fail(fmt::format("console of VM '{}' failed: {}", name, error));
+      return failure(fmt::format("console of VM '{}' failed: {}", name, error));
     }
     return {};
   }
 
 private:
   Result<DomainPtr> lookup(const std::string &name) {
-    DomainPtr dom{virDomainLookupByName(m_conn.get(), name.c_str())};
+    DomainPtr dom{virDomainLookupByName(conn(), name.c_str())};
     if (!dom) {
       if (last_code() == VIR_ERR_NO_DOMAIN) {
-        return fail(
+        return failure(
             fmt::format("VM '{}' does not exist in libvirt ({}): {}", name, m_uri, last_message()),
             fmt::format("list VMs: virsh -c {} list --all", m_uri));
       }
-      return fail(fmt::format("cannot look up VM '{}': {}", name, last_message()), k_start_help);
+      return failure(fmt::format("cannot look up VM '{}': {}", name, last_message()), k_start_help);
     }
     return dom;
   }
@@ -665,7 +667,7 @@ private:
       if (*code == VIR_ERR_NO_DOMAIN_METADATA) {
         return std::map<std::string, std::string>{};
       }
-      return fail(
+      return failure(
           fmt::format("cannot read the metadata of VM '{}': {}", domain_name(dom), last_message()));
     }
     return parse_metadata_labels(xml.get());
@@ -678,7 +680,8 @@ private:
     virDomainInfo raw{};
     if (virDomainGetUUIDString(dom, uuid.data()) < 0 || virDomainGetInfo(dom, &raw) < 0) {
       *code = last_code();
-      return fail(fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
+      return failure(
+          fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
     }
     info.uuid = uuid.data();
     info.state = state_name(raw.state);
@@ -687,7 +690,8 @@ private:
     const int persistent = virDomainIsPersistent(dom);
     if (persistent < 0) {
       *code = last_code();
-      return fail(fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
+      return failure(
+          fmt::format("cannot read the state of VM '{}': {}", info.name, last_message()));
     }
     info.persistent = persistent == 1;
     LTB_TRY(labels, read_metadata(dom, code));
@@ -700,8 +704,43 @@ private:
     return name != nullptr ? name : "?";
   }
 
+  /// A failed call's error; when the connection is what failed (libvirtd stopped, or restarted
+  /// during the call), it says so and what to do instead of the call's own help.
+  tl::unexpected<Error> failure(std::string message, std::string help = {},
+                                ExitCode code = ExitCode::failed) {
+    std::lock_guard lock(m_mutex);
+    if (virConnectIsAlive(m_conn.get()) != 1) {
+      return fail(message + " (the connection to libvirtd is lost: it stopped or restarted)",
+                  "check that libvirtd runs (virsh -c qemu:///system version; to start it: "
+                  "virtlogd -d && libvirtd -d, or make setup), then run the command again",
+                  code);
+    }
+    return fail(std::move(message), std::move(help), code);
+  }
+  tl::unexpected<Error> failure(Error error) {
+    return failure(std::move(error.message), std::move(error.help), error.code);
+  }
+
+  /// The connection, opened again first when libvirt says it is dead (libvirtd was restarted
+  /// since the last call, or went away and is back): a long `ltb up` or the daemon goes on
+  /// instead of failing every later call with "lost the connection". While libvirtd does not
+  /// answer the dead one stays, and the call fails with libvirt's error and k_start_help.
+  virConnectPtr conn() {
+    std::lock_guard lock(m_mutex);
+    if (virConnectIsAlive(m_conn.get()) != 1) {
+      if (ConnectPtr fresh{virConnectOpen(m_uri.c_str())}) {
+        // Another thread may be in a call on the old one: it is closed with the runtime.
+        m_retired.push_back(std::move(m_conn));
+        m_conn = std::move(fresh);
+      }
+    }
+    return m_conn.get();
+  }
+
   std::string m_uri;
+  std::mutex m_mutex; // m_conn's replacement
   ConnectPtr m_conn;
+  std::vector<ConnectPtr> m_retired;
 };
 
 } // namespace
