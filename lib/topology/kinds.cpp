@@ -10,6 +10,7 @@
 #include <fmt/args.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <map>
 #include <regex>
 
 namespace ltb::topology {
@@ -430,6 +431,18 @@ std::string format_mib(std::int64_t bytes) {
   return bytes % k_mib == 0 ? fmt::format("{} MiB", bytes / k_mib) : fmt::format("{} B", bytes);
 }
 
+/// A kind's pattern compiled once a thread: the registry's patterns are few and fixed, and
+/// compiling one costs far more than matching it (an interface name is looked up for every link
+/// end of every load).
+const std::regex &compiled(std::string_view pattern) {
+  thread_local std::map<std::string, std::regex, std::less<>> cache;
+  auto it = cache.find(pattern);
+  if (it == cache.end()) {
+    it = cache.emplace(std::string(pattern), std::regex(pattern.begin(), pattern.end())).first;
+  }
+  return it->second;
+}
+
 } // namespace
 
 std::span<const Kind> kinds() {
@@ -480,7 +493,7 @@ InterfaceName linux_interface(const Kind &kind, std::string_view name) {
   }
   const std::string text(name);
   for (const auto &alias : naming.aliases) {
-    const std::regex pattern(alias.pattern.begin(), alias.pattern.end());
+    const std::regex &pattern = compiled(alias.pattern);
     std::smatch match;
     if (!std::regex_match(text, match, pattern) ||
         std::any_of(match.begin() + 1, match.end(),
@@ -497,7 +510,7 @@ InterfaceName linux_interface(const Kind &kind, std::string_view name) {
     }
     return {fmt::vformat(alias.linux, args), "", true};
   }
-  const std::regex linux_pattern(naming.linux_pattern.begin(), naming.linux_pattern.end());
+  const std::regex &linux_pattern = compiled(naming.linux_pattern);
   if (std::regex_match(text, linux_pattern)) {
     return {text, "", false};
   }
@@ -540,7 +553,7 @@ std::optional<std::string> running_version(const Kind &kind, std::string_view ou
   if (kind.version_pattern.empty()) {
     return std::nullopt;
   }
-  const std::regex pattern(kind.version_pattern.begin(), kind.version_pattern.end());
+  const std::regex &pattern = compiled(kind.version_pattern);
   std::size_t start = 0;
   while (start < output.size()) {
     std::size_t end = output.find('\n', start);

@@ -711,7 +711,10 @@ bool SchemaChecker::is_ignored(const YamlTree &tree, const std::string &pointer)
 std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter &reporter,
                                                  bool name_given_elsewhere) const {
   std::vector<std::string> failed;
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
+  // One validator per thread for the life of the process: it keeps the schema's patterns
+  // compiled (valijson caches std::regex objects in the validator, and compiling the schema's
+  // patterns again for every file was most of a small file's load time).
+  thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(tree.root);
   validator.validate(m_compiled->schema, adapter, &results);
@@ -829,8 +832,9 @@ std::vector<std::string> SchemaChecker::validate(const YamlTree &tree, Reporter 
     }
   }
 
-  // Map keys with a naming rule (propertyNames), e.g. node names.
-  std::map<std::string, std::regex> regexes;
+  // Map keys with a naming rule (propertyNames), e.g. node names; their patterns compiled once a
+  // thread, as the validator's are.
+  thread_local std::map<std::string, std::regex> regexes;
   std::function<void(const Json &, const std::string &)> walk = [&](const Json &value,
                                                                     const std::string &pointer) {
     if (value.is_object()) {
