@@ -22,6 +22,7 @@ _ltb_option() {
         -n|--dry-run) return 0 ;;
         -j|--jobs) REPLY='text'; return 0 ;;
         --until) REPLY='text'; return 0 ;;
+        --all) return 0 ;;
         --state) REPLY='path'; return 0 ;;
         --socket) REPLY='text'; return 0 ;;
         -q|--quiet) return 0 ;;
@@ -356,7 +357,7 @@ _ltb_option() {
 _ltb_options() {
   case $1 in
     '') REPLY='-h --help --version --state --socket -q --quiet --wait' ;;
-    up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --state --socket -q --quiet --wait' ;;
+    up) REPLY='-h --help --template --lab -n --dry-run -j --jobs --until --all --state --socket -q --quiet --wait' ;;
     down) REPLY='-h --help --lab --all --state --socket -q --quiet --wait' ;;
     status|ps) REPLY='-h --help --format --all --owner --state --socket -q --quiet --wait' ;;
     stop) REPLY='-h --help --node --timeout --state --socket -q --quiet --wait' ;;

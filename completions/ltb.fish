@@ -290,6 +290,7 @@ complete -c ltb -n '__fish_seen_subcommand_from up' -l lab -x -a '(__ltb_names l
 complete -c ltb -n '__fish_seen_subcommand_from up' -s n -l dry-run -d 'Print the actions without performing them'
 complete -c ltb -n '__fish_seen_subcommand_from up' -s j -l jobs -x -d 'Actions performed in parallel (default 8)'
 complete -c ltb -n '__fish_seen_subcommand_from up' -l until -x -d 'Keep the lab until TIME, then `ltb schedule` removes it (it counts against reservations only until then)'
+complete -c ltb -n '__fish_seen_subcommand_from up' -l all -d 'Bring every lab of yours that the state file records back in line with the topology it recorded (after a reboot, say)'
 
 # ltb down
 complete -c ltb -n '__fish_seen_subcommand_from down' -l lab -x -a '(__ltb_names labs)' -d 'Lab name (works without the file)'

@@ -9,6 +9,7 @@
 #include "service/owners.hpp"
 #include "service/reservations.hpp"
 #include "service/snapshots.hpp"
+#include "service/templates.hpp"
 #include "service/users.hpp"
 #include "topology/kinds.hpp"
 #include "topology/loader.hpp"
@@ -73,10 +74,11 @@ Status ensure_images(const Session &session, const plan::Plan &plan,
   if (missing.empty()) {
     return {};
   }
-  return fail(fmt::format("{}", fmt::join(missing, "; ")), fmt::format("nothing of lab '{}' was made: build the image (make images "
-                                   "builds ltb's own), load it (docker load) or make it "
-                                   "pullable, then run ltb up again",
-                                   plan.lab));
+  return fail(fmt::format("{}", fmt::join(missing, "; ")),
+              fmt::format("nothing of lab '{}' was made: build the image (make images "
+                          "builds ltb's own), load it (docker load) or make it "
+                          "pullable, then run ltb up again",
+                          plan.lab));
 }
 
 std::vector<Error> failed_errors(const apply::ApplyReport &report) {
@@ -487,12 +489,38 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
     }
     return fail(fmt::format("the stored topology of lab '{}' is invalid: {}", lab, text),
                 "a newer ltb may check more than the one that stored it: fix the file, then "
-                "book again (ltb reserve delete, ltb reserve create)",
+                "deploy it again (ltb up FILE; a reservation: ltb reserve delete, ltb reserve "
+                "create)",
                 ExitCode::usage);
   }
   // The loader makes `file` absolute; a stored topology keeps the name it was given.
   loaded->file = file;
   return deploy_lab(session, connection, *loaded, options);
+}
+
+Result<DeployOutcome> redeploy_recorded(const Session &session, Connection &connection,
+                                        const state::LabRecord &lab, DeployRequest request) {
+  const auto shown = lab_shown(session.caller, lab.name);
+  if (lab.topology_text.empty()) {
+    return fail(
+        fmt::format("lab {} has no recorded topology to bring back", shown),
+        fmt::format("deploy it from its file (ltb up FILE), or remove it (ltb down --lab {})",
+                    shown));
+  }
+  request.owner = lab.owner;
+  request.source = lab.source;
+  std::string file = lab.topology_file;
+  std::string base_dir;
+  if (!file.empty() && file.front() == '/') {
+    base_dir = std::filesystem::path(file).parent_path().string();
+  }
+  if (auto ref = parse_template_source(lab.source)) {
+    // The pinned version's files, written out again if they were cleaned away meanwhile.
+    LTB_TRY(materialized, materialize_template(session, *connection.store, *ref));
+    file = materialized.file;
+    base_dir = materialized.dir;
+  }
+  return deploy_text(session, connection, lab.topology_text, lab.name, file, base_dir, request);
 }
 
 Result<RemoveOutcome> remove_lab(const Session &session, Connection &connection,

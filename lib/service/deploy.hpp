@@ -82,6 +82,14 @@ Result<DeployOutcome> deploy_text(const Session &session, Connection &connection
                                   const std::string &file, const std::string &base_dir,
                                   const DeployRequest &request = {});
 
+/// `ltb up --all`: brings recorded lab LAB back in line with the topology its record keeps (after
+/// a reboot, say): the text as it was deployed, read with its paths where they were then (the
+/// lab's own copy for a lab deployed through the daemon, the pinned version's files for a
+/// template's), for the lab's owner. A lab with no recorded text (recorded by an older ltb) is an
+/// Error that says to deploy it from its file.
+Result<DeployOutcome> redeploy_recorded(const Session &session, Connection &connection,
+                                        const state::LabRecord &lab, DeployRequest request = {});
+
 struct RemoveOutcome {
   std::string lab;
   bool nothing = false; // no record and nothing found
