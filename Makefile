@@ -82,13 +82,14 @@ FAULT_ROUNDS ?= 100
 FAULT_WORKERS ?= 2
 FAULT_SERVE_POINTS ?= 50
 FAULT_SEED ?= $(shell date -u +%Y%m%d)
-fault: setup ## crash tests: FAULT_POINTS kill points (1000), FAULT_SERVE_POINTS in the daemon (50), FAULT_ROUNDS concurrency rounds (100)
+fault: setup ## crash tests: FAULT_POINTS kill points (1000), FAULT_SERVE_POINTS in the daemon (50), FAULT_ROUNDS concurrency rounds (100), every service-goes-away case
 	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/fault.sh \
 		--points $(FAULT_POINTS) --workers $(FAULT_WORKERS) --seed $(FAULT_SEED)
 	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/concurrency.sh \
 		--rounds $(FAULT_ROUNDS) --seed $(FAULT_SEED)
 	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/serve.sh \
 		--points $(FAULT_SERVE_POINTS) --seed $(FAULT_SEED)
+	cd $(BUILD_DIR) && LTB="$$(pwd)/ltb" LTB_SOURCE_DIR="$(ROOT)" CI=true bash $(ROOT)/tests/fault/services.sh
 
 format: ## reformat the C++ sources in place (clang-format 14)
 	@cd $(ROOT) && $(CLANG_FORMAT) -i $(FORMAT_FILES)
