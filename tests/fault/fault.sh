@@ -19,6 +19,8 @@
 # libvirtd and the images; a missing one fails.
 # shellcheck disable=SC2034 # final_X are read through ${!name}
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+# shellcheck source=tests/fault/labs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/labs.sh"
 
 points=50
 seed=1
@@ -64,22 +66,7 @@ a="$IT_TMP/a.yaml"
 b="$IT_TMP/b.yaml"
 
 # A: a VM, two containers and an OVS segment; c1 and c2 also share a veth.
-cat >"$a" <<YAML
-name: $lab
-mgmt:
-  ipv4-subnet: 172.20.$net.0/24
-topology:
-  nodes:
-    sw: {kind: ovs-bridge}
-    vm1: {kind: vm, accel: qemu, cmdline: "ltb.addr.eth1=10.$net.0.1/24"}
-    c1: {kind: linux, image: $k_busybox, exec: ["ip addr add 10.$net.0.2/24 dev eth1"]}
-    c2: {kind: linux, image: $k_busybox, exec: ["ip addr add 10.$net.0.3/24 dev eth1"]}
-  links:
-    - endpoints: ["vm1:eth1", "sw:p1"]
-    - endpoints: ["c1:eth1", "sw:p2"]
-    - endpoints: ["c2:eth1", "sw:p3"]
-    - endpoints: ["c1:eth2", "c2:eth2"]
-YAML
+mixed_lab "$lab" $net >"$a"
 # B, an edit of A: c2 goes, c3 comes (on the segment and on a veth to c1), c1's exec changes (so
 # c1 is made again).
 cat >"$b" <<YAML

@@ -33,6 +33,8 @@
 # fails.
 # shellcheck disable=SC2317 # the case functions are called by name
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+# shellcheck source=tests/fault/labs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/labs.sh"
 
 only=
 list=false
@@ -80,22 +82,7 @@ track_lab "$lab" "$lab_b"
 a="$IT_TMP/a.yaml"
 b="$IT_TMP/b.yaml"
 # A: a VM, two containers on an OVS segment and a veth between them.
-cat >"$a" <<YAML
-name: $lab
-mgmt:
-  ipv4-subnet: 172.20.61.0/24
-topology:
-  nodes:
-    sw: {kind: ovs-bridge}
-    vm1: {kind: vm, accel: qemu, cmdline: "ltb.addr.eth1=10.61.0.1/24"}
-    c1: {kind: linux, image: $k_busybox, exec: ["ip addr add 10.61.0.2/24 dev eth1"]}
-    c2: {kind: linux, image: $k_busybox, exec: ["ip addr add 10.61.0.3/24 dev eth1"]}
-  links:
-    - endpoints: ["vm1:eth1", "sw:p1"]
-    - endpoints: ["c1:eth1", "sw:p2"]
-    - endpoints: ["c2:eth1", "sw:p3"]
-    - endpoints: ["c1:eth2", "c2:eth2"]
-YAML
+mixed_lab "$lab" 61 >"$a"
 # B (the reboot's second lab): containers only, a veth and a segment.
 cat >"$b" <<YAML
 name: $lab_b
