@@ -374,7 +374,9 @@ TEST_CASE("template store: export and import round trip, and altered archives re
              {"startup-config, absolute", "startup-config: " + secret},
              {"startup-config, '..'", "startup-config: " + climb},
              {"bind source", "binds: [\"" + climb + ":/etc/x\"]"}}) {
-      CAPTURE(case_name);
+      // CAPTURE makes a lambda, and clang 14 cannot capture a structured binding in one.
+      const std::string name = case_name;
+      CAPTURE(name);
       auto entries = util::read_tar(tar);
       REQUIRE(entries);
       auto manifest = nlohmann::json::parse((*entries)[0].data);
