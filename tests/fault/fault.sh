@@ -44,11 +44,7 @@ while (($#)); do
   esac
 done
 
-require_services "$k_busybox"
-virsh -c qemu:///system version >/dev/null 2>&1 ||
-  fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
-images=${LTB_IMAGES:-/var/lib/ltb/images}
-[[ -f $images/ltb-vm/image.json ]] || fail "VM image ltb-vm is missing; build it with scripts/build-images.sh"
+require_mixed_lab
 
 ((workers >= 1 && workers <= 4)) || fail "--workers takes 1 to 4"
 if ((worker > 0)); then

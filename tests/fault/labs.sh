@@ -23,3 +23,13 @@ topology:
     - endpoints: ["c1:eth2", "c2:eth2"]
 YAML
 }
+
+# require_mixed_lab: what mixed_lab's nodes need (dockerd with the busybox image, Open vSwitch,
+# libvirtd and the VM image); a missing one fails.
+require_mixed_lab() {
+  require_services "$k_busybox"
+  virsh -c qemu:///system version >/dev/null 2>&1 ||
+    fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
+  local images=${LTB_IMAGES:-/var/lib/ltb/images}
+  [[ -f $images/ltb-vm/image.json ]] || fail "VM image ltb-vm is missing; build it with scripts/build-images.sh"
+}

@@ -67,11 +67,7 @@ if [[ -n $only ]]; then
   done
 fi
 
-require_services "$k_busybox"
-virsh -c qemu:///system version >/dev/null 2>&1 ||
-  fail "libvirtd does not answer (virsh -c qemu:///system version); start it (scripts/setup.sh services)"
-images=${LTB_IMAGES:-/var/lib/ltb/images}
-[[ -f $images/ltb-vm/image.json ]] || fail "VM image ltb-vm is missing; build it with scripts/build-images.sh"
+require_mixed_lab
 [[ $(id -u) -eq 0 ]] || fail "this test stops and starts the machine's services: run it as root"
 setup_sh="$LTB_SOURCE_DIR/scripts/setup.sh"
 [[ -x $setup_sh || -f $setup_sh ]] || fail "$setup_sh is missing (LTB_SOURCE_DIR=$LTB_SOURCE_DIR)"
